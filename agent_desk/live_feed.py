@@ -1,0 +1,61 @@
+"""The desk's live feed: backend events (live transcript segments...) pushed to browsers.
+
+Events reach Redis pub/sub from any backend node (`hotline/event_bus.py`); each desk
+websocket subscribes to the topics it shows and receives them as JSON text frames, so an agent
+sees the caller's words within a second of them being spoken, whichever node decodes them.
+A slow browser only slows its own socket: the Redis subscription is per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from aiohttp import WSMsgType, web
+
+log = logging.getLogger(__name__)
+
+LIVE_REDIS = web.AppKey("live_feed_redis", aioredis.Redis)
+LIVE_PREFIX = web.AppKey("live_feed_prefix", str)
+TOPICS = ("asr",)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/ws/live")
+async def live_feed(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    prefix = request.app[LIVE_PREFIX]
+    pubsub = request.app[LIVE_REDIS].pubsub()
+    await pubsub.subscribe(*(f"{prefix}events:{topic}" for topic in TOPICS))
+
+    async def forward() -> None:
+        async for message in pubsub.listen():
+            if message.get("type") != "message":
+                continue
+            data = message["data"]
+            await ws.send_str(data.decode() if isinstance(data, bytes) else str(data))
+
+    forwarder = asyncio.create_task(forward())
+    try:
+        await ws.send_json({"type": "desk.ready"})
+        async for msg in ws:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+    finally:
+        forwarder.cancel()
+        with suppress(asyncio.CancelledError, Exception):
+            await forwarder
+        await pubsub.aclose()
+    return ws
+
+
+@routes.get("/")
+async def desk_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "desk.html")
+

@@ -1,0 +1,206 @@
+"""Post-call transcription: spooled streams, call recordings, and bulk re-transcription.
+
+Used for streams that could not be served live (the pool was full or fell behind), for calls
+recorded without live ASR, and to re-run a set of recordings with another model
+(`python -m asr.batch --model DIR FILE...`, one JSON line per file).
+
+Post-call decoding runs on its own threads, lowered to nice 10: the kernel then gives the
+CPU to live recognizers first, so a backlog of recordings never makes live calls lag.
+Recordings at 8 kHz are decoded at 8 kHz (Vosk resamples inside its feature pipeline via the
+KaldiRecognizer sample-rate argument); stereo recordings are split with numpy, one speaker per
+channel. Decoding uses the same chunking as live streams, so a stream transcribed after the
+call gives the text it would have given live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import threading
+import wave
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from asr.decoder import decode_pcm
+from asr.models import BYTES_PER_SAMPLE, LoadedModel, get_model
+from asr.segments import CallTranscript, RawResult, Segment, Speaker, to_segment
+from hotline.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class PcmAudio:
+    """Decoded WAV content: one signed 16-bit little-endian buffer per channel."""
+
+    channels: tuple[bytes, ...]
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.channels[0]) / (self.sample_rate * BYTES_PER_SAMPLE)
+
+
+def read_wav(path: Path) -> PcmAudio:
+    """Read a 16-bit PCM WAV (any rate Vosk accepts, mono or multi-channel)."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            width, count, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise InvalidInput(f"{path} is not a readable PCM WAV file: {exc}", path=str(path)) from exc
+    if width != BYTES_PER_SAMPLE:
+        raise InvalidInput(f"{path}: {8 * width}-bit samples, expected 16-bit PCM", path=str(path))
+    if not 8000 <= rate <= 48000:
+        raise InvalidInput(f"{path}: unsupported sample rate {rate}", path=str(path))
+    if count == 1:
+        return PcmAudio((frames,), rate)
+    samples = np.frombuffer(frames, dtype="<i2").reshape(-1, count)
+    return PcmAudio(tuple(np.ascontiguousarray(samples[:, c]).tobytes() for c in range(count)), rate)
+
+
+def chunk_bytes_for(sample_rate: int, chunk_ms: int) -> int:
+    return sample_rate * BYTES_PER_SAMPLE * chunk_ms // 1000
+
+
+def transcribe_pcm(model: LoadedModel, pcm: bytes, sample_rate: int, chunk_ms: int,
+                   *, start_pos: int = 0) -> list[RawResult]:
+    """Decode one channel; `start_pos` (stream bytes) offsets the times of a spool that starts late."""
+    return decode_pcm(model, pcm, sample_rate, chunk_bytes_for(sample_rate, chunk_ms), start_pos=start_pos)
+
+
+def transcribe_recording(model: LoadedModel, path: Path, call_id: str,
+                         speakers: Sequence[Speaker] = (Speaker.CALLER,), *, chunk_ms: int = 100,
+                         ) -> CallTranscript:
+    """Transcribe a call recording: channel i is speakers[i] (a mono file is one speaker)."""
+    audio = read_wav(path)
+    if len(speakers) < len(audio.channels):
+        raise InvalidInput(f"{path} has {len(audio.channels)} channels but {len(speakers)} speakers",
+                           path=str(path))
+    segments: list[Segment] = []
+    for pcm, speaker in zip(audio.channels, speakers):
+        for raw in transcribe_pcm(model, pcm, audio.sample_rate, chunk_ms):
+            segments.append(to_segment(raw, call_id, speaker, 0.0, live=False))
+    segments.sort(key=lambda s: (s.start, s.speaker.value))
+    return CallTranscript(call_id, tuple(segments))
+
+
+def _lower_priority() -> None:
+    """Thread initializer: on Linux `setpriority` applies to the calling thread only."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not permitted: still correct, just less polite
+        pass
+
+
+class PostCallQueue:
+    """Low-priority threads that transcribe spooled streams once their call has ended."""
+
+    def __init__(self, model: LoadedModel, *, workers: int = 1, chunk_ms: int = 100) -> None:
+        self.model = model
+        self.chunk_ms = chunk_ms
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-post",
+                                            initializer=_lower_priority)
+        self.pending = 0
+
+    async def transcribe_spool(self, path: Path, *, start_pos: int = 0,
+                               delete: bool = True) -> list[RawResult]:
+        """Decode a spooled stream (mono WAV written by the live path) and optionally delete it."""
+        self.pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self._decode_spool, path, start_pos, delete)
+        finally:
+            self.pending -= 1
+
+    def _decode_spool(self, path: Path, start_pos: int, delete: bool) -> list[RawResult]:
+        audio = read_wav(path)
+        results = transcribe_pcm(self.model, audio.channels[0], audio.sample_rate, self.chunk_ms,
+                                 start_pos=start_pos)
+        if delete:
+            path.unlink(missing_ok=True)
+        return results
+
+    async def transcribe_recording(self, path: Path, call_id: str,
+                                   speakers: Sequence[Speaker] = (Speaker.CALLER,)) -> CallTranscript:
+        """Post-call transcription of a recorded call that had no live ASR."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor,
+            lambda: transcribe_recording(self.model, path, call_id, speakers, chunk_ms=self.chunk_ms))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True, slots=True)
+class FileTranscript:
+    path: Path
+    model: str
+    duration: float
+    segments: tuple[RawResult, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(r.text for r in self.segments)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "path": str(self.path),
+            "model": self.model,
+            "duration": round(self.duration, 3),
+            "text": self.text,
+            "segments": [{"text": r.text, "start": round(r.start, 3), "end": round(r.end, 3),
+                          "confidence": None if r.confidence is None else round(r.confidence, 3)}
+                         for r in self.segments],
+        }
+
+
+def retranscribe_files(paths: Sequence[Path], model_path: Path, *, chunk_ms: int = 100,
+                       deterministic: bool = True, workers: int = 1,
+                       overlay_dir: Path = Path("var/asr/model-overlay")) -> list[FileTranscript]:
+    """Re-transcribe recordings with `model_path` (e.g. the large server model), in input order.
+
+    Multi-channel files are transcribed channel by channel and merged in time order.
+    """
+    model = get_model(model_path, deterministic=deterministic, overlay_dir=overlay_dir)
+
+    def one(path: Path) -> FileTranscript:
+        audio = read_wav(path)
+        results = [r for pcm in audio.channels for r in transcribe_pcm(model, pcm, audio.sample_rate, chunk_ms)]
+        results.sort(key=lambda r: r.start)
+        return FileTranscript(path, model.name, audio.duration, tuple(results))
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-retranscribe") as pool:
+        return list(pool.map(one, paths))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: `python -m asr.batch --model DIR a.wav b.wav` -> JSON lines on stdout."""
+    parser = argparse.ArgumentParser(prog="asr.batch", description="Re-transcribe WAV recordings with a Vosk model.")
+    parser.add_argument("--model", required=True, type=Path, help="Vosk model directory")
+    parser.add_argument("--chunk-ms", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--keep-dither", action="store_true", help="do not load through the dither=0 overlay")
+    parser.add_argument("files", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    from hotline.errors import HotlineError
+
+    try:
+        transcripts = retranscribe_files(args.files, args.model, chunk_ms=args.chunk_ms,
+                                         deterministic=not args.keep_dither, workers=args.workers)
+    except HotlineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for transcript in transcripts:
+        print(json.dumps(transcript.to_dict(), ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,325 @@
+"""Caller transcript (Chinese) -> ticket draft with a confidence per field; merge into the form.
+
+Pure functions over text and a gazetteer: no I/O apart from `load_gazetteer`. The draft only
+*suggests*: `merge_draft` fills fields the agent left empty and never overwrites what the
+agent typed (首接负责制: the agent owns the ticket). Rules are deliberately simple and
+explainable: each field carries the words that produced it (`evidence`) so the desk can show
+why it was suggested.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import yaml
+
+from asr.chinese_numbers import digit_runs, numbers_to_arabic
+from hotline.errors import ConfigError
+from tickets.model import TicketType
+
+T = TypeVar("T")
+DEFAULT_GAZETTEER = Path(__file__).resolve().parent.parent / "config" / "gazetteer.yaml"
+
+
+# The request types are the ticket domain's own (one name per regulatory term).
+RequestType = TicketType
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted(Generic[T]):
+    value: T
+    confidence: float  # 0..1, how sure the rule is; the desk greys out low ones
+    evidence: str  # the words of the transcript the value came from
+
+
+@dataclass(frozen=True, slots=True)
+class TicketDraft:
+    request_type: Extracted[RequestType] | None = None
+    district: Extracted[str] | None = None
+    street: Extracted[str] | None = None
+    community: Extracted[str] | None = None
+    address: Extracted[str] | None = None
+    callback_number: Extracted[str] | None = None
+    keywords: Extracted[tuple[str, ...]] | None = None
+    suggested_units: tuple[Any, ...] = ()
+
+    FIELDS = ("request_type", "district", "street", "community", "address", "callback_number", "keywords")
+
+
+# ---------------------------------------------------------------- gazetteer
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    level: str  # "district" | "street" | "community"
+    name: str
+    aliases: tuple[str, ...]
+    district: str
+    street: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gazetteer:
+    city: str
+    places: tuple[Place, ...]
+    # (spoken form, place, is_full_name), longest first so 滨河花园 wins over 滨河
+    _forms: tuple[tuple[str, Place, bool], ...] = field(default=(), repr=False)
+
+    @classmethod
+    def build(cls, city: str, places: Sequence[Place]) -> Gazetteer:
+        forms = [(p.name, p, True) for p in places] + [(a, p, False) for p in places for a in p.aliases]
+        forms.sort(key=lambda f: -len(f[0]))
+        return cls(city, tuple(places), tuple(forms))
+
+
+def parse_gazetteer(data: Mapping[str, Any]) -> Gazetteer:
+    try:
+        places: list[Place] = []
+        for d in data["districts"]:
+            district = d["name"]
+            places.append(Place("district", district, tuple(d.get("aliases") or ()), district))
+            for s in d.get("streets") or ():
+                places.append(Place("street", s["name"], tuple(s.get("aliases") or ()), district))
+                for c in s.get("communities") or ():
+                    places.append(Place("community", c["name"], tuple(c.get("aliases") or ()), district, s["name"]))
+        return Gazetteer.build(data["city"]["name"], places)
+    except (KeyError, TypeError) as exc:
+        raise ConfigError("asr.gazetteer", f"malformed gazetteer: {exc!r}") from exc
+
+
+def load_gazetteer(path: Path = DEFAULT_GAZETTEER) -> Gazetteer:
+    try:
+        return parse_gazetteer(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except FileNotFoundError as exc:
+        raise ConfigError("asr.gazetteer", f"file not found: {path}") from exc
+
+
+# ---------------------------------------------------------------- text helpers
+
+_CJK = r"\u3400-\u9fff"
+_SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
+
+
+def normalize_transcript(text: str) -> str:
+    """Vosk's Chinese models separate words by spaces; Chinese text has none."""
+    return _SPACE_BETWEEN_CJK.sub("", text.strip())
+
+
+_NEGATIONS = ("不是", "不想", "不要", "没有", "不", "没")
+
+
+def _negated(text: str, index: int) -> bool:
+    before = text[max(0, index - 2): index]
+    return any(before.endswith(n) for n in _NEGATIONS)
+
+
+def _find(text: str, cue: str) -> int:
+    """Position of the first non-negated occurrence of `cue`, or -1."""
+    start = 0
+    while (index := text.find(cue, start)) != -1:
+        if not _negated(text, index):
+            return index
+        start = index + 1
+    return -1
+
+
+# ---------------------------------------------------------------- request type
+
+_EXPLICIT: dict[RequestType, tuple[str, ...]] = {
+    RequestType.COMPLAINT: ("投诉",),
+    RequestType.REPORT: ("举报", "检举"),
+    RequestType.HELP: ("求助", "求救"),
+    RequestType.CONSULTATION: ("咨询",),
+    RequestType.SUGGESTION: ("建议", "提个意见", "提意见", "提点意见"),
+}
+_IMPLICIT: dict[RequestType, tuple[str, ...]] = {
+    RequestType.COMPLAINT: ("扰民", "噪音", "乱收费", "不作为", "态度差", "态度很差", "不满意", "拖欠", "推诿",
+                            "没人管", "一直没解决", "太吵"),
+    RequestType.REPORT: ("违法", "非法", "偷排", "违规", "传销", "无证经营", "私搭乱建", "违章建筑", "假冒"),
+    RequestType.HELP: ("帮帮", "帮忙", "被困", "救助", "停水", "停电", "没有暖气", "生活困难", "走失"),
+    RequestType.CONSULTATION: ("请问", "想问", "问一下", "怎么办理", "如何办理", "需要什么材料", "去哪里办",
+                               "政策", "多久能"),
+    RequestType.SUGGESTION: ("希望", "应该增加", "能否增加", "能不能增加", "最好"),
+}
+_EXPLICIT_CONFIDENCE = 0.9
+_IMPLICIT_CONFIDENCE = 0.55
+
+
+def classify_request(text: str) -> Extracted[RequestType] | None:
+    """Explicit words (我要投诉) beat implicit cues (噪音); ties lower the confidence."""
+    for table, confidence in ((_EXPLICIT, _EXPLICIT_CONFIDENCE), (_IMPLICIT, _IMPLICIT_CONFIDENCE)):
+        hits: dict[RequestType, tuple[int, str, int]] = {}  # type -> (first index, cue, count)
+        for kind, cues in table.items():
+            for cue in cues:
+                index = _find(text, cue)
+                if index >= 0:
+                    first, first_cue, count = hits.get(kind, (index, cue, 0))
+                    hits[kind] = (min(first, index), cue if index <= first else first_cue, count + 1)
+        if not hits:
+            continue
+        ranked = sorted(hits.items(), key=lambda kv: (-kv[1][2], kv[1][0]))
+        kind, (_, cue, count) = ranked[0]
+        ambiguous = len(ranked) > 1 and ranked[1][1][2] == count
+        value = confidence - (0.3 if ambiguous else 0.0) + (0.05 if count > 1 and not ambiguous else 0.0)
+        return Extracted(kind, round(min(value, 0.95), 2), cue)
+    return None
+
+
+# ---------------------------------------------------------------- places and address
+
+def find_places(text: str, gazetteer: Gazetteer) -> dict[str, Extracted[str]]:
+    """District, street and community named in the text; a lower level implies its parents."""
+    taken = [False] * len(text)
+    found: dict[str, tuple[int, Extracted[str]]] = {}
+    for form, place, full in gazetteer._forms:
+        start = 0
+        while (index := text.find(form, start)) != -1:
+            start = index + len(form)
+            if any(taken[index:index + len(form)]):
+                continue  # part of a longer name already matched
+            taken[index:index + len(form)] = [True] * len(form)
+            if place.level not in found:
+                confidence = 0.9 if full else (0.75 if len(form) >= 2 else 0.5)
+                found[place.level] = (index, Extracted(place.name, confidence, form))
+    result = {level: ex for level, (_, ex) in found.items()}
+    # Parents implied by a more specific match, if the caller did not name them.
+    by_name = {p.name: p for p in gazetteer.places}
+    for level in ("community", "street"):
+        if level in result:
+            place = by_name[result[level].value]
+            if place.street and "street" not in result:
+                result["street"] = Extracted(place.street, 0.7, result[level].evidence)
+            if "district" not in result:
+                result["district"] = Extracted(place.district, 0.7, result[level].evidence)
+            elif result["district"].value != place.district:  # contradicting names: trust neither much
+                result["district"] = Extracted(result["district"].value, 0.4, result["district"].evidence)
+    return result
+
+
+_NUM = "0-9零〇一二三四五六七八九十百幺两"
+_ADDRESS = re.compile(
+    rf"(?:[{_CJK}]{{1,8}}?(?:路|街|大道|大街|巷|胡同|道)(?:[{_NUM}]+号)?)?"
+    rf"(?:[{_CJK}]{{2,8}}?(?:小区|花园|家园|公寓|大厦|新村|广场|市场|学校|医院))?"
+    rf"(?:[{_NUM}]+(?:号楼|栋|幢|号院))?(?:[{_NUM}]+单元)?(?:[{_NUM}]+(?:室|号|楼|层))?"
+)
+_ADDRESS_CUES = ("住在", "位于", "地址是", "地址在", "在")
+
+
+def find_address(text: str) -> Extracted[str] | None:
+    """The most specific road/compound/building mention (e.g. 解放路12号锦绣家园3号楼)."""
+    best: tuple[int, str] | None = None
+    for match in _ADDRESS.finditer(text):
+        span = match.group()
+        if len(span) < 3:
+            continue
+        for cue in _ADDRESS_CUES:  # "住在解放路" -> "解放路"
+            if cue in span:
+                span = span.split(cue)[-1]
+        score = sum(span.count(k) for k in ("号", "单元", "室", "栋", "路", "街", "小区", "花园", "家园"))
+        if score and (best is None or score > best[0]):
+            best = (score, span)
+    if best is None:
+        return None
+    score, span = best
+    return Extracted(numbers_to_arabic(span), 0.8 if score >= 2 else 0.55, span)
+
+
+# ---------------------------------------------------------------- callback number
+
+_PHONE_CUES = ("电话", "号码", "手机", "联系", "打给", "回电", "打回")
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_LANDLINE = re.compile(r"0\d{2,3}\d{7,8}|\d{7,8}")
+
+
+def find_callback_number(text: str) -> Extracted[str] | None:
+    """A mobile (11 digits, 1[3-9]...) or landline number read digit by digit."""
+    candidates: list[tuple[float, str, str]] = []
+    for digits, start, end in digit_runs(text):
+        cue = any(c in text[max(0, start - 8): start] for c in _PHONE_CUES)
+        if _MOBILE.fullmatch(digits):
+            candidates.append((0.95 if cue else 0.8, digits, text[start:end].strip()))
+        elif _LANDLINE.fullmatch(digits):
+            candidates.append((0.75 if cue else 0.45, digits, text[start:end].strip()))
+    if not candidates:
+        return None
+    confidence, digits, evidence = max(candidates, key=lambda c: c[0])  # first of the most certain
+    return Extracted(digits, confidence, evidence)
+
+
+# ---------------------------------------------------------------- keywords
+
+TOPICS: tuple[str, ...] = (
+    "噪音", "油烟", "垃圾", "污水", "异味", "停水", "停电", "供暖", "暖气", "燃气", "路灯", "井盖",
+    "占道经营", "违章建筑", "私搭乱建", "违停", "物业", "电梯", "拖欠工资", "欠薪", "房租", "学区",
+    "社保", "医保", "公积金", "户口", "退休", "低保", "养老", "施工", "渣土", "扰民", "乱收费",
+    "消费纠纷", "退款", "食品安全", "交通", "公交", "出租车", "信号灯", "道路", "积水", "绿化",
+    "树木", "宠物", "流浪狗", "广场舞", "装修",
+)
+
+
+def find_keywords(text: str, topics: Sequence[str] = TOPICS) -> Extracted[tuple[str, ...]] | None:
+    hits = sorted((text.find(t), t) for t in topics if t in text)
+    words = tuple(dict.fromkeys(t for _, t in hits))
+    if not words:
+        return None
+    return Extracted(words, round(min(0.9, 0.55 + 0.1 * len(words)), 2), "、".join(words))
+
+
+# ---------------------------------------------------------------- the draft and the merge
+
+def extract_ticket_draft(caller_text: str, gazetteer: Gazetteer,
+                         suggest_units: Callable[[str], list[Any]] | None = None) -> TicketDraft:
+    """Everything we can read from the caller's final transcript.
+
+    `suggest_units` is the dispatch catalogue's matcher (tickets/dispatch.py); it receives the
+    normalised transcript and returns candidate units, passed through untouched.
+    """
+    text = normalize_transcript(caller_text)
+    places = find_places(text, gazetteer)
+    return TicketDraft(
+        request_type=classify_request(text),
+        district=places.get("district"),
+        street=places.get("street"),
+        community=places.get("community"),
+        address=find_address(text),
+        callback_number=find_callback_number(text),
+        keywords=find_keywords(text),
+        suggested_units=tuple(suggest_units(text)) if suggest_units and text else (),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    fields: dict[str, Any]  # the form after the merge
+    filled: frozenset[str]  # fields that came from the transcript (the desk highlights them)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, tuple, set, frozenset, dict)) and len(value) == 0)
+
+
+def merge_draft(agent_fields: Mapping[str, Any], draft: TicketDraft, *,
+                min_confidence: float = 0.5) -> MergeResult:
+    """Fill only the fields the agent left empty, with values at least `min_confidence` sure.
+
+    Anything the agent typed, even a value we think is wrong, is kept as is.
+    """
+    merged = dict(agent_fields)
+    filled: set[str] = set()
+    for name in TicketDraft.FIELDS:
+        extracted: Extracted[Any] | None = getattr(draft, name)
+        if extracted is None or extracted.confidence < min_confidence:
+            continue
+        if not _is_empty(merged.get(name)):
+            continue
+        value = extracted.value
+        merged[name] = value.value if isinstance(value, RequestType) else (
+            list(value) if isinstance(value, tuple) else value)
+        filled.add(name)
+    if _is_empty(merged.get("suggested_units")) and draft.suggested_units:
+        merged["suggested_units"] = list(draft.suggested_units)
+        filled.add("suggested_units")
+    return MergeResult(merged, frozenset(filled))

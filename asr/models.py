@@ -1,0 +1,230 @@
+"""Vosk model management: settings, validation, loading once per process, warm-up, health.
+
+Loading a model costs seconds and hundreds of MB, so a process loads each model directory once
+(`get_model`) and every recognizer shares it. A missing or broken model raises `ModelError`
+(a `ConfigError` naming `asr.model_path`) with a message an operator can act on; the service
+layer decides whether that stops start-up or only disables transcription.
+
+Determinism: Kaldi dithers MFCC input with a process-global random generator, so with the
+default `dither=1` two decodes of the same audio differ, and concurrent calls change each
+other's results. With `deterministic=True` we load the model through an overlay directory
+(symlinks to the real files, plus `conf/mfcc.conf` with `--dither=0`), which makes live,
+post-call and re-transcription results reproducible. The original model is never modified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hotline.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_RATES = (8000, 16000)
+BYTES_PER_SAMPLE = 2  # slin: signed 16-bit little-endian mono
+
+
+class AsrSettings(BaseModel):
+    """The `[asr]` section of `config/hotline.toml` (see asr/README.md for every key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_path: Path | None = None
+    required: bool = False  # True: a missing/broken model stops start-up instead of disabling ASR
+    deterministic: bool = True  # load through a dither=0 overlay (see module docstring)
+    overlay_dir: Path = Path("var/asr/model-overlay")
+    spool_dir: Path = Path("var/asr/spool")
+    sample_rate: Literal[8000, 16000] = 16000
+    workers: int = Field(default=2, ge=1, le=64)
+    streams_per_worker: int = Field(default=4, ge=1, le=64)
+    decode_chunk_ms: int = Field(default=100, ge=20, le=1000)
+    partial_every_chunks: int = Field(default=3, ge=1)
+    max_lag_seconds: float = Field(default=3.0, gt=0)
+    recycle_after_seconds: float = Field(default=600.0, gt=0)
+    post_call_workers: int = Field(default=1, ge=1, le=16)
+
+    @field_validator("decode_chunk_ms")
+    @classmethod
+    def _whole_frames(cls, value: int) -> int:
+        if value % 20:
+            raise ValueError("decode_chunk_ms must be a multiple of 20 (one RTP frame)")
+        return value
+
+    def chunk_bytes(self, sample_rate: int | None = None) -> int:
+        rate = sample_rate or self.sample_rate
+        return rate * BYTES_PER_SAMPLE * self.decode_chunk_ms // 1000
+
+
+class ModelError(ConfigError):
+    """The configured Vosk model is missing, incomplete or cannot be loaded."""
+
+    code = "asr_model_error"
+
+    def __init__(self, path: Path | str | None, problem: str) -> None:
+        super().__init__("asr.model_path", f"{problem} (path: {path})")
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        self.context["path"] = str(path)
+
+
+# Files every Vosk (Kaldi nnet3) model directory has; the graph is either a static HCLG or the
+# lookahead pair HCLr + Gr used by the small models.
+_REQUIRED_FILES = ("am/final.mdl", "conf/mfcc.conf", "conf/model.conf")
+_GRAPHS = (("graph/HCLG.fst",), ("graph/HCLr.fst", "graph/Gr.fst"))
+
+
+def validate_model_dir(path: Path | str | None) -> Path:
+    """Check the directory looks like a Vosk model before handing it to Kaldi (which only logs)."""
+    if path is None or str(path) == "":
+        raise ModelError(path, "no model configured: set [asr] model_path or HOTLINE_ASR_MODEL_PATH")
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise ModelError(root, "model directory does not exist")
+    if not root.is_dir():
+        raise ModelError(root, "model path is not a directory (unpack the .zip first)")
+    missing = [name for name in _REQUIRED_FILES if not (root / name).is_file()]
+    if missing:
+        raise ModelError(root, f"not a Vosk model directory, missing {', '.join(missing)}")
+    if not any(all((root / f).is_file() for f in graph) for graph in _GRAPHS):
+        raise ModelError(root, "model has no decoding graph (graph/HCLG.fst or graph/HCLr.fst+Gr.fst)")
+    return root.resolve()
+
+
+def _dither_disabled(mfcc_conf: str) -> bool:
+    return any(line.strip().replace(" ", "") in ("--dither=0", "--dither=0.0") for line in mfcc_conf.splitlines())
+
+
+def deterministic_overlay(model_dir: Path, overlay_root: Path) -> Path:
+    """A directory that is `model_dir` with `--dither=0` in conf/mfcc.conf, built with symlinks.
+
+    Returns `model_dir` itself when its configuration already disables dither.
+    """
+    mfcc = (model_dir / "conf" / "mfcc.conf").read_text(encoding="utf-8")
+    if _dither_disabled(mfcc):
+        return model_dir
+    digest = hashlib.sha256(str(model_dir).encode()).hexdigest()[:12]
+    target = overlay_root.expanduser().resolve() / f"{model_dir.name}-{digest}"
+    (target / "conf").mkdir(parents=True, exist_ok=True)
+    for entry in model_dir.iterdir():
+        if entry.name == "conf":
+            continue
+        link = target / entry.name
+        if not link.is_symlink():
+            link.symlink_to(entry)
+    for entry in (model_dir / "conf").iterdir():
+        link = target / "conf" / entry.name
+        if entry.name == "mfcc.conf" or link.is_symlink():
+            continue
+        link.symlink_to(entry)
+    wanted = mfcc.rstrip("\n") + "\n--dither=0\n"
+    if "--use-energy=false" not in mfcc.replace(" ", ""):
+        # Kaldi's advice: without dither, floor the energy or digital silence gives log(0).
+        wanted += "--energy-floor=1.0\n"
+    conf = target / "conf" / "mfcc.conf"
+    if not conf.exists() or conf.read_text(encoding="utf-8") != wanted:
+        tmp = conf.with_suffix(".tmp")
+        tmp.write_text(wanted, encoding="utf-8")
+        tmp.replace(conf)  # atomic: a concurrent loader never reads half a file
+    return target
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """A loaded Vosk model shared by every recognizer of the process (Kaldi makes it read-only)."""
+
+    model: Any  # vosk.Model; typed Any because the binding has no type hints
+    path: Path  # the configured model directory
+    loaded_from: Path  # what Kaldi read (the overlay when deterministic)
+    deterministic: bool
+    load_seconds: float
+    warmup_seconds: float
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "model": self.name,
+            "path": str(self.path),
+            "deterministic": self.deterministic,
+            "load_seconds": round(self.load_seconds, 2),
+            "warmup_seconds": round(self.warmup_seconds, 3),
+        }
+
+
+def _quiet_vosk() -> Any:
+    import vosk
+
+    vosk.SetLogLevel(-1)
+    return vosk
+
+
+def _warm_up(vosk: Any, model: Any) -> float:
+    """Decode one second of faint noise so the first real call does not pay for lazy set-up."""
+    import numpy as np
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(12345)
+    noise = (rng.standard_normal(16000) * 30).astype("<i2").tobytes()
+    recognizer = vosk.KaldiRecognizer(model, 16000)
+    recognizer.AcceptWaveform(noise)
+    recognizer.FinalResult()
+    return time.perf_counter() - started
+
+
+def load_model(path: Path | str | None, *, deterministic: bool = True,
+               overlay_dir: Path = Path("var/asr/model-overlay")) -> LoadedModel:
+    """Validate, load and warm up a model. Slow (seconds): call it from a thread, once."""
+    root = validate_model_dir(path)
+    try:
+        source = deterministic_overlay(root, overlay_dir) if deterministic else root
+    except OSError as exc:
+        raise ModelError(root, f"cannot build the deterministic overlay in {overlay_dir}: {exc}") from exc
+    vosk = _quiet_vosk()
+    started = time.perf_counter()
+    try:
+        model = vosk.Model(str(source))
+    except Exception as exc:  # the binding raises a bare Exception("Failed to create a model")
+        raise ModelError(root, f"Vosk could not load the model: {exc}") from exc
+    load_seconds = time.perf_counter() - started
+    try:
+        warmup = _warm_up(vosk, model)
+    except Exception as exc:
+        raise ModelError(root, f"model loaded but failed to decode: {exc}") from exc
+    log.info("asr model loaded", extra={"model": root.name, "load_seconds": round(load_seconds, 2),
+                                        "deterministic": deterministic})
+    return LoadedModel(model, root, source, deterministic, load_seconds, warmup)
+
+
+_cache: dict[tuple[Path, bool], LoadedModel] = {}
+_cache_lock = threading.Lock()
+
+
+def get_model(path: Path | str | None, *, deterministic: bool = True,
+              overlay_dir: Path = Path("var/asr/model-overlay")) -> LoadedModel:
+    """`load_model` memoised per process: a model directory is loaded at most once.
+
+    A process-wide cache is deliberate: the model is immutable, costs ~500 MB, and tests,
+    the service and the re-transcription CLI may all ask for it.
+    """
+    root = validate_model_dir(path)
+    key = (root, deterministic)
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = load_model(root, deterministic=deterministic, overlay_dir=overlay_dir)
+        return _cache[key]
+
+
+def model_from_settings(settings: AsrSettings) -> LoadedModel:
+    return get_model(settings.model_path, deterministic=settings.deterministic,
+                     overlay_dir=settings.overlay_dir)

@@ -1,0 +1,304 @@
+"""A bounded pool of recognizer threads: live decoding off the event loop, with backpressure.
+
+Why threads: the Vosk binding (cffi) releases the GIL while Kaldi decodes, so threads decode
+in parallel while sharing the one loaded model (~500 MB); processes would each load it.
+Each live stream is pinned to one worker (a recognizer is stateful and not thread-safe) and
+its chunks are decoded in order from that worker's inbox.
+
+The event loop never waits on a worker: `LiveSlot.submit` is a non-blocking queue put and
+results come back through `loop.call_soon_threadsafe`. Capacity is bounded
+(`workers * streams_per_worker`); `open_slot` returns None when it is full and the caller
+(the stream) switches to post-call transcription.
+
+Failure model: a worker that dies (or is recycled) takes its recognizers and unprocessed
+inbox with it. The pool starts a replacement thread and tells every affected stream's
+listener (`on_worker_lost`); the stream replays the audio it still holds since its last final
+result, so nothing already transcribed is lost and nothing after it is skipped.
+This module must never import the telephony layer or touch the event sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from asr.decoder import Decoder
+from asr.models import LoadedModel
+from asr.segments import RawResult
+
+log = logging.getLogger(__name__)
+
+
+class WorkerKilled(Exception):
+    """Raised inside a worker thread to make it die abruptly (recycling, tests, chaos)."""
+
+
+@dataclass(slots=True)
+class Decoded:
+    """What a worker reports after one job of one stream (delivered on the event loop)."""
+
+    key: int
+    epoch: int
+    position: int  # stream byte position decoded so far
+    finals: list[RawResult] = field(default_factory=list)
+    partial: str | None = None
+    finished: bool = False
+    error: str | None = None
+
+
+class SlotListener(Protocol):
+    """The stream side of a live slot; called on the event loop only."""
+
+    def on_decoded(self, message: Decoded) -> None: ...
+
+    def on_worker_lost(self) -> None: ...
+
+
+class LiveSlot:
+    """A stream's reservation on one worker. `epoch` changes when the stream is moved."""
+
+    def __init__(self, pool: RecognizerPool, key: int, listener: SlotListener, sample_rate: int) -> None:
+        self.pool = pool
+        self.key = key
+        self.listener = listener
+        self.sample_rate = sample_rate
+        self.worker: _Worker | None = None
+        self.epoch = 0
+        self.cancelled = False  # read by the worker thread: skip queued audio of dropped streams
+
+    def submit(self, chunk: bytes, end_pos: int) -> None:
+        assert self.worker is not None
+        self.worker.inbox.put(_Audio(self, self.epoch, chunk, end_pos))
+
+    def finish(self) -> None:
+        assert self.worker is not None
+        self.worker.inbox.put(_Finish(self, self.epoch))
+
+    def restart(self, start_pos: int) -> None:
+        """Open a fresh recognizer on the current worker starting at `start_pos`."""
+        assert self.worker is not None
+        self.worker.inbox.put(_Open(self, self.epoch, start_pos))
+
+    def release(self) -> None:
+        """Give the slot back; queued audio of this stream is skipped, its recognizer freed."""
+        self.pool._release(self)
+
+
+@dataclass(slots=True)
+class _Open:
+    slot: LiveSlot
+    epoch: int
+    start_pos: int
+
+
+@dataclass(slots=True)
+class _Audio:
+    slot: LiveSlot
+    epoch: int
+    chunk: bytes
+    end_pos: int
+
+
+@dataclass(slots=True)
+class _Finish:
+    slot: LiveSlot
+    epoch: int
+
+
+@dataclass(slots=True)
+class _Drop:
+    key: int
+
+
+_STOP = object()
+
+
+class _Worker(threading.Thread):
+    def __init__(self, pool: RecognizerPool, index: int, generation: int) -> None:
+        super().__init__(name=f"asr-worker-{index}.{generation}", daemon=True)
+        self.pool = pool
+        self.index = index
+        self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.slots: dict[int, LiveSlot] = {}  # event-loop side bookkeeping
+        self.kill_requested = False
+
+    def run(self) -> None:
+        decoders: dict[int, tuple[int, Decoder, int, str]] = {}  # key -> (epoch, decoder, chunks, last partial)
+        error: BaseException | None = None
+        try:
+            while True:
+                job = self.inbox.get()
+                if self.kill_requested:
+                    raise WorkerKilled(self.name)
+                if job is _STOP:
+                    return
+                self._handle(job, decoders)
+        except BaseException as exc:  # the thread dies; the pool replaces it
+            error = exc
+        finally:
+            decoders.clear()
+            self.pool._post(self.pool._worker_exited, self, error)
+
+    def _handle(self, job: object, decoders: dict[int, tuple[int, Decoder, int, str]]) -> None:
+        pool = self.pool
+        if isinstance(job, _Drop):
+            decoders.pop(job.key, None)
+            return
+        assert isinstance(job, (_Open, _Audio, _Finish))
+        slot = job.slot
+        if slot.cancelled:
+            decoders.pop(slot.key, None)
+            return
+        if isinstance(job, _Open):
+            decoders[slot.key] = (job.epoch, Decoder(pool.model, slot.sample_rate, job.start_pos), 0, "")
+            return
+        state = decoders.get(slot.key)
+        if state is None or state[0] != job.epoch:
+            return  # audio for a recognizer that was replaced: the stream replays it
+        epoch, decoder, chunks, last_partial = state
+        message = Decoded(slot.key, epoch, decoder.position)
+        try:
+            if isinstance(job, _Finish):
+                final = decoder.finish()
+                if final is not None:
+                    message.finals.append(final)
+                message.finished = True
+                del decoders[slot.key]
+            else:
+                result = decoder.accept(job.chunk)
+                chunks += 1
+                if result is not False:
+                    if isinstance(result, RawResult):
+                        message.finals.append(result)
+                    last_partial = ""
+                    if decoder.seconds_in_recognizer >= pool.recycle_after_seconds:
+                        decoder.recycle()  # at an utterance boundary: nothing is lost
+                elif chunks % pool.partial_every_chunks == 0:
+                    partial = decoder.partial()
+                    if partial != last_partial:
+                        message.partial = last_partial = partial
+                decoders[slot.key] = (epoch, decoder, chunks, last_partial)
+            message.position = decoder.position
+        except Exception as exc:  # one stream's audio broke its recognizer: only that stream fails
+            decoders.pop(slot.key, None)
+            message.error = f"{type(exc).__name__}: {exc}"
+        pool._post(pool._deliver, message)
+
+
+class RecognizerPool:
+    """Threads that decode live streams; see the module docstring for the contract."""
+
+    def __init__(self, model: LoadedModel, *, workers: int = 2, streams_per_worker: int = 4,
+                 partial_every_chunks: int = 3, recycle_after_seconds: float = 600.0) -> None:
+        self.model = model
+        self.size = workers
+        self.streams_per_worker = streams_per_worker
+        self.partial_every_chunks = partial_every_chunks
+        self.recycle_after_seconds = recycle_after_seconds
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._workers: list[_Worker] = []
+        self._generation = itertools.count(1)
+        self._keys = itertools.count(1)
+        self._slots: dict[int, LiveSlot] = {}
+        self._closing = False
+        self.restarts = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.size * self.streams_per_worker
+
+    @property
+    def live_streams(self) -> int:
+        return len(self._slots)
+
+    def start(self) -> None:
+        """Start the threads; call from the event loop that will receive results."""
+        self._loop = asyncio.get_running_loop()
+        self._workers = [self._spawn(i) for i in range(self.size)]
+
+    def _spawn(self, index: int) -> _Worker:
+        worker = _Worker(self, index, next(self._generation))
+        worker.start()
+        return worker
+
+    async def aclose(self) -> None:
+        self._closing = True
+        for slot in list(self._slots.values()):
+            slot.cancelled = True
+        for worker in self._workers:
+            worker.inbox.put(_STOP)
+        for worker in self._workers:
+            await asyncio.to_thread(worker.join, 10)
+        self._slots.clear()
+
+    def open_slot(self, listener: SlotListener, sample_rate: int) -> LiveSlot | None:
+        """Reserve a live slot on the least loaded worker, or None when the pool is full."""
+        if self._closing or not self._workers or len(self._slots) >= self.capacity:
+            return None
+        worker = min(self._workers, key=lambda w: len(w.slots))
+        if len(worker.slots) >= self.streams_per_worker:
+            return None
+        slot = LiveSlot(self, next(self._keys), listener, sample_rate)
+        self._attach(slot, worker)
+        self._slots[slot.key] = slot
+        slot.restart(0)
+        return slot
+
+    def _attach(self, slot: LiveSlot, worker: _Worker) -> None:
+        slot.worker = worker
+        slot.epoch += 1
+        worker.slots[slot.key] = slot
+
+    def _release(self, slot: LiveSlot) -> None:
+        slot.cancelled = True
+        if self._slots.pop(slot.key, None) is not None and slot.worker is not None:
+            slot.worker.slots.pop(slot.key, None)
+            slot.worker.inbox.put(_Drop(slot.key))
+
+    def kill_worker(self, index: int) -> None:
+        """Make worker `index` die before its next job, abandoning its queue and recognizers."""
+        worker = self._workers[index]
+        worker.kill_requested = True
+        worker.inbox.put(_STOP)  # wake it if idle
+
+    recycle_worker = kill_worker  # recycling is a planned death: streams replay and move on
+
+    # ---- called on the event loop (via call_soon_threadsafe) ----
+
+    def _post(self, callback: object, *args: object) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(callback, *args)  # type: ignore[arg-type]
+            except RuntimeError:  # loop closed while we were decoding
+                pass
+
+    def _deliver(self, message: Decoded) -> None:
+        slot = self._slots.get(message.key)
+        if slot is None or slot.epoch != message.epoch:
+            return  # stale: the stream moved or was released
+        if message.finished or message.error:
+            self._release(slot)
+        slot.listener.on_decoded(message)
+
+    def _worker_exited(self, worker: _Worker, error: BaseException | None) -> None:
+        if worker not in self._workers:
+            return
+        if self._closing and error is None:
+            return
+        index = self._workers.index(worker)
+        replacement = self._spawn(index)
+        self._workers[index] = replacement
+        self.restarts += 1
+        log.warning("asr worker exited; replaced", extra={"worker": worker.name, "error": repr(error),
+                                                           "streams": len(worker.slots)})
+        for slot in list(worker.slots.values()):
+            if slot.key not in self._slots:
+                continue
+            self._attach(slot, replacement)
+            slot.listener.on_worker_lost()

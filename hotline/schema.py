@@ -1,0 +1,213 @@
+"""Relational schema: the one SQLAlchemy `MetaData` that Alembic migrations describe.
+
+SQLAlchemy Core tables, not ORM classes: the domain keeps its own dataclasses
+(`tickets/model.py`, `telephony/call_record.py`) and repositories map between the two, so
+the domain never imports SQLAlchemy. Every change here needs a migration in
+`migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("channel_id", String(64), nullable=False, unique=True),
+    Column("bridge_id", String(64)),
+    Column("caller_number", String(64), nullable=False),
+    Column("caller_name", String(128)),
+    Column("dialed_number", String(32)),
+    Column("node_id", String(8), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("answered_at", UtcDateTime()),
+    Column("ended_at", UtcDateTime(), nullable=False),
+    Column("end_reason", String(64)),
+    Column("recording_path", Text),
+    Column("recording_seconds", Float),
+    Column("screen_level", String(32)),
+    Column("screen_decision_id", String(64)),
+    Column("queue", String(32)),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("ticket_no", String(32), nullable=False, unique=True),
+    Column("status", String(32), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("origin", String(16)),
+    Column("caller_number", String(64)),
+    Column("call_id", String(36), ForeignKey("calls.id"), index=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    # Field suggestions extracted from the caller's transcript (JSON); never the agent's input.
+    Column("asr_draft", Text),
+    # ---- projection of the ticket workflow (migration 0005, tickets/store.py) ----
+    # The events in `ticket_events` are the truth; these columns are what lists, filters and
+    # statistics query, rewritten with every transition in the same transaction.
+    Column("ticket_type", String(16)),
+    Column("urgency", String(16), nullable=False, server_default="normal"),
+    Column("caller_name", String(128)),
+    Column("caller_confidential", Boolean, nullable=False, server_default=false()),
+    Column("caller_anonymous", Boolean, nullable=False, server_default=false()),
+    Column("district", String(64)),
+    Column("location", String(500)),
+    Column("summary", String(500)),
+    Column("content", Text),
+    Column("lead_unit", String(64), index=True),
+    Column("cooperating_units", Text, nullable=False, server_default="[]"),  # JSON list
+    Column("dispatched_at", UtcDateTime()),
+    Column("sign_deadline", UtcDateTime()),
+    Column("deadline", UtcDateTime()),
+    Column("satisfaction", String(32)),
+    Column("supervision_level", Integer, nullable=False, server_default="0"),
+    Column("return_count", Integer, nullable=False, server_default="0"),
+    Column("closure_reason", String(32)),
+    Column("closed_at", UtcDateTime()),
+)
+
+# Caller history (the agent sees a caller's earlier tickets while on the phone), newest first.
+Index("ix_tickets_caller_number_created_at", tickets.c.caller_number, tickets.c.created_at)
+
+transcript_segments = Table(
+    "transcript_segments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", String(36), ForeignKey("calls.id"), nullable=False, index=True),
+    Column("speaker", String(16), nullable=False),
+    Column("start_seconds", Float, nullable=False),
+    Column("end_seconds", Float, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("confidence", Float),
+    Column("source", String(16), nullable=False),
+)
+
+# ---- knowledge base (知识库, tickets/knowledge.py) ----------------------------------------------
+# `search_tokens` is the article's pre-tokenised text (CJK bigrams and characters, Latin words,
+# space separated; see tickets.knowledge.search_text). The full-text index over it is
+# backend-specific and lives only in migration 0004: an FTS5 table `kb_articles_fts` on SQLite,
+# a GIN index on to_tsvector('simple', search_tokens) on PostgreSQL.
+
+kb_articles = Table(
+    "kb_articles",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("approved_wording", Text),
+    Column("owner_unit", String(64), nullable=False, index=True),
+    Column("keywords", Text, nullable=False),  # JSON list of strings
+    Column("valid_from", Date),
+    Column("review_by", Date, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("search_tokens", Text, nullable=False),
+)
+
+# Districts an article applies to; none means the whole city. A table rather than a list column
+# so that "articles for district X" is a plain indexed query on both backends.
+kb_article_districts = Table(
+    "kb_article_districts",
+    metadata,
+    Column("article_id", String(36), ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("district", String(64), primary_key=True, index=True),
+)
+
+kb_article_versions = Table(
+    "kb_article_versions",
+    metadata,
+    Column("article_id", String(36), ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("approved_wording", Text),
+    Column("owner_unit", String(64), nullable=False),
+    Column("keywords", Text, nullable=False),  # JSON list of strings
+    Column("districts", Text, nullable=False),  # JSON list of strings
+    Column("valid_from", Date),
+    Column("review_by", Date, nullable=False),
+    Column("editor", String(64), nullable=False),
+    Column("editor_role", String(16), nullable=False),
+    Column("edited_at", UtcDateTime(), nullable=False),
+    Column("change_note", String(500), nullable=False),
+)
+
+# ---- ticket events (tickets/events.py), append-only --------------------------------------------
+# One row per transition; `version` is the ticket's version after the event, so (ticket_id,
+# version) is unique and a second writer of the same version fails even if it got past the
+# optimistic lock. `payload` holds the event's own fields as JSON (tickets/store.py codec).
+
+ticket_events = Table(
+    "ticket_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_id", String(36), ForeignKey("tickets.id"), nullable=False),
+    Column("ticket_no", String(32), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("actor_unit", String(64)),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("payload", Text, nullable=False),
+    UniqueConstraint("ticket_id", "version", name="uq_ticket_events_ticket_id_version"),
+)

@@ -1,0 +1,135 @@
+"""ARI REST calls over aiohttp, each with a timeout and a typed `AriError` on failure.
+
+One method per Asterisk operation the hotline uses; nothing here knows about calls or
+tickets. 404 is common and expected during hang-up races, so callers can ask for it to be
+ignored (`missing_ok=True`) instead of catching errors everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+
+from hotline.errors import AriError
+from telephony.ari.auth import basic_authorization
+from telephony.ari.models import ApplicationState, Bridge, Channel
+
+log = logging.getLogger(__name__)
+
+
+class AriRest:
+    def __init__(self, base_url: str, username: str, password: str, app: str,
+                 timeout: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/") + "/ari"
+        self.app = app
+        self._headers = basic_authorization(username, password)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> AriRest:
+        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      json: Any = None, missing_ok: bool = False) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        clean = {k: str(v).lower() if isinstance(v, bool) else str(v)
+                 for k, v in (params or {}).items() if v is not None}
+        url = f"{self.base_url}{path}"
+        try:
+            async with self._session.request(method, url, params=clean, json=json) as response:
+                body = await response.text()
+                if response.status == 404 and missing_ok:
+                    return None
+                if response.status >= 400:
+                    raise AriError(f"ARI {method} {path} -> {response.status}: {body.strip()[:200]}",
+                                   status=response.status, path=path)
+                if not body:
+                    return None
+                return await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise AriError(f"ARI {method} {path} failed: {exc or type(exc).__name__}", path=path) from exc
+
+    # --- asterisk / applications ------------------------------------------------------------
+    async def ping(self) -> None:
+        await self.request("GET", "/asterisk/ping")
+
+    async def application(self) -> ApplicationState:
+        return ApplicationState.from_json(await self.request("GET", f"/applications/{self.app}"))
+
+    # --- channels ---------------------------------------------------------------------------
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        data = await self.request("GET", f"/channels/{channel_id}", missing_ok=True)
+        return Channel.from_json(data) if data else None
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self.request("DELETE", f"/channels/{channel_id}", params={"reason": reason},
+                           missing_ok=True)
+
+    async def play_on_channel(self, channel_id: str, media: str, playback_id: str | None = None) -> str:
+        data = await self.request("POST", f"/channels/{channel_id}/play",
+                                  params={"media": media, "playbackId": playback_id})
+        return str(data["id"])
+
+    async def snoop(self, channel_id: str, *, spy: str, app_args: str, snoop_id: str) -> Channel:
+        data = await self.request("POST", f"/channels/{channel_id}/snoop",
+                                  params={"app": self.app, "spy": spy, "whisper": "none",
+                                          "appArgs": app_args, "snoopId": snoop_id})
+        return Channel.from_json(data)
+
+    async def external_media_websocket(self, *, channel_id: str, format: str = "slin16") -> Channel:
+        """A chan_websocket media channel in server mode (Asterisk 22); we connect to it."""
+        data = await self.request("POST", "/channels/externalMedia", params={
+            "app": self.app, "transport": "websocket", "connection_type": "server",
+            "encapsulation": "none", "format": format, "channelId": channel_id,
+        })
+        return Channel.from_json(data)
+
+    # --- bridges ----------------------------------------------------------------------------
+    async def create_bridge(self, bridge_id: str, name: str = "") -> Bridge:
+        data = await self.request("POST", f"/bridges/{bridge_id}",
+                                  params={"type": "mixing", "name": name or bridge_id})
+        return Bridge.from_json(data)
+
+    async def get_bridge(self, bridge_id: str) -> Bridge | None:
+        data = await self.request("GET", f"/bridges/{bridge_id}", missing_ok=True)
+        return Bridge.from_json(data) if data else None
+
+    async def add_channel(self, bridge_id: str, channel_id: str) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/addChannel", params={"channel": channel_id})
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{bridge_id}", missing_ok=True)
+
+    async def play_on_bridge(self, bridge_id: str, media: str, playback_id: str | None = None) -> str:
+        data = await self.request("POST", f"/bridges/{bridge_id}/play",
+                                  params={"media": media, "playbackId": playback_id})
+        return str(data["id"])
+
+    async def record_bridge(self, bridge_id: str, name: str, format: str = "wav") -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/record", params={
+            "name": name, "format": format, "ifExists": "fail", "beep": False,
+            "terminateOn": "none",
+        })
+
+    # --- recordings -------------------------------------------------------------------------
+    async def stop_recording(self, name: str) -> None:
+        await self.request("POST", f"/recordings/live/{name}/stop", missing_ok=True)
+
+    async def live_recording(self, name: str) -> dict[str, Any] | None:
+        data = await self.request("GET", f"/recordings/live/{name}", missing_ok=True)
+        return data if isinstance(data, dict) else None

@@ -1,0 +1,386 @@
+"""Call flow v0: every call to 12345 is answered, greeted, bridged, recorded and becomes a ticket.
+
+No IVR menu (GB/T 33358): the caller hears one short greeting and stays in a mixing bridge that
+is recorded from the first second. On hang-up the call record and a draft ticket are written
+in one transaction.
+
+Every set-up step is recorded in `ActiveCall.steps_done` and mirrored to Redis, so a bridge
+process that dies mid-call is replaced by one that finishes exactly the missing steps
+(`reconcile`) instead of answering twice or losing the recording. Events for one channel are
+handled in arrival order (a lock per channel); different calls never wait for each other, and
+the event reader never waits for any handler (Asterisk drops slow ARI websockets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import wave
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from hotline.errors import AriError, HotlineError
+from hotline.settings import AriSettings, CallFlowSettings
+from telephony.ari.models import AriEvent, Channel, ChannelEvent, Connected, StasisEnd, StasisStart
+from telephony.ari.rest import AriRest
+from telephony.call_record import CallRecord
+from telephony.call_state import ActiveCall, CallStateStore
+from telephony.media_tap import AudioSink, MediaTap, StasisWaiter
+from telephony.resource_ids import call_bridge_id, is_call_bridge, is_own_resource
+from tickets.intake import CallIntake
+
+log = logging.getLogger(__name__)
+
+ANSWERED, BRIDGED, RECORDING, SCREENED, GREETED, PROMPTED = (
+    "answered", "bridged", "recording", "screened", "greeted", "prompted")
+MESSAGE_LEVELS = ("restrict", "supervisor_review")
+LEAVE_MESSAGE_PROMPT = "sound:hotline/leave-message"
+
+
+class ScreenDecision(Protocol):
+    decision_id: str
+    prompt: str | None
+
+    @property
+    def level(self) -> str: ...
+
+
+class CallScreen(Protocol):
+    """The anti-abuse screen as the call flow needs it (tickets.limiter.AbuseScreen)."""
+
+    async def decide(self, caller_number: str | None, *, call_id: str | None = None) -> ScreenDecision:
+        ...
+
+    async def record_call_end(self, caller_number: str, *, call_id: str, duration: timedelta,
+                              new_content: bool) -> object: ...
+
+
+class CallAudioConsumer(Protocol):
+    """Receives a call's audio per speaker (live transcription plugs in here)."""
+
+    def call_started(self, call_id: str, caller_number: str) -> AudioSink | None:
+        """Return where to send audio, or None when this call gets no live consumer."""
+
+    async def call_ended(self, record: CallRecord, ticket_no: str | None) -> None:
+        """The call is over and its frames are all delivered."""
+
+
+def wav_seconds(path: Path) -> float | None:
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return wav.getnframes() / float(wav.getframerate())
+    except (OSError, EOFError, wave.Error):
+        return None
+
+
+class CallFlow:
+    def __init__(self, rest: AriRest, state: CallStateStore, intake: CallIntake,
+                 settings: CallFlowSettings, node_id: str, *,
+                 ari: AriSettings | None = None,
+                 audio_consumer: CallAudioConsumer | None = None,
+                 media_format: str = "slin16",
+                 screen: CallScreen | None = None,
+                 message_max_seconds: float = 60.0) -> None:
+        self.rest = rest
+        self.ari = ari
+        self.audio_consumer = audio_consumer
+        self.media_format = media_format  # slin (8 kHz) or slin16: what the consumer decodes
+        self.screen = screen
+        self.message_max_seconds = message_max_seconds
+        self._message_timers: dict[str, asyncio.TimerHandle] = {}
+        self.waiter = StasisWaiter()
+        self.taps: dict[str, MediaTap] = {}
+        self.state = state
+        self.intake = intake
+        self.settings = settings
+        self.node_id = node_id
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.finished: asyncio.Queue[tuple[CallRecord, str]] = asyncio.Queue()
+
+    # --- event intake -----------------------------------------------------------------------
+    async def run(self, events: AsyncIterator[AriEvent]) -> None:
+        async for event in events:
+            self.dispatch(event)
+
+    def dispatch(self, event: AriEvent) -> None:
+        """Route one event to a task; never awaits (the websocket reader must not block)."""
+        if isinstance(event, Connected):
+            self._spawn(self.reconcile())
+        elif isinstance(event, StasisStart):
+            if is_own_resource(event.channel.id):
+                self.waiter.arrived(event.channel)
+            else:
+                self._serial(event.channel.id, self.on_call_start(event.channel))
+        elif isinstance(event, StasisEnd):
+            self._serial(event.channel.id, self.on_call_end(event.channel.id, "hangup"))
+        elif isinstance(event, ChannelEvent) and event.type == "ChannelDestroyed":
+            cause = str(event.raw.get("cause_txt", "hangup"))
+            self._serial(event.channel.id, self.on_call_end(event.channel.id, cause))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call flow task failed", exc_info=task.exception())
+
+    def _serial(self, channel_id: str, work: Awaitable[None]) -> None:
+        lock = self._locks.setdefault(channel_id, asyncio.Lock())
+
+        async def locked() -> None:
+            async with lock:
+                await work
+
+        self._spawn(locked())
+
+    async def drain(self) -> None:
+        """Wait for handlers in flight (used at shutdown and in tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- call start -------------------------------------------------------------------------
+    async def on_call_start(self, channel: Channel) -> None:
+        call = self.state.calls.get(channel.id)
+        if call is None:
+            call = ActiveCall(
+                call_id=str(uuid.uuid4()),
+                channel_id=channel.id,
+                caller_number=channel.caller_number,
+                caller_name=channel.caller_name,
+                dialed_number=channel.dialed_exten,
+                started_at=channel.created_at or datetime.now(UTC),
+            )
+            await self.state.save(call)
+            log.info("call arrived", extra={"call_id": call.call_id, "channel_id": channel.id,
+                                            "caller": call.caller_number})
+        await self._ensure_setup(call)
+
+    async def _ensure_setup(self, call: ActiveCall) -> None:
+        """Do whichever set-up steps are not done yet; safe to repeat after a restart."""
+        try:
+            if ANSWERED not in call.steps_done:
+                await self.rest.answer(call.channel_id)
+                call.answered_at = datetime.now(UTC)
+                await self._step(call, ANSWERED)
+            if BRIDGED not in call.steps_done:
+                call.bridge_id = call.bridge_id or call_bridge_id(call.call_id)
+                if await self.rest.get_bridge(call.bridge_id) is None:
+                    await self.rest.create_bridge(call.bridge_id)
+                await self.rest.add_channel(call.bridge_id, call.channel_id)
+                await self._step(call, BRIDGED)
+            if RECORDING not in call.steps_done:
+                assert call.bridge_id is not None
+                call.recording_name = f"call-{call.call_id}"
+                await self.rest.record_bridge(call.bridge_id, call.recording_name,
+                                              self.settings.recording_format)
+                await self._step(call, RECORDING)
+            if call.channel_id not in self.taps:
+                # Before the greeting, so the transcript holds everything the caller heard.
+                await self._start_tap(call)
+            if SCREENED not in call.steps_done:
+                await self._screen(call)
+                await self._step(call, SCREENED)
+            if GREETED not in call.steps_done:
+                assert call.bridge_id is not None
+                await self.rest.play_on_bridge(call.bridge_id, self.settings.greeting)
+                await self._step(call, GREETED)
+            if PROMPTED not in call.steps_done:
+                await self._play_screen_prompts(call)
+                await self._step(call, PROMPTED)
+            self._arm_message_timer(call)
+        except AriError as exc:
+            if await self.rest.get_channel(call.channel_id) is None:
+                await self.on_call_end(call.channel_id, "gone_during_setup")
+                return
+            log.error("call set-up step failed; the caller stays connected",
+                      extra={"call_id": call.call_id, "error": str(exc)})
+
+    async def _screen(self, call: ActiveCall) -> None:
+        """Anti-abuse screening before queueing. Fails open inside the screen; never drops."""
+        if self.screen is None:
+            call.screen_level = "allow"
+            return
+        decision = await self.screen.decide(call.caller_number, call_id=call.call_id)
+        call.screen_level = str(decision.level)
+        call.screen_decision_id = decision.decision_id
+        call.screen_prompt = decision.prompt
+        call.queue = "senior" if call.screen_level == "senior_queue" else "general"
+        log.info("caller screened", extra={"call_id": call.call_id, "level": call.screen_level,
+                                           "decision_id": decision.decision_id})
+
+    async def _play_screen_prompts(self, call: ActiveCall) -> None:
+        """Education first (warn), and for restricted callers the notice plus a message."""
+        assert call.bridge_id is not None
+        if call.screen_prompt and call.screen_level != "allow":
+            await self.rest.play_on_bridge(call.bridge_id, f"sound:{call.screen_prompt}")
+        if call.screen_level in MESSAGE_LEVELS:
+            await self.rest.play_on_bridge(call.bridge_id, LEAVE_MESSAGE_PROMPT)
+            await self.rest.play_on_bridge(call.bridge_id, "sound:beep")
+            # The bridge recording keeps the message; the call becomes a ticket at hang-up.
+            call.hangup_at = datetime.now(UTC).timestamp() + self.message_max_seconds
+
+    def _arm_message_timer(self, call: ActiveCall) -> None:
+        """End a restricted caller's message after its maximum length (survives restarts)."""
+        if call.hangup_at is None or call.channel_id in self._message_timers:
+            return
+        delay = max(0.0, call.hangup_at - datetime.now(UTC).timestamp())
+
+        def hang_up() -> None:
+            self._message_timers.pop(call.channel_id, None)
+            self._spawn(self.rest.hangup(call.channel_id))
+
+        self._message_timers[call.channel_id] = asyncio.get_running_loop().call_later(delay, hang_up)
+
+    async def _start_tap(self, call: ActiveCall) -> None:
+        """Feed the call's audio to the consumer; failure here never affects the call itself."""
+        if self.audio_consumer is None or self.ari is None:
+            return
+        sink = self.audio_consumer.call_started(call.call_id, call.caller_number)
+        if sink is None:
+            return
+        tap = MediaTap(self.rest, self.ari, self.waiter, call.call_id, call.channel_id, sink,
+                       media_format=self.media_format)
+        self.taps[call.channel_id] = tap
+        try:
+            await tap.start()
+        except (AriError, TimeoutError) as exc:
+            log.warning("media tap failed; the call continues without live audio: %s", exc,
+                        extra={"call_id": call.call_id, "error": str(exc) or type(exc).__name__})
+
+    async def _step(self, call: ActiveCall, step: str) -> None:
+        call.steps_done.append(step)
+        await self.state.save(call)
+
+    # --- call end ---------------------------------------------------------------------------
+    async def on_call_end(self, channel_id: str, reason: str) -> None:
+        call = self.state.calls.get(channel_id)
+        if call is None:
+            return
+        ended_at = datetime.now(UTC)
+        timer = self._message_timers.pop(channel_id, None)
+        if timer is not None:
+            timer.cancel()
+        tap = self.taps.pop(channel_id, None)
+        if tap is not None:
+            await tap.stop()
+        recording_path: Path | None = None
+        if call.recording_name:
+            with suppress(AriError):
+                await self.rest.stop_recording(call.recording_name)
+            recording_path = self.settings.recording_dir / (
+                f"{call.recording_name}.{self.settings.recording_format}")
+        if call.bridge_id:
+            with suppress(AriError):
+                await self.rest.destroy_bridge(call.bridge_id)
+        seconds = await self._wait_for_recording(recording_path) if recording_path else None
+        talk_seconds = (ended_at - (call.answered_at or call.started_at)).total_seconds()
+        if recording_path is not None and seconds is None:
+            log.error("recording file missing or unreadable",
+                      extra={"call_id": call.call_id, "path": str(recording_path)})
+        elif seconds is not None and abs(seconds - talk_seconds) > 1.0:
+            # Asterisk records only while frames flow: a silent (DTX) line or a bridge outage
+            # shortens the file. Keep it, but say so: supervisors rely on recordings.
+            log.warning("recording length differs from the call",
+                        extra={"call_id": call.call_id, "recording_seconds": seconds,
+                               "talk_seconds": round(talk_seconds, 2)})
+        record = CallRecord(
+            call_id=call.call_id, channel_id=call.channel_id, bridge_id=call.bridge_id,
+            caller_number=call.caller_number, caller_name=call.caller_name,
+            dialed_number=call.dialed_number, node_id=self.node_id,
+            started_at=call.started_at, answered_at=call.answered_at, ended_at=ended_at,
+            end_reason=reason, recording_path=recording_path, recording_seconds=seconds,
+            screen_level=call.screen_level, screen_decision_id=call.screen_decision_id,
+            queue=call.queue,
+        )
+        ticket_no = await self._persist(record)
+        if self.screen is not None and call.caller_number:
+            try:
+                # Whether the call brought new content is the agent's call to make; until the
+                # desk reports it, no call counts as "long occupation without new content".
+                await self.screen.record_call_end(call.caller_number, call_id=call.call_id,
+                                                  duration=timedelta(seconds=record.duration_seconds),
+                                                  new_content=True)
+            except Exception:  # noqa: BLE001 - screening trouble never affects the call record
+                log.warning("call end not reported to the screen", extra={"call_id": call.call_id})
+        if tap is not None and self.audio_consumer is not None:
+            try:
+                await self.audio_consumer.call_ended(record, ticket_no)
+            except Exception:  # noqa: BLE001 - a consumer bug must not lose the call record
+                log.exception("audio consumer failed at call end", extra={"call_id": call.call_id})
+        if ticket_no is None:
+            return  # kept in the Redis mirror; the next reconcile tries again
+        await self.state.forget(channel_id)
+        self._locks.pop(channel_id, None)
+        self.finished.put_nowait((record, ticket_no))
+
+    async def _wait_for_recording(self, path: Path, timeout: float = 3.0) -> float | None:
+        """Asterisk closes the file just after the stop request returns; give it a moment."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            seconds = wav_seconds(path) if path.suffix == ".wav" else (
+                0.0 if path.exists() else None)
+            if seconds or asyncio.get_running_loop().time() > deadline:
+                return seconds
+            await asyncio.sleep(0.1)
+
+    async def _persist(self, record: CallRecord, attempts: int = 5) -> str | None:
+        for attempt in range(attempts):
+            try:
+                return await self.intake.record_finished_call(record)
+            except (HotlineError, OSError, Exception) as exc:  # noqa: BLE001 - the call must not be lost
+                log.warning("writing the call record failed; retrying",
+                            extra={"call_id": record.call_id, "attempt": attempt + 1,
+                                   "error": str(exc)})
+                await asyncio.sleep(0.5 * (2 ** attempt))
+        log.error("call record not written; kept for the next reconcile",
+                  extra={"call_id": record.call_id})
+        return None
+
+    # --- restart / reconnect ----------------------------------------------------------------
+    async def reconcile(self) -> None:
+        """Align our view with what Asterisk says the app owns after a (re)connect."""
+        try:
+            app = await self.rest.application()
+        except AriError as exc:
+            log.warning("reconcile skipped: application state unavailable", extra={"error": str(exc)})
+            return
+        known = await self.state.load_mirror()
+        for channel_id, call in known.items():
+            if channel_id in app.channel_ids:
+                log.info("resuming call after reconnect", extra={"call_id": call.call_id})
+                self._serial(channel_id, self._ensure_setup(call))
+            else:
+                log.info("call ended while the bridge was away", extra={"call_id": call.call_id})
+                self._serial(channel_id, self.on_call_end(channel_id, "ended_while_bridge_away"))
+        for channel_id in app.channel_ids - known.keys():
+            if is_own_resource(channel_id):
+                if not self._belongs_to_live_tap(channel_id):
+                    # A tap of a process that died: its websocket is gone, so is its use.
+                    with suppress(AriError):
+                        await self.rest.hangup(channel_id)
+                continue
+            channel = await self.rest.get_channel(channel_id)
+            if channel is not None:
+                log.info("adopting call that arrived while the bridge was away",
+                         extra={"channel_id": channel_id})
+                self._serial(channel_id, self.on_call_start(channel))
+        referenced = {c.bridge_id for c in known.values() if c.bridge_id}
+        for bridge_id in app.bridge_ids - referenced:
+            orphan_call_bridge = is_call_bridge(bridge_id)
+            stale_tap = is_own_resource(bridge_id) and not orphan_call_bridge and \
+                not self._belongs_to_live_tap(bridge_id)
+            if orphan_call_bridge or stale_tap:
+                log.info("destroying orphan bridge", extra={"bridge_id": bridge_id})
+                with suppress(AriError):
+                    await self.rest.destroy_bridge(bridge_id)
+
+    def _belongs_to_live_tap(self, resource_id: str) -> bool:
+        return any(resource_id == rid for tap in self.taps.values() for _, rid in tap.resources)

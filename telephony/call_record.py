@@ -1,0 +1,37 @@
+"""What the hotline keeps about one finished call (a plain value; no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    call_id: str
+    channel_id: str
+    bridge_id: str | None
+    caller_number: str
+    caller_name: str
+    dialed_number: str
+    node_id: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    end_reason: str
+    recording_path: Path | None
+    recording_seconds: float | None
+    screen_level: str | None = None
+    screen_decision_id: str | None = None
+    queue: str = "general"
+
+    @property
+    def is_message(self) -> bool:
+        """A restricted caller's recorded message (it still becomes a ticket)."""
+        return self.screen_level in ("restrict", "supervisor_review")
+
+    @property
+    def duration_seconds(self) -> float:
+        """Talk time: from answer (or start, if never answered) to the end."""
+        return (self.ended_at - (self.answered_at or self.started_at)).total_seconds()

@@ -1,0 +1,122 @@
+"""Taps a call's audio, one direction at a time, into our process over a websocket.
+
+Per direction: an ARI snoop channel on the caller's channel (`spy=in`: what the caller says;
+`spy=out`: what the caller hears, i.e. the agent or unit) and a chan_websocket externalMedia
+channel meet in a small private bridge; the media channel streams slin16 frames to
+`receive_media`. The tap never touches the call's own bridge, so a failing tap (ASR overload,
+a crash) can never cut or disturb the conversation.
+
+Both new channels enter Stasis in our app; they may only be bridged after THEIR OWN
+StasisStart (earlier gives 422), which the call flow routes back here through `StasisWaiter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from hotline.errors import AriError
+from hotline.settings import AriSettings
+from telephony.ari.models import Channel
+from telephony.ari.rest import AriRest
+from telephony.media_socket import receive_media
+from telephony.resource_ids import tap_ids
+
+log = logging.getLogger(__name__)
+
+SPY_FOR_SPEAKER = {"caller": "in", "agent": "out"}
+
+
+class StasisWaiter:
+    """Futures for channels we create, resolved when their StasisStart arrives."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[Channel]] = {}
+
+    def expect(self, channel_id: str) -> asyncio.Future[Channel]:
+        future: asyncio.Future[Channel] = asyncio.get_running_loop().create_future()
+        self._waiting[channel_id] = future
+        return future
+
+    def arrived(self, channel: Channel) -> bool:
+        future = self._waiting.pop(channel.id, None)
+        if future is None or future.done():
+            return False
+        future.set_result(channel)
+        return True
+
+    def forget(self, channel_id: str) -> None:
+        self._waiting.pop(channel_id, None)
+
+
+AudioSink = Callable[[str, bytes], Awaitable[None] | None]
+
+
+@dataclass
+class MediaTap:
+    rest: AriRest
+    ari: AriSettings
+    waiter: StasisWaiter
+    call_id: str
+    channel_id: str
+    on_audio: AudioSink
+    media_format: str = "slin16"
+    readers: dict[str, asyncio.Task[object]] = field(default_factory=dict)
+    resources: list[tuple[str, str]] = field(default_factory=list)
+
+    async def start(self, speakers: tuple[str, ...] = ("caller", "agent"),
+                    timeout: float = 5.0) -> None:
+        for speaker in speakers:
+            await self._start_direction(speaker, timeout)
+
+    async def _start_direction(self, speaker: str, timeout: float) -> None:
+        snoop_id, media_id, bridge_id = tap_ids(self.call_id, speaker)
+        snoop_arrived = self.waiter.expect(snoop_id)
+        media_arrived = self.waiter.expect(media_id)
+        try:
+            await self.rest.create_bridge(bridge_id)
+            self.resources.append(("bridge", bridge_id))
+            await self.rest.snoop(self.channel_id, spy=SPY_FOR_SPEAKER[speaker], app_args="tap",
+                                  snoop_id=snoop_id)
+            self.resources.append(("channel", snoop_id))
+            media = await self.rest.external_media_websocket(channel_id=media_id,
+                                                             format=self.media_format)
+            self.resources.append(("channel", media_id))
+            connection_id = media.channelvars.get("MEDIA_WEBSOCKET_CONNECTION_ID")
+            if not connection_id:
+                raise AriError("externalMedia channel has no MEDIA_WEBSOCKET_CONNECTION_ID",
+                               call_id=self.call_id)
+
+            async def deliver(frame: bytes) -> None:
+                result = self.on_audio(speaker, frame)
+                if result is not None:
+                    await result
+
+            # In server mode the media channel enters Stasis only once we are connected.
+            self.readers[speaker] = asyncio.create_task(
+                receive_media(self.ari.url, self.ari.username, self.ari.password, connection_id,
+                              on_audio=deliver), name=f"media-{self.call_id}-{speaker}")
+            await asyncio.wait_for(asyncio.gather(snoop_arrived, media_arrived), timeout)
+        finally:
+            self.waiter.forget(snoop_id)
+            self.waiter.forget(media_id)
+        await self.rest.add_channel(bridge_id, snoop_id)
+        await self.rest.add_channel(bridge_id, media_id)
+        log.info("media tap started", extra={"call_id": self.call_id, "speaker": speaker})
+
+    async def stop(self) -> None:
+        """Tear down channels and bridges; wait for the readers to drain what was sent."""
+        for kind, resource_id in reversed(self.resources):
+            with suppress(AriError):
+                if kind == "channel":
+                    await self.rest.hangup(resource_id)
+                else:
+                    await self.rest.destroy_bridge(resource_id)
+        self.resources.clear()
+        for task in self.readers.values():
+            with suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(task, 5.0)
+        self.readers.clear()

@@ -1,0 +1,35 @@
+"""Names of the Asterisk channels and bridges the bridge process creates itself.
+
+Everything we create starts with `hotline-`, so a StasisStart for it is never mistaken for a
+citizen's call, and a restarted process can tell its predecessor's leftovers apart.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+OWN_PREFIX = "hotline-"
+
+
+def is_own_resource(resource_id: str) -> bool:
+    return resource_id.startswith(OWN_PREFIX)
+
+
+def call_bridge_id(call_id: str) -> str:
+    return f"{OWN_PREFIX}call-{call_id}"
+
+
+def is_call_bridge(resource_id: str) -> bool:
+    return resource_id.startswith(f"{OWN_PREFIX}call-")
+
+
+def tap_ids(call_id: str, speaker: str) -> tuple[str, str, str]:
+    """(snoop channel, media channel, tap bridge) for one direction of one tap.
+
+    A fresh token per tap: a restarted process must not collide with the leftovers of the
+    tap its predecessor had open on the same call.
+    """
+    token = uuid.uuid4().hex[:6]
+    return (f"{OWN_PREFIX}snoop-{call_id}-{token}-{speaker}",
+            f"{OWN_PREFIX}media-{call_id}-{token}-{speaker}",
+            f"{OWN_PREFIX}tap-{call_id}-{token}-{speaker}")

@@ -1,0 +1,415 @@
+"""A real Asterisk 22 for development and tests, in a Debian sid chroot the project builds itself.
+
+Why a chroot: the machine's Debian (bookworm) ships no Asterisk, sid ships 22 with chan_pjsip,
+ARI, chan_websocket and snoop. `debootstrap` builds the root file system once (about a minute)
+into a cache OUTSIDE the clone (`~/.cache/hotline`, or `$HOTLINE_SANDBOX_CACHE`), and every
+later run reuses it. The mirror is read from the machine's own apt sources: no registry host
+is ever written into the repository.
+
+Each `AsteriskSandbox` is one Asterisk process with its own directory inside the chroot, its own
+free ports and its own configuration rendered from `config/asterisk/*.conf`. It runs in fresh
+mount and PID namespaces (`unshare`), so /proc and /dev mounts vanish with it and stopping it
+leaves no process behind. Asterisk runs as root WITHOUT `-U`: with `-U root` it drops
+CAP_DAC_OVERRIDE and can no longer read its own 0640 config files.
+
+This module never touches the host's network beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from hotline.errors import HotlineError, Unavailable
+from telephony.ari.auth import basic_authorization
+from telephony.prompts import render_prompts
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-en-gsm", "sip-tester")
+SUITE = "sid"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "config" / "asterisk"
+INSTANCES_IN_ROOT = Path("/srv/hotline")
+_PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
+
+
+class SandboxError(HotlineError):
+    """Provisioning or running the Asterisk sandbox failed."""
+
+    code = "sandbox_error"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HOTLINE_SANDBOX_CACHE", Path.home() / ".cache" / "hotline"))
+
+
+def debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
+    """The Debian archive URI from this machine's apt sources (deb822 or one-line format)."""
+    candidates: list[str] = []
+    for path in sorted((sources_dir / "sources.list.d").glob("*.sources")):
+        for line in path.read_text().splitlines():
+            if line.startswith("URIs:"):
+                candidates.extend(line.split()[1:])
+    one_line = [sources_dir / "sources.list", *sorted((sources_dir / "sources.list.d").glob("*.list"))]
+    for path in one_line:
+        if path.exists():
+            for line in path.read_text().splitlines():
+                parts = line.split()
+                if len(parts) >= 3 and parts[0] == "deb":
+                    uri = parts[2] if parts[1].startswith("[") else parts[1]
+                    candidates.append(uri)
+    for uri in candidates:
+        if uri.rstrip("/").endswith("/debian"):
+            return uri
+    raise SandboxError(
+        "no Debian archive found in the apt sources (/etc/apt); cannot build the Asterisk sandbox"
+    )
+
+
+def ensure_rootfs(base: Path | None = None) -> Path:
+    """Return a ready chroot with Asterisk and SIPp, building it once when absent.
+
+    A file lock serialises concurrent callers (two test sessions on one machine); the root is
+    built in a temporary directory and renamed, so a half-built root is never used.
+    """
+    base = base or cache_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    root = base / "asterisk-sid-root"
+    marker = root / ".hotline-ready"
+    wanted = " ".join(PACKAGES)
+    if marker.exists() and marker.read_text().strip() == wanted:
+        return root
+    with open(base / "provision.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists() and marker.read_text().strip() == wanted:
+            return root
+        if shutil.which("debootstrap") is None:
+            raise SandboxError("debootstrap is not installed (apt-get install debootstrap)")
+        building = base / f"asterisk-sid-root.building-{os.getpid()}"
+        shutil.rmtree(building, ignore_errors=True)
+        mirror = debian_mirror()
+        log.info("building Asterisk sandbox root", extra={"root": str(root), "suite": SUITE})
+        started = time.monotonic()
+        result = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
+             str(building), mirror],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+            shutil.rmtree(building, ignore_errors=True)
+            raise SandboxError(f"debootstrap failed ({result.returncode}): {' | '.join(tail)}")
+        (building / ".hotline-ready").write_text(wanted + "\n")
+        if root.exists():
+            shutil.rmtree(root)
+        building.rename(root)
+        log.info("Asterisk sandbox root ready", extra={"seconds": round(time.monotonic() - started, 1)})
+        return root
+
+
+def resolve_in_root(root: Path, path: str) -> Path:
+    """Follow symlinks as the chroot would (absolute links point inside `root`)."""
+    current = Path(path)
+    for _ in range(20):
+        host = root / str(current).lstrip("/")
+        if not host.is_symlink():
+            return host
+        target = Path(host.readlink())
+        current = target if target.is_absolute() else current.parent / target
+    raise SandboxError(f"symlink loop at {path} in {root}")
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _udp_range_free(start: int, count: int) -> bool:
+    for port in range(start, start + count, 10):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def render_template(text: str, values: dict[str, str]) -> str:
+    """Fill `{{name}}` placeholders; an unknown placeholder is an error, never left behind.
+
+    Not `string.Template`: Asterisk's own `${VAR}` syntax must pass through untouched.
+    """
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise SandboxError(f"template placeholder {{{{{key}}}}} has no value")
+        return values[key]
+
+    return _PLACEHOLDER.sub(fill, text)
+
+
+def chroot_command(root: Path, argv: list[str], *, cwd: str = "/",
+                   pid_namespace: bool = True) -> list[str]:
+    """argv that runs `argv` inside the chroot, in a fresh mount (and PID) namespace.
+
+    The mount namespace keeps /proc and /dev mounts private; the PID namespace guarantees that
+    killing the returned process kills everything it started.
+    """
+    inner = " ".join(_shell_quote(a) for a in argv)
+    script = (
+        f"mount -t proc proc {root}/proc && mount --rbind /dev {root}/dev && "
+        f"exec chroot {root} sh -c {_shell_quote(f'cd {cwd} && exec {inner}')}"
+    )
+    pid_args = ["--pid", "--fork", "--kill-child"] if pid_namespace else []
+    return ["unshare", "--mount", *pid_args, "--propagation", "private", "sh", "-c", script]
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+@dataclass
+class AsteriskSandbox:
+    """One running Asterisk in the shared chroot, with its own ports and directories."""
+
+    root: Path
+    name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}")
+    ari_user: str = "hotline"
+    ari_password: str = field(default_factory=lambda: uuid.uuid4().hex)
+    ari_app: str = "hotline"
+    http_port: int = 0
+    sip_port: int = 0
+    rtp_start: int = 0
+    extra_dialplan: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def instance_in_root(self) -> Path:
+        return INSTANCES_IN_ROOT / self.name
+
+    @property
+    def instance_dir(self) -> Path:
+        """The instance's directory as seen from the host."""
+        return self.root / str(self.instance_in_root).lstrip("/")
+
+    @property
+    def recording_dir(self) -> Path:
+        return self.instance_dir / "spool" / "recording"
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.instance_dir / "log" / "console.log"
+
+    def _render_config(self) -> None:
+        if not self.http_port:
+            self.http_port = free_tcp_port()
+        if not self.sip_port:
+            self.sip_port = free_udp_port()
+        if not self.rtp_start:
+            for _ in range(50):
+                start = random.randrange(20000, 30000, 2)
+                if _udp_range_free(start, 200):
+                    self.rtp_start = start
+                    break
+            else:
+                raise SandboxError("no free UDP range for RTP between 20000 and 30000")
+        values = {
+            "instance": str(self.instance_in_root),
+            "name": self.name,
+            "http_port": str(self.http_port),
+            "sip_port": str(self.sip_port),
+            "rtp_start": str(self.rtp_start),
+            "rtp_end": str(self.rtp_start + 199),
+            "ari_user": self.ari_user,
+            "ari_password": self.ari_password,
+            "ari_app": self.ari_app,
+        }
+        etc = self.instance_dir / "etc"
+        for sub in ("etc", "run", "lib", "log", "cache", "spool/recording", "spool/sipp/pcap"):
+            (self.instance_dir / sub).mkdir(parents=True, exist_ok=True)
+        for template in sorted(TEMPLATE_DIR.glob("*.conf")):
+            text = render_template(template.read_text(encoding="utf-8"), values)
+            if template.name == "extensions.conf" and self.extra_dialplan:
+                text += "\n" + self.extra_dialplan + "\n"
+            (etc / template.name).write_text(text, encoding="utf-8")
+        for pcap in (self.root / "usr/share/sip-tester").glob("*.pcap"):
+            shutil.copy(pcap, self.instance_dir / "spool/sipp/pcap" / pcap.name)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start Asterisk and wait until ARI answers."""
+        if (self.instance_dir / "run" / "asterisk.ctl").exists():
+            # A previous run of this named instance was not stopped (a crash, a kill -9).
+            with suppress(Exception):
+                self.cli("core stop now", timeout=5)
+        self._render_config()
+        render_prompts(resolve_in_root(self.root, "/usr/share/asterisk/sounds/en"))
+        log_handle = open(self.log_file, "ab")
+        argv = chroot_command(
+            self.root,
+            ["/usr/sbin/asterisk", "-f", "-n", "-C", f"{self.instance_in_root}/etc/asterisk.conf"],
+        )
+        self.process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log_handle.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SandboxError(
+                    f"Asterisk exited with {self.process.returncode}: {self._log_tail()}"
+                )
+            if self._ari_ping():
+                log.info("asterisk sandbox up", extra={"instance": self.name,
+                                                       "http_port": self.http_port,
+                                                       "sip_port": self.sip_port})
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise SandboxError(f"Asterisk did not answer ARI within {timeout:.0f}s: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        with suppress(OSError):
+            return " | ".join(self.log_file.read_text(errors="replace").strip().splitlines()[-5:])
+        return "(no log)"
+
+    def _ari_ping(self) -> bool:
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.ari_url}/ari/asterisk/ping",
+                                         headers=basic_authorization(self.ari_user, self.ari_password))
+        try:
+            with urllib.request.urlopen(request, timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def cli(self, command: str, timeout: float = 10.0) -> str:
+        """Run an Asterisk CLI command against this instance (`asterisk -rx`)."""
+        argv = chroot_command(
+            self.root,
+            ["/usr/sbin/asterisk", "-C", f"{self.instance_in_root}/etc/asterisk.conf", "-rx", command],
+        )
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        return result.stdout
+
+    def _namespace_init_pid(self) -> int | None:
+        """Host PID of the process that is PID 1 inside the sandbox's PID namespace."""
+        if self.process is None:
+            return None
+        with suppress(OSError, ValueError):
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
+            return int(children.split()[0]) if children.split() else None
+        return None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop Asterisk gracefully, then for sure; nothing is left running afterwards.
+
+        SIGKILL goes to the namespace's PID 1 itself: when it dies the kernel kills every
+        process in the namespace, whatever process group Asterisk put them in.
+        """
+        if self.process is None or self.process.poll() is not None:
+            return
+        init_pid = self._namespace_init_pid()
+        with suppress(Exception):
+            self.cli("core stop now", timeout=timeout / 2)
+        try:
+            self.process.wait(timeout=timeout / 2)
+        except subprocess.TimeoutExpired:
+            for pid in (init_pid, self.process.pid):
+                if pid:
+                    with suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+    def remove(self) -> None:
+        """Stop and delete the instance directory (recordings included)."""
+        self.stop()
+        shutil.rmtree(self.instance_dir, ignore_errors=True)
+
+    # --- SIPp -------------------------------------------------------------------------------
+
+    def sipp_dir(self) -> Path:
+        """Working directory for SIPp (pcaps are under ./pcap), host view."""
+        return self.instance_dir / "spool" / "sipp"
+
+    def sipp_argv(self, *args: str) -> list[str]:
+        """argv running SIPp inside the chroot against this instance's SIP port."""
+        local_port = free_udp_port()
+        media_port = random.randrange(30000, 40000, 4)
+        cwd = str(self.instance_in_root / "spool" / "sipp")
+        return chroot_command(
+            self.root,
+            ["sipp", f"127.0.0.1:{self.sip_port}", "-i", "127.0.0.1", "-p", str(local_port),
+             "-mi", "127.0.0.1", "-mp", str(media_port), "-nostdin", *args],
+            cwd=cwd,
+            # SIPp derives Call-IDs, tags and Via branches from its PID: in a PID namespace of
+            # its own every SIPp is PID 1 or 2, and concurrent calls collide (Asterisk takes
+            # one's BYE for a retransmission of the other's).
+            pid_namespace=False,
+        )
+
+    async def run_sipp(self, *args: str, timeout: float = 120.0) -> tuple[int, str]:
+        """Run SIPp to completion; return its exit code and combined output."""
+        process = await asyncio.create_subprocess_exec(
+            *self.sipp_argv(*args), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            out, _ = await asyncio.wait_for(process.communicate(), timeout)
+        except TimeoutError:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+            raise
+        return process.returncode or 0, out.decode(errors="replace")
+
+    def write_sipp_file(self, name: str, content: str | bytes) -> str:
+        """Put a scenario or media file in SIPp's working directory; return its name there."""
+        target = self.sipp_dir() / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+        return name
+
+
+async def wait_for_ari(url: str, user: str, password: str, timeout: float) -> None:
+    """Raise Unavailable unless ARI answers a ping within `timeout` seconds."""
+    try:
+        async with aiohttp.ClientSession(headers=basic_authorization(user, password)) as session:
+            async with session.get(f"{url}/ari/asterisk/ping",
+                                   timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                if response.status != 200:
+                    raise Unavailable(f"ARI at {url} answered {response.status}", url=url)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise Unavailable(f"ARI at {url} is unreachable: {exc or type(exc).__name__}", url=url) from exc

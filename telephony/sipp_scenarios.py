@@ -1,0 +1,149 @@
+"""SIPp scenarios the project uses to place real calls (tests, benchmarks, `hotline sandbox-call`).
+
+Scenarios are generated rather than stored as XML files because tests vary the caller number,
+the hold time and the audio; the variable parts are SIPp's own `[$var]` globals set with `-set`.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+_HEADER = """<?xml version="1.0" encoding="UTF-8" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="{name}">
+  <Global variables="caller" />
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "[$caller]" <sip:[$caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:[$caller]@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [auto_media_port] RTP/AVP {payload}
+      a=rtpmap:{payload} {codec}/8000
+    ]]>
+  </send>
+  <recv response="100" optional="true" />
+  <recv response="180" optional="true" />
+  <recv response="183" optional="true" />
+  <recv response="200" rtd="true" />
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "[$caller]" <sip:[$caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: sip:[$caller]@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+_BYE = """
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "[$caller]" <sip:[$caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: sip:[$caller]@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true" />
+  <ResponseTimeRepartition value="10, 20, 30, 40, 50, 100, 150, 200"/>
+</scenario>
+"""
+
+
+def pcap_call_scenario(hold_ms: int, pcap: str = "pcap/g711a.pcap") -> str:
+    """Call, stream G.711 a-law audio from a pcap, stay `hold_ms` after answer, hang up."""
+    body = (f'  <nop><action><exec play_pcap_audio="{escape(pcap)}"/></action></nop>\n'
+            f'  <pause milliseconds="{int(hold_ms)}"/>\n')
+    return _HEADER.format(name="hotline pcap call", payload=8, codec="PCMA") + body + _BYE
+
+
+def speech_call_scenario(wav: str, hold_ms: int, loops: int = 1) -> str:
+    """Call and stream an 8 kHz mono mu-law WAV as PCMU RTP (SIPp 3.8 rtp_stream), then hang up.
+
+    `loops=-1` repeats the audio until the hang-up: a real phone sends RTP for the whole call,
+    and Asterisk's bridge recording only grows while audio frames arrive.
+    """
+    body = (f'  <nop><action><exec rtp_stream="{escape(wav)},{int(loops)},0"/></action></nop>\n'
+            f'  <pause milliseconds="{int(hold_ms)}"/>\n')
+    return _HEADER.format(name="hotline speech call", payload=0, codec="PCMU") + body + _BYE
+
+
+def _mulaw_byte(sample: int) -> int:
+    """G.711 mu-law encoding of one 16-bit sample."""
+    bias, clip = 0x84, 32635
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), clip) + bias
+    exponent = max(0, magnitude.bit_length() - 8)
+    exponent = min(exponent, 7)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def caller_audio_wav(seconds: float = 2.0, rate: int = 8000) -> bytes:
+    """A µ-law WAV of a voice-like warbling tone, for calls that need continuous caller audio."""
+    import io
+    import math
+    import struct
+
+    frames = bytearray()
+    for n in range(int(seconds * rate)):
+        t = n / rate
+        envelope = 0.5 + 0.5 * math.sin(2 * math.pi * 3 * t)
+        value = 0.25 * envelope * (math.sin(2 * math.pi * 220 * t) + 0.5 * math.sin(2 * math.pi * 660 * t))
+        frames.append(_mulaw_byte(int(value * 32767)))
+    out = io.BytesIO()
+    # WAVE_FORMAT_MULAW (7): the wave module only writes PCM, so the header is built by hand.
+    fmt = struct.pack("<HHIIHH", 7, 1, rate, rate, 1, 8)
+    out.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(frames)) + b"WAVE")
+    out.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
+    out.write(b"data" + struct.pack("<I", len(frames)) + bytes(frames))
+    return out.getvalue()
+
+
+_ANSWER_BYE = """
+  <recv request="BYE" timeout="{timeout_ms}" />
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[$caller]@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]>
+  </send>
+  <ResponseTimeRepartition value="10, 20, 30, 40, 50, 100, 150, 200"/>
+</scenario>
+"""
+
+
+def hung_up_by_hotline_scenario(wav: str, timeout_ms: int) -> str:
+    """Call, stream audio, and wait for the HOTLINE to hang up (fails after `timeout_ms`)."""
+    body = f'  <nop><action><exec rtp_stream="{escape(wav)},-1,0"/></action></nop>\n'
+    return (_HEADER.format(name="hotline hangs up", payload=0, codec="PCMU") + body
+            + _ANSWER_BYE.format(timeout_ms=int(timeout_ms)))

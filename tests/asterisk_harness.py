@@ -1,0 +1,216 @@
+"""Fixtures for tests that need real Asterisk and a real bridge process.
+
+`asterisk` starts a fresh Asterisk instance in the project's sid chroot (built once per
+machine by telephony/sandbox.py); `bridge_factory` starts `hotline run` as a separate OS
+process wired to it, so tests can kill and restart the bridge like an operator would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+import pytest
+
+from telephony.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
+
+if TYPE_CHECKING:
+    from telephony.call_flow import CallFlow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def asterisk_rootfs() -> Path:
+    return ensure_rootfs()
+
+
+@pytest.fixture
+def asterisk(asterisk_rootfs: Path) -> Iterator[AsteriskSandbox]:
+    sandbox = AsteriskSandbox(asterisk_rootfs)
+    sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.remove()
+
+
+@dataclass
+class BridgeProcess:
+    """One `hotline run` process; restartable with the same settings."""
+
+    env: dict[str, str]
+    http_port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = field(default=0)
+
+    async def start(self, timeout: float = 30.0) -> None:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hotline.cli", "run"], cwd=ROOT, env=self.env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        self.starts += 1
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with aiohttp.ClientSession() as session:
+            while asyncio.get_running_loop().time() < deadline:
+                if self.process.poll() is not None:
+                    raise AssertionError(f"bridge exited {self.process.returncode}: {self.log_tail()}")
+                with suppress(aiohttp.ClientError, OSError):
+                    async with session.get(f"http://127.0.0.1:{self.http_port}/health") as r:
+                        if r.status == 200:
+                            return
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"bridge not healthy within {timeout}s: {self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up at all, like a crash."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 30) -> str:
+        with suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+def bridge_env(sandbox: AsteriskSandbox, database_url: str, redis_prefix: str,
+               http_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update({
+        "HOTLINE_DATABASE_URL": database_url,
+        "HOTLINE_REDIS_URL": os.environ.get("HOTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "HOTLINE_REDIS_KEY_PREFIX": redis_prefix,
+        "HOTLINE_ARI_URL": sandbox.ari_url,
+        "HOTLINE_ARI_USERNAME": sandbox.ari_user,
+        "HOTLINE_ARI_PASSWORD": sandbox.ari_password,
+        "HOTLINE_CALL_FLOW_RECORDING_DIR": str(sandbox.recording_dir),
+        "HOTLINE_HTTP_PORT": str(http_port),
+        "HOTLINE_ABUSE_FASTAGI_PORT": str(free_tcp_port()),
+        "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+@pytest.fixture
+async def bridge_factory(tmp_path: Path) -> AsyncIterator[list[BridgeProcess]]:
+    """Call `make(sandbox, database_url)` to get a started bridge; all are stopped afterwards."""
+    made: list[BridgeProcess] = []
+
+    async def make(sandbox: AsteriskSandbox, database_url: str,
+                   redis_prefix: str | None = None) -> BridgeProcess:
+        port = free_tcp_port()
+        prefix = redis_prefix or f"hotline-test-{uuid.uuid4().hex[:12]}:"
+        bridge = BridgeProcess(env=bridge_env(sandbox, database_url, prefix, port),
+                               http_port=port, log_path=tmp_path / f"bridge-{len(made)}.log")
+        made.append(bridge)
+        await bridge.start()
+        return bridge
+
+    yield make  # type: ignore[misc]
+    for bridge in made:
+        bridge.stop()
+
+
+@dataclass
+class InProcessBridge:
+    """The call flow running inside the test's own event loop (to observe its hooks)."""
+
+    flow: "CallFlow"
+    task: asyncio.Task[None]
+    engine: object
+    redis: object
+
+
+@pytest.fixture
+async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIterator[object]:
+    """Call `start(sandbox, audio_consumer=None)` to run a CallFlow in this event loop."""
+    import redis.asyncio as aioredis
+
+    from hotline.database import open_database
+    from hotline.settings import AriSettings, CallFlowSettings
+    from telephony.ari.events import AriEventStream
+    from telephony.ari.rest import AriRest
+    from telephony.call_flow import CallFlow
+    from telephony.call_state import CallStateStore
+    from tickets.intake import CallIntake
+
+    started: list[InProcessBridge] = []
+
+    async def start(sandbox: AsteriskSandbox, audio_consumer: object = None, *,
+                    consumer_factory: object = None,
+                    greeting: str = "sound:hello-world",
+                    media_format: str = "slin16", screen: object = None,
+                    message_max_seconds: float = 60.0) -> InProcessBridge:
+        """`consumer_factory(engine)` builds a consumer that needs the bridge's database."""
+        ari = AriSettings(url=sandbox.ari_url, username=sandbox.ari_user,
+                          password=sandbox.ari_password, app=sandbox.ari_app)
+        engine = await open_database(sqlite_url)
+        if consumer_factory is not None:
+            audio_consumer = consumer_factory(engine)  # type: ignore[operator]
+        redis = aioredis.from_url(os.environ.get("HOTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+        rest = AriRest(ari.url, ari.username, ari.password, ari.app)
+        stream = AriEventStream(ari.url, ari.username, ari.password, ari.app)
+        flow = CallFlow(rest, CallStateStore(redis, redis_key_prefix), CallIntake(engine, "T01"),
+                        CallFlowSettings(recording_dir=sandbox.recording_dir, greeting=greeting),
+                        "T01",
+                        ari=ari, audio_consumer=audio_consumer,  # type: ignore[arg-type]
+                        media_format=media_format, screen=screen,  # type: ignore[arg-type]
+                        message_max_seconds=message_max_seconds)
+        task = asyncio.create_task(flow.run(stream.events()))
+        await asyncio.wait_for(stream.connected.wait(), 10)
+        bridge = InProcessBridge(flow=flow, task=task, engine=engine, redis=redis)
+        started.append(bridge)
+        return bridge
+
+    yield start
+    for bridge in started:
+        bridge.task.cancel()
+        with suppress(asyncio.CancelledError):
+            await bridge.task
+        await bridge.flow.drain()
+        await bridge.flow.rest.close()
+        await bridge.engine.dispose()  # type: ignore[attr-defined]
+        await bridge.redis.aclose()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def ari_observer(asterisk: AsteriskSandbox) -> AsyncIterator[list[object]]:
+    """Every ARI event of the sandbox's Asterisk, collected by a second, observing app."""
+    from telephony.ari.events import AriEventStream
+
+    stream = AriEventStream(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password,
+                            "hotline-observer", subscribe_all=True)
+    events: list[object] = []
+
+    async def collect() -> None:
+        async for event in stream.events():
+            events.append(event)
+
+    task = asyncio.create_task(collect())
+    await asyncio.wait_for(stream.connected.wait(), 10)
+    yield events
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,148 @@
+"""Supervisor API of the anti-abuse screen: a real aiohttp server on real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from tickets.abuse_api import ABUSE_SCREEN, routes
+from tickets.abuse_settings import policy_from_mapping
+from tickets.limiter import AbuseScreen
+
+NUMBER = "13800138000"
+SUPERVISOR = {"X-Hotline-Role": "supervisor", "X-Hotline-User": "sup1"}
+AGENT = {"X-Hotline-Role": "agent", "X-Hotline-User": "agent7"}
+POLICY = policy_from_mapping({
+    "levels": {"warn": {"calls_short": 2}, "senior_queue": {"calls_short": 3},
+               "restrict": {"calls_short": 4}},
+})
+
+
+@pytest.fixture
+async def screen(redis_client: aioredis.Redis, redis_key_prefix: str) -> AbuseScreen:
+    return AbuseScreen(redis_client, POLICY, key_prefix=redis_key_prefix, decision_timeout=2.0)
+
+
+@pytest.fixture
+async def client(screen: AbuseScreen) -> AsyncIterator[TestClient]:
+    app = web.Application()
+    app[ABUSE_SCREEN] = screen
+    app.add_routes(routes)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
+        yield test_client
+
+
+async def restrict(screen: AbuseScreen, number: str = NUMBER) -> None:
+    for _ in range(4):
+        await screen.decide(number)
+
+
+async def test_supervisor_lists_restricted_numbers(client: TestClient, screen: AbuseScreen) -> None:
+    await restrict(screen)
+    for _ in range(3):
+        await screen.decide("13900139000")
+    response = await client.get("/api/abuse/restricted", headers=SUPERVISOR)
+    assert response.status == 200
+    measures = (await response.json())["measures"]
+    assert {(m["caller"], m["level"]) for m in measures} == {
+        (NUMBER, "restrict"), ("13900139000", "senior_queue")
+    }
+    assert all(m["expires_at"] and not m["appealed"] for m in measures)
+
+
+async def test_only_supervisors_may_use_the_api(client: TestClient, screen: AbuseScreen) -> None:
+    await restrict(screen)
+    for headers in ({}, AGENT, {"X-Hotline-Role": "caller"}):
+        response = await client.get("/api/abuse/restricted", headers=headers)
+        assert response.status == 403
+        assert (await response.json())["error"] == "permission_denied"
+    response = await client.post(f"/api/abuse/{NUMBER}/lift", json={"reason": "x"}, headers=AGENT)
+    assert response.status == 403
+    assert await screen.measure(NUMBER) is not None
+
+
+async def test_lift_requires_a_reason_and_is_audited(client: TestClient, screen: AbuseScreen) -> None:
+    await restrict(screen)
+    for body in ({}, {"reason": "   "}, {"reason": "ok", "extra": 1}):
+        response = await client.post(f"/api/abuse/{NUMBER}/lift", json=body, headers=SUPERVISOR)
+        assert response.status == 400, body
+        assert (await response.json())["error"] == "invalid_input"
+    response = await client.post(f"/api/abuse/{NUMBER}/lift", data=b"not json", headers=SUPERVISOR)
+    assert response.status == 400
+    response = await client.post(f"/api/abuse/{NUMBER}/lift", json={"reason": "核实为正当诉求"},
+                                 headers=SUPERVISOR)
+    assert response.status == 200
+    audit = (await response.json())["audit"]
+    assert audit["event"] == "lift" and audit["actor"] == "sup1" and audit["note"] == "核实为正当诉求"
+    assert await screen.measure(NUMBER) is None
+    response = await client.post(f"/api/abuse/{NUMBER}/lift", json={"reason": "again"}, headers=SUPERVISOR)
+    assert response.status == 404
+
+
+async def test_extend_a_measure(client: TestClient, screen: AbuseScreen) -> None:
+    await restrict(screen)
+    before = await screen.measure(NUMBER)
+    assert before is not None
+    response = await client.post(f"/api/abuse/{NUMBER}/extend", json={"seconds": 600, "reason": "仍在骚扰"},
+                                 headers=SUPERVISOR)
+    assert response.status == 200
+    measure = (await response.json())["measure"]
+    after = await screen.measure(NUMBER)
+    assert after is not None and measure["expires_at"] == after.expires_at.isoformat()
+    assert (after.expires_at - before.expires_at).total_seconds() == 600
+    response = await client.post(f"/api/abuse/{NUMBER}/extend", json={"seconds": 0, "reason": "x"},
+                                 headers=SUPERVISOR)
+    assert response.status == 400
+    response = await client.post("/api/abuse/13700000000/extend", json={"seconds": 60, "reason": "x"},
+                                 headers=SUPERVISOR)
+    assert response.status == 404
+
+
+async def test_agent_records_an_appeal_that_the_supervisor_sees(client: TestClient, screen: AbuseScreen) -> None:
+    await restrict(screen)
+    response = await client.post(f"/api/abuse/{NUMBER}/appeal", json={"statement": "我反映的是新问题"},
+                                 headers=AGENT)
+    assert response.status == 201
+    assert (await response.json())["measure"]["appealed"] is True
+    listed = (await (await client.get("/api/abuse/restricted", headers=SUPERVISOR)).json())["measures"]
+    assert listed[0]["appealed"] is True
+    history = (await (await client.get(f"/api/abuse/{NUMBER}/history", headers=SUPERVISOR)).json())["history"]
+    assert history[0]["event"] == "appeal" and history[0]["actor"] == "agent7"
+    assert history[0]["note"] == "我反映的是新问题"
+    assert [h["level"] for h in history[1:]] == ["restrict", "senior_queue", "warn", "allow"]
+    assert history[-1]["signals"]["calls_short"] == 1
+
+
+async def test_history_accepts_formatted_numbers_and_bounds_the_limit(
+    client: TestClient, screen: AbuseScreen
+) -> None:
+    await restrict(screen)
+    response = await client.get("/api/abuse/+8613800138000/history?limit=2", headers=SUPERVISOR)
+    assert response.status == 200
+    assert len((await response.json())["history"]) == 2
+    for limit in ("0", "5000", "abc"):
+        response = await client.get(f"/api/abuse/{NUMBER}/history?limit={limit}", headers=SUPERVISOR)
+        assert response.status == 400
+
+
+async def test_redis_trouble_is_a_503_for_supervisors(redis_key_prefix: str) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead_port = sock.getsockname()[1]
+    dead = aioredis.Redis(host="127.0.0.1", port=dead_port, socket_connect_timeout=0.2)
+    app = web.Application()
+    app[ABUSE_SCREEN] = AbuseScreen(dead, POLICY, key_prefix=redis_key_prefix, decision_timeout=0.3)
+    app.add_routes(routes)
+    try:
+        async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
+            response = await test_client.get("/api/abuse/restricted", headers=SUPERVISOR)
+            assert response.status == 503
+            assert (await response.json())["error"] == "unavailable"
+    finally:
+        await dead.aclose()

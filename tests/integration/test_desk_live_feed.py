@@ -1,0 +1,81 @@
+"""Live transcript segments published on any node reach the desk: over its websocket, and on
+the page in a real browser (Debian's chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from agent_desk.live_feed import LIVE_PREFIX, LIVE_REDIS, routes
+from asr.segments import Segment, Speaker
+from hotline.event_bus import RedisEventBus
+from tests.conftest import REDIS_URL
+
+
+def desk_app(prefix: str) -> web.Application:
+    app = web.Application()
+    app[LIVE_PREFIX] = prefix
+
+    async def redis_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+        app[LIVE_REDIS] = aioredis.from_url(REDIS_URL)
+        yield
+        await app[LIVE_REDIS].aclose()
+
+    app.cleanup_ctx.append(redis_ctx)
+    app.add_routes(routes)
+    return app
+
+
+def segment(text: str, final: bool) -> Segment:
+    return Segment(call_id="c0ffee00-1234", speaker=Speaker.CALLER, text=text, start=0.5,
+                   end=2.0, final=final, confidence=0.9)
+
+
+async def test_desk_websocket_receives_live_segments(redis_client, redis_key_prefix: str) -> None:
+    bus = RedisEventBus(redis_client, redis_key_prefix)
+    async with TestClient(TestServer(desk_app(redis_key_prefix))) as client:
+        ws = await client.ws_connect("/ws/live")
+        assert (await ws.receive_json(timeout=5))["type"] == "desk.ready"
+        started = asyncio.get_running_loop().time()
+        await bus.publish_event(segment("小区 噪音", final=True))
+        event = await ws.receive_json(timeout=5)
+        latency = asyncio.get_running_loop().time() - started
+        assert event["type"] == "asr.final" and event["text"] == "小区 噪音"
+        assert event["speaker"] == "caller" and event["call_id"] == "c0ffee00-1234"
+        print(f"publish -> desk websocket: {latency * 1000:.1f} ms")
+        await ws.close()
+
+
+async def test_desk_page_shows_the_callers_words_in_a_real_browser(
+    redis_client, redis_key_prefix: str,
+) -> None:
+    from playwright.async_api import async_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    bus = RedisEventBus(redis_client, redis_key_prefix)
+    server = TestServer(desk_app(redis_key_prefix), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            page = await browser.new_page()
+            await page.goto(f"http://127.0.0.1:{server.port}/")
+            await page.wait_for_function("document.getElementById('status').textContent.includes('已连接')")
+            await bus.publish_event(segment("我要 投诉", final=False))
+            await page.wait_for_selector(".line.caller.partial")
+            await bus.publish_event(segment("我要 投诉 小区 噪音", final=True))
+            await page.wait_for_function(
+                "document.querySelector('.line.caller:not(.partial) .text')?.textContent === '我要 投诉 小区 噪音'")
+            lines = await page.locator(".line").all_text_contents()
+            assert lines == ["来电人：我要 投诉 小区 噪音"], json.dumps(lines, ensure_ascii=False)
+            await browser.close()
+    finally:
+        await server.close()

@@ -1,0 +1,66 @@
+"""A call's audio reaches our process per speaker over chan_websocket, without touching the call."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import math
+import uuid
+from collections import defaultdict
+
+import pytest
+
+from telephony.call_record import CallRecord
+from telephony.sandbox import AsteriskSandbox
+from telephony.sipp_scenarios import caller_audio_wav, speech_call_scenario
+
+pytestmark = pytest.mark.asterisk
+
+SLIN16_BYTES_PER_SECOND = 16000 * 2
+
+
+class CollectingConsumer:
+    def __init__(self) -> None:
+        self.audio: dict[str, bytearray] = defaultdict(bytearray)
+        self.frame_sizes: set[int] = set()
+        self.ended: asyncio.Event = asyncio.Event()
+        self.ticket_no: str | None = None
+
+    def call_started(self, call_id: str, caller_number: str):  # noqa: ANN201
+        def sink(speaker: str, frame: bytes) -> None:
+            self.audio[speaker] += frame
+            self.frame_sizes.add(len(frame))
+        return sink
+
+    async def call_ended(self, record: CallRecord, ticket_no: str | None) -> None:
+        self.ticket_no = ticket_no
+        self.ended.set()
+
+
+def rms(pcm: bytes) -> float:
+    samples = array.array("h", pcm[: len(pcm) // 2 * 2])
+    if not samples:
+        return 0.0
+    return math.sqrt(sum(s * s for s in samples) / len(samples)) / 32768
+
+
+async def test_caller_and_agent_audio_arrive_separately(
+    asterisk: AsteriskSandbox, in_process_bridge
+) -> None:
+    consumer = CollectingConsumer()
+    await in_process_bridge(asterisk, audio_consumer=consumer)
+    wav = asterisk.write_sipp_file("tone-3s.wav", caller_audio_wav(seconds=3.0))
+    scenario = asterisk.write_sipp_file(f"tap-{uuid.uuid4().hex[:6]}.xml",
+                                        speech_call_scenario(wav, hold_ms=5000, loops=1))
+    code, out = await asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
+                                        "-set", "caller", "13500000001")
+    assert code == 0, out[-1500:]
+    await asyncio.wait_for(consumer.ended.wait(), 15)
+
+    caller_seconds = len(consumer.audio["caller"]) / SLIN16_BYTES_PER_SECOND
+    assert 2.5 <= caller_seconds <= 5.5, caller_seconds
+    assert rms(bytes(consumer.audio["caller"])) > 0.02
+    # The agent side carries what the caller hears: here the greeting.
+    assert len(consumer.audio["agent"]) > 0.3 * SLIN16_BYTES_PER_SECOND
+    assert consumer.frame_sizes <= {640, 960, 1280, 1920}
+    assert consumer.ticket_no

@@ -1,0 +1,403 @@
+"""Ticket HTTP API: a real aiohttp server on real SQLite and PostgreSQL.
+
+Examples first (a whole lifecycle, locking, unit isolation, confidentiality, OpenAPI), then
+seeded random sequences of API calls by random roles, checked against the allowed-transition
+and role tables of tests/unit/test_ticket_workflow.py (written from the regulations, not from
+the workflow). A seeded loop rather than a hypothesis state machine: hypothesis' stateful
+runner is synchronous and the server lives on the test's event loop.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from hotline.database import open_database
+from tests.unit.test_ticket_workflow import ALLOWED_NEXT, CLOSING_EVENTS, EXPECTED_ROLES
+from tickets import events as ev
+from tickets.api import (
+    COMMANDS,
+    DISPATCH_CATALOGUE,
+    TICKET_STORE,
+    WORKING_CALENDAR,
+    openapi_document,
+    routes,
+)
+from tickets.deadlines import load_calendar
+from tickets.dispatch import load_catalogue
+from tickets.model import (
+    EscalationGround,
+    OutOfScope,
+    Role,
+    Satisfaction,
+    SupervisionFlagKind,
+    SupervisionLevel,
+    TerminationGround,
+    TicketStatus,
+    TicketType,
+)
+from tickets.store import TicketStore
+
+S = TicketStatus
+AGENT = {"X-Hotline-Role": "agent", "X-Hotline-User": "agent7"}
+DISPATCHER = {"X-Hotline-Role": "dispatcher", "X-Hotline-User": "disp1"}
+CALLBACK = {"X-Hotline-Role": "callback_agent", "X-Hotline-User": "cb1"}
+SUPERVISOR = {"X-Hotline-Role": "supervisor", "X-Hotline-User": "sup1"}
+SYSTEM = {"X-Hotline-Role": "system", "X-Hotline-User": "scanner"}
+
+
+def unit(code: str) -> dict[str, str]:
+    return {"X-Hotline-Role": "unit", "X-Hotline-Unit": code, "X-Hotline-User": f"staff-{code}"}
+
+
+HOUSING, URBAN, ECOLOGY = unit("city-housing"), unit("city-urban-management"), unit("city-ecology")
+UNITS = ("city-housing", "city-urban-management", "city-ecology")
+EVIDENCE = [{"name": "职责说明.pdf", "sha256": "ab" * 32, "size": 20480}]
+EVENT_CLASSES = {cls.__name__: cls for cls in EXPECTED_ROLES} | {"TicketRegistered": None}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def catalogue_and_calendar() -> tuple[Any, Any]:
+    return load_catalogue(), load_calendar()
+
+
+@pytest.fixture
+async def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def client(
+    database_url: str, clock: Clock, catalogue_and_calendar: tuple[Any, Any]
+) -> AsyncIterator[TestClient]:
+    engine = await open_database(database_url)
+    app = web.Application()
+    app[TICKET_STORE] = TicketStore(engine, "N01", clock=clock)
+    app[DISPATCH_CATALOGUE], app[WORKING_CALENDAR] = catalogue_and_calendar
+    app.add_routes(routes)
+    try:
+        async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
+            yield test_client
+    finally:
+        await engine.dispose()
+
+
+async def register(client: TestClient, **caller: Any) -> dict[str, Any]:
+    response = await client.post("/api/tickets", headers=AGENT, json={
+        "channel": "phone",
+        "caller": {"number": "13812345678", "name": "张三", **caller},
+        "summary": "小区电梯停运", "content": "3号楼电梯停运一周，物业不修", "district": "兰山区",
+    })
+    assert response.status == 201, await response.text()
+    return (await response.json())["ticket"]
+
+
+async def command(
+    client: TestClient, no: str, name: str, headers: dict[str, str], version: int, **body: Any
+) -> tuple[int, dict[str, Any]]:
+    response = await client.post(f"/api/tickets/{no}/commands/{name}", headers=headers,
+                                 json={"expected_version": version, **body})
+    return response.status, await response.json()
+
+
+async def ok(client: TestClient, no: str, name: str, headers: dict[str, str], version: int,
+             **body: Any) -> dict[str, Any]:
+    status, data = await command(client, no, name, headers, version, **body)
+    assert status == 200, data
+    return data["ticket"]
+
+
+async def dispatched_to_housing(client: TestClient, **caller: Any) -> dict[str, Any]:
+    ticket = await register(client, **caller)
+    no = ticket["ticket_no"]
+    await ok(client, no, "classify", AGENT, 1, ticket_type="complaint", summary="电梯停运")
+    return await ok(client, no, "dispatch", DISPATCHER, 2, lead_unit="city-housing",
+                    cooperating_units=["city-urban-management"])
+
+
+async def test_whole_lifecycle_over_http(client: TestClient, clock: Clock) -> None:
+    ticket = await dispatched_to_housing(client)
+    no = ticket["ticket_no"]
+    assert ticket["status"] == "dispatched" and ticket["deadline"] is not None
+    # Deadline from the catalogue and the working-day calendar (end of a Beijing day).
+    assert datetime.fromisoformat(ticket["deadline"]).astimezone(UTC).hour == 16
+    suggestions = await client.get(f"/api/tickets/{no}/suggested-units", headers=DISPATCHER)
+    assert "city-housing" in [s["unit"] for s in (await suggestions.json())["suggestions"]]
+    clock.now += timedelta(hours=2)
+    await ok(client, no, "sign", HOUSING, 3)
+    await ok(client, no, "progress-note", URBAN, 4, note="已配合核查")
+    await ok(client, no, "feedback", HOUSING, 5, result="已督促物业修复电梯")
+    closed = await ok(client, no, "callback", CALLBACK, 6, satisfaction="satisfied")
+    assert closed["status"] == "closed" and closed["closure_reason"] == "callback_completed"
+    response = await client.get(f"/api/tickets/{no}", headers=SUPERVISOR)
+    data = await response.json()
+    assert [e["type"] for e in data["events"]] == [
+        "TicketRegistered", "TicketClassified", "Dispatched", "Signed", "ProgressNoted",
+        "FeedbackSubmitted", "CallbackRecorded"]
+    assert data["events"][4]["actor"] == {"id": "staff-city-urban-management", "role": "unit",
+                                          "unit": "city-urban-management"}
+
+
+async def test_return_needs_evidence_and_keeps_its_metadata(client: TestClient) -> None:
+    no = (await dispatched_to_housing(client))["ticket_no"]
+    status, data = await command(client, no, "request-return", HOUSING, 3, reason="非本单位职责")
+    assert status == 422 and data["error"] == "illegal_transition"
+    await ok(client, no, "request-return", HOUSING, 3, reason="非本单位职责", attachments=EVIDENCE)
+    back = await ok(client, no, "approve-return", DISPATCHER, 4)
+    assert back["status"] == "pending_dispatch" and back["lead_unit"] is None
+    events = (await (await client.get(f"/api/tickets/{no}", headers=SUPERVISOR)).json())["events"]
+    attachment = events[3]["data"]["attachments"][0]
+    assert (attachment["title"], attachment["sha256"], attachment["size"]) == (
+        "职责说明.pdf", "ab" * 32, 20480)
+
+
+async def test_stale_expected_version_is_409_and_changes_nothing(client: TestClient) -> None:
+    no = (await dispatched_to_housing(client))["ticket_no"]
+    before = await (await client.get(f"/api/tickets/{no}", headers=SUPERVISOR)).json()
+    status, data = await command(client, no, "sign", HOUSING, 2)
+    assert status == 409 and data["error"] == "conflict"
+    assert await (await client.get(f"/api/tickets/{no}", headers=SUPERVISOR)).json() == before
+
+
+async def test_invalid_bodies_and_unknown_roles_are_refused(client: TestClient) -> None:
+    no = (await register(client))["ticket_no"]
+    status, data = await command(client, no, "classify", AGENT, 1, ticket_type="rumour",
+                                 summary="x")
+    assert status == 400 and data["error"] == "invalid_input"
+    status, _ = await command(client, no, "classify", {"X-Hotline-Role": "caller"}, 1,
+                              ticket_type="help", summary="x")
+    assert status == 403
+    status, _ = await command(client, no, "no-such-command", AGENT, 1)
+    assert status == 404
+    status, _ = await command(client, no, "dispatch", DISPATCHER, 1, lead_unit="nowhere")
+    assert status == 400
+
+
+async def test_unit_cannot_see_or_touch_another_units_ticket(client: TestClient) -> None:
+    no = (await dispatched_to_housing(client))["ticket_no"]
+    assert (await client.get(f"/api/tickets/{no}", headers=ECOLOGY)).status == 404
+    assert (await client.get("/api/tickets/20261102-N01-999999", headers=ECOLOGY)).status == 404
+    status, data = await command(client, no, "progress-note", ECOLOGY, 3, note="看看")
+    assert status == 404 and data["error"] == "not_found"
+    listed = await (await client.get("/api/tickets", headers=ECOLOGY)).json()
+    assert listed["tickets"] == []
+    for headers in (HOUSING, URBAN):
+        mine = await (await client.get("/api/tickets", headers=headers)).json()
+        assert [t["ticket_no"] for t in mine["tickets"]] == [no]
+    assert (await client.get("/api/tickets", headers=unit("city-housing") | {
+        "X-Hotline-Unit": ""})).status == 403
+
+
+async def test_unit_never_sees_a_confidential_callers_number(client: TestClient) -> None:
+    no = (await dispatched_to_housing(client, confidential=True))["ticket_no"]
+    for path in (f"/api/tickets/{no}", "/api/tickets"):
+        text = await (await client.get(path, headers=HOUSING)).text()
+        assert "13812345678" not in text and "张三" not in text
+    data = await (await client.get(f"/api/tickets/{no}", headers=HOUSING)).json()
+    assert data["ticket"]["caller"] == {"number": None, "name": None, "confidential": True,
+                                        "anonymous": False}
+    signed = await (await client.post(f"/api/tickets/{no}/commands/sign", headers=HOUSING,
+                                      json={"expected_version": 3})).text()
+    assert "13812345678" not in signed
+    hotline = await (await client.get(f"/api/tickets/{no}", headers=AGENT)).json()
+    assert hotline["ticket"]["caller"]["number"] == "13812345678"
+
+
+async def test_caller_history_is_for_hotline_roles_only(client: TestClient) -> None:
+    first = (await register(client))["ticket_no"]
+    second = (await register(client))["ticket_no"]
+    response = await client.get("/api/callers/13812345678/tickets", headers=AGENT)
+    assert [t["ticket_no"] for t in (await response.json())["tickets"]] == [second, first]
+    assert (await client.get("/api/callers/13812345678/tickets", headers=HOUSING)).status == 403
+
+
+async def test_openapi_lists_every_route_and_command(client: TestClient) -> None:
+    document = await (await client.get("/api/openapi.json")).json()
+    assert document == openapi_document() and document["openapi"].startswith("3.")
+    documented = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
+    served = {(r.method, r.path) for r in routes if isinstance(r, web.RouteDef)}
+    command_route = ("POST", "/api/tickets/{no}/commands/{command}")
+    assert served - {command_route} <= documented
+    assert {p for m, p in documented if "/commands/" in p} == {
+        f"/api/tickets/{{no}}/commands/{name}" for name in COMMANDS}
+    dispatch = document["paths"]["/api/tickets/{no}/commands/dispatch"]["post"]
+    schema_name = dispatch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert "lead_unit" in document["components"]["schemas"][schema_name.rsplit("/", 1)[1]][
+        "properties"]
+
+
+# --------------------------------------------------------------------------------------------
+# Random API calls by random roles
+
+ROLE_HEADERS = {"agent": AGENT, "dispatcher": DISPATCHER, "callback_agent": CALLBACK,
+                "supervisor": SUPERVISOR, "system": SYSTEM}
+LIKELY: dict[str, tuple[str, ...]] = {
+    "classify": ("agent",), "answer-directly": ("agent",), "three-way-call": ("agent",),
+    "close-out-of-scope": ("agent",), "dispatch": ("dispatcher",), "approve-return": ("dispatcher",),
+    "reject-return": ("dispatcher",), "approve-extension": ("dispatcher",),
+    "deny-extension": ("dispatcher",), "approve-termination": ("dispatcher",),
+    "reject-termination": ("dispatcher",), "callback": ("callback_agent",),
+    "flag-supervision": ("system", "supervisor"), "escalate": ("supervisor",),
+    "archive": ("system",), "progress-note": ("agent", "lead", "coop"),
+    "sign": ("lead",), "request-return": ("lead",), "request-extension": ("lead",),
+    "request-termination": ("lead",), "feedback": ("lead",),
+}
+NATURAL: dict[str, tuple[str, ...]] = {
+    # Intake closures stay possible but rare, so that most walks reach the units.
+    "draft": ("classify", "classify", "dispatch", "dispatch", "dispatch", "sign"),
+    "pending_dispatch": ("dispatch", "classify", "sign"),
+    "dispatched": ("sign", "request-return", "feedback", "dispatch"),
+    "in_progress": ("feedback", "feedback", "feedback", "request-extension", "request-termination", "request-return",
+                    "progress-note", "escalate", "flag-supervision", "callback"),
+    "return_requested": ("approve-return", "reject-return", "sign"),
+    "extension_requested": ("approve-extension", "deny-extension", "feedback"),
+    "termination_requested": ("approve-termination", "reject-termination", "feedback"),
+    "feedback_submitted": ("callback", "callback", "feedback", "archive"),
+    "closed": ("archive", "progress-note", "callback", "classify", "escalate"),
+    "archived": ("archive", "classify", "progress-note"),
+}
+
+
+def random_body(rng: random.Random, name: str, ticket: dict[str, Any], now: datetime) -> dict[str, Any]:
+    reason = rng.choice(["理由充分", "非本单位职责", ""])
+    base = datetime.fromisoformat(ticket["deadline"]) if ticket["deadline"] else now
+    later = base + timedelta(days=rng.choice([1, 3, 7, -1, 0]))
+    match name:
+        case "classify":
+            return {"ticket_type": rng.choice(list(TicketType)).value,
+                    "summary": rng.choice(["小区停水", "欠薪", ""])}
+        case "answer-directly":
+            return {"answer": rng.choice(["答复口径", ""])}
+        case "three-way-call":
+            return {"unit": "utility-water", "answer": "已答复"}
+        case "close-out-of-scope":
+            return {"scope": rng.choice(list(OutOfScope)).value,
+                    "referred_to": rng.choice(["", "110", "人民法院"]),
+                    "duplicate_of": rng.choice([None, "20261101-N01-000001"])}
+        case "dispatch":
+            lead = rng.choice(UNITS)
+            body: dict[str, Any] = {
+                "lead_unit": lead,
+                "cooperating_units": rng.sample([u for u in UNITS if u != lead], rng.randint(0, 2))}
+            if rng.random() < 0.3:
+                body["joint_meeting_minutes"] = {"name": "联席会议纪要", "sha256": "cd" * 32,
+                                                 "size": 100}
+            return body
+        case "request-return" | "request-termination":
+            body = {"reason": reason, "attachments": rng.choice([EVIDENCE, []])}
+            if name == "request-termination":
+                body |= {"ground": rng.choice(list(TerminationGround)).value,
+                         "explained_to_caller": rng.random() < 0.7}
+            return body
+        case "request-extension":
+            return {"reason": reason, "requested_deadline": later.isoformat()}
+        case "approve-extension":
+            return {"reason": reason, "new_deadline": later.isoformat()}
+        case "progress-note":
+            return {"note": rng.choice(["已联系诉求人", ""])}
+        case "feedback":
+            return {"result": rng.choice(["已处理", ""])}
+        case "callback":
+            return {"satisfaction": rng.choice([None, *(s.value for s in Satisfaction)]),
+                    "reasonable": rng.random() < 0.5, "handled_as_required": rng.random() < 0.7}
+        case "flag-supervision":
+            return {"kind": rng.choice(list(SupervisionFlagKind)).value, "reason": "扫描发现"}
+        case "escalate":
+            return {"to_level": int(rng.choice(list(SupervisionLevel))),
+                    "ground": rng.choice(list(EscalationGround)).value, "reason": reason}
+    return {"reason": reason}
+
+
+def random_actor(rng: random.Random, name: str, ticket: dict[str, Any]) -> dict[str, str]:
+    if rng.random() < 0.6:
+        who = rng.choice(LIKELY[name])
+        if who == "lead" and ticket["lead_unit"]:
+            return unit(ticket["lead_unit"])
+        if who == "coop" and ticket["cooperating_units"]:
+            return unit(rng.choice(ticket["cooperating_units"]))
+        if who in ROLE_HEADERS:
+            return ROLE_HEADERS[who]
+    return rng.choice([*ROLE_HEADERS.values(), *(unit(u) for u in UNITS)])
+
+
+async def snapshot(client: TestClient, no: str) -> dict[str, Any]:
+    response = await client.get(f"/api/tickets/{no}", headers=SUPERVISOR)
+    assert response.status == 200
+    return await response.json()
+
+
+async def test_random_calls_by_random_roles_stay_within_the_regulations(
+    client: TestClient, clock: Clock
+) -> None:
+    rng = random.Random(12345)
+    accepted: dict[str, int] = {}
+    for _ in range(20):
+        clock.now = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+        no = (await register(client, confidential=rng.random() < 0.5))["ticket_no"]
+        for _ in range(30):
+            clock.now += timedelta(hours=rng.randint(0, 12))
+            before = await snapshot(client, no)
+            ticket = before["ticket"]
+            status = S(ticket["status"])
+            name = rng.choice(NATURAL[status.value] if rng.random() < 0.8 else list(COMMANDS))
+            headers = random_actor(rng, name, ticket)
+            stale = rng.random() < 0.1
+            version = ticket["version"] - 1 if stale else ticket["version"]
+            code, data = await command(client, no, name, headers, version,
+                                       **random_body(rng, name, ticket, clock.now))
+            after = await snapshot(client, no)
+            if code != 200:
+                # Rejected calls change nothing.
+                assert after == before, (name, code, data)
+                assert code in (400, 403, 404, 409, 422), (name, code, data)
+                if code == 409:
+                    assert stale
+                if code == 404:
+                    assert headers["X-Hotline-Role"] == "unit"
+                    assert headers["X-Hotline-Unit"] not in (
+                        ticket["lead_unit"], *ticket["cooperating_units"])
+                continue
+            assert not stale
+            accepted[name] = accepted.get(name, 0) + 1
+            # Exactly one event per accepted call, numbered after the last.
+            assert len(after["events"]) == len(before["events"]) + 1
+            event = after["events"][-1]
+            assert event == data["event"] or headers["X-Hotline-Role"] == "unit"
+            assert event["version"] == ticket["version"] + 1 == after["ticket"]["version"]
+            new_status = S(after["ticket"]["status"])
+            assert new_status in ALLOWED_NEXT[status], (status, new_status, name)
+            event_class = EVENT_CLASSES[event["type"]]
+            assert Role(event["actor"]["role"]) in EXPECTED_ROLES[event_class], (event, name)
+            if event["actor"]["role"] == "unit":
+                assert event["actor"]["unit"] in (ticket["lead_unit"], *ticket["cooperating_units"])
+            if new_status is S.CLOSED and status is not S.CLOSED:
+                assert issubclass(event_class, CLOSING_EVENTS)
+            # A closed ticket never changes, except for being archived.
+            if status in (S.CLOSED, S.ARCHIVED):
+                assert status is S.CLOSED and event_class is ev.Archived
+                unchanged = {k for k in ticket if k not in (
+                    "status", "version", "updated_at", "archived_at")}
+                assert {k: after["ticket"][k] for k in unchanged} == {
+                    k: ticket[k] for k in unchanged}
+            # Units never see a confidential caller.
+            if ticket["caller"]["confidential"]:
+                for code_unit in UNITS:
+                    seen = await client.get(f"/api/tickets/{no}", headers=unit(code_unit))
+                    assert "13812345678" not in await seen.text()
+    # The walk went deep: dispatch, signing, returns, feedback and closing all happened.
+    assert {"dispatch", "sign", "feedback", "callback", "approve-return",
+            "archive"} <= set(accepted), accepted

@@ -1,0 +1,202 @@
+"""Ticket repository on real SQLite and PostgreSQL: transitions, locking, history, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotline.database import create_engine, downgrade, open_database, upgrade
+from hotline.errors import Conflict, IllegalTransition
+from hotline.schema import ticket_events, tickets
+from tickets import events as ev
+from tickets.model import Actor, Attachment, Caller, Channel, Role, TicketStatus, TicketType
+from tickets.store import TicketFilter, TicketStore
+from tickets.workflow import (
+    AddProgressNote,
+    AnswerDirectly,
+    Archive,
+    Classify,
+    Dispatch,
+    Register,
+    Sign,
+    fold,
+)
+
+AGENT = Actor("agent7", Role.AGENT)
+DISPATCHER = Actor("disp1", Role.DISPATCHER)
+SUPERVISOR = Actor("sup1", Role.SUPERVISOR)
+HOUSING = Actor("zhang", Role.UNIT, unit="city-housing")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = await open_database(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def store(engine: AsyncEngine) -> TicketStore:
+    return TicketStore(engine, "N01", clock=Clock())
+
+
+def register(number: str = "13812345678", **caller: object) -> Register:
+    return Register(ticket_no="", channel=Channel.WECHAT,
+                    caller=Caller(number=number, **caller),  # type: ignore[arg-type]
+                    summary="小区电梯停运", content="3号楼电梯停运一周")
+
+
+async def dispatched(store: TicketStore) -> str:
+    ticket, _ = await store.register(register(), AGENT)
+    no = ticket.ticket_no
+    await store.transition(no, Classify(ticket_type=TicketType.COMPLAINT, summary="电梯停运"),
+                           AGENT, 1)
+    now = store.now()
+    await store.transition(no, Dispatch(
+        lead_unit="city-housing", cooperating_units=("city-urban-management",),
+        deadline=now + timedelta(days=5), sign_deadline=now + timedelta(days=1)), DISPATCHER, 2)
+    return no
+
+
+async def event_count(engine: AsyncEngine, ticket_no: str) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(ticket_events)
+                                     .where(ticket_events.c.ticket_no == ticket_no)) or 0)
+
+
+async def test_registration_allocates_numbers_of_the_node_and_day(store: TicketStore) -> None:
+    first, event = await store.register(register(), AGENT)
+    second, _ = await store.register(register(), AGENT)
+    assert first.ticket_no == "20261125-N01-000001" and second.ticket_no == "20261125-N01-000002"
+    assert isinstance(event, ev.TicketRegistered) and first.version == 1
+
+
+async def test_concurrent_registrations_get_distinct_numbers(store: TicketStore) -> None:
+    results = await asyncio.gather(*(store.register(register(), AGENT) for _ in range(6)))
+    numbers = {ticket.ticket_no for ticket, _ in results}
+    assert len(numbers) == 6
+
+
+async def test_transition_persists_state_and_event_together(
+    store: TicketStore, engine: AsyncEngine
+) -> None:
+    no = await dispatched(store)
+    evidence = (Attachment("document", "s3://e/1.pdf", "说明", sha256="ab" * 32, size=1234),)
+    ticket, event = await store.transition(
+        no, AddProgressNote(note="已联系诉求人", attachments=evidence), HOUSING, 3)
+    assert ticket.version == 4 and isinstance(event, ev.ProgressNoted)
+    loaded, events = await store.get_with_events(no)
+    assert loaded == ticket == fold(events)
+    assert [e.event_type for e in events] == [
+        "TicketRegistered", "TicketClassified", "Dispatched", "ProgressNoted"]
+    assert events[-1] == event and events[-1].attachments == evidence
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(tickets).where(tickets.c.ticket_no == no))).one()
+    assert (row.status, row.version, row.lead_unit) == ("dispatched", 4, "city-housing")
+    assert row.deadline == ticket.deadline and row.ticket_type == "complaint"
+
+
+async def test_a_closed_ticket_never_changes(store: TicketStore, engine: AsyncEngine) -> None:
+    ticket, _ = await store.register(register(), AGENT)
+    no = ticket.ticket_no
+    closed, _ = await store.transition(no, AnswerDirectly(answer="可在银行网点补办"), AGENT, 1)
+    assert closed.status is TicketStatus.CLOSED
+    for command, actor in ((AddProgressNote(note="补充"), AGENT),
+                           (Classify(ticket_type=TicketType.HELP, summary="改"), AGENT)):
+        with pytest.raises(IllegalTransition):
+            await store.transition(no, command, actor, 2)
+    assert await store.get(no) == closed and await event_count(engine, no) == 2
+    archived, _ = await store.transition(no, Archive(), SUPERVISOR, 2)
+    assert archived.status is TicketStatus.ARCHIVED
+
+
+async def test_two_concurrent_updates_give_one_success_and_one_conflict(
+    store: TicketStore, engine: AsyncEngine
+) -> None:
+    no = await dispatched(store)
+    results = await asyncio.gather(
+        store.transition(no, Sign(), HOUSING, 3),
+        store.transition(no, AddProgressNote(note="配合单位进展"), HOUSING, 3),
+        return_exceptions=True,
+    )
+    conflicts = [r for r in results if isinstance(r, Conflict)]
+    successes = [r for r in results if isinstance(r, tuple)]
+    assert len(conflicts) == 1 and len(successes) == 1, results
+    assert conflicts[0].context["ticket_no"] == no
+    assert conflicts[0].context["expected_version"] == 3
+    assert (await store.get(no)).version == 4 and await event_count(engine, no) == 4
+
+
+async def test_stale_expected_version_is_a_conflict_and_changes_nothing(
+    store: TicketStore, engine: AsyncEngine
+) -> None:
+    no = await dispatched(store)
+    with pytest.raises(Conflict) as info:
+        await store.transition(no, Sign(), HOUSING, 2)
+    assert info.value.context["current_version"] == 3
+    assert await event_count(engine, no) == 3
+
+
+async def test_caller_history_newest_first_and_unit_lists(store: TicketStore) -> None:
+    first = await dispatched(store)
+    other, _ = await store.register(register("13900000000"), AGENT)
+    last, _ = await store.register(register(), AGENT)
+    history = await store.caller_history("13812345678")
+    assert [t.ticket_no for t in history] == [last.ticket_no, first]
+    assert [t.ticket_no for t in await store.caller_history("13900000000")] == [other.ticket_no]
+    assert [t.ticket_no for t in await store.list_tickets(TicketFilter(unit="city-housing"))] == [
+        first]
+    cooperating = await store.list_tickets(TicketFilter(unit="city-urban-management"))
+    assert [t.ticket_no for t in cooperating] == [first]
+    assert await store.list_tickets(TicketFilter(unit="city-ecology")) == []
+    drafts = await store.list_tickets(TicketFilter(statuses=(TicketStatus.DRAFT,)))
+    assert {t.ticket_no for t in drafts} == {other.ticket_no, last.ticket_no}
+
+
+async def test_draft_row_without_events_is_read_as_a_registered_draft(
+    store: TicketStore, engine: AsyncEngine
+) -> None:
+    """Rows the call flow wrote before migration 0005 have no events."""
+    created = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    async with engine.begin() as conn:
+        await conn.execute(insert(tickets).values(
+            id=str(uuid.uuid4()), ticket_no="20261124-N01-000009", status="draft",
+            channel="phone", origin="call", caller_number="13700000000", created_at=created,
+            updated_at=created, version=1))
+    ticket = await store.get("20261124-N01-000009")
+    assert ticket.status is TicketStatus.DRAFT and ticket.caller.number == "13700000000"
+    await store.transition(ticket.ticket_no, AddProgressNote(note="补记"), AGENT, 1)
+    _, events = await store.get_with_events(ticket.ticket_no)
+    assert [e.version for e in events] == [1, 2]
+
+
+async def test_migrations_upgrade_downgrade_and_upgrade_again(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(func.count()).select_from(ticket_events)) == 0
+        await downgrade(engine)
+        await upgrade(engine)
+        store = TicketStore(engine, "N02", clock=Clock())
+        ticket, _ = await store.register(register(), AGENT)
+        assert ticket.ticket_no == "20261125-N02-000001"
+    finally:
+        await engine.dispose()

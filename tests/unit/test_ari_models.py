@@ -1,0 +1,30 @@
+from telephony.ari.models import (
+    ChannelEvent, RecordingEvent, StasisEnd, StasisStart, UnknownEvent, parse_event,
+)
+
+CHANNEL = {"id": "1795.1", "name": "PJSIP/anonymous-0001", "state": "Ring",
+           "caller": {"name": "", "number": "13812345678"},
+           "dialplan": {"context": "public", "exten": "12345", "priority": 2},
+           "creationtime": "2026-11-25T06:40:01.123+0000"}
+
+
+def test_stasis_start_is_typed() -> None:
+    event = parse_event({"type": "StasisStart", "application": "hotline", "args": [],
+                         "timestamp": "2026-11-25T06:40:01.200+0000", "channel": CHANNEL})
+    assert isinstance(event, StasisStart)
+    assert event.channel.caller_number == "13812345678"
+    assert event.channel.dialed_exten == "12345"
+    assert event.channel.created_at is not None and event.channel.created_at.tzinfo is not None
+
+
+def test_end_and_channel_and_recording_events() -> None:
+    assert isinstance(parse_event({"type": "StasisEnd", "channel": CHANNEL}), StasisEnd)
+    destroyed = parse_event({"type": "ChannelDestroyed", "channel": CHANNEL, "cause": 16})
+    assert isinstance(destroyed, ChannelEvent) and destroyed.type == "ChannelDestroyed"
+    finished = parse_event({"type": "RecordingFinished",
+                            "recording": {"name": "call-1", "state": "done", "duration": 4}})
+    assert isinstance(finished, RecordingEvent) and finished.duration == 4
+
+
+def test_unknown_event_types_do_not_raise() -> None:
+    assert isinstance(parse_event({"type": "SomethingNew"}), UnknownEvent)

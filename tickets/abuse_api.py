@@ -1,0 +1,151 @@
+"""Supervisor HTTP API of the anti-abuse screen (aiohttp route table).
+
+    GET  /api/abuse/restricted              standing measures, soonest expiry first
+    POST /api/abuse/{number}/lift           {"reason": "..."}            reason mandatory
+    POST /api/abuse/{number}/extend         {"seconds": 600, "reason": "..."}
+    GET  /api/abuse/{number}/history?limit=100
+    POST /api/abuse/{number}/appeal         {"statement": "...", "received_by": "agent7"}
+
+The `AbuseScreen` comes from the application under `ABUSE_SCREEN` (set by the composition root).
+
+AUTH PLACEHOLDER: until the desk's authentication is wired by the composition root, the role is
+read from the `X-Hotline-Role` header and the acting person from `X-Hotline-User`. Anyone can
+send those headers, so this must not be exposed beyond a trusted network before real auth
+replaces `_require_role`. Only `supervisor` may list, lift, extend or read history; an appeal is
+lodged on the caller's behalf, so an `agent` may record it too.
+
+Errors from the one hierarchy (`hotline.errors`) become JSON `{"error": code, "message": ...}`
+with `http_status_for`; invalid bodies are `InvalidInput` (400).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from hotline.errors import InvalidInput, PermissionDenied
+from hotline.http_edge import RequestBody, json_errors, read_body
+from tickets.abuse_policy import Measure, caller_key
+from tickets.limiter import AbuseScreen
+
+ABUSE_SCREEN = web.AppKey("abuse_screen", AbuseScreen)
+ROLE_HEADER = "X-Hotline-Role"
+USER_HEADER = "X-Hotline-User"
+SUPERVISOR = "supervisor"
+AGENT = "agent"
+
+routes = web.RouteTableDef()
+
+_M = TypeVar("_M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+_Body = RequestBody
+
+
+class LiftBody(_Body):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ExtendBody(_Body):
+    seconds: int = Field(gt=0, le=30 * 86400)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AppealBody(_Body):
+    statement: str = Field(min_length=1, max_length=2000)
+    received_by: str | None = Field(default=None, max_length=64)
+
+
+_json_errors = json_errors
+
+
+def _require_role(request: web.Request, *allowed: str) -> str:
+    """Placeholder auth (see module docstring). Returns the acting user's name."""
+    role = request.headers.get(ROLE_HEADER, "").strip().lower()
+    if role not in allowed:
+        raise PermissionDenied(f"role {role or 'none'!r} may not do this", needed=list(allowed))
+    user = request.headers.get(USER_HEADER, "").strip()
+    return user or role
+
+
+_body = read_body
+
+
+def _number(request: web.Request) -> str:
+    number = request.match_info["number"]
+    if len(number) > 32:
+        raise InvalidInput("number too long", field="number")
+    return caller_key(number)
+
+
+def _screen(request: web.Request) -> AbuseScreen:
+    return request.app[ABUSE_SCREEN]
+
+
+def measure_json(measure: Measure) -> dict[str, Any]:
+    return {
+        "caller": measure.caller,
+        "level": measure.level.value,
+        "reason": measure.reason,
+        "created_at": measure.created_at.isoformat(),
+        "expires_at": measure.expires_at.isoformat(),
+        "decided_by": measure.decided_by,
+        "decision_id": measure.decision_id,
+        "appealed": measure.appealed,
+    }
+
+
+@routes.get("/api/abuse/restricted")
+@_json_errors
+async def list_restricted(request: web.Request) -> web.Response:
+    _require_role(request, SUPERVISOR)
+    measures = await _screen(request).list_restricted()
+    return web.json_response({"measures": [measure_json(m) for m in measures]})
+
+
+@routes.post("/api/abuse/{number}/lift")
+@_json_errors
+async def lift(request: web.Request) -> web.Response:
+    supervisor = _require_role(request, SUPERVISOR)
+    body = await _body(request, LiftBody)
+    record = await _screen(request).lift(_number(request), supervisor=supervisor, reason=body.reason)
+    return web.json_response({"audit": record.as_json()})
+
+
+@routes.post("/api/abuse/{number}/extend")
+@_json_errors
+async def extend(request: web.Request) -> web.Response:
+    supervisor = _require_role(request, SUPERVISOR)
+    body = await _body(request, ExtendBody)
+    measure = await _screen(request).extend(
+        _number(request), supervisor=supervisor, by=timedelta(seconds=body.seconds), reason=body.reason
+    )
+    return web.json_response({"measure": measure_json(measure)})
+
+
+@routes.get("/api/abuse/{number}/history")
+@_json_errors
+async def history(request: web.Request) -> web.Response:
+    _require_role(request, SUPERVISOR)
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError as exc:
+        raise InvalidInput("limit must be an integer", field="limit") from exc
+    records = await _screen(request).history(_number(request), limit=limit)
+    return web.json_response({"history": [r.as_json() for r in records]})
+
+
+@routes.post("/api/abuse/{number}/appeal")
+@_json_errors
+async def appeal(request: web.Request) -> web.Response:
+    user = _require_role(request, SUPERVISOR, AGENT)
+    body = await _body(request, AppealBody)
+    measure = await _screen(request).appeal(
+        _number(request), statement=body.statement, received_by=body.received_by or user
+    )
+    return web.json_response({"measure": measure_json(measure)}, status=201)

@@ -1,0 +1,618 @@
+"""HTTP API of the ticket workflow (工单), an aiohttp route table.
+
+    POST /api/tickets                                  register (受理) from any channel
+    GET  /api/tickets?status=...&limit=&offset=         list; a unit sees only its own tickets
+    GET  /api/tickets/{no}                              the ticket and its events
+    POST /api/tickets/{no}/commands/{command}           one workflow command, with expected_version
+    GET  /api/tickets/{no}/suggested-units              units from the dispatch catalogue
+    GET  /api/callers/{number}/tickets                  a caller's history (hotline roles only)
+    GET  /api/openapi.json                              OpenAPI 3 document of the above
+
+The application holds a `TicketStore` under `TICKET_STORE`, the dispatch catalogue under
+`DISPATCH_CATALOGUE` and the working-day calendar under `WORKING_CALENDAR`; the composition
+root sets them. A dispatch without deadlines gets them from the catalogue and the calendar.
+
+AUTH PLACEHOLDER, as in tickets/abuse_api.py: the role is read from `X-Hotline-Role` (values
+of `tickets.model.Role`), the person from `X-Hotline-User` and a unit's code from
+`X-Hotline-Unit`. Anyone can send those headers, so this must not be exposed beyond a trusted
+network before real authentication replaces `_actor`.
+
+Confidentiality: a unit never learns that another unit's ticket exists (404, not 403) and
+never sees a confidential caller's number or an anonymous caller's name
+(`Ticket.view_for_unit`, applied to the ticket and to the events that carry the caller).
+
+Errors from the one hierarchy (`hotline.errors`) become JSON `{"error": code, "message": ...}`
+with `http_status_for`, as in the other APIs; invalid bodies are `InvalidInput` (400).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, Field
+
+from hotline.errors import InvalidInput, NotFound, PermissionDenied
+from hotline.http_edge import RequestBody, json_errors, read_body
+from tickets import workflow
+from tickets.deadlines import WorkingCalendar
+from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, suggest_units, terms_for
+from tickets.events import TicketEvent, TicketRegistered
+from tickets.model import (
+    Actor,
+    Attachment,
+    Caller,
+    Channel,
+    EscalationGround,
+    OutOfScope,
+    Role,
+    Satisfaction,
+    SupervisionFlagKind,
+    SupervisionLevel,
+    TerminationGround,
+    Ticket,
+    TicketStatus,
+    TicketType,
+    Urgency,
+)
+from tickets.store import TicketFilter, TicketStore, event_payload
+
+TICKET_STORE = web.AppKey("ticket_store", TicketStore)
+DISPATCH_CATALOGUE = web.AppKey("dispatch_catalogue", DispatchCatalogue)
+WORKING_CALENDAR = web.AppKey("working_calendar", WorkingCalendar)
+ROLE_HEADER = "X-Hotline-Role"
+USER_HEADER = "X-Hotline-User"
+UNIT_HEADER = "X-Hotline-Unit"
+#: Staff of the hotline centre: they see every ticket and callers' numbers.
+HOTLINE_ROLES = frozenset({Role.AGENT, Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR})
+MAX_TEXT = 10_000
+
+routes = web.RouteTableDef()
+
+_M = TypeVar("_M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# ---- request bodies (pydantic at the edge) -------------------------------------------------
+
+
+_Body = RequestBody
+
+
+class AttachmentBody(_Body):
+    """Metadata of a file already uploaded to evidence storage; the bytes never pass here."""
+
+    name: str = Field(min_length=1, max_length=200)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0, le=2**40)
+    kind: str = Field(default="document", min_length=1, max_length=32)
+    uri: str | None = Field(default=None, max_length=1000)
+
+    def to_domain(self) -> Attachment:
+        return Attachment(kind=self.kind, uri=self.uri or f"sha256:{self.sha256}",
+                          title=self.name, sha256=self.sha256, size=self.size)
+
+
+class CallerBody(_Body):
+    number: str | None = Field(default=None, max_length=32)
+    name: str | None = Field(default=None, max_length=64)
+    confidential: bool = False
+    anonymous: bool = False
+
+
+class RegisterBody(_Body):
+    channel: Channel
+    caller: CallerBody = CallerBody()
+    ticket_type: TicketType | None = None
+    urgency: Urgency = Urgency.NORMAL
+    summary: str = Field(default="", max_length=500)
+    content: str = Field(default="", max_length=MAX_TEXT)
+    location: str = Field(default="", max_length=500)
+    district: str | None = Field(default=None, max_length=64)
+    call_ids: list[str] = Field(default_factory=list, max_length=20)
+    reason: str = Field(default="", max_length=2000)
+    attachments: list[AttachmentBody] = Field(default_factory=list, max_length=20)
+
+
+class CommandBody(_Body):
+    """Every command names the version it was decided on; a mismatch is 409."""
+
+    expected_version: int = Field(ge=1)
+    reason: str = Field(default="", max_length=2000)
+    attachments: list[AttachmentBody] = Field(default_factory=list, max_length=20)
+
+
+class ClassifyBody(CommandBody):
+    ticket_type: TicketType
+    summary: str = Field(max_length=500)
+    content: str = Field(default="", max_length=MAX_TEXT)
+    location: str = Field(default="", max_length=500)
+    district: str | None = Field(default=None, max_length=64)
+    urgency: Urgency = Urgency.NORMAL
+
+
+class AnswerDirectlyBody(CommandBody):
+    answer: str = Field(max_length=MAX_TEXT)
+    knowledge_article_id: str | None = Field(default=None, max_length=64)
+
+
+class ThreeWayCallBody(CommandBody):
+    unit: str = Field(max_length=64)
+    answer: str = Field(max_length=MAX_TEXT)
+    call_id: str | None = Field(default=None, max_length=64)
+
+
+class CloseOutOfScopeBody(CommandBody):
+    scope: OutOfScope
+    referred_to: str = Field(default="", max_length=200)
+    duplicate_of: str | None = Field(default=None, max_length=32)
+
+
+class DispatchBody(CommandBody):
+    lead_unit: str = Field(min_length=1, max_length=64)
+    cooperating_units: list[str] = Field(default_factory=list, max_length=20)
+    #: Omitted: computed from the catalogue (unit, matter, type, urgency) and the calendar.
+    deadline: AwareDatetime | None = None
+    sign_deadline: AwareDatetime | None = None
+    matter: str | None = Field(default=None, max_length=200)
+    joint_meeting_minutes: AttachmentBody | None = None
+
+
+class RequestExtensionBody(CommandBody):
+    requested_deadline: AwareDatetime
+
+
+class ApproveExtensionBody(CommandBody):
+    new_deadline: AwareDatetime
+
+
+class RequestTerminationBody(CommandBody):
+    ground: TerminationGround
+    explained_to_caller: bool = False
+
+
+class ProgressNoteBody(CommandBody):
+    note: str = Field(max_length=MAX_TEXT)
+
+
+class FeedbackBody(CommandBody):
+    result: str = Field(max_length=MAX_TEXT)
+    contacted_caller: bool = True
+
+
+class CallbackBody(CommandBody):
+    satisfaction: Satisfaction | None
+    reasonable: bool = False
+    handled_as_required: bool = True
+    #: Used when the ticket is reopened; omitted: the unit's handling term from now.
+    new_deadline: AwareDatetime | None = None
+
+
+class FlagSupervisionBody(CommandBody):
+    kind: SupervisionFlagKind
+    related_ticket_nos: list[str] = Field(default_factory=list, max_length=100)
+
+
+class EscalateBody(CommandBody):
+    to_level: SupervisionLevel
+    ground: EscalationGround
+
+
+# ---- commands: URL name -> body model -> workflow command ----------------------------------
+
+
+@dataclass(frozen=True)
+class _Context:
+    ticket: Ticket
+    now: datetime
+    catalogue: DispatchCatalogue
+    calendar: WorkingCalendar
+
+
+def _common(body: CommandBody) -> dict[str, Any]:
+    return {"reason": body.reason, "attachments": tuple(a.to_domain() for a in body.attachments)}
+
+
+def _known_unit(catalogue: DispatchCatalogue, code: str) -> None:
+    if code not in catalogue.units:
+        raise InvalidInput("unit not in the dispatch catalogue", unit=code)
+
+
+def _dispatch(body: DispatchBody, ctx: _Context) -> workflow.Command:
+    for unit in (body.lead_unit, *body.cooperating_units):
+        _known_unit(ctx.catalogue, unit)
+    deadline, sign_deadline = body.deadline, body.sign_deadline
+    if deadline is None or sign_deadline is None:
+        if ctx.ticket.ticket_type is None:
+            raise InvalidInput("classify the ticket before dispatch (its type sets the deadline)",
+                               ticket_no=ctx.ticket.ticket_no)
+        terms = terms_for(ctx.catalogue, body.lead_unit, ctx.ticket.ticket_type,
+                          ctx.ticket.urgency, body.matter)
+        computed, computed_sign = dispatch_deadlines(terms, ctx.now, ctx.calendar)
+        deadline = deadline or computed
+        sign_deadline = sign_deadline or min(computed_sign, deadline)
+    minutes = body.joint_meeting_minutes
+    return workflow.Dispatch(
+        **_common(body), lead_unit=body.lead_unit, cooperating_units=tuple(body.cooperating_units),
+        deadline=deadline, sign_deadline=sign_deadline,
+        joint_meeting_minutes=replace(minutes.to_domain(), kind="minutes") if minutes else None,
+    )
+
+
+def _callback(body: CallbackBody, ctx: _Context) -> workflow.Command:
+    new_deadline = body.new_deadline
+    t = ctx.ticket
+    if new_deadline is None and t.lead_unit in ctx.catalogue.units and t.ticket_type is not None:
+        terms = terms_for(ctx.catalogue, t.lead_unit, t.ticket_type, t.urgency)
+        new_deadline = dispatch_deadlines(terms, ctx.now, ctx.calendar)[0]
+    return workflow.RecordCallback(
+        **_common(body), satisfaction=body.satisfaction, reasonable=body.reasonable,
+        handled_as_required=body.handled_as_required, new_deadline=new_deadline)
+
+
+Builder = Callable[[Any, _Context], workflow.Command]
+
+
+def _copy_fields(command: type[workflow.Command]) -> Builder:
+    """A builder passing the body's own fields (lists as tuples) to the command."""
+    def build(body: CommandBody, ctx: _Context) -> workflow.Command:
+        extra = {name: getattr(body, name) for name in type(body).model_fields
+                 if name not in CommandBody.model_fields}
+        return command(**_common(body), **{
+            k: tuple(v) if isinstance(v, list) else v for k, v in extra.items()})
+    return build
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    command: type[workflow.Command]
+    body: type[CommandBody]
+    summary: str
+    #: None: the body's fields are the command's (`_copy_fields`).
+    build: Builder | None = None
+
+    def to_command(self, body: CommandBody, ctx: _Context) -> workflow.Command:
+        return (self.build or _copy_fields(self.command))(body, ctx)
+
+
+#: URL name -> command, in the order of the regulations' lifecycle.
+COMMANDS: dict[str, CommandSpec] = {
+    "classify": CommandSpec(workflow.Classify, ClassifyBody, "Complete or correct the draft"),
+    "answer-directly": CommandSpec(workflow.AnswerDirectly, AnswerDirectlyBody,
+                                   "直接答复 from the knowledge base; closes the ticket"),
+    "three-way-call": CommandSpec(workflow.AnswerInThreeWayCall, ThreeWayCallBody,
+                                  "三方连线: the unit answered on line; closes the ticket"),
+    "close-out-of-scope": CommandSpec(workflow.CloseOutOfScope, CloseOutOfScopeBody,
+                                      "Emergency line, legal channel or duplicate"),
+    "dispatch": CommandSpec(workflow.Dispatch, DispatchBody,
+                            "派单; deadlines from the catalogue and calendar when omitted",
+                            _dispatch),
+    "sign": CommandSpec(workflow.Sign, CommandBody, "签收 by the lead unit"),
+    "request-return": CommandSpec(workflow.RequestReturn, CommandBody,
+                                  "申请退回 with reason and evidence attachments"),
+    "approve-return": CommandSpec(workflow.ApproveReturn, CommandBody, "Approve a return"),
+    "reject-return": CommandSpec(workflow.RejectReturn, CommandBody,
+                                 "Reject a return (reason required)"),
+    "request-extension": CommandSpec(workflow.RequestExtension, RequestExtensionBody,
+                                     "申请延期 before the deadline"),
+    "approve-extension": CommandSpec(workflow.ApproveExtension, ApproveExtensionBody,
+                                     "Approve an extension"),
+    "deny-extension": CommandSpec(workflow.DenyExtension, CommandBody,
+                                  "Deny an extension (reason required)"),
+    "request-termination": CommandSpec(workflow.RequestTermination, RequestTerminationBody,
+                                       "申请终止办理 with evidence"),
+    "approve-termination": CommandSpec(workflow.ApproveTermination, CommandBody,
+                                       "Approve termination; closes the ticket"),
+    "reject-termination": CommandSpec(workflow.RejectTermination, CommandBody,
+                                      "Reject termination (reason required)"),
+    "progress-note": CommandSpec(workflow.AddProgressNote, ProgressNoteBody,
+                                 "A progress note (also a cooperating unit's partial result)"),
+    "feedback": CommandSpec(workflow.SubmitFeedback, FeedbackBody, "反馈 by the lead unit"),
+    "callback": CommandSpec(workflow.RecordCallback, CallbackBody,
+                            "回访; reopens to the same unit when unsatisfied and reasonable",
+                            _callback),
+    "flag-supervision": CommandSpec(workflow.FlagForSupervision, FlagSupervisionBody,
+                                    "热线督办 for one reason"),
+    "escalate": CommandSpec(workflow.Escalate, EscalateBody, "Escalate up the supervision ladder"),
+    "archive": CommandSpec(workflow.Archive, CommandBody, "归档 of a closed ticket"),
+}
+
+
+# ---- plumbing ------------------------------------------------------------------------------
+
+
+_json_errors = json_errors
+
+
+def _actor(request: web.Request, allowed: frozenset[Role] | None = None) -> Actor:
+    """Placeholder auth (see module docstring)."""
+    raw = request.headers.get(ROLE_HEADER, "").strip().lower()
+    try:
+        role: Role | None = Role(raw)
+    except ValueError:
+        role = None
+    if role is None or (allowed is not None and role not in allowed):
+        raise PermissionDenied(f"role {raw or 'none'!r} may not do this")
+    unit = request.headers.get(UNIT_HEADER, "").strip()[:64] or None
+    if role is Role.UNIT and unit is None:
+        raise PermissionDenied(f"a unit must name itself in {UNIT_HEADER}")
+    user = request.headers.get(USER_HEADER, "").strip()[:64]
+    return Actor(user or unit or role.value, role, unit if role is Role.UNIT else None)
+
+
+_body = read_body
+
+
+def _ticket_no(request: web.Request) -> str:
+    no = request.match_info["no"]
+    if len(no) > 32:
+        raise InvalidInput("ticket number too long", field="no")
+    return no
+
+
+def _hide_from_other_units(actor: Actor) -> Callable[[Ticket], None]:
+    """Not found, rather than forbidden: a unit must not learn which tickets exist."""
+    def guard(ticket: Ticket) -> None:
+        if actor.role is Role.UNIT and not ticket.involves_unit(actor.unit or ""):
+            raise NotFound("no such ticket", ticket_no=ticket.ticket_no)
+    return guard
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(request.query.get(name, str(default)))
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be an integer", field=name) from exc
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be within {low}..{high}", field=name)
+    return value
+
+
+# ---- JSON shapes ---------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _attachment_json(a: Attachment) -> dict[str, Any]:
+    return {"kind": a.kind, "uri": a.uri, "name": a.title, "sha256": a.sha256, "size": a.size}
+
+
+def ticket_json(ticket: Ticket, actor: Actor) -> dict[str, Any]:
+    if actor.role is Role.UNIT:
+        ticket = ticket.view_for_unit()
+    caller = ticket.caller
+    return {
+        "ticket_no": ticket.ticket_no,
+        "version": ticket.version,
+        "status": ticket.status.value,
+        "channel": ticket.channel.value,
+        "caller": {"number": caller.number, "name": caller.name,
+                   "confidential": caller.confidential, "anonymous": caller.anonymous},
+        "ticket_type": ticket.ticket_type.value if ticket.ticket_type else None,
+        "urgency": ticket.urgency.value,
+        "summary": ticket.summary,
+        "content": ticket.content,
+        "location": ticket.location,
+        "district": ticket.district,
+        "call_ids": list(ticket.call_ids),
+        "lead_unit": ticket.lead_unit,
+        "cooperating_units": list(ticket.cooperating_units),
+        "created_at": _iso(ticket.created_at),
+        "updated_at": _iso(ticket.updated_at),
+        "dispatched_at": _iso(ticket.dispatched_at),
+        "sign_deadline": _iso(ticket.sign_deadline),
+        "signed_at": _iso(ticket.signed_at),
+        "deadline": _iso(ticket.deadline),
+        "requested_deadline": _iso(ticket.requested_deadline),
+        "return_count": ticket.return_count,
+        "extension_count": ticket.extension_count,
+        "reopen_count": ticket.reopen_count,
+        "joint_meeting_required": ticket.joint_meeting_required,
+        "satisfaction": ticket.satisfaction.value if ticket.satisfaction else None,
+        "supervision_level": ticket.supervision_level.name.lower(),
+        "supervision_flags": sorted(f.value for f in ticket.supervision_flags),
+        "duplicate_of": ticket.duplicate_of,
+        "closure_reason": ticket.closure_reason.value if ticket.closure_reason else None,
+        "closed_at": _iso(ticket.closed_at),
+        "archived_at": _iso(ticket.archived_at),
+    }
+
+
+def event_json(event: TicketEvent, actor: Actor) -> dict[str, Any]:
+    if actor.role is Role.UNIT and isinstance(event, TicketRegistered):
+        event = replace(event, caller=event.caller.masked_for_unit())
+    return {
+        "type": event.event_type,
+        "version": event.version,
+        "at": event.occurred_at.isoformat(),
+        "actor": {"id": event.actor.id, "role": event.actor.role.value, "unit": event.actor.unit},
+        "data": json.loads(event_payload(event)),
+    }
+
+
+# ---- handlers ------------------------------------------------------------------------------
+
+
+@routes.post("/api/tickets")
+@_json_errors
+async def register_ticket(request: web.Request) -> web.Response:
+    actor = _actor(request)
+    body = await _body(request, RegisterBody)
+    command = workflow.Register(
+        ticket_no="", channel=body.channel,
+        caller=Caller(**body.caller.model_dump()), ticket_type=body.ticket_type,
+        urgency=body.urgency, summary=body.summary, content=body.content,
+        location=body.location, district=body.district, call_ids=tuple(body.call_ids),
+        reason=body.reason, attachments=tuple(a.to_domain() for a in body.attachments),
+    )
+    ticket, event = await request.app[TICKET_STORE].register(command, actor)
+    return web.json_response(
+        {"ticket": ticket_json(ticket, actor), "event": event_json(event, actor)}, status=201)
+
+
+@routes.get("/api/tickets")
+@_json_errors
+async def list_tickets(request: web.Request) -> web.Response:
+    actor = _actor(request, HOTLINE_ROLES | {Role.UNIT})
+    try:
+        statuses = tuple(TicketStatus(s) for s in request.query.getall("status", []))
+    except ValueError as exc:
+        raise InvalidInput("unknown status", field="status") from exc
+    query = TicketFilter(
+        unit=actor.unit if actor.role is Role.UNIT else None, statuses=statuses,
+        limit=_int_query(request, "limit", 50, 1, 500),
+        offset=_int_query(request, "offset", 0, 0, 1_000_000),
+    )
+    found = await request.app[TICKET_STORE].list_tickets(query)
+    return web.json_response({"tickets": [ticket_json(t, actor) for t in found]})
+
+
+@routes.get("/api/tickets/{no}")
+@_json_errors
+async def get_ticket(request: web.Request) -> web.Response:
+    actor = _actor(request, HOTLINE_ROLES | {Role.UNIT})
+    ticket, events = await request.app[TICKET_STORE].get_with_events(_ticket_no(request))
+    _hide_from_other_units(actor)(ticket)
+    return web.json_response({
+        "ticket": ticket_json(ticket, actor),
+        "events": [event_json(e, actor) for e in events],
+    })
+
+
+@routes.post("/api/tickets/{no}/commands/{command}")
+@_json_errors
+async def run_command(request: web.Request) -> web.Response:
+    actor = _actor(request)
+    spec = COMMANDS.get(request.match_info["command"])
+    if spec is None:
+        raise NotFound("no such command", command=request.match_info["command"][:64])
+    no = _ticket_no(request)
+    body = await _body(request, spec.body)
+    store = request.app[TICKET_STORE]
+    guard = _hide_from_other_units(actor)
+    ticket = await store.get(no)
+    guard(ticket)
+    context = _Context(ticket, store.now(), request.app[DISPATCH_CATALOGUE],
+                       request.app[WORKING_CALENDAR])
+    command = spec.to_command(body, context)
+    new, event = await store.transition(no, command, actor, body.expected_version, guard=guard)
+    return web.json_response({"ticket": ticket_json(new, actor), "event": event_json(event, actor)})
+
+
+@routes.get("/api/tickets/{no}/suggested-units")
+@_json_errors
+async def suggested_units(request: web.Request) -> web.Response:
+    _actor(request, HOTLINE_ROLES)
+    ticket = await request.app[TICKET_STORE].get(_ticket_no(request))
+    text = " ".join(p for p in (ticket.summary, ticket.content, ticket.location) if p)
+    suggestions = suggest_units(request.app[DISPATCH_CATALOGUE], text, ticket.ticket_type,
+                                ticket.district, ticket.urgency)
+    return web.json_response({"suggestions": [{
+        "unit": s.unit, "unit_name": s.unit_name, "score": s.score, "matter": s.matter,
+        "matched_keywords": list(s.matched_keywords),
+        "term": {"working_days": s.term.working_days, "hours": s.term.hours},
+    } for s in suggestions]})
+
+
+@routes.get("/api/callers/{number}/tickets")
+@_json_errors
+async def caller_history(request: web.Request) -> web.Response:
+    actor = _actor(request, HOTLINE_ROLES)
+    number = request.match_info["number"].strip()
+    if not 1 <= len(number) <= 32:
+        raise InvalidInput("number must be 1-32 characters", field="number")
+    found = await request.app[TICKET_STORE].caller_history(
+        number, limit=_int_query(request, "limit", 50, 1, 500))
+    return web.json_response({"tickets": [ticket_json(t, actor) for t in found]})
+
+
+# ---- OpenAPI -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: Literal["get", "post"]
+    path: str
+    summary: str
+    roles: str
+    body: type[BaseModel] | None = None
+    query: tuple[str, ...] = ()
+
+
+def operations() -> list[Operation]:
+    """Every operation of this API; `test_openapi_lists_every_route` holds it to the routes."""
+    hotline = "agent, dispatcher, callback_agent, supervisor"
+    ops = [
+        Operation("post", "/api/tickets", "Register a ticket (受理)",
+                  "agent, supervisor, system", RegisterBody),
+        Operation("get", "/api/tickets", "List tickets, newest first; a unit sees its own only",
+                  f"{hotline}, unit", query=("status", "limit", "offset")),
+        Operation("get", "/api/tickets/{no}", "A ticket and its events", f"{hotline}, unit"),
+        Operation("get", "/api/tickets/{no}/suggested-units", "Units for the ticket", hotline),
+        Operation("get", "/api/callers/{number}/tickets", "A caller's tickets, newest first",
+                  hotline, query=("limit",)),
+        Operation("get", "/api/openapi.json", "This document", "anyone"),
+    ]
+    for name, spec in COMMANDS.items():
+        roles = ", ".join(sorted(r.value for r in workflow.ROLES[spec.command]))
+        ops.append(Operation("post", f"/api/tickets/{{no}}/commands/{name}", spec.summary,
+                             roles, spec.body))
+    return ops
+
+
+_ERROR_SCHEMA = {
+    "type": "object", "required": ["error", "message"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations():
+        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for n in ("no", "number") if f"{{{n}}}" in op.path]
+        params += [{"name": n, "in": "query", "required": False,
+                    "schema": {"type": "string" if n == "status" else "integer"}}
+                   for n in op.query]
+        params += [{"name": h, "in": "header", "required": False, "schema": {"type": "string"}}
+                   for h in (ROLE_HEADER, UNIT_HEADER, USER_HEADER)]
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "description": f"Roles: {op.roles}.",
+            "parameters": params,
+            "responses": {
+                "200" if op.method == "get" or "/commands/" in op.path else "201":
+                    {"description": "OK", "content": {"application/json": {"schema": {}}}},
+                **{str(code): {"description": text, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"}}}}
+                   for code, text in ((400, "invalid input"), (403, "role may not do this"),
+                                      (404, "not found or not visible to this unit"),
+                                      (409, "expected_version is stale"),
+                                      (422, "transition not allowed by the regulations"))},
+            },
+        }
+        if op.body is not None:
+            schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[op.body.__name__] = schema
+            entry["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}}}}
+        paths.setdefault(op.path, {})[op.method] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "12345 hotline tickets", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())

@@ -1,0 +1,244 @@
+"""Ticket events: the immutable record of every transition (who, when, why, with what evidence).
+
+Events are the source of truth. A ticket snapshot is `fold(events)` (see `tickets/workflow.py`),
+so an event must carry every value the transition decided (a deadline, whether a joint meeting
+is now required...), never something the fold would have to recompute from policy or a
+calendar that may have changed since.
+
+`version` is the ticket's version *after* the event: the first event has version 1 and each
+following one adds 1, which is what a repository uses for optimistic locking and ordering.
+
+Small frozen dataclasses only: no behaviour, no I/O, nothing a SQLAlchemy mapper cannot store
+as (ticket_no, version, type, occurred_at, actor, payload JSON).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tickets.model import (
+    Actor,
+    Attachment,
+    Caller,
+    Channel,
+    EscalationGround,
+    OutOfScope,
+    Satisfaction,
+    SupervisionFlagKind,
+    SupervisionLevel,
+    TerminationGround,
+    TicketType,
+    Urgency,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketEvent:
+    ticket_no: str
+    version: int
+    occurred_at: datetime
+    actor: Actor
+    reason: str = ""
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def event_type(self) -> str:
+        """Stable name for storage and messages (the class name, e.g. `ReturnApproved`)."""
+        return type(self).__name__
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketRegistered(TicketEvent):
+    """受理: the ticket exists, as a draft the agent is still filling in."""
+
+    channel: Channel
+    caller: Caller
+    ticket_type: TicketType | None = None
+    urgency: Urgency = Urgency.NORMAL
+    summary: str = ""
+    content: str = ""
+    location: str = ""
+    district: str | None = None
+    call_ids: tuple[str, ...] = ()
+    recordings: tuple[Attachment, ...] = ()
+    transcripts: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketClassified(TicketEvent):
+    """The agent completed or corrected the draft (type, summary, place)."""
+
+    ticket_type: TicketType
+    urgency: Urgency
+    summary: str
+    content: str
+    location: str
+    district: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnsweredDirectly(TicketEvent):
+    """直接答复 from the knowledge base; closes the ticket."""
+
+    answer: str
+    knowledge_article_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnsweredInThreeWayCall(TicketEvent):
+    """三方连线: the unit answered the caller on line; closes the ticket."""
+
+    unit: str
+    answer: str
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClosedOutOfScope(TicketEvent):
+    """Closed at intake: emergency line, legal channel or duplicate of an open ticket."""
+
+    scope: OutOfScope
+    referred_to: str = ""
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dispatched(TicketEvent):
+    """派单 to a lead unit (and cooperating units) with the deadline written on the ticket."""
+
+    lead_unit: str
+    cooperating_units: tuple[str, ...]
+    deadline: datetime
+    sign_deadline: datetime
+    joint_meeting_held: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Signed(TicketEvent):
+    """签收 by the lead unit."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReturnRequested(TicketEvent):
+    """申请退回: the unit says the request is not its duty, with evidence."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReturnApproved(TicketEvent):
+    """The hotline agrees; the ticket waits to be dispatched again."""
+
+    return_count: int
+    joint_meeting_required: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReturnRejected(TicketEvent):
+    """The hotline holds the unit responsible (首接负责制); counts as a refusal to accept."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtensionRequested(TicketEvent):
+    requested_deadline: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtensionApproved(TicketEvent):
+    new_deadline: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtensionDenied(TicketEvent):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class TerminationRequested(TicketEvent):
+    ground: TerminationGround
+    explained_to_caller: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class TerminationApproved(TicketEvent):
+    """终止办理 after review; closes the ticket."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TerminationRejected(TicketEvent):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProgressNoted(TicketEvent):
+    """A note on progress; a cooperating unit's partial result (第十八条) is one too."""
+
+    note: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackSubmitted(TicketEvent):
+    """反馈: the lead unit reports the result to the hotline."""
+
+    result: str
+    contacted_caller: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackRecorded(TicketEvent):
+    """回访. `reopened`: sent back to the same unit (不满意且诉求合理, or 应办未办)."""
+
+    satisfaction: Satisfaction | None
+    reasonable: bool
+    handled_as_required: bool
+    reopened: bool
+    new_deadline: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupervisionFlagged(TicketEvent):
+    """热线督办 started for one of the reasons of 临沂条例第三十条."""
+
+    kind: SupervisionFlagKind
+    related_ticket_nos: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupervisionEscalated(TicketEvent):
+    """Moved up the ladder (media, inspection, congress/CPPCC, discipline referral)."""
+
+    from_level: SupervisionLevel
+    to_level: SupervisionLevel
+    ground: EscalationGround
+
+
+@dataclass(frozen=True, kw_only=True)
+class Archived(TicketEvent):
+    """归档 of a closed ticket."""
+
+
+ALL_EVENT_TYPES: tuple[type[TicketEvent], ...] = (
+    TicketRegistered,
+    TicketClassified,
+    AnsweredDirectly,
+    AnsweredInThreeWayCall,
+    ClosedOutOfScope,
+    Dispatched,
+    Signed,
+    ReturnRequested,
+    ReturnApproved,
+    ReturnRejected,
+    ExtensionRequested,
+    ExtensionApproved,
+    ExtensionDenied,
+    TerminationRequested,
+    TerminationApproved,
+    TerminationRejected,
+    ProgressNoted,
+    FeedbackSubmitted,
+    CallbackRecorded,
+    SupervisionFlagged,
+    SupervisionEscalated,
+    Archived,
+)
+
+EVENT_TYPES_BY_NAME: dict[str, type[TicketEvent]] = {cls.__name__: cls for cls in ALL_EVENT_TYPES}

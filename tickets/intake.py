@@ -1,0 +1,98 @@
+"""Intake of a finished phone call: one call record and one draft ticket, in one transaction.
+
+The draft is a registered ticket like any other: its row and its `TicketRegistered` event
+(actor: the call flow, role system) are written with the call record, through the same
+`tickets.store` helpers and ticket-number allocation the HTTP registration uses.
+
+Idempotent per Asterisk channel: a second attempt for the same channel (a restarted bridge,
+two nodes racing on the same hang-up) finds the first one's rows and returns its ticket
+number, so a call is never recorded twice and never half-recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotline.errors import Conflict
+from hotline.schema import calls, tickets
+from telephony.call_record import CallRecord
+from tickets import workflow
+from tickets.events import TicketRegistered
+from tickets.model import Attachment, Caller, Channel
+from tickets.store import CALL_FLOW_ACTOR, insert_registered, next_ticket_number
+
+log = logging.getLogger(__name__)
+
+
+def registration(record: CallRecord, ticket_no: str) -> workflow.Register:
+    """The draft ticket a finished call registers: the caller's number, the call, its recording."""
+    recordings = (
+        (Attachment("recording", str(record.recording_path), "通话录音"),)
+        if record.recording_path else ()
+    )
+    return workflow.Register(
+        ticket_no=ticket_no, channel=Channel.PHONE, caller=Caller(number=record.caller_number),
+        call_ids=(record.call_id,), recordings=recordings,
+    )
+
+
+class CallIntake:
+    def __init__(self, engine: AsyncEngine, node_id: str) -> None:
+        self._engine = engine
+        self._node_id = node_id
+
+    async def record_finished_call(self, record: CallRecord, attempts: int = 5) -> str:
+        """Write the call and its draft ticket; return the ticket number."""
+        for _ in range(attempts):
+            async with self._engine.begin() as conn:
+                existing = await conn.scalar(
+                    select(tickets.c.ticket_no)
+                    .join(calls, calls.c.id == tickets.c.call_id)
+                    .where(calls.c.channel_id == record.channel_id)
+                )
+                if existing:
+                    return str(existing)
+            try:
+                return await self._insert(record)
+            except IntegrityError:
+                # Another writer took the same ticket number or recorded this channel; look again.
+                continue
+        raise Conflict("could not allocate a ticket number", call_id=record.call_id)
+
+    async def _insert(self, record: CallRecord) -> str:
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            ticket_no = await next_ticket_number(conn, now, self._node_id)
+            await conn.execute(calls.insert().values(
+                id=record.call_id,
+                channel_id=record.channel_id,
+                bridge_id=record.bridge_id,
+                caller_number=record.caller_number,
+                caller_name=record.caller_name or None,
+                dialed_number=record.dialed_number or None,
+                node_id=record.node_id,
+                started_at=record.started_at,
+                answered_at=record.answered_at,
+                ended_at=record.ended_at,
+                end_reason=record.end_reason,
+                recording_path=str(record.recording_path) if record.recording_path else None,
+                recording_seconds=record.recording_seconds,
+                screen_level=record.screen_level,
+                screen_decision_id=record.screen_decision_id,
+                queue=record.queue,
+            ))
+            ticket, event = workflow.apply(
+                None, registration(record, ticket_no), CALL_FLOW_ACTOR, now)
+            assert isinstance(event, TicketRegistered)
+            await insert_registered(
+                conn, ticket, event,
+                origin="message" if record.is_message else "call", call_id=record.call_id,
+            )
+        log.info("call recorded as draft ticket",
+                 extra={"call_id": record.call_id, "ticket_no": ticket_no})
+        return ticket_no

@@ -1,0 +1,301 @@
+"""HTTP API of the knowledge base (知识库 / 答复口径), an aiohttp route table.
+
+    GET  /api/kb/search?q=...&district=...&unit=...&limit=20   published, in-force articles, best first
+    GET  /api/kb/articles/{id}                                  the article and its version history
+    POST /api/kb/articles                                       create a draft
+    PUT  /api/kb/articles/{id}                                  edit: {"expected_version": n, ...}
+    POST /api/kb/articles/{id}/publish                          {"expected_version": n}   (optional)
+    POST /api/kb/articles/{id}/retire                           {"change_note": "...", "expected_version": n}
+    GET  /api/kb/stale                                          supervision flags, most overdue first
+
+The `KnowledgeStore` comes from the application under `KNOWLEDGE_STORE`; the composition root
+sets it, e.g. `app[KNOWLEDGE_STORE] = KnowledgeStore(app[ENGINE])`.
+
+AUTH PLACEHOLDER, as in tickets/abuse_api.py: the role is read from `X-Hotline-Role`
+(`agent`, `unit` or `kb_admin`), the person from `X-Hotline-User` and, for a unit, its unit code
+from `X-Hotline-Unit`. Anyone can send those headers, so this must not be exposed beyond a
+trusted network before real authentication replaces `_actor`. Agents search and read published
+articles; a unit writes only its own articles and sees only its own stale ones; a knowledge
+admin does anything.
+
+Errors from the one hierarchy (`hotline.errors`) become JSON `{"error": code, "message": ...}`
+with `http_status_for`; invalid bodies are `InvalidInput` (400).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from hotline.errors import InvalidInput, PermissionDenied
+from hotline.http_edge import RequestBody, json_errors, read_body
+from tickets.knowledge import (
+    MAX_TEXT,
+    MAX_TITLE,
+    Actor,
+    Article,
+    ArticleContent,
+    ArticleVersion,
+    Role,
+    SearchHit,
+    StaleFlag,
+    can_read,
+)
+from tickets.knowledge_store import KnowledgeStore
+
+KNOWLEDGE_STORE = web.AppKey("knowledge_store", KnowledgeStore)
+ROLE_HEADER = "X-Hotline-Role"
+USER_HEADER = "X-Hotline-User"
+UNIT_HEADER = "X-Hotline-Unit"
+EVERYONE = (Role.AGENT, Role.UNIT, Role.KB_ADMIN)
+EDITORS = (Role.UNIT, Role.KB_ADMIN)
+
+routes = web.RouteTableDef()
+
+_M = TypeVar("_M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+_Body = RequestBody
+
+
+class ArticleBody(_Body):
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    body: str = Field(min_length=1, max_length=MAX_TEXT)
+    approved_wording: str | None = Field(default=None, max_length=MAX_TEXT)
+    #: Defaults to the acting unit on create and to the current owner on edit.
+    owner_unit: str | None = Field(default=None, min_length=1, max_length=64)
+    keywords: list[str] = Field(default_factory=list, max_length=50)
+    districts: list[str] = Field(default_factory=list, max_length=50)
+    valid_from: date | None = None
+    review_by: date
+    change_note: str | None = Field(default=None, max_length=500)
+
+
+class EditBody(ArticleBody):
+    expected_version: int = Field(ge=1)
+    change_note: str = Field(min_length=1, max_length=500)
+
+
+class PublishBody(_Body):
+    expected_version: int | None = Field(default=None, ge=1)
+    change_note: str = Field(default="发布", min_length=1, max_length=500)
+
+
+class RetireBody(_Body):
+    expected_version: int | None = Field(default=None, ge=1)
+    change_note: str = Field(min_length=1, max_length=500)
+
+
+_json_errors = json_errors
+
+
+def _actor(request: web.Request, *allowed: Role) -> Actor:
+    """Placeholder auth (see module docstring)."""
+    raw = request.headers.get(ROLE_HEADER, "").strip().lower()
+    try:
+        role = Role(raw)
+    except ValueError:
+        role = None
+    if role not in allowed:
+        raise PermissionDenied(f"role {raw or 'none'!r} may not do this", needed=[r.value for r in allowed])
+    unit = request.headers.get(UNIT_HEADER, "").strip() or None
+    if role is Role.UNIT and unit is None:
+        raise PermissionDenied(f"a unit must name itself in {UNIT_HEADER}")
+    user = request.headers.get(USER_HEADER, "").strip()[:64]
+    return Actor(role, user or unit or role.value, unit if role is Role.UNIT else None)
+
+
+_body = read_body
+
+
+def _content(body: ArticleBody, owner_unit: str) -> ArticleContent:
+    return ArticleContent(
+        title=body.title, body=body.body, owner_unit=body.owner_unit or owner_unit,
+        review_by=body.review_by, approved_wording=body.approved_wording,
+        keywords=tuple(body.keywords), districts=tuple(body.districts), valid_from=body.valid_from,
+    )
+
+
+def _store(request: web.Request) -> KnowledgeStore:
+    return request.app[KNOWLEDGE_STORE]
+
+
+def _article_id(request: web.Request) -> str:
+    article_id = request.match_info["article_id"]
+    if len(article_id) > 36:
+        raise InvalidInput("article id too long", field="article_id")
+    return article_id
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(request.query.get(name, str(default)))
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be an integer", field=name) from exc
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be within {low}..{high}", field=name)
+    return value
+
+
+# ---- JSON shapes ---------------------------------------------------------------------------
+
+
+def content_json(content: ArticleContent) -> dict[str, Any]:
+    return {
+        "title": content.title,
+        "body": content.body,
+        "approved_wording": content.approved_wording,
+        "owner_unit": content.owner_unit,
+        "keywords": list(content.keywords),
+        "districts": list(content.districts),
+        "valid_from": content.valid_from.isoformat() if content.valid_from else None,
+        "review_by": content.review_by.isoformat(),
+    }
+
+
+def article_json(article: Article) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        **content_json(article.content),
+        "status": article.status.value,
+        "version": article.version,
+        "created_at": article.created_at.isoformat(),
+        "updated_at": article.updated_at.isoformat(),
+    }
+
+
+def version_json(version: ArticleVersion) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "status": version.status.value,
+        **content_json(version.content),
+        "editor": version.editor,
+        "editor_role": version.editor_role.value,
+        "edited_at": version.edited_at.isoformat(),
+        "change_note": version.change_note,
+    }
+
+
+def hit_json(hit: SearchHit) -> dict[str, Any]:
+    article = hit.article
+    return {
+        "id": article.id,
+        "title": article.title,
+        "approved_wording": article.content.approved_wording,
+        "owner_unit": article.owner_unit,
+        "districts": list(article.content.districts),
+        "review_by": article.review_by.isoformat(),
+        "version": article.version,
+        "score": hit.score,
+        "matched": list(hit.matched),
+    }
+
+
+def flag_json(flag: StaleFlag) -> dict[str, Any]:
+    return {
+        "article_id": flag.article_id,
+        "title": flag.title,
+        "owner_unit": flag.owner_unit,
+        "review_by": flag.review_by.isoformat(),
+        "days_overdue": flag.days_overdue,
+    }
+
+
+# ---- handlers ------------------------------------------------------------------------------
+
+
+@routes.get("/api/kb/search")
+@_json_errors
+async def search(request: web.Request) -> web.Response:
+    _actor(request, *EVERYONE)
+    query = request.query.get("q", "").strip()
+    if not query or len(query) > 200:
+        raise InvalidInput("q must be 1..200 characters", field="q")
+    hits = await _store(request).search(
+        query,
+        unit=request.query.get("unit") or None,
+        district=request.query.get("district") or None,
+        in_force_on=_store(request).today(),
+        limit=_int_query(request, "limit", 20, 1, 100),
+    )
+    return web.json_response({"query": query, "hits": [hit_json(h) for h in hits]})
+
+
+@routes.get("/api/kb/articles/{article_id}")
+@_json_errors
+async def get_article(request: web.Request) -> web.Response:
+    actor = _actor(request, *EVERYONE)
+    store = _store(request)
+    article = await store.get(_article_id(request))
+    if not can_read(actor, article):
+        raise PermissionDenied(f"article {article.id} is {article.status.value}; only its unit may read it",
+                               article_id=article.id)
+    versions = await store.versions(article.id)
+    return web.json_response({
+        "article": article_json(article),
+        "versions": [version_json(v) for v in reversed(versions)],
+    })
+
+
+@routes.post("/api/kb/articles")
+@_json_errors
+async def create_article(request: web.Request) -> web.Response:
+    actor = _actor(request, *EDITORS)
+    body = await _body(request, ArticleBody)
+    if body.owner_unit is None and actor.unit is None:
+        raise InvalidInput("owner_unit is required", field="owner_unit")
+    article = await _store(request).create(
+        _content(body, actor.unit or ""), actor, note=body.change_note or "新建"
+    )
+    return web.json_response({"article": article_json(article)}, status=201)
+
+
+@routes.put("/api/kb/articles/{article_id}")
+@_json_errors
+async def edit_article(request: web.Request) -> web.Response:
+    actor = _actor(request, *EDITORS)
+    body = await _body(request, EditBody)
+    store = _store(request)
+    current = await store.get(_article_id(request))
+    article = await store.edit(
+        current.id, _content(body, current.owner_unit), actor,
+        expected_version=body.expected_version, note=body.change_note,
+    )
+    return web.json_response({"article": article_json(article)})
+
+
+@routes.post("/api/kb/articles/{article_id}/publish")
+@_json_errors
+async def publish_article(request: web.Request) -> web.Response:
+    actor = _actor(request, *EDITORS)
+    body = await _body(request, PublishBody) if request.can_read_body else PublishBody()
+    article = await _store(request).publish(
+        _article_id(request), actor, expected_version=body.expected_version, note=body.change_note
+    )
+    return web.json_response({"article": article_json(article)})
+
+
+@routes.post("/api/kb/articles/{article_id}/retire")
+@_json_errors
+async def retire_article(request: web.Request) -> web.Response:
+    actor = _actor(request, *EDITORS)
+    body = await _body(request, RetireBody)
+    article = await _store(request).retire(
+        _article_id(request), actor, note=body.change_note, expected_version=body.expected_version
+    )
+    return web.json_response({"article": article_json(article)})
+
+
+@routes.get("/api/kb/stale")
+@_json_errors
+async def stale(request: web.Request) -> web.Response:
+    actor = _actor(request, *EDITORS)
+    unit = actor.unit if actor.role is Role.UNIT else (request.query.get("unit") or None)
+    store = _store(request)
+    flags = await store.stale(store.today(), unit=unit)
+    return web.json_response({"stale": [flag_json(f) for f in flags]})

@@ -1,0 +1,273 @@
+"""The ticket (工单) and the value types it is made of.
+
+A `Ticket` is an immutable snapshot: the workflow (`tickets/workflow.py`) never mutates one, it
+returns a new snapshot together with the event that produced it, and the snapshot can always be
+rebuilt by folding the ticket's events. That is what lets a SQLAlchemy repository store events
+and a projection side by side and check the `version` for optimistic locking.
+
+This module must never do I/O and never import SQLAlchemy, aiohttp or Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from zoneinfo import ZoneInfo
+
+#: Deadlines, ticket-number dates and working days are reckoned in Beijing time.
+HOTLINE_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class Channel(StrEnum):
+    """How the request reached the hotline (临沂条例第二条: 电话、网站、微信、短信、电子信箱、客户端)."""
+
+    PHONE = "phone"
+    WEB = "web"
+    WECHAT = "wechat"
+    SMS = "sms"
+    EMAIL = "email"
+    APP = "app"
+
+
+class TicketType(StrEnum):
+    CONSULTATION = "consultation"  # 咨询
+    HELP = "help"  # 求助
+    COMPLAINT = "complaint"  # 投诉
+    REPORT = "report"  # 举报
+    SUGGESTION = "suggestion"  # 意见建议
+
+
+class Urgency(StrEnum):
+    NORMAL = "normal"
+    #: Water, power, gas, heating, safety: the catalogue gives these a deadline in hours.
+    URGENT = "urgent"
+
+
+class TicketStatus(StrEnum):
+    """Where a ticket stands. Statuses ending in `_REQUESTED` wait for a hotline review."""
+
+    DRAFT = "draft"  # 受理中: being taken in by an agent
+    PENDING_DISPATCH = "pending_dispatch"  # 退回后待重新派单
+    DISPATCHED = "dispatched"  # 已派单, not yet signed by the lead unit
+    IN_PROGRESS = "in_progress"  # 已签收, being handled
+    RETURN_REQUESTED = "return_requested"  # 申请退回
+    EXTENSION_REQUESTED = "extension_requested"  # 申请延期
+    TERMINATION_REQUESTED = "termination_requested"  # 申请终止办理
+    FEEDBACK_SUBMITTED = "feedback_submitted"  # 已反馈, waiting for the callback
+    CLOSED = "closed"  # 办结
+    ARCHIVED = "archived"  # 归档
+
+
+#: Once in one of these, a ticket's substance never changes again; CLOSED may only be archived.
+FINISHED_STATUSES: frozenset[TicketStatus] = frozenset({TicketStatus.CLOSED, TicketStatus.ARCHIVED})
+
+#: The unit holds the ticket: its deadline runs and it can be overdue.
+UNIT_HOLDS_STATUSES: frozenset[TicketStatus] = frozenset(
+    {TicketStatus.DISPATCHED, TicketStatus.IN_PROGRESS}
+)
+
+
+class Satisfaction(StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    UNSATISFIED = "unsatisfied"  # 不满意
+
+
+class Role(StrEnum):
+    """Who may act on a ticket. Hotline roles are staff of the hotline centre (热线工作机构)."""
+
+    AGENT = "agent"  # 话务员: intake, direct answer, three-way call
+    DISPATCHER = "dispatcher"  # 派单员: dispatch and review of unit requests
+    CALLBACK_AGENT = "callback_agent"  # 回访员
+    SUPERVISOR = "supervisor"  # 督办 / 班长: everything hotline-side, plus supervision
+    UNIT = "unit"  # 承办单位 staff; acts only for its own unit
+    SYSTEM = "system"  # automated jobs: web/app intake, supervision scanner, archiving
+
+
+class SupervisionLevel(IntEnum):
+    """The ladder of 临沂条例第二十九条, lowest first; ordering is the escalation order."""
+
+    NONE = 0
+    HOTLINE = 1  # 热线督办
+    MEDIA = 2  # 媒体监督
+    GOVERNMENT_INSPECTION = 3  # 政务督查
+    PEOPLES_CONGRESS_CPPCC = 4  # 人大、政协监督
+    DISCIPLINE_INSPECTION = 5  # 纪委监委 (线索移交)
+
+
+class SupervisionFlagKind(StrEnum):
+    """Reasons for hotline supervision (临沂条例第三十条)."""
+
+    REFUSED_ACCEPTANCE = "refused_acceptance"  # 属于职责范围但拒不接收工单
+    OVERDUE = "overdue"  # 超出办理时限未办结
+    REPEATED = "repeated"  # 诉求人多次反映未解决
+    CLUSTERED = "clustered"  # 多个诉求人集中反映同一类诉求未解决
+    STALE_KNOWLEDGE = "stale_knowledge"  # 知识库更新不及时
+    OTHER = "other"
+
+
+class EscalationGround(StrEnum):
+    """Why a ticket moves up the supervision ladder (临沂条例第三十条至第三十四条)."""
+
+    HOTLINE_SUPERVISION = "hotline_supervision"  # 第三十条: any of its reasons
+    UNRESOLVED_AFTER_HOTLINE = "unresolved_after_hotline"  # 第三十一条: 经热线督办仍未解决
+    UNRESOLVED_AFTER_MEDIA = "unresolved_after_media"  # 第三十二条: 经媒体监督后仍未有效解决
+    PROMISED_NOT_DONE = "promised_not_done"  # 第三十二条: 承办单位承诺办理但未办理
+    HIGH_PUBLIC_ATTENTION = "high_public_attention"  # 第三十三条(一): 反映量大、关注度高
+    LOW_SATISFACTION = "low_satisfaction"  # 第三十三条(二): 满意率低、不良影响
+    REPEATED_FAILED_RECTIFICATION = "repeated_failed_rectification"  # 第三十三条(三)
+    MISCONDUCT = "misconduct"  # 第三十四条: 推诿扯皮、弄虚作假、不作为、乱作为...
+
+
+class ClosureReason(StrEnum):
+    ANSWERED_DIRECTLY = "answered_directly"  # 直接答复 (knowledge base)
+    THREE_WAY_CALL = "three_way_call"  # 三方连线在线答复
+    EMERGENCY_LINE = "emergency_line"  # 转 110/119/120/122
+    LEGAL_CHANNEL = "legal_channel"  # 诉讼、仲裁、行政复议、信访等法定途径
+    DUPLICATE = "duplicate"  # 重复件
+    CALLBACK_COMPLETED = "callback_completed"  # 回访后办结
+    TERMINATED = "terminated"  # 终止办理
+
+
+class OutOfScope(StrEnum):
+    """Requests the hotline closes at intake by pointing elsewhere (北京条例第十一条)."""
+
+    EMERGENCY_LINE = "emergency_line"
+    LEGAL_CHANNEL = "legal_channel"
+    DUPLICATE = "duplicate"
+
+
+class TerminationGround(StrEnum):
+    CALLER_REFUSES_TO_COOPERATE = "caller_refuses_to_cooperate"  # 临沂条例第十八条
+    UNLAWFUL_OR_AGAINST_PUBLIC_ORDER = "unlawful_or_against_public_order"  # 第十九条
+
+
+#: Lines a request is transferred to instead of being ticketed (北京条例第十一条第一项).
+EMERGENCY_LINES: frozenset[str] = frozenset({"110", "119", "120", "122"})
+
+
+def mask_phone(number: str | None) -> str:
+    """`13812345678` -> `138****5678`: for logs and for views that must not show the number."""
+    if not number:
+        return ""
+    digits = number.strip()
+    if len(digits) >= 7:
+        return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+    return "*" * max(len(digits) - 2, 0) + digits[-2:]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The person behind a request (诉求人).
+
+    `confidential`: the caller asked that units never see who they are; units contact them
+    through the hotline's confidential relay (保密联络, 临沂条例第十七条第四项).
+    `anonymous`: the caller gave no name (real names are encouraged, not required).
+    """
+
+    number: str | None = None
+    name: str | None = None
+    confidential: bool = False
+    anonymous: bool = False
+
+    def masked_for_unit(self) -> Caller:
+        """What a unit may see: nothing identifying for confidential callers."""
+        if self.confidential:
+            return Caller(number=None, name=None, confidential=True, anonymous=self.anonymous)
+        return Caller(
+            number=self.number,
+            name=None if self.anonymous else self.name,
+            confidential=False,
+            anonymous=self.anonymous,
+        )
+
+    @property
+    def masked_number(self) -> str:
+        return mask_phone(self.number)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Evidence or a record linked to a ticket: a file in object storage, a recording, a call.
+
+    Only a reference is kept here; the bytes live elsewhere.
+    """
+
+    kind: str  # "document", "photo", "recording", "transcript", "minutes", ...
+    uri: str
+    title: str = ""
+    #: Hex SHA-256 and byte size of the file, when known: proof that the evidence a review
+    #: relied on is the file later produced (证明材料 must not be swapped after the fact).
+    sha256: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs a transition. `unit` is the unit code for `Role.UNIT` actors."""
+
+    id: str
+    role: Role
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One request and everything the regulations need to follow it to its end.
+
+    Fields that name a unit hold unit codes from the dispatch catalogue. Times are UTC.
+    """
+
+    ticket_no: str
+    channel: Channel
+    caller: Caller
+    created_at: datetime
+    updated_at: datetime
+    status: TicketStatus = TicketStatus.DRAFT
+    version: int = 1
+    ticket_type: TicketType | None = None
+    urgency: Urgency = Urgency.NORMAL
+    summary: str = ""
+    content: str = ""
+    location: str = ""
+    district: str | None = None
+    call_ids: tuple[str, ...] = ()
+    recordings: tuple[Attachment, ...] = ()
+    transcripts: tuple[Attachment, ...] = ()
+    lead_unit: str | None = None
+    cooperating_units: tuple[str, ...] = ()
+    dispatched_at: datetime | None = None
+    sign_deadline: datetime | None = None
+    signed_at: datetime | None = None
+    deadline: datetime | None = None
+    requested_deadline: datetime | None = None
+    termination_ground: TerminationGround | None = None
+    return_count: int = 0
+    rejected_return_count: int = 0
+    extension_count: int = 0
+    reopen_count: int = 0
+    joint_meeting_required: bool = False
+    feedback_at: datetime | None = None
+    satisfaction: Satisfaction | None = None
+    supervision_level: SupervisionLevel = SupervisionLevel.NONE
+    supervision_flags: frozenset[SupervisionFlagKind] = field(default_factory=frozenset)
+    duplicate_of: str | None = None
+    closure_reason: ClosureReason | None = None
+    closed_at: datetime | None = None
+    archived_at: datetime | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def is_open(self) -> bool:
+        return not self.is_finished
+
+    def involves_unit(self, unit: str) -> bool:
+        return unit == self.lead_unit or unit in self.cooperating_units
+
+    def view_for_unit(self) -> Ticket:
+        """The ticket as shown to a unit: the caller masked as the regulations require."""
+        return replace(self, caller=self.caller.masked_for_unit())

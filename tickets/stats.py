@@ -1,0 +1,185 @@
+"""Monthly statistics per handling unit, and the public disclosure built from them (pure).
+
+The Beijing regulation assesses units by response, resolution and satisfaction; the Linyi and
+Tangshan regulations add on-time handling, returns, extensions and re-opened tickets, and
+require the hotline to publish them regularly. Everything here is derived from the tickets'
+immutable events, so figures can always be recomputed and audited; nothing is counted twice
+when the same events are replayed.
+
+Month = the Beijing calendar month of the event that the figure counts. A ticket re-dispatched
+to another unit counts as received by each unit it was sent to.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from tickets.events import (
+    CallbackRecorded,
+    Dispatched,
+    ExtensionApproved,
+    FeedbackSubmitted,
+    ReturnApproved,
+    Signed,
+    TicketEvent,
+)
+from tickets.model import HOTLINE_TZ, Satisfaction
+
+GOOD_SATISFACTION = (Satisfaction.SATISFIED, Satisfaction.BASICALLY_SATISFIED)
+
+
+def month_of(moment: datetime) -> str:
+    return f"{moment.astimezone(HOTLINE_TZ):%Y-%m}"
+
+
+@dataclass
+class UnitMonth:
+    """Counters of one unit in one month; rates are derived, never stored."""
+
+    unit: str
+    month: str
+    received: int = 0
+    signed_on_time: int = 0
+    feedback: int = 0
+    feedback_on_time: int = 0
+    returned: int = 0
+    extended: int = 0
+    reopened: int = 0
+    callbacks: int = 0
+    satisfied: int = 0
+    resolved: int = 0
+
+    @staticmethod
+    def _rate(part: int, whole: int) -> float | None:
+        return round(part / whole, 4) if whole else None
+
+    @property
+    def response_rate(self) -> float | None:
+        """响应率: signed within the signing deadline, of tickets received."""
+        return self._rate(self.signed_on_time, self.received)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self._rate(self.feedback_on_time, self.feedback)
+
+    @property
+    def resolution_rate(self) -> float | None:
+        """解决率: callbacks where the unit did what it had to, of all callbacks."""
+        return self._rate(self.resolved, self.callbacks)
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        """满意率: satisfied or basically satisfied, of callbacks with an answer."""
+        return self._rate(self.satisfied, self.callbacks)
+
+
+@dataclass
+class _TicketTrack:
+    lead_unit: str | None = None
+    deadline: datetime | None = None
+    sign_deadline: datetime | None = None
+    seen_versions: set[int] = field(default_factory=set)
+
+
+class UnitStatistics:
+    """Feed events (any order across tickets, version order within one); read `rows()`."""
+
+    def __init__(self) -> None:
+        self._cells: dict[tuple[str, str], UnitMonth] = {}
+        self._tickets: dict[str, _TicketTrack] = defaultdict(_TicketTrack)
+
+    def _cell(self, unit: str, moment: datetime) -> UnitMonth:
+        key = (unit, month_of(moment))
+        if key not in self._cells:
+            self._cells[key] = UnitMonth(unit=unit, month=key[1])
+        return self._cells[key]
+
+    def add(self, event: TicketEvent) -> None:
+        track = self._tickets[event.ticket_no]
+        if event.version in track.seen_versions:
+            return  # replayed event: figures stay the same
+        track.seen_versions.add(event.version)
+        at = event.occurred_at
+        if isinstance(event, Dispatched):
+            track.lead_unit = event.lead_unit
+            track.deadline = event.deadline
+            track.sign_deadline = event.sign_deadline
+            self._cell(event.lead_unit, at).received += 1
+            return
+        unit = track.lead_unit
+        if unit is None:
+            return
+        if isinstance(event, Signed):
+            if track.sign_deadline is None or at <= track.sign_deadline:
+                self._cell(unit, at).signed_on_time += 1
+        elif isinstance(event, ExtensionApproved):
+            track.deadline = event.new_deadline
+            self._cell(unit, at).extended += 1
+        elif isinstance(event, ReturnApproved):
+            self._cell(unit, at).returned += 1
+            track.lead_unit = None  # waits for a new dispatch
+        elif isinstance(event, FeedbackSubmitted):
+            cell = self._cell(unit, at)
+            cell.feedback += 1
+            if track.deadline is None or at <= track.deadline:
+                cell.feedback_on_time += 1
+        elif isinstance(event, CallbackRecorded):
+            cell = self._cell(unit, at)
+            if event.satisfaction is not None:
+                cell.callbacks += 1
+                cell.satisfied += event.satisfaction in GOOD_SATISFACTION
+                cell.resolved += event.handled_as_required
+            if event.reopened:
+                cell.reopened += 1
+                if event.new_deadline is not None:
+                    track.deadline = event.new_deadline
+
+    def add_all(self, events: Iterable[TicketEvent]) -> UnitStatistics:
+        for event in events:
+            self.add(event)
+        return self
+
+    def rows(self, month: str | None = None) -> list[UnitMonth]:
+        cells = (c for c in self._cells.values() if month is None or c.month == month)
+        return sorted(cells, key=lambda c: (c.month, c.unit))
+
+
+DISCLOSURE_FIELDS = (
+    "month", "unit", "received", "response_rate", "on_time_rate", "returned", "extended",
+    "reopened", "callbacks", "resolution_rate", "satisfaction_rate",
+)
+
+
+def disclosure_records(rows: Iterable[UnitMonth], unit_names: dict[str, str] | None = None
+                       ) -> list[dict[str, object]]:
+    """The public monthly disclosure: aggregates per unit only, never a caller or a ticket."""
+    names = unit_names or {}
+    records = []
+    for row in rows:
+        data = asdict(row) | {
+            "response_rate": row.response_rate, "on_time_rate": row.on_time_rate,
+            "resolution_rate": row.resolution_rate, "satisfaction_rate": row.satisfaction_rate,
+        }
+        data["unit"] = names.get(row.unit, row.unit)
+        records.append({name: data[name] for name in DISCLOSURE_FIELDS})
+    return records
+
+
+def disclosure_csv(records: list[dict[str, object]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=DISCLOSURE_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    return out.getvalue()
+
+
+def disclosure_json(records: list[dict[str, object]]) -> str:
+    return json.dumps({"fields": list(DISCLOSURE_FIELDS), "units": records},
+                      ensure_ascii=False, indent=2)

@@ -1,0 +1,415 @@
+"""SQLAlchemy repository and unit of work of the ticket workflow (工单).
+
+The rules live in `tickets/workflow.py`; this module only loads a ticket, asks the workflow for
+the new snapshot and its event, and writes both in ONE transaction:
+
+    UPDATE tickets SET <projection> WHERE id = :id AND version = :expected   -- 0 rows: Conflict
+    INSERT INTO ticket_events (...)                                          -- append-only
+
+The events are the truth (a ticket is `workflow.fold(events)`); the `tickets` columns are a
+projection for lists, filters and statistics. The same code runs on SQLite and PostgreSQL: the
+optimistic lock plus the unique (ticket_id, version) of `ticket_events` make two writers of
+the same version end with exactly one success and one `Conflict`, whatever the isolation level.
+
+Draft rows written before migration 0005 (no events yet) are read as a registered draft at
+version 1; their synthesised registration event is written with their first transition.
+
+Ticket numbers (`tickets/ticket_number.py`) are allocated per backend node and Beijing day
+from the highest number in the table, with the unique constraint on `ticket_no` and a retry
+settling races between writers of the same node; the node id keeps nodes apart.
+
+This module must never decide a transition itself, and the domain never imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import types
+import typing
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, is_dataclass, replace
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hotline.errors import Conflict, InvalidInput, NotFound
+from hotline.schema import ticket_events, tickets
+from tickets import workflow
+from tickets.events import EVENT_TYPES_BY_NAME, TicketEvent, TicketRegistered
+from tickets.model import (
+    Actor,
+    Caller,
+    Channel,
+    ClosureReason,
+    Role,
+    Satisfaction,
+    SupervisionLevel,
+    Ticket,
+    TicketStatus,
+    TicketType,
+    Urgency,
+    mask_phone,
+)
+from tickets.ticket_number import MAX_SEQUENCE, TicketNumber, local_date_of
+
+log = logging.getLogger(__name__)
+
+#: Attempts at allocating a ticket number before giving up with `Conflict`: writers of one node
+#: racing for a number each lose at most once per winner, so this bounds a burst, with jitter.
+NUMBER_ATTEMPTS = 20
+#: The actor of registrations the system makes (the call flow's draft tickets).
+CALL_FLOW_ACTOR = Actor("call-flow", Role.SYSTEM)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---- event codec: dataclass <-> JSON, driven by the events' type hints ----------------------
+
+_COLUMN_FIELDS = frozenset({"ticket_no", "version", "occurred_at", "actor"})
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InvalidInput("naive datetime in a ticket event")
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (tuple, list, frozenset, set)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _decode(options[0], value)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return tuple(_decode(item, v) for v in value)
+    if origin is frozenset:
+        item = typing.get_args(hint)[0]
+        return frozenset(_decode(item, v) for v in value)
+    if hint is datetime:
+        return datetime.fromisoformat(value).astimezone(UTC)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
+    if isinstance(hint, type) and is_dataclass(hint):
+        hints = typing.get_type_hints(hint)
+        return hint(**{k: _decode(hints[k], v) for k, v in value.items() if k in hints})
+    return value
+
+
+def event_payload(event: TicketEvent) -> str:
+    """The event's own fields as JSON (who/when/which version are columns)."""
+    return json.dumps(
+        {f.name: _encode(getattr(event, f.name)) for f in fields(event)
+         if f.name not in _COLUMN_FIELDS},
+        ensure_ascii=False, sort_keys=True,
+    )
+
+
+def event_from_row(row: Row[Any]) -> TicketEvent:
+    cls = EVENT_TYPES_BY_NAME.get(row.event_type)
+    if cls is None:
+        raise InvalidInput("unknown event type in the database", event_type=row.event_type,
+                           ticket_no=row.ticket_no)
+    hints = typing.get_type_hints(cls)
+    payload = json.loads(row.payload)
+    values = {k: _decode(hints[k], v) for k, v in payload.items() if k in hints}
+    actor = Actor(row.actor, Role(row.role), row.actor_unit)
+    return cls(ticket_no=row.ticket_no, version=row.version, occurred_at=row.at, actor=actor,
+               **values)
+
+
+def _event_values(ticket_id: str, event: TicketEvent) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket_id,
+        "ticket_no": event.ticket_no,
+        "version": event.version,
+        "event_type": event.event_type,
+        "actor": event.actor.id[:64],
+        "role": event.actor.role.value,
+        "actor_unit": event.actor.unit,
+        "at": event.occurred_at,
+        "payload": event_payload(event),
+    }
+
+
+# ---- projection: the ticket columns --------------------------------------------------------
+
+
+def projection(ticket: Ticket) -> dict[str, Any]:
+    """The `tickets` columns a snapshot determines (never id, call_id, origin, asr_draft)."""
+    return {
+        "ticket_no": ticket.ticket_no,
+        "status": ticket.status.value,
+        "channel": ticket.channel.value,
+        "caller_number": ticket.caller.number,
+        "caller_name": ticket.caller.name,
+        "caller_confidential": ticket.caller.confidential,
+        "caller_anonymous": ticket.caller.anonymous,
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+        "version": ticket.version,
+        "ticket_type": ticket.ticket_type.value if ticket.ticket_type else None,
+        "urgency": ticket.urgency.value,
+        "district": ticket.district,
+        "location": ticket.location,
+        "summary": ticket.summary,
+        "content": ticket.content,
+        "lead_unit": ticket.lead_unit,
+        "cooperating_units": json.dumps(list(ticket.cooperating_units), ensure_ascii=False),
+        "dispatched_at": ticket.dispatched_at,
+        "sign_deadline": ticket.sign_deadline,
+        "deadline": ticket.deadline,
+        "satisfaction": ticket.satisfaction.value if ticket.satisfaction else None,
+        "supervision_level": int(ticket.supervision_level),
+        "return_count": ticket.return_count,
+        "closure_reason": ticket.closure_reason.value if ticket.closure_reason else None,
+        "closed_at": ticket.closed_at,
+    }
+
+
+def _legacy_registration(row: Row[Any]) -> TicketRegistered:
+    """A pre-0005 draft row (no events) read as the registration the call flow made."""
+    return TicketRegistered(
+        ticket_no=row.ticket_no, version=1, occurred_at=row.created_at, actor=CALL_FLOW_ACTOR,
+        channel=Channel(row.channel), caller=Caller(number=row.caller_number),
+        call_ids=(row.call_id,) if row.call_id else (),
+    )
+
+
+# ---- ticket numbers ------------------------------------------------------------------------
+
+
+async def next_ticket_number(conn: AsyncConnection, created_at: datetime, node_id: str) -> str:
+    """The next free number of this node and Beijing day; a race ends at the unique constraint."""
+    prefix = TicketNumber(local_date_of(created_at), node_id, 1).prefix
+    last = await conn.scalar(
+        select(func.max(tickets.c.ticket_no)).where(tickets.c.ticket_no.like(f"{prefix}%"))
+    )
+    sequence = int(str(last).rsplit("-", 1)[1]) + 1 if last else 1
+    if sequence > MAX_SEQUENCE:
+        raise Conflict("ticket numbers of the day exhausted on this node", node_id=node_id)
+    return str(TicketNumber(local_date_of(created_at), node_id, sequence))
+
+
+async def insert_registered(
+    conn: AsyncConnection, ticket: Ticket, event: TicketRegistered, **row: Any
+) -> str:
+    """Insert a new ticket's row and its registration event; returns the row id.
+
+    `row` adds columns the workflow does not own (call_id, origin). Used by `TicketStore` and
+    by the call flow's intake, inside their own transaction.
+    """
+    ticket_id = str(uuid.uuid4())
+    await conn.execute(insert(tickets).values(id=ticket_id, **projection(ticket), **row))
+    await conn.execute(insert(ticket_events).values(**_event_values(ticket_id, event)))
+    return ticket_id
+
+
+# ---- queries -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """What a list asks for. `unit`: only tickets where that unit is lead or cooperating."""
+
+    unit: str | None = None
+    statuses: tuple[TicketStatus, ...] = ()
+    limit: int = 50
+    offset: int = 0
+
+
+def _involves(unit: str) -> Any:
+    escaped = json.dumps(unit, ensure_ascii=False).replace("\\", "\\\\").replace(
+        "%", "\\%").replace("_", "\\_")
+    return or_(tickets.c.lead_unit == unit,
+               tickets.c.cooperating_units.like(f"%{escaped}%", escape="\\"))
+
+
+# ---- the repository ------------------------------------------------------------------------
+
+
+Guard = Callable[[Ticket], None]
+
+
+class TicketStore:
+    """Loads and saves tickets; every save is one transition and one event, atomically."""
+
+    def __init__(
+        self, engine: AsyncEngine, node_id: str, clock: Callable[[], datetime] = _utcnow,
+        policy: workflow.WorkflowPolicy = workflow.DEFAULT_POLICY,
+    ) -> None:
+        TicketNumber(local_date_of(clock()), node_id, 1)  # validates the node id at start-up
+        self._engine = engine
+        self._node_id = node_id
+        self._clock = clock
+        self._policy = policy
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    async def register(
+        self, command: workflow.Register, actor: Actor, **row: Any
+    ) -> tuple[Ticket, TicketEvent]:
+        """Register a new ticket under a freshly allocated number (the command's is replaced)."""
+        for attempt in range(NUMBER_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+            now = self._clock()
+            try:
+                async with self._engine.begin() as conn:
+                    number = await next_ticket_number(conn, now, self._node_id)
+                    ticket, event = workflow.apply(
+                        None, _with_number(command, number), actor, now, self._policy)
+                    assert isinstance(event, TicketRegistered)
+                    await insert_registered(conn, ticket, event, **row)
+            except IntegrityError:
+                continue  # another writer of this node took the number: allocate again
+            log.info("ticket registered", extra={
+                "ticket_no": ticket.ticket_no, "agent": actor.id,
+                "channel": ticket.channel.value, "caller": mask_phone(ticket.caller.number)})
+            return ticket, event
+        raise Conflict("could not allocate a ticket number", node_id=self._node_id)
+
+    async def transition(
+        self, ticket_no: str, command: workflow.Command, actor: Actor, expected_version: int,
+        guard: Guard | None = None,
+    ) -> tuple[Ticket, TicketEvent]:
+        """Apply `command` to the ticket at `expected_version`; Conflict if it has moved on.
+
+        `guard` sees the loaded ticket first (the HTTP layer hides other units' tickets).
+        """
+        async with self._engine.connect() as conn:
+            ticket_id, ticket, events, synthesised = await self._load(conn, ticket_no)
+        if guard is not None:
+            guard(ticket)
+        if ticket.version != expected_version:
+            raise Conflict("ticket was changed by someone else; reload it",
+                           ticket_no=ticket_no, expected_version=expected_version,
+                           current_version=ticket.version)
+        now = self._clock()
+        new, event = workflow.apply(ticket, command, actor, now, self._policy)
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    update(tickets)
+                    .where(and_(tickets.c.id == ticket_id, tickets.c.version == expected_version))
+                    .values(**projection(new))
+                )
+                if result.rowcount != 1:
+                    raise Conflict("ticket was changed by someone else; reload it",
+                                   ticket_no=ticket_no, expected_version=expected_version)
+                if synthesised:
+                    await conn.execute(insert(ticket_events).values(
+                        **_event_values(ticket_id, events[0])))
+                await conn.execute(insert(ticket_events).values(**_event_values(ticket_id, event)))
+        except IntegrityError as exc:
+            raise Conflict("ticket was changed by someone else; reload it",
+                           ticket_no=ticket_no, expected_version=expected_version) from exc
+        log.info("ticket transition", extra={
+            "ticket_no": ticket_no, "agent": actor.id, "role": actor.role.value,
+            "event": event.event_type, "version": event.version, "status": new.status.value})
+        return new, event
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    async def get(self, ticket_no: str) -> Ticket:
+        async with self._engine.connect() as conn:
+            return (await self._load(conn, ticket_no))[1]
+
+    async def get_with_events(self, ticket_no: str) -> tuple[Ticket, list[TicketEvent]]:
+        async with self._engine.connect() as conn:
+            _, ticket, events, _ = await self._load(conn, ticket_no)
+        return ticket, events
+
+    async def list_tickets(self, query: TicketFilter = TicketFilter()) -> list[Ticket]:
+        """Tickets newest first, as their projection rows say (no folding)."""
+        conditions: list[Any] = []
+        if query.unit is not None:
+            conditions.append(_involves(query.unit))
+        if query.statuses:
+            conditions.append(tickets.c.status.in_([s.value for s in query.statuses]))
+        return await self._select(conditions, query.limit, query.offset)
+
+    async def caller_history(self, number: str, limit: int = 50) -> list[Ticket]:
+        """A caller's tickets by phone number, newest first (index on caller_number, created_at)."""
+        return await self._select([tickets.c.caller_number == number], limit, 0)
+
+    async def _select(self, conditions: Sequence[Any], limit: int, offset: int) -> list[Ticket]:
+        statement = (select(tickets).where(*conditions)
+                     .order_by(tickets.c.created_at.desc(), tickets.c.ticket_no.desc())
+                     .limit(limit).offset(offset))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [ticket_from_row(row) for row in rows]
+
+    async def _load(
+        self, conn: AsyncConnection, ticket_no: str
+    ) -> tuple[str, Ticket, list[TicketEvent], bool]:
+        row = (await conn.execute(select(tickets).where(tickets.c.ticket_no == ticket_no))).first()
+        if row is None:
+            raise NotFound("no such ticket", ticket_no=ticket_no)
+        event_rows = (await conn.execute(
+            select(ticket_events).where(ticket_events.c.ticket_id == row.id)
+            .order_by(ticket_events.c.version)
+        )).all()
+        events = [event_from_row(r) for r in event_rows]
+        synthesised = False
+        if not events:
+            if row.version != 1:
+                raise InvalidInput("ticket has no events but version > 1", ticket_no=ticket_no,
+                                   version=row.version)
+            events, synthesised = [_legacy_registration(row)], True
+        ticket = workflow.fold(events)
+        if ticket.version != row.version:
+            raise Conflict("ticket row and its events disagree; reload it", ticket_no=ticket_no,
+                           row_version=row.version, event_version=ticket.version)
+        return row.id, ticket, events, synthesised
+
+
+def _with_number(command: workflow.Register, number: str) -> workflow.Register:
+    return replace(command, ticket_no=number)
+
+
+def ticket_from_row(row: Row[Any]) -> Ticket:
+    """A list entry from the projection: every column the list shows, not the full history."""
+    return Ticket(
+        ticket_no=row.ticket_no, channel=Channel(row.channel),
+        caller=Caller(number=row.caller_number, name=row.caller_name,
+                      confidential=bool(row.caller_confidential),
+                      anonymous=bool(row.caller_anonymous)),
+        created_at=row.created_at, updated_at=row.updated_at, status=TicketStatus(row.status),
+        version=row.version,
+        ticket_type=TicketType(row.ticket_type) if row.ticket_type else None,
+        urgency=Urgency(row.urgency or "normal"), summary=row.summary or "",
+        content=row.content or "", location=row.location or "", district=row.district,
+        call_ids=(row.call_id,) if row.call_id else (),
+        lead_unit=row.lead_unit,
+        cooperating_units=tuple(json.loads(row.cooperating_units or "[]")),
+        dispatched_at=row.dispatched_at, sign_deadline=row.sign_deadline, deadline=row.deadline,
+        satisfaction=Satisfaction(row.satisfaction) if row.satisfaction else None,
+        supervision_level=SupervisionLevel(row.supervision_level or 0),
+        return_count=row.return_count or 0,
+        closure_reason=ClosureReason(row.closure_reason) if row.closure_reason else None,
+        closed_at=row.closed_at,
+    )

@@ -1,0 +1,319 @@
+"""Supervision (督办): when the hotline must step in, and how far up the ladder a ticket goes.
+
+Two jobs, both pure:
+
+* the scanner (`scan`) looks at a batch of tickets and knowledge-base articles and returns
+  `SupervisionFlag`s for each reason of 临沂条例第三十条: refused acceptance, overdue, the same
+  caller repeating the same request, many callers on the same issue, stale knowledge. A
+  scheduled job (later) loads the batch, calls `scan`, and applies each ticket flag as a
+  `FlagForSupervision` command from the SYSTEM actor; flags already on a ticket are skipped
+  here so a rescan is harmless;
+* the ladder (`escalation_refusal`) says whether a ticket may move from one supervision level
+  to another on a given ground (第二十九条至第三十四条). The workflow enforces it and records
+  who moved the ticket and why (`SupervisionEscalated`); `escalation_history` reads it back.
+
+Never reads the clock or any store: `now` and the data are arguments.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tickets.events import SupervisionEscalated, TicketEvent
+from tickets.model import (
+    UNIT_HOLDS_STATUSES,
+    Actor,
+    EscalationGround,
+    SupervisionFlagKind,
+    SupervisionLevel,
+    Ticket,
+    TicketStatus,
+)
+from tickets.text_match import ngrams, request_similarity
+
+L = SupervisionLevel
+G = EscalationGround
+
+# --------------------------------------------------------------------------------------------
+# The ladder
+
+#: Grounds that justify each level. Media and inspection follow an unsuccessful lower step
+#: (第三十一条、第三十二条); congress/CPPCC and discipline referral have their own triggers
+#: (第三十三条、第三十四条) and may be reached from any level of supervision.
+_GROUNDS: dict[SupervisionLevel, frozenset[EscalationGround]] = {
+    L.HOTLINE: frozenset({G.HOTLINE_SUPERVISION}),
+    L.MEDIA: frozenset({G.UNRESOLVED_AFTER_HOTLINE}),
+    L.GOVERNMENT_INSPECTION: frozenset({G.UNRESOLVED_AFTER_MEDIA, G.PROMISED_NOT_DONE}),
+    L.PEOPLES_CONGRESS_CPPCC: frozenset(
+        {G.HIGH_PUBLIC_ATTENTION, G.LOW_SATISFACTION, G.REPEATED_FAILED_RECTIFICATION}
+    ),
+    L.DISCIPLINE_INSPECTION: frozenset({G.MISCONDUCT}),
+}
+
+#: The level a ticket must already have reached, per (target level, ground).
+_PREREQUISITE: dict[tuple[SupervisionLevel, EscalationGround], SupervisionLevel] = {
+    (L.MEDIA, G.UNRESOLVED_AFTER_HOTLINE): L.HOTLINE,
+    (L.GOVERNMENT_INSPECTION, G.UNRESOLVED_AFTER_MEDIA): L.MEDIA,
+    # 承办单位承诺办理但未办理: straight from hotline supervision to inspection.
+    (L.GOVERNMENT_INSPECTION, G.PROMISED_NOT_DONE): L.HOTLINE,
+}
+
+
+def escalation_refusal(
+    current: SupervisionLevel, target: SupervisionLevel, ground: EscalationGround
+) -> str | None:
+    """Why moving from `current` to `target` on `ground` is not allowed, or None if it is.
+
+    Levels only go up: supervision is never quietly withdrawn from an open ticket.
+    """
+    if target <= current:
+        return f"supervision only goes up: {current.name} -> {target.name}"
+    if ground not in _GROUNDS[target]:
+        return f"ground {ground.value} does not justify {target.name}"
+    required = _PREREQUISITE.get((target, ground), L.HOTLINE if target > L.HOTLINE else L.NONE)
+    if current < required:
+        return f"{target.name} on {ground.value} needs {required.name} first"
+    return None
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    """One move up the ladder, as shown to supervisors: who, when, why."""
+
+    from_level: SupervisionLevel
+    to_level: SupervisionLevel
+    ground: EscalationGround
+    actor: Actor
+    at: datetime
+    reason: str
+
+
+def escalation_history(events: Iterable[TicketEvent]) -> list[EscalationStep]:
+    return [
+        EscalationStep(e.from_level, e.to_level, e.ground, e.actor, e.occurred_at, e.reason)
+        for e in events
+        if isinstance(e, SupervisionEscalated)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# The scanner
+
+
+@dataclass(frozen=True)
+class SupervisionPolicy:
+    """Thresholds the hotline centre sets; defaults are conservative starting points."""
+
+    #: 诉求人多次反映: this many similar requests from one caller within the window.
+    repeat_min_requests: int = 3
+    repeat_window: timedelta = timedelta(days=30)
+    repeat_similarity: float = 0.4
+    #: 多个诉求人集中反映: this many distinct callers on one issue within the window.
+    cluster_min_callers: int = 5
+    cluster_window: timedelta = timedelta(days=3)
+    cluster_similarity: float = 0.4
+
+
+DEFAULT_SUPERVISION_POLICY = SupervisionPolicy()
+
+
+@dataclass(frozen=True)
+class KnowledgeArticleStatus:
+    """What the scanner needs to know about one knowledge-base article (知识库)."""
+
+    article_id: str
+    unit: str
+    updated_at: datetime
+    #: How long the unit may leave the article without review (policy-dependent).
+    review_interval: timedelta
+
+
+@dataclass(frozen=True)
+class SupervisionFlag:
+    """A reason to supervise. `ticket_no` is the ticket to flag (None for knowledge articles)."""
+
+    kind: SupervisionFlagKind
+    detected_at: datetime
+    detail: str
+    ticket_no: str | None = None
+    unit: str | None = None
+    related_ticket_nos: tuple[str, ...] = ()
+    knowledge_article_id: str | None = None
+
+
+def _flaggable(ticket: Ticket, kind: SupervisionFlagKind) -> bool:
+    return (
+        ticket.is_open
+        and ticket.status is not TicketStatus.DRAFT
+        and kind not in ticket.supervision_flags
+    )
+
+
+def scan_overdue(tickets: Iterable[Ticket], now: datetime) -> list[SupervisionFlag]:
+    """Tickets a unit holds past their deadline (超出办理时限未办结).
+
+    Only statuses where the unit holds the ticket count: while a return, extension or
+    termination request waits for the hotline's review, the delay is not the unit's.
+    """
+    kind = SupervisionFlagKind.OVERDUE
+    return [
+        SupervisionFlag(
+            kind=kind, detected_at=now, ticket_no=t.ticket_no, unit=t.lead_unit,
+            detail=f"超过办理时限 {t.deadline.isoformat()} 未办结",
+        )
+        for t in tickets
+        if t.status in UNIT_HOLDS_STATUSES
+        and t.deadline is not None
+        and now >= t.deadline
+        and _flaggable(t, kind)
+    ]
+
+
+def scan_refused_acceptance(tickets: Iterable[Ticket], now: datetime) -> list[SupervisionFlag]:
+    """拒不接收工单: not signed by the sign deadline, or a return the hotline rejected."""
+    kind = SupervisionFlagKind.REFUSED_ACCEPTANCE
+    flags: list[SupervisionFlag] = []
+    for t in tickets:
+        if not _flaggable(t, kind):
+            continue
+        unsigned = (
+            t.status is TicketStatus.DISPATCHED
+            and t.sign_deadline is not None
+            and now >= t.sign_deadline
+        )
+        if unsigned:
+            detail = "超过签收时限未签收工单"
+        elif t.rejected_return_count > 0 and t.status in UNIT_HOLDS_STATUSES:
+            detail = f"退回申请被驳回 {t.rejected_return_count} 次（属于职责范围）"
+        else:
+            continue
+        flags.append(SupervisionFlag(
+            kind=kind, detected_at=now, ticket_no=t.ticket_no, unit=t.lead_unit, detail=detail,
+        ))
+    return flags
+
+
+def _request_text(t: Ticket) -> str:
+    return f"{t.summary} {t.content}"
+
+
+def _clusters(tickets: Sequence[Ticket], threshold: float) -> list[list[Ticket]]:
+    """Single-link clustering by request similarity, oldest first; deterministic, O(n²).
+
+    A ticket joins the first cluster holding a similar ticket: paraphrases chain together
+    ("停水两天" ~ "小区停水两天还没恢复" ~ "小区又停水，两天没水"). Batches are one caller's
+    or one district's tickets within a window, so n stays small.
+    """
+    clusters: list[list[tuple[frozenset[str], Ticket]]] = []
+    for t in sorted(tickets, key=lambda t: (t.created_at, t.ticket_no)):
+        grams = ngrams(_request_text(t))
+        for members in clusters:
+            if any(request_similarity(g, grams) >= threshold for g, _ in members):
+                members.append((grams, t))
+                break
+        else:
+            clusters.append([(grams, t)])
+    return [[t for _, t in members] for members in clusters]
+
+
+def scan_repeated(
+    tickets: Iterable[Ticket], now: datetime, policy: SupervisionPolicy = DEFAULT_SUPERVISION_POLICY
+) -> list[SupervisionFlag]:
+    """诉求人多次反映未解决: one caller, the same request, several times in the window.
+
+    Closed tickets count towards the repetition (the caller came back after all); only the
+    open ones are flagged, since supervision acts on what is still unresolved.
+    """
+    kind = SupervisionFlagKind.REPEATED
+    by_caller: dict[str, list[Ticket]] = defaultdict(list)
+    for t in tickets:
+        if t.caller.number and t.created_at >= now - policy.repeat_window:
+            by_caller[t.caller.number].append(t)
+    flags: list[SupervisionFlag] = []
+    for group in by_caller.values():
+        if len(group) < policy.repeat_min_requests:
+            continue
+        for cluster in _clusters(group, policy.repeat_similarity):
+            if len(cluster) < policy.repeat_min_requests:
+                continue
+            flags.extend(_flag_cluster(cluster, kind, now,
+                                       f"同一诉求人 {len(cluster)} 次反映同一诉求"))
+    return flags
+
+
+def _flag_cluster(cluster: list[Ticket], kind: SupervisionFlagKind, now: datetime,
+                  detail: str) -> list[SupervisionFlag]:
+    """One flag per ticket of a group, each naming the whole group (not yet flagged ones)."""
+    related = tuple(t.ticket_no for t in cluster)
+    return [SupervisionFlag(kind=kind, detected_at=now, ticket_no=t.ticket_no, unit=t.lead_unit,
+                            related_ticket_nos=related, detail=detail)
+            for t in cluster if _flaggable(t, kind)]
+
+
+def scan_clustered(
+    tickets: Iterable[Ticket], now: datetime, policy: SupervisionPolicy = DEFAULT_SUPERVISION_POLICY
+) -> list[SupervisionFlag]:
+    """多个诉求人集中反映同一类诉求: many distinct callers, one district, one issue.
+
+    A caller without a number (web form, withheld) counts once per ticket: we cannot tell
+    them apart, and under-counting a real cluster is worse than over-counting a few.
+    """
+    kind = SupervisionFlagKind.CLUSTERED
+    by_district: dict[str | None, list[Ticket]] = defaultdict(list)
+    for t in tickets:
+        if t.created_at >= now - policy.cluster_window:
+            by_district[t.district].append(t)
+    flags: list[SupervisionFlag] = []
+    for group in by_district.values():
+        if len(group) < policy.cluster_min_callers:
+            continue
+        for cluster in _clusters(group, policy.cluster_similarity):
+            callers = {t.caller.number or f"ticket:{t.ticket_no}" for t in cluster}
+            if len(callers) < policy.cluster_min_callers:
+                continue
+            flags.extend(_flag_cluster(cluster, kind, now,
+                                       f"{len(callers)} 位诉求人集中反映同一问题"))
+    return flags
+
+
+def scan_stale_knowledge(
+    articles: Iterable[KnowledgeArticleStatus], now: datetime
+) -> list[SupervisionFlag]:
+    """热线知识库更新不及时: the unit left an article unreviewed past its interval."""
+    return [
+        SupervisionFlag(
+            kind=SupervisionFlagKind.STALE_KNOWLEDGE, detected_at=now, unit=a.unit,
+            knowledge_article_id=a.article_id,
+            detail=f"知识库条目自 {a.updated_at.date().isoformat()} 起未更新",
+        )
+        for a in articles
+        if now - a.updated_at > a.review_interval
+    ]
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    flags: tuple[SupervisionFlag, ...] = field(default_factory=tuple)
+
+    def for_ticket(self, ticket_no: str) -> list[SupervisionFlag]:
+        return [f for f in self.flags if f.ticket_no == ticket_no]
+
+
+def scan(
+    tickets: Sequence[Ticket],
+    now: datetime,
+    articles: Iterable[KnowledgeArticleStatus] = (),
+    policy: SupervisionPolicy = DEFAULT_SUPERVISION_POLICY,
+) -> ScanResult:
+    """Every supervision flag due at `now`, at most one per (ticket, kind)."""
+    flags = [
+        *scan_refused_acceptance(tickets, now),
+        *scan_overdue(tickets, now),
+        *scan_repeated(tickets, now, policy),
+        *scan_clustered(tickets, now, policy),
+        *scan_stale_knowledge(articles, now),
+    ]
+    return ScanResult(tuple(flags))

@@ -1,0 +1,839 @@
+"""The ticket workflow as a pure state machine (sans-I/O).
+
+`apply(ticket, command, actor, now)` checks the command against the actor's role and the
+ticket's status, then returns `(new_ticket, event)`. It is split into two halves, in the manner
+of an event-sourced aggregate:
+
+* `decide` validates and produces the event (this is where the regulations are enforced);
+* `evolve` applies an event to a snapshot and never refuses: events are facts.
+
+So `fold(events)` rebuilds exactly the snapshot that `apply` returned, a repository can store
+either or both, and every snapshot's `version` equals the number of events behind it.
+
+Commands carry absolute deadlines: the service layer computes them with `tickets.deadlines`
+and `tickets.dispatch`, so this module needs neither a calendar nor the catalogue and stays
+deterministic. It must never read a clock, a file, a database or the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from hotline.errors import IllegalTransition, InvalidInput, PermissionDenied
+from tickets.events import (
+    AnsweredDirectly,
+    AnsweredInThreeWayCall,
+    Archived,
+    CallbackRecorded,
+    ClosedOutOfScope,
+    Dispatched,
+    ExtensionApproved,
+    ExtensionDenied,
+    ExtensionRequested,
+    FeedbackSubmitted,
+    ProgressNoted,
+    ReturnApproved,
+    ReturnRejected,
+    ReturnRequested,
+    Signed,
+    SupervisionEscalated,
+    SupervisionFlagged,
+    TerminationApproved,
+    TerminationRejected,
+    TerminationRequested,
+    TicketClassified,
+    TicketEvent,
+    TicketRegistered,
+)
+from tickets.model import (
+    EMERGENCY_LINES,
+    Actor,
+    Attachment,
+    Caller,
+    Channel,
+    ClosureReason,
+    EscalationGround,
+    OutOfScope,
+    Role,
+    Satisfaction,
+    SupervisionFlagKind,
+    SupervisionLevel,
+    TerminationGround,
+    Ticket,
+    TicketStatus,
+    TicketType,
+    Urgency,
+)
+from tickets.supervision import escalation_refusal
+
+S = TicketStatus
+
+
+# --------------------------------------------------------------------------------------------
+# Policy
+
+
+@dataclass(frozen=True)
+class WorkflowPolicy:
+    """Numbers the regulations leave to the hotline centre."""
+
+    #: After this many approved returns the ticket needs a joint meeting (联席会议, 临沂条例
+    #: 第十五条第三项: 反复回退、难以确定承办单位) before it may be dispatched again.
+    joint_meeting_after_returns: int = 2
+
+
+DEFAULT_POLICY = WorkflowPolicy()
+
+
+# --------------------------------------------------------------------------------------------
+# Commands: what an actor asks for. Validated here; untrusted input is validated at the edge.
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    reason: str = ""
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Register(Command):
+    ticket_no: str
+    channel: Channel
+    caller: Caller
+    ticket_type: TicketType | None = None
+    urgency: Urgency = Urgency.NORMAL
+    summary: str = ""
+    content: str = ""
+    location: str = ""
+    district: str | None = None
+    call_ids: tuple[str, ...] = ()
+    recordings: tuple[Attachment, ...] = ()
+    transcripts: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Classify(Command):
+    ticket_type: TicketType
+    summary: str
+    content: str = ""
+    location: str = ""
+    district: str | None = None
+    urgency: Urgency = Urgency.NORMAL
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerDirectly(Command):
+    answer: str
+    knowledge_article_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerInThreeWayCall(Command):
+    unit: str
+    answer: str
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloseOutOfScope(Command):
+    scope: OutOfScope
+    referred_to: str = ""
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dispatch(Command):
+    lead_unit: str
+    deadline: datetime
+    sign_deadline: datetime
+    cooperating_units: tuple[str, ...] = ()
+    #: Minutes of the joint meeting that chose the unit; required once one is due.
+    joint_meeting_minutes: Attachment | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sign(Command):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestReturn(Command):
+    """Reason in `reason`, evidence (证明材料) in `attachments`: both required."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApproveReturn(Command):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RejectReturn(Command):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestExtension(Command):
+    requested_deadline: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApproveExtension(Command):
+    """`new_deadline` may be shorter than what the unit asked for, never before the old one."""
+
+    new_deadline: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class DenyExtension(Command):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestTermination(Command):
+    ground: TerminationGround
+    #: 第十九条 requires that the unit has already explained the rules to the caller.
+    explained_to_caller: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApproveTermination(Command):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RejectTermination(Command):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddProgressNote(Command):
+    note: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitFeedback(Command):
+    result: str
+    contacted_caller: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordCallback(Command):
+    """回访. `satisfaction` None: the caller could not be reached or declined to rate.
+
+    The ticket goes back to the same unit when the unit did not do what it had to
+    (`handled_as_required=False`, 应办未办) or the caller is unsatisfied and the hotline judges
+    the request reasonable; `new_deadline` is then required.
+    """
+
+    satisfaction: Satisfaction | None
+    reasonable: bool = False
+    handled_as_required: bool = True
+    new_deadline: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlagForSupervision(Command):
+    kind: SupervisionFlagKind
+    related_ticket_nos: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Escalate(Command):
+    to_level: SupervisionLevel
+    ground: EscalationGround
+
+
+@dataclass(frozen=True, kw_only=True)
+class Archive(Command):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# Who may do what, from which status. One table each, so a reader can audit them at a glance.
+
+_HOTLINE_DESK = frozenset({Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR})
+_REVIEWERS = frozenset({Role.DISPATCHER, Role.SUPERVISOR})
+_UNIT = frozenset({Role.UNIT})
+_ALL_OPEN = frozenset(s for s in TicketStatus if s not in (S.CLOSED, S.ARCHIVED))
+_SUPERVISABLE = _ALL_OPEN - {S.DRAFT}
+
+ROLES: dict[type[Command], frozenset[Role]] = {
+    Register: frozenset({Role.AGENT, Role.SUPERVISOR, Role.SYSTEM}),
+    Classify: _HOTLINE_DESK,
+    AnswerDirectly: frozenset({Role.AGENT, Role.SUPERVISOR}),
+    AnswerInThreeWayCall: frozenset({Role.AGENT, Role.SUPERVISOR}),
+    CloseOutOfScope: frozenset({Role.AGENT, Role.SUPERVISOR}),
+    Dispatch: _REVIEWERS,
+    Sign: _UNIT,
+    RequestReturn: _UNIT,
+    ApproveReturn: _REVIEWERS,
+    RejectReturn: _REVIEWERS,
+    RequestExtension: _UNIT,
+    ApproveExtension: _REVIEWERS,
+    DenyExtension: _REVIEWERS,
+    RequestTermination: _UNIT,
+    ApproveTermination: _REVIEWERS,
+    RejectTermination: _REVIEWERS,
+    AddProgressNote: frozenset(
+        {Role.AGENT, Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR, Role.UNIT}
+    ),
+    SubmitFeedback: _UNIT,
+    RecordCallback: frozenset({Role.CALLBACK_AGENT, Role.SUPERVISOR}),
+    FlagForSupervision: frozenset({Role.SUPERVISOR, Role.SYSTEM}),
+    Escalate: frozenset({Role.SUPERVISOR}),
+    Archive: frozenset({Role.SUPERVISOR, Role.SYSTEM}),
+}
+
+FROM_STATUSES: dict[type[Command], frozenset[TicketStatus]] = {
+    Classify: frozenset({S.DRAFT, S.PENDING_DISPATCH}),
+    AnswerDirectly: frozenset({S.DRAFT}),
+    AnswerInThreeWayCall: frozenset({S.DRAFT}),
+    CloseOutOfScope: frozenset({S.DRAFT}),
+    Dispatch: frozenset({S.DRAFT, S.PENDING_DISPATCH}),
+    Sign: frozenset({S.DISPATCHED}),
+    RequestReturn: frozenset({S.DISPATCHED, S.IN_PROGRESS}),
+    ApproveReturn: frozenset({S.RETURN_REQUESTED}),
+    RejectReturn: frozenset({S.RETURN_REQUESTED}),
+    RequestExtension: frozenset({S.IN_PROGRESS}),
+    ApproveExtension: frozenset({S.EXTENSION_REQUESTED}),
+    DenyExtension: frozenset({S.EXTENSION_REQUESTED}),
+    RequestTermination: frozenset({S.IN_PROGRESS}),
+    ApproveTermination: frozenset({S.TERMINATION_REQUESTED}),
+    RejectTermination: frozenset({S.TERMINATION_REQUESTED}),
+    AddProgressNote: _ALL_OPEN,
+    SubmitFeedback: frozenset({S.IN_PROGRESS}),
+    RecordCallback: frozenset({S.FEEDBACK_SUBMITTED}),
+    FlagForSupervision: _SUPERVISABLE,
+    Escalate: _SUPERVISABLE,
+    Archive: frozenset({S.CLOSED}),
+}
+
+#: Commands only the lead unit may send (when the actor is a unit).
+_LEAD_UNIT_ONLY = (Sign, RequestReturn, RequestExtension, RequestTermination, SubmitFeedback)
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points
+
+
+def apply(
+    ticket: Ticket | None,
+    command: Command,
+    actor: Actor,
+    now: datetime,
+    policy: WorkflowPolicy = DEFAULT_POLICY,
+) -> tuple[Ticket, TicketEvent]:
+    """Perform one transition. Raises PermissionDenied, IllegalTransition or InvalidInput."""
+    event = decide(ticket, command, actor, now, policy)
+    return evolve(ticket, event), event
+
+
+def fold(events: Iterable[TicketEvent]) -> Ticket:
+    """Rebuild a ticket from its events (oldest first)."""
+    ticket: Ticket | None = None
+    for event in events:
+        expected = 1 if ticket is None else ticket.version + 1
+        if event.version != expected:
+            raise InvalidInput(
+                "events out of order", ticket_no=event.ticket_no,
+                version=event.version, expected=expected,
+            )
+        ticket = evolve(ticket, event)
+    if ticket is None:
+        raise InvalidInput("no events to fold")
+    return ticket
+
+
+def decide(
+    ticket: Ticket | None,
+    command: Command,
+    actor: Actor,
+    now: datetime,
+    policy: WorkflowPolicy = DEFAULT_POLICY,
+) -> TicketEvent:
+    """Check a command and return the event it produces; never changes anything."""
+    if now.tzinfo is None:
+        raise InvalidInput("naive datetime given to the workflow", command=type(command).__name__)
+    _check_role(ticket, command, actor)
+    if ticket is None:
+        if not isinstance(command, Register):
+            raise IllegalTransition(
+                "a ticket must be registered first", command=type(command).__name__
+            )
+        return _decide_register(command, actor, now)
+    if isinstance(command, Register):
+        raise IllegalTransition(
+            "ticket already registered", ticket_no=ticket.ticket_no, command="Register"
+        )
+    _check_status(ticket, command, actor)
+    _check_unit(ticket, command, actor)
+    handler = _DECIDERS[type(command)]
+    base = {
+        "ticket_no": ticket.ticket_no,
+        "version": ticket.version + 1,
+        "occurred_at": now,
+        "actor": actor,
+        "reason": command.reason,
+        "attachments": command.attachments,
+    }
+    return handler(ticket, command, now, policy, base)
+
+
+# --------------------------------------------------------------------------------------------
+# Checks shared by all commands
+
+
+def _context(
+    ticket: Ticket | None, command: Command, actor: Actor, **extra: object
+) -> dict[str, object]:
+    return {
+        "ticket_no": ticket.ticket_no if ticket else getattr(command, "ticket_no", None),
+        "status": ticket.status.value if ticket else None,
+        "command": type(command).__name__,
+        "actor": actor.id,
+        "role": actor.role.value,
+        **extra,
+    }
+
+
+def _check_role(ticket: Ticket | None, command: Command, actor: Actor) -> None:
+    allowed = ROLES.get(type(command))
+    if allowed is None:
+        raise InvalidInput("unknown command", command=type(command).__name__)
+    if actor.role not in allowed:
+        raise PermissionDenied(
+            f"role {actor.role.value} may not {type(command).__name__}",
+            **_context(ticket, command, actor),
+        )
+    if actor.role is Role.UNIT and not actor.unit:
+        raise PermissionDenied("unit actor without a unit", **_context(ticket, command, actor))
+
+
+def _check_status(ticket: Ticket, command: Command, actor: Actor) -> None:
+    if ticket.status not in FROM_STATUSES[type(command)]:
+        raise IllegalTransition(
+            f"{type(command).__name__} is not allowed in status {ticket.status.value}",
+            **_context(ticket, command, actor),
+        )
+
+
+def _check_unit(ticket: Ticket, command: Command, actor: Actor) -> None:
+    """Units act only on tickets dispatched to them; most acts belong to the lead unit."""
+    if actor.role is not Role.UNIT:
+        return
+    assert actor.unit is not None
+    if isinstance(command, _LEAD_UNIT_ONLY):
+        if actor.unit != ticket.lead_unit:
+            raise PermissionDenied(
+                "only the lead unit may do this",
+                **_context(ticket, command, actor, unit=actor.unit, lead_unit=ticket.lead_unit),
+            )
+    elif not ticket.involves_unit(actor.unit):
+        raise PermissionDenied(
+            "ticket not dispatched to this unit",
+            **_context(ticket, command, actor, unit=actor.unit),
+        )
+
+
+def _refuse(ticket: Ticket, command: Command, message: str, rule: str, **extra: object) -> None:
+    raise IllegalTransition(
+        message,
+        ticket_no=ticket.ticket_no, status=ticket.status.value,
+        command=type(command).__name__, rule=rule, **extra,
+    )
+
+
+def _require_text(ticket: Ticket, command: Command, value: str, name: str) -> None:
+    if not value.strip():
+        raise InvalidInput(
+            f"{name} must not be empty",
+            ticket_no=ticket.ticket_no, command=type(command).__name__, field=name,
+        )
+
+
+def _require_aware(ticket: Ticket, command: Command, value: datetime, name: str) -> None:
+    if value.tzinfo is None:
+        raise InvalidInput(
+            f"{name} must be timezone-aware",
+            ticket_no=ticket.ticket_no, command=type(command).__name__, field=name,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Deciders: one per command
+
+
+def _decide_register(command: Register, actor: Actor, now: datetime) -> TicketRegistered:
+    if not command.ticket_no:
+        raise InvalidInput("ticket_no must not be empty", command="Register")
+    return TicketRegistered(
+        ticket_no=command.ticket_no, version=1, occurred_at=now, actor=actor,
+        reason=command.reason, attachments=command.attachments,
+        channel=command.channel, caller=command.caller, ticket_type=command.ticket_type,
+        urgency=command.urgency, summary=command.summary, content=command.content,
+        location=command.location, district=command.district, call_ids=command.call_ids,
+        recordings=command.recordings, transcripts=command.transcripts,
+    )
+
+
+def _decide_classify(
+    t: Ticket, c: Classify, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.summary, "summary")
+    return TicketClassified(
+        **base, ticket_type=c.ticket_type, urgency=c.urgency, summary=c.summary,
+        content=c.content, location=c.location, district=c.district,
+    )
+
+
+def _decide_answer_directly(
+    t: Ticket, c: AnswerDirectly, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.answer, "answer")
+    return AnsweredDirectly(**base, answer=c.answer, knowledge_article_id=c.knowledge_article_id)
+
+
+def _decide_three_way(
+    t: Ticket, c: AnswerInThreeWayCall, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.unit, "unit")
+    _require_text(t, c, c.answer, "answer")
+    return AnsweredInThreeWayCall(**base, unit=c.unit, answer=c.answer, call_id=c.call_id)
+
+
+def _decide_out_of_scope(
+    t: Ticket, c: CloseOutOfScope, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    if c.scope is OutOfScope.EMERGENCY_LINE and c.referred_to not in EMERGENCY_LINES:
+        _refuse(t, c, "emergency requests are transferred to 110/119/120/122",
+                "emergency_line_required", referred_to=c.referred_to)
+    if c.scope is OutOfScope.LEGAL_CHANNEL:
+        _require_text(t, c, c.referred_to, "referred_to")
+    if c.scope is OutOfScope.DUPLICATE:
+        if not c.duplicate_of or c.duplicate_of == t.ticket_no:
+            _refuse(t, c, "a duplicate must name the open ticket it repeats",
+                    "duplicate_of_required", duplicate_of=c.duplicate_of)
+    elif c.duplicate_of is not None:
+        raise InvalidInput("duplicate_of only for duplicates", ticket_no=t.ticket_no)
+    return ClosedOutOfScope(
+        **base, scope=c.scope, referred_to=c.referred_to, duplicate_of=c.duplicate_of
+    )
+
+
+def _decide_dispatch(
+    t: Ticket, c: Dispatch, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    if t.ticket_type is None or not t.summary.strip():
+        _refuse(t, c, "classify the ticket (type and summary) before dispatch",
+                "classification_required")
+    _require_text(t, c, c.lead_unit, "lead_unit")
+    _require_aware(t, c, c.deadline, "deadline")
+    _require_aware(t, c, c.sign_deadline, "sign_deadline")
+    if c.lead_unit in c.cooperating_units or len(set(c.cooperating_units)) != len(
+        c.cooperating_units
+    ) or any(not u.strip() for u in c.cooperating_units):
+        raise InvalidInput(
+            "cooperating units must be distinct and differ from the lead unit",
+            ticket_no=t.ticket_no, lead_unit=c.lead_unit, cooperating_units=c.cooperating_units,
+        )
+    if c.deadline <= now:
+        _refuse(t, c, "deadline must be in the future", "deadline_in_future",
+                deadline=c.deadline.isoformat())
+    if not now < c.sign_deadline <= c.deadline:
+        _refuse(t, c, "sign deadline must fall between now and the deadline",
+                "sign_deadline_in_range", sign_deadline=c.sign_deadline.isoformat())
+    if t.joint_meeting_required and c.joint_meeting_minutes is None:
+        _refuse(t, c, "returned repeatedly: a joint meeting (联席会议) must choose the unit",
+                "joint_meeting_required", return_count=t.return_count)
+    attachments = c.attachments + (
+        (c.joint_meeting_minutes,) if c.joint_meeting_minutes is not None else ()
+    )
+    return Dispatched(
+        **{**base, "attachments": attachments},
+        lead_unit=c.lead_unit, cooperating_units=c.cooperating_units, deadline=c.deadline,
+        sign_deadline=c.sign_deadline, joint_meeting_held=c.joint_meeting_minutes is not None,
+    )
+
+
+def _decide_sign(
+    t: Ticket, c: Sign, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    return Signed(**base)
+
+
+def _decide_request_return(
+    t: Ticket, c: RequestReturn, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    if not c.reason.strip() or not c.attachments:
+        _refuse(t, c, "a return needs a reason and evidence (证明材料)", "evidence_required")
+    return ReturnRequested(**base)
+
+
+def _decide_approve_return(
+    t: Ticket, c: ApproveReturn, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    count = t.return_count + 1
+    return ReturnApproved(
+        **base, return_count=count,
+        joint_meeting_required=count >= p.joint_meeting_after_returns,
+    )
+
+
+def _decide_reject_return(
+    t: Ticket, c: RejectReturn, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.reason, "reason")
+    return ReturnRejected(**base)
+
+
+def _decide_request_extension(
+    t: Ticket, c: RequestExtension, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.reason, "reason")
+    _require_aware(t, c, c.requested_deadline, "requested_deadline")
+    assert t.deadline is not None
+    if now >= t.deadline:
+        _refuse(t, c, "an extension must be asked for before the deadline",
+                "extension_before_deadline", deadline=t.deadline.isoformat())
+    if c.requested_deadline <= t.deadline:
+        _refuse(t, c, "the requested deadline must be later than the current one",
+                "extension_extends", deadline=t.deadline.isoformat())
+    return ExtensionRequested(**base, requested_deadline=c.requested_deadline)
+
+
+def _decide_approve_extension(
+    t: Ticket, c: ApproveExtension, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_aware(t, c, c.new_deadline, "new_deadline")
+    assert t.deadline is not None
+    if c.new_deadline <= t.deadline or c.new_deadline <= now:
+        _refuse(t, c, "the new deadline must be later than the current one and than now",
+                "extension_extends", deadline=t.deadline.isoformat())
+    return ExtensionApproved(**base, new_deadline=c.new_deadline)
+
+
+def _decide_deny_extension(
+    t: Ticket, c: DenyExtension, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.reason, "reason")
+    return ExtensionDenied(**base)
+
+
+def _decide_request_termination(
+    t: Ticket, c: RequestTermination, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    if not c.reason.strip() or not c.attachments:
+        _refuse(t, c, "termination needs a reason and evidence (证明材料)", "evidence_required")
+    if (c.ground is TerminationGround.UNLAWFUL_OR_AGAINST_PUBLIC_ORDER
+            and not c.explained_to_caller):
+        _refuse(t, c, "the unit must first explain the rules to the caller (第十九条)",
+                "explained_to_caller_required")
+    return TerminationRequested(
+        **base, ground=c.ground, explained_to_caller=c.explained_to_caller
+    )
+
+
+def _decide_approve_termination(
+    t: Ticket, c: ApproveTermination, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    return TerminationApproved(**base)
+
+
+def _decide_reject_termination(
+    t: Ticket, c: RejectTermination, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.reason, "reason")
+    return TerminationRejected(**base)
+
+
+def _decide_progress(
+    t: Ticket, c: AddProgressNote, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.note, "note")
+    return ProgressNoted(**base, note=c.note)
+
+
+def _decide_feedback(
+    t: Ticket, c: SubmitFeedback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.result, "result")
+    return FeedbackSubmitted(**base, result=c.result, contacted_caller=c.contacted_caller)
+
+
+def _decide_callback(
+    t: Ticket, c: RecordCallback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    reasonable = c.reasonable and c.satisfaction is Satisfaction.UNSATISFIED
+    reopened = not c.handled_as_required or reasonable
+    if reopened:
+        if c.new_deadline is None:
+            raise InvalidInput(
+                "reopening needs a new deadline", ticket_no=t.ticket_no, command="RecordCallback"
+            )
+        _require_aware(t, c, c.new_deadline, "new_deadline")
+        if c.new_deadline <= now:
+            _refuse(t, c, "deadline must be in the future", "deadline_in_future")
+    return CallbackRecorded(
+        **base, satisfaction=c.satisfaction, reasonable=reasonable,
+        handled_as_required=c.handled_as_required, reopened=reopened,
+        new_deadline=c.new_deadline if reopened else None,
+    )
+
+
+def _decide_flag(
+    t: Ticket, c: FlagForSupervision, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    if c.kind in t.supervision_flags:
+        _refuse(t, c, "already under supervision for this reason", "flag_once",
+                kind=c.kind.value)
+    return SupervisionFlagged(**base, kind=c.kind, related_ticket_nos=c.related_ticket_nos)
+
+
+def _decide_escalate(
+    t: Ticket, c: Escalate, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.reason, "reason")
+    refusal = escalation_refusal(t.supervision_level, c.to_level, c.ground)
+    if refusal:
+        _refuse(t, c, refusal, "escalation_ladder", from_level=t.supervision_level.name,
+                to_level=c.to_level.name, ground=c.ground.value)
+    return SupervisionEscalated(
+        **base, from_level=t.supervision_level, to_level=c.to_level, ground=c.ground
+    )
+
+
+def _decide_archive(
+    t: Ticket, c: Archive, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    return Archived(**base)
+
+
+_DECIDERS: dict[type[Command], Callable[..., TicketEvent]] = {
+    Classify: _decide_classify,
+    AnswerDirectly: _decide_answer_directly,
+    AnswerInThreeWayCall: _decide_three_way,
+    CloseOutOfScope: _decide_out_of_scope,
+    Dispatch: _decide_dispatch,
+    Sign: _decide_sign,
+    RequestReturn: _decide_request_return,
+    ApproveReturn: _decide_approve_return,
+    RejectReturn: _decide_reject_return,
+    RequestExtension: _decide_request_extension,
+    ApproveExtension: _decide_approve_extension,
+    DenyExtension: _decide_deny_extension,
+    RequestTermination: _decide_request_termination,
+    ApproveTermination: _decide_approve_termination,
+    RejectTermination: _decide_reject_termination,
+    AddProgressNote: _decide_progress,
+    SubmitFeedback: _decide_feedback,
+    RecordCallback: _decide_callback,
+    FlagForSupervision: _decide_flag,
+    Escalate: _decide_escalate,
+    Archive: _decide_archive,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Evolve: event -> new snapshot. Total and unconditional; the checks were made in `decide`.
+
+
+def _close(t: Ticket, e: TicketEvent, reason: ClosureReason, **changes: Any) -> Ticket:
+    return replace(t, status=S.CLOSED, closure_reason=reason, closed_at=e.occurred_at, **changes)
+
+
+def evolve(ticket: Ticket | None, event: TicketEvent) -> Ticket:
+    """The snapshot after `event`. Bumps `version` and `updated_at` for every event."""
+    if ticket is None:
+        if not isinstance(event, TicketRegistered):
+            raise InvalidInput("the first event must be TicketRegistered",
+                               ticket_no=event.ticket_no, event=event.event_type)
+        return Ticket(
+            ticket_no=event.ticket_no, channel=event.channel, caller=event.caller,
+            created_at=event.occurred_at, updated_at=event.occurred_at, version=event.version,
+            ticket_type=event.ticket_type, urgency=event.urgency, summary=event.summary,
+            content=event.content, location=event.location, district=event.district,
+            call_ids=event.call_ids, recordings=event.recordings, transcripts=event.transcripts,
+        )
+    t = replace(ticket, version=event.version, updated_at=event.occurred_at)
+    match event:
+        case TicketClassified():
+            return replace(
+                t, ticket_type=event.ticket_type, urgency=event.urgency, summary=event.summary,
+                content=event.content, location=event.location, district=event.district,
+            )
+        case AnsweredDirectly():
+            return _close(t, event, ClosureReason.ANSWERED_DIRECTLY)
+        case AnsweredInThreeWayCall():
+            return _close(t, event, ClosureReason.THREE_WAY_CALL)
+        case ClosedOutOfScope():
+            reason = {
+                OutOfScope.EMERGENCY_LINE: ClosureReason.EMERGENCY_LINE,
+                OutOfScope.LEGAL_CHANNEL: ClosureReason.LEGAL_CHANNEL,
+                OutOfScope.DUPLICATE: ClosureReason.DUPLICATE,
+            }[event.scope]
+            return _close(t, event, reason, duplicate_of=event.duplicate_of)
+        case Dispatched():
+            return replace(
+                t, status=S.DISPATCHED, lead_unit=event.lead_unit,
+                cooperating_units=event.cooperating_units, dispatched_at=event.occurred_at,
+                deadline=event.deadline, sign_deadline=event.sign_deadline, signed_at=None,
+                joint_meeting_required=t.joint_meeting_required and not event.joint_meeting_held,
+            )
+        case Signed():
+            return replace(t, status=S.IN_PROGRESS, signed_at=event.occurred_at)
+        case ReturnRequested():
+            return replace(t, status=S.RETURN_REQUESTED)
+        case ReturnApproved():
+            return replace(
+                t, status=S.PENDING_DISPATCH, return_count=event.return_count,
+                joint_meeting_required=event.joint_meeting_required, lead_unit=None,
+                cooperating_units=(), dispatched_at=None, sign_deadline=None, signed_at=None,
+                deadline=None,
+            )
+        case ReturnRejected():
+            back = S.IN_PROGRESS if t.signed_at is not None else S.DISPATCHED
+            return replace(t, status=back, rejected_return_count=t.rejected_return_count + 1)
+        case ExtensionRequested():
+            return replace(
+                t, status=S.EXTENSION_REQUESTED, requested_deadline=event.requested_deadline
+            )
+        case ExtensionApproved():
+            return replace(
+                t, status=S.IN_PROGRESS, deadline=event.new_deadline, requested_deadline=None,
+                extension_count=t.extension_count + 1,
+            )
+        case ExtensionDenied():
+            return replace(t, status=S.IN_PROGRESS, requested_deadline=None)
+        case TerminationRequested():
+            return replace(t, status=S.TERMINATION_REQUESTED, termination_ground=event.ground)
+        case TerminationApproved():
+            return _close(t, event, ClosureReason.TERMINATED)
+        case TerminationRejected():
+            return replace(t, status=S.IN_PROGRESS, termination_ground=None)
+        case ProgressNoted():
+            return t
+        case FeedbackSubmitted():
+            return replace(t, status=S.FEEDBACK_SUBMITTED, feedback_at=event.occurred_at)
+        case CallbackRecorded():
+            if event.reopened:
+                return replace(
+                    t, status=S.IN_PROGRESS, deadline=event.new_deadline,
+                    reopen_count=t.reopen_count + 1, satisfaction=event.satisfaction,
+                    feedback_at=None,
+                )
+            return _close(
+                t, event, ClosureReason.CALLBACK_COMPLETED, satisfaction=event.satisfaction
+            )
+        case SupervisionFlagged():
+            return replace(
+                t, supervision_flags=t.supervision_flags | {event.kind},
+                supervision_level=max(t.supervision_level, SupervisionLevel.HOTLINE),
+            )
+        case SupervisionEscalated():
+            return replace(t, supervision_level=event.to_level)
+        case Archived():
+            return replace(t, status=S.ARCHIVED, archived_at=event.occurred_at)
+    raise InvalidInput("unknown event", ticket_no=event.ticket_no, event=event.event_type)
