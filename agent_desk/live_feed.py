@@ -4,6 +4,9 @@ Events reach Redis pub/sub from any backend node (`hotline/event_bus.py`); each 
 websocket subscribes to the topics it shows and receives them as JSON text frames, so an agent
 sees the caller's words within a second of them being spoken, whichever node decodes them.
 A slow browser only slows its own socket: the Redis subscription is per connection.
+
+The socket needs a staff token (`hotline.auth`); browsers cannot set headers on a websocket, so
+the page passes it as `?access_token=`. The page itself is static and holds no data.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
+from hotline import auth
+from hotline.http_edge import json_errors
+
 log = logging.getLogger(__name__)
 
 LIVE_REDIS = web.AppKey("live_feed_redis", aioredis.Redis)
@@ -26,8 +32,14 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 routes = web.RouteTableDef()
 
 
+#: Live calls show callers' words and numbers: hotline staff only, never a handling unit.
+LIVE_FEED_ROLES = frozenset({"agent", "dispatcher", "callback_agent", "supervisor"})
+
+
 @routes.get("/ws/live")
+@json_errors
 async def live_feed(request: web.Request) -> web.WebSocketResponse:
+    auth.require(request, LIVE_FEED_ROLES)  # before the upgrade, so a refusal is a JSON 401/403
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     prefix = request.app[LIVE_PREFIX]

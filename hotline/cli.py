@@ -119,6 +119,21 @@ def _sandbox_call(args: argparse.Namespace) -> None:
         raise SystemExit(code)
 
 
+def _token(settings_path: Path | None, args: argparse.Namespace) -> None:
+    """Print an access token (and, for hotline staff, the desk link that signs in with it)."""
+    from hotline.auth import Principal
+    from hotline.composition import token_signer
+
+    settings = load_settings(settings_path)
+    hours = args.hours if args.hours is not None else settings.auth.token_hours
+    principal = Principal(user=args.user, role=args.role, unit=args.unit)
+    token = token_signer(settings).issue(principal, hours=hours)
+    if args.desk_url:
+        print(f"http://{settings.http.host}:{settings.http.port}/#access_token={token}")
+    else:
+        print(token)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hotline", description="12345 hotline backend")
     parser.add_argument("--config", type=Path, default=None, help="settings file (TOML)")
@@ -141,6 +156,13 @@ def main(argv: list[str] | None = None) -> None:
     call.add_argument("--sip-port", type=int, required=True)
     call.add_argument("--caller", default="13800138000")
     call.add_argument("--seconds", type=int, default=5)
+    token = sub.add_parser("token", help="issue an access token for a person of the hotline or a unit")
+    token.add_argument("--role", required=True,
+                       help="agent, dispatcher, callback_agent, supervisor, unit, system or kb_admin")
+    token.add_argument("--user", required=True, help="who acts (shown in every event they cause)")
+    token.add_argument("--unit", default=None, help="the unit code, for --role unit")
+    token.add_argument("--hours", type=float, default=None, help="lifetime (default auth.token_hours)")
+    token.add_argument("--desk-url", action="store_true", help="print the desk link that signs in")
     args = parser.parse_args(argv)
     configure_logging()
     try:
@@ -154,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
             _sandbox_up(args)
         elif args.command == "sandbox-call":
             _sandbox_call(args)
+        elif args.command == "token":
+            _token(args.config, args)
     except HotlineError as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -24,8 +24,10 @@ from asr.extract import load_gazetteer
 from asr.live_calls import LiveCallTranscriber
 from asr.service import AsrService, open_asr_service
 from asr.transcript_store import TranscriptStore
+from hotline.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
 from hotline.database import open_database
 from hotline.event_bus import RedisEventBus
+from hotline.leader_lease import LeaderLease
 from hotline.errors import Unavailable
 from hotline.settings import Settings
 from telephony.ari.events import AriEventStream
@@ -47,6 +49,9 @@ from tickets.knowledge_api import KNOWLEDGE_STORE
 from tickets.knowledge_api import routes as knowledge_routes
 from tickets.knowledge_store import KnowledgeStore, load_seed
 from tickets.limiter import AbuseScreen
+from tickets.supervision_api import SUPERVISION_JOB
+from tickets.supervision_api import routes as supervision_routes
+from tickets.supervision_job import SupervisionJob
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +77,11 @@ async def check_redis(url: str, timeout: float = 3.0) -> None:
 def resolve_path(path: Path) -> Path:
     """Relative paths in settings are relative to the project root, not the working directory."""
     return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def token_signer(settings: Settings) -> TokenSigner:
+    """The signer of access tokens, with the configured key or the one kept on disk."""
+    return TokenSigner(load_signing_key(settings.auth.secret, resolve_path(settings.auth.secret_file)))
 
 
 async def preflight(settings: Settings) -> None:
@@ -116,6 +126,24 @@ async def _abuse(app: web.Application) -> AsyncIterator[None]:
     async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
                                    port=settings.abuse.fastagi_port):
         yield
+
+
+async def _supervision(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS].supervision
+    job = SupervisionJob(app[TICKET_STORE], app[KNOWLEDGE_STORE])
+    app[SUPERVISION_JOB] = job
+    task: asyncio.Task[None] | None = None
+    if settings.enabled:
+        # The lease lives a little less than a round, so exactly one node scans per round.
+        lease = LeaderLease(app[REDIS], f"{app[SETTINGS].redis.key_prefix}lease:supervision",
+                            ttl_seconds=settings.interval_seconds * 0.9)
+        task = asyncio.create_task(job.run_forever(settings.interval_seconds, lease),
+                                   name="supervision-scanner")
+    yield
+    if task is not None:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 async def _asr(app: web.Application) -> AsyncIterator[None]:
@@ -164,10 +192,12 @@ async def health(request: web.Request) -> web.Response:
 def build_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([_database, _redis, _abuse, _asr, _telephony])
+    app[TOKEN_SIGNER] = token_signer(settings)
+    app.cleanup_ctx.extend([_database, _redis, _supervision, _abuse, _asr, _telephony])
     app.add_routes(routes)
     app.add_routes(abuse_routes)
     app.add_routes(live_feed_routes)
     app.add_routes(knowledge_routes)
     app.add_routes(ticket_routes)
+    app.add_routes(supervision_routes)
     return app

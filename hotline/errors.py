@@ -63,6 +63,12 @@ class PermissionDenied(HotlineError):
     code = "permission_denied"
 
 
+class Unauthenticated(HotlineError):
+    """No credentials, or credentials that are forged, malformed or expired (HTTP 401)."""
+
+    code = "unauthenticated"
+
+
 class IllegalTransition(HotlineError):
     """A workflow transition the regulations do not allow from the current state or role."""
 
@@ -85,6 +91,7 @@ class AriError(Unavailable):
 
 HTTP_STATUS: dict[type[HotlineError], int] = {
     InvalidInput: 400,
+    Unauthenticated: 401,
     PermissionDenied: 403,
     NotFound: 404,
     Conflict: 409,

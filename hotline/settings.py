@@ -91,6 +91,21 @@ class AbuseSettings(_Section):
     message_max_seconds: float = Field(default=60.0, gt=0, le=600)
 
 
+class AuthSettings(_Section):
+    #: Key that signs access tokens. Empty: a random key is kept in `secret_file` (made 0600 on
+    #: first use), so a fresh machine works without set-up and every node on it agrees.
+    secret: str = ""
+    secret_file: Path = Path("var/auth-secret")
+    token_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+
+
+class SupervisionSettings(_Section):
+    #: The scanner (tickets/supervision_job.py) flags overdue, unsigned, repeated and clustered
+    #: tickets; one node per round runs it (a Redis lease).
+    enabled: bool = True
+    interval_seconds: float = Field(default=300.0, ge=5, le=86400)
+
+
 class NodeSettings(_Section):
     id: str = Field(default="N01", pattern=r"^[A-Z][0-9A-Z]{1,5}$")
 
@@ -104,6 +119,8 @@ class Settings(_Section):
     node: NodeSettings = NodeSettings()
     asr: AsrSettings = AsrSettings()
     abuse: AbuseSettings = AbuseSettings()
+    auth: AuthSettings = AuthSettings()
+    supervision: SupervisionSettings = SupervisionSettings()
 
 
 def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

@@ -8,10 +8,7 @@
 
 The `AbuseScreen` comes from the application under `ABUSE_SCREEN` (set by the composition root).
 
-AUTH PLACEHOLDER: until the desk's authentication is wired by the composition root, the role is
-read from the `X-Hotline-Role` header and the acting person from `X-Hotline-User`. Anyone can
-send those headers, so this must not be exposed beyond a trusted network before real auth
-replaces `_require_role`. Only `supervisor` may list, lift, extend or read history; an appeal is
+Authentication: a signed bearer token (`hotline.auth`) names the person and the role. Only `supervisor` may list, lift, extend or read history; an appeal is
 lodged on the caller's behalf, so an `agent` may record it too.
 
 Errors from the one hierarchy (`hotline.errors`) become JSON `{"error": code, "message": ...}`
@@ -27,14 +24,13 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from hotline.errors import InvalidInput, PermissionDenied
+from hotline import auth
+from hotline.errors import InvalidInput
 from hotline.http_edge import RequestBody, json_errors, read_body
 from tickets.abuse_policy import Measure, caller_key
 from tickets.limiter import AbuseScreen
 
 ABUSE_SCREEN = web.AppKey("abuse_screen", AbuseScreen)
-ROLE_HEADER = "X-Hotline-Role"
-USER_HEADER = "X-Hotline-User"
 SUPERVISOR = "supervisor"
 AGENT = "agent"
 
@@ -65,12 +61,8 @@ _json_errors = json_errors
 
 
 def _require_role(request: web.Request, *allowed: str) -> str:
-    """Placeholder auth (see module docstring). Returns the acting user's name."""
-    role = request.headers.get(ROLE_HEADER, "").strip().lower()
-    if role not in allowed:
-        raise PermissionDenied(f"role {role or 'none'!r} may not do this", needed=list(allowed))
-    user = request.headers.get(USER_HEADER, "").strip()
-    return user or role
+    """The acting user's name, if the token's role is one of `allowed`."""
+    return auth.require(request, allowed).user
 
 
 _body = read_body

@@ -12,10 +12,8 @@ The application holds a `TicketStore` under `TICKET_STORE`, the dispatch catalog
 `DISPATCH_CATALOGUE` and the working-day calendar under `WORKING_CALENDAR`; the composition
 root sets them. A dispatch without deadlines gets them from the catalogue and the calendar.
 
-AUTH PLACEHOLDER, as in tickets/abuse_api.py: the role is read from `X-Hotline-Role` (values
-of `tickets.model.Role`), the person from `X-Hotline-User` and a unit's code from
-`X-Hotline-Unit`. Anyone can send those headers, so this must not be exposed beyond a trusted
-network before real authentication replaces `_actor`.
+Authentication: a signed bearer token (`hotline.auth`) names the person, the role (values of
+`tickets.model.Role`) and a unit's code; nothing the client merely claims is trusted.
 
 Confidentiality: a unit never learns that another unit's ticket exists (404, not 403) and
 never sees a confidential caller's number or an anonymous caller's name
@@ -36,6 +34,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field
 
+from hotline import auth
 from hotline.errors import InvalidInput, NotFound, PermissionDenied
 from hotline.http_edge import RequestBody, json_errors, read_body
 from tickets import workflow
@@ -64,9 +63,6 @@ from tickets.store import TicketFilter, TicketStore, event_payload
 TICKET_STORE = web.AppKey("ticket_store", TicketStore)
 DISPATCH_CATALOGUE = web.AppKey("dispatch_catalogue", DispatchCatalogue)
 WORKING_CALENDAR = web.AppKey("working_calendar", WorkingCalendar)
-ROLE_HEADER = "X-Hotline-Role"
-USER_HEADER = "X-Hotline-User"
-UNIT_HEADER = "X-Hotline-Unit"
 #: Staff of the hotline centre: they see every ticket and callers' numbers.
 HOTLINE_ROLES = frozenset({Role.AGENT, Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR})
 MAX_TEXT = 10_000
@@ -329,19 +325,14 @@ _json_errors = json_errors
 
 
 def _actor(request: web.Request, allowed: frozenset[Role] | None = None) -> Actor:
-    """Placeholder auth (see module docstring)."""
-    raw = request.headers.get(ROLE_HEADER, "").strip().lower()
+    """The token's principal as a workflow actor, if its role may do this."""
+    principal = auth.require(request, None if allowed is None else {r.value for r in allowed})
     try:
-        role: Role | None = Role(raw)
+        role = Role(principal.role)
     except ValueError:
-        role = None
-    if role is None or (allowed is not None and role not in allowed):
-        raise PermissionDenied(f"role {raw or 'none'!r} may not do this")
-    unit = request.headers.get(UNIT_HEADER, "").strip()[:64] or None
-    if role is Role.UNIT and unit is None:
-        raise PermissionDenied(f"a unit must name itself in {UNIT_HEADER}")
-    user = request.headers.get(USER_HEADER, "").strip()[:64]
-    return Actor(user or unit or role.value, role, unit if role is Role.UNIT else None)
+        raise PermissionDenied(f"role {principal.role!r} may not work on tickets",
+                               user=principal.user) from None
+    return Actor(principal.user, role, principal.unit)
 
 
 _body = read_body
@@ -581,10 +572,9 @@ def openapi_document() -> dict[str, Any]:
         params += [{"name": n, "in": "query", "required": False,
                     "schema": {"type": "string" if n == "status" else "integer"}}
                    for n in op.query]
-        params += [{"name": h, "in": "header", "required": False, "schema": {"type": "string"}}
-                   for h in (ROLE_HEADER, UNIT_HEADER, USER_HEADER)]
         entry: dict[str, Any] = {
             "summary": op.summary,
+            **({} if op.roles == "anyone" else {"security": [{"bearer": []}]}),
             "description": f"Roles: {op.roles}.",
             "parameters": params,
             "responses": {
@@ -592,7 +582,9 @@ def openapi_document() -> dict[str, Any]:
                     {"description": "OK", "content": {"application/json": {"schema": {}}}},
                 **{str(code): {"description": text, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Error"}}}}
-                   for code, text in ((400, "invalid input"), (403, "role may not do this"),
+                   for code, text in ((400, "invalid input"),
+                                      (401, "no, forged or expired access token"),
+                                      (403, "role may not do this"),
                                       (404, "not found or not visible to this unit"),
                                       (409, "expected_version is stale"),
                                       (422, "transition not allowed by the regulations"))},
@@ -609,7 +601,8 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "12345 hotline tickets", "version": "1"},
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer", "bearerFormat": "hotline v1 (hotline.auth)"}}},
     }
 
 

@@ -11,11 +11,8 @@
 The `KnowledgeStore` comes from the application under `KNOWLEDGE_STORE`; the composition root
 sets it, e.g. `app[KNOWLEDGE_STORE] = KnowledgeStore(app[ENGINE])`.
 
-AUTH PLACEHOLDER, as in tickets/abuse_api.py: the role is read from `X-Hotline-Role`
-(`agent`, `unit` or `kb_admin`), the person from `X-Hotline-User` and, for a unit, its unit code
-from `X-Hotline-Unit`. Anyone can send those headers, so this must not be exposed beyond a
-trusted network before real authentication replaces `_actor`. Agents search and read published
-articles; a unit writes only its own articles and sees only its own stale ones; a knowledge
+Authentication: a signed bearer token (`hotline.auth`). Every hotline role (agent, dispatcher,
+callback agent, supervisor) acts as an agent here: agents search and read published articles; a unit writes only its own articles and sees only its own stale ones; a knowledge
 admin does anything.
 
 Errors from the one hierarchy (`hotline.errors`) become JSON `{"error": code, "message": ...}`
@@ -31,6 +28,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from hotline import auth
 from hotline.errors import InvalidInput, PermissionDenied
 from hotline.http_edge import RequestBody, json_errors, read_body
 from tickets.knowledge import (
@@ -48,9 +46,6 @@ from tickets.knowledge import (
 from tickets.knowledge_store import KnowledgeStore
 
 KNOWLEDGE_STORE = web.AppKey("knowledge_store", KnowledgeStore)
-ROLE_HEADER = "X-Hotline-Role"
-USER_HEADER = "X-Hotline-User"
-UNIT_HEADER = "X-Hotline-Unit"
 EVERYONE = (Role.AGENT, Role.UNIT, Role.KB_ADMIN)
 EDITORS = (Role.UNIT, Role.KB_ADMIN)
 
@@ -94,20 +89,19 @@ class RetireBody(_Body):
 _json_errors = json_errors
 
 
+#: Token roles as knowledge-base roles: all hotline staff read the knowledge base as agents.
+_KB_ROLES = {"agent": Role.AGENT, "dispatcher": Role.AGENT, "callback_agent": Role.AGENT,
+             "supervisor": Role.AGENT, "unit": Role.UNIT, "kb_admin": Role.KB_ADMIN}
+
+
 def _actor(request: web.Request, *allowed: Role) -> Actor:
-    """Placeholder auth (see module docstring)."""
-    raw = request.headers.get(ROLE_HEADER, "").strip().lower()
-    try:
-        role = Role(raw)
-    except ValueError:
-        role = None
+    """The token's principal as a knowledge-base actor, if its role may do this."""
+    principal = auth.principal_of(request)
+    role = _KB_ROLES.get(principal.role)
     if role not in allowed:
-        raise PermissionDenied(f"role {raw or 'none'!r} may not do this", needed=[r.value for r in allowed])
-    unit = request.headers.get(UNIT_HEADER, "").strip() or None
-    if role is Role.UNIT and unit is None:
-        raise PermissionDenied(f"a unit must name itself in {UNIT_HEADER}")
-    user = request.headers.get(USER_HEADER, "").strip()[:64]
-    return Actor(role, user or unit or role.value, unit if role is Role.UNIT else None)
+        raise PermissionDenied(f"role {principal.role!r} may not do this",
+                               needed=[r.value for r in allowed], user=principal.user)
+    return Actor(role, principal.user, principal.unit)
 
 
 _body = read_body

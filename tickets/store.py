@@ -48,6 +48,7 @@ from tickets.model import (
     Actor,
     Caller,
     Channel,
+    FINISHED_STATUSES,
     ClosureReason,
     Role,
     Satisfaction,
@@ -61,6 +62,9 @@ from tickets.model import (
 from tickets.ticket_number import MAX_SEQUENCE, TicketNumber, local_date_of
 
 log = logging.getLogger(__name__)
+
+#: Tickets folded per events query when the supervision scanner loads its batch.
+_FOLD_BATCH = 500
 
 #: Attempts at allocating a ticket number before giving up with `Conflict`: writers of one node
 #: racing for a number each lose at most once per winner, so this bounds a burst, with jitter.
@@ -355,6 +359,45 @@ class TicketStore:
         """A caller's tickets by phone number, newest first (index on caller_number, created_at)."""
         return await self._select([tickets.c.caller_number == number], limit, 0)
 
+    async def supervision_candidates(self, created_since: datetime) -> list[Ticket]:
+        """Full tickets (folded from their events) the supervision scanner must look at.
+
+        Every open ticket past intake (overdue, unsigned, rejected returns), plus every ticket
+        created since `created_since`, closed or not: a caller who comes back after a closed
+        ticket is still repeating the request. Folded rather than read from the projection,
+        because the flags already raised and the rejected returns live in the events.
+        """
+        open_statuses = [s.value for s in TicketStatus
+                         if s not in FINISHED_STATUSES and s is not TicketStatus.DRAFT]
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(
+                select(tickets).where(or_(tickets.c.status.in_(open_statuses),
+                                          tickets.c.created_at >= created_since))
+                .order_by(tickets.c.created_at, tickets.c.ticket_no)
+            )).all()
+            folded: list[Ticket] = []
+            for start in range(0, len(rows), _FOLD_BATCH):
+                batch = rows[start:start + _FOLD_BATCH]
+                by_ticket: dict[str, list[TicketEvent]] = {row.id: [] for row in batch}
+                event_rows = (await conn.execute(
+                    select(ticket_events)
+                    .where(ticket_events.c.ticket_id.in_(list(by_ticket)))
+                    .order_by(ticket_events.c.ticket_id, ticket_events.c.version)
+                )).all()
+                for event_row in event_rows:
+                    by_ticket[event_row.ticket_id].append(event_from_row(event_row))
+                for row in batch:
+                    events = [e for e in by_ticket[row.id] if e.version <= row.version]
+                    if not events and row.version == 1:
+                        events = [_legacy_registration(row)]
+                    ticket = workflow.fold(events) if events else None
+                    if ticket is None or ticket.version != row.version:
+                        log.warning("ticket row and its events disagree; not scanned",
+                                    extra={"ticket_no": row.ticket_no, "row_version": row.version})
+                        continue
+                    folded.append(ticket)
+        return folded
+
     async def _select(self, conditions: Sequence[Any], limit: int, offset: int) -> list[Ticket]:
         statement = (select(tickets).where(*conditions)
                      .order_by(tickets.c.created_at.desc(), tickets.c.ticket_no.desc())
@@ -369,8 +412,12 @@ class TicketStore:
         row = (await conn.execute(select(tickets).where(tickets.c.ticket_no == ticket_no))).first()
         if row is None:
             raise NotFound("no such ticket", ticket_no=ticket_no)
+        # Only the events up to the row's version: a writer commits the row and its event in one
+        # transaction, so this pair is consistent even under READ COMMITTED, where a write landing
+        # between the two SELECTs would otherwise show a newer event than the row.
         event_rows = (await conn.execute(
-            select(ticket_events).where(ticket_events.c.ticket_id == row.id)
+            select(ticket_events)
+            .where(ticket_events.c.ticket_id == row.id, ticket_events.c.version <= row.version)
             .order_by(ticket_events.c.version)
         )).all()
         events = [event_from_row(r) for r in event_rows]

@@ -483,9 +483,12 @@ def _decide_classify(
     t: Ticket, c: Classify, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
     _require_text(t, c, c.summary, "summary")
+    # Fields the agent leaves empty keep what intake recorded: classifying must never erase the
+    # caller's own account of the request (the event still records the full resulting values).
     return TicketClassified(
         **base, ticket_type=c.ticket_type, urgency=c.urgency, summary=c.summary,
-        content=c.content, location=c.location, district=c.district,
+        content=c.content or t.content, location=c.location or t.location,
+        district=c.district or t.district,
     )
 
 

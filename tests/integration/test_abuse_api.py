@@ -12,10 +12,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from tickets.abuse_api import ABUSE_SCREEN, routes
 from tickets.abuse_settings import policy_from_mapping
 from tickets.limiter import AbuseScreen
+from tests.auth_tokens import bearer, with_test_signer
 
 NUMBER = "13800138000"
-SUPERVISOR = {"X-Hotline-Role": "supervisor", "X-Hotline-User": "sup1"}
-AGENT = {"X-Hotline-Role": "agent", "X-Hotline-User": "agent7"}
+SUPERVISOR = bearer("supervisor", "sup1")
+AGENT = bearer("agent", "agent7")
 POLICY = policy_from_mapping({
     "levels": {"warn": {"calls_short": 2}, "senior_queue": {"calls_short": 3},
                "restrict": {"calls_short": 4}},
@@ -29,7 +30,7 @@ async def screen(redis_client: aioredis.Redis, redis_key_prefix: str) -> AbuseSc
 
 @pytest.fixture
 async def client(screen: AbuseScreen) -> AsyncIterator[TestClient]:
-    app = web.Application()
+    app = with_test_signer(web.Application())
     app[ABUSE_SCREEN] = screen
     app.add_routes(routes)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
@@ -56,10 +57,11 @@ async def test_supervisor_lists_restricted_numbers(client: TestClient, screen: A
 
 async def test_only_supervisors_may_use_the_api(client: TestClient, screen: AbuseScreen) -> None:
     await restrict(screen)
-    for headers in ({}, AGENT, {"X-Hotline-Role": "caller"}):
+    for headers, status, code in (({}, 401, "unauthenticated"), (AGENT, 403, "permission_denied"),
+                                  (bearer("unit", "zhang", "city-housing"), 403, "permission_denied")):
         response = await client.get("/api/abuse/restricted", headers=headers)
-        assert response.status == 403
-        assert (await response.json())["error"] == "permission_denied"
+        assert response.status == status
+        assert (await response.json())["error"] == code
     response = await client.post(f"/api/abuse/{NUMBER}/lift", json={"reason": "x"}, headers=AGENT)
     assert response.status == 403
     assert await screen.measure(NUMBER) is not None
@@ -136,7 +138,7 @@ async def test_redis_trouble_is_a_503_for_supervisors(redis_key_prefix: str) -> 
         sock.bind(("127.0.0.1", 0))
         dead_port = sock.getsockname()[1]
     dead = aioredis.Redis(host="127.0.0.1", port=dead_port, socket_connect_timeout=0.2)
-    app = web.Application()
+    app = with_test_signer(web.Application())
     app[ABUSE_SCREEN] = AbuseScreen(dead, POLICY, key_prefix=redis_key_prefix, decision_timeout=0.3)
     app.add_routes(routes)
     try:

@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from hotline.schema import calls, tickets
 from telephony.call_flow import wav_seconds
@@ -27,11 +28,13 @@ async def _rows(engine: AsyncEngine) -> tuple[list, list]:
     return list(call_rows), list(ticket_rows)
 
 
-async def _wait_for_tickets(database_url: str, count: int, timeout: float = 20.0) -> tuple[list, list]:
+async def _wait_for_tickets(database_url: str, count: int, timeout: float = 30.0) -> tuple[list, list]:
     # Both tables are read in ONE snapshot: under PostgreSQL's default READ COMMITTED the two
     # SELECTs could straddle the intake's commit and see a ticket without its call.
+    # A fresh connection per poll (NullPool): a pooled SQLite connection that kept a WAL read
+    # snapshot open would never see the bridge's later commit (seen once in CI under load).
     isolation = "SERIALIZABLE" if database_url.startswith("sqlite") else "REPEATABLE READ"
-    engine = create_async_engine(database_url, isolation_level=isolation)
+    engine = create_async_engine(database_url, isolation_level=isolation, poolclass=NullPool)
     try:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

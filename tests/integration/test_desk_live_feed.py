@@ -15,11 +15,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from agent_desk.live_feed import LIVE_PREFIX, LIVE_REDIS, routes
 from asr.segments import Segment, Speaker
 from hotline.event_bus import RedisEventBus
+from tests.auth_tokens import bearer, with_test_signer
 from tests.conftest import REDIS_URL
+
+AGENT = bearer("agent", "agent7")
 
 
 def desk_app(prefix: str) -> web.Application:
-    app = web.Application()
+    app = with_test_signer(web.Application())
     app[LIVE_PREFIX] = prefix
 
     async def redis_ctx(app: web.Application):  # type: ignore[no-untyped-def]
@@ -40,7 +43,7 @@ def segment(text: str, final: bool) -> Segment:
 async def test_desk_websocket_receives_live_segments(redis_client, redis_key_prefix: str) -> None:
     bus = RedisEventBus(redis_client, redis_key_prefix)
     async with TestClient(TestServer(desk_app(redis_key_prefix))) as client:
-        ws = await client.ws_connect("/ws/live")
+        ws = await client.ws_connect("/ws/live", headers=AGENT)
         assert (await ws.receive_json(timeout=5))["type"] == "desk.ready"
         started = asyncio.get_running_loop().time()
         await bus.publish_event(segment("小区 噪音", final=True))
@@ -50,6 +53,18 @@ async def test_desk_websocket_receives_live_segments(redis_client, redis_key_pre
         assert event["speaker"] == "caller" and event["call_id"] == "c0ffee00-1234"
         print(f"publish -> desk websocket: {latency * 1000:.1f} ms")
         await ws.close()
+
+
+async def test_live_feed_refuses_anonymous_units_and_forged_tokens(redis_key_prefix: str) -> None:
+    forged = AGENT["Authorization"][:-4] + "AAAA"
+    async with TestClient(TestServer(desk_app(redis_key_prefix))) as client:
+        for headers, status in (({}, 401), ({"Authorization": forged}, 401),
+                                (bearer("unit", "zhang", "city-housing"), 403)):
+            response = await client.get("/ws/live", headers={
+                **headers, "Connection": "Upgrade", "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+            assert response.status == status, await response.text()
+            assert (await response.json())["error"] in ("unauthenticated", "permission_denied")
 
 
 async def test_desk_page_shows_the_callers_words_in_a_real_browser(
@@ -67,7 +82,7 @@ async def test_desk_page_shows_the_callers_words_in_a_real_browser(
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"])
             page = await browser.new_page()
-            await page.goto(f"http://127.0.0.1:{server.port}/")
+            await page.goto(f"http://127.0.0.1:{server.port}/#access_token={AGENT.token}")
             await page.wait_for_function("document.getElementById('status').textContent.includes('已连接')")
             await bus.publish_event(segment("我要 投诉", final=False))
             await page.wait_for_selector(".line.caller.partial")

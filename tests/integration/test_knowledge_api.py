@@ -13,11 +13,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from hotline.database import open_database
 from tickets.knowledge_api import KNOWLEDGE_STORE, routes
 from tickets.knowledge_store import KnowledgeStore, load_seed, seed_article_id
+from tests.auth_tokens import bearer, with_test_signer
 
-AGENT = {"X-Hotline-Role": "agent", "X-Hotline-User": "agent7"}
-HOUSING = {"X-Hotline-Role": "unit", "X-Hotline-Unit": "city-housing", "X-Hotline-User": "zhang"}
-WATER = {"X-Hotline-Role": "unit", "X-Hotline-Unit": "utility-water", "X-Hotline-User": "li"}
-ADMIN = {"X-Hotline-Role": "kb_admin", "X-Hotline-User": "kbadmin"}
+AGENT = bearer("agent", "agent7")
+HOUSING = bearer("unit", "zhang", "city-housing")
+WATER = bearer("unit", "li", "utility-water")
+ADMIN = bearer("kb_admin", "kbadmin")
 HEATING = seed_article_id("heating-fee-standard")
 
 
@@ -39,7 +40,7 @@ async def client(database_url: str, clock: Clock) -> AsyncIterator[TestClient]:
     engine = await open_database(database_url)
     store = KnowledgeStore(engine, clock=clock)
     await load_seed(store)
-    app = web.Application()
+    app = with_test_signer(web.Application())
     app[KNOWLEDGE_STORE] = store
     app.add_routes(routes)
     try:
@@ -77,10 +78,15 @@ async def test_agent_searches_and_reads_the_approved_wording(client: TestClient)
 
 
 async def test_requests_without_a_known_role_are_refused(client: TestClient) -> None:
-    for headers in ({}, {"X-Hotline-Role": "caller"}, {"X-Hotline-Role": "unit"}):
+    for headers, status in (({}, 401), ({"Authorization": "Bearer v1.e30.forged"}, 401),
+                            (bearer("system", "scanner"), 403)):
         response = await client.get("/api/kb/search", params={"q": "供暖"}, headers=headers)
-        assert response.status == 403, headers
-        assert (await response.json())["error"] == "permission_denied"
+        assert response.status == status, headers
+        assert (await response.json())["error"] in ("unauthenticated", "permission_denied")
+    for staff in ("dispatcher", "callback_agent", "supervisor"):
+        response = await client.get("/api/kb/search", params={"q": "供暖"},
+                                    headers=bearer(staff, f"{staff}1"))
+        assert response.status == 200, staff
     for params in ({}, {"q": " "}, {"q": "供暖", "limit": "0"}, {"q": "供暖", "limit": "x"}):
         response = await client.get("/api/kb/search", params=params, headers=AGENT)
         assert response.status == 400, params
@@ -157,7 +163,7 @@ async def test_stale_articles_for_supervision(client: TestClient, clock: Clock) 
     assert [(f["owner_unit"], f["days_overdue"]) for f in flags] == [
         ("city-medical-security", 33), ("city-urban-management", 5)
     ]
-    medical = {"X-Hotline-Role": "unit", "X-Hotline-Unit": "city-medical-security"}
+    medical = bearer("unit", "wang", "city-medical-security")
     own = (await (await client.get("/api/kb/stale", headers=medical)).json())["stale"]
     assert [f["title"] for f in own] == ["医保异地就医备案"]
     # A unit sees only its own flags, whatever it asks for.

@@ -9,7 +9,10 @@ runner is synchronous and the server lives on the test's event loop.
 
 from __future__ import annotations
 
+import base64
+import json
 import random
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +23,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from hotline.database import open_database
 from tests.unit.test_ticket_workflow import ALLOWED_NEXT, CLOSING_EVENTS, EXPECTED_ROLES
+from hotline.auth import TokenSigner
+from tests.auth_tokens import TEST_SIGNER_KEY, AuthHeaders, bearer, with_test_signer
 from tickets import events as ev
 from tickets.api import (
     COMMANDS,
@@ -45,15 +50,15 @@ from tickets.model import (
 from tickets.store import TicketStore
 
 S = TicketStatus
-AGENT = {"X-Hotline-Role": "agent", "X-Hotline-User": "agent7"}
-DISPATCHER = {"X-Hotline-Role": "dispatcher", "X-Hotline-User": "disp1"}
-CALLBACK = {"X-Hotline-Role": "callback_agent", "X-Hotline-User": "cb1"}
-SUPERVISOR = {"X-Hotline-Role": "supervisor", "X-Hotline-User": "sup1"}
-SYSTEM = {"X-Hotline-Role": "system", "X-Hotline-User": "scanner"}
+AGENT = bearer("agent", "agent7")
+DISPATCHER = bearer("dispatcher", "disp1")
+CALLBACK = bearer("callback_agent", "cb1")
+SUPERVISOR = bearer("supervisor", "sup1")
+SYSTEM = bearer("system", "scanner")
 
 
-def unit(code: str) -> dict[str, str]:
-    return {"X-Hotline-Role": "unit", "X-Hotline-Unit": code, "X-Hotline-User": f"staff-{code}"}
+def unit(code: str) -> AuthHeaders:
+    return bearer("unit", f"staff-{code}", code)
 
 
 HOUSING, URBAN, ECOLOGY = unit("city-housing"), unit("city-urban-management"), unit("city-ecology")
@@ -85,7 +90,7 @@ async def client(
     database_url: str, clock: Clock, catalogue_and_calendar: tuple[Any, Any]
 ) -> AsyncIterator[TestClient]:
     engine = await open_database(database_url)
-    app = web.Application()
+    app = with_test_signer(web.Application())
     app[TICKET_STORE] = TicketStore(engine, "N01", clock=clock)
     app[DISPATCH_CATALOGUE], app[WORKING_CALENDAR] = catalogue_and_calendar
     app.add_routes(routes)
@@ -107,14 +112,14 @@ async def register(client: TestClient, **caller: Any) -> dict[str, Any]:
 
 
 async def command(
-    client: TestClient, no: str, name: str, headers: dict[str, str], version: int, **body: Any
+    client: TestClient, no: str, name: str, headers: AuthHeaders, version: int, **body: Any
 ) -> tuple[int, dict[str, Any]]:
     response = await client.post(f"/api/tickets/{no}/commands/{name}", headers=headers,
                                  json={"expected_version": version, **body})
     return response.status, await response.json()
 
 
-async def ok(client: TestClient, no: str, name: str, headers: dict[str, str], version: int,
+async def ok(client: TestClient, no: str, name: str, headers: AuthHeaders, version: int,
              **body: Any) -> dict[str, Any]:
     status, data = await command(client, no, name, headers, version, **body)
     assert status == 200, data
@@ -178,13 +183,35 @@ async def test_invalid_bodies_and_unknown_roles_are_refused(client: TestClient) 
     status, data = await command(client, no, "classify", AGENT, 1, ticket_type="rumour",
                                  summary="x")
     assert status == 400 and data["error"] == "invalid_input"
-    status, _ = await command(client, no, "classify", {"X-Hotline-Role": "caller"}, 1,
-                              ticket_type="help", summary="x")
-    assert status == 403
+    status, data = await command(client, no, "classify", bearer("kb_admin", "kb1"), 1,
+                                 ticket_type="help", summary="x")
+    assert status == 403 and data["error"] == "permission_denied"
     status, _ = await command(client, no, "no-such-command", AGENT, 1)
     assert status == 404
     status, _ = await command(client, no, "dispatch", DISPATCHER, 1, lead_unit="nowhere")
     assert status == 400
+
+
+async def test_requests_without_a_valid_token_are_refused(client: TestClient) -> None:
+    no = (await dispatched_to_housing(client))["ticket_no"]
+    other_key = TokenSigner(b"someone-elses-signing-key-0123456789")
+    expired = TokenSigner(TEST_SIGNER_KEY, clock=lambda: time.time() - 7200)
+    tampered = HOUSING.token.split(".")
+    # A unit editing its own claims (another unit's code) breaks the signature.
+    claims = json.loads(base64.urlsafe_b64decode(tampered[1] + "=="))
+    claims["unit"] = "city-ecology"
+    tampered[1] = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    for headers in ({}, {"Authorization": "Basic YWdlbnQ6YWdlbnQ="},
+                    {"Authorization": "Bearer not-a-token"},
+                    bearer("supervisor", "sup1", signer=other_key),
+                    bearer("supervisor", "sup1", signer=expired),
+                    {"Authorization": "Bearer " + ".".join(tampered)}):
+        for path in (f"/api/tickets/{no}", "/api/tickets", "/api/callers/13812345678/tickets"):
+            response = await client.get(path, headers=headers)
+            assert response.status == 401, (path, headers, await response.text())
+            data = await response.json()
+            assert data["error"] == "unauthenticated" and data["message"]
+    assert (await client.get("/api/openapi.json")).status == 200
 
 
 async def test_unit_cannot_see_or_touch_another_units_ticket(client: TestClient) -> None:
@@ -198,8 +225,6 @@ async def test_unit_cannot_see_or_touch_another_units_ticket(client: TestClient)
     for headers in (HOUSING, URBAN):
         mine = await (await client.get("/api/tickets", headers=headers)).json()
         assert [t["ticket_no"] for t in mine["tickets"]] == [no]
-    assert (await client.get("/api/tickets", headers=unit("city-housing") | {
-        "X-Hotline-Unit": ""})).status == 403
 
 
 async def test_unit_never_sees_a_confidential_callers_number(client: TestClient) -> None:
@@ -322,7 +347,7 @@ def random_body(rng: random.Random, name: str, ticket: dict[str, Any], now: date
     return {"reason": reason}
 
 
-def random_actor(rng: random.Random, name: str, ticket: dict[str, Any]) -> dict[str, str]:
+def random_actor(rng: random.Random, name: str, ticket: dict[str, Any]) -> AuthHeaders:
     if rng.random() < 0.6:
         who = rng.choice(LIKELY[name])
         if who == "lead" and ticket["lead_unit"]:
@@ -367,8 +392,8 @@ async def test_random_calls_by_random_roles_stay_within_the_regulations(
                 if code == 409:
                     assert stale
                 if code == 404:
-                    assert headers["X-Hotline-Role"] == "unit"
-                    assert headers["X-Hotline-Unit"] not in (
+                    assert headers.role == "unit"
+                    assert headers.unit not in (
                         ticket["lead_unit"], *ticket["cooperating_units"])
                 continue
             assert not stale
@@ -376,7 +401,7 @@ async def test_random_calls_by_random_roles_stay_within_the_regulations(
             # Exactly one event per accepted call, numbered after the last.
             assert len(after["events"]) == len(before["events"]) + 1
             event = after["events"][-1]
-            assert event == data["event"] or headers["X-Hotline-Role"] == "unit"
+            assert event == data["event"] or headers.role == "unit"
             assert event["version"] == ticket["version"] + 1 == after["ticket"]["version"]
             new_status = S(after["ticket"]["status"])
             assert new_status in ALLOWED_NEXT[status], (status, new_status, name)

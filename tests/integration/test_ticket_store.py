@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -142,6 +143,28 @@ async def test_two_concurrent_updates_give_one_success_and_one_conflict(
     assert conflicts[0].context["ticket_no"] == no
     assert conflicts[0].context["expected_version"] == 3
     assert (await store.get(no)).version == 4 and await event_count(engine, no) == 4
+
+
+async def test_a_read_between_two_statements_of_a_writer_sees_the_row_version(
+    store: TicketStore, engine: AsyncEngine
+) -> None:
+    """Under READ COMMITTED a load can see the row at v3 and, a moment later, a v4 event.
+
+    The loader must fold only the events the row has seen, not fail with "row and events disagree"
+    (which is what made two concurrent writers on PostgreSQL both fail now and then).
+    """
+    no = await dispatched(store)
+    async with engine.begin() as conn:
+        ticket_id = await conn.scalar(select(tickets.c.id).where(tickets.c.ticket_no == no))
+        await conn.execute(insert(ticket_events).values(
+            ticket_id=ticket_id, ticket_no=no, version=4, event_type="ProgressNoted",
+            actor=HOUSING.id, role=HOUSING.role.value, actor_unit=HOUSING.unit,
+            at=store.now(), payload=json.dumps({"note": "并发写入", "attachments": []})))
+    loaded = await store.get(no)
+    assert loaded.version == 3
+    with pytest.raises(Conflict) as caught:
+        await store.transition(no, Sign(), HOUSING, 3)
+    assert caught.value.context["expected_version"] == 3
 
 
 async def test_stale_expected_version_is_a_conflict_and_changes_nothing(

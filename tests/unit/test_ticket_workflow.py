@@ -175,6 +175,19 @@ def test_duplicate_closure_without_the_original_is_refused() -> None:
 # Dispatch and signing
 
 
+def test_classifying_keeps_what_intake_recorded_unless_it_is_rewritten() -> None:
+    flow = Flow()
+    flow.do(Classify(ticket_type=TicketType.HELP, summary="电梯停运",
+                     content="3号楼电梯停运一周", location="幸福小区", district="兰山区"), AGENT)
+    flow.do(Classify(ticket_type=TicketType.COMPLAINT, summary="电梯停运，物业不修"), AGENT)
+    assert (flow.ticket.content, flow.ticket.location, flow.ticket.district) == (
+        "3号楼电梯停运一周", "幸福小区", "兰山区")
+    assert flow.ticket.summary == "电梯停运，物业不修"
+    assert fold(flow.events) == flow.ticket
+    flow.do(Classify(ticket_type=TicketType.COMPLAINT, summary="电梯停运", content="已改写"), AGENT)
+    assert flow.ticket.content == "已改写" and flow.ticket.district == "兰山区"
+
+
 def test_dispatch_requires_a_classified_ticket() -> None:
     with pytest.raises(IllegalTransition) as info:
         Flow().dispatch()

@@ -1,0 +1,147 @@
+"""The supervision scanner job against real SQLite and PostgreSQL (and its lease on real Redis)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotline.database import open_database
+from hotline.leader_lease import LeaderLease
+from tests.auth_tokens import bearer, with_test_signer
+from tickets import events as ev
+from tickets.model import Actor, Caller, Channel, Role, SupervisionFlagKind, TicketType
+from tickets.store import TicketStore
+from tickets.supervision_api import SUPERVISION_JOB, routes
+from tickets.supervision_job import SCANNER, SupervisionJob
+from tickets.workflow import AnswerDirectly, Classify, Dispatch, Register, Sign
+
+AGENT = Actor("agent7", Role.AGENT)
+DISPATCHER = Actor("disp1", Role.DISPATCHER)
+HOUSING = Actor("zhang", Role.UNIT, unit="city-housing")
+K = SupervisionFlagKind
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = await open_database(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(engine: AsyncEngine, clock: Clock) -> TicketStore:
+    return TicketStore(engine, "N01", clock=clock)
+
+
+async def new_ticket(store: TicketStore, number: str, summary: str, content: str,
+                     *, dispatch: bool = True, sign: bool = False) -> str:
+    ticket, _ = await store.register(Register(
+        ticket_no="", channel=Channel.PHONE, caller=Caller(number=number),
+        summary=summary, content=content), AGENT)
+    no = ticket.ticket_no
+    await store.transition(no, Classify(ticket_type=TicketType.COMPLAINT, summary=summary), AGENT, 1)
+    if dispatch:
+        now = store.now()
+        await store.transition(no, Dispatch(
+            lead_unit="city-housing", deadline=now + timedelta(days=5),
+            sign_deadline=now + timedelta(days=1)), DISPATCHER, 2)
+    if sign:
+        await store.transition(no, Sign(), HOUSING, 3)
+    return no
+
+
+async def test_overdue_and_unsigned_tickets_are_flagged_once_by_the_scanner(
+    store: TicketStore, clock: Clock
+) -> None:
+    unsigned = await new_ticket(store, "13800000001", "路灯不亮", "解放路路灯坏了一个月")
+    late = await new_ticket(store, "13800000002", "噪音扰民", "夜间施工噪音", sign=True)
+    fresh = await new_ticket(store, "13800000003", "井盖缺失", "人民路井盖丢失", sign=True)
+    job = SupervisionJob(store, clock=clock)
+
+    assert (await job.run_once()).flagged == []  # nothing is due yet
+
+    clock.now += timedelta(days=2)  # past the sign deadline only
+    report = await job.run_once()
+    assert report.flagged == [(unsigned, K.REFUSED_ACCEPTANCE)]
+
+    clock.now += timedelta(days=4)  # past the handling deadline too
+    report = await job.run_once()
+    # Unsigned and past the handling deadline as well: overdue too.
+    assert sorted(report.flagged) == sorted([(unsigned, K.OVERDUE), (late, K.OVERDUE),
+                                             (fresh, K.OVERDUE)])
+    assert (await job.run_once()).flagged == []  # a rescan changes nothing
+
+    ticket, events = await store.get_with_events(late)
+    flagged = [e for e in events if isinstance(e, ev.SupervisionFlagged)]
+    assert len(flagged) == 1 and flagged[0].kind is K.OVERDUE
+    assert flagged[0].actor == SCANNER and "超过办理时限" in flagged[0].reason
+    assert K.OVERDUE in ticket.supervision_flags
+
+
+async def test_a_caller_repeating_the_same_request_is_flagged_even_after_a_closure(
+    store: TicketStore, clock: Clock
+) -> None:
+    first = await new_ticket(store, "13911112222", "小区停水", "幸福小区停水两天还没恢复",
+                             dispatch=False)
+    await store.transition(first, AnswerDirectly(answer="供水公司正在抢修，预计今晚恢复"), AGENT, 2)
+    clock.now += timedelta(days=3)
+    second = await new_ticket(store, "13911112222", "又停水了", "幸福小区又停水，两天没水")
+    clock.now += timedelta(days=3)
+    third = await new_ticket(store, "13911112222", "停水", "幸福小区停水还是没人管")
+    other = await new_ticket(store, "13911112222", "噪音", "楼下饭店油烟噪音扰民")
+    report = await SupervisionJob(store, clock=clock).run_once()
+    repeated = {no for no, kind in report.flagged if kind is K.REPEATED}
+    # The closed first request counts towards the repetition; only the open ones are flagged.
+    assert repeated == {second, third} and other not in repeated
+    _, events = await store.get_with_events(third)
+    flag = next(e for e in events if isinstance(e, ev.SupervisionFlagged))
+    assert set(flag.related_ticket_nos) == {first, second, third}
+
+
+async def test_supervisors_can_run_a_scan_through_the_api(store: TicketStore, clock: Clock) -> None:
+    unsigned = await new_ticket(store, "13800000009", "路灯不亮", "解放路路灯坏了")
+    clock.now += timedelta(days=2)
+    app = with_test_signer(web.Application())
+    app[SUPERVISION_JOB] = SupervisionJob(store, clock=clock)
+    app.add_routes(routes)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        refused = await client.post("/api/supervision/scan", headers=bearer("agent", "agent7"))
+        assert refused.status == 403
+        response = await client.post("/api/supervision/scan", headers=bearer("supervisor", "sup1"))
+        assert response.status == 200
+        report = await response.json()
+    assert report["flagged"] == [{"ticket_no": unsigned, "kind": "refused_acceptance"}]
+
+
+async def test_one_node_per_round_holds_the_lease(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    key = f"{redis_key_prefix}lease:supervision"
+    first = LeaderLease(redis_client, key, ttl_seconds=30)
+    second = LeaderLease(redis_client, key, ttl_seconds=30)
+    assert await first.acquire() and not await second.acquire()
+    await second.release()  # not the holder: changes nothing
+    assert not await second.acquire()
+    await first.release()
+    assert await second.acquire()

@@ -1,0 +1,80 @@
+"""Access tokens: what a valid token says is trusted, anything else is refused with 401."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from hotline.auth import Principal, TokenSigner, load_signing_key
+from hotline.errors import ConfigError, InvalidInput, Unauthenticated
+
+KEY = b"0123456789abcdef0123456789abcdef"
+
+
+class Clock:
+    def __init__(self, now: float = 1_795_600_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_token_round_trips_its_principal() -> None:
+    signer = TokenSigner(KEY)
+    for principal in (Principal("zhang", "unit", "city-housing"), Principal("agent7", "agent"),
+                      Principal("张班长", "supervisor")):
+        assert signer.verify(signer.issue(principal, hours=1)) == principal
+
+
+def test_expired_tokens_are_refused() -> None:
+    clock = Clock()
+    signer = TokenSigner(KEY, clock=clock)
+    token = signer.issue(Principal("agent7", "agent"), hours=2)
+    clock.now += 2 * 3600 - 1
+    assert signer.verify(token).user == "agent7"
+    clock.now += 1
+    with pytest.raises(Unauthenticated, match="expired"):
+        signer.verify(token)
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature edited
+    lambda t: "v2" + t[2:],  # another format
+    lambda t: t.replace(".", "", 1),  # parts missing
+    lambda t: "",
+    lambda t: "v1." + "A" * 3000 + ".x",  # absurdly long
+])
+def test_mangled_tokens_are_refused(mangle) -> None:  # type: ignore[no-untyped-def]
+    signer = TokenSigner(KEY)
+    token = signer.issue(Principal("agent7", "agent"), hours=1)
+    with pytest.raises(Unauthenticated):
+        signer.verify(mangle(token))
+
+
+def test_a_token_of_another_key_is_refused() -> None:
+    theirs = TokenSigner(b"another-key-another-key-another-key").issue(
+        Principal("sup", "supervisor"), hours=1)
+    with pytest.raises(Unauthenticated, match="signature"):
+        TokenSigner(KEY).verify(theirs)
+
+
+def test_principals_are_checked() -> None:
+    for bad in (("x", "caller", None), ("x", "unit", None), ("x", "agent", "city-housing"),
+                ("", "agent", None), ("x" * 65, "agent", None)):
+        with pytest.raises(InvalidInput):
+            Principal(*bad)
+
+
+def test_short_keys_are_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        TokenSigner(b"short")
+
+
+def test_the_key_file_is_made_private_once_and_then_reused(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "auth-secret"
+    first = load_signing_key("", path)
+    assert len(first) == 64 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_signing_key("", path) == first
+    assert load_signing_key("configured-secret-value", path) == b"configured-secret-value"
