@@ -43,6 +43,9 @@ from tickets.dispatch import load_catalogue, suggest_units
 from tickets.api import DISPATCH_CATALOGUE, TICKET_STORE, WORKING_CALENDAR
 from tickets.api import routes as ticket_routes
 from tickets.deadlines import load_calendar
+from tickets.evidence_api import EVIDENCE_STORE
+from tickets.evidence_api import routes as evidence_routes
+from tickets.evidence_store import EvidenceStore
 from tickets.intake import CallIntake
 from tickets.store import TicketStore
 from tickets.knowledge_api import KNOWLEDGE_STORE
@@ -193,6 +196,8 @@ def build_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
     app[TOKEN_SIGNER] = token_signer(settings)
+    app[EVIDENCE_STORE] = EvidenceStore(resolve_path(settings.evidence.dir),
+                                        settings.evidence.max_bytes)
     app.cleanup_ctx.extend([_database, _redis, _supervision, _abuse, _asr, _telephony])
     app.add_routes(routes)
     app.add_routes(abuse_routes)
@@ -200,4 +205,5 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(knowledge_routes)
     app.add_routes(ticket_routes)
     app.add_routes(supervision_routes)
+    app.add_routes(evidence_routes)
     return app

@@ -99,6 +99,13 @@ class AuthSettings(_Section):
     token_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
 
+class EvidenceSettings(_Section):
+    #: Evidence files (tickets/evidence_store.py), named by their SHA-256. Put this on storage
+    #: that is backed up; with several nodes, on storage they share.
+    dir: Path = Path("var/evidence")
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=2**31)
+
+
 class SupervisionSettings(_Section):
     #: The scanner (tickets/supervision_job.py) flags overdue, unsigned, repeated and clustered
     #: tickets; one node per round runs it (a Redis lease).
@@ -121,6 +128,7 @@ class Settings(_Section):
     abuse: AbuseSettings = AbuseSettings()
     auth: AuthSettings = AuthSettings()
     supervision: SupervisionSettings = SupervisionSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
 
 
 def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

@@ -41,6 +41,8 @@ from tickets import workflow
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, suggest_units, terms_for
 from tickets.events import TicketEvent, TicketRegistered
+from tickets.evidence_api import EVIDENCE_STORE
+from tickets.evidence_store import EvidenceStore
 from tickets.model import (
     Actor,
     Attachment,
@@ -207,6 +209,14 @@ class _Context:
     now: datetime
     catalogue: DispatchCatalogue
     calendar: WorkingCalendar
+
+
+def check_evidence(store: EvidenceStore, attachments: list[AttachmentBody]) -> None:
+    """Attachments held by the evidence store must name an uploaded file with its true size;
+    a reference to another system (an explicit `uri`) is taken as given."""
+    for attachment in attachments:
+        if attachment.uri is None or attachment.uri.startswith("sha256:"):
+            store.check_reference(attachment.sha256, attachment.size)
 
 
 def _common(body: CommandBody) -> dict[str, Any]:
@@ -435,6 +445,7 @@ def event_json(event: TicketEvent, actor: Actor) -> dict[str, Any]:
 async def register_ticket(request: web.Request) -> web.Response:
     actor = _actor(request)
     body = await _body(request, RegisterBody)
+    check_evidence(request.app[EVIDENCE_STORE], body.attachments)
     command = workflow.Register(
         ticket_no="", channel=body.channel,
         caller=Caller(**body.caller.model_dump()), ticket_type=body.ticket_type,
@@ -485,6 +496,7 @@ async def run_command(request: web.Request) -> web.Response:
         raise NotFound("no such command", command=request.match_info["command"][:64])
     no = _ticket_no(request)
     body = await _body(request, spec.body)
+    check_evidence(request.app[EVIDENCE_STORE], body.attachments)
     store = request.app[TICKET_STORE]
     guard = _hide_from_other_units(actor)
     ticket = await store.get(no)

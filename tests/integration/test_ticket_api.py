@@ -10,21 +10,25 @@ runner is synchronous and the server lives on the test's event loop.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from hotline.database import open_database
-from tests.unit.test_ticket_workflow import ALLOWED_NEXT, CLOSING_EVENTS, EXPECTED_ROLES
 from hotline.auth import TokenSigner
+from hotline.database import open_database
 from tests.auth_tokens import TEST_SIGNER_KEY, AuthHeaders, bearer, with_test_signer
+from tests.evidence_files import evidence_store_with
+from tests.unit.test_ticket_workflow import ALLOWED_NEXT, CLOSING_EVENTS, EXPECTED_ROLES
 from tickets import events as ev
 from tickets.api import (
     COMMANDS,
@@ -36,6 +40,8 @@ from tickets.api import (
 )
 from tickets.deadlines import load_calendar
 from tickets.dispatch import load_catalogue
+from tickets.evidence_api import EVIDENCE_STORE
+from tickets.evidence_api import routes as evidence_routes
 from tickets.model import (
     EscalationGround,
     OutOfScope,
@@ -63,7 +69,9 @@ def unit(code: str) -> AuthHeaders:
 
 HOUSING, URBAN, ECOLOGY = unit("city-housing"), unit("city-urban-management"), unit("city-ecology")
 UNITS = ("city-housing", "city-urban-management", "city-ecology")
-EVIDENCE = [{"name": "职责说明.pdf", "sha256": "ab" * 32, "size": 20480}]
+EVIDENCE_BYTES = ("该事项属于物业服务合同纠纷，不属于本单位职责。\n" * 200).encode()
+EVIDENCE = [{"name": "职责说明.txt", "sha256": hashlib.sha256(EVIDENCE_BYTES).hexdigest(),
+             "size": len(EVIDENCE_BYTES)}]
 EVENT_CLASSES = {cls.__name__: cls for cls in EXPECTED_ROLES} | {"TicketRegistered": None}
 
 
@@ -87,13 +95,15 @@ async def clock() -> Clock:
 
 @pytest.fixture
 async def client(
-    database_url: str, clock: Clock, catalogue_and_calendar: tuple[Any, Any]
+    database_url: str, clock: Clock, catalogue_and_calendar: tuple[Any, Any], tmp_path: Path
 ) -> AsyncIterator[TestClient]:
     engine = await open_database(database_url)
     app = with_test_signer(web.Application())
+    app[EVIDENCE_STORE] = await evidence_store_with(tmp_path / "evidence", EVIDENCE_BYTES)
     app[TICKET_STORE] = TicketStore(engine, "N01", clock=clock)
     app[DISPATCH_CATALOGUE], app[WORKING_CALENDAR] = catalogue_and_calendar
     app.add_routes(routes)
+    app.add_routes(evidence_routes)
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
             yield test_client
@@ -167,7 +177,7 @@ async def test_return_needs_evidence_and_keeps_its_metadata(client: TestClient) 
     events = (await (await client.get(f"/api/tickets/{no}", headers=SUPERVISOR)).json())["events"]
     attachment = events[3]["data"]["attachments"][0]
     assert (attachment["title"], attachment["sha256"], attachment["size"]) == (
-        "职责说明.pdf", "ab" * 32, 20480)
+        EVIDENCE[0]["name"], EVIDENCE[0]["sha256"], EVIDENCE[0]["size"])
 
 
 async def test_stale_expected_version_is_409_and_changes_nothing(client: TestClient) -> None:
@@ -212,6 +222,56 @@ async def test_requests_without_a_valid_token_are_refused(client: TestClient) ->
             data = await response.json()
             assert data["error"] == "unauthenticated" and data["message"]
     assert (await client.get("/api/openapi.json")).status == 200
+
+
+async def test_evidence_is_uploaded_then_attached_and_never_dangles(
+    client: TestClient, clock: Clock
+) -> None:
+    no = (await dispatched_to_housing(client))["ticket_no"]
+    await ok(client, no, "sign", HOUSING, 3)
+    photo = "现场照片".encode() * 1000
+    form = aiohttp.FormData()
+    form.add_field("file", photo, filename="现场.jpg", content_type="image/jpeg")
+    uploaded = await client.post("/api/evidence", data=form, headers=HOUSING)
+    assert uploaded.status == 201, await uploaded.text()
+    stored = await uploaded.json()
+    assert stored["sha256"] == hashlib.sha256(photo).hexdigest() and stored["size"] == len(photo)
+    # An attachment naming a file that was never uploaded, or with the wrong size, is refused
+    # and changes nothing.
+    for attachment in ({**stored["attachment"], "sha256": "cd" * 32},
+                       {**stored["attachment"], "size": 1}):
+        status, data = await command(
+            client, no, "request-extension", HOUSING, 4, reason="需要协调",
+            requested_deadline=(clock.now + timedelta(days=20)).isoformat(),
+            attachments=[attachment])
+        assert status == 400 and "evidence" in data["message"], data
+    status, accepted = await command(client, no, "progress-note", HOUSING, 4, note="已到现场",
+                                     attachments=[stored["attachment"]])
+    assert status == 200, accepted
+    assert accepted["event"]["data"]["attachments"][0]["sha256"] == stored["sha256"]
+    # The unit and the hotline read it back; another unit is told it does not exist.
+    for headers in (HOUSING, SUPERVISOR):
+        response = await client.get(f"/api/evidence/{stored['sha256']}", headers=headers)
+        assert response.status == 200 and await response.read() == photo
+        assert response.headers["Content-Type"] == "image/jpeg"
+    assert (await client.get(f"/api/evidence/{stored['sha256']}", headers=ECOLOGY)).status == 404
+    assert (await client.get(f"/api/evidence/{stored['sha256']}")).status == 401
+
+
+async def test_bad_uploads_are_refused_and_leave_nothing(client: TestClient, tmp_path: Path) -> None:
+    too_big = b"x" * (1024 * 1024 + 1)
+    for data, content_type in ((too_big, "application/pdf"), (b"", "text/plain")):
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename="big.pdf", content_type=content_type)
+        response = await client.post("/api/evidence", data=form, headers=HOUSING)
+        assert response.status == 400, await response.text()
+    response = await client.post("/api/evidence", json={"file": "x"}, headers=HOUSING)
+    assert response.status == 400
+    assert (await client.post("/api/evidence", data=aiohttp.FormData({"file": "x"}),
+                              headers=bearer("system", "scanner"))).status == 403
+    leftovers = [p for p in (tmp_path / "evidence").rglob("*") if p.is_file()]
+    assert all(not p.name.startswith(".upload-") for p in leftovers)
+    assert len([p for p in leftovers if p.suffix != ".json"]) == 1  # only the fixture's file
 
 
 async def test_unit_cannot_see_or_touch_another_units_ticket(client: TestClient) -> None:

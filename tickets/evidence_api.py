@@ -1,0 +1,75 @@
+"""HTTP API of evidence files (证明材料), an aiohttp route table.
+
+    POST /api/evidence              multipart/form-data with one part `file`: store it
+    GET  /api/evidence/{sha256}     the file (its metadata with ?meta=1)
+
+Upload first, then name the file in a command's `attachments` by the `sha256` and `size` the
+upload answered: the ticket API refuses an attachment whose file was never uploaded, so a
+reviewed request never points at evidence that does not exist. Hotline staff may read every
+file; a unit reads the files it uploaded itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, web
+
+from hotline import auth
+from hotline.errors import InvalidInput, NotFound
+from hotline.http_edge import json_errors
+from tickets.evidence_store import CHUNK, EvidenceStore, StoredEvidence
+
+EVIDENCE_STORE = web.AppKey("evidence_store", EvidenceStore)
+UPLOAD_ROLES = frozenset({"agent", "dispatcher", "callback_agent", "supervisor", "unit"})
+HOTLINE_READERS = frozenset({"agent", "dispatcher", "callback_agent", "supervisor"})
+
+routes = web.RouteTableDef()
+
+
+def _json(record: StoredEvidence) -> dict[str, object]:
+    return {**asdict(record), "uri": record.uri,
+            "attachment": {"name": record.name, "sha256": record.sha256, "size": record.size}}
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(CHUNK):
+        yield chunk
+
+
+@routes.post("/api/evidence")
+@json_errors
+async def upload(request: web.Request) -> web.Response:
+    principal = auth.require(request, UPLOAD_ROLES)
+    if not request.content_type.startswith("multipart/"):
+        raise InvalidInput("upload evidence as multipart/form-data with a part named 'file'")
+    reader = await request.multipart()
+    async for part in reader:
+        if isinstance(part, BodyPartReader) and part.name == "file":
+            record = await request.app[EVIDENCE_STORE].put(
+                _chunks(part), name=part.filename or "evidence",
+                content_type=part.headers.get("Content-Type", "application/octet-stream"),
+                uploaded_by=principal.user, uploader_unit=principal.unit)
+            return web.json_response(_json(record), status=201)
+    raise InvalidInput("no part named 'file' in the upload")
+
+
+@routes.get("/api/evidence/{sha256}")
+@json_errors
+async def download(request: web.Request) -> web.StreamResponse:
+    principal = auth.require(request, UPLOAD_ROLES)
+    store = request.app[EVIDENCE_STORE]
+    record = store.get(request.match_info["sha256"])
+    if principal.role not in HOTLINE_READERS and record.uploader_unit != principal.unit:
+        raise NotFound("no such evidence file", sha256=record.sha256)  # do not confirm it exists
+    if request.query.get("meta"):
+        return web.json_response(_json(record))
+    return web.FileResponse(store.path_of(record.sha256), headers={
+        "Content-Type": record.content_type,
+        "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(record.name)}"})
+
+
+def _quote(name: str) -> str:
+    return quote(name, safe="")
