@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotline.database import open_database
 
 REDIS_URL = os.environ.get("HOTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -91,6 +94,16 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
             yield url
         finally:
             await _drop_postgres_database(url)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh database (SQLite, then PostgreSQL) migrated to the newest schema."""
+    engine = await open_database(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(scope="session")

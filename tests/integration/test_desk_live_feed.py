@@ -7,7 +7,6 @@ import asyncio
 import json
 import shutil
 
-import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline.database import downgrade, open_database, upgrade
+from hotline.database import downgrade, upgrade
 from hotline.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tickets.knowledge import Actor, ArticleContent, ArticleStatus, Role
 from tickets.knowledge_store import KnowledgeStore, load_seed, read_seed, seed_article_id
@@ -19,15 +18,6 @@ NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 ADMIN = Actor(Role.KB_ADMIN, "kbadmin")
 HOUSING = Actor(Role.UNIT, "zhang", "city-housing")
 WATER = Actor(Role.UNIT, "li", "utility-water")
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database(database_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline.database import create_engine, downgrade, open_database, upgrade
+from hotline.database import create_engine, downgrade, upgrade
 from hotline.errors import Conflict, IllegalTransition
 from hotline.schema import ticket_events, tickets
 from tickets import events as ev
@@ -42,15 +41,6 @@ class Clock:
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
         return self.now
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database(database_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
