@@ -10,7 +10,6 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from hotline.schema import calls, tickets
 from telephony.call_flow import wav_seconds
@@ -22,19 +21,18 @@ pytestmark = pytest.mark.asterisk
 
 
 async def _rows(engine: AsyncEngine) -> tuple[list, list]:
+    # Tickets first, then calls: the intake commits both in one transaction, so a ticket seen
+    # means its call is visible to every later read. The other order raced in CI: pysqlite does
+    # not BEGIN before a SELECT, so the two reads were not one snapshot, and a commit landing
+    # between them showed the ticket without its call.
     async with engine.connect() as conn, conn.begin():
-        call_rows = (await conn.execute(select(calls))).mappings().all()
         ticket_rows = (await conn.execute(select(tickets))).mappings().all()
+        call_rows = (await conn.execute(select(calls))).mappings().all()
     return list(call_rows), list(ticket_rows)
 
 
-async def _wait_for_tickets(database_url: str, count: int, timeout: float = 30.0) -> tuple[list, list]:
-    # Both tables are read in ONE snapshot: under PostgreSQL's default READ COMMITTED the two
-    # SELECTs could straddle the intake's commit and see a ticket without its call.
-    # A fresh connection per poll (NullPool): a pooled SQLite connection that kept a WAL read
-    # snapshot open would never see the bridge's later commit (seen once in CI under load).
-    isolation = "SERIALIZABLE" if database_url.startswith("sqlite") else "REPEATABLE READ"
-    engine = create_async_engine(database_url, isolation_level=isolation, poolclass=NullPool)
+async def _wait_for_tickets(database_url: str, count: int, timeout: float = 20.0) -> tuple[list, list]:
+    engine = create_async_engine(database_url)
     try:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
