@@ -47,6 +47,7 @@ from tickets.evidence_api import EVIDENCE_STORE
 from tickets.evidence_api import routes as evidence_routes
 from tickets.evidence_store import EvidenceStore
 from tickets.intake import CallIntake
+from tickets.stats_api import routes as stats_routes
 from tickets.store import TicketStore
 from tickets.knowledge_api import KNOWLEDGE_STORE
 from tickets.knowledge_api import routes as knowledge_routes
@@ -206,4 +207,5 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(ticket_routes)
     app.add_routes(supervision_routes)
     app.add_routes(evidence_routes)
+    app.add_routes(stats_routes)
     return app

@@ -359,6 +359,23 @@ class TicketStore:
         """A caller's tickets by phone number, newest first (index on caller_number, created_at)."""
         return await self._select([tickets.c.caller_number == number], limit, 0)
 
+    async def events_of_tickets_active_between(
+        self, start: datetime, end: datetime
+    ) -> list[TicketEvent]:
+        """Every event of every ticket that had an event in [start, end), in version order.
+
+        Whole histories, not just the period's events: a figure of the period (a feedback on
+        time, say) depends on earlier events (the dispatch that set the deadline).
+        """
+        active = (select(ticket_events.c.ticket_id)
+                  .where(ticket_events.c.at >= start, ticket_events.c.at < end).distinct())
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(
+                select(ticket_events).where(ticket_events.c.ticket_id.in_(active))
+                .order_by(ticket_events.c.ticket_id, ticket_events.c.version)
+            )).all()
+        return [event_from_row(row) for row in rows]
+
     async def supervision_candidates(self, created_since: datetime) -> list[Ticket]:
         """Full tickets (folded from their events) the supervision scanner must look at.
 

@@ -53,6 +53,7 @@ from tickets.model import (
     TicketStatus,
     TicketType,
 )
+from tickets.stats_api import routes as stats_routes
 from tickets.store import TicketStore
 
 S = TicketStatus
@@ -104,6 +105,7 @@ async def client(
     app[DISPATCH_CATALOGUE], app[WORKING_CALENDAR] = catalogue_and_calendar
     app.add_routes(routes)
     app.add_routes(evidence_routes)
+    app.add_routes(stats_routes)
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
             yield test_client
