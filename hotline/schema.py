@@ -124,6 +124,8 @@ tickets = Table(
 
 # Caller history (the agent sees a caller's earlier tickets while on the phone), newest first.
 Index("ix_tickets_caller_number_created_at", tickets.c.caller_number, tickets.c.created_at)
+# Newest-first lists, and the day's range when a ticket number is allocated (migration 0006).
+Index("ix_tickets_created_at", tickets.c.created_at)
 
 transcript_segments = Table(
     "transcript_segments",

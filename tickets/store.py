@@ -32,7 +32,7 @@ import typing
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from enum import Enum
 from typing import Any
 
@@ -49,6 +49,7 @@ from tickets.model import (
     Caller,
     Channel,
     FINISHED_STATUSES,
+    HOTLINE_TZ,
     ClosureReason,
     Role,
     Satisfaction,
@@ -203,10 +204,20 @@ def _legacy_registration(row: Row[Any]) -> TicketRegistered:
 
 
 async def next_ticket_number(conn: AsyncConnection, created_at: datetime, node_id: str) -> str:
-    """The next free number of this node and Beijing day; a race ends at the unique constraint."""
-    prefix = TicketNumber(local_date_of(created_at), node_id, 1).prefix
+    """The next free number of this node and Beijing day; a race ends at the unique constraint.
+
+    A number's date is the Beijing date of its ticket's `created_at` (both writers take them
+    from one instant), so the day's `created_at` range narrows the search through its index
+    before the prefix is matched: a `LIKE 'prefix%'` alone uses no index under most collations.
+    """
+    day = local_date_of(created_at)
+    prefix = TicketNumber(day, node_id, 1).prefix
+    day_start = datetime.combine(day, time.min, tzinfo=HOTLINE_TZ)
     last = await conn.scalar(
-        select(func.max(tickets.c.ticket_no)).where(tickets.c.ticket_no.like(f"{prefix}%"))
+        select(func.max(tickets.c.ticket_no)).where(
+            tickets.c.created_at >= day_start,
+            tickets.c.created_at < day_start + timedelta(days=1),
+            tickets.c.ticket_no.like(f"{prefix}%"))
     )
     sequence = int(str(last).rsplit("-", 1)[1]) + 1 if last else 1
     if sequence > MAX_SEQUENCE:

@@ -79,6 +79,20 @@ async def test_registration_allocates_numbers_of_the_node_and_day(store: TicketS
     assert isinstance(event, ev.TicketRegistered) and first.version == 1
 
 
+async def test_numbers_restart_at_beijing_midnight_not_utc_midnight(engine: AsyncEngine) -> None:
+    now = [datetime(2026, 11, 25, 2, 0, tzinfo=UTC)]
+    store = TicketStore(engine, "N01", clock=lambda: now[0])
+    numbers = []
+    for moment in (datetime(2026, 11, 25, 15, 59, 59, tzinfo=UTC),  # 23:59:59 in Beijing
+                   datetime(2026, 11, 25, 16, 0, 1, tzinfo=UTC),  # 00:00:01 on the 26th
+                   datetime(2026, 11, 25, 16, 0, 2, tzinfo=UTC),
+                   datetime(2026, 11, 26, 15, 59, 0, tzinfo=UTC)):
+        now[0] = moment
+        numbers.append((await store.register(register(), AGENT))[0].ticket_no)
+    assert numbers == ["20261125-N01-000001", "20261126-N01-000001", "20261126-N01-000002",
+                       "20261126-N01-000003"]
+
+
 async def test_concurrent_registrations_get_distinct_numbers(store: TicketStore) -> None:
     results = await asyncio.gather(*(store.register(register(), AGENT) for _ in range(6)))
     numbers = {ticket.ticket_no for ticket, _ in results}
