@@ -36,7 +36,7 @@ from datetime import UTC, datetime, time, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import Row, Select, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -203,8 +203,8 @@ def _legacy_registration(row: Row[Any]) -> TicketRegistered:
 # ---- ticket numbers ------------------------------------------------------------------------
 
 
-async def next_ticket_number(conn: AsyncConnection, created_at: datetime, node_id: str) -> str:
-    """The next free number of this node and Beijing day; a race ends at the unique constraint.
+def last_number_query(created_at: datetime, node_id: str) -> Select[Any]:
+    """The highest ticket number of this node on `created_at`'s Beijing day.
 
     A number's date is the Beijing date of its ticket's `created_at` (both writers take them
     from one instant), so the day's `created_at` range narrows the search through its index
@@ -213,12 +213,15 @@ async def next_ticket_number(conn: AsyncConnection, created_at: datetime, node_i
     day = local_date_of(created_at)
     prefix = TicketNumber(day, node_id, 1).prefix
     day_start = datetime.combine(day, time.min, tzinfo=HOTLINE_TZ)
-    last = await conn.scalar(
-        select(func.max(tickets.c.ticket_no)).where(
-            tickets.c.created_at >= day_start,
-            tickets.c.created_at < day_start + timedelta(days=1),
-            tickets.c.ticket_no.like(f"{prefix}%"))
-    )
+    return select(func.max(tickets.c.ticket_no)).where(
+        tickets.c.created_at >= day_start,
+        tickets.c.created_at < day_start + timedelta(days=1),
+        tickets.c.ticket_no.like(f"{prefix}%"))
+
+
+async def next_ticket_number(conn: AsyncConnection, created_at: datetime, node_id: str) -> str:
+    """The next free number of this node and Beijing day; a race ends at the unique constraint."""
+    last = await conn.scalar(last_number_query(created_at, node_id))
     sequence = int(str(last).rsplit("-", 1)[1]) + 1 if last else 1
     if sequence > MAX_SEQUENCE:
         raise Conflict("ticket numbers of the day exhausted on this node", node_id=node_id)
