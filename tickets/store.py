@@ -24,6 +24,7 @@ This module must never decide a transition itself, and the domain never imports 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -129,12 +130,18 @@ def event_payload(event: TicketEvent) -> str:
     )
 
 
+@functools.cache
+def _field_types(cls: type[TicketEvent]) -> dict[str, Any]:
+    """Resolved annotations of an event class: resolving them is costly and they never change."""
+    return typing.get_type_hints(cls)
+
+
 def event_from_row(row: Row[Any]) -> TicketEvent:
     cls = EVENT_TYPES_BY_NAME.get(row.event_type)
     if cls is None:
         raise InvalidInput("unknown event type in the database", event_type=row.event_type,
                            ticket_no=row.ticket_no)
-    hints = typing.get_type_hints(cls)
+    hints = _field_types(cls)
     payload = json.loads(row.payload)
     values = {k: _decode(hints[k], v) for k, v in payload.items() if k in hints}
     actor = Actor(row.actor, Role(row.role), row.actor_unit)
