@@ -1,10 +1,8 @@
 """Ticket HTTP API: a real aiohttp server on real SQLite and PostgreSQL.
 
 Examples first (a whole lifecycle, locking, unit isolation, confidentiality, OpenAPI), then
-seeded random sequences of API calls by random roles, checked against the allowed-transition
-and role tables of tests/unit/test_ticket_workflow.py (written from the regulations, not from
-the workflow). A seeded loop rather than a hypothesis state machine: hypothesis' stateful
-runner is synchronous and the server lives on the test's event loop.
+the property-based tests in test_ticket_api_properties.py, which drive this module's server with
+hypothesis.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import random
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -28,8 +25,6 @@ from hotline.auth import TokenSigner
 from hotline.database import open_database
 from tests.auth_tokens import TEST_SIGNER_KEY, AuthHeaders, bearer, with_test_signer
 from tests.evidence_files import evidence_store_with
-from tests.unit.test_ticket_workflow import ALLOWED_NEXT, CLOSING_EVENTS, EXPECTED_ROLES
-from tickets import events as ev
 from tickets.api import (
     COMMANDS,
     DISPATCH_CATALOGUE,
@@ -42,21 +37,9 @@ from tickets.deadlines import load_calendar
 from tickets.dispatch import load_catalogue
 from tickets.evidence_api import EVIDENCE_STORE
 from tickets.evidence_api import routes as evidence_routes
-from tickets.model import (
-    EscalationGround,
-    OutOfScope,
-    Role,
-    Satisfaction,
-    SupervisionFlagKind,
-    SupervisionLevel,
-    TerminationGround,
-    TicketStatus,
-    TicketType,
-)
 from tickets.stats_api import routes as stats_routes
 from tickets.store import TicketStore
 
-S = TicketStatus
 AGENT = bearer("agent", "agent7")
 DISPATCHER = bearer("dispatcher", "disp1")
 CALLBACK = bearer("callback_agent", "cb1")
@@ -73,7 +56,6 @@ UNITS = ("city-housing", "city-urban-management", "city-ecology")
 EVIDENCE_BYTES = ("该事项属于物业服务合同纠纷，不属于本单位职责。\n" * 200).encode()
 EVIDENCE = [{"name": "职责说明.txt", "sha256": hashlib.sha256(EVIDENCE_BYTES).hexdigest(),
              "size": len(EVIDENCE_BYTES)}]
-EVENT_CLASSES = {cls.__name__: cls for cls in EXPECTED_ROLES} | {"TicketRegistered": None}
 
 
 class Clock:
@@ -325,166 +307,3 @@ async def test_openapi_lists_every_route_and_command(client: TestClient) -> None
     schema_name = dispatch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert "lead_unit" in document["components"]["schemas"][schema_name.rsplit("/", 1)[1]][
         "properties"]
-
-
-# --------------------------------------------------------------------------------------------
-# Random API calls by random roles
-
-ROLE_HEADERS = {"agent": AGENT, "dispatcher": DISPATCHER, "callback_agent": CALLBACK,
-                "supervisor": SUPERVISOR, "system": SYSTEM}
-LIKELY: dict[str, tuple[str, ...]] = {
-    "classify": ("agent",), "answer-directly": ("agent",), "three-way-call": ("agent",),
-    "close-out-of-scope": ("agent",), "dispatch": ("dispatcher",), "approve-return": ("dispatcher",),
-    "reject-return": ("dispatcher",), "approve-extension": ("dispatcher",),
-    "deny-extension": ("dispatcher",), "approve-termination": ("dispatcher",),
-    "reject-termination": ("dispatcher",), "callback": ("callback_agent",),
-    "flag-supervision": ("system", "supervisor"), "escalate": ("supervisor",),
-    "archive": ("system",), "progress-note": ("agent", "lead", "coop"),
-    "sign": ("lead",), "request-return": ("lead",), "request-extension": ("lead",),
-    "request-termination": ("lead",), "feedback": ("lead",),
-}
-NATURAL: dict[str, tuple[str, ...]] = {
-    # Intake closures stay possible but rare, so that most walks reach the units.
-    "draft": ("classify", "classify", "dispatch", "dispatch", "dispatch", "sign"),
-    "pending_dispatch": ("dispatch", "classify", "sign"),
-    "dispatched": ("sign", "request-return", "feedback", "dispatch"),
-    "in_progress": ("feedback", "feedback", "feedback", "request-extension", "request-termination", "request-return",
-                    "progress-note", "escalate", "flag-supervision", "callback"),
-    "return_requested": ("approve-return", "reject-return", "sign"),
-    "extension_requested": ("approve-extension", "deny-extension", "feedback"),
-    "termination_requested": ("approve-termination", "reject-termination", "feedback"),
-    "feedback_submitted": ("callback", "callback", "feedback", "archive"),
-    "closed": ("archive", "progress-note", "callback", "classify", "escalate"),
-    "archived": ("archive", "classify", "progress-note"),
-}
-
-
-def random_body(rng: random.Random, name: str, ticket: dict[str, Any], now: datetime) -> dict[str, Any]:
-    reason = rng.choice(["理由充分", "非本单位职责", ""])
-    base = datetime.fromisoformat(ticket["deadline"]) if ticket["deadline"] else now
-    later = base + timedelta(days=rng.choice([1, 3, 7, -1, 0]))
-    match name:
-        case "classify":
-            return {"ticket_type": rng.choice(list(TicketType)).value,
-                    "summary": rng.choice(["小区停水", "欠薪", ""])}
-        case "answer-directly":
-            return {"answer": rng.choice(["答复口径", ""])}
-        case "three-way-call":
-            return {"unit": "utility-water", "answer": "已答复"}
-        case "close-out-of-scope":
-            return {"scope": rng.choice(list(OutOfScope)).value,
-                    "referred_to": rng.choice(["", "110", "人民法院"]),
-                    "duplicate_of": rng.choice([None, "20261101-N01-000001"])}
-        case "dispatch":
-            lead = rng.choice(UNITS)
-            body: dict[str, Any] = {
-                "lead_unit": lead,
-                "cooperating_units": rng.sample([u for u in UNITS if u != lead], rng.randint(0, 2))}
-            if rng.random() < 0.3:
-                body["joint_meeting_minutes"] = {"name": "联席会议纪要", "sha256": "cd" * 32,
-                                                 "size": 100}
-            return body
-        case "request-return" | "request-termination":
-            body = {"reason": reason, "attachments": rng.choice([EVIDENCE, []])}
-            if name == "request-termination":
-                body |= {"ground": rng.choice(list(TerminationGround)).value,
-                         "explained_to_caller": rng.random() < 0.7}
-            return body
-        case "request-extension":
-            return {"reason": reason, "requested_deadline": later.isoformat()}
-        case "approve-extension":
-            return {"reason": reason, "new_deadline": later.isoformat()}
-        case "progress-note":
-            return {"note": rng.choice(["已联系诉求人", ""])}
-        case "feedback":
-            return {"result": rng.choice(["已处理", ""])}
-        case "callback":
-            return {"satisfaction": rng.choice([None, *(s.value for s in Satisfaction)]),
-                    "reasonable": rng.random() < 0.5, "handled_as_required": rng.random() < 0.7}
-        case "flag-supervision":
-            return {"kind": rng.choice(list(SupervisionFlagKind)).value, "reason": "扫描发现"}
-        case "escalate":
-            return {"to_level": int(rng.choice(list(SupervisionLevel))),
-                    "ground": rng.choice(list(EscalationGround)).value, "reason": reason}
-    return {"reason": reason}
-
-
-def random_actor(rng: random.Random, name: str, ticket: dict[str, Any]) -> AuthHeaders:
-    if rng.random() < 0.6:
-        who = rng.choice(LIKELY[name])
-        if who == "lead" and ticket["lead_unit"]:
-            return unit(ticket["lead_unit"])
-        if who == "coop" and ticket["cooperating_units"]:
-            return unit(rng.choice(ticket["cooperating_units"]))
-        if who in ROLE_HEADERS:
-            return ROLE_HEADERS[who]
-    return rng.choice([*ROLE_HEADERS.values(), *(unit(u) for u in UNITS)])
-
-
-async def snapshot(client: TestClient, no: str) -> dict[str, Any]:
-    response = await client.get(f"/api/tickets/{no}", headers=SUPERVISOR)
-    assert response.status == 200
-    return await response.json()
-
-
-async def test_random_calls_by_random_roles_stay_within_the_regulations(
-    client: TestClient, clock: Clock
-) -> None:
-    rng = random.Random(12345)
-    accepted: dict[str, int] = {}
-    for _ in range(20):
-        clock.now = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-        no = (await register(client, confidential=rng.random() < 0.5))["ticket_no"]
-        for _ in range(30):
-            clock.now += timedelta(hours=rng.randint(0, 12))
-            before = await snapshot(client, no)
-            ticket = before["ticket"]
-            status = S(ticket["status"])
-            name = rng.choice(NATURAL[status.value] if rng.random() < 0.8 else list(COMMANDS))
-            headers = random_actor(rng, name, ticket)
-            stale = rng.random() < 0.1
-            version = ticket["version"] - 1 if stale else ticket["version"]
-            code, data = await command(client, no, name, headers, version,
-                                       **random_body(rng, name, ticket, clock.now))
-            after = await snapshot(client, no)
-            if code != 200:
-                # Rejected calls change nothing.
-                assert after == before, (name, code, data)
-                assert code in (400, 403, 404, 409, 422), (name, code, data)
-                if code == 409:
-                    assert stale
-                if code == 404:
-                    assert headers.role == "unit"
-                    assert headers.unit not in (
-                        ticket["lead_unit"], *ticket["cooperating_units"])
-                continue
-            assert not stale
-            accepted[name] = accepted.get(name, 0) + 1
-            # Exactly one event per accepted call, numbered after the last.
-            assert len(after["events"]) == len(before["events"]) + 1
-            event = after["events"][-1]
-            assert event == data["event"] or headers.role == "unit"
-            assert event["version"] == ticket["version"] + 1 == after["ticket"]["version"]
-            new_status = S(after["ticket"]["status"])
-            assert new_status in ALLOWED_NEXT[status], (status, new_status, name)
-            event_class = EVENT_CLASSES[event["type"]]
-            assert Role(event["actor"]["role"]) in EXPECTED_ROLES[event_class], (event, name)
-            if event["actor"]["role"] == "unit":
-                assert event["actor"]["unit"] in (ticket["lead_unit"], *ticket["cooperating_units"])
-            if new_status is S.CLOSED and status is not S.CLOSED:
-                assert issubclass(event_class, CLOSING_EVENTS)
-            # A closed ticket never changes, except for being archived.
-            if status in (S.CLOSED, S.ARCHIVED):
-                assert status is S.CLOSED and event_class is ev.Archived
-                unchanged = {k for k in ticket if k not in (
-                    "status", "version", "updated_at", "archived_at")}
-                assert {k: after["ticket"][k] for k in unchanged} == {
-                    k: ticket[k] for k in unchanged}
-            # Units never see a confidential caller.
-            if ticket["caller"]["confidential"]:
-                for code_unit in UNITS:
-                    seen = await client.get(f"/api/tickets/{no}", headers=unit(code_unit))
-                    assert "13812345678" not in await seen.text()
-    # The walk went deep: dispatch, signing, returns, feedback and closing all happened.
-    assert {"dispatch", "sign", "feedback", "callback", "approve-return",
-            "archive"} <= set(accepted), accepted
