@@ -425,6 +425,22 @@ def ticket_json(ticket: Ticket, actor: Actor) -> dict[str, Any]:
     }
 
 
+#: What a list entry carries: the columns of the `tickets` projection. The rest of a ticket
+#: (signed_at, extension and re-open counts, supervision flags...) lives in its events and is
+#: shown by `GET /api/tickets/{no}` only, rather than listed with made-up default values.
+PROJECTED_FIELDS = (
+    "ticket_no", "version", "status", "channel", "caller", "ticket_type", "urgency", "summary",
+    "content", "location", "district", "lead_unit", "cooperating_units", "created_at",
+    "updated_at", "dispatched_at", "sign_deadline", "deadline", "return_count", "satisfaction",
+    "supervision_level", "closure_reason", "closed_at",
+)
+
+
+def ticket_list_json(ticket: Ticket, actor: Actor) -> dict[str, Any]:
+    full = ticket_json(ticket, actor)
+    return {name: full[name] for name in PROJECTED_FIELDS}
+
+
 def event_json(event: TicketEvent, actor: Actor) -> dict[str, Any]:
     if actor.role is Role.UNIT and isinstance(event, TicketRegistered):
         event = replace(event, caller=event.caller.masked_for_unit())
@@ -472,7 +488,7 @@ async def list_tickets(request: web.Request) -> web.Response:
         offset=_int_query(request, "offset", 0, 0, 1_000_000),
     )
     found = await request.app[TICKET_STORE].list_tickets(query)
-    return web.json_response({"tickets": [ticket_json(t, actor) for t in found]})
+    return web.json_response({"tickets": [ticket_list_json(t, actor) for t in found]})
 
 
 @routes.get("/api/tickets/{no}")
@@ -532,7 +548,7 @@ async def caller_history(request: web.Request) -> web.Response:
         raise InvalidInput("number must be 1-32 characters", field="number")
     found = await request.app[TICKET_STORE].caller_history(
         number, limit=_int_query(request, "limit", 50, 1, 500))
-    return web.json_response({"tickets": [ticket_json(t, actor) for t in found]})
+    return web.json_response({"tickets": [ticket_list_json(t, actor) for t in found]})
 
 
 # ---- OpenAPI -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ Everything here is pure except `load_calendar`, which reads the YAML files.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -30,6 +31,8 @@ import yaml
 
 from hotline.errors import ConfigError, InvalidInput
 from tickets.model import HOTLINE_TZ
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CALENDAR_DIR = Path(__file__).resolve().parent.parent / "config" / "calendar"
 
@@ -54,6 +57,8 @@ class WorkingCalendar:
     years: frozenset[int]
     days_off: frozenset[date]
     makeup_workdays: frozenset[date]
+    #: Years known only from the law's fixed rest days, before the State Council's notice.
+    provisional_years: frozenset[int] = frozenset()
 
     def is_working_day(self, day: date) -> bool:
         if day.year not in self.years:
@@ -151,6 +156,7 @@ def _as_date(value: Any, where: str) -> date:
 def calendar_from_documents(documents: Iterable[Mapping[str, Any]]) -> WorkingCalendar:
     """Validate and merge year documents (as in `config/calendar/*.yaml`) into a calendar."""
     years: set[int] = set()
+    provisional: set[int] = set()
     days_off: set[date] = set()
     makeup: set[date] = set()
     for doc in documents:
@@ -160,6 +166,8 @@ def calendar_from_documents(documents: Iterable[Mapping[str, Any]]) -> WorkingCa
         if year in years:
             raise ConfigError(f"calendar/{year}", "year given twice")
         years.add(year)
+        if doc.get("provisional", False) is True:
+            provisional.add(year)
         for i, holiday in enumerate(doc.get("holidays") or ()):
             where = f"calendar/{year}.holidays[{i}]"
             span = holiday.get("days_off") or {}
@@ -178,7 +186,8 @@ def calendar_from_documents(documents: Iterable[Mapping[str, Any]]) -> WorkingCa
     clash = days_off & makeup
     if clash:
         raise ConfigError("calendar", f"dates both off and working: {sorted(clash)}")
-    return WorkingCalendar(frozenset(years), frozenset(days_off), frozenset(makeup))
+    return WorkingCalendar(frozenset(years), frozenset(days_off), frozenset(makeup),
+                           frozenset(provisional))
 
 
 def load_calendar(directory: Path = DEFAULT_CALENDAR_DIR) -> WorkingCalendar:
@@ -194,4 +203,9 @@ def load_calendar(directory: Path = DEFAULT_CALENDAR_DIR) -> WorkingCalendar:
                 or doc.get("year") != int(path.stem)):
             raise ConfigError(str(path), "file name must match its `year`")
         documents.append(doc)
-    return calendar_from_documents(documents)
+    calendar = calendar_from_documents(documents)
+    for year in sorted(calendar.provisional_years):
+        log.warning("holiday schedule is provisional: statutory days only, no 调休; replace it "
+                    "with the State Council's notice", extra={"year": year,
+                                                              "file": str(directory / f"{year}.yaml")})
+    return calendar

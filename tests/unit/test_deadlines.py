@@ -109,12 +109,27 @@ def test_2025_schedule(calendar: WorkingCalendar) -> None:
 
 def test_unknown_year_is_a_clear_config_error(calendar: WorkingCalendar) -> None:
     with pytest.raises(CalendarYearMissing) as info:
-        calendar.is_working_day(date(2027, 3, 1))
-    assert info.value.year == 2027
+        calendar.is_working_day(date(2028, 3, 1))
+    assert info.value.year == 2028
     assert isinstance(info.value, ConfigError)
-    assert "2027" in str(info.value)
-    with pytest.raises(CalendarYearMissing):  # a deadline running into 2027
-        calendar.add_working_days(date(2026, 12, 28), 10)
+    assert "2028" in str(info.value)
+    with pytest.raises(CalendarYearMissing):  # a deadline running into 2028
+        calendar.add_working_days(date(2027, 12, 28), 10)
+
+
+def test_2027_is_provisional_until_the_notice_but_deadlines_run_into_it(
+    calendar: WorkingCalendar,
+) -> None:
+    """Tickets dispatched in December 2026 get deadlines in January 2027 (15 working days)."""
+    assert calendar.provisional_years == frozenset({2027})
+    assert 2026 not in calendar.provisional_years
+    # Mon 2026-12-21 + 15 working days: Jan 1 2027 (Friday, 元旦) is skipped.
+    assert calendar.add_working_days(date(2026, 12, 21), 15) == date(2027, 1, 12)
+    # Statutory days and their weekday make-ups (补假) are off; ordinary weekdays work.
+    for day in ("2027-02-05", "2027-02-08", "2027-02-09", "2027-02-10", "2027-05-03",
+                "2027-10-04", "2027-10-05", "2027-09-15"):
+        assert not calendar.is_working_day(date.fromisoformat(day)), day
+    assert calendar.is_working_day(date(2027, 2, 11)) and calendar.is_working_day(date(2027, 5, 5))
 
 
 def test_hours_term_ignores_the_calendar(calendar: WorkingCalendar) -> None:
