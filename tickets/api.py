@@ -578,6 +578,22 @@ def operations() -> list[Operation]:
                   hotline, query=("limit",)),
         Operation("get", "/api/openapi.json", "This document", "anyone"),
     ]
+    # The companion APIs served next to this one (tickets/evidence_api.py, stats_api.py,
+    # supervision_api.py), so one document describes what a ticket client uses.
+    ops += [
+        Operation("post", "/api/evidence",
+                  "Upload an evidence file (multipart/form-data, one part named `file`)",
+                  f"{hotline}, unit"),
+        Operation("get", "/api/evidence/{sha256}", "An evidence file (`?meta=1`: its metadata)",
+                  f"{hotline} (every file), unit (its own uploads)"),
+        Operation("get", "/api/statistics/units", "Monthly figures per unit; a unit sees its own",
+                  f"{hotline}, unit", query=("month",)),
+        Operation("get", "/api/disclosure/{month}.csv", "Public monthly disclosure (CSV)", "anyone"),
+        Operation("get", "/api/disclosure/{month}.json", "Public monthly disclosure (JSON)",
+                  "anyone"),
+        Operation("post", "/api/supervision/scan", "Run the supervision scanner now",
+                  "supervisor, system"),
+    ]
     for name, spec in COMMANDS.items():
         roles = ", ".join(sorted(r.value for r in workflow.ROLES[spec.command]))
         ops.append(Operation("post", f"/api/tickets/{{no}}/commands/{name}", spec.summary,
@@ -591,14 +607,17 @@ _ERROR_SCHEMA = {
 }
 
 
+_STRING_QUERIES = frozenset({"status", "month"})
+
+
 def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
     paths: dict[str, dict[str, Any]] = {}
     for op in operations():
         params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for n in ("no", "number") if f"{{{n}}}" in op.path]
+                  for n in ("no", "number", "sha256", "month") if f"{{{n}}}" in op.path]
         params += [{"name": n, "in": "query", "required": False,
-                    "schema": {"type": "string" if n == "status" else "integer"}}
+                    "schema": {"type": "string" if n in _STRING_QUERIES else "integer"}}
                    for n in op.query]
         entry: dict[str, Any] = {
             "summary": op.summary,

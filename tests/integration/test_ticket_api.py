@@ -39,6 +39,7 @@ from tickets.evidence_api import EVIDENCE_STORE
 from tickets.evidence_api import routes as evidence_routes
 from tickets.stats_api import routes as stats_routes
 from tickets.store import TicketStore
+from tickets.supervision_api import routes as supervision_routes
 
 AGENT = bearer("agent", "agent7")
 DISPATCHER = bearer("dispatcher", "disp1")
@@ -298,7 +299,11 @@ async def test_openapi_lists_every_route_and_command(client: TestClient) -> None
     document = await (await client.get("/api/openapi.json")).json()
     assert document == openapi_document() and document["openapi"].startswith("3.")
     documented = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
-    served = {(r.method, r.path) for r in routes if isinstance(r, web.RouteDef)}
+    served = {(r.method, r.path)
+              for table in (routes, evidence_routes, stats_routes, supervision_routes)
+              for r in table if isinstance(r, web.RouteDef)}
+    served = {(m, p.replace("{fmt:csv|json}", "csv")) for m, p in served} | {
+        (m, p.replace("{fmt:csv|json}", "json")) for m, p in served}
     command_route = ("POST", "/api/tickets/{no}/commands/{command}")
     assert served - {command_route} <= documented
     assert {p for m, p in documented if "/commands/" in p} == {
