@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from hotline.database import open_database  # noqa: E402
 from tickets.model import (  # noqa: E402
@@ -71,6 +71,7 @@ from tickets.model import (  # noqa: E402
     TicketStatus,
     TicketType,
 )
+from hotline.scratch_database import create_scratch_database, drop_scratch_database  # noqa: E402
 from tickets.store import TicketStore, last_number_query  # noqa: E402
 from tickets.workflow import (  # noqa: E402
     Classify,
@@ -172,28 +173,6 @@ def summarise(name: str, tickets: int, seconds: float, latencies: Latencies) -> 
 
 
 # ---- the throw-away database ---------------------------------------------------------------
-
-
-async def create_database(admin_url: str) -> str:
-    """Create an empty database next to `admin_url`'s and return its URL (as tests/conftest.py)."""
-    name = f"hotline_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await admin.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_database(admin_url: str, url: str) -> None:
-    name = make_url(url).database
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 # ---- part 1: lifecycle throughput ----------------------------------------------------------
@@ -641,7 +620,7 @@ async def main() -> int:
     callers = max(1, min(args.callers or rows // 5, rows))
     lookups = max(20, min(args.lookups, 100_000))
 
-    bench_url = await create_database(args.database_url)
+    bench_url = await create_scratch_database(args.database_url, "hotline_bench")
     print(f"database {make_url(bench_url).database} on {url.host}:{url.port or 5432} "
           f"(dropped at the end)", file=sys.stderr, flush=True)
     engine: AsyncEngine | None = None
@@ -668,7 +647,7 @@ async def main() -> int:
     finally:
         if engine is not None:
             await engine.dispose()
-        await drop_database(args.database_url, bench_url)
+        await drop_scratch_database(args.database_url, bench_url)
 
     print(f"PostgreSQL {server}, throw-away database dropped")
     print_lifecycle(store, plain, concurrency, check)

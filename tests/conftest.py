@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline.database import open_database
+from hotline.scratch_database import create_scratch_database, drop_scratch_database
 
 REDIS_URL = os.environ.get("HOTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -45,28 +46,11 @@ async def redis_client(redis_key_prefix: str) -> AsyncIterator[aioredis.Redis]:
 
 async def _create_postgres_database() -> str:
     """Create a throw-away database on the real server and return its async URL."""
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = f"hotline_test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    return await create_scratch_database(POSTGRES_ADMIN_URL, "hotline_test")
 
 
 async def _drop_postgres_database(url: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = make_url(url).database
-    admin = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+    await drop_scratch_database(POSTGRES_ADMIN_URL, url)
 
 
 @pytest.fixture

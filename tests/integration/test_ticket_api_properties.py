@@ -90,9 +90,9 @@ from tickets.model import (
 )
 
 S = TicketStatus
-#: Walks start on a Monday morning and stay within the year: the working-day calendar has
-#: only the years whose holiday schedule was published, and refuses to guess another
-#: (a dispatch whose deadline would fall in 2027 is a 500 `config_error` by design).
+#: Walks start on a Monday morning and stay within the year: 2026 has the published holiday
+#: schedule, 2027 only a provisional one, and an unknown year is a 500 `config_error` by
+#: design (the calendar refuses to guess).
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 LATEST = T0 + timedelta(days=120)
 
