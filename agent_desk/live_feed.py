@@ -5,7 +5,7 @@ websocket subscribes to the topics it shows and receives them as JSON text frame
 sees the caller's words within a second of them being spoken, whichever node decodes them.
 A slow browser only slows its own socket: the Redis subscription is per connection.
 
-The socket needs a staff token (`hotline.auth`); browsers cannot set headers on a websocket, so
+The socket needs a staff token (`kernel.auth`); browsers cannot set headers on a websocket, so
 the page passes it as `?access_token=`. The page itself is static and holds no data.
 """
 
@@ -19,8 +19,9 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
-from hotline import auth
-from hotline.http_edge import json_errors
+from kernel import auth
+from kernel.openapi import ANYONE, Operation
+from kernel.roles import HOTLINE_STAFF
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,10 @@ routes = web.RouteTableDef()
 
 
 #: Live calls show callers' words and numbers: hotline staff only, never a handling unit.
-LIVE_FEED_ROLES = frozenset({"agent", "dispatcher", "callback_agent", "supervisor"})
+LIVE_FEED_ROLES = HOTLINE_STAFF
 
 
 @routes.get("/ws/live")
-@json_errors
 async def live_feed(request: web.Request) -> web.WebSocketResponse:
     auth.require(request, LIVE_FEED_ROLES)  # before the upgrade, so a refusal is a JSON 401/403
     ws = web.WebSocketResponse(heartbeat=20)
@@ -63,7 +63,7 @@ async def live_feed(request: web.Request) -> web.WebSocketResponse:
         forwarder.cancel()
         with suppress(asyncio.CancelledError, Exception):
             await forwarder
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
     return ws
 
 
@@ -71,3 +71,12 @@ async def live_feed(request: web.Request) -> web.WebSocketResponse:
 async def desk_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "desk.html")
 
+
+def operations() -> list[Operation]:
+    return [
+        Operation("get", "/ws/live", "Live transcripts of calls (websocket; `?access_token=`)",
+                  "agent, dispatcher, callback_agent, supervisor", success=101,
+                  content_type="websocket"),
+        Operation("get", "/", "The desk page (signs in from `#access_token=`)", ANYONE,
+                  content_type="text/html"),
+    ]

@@ -31,7 +31,7 @@ import numpy as np
 from asr.decoder import decode_pcm
 from asr.models import BYTES_PER_SAMPLE, LoadedModel, get_model
 from asr.segments import CallTranscript, RawResult, Segment, Speaker, to_segment
-from hotline.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ def transcribe_recording(model: LoadedModel, path: Path, call_id: str,
         raise InvalidInput(f"{path} has {len(audio.channels)} channels but {len(speakers)} speakers",
                            path=str(path))
     segments: list[Segment] = []
-    for pcm, speaker in zip(audio.channels, speakers):
+    for pcm, speaker in zip(audio.channels, speakers, strict=True):
         for raw in transcribe_pcm(model, pcm, audio.sample_rate, chunk_ms):
             segments.append(to_segment(raw, call_id, speaker, 0.0, live=False))
     segments.sort(key=lambda s: (s.start, s.speaker.value))
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep-dither", action="store_true", help="do not load through the dither=0 overlay")
     parser.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
-    from hotline.errors import HotlineError
+    from kernel.errors import HotlineError
 
     try:
         transcripts = retranscribe_files(args.files, args.model, chunk_ms=args.chunk_ms,

@@ -64,7 +64,7 @@ class Decoder:
     def seconds_in_recognizer(self) -> float:
         return (self.position - self.start_pos) / self.bytes_per_second
 
-    def accept(self, chunk: bytes) -> RawResult | None | bool:
+    def accept(self, chunk: bytes) -> RawResult | bool | None:
         """Feed audio. Returns a RawResult (or None if silent) at an endpoint, False otherwise."""
         self.position += len(chunk)
         if self._recognizer.AcceptWaveform(chunk):

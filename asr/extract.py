@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 
 from asr.chinese_numbers import digit_runs, numbers_to_arabic
-from hotline.errors import ConfigError
+from kernel.errors import ConfigError
 from tickets.model import TicketType
 
 T = TypeVar("T")
@@ -46,6 +46,8 @@ class TicketDraft:
     callback_number: Extracted[str] | None = None
     keywords: Extracted[tuple[str, ...]] | None = None
     suggested_units: tuple[Any, ...] = ()
+    #: The caller's open ticket this request repeats (重复件), when intake found one.
+    possible_duplicate_of: str | None = None
 
     FIELDS = ("request_type", "district", "street", "community", "address", "callback_number", "keywords")
 

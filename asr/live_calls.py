@@ -10,8 +10,9 @@ finishes, the complete transcript replaces it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asr.extract import Gazetteer, TicketDraft, extract_ticket_draft
@@ -19,20 +20,25 @@ from asr.segments import CallTranscript, Speaker
 from asr.service import AsrService
 from asr.stream import CallTranscription
 from asr.transcript_store import TranscriptStore
-from telephony.call_record import CallRecord
 
 log = logging.getLogger(__name__)
+
+#: Finds the caller's open ticket a request repeats: (call id, caller number, caller's words,
+#: draft) -> ticket number or None. Implemented by `tickets.repeat_check`; joined at the root.
+RepeatLookup = Callable[[str, str, str, TicketDraft], Awaitable[str | None]]
 
 
 class LiveCallTranscriber:
     def __init__(self, service: AsrService, store: TranscriptStore, gazetteer: Gazetteer,
-                 suggest_units: Callable[[str], list[Any]] | None = None) -> None:
+                 suggest_units: Callable[[str], list[Any]] | None = None,
+                 repeat_lookup: RepeatLookup | None = None) -> None:
         self.service = service
         self.store = store
         self.gazetteer = gazetteer
         self.suggest_units = suggest_units
+        self.repeat_lookup = repeat_lookup
+        self._callers: dict[str, str] = {}
         self.calls: dict[str, CallTranscription] = {}
-        self.completed: dict[str, asyncio.Future[CallTranscript]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def call_started(self, call_id: str, caller_number: str) -> Callable[[str, bytes], None] | None:
@@ -40,7 +46,7 @@ class LiveCallTranscriber:
             return None  # calls still connect; health says why transcription is off
         transcription = self.service.start_call(call_id)
         self.calls[call_id] = transcription
-        self.completed[call_id] = asyncio.get_running_loop().create_future()
+        self._callers[call_id] = caller_number
         streams = {speaker: transcription.open_stream(speaker, offset=0.0)
                    for speaker in (Speaker.CALLER, Speaker.AGENT)}
 
@@ -49,40 +55,55 @@ class LiveCallTranscriber:
 
         return feed
 
-    async def call_ended(self, record: CallRecord, ticket_no: str | None) -> None:
-        transcription = self.calls.pop(record.call_id, None)
+    async def call_ended(self, call_id: str, ticket_no: str | None) -> None:
+        transcription = self.calls.pop(call_id, None)
+        caller_number = self._callers.pop(call_id, "")
         if transcription is None:
             return
         live = await transcription.close()
-        await self._store(live)
+        await self._store(live, caller_number)
         if live.complete:
-            self._resolve(record.call_id, live)
+            self.transcript_complete(live)
             return
-        task = asyncio.create_task(self._complete_later(record.call_id, transcription))
+        task = asyncio.create_task(self._complete_later(call_id, caller_number, transcription))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _complete_later(self, call_id: str, transcription: CallTranscription) -> None:
+    async def _complete_later(self, call_id: str, caller_number: str,
+                              transcription: CallTranscription) -> None:
         try:
             complete = await transcription.wait_complete()
-            await self._store(complete)
-            self._resolve(call_id, complete)
-        except Exception:  # noqa: BLE001 - the live transcript is already stored
+            await self._store(complete, caller_number)
+            self.transcript_complete(complete)
+        except Exception:
             log.exception("post-call transcript not stored", extra={"call_id": call_id})
 
-    def _resolve(self, call_id: str, transcript: CallTranscript) -> None:
-        future = self.completed.get(call_id)
-        if future is not None and not future.done():
-            future.set_result(transcript)
+    def transcript_complete(self, transcript: CallTranscript) -> None:
+        """Called once per call when its final transcript is stored (a subclass may listen)."""
 
-    async def _store(self, transcript: CallTranscript) -> None:
+    async def _store(self, transcript: CallTranscript, caller_number: str) -> None:
         draft: TicketDraft | None = None
         if transcript.caller_text:
             draft = extract_ticket_draft(transcript.caller_text, self.gazetteer, self.suggest_units)
+            draft = await self._with_repeat(transcript, caller_number, draft)
         await self.store.save(transcript, draft)
         log.info("transcript stored", extra={"call_id": transcript.call_id,
                                              "segments": len(transcript.segments),
                                              "complete": transcript.complete})
+
+    async def _with_repeat(self, transcript: CallTranscript, caller_number: str,
+                           draft: TicketDraft) -> TicketDraft:
+        """The draft, naming the open ticket the caller repeats (the transcript is stored
+        whatever the lookup does: it only adds a hint)."""
+        if self.repeat_lookup is None or not caller_number:
+            return draft
+        try:
+            ticket_no = await self.repeat_lookup(transcript.call_id, caller_number,
+                                                 transcript.caller_text, draft)
+        except Exception:
+            log.exception("repeat lookup failed", extra={"call_id": transcript.call_id})
+            return draft
+        return dataclasses.replace(draft, possible_duplicate_of=ticket_no) if ticket_no else draft
 
     async def aclose(self) -> None:
         if self._tasks:

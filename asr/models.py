@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from hotline.errors import ConfigError
+from kernel.errors import ConfigError
+from kernel.settings import Section
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,8 @@ SUPPORTED_RATES = (8000, 16000)
 BYTES_PER_SAMPLE = 2  # slin: signed 16-bit little-endian mono
 
 
-class AsrSettings(BaseModel):
+class AsrSettings(Section):
     """The `[asr]` section of `config/hotline.toml` (see asr/README.md for every key)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     model_path: Path | None = None
     required: bool = False  # True: a missing/broken model stops start-up instead of disabling ASR

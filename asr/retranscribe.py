@@ -21,7 +21,7 @@ from asr.batch import transcribe_recording
 from asr.models import LoadedModel
 from asr.segments import Speaker
 from asr.transcript_store import TranscriptStore
-from hotline.schema import calls, transcript_segments
+from kernel.schema import calls, transcript_segments
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from asr.extract import TicketDraft
 from asr.segments import CallTranscript, Speaker
-from hotline.schema import tickets, transcript_segments
+from kernel.schema import tickets, transcript_segments
 
 
 def draft_to_json(draft: TicketDraft) -> str:
@@ -29,6 +29,8 @@ def draft_to_json(draft: TicketDraft) -> str:
         dataclasses.asdict(u) if dataclasses.is_dataclass(u) else u  # type: ignore[arg-type]
         for u in draft.suggested_units
     ]
+    if draft.possible_duplicate_of:
+        fields["possible_duplicate_of"] = draft.possible_duplicate_of
     return json.dumps(fields, ensure_ascii=False, default=str)
 
 

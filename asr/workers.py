@@ -138,7 +138,7 @@ class _Worker(threading.Thread):
                 if job is _STOP:
                     return
                 self._handle(job, decoders)
-        except BaseException as exc:  # the thread dies; the pool replaces it
+        except BaseException as exc:  # noqa: BLE001 - the thread dies; the pool replaces it
             error = exc
         finally:
             decoders.clear()
@@ -184,7 +184,7 @@ class _Worker(threading.Thread):
                         message.partial = last_partial = partial
                 decoders[slot.key] = (epoch, decoder, chunks, last_partial)
             message.position = decoder.position
-        except Exception as exc:  # one stream's audio broke its recognizer: only that stream fails
+        except Exception as exc:  # noqa: BLE001 - one stream's broken recognizer fails only that stream
             decoders.pop(slot.key, None)
             message.error = f"{type(exc).__name__}: {exc}"
         pool._post(pool._deliver, message)

@@ -31,10 +31,10 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import redis.asyncio as aioredis  # noqa: E402
+import redis.asyncio as aioredis
 
-from tickets.abuse_settings import load_abuse_policy  # noqa: E402
-from tickets.limiter import AbuseScreen  # noqa: E402
+from abuse.limiter import AbuseScreen
+from abuse.policy_file import load_abuse_policy
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

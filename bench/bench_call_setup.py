@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.asterisk_harness import BridgeProcess, bridge_env  # noqa: E402
-from telephony.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port  # noqa: E402
-from telephony.sipp_scenarios import caller_audio_wav, speech_call_scenario  # noqa: E402
+from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
+from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
+from tests.asterisk_harness import BridgeProcess, bridge_env
 
 RESPONSE_TIME = re.compile(r"Response Time 1\s*\|[^|]*\|\s*(\d+):(\d+):(\d+):(\d+)")
 

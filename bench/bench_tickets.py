@@ -1,7 +1,7 @@
 """Benchmark: the ticket repository on real PostgreSQL, against plain SQL measured in the same run.
 
 Three claims are checked, each as a ratio against a baseline that runs on the same server, the
-same database, the same SQLAlchemy engine settings (`hotline.database.create_engine`) and the
+same database, the same SQLAlchemy engine settings (`kernel.database.create_engine`) and the
 same event loop, so that the ratio isolates what our code adds and machine noise mostly cancels:
 
 1. Lifecycle throughput. N tickets go create -> classify -> dispatch -> sign -> feedback ->
@@ -57,23 +57,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline.database import open_database  # noqa: E402
-from tickets.model import (  # noqa: E402
-    Actor,
+from devtools.scratch_database import create_scratch_database, drop_scratch_database
+from kernel.database import open_database
+from kernel.roles import Actor, Role
+from tickets.model import (
     Caller,
     Channel,
-    Role,
     Satisfaction,
     TicketStatus,
     TicketType,
 )
-from hotline.scratch_database import create_scratch_database, drop_scratch_database  # noqa: E402
-from tickets.store import TicketStore, last_number_query  # noqa: E402
-from tickets.workflow import (  # noqa: E402
+from tickets.store import TicketStore, last_number_query
+from tickets.workflow import (
     Classify,
     Command,
     Dispatch,

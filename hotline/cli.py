@@ -12,14 +12,13 @@ import json
 import logging
 import signal
 import sys
-import time
 from pathlib import Path
 
 from aiohttp import web
 
-from hotline.errors import HotlineError
-from hotline.log import configure_logging
 from hotline.settings import load_settings
+from kernel.errors import HotlineError
+from kernel.log import configure_logging
 
 log = logging.getLogger("hotline")
 
@@ -44,7 +43,7 @@ async def _serve(settings_path: Path | None) -> None:
 
 
 async def _migrate(settings_path: Path | None) -> None:
-    from hotline.database import open_database
+    from kernel.database import open_database
 
     settings = load_settings(settings_path)
     engine = await open_database(settings.database.url, migrate=True)
@@ -57,8 +56,8 @@ async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) ->
 
     from asr.models import get_model
     from asr.retranscribe import retranscribe_period
-    from hotline.database import open_database
-    from hotline.errors import ConfigError
+    from kernel.database import open_database
+    from kernel.errors import ConfigError
 
     settings = load_settings(settings_path)
     model_path = args.model or settings.asr.model_path
@@ -78,51 +77,12 @@ async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) ->
                       "missing_recordings": report.skipped_missing_file}))
 
 
-def _sandbox_up(args: argparse.Namespace) -> None:
-    """Start an Asterisk sandbox in the foreground and print how to reach it as JSON."""
-    from telephony.sandbox import AsteriskSandbox, ensure_rootfs
-
-    sandbox = AsteriskSandbox(ensure_rootfs(), name=args.name, http_port=args.http_port,
-                              sip_port=args.sip_port, ari_password=args.ari_password)
-    sandbox.start()
-    print(json.dumps({"ari_url": sandbox.ari_url, "ari_user": sandbox.ari_user,
-                      "ari_password": sandbox.ari_password, "sip_port": sandbox.sip_port,
-                      "recording_dir": str(sandbox.recording_dir), "root": str(sandbox.root),
-                      "instance": sandbox.name}), flush=True)
-    stop = {"now": False}
-
-    def request_stop(*_: object) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    try:
-        while not stop["now"] and sandbox.process and sandbox.process.poll() is None:
-            time.sleep(0.2)
-    finally:
-        sandbox.stop()
-
-
-def _sandbox_call(args: argparse.Namespace) -> None:
-    """Place a test call with SIPp (continuous G.711 audio) into a running sandbox."""
-    from telephony.sandbox import AsteriskSandbox, ensure_rootfs
-    from telephony.sipp_scenarios import caller_audio_wav, speech_call_scenario
-
-    sandbox = AsteriskSandbox(ensure_rootfs(), name=args.name, sip_port=args.sip_port)
-    wav = sandbox.write_sipp_file("caller-audio.wav", caller_audio_wav())
-    scenario = sandbox.write_sipp_file(
-        "call.xml", speech_call_scenario(wav, hold_ms=args.seconds * 1000, loops=-1))
-    code, out = asyncio.run(sandbox.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
-                                              "-set", "caller", args.caller))
-    print("call finished" if code == 0 else f"SIPp failed ({code}):\n{out[-2000:]}")
-    if code:
-        raise SystemExit(code)
 
 
 def _token(settings_path: Path | None, args: argparse.Namespace) -> None:
     """Print an access token (and, for hotline staff, the desk link that signs in with it)."""
-    from hotline.auth import Principal
     from hotline.composition import token_signer
+    from kernel.auth import Principal
 
     settings = load_settings(settings_path)
     hours = args.hours if args.hours is not None else settings.auth.token_hours
@@ -146,16 +106,6 @@ def main(argv: list[str] | None = None) -> None:
     again.add_argument("--model", type=Path, default=None, help="Vosk model (default: asr.model_path)")
     again.add_argument("--replace", action="store_true",
                        help="also replace calls that already have a transcript")
-    up = sub.add_parser("sandbox-up", help="start a real Asterisk sandbox (foreground)")
-    up.add_argument("--name", default="dev")
-    up.add_argument("--http-port", type=int, default=0)
-    up.add_argument("--sip-port", type=int, default=0)
-    up.add_argument("--ari-password", default="hotline")
-    call = sub.add_parser("sandbox-call", help="place a test call into the sandbox with SIPp")
-    call.add_argument("--name", default="dev")
-    call.add_argument("--sip-port", type=int, required=True)
-    call.add_argument("--caller", default="13800138000")
-    call.add_argument("--seconds", type=int, default=5)
     token = sub.add_parser("token", help="issue an access token for a person of the hotline or a unit")
     token.add_argument("--role", required=True,
                        help="agent, dispatcher, callback_agent, supervisor, unit, system or kb_admin")
@@ -172,10 +122,6 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(_migrate(args.config))
         elif args.command == "retranscribe":
             asyncio.run(_retranscribe(args.config, args))
-        elif args.command == "sandbox-up":
-            _sandbox_up(args)
-        elif args.command == "sandbox-call":
-            _sandbox_call(args)
         elif args.command == "token":
             _token(args.config, args)
     except HotlineError as exc:

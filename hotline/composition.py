@@ -1,71 +1,68 @@
 """The composition root: the one place that turns settings into a running backend.
 
-Every external resource (database engine, Redis pool, ARI connection and call flow) is an
-aiohttp cleanup context stored under a typed `web.AppKey`; nothing is global. `preflight`
-checks each dependency once before start-up so a wrong setting fails in one line.
+It is the only module that knows every capability. It builds the shared resources (database
+engine, Redis clients), gives each capability what it needs through that capability's
+`install(app, deps)`, and joins the call path's ports (`telephony.ports`) to their
+implementations: intake records finished calls, the anti-abuse screen screens callers, live
+transcription consumes audio. Resources that must be opened asynchronously (ASR models, the ARI
+connection) are aiohttp cleanup contexts under typed `web.AppKey`s; nothing is global.
+`preflight` checks each dependency once, and migrates the database once, before start-up, so
+a wrong setting fails in one line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from pathlib import Path
 
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent_desk.live_feed import LIVE_PREFIX, LIVE_REDIS
-from agent_desk.live_feed import routes as live_feed_routes
-from asr.extract import load_gazetteer
-from asr.live_calls import LiveCallTranscriber
+from abuse import plugin as abuse_plugin
+from abuse.limiter import AbuseScreen
+from abuse.policy_file import load_abuse_policy
+from agent_desk import plugin as desk_plugin
+from asr.extract import TicketDraft, load_gazetteer
+from asr.live_calls import LiveCallTranscriber, RepeatLookup
 from asr.service import AsrService, open_asr_service
 from asr.transcript_store import TranscriptStore
-from hotline.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
-from hotline.database import open_database
-from hotline.event_bus import RedisEventBus
-from hotline.leader_lease import LeaderLease
-from hotline.errors import Unavailable
 from hotline.settings import Settings
+from kernel import openapi
+from kernel.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
+from kernel.database import create_engine, open_database
+from kernel.errors import Unavailable
+from kernel.event_bus import RedisEventBus
+from kernel.http_edge import new_app
+from kernel.leader_lease import LeaderLease
+from knowledge import plugin as knowledge_plugin
+from knowledge.store import KnowledgeStore
+from supervision import plugin as supervision_plugin
+from supervision.job import SupervisionJob
 from telephony.ari.events import AriEventStream
-from telephony.ari.rest import AriRest
+from telephony.ari.rest import AriRest, wait_for_ari
 from telephony.call_flow import CallFlow
 from telephony.call_state import CallStateStore
 from telephony.fastagi import FastAgiScreenServer
-from telephony.sandbox import wait_for_ari
-from tickets.abuse_api import ABUSE_SCREEN
-from tickets.abuse_api import routes as abuse_routes
-from tickets.abuse_settings import load_abuse_policy
-from tickets.dispatch import load_catalogue, suggest_units
-from tickets.api import DISPATCH_CATALOGUE, TICKET_STORE, WORKING_CALENDAR
-from tickets.api import routes as ticket_routes
+from tickets import plugin as tickets_plugin
 from tickets.deadlines import load_calendar
-from tickets.evidence_api import EVIDENCE_STORE
-from tickets.evidence_api import routes as evidence_routes
+from tickets.dispatch import DispatchCatalogue, load_catalogue, suggest_units
 from tickets.evidence_store import EvidenceStore
 from tickets.intake import CallIntake
-from tickets.stats_api import routes as stats_routes
+from tickets.repeat_check import RepeatCheck
 from tickets.store import TicketStore
-from tickets.knowledge_api import KNOWLEDGE_STORE
-from tickets.knowledge_api import routes as knowledge_routes
-from tickets.knowledge_store import KnowledgeStore, load_seed
-from tickets.limiter import AbuseScreen
-from tickets.supervision_api import SUPERVISION_JOB
-from tickets.supervision_api import routes as supervision_routes
-from tickets.supervision_job import SupervisionJob
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 SETTINGS = web.AppKey("settings", Settings)
-ENGINE = web.AppKey("engine", AsyncEngine)
-REDIS = web.AppKey("redis", aioredis.Redis)
 CALL_FLOW = web.AppKey("call_flow", CallFlow)
-EVENT_BUS = web.AppKey("event_bus", RedisEventBus)
 ASR = web.AppKey("asr", AsrService)
+
+SLIN_FORMAT_FOR_RATE = {8000: "slin", 16000: "slin16"}
 
 
 async def check_redis(url: str, timeout: float = 3.0) -> None:
@@ -89,7 +86,7 @@ def token_signer(settings: Settings) -> TokenSigner:
 
 
 async def preflight(settings: Settings) -> None:
-    """Fail fast, with one line, when a dependency is wrong or down."""
+    """Fail fast, with one line, when a dependency is wrong or down; migrate the database once."""
     load_abuse_policy(resolve_path(settings.abuse.policy_file))
     engine = await open_database(settings.database.url, migrate=True)
     await engine.dispose()
@@ -98,95 +95,69 @@ async def preflight(settings: Settings) -> None:
                        settings.ari.connect_timeout)
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
-    app[ENGINE] = await open_database(app[SETTINGS].database.url)
-    app[KNOWLEDGE_STORE] = KnowledgeStore(app[ENGINE])
-    app[TICKET_STORE] = TicketStore(app[ENGINE], app[SETTINGS].node.id)
-    app[DISPATCH_CATALOGUE] = load_catalogue()
-    app[WORKING_CALENDAR] = load_calendar()
-    await load_seed(app[KNOWLEDGE_STORE])  # adds only seed articles not loaded before
-    yield
-    await app[ENGINE].dispose()
-
-
-async def _redis(app: web.Application) -> AsyncIterator[None]:
-    app[REDIS] = aioredis.from_url(app[SETTINGS].redis.url, socket_connect_timeout=2,
-                                   socket_timeout=2)
-    app[EVENT_BUS] = RedisEventBus(app[REDIS], app[SETTINGS].redis.key_prefix)
-    # Subscriptions wait for messages indefinitely: no socket read timeout on this client.
-    app[LIVE_REDIS] = aioredis.from_url(app[SETTINGS].redis.url, socket_connect_timeout=2)
-    app[LIVE_PREFIX] = app[SETTINGS].redis.key_prefix
-    yield
-    await app[LIVE_REDIS].aclose()
-    await app[REDIS].aclose()
-
-
-async def _abuse(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    screen = AbuseScreen(app[REDIS], load_abuse_policy(resolve_path(settings.abuse.policy_file)),
-                         key_prefix=settings.redis.key_prefix,
-                         decision_timeout=settings.abuse.decision_timeout)
-    app[ABUSE_SCREEN] = screen
-    async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
-                                   port=settings.abuse.fastagi_port):
+def _closing(*closers: Callable[[], object]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that only closes resources built synchronously in `build_app`."""
+    async def context(_: web.Application) -> AsyncIterator[None]:
         yield
+        for close in closers:
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
+
+    return context
 
 
-async def _supervision(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS].supervision
-    job = SupervisionJob(app[TICKET_STORE], app[KNOWLEDGE_STORE])
-    app[SUPERVISION_JOB] = job
-    task: asyncio.Task[None] | None = None
-    if settings.enabled:
-        # The lease lives a little less than a round, so exactly one node scans per round.
-        lease = LeaderLease(app[REDIS], f"{app[SETTINGS].redis.key_prefix}lease:supervision",
-                            ttl_seconds=settings.interval_seconds * 0.9)
-        task = asyncio.create_task(job.run_forever(settings.interval_seconds, lease),
-                                   name="supervision-scanner")
-    yield
-    if task is not None:
+def _asr(settings: Settings, bus: RedisEventBus) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        async with open_asr_service(settings.asr, bus.publish_event) as service:
+            app[ASR] = service
+            yield
+
+    return context
+
+
+def _repeat_lookup(check: RepeatCheck) -> RepeatLookup:
+    """Live transcription's repeat lookup (asr port), answered by the ticket store."""
+    async def lookup(call_id: str, caller_number: str, text: str, draft: TicketDraft) -> str | None:
+        match = await check.open_ticket_repeated(
+            call_id, caller_number, text,
+            request_type=str(draft.request_type.value) if draft.request_type else None,
+            district=draft.district.value if draft.district else None)
+        return match.ticket_no if match else None
+
+    return lookup
+
+
+def _telephony(settings: Settings, redis: aioredis.Redis, intake: CallIntake,
+               screen: AbuseScreen, catalogue: DispatchCatalogue, transcripts: TranscriptStore,
+               repeat_lookup: RepeatLookup) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The call path, with its ports joined: intake, the screen, live transcription."""
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        ari = settings.ari
+        rest = AriRest(ari.url, ari.username, ari.password, ari.app)
+        stream = AriEventStream(ari.url, ari.username, ari.password, ari.app)
+        transcriber = LiveCallTranscriber(app[ASR], transcripts, load_gazetteer(),
+                                          suggest_units=lambda text: suggest_units(catalogue, text),
+                                          repeat_lookup=repeat_lookup)
+        flow = CallFlow(rest, CallStateStore(redis, settings.redis.key_prefix), intake,
+                        settings.call_flow, settings.node.id, ari=ari, audio_consumer=transcriber,
+                        media_format=SLIN_FORMAT_FOR_RATE[settings.asr.sample_rate],
+                        screen=screen, message_max_seconds=settings.abuse.message_max_seconds)
+        app[CALL_FLOW] = flow
+        task = asyncio.create_task(flow.run(stream.events()), name="ari-call-flow")
+        async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
+                                       port=settings.abuse.fastagi_port):
+            yield
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+        await flow.drain()
+        await transcriber.aclose()
+        await rest.close()
+
+    return context
 
 
-async def _asr(app: web.Application) -> AsyncIterator[None]:
-    async with open_asr_service(app[SETTINGS].asr, app[EVENT_BUS].publish_event) as service:
-        app[ASR] = service
-        yield
-
-
-async def _telephony(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    ari = settings.ari
-    rest = AriRest(ari.url, ari.username, ari.password, ari.app)
-    stream = AriEventStream(ari.url, ari.username, ari.password, ari.app)
-    catalogue = load_catalogue()
-    transcriber = LiveCallTranscriber(app[ASR], TranscriptStore(app[ENGINE]), load_gazetteer(),
-                                      suggest_units=lambda text: suggest_units(catalogue, text))
-    flow = CallFlow(rest, CallStateStore(app[REDIS], settings.redis.key_prefix),
-                    CallIntake(app[ENGINE], settings.node.id), settings.call_flow,
-                    settings.node.id, ari=ari, audio_consumer=transcriber,
-                    media_format=SLIN_FORMAT_FOR_RATE[settings.asr.sample_rate],
-                    screen=app[ABUSE_SCREEN],
-                    message_max_seconds=settings.abuse.message_max_seconds)
-    app[CALL_FLOW] = flow
-    task = asyncio.create_task(flow.run(stream.events()), name="ari-call-flow")
-    yield
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
-    await flow.drain()
-    await transcriber.aclose()
-    await rest.close()
-
-
-SLIN_FORMAT_FOR_RATE = {8000: "slin", 16000: "slin16"}
-
-routes = web.RouteTableDef()
-
-
-@routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     flow = request.app[CALL_FLOW]
     return web.json_response({"status": "ok", "active_calls": len(flow.state.calls),
@@ -194,18 +165,45 @@ async def health(request: web.Request) -> web.Response:
 
 
 def build_app(settings: Settings) -> web.Application:
-    app = web.Application()
+    """The whole backend. The database must be migrated already (`preflight` does it)."""
+    app = new_app()
     app[SETTINGS] = settings
     app[TOKEN_SIGNER] = token_signer(settings)
-    app[EVIDENCE_STORE] = EvidenceStore(resolve_path(settings.evidence.dir),
-                                        settings.evidence.max_bytes)
-    app.cleanup_ctx.extend([_database, _redis, _supervision, _abuse, _asr, _telephony])
-    app.add_routes(routes)
-    app.add_routes(abuse_routes)
-    app.add_routes(live_feed_routes)
-    app.add_routes(knowledge_routes)
-    app.add_routes(ticket_routes)
-    app.add_routes(supervision_routes)
-    app.add_routes(evidence_routes)
-    app.add_routes(stats_routes)
+    prefix = settings.redis.key_prefix
+    engine = create_engine(settings.database.url)
+    redis = aioredis.from_url(settings.redis.url, socket_connect_timeout=2, socket_timeout=2)
+    # Subscriptions wait for messages indefinitely: no socket read timeout on this client.
+    feed_redis = aioredis.from_url(settings.redis.url, socket_connect_timeout=2)
+    app.cleanup_ctx.append(_closing(feed_redis.aclose, redis.aclose, engine.dispose))
+    bus = RedisEventBus(redis, prefix)
+
+    catalogue = load_catalogue()
+    tickets = TicketStore(engine, settings.node.id)
+    knowledge = KnowledgeStore(engine)
+    screen = AbuseScreen(redis, load_abuse_policy(resolve_path(settings.abuse.policy_file)),
+                         key_prefix=prefix, decision_timeout=settings.abuse.decision_timeout)
+
+    tickets_plugin.install(app, tickets_plugin.TicketDeps(
+        tickets, catalogue, load_calendar(),
+        EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes)))
+    knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
+    abuse_plugin.install(app, screen)
+    supervision = settings.supervision
+    schedule = None
+    if supervision.enabled:
+        # The lease lives a little less than a round, so exactly one node scans per round.
+        schedule = supervision_plugin.Schedule(supervision.interval_seconds, LeaderLease(
+            redis, f"{prefix}lease:supervision", ttl_seconds=supervision.interval_seconds * 0.9))
+    supervision_plugin.install(app, supervision_plugin.SupervisionDeps(
+        SupervisionJob(tickets, knowledge), schedule))
+    desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix))
+    openapi.install(app)
+
+    app.cleanup_ctx.append(_asr(settings, bus))
+    app.cleanup_ctx.append(_telephony(settings, redis, CallIntake(engine, settings.node.id), screen,
+                                      catalogue, TranscriptStore(engine),
+                                      _repeat_lookup(RepeatCheck(tickets))))
+    app.router.add_get("/health", health)
+    openapi.contribute(app, [openapi.Operation(
+        "get", "/health", "Liveness: active calls, ASR model and workers", openapi.ANYONE)])
     return app

@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hotline.schema import metadata
+from kernel.schema import metadata
 
 config = context.config
 

@@ -19,54 +19,34 @@ import uuid
 import wave
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
-from hotline.errors import AriError, HotlineError
-from hotline.settings import AriSettings, CallFlowSettings
+from kernel.errors import AriError, HotlineError
 from telephony.ari.models import AriEvent, Channel, ChannelEvent, Connected, StasisEnd, StasisStart
 from telephony.ari.rest import AriRest
 from telephony.call_record import CallRecord
 from telephony.call_state import ActiveCall, CallStateStore
-from telephony.media_tap import AudioSink, MediaTap, StasisWaiter
+from telephony.media_tap import MediaTap, StasisWaiter
+from telephony.ports import CallAudioConsumer, CallRecorder, CallScreen
 from telephony.resource_ids import call_bridge_id, is_call_bridge, is_own_resource
-from tickets.intake import CallIntake
+from telephony.settings import AriSettings, CallFlowSettings
 
 log = logging.getLogger(__name__)
 
 ANSWERED, BRIDGED, RECORDING, SCREENED, GREETED, PROMPTED = (
     "answered", "bridged", "recording", "screened", "greeted", "prompted")
-MESSAGE_LEVELS = ("restrict", "supervisor_review")
 LEAVE_MESSAGE_PROMPT = "sound:hotline/leave-message"
 
 
-class ScreenDecision(Protocol):
-    decision_id: str
-    prompt: str | None
 
-    @property
-    def level(self) -> str: ...
+@dataclass
+class _ChannelQueue:
+    """Serialises one channel's event handling."""
 
-
-class CallScreen(Protocol):
-    """The anti-abuse screen as the call flow needs it (tickets.limiter.AbuseScreen)."""
-
-    async def decide(self, caller_number: str | None, *, call_id: str | None = None) -> ScreenDecision:
-        ...
-
-    async def record_call_end(self, caller_number: str, *, call_id: str, duration: timedelta,
-                              new_content: bool) -> object: ...
-
-
-class CallAudioConsumer(Protocol):
-    """Receives a call's audio per speaker (live transcription plugs in here)."""
-
-    def call_started(self, call_id: str, caller_number: str) -> AudioSink | None:
-        """Return where to send audio, or None when this call gets no live consumer."""
-
-    async def call_ended(self, record: CallRecord, ticket_no: str | None) -> None:
-        """The call is over and its frames are all delivered."""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: int = 0
 
 
 def wav_seconds(path: Path) -> float | None:
@@ -78,7 +58,7 @@ def wav_seconds(path: Path) -> float | None:
 
 
 class CallFlow:
-    def __init__(self, rest: AriRest, state: CallStateStore, intake: CallIntake,
+    def __init__(self, rest: AriRest, state: CallStateStore, intake: CallRecorder,
                  settings: CallFlowSettings, node_id: str, *,
                  ari: AriSettings | None = None,
                  audio_consumer: CallAudioConsumer | None = None,
@@ -98,9 +78,8 @@ class CallFlow:
         self.intake = intake
         self.settings = settings
         self.node_id = node_id
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, _ChannelQueue] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.finished: asyncio.Queue[tuple[CallRecord, str]] = asyncio.Queue()
 
     # --- event intake -----------------------------------------------------------------------
     async def run(self, events: AsyncIterator[AriEvent]) -> None:
@@ -133,13 +112,29 @@ class CallFlow:
             log.error("call flow task failed", exc_info=task.exception())
 
     def _serial(self, channel_id: str, work: Awaitable[None]) -> None:
-        lock = self._locks.setdefault(channel_id, asyncio.Lock())
+        """Run `work` after the channel's earlier work; the channel's lock lives only while
+        work for it is pending, so finished calls leave nothing behind."""
+        queue = self._locks.get(channel_id)
+        if queue is None:
+            queue = self._locks[channel_id] = _ChannelQueue()
+        queue.pending += 1
 
         async def locked() -> None:
-            async with lock:
-                await work
+            try:
+                async with queue.lock:
+                    await work
+            finally:
+                queue.pending -= 1
+                if queue.pending == 0 and self._locks.get(channel_id) is queue:
+                    del self._locks[channel_id]
 
         self._spawn(locked())
+
+    def footprint(self) -> dict[str, int]:
+        """Sizes of the per-call structures: all return to 0 when no call is in progress."""
+        return {"calls": len(self.state.calls), "channel_queues": len(self._locks),
+                "tasks": len(self._tasks), "taps": len(self.taps),
+                "message_timers": len(self._message_timers), "awaited_channels": self.waiter.pending}
 
     async def drain(self) -> None:
         """Wait for handlers in flight (used at shutdown and in tests)."""
@@ -212,7 +207,8 @@ class CallFlow:
         call.screen_level = str(decision.level)
         call.screen_decision_id = decision.decision_id
         call.screen_prompt = decision.prompt
-        call.queue = "senior" if call.screen_level == "senior_queue" else "general"
+        call.queue = "senior" if decision.routes_to_senior_queue else "general"
+        call.takes_message = decision.offers_message
         log.info("caller screened", extra={"call_id": call.call_id, "level": call.screen_level,
                                            "decision_id": decision.decision_id})
 
@@ -221,7 +217,7 @@ class CallFlow:
         assert call.bridge_id is not None
         if call.screen_prompt and call.screen_level != "allow":
             await self.rest.play_on_bridge(call.bridge_id, f"sound:{call.screen_prompt}")
-        if call.screen_level in MESSAGE_LEVELS:
+        if call.takes_message:
             await self.rest.play_on_bridge(call.bridge_id, LEAVE_MESSAGE_PROMPT)
             await self.rest.play_on_bridge(call.bridge_id, "sound:beep")
             # The bridge recording keeps the message; the call becomes a ticket at hang-up.
@@ -298,7 +294,7 @@ class CallFlow:
             started_at=call.started_at, answered_at=call.answered_at, ended_at=ended_at,
             end_reason=reason, recording_path=recording_path, recording_seconds=seconds,
             screen_level=call.screen_level, screen_decision_id=call.screen_decision_id,
-            queue=call.queue,
+            queue=call.queue, is_message=call.takes_message,
         )
         ticket_no = await self._persist(record)
         if self.screen is not None and call.caller_number:
@@ -312,14 +308,12 @@ class CallFlow:
                 log.warning("call end not reported to the screen", extra={"call_id": call.call_id})
         if tap is not None and self.audio_consumer is not None:
             try:
-                await self.audio_consumer.call_ended(record, ticket_no)
-            except Exception:  # noqa: BLE001 - a consumer bug must not lose the call record
+                await self.audio_consumer.call_ended(record.call_id, ticket_no)
+            except Exception:
                 log.exception("audio consumer failed at call end", extra={"call_id": call.call_id})
         if ticket_no is None:
             return  # kept in the Redis mirror; the next reconcile tries again
         await self.state.forget(channel_id)
-        self._locks.pop(channel_id, None)
-        self.finished.put_nowait((record, ticket_no))
 
     async def _wait_for_recording(self, path: Path, timeout: float = 3.0) -> float | None:
         """Asterisk closes the file just after the stop request returns; give it a moment."""

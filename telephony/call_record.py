@@ -25,11 +25,8 @@ class CallRecord:
     screen_level: str | None = None
     screen_decision_id: str | None = None
     queue: str = "general"
-
-    @property
-    def is_message(self) -> bool:
-        """A restricted caller's recorded message (it still becomes a ticket)."""
-        return self.screen_level in ("restrict", "supervisor_review")
+    #: A restricted caller's recorded message (it still becomes a ticket), as the screen said.
+    is_message: bool = False
 
     @property
     def duration_seconds(self) -> float:

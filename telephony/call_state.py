@@ -34,6 +34,7 @@ class ActiveCall:
     screen_decision_id: str | None = None
     screen_prompt: str | None = None
     queue: str = "general"
+    takes_message: bool = False  # restricted: the caller leaves a message instead of queueing
     hangup_at: float | None = None  # epoch seconds: end of a restricted caller's message
 
     def to_json(self) -> str:

@@ -4,7 +4,8 @@
     same => n,GotoIf($["${HOTLINE_SCREEN}" = "restrict"]?notice)
 
 The server reads the AGI environment (`agi_callerid`, optional `agi_arg_1` = what the caller
-said, for the emergency override), asks the shared `tickets.limiter.AbuseScreen` (the same object
+said, for the emergency override), asks the shared anti-abuse screen (`telephony.ports.CallScreen`,
+`abuse.limiter.AbuseScreen`) (the same object
 the ARI call flow uses, so both paths apply one policy and one set of counters) and sets:
 
     HOTLINE_SCREEN         allow | warn | senior_queue | restrict | supervisor_review
@@ -30,9 +31,9 @@ from dataclasses import dataclass
 
 from asterisk.agi import re_code, re_kv
 
-from hotline.errors import HotlineError
-from tickets.abuse_policy import Level, mask_number
-from tickets.limiter import AbuseScreen
+from kernel.errors import HotlineError
+from kernel.privacy import mask_phone
+from telephony.ports import CallScreen
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class FastAgiScreenServer:
 
     def __init__(
         self,
-        screen: AbuseScreen,
+        screen: CallScreen,
         *,
         host: str = "127.0.0.1",
         port: int = 4573,
@@ -193,13 +194,13 @@ class FastAgiScreenServer:
         call_id = env.get("agi_uniqueid") or None
         caller = env.get("agi_callerid")
         request_text = env.get("agi_arg_1") or None
-        level, prompt, decision_id = Level.ALLOW.value, "", ""
+        level, prompt, decision_id = "allow", "", ""
         try:
             decision = await self._screen.decide(caller, request_text=request_text, call_id=call_id)
-            level, prompt, decision_id = decision.level.value, decision.prompt or "", decision.decision_id
+            level, prompt, decision_id = str(decision.level), decision.prompt or "", decision.decision_id
         except Exception:  # never leave the dialplan without an answer: allow, and say so loudly
             log.exception("abuse screen raised; allowing the call",
-                          extra={"caller": mask_number(caller), "call_id": call_id})
+                          extra={"caller": mask_phone(caller), "call_id": call_id})
         await session.set_variable(SCREEN_VARIABLE, level)
         await session.set_variable(PROMPT_VARIABLE, prompt)
         await session.set_variable(DECISION_VARIABLE, decision_id)

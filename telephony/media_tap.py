@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-from hotline.errors import AriError
-from hotline.settings import AriSettings
+from kernel.errors import AriError
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
 from telephony.media_socket import receive_media
+from telephony.ports import AudioSink
 from telephony.resource_ids import tap_ids
+from telephony.settings import AriSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,11 @@ class StasisWaiter:
     def forget(self, channel_id: str) -> None:
         self._waiting.pop(channel_id, None)
 
+    @property
+    def pending(self) -> int:
+        return len(self._waiting)
 
-AudioSink = Callable[[str, bytes], Awaitable[None] | None]
+
 
 
 @dataclass

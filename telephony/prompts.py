@@ -14,8 +14,10 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from hotline.errors import HotlineError
-from tickets.abuse_settings import DEFAULT_POLICY_FILE
+from kernel.errors import HotlineError
+
+#: The anti-abuse policy file holds the notices' wording (`[prompt_texts]`).
+DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "config" / "abuse_policy.toml"
 
 PROMPT_FOR_TEXT = {"warn": "hotline/abuse-warning", "restrict": "hotline/abuse-restricted",
                    "leave_message": "hotline/leave-message"}

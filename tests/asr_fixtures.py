@@ -21,8 +21,15 @@ import pytest
 
 from asr.models import LoadedModel, get_model
 
-__all__ = ["AsrLanguage", "asr_language", "asr_model", "render_speech", "speech_renderer",
-           "reference_decode", "read_pcm"]
+__all__ = [
+    "AsrLanguage",
+    "asr_language",
+    "asr_model",
+    "read_pcm",
+    "reference_decode",
+    "render_speech",
+    "speech_renderer",
+]
 
 MANDARIN_CANDIDATES = (
     Path("/work/shared/models/vosk-model-small-cn-0.22"),

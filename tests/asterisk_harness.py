@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from telephony.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
+from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
 
 if TYPE_CHECKING:
     from telephony.call_flow import CallFlow
+    from telephony.call_record import CallRecord
+    from telephony.ports import CallRecorder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,10 +139,25 @@ async def bridge_factory(tmp_path: Path) -> AsyncIterator[list[BridgeProcess]]:
 class InProcessBridge:
     """The call flow running inside the test's own event loop (to observe its hooks)."""
 
-    flow: "CallFlow"
+    flow: CallFlow
     task: asyncio.Task[None]
     engine: object
     redis: object
+    #: (call record, ticket number) of every call the bridge recorded, in order.
+    finished: asyncio.Queue[tuple[CallRecord, str]]
+
+
+class RecordingIntake:
+    """The real intake (the call flow's `CallRecorder` port), telling the test what it wrote."""
+
+    def __init__(self, intake: CallRecorder) -> None:
+        self._intake = intake
+        self.finished: asyncio.Queue[tuple[CallRecord, str]] = asyncio.Queue()
+
+    async def record_finished_call(self, record: CallRecord) -> str:
+        ticket_no = await self._intake.record_finished_call(record)
+        self.finished.put_nowait((record, ticket_no))
+        return ticket_no
 
 
 @pytest.fixture
@@ -148,12 +165,12 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
     """Call `start(sandbox, audio_consumer=None)` to run a CallFlow in this event loop."""
     import redis.asyncio as aioredis
 
-    from hotline.database import open_database
-    from hotline.settings import AriSettings, CallFlowSettings
+    from kernel.database import open_database
     from telephony.ari.events import AriEventStream
     from telephony.ari.rest import AriRest
     from telephony.call_flow import CallFlow
     from telephony.call_state import CallStateStore
+    from telephony.settings import AriSettings, CallFlowSettings
     from tickets.intake import CallIntake
 
     started: list[InProcessBridge] = []
@@ -172,7 +189,8 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
         redis = aioredis.from_url(os.environ.get("HOTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
         rest = AriRest(ari.url, ari.username, ari.password, ari.app)
         stream = AriEventStream(ari.url, ari.username, ari.password, ari.app)
-        flow = CallFlow(rest, CallStateStore(redis, redis_key_prefix), CallIntake(engine, "T01"),
+        intake = RecordingIntake(CallIntake(engine, "T01"))
+        flow = CallFlow(rest, CallStateStore(redis, redis_key_prefix), intake,
                         CallFlowSettings(recording_dir=sandbox.recording_dir, greeting=greeting),
                         "T01",
                         ari=ari, audio_consumer=audio_consumer,  # type: ignore[arg-type]
@@ -180,7 +198,8 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                         message_max_seconds=message_max_seconds)
         task = asyncio.create_task(flow.run(stream.events()))
         await asyncio.wait_for(stream.connected.wait(), 10)
-        bridge = InProcessBridge(flow=flow, task=task, engine=engine, redis=redis)
+        bridge = InProcessBridge(flow=flow, task=task, engine=engine, redis=redis,
+                                 finished=intake.finished)
         started.append(bridge)
         return bridge
 

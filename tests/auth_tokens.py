@@ -1,4 +1,4 @@
-"""Signed access tokens for tests: the same `hotline.auth` code path as production.
+"""Signed access tokens for tests: the same `kernel.auth` code path as production.
 
 Tests build their apps with `TEST_SIGNER` under `TOKEN_SIGNER` and send `bearer(...)` headers;
 a test that wants a forged or expired token makes one with another signer or clock.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hotline.auth import TOKEN_SIGNER, Principal, TokenSigner
+from kernel.auth import TOKEN_SIGNER, Principal, TokenSigner
 
 TEST_SIGNER_KEY = b"test-signing-key-not-for-production"
 TEST_SIGNER = TokenSigner(TEST_SIGNER_KEY)

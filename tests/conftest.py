@@ -16,8 +16,8 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline.database import open_database
-from hotline.scratch_database import create_scratch_database, drop_scratch_database
+from devtools.scratch_database import create_scratch_database, drop_scratch_database
+from kernel.database import open_database
 
 REDIS_URL = os.environ.get("HOTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -6,20 +6,19 @@
     POST /api/tickets/{no}/commands/{command}           one workflow command, with expected_version
     GET  /api/tickets/{no}/suggested-units              units from the dispatch catalogue
     GET  /api/callers/{number}/tickets                  a caller's history (hotline roles only)
-    GET  /api/openapi.json                              OpenAPI 3 document of the above
 
 The application holds a `TicketStore` under `TICKET_STORE`, the dispatch catalogue under
 `DISPATCH_CATALOGUE` and the working-day calendar under `WORKING_CALENDAR`; the composition
 root sets them. A dispatch without deadlines gets them from the catalogue and the calendar.
 
-Authentication: a signed bearer token (`hotline.auth`) names the person, the role (values of
+Authentication: a signed bearer token (`kernel.auth`) names the person, the role (values of
 `tickets.model.Role`) and a unit's code; nothing the client merely claims is trusted.
 
 Confidentiality: a unit never learns that another unit's ticket exists (404, not 403) and
 never sees a confidential caller's number or an anonymous caller's name
 (`Ticket.view_for_unit`, applied to the ticket and to the events that carry the caller).
 
-Errors from the one hierarchy (`hotline.errors`) become JSON `{"error": code, "message": ...}`
+Errors from the one hierarchy (`kernel.errors`) become JSON `{"error": code, "message": ...}`
 with `http_status_for`, as in the other APIs; invalid bodies are `InvalidInput` (400).
 """
 
@@ -29,14 +28,16 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field
 
-from hotline import auth
-from hotline.errors import InvalidInput, NotFound, PermissionDenied
-from hotline.http_edge import RequestBody, json_errors, read_body
+from kernel import auth
+from kernel.errors import InvalidInput, NotFound, PermissionDenied
+from kernel.http_edge import RequestBody, read_body
+from kernel.openapi import Operation
+from kernel.roles import HOTLINE_STAFF, Actor, Role
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, suggest_units, terms_for
@@ -44,13 +45,11 @@ from tickets.events import TicketEvent, TicketRegistered
 from tickets.evidence_api import EVIDENCE_STORE
 from tickets.evidence_store import EvidenceStore
 from tickets.model import (
-    Actor,
     Attachment,
     Caller,
     Channel,
     EscalationGround,
     OutOfScope,
-    Role,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
@@ -66,7 +65,7 @@ TICKET_STORE = web.AppKey("ticket_store", TicketStore)
 DISPATCH_CATALOGUE = web.AppKey("dispatch_catalogue", DispatchCatalogue)
 WORKING_CALENDAR = web.AppKey("working_calendar", WorkingCalendar)
 #: Staff of the hotline centre: they see every ticket and callers' numbers.
-HOTLINE_ROLES = frozenset({Role.AGENT, Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR})
+HOTLINE_ROLES = HOTLINE_STAFF
 MAX_TEXT = 10_000
 
 routes = web.RouteTableDef()
@@ -252,7 +251,8 @@ def _dispatch(body: DispatchBody, ctx: _Context) -> workflow.Command:
 def _callback(body: CallbackBody, ctx: _Context) -> workflow.Command:
     new_deadline = body.new_deadline
     t = ctx.ticket
-    if new_deadline is None and t.lead_unit in ctx.catalogue.units and t.ticket_type is not None:
+    if (new_deadline is None and t.lead_unit is not None and t.lead_unit in ctx.catalogue.units
+            and t.ticket_type is not None):
         terms = terms_for(ctx.catalogue, t.lead_unit, t.ticket_type, t.urgency)
         new_deadline = dispatch_deadlines(terms, ctx.now, ctx.calendar)[0]
     return workflow.RecordCallback(
@@ -268,8 +268,8 @@ def _copy_fields(command: type[workflow.Command]) -> Builder:
     def build(body: CommandBody, ctx: _Context) -> workflow.Command:
         extra = {name: getattr(body, name) for name in type(body).model_fields
                  if name not in CommandBody.model_fields}
-        return command(**_common(body), **{
-            k: tuple(v) if isinstance(v, list) else v for k, v in extra.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in extra.items()}
+        return command(**_common(body), **fields)
     return build
 
 
@@ -330,8 +330,6 @@ COMMANDS: dict[str, CommandSpec] = {
 
 # ---- plumbing ------------------------------------------------------------------------------
 
-
-_json_errors = json_errors
 
 
 def _actor(request: web.Request, allowed: frozenset[Role] | None = None) -> Actor:
@@ -457,7 +455,6 @@ def event_json(event: TicketEvent, actor: Actor) -> dict[str, Any]:
 
 
 @routes.post("/api/tickets")
-@_json_errors
 async def register_ticket(request: web.Request) -> web.Response:
     actor = _actor(request)
     body = await _body(request, RegisterBody)
@@ -475,7 +472,6 @@ async def register_ticket(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/tickets")
-@_json_errors
 async def list_tickets(request: web.Request) -> web.Response:
     actor = _actor(request, HOTLINE_ROLES | {Role.UNIT})
     try:
@@ -492,7 +488,6 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/tickets/{no}")
-@_json_errors
 async def get_ticket(request: web.Request) -> web.Response:
     actor = _actor(request, HOTLINE_ROLES | {Role.UNIT})
     ticket, events = await request.app[TICKET_STORE].get_with_events(_ticket_no(request))
@@ -504,7 +499,6 @@ async def get_ticket(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/tickets/{no}/commands/{command}")
-@_json_errors
 async def run_command(request: web.Request) -> web.Response:
     actor = _actor(request)
     spec = COMMANDS.get(request.match_info["command"])
@@ -525,7 +519,6 @@ async def run_command(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/tickets/{no}/suggested-units")
-@_json_errors
 async def suggested_units(request: web.Request) -> web.Response:
     _actor(request, HOTLINE_ROLES)
     ticket = await request.app[TICKET_STORE].get(_ticket_no(request))
@@ -540,7 +533,6 @@ async def suggested_units(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/callers/{number}/tickets")
-@_json_errors
 async def caller_history(request: web.Request) -> web.Response:
     actor = _actor(request, HOTLINE_ROLES)
     number = request.match_info["number"].strip()
@@ -553,106 +545,24 @@ async def caller_history(request: web.Request) -> web.Response:
 
 # ---- OpenAPI -------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Operation:
-    method: Literal["get", "post"]
-    path: str
-    summary: str
-    roles: str
-    body: type[BaseModel] | None = None
-    query: tuple[str, ...] = ()
+HOTLINE = "agent, dispatcher, callback_agent, supervisor"
 
 
 def operations() -> list[Operation]:
-    """Every operation of this API; `test_openapi_lists_every_route` holds it to the routes."""
-    hotline = "agent, dispatcher, callback_agent, supervisor"
+    """Every operation of this API; the app's document is held to its routes by a test."""
     ops = [
         Operation("post", "/api/tickets", "Register a ticket (受理)",
-                  "agent, supervisor, system", RegisterBody),
+                  "agent, supervisor, system", RegisterBody, success=201),
         Operation("get", "/api/tickets", "List tickets, newest first; a unit sees its own only",
-                  f"{hotline}, unit", query=("status", "limit", "offset")),
-        Operation("get", "/api/tickets/{no}", "A ticket and its events", f"{hotline}, unit"),
-        Operation("get", "/api/tickets/{no}/suggested-units", "Units for the ticket", hotline),
+                  f"{HOTLINE}, unit",
+                  query=(("status", "string"), ("limit", "integer"), ("offset", "integer"))),
+        Operation("get", "/api/tickets/{no}", "A ticket and its events", f"{HOTLINE}, unit"),
+        Operation("get", "/api/tickets/{no}/suggested-units", "Units for the ticket", HOTLINE),
         Operation("get", "/api/callers/{number}/tickets", "A caller's tickets, newest first",
-                  hotline, query=("limit",)),
-        Operation("get", "/api/openapi.json", "This document", "anyone"),
-    ]
-    # The companion APIs served next to this one (tickets/evidence_api.py, stats_api.py,
-    # supervision_api.py), so one document describes what a ticket client uses.
-    ops += [
-        Operation("post", "/api/evidence",
-                  "Upload an evidence file (multipart/form-data, one part named `file`)",
-                  f"{hotline}, unit"),
-        Operation("get", "/api/evidence/{sha256}", "An evidence file (`?meta=1`: its metadata)",
-                  f"{hotline} (every file), unit (its own uploads)"),
-        Operation("get", "/api/statistics/units", "Monthly figures per unit; a unit sees its own",
-                  f"{hotline}, unit", query=("month",)),
-        Operation("get", "/api/disclosure/{month}.csv", "Public monthly disclosure (CSV)", "anyone"),
-        Operation("get", "/api/disclosure/{month}.json", "Public monthly disclosure (JSON)",
-                  "anyone"),
-        Operation("post", "/api/supervision/scan", "Run the supervision scanner now",
-                  "supervisor, system"),
+                  HOTLINE, query=(("limit", "integer"),)),
     ]
     for name, spec in COMMANDS.items():
         roles = ", ".join(sorted(r.value for r in workflow.ROLES[spec.command]))
         ops.append(Operation("post", f"/api/tickets/{{no}}/commands/{name}", spec.summary,
                              roles, spec.body))
     return ops
-
-
-_ERROR_SCHEMA = {
-    "type": "object", "required": ["error", "message"],
-    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-}
-
-
-_STRING_QUERIES = frozenset({"status", "month"})
-
-
-def openapi_document() -> dict[str, Any]:
-    schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
-    paths: dict[str, dict[str, Any]] = {}
-    for op in operations():
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for n in ("no", "number", "sha256", "month") if f"{{{n}}}" in op.path]
-        params += [{"name": n, "in": "query", "required": False,
-                    "schema": {"type": "string" if n in _STRING_QUERIES else "integer"}}
-                   for n in op.query]
-        entry: dict[str, Any] = {
-            "summary": op.summary,
-            **({} if op.roles == "anyone" else {"security": [{"bearer": []}]}),
-            "description": f"Roles: {op.roles}.",
-            "parameters": params,
-            "responses": {
-                "200" if op.method == "get" or "/commands/" in op.path else "201":
-                    {"description": "OK", "content": {"application/json": {"schema": {}}}},
-                **{str(code): {"description": text, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/Error"}}}}
-                   for code, text in ((400, "invalid input"),
-                                      (401, "no, forged or expired access token"),
-                                      (403, "role may not do this"),
-                                      (404, "not found or not visible to this unit"),
-                                      (409, "expected_version is stale"),
-                                      (422, "transition not allowed by the regulations"))},
-            },
-        }
-        if op.body is not None:
-            schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas.update(schema.pop("$defs", {}))
-            schemas[op.body.__name__] = schema
-            entry["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}}}}
-        paths.setdefault(op.path, {})[op.method] = entry
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "12345 hotline tickets", "version": "1"},
-        "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {"bearer": {
-            "type": "http", "scheme": "bearer", "bearerFormat": "hotline v1 (hotline.auth)"}}},
-    }
-
-
-@routes.get("/api/openapi.json")
-async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())

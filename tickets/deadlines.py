@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-from hotline.errors import ConfigError, InvalidInput
-from tickets.model import HOTLINE_TZ
+from kernel.clock import HOTLINE_TZ
+from kernel.errors import ConfigError, InvalidInput
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import yaml
 
-from hotline.errors import ConfigError, NotFound
+from kernel.errors import ConfigError, NotFound
+from kernel.text_match import containment, ngrams, normalize
 from tickets.deadlines import Term, WorkingCalendar, due
 from tickets.model import TicketType, Urgency
-from tickets.text_match import containment, ngrams, normalize
 
 DEFAULT_CATALOGUE_PATH = (
     Path(__file__).resolve().parent.parent / "config" / "dispatch_catalogue.yaml"

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kernel.privacy import normalize_number
+from kernel.text_match import ngrams, request_similarity
 from tickets.model import Ticket, TicketType
-from tickets.text_match import ngrams, request_similarity
 
 #: Below this, two texts are about different things. Tuned on short summaries such as
 #: "小区停水三天无人处理" vs "我家小区已经停水三天了": those score ~0.5.
@@ -36,22 +37,12 @@ class DuplicateMatch:
     score: float
 
 
-def normalize_number(number: str | None) -> str:
-    """Digits only, without the +86 / 0086 country prefix, so one caller is one key."""
-    if not number:
-        return ""
-    digits = "".join(ch for ch in number if ch.isdigit())
-    for prefix in ("0086", "86"):
-        if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
-            return digits[len(prefix):]
-    return digits
-
 
 def duplicate_score(request: IncomingRequest, ticket: Ticket) -> float:
     """How much the request repeats the ticket, in [0, 1]; 0 when it cannot be the same.
 
     Same caller is checked by `find_duplicate`; here: same type and district when both are
-    known, then text similarity (`tickets.text_match.request_similarity`).
+    known, then text similarity (`kernel.text_match.request_similarity`).
     """
     if not ticket.is_open:
         return 0.0

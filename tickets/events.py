@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from kernel.roles import Actor
 from tickets.model import (
-    Actor,
     Attachment,
     Caller,
     Channel,

@@ -17,14 +17,15 @@ from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
 
-from hotline import auth
-from hotline.errors import InvalidInput, NotFound
-from hotline.http_edge import json_errors
+from kernel import auth
+from kernel.errors import InvalidInput, NotFound
+from kernel.openapi import Operation
+from kernel.roles import EVIDENCE_UPLOADERS, HOTLINE_STAFF
 from tickets.evidence_store import CHUNK, EvidenceStore, StoredEvidence
 
 EVIDENCE_STORE = web.AppKey("evidence_store", EvidenceStore)
-UPLOAD_ROLES = frozenset({"agent", "dispatcher", "callback_agent", "supervisor", "unit"})
-HOTLINE_READERS = frozenset({"agent", "dispatcher", "callback_agent", "supervisor"})
+UPLOAD_ROLES = EVIDENCE_UPLOADERS
+HOTLINE_READERS = HOTLINE_STAFF
 
 routes = web.RouteTableDef()
 
@@ -40,7 +41,6 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
 
 
 @routes.post("/api/evidence")
-@json_errors
 async def upload(request: web.Request) -> web.Response:
     principal = auth.require(request, UPLOAD_ROLES)
     if not request.content_type.startswith("multipart/"):
@@ -57,7 +57,6 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/evidence/{sha256}")
-@json_errors
 async def download(request: web.Request) -> web.StreamResponse:
     principal = auth.require(request, UPLOAD_ROLES)
     store = request.app[EVIDENCE_STORE]
@@ -73,3 +72,15 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 def _quote(name: str) -> str:
     return quote(name, safe="")
+
+
+def operations() -> list[Operation]:
+    hotline = "agent, dispatcher, callback_agent, supervisor"
+    return [
+        Operation("post", "/api/evidence",
+                  "Upload an evidence file (multipart/form-data, one part named `file`)",
+                  f"{hotline}, unit", success=201),
+        Operation("get", "/api/evidence/{sha256}", "An evidence file (`?meta=1`: its metadata)",
+                  f"{hotline} (every file), unit (its own uploads)",
+                  query=(("meta", "string"),), content_type="application/octet-stream"),
+    ]

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hotline.errors import InvalidInput, NotFound
+from kernel.errors import InvalidInput, NotFound
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 64 * 1024

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline.errors import Conflict
-from hotline.schema import calls, tickets
-from telephony.call_record import CallRecord
+from kernel.errors import Conflict
+from kernel.privacy import normalize_number
+from kernel.schema import calls, tickets
 from tickets import workflow
 from tickets.events import TicketRegistered
 from tickets.model import Attachment, Caller, Channel
@@ -29,14 +31,72 @@ from tickets.store import CALL_FLOW_ACTOR, insert_registered, next_ticket_number
 log = logging.getLogger(__name__)
 
 
-def registration(record: CallRecord, ticket_no: str) -> workflow.Register:
+class FinishedCall(Protocol):
+    """A finished call as intake reads it (the call path's `telephony.call_record.CallRecord`
+    has these fields; intake does not import telephony)."""
+
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def channel_id(self) -> str: ...
+
+    @property
+    def bridge_id(self) -> str | None: ...
+
+    @property
+    def caller_number(self) -> str: ...
+
+    @property
+    def caller_name(self) -> str: ...
+
+    @property
+    def dialed_number(self) -> str: ...
+
+    @property
+    def node_id(self) -> str: ...
+
+    @property
+    def started_at(self) -> datetime: ...
+
+    @property
+    def answered_at(self) -> datetime | None: ...
+
+    @property
+    def ended_at(self) -> datetime: ...
+
+    @property
+    def end_reason(self) -> str: ...
+
+    @property
+    def recording_path(self) -> Path | None: ...
+
+    @property
+    def recording_seconds(self) -> float | None: ...
+
+    @property
+    def screen_level(self) -> str | None: ...
+
+    @property
+    def screen_decision_id(self) -> str | None: ...
+
+    @property
+    def queue(self) -> str: ...
+
+    @property
+    def is_message(self) -> bool: ...
+
+
+def registration(record: FinishedCall, ticket_no: str) -> workflow.Register:
     """The draft ticket a finished call registers: the caller's number, the call, its recording."""
     recordings = (
         (Attachment("recording", str(record.recording_path), "通话录音"),)
         if record.recording_path else ()
     )
     return workflow.Register(
-        ticket_no=ticket_no, channel=Channel.PHONE, caller=Caller(number=record.caller_number),
+        ticket_no=ticket_no, channel=Channel.PHONE,
+        # One caller, one key: "+86 138-..." and "138..." are the same person (kernel.privacy).
+        caller=Caller(number=normalize_number(record.caller_number) or record.caller_number),
         call_ids=(record.call_id,), recordings=recordings,
     )
 
@@ -46,7 +106,7 @@ class CallIntake:
         self._engine = engine
         self._node_id = node_id
 
-    async def record_finished_call(self, record: CallRecord, attempts: int = 5) -> str:
+    async def record_finished_call(self, record: FinishedCall, attempts: int = 5) -> str:
         """Write the call and its draft ticket; return the ticket number."""
         for _ in range(attempts):
             async with self._engine.begin() as conn:
@@ -64,7 +124,7 @@ class CallIntake:
                 continue
         raise Conflict("could not allocate a ticket number", call_id=record.call_id)
 
-    async def _insert(self, record: CallRecord) -> str:
+    async def _insert(self, record: FinishedCall) -> str:
         now = datetime.now(UTC)
         async with self._engine.begin() as conn:
             ticket_no = await next_ticket_number(conn, now, self._node_id)

@@ -13,10 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from zoneinfo import ZoneInfo
 
-#: Deadlines, ticket-number dates and working days are reckoned in Beijing time.
-HOTLINE_TZ = ZoneInfo("Asia/Shanghai")
+from kernel.privacy import mask_phone
 
 
 class Channel(StrEnum):
@@ -73,16 +71,6 @@ class Satisfaction(StrEnum):
     BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
     UNSATISFIED = "unsatisfied"  # 不满意
 
-
-class Role(StrEnum):
-    """Who may act on a ticket. Hotline roles are staff of the hotline centre (热线工作机构)."""
-
-    AGENT = "agent"  # 话务员: intake, direct answer, three-way call
-    DISPATCHER = "dispatcher"  # 派单员: dispatch and review of unit requests
-    CALLBACK_AGENT = "callback_agent"  # 回访员
-    SUPERVISOR = "supervisor"  # 督办 / 班长: everything hotline-side, plus supervision
-    UNIT = "unit"  # 承办单位 staff; acts only for its own unit
-    SYSTEM = "system"  # automated jobs: web/app intake, supervision scanner, archiving
 
 
 class SupervisionLevel(IntEnum):
@@ -147,15 +135,6 @@ class TerminationGround(StrEnum):
 EMERGENCY_LINES: frozenset[str] = frozenset({"110", "119", "120", "122"})
 
 
-def mask_phone(number: str | None) -> str:
-    """`13812345678` -> `138****5678`: for logs and for views that must not show the number."""
-    if not number:
-        return ""
-    digits = number.strip()
-    if len(digits) >= 7:
-        return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
-    return "*" * max(len(digits) - 2, 0) + digits[-2:]
-
 
 @dataclass(frozen=True)
 class Caller:
@@ -202,14 +181,6 @@ class Attachment:
     sha256: str | None = None
     size: int | None = None
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who performs a transition. `unit` is the unit code for `Role.UNIT` actors."""
-
-    id: str
-    role: Role
-    unit: str | None = None
 
 
 @dataclass(frozen=True)

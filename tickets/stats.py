@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from kernel.clock import HOTLINE_TZ
 from tickets.events import (
     CallbackRecorded,
     Dispatched,
@@ -29,7 +30,7 @@ from tickets.events import (
     Signed,
     TicketEvent,
 )
-from tickets.model import HOTLINE_TZ, Satisfaction
+from tickets.model import Satisfaction
 
 GOOD_SATISFACTION = (Satisfaction.SATISFIED, Satisfaction.BASICALLY_SATISFIED)
 

@@ -15,11 +15,12 @@ from datetime import datetime
 
 from aiohttp import web
 
-from hotline import auth
-from hotline.errors import InvalidInput
-from hotline.http_edge import json_errors
+from kernel import auth
+from kernel.clock import HOTLINE_TZ
+from kernel.errors import InvalidInput
+from kernel.openapi import ANYONE, Operation
+from kernel.roles import HOTLINE_STAFF, Role
 from tickets.api import DISPATCH_CATALOGUE, TICKET_STORE
-from tickets.model import HOTLINE_TZ
 from tickets.stats import (
     UnitMonth,
     UnitStatistics,
@@ -28,7 +29,7 @@ from tickets.stats import (
     disclosure_records,
 )
 
-STAFF = frozenset({"agent", "dispatcher", "callback_agent", "supervisor", "unit"})
+STAFF = HOTLINE_STAFF | {Role.UNIT}
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 routes = web.RouteTableDef()
@@ -52,7 +53,6 @@ async def _rows(request: web.Request, month: str) -> list[UnitMonth]:
 
 
 @routes.get("/api/statistics/units")
-@json_errors
 async def unit_statistics(request: web.Request) -> web.Response:
     principal = auth.require(request, STAFF)
     month = request.query.get("month") or f"{datetime.now(HOTLINE_TZ):%Y-%m}"
@@ -63,7 +63,6 @@ async def unit_statistics(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/disclosure/{month}.{fmt:csv|json}")
-@json_errors
 async def disclosure(request: web.Request) -> web.Response:
     month = request.match_info["month"]
     names = {code: unit.name for code, unit in request.app[DISPATCH_CATALOGUE].units.items()}
@@ -74,3 +73,13 @@ async def disclosure(request: web.Request) -> web.Response:
                                      f'attachment; filename="12345-disclosure-{month}.csv"'})
     return web.Response(text=disclosure_json(records), content_type="application/json",
                         charset="utf-8")
+
+
+def operations() -> list[Operation]:
+    hotline = "agent, dispatcher, callback_agent, supervisor"
+    return [
+        Operation("get", "/api/statistics/units", "Monthly figures per unit; a unit sees its own",
+                  f"{hotline}, unit", query=(("month", "string"),)),
+        Operation("get", "/api/disclosure/{month}.{fmt}",
+                  "Public monthly disclosure (`fmt`: csv or json)", ANYONE),
+    ]

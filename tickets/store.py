@@ -41,25 +41,24 @@ from sqlalchemy import Row, Select, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hotline.errors import Conflict, InvalidInput, NotFound
-from hotline.schema import ticket_events, tickets
+from kernel.clock import HOTLINE_TZ, Clock, utc_now
+from kernel.errors import Conflict, InvalidInput, NotFound
+from kernel.privacy import mask_phone
+from kernel.roles import Actor, Role
+from kernel.schema import ticket_events, tickets
 from tickets import workflow
 from tickets.events import EVENT_TYPES_BY_NAME, TicketEvent, TicketRegistered
 from tickets.model import (
-    Actor,
+    FINISHED_STATUSES,
     Caller,
     Channel,
-    FINISHED_STATUSES,
-    HOTLINE_TZ,
     ClosureReason,
-    Role,
     Satisfaction,
     SupervisionLevel,
     Ticket,
     TicketStatus,
     TicketType,
     Urgency,
-    mask_phone,
 )
 from tickets.ticket_number import MAX_SEQUENCE, TicketNumber, local_date_of
 
@@ -75,8 +74,6 @@ NUMBER_ATTEMPTS = 20
 CALL_FLOW_ACTOR = Actor("call-flow", Role.SYSTEM)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---- event codec: dataclass <-> JSON, driven by the events' type hints ----------------------
@@ -141,7 +138,7 @@ def event_from_row(row: Row[Any]) -> TicketEvent:
     if cls is None:
         raise InvalidInput("unknown event type in the database", event_type=row.event_type,
                            ticket_no=row.ticket_no)
-    hints = _field_types(cls)
+    hints = _field_types(cls)  # type: ignore[arg-type]  # event classes hash by identity
     payload = json.loads(row.payload)
     values = {k: _decode(hints[k], v) for k, v in payload.items() if k in hints}
     actor = Actor(row.actor, Role(row.role), row.actor_unit)
@@ -279,7 +276,7 @@ class TicketStore:
     """Loads and saves tickets; every save is one transition and one event, atomically."""
 
     def __init__(
-        self, engine: AsyncEngine, node_id: str, clock: Callable[[], datetime] = _utcnow,
+        self, engine: AsyncEngine, node_id: str, clock: Clock = utc_now,
         policy: workflow.WorkflowPolicy = workflow.DEFAULT_POLICY,
     ) -> None:
         TicketNumber(local_date_of(clock()), node_id, 1)  # validates the node id at start-up

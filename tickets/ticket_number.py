@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from hotline.errors import InvalidInput
-from tickets.model import HOTLINE_TZ
+from kernel.clock import HOTLINE_TZ
+from kernel.errors import InvalidInput
 
 SEQUENCE_DIGITS = 6
 MAX_SEQUENCE = 10**SEQUENCE_DIGITS - 1

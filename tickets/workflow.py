@@ -22,7 +22,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from hotline.errors import IllegalTransition, InvalidInput, PermissionDenied
+from kernel.errors import IllegalTransition, InvalidInput, PermissionDenied
+from kernel.roles import REVIEWERS, Actor, Role
+from tickets.escalation import escalation_refusal
 from tickets.events import (
     AnsweredDirectly,
     AnsweredInThreeWayCall,
@@ -50,14 +52,12 @@ from tickets.events import (
 )
 from tickets.model import (
     EMERGENCY_LINES,
-    Actor,
     Attachment,
     Caller,
     Channel,
     ClosureReason,
     EscalationGround,
     OutOfScope,
-    Role,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
@@ -67,7 +67,6 @@ from tickets.model import (
     TicketType,
     Urgency,
 )
-from tickets.supervision import escalation_refusal
 
 S = TicketStatus
 
@@ -255,7 +254,6 @@ class Archive(Command):
 # Who may do what, from which status. One table each, so a reader can audit them at a glance.
 
 _HOTLINE_DESK = frozenset({Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR})
-_REVIEWERS = frozenset({Role.DISPATCHER, Role.SUPERVISOR})
 _UNIT = frozenset({Role.UNIT})
 _ALL_OPEN = frozenset(s for s in TicketStatus if s not in (S.CLOSED, S.ARCHIVED))
 _SUPERVISABLE = _ALL_OPEN - {S.DRAFT}
@@ -266,17 +264,17 @@ ROLES: dict[type[Command], frozenset[Role]] = {
     AnswerDirectly: frozenset({Role.AGENT, Role.SUPERVISOR}),
     AnswerInThreeWayCall: frozenset({Role.AGENT, Role.SUPERVISOR}),
     CloseOutOfScope: frozenset({Role.AGENT, Role.SUPERVISOR}),
-    Dispatch: _REVIEWERS,
+    Dispatch: REVIEWERS,
     Sign: _UNIT,
     RequestReturn: _UNIT,
-    ApproveReturn: _REVIEWERS,
-    RejectReturn: _REVIEWERS,
+    ApproveReturn: REVIEWERS,
+    RejectReturn: REVIEWERS,
     RequestExtension: _UNIT,
-    ApproveExtension: _REVIEWERS,
-    DenyExtension: _REVIEWERS,
+    ApproveExtension: REVIEWERS,
+    DenyExtension: REVIEWERS,
     RequestTermination: _UNIT,
-    ApproveTermination: _REVIEWERS,
-    RejectTermination: _REVIEWERS,
+    ApproveTermination: REVIEWERS,
+    RejectTermination: REVIEWERS,
     AddProgressNote: frozenset(
         {Role.AGENT, Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR, Role.UNIT}
     ),

@@ -8,7 +8,7 @@ Create Date: 2026-11-25
 import sqlalchemy as sa
 from alembic import op
 
-from hotline.schema import UtcDateTime
+from kernel.schema import UtcDateTime
 
 revision = "0001"
 down_revision = None

@@ -16,7 +16,7 @@ Create Date: 2026-11-26
 import sqlalchemy as sa
 from alembic import op
 
-from hotline.schema import UtcDateTime
+from kernel.schema import UtcDateTime
 
 revision = "0004"
 down_revision = "0003"

@@ -40,7 +40,7 @@ class AriEventStream:
         self.connected = asyncio.Event()
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.backoff_max, self.backoff_initial * (2 ** attempt))
+        delay = float(min(self.backoff_max, self.backoff_initial * (2 ** attempt)))
         return delay * random.uniform(0.8, 1.2)
 
     async def events(self) -> AsyncIterator[AriEvent]:

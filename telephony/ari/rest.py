@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from hotline.errors import AriError
+from kernel.errors import AriError, Unavailable
 from telephony.ari.auth import basic_authorization
 from telephony.ari.models import ApplicationState, Bridge, Channel
 
@@ -133,3 +133,14 @@ class AriRest:
     async def live_recording(self, name: str) -> dict[str, Any] | None:
         data = await self.request("GET", f"/recordings/live/{name}", missing_ok=True)
         return data if isinstance(data, dict) else None
+
+async def wait_for_ari(url: str, user: str, password: str, timeout: float) -> None:
+    """Raise Unavailable unless ARI answers a ping within `timeout` seconds."""
+    try:
+        async with aiohttp.ClientSession(headers=basic_authorization(user, password)) as session:
+            async with session.get(f"{url}/ari/asterisk/ping",
+                                   timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                if response.status != 200:
+                    raise Unavailable(f"ARI at {url} answered {response.status}", url=url)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise Unavailable(f"ARI at {url} is unreachable: {exc or type(exc).__name__}", url=url) from exc

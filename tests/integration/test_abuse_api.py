@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from tickets.abuse_api import ABUSE_SCREEN, routes
-from tickets.abuse_settings import policy_from_mapping
-from tickets.limiter import AbuseScreen
+from abuse.limiter import AbuseScreen
+from abuse.plugin import install
+from abuse.policy_file import policy_from_mapping
+from kernel.http_edge import new_app
 from tests.auth_tokens import bearer, with_test_signer
 
 NUMBER = "13800138000"
@@ -30,9 +30,8 @@ async def screen(redis_client: aioredis.Redis, redis_key_prefix: str) -> AbuseSc
 
 @pytest.fixture
 async def client(screen: AbuseScreen) -> AsyncIterator[TestClient]:
-    app = with_test_signer(web.Application())
-    app[ABUSE_SCREEN] = screen
-    app.add_routes(routes)
+    app = with_test_signer(new_app())
+    install(app, screen)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client
 
@@ -138,9 +137,8 @@ async def test_redis_trouble_is_a_503_for_supervisors(redis_key_prefix: str) -> 
         sock.bind(("127.0.0.1", 0))
         dead_port = sock.getsockname()[1]
     dead = aioredis.Redis(host="127.0.0.1", port=dead_port, socket_connect_timeout=0.2)
-    app = with_test_signer(web.Application())
-    app[ABUSE_SCREEN] = AbuseScreen(dead, POLICY, key_prefix=redis_key_prefix, decision_timeout=0.3)
-    app.add_routes(routes)
+    app = with_test_signer(new_app())
+    install(app, AbuseScreen(dead, POLICY, key_prefix=redis_key_prefix, decision_timeout=0.3))
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
             response = await test_client.get("/api/abuse/restricted", headers=SUPERVISOR)

@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hotline.schema import calls, tickets
+from abuse.limiter import AbuseScreen
+from abuse.policy_file import DEFAULT_POLICY_FILE, policy_from_mapping
+from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
+from devtools.sipp_scenarios import (
+    caller_audio_wav,
+    hung_up_by_hotline_scenario,
+    speech_call_scenario,
+)
+from kernel.schema import calls, tickets
 from telephony.ari.models import ChannelEvent, PlaybackEvent
 from telephony.fastagi import FastAgiScreenServer
-from telephony.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
-from telephony.sipp_scenarios import (
-    caller_audio_wav, hung_up_by_hotline_scenario, speech_call_scenario,
-)
-from tickets.abuse_settings import DEFAULT_POLICY_FILE, policy_from_mapping
-from tickets.limiter import AbuseScreen
 
 pytestmark = pytest.mark.asterisk
 
@@ -56,7 +58,7 @@ async def test_repeat_caller_is_warned_then_restricted_and_can_leave_a_message(
     # The restricted caller does not hang up: the bridge ends the message after its maximum.
     await call(asterisk, number, hold_ms=20000, wait_for_hotline_hangup=True)
 
-    finished = [await asyncio.wait_for(bridge.flow.finished.get(), 20) for _ in range(4)]
+    finished = [await asyncio.wait_for(bridge.finished.get(), 20) for _ in range(4)]
     levels = [record.screen_level for record, _ in finished]
     assert levels == ["allow", "warn", "senior_queue", "restrict"]
     assert [record.queue for record, _ in finished] == ["general", "general", "senior", "general"]
@@ -91,7 +93,7 @@ async def test_fastagi_screens_a_call_from_a_real_dialplan(
     screen = AbuseScreen(redis_client, strict_policy(), key_prefix=redis_key_prefix)
     port = free_tcp_port()
     dialplan = "\n".join([
-        "exten => 12346,1,AGI(agi://127.0.0.1:%d/screen)" % port,
+        f"exten => 12346,1,AGI(agi://127.0.0.1:{port}/screen)",
         " same => n,UserEvent(HotlineScreen,level: ${HOTLINE_SCREEN},prompt: ${HOTLINE_SCREEN_PROMPT})",
         " same => n,Answer()",
         " same => n,Wait(0.5)",
@@ -139,7 +141,7 @@ async def test_calls_go_on_when_the_screens_redis_is_down(
     bridge = await in_process_bridge(asterisk, screen=screen)
     for _ in range(2):
         await call(asterisk, "13700000044", hold_ms=2000)
-    finished = [await asyncio.wait_for(bridge.flow.finished.get(), 20) for _ in range(2)]
+    finished = [await asyncio.wait_for(bridge.finished.get(), 20) for _ in range(2)]
     assert [record.screen_level for record, _ in finished] == ["allow", "allow"]
     assert all(ticket_no for _, ticket_no in finished)
     assert screen.stats.fail_open == 2

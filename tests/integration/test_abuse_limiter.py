@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from hotline.errors import Conflict, NotFound
-from tickets.abuse_policy import ANONYMOUS, AbusePolicy, AuditEvent, Level, from_ms
-from tickets.abuse_settings import policy_from_mapping
-from tickets.limiter import AbuseScreen
+from abuse.limiter import AbuseScreen
+from abuse.policy import ANONYMOUS, AbusePolicy, AuditEvent, Level, from_ms
+from abuse.policy_file import policy_from_mapping
+from kernel.errors import Conflict, NotFound
 
 REDIS_URL = os.environ.get("HOTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

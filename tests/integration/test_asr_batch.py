@@ -10,7 +10,7 @@ import pytest
 
 from asr.batch import PostCallQueue, main, read_wav, retranscribe_files, transcribe_recording
 from asr.segments import Speaker
-from hotline.errors import InvalidInput
+from kernel.errors import InvalidInput
 from tests.asr_fixtures import read_pcm, reference_decode
 
 

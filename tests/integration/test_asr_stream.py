@@ -8,6 +8,7 @@ chunking, see asr/stream.py), so any difference would come from our pipeline.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,8 @@ async def test_two_speakers_are_transcribed_separately(asr_model, speech_rendere
                 await asyncio.sleep(0)
         transcript = await call.close()
 
-    assert texts(transcript.segments, Speaker.CALLER) == reference_decode(asr_model, caller_pcm, RATE, cfg.chunk_bytes())
+    reference = reference_decode(asr_model, caller_pcm, RATE, cfg.chunk_bytes())
+    assert texts(transcript.segments, Speaker.CALLER) == reference
     assert texts(transcript.segments, Speaker.AGENT) == reference_decode(asr_model, agent_pcm, RATE, cfg.chunk_bytes())
     assert transcript.caller_text == " ".join(texts(transcript.segments, Speaker.CALLER))
 
@@ -186,7 +188,7 @@ async def test_recognizers_recycled_on_long_streams_keep_the_time_line(asr_model
     assert len(segments) == len(reference_decode(asr_model, pcm, RATE, cfg.chunk_bytes()))
     assert all(s.text for s in segments)
     assert all(5.0 <= s.start <= s.end <= 5.0 + len(pcm) / (2 * RATE) + 0.5 for s in segments)
-    assert all(a.end <= b.start + 0.05 for a, b in zip(segments, segments[1:])), "times are not reset by recycling"
+    assert all(a.end <= b.start + 0.05 for a, b in itertools.pairwise(segments)), "times are not reset by recycling"
 
 
 async def test_missing_model_disables_transcription_but_not_calls(tmp_path):

@@ -11,10 +11,10 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from hotline.schema import calls, tickets
+from devtools.sandbox import AsteriskSandbox
+from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
+from kernel.schema import calls, tickets
 from telephony.call_flow import wav_seconds
-from telephony.sandbox import AsteriskSandbox
-from telephony.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.asterisk

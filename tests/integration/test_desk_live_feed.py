@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from agent_desk.live_feed import LIVE_PREFIX, LIVE_REDIS, routes
+from agent_desk.plugin import DeskDeps, install
 from asr.segments import Segment, Speaker
-from hotline.event_bus import RedisEventBus
+from kernel.event_bus import RedisEventBus
+from kernel.http_edge import new_app
 from tests.auth_tokens import bearer, with_test_signer
 from tests.conftest import REDIS_URL
 
@@ -21,16 +23,15 @@ AGENT = bearer("agent", "agent7")
 
 
 def desk_app(prefix: str) -> web.Application:
-    app = with_test_signer(web.Application())
-    app[LIVE_PREFIX] = prefix
+    app = with_test_signer(new_app())
+    redis = aioredis.from_url(REDIS_URL)
+    install(app, DeskDeps(redis, prefix))
 
-    async def redis_ctx(app: web.Application):  # type: ignore[no-untyped-def]
-        app[LIVE_REDIS] = aioredis.from_url(REDIS_URL)
+    async def close_redis(_: web.Application) -> AsyncIterator[None]:
         yield
-        await app[LIVE_REDIS].aclose()
+        await redis.aclose()
 
-    app.cleanup_ctx.append(redis_ctx)
-    app.add_routes(routes)
+    app.cleanup_ctx.append(close_redis)
     return app
 
 

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from abuse.limiter import AbuseScreen
+from abuse.policy_file import policy_from_mapping
 from telephony.fastagi import FastAgiScreenServer
-from tickets.abuse_settings import policy_from_mapping
-from tickets.limiter import AbuseScreen
 
 POLICY = policy_from_mapping({
     "levels": {"warn": {"calls_short": 3}, "senior_queue": {"calls_short": 4},

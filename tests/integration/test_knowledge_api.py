@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from hotline.database import open_database
-from tickets.knowledge_api import KNOWLEDGE_STORE, routes
-from tickets.knowledge_store import KnowledgeStore, load_seed, seed_article_id
+from kernel.clock import FixedClock
+from kernel.database import open_database
+from kernel.http_edge import new_app
+from knowledge.plugin import KnowledgeDeps, install
+from knowledge.store import KnowledgeStore, load_seed, seed_article_id
 from tests.auth_tokens import bearer, with_test_signer
 
 AGENT = bearer("agent", "agent7")
@@ -22,27 +23,20 @@ ADMIN = bearer("kb_admin", "kbadmin")
 HEATING = seed_article_id("heating-fee-standard")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
-async def clock() -> Clock:
-    return Clock()
+async def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-async def client(database_url: str, clock: Clock) -> AsyncIterator[TestClient]:
+async def client(database_url: str, clock: FixedClock) -> AsyncIterator[TestClient]:
     engine = await open_database(database_url)
     store = KnowledgeStore(engine, clock=clock)
     await load_seed(store)
-    app = with_test_signer(web.Application())
-    app[KNOWLEDGE_STORE] = store
-    app.add_routes(routes)
+    app = with_test_signer(new_app())
+    install(app, KnowledgeDeps(store))
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
             yield test_client
@@ -156,7 +150,7 @@ async def test_a_stale_version_is_a_409_and_bad_bodies_a_400(client: TestClient)
     assert response.status == 400
 
 
-async def test_stale_articles_for_supervision(client: TestClient, clock: Clock) -> None:
+async def test_stale_articles_for_supervision(client: TestClient, clock: FixedClock) -> None:
     assert (await client.get("/api/kb/stale", headers=AGENT)).status == 403
     clock.now = datetime(2027, 3, 5, 2, 0, tzinfo=UTC)
     flags = (await (await client.get("/api/kb/stale", headers=ADMIN)).json())["stale"]

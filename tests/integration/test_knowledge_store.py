@@ -9,15 +9,16 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline.database import downgrade, upgrade
-from hotline.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from tickets.knowledge import Actor, ArticleContent, ArticleStatus, Role
-from tickets.knowledge_store import KnowledgeStore, load_seed, read_seed, seed_article_id
+from kernel.database import downgrade, upgrade
+from kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from kernel.roles import Actor, Role
+from knowledge.model import ArticleContent, ArticleStatus
+from knowledge.store import KnowledgeStore, load_seed, read_seed, seed_article_id
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
-ADMIN = Actor(Role.KB_ADMIN, "kbadmin")
-HOUSING = Actor(Role.UNIT, "zhang", "city-housing")
-WATER = Actor(Role.UNIT, "li", "utility-water")
+ADMIN = Actor("kbadmin", Role.KB_ADMIN)
+HOUSING = Actor("zhang", Role.UNIT, "city-housing")
+WATER = Actor("li", Role.UNIT, "utility-water")
 
 
 @pytest.fixture

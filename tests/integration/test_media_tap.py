@@ -10,9 +10,9 @@ from collections import defaultdict
 
 import pytest
 
+from devtools.sandbox import AsteriskSandbox
+from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from telephony.call_record import CallRecord
-from telephony.sandbox import AsteriskSandbox
-from telephony.sipp_scenarios import caller_audio_wav, speech_call_scenario
 
 pytestmark = pytest.mark.asterisk
 
@@ -26,7 +26,7 @@ class CollectingConsumer:
         self.ended: asyncio.Event = asyncio.Event()
         self.ticket_no: str | None = None
 
-    def call_started(self, call_id: str, caller_number: str):  # noqa: ANN201
+    def call_started(self, call_id: str, caller_number: str):
         def sink(speaker: str, frame: bytes) -> None:
             self.audio[speaker] += frame
             self.frame_sizes.add(len(frame))

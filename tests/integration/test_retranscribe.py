@@ -10,8 +10,8 @@ from asr.models import LoadedModel
 from asr.retranscribe import retranscribe_period
 from asr.segments import Speaker
 from asr.transcript_store import TranscriptStore
-from hotline.database import open_database
-from hotline.schema import calls
+from kernel.database import open_database
+from kernel.schema import calls
 from tests.asr_fixtures import AsrLanguage, read_pcm, reference_decode, render_speech
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from telephony.sandbox import AsteriskSandbox
+from devtools.sandbox import AsteriskSandbox
 
 
 def _processes_mentioning(text: str) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from telephony.sandbox import free_tcp_port
+from devtools.sandbox import free_tcp_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

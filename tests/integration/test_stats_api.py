@@ -8,13 +8,13 @@ from datetime import timedelta
 
 from aiohttp.test_utils import TestClient
 
+from kernel.clock import FixedClock
 from tests.integration.test_ticket_api import (  # noqa: F401  (fixtures)
     CALLBACK,
     DISPATCHER,
     ECOLOGY,
     HOUSING,
     SUPERVISOR,
-    Clock,
     catalogue_and_calendar,
     client,
     clock,
@@ -23,7 +23,7 @@ from tests.integration.test_ticket_api import (  # noqa: F401  (fixtures)
 )
 
 
-async def test_a_months_figures_come_from_the_tickets_events(client: TestClient, clock: Clock) -> None:
+async def test_a_months_figures_come_from_the_tickets_events(client: TestClient, clock: FixedClock) -> None:
     satisfied = (await dispatched_to_housing(client))["ticket_no"]
     clock.now += timedelta(hours=2)
     await ok(client, satisfied, "sign", HOUSING, 3)

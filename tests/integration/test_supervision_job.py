@@ -6,17 +6,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline.leader_lease import LeaderLease
+from kernel.clock import FixedClock
+from kernel.http_edge import new_app
+from kernel.leader_lease import LeaderLease
+from kernel.roles import Actor, Role
+from supervision.job import SCANNER, SupervisionJob
+from supervision.plugin import SupervisionDeps, install
 from tests.auth_tokens import bearer, with_test_signer
 from tickets import events as ev
-from tickets.model import Actor, Caller, Channel, Role, SupervisionFlagKind, TicketType
+from tickets.model import (
+    Caller,
+    Channel,
+    SupervisionFlagKind,
+    TicketType,
+)
 from tickets.store import TicketStore
-from tickets.supervision_api import SUPERVISION_JOB, routes
-from tickets.supervision_job import SCANNER, SupervisionJob
 from tickets.workflow import AnswerDirectly, Classify, Dispatch, Register, Sign
 
 AGENT = Actor("agent7", Role.AGENT)
@@ -25,21 +32,15 @@ HOUSING = Actor("zhang", Role.UNIT, unit="city-housing")
 K = SupervisionFlagKind
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 2, 2, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def store(engine: AsyncEngine, clock: Clock) -> TicketStore:
+def store(engine: AsyncEngine, clock: FixedClock) -> TicketStore:
     return TicketStore(engine, "N01", clock=clock)
 
 
@@ -61,7 +62,7 @@ async def new_ticket(store: TicketStore, number: str, summary: str, content: str
 
 
 async def test_overdue_and_unsigned_tickets_are_flagged_once_by_the_scanner(
-    store: TicketStore, clock: Clock
+    store: TicketStore, clock: FixedClock
 ) -> None:
     unsigned = await new_ticket(store, "13800000001", "路灯不亮", "解放路路灯坏了一个月")
     late = await new_ticket(store, "13800000002", "噪音扰民", "夜间施工噪音", sign=True)
@@ -89,7 +90,7 @@ async def test_overdue_and_unsigned_tickets_are_flagged_once_by_the_scanner(
 
 
 async def test_a_caller_repeating_the_same_request_is_flagged_even_after_a_closure(
-    store: TicketStore, clock: Clock
+    store: TicketStore, clock: FixedClock
 ) -> None:
     first = await new_ticket(store, "13911112222", "小区停水", "幸福小区停水两天还没恢复",
                              dispatch=False)
@@ -108,12 +109,11 @@ async def test_a_caller_repeating_the_same_request_is_flagged_even_after_a_closu
     assert set(flag.related_ticket_nos) == {first, second, third}
 
 
-async def test_supervisors_can_run_a_scan_through_the_api(store: TicketStore, clock: Clock) -> None:
+async def test_supervisors_can_run_a_scan_through_the_api(store: TicketStore, clock: FixedClock) -> None:
     unsigned = await new_ticket(store, "13800000009", "路灯不亮", "解放路路灯坏了")
     clock.now += timedelta(days=2)
-    app = with_test_signer(web.Application())
-    app[SUPERVISION_JOB] = SupervisionJob(store, clock=clock)
-    app.add_routes(routes)
+    app = with_test_signer(new_app())
+    install(app, SupervisionDeps(SupervisionJob(store, clock=clock)))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         refused = await client.post("/api/supervision/scan", headers=bearer("agent", "agent7"))
         assert refused.status == 403

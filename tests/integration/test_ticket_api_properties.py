@@ -25,7 +25,8 @@ hypothesis' inner test with a synchronous wrapper that runs each example's corou
 fixture started the server and opened the engine. So `@given` sits directly on the async
 tests below; no thread hopping is needed, and `asyncio.gather` inside an example really runs
 two requests at once against the server (in (e) both usually read the ticket before either
-writes, so the loser meets the optimistic lock in the database, not just the version check). The `client` fixture is function-scoped and shared
+writes, so the loser meets the optimistic lock in the database, not just the version check). The
+`client` fixture is function-scoped and shared
 by every example of a test (one server and one database per backend, which is what keeps
 this fast); hypothesis' `function_scoped_fixture` health check warns about exactly that and
 is suppressed on purpose: every example registers fresh tickets and resets the test clock, and
@@ -57,7 +58,11 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from tests.integration.test_ticket_api import (
+from kernel.clock import FixedClock
+from kernel.roles import Role
+
+# The server fixture and the fixtures it needs: pytest looks them up in this module.
+from tests.integration.test_ticket_api import (  # noqa: F401
     AGENT,
     CALLBACK,
     DISPATCHER,
@@ -66,21 +71,20 @@ from tests.integration.test_ticket_api import (
     SUPERVISOR,
     SYSTEM,
     UNITS,
-    Clock,
+    catalogue_and_calendar,
+    client,
+    clock,
     command,
     ok,
     register,
     unit,
 )
-# The server fixture and the fixtures it needs: pytest looks them up in this module.
-from tests.integration.test_ticket_api import catalogue_and_calendar, client, clock  # noqa: F401
 from tests.unit.test_ticket_workflow import ALLOWED_NEXT, CLOSING_EVENTS, EXPECTED_ROLES
 from tickets import events as ev
 from tickets.api import COMMANDS, PROJECTED_FIELDS
 from tickets.model import (
     EscalationGround,
     OutOfScope,
-    Role,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
@@ -385,7 +389,7 @@ LISTED = PROJECTED_FIELDS
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(caller_flags=callers, walk=steps, data=st.data())
 async def test_random_calls_by_random_roles_stay_within_the_regulations(
-    client: TestClient, clock: Clock, caller_flags: dict[str, bool], walk: list[Step],
+    client: TestClient, clock: FixedClock, caller_flags: dict[str, bool], walk: list[Step],
     data: st.DataObject,
 ) -> None:
     clock.now = T0
@@ -569,7 +573,7 @@ race = st.sampled_from(list(RACES)).flatmap(lambda status: st.tuples(
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(contest=race)
 async def test_two_concurrent_commands_at_one_version_one_wins_one_conflicts(
-    client: TestClient, clock: Clock,
+    client: TestClient, clock: FixedClock,
     contest: tuple[S, tuple[str, str, dict[str, Any]], tuple[str, str, dict[str, Any]]],
 ) -> None:
     clock.now = T0

@@ -11,11 +11,19 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline.database import create_engine, downgrade, upgrade
-from hotline.errors import Conflict, IllegalTransition
-from hotline.schema import ticket_events, tickets
+from kernel.clock import FixedClock
+from kernel.database import create_engine, downgrade, upgrade
+from kernel.errors import Conflict, IllegalTransition
+from kernel.roles import Actor, Role
+from kernel.schema import ticket_events, tickets
 from tickets import events as ev
-from tickets.model import Actor, Attachment, Caller, Channel, Role, TicketStatus, TicketType
+from tickets.model import (
+    Attachment,
+    Caller,
+    Channel,
+    TicketStatus,
+    TicketType,
+)
 from tickets.store import TicketFilter, TicketStore
 from tickets.workflow import (
     AddProgressNote,
@@ -34,18 +42,16 @@ SUPERVISOR = Actor("sup1", Role.SUPERVISOR)
 HOUSING = Actor("zhang", Role.UNIT, unit="city-housing")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
+
+def ticking_clock() -> FixedClock:
+    """A clock one second further at each reading, so events have distinct times."""
+    return FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC), step=timedelta(seconds=1))
 
 
 @pytest.fixture
 def store(engine: AsyncEngine) -> TicketStore:
-    return TicketStore(engine, "N01", clock=Clock())
+    return TicketStore(engine, "N01", clock=ticking_clock())
 
 
 def register(number: str = "13812345678", **caller: object) -> Register:
@@ -222,7 +228,7 @@ async def test_migrations_upgrade_downgrade_and_upgrade_again(database_url: str)
             assert await conn.scalar(select(func.count()).select_from(ticket_events)) == 0
         await downgrade(engine)
         await upgrade(engine)
-        store = TicketStore(engine, "N02", clock=Clock())
+        store = TicketStore(engine, "N02", clock=ticking_clock())
         ticket, _ = await store.register(register(), AGENT)
         assert ticket.ticket_no == "20261125-N02-000001"
     finally:

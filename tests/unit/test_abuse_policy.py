@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hotline.errors import ConfigError, InvalidInput, NotFound
-from tickets.abuse_policy import (
+from abuse.policy import (
     ANONYMOUS,
     AbusePolicy,
     AuditEvent,
@@ -19,10 +18,11 @@ from tickets.abuse_policy import (
     Measure,
     Signals,
     caller_key,
-    mask_number,
     request_fingerprint,
 )
-from tickets.abuse_settings import load_abuse_policy, policy_from_mapping
+from abuse.policy_file import load_abuse_policy, policy_from_mapping
+from kernel.errors import ConfigError, InvalidInput, NotFound
+from kernel.privacy import mask_phone
 
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 NUMBER = "13800138000"
@@ -70,9 +70,10 @@ def test_caller_numbers_are_normalised_and_withheld_numbers_form_one_class() -> 
 
 
 def test_numbers_are_masked_for_logs() -> None:
-    assert mask_number("13800138000") == "138******00"
-    assert mask_number("110") == "***"
-    assert mask_number(None) == ANONYMOUS
+    # One masking rule for the whole backend (kernel.privacy): first 3 and last 4 digits.
+    assert mask_phone("13800138000") == "138****8000"
+    assert mask_phone("110") == "***"
+    assert mask_phone(None) == ""
 
 
 def test_same_request_has_same_fingerprint_despite_spacing_and_punctuation() -> None:

@@ -1,5 +1,10 @@
 from telephony.ari.models import (
-    ChannelEvent, RecordingEvent, StasisEnd, StasisStart, UnknownEvent, parse_event,
+    ChannelEvent,
+    RecordingEvent,
+    StasisEnd,
+    StasisStart,
+    UnknownEvent,
+    parse_event,
 )
 
 CHANNEL = {"id": "1795.1", "name": "PJSIP/anonymous-0001", "state": "Ring",

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from hotline.auth import Principal, TokenSigner, load_signing_key
-from hotline.errors import ConfigError, InvalidInput, Unauthenticated
+from kernel.auth import Principal, TokenSigner, load_signing_key
+from kernel.clock import FixedClock
+from kernel.errors import ConfigError, InvalidInput, Unauthenticated
 
 KEY = b"0123456789abcdef0123456789abcdef"
 
 
-class Clock:
-    def __init__(self, now: float = 1_795_600_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_token_round_trips_its_principal() -> None:
@@ -29,12 +25,12 @@ def test_a_token_round_trips_its_principal() -> None:
 
 
 def test_expired_tokens_are_refused() -> None:
-    clock = Clock()
+    clock = FixedClock(datetime.fromtimestamp(1_795_600_000, UTC))
     signer = TokenSigner(KEY, clock=clock)
     token = signer.issue(Principal("agent7", "agent"), hours=2)
-    clock.now += 2 * 3600 - 1
+    clock.advance(timedelta(seconds=2 * 3600 - 1))
     assert signer.verify(token).user == "agent7"
-    clock.now += 1
+    clock.advance(timedelta(seconds=1))
     with pytest.raises(Unauthenticated, match="expired"):
         signer.verify(token)
 

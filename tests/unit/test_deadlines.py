@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hotline.errors import ConfigError, InvalidInput
+from kernel.clock import HOTLINE_TZ
+from kernel.errors import ConfigError, InvalidInput
 from tickets.deadlines import (
     CalendarYearMissing,
     Term,
@@ -21,8 +22,6 @@ from tickets.deadlines import (
     working_day_deadline,
     working_days_overdue,
 )
-from tickets.model import HOTLINE_TZ
-
 
 CALENDAR = load_calendar()
 

@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from hotline.errors import ConfigError, NotFound
+from kernel.clock import HOTLINE_TZ
+from kernel.errors import ConfigError, NotFound
 from tickets.deadlines import Term, end_of_local_day, load_calendar
 from tickets.dispatch import (
     DispatchCatalogue,
@@ -16,7 +17,7 @@ from tickets.dispatch import (
     suggest_units,
     terms_for,
 )
-from tickets.model import HOTLINE_TZ, TicketType, Urgency
+from tickets.model import TicketType, Urgency
 
 CATALOGUE = load_catalogue()
 CALENDAR = load_calendar()

@@ -17,7 +17,7 @@ from asr.extract import (
     normalize_transcript,
     parse_gazetteer,
 )
-from hotline.errors import ConfigError
+from kernel.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

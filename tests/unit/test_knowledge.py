@@ -7,13 +7,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from hotline.errors import IllegalTransition, InvalidInput, PermissionDenied
-from tickets.knowledge import (
-    Actor,
+from kernel.errors import IllegalTransition, InvalidInput, PermissionDenied
+from kernel.roles import Actor, Role
+from knowledge.model import (
     Article,
     ArticleContent,
     ArticleStatus,
-    Role,
     can_read,
     create_article,
     edit_article,
@@ -29,10 +28,10 @@ from tickets.knowledge import (
 )
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
-HOUSING = Actor(Role.UNIT, "zhang", "city-housing")
-WATER = Actor(Role.UNIT, "li", "utility-water")
-ADMIN = Actor(Role.KB_ADMIN, "kbadmin")
-AGENT = Actor(Role.AGENT, "agent7")
+HOUSING = Actor("zhang", Role.UNIT, "city-housing")
+WATER = Actor("li", Role.UNIT, "utility-water")
+ADMIN = Actor("kbadmin", Role.KB_ADMIN)
+AGENT = Actor("agent7", Role.AGENT)
 
 
 def content(**overrides: object) -> ArticleContent:
@@ -76,7 +75,7 @@ def test_content_is_cleaned_and_validated() -> None:
 
 def test_a_unit_actor_must_name_its_unit() -> None:
     with pytest.raises(InvalidInput):
-        Actor(Role.UNIT, "zhang")
+        Actor("zhang", Role.UNIT)
 
 
 # ---- who may edit ----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import json
 import logging
 
-from hotline.log import JsonFormatter, mask_phone
+from kernel.log import JsonFormatter, mask_phone
 
 
 def test_phone_numbers_are_masked() -> None:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from telephony.sandbox import TEMPLATE_DIR, SandboxError, debian_mirror, render_template
+from devtools.sandbox import TEMPLATE_DIR, SandboxError, debian_mirror, render_template
 
 
 def test_placeholders_are_filled_and_asterisk_variables_untouched() -> None:

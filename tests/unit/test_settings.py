@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline.errors import ConfigError
 from hotline.settings import load_settings
+from kernel.errors import ConfigError
 
 
 def test_defaults_load_from_the_shipped_file() -> None:

@@ -7,8 +7,9 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
+from kernel.roles import Actor, Role
 from tickets import events as ev
-from tickets.model import Actor, Role, Satisfaction
+from tickets.model import Satisfaction
 from tickets.stats import UnitStatistics, disclosure_csv, disclosure_json, disclosure_records
 
 DISPATCHER = Actor("d1", Role.DISPATCHER)

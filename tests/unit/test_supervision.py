@@ -8,6 +8,17 @@ from typing import Any
 
 import pytest
 
+from supervision.scan import (
+    KnowledgeArticleStatus,
+    SupervisionPolicy,
+    scan,
+    scan_clustered,
+    scan_overdue,
+    scan_refused_acceptance,
+    scan_repeated,
+    scan_stale_knowledge,
+)
+from tickets.escalation import escalation_refusal
 from tickets.model import (
     Caller,
     Channel,
@@ -18,17 +29,6 @@ from tickets.model import (
     Ticket,
     TicketStatus,
     TicketType,
-)
-from tickets.supervision import (
-    KnowledgeArticleStatus,
-    SupervisionPolicy,
-    escalation_refusal,
-    scan,
-    scan_clustered,
-    scan_overdue,
-    scan_refused_acceptance,
-    scan_repeated,
-    scan_stale_knowledge,
 )
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from hotline.errors import IllegalTransition, InvalidInput, PermissionDenied
+from kernel.errors import IllegalTransition, InvalidInput, PermissionDenied
+from kernel.roles import Actor, Role
 from tickets import events as ev
+from tickets.escalation import escalation_history
 from tickets.model import (
-    Actor,
     Attachment,
     Caller,
     Channel,
     ClosureReason,
     EscalationGround,
     OutOfScope,
-    Role,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
@@ -34,7 +35,6 @@ from tickets.model import (
     TicketStatus,
     TicketType,
 )
-from tickets.supervision import escalation_history
 from tickets.ticket_number import TicketNumber, format_ticket_number, parse_ticket_number
 from tickets.workflow import (
     DEFAULT_POLICY,
@@ -789,7 +789,7 @@ class TicketLifecycle(RuleBasedStateMachine):
 
     #: Commands that usually come next, then commands that belong to neighbouring statuses
     #: (the ones a buggy workflow would most plausibly let through).
-    NATURAL_NEXT: dict[TicketStatus, tuple[str, ...]] = {
+    NATURAL_NEXT: ClassVar[dict[TicketStatus, tuple[str, ...]]] = {
         S.DRAFT: ("dispatch", "classify", "sign", "feedback", "callback", "archive"),
         S.PENDING_DISPATCH: ("dispatch", "classify", "sign", "review_return", "answer_directly"),
         S.DISPATCHED: ("sign", "request_return", "feedback", "request_extension",

@@ -1,7 +1,7 @@
 """Load and validate `config/abuse_policy.toml` into an `AbusePolicy`.
 
 The file is untrusted input at start-up: pydantic validates it, unknown keys are errors, and any
-problem becomes `hotline.errors.ConfigError` naming the key (`abuse.levels.warn.calls_short`), so
+problem becomes `kernel.errors.ConfigError` naming the key (`abuse.levels.warn.calls_short`), so
 a typo never silently disables a rule. Thresholds must not decrease up the ladder, otherwise a
 higher rung could fire before a lower one and the "education first" order would be broken.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hotline.errors import ConfigError
-from tickets.abuse_policy import AbusePolicy, Level, Rule, Signal, Windows, caller_key
+from abuse.policy import AbusePolicy, Level, Rule, Signal, Windows, caller_key
+from kernel.errors import ConfigError
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "config" / "abuse_policy.toml"
 KEY_ROOT = "abuse"

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from hotline.errors import Conflict, HotlineError, IllegalTransition
-from hotline.leader_lease import LeaderLease
-from tickets.knowledge_store import KnowledgeStore
-from tickets.model import Actor, Role, SupervisionFlagKind
+from kernel.clock import Clock, utc_now
+from kernel.errors import Conflict, HotlineError, IllegalTransition
+from kernel.leader_lease import LeaderLease
+from kernel.roles import Actor, Role
+from knowledge.store import KnowledgeStore
+from supervision.scan import DEFAULT_SUPERVISION_POLICY, SupervisionPolicy, scan
+from tickets.model import SupervisionFlagKind
 from tickets.store import TicketStore
-from tickets.supervision import DEFAULT_SUPERVISION_POLICY, SupervisionPolicy, scan
 from tickets.ticket_number import local_date_of
 from tickets.workflow import FlagForSupervision
 
@@ -51,14 +51,12 @@ class ScanReport:
                 "stale_articles": self.stale_articles}
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class SupervisionJob:
     def __init__(self, store: TicketStore, knowledge: KnowledgeStore | None = None, *,
                  policy: SupervisionPolicy = DEFAULT_SUPERVISION_POLICY,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 clock: Clock = utc_now) -> None:
         self._store = store
         self._knowledge = knowledge
         self._policy = policy

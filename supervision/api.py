@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hotline import auth
-from hotline.http_edge import json_errors
-from tickets.supervision_job import SupervisionJob
+from kernel import auth
+from kernel.openapi import Operation
+from supervision.job import SupervisionJob
 
 SUPERVISION_JOB = web.AppKey("supervision_job", SupervisionJob)
 
@@ -21,8 +21,12 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/supervision/scan")
-@json_errors
 async def scan_now(request: web.Request) -> web.Response:
     auth.require(request, {"supervisor", "system"})
     report = await request.app[SUPERVISION_JOB].run_once()
     return web.json_response(report.as_json())
+
+
+def operations() -> list[Operation]:
+    return [Operation("post", "/api/supervision/scan", "Run the supervision scanner now",
+                      "supervisor, system")]

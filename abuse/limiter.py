@@ -48,8 +48,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from hotline.errors import Conflict, InvalidInput, Unavailable
-from tickets.abuse_policy import (
+from abuse.policy import (
     ANONYMOUS,
     AbusePolicy,
     AuditRecord,
@@ -59,10 +58,11 @@ from tickets.abuse_policy import (
     Signals,
     caller_key,
     from_ms,
-    mask_number,
     request_fingerprint,
     to_ms,
 )
+from kernel.errors import Conflict, InvalidInput, Unavailable
+from kernel.privacy import mask_phone
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +350,7 @@ class AbuseScreen:
             cause = f"{type(exc).__name__}: {exc}"[:200]
             log.warning(
                 "abuse screen failed open",
-                extra={"caller": mask_number(caller), "call_id": call_id,
+                extra={"caller": mask_phone(caller), "call_id": call_id,
                        "decision_id": decision_id, "cause": cause,
                        "fail_open_total": self.stats.fail_open},
             )
@@ -376,7 +376,7 @@ class AbuseScreen:
             self.stats.divergences += 1
             log.error(
                 "abuse policy and Lua script disagree",
-                extra={"caller": mask_number(caller), "decision_id": decision_id,
+                extra={"caller": mask_phone(caller), "decision_id": decision_id,
                        "python_level": decision.level.value, "lua_level": lua_level.value,
                        "python_reasons": decision.reasons, "lua_reasons": lua_reasons},
             )
@@ -387,7 +387,7 @@ class AbuseScreen:
             )
         log.info(
             "abuse screen decision",
-            extra={"caller": mask_number(caller), "call_id": call_id, "decision_id": decision_id,
+            extra={"caller": mask_phone(caller), "call_id": call_id, "decision_id": decision_id,
                    "level": decision.level.value, "reasons": ",".join(decision.reasons)},
         )
         return decision
@@ -525,11 +525,11 @@ class AbuseScreen:
         if int(applied) != 1:
             raise Conflict(
                 "the measure changed meanwhile; reload and retry",
-                caller=mask_number(caller), decision_id=current.decision_id,
+                caller=mask_phone(caller), decision_id=current.decision_id,
             )
         log.info(
             "abuse measure %s", mode,
-            extra={"caller": mask_number(caller), "decision_id": current.decision_id,
+            extra={"caller": mask_phone(caller), "decision_id": current.decision_id,
                    "actor": record.actor},
         )
 

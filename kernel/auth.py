@@ -21,20 +21,17 @@ import hmac
 import json
 import os
 import secrets
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from hotline.errors import ConfigError, InvalidInput, PermissionDenied, Unauthenticated
+from kernel.clock import Clock, utc_now
+from kernel.errors import ConfigError, InvalidInput, PermissionDenied, Unauthenticated
+from kernel.roles import ROLE_NAMES
 
-#: Every role a token may carry: the ticket roles of `tickets.model.Role` and the knowledge
-#: base's `kb_admin`. Kept here, not imported, so authentication does not depend on a domain.
-ROLES = frozenset({"agent", "dispatcher", "callback_agent", "supervisor", "unit", "system",
-                   "kb_admin"})
 VERSION = "v1"
 MAX_TOKEN_LENGTH = 2048
 
@@ -49,8 +46,8 @@ class Principal:
     unit: str | None = None
 
     def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise InvalidInput(f"unknown role {self.role!r}", allowed=sorted(ROLES))
+        if self.role not in ROLE_NAMES:
+            raise InvalidInput(f"unknown role {self.role!r}", allowed=sorted(ROLE_NAMES))
         if not self.user or len(self.user) > 64:
             raise InvalidInput("a user name of 1 to 64 characters is needed", user=self.user)
         if (self.role == "unit") != bool(self.unit):
@@ -71,7 +68,7 @@ def _unb64(text: str) -> bytes:
 class TokenSigner:
     """Issues and checks tokens under one key."""
 
-    def __init__(self, key: bytes, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, key: bytes, *, clock: Clock = utc_now) -> None:
         if len(key) < 16:
             raise ConfigError("auth.secret", "the signing key must have at least 16 bytes")
         self._key = key
@@ -81,7 +78,7 @@ class TokenSigner:
         return _b64(hmac.new(self._key, signed_part.encode("ascii"), hashlib.sha256).digest())
 
     def issue(self, principal: Principal, *, hours: float) -> str:
-        now = int(self._clock())
+        now = int(self._clock().timestamp())
         claims = {"sub": principal.user, "role": principal.role, "unit": principal.unit,
                   "iat": now, "exp": now + int(hours * 3600)}
         body = _b64(json.dumps(claims, ensure_ascii=False, sort_keys=True).encode("utf-8"))
@@ -105,7 +102,7 @@ class TokenSigner:
             expires = int(claims["exp"])
         except (ValueError, KeyError, TypeError, binascii.Error, InvalidInput) as exc:
             raise Unauthenticated("malformed access token claims") from exc
-        if expires <= self._clock():
+        if expires <= self._clock().timestamp():
             raise Unauthenticated("access token expired; sign in again", user=principal.user)
         return principal
 
@@ -151,7 +148,7 @@ def bearer_token(request: web.Request) -> str | None:
 
 def principal_of(request: web.Request) -> Principal:
     """The request's authenticated principal (checked once per request, then remembered)."""
-    cached = request.get(_PRINCIPAL)
+    cached: Principal | None = request.get(_PRINCIPAL)
     if cached is not None:
         return cached
     token = bearer_token(request)

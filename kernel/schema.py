@@ -57,9 +57,10 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        stored: datetime = value
+        if stored.tzinfo is None:
+            return stored.replace(tzinfo=UTC)
+        return stored.astimezone(UTC)
 
 
 calls = Table(
@@ -142,7 +143,7 @@ transcript_segments = Table(
 
 # ---- knowledge base (知识库, tickets/knowledge.py) ----------------------------------------------
 # `search_tokens` is the article's pre-tokenised text (CJK bigrams and characters, Latin words,
-# space separated; see tickets.knowledge.search_text). The full-text index over it is
+# space separated; see knowledge.model.search_text). The full-text index over it is
 # backend-specific and lives only in migration 0004: an FTS5 table `kb_articles_fts` on SQLite,
 # a GIN index on to_tsvector('simple', search_tokens) on PostgreSQL.
 

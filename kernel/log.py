@@ -13,16 +13,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from kernel.privacy import mask_phone
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 PHONE_KEYS = {"caller", "caller_number", "number", "callback_number", "phone"}
 
-
-def mask_phone(value: str) -> str:
-    digits = str(value)
-    if len(digits) <= 4:
-        return "*" * len(digits)
-    keep_head = 3 if len(digits) >= 7 else 1
-    return digits[:keep_head] + "*" * (len(digits) - keep_head - 4) + digits[-4:]
 
 
 class JsonFormatter(logging.Formatter):

@@ -11,11 +11,12 @@
 The `KnowledgeStore` comes from the application under `KNOWLEDGE_STORE`; the composition root
 sets it, e.g. `app[KNOWLEDGE_STORE] = KnowledgeStore(app[ENGINE])`.
 
-Authentication: a signed bearer token (`hotline.auth`). Every hotline role (agent, dispatcher,
-callback agent, supervisor) acts as an agent here: agents search and read published articles; a unit writes only its own articles and sees only its own stale ones; a knowledge
+Authentication: a signed bearer token (`kernel.auth`). Every hotline role (agent, dispatcher,
+callback agent, supervisor) acts as an agent here: agents search and read published articles; a
+unit writes only its own articles and sees only its own stale ones; a knowledge
 admin does anything.
 
-Errors from the one hierarchy (`hotline.errors`) become JSON `{"error": code, "message": ...}`
+Errors from the one hierarchy (`kernel.errors`) become JSON `{"error": code, "message": ...}`
 with `http_status_for`; invalid bodies are `InvalidInput` (400).
 """
 
@@ -28,22 +29,22 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from hotline import auth
-from hotline.errors import InvalidInput, PermissionDenied
-from hotline.http_edge import RequestBody, json_errors, read_body
-from tickets.knowledge import (
+from kernel import auth
+from kernel.errors import InvalidInput, PermissionDenied
+from kernel.http_edge import RequestBody, read_body
+from kernel.openapi import Operation
+from kernel.roles import Actor, Role
+from knowledge.model import (
     MAX_TEXT,
     MAX_TITLE,
-    Actor,
     Article,
     ArticleContent,
     ArticleVersion,
-    Role,
     SearchHit,
     StaleFlag,
     can_read,
 )
-from tickets.knowledge_store import KnowledgeStore
+from knowledge.store import KnowledgeStore
 
 KNOWLEDGE_STORE = web.AppKey("knowledge_store", KnowledgeStore)
 EVERYONE = (Role.AGENT, Role.UNIT, Role.KB_ADMIN)
@@ -86,8 +87,6 @@ class RetireBody(_Body):
     change_note: str = Field(min_length=1, max_length=500)
 
 
-_json_errors = json_errors
-
 
 #: Token roles as knowledge-base roles: all hotline staff read the knowledge base as agents.
 _KB_ROLES = {"agent": Role.AGENT, "dispatcher": Role.AGENT, "callback_agent": Role.AGENT,
@@ -101,7 +100,7 @@ def _actor(request: web.Request, *allowed: Role) -> Actor:
     if role not in allowed:
         raise PermissionDenied(f"role {principal.role!r} may not do this",
                                needed=[r.value for r in allowed], user=principal.user)
-    return Actor(role, principal.user, principal.unit)
+    return Actor(principal.user, role, principal.unit)
 
 
 _body = read_body
@@ -204,7 +203,6 @@ def flag_json(flag: StaleFlag) -> dict[str, Any]:
 
 
 @routes.get("/api/kb/search")
-@_json_errors
 async def search(request: web.Request) -> web.Response:
     _actor(request, *EVERYONE)
     query = request.query.get("q", "").strip()
@@ -221,7 +219,6 @@ async def search(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/kb/articles/{article_id}")
-@_json_errors
 async def get_article(request: web.Request) -> web.Response:
     actor = _actor(request, *EVERYONE)
     store = _store(request)
@@ -237,7 +234,6 @@ async def get_article(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/kb/articles")
-@_json_errors
 async def create_article(request: web.Request) -> web.Response:
     actor = _actor(request, *EDITORS)
     body = await _body(request, ArticleBody)
@@ -250,7 +246,6 @@ async def create_article(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/kb/articles/{article_id}")
-@_json_errors
 async def edit_article(request: web.Request) -> web.Response:
     actor = _actor(request, *EDITORS)
     body = await _body(request, EditBody)
@@ -264,7 +259,6 @@ async def edit_article(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/kb/articles/{article_id}/publish")
-@_json_errors
 async def publish_article(request: web.Request) -> web.Response:
     actor = _actor(request, *EDITORS)
     body = await _body(request, PublishBody) if request.can_read_body else PublishBody()
@@ -275,7 +269,6 @@ async def publish_article(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/kb/articles/{article_id}/retire")
-@_json_errors
 async def retire_article(request: web.Request) -> web.Response:
     actor = _actor(request, *EDITORS)
     body = await _body(request, RetireBody)
@@ -286,10 +279,30 @@ async def retire_article(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/kb/stale")
-@_json_errors
 async def stale(request: web.Request) -> web.Response:
     actor = _actor(request, *EDITORS)
     unit = actor.unit if actor.role is Role.UNIT else (request.query.get("unit") or None)
     store = _store(request)
     flags = await store.stale(store.today(), unit=unit)
     return web.json_response({"stale": [flag_json(f) for f in flags]})
+
+
+def operations() -> list[Operation]:
+    everyone = "agent, dispatcher, callback_agent, supervisor, unit, kb_admin"
+    editors = "unit (its own articles), kb_admin"
+    return [
+        Operation("get", "/api/kb/search", "Search published approved wording (答复口径)", everyone,
+                  query=(("q", "string"), ("unit", "string"), ("district", "string"),
+                         ("limit", "integer"))),
+        Operation("get", "/api/kb/articles/{article_id}", "An article with its versions", everyone),
+        Operation("post", "/api/kb/articles", "Write a draft article", editors, ArticleBody,
+                  success=201),
+        Operation("put", "/api/kb/articles/{article_id}", "Edit an article (a new version)",
+                  editors, EditBody),
+        Operation("post", "/api/kb/articles/{article_id}/publish", "Publish an article", editors,
+                  PublishBody),
+        Operation("post", "/api/kb/articles/{article_id}/retire", "Retire an article", editors,
+                  RetireBody),
+        Operation("get", "/api/kb/stale", "Articles past their review date", editors,
+                  query=(("unit", "string"),)),
+    ]

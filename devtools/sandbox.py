@@ -33,9 +33,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
-
-from hotline.errors import HotlineError, Unavailable
+from kernel.errors import HotlineError
 from telephony.ari.auth import basic_authorization
 from telephony.prompts import render_prompts
 
@@ -108,7 +106,7 @@ def ensure_rootfs(base: Path | None = None) -> Path:
         result = subprocess.run(
             ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
              str(building), mirror],
-            capture_output=True, text=True,
+            capture_output=True, text=True, check=False,
         )
         if result.returncode != 0:
             tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
@@ -318,7 +316,7 @@ class AsteriskSandbox:
             self.root,
             ["/usr/sbin/asterisk", "-C", f"{self.instance_in_root}/etc/asterisk.conf", "-rx", command],
         )
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         return result.stdout
 
     def _namespace_init_pid(self) -> int | None:
@@ -402,14 +400,3 @@ class AsteriskSandbox:
             target.write_text(content)
         return name
 
-
-async def wait_for_ari(url: str, user: str, password: str, timeout: float) -> None:
-    """Raise Unavailable unless ARI answers a ping within `timeout` seconds."""
-    try:
-        async with aiohttp.ClientSession(headers=basic_authorization(user, password)) as session:
-            async with session.get(f"{url}/ari/asterisk/ping",
-                                   timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-                if response.status != 200:
-                    raise Unavailable(f"ARI at {url} answered {response.status}", url=url)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Unavailable(f"ARI at {url} is unreachable: {exc or type(exc).__name__}", url=url) from exc

@@ -1,6 +1,6 @@
 """What every HTTP API of the backend shares at its edge: JSON errors and validated bodies.
 
-Errors of the one hierarchy (`hotline.errors`) become `{"error": code, "message": ...}` with
+Errors of the one hierarchy (`kernel.errors`) become, in one middleware, `{"error": code, "message": ...}` with
 the status from `http_status_for`, in one place; request bodies are pydantic models that forbid
 unknown fields, so bad input is a clear 400 naming the field.
 """
@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from functools import wraps
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hotline.errors import HotlineError, InvalidInput, http_status_for
+from kernel.errors import HotlineError, InvalidInput, http_status_for
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _M = TypeVar("_M", bound=BaseModel)
@@ -25,17 +24,20 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-def json_errors(handler: Handler) -> Handler:
-    @wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except HotlineError as exc:
-            return web.json_response(
-                {"error": exc.code, "message": exc.message}, status=http_status_for(exc)
-            )
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error of the one hierarchy, from any handler, as a JSON body with its status."""
+    try:
+        return await handler(request)
+    except HotlineError as exc:
+        return web.json_response(
+            {"error": exc.code, "message": exc.message}, status=http_status_for(exc)
+        )
 
-    return wrapper
+
+def new_app() -> web.Application:
+    """An application with the backend's HTTP edge (errors as JSON): the root and tests use it."""
+    return web.Application(middlewares=[error_middleware])
 
 
 async def read_body(request: web.Request, model: type[_M]) -> _M:

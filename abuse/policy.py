@@ -14,7 +14,7 @@ Every measure expires, an allow-list and emergency keywords (fire, injury, viole
 everything, a supervisor can lift or extend a measure with a reason, a caller can appeal, and every
 decision yields an `AuditRecord` value.
 
-This module must never touch Redis, a socket or the wall clock: the adapter (`tickets.limiter`)
+This module must never touch Redis, a socket or the wall clock: the adapter (`abuse.limiter`)
 gathers the `Signals` atomically and passes the server time in. The Redis Lua script mirrors
 `AbusePolicy.evaluate` from the plan that `AbusePolicy.lua_plan` compiles, so the rules live here
 once; an integration test checks that both agree.
@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hotline.errors import InvalidInput, NotFound
+from kernel.errors import InvalidInput, NotFound
+from kernel.privacy import mask_phone, normalize_number
 
 ANONYMOUS = "anonymous"
 """Caller key shared by every withheld/anonymous caller: they are screened as one class."""
@@ -109,24 +109,8 @@ def caller_key(number: str | None) -> str:
     raw = (number or "").strip().strip('"').lower()
     if raw in _WITHHELD:
         return ANONYMOUS
-    digits = re.sub(r"\D", "", raw)
-    if not digits:
-        return ANONYMOUS
-    if digits.startswith("0086") and len(digits) > 4:
-        digits = digits[4:]
-    elif digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
-    return digits
+    return normalize_number(raw) or ANONYMOUS
 
-
-def mask_number(number: str | None) -> str:
-    """Phone numbers never reach logs in clear: keep the first 3 and last 2 digits."""
-    key = caller_key(number)
-    if key == ANONYMOUS:
-        return ANONYMOUS
-    if len(key) <= 5:
-        return "*" * len(key)
-    return f"{key[:3]}{'*' * (len(key) - 5)}{key[-2:]}"
 
 
 def request_fingerprint(text: str | None) -> str | None:
@@ -339,7 +323,7 @@ def _ms(delta: timedelta) -> int:
 
 @dataclass(frozen=True)
 class AbusePolicy:
-    """The configured ladder. Build it with `tickets.abuse_settings.load_abuse_policy`."""
+    """The configured ladder. Build it with `abuse.policy_file.load_abuse_policy`."""
 
     windows: Windows
     rules: tuple[Rule, ...]
@@ -478,7 +462,7 @@ class AbusePolicy:
         """A supervisor ends a measure early. A reason is mandatory: it is what an appeal reads."""
         actor, reason = _required(actor, "actor"), _required(reason, "reason")
         if measure is None or not measure.is_active(now):
-            raise NotFound("no active measure for this caller", caller=mask_number(caller))
+            raise NotFound("no active measure for this caller", caller=mask_phone(caller))
         return AuditRecord(
             event=AuditEvent.LIFT, caller=caller, at=now, actor=actor,
             decision_id=measure.decision_id, level=measure.level, note=reason,
@@ -499,7 +483,7 @@ class AbusePolicy:
         if by <= timedelta(0):
             raise InvalidInput("extension must be positive", seconds=by.total_seconds())
         if measure is None or not measure.is_active(now):
-            raise NotFound("no active measure for this caller", caller=mask_number(caller))
+            raise NotFound("no active measure for this caller", caller=mask_phone(caller))
         expires = min(measure.expires_at + by, now + self.max_measure)
         extended = replace(measure, expires_at=expires, decided_by=actor)
         record = AuditRecord(
@@ -516,7 +500,7 @@ class AbusePolicy:
         statement = _required(statement, "statement")
         received_by = _required(received_by, "received_by")
         if measure is None or not measure.is_active(now):
-            raise NotFound("no active measure to appeal", caller=mask_number(caller))
+            raise NotFound("no active measure to appeal", caller=mask_phone(caller))
         appealed = replace(measure, appealed=True)
         record = AuditRecord(
             event=AuditEvent.APPEAL, caller=caller, at=now, actor=received_by,

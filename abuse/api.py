@@ -8,10 +8,11 @@
 
 The `AbuseScreen` comes from the application under `ABUSE_SCREEN` (set by the composition root).
 
-Authentication: a signed bearer token (`hotline.auth`) names the person and the role. Only `supervisor` may list, lift, extend or read history; an appeal is
+Authentication: a signed bearer token (`kernel.auth`) names the person and the role. Only
+`supervisor` may list, lift, extend or read history; an appeal is
 lodged on the caller's behalf, so an `agent` may record it too.
 
-Errors from the one hierarchy (`hotline.errors`) become JSON `{"error": code, "message": ...}`
+Errors from the one hierarchy (`kernel.errors`) become JSON `{"error": code, "message": ...}`
 with `http_status_for`; invalid bodies are `InvalidInput` (400).
 """
 
@@ -24,11 +25,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from hotline import auth
-from hotline.errors import InvalidInput
-from hotline.http_edge import RequestBody, json_errors, read_body
-from tickets.abuse_policy import Measure, caller_key
-from tickets.limiter import AbuseScreen
+from abuse.limiter import AbuseScreen
+from abuse.policy import Measure, caller_key
+from kernel import auth
+from kernel.errors import InvalidInput
+from kernel.http_edge import RequestBody, read_body
+from kernel.openapi import Operation
 
 ABUSE_SCREEN = web.AppKey("abuse_screen", AbuseScreen)
 SUPERVISOR = "supervisor"
@@ -56,8 +58,6 @@ class AppealBody(_Body):
     statement: str = Field(min_length=1, max_length=2000)
     received_by: str | None = Field(default=None, max_length=64)
 
-
-_json_errors = json_errors
 
 
 def _require_role(request: web.Request, *allowed: str) -> str:
@@ -93,7 +93,6 @@ def measure_json(measure: Measure) -> dict[str, Any]:
 
 
 @routes.get("/api/abuse/restricted")
-@_json_errors
 async def list_restricted(request: web.Request) -> web.Response:
     _require_role(request, SUPERVISOR)
     measures = await _screen(request).list_restricted()
@@ -101,7 +100,6 @@ async def list_restricted(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/abuse/{number}/lift")
-@_json_errors
 async def lift(request: web.Request) -> web.Response:
     supervisor = _require_role(request, SUPERVISOR)
     body = await _body(request, LiftBody)
@@ -110,7 +108,6 @@ async def lift(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/abuse/{number}/extend")
-@_json_errors
 async def extend(request: web.Request) -> web.Response:
     supervisor = _require_role(request, SUPERVISOR)
     body = await _body(request, ExtendBody)
@@ -121,7 +118,6 @@ async def extend(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/abuse/{number}/history")
-@_json_errors
 async def history(request: web.Request) -> web.Response:
     _require_role(request, SUPERVISOR)
     try:
@@ -133,7 +129,6 @@ async def history(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/abuse/{number}/appeal")
-@_json_errors
 async def appeal(request: web.Request) -> web.Response:
     user = _require_role(request, SUPERVISOR, AGENT)
     body = await _body(request, AppealBody)
@@ -141,3 +136,17 @@ async def appeal(request: web.Request) -> web.Response:
         _number(request), statement=body.statement, received_by=body.received_by or user
     )
     return web.json_response({"measure": measure_json(measure)}, status=201)
+
+
+def operations() -> list[Operation]:
+    return [
+        Operation("get", "/api/abuse/restricted", "Callers under a standing measure", "supervisor"),
+        Operation("post", "/api/abuse/{number}/lift", "Lift a caller's measure (reason required)",
+                  "supervisor", LiftBody),
+        Operation("post", "/api/abuse/{number}/extend", "Extend a caller's measure (capped)",
+                  "supervisor", ExtendBody),
+        Operation("get", "/api/abuse/{number}/history", "A caller's screening audit trail",
+                  "supervisor", query=(("limit", "integer"),)),
+        Operation("post", "/api/abuse/{number}/appeal", "Record a caller's appeal (申诉)",
+                  "supervisor, agent", AppealBody, success=201),
+    ]

@@ -32,8 +32,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 
-from hotline.errors import IllegalTransition, InvalidInput, PermissionDenied
-from tickets.model import HOTLINE_TZ
+from kernel.clock import HOTLINE_TZ
+from kernel.errors import IllegalTransition, InvalidInput, PermissionDenied
+from kernel.roles import Actor, Role
 
 MAX_TITLE = 200
 MAX_TEXT = 20_000
@@ -45,24 +46,6 @@ class ArticleStatus(StrEnum):
     RETIRED = "retired"  # 已下架: the policy no longer applies; kept for the record
 
 
-class Role(StrEnum):
-    """Who acts on the knowledge base (placeholder until the desk's authentication exists)."""
-
-    AGENT = "agent"  # 话务员: searches and reads published articles
-    UNIT = "unit"  # 承办单位: writes and maintains its own articles
-    KB_ADMIN = "kb_admin"  # 热线知识库管理员: maintains every article
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    role: Role
-    user: str
-    #: The unit code (as in config/dispatch_catalogue.yaml) a `Role.UNIT` actor belongs to.
-    unit: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.role is Role.UNIT and not self.unit:
-            raise InvalidInput("a unit actor needs its unit", field="unit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +165,7 @@ def can_edit(actor: Actor, owner_unit: str) -> bool:
 def require_editor(actor: Actor, owner_unit: str) -> None:
     if not can_edit(actor, owner_unit):
         raise PermissionDenied(
-            f"{actor.role.value} {actor.unit or actor.user!r} may not edit articles of unit {owner_unit!r}",
+            f"{actor.role.value} {actor.unit or actor.id!r} may not edit articles of unit {owner_unit!r}",
             owner_unit=owner_unit,
             role=actor.role.value,
         )
@@ -200,7 +183,7 @@ def _version(article: Article, actor: Actor, note: str) -> ArticleVersion:
         version=article.version,
         content=article.content,
         status=article.status,
-        editor=actor.user,
+        editor=actor.id,
         editor_role=actor.role,
         edited_at=article.updated_at,
         change_note=note,

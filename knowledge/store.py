@@ -18,7 +18,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +40,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hotline.errors import ConfigError, Conflict, InvalidInput, NotFound
-from hotline.schema import kb_article_districts, kb_article_versions, kb_articles
-from tickets import knowledge
-from tickets.knowledge import (
-    Actor,
+from kernel.clock import HOTLINE_TZ, Clock, utc_now
+from kernel.errors import ConfigError, Conflict, InvalidInput, NotFound
+from kernel.roles import Actor, Role
+from kernel.schema import kb_article_districts, kb_article_versions, kb_articles
+from knowledge import model as knowledge
+from knowledge.model import (
     Article,
     ArticleContent,
     ArticleStatus,
     ArticleVersion,
-    Role,
     SearchHit,
     StaleFlag,
 )
-from tickets.model import HOTLINE_TZ
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +61,14 @@ DEFAULT_SEED_PATH = Path(__file__).resolve().parent.parent / "config" / "knowled
 SEED_NAMESPACE = uuid.UUID("6f1d8a52-3b8e-4c0e-9a57-12345a9e0b1c")
 #: How many full-text candidates the database hands to `knowledge.rank`.
 CANDIDATES = 200
-#: The SQLite FTS5 table of migration 0004 (not in hotline.schema: it exists on SQLite only).
+#: The SQLite FTS5 table of migration 0004 (not in kernel.schema: it exists on SQLite only).
 _FTS = table("kb_articles_fts", column("article_id"), column("tokens"))
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class KnowledgeStore:
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
         self._engine = engine
         self._clock = clock
         self._sqlite = engine.dialect.name == "sqlite"
@@ -171,7 +168,7 @@ class KnowledgeStore:
             await self._write_search(conn, article, new=True)
             await conn.execute(insert(kb_article_versions).values(_version_row(version)))
         log.info("knowledge article created", extra={"article_id": article.id,
-                                                      "owner_unit": article.owner_unit, "actor": actor.user})
+                                                      "owner_unit": article.owner_unit, "actor": actor.id})
         return article
 
     async def edit(
@@ -224,7 +221,7 @@ class KnowledgeStore:
             await conn.execute(insert(kb_article_versions).values(_version_row(version)))
         log.info("knowledge article changed", extra={
             "article_id": article_id, "version": changed.version, "status": changed.status.value,
-            "actor": actor.user, "role": actor.role.value,
+            "actor": actor.id, "role": actor.role.value,
         })
         return changed
 
@@ -424,7 +421,7 @@ async def load_seed(store: KnowledgeStore, path: Path = DEFAULT_SEED_PATH, *, us
     Existing articles are left alone: once loaded, the units own them and may have edited them.
     """
     _, articles = read_seed(path)
-    admin = Actor(Role.KB_ADMIN, user)
+    admin = Actor(user, Role.KB_ADMIN)
     added = 0
     for key, content, status in articles:
         article_id = seed_article_id(key)

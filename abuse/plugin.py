@@ -1,0 +1,15 @@
+"""Installs the anti-abuse screen's supervisor API into an application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from abuse import api
+from abuse.limiter import AbuseScreen
+from kernel.openapi import contribute
+
+
+def install(app: web.Application, screen: AbuseScreen) -> None:
+    app[api.ABUSE_SCREEN] = screen
+    app.add_routes(api.routes)
+    contribute(app, api.operations())

@@ -1,0 +1,88 @@
+"""Development tooling: a real Asterisk sandbox and SIPp test calls (`python -m devtools ...`).
+
+Not part of the shipped backend: `scripts/run`, `scripts/call` and the tests use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+
+from kernel.errors import HotlineError
+from kernel.log import configure_logging
+
+
+def _sandbox_up(args: argparse.Namespace) -> None:
+    """Start an Asterisk sandbox in the foreground and print how to reach it as JSON."""
+    from devtools.sandbox import AsteriskSandbox, ensure_rootfs
+
+    sandbox = AsteriskSandbox(ensure_rootfs(), name=args.name, http_port=args.http_port,
+                              sip_port=args.sip_port, ari_password=args.ari_password)
+    sandbox.start()
+    print(json.dumps({"ari_url": sandbox.ari_url, "ari_user": sandbox.ari_user,
+                      "ari_password": sandbox.ari_password, "sip_port": sandbox.sip_port,
+                      "recording_dir": str(sandbox.recording_dir), "root": str(sandbox.root),
+                      "instance": sandbox.name}), flush=True)
+    stop = {"now": False}
+
+    def request_stop(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        while not stop["now"] and sandbox.process and sandbox.process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        sandbox.stop()
+
+
+def _sandbox_call(args: argparse.Namespace) -> None:
+    """Place a test call with SIPp (continuous G.711 audio) into a running sandbox."""
+    from devtools.sandbox import AsteriskSandbox, ensure_rootfs
+    from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
+
+    sandbox = AsteriskSandbox(ensure_rootfs(), name=args.name, sip_port=args.sip_port)
+    wav = sandbox.write_sipp_file("caller-audio.wav", caller_audio_wav())
+    scenario = sandbox.write_sipp_file(
+        "call.xml", speech_call_scenario(wav, hold_ms=args.seconds * 1000, loops=-1))
+    code, out = asyncio.run(sandbox.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
+                                              "-set", "caller", args.caller))
+    print("call finished" if code == 0 else f"SIPp failed ({code}):\n{out[-2000:]}")
+    if code:
+        raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m devtools", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("sandbox-up", help="start a real Asterisk sandbox (foreground)")
+    up.add_argument("--name", default="dev")
+    up.add_argument("--http-port", type=int, default=0)
+    up.add_argument("--sip-port", type=int, default=0)
+    up.add_argument("--ari-password", default="hotline")
+    call = sub.add_parser("sandbox-call", help="place a test call into the sandbox with SIPp")
+    call.add_argument("--name", default="dev")
+    call.add_argument("--sip-port", type=int, required=True)
+    call.add_argument("--caller", default="13800138000")
+    call.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        if args.command == "sandbox-up":
+            _sandbox_up(args)
+        else:
+            _sandbox_call(args)
+    except HotlineError as exc:
+        print(f"devtools: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Who acts in the hotline: the one list of roles, the role groups, and the acting person.
+
+Every capability checks permissions against these names; a token (`kernel.auth`) carries one of
+them. Role groups that several capabilities use (who is hotline staff, who may read evidence)
+are defined here once, so that adding a role is one edit. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from kernel.errors import InvalidInput
+
+
+class Role(StrEnum):
+    """Hotline roles are staff of the hotline centre (热线工作机构); `unit` is a handling unit."""
+
+    AGENT = "agent"  # 话务员: intake, direct answer, three-way call
+    DISPATCHER = "dispatcher"  # 派单员: dispatch and review of unit requests
+    CALLBACK_AGENT = "callback_agent"  # 回访员
+    SUPERVISOR = "supervisor"  # 督办 / 班长: everything hotline-side, plus supervision
+    UNIT = "unit"  # 承办单位 staff; acts only for its own unit
+    SYSTEM = "system"  # automated jobs: web/app intake, supervision scanner, archiving
+    KB_ADMIN = "kb_admin"  # 热线知识库管理员: maintains every knowledge-base article
+
+
+#: Staff of the hotline centre who work calls and tickets (they see callers' data).
+HOTLINE_STAFF: frozenset[Role] = frozenset(
+    {Role.AGENT, Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR})
+
+#: Everyone who may attach evidence to a ticket: hotline staff and the units that handle it.
+EVIDENCE_UPLOADERS: frozenset[Role] = HOTLINE_STAFF | {Role.UNIT}
+
+#: People who review a unit's requests (return, extension, termination).
+REVIEWERS: frozenset[Role] = frozenset({Role.DISPATCHER, Role.SUPERVISOR})
+
+#: Every role name a token may carry.
+ROLE_NAMES: frozenset[str] = frozenset(role.value for role in Role)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who performs an action. `unit` is the unit code (config/dispatch_catalogue.yaml) of a
+    `Role.UNIT` actor and is required for it: a unit always acts for one unit."""
+
+    id: str
+    role: Role
+    unit: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role is Role.UNIT and not self.unit:
+            raise InvalidInput("a unit actor needs its unit", field="unit")

@@ -1,0 +1,112 @@
+"""Settings loading shared by every capability: typed sections, one TOML file, env overrides.
+
+Each capability declares the section it reads (`telephony.settings.CallFlowSettings`,
+`abuse.settings.AbuseSettings`...) as a `Section`; the application (`hotline.settings`) puts
+the sections together. `load_sections` reads `config/hotline.toml`, overlays
+`HOTLINE_<SECTION>_<KEY>` environment variables and validates once at start-up: a wrong value
+becomes a `ConfigError` naming the key (`ari.url`, `database.url`...) so the CLI can print one
+line and exit non-zero instead of a traceback. Nothing else in the code base reads the
+environment. The sections every capability shares (database, Redis, HTTP, node, auth) are here.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from kernel.errors import ConfigError
+
+ENV_PREFIX = "HOTLINE_"
+_S = TypeVar("_S", bound=BaseModel)
+
+
+class Section(BaseModel):
+    """One `[section]` of the settings file: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite+aiosqlite:///var/hotline.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _known_async_driver(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {value!r}") from exc
+        if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            raise ValueError(
+                f"driver {url.drivername!r} is not supported; use sqlite+aiosqlite or postgresql+asyncpg"
+            )
+        return value
+
+
+class RedisSettings(Section):
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "hotline:"
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"not a Redis URL: {value!r}")
+        return value
+
+
+class HttpSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class AuthSettings(Section):
+    #: Key that signs access tokens. Empty: a random key is kept in `secret_file` (made 0600 on
+    #: first use), so a fresh machine works without set-up and every node on it agrees.
+    secret: str = ""
+    secret_file: Path = Path("var/auth-secret")
+    token_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+
+
+class NodeSettings(Section):
+    id: str = Field(default="N01", pattern=r"^[A-Z][0-9A-Z]{1,5}$")
+
+
+def _apply_env(model: type[BaseModel], raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay HOTLINE_<SECTION>_<KEY> variables. Unknown sections/keys are errors too."""
+    sections = model.model_fields
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in ("HOTLINE_CONFIG",):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section = next((s for s in sections if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(name, "unknown setting (no such section)")
+        key = rest[len(section) + 1:]
+        section_model = sections[section].annotation
+        assert section_model is not None
+        if key not in section_model.model_fields:
+            raise ConfigError(f"{section}.{key}", f"unknown setting (from {name})")
+        raw.setdefault(section, {})[key] = value
+    return raw
+
+
+def load_sections(model: type[_S], path: Path, environ: Mapping[str, str]) -> _S:
+    """Read `path`, overlay the environment and validate as `model`; ConfigError names the key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError("config", f"file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"{path} is not valid TOML: {exc}") from exc
+    raw = _apply_env(model, raw, environ)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError.from_validation(exc) from None

@@ -1,0 +1,67 @@
+"""What the call path needs from other capabilities, stated as protocols (ports).
+
+The call flow records finished calls, screens callers and hands audio to a consumer; it does
+not know who does that. Intake (`tickets.intake`), the anti-abuse screen (`abuse.limiter`) and
+live transcription (`asr.live_calls`) implement these protocols, and only the composition root
+(`hotline.composition`) joins the two sides. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Protocol
+
+from telephony.call_record import CallRecord
+
+#: Where a call's audio goes: `sink(speaker, frame)` with speaker "caller" or "agent".
+AudioSink = Callable[[str, bytes], Awaitable[None] | None]
+
+
+class ScreenDecision(Protocol):
+    """The screen's answer for one call, as the call path uses it."""
+
+    @property
+    def decision_id(self) -> str: ...
+
+    @property
+    def level(self) -> str: ...
+
+    @property
+    def prompt(self) -> str | None: ...
+
+    @property
+    def offers_message(self) -> bool:
+        """The caller hears a restriction notice and may leave a message (no agent)."""
+        ...
+
+    @property
+    def routes_to_senior_queue(self) -> bool: ...
+
+
+class CallScreen(Protocol):
+    """The anti-abuse screen (implemented by `abuse.limiter.AbuseScreen`)."""
+
+    async def decide(self, caller_number: str | None, *, request_text: str | None = None,
+                     call_id: str | None = None) -> ScreenDecision: ...
+
+    async def record_call_end(self, caller_number: str, *, call_id: str, duration: timedelta,
+                              new_content: bool) -> object: ...
+
+
+class CallRecorder(Protocol):
+    """Writes a finished call and its draft ticket (implemented by `tickets.intake.CallIntake`)."""
+
+    async def record_finished_call(self, record: CallRecord) -> str:
+        """Store the call; return the ticket number. Idempotent per channel."""
+        ...
+
+
+class CallAudioConsumer(Protocol):
+    """Receives a call's audio per speaker (live transcription plugs in here)."""
+
+    def call_started(self, call_id: str, caller_number: str) -> AudioSink | None:
+        """Return where to send audio, or None when this call gets no live consumer."""
+
+    async def call_ended(self, call_id: str, ticket_no: str | None) -> None:
+        """The call is over and its frames are all delivered."""
