@@ -94,6 +94,14 @@ def _token(settings_path: Path | None, args: argparse.Namespace) -> None:
         print(token)
 
 
+def _prompts(args: argparse.Namespace) -> None:
+    """Render the zh-CN voice prompts into an Asterisk sounds directory (missing ones only)."""
+    from telephony.prompts import render_prompts
+
+    for path in render_prompts(args.sounds_dir):
+        print(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hotline", description="12345 hotline backend")
     parser.add_argument("--config", type=Path, default=None, help="settings file (TOML)")
@@ -113,6 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--unit", default=None, help="the unit code, for --role unit")
     token.add_argument("--hours", type=float, default=None, help="lifetime (default auth.token_hours)")
     token.add_argument("--desk-url", action="store_true", help="print the desk link that signs in")
+    prompts = sub.add_parser("prompts", help="render the zh-CN voice prompts (config/prompts.toml)")
+    prompts.add_argument("--sounds-dir", type=Path, required=True,
+                         help="Asterisk's sounds directory for the language, e.g. /usr/share/asterisk/sounds/en")
     args = parser.parse_args(argv)
     configure_logging()
     try:
@@ -122,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(_migrate(args.config))
         elif args.command == "retranscribe":
             asyncio.run(_retranscribe(args.config, args))
+        elif args.command == "prompts":
+            _prompts(args)
         elif args.command == "token":
             _token(args.config, args)
     except HotlineError as exc:

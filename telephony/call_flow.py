@@ -30,6 +30,7 @@ from telephony.call_record import CallRecord
 from telephony.call_state import ActiveCall, CallStateStore
 from telephony.media_tap import MediaTap, StasisWaiter
 from telephony.ports import CallAudioConsumer, CallRecorder, CallScreen
+from telephony.prompts import BEEP, LEAVE_MESSAGE
 from telephony.resource_ids import call_bridge_id, is_call_bridge, is_own_resource
 from telephony.settings import AriSettings, CallFlowSettings
 
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 
 ANSWERED, BRIDGED, RECORDING, SCREENED, GREETED, PROMPTED = (
     "answered", "bridged", "recording", "screened", "greeted", "prompted")
-LEAVE_MESSAGE_PROMPT = "sound:hotline/leave-message"
 
 
 
@@ -218,8 +218,8 @@ class CallFlow:
         if call.screen_prompt and call.screen_level != "allow":
             await self.rest.play_on_bridge(call.bridge_id, f"sound:{call.screen_prompt}")
         if call.takes_message:
-            await self.rest.play_on_bridge(call.bridge_id, LEAVE_MESSAGE_PROMPT)
-            await self.rest.play_on_bridge(call.bridge_id, "sound:beep")
+            await self.rest.play_on_bridge(call.bridge_id, LEAVE_MESSAGE)
+            await self.rest.play_on_bridge(call.bridge_id, BEEP)
             # The bridge recording keeps the message; the call becomes a ticket at hang-up.
             call.hangup_at = datetime.now(UTC).timestamp() + self.message_max_seconds
 

@@ -1,58 +1,104 @@
-"""Voice prompts the hotline plays (anti-abuse warning and restriction notice), as sound files.
+"""Voice prompts the hotline plays, as sound files rendered from zh-CN text in `config/`.
 
-The wording lives with the policy (`config/abuse_policy.toml`, `[prompt_texts]`); this module
-renders it with espeak-ng (Mandarin voice) into 8 kHz WAVs under Asterisk's sounds directory,
-so wording and sound never drift apart. A hotline that has professionally recorded prompts
-simply puts its own files there: existing files are never overwritten.
+The hotline's own wording is in `config/prompts.toml` (greeting, queue position, hold, leave a
+message, queue overflow, callback survey); the anti-abuse notices' wording stays with their
+policy (`config/abuse_policy.toml`, `[prompt_texts]`), so wording and policy change together.
+This module renders every text with espeak-ng (Mandarin voice) into 8 kHz WAVs under
+Asterisk's sounds directory (`hotline/<name>.wav`). A hotline that has professionally recorded
+prompts simply puts its own files there: existing files are never overwritten.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 from kernel.errors import HotlineError
 
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 #: The anti-abuse policy file holds the notices' wording (`[prompt_texts]`).
-DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "config" / "abuse_policy.toml"
+DEFAULT_POLICY_FILE = CONFIG_DIR / "abuse_policy.toml"
+DEFAULT_PROMPTS_FILE = CONFIG_DIR / "prompts.toml"
 
-PROMPT_FOR_TEXT = {"warn": "hotline/abuse-warning", "restrict": "hotline/abuse-restricted",
-                   "leave_message": "hotline/leave-message"}
-LEAVE_MESSAGE_TEXT = "请在提示音后留言，说完后挂机即可。"
+#: Sound name (under the sounds directory, without extension) of each text.
+PROMPT_FOR_TEXT = {
+    "warn": "hotline/abuse-warning", "restrict": "hotline/abuse-restricted",
+    "greeting": "hotline/greeting", "queue_wait": "hotline/queue-wait", "hold": "hotline/hold",
+    "leave_message": "hotline/leave-message", "queue_overflow": "hotline/queue-overflow",
+    "callback_survey": "hotline/callback-survey",
+}
+GREETING = "sound:hotline/greeting"
+QUEUE_WAIT = "sound:hotline/queue-wait"
+LEAVE_MESSAGE = "sound:hotline/leave-message"
+QUEUE_OVERFLOW = "sound:hotline/queue-overflow"
+BEEP = "sound:beep"
 
 
 class PromptError(HotlineError):
     code = "prompt_error"
 
 
-def prompt_texts(policy_file: Path = DEFAULT_POLICY_FILE) -> dict[str, str]:
-    raw = tomllib.loads(policy_file.read_text(encoding="utf-8"))
-    texts = dict(raw.get("prompt_texts", {}))
-    texts.setdefault("leave_message", LEAVE_MESSAGE_TEXT)
-    return texts
+@dataclass(frozen=True)
+class PromptSet:
+    """Every prompt's text by key, and how far the queue position is announced."""
+
+    texts: dict[str, str]
+    position_text: str
+    position_max: int
+
+    def position_prompt(self, position: int) -> str:
+        """The media URI that tells a waiting caller their place (1 = next)."""
+        if 1 <= position <= self.position_max:
+            return f"sound:hotline/queue-position-{position}"
+        return QUEUE_WAIT
 
 
-def render_prompts(sounds_dir: Path, policy_file: Path = DEFAULT_POLICY_FILE) -> list[Path]:
+def load_prompts(prompts_file: Path = DEFAULT_PROMPTS_FILE,
+                 policy_file: Path = DEFAULT_POLICY_FILE) -> PromptSet:
+    try:
+        raw = tomllib.loads(prompts_file.read_text(encoding="utf-8"))
+        policy = tomllib.loads(policy_file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PromptError(f"cannot read the prompt texts: {exc}") from exc
+    texts = {**dict(policy.get("prompt_texts", {})), **dict(raw.get("texts", {}))}
+    position = dict(raw.get("queue_position", {}))
+    text = str(position.get("text", "您前面还有{n}位来电，请耐心等待。"))
+    if "{n}" not in text:
+        raise PromptError("queue_position.text must contain {n}")
+    return PromptSet(texts, text, int(position.get("max", 20)))
+
+
+def _render(text: str, target: Path) -> None:
+    """Render to a temporary file beside the target, then rename: Asterisk (or another
+    process rendering the same prompt) never reads a half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        raw, done = Path(tmp) / "raw.wav", Path(tmp) / "done.wav"
+        subprocess.run(["espeak-ng", "-v", "cmn", "-s", "170", "-w", str(raw), text],
+                       check=True, capture_output=True)
+        subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(done)],
+                       check=True, capture_output=True)
+        os.replace(done, target)
+
+
+def render_prompts(sounds_dir: Path, prompts: PromptSet | None = None) -> list[Path]:
     """Render missing prompts into `sounds_dir/<name>.wav` (8 kHz mono 16-bit)."""
     if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
         raise PromptError("espeak-ng and sox are needed to render the voice prompts")
+    prompts = prompts or load_prompts()
+    wanted = [(PROMPT_FOR_TEXT[key], text) for key, text in prompts.texts.items()
+              if key in PROMPT_FOR_TEXT]
+    wanted += [(f"hotline/queue-position-{n}", prompts.position_text.format(n=n))
+               for n in range(1, prompts.position_max + 1)]
     written: list[Path] = []
-    for key, text in prompt_texts(policy_file).items():
-        name = PROMPT_FOR_TEXT.get(key)
-        if name is None:
-            continue
+    for name, text in wanted:
         target = sounds_dir / f"{name}.wav"
-        if target.exists():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            raw = Path(tmp) / "raw.wav"
-            subprocess.run(["espeak-ng", "-v", "cmn", "-s", "170", "-w", str(raw), text],
-                           check=True, capture_output=True)
-            subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target)],
-                           check=True, capture_output=True)
-        written.append(target)
+        if not target.exists():
+            _render(text, target)
+            written.append(target)
     return written

@@ -25,6 +25,6 @@ class AriSettings(Section):
 
 
 class CallFlowSettings(Section):
-    greeting: str = "sound:hello-world"
+    greeting: str = "sound:hotline/greeting"
     recording_format: str = "wav"
     recording_dir: Path = Path("/var/spool/asterisk/recording")

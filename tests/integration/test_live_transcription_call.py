@@ -37,22 +37,28 @@ def sox(*args: str) -> None:
     subprocess.run(["sox", *args], check=True, capture_output=True)
 
 
-class TeeTranscriber(LiveCallTranscriber):
-    """The real consumer, plus a copy of every frame it was given (to check the audio path)."""
+class ListeningTranscriber(LiveCallTranscriber):
+    """The real consumer, telling the test when each call's final transcript is stored."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.received: dict[str, bytearray] = {"caller": bytearray(), "agent": bytearray()}
         self.completed: dict[str, asyncio.Future[CallTranscript]] = {}
 
     def transcript_complete(self, transcript: CallTranscript) -> None:
-        future = self.completed.setdefault(
-            transcript.call_id, asyncio.get_running_loop().create_future())
+        future = self.completion(transcript.call_id)
         if not future.done():
             future.set_result(transcript)
 
     def completion(self, call_id: str) -> asyncio.Future[CallTranscript]:
         return self.completed.setdefault(call_id, asyncio.get_running_loop().create_future())
+
+
+class TeeTranscriber(ListeningTranscriber):
+    """... plus a copy of every frame it was given (to check the audio path)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.received: dict[str, bytearray] = {"caller": bytearray(), "agent": bytearray()}
 
     def call_started(self, call_id: str, caller_number: str):
         feed = super().call_started(call_id, caller_number)
@@ -161,11 +167,11 @@ async def test_caller_transcript_equals_direct_vosk_and_agent_is_separate(
     assert draft is not None
 
 
-def transcriber_factory(service: object, made: list[LiveCallTranscriber]):
+def transcriber_factory(service: object, made: list[ListeningTranscriber]):
     """consumer_factory for `in_process_bridge`: a real transcriber on the bridge's database."""
 
-    def make(engine: object) -> LiveCallTranscriber:
-        made.append(LiveCallTranscriber(service, TranscriptStore(engine), load_gazetteer()))  # type: ignore[arg-type]
+    def make(engine: object) -> ListeningTranscriber:
+        made.append(ListeningTranscriber(service, TranscriptStore(engine), load_gazetteer()))
         return made[-1]
 
     return make
@@ -190,7 +196,7 @@ async def test_more_calls_than_workers_keeps_calls_up_and_transcribes_overflow_a
     settings = AsrSettings(spool_dir=tmp_path / "spool", sample_rate=8000, workers=1,
                            streams_per_worker=1)
     async with open_asr_service(settings, None, model=asr_model) as service:
-        made: list[LiveCallTranscriber] = []
+        made: list[ListeningTranscriber] = []
         make = transcriber_factory(service, made)
         bridge = await in_process_bridge(asterisk, consumer_factory=make, media_format="slin")
         results = await asyncio.gather(
@@ -225,7 +231,7 @@ async def test_killing_asr_workers_mid_call_keeps_call_and_recording(
     seconds = len(file_pcm) / 16000 + 0.3
     settings = AsrSettings(spool_dir=tmp_path / "spool", sample_rate=8000, workers=2)
     async with open_asr_service(settings, None, model=asr_model) as service:
-        made: list[LiveCallTranscriber] = []
+        made: list[ListeningTranscriber] = []
         make = transcriber_factory(service, made)
         bridge = await in_process_bridge(asterisk, consumer_factory=make, media_format="slin")
         call = asyncio.create_task(_speech_call(asterisk, ulaw, "13600000021", seconds, "k"))
