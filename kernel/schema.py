@@ -82,6 +82,23 @@ calls = Table(
     Column("screen_level", String(32)),
     Column("screen_decision_id", String(64)),
     Column("queue", String(32)),
+    # Migration 0007: who answered the call, and how long the caller waited for them.
+    Column("agent_id", String(64), index=True),
+    Column("queue_seconds", Float),
+)
+
+#: Calls the hotline owes a citizen (migration 0007): a left message, later the 回访 survey.
+callback_tasks = Table(
+    "callback_tasks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("ticket_no", String(32), ForeignKey("tickets.ticket_no"), nullable=False),
+    Column("call_id", String(36), ForeignKey("calls.id")),
+    Column("caller_number", String(64), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("status", String(16), nullable=False, server_default="due"),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 tickets = Table(

@@ -28,16 +28,17 @@ from telephony.ari.models import AriEvent, Channel, ChannelEvent, Connected, Sta
 from telephony.ari.rest import AriRest
 from telephony.call_record import CallRecord
 from telephony.call_state import ActiveCall, CallStateStore
+from telephony.distributor import CallDistributor
 from telephony.media_tap import MediaTap, StasisWaiter
 from telephony.ports import CallAudioConsumer, CallRecorder, CallScreen
 from telephony.prompts import BEEP, LEAVE_MESSAGE
-from telephony.resource_ids import call_bridge_id, is_call_bridge, is_own_resource
+from telephony.resource_ids import call_bridge_id, is_agent_channel, is_call_bridge, is_own_resource
 from telephony.settings import AriSettings, CallFlowSettings
 
 log = logging.getLogger(__name__)
 
-ANSWERED, BRIDGED, RECORDING, SCREENED, GREETED, PROMPTED = (
-    "answered", "bridged", "recording", "screened", "greeted", "prompted")
+ANSWERED, BRIDGED, RECORDING, SCREENED, GREETED, PROMPTED, QUEUED = (
+    "answered", "bridged", "recording", "screened", "greeted", "prompted", "queued")
 
 
 
@@ -64,12 +65,15 @@ class CallFlow:
                  audio_consumer: CallAudioConsumer | None = None,
                  media_format: str = "slin16",
                  screen: CallScreen | None = None,
-                 message_max_seconds: float = 60.0) -> None:
+                 message_max_seconds: float = 60.0,
+                 distributor: CallDistributor | None = None) -> None:
         self.rest = rest
         self.ari = ari
         self.audio_consumer = audio_consumer
         self.media_format = media_format  # slin (8 kHz) or slin16: what the consumer decodes
         self.screen = screen
+        #: Puts answered callers in front of agents (None: calls are recorded, not queued).
+        self.distributor = distributor
         self.message_max_seconds = message_max_seconds
         self._message_timers: dict[str, asyncio.TimerHandle] = {}
         self.waiter = StasisWaiter()
@@ -91,15 +95,23 @@ class CallFlow:
         if isinstance(event, Connected):
             self._spawn(self.reconcile())
         elif isinstance(event, StasisStart):
-            if is_own_resource(event.channel.id):
+            if is_agent_channel(event.channel.id):
+                if self.distributor is not None:
+                    self._serial(event.channel.id, self.distributor.agent_answered(event.channel))
+            elif is_own_resource(event.channel.id):
                 self.waiter.arrived(event.channel)
             else:
                 self._serial(event.channel.id, self.on_call_start(event.channel))
-        elif isinstance(event, StasisEnd):
-            self._serial(event.channel.id, self.on_call_end(event.channel.id, "hangup"))
-        elif isinstance(event, ChannelEvent) and event.type == "ChannelDestroyed":
-            cause = str(event.raw.get("cause_txt", "hangup"))
-            self._serial(event.channel.id, self.on_call_end(event.channel.id, cause))
+        elif isinstance(event, StasisEnd) or (
+                isinstance(event, ChannelEvent) and event.type == "ChannelDestroyed"):
+            channel_id = event.channel.id
+            if is_agent_channel(channel_id):
+                if self.distributor is not None:
+                    self._serial(channel_id, self.distributor.agent_channel_gone(channel_id))
+                return
+            reason = "hangup" if isinstance(event, StasisEnd) else str(
+                event.raw.get("cause_txt", "hangup"))
+            self._serial(channel_id, self.on_call_end(channel_id, reason))
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -190,6 +202,10 @@ class CallFlow:
             if PROMPTED not in call.steps_done:
                 await self._play_screen_prompts(call)
                 await self._step(call, PROMPTED)
+            if (self.distributor is not None and not call.takes_message
+                    and QUEUED not in call.steps_done):
+                await self.distributor.enqueue(call)
+                await self._step(call, QUEUED)
             self._arm_message_timer(call)
         except AriError as exc:
             if await self.rest.get_channel(call.channel_id) is None:
@@ -264,6 +280,11 @@ class CallFlow:
         timer = self._message_timers.pop(channel_id, None)
         if timer is not None:
             timer.cancel()
+        if self.distributor is not None:
+            try:
+                await self.distributor.call_ending(call)
+            except Exception:  # noqa: BLE001 - the call record comes first
+                log.exception("queue clean-up failed at call end", extra={"call_id": call.call_id})
         tap = self.taps.pop(channel_id, None)
         if tap is not None:
             await tap.stop()
@@ -294,10 +315,15 @@ class CallFlow:
             started_at=call.started_at, answered_at=call.answered_at, ended_at=ended_at,
             end_reason=reason, recording_path=recording_path, recording_seconds=seconds,
             screen_level=call.screen_level, screen_decision_id=call.screen_decision_id,
-            queue=call.queue, is_message=call.takes_message,
+            queue=call.queue, is_message=call.takes_message, agent_id=call.agent_id,
+            queue_seconds=self._queue_seconds(call, ended_at),
         )
         ticket_no = await self._persist(record)
-        if self.screen is not None and call.caller_number:
+        if self.distributor is not None:
+            await self.distributor.call_finished(call, ticket_no)
+        # With an agent, whether the call brought new content is the agent's call to make at
+        # wrap-up (the desk reports it); without one, no call counts as "long occupation".
+        if self.screen is not None and call.caller_number and call.agent_id is None:
             try:
                 # Whether the call brought new content is the agent's call to make; until the
                 # desk reports it, no call counts as "long occupation without new content".
@@ -314,6 +340,20 @@ class CallFlow:
         if ticket_no is None:
             return  # kept in the Redis mirror; the next reconcile tries again
         await self.state.forget(channel_id)
+
+    @staticmethod
+    def _queue_seconds(call: ActiveCall, ended_at: datetime) -> float | None:
+        if call.queued_at is None:
+            return None
+        until = call.agent_answered_at or ended_at.timestamp()
+        return round(max(0.0, until - call.queued_at), 2)
+
+    async def start_message(self, call: ActiveCall) -> None:
+        """The caller leaves a message from now on (the distributor's overflow): the line is
+        closed after the maximum message length, a timer that survives restarts."""
+        call.hangup_at = datetime.now(UTC).timestamp() + self.message_max_seconds
+        await self.state.save(call)
+        self._arm_message_timer(call)
 
     async def _wait_for_recording(self, path: Path, timeout: float = 3.0) -> float | None:
         """Asterisk closes the file just after the stop request returns; give it a moment."""
@@ -351,10 +391,21 @@ class CallFlow:
             if channel_id in app.channel_ids:
                 log.info("resuming call after reconnect", extra={"call_id": call.call_id})
                 self._serial(channel_id, self._ensure_setup(call))
+                leg = call.agent_channel_id
+                if leg and leg not in app.channel_ids and self.distributor is not None:
+                    self._serial(leg, self.distributor.agent_channel_gone(leg))
             else:
                 log.info("call ended while the bridge was away", extra={"call_id": call.call_id})
                 self._serial(channel_id, self.on_call_end(channel_id, "ended_while_bridge_away"))
+        agent_legs = {c.agent_channel_id for c in known.values() if c.agent_channel_id}
         for channel_id in app.channel_ids - known.keys():
+            if is_agent_channel(channel_id):
+                if channel_id not in agent_legs and self.distributor is not None:
+                    # Answered while we were away: join it if the offer still stands.
+                    channel = await self.rest.get_channel(channel_id)
+                    if channel is not None:
+                        self._serial(channel_id, self.distributor.agent_answered(channel))
+                continue
             if is_own_resource(channel_id):
                 if not self._belongs_to_live_tap(channel_id):
                     # A tap of a process that died: its websocket is gone, so is its use.

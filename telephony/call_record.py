@@ -25,8 +25,12 @@ class CallRecord:
     screen_level: str | None = None
     screen_decision_id: str | None = None
     queue: str = "general"
-    #: A restricted caller's recorded message (it still becomes a ticket), as the screen said.
+    #: A recorded message (it still becomes a ticket): the caller was restricted, or no agent
+    #: was free within the queue's limit. The hotline owes them a call back.
     is_message: bool = False
+    #: The agent who answered the call, and how long the caller waited in the queue.
+    agent_id: str | None = None
+    queue_seconds: float | None = None
 
     @property
     def duration_seconds(self) -> float:

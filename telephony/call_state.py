@@ -36,6 +36,10 @@ class ActiveCall:
     queue: str = "general"
     takes_message: bool = False  # restricted: the caller leaves a message instead of queueing
     hangup_at: float | None = None  # epoch seconds: end of a restricted caller's message
+    queued_at: float | None = None  # epoch seconds: when the caller started waiting for an agent
+    agent_id: str | None = None  # the agent who answered
+    agent_channel_id: str | None = None  # the agent's leg while it is in the call
+    agent_answered_at: float | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -75,6 +79,9 @@ class CallStateStore:
         except (RedisError, OSError) as exc:
             log.warning("call state not removed from Redis", extra={"channel_id": channel_id,
                                                                     "error": str(exc)})
+
+    def by_call_id(self, call_id: str) -> ActiveCall | None:
+        return next((c for c in self.calls.values() if c.call_id == call_id), None)
 
     async def load_mirror(self) -> dict[str, ActiveCall]:
         """Calls a previous process left in progress (merged into the working copy)."""

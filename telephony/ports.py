@@ -65,3 +65,11 @@ class CallAudioConsumer(Protocol):
 
     async def call_ended(self, call_id: str, ticket_no: str | None) -> None:
         """The call is over and its frames are all delivered."""
+
+
+class DeskNotifier(Protocol):
+    """Tells one agent's desk what happens to the calls offered to them (`agent_desk`)."""
+
+    async def notify_agent(self, agent_id: str, event: dict[str, object]) -> None:
+        """Best effort: a desk that is away catches up from the agent's state on reconnect."""
+        ...

@@ -33,3 +33,21 @@ def tap_ids(call_id: str, speaker: str) -> tuple[str, str, str]:
     return (f"{OWN_PREFIX}snoop-{call_id}-{token}-{speaker}",
             f"{OWN_PREFIX}media-{call_id}-{token}-{speaker}",
             f"{OWN_PREFIX}tap-{call_id}-{token}-{speaker}")
+
+
+def agent_channel_id(call_id: str, agent_id: str) -> str:
+    """The channel that rings an agent for a call; a fresh token per offer."""
+    return f"{OWN_PREFIX}agent-{uuid.uuid4().hex[:6]}-{agent_id}-{call_id}"
+
+
+def is_agent_channel(resource_id: str) -> bool:
+    return resource_id.startswith(f"{OWN_PREFIX}agent-")
+
+
+def parse_agent_channel(resource_id: str) -> tuple[str, str] | None:
+    """(agent id, call id) of an agent channel; call ids are UUIDs (36 characters)."""
+    if not is_agent_channel(resource_id):
+        return None
+    rest = resource_id[len(f"{OWN_PREFIX}agent-") + 7:]
+    call_id, agent_id = rest[-36:], rest[:-37]
+    return (agent_id, call_id) if agent_id and len(call_id) == 36 else None

@@ -28,3 +28,20 @@ class CallFlowSettings(Section):
     greeting: str = "sound:hotline/greeting"
     recording_format: str = "wav"
     recording_dir: Path = Path("/var/spool/asterisk/recording")
+
+
+class QueueSettings(Section):
+    """The `[queue]` section: how callers wait for an agent (ACD)."""
+
+    #: How long an agent's softphone rings before the offer moves on (the agent is then set
+    #: on a "no answer" break so the next caller is not offered to an absent desk).
+    offer_timeout_seconds: float = Field(default=15.0, gt=1, le=120)
+    #: A caller who waited this long without an agent is offered to leave a message, which
+    #: becomes a ticket with a callback task (GB/T 33358: answer within 15 s; never a dead end).
+    max_wait_seconds: float = Field(default=120.0, gt=1, le=3600)
+    #: How often a waiting caller hears their place in the queue.
+    announce_every_seconds: float = Field(default=30.0, ge=5, le=600)
+    #: After-call work (wrap-up) an agent may take before being made available again.
+    wrap_up_limit_seconds: float = Field(default=60.0, ge=0, le=3600)
+    #: Asterisk's music-on-hold class for waiting and held callers.
+    moh_class: str = "default"

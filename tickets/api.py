@@ -37,11 +37,12 @@ from kernel import auth
 from kernel.errors import InvalidInput, NotFound, PermissionDenied
 from kernel.http_edge import RequestBody, read_body
 from kernel.openapi import Operation
+from kernel.privacy import normalize_number
 from kernel.roles import HOTLINE_STAFF, Actor, Role
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, suggest_units, terms_for
-from tickets.events import TicketEvent, TicketRegistered
+from tickets.events import TicketClassified, TicketEvent, TicketRegistered
 from tickets.evidence_api import EVIDENCE_STORE
 from tickets.evidence_store import EvidenceStore
 from tickets.model import (
@@ -130,11 +131,13 @@ class ClassifyBody(CommandBody):
     location: str = Field(default="", max_length=500)
     district: str | None = Field(default=None, max_length=64)
     urgency: Urgency = Urgency.NORMAL
+    callback_number: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\- ]{3,32}$")
 
 
 class AnswerDirectlyBody(CommandBody):
     answer: str = Field(max_length=MAX_TEXT)
     knowledge_article_id: str | None = Field(default=None, max_length=64)
+    knowledge_article_version: int | None = Field(default=None, ge=1)
 
 
 class ThreeWayCallBody(CommandBody):
@@ -399,6 +402,7 @@ def ticket_json(ticket: Ticket, actor: Actor) -> dict[str, Any]:
         "content": ticket.content,
         "location": ticket.location,
         "district": ticket.district,
+        "callback_number": ticket.callback_number,
         "call_ids": list(ticket.call_ids),
         "lead_unit": ticket.lead_unit,
         "cooperating_units": list(ticket.cooperating_units),
@@ -439,9 +443,11 @@ def ticket_list_json(ticket: Ticket, actor: Actor) -> dict[str, Any]:
     return {name: full[name] for name in PROJECTED_FIELDS}
 
 
-def event_json(event: TicketEvent, actor: Actor) -> dict[str, Any]:
+def event_json(event: TicketEvent, actor: Actor, *, confidential: bool = False) -> dict[str, Any]:
     if actor.role is Role.UNIT and isinstance(event, TicketRegistered):
         event = replace(event, caller=event.caller.masked_for_unit())
+    if actor.role is Role.UNIT and confidential and isinstance(event, TicketClassified):
+        event = replace(event, callback_number=None)
     return {
         "type": event.event_type,
         "version": event.version,
@@ -494,7 +500,7 @@ async def get_ticket(request: web.Request) -> web.Response:
     _hide_from_other_units(actor)(ticket)
     return web.json_response({
         "ticket": ticket_json(ticket, actor),
-        "events": [event_json(e, actor) for e in events],
+        "events": [event_json(e, actor, confidential=ticket.caller.confidential) for e in events],
     })
 
 
@@ -515,7 +521,8 @@ async def run_command(request: web.Request) -> web.Response:
                        request.app[WORKING_CALENDAR])
     command = spec.to_command(body, context)
     new, event = await store.transition(no, command, actor, body.expected_version, guard=guard)
-    return web.json_response({"ticket": ticket_json(new, actor), "event": event_json(event, actor)})
+    return web.json_response({"ticket": ticket_json(new, actor), "event": event_json(
+        event, actor, confidential=new.caller.confidential)})
 
 
 @routes.get("/api/tickets/{no}/suggested-units")
@@ -539,7 +546,7 @@ async def caller_history(request: web.Request) -> web.Response:
     if not 1 <= len(number) <= 32:
         raise InvalidInput("number must be 1-32 characters", field="number")
     found = await request.app[TICKET_STORE].caller_history(
-        number, limit=_int_query(request, "limit", 50, 1, 500))
+        normalize_number(number) or number, limit=_int_query(request, "limit", 50, 1, 500))
     return web.json_response({"tickets": [ticket_list_json(t, actor) for t in found]})
 
 

@@ -75,6 +75,8 @@ class TicketClassified(TicketEvent):
     content: str
     location: str
     district: str | None
+    #: Where the caller wants to be called back, when not the number they called from.
+    callback_number: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +85,8 @@ class AnsweredDirectly(TicketEvent):
 
     answer: str
     knowledge_article_id: str | None = None
+    #: The article's version whose approved wording (答复口径) was read to the caller.
+    knowledge_article_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,8 @@ number, so a call is never recorded twice and never half-recorded.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -22,13 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.errors import Conflict
 from kernel.privacy import normalize_number
-from kernel.schema import calls, tickets
+from kernel.schema import callback_tasks, calls, tickets
 from tickets import workflow
 from tickets.events import TicketRegistered
 from tickets.model import Attachment, Caller, Channel
 from tickets.store import CALL_FLOW_ACTOR, insert_registered, next_ticket_number
 
 log = logging.getLogger(__name__)
+
+#: A caller who left a message is called back within this time (a working day's span).
+MESSAGE_CALLBACK_WITHIN = timedelta(hours=24)
 
 
 class FinishedCall(Protocol):
@@ -85,6 +89,12 @@ class FinishedCall(Protocol):
 
     @property
     def is_message(self) -> bool: ...
+
+    @property
+    def agent_id(self) -> str | None: ...
+
+    @property
+    def queue_seconds(self) -> float | None: ...
 
 
 def registration(record: FinishedCall, ticket_no: str) -> workflow.Register:
@@ -145,6 +155,8 @@ class CallIntake:
                 screen_level=record.screen_level,
                 screen_decision_id=record.screen_decision_id,
                 queue=record.queue,
+                agent_id=record.agent_id,
+                queue_seconds=record.queue_seconds,
             ))
             ticket, event = workflow.apply(
                 None, registration(record, ticket_no), CALL_FLOW_ACTOR, now)
@@ -153,6 +165,12 @@ class CallIntake:
                 conn, ticket, event,
                 origin="message" if record.is_message else "call", call_id=record.call_id,
             )
+            if record.is_message and ticket.caller.number:
+                # A message is a promise to call back (GB/T 33358: no request goes unanswered).
+                await conn.execute(callback_tasks.insert().values(
+                    id=str(uuid.uuid4()), ticket_no=ticket_no, call_id=record.call_id,
+                    caller_number=ticket.caller.number, reason="left_message", status="due",
+                    due_at=record.ended_at + MESSAGE_CALLBACK_WITHIN, created_at=now))
         log.info("call recorded as draft ticket",
                  extra={"call_id": record.call_id, "ticket_no": ticket_no})
         return ticket_no

@@ -203,6 +203,8 @@ class Ticket:
     content: str = ""
     location: str = ""
     district: str | None = None
+    #: Where the caller asked to be called back (回电号码), when not the calling number.
+    callback_number: str | None = None
     call_ids: tuple[str, ...] = ()
     recordings: tuple[Attachment, ...] = ()
     transcripts: tuple[Attachment, ...] = ()
@@ -240,5 +242,8 @@ class Ticket:
         return unit == self.lead_unit or unit in self.cooperating_units
 
     def view_for_unit(self) -> Ticket:
-        """The ticket as shown to a unit: the caller masked as the regulations require."""
-        return replace(self, caller=self.caller.masked_for_unit())
+        """The ticket as shown to a unit: the caller masked as the regulations require (a
+        confidential caller's callback number is theirs too)."""
+        hidden = self.caller.confidential
+        return replace(self, caller=self.caller.masked_for_unit(),
+                       callback_number=None if hidden else self.callback_number)

@@ -121,12 +121,14 @@ class Classify(Command):
     location: str = ""
     district: str | None = None
     urgency: Urgency = Urgency.NORMAL
+    callback_number: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class AnswerDirectly(Command):
     answer: str
     knowledge_article_id: str | None = None
+    knowledge_article_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -486,7 +488,7 @@ def _decide_classify(
     return TicketClassified(
         **base, ticket_type=c.ticket_type, urgency=c.urgency, summary=c.summary,
         content=c.content or t.content, location=c.location or t.location,
-        district=c.district or t.district,
+        district=c.district or t.district, callback_number=c.callback_number or t.callback_number,
     )
 
 
@@ -494,7 +496,8 @@ def _decide_answer_directly(
     t: Ticket, c: AnswerDirectly, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
     _require_text(t, c, c.answer, "answer")
-    return AnsweredDirectly(**base, answer=c.answer, knowledge_article_id=c.knowledge_article_id)
+    return AnsweredDirectly(**base, answer=c.answer, knowledge_article_id=c.knowledge_article_id,
+                            knowledge_article_version=c.knowledge_article_version)
 
 
 def _decide_three_way(
@@ -764,6 +767,7 @@ def evolve(ticket: Ticket | None, event: TicketEvent) -> Ticket:
             return replace(
                 t, ticket_type=event.ticket_type, urgency=event.urgency, summary=event.summary,
                 content=event.content, location=event.location, district=event.district,
+                callback_number=event.callback_number,
             )
         case AnsweredDirectly():
             return _close(t, event, ClosureReason.ANSWERED_DIRECTLY)

@@ -80,6 +80,27 @@ class AriRest:
         await self.request("DELETE", f"/channels/{channel_id}", params={"reason": reason},
                            missing_ok=True)
 
+    async def originate(self, endpoint: str, *, channel_id: str, app_args: str = "",
+                        caller_id: str | None = None, timeout: float = 30.0) -> Channel:
+        """Ring `endpoint`; when it answers, the channel enters our application (StasisStart)."""
+        data = await self.request("POST", "/channels", params={
+            "endpoint": endpoint, "app": self.app, "appArgs": app_args, "channelId": channel_id,
+            "callerId": caller_id, "timeout": round(timeout)})
+        return Channel.from_json(data)
+
+    async def start_channel_moh(self, channel_id: str, moh_class: str = "default") -> None:
+        await self.request("POST", f"/channels/{channel_id}/moh", params={"mohClass": moh_class})
+
+    async def stop_channel_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/moh", missing_ok=True)
+
+    async def mute(self, channel_id: str, direction: str = "in") -> None:
+        await self.request("POST", f"/channels/{channel_id}/mute", params={"direction": direction})
+
+    async def unmute(self, channel_id: str, direction: str = "in") -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/mute", params={"direction": direction},
+                           missing_ok=True)
+
     async def play_on_channel(self, channel_id: str, media: str, playback_id: str | None = None) -> str:
         data = await self.request("POST", f"/channels/{channel_id}/play",
                                   params={"media": media, "playbackId": playback_id})
@@ -119,6 +140,12 @@ class AriRest:
         data = await self.request("POST", f"/bridges/{bridge_id}/play",
                                   params={"media": media, "playbackId": playback_id})
         return str(data["id"])
+
+    async def start_bridge_moh(self, bridge_id: str, moh_class: str = "default") -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/moh", params={"mohClass": moh_class})
+
+    async def stop_bridge_moh(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{bridge_id}/moh", missing_ok=True)
 
     async def record_bridge(self, bridge_id: str, name: str, format: str = "wav") -> None:
         await self.request("POST", f"/bridges/{bridge_id}/record", params={

@@ -1,0 +1,134 @@
+"""The agent's desk websocket (`/ws/desk`): the agent's state, their calls, their words.
+
+One socket per open desk page. On connect the agent is signed in to the ACD and the server
+sends `desk.ready` with the agent's state, their softphone account and the call they are
+offered or on (so a reconnect restores the view). Afterwards the hub (`agent_desk/hub.py`)
+pushes the agent's own events; the page sends requests (`agent.set_status`, `call.hangup`,
+`call.hold`, `call.wrap_up`). Every request is answered with `ack` or a typed `error`
+(`agent_desk/protocol.py`); nothing a browser sends can close the socket or touch a call that
+is not the agent's.
+
+Only agents (and supervisors taking calls) have a desk: the token's user is the agent id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from contextlib import suppress
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from agent_desk.hub import DeskHub, DeskOutbox
+from agent_desk.ports import DeskBackend, DeskError
+from agent_desk.protocol import (
+    VERSION,
+    DeskProtocolError,
+    Hangup,
+    Hold,
+    Ping,
+    SetStatus,
+    WrapUp,
+    error_message,
+    parse_client_message,
+    protocol_schema,
+)
+from kernel import auth
+from kernel.errors import HotlineError, InvalidInput
+from kernel.openapi import ANYONE, Operation
+from kernel.roles import Role
+
+log = logging.getLogger(__name__)
+
+DESK_BACKEND = web.AppKey("desk_backend", DeskBackend)
+DESK_HUB = web.AppKey("desk_hub", DeskHub)
+DESK_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR})
+#: Agent ids become SIP endpoint names (`agent-<id>`): a safe alphabet only.
+AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/ws/desk")
+async def desk_socket(request: web.Request) -> web.WebSocketResponse:
+    principal = auth.require(request, DESK_ROLES)  # before the upgrade: a refusal is JSON
+    agent_id = principal.user
+    if not AGENT_ID.match(agent_id):
+        raise InvalidInput("agent ids are 1-32 lowercase letters, digits or dashes", user=agent_id)
+    backend, hub = request.app[DESK_BACKEND], request.app[DESK_HUB]
+    # Oversized messages are refused by the protocol with an error, not by closing the socket.
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=1024 * 1024)
+    await ws.prepare(request)
+    outbox = DeskOutbox(agent_id)
+    hub.attach(outbox)
+    writer = asyncio.create_task(outbox.run(ws.send_str), name=f"desk-writer-{agent_id}")
+    try:
+        outbox.put_json(await _ready(backend, hub, agent_id))
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                outbox.put_json(await _handle(backend, agent_id, msg.data))
+            elif msg.type is WSMsgType.BINARY:
+                outbox.put_json(error_message("malformed", "桌面只接受文本消息"))
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+    finally:
+        hub.detach(outbox)
+        writer.cancel()
+        with suppress(asyncio.CancelledError, Exception):
+            await writer
+    return ws
+
+
+async def _ready(backend: DeskBackend, hub: DeskHub, agent_id: str) -> dict[str, Any]:
+    agent = await backend.sign_in(agent_id)
+    call = await backend.current_call(agent_id)
+    if call is not None:
+        hub.follow_call(agent_id, str(call["call_id"]))
+    return {"type": "desk.ready", "version": VERSION, "agent": agent,
+            "softphone": await backend.softphone(agent_id), "call": call}
+
+
+async def _handle(backend: DeskBackend, agent_id: str, raw: str) -> dict[str, Any]:
+    ref: str | None = None
+    try:
+        message = parse_client_message(raw)
+        ref = message.ref
+        result: dict[str, Any] = {}
+        match message:
+            case Ping():
+                return {"type": "pong", "ref": ref}
+            case SetStatus():
+                result = {"agent": await backend.set_status(agent_id, message.status, message.reason)}
+            case Hangup():
+                await backend.hangup(agent_id, message.call_id)
+            case Hold():
+                await backend.hold(agent_id, message.call_id, message.on)
+            case WrapUp():
+                result = {"agent": await backend.wrap_up(
+                    agent_id, message.call_id, no_new_content=message.no_new_content,
+                    harassment=message.harassment, note=message.note)}
+        return {"type": "ack", "ref": ref, **result}
+    except DeskProtocolError as exc:
+        return exc.to_message()
+    except DeskError as exc:
+        return error_message(exc.code, exc.message, ref)
+    except HotlineError as exc:
+        log.warning("desk request failed", extra={"agent": agent_id, "error": str(exc)})
+        return error_message("unavailable", None, ref)
+
+
+@routes.get("/api/desk/protocol")
+async def protocol(request: web.Request) -> web.Response:
+    return web.json_response(protocol_schema())
+
+
+def operations() -> list[Operation]:
+    return [
+        Operation("get", "/ws/desk", "The agent's desk (websocket; `?access_token=`; see "
+                  "agent_desk/PROTOCOL.md)", "agent, supervisor", success=101,
+                  content_type="websocket"),
+        Operation("get", "/api/desk/protocol", "The desk protocol: JSON schemas, version, errors",
+                  ANYONE),
+    ]

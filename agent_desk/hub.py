@@ -1,0 +1,166 @@
+"""Fans backend events out to the desks connected to this process, filtered per person.
+
+Events reach Redis pub/sub from any backend node (`kernel.event_bus`); this hub holds ONE
+subscription per process, whatever the number of desks, and hands each event to the desks it
+concerns: an agent's own events (`events:agent:<id>`), their status from the ACD
+(`events:agents`), and the live transcript of the calls they are offered or on (`events:asr`,
+matched by call id). An agent never receives another agent's calls or words.
+
+Each desk has a bounded outbox drained by its own writer: a slow browser only slows (and at
+worst loses events of) its own socket, never the hub or another desk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Any
+
+import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
+
+#: Per-desk outbox; past this the oldest events are dropped (the page resyncs on reconnect).
+OUTBOX_LIMIT = 500
+#: Call events after which the call's transcript no longer goes to the agent.
+_CALL_OVER = frozenset({"call.ended", "call.withdrawn", "call.missed"})
+_CALL_START = frozenset({"call.offered", "call.answered"})
+
+
+def agent_topic(agent_id: str) -> str:
+    """The event-bus topic of one agent's desk (`RedisEventBus.publish(topic, ...)`)."""
+    return f"agent:{agent_id}"
+
+
+class DeskOutbox:
+    """One desk's queue of outgoing text frames, drained by `run(send)`."""
+
+    def __init__(self, agent_id: str) -> None:
+        self.agent_id = agent_id
+        self._queue: asyncio.Queue[str] = asyncio.Queue(OUTBOX_LIMIT)
+        self.dropped = 0
+
+    def put(self, text: str) -> None:
+        if self._queue.full():
+            with suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(text)
+
+    def put_json(self, message: dict[str, Any]) -> None:
+        self.put(json.dumps(message, ensure_ascii=False, default=str))
+
+    async def run(self, send: Callable[[str], Awaitable[None]]) -> None:
+        while True:
+            await send(await self._queue.get())
+
+
+class DeskHub:
+    def __init__(self, redis: aioredis.Redis, key_prefix: str) -> None:
+        self._redis = redis
+        self._prefix = key_prefix
+        self._desks: dict[str, set[DeskOutbox]] = {}
+        #: Which agents' desks show a call's transcript.
+        self._call_agents: dict[str, set[str]] = {}
+        self.connected = asyncio.Event()
+
+    # --- desks ------------------------------------------------------------------------------
+    def attach(self, outbox: DeskOutbox) -> None:
+        self._desks.setdefault(outbox.agent_id, set()).add(outbox)
+
+    def detach(self, outbox: DeskOutbox) -> None:
+        desks = self._desks.get(outbox.agent_id)
+        if desks is not None:
+            desks.discard(outbox)
+            if not desks:
+                del self._desks[outbox.agent_id]
+                for agents in self._call_agents.values():
+                    agents.discard(outbox.agent_id)
+                self._call_agents = {c: a for c, a in self._call_agents.items() if a}
+
+    def follow_call(self, agent_id: str, call_id: str) -> None:
+        self._call_agents.setdefault(call_id, set()).add(agent_id)
+
+    def footprint(self) -> dict[str, int]:
+        return {"agents": len(self._desks), "desks": sum(len(d) for d in self._desks.values()),
+                "followed_calls": len(self._call_agents)}
+
+    # --- the subscription -------------------------------------------------------------------
+    async def run(self) -> None:
+        """Subscribe and route until cancelled; resubscribes after a Redis outage."""
+        events = f"{self._prefix}events:"
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.psubscribe(f"{events}agent:*")
+                await pubsub.subscribe(f"{events}agents", f"{events}asr")
+                self.connected.set()
+                async for message in pubsub.listen():
+                    if message.get("type") in ("message", "pmessage"):
+                        self._route(_text(message["channel"])[len(events):], _text(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis away: desks wait, the hub retries
+                self.connected.clear()
+                log.warning("desk event subscription lost; retrying", extra={"error": str(exc)})
+                await asyncio.sleep(1.0)
+            finally:
+                with suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _route(self, topic: str, text: str) -> None:
+        try:
+            event = json.loads(text)
+        except json.JSONDecodeError:
+            return
+        if not isinstance(event, dict):
+            return
+        if topic.startswith("agent:"):
+            agent_id = topic[len("agent:"):]
+            call_id = event.get("call_id")
+            if isinstance(call_id, str):
+                if event.get("type") in _CALL_START:
+                    self.follow_call(agent_id, call_id)
+                elif event.get("type") in _CALL_OVER:
+                    self._unfollow(agent_id, call_id)
+            self._deliver({agent_id}, text)
+        elif topic == "agents":
+            agent_id = event.get("agent_id")
+            if isinstance(agent_id, str):
+                self._deliver({agent_id}, text)
+        elif topic == "asr":
+            call_id = event.get("call_id")
+            if isinstance(call_id, str):
+                self._deliver(self._call_agents.get(call_id, set()), text)
+
+    def _unfollow(self, agent_id: str, call_id: str) -> None:
+        agents = self._call_agents.get(call_id)
+        if agents is not None:
+            agents.discard(agent_id)
+            if not agents:
+                del self._call_agents[call_id]
+
+    def _deliver(self, agent_ids: set[str], text: str) -> None:
+        for agent_id in agent_ids:
+            for outbox in self._desks.get(agent_id, ()):
+                outbox.put(text)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class BusDeskNotifier:
+    """Tells an agent's desk about their calls through the event bus (any node's hub delivers).
+
+    Implements the call path's `DeskNotifier` port; `publish` is `RedisEventBus.publish`.
+    """
+
+    def __init__(self, publish: Callable[[str, dict[str, Any]], Awaitable[None]]) -> None:
+        self._publish = publish
+
+    async def notify_agent(self, agent_id: str, event: dict[str, object]) -> None:
+        await self._publish(agent_topic(agent_id), {**event, "agent_id": agent_id})

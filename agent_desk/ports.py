@@ -1,0 +1,44 @@
+"""What the desk needs from the rest of the backend, stated as a protocol (port).
+
+The desk knows agents, calls and the softphone only through `DeskBackend`; the composition
+root implements it over the ACD, the call flow, the anti-abuse screen and the softphone
+provisioning (`hotline/desk_backend.py`). Views are plain JSON-able dicts: the desk forwards
+them to the browser as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class DeskError(Exception):
+    """An agent's request the backend refuses; `code` is one of `protocol.ERROR_CODES`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class DeskBackend(Protocol):
+    async def sign_in(self, agent_id: str) -> dict[str, Any]:
+        """The agent is at their desk (state `offline` -> signed in, on break until ready)."""
+
+    async def agent_view(self, agent_id: str) -> dict[str, Any]: ...
+
+    async def set_status(self, agent_id: str, status: str, reason: str | None) -> dict[str, Any]:
+        """`available` or `break` (with a reason); DeskError(not_allowed) mid-call."""
+
+    async def softphone(self, agent_id: str) -> dict[str, Any]:
+        """The browser softphone's account: ws_url, sip_uri, username, password."""
+
+    async def current_call(self, agent_id: str) -> dict[str, Any] | None:
+        """The call the agent is offered or on, to restore the view after a reconnect."""
+
+    async def hangup(self, agent_id: str, call_id: str) -> None: ...
+
+    async def hold(self, agent_id: str, call_id: str, on: bool) -> None: ...
+
+    async def wrap_up(self, agent_id: str, call_id: str, *, no_new_content: bool,
+                      harassment: bool, note: str) -> dict[str, Any]:
+        """After-call work done: the agent is available again; the screen hears the outcome."""

@@ -1,0 +1,417 @@
+// The agent's desk: state, softphone, the call, its live transcript, the ticket, wrap-up.
+//
+// Talks to the backend over one websocket (/ws/desk, agent_desk/PROTOCOL.md) and the HTTP APIs
+// (tickets, knowledge base, ticket draft). Everything shown that came from a caller or a
+// database is put in the page as text (textContent), never as HTML.
+
+import {Softphone} from './softphone.js';
+
+const $ = (id) => document.getElementById(id);
+const TYPE_NAMES = {consultation: '咨询', help: '求助', complaint: '投诉', report: '举报', suggestion: '意见建议'};
+const STATUS_NAMES = {
+  offline: '离线', available: '就绪', ringing: '振铃', on_call: '通话中',
+  after_call_work: '话后处理', break: '小休',
+};
+const SCREEN_NAMES = {warn: '已提醒（频繁来电）', senior_queue: '资深坐席队列', restrict: '受限', supervisor_review: '待督导复核'};
+
+// ---- sign-in: the token comes once in the address (#access_token=...), then stays in the tab.
+const fromHash = new URLSearchParams(location.hash.slice(1)).get('access_token');
+if (fromHash) {
+  sessionStorage.setItem('hotline-token', fromHash);
+  history.replaceState(null, '', location.pathname);
+}
+const token = sessionStorage.getItem('hotline-token');
+
+const state = {
+  agent: null, call: null, ticketNo: null, ticketVersion: null, softphone: null,
+  edited: new Set(), kbArticle: null, statusSince: null, acwSince: null, lastDraftText: '',
+  segments: new Map(), refs: 0, phoneRegistered: false,
+};
+window.deskDebug = state;  // for people (and tests) inspecting a live desk
+
+function say(text, error = false) {
+  const line = document.createElement('div');
+  if (error) line.className = 'error';
+  line.textContent = `${new Date().toLocaleTimeString('zh-CN')} ${text}`;
+  $('messages').prepend(line);
+  while ($('messages').childElementCount > 30) $('messages').lastElementChild.remove();
+}
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method, headers: {'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json'},
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.message || `${response.status}`);
+  return data;
+}
+
+// ---- the websocket ------------------------------------------------------------------------
+let socket = null;
+let retry = 500;
+
+function connect() {
+  if (!token) { say('未登录：请使用带登录令牌的话务台链接', true); return; }
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  socket = new WebSocket(`${scheme}://${location.host}/ws/desk?access_token=${encodeURIComponent(token)}`);
+  socket.onopen = () => { retry = 500; };
+  socket.onmessage = (event) => { try { onMessage(JSON.parse(event.data)); } catch (e) { console.error(e); } };
+  socket.onclose = () => {
+    $('agent-status').textContent = '连接断开，重连中…';
+    setTimeout(connect, retry);
+    retry = Math.min(retry * 2, 10000);
+  };
+}
+
+function send(message) {
+  const ref = `r${++state.refs}`;
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({...message, ref}));
+  else say('未连接，操作未发送', true);
+  return ref;
+}
+
+function onMessage(m) {
+  switch (m.type) {
+    case 'desk.ready': return onReady(m);
+    case 'agent.status': return showAgent(m);
+    case 'ack': if (m.agent) showAgent(m.agent); return;
+    case 'error': return say(`操作失败：${m.message}`, true);
+    case 'call.offered': return onOffered(m);
+    case 'call.answered': return onAnswered(m);
+    case 'call.missed': say('来电未接，已转给其他坐席；状态改为小休（未接）'); return clearCall();
+    case 'call.withdrawn': say('来电人已挂断'); return clearCall();
+    case 'call.hung_up': return onHungUp(m);
+    case 'call.ended': return onEnded(m);
+    case 'asr.final': case 'asr.partial': return onSegment({...m, final: m.type === 'asr.final'});
+    case 'agent.wrap_up_expired': say('话后处理时间已到，已自动就绪'); return;
+    default: return undefined;
+  }
+}
+
+function onReady(m) {
+  $('agent-name').textContent = m.agent.agent_id;
+  showAgent(m.agent);
+  if (!state.softphone) startPhone(m.softphone);
+  if (m.call) { onOffered(m.call); if (m.call.answered) onAnswered(m.call); }
+}
+
+function showAgent(agent) {
+  if (!agent || !agent.status) return;
+  state.agent = agent;
+  const pill = $('agent-status');
+  pill.textContent = STATUS_NAMES[agent.status] || agent.status;
+  if (agent.status === 'break' && agent.break_reason) {
+    pill.textContent += `（${({rest: '休息', meal: '用餐', training: '培训', meeting: '会议', other: '其他', no_answer: '未接'})[agent.break_reason] || agent.break_reason}）`;
+  }
+  pill.className = `pill ${agent.status}`;
+  state.statusSince = agent.since ? new Date(agent.since) : new Date();
+  if (agent.status === 'after_call_work' && !state.acwSince) state.acwSince = state.statusSince;
+  if (agent.status !== 'after_call_work') state.acwSince = null;
+  $('wrap-done').disabled = agent.status !== 'after_call_work';
+}
+
+// ---- the softphone ------------------------------------------------------------------------
+function startPhone(account) {
+  const phone = new Softphone({
+    wsUrl: account.ws_url, sipUri: account.sip_uri, password: account.password,
+    displayName: account.username, audioElement: $('remote-audio'),
+  });
+  state.softphone = phone;
+  phone.addEventListener('registered', () => { state.phoneRegistered = true; setPhone('已注册', 'available'); });
+  phone.addEventListener('registrationFailed', (e) => setPhone(`注册失败 ${e.detail.status || ''}`, 'break'));
+  phone.addEventListener('unregistered', () => { state.phoneRegistered = false; setPhone('未注册', ''); });
+  phone.addEventListener('incoming', () => {
+    $('answer').disabled = false;
+    if ($('auto-answer').checked) phone.answer();
+  });
+  phone.addEventListener('confirmed', () => setCallControls(true));
+  phone.addEventListener('ended', () => setCallControls(false));
+  phone.addEventListener('failed', () => { setCallControls(false); $('answer').disabled = true; });
+  phone.start();
+}
+
+function setPhone(text, cls) {
+  $('phone-status').textContent = text;
+  $('phone-status').className = `pill ${cls}`;
+}
+
+function setCallControls(on) {
+  for (const id of ['hangup', 'mute', 'hold', 'dtmf', 'send-dtmf']) $(id).disabled = !on;
+}
+
+// ---- the call -----------------------------------------------------------------------------
+function onOffered(call) {
+  state.call = {...call, answered: false};
+  state.ticketNo = null;
+  $('incoming').classList.remove('hidden');
+  $('incoming-caller').textContent = call.caller_number || '未显示号码';
+  $('incoming-queue').textContent = `${call.queue === 'senior' ? '资深队列' : ''} 等待 ${call.waited_seconds ?? 0} 秒`;
+  const flags = $('incoming-flags');
+  flags.textContent = '';
+  if (call.screen_level && SCREEN_NAMES[call.screen_level]) addFlag(flags, SCREEN_NAMES[call.screen_level]);
+  $('call-state').textContent = '来电振铃中…';
+  $('transcript').textContent = '';
+  state.segments.clear();
+  resetForm(call);
+  loadHistory(call.caller_number);
+}
+
+function addFlag(parent, text) {
+  const span = document.createElement('span');
+  span.className = 'flag';
+  span.textContent = `⚑ ${text} `;
+  parent.append(span);
+}
+
+async function loadHistory(number) {
+  const list = $('history');
+  list.textContent = '';
+  if (!number) return;
+  try {
+    const {tickets} = await api('GET', `/api/callers/${encodeURIComponent(number)}/tickets?limit=10`);
+    if (tickets.some((t) => t.caller && t.caller.confidential)) addFlag($('incoming-flags'), '保密来电人');
+    for (const t of tickets) {
+      const item = document.createElement('li');
+      const open = !['closed', 'archived'].includes(t.status);
+      item.className = open ? 'open' : '';
+      item.textContent = `${t.ticket_no} ${TYPE_NAMES[t.ticket_type] || ''} ${t.summary || '（未填写摘要）'} · ${t.status}${open ? ' · 办理中' : ''}`;
+      list.append(item);
+    }
+    if (!tickets.length) list.textContent = '无历史工单';
+  } catch (e) { say(`历史工单读取失败：${e.message}`, true); }
+}
+
+function onAnswered(call) {
+  state.call = {...(state.call || {}), ...call, answered: true};
+  $('incoming').classList.add('hidden');
+  $('answer').disabled = true;
+  $('call-state').textContent = `通话中：${call.caller_number || ''}`;
+  setCallControls(true);
+}
+
+function onHungUp() {
+  $('call-state').textContent = '通话已结束，话后处理中';
+  setCallControls(false);
+}
+
+function onEnded(m) {
+  if (!state.call || m.call_id !== state.call.call_id) return;
+  state.ticketNo = m.ticket_no;
+  $('ticket-no').textContent = m.ticket_no ? `（${m.ticket_no}）` : '';
+  for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft']) $(id).disabled = !m.ticket_no;
+  if (m.ticket_no) loadUnits();
+}
+
+function clearCall() {
+  state.call = null;
+  $('incoming').classList.add('hidden');
+  $('answer').disabled = true;
+  $('call-state').textContent = '空闲';
+  setCallControls(false);
+}
+
+// ---- the live transcript and the draft ---------------------------------------------------
+function onSegment(s) {
+  if (!state.call || s.call_id !== state.call.call_id) return;
+  const key = `${s.speaker}:${s.start}`;
+  let item = state.segments.get(key);
+  if (!item) {
+    item = document.createElement('li');
+    state.segments.set(key, item);
+    $('transcript').append(item);
+  }
+  item.className = `${s.speaker === 'caller' ? 'caller' : 'agent'}${s.final ? '' : ' partial'}`;
+  item.textContent = '';
+  const who = document.createElement('span');
+  who.className = 'who';
+  who.textContent = s.speaker === 'caller' ? '来电人' : '坐席';
+  item.append(who, document.createTextNode(s.text));
+  $('transcript').scrollTop = $('transcript').scrollHeight;
+  if (s.final && s.speaker === 'caller') scheduleDraft();
+}
+
+let draftTimer = null;
+function scheduleDraft() {
+  clearTimeout(draftTimer);
+  draftTimer = setTimeout(refreshDraft, 400);
+}
+
+async function refreshDraft() {
+  const text = [...$('transcript').querySelectorAll('li.caller:not(.partial)')]
+    .map((li) => li.lastChild.textContent).join('。');
+  if (!text || text === state.lastDraftText) return;
+  state.lastDraftText = text;
+  try {
+    const {draft} = await api('POST', '/api/asr/draft', {text});
+    const fill = (id, value) => { if (value && !state.edited.has(id)) $(id).value = value; };
+    fill('f-type', draft.request_type && draft.request_type.value);
+    fill('f-district', draft.district && draft.district.value);
+    fill('f-location', [draft.street && draft.street.value, draft.address && draft.address.value].filter(Boolean).join(' '));
+    fill('f-callback', draft.callback_number && draft.callback_number.value);
+    fill('f-content', text);
+    if (!state.edited.has('f-summary') && !$('f-summary').value) $('f-summary').value = text.slice(0, 60);
+    const units = draft.suggested_units || [];
+    if (units.length && !state.edited.has('f-unit')) setUnits(units);
+  } catch (e) { say(`草稿提取失败：${e.message}`, true); }
+}
+
+function resetForm(call) {
+  state.edited.clear();
+  state.kbArticle = null;
+  state.lastDraftText = '';
+  for (const id of ['f-type', 'f-district', 'f-location', 'f-summary', 'f-content', 'f-answer']) $(id).value = '';
+  $('f-callback').value = call.caller_number || '';
+  $('kb-used').textContent = '';
+  $('ticket-no').textContent = '';
+  for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft']) $(id).disabled = true;
+  $('wrap-no-new').checked = false;
+  $('wrap-harass').checked = false;
+  $('wrap-note').value = '';
+}
+
+for (const id of ['f-type', 'f-district', 'f-location', 'f-callback', 'f-summary', 'f-content', 'f-unit']) {
+  $(id).addEventListener('input', () => state.edited.add(id));  // the agent's edits win
+}
+
+function setUnits(units) {
+  const select = $('f-unit');
+  select.textContent = '';
+  for (const u of units) {
+    const option = document.createElement('option');
+    option.value = u.unit;
+    option.textContent = `${u.unit_name || u.unit}${u.matter ? ` · ${u.matter}` : ''}`;
+    select.append(option);
+  }
+}
+
+async function loadUnits() {
+  try {
+    const {suggestions} = await api('GET', `/api/tickets/${state.ticketNo}/suggested-units`);
+    if (suggestions && suggestions.length && !state.edited.has('f-unit')) setUnits(suggestions);
+  } catch (e) { /* the draft's suggestions stay */ }
+}
+
+// ---- submitting the ticket ----------------------------------------------------------------
+async function currentVersion() {
+  const {ticket} = await api('GET', `/api/tickets/${state.ticketNo}`);
+  return ticket.version;
+}
+
+async function classify() {
+  const type = $('f-type').value;
+  const summary = $('f-summary').value.trim();
+  if (!type || !summary) throw new Error('请填写诉求类型和摘要');
+  const body = {
+    expected_version: await currentVersion(), ticket_type: type, summary,
+    content: $('f-content').value, location: $('f-location').value,
+    district: $('f-district').value || null,
+  };
+  const callback = $('f-callback').value.trim();
+  if (callback && callback !== (state.call && state.call.caller_number)) body.callback_number = callback;
+  const {ticket} = await api('POST', `/api/tickets/${state.ticketNo}/commands/classify`, body);
+  return ticket.version;
+}
+
+async function submit(kind) {
+  if (!state.ticketNo) return;
+  try {
+    const version = await classify();
+    if (kind === 'answer') {
+      const answer = $('f-answer').value.trim();
+      if (!answer) throw new Error('请填写答复内容');
+      await api('POST', `/api/tickets/${state.ticketNo}/commands/answer_directly`, {
+        expected_version: version, answer,
+        knowledge_article_id: state.kbArticle ? state.kbArticle.id : null,
+        knowledge_article_version: state.kbArticle ? state.kbArticle.version : null,
+      });
+      say(`工单 ${state.ticketNo} 已直接答复办结`);
+    } else if (kind === 'dispatch') {
+      const unit = $('f-unit').value;
+      if (!unit) throw new Error('请选择承办单位');
+      await api('POST', `/api/tickets/${state.ticketNo}/commands/dispatch`, {expected_version: version, lead_unit: unit});
+      say(`工单 ${state.ticketNo} 已派单`);
+    } else {
+      say(`工单 ${state.ticketNo} 已保存`);
+    }
+  } catch (e) { say(`提交失败：${e.message}`, true); }
+}
+
+$('submit-answer').onclick = () => submit('answer');
+$('submit-dispatch').onclick = () => submit('dispatch');
+$('submit-draft').onclick = () => submit('draft');
+
+// ---- knowledge base -----------------------------------------------------------------------
+async function searchKb() {
+  const q = $('kb-q').value.trim();
+  const results = $('kb-results');
+  results.textContent = '';
+  if (!q) return;
+  try {
+    const {hits} = await api('GET', `/api/kb/search?q=${encodeURIComponent(q)}&limit=8`);
+    if (!hits.length) results.textContent = '没有找到相关口径';
+    for (const hit of hits) {
+      const box = document.createElement('div');
+      box.className = 'kb-hit';
+      const title = document.createElement('h3');
+      title.textContent = hit.title;
+      const wording = document.createElement('p');
+      wording.textContent = hit.approved_wording || '';
+      const use = document.createElement('button');
+      use.textContent = '使用此口径';
+      use.onclick = () => {
+        $('f-answer').value = wording.textContent;
+        state.kbArticle = {id: hit.id, version: hit.version};
+        $('kb-used').textContent = `已引用知识库：${hit.title}（第 ${hit.version} 版）`;
+      };
+      box.append(title, wording, use);
+      results.append(box);
+    }
+  } catch (e) { say(`知识库搜索失败：${e.message}`, true); }
+}
+$('kb-search').onclick = searchKb;
+$('kb-q').addEventListener('keydown', (e) => { if (e.key === 'Enter') searchKb(); });
+
+// ---- controls -----------------------------------------------------------------------------
+$('go-available').onclick = () => send({type: 'agent.set_status', status: 'available'});
+$('go-break').onclick = () => send({type: 'agent.set_status', status: 'break', reason: $('break-reason').value});
+$('answer').onclick = () => { if (state.softphone) state.softphone.answer(); $('answer').disabled = true; };
+$('hangup').onclick = () => {
+  if (state.call) send({type: 'call.hangup', call_id: state.call.call_id});
+  else if (state.softphone) state.softphone.hangup();
+};
+let muted = false;
+$('mute').onclick = () => { muted = !muted; state.softphone.mute(muted); $('mute').textContent = muted ? '取消静音' : '静音'; };
+let held = false;
+$('hold').onclick = () => {
+  if (!state.call) return;
+  held = !held;
+  send({type: 'call.hold', call_id: state.call.call_id, on: held});
+  $('hold').textContent = held ? '取回' : '保持';
+};
+$('send-dtmf').onclick = () => { const d = $('dtmf').value.replace(/[^0-9*#]/g, ''); if (d) state.softphone.sendDtmf(d); $('dtmf').value = ''; };
+$('wrap-done').onclick = () => {
+  const callId = state.call ? state.call.call_id : (state.agent && state.agent.call_id);
+  send({type: 'call.wrap_up', call_id: callId || '', no_new_content: $('wrap-no-new').checked,
+        harassment: $('wrap-harass').checked, note: $('wrap-note').value});
+  clearCall();
+};
+
+document.addEventListener('keydown', (e) => {
+  if ((e.key === 'Enter' || e.key === 'F2') && !$('answer').disabled && document.activeElement.tagName !== 'TEXTAREA'
+      && document.activeElement.tagName !== 'INPUT') { e.preventDefault(); $('answer').click(); }
+  else if (e.key === 'F4' && !$('hangup').disabled) { e.preventDefault(); $('hangup').click(); }
+  else if (e.altKey && e.key === 'r') $('go-available').click();
+  else if (e.altKey && e.key === 'b') $('go-break').click();
+  else if (e.altKey && e.key === 'm' && !$('mute').disabled) $('mute').click();
+  else if (e.altKey && e.key === 'h' && !$('hold').disabled) $('hold').click();
+  else if (e.altKey && e.key === 'k') $('kb-q').focus();
+});
+
+setInterval(() => {
+  const since = state.statusSince;
+  $('status-timer').textContent = since ? `${Math.max(0, Math.round((Date.now() - since) / 1000))} 秒` : '';
+  $('acw-timer').textContent = state.acwSince ? `${Math.round((Date.now() - state.acwSince) / 1000)} 秒` : '';
+}, 1000);
+
+connect();

@@ -1,0 +1,144 @@
+"""The agent desk's backend (`agent_desk.ports.DeskBackend`), joined from the capabilities.
+
+The desk asks for agents' states, their softphone accounts and their calls; the answers come
+from the ACD (`telephony.acd`), the call flow and its distributor, the softphone provisioning
+(ARI push configuration) and the anti-abuse screen (the wrap-up's "no new content" and
+"harassment" marks). Only the application package may know all of these, so the adapter
+lives here. An agent can only act on their own call: anything else is `not_found`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from abuse.limiter import AbuseScreen
+from agent_desk.ports import DeskError
+from kernel.errors import AriError, Conflict, IllegalTransition, NotFound
+from kernel.schema import calls
+from telephony.acd import AcdStore
+from telephony.agent_state import AgentState, AgentStatus, BreakReason, Skill, Trigger
+from telephony.call_flow import CallFlow
+from telephony.softphone import SoftphoneProvisioner, softphone_password
+
+log = logging.getLogger(__name__)
+
+
+def agent_json(state: AgentState) -> dict[str, Any]:
+    return {"agent_id": state.agent_id, "status": state.status.value,
+            "since": state.since.isoformat(), "call_id": state.call_id,
+            "break_reason": state.break_reason.value if state.break_reason else None,
+            "skills": sorted(s.value for s in state.skills)}
+
+
+class AcdDeskBackend:
+    def __init__(self, acd: AcdStore, flow: CallFlow, provisioner: SoftphoneProvisioner,
+                 screen: AbuseScreen | None, engine: AsyncEngine, *, secret: bytes,
+                 senior_agents: frozenset[str] = frozenset()) -> None:
+        self.acd = acd
+        self.flow = flow
+        self.provisioner = provisioner
+        self.screen = screen
+        self.engine = engine
+        self._secret = secret
+        self.senior_agents = senior_agents
+
+    # --- agents -----------------------------------------------------------------------------
+    async def sign_in(self, agent_id: str) -> dict[str, Any]:
+        """At the desk: signed in on break (a person chooses when to take calls); a reconnect
+        keeps whatever state the agent is in (ringing, on a call, wrapping up)."""
+        try:
+            state = await self.acd.agent(agent_id)
+        except NotFound:
+            state = None
+        if state is None or state.status is AgentStatus.OFFLINE:
+            skills = frozenset({Skill.GENERAL}) | (
+                {Skill.SENIOR} if agent_id in self.senior_agents else set())
+            await self.acd.sign_in(agent_id, skills)
+            state = await self.acd.set_status(agent_id, Trigger.TAKE_BREAK, reason=BreakReason.REST)
+        return agent_json(state)
+
+    async def agent_view(self, agent_id: str) -> dict[str, Any]:
+        return agent_json(await self.acd.agent(agent_id))
+
+    async def set_status(self, agent_id: str, status: str, reason: str | None) -> dict[str, Any]:
+        trigger = Trigger.GO_AVAILABLE if status == "available" else Trigger.TAKE_BREAK
+        try:
+            state = await self.acd.set_status(
+                agent_id, trigger, reason=BreakReason(reason) if reason else None)
+        except (IllegalTransition, Conflict) as exc:
+            raise DeskError("not_allowed", f"当前状态下不能切换为{'就绪' if status == 'available' else '小休'}") from exc
+        if self.flow.distributor is not None:
+            self.flow.distributor.wake()
+        return agent_json(state)
+
+    async def softphone(self, agent_id: str) -> dict[str, Any]:
+        try:
+            account = await self.provisioner.provision(
+                agent_id, softphone_password(self._secret, agent_id))
+        except AriError as exc:
+            log.warning("softphone not provisioned", extra={"agent": agent_id, "error": str(exc)})
+            raise DeskError("unavailable", "话机账号暂时无法开通，请稍后重试") from exc
+        return {"ws_url": account.ws_url, "sip_uri": account.sip_uri,
+                "username": account.username, "password": account.password,
+                "endpoint": account.endpoint}
+
+    async def current_call(self, agent_id: str) -> dict[str, Any] | None:
+        state = await self.acd.agent(agent_id)
+        if state.call_id is None or self.flow.distributor is None:
+            return None
+        call = self.flow.state.by_call_id(state.call_id)
+        if call is None:
+            return {"call_id": state.call_id, "answered": state.status is not AgentStatus.RINGING}
+        return {**self.flow.distributor.call_view(call), "answered": call.agent_id == agent_id}
+
+    # --- calls ------------------------------------------------------------------------------
+    def _own_call(self, agent_id: str, call_id: str) -> tuple[str, str]:
+        call = self.flow.state.by_call_id(call_id)
+        if call is None or call.agent_id != agent_id:
+            raise DeskError("not_found", "没有这通电话，或它不是您的通话")
+        return call.channel_id, call.caller_number
+
+    async def hangup(self, agent_id: str, call_id: str) -> None:
+        channel_id, _ = self._own_call(agent_id, call_id)
+        await self.flow.rest.hangup(channel_id)
+
+    async def hold(self, agent_id: str, call_id: str, on: bool) -> None:
+        """The caller hears music and the agent no longer hears the caller (or both undone)."""
+        channel_id, _ = self._own_call(agent_id, call_id)
+        moh = self.flow.distributor.settings.moh_class if self.flow.distributor else "default"
+        if on:
+            await self.flow.rest.mute(channel_id, "in")
+            await self.flow.rest.start_channel_moh(channel_id, moh)
+        else:
+            await self.flow.rest.stop_channel_moh(channel_id)
+            await self.flow.rest.unmute(channel_id, "in")
+
+    async def wrap_up(self, agent_id: str, call_id: str, *, no_new_content: bool,
+                      harassment: bool, note: str) -> dict[str, Any]:
+        state = await self.acd.agent(agent_id)
+        if state.status is not AgentStatus.AFTER_CALL_WORK:
+            raise DeskError("not_allowed", "当前不在话后处理状态")
+        row = None
+        if call_id:
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(select(
+                    calls.c.caller_number, calls.c.answered_at, calls.c.ended_at, calls.c.agent_id)
+                    .where(calls.c.id == call_id))).first()
+        if row is not None and row.agent_id == agent_id and self.screen is not None:
+            duration = (row.ended_at - row.answered_at) if row.answered_at else timedelta(0)
+            # The agent, who heard the call, says whether it brought anything new (anti-abuse:
+            # long occupation without new content) and whether staff were harassed.
+            await self.screen.record_call_end(row.caller_number, call_id=call_id,
+                                              duration=duration, new_content=not no_new_content)
+            if harassment:
+                await self.screen.flag_harassment(row.caller_number, agent=agent_id,
+                                                  call_id=call_id, note=note)
+        new = await self.acd.set_status(agent_id, Trigger.WRAP_UP_DONE)
+        if self.flow.distributor is not None:
+            self.flow.distributor.wake()
+        return agent_json(new)

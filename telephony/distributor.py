@@ -1,0 +1,300 @@
+"""Call distribution (ACD): a screened, greeted caller waits for the longest-idle agent.
+
+After the greeting the caller waits in their own (recorded) bridge with music on hold and hears
+their place in the queue now and then (zh-CN prompts). Who gets which call is decided by the
+pure policy (`telephony.queue_policy`) inside the shared ACD store (`telephony.acd`, Redis), so
+that state survives a backend restart and two nodes never offer one agent two calls. An offer
+rings the agent's softphone (an ARI originate to `PJSIP/agent-<id>`); when the agent answers,
+their channel joins the caller's bridge, so recording, snooping and transcription go on as
+before. An offer that is not answered in time moves on and puts the agent on a "no answer"
+break; a caller who waits longer than the limit is offered to leave a message instead, which
+becomes a ticket with a callback task. Nothing here drops a caller.
+
+The distributor never blocks the ARI event reader: CallFlow routes the agent channels' events
+here through its per-channel queues, and the distribution round runs in its own task, woken by
+every change and at least once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from datetime import UTC, datetime
+
+from kernel.clock import Clock, utc_now
+from kernel.errors import AriError, HotlineError
+from kernel.privacy import mask_phone
+from telephony.acd import AcdStore
+from telephony.agent_state import AgentStatus
+from telephony.ari.models import Channel
+from telephony.ari.rest import AriRest
+from telephony.call_state import ActiveCall, CallStateStore
+from telephony.ports import DeskNotifier
+from telephony.prompts import BEEP, QUEUE_OVERFLOW, PromptSet
+from telephony.queue_policy import Offer
+from telephony.resource_ids import agent_channel_id, parse_agent_channel
+from telephony.settings import QueueSettings
+
+log = logging.getLogger(__name__)
+
+#: Extra time after the softphone's own ring timeout before an offer is declared missed
+#: (Asterisk ends the ringing channel itself; this covers a lost event or a restart).
+OFFER_GRACE_SECONDS = 3.0
+
+
+def agent_endpoint(agent_id: str) -> str:
+    return f"PJSIP/agent-{agent_id}"
+
+
+class CallDistributor:
+    def __init__(self, rest: AriRest, acd: AcdStore, state: CallStateStore,
+                 settings: QueueSettings, prompts: PromptSet, *,
+                 notifier: DeskNotifier | None = None,
+                 start_message: Callable[[ActiveCall], Awaitable[None]] | None = None,
+                 clock: Clock = utc_now) -> None:
+        self.rest = rest
+        self.acd = acd
+        self.state = state
+        self.settings = settings
+        self.prompts = prompts
+        self.notifier = notifier
+        self._start_message = start_message
+        self._clock = clock
+        self._wake = asyncio.Event()
+        #: Offers ringing now, by the agent channel's id -> (call id, agent id).
+        self.offers: dict[str, tuple[str, str]] = {}
+        #: Last position announcement per waiting call (monotonic seconds).
+        self.announced: dict[str, float] = {}
+
+    # --- the caller's side ------------------------------------------------------------------
+    async def enqueue(self, call: ActiveCall) -> None:
+        """Music on hold, then the queue; safe to repeat after a restart."""
+        assert call.bridge_id is not None
+        with suppress(AriError):
+            await self.rest.start_bridge_moh(call.bridge_id, self.settings.moh_class)
+        if call.queued_at is None:
+            call.queued_at = self._clock().timestamp()
+            await self.state.save(call)
+        await self.acd.enqueue(call.call_id, call.queue, enqueued_at=datetime.fromtimestamp(
+            call.queued_at, UTC))
+        log.info("caller queued", extra={"call_id": call.call_id, "queue": call.queue})
+        self.wake()
+
+    async def call_ending(self, call: ActiveCall) -> None:
+        """The caller hung up: leave the queue, stop any offer, release the agent's leg."""
+        self.announced.pop(call.call_id, None)
+        await self.acd.dequeue(call.call_id)
+        for channel_id, (call_id, agent_id) in list(self.offers.items()):
+            if call_id == call.call_id:
+                self.offers.pop(channel_id, None)
+                await self._hangup(channel_id)
+                await self.acd.offer_withdrawn(call_id, agent_id)
+                await self._notify(agent_id, {"type": "call.withdrawn", "call_id": call_id})
+        if call.agent_id and call.agent_channel_id:
+            channel_id, call.agent_channel_id = call.agent_channel_id, None
+            await self._hangup(channel_id)
+            await self._agent_call_over(call.agent_id, call.call_id)
+        self.wake()
+
+    async def call_finished(self, call: ActiveCall, ticket_no: str | None) -> None:
+        """The call is recorded: the agent's desk learns its ticket (for the wrap-up form)."""
+        if call.agent_id:
+            await self._notify(call.agent_id, {"type": "call.ended", "call_id": call.call_id,
+                                               "ticket_no": ticket_no})
+
+    # --- the agent's side -------------------------------------------------------------------
+    async def agent_answered(self, channel: Channel) -> None:
+        """An agent's softphone answered an offer: join them to the caller."""
+        parsed = parse_agent_channel(channel.id)
+        if parsed is None:
+            return
+        agent_id, call_id = parsed
+        self.offers.pop(channel.id, None)
+        call = self.state.by_call_id(call_id)
+        agent = await self.acd.agent(agent_id)
+        offered = (agent is not None and agent.status is AgentStatus.RINGING
+                   and agent.call_id == call_id)
+        if call is None or call.agent_id is not None or call.bridge_id is None or not offered:
+            log.info("late answer to a finished offer; releasing the agent's leg",
+                     extra={"call_id": call_id, "agent": agent_id})
+            await self._hangup(channel.id)
+            return
+        with suppress(AriError):
+            await self.rest.stop_bridge_moh(call.bridge_id)
+        await self.rest.add_channel(call.bridge_id, channel.id)
+        await self.acd.offer_answered(call_id, agent_id)
+        now = self._clock()
+        call.agent_id, call.agent_channel_id = agent_id, channel.id
+        call.agent_answered_at = now.timestamp()
+        await self.state.save(call)
+        self.announced.pop(call_id, None)
+        log.info("agent answered", extra={"call_id": call_id, "agent": agent_id})
+        await self._notify(agent_id, {"type": "call.answered", **self._call_view(call)})
+
+    async def agent_channel_gone(self, channel_id: str) -> None:
+        """An agent's leg ended: an offer not answered, or the agent hung up."""
+        offer = self.offers.pop(channel_id, None)
+        if offer is not None:
+            await self._missed(channel_id, *offer)
+            return
+        call = next((c for c in self.state.calls.values() if c.agent_channel_id == channel_id), None)
+        if call is None or call.agent_id is None:
+            return
+        call.agent_channel_id = None
+        await self.state.save(call)
+        await self._agent_call_over(call.agent_id, call.call_id)
+        # The agent ends the service; the citizen is not left alone in a silent bridge.
+        await self._hangup(call.channel_id)
+
+    # --- the distribution round -------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Distribute until cancelled: on every change, and at least once a second."""
+        while True:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            self._wake.clear()
+            try:
+                await self.distribute()
+            except (HotlineError, OSError) as exc:
+                log.warning("distribution round failed; retrying", extra={"error": str(exc)})
+            except Exception:
+                log.exception("distribution round failed; retrying")
+
+    async def distribute(self) -> None:
+        now = self._clock()
+        await self._expire_stale_offers(now)
+        await self._expire_wrap_ups(now)
+        await self._overflow(now)
+        while (offer := await self.acd.claim_next_offer(now)) is not None:
+            await self._place(offer)
+        await self._announce_positions()
+
+    async def _place(self, offer: Offer) -> None:
+        call = self.state.by_call_id(offer.call_id)
+        if call is None or call.bridge_id is None:
+            # Not a call of this process (ended meanwhile): give the agent back at once.
+            await self.acd.offer_withdrawn(offer.call_id, offer.agent_id)
+            return
+        channel_id = agent_channel_id(call.call_id, offer.agent_id)
+        self.offers[channel_id] = (call.call_id, offer.agent_id)
+        await self._notify(offer.agent_id, {"type": "call.offered", **self._call_view(call)})
+        try:
+            await self.rest.originate(
+                agent_endpoint(offer.agent_id), channel_id=channel_id,
+                app_args=f"agent,{call.call_id}",
+                caller_id=f'"12345 {mask_phone(call.caller_number)}" <12345>',
+                timeout=self.settings.offer_timeout_seconds)
+        except AriError as exc:
+            log.warning("agent could not be rung; the offer moves on",
+                        extra={"call_id": call.call_id, "agent": offer.agent_id, "error": str(exc)})
+            self.offers.pop(channel_id, None)
+            await self._missed(channel_id, call.call_id, offer.agent_id)
+            return
+        log.info("call offered", extra={"call_id": call.call_id, "agent": offer.agent_id})
+
+    async def _missed(self, channel_id: str, call_id: str, agent_id: str) -> None:
+        await self._hangup(channel_id)
+        await self.acd.offer_missed(call_id, agent_id)
+        log.info("offer not answered; moving on", extra={"call_id": call_id, "agent": agent_id})
+        await self._notify(agent_id, {"type": "call.missed", "call_id": call_id})
+        self.wake()
+
+    async def _expire_stale_offers(self, now: datetime) -> None:
+        """Agents left ringing past the offer time (a lost event, a restart) are released."""
+        limit = self.settings.offer_timeout_seconds + OFFER_GRACE_SECONDS
+        for agent in await self.acd.agents():
+            if (agent.status is AgentStatus.RINGING and agent.call_id
+                    and (now - agent.since).total_seconds() > limit):
+                stale = [cid for cid, (call_id, aid) in self.offers.items()
+                         if aid == agent.agent_id and call_id == agent.call_id]
+                for channel_id in stale:
+                    self.offers.pop(channel_id, None)
+                await self._missed(stale[0] if stale else "", agent.call_id, agent.agent_id)
+
+    async def _expire_wrap_ups(self, now: datetime) -> None:
+        limit = self.settings.wrap_up_limit_seconds
+        for agent in await self.acd.agents():
+            if (agent.status is AgentStatus.AFTER_CALL_WORK
+                    and (now - agent.since).total_seconds() > limit):
+                await self.acd.wrap_up_expired(agent.agent_id)
+                await self._notify(agent.agent_id, {"type": "agent.wrap_up_expired"})
+
+    async def _overflow(self, now: datetime) -> None:
+        """Callers who waited past the limit leave a message (a ticket with a callback task)."""
+        for call in list(self.state.calls.values()):
+            if (call.queued_at is None or call.agent_id is not None or call.takes_message
+                    or call.bridge_id is None or self._offered(call.call_id)):
+                continue
+            if now.timestamp() - call.queued_at <= self.settings.max_wait_seconds:
+                continue
+            await self.acd.dequeue(call.call_id)
+            self.announced.pop(call.call_id, None)
+            call.takes_message = True
+            log.info("no agent within the limit; the caller leaves a message",
+                     extra={"call_id": call.call_id})
+            with suppress(AriError):
+                await self.rest.stop_bridge_moh(call.bridge_id)
+                await self.rest.play_on_bridge(call.bridge_id, QUEUE_OVERFLOW)
+                await self.rest.play_on_bridge(call.bridge_id, BEEP)
+            if self._start_message is not None:
+                await self._start_message(call)
+            await self.state.save(call)
+
+    async def _announce_positions(self) -> None:
+        loop_now = asyncio.get_running_loop().time()
+        every = self.settings.announce_every_seconds
+        for call in list(self.state.calls.values()):
+            if (call.queued_at is None or call.agent_id is not None or call.takes_message
+                    or self._offered(call.call_id)):
+                continue
+            last = self.announced.get(call.call_id)
+            if last is not None and loop_now - last < every:
+                continue
+            if last is None and self._clock().timestamp() - call.queued_at < 1.0:
+                continue  # give the first distribution round its chance to find an agent
+            position = await self.acd.position(call.call_id)
+            if position is None:
+                continue
+            self.announced[call.call_id] = loop_now
+            with suppress(AriError):
+                # On the caller's channel: the bridge's music goes on for the recording, the
+                # caller hears the announcement over it.
+                await self.rest.play_on_channel(call.channel_id, self.prompts.position_prompt(position))
+            log.info("queue position announced",
+                     extra={"call_id": call.call_id, "position": position})
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _offered(self, call_id: str) -> bool:
+        return any(cid == call_id for cid, _ in self.offers.values())
+
+    async def _agent_call_over(self, agent_id: str, call_id: str) -> None:
+        await self.acd.call_ended(agent_id)
+        await self._notify(agent_id, {"type": "call.hung_up", "call_id": call_id})
+
+    async def _hangup(self, channel_id: str) -> None:
+        if channel_id:
+            with suppress(AriError):
+                await self.rest.hangup(channel_id)
+
+    async def _notify(self, agent_id: str, event: dict[str, object]) -> None:
+        if self.notifier is None:
+            return
+        try:
+            await self.notifier.notify_agent(agent_id, event)
+        except Exception:  # noqa: BLE001 - a desk notice never affects the call
+            log.warning("desk not notified", extra={"agent": agent_id, "type": event.get("type")})
+
+    def _call_view(self, call: ActiveCall) -> dict[str, object]:
+        """What the agent's desk shows of a call (hotline staff see the caller's number)."""
+        waited = None
+        if call.queued_at is not None:
+            waited = round((call.agent_answered_at or self._clock().timestamp()) - call.queued_at, 1)
+        return {"call_id": call.call_id, "caller_number": call.caller_number,
+                "caller_name": call.caller_name, "queue": call.queue,
+                "screen_level": call.screen_level, "waited_seconds": waited,
+                "started_at": call.started_at.isoformat()}
