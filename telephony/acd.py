@@ -91,63 +91,85 @@ _FIELDS = ("agent_id", "status", "since", "skills", "break_reason", "idle_since"
 
 # Pick the next (call, agent) pair with queue_policy.next_offer's rule and mark both sides.
 # KEYS: available, waiting. ARGV: key prefix ("<prefix>acd:"), now (us), ringing status, plan.
-# Returns false, or {call_id, agent_id, queue, {agent hash before the offer}}.
+# Returns false, or {call_id, agent_id, queue, {the agent's fields before the offer, in plan.fields order}}.
 _CLAIM_LUA = r"""
 local free = redis.call('ZRANGE', KEYS[1], 0, -1)
 if #free == 0 then return false end
-local waiting = redis.call('ZRANGE', KEYS[2], 0, -1)
-if #waiting == 0 then return false end
 local p, plan = ARGV[1], cjson.decode(ARGV[4])
 
+-- Skills are read only when a rule needs them, once per agent.
 local skills = {}
-for i, agent in ipairs(free) do
-  local set = {}
-  for s in string.gmatch(redis.call('HGET', p .. 'agent:' .. agent, 'skills') or '', '[^,]+') do
-    set[s] = true
+local function skills_of(i)
+  if not skills[i] then
+    local set = {}
+    for s in string.gmatch(redis.call('HGET', p .. 'agent:' .. free[i], 'skills') or '', '[^,]+') do
+      set[s] = true
+    end
+    skills[i] = set
   end
-  skills[i] = set
+  return skills[i]
+end
+local function skilled(i, required)
+  for _, s in ipairs(required) do if not skills_of(i)[s] then return false end end
+  return true
+end
+-- Whether any free agent has the skills a queue needs: calls of a queue nobody free can take
+-- are passed over without reading their decliners.
+local servable = {}
+local function can_serve(queue, required)
+  if servable[queue] == nil then
+    servable[queue] = false
+    for i = 1, #free do
+      if skilled(i, required) then servable[queue] = true; break end
+    end
+  end
+  return servable[queue]
 end
 local queues_waiting = {}
 for queue, _ in pairs(plan.reserved) do
   if redis.call('ZCARD', p .. 'queue:' .. queue) > 0 then queues_waiting[queue] = true end
 end
 
-for _, call in ipairs(waiting) do
-  local queue = redis.call('HGET', p .. 'call:' .. call, 'queue')
-  local required = plan.required[queue] or {}
-  local declined = {}
-  for _, a in ipairs(redis.call('SMEMBERS', p .. 'call:' .. call .. ':declined')) do declined[a] = true end
-  local held = {}
-  for q, skill in pairs(plan.reserved) do
-    if q ~= queue and queues_waiting[q] then held[skill] = true end
-  end
-  local chosen, fallback = nil, nil
-  for i, agent in ipairs(free) do
-    local ok = not declined[agent]
-    if ok then
-      for _, s in ipairs(required) do if not skills[i][s] then ok = false end end
+-- Calls are read in pages, oldest first: most claims are settled by the first call.
+local page, start = 32, 0
+while true do
+  local waiting = redis.call('ZRANGE', KEYS[2], start, start + page - 1)
+  if #waiting == 0 then return false end
+  start = start + page
+  for _, call in ipairs(waiting) do
+    local queue = redis.call('HGET', p .. 'call:' .. call, 'queue')
+    local required = plan.required[queue] or {}
+    if can_serve(queue, required) then
+      local declined = {}
+      for _, a in ipairs(redis.call('SMEMBERS', p .. 'call:' .. call .. ':declined')) do declined[a] = true end
+      local held = {}
+      for q, skill in pairs(plan.reserved) do
+        if q ~= queue and queues_waiting[q] then table.insert(held, skill) end
+      end
+      local chosen, fallback = nil, nil
+      for i, agent in ipairs(free) do
+        if not declined[agent] and skilled(i, required) then
+          local is_held = false
+          for _, s in ipairs(held) do if skills_of(i)[s] then is_held = true end end
+          if not is_held then chosen = agent; break end
+          if not fallback then fallback = agent end
+        end
+      end
+      chosen = chosen or fallback
+      if chosen then
+        local key = p .. 'agent:' .. chosen
+        local before = redis.call('HMGET', key, unpack(plan.fields))
+        redis.call('HSET', key, 'status', ARGV[3], 'since', ARGV[2], 'call_id', call, 'break_reason', '')
+        redis.call('HINCRBY', key, 'version', 1)
+        redis.call('ZREM', KEYS[1], chosen)
+        redis.call('ZREM', KEYS[2], call)
+        redis.call('ZREM', p .. 'queue:' .. queue, call)
+        redis.call('HSET', p .. 'call:' .. call, 'offered_to', chosen)
+        return {call, chosen, queue, before}
+      end
     end
-    if ok then
-      local is_held = false
-      for s, _ in pairs(held) do if skills[i][s] then is_held = true end end
-      if not is_held then chosen = agent; break end
-      if not fallback then fallback = agent end
-    end
-  end
-  chosen = chosen or fallback
-  if chosen then
-    local key = p .. 'agent:' .. chosen
-    local before = redis.call('HGETALL', key)
-    redis.call('HSET', key, 'status', ARGV[3], 'since', ARGV[2], 'call_id', call, 'break_reason', '')
-    redis.call('HINCRBY', key, 'version', 1)
-    redis.call('ZREM', KEYS[1], chosen)
-    redis.call('ZREM', KEYS[2], call)
-    redis.call('ZREM', p .. 'queue:' .. queue, call)
-    redis.call('HSET', p .. 'call:' .. call, 'offered_to', chosen)
-    return {call, chosen, queue, before}
   end
 end
-return false
 """
 
 # Compare-and-set of one agent, and of the call the change concerns.
@@ -269,11 +291,8 @@ def _agent_from(values: Mapping[str, str]) -> AgentState:
     )
 
 
-def _decode_map(values: Mapping[Any, Any] | Iterable[Any]) -> dict[str, str]:
-    if isinstance(values, Mapping):
-        return {_text(k): _text(v) for k, v in values.items()}
-    flat = [_text(v) for v in values]
-    return dict(zip(flat[::2], flat[1::2], strict=True))
+def _decode_map(values: Mapping[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in values.items()}
 
 
 class AcdStore:
@@ -299,7 +318,7 @@ class AcdStore:
         self._clock = clock
         self.policy = policy
         self.timeout = timeout
-        self._plan = json.dumps(lua_plan())
+        self._plan = json.dumps(lua_plan() | {"fields": _FIELDS})
         self._claim = redis.register_script(_CLAIM_LUA)
         self._write = redis.register_script(_WRITE_LUA)
         self._enqueue = redis.register_script(_ENQUEUE_LUA)
@@ -461,7 +480,7 @@ class AcdStore:
         if not found:
             return None
         call_id, agent_id, queue = _text(found[0]), _text(found[1]), _text(found[2])
-        before = _agent_from(_decode_map(found[3]))
+        before = _agent_from(dict(zip(_FIELDS, (_text(v) for v in found[3]), strict=True)))
         after = decide(before, Trigger.OFFER, moment, call_id=call_id, policy=self.policy)
         log.info("call offered", extra={"call_id": call_id, "agent": agent_id, "queue": queue})
         await self._publish_agent(after)
