@@ -128,9 +128,9 @@ class DeskHub:
                     self._unfollow(agent_id, call_id)
             self._deliver({agent_id}, text)
         elif topic == "agents":
-            agent_id = event.get("agent_id")
-            if isinstance(agent_id, str):
-                self._deliver({agent_id}, text)
+            subject = event.get("agent_id")
+            if isinstance(subject, str):
+                self._deliver({subject}, text)
         elif topic == "asr":
             call_id = event.get("call_id")
             if isinstance(call_id, str):

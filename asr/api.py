@@ -12,20 +12,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from pydantic import Field
 
-from asr.extract import Gazetteer, extract_ticket_draft
+from asr.extract import Gazetteer, TicketDraft, extract_ticket_draft
 from asr.transcript_store import draft_to_json
 from kernel import auth
 from kernel.http_edge import RequestBody, read_body
 from kernel.openapi import Operation
 from kernel.roles import HOTLINE_STAFF
 
-GAZETTEER = web.AppKey("asr_gazetteer", Gazetteer)
-SUGGEST_UNITS = web.AppKey("asr_suggest_units", Callable[[str], list[Any]])
+
+@dataclass(frozen=True)
+class DraftReader:
+    """What reading a draft needs: the city's places and the dispatch catalogue's matcher."""
+
+    gazetteer: Gazetteer
+    suggest_units: Callable[[str], list[Any]] | None = None
+
+    def read(self, text: str) -> TicketDraft:
+        return extract_ticket_draft(text, self.gazetteer, self.suggest_units)
+
+
+DRAFT_READER = web.AppKey("asr_draft_reader", DraftReader)
 
 routes = web.RouteTableDef()
 
@@ -38,8 +50,7 @@ class DraftBody(RequestBody):
 async def draft(request: web.Request) -> web.Response:
     auth.require(request, HOTLINE_STAFF)
     body = await read_body(request, DraftBody)
-    extracted = extract_ticket_draft(body.text, request.app[GAZETTEER],
-                                     request.app.get(SUGGEST_UNITS))
+    extracted = request.app[DRAFT_READER].read(body.text)
     return web.json_response({"draft": json.loads(draft_to_json(extracted))})
 
 

@@ -14,8 +14,6 @@ from kernel.openapi import contribute
 
 def install(app: web.Application, gazetteer: Gazetteer,
             suggest_units: Callable[[str], list[Any]] | None = None) -> None:
-    app[api.GAZETTEER] = gazetteer
-    if suggest_units is not None:
-        app[api.SUGGEST_UNITS] = suggest_units
+    app[api.DRAFT_READER] = api.DraftReader(gazetteer, suggest_units)
     app.add_routes(api.routes)
     contribute(app, api.operations())

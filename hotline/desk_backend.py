@@ -71,7 +71,8 @@ class AcdDeskBackend:
             state = await self.acd.set_status(
                 agent_id, trigger, reason=BreakReason(reason) if reason else None)
         except (IllegalTransition, Conflict) as exc:
-            raise DeskError("not_allowed", f"当前状态下不能切换为{'就绪' if status == 'available' else '小休'}") from exc
+            wanted = "就绪" if status == "available" else "小休"
+            raise DeskError("not_allowed", f"当前状态下不能切换为{wanted}") from exc
         if self.flow.distributor is not None:
             self.flow.distributor.wake()
         return agent_json(state)

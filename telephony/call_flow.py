@@ -283,7 +283,7 @@ class CallFlow:
         if self.distributor is not None:
             try:
                 await self.distributor.call_ending(call)
-            except Exception:  # noqa: BLE001 - the call record comes first
+            except Exception:
                 log.exception("queue clean-up failed at call end", extra={"call_id": call.call_id})
         tap = self.taps.pop(channel_id, None)
         if tap is not None:

@@ -24,7 +24,7 @@ from contextlib import suppress
 from datetime import UTC, datetime
 
 from kernel.clock import Clock, utc_now
-from kernel.errors import AriError, HotlineError
+from kernel.errors import AriError, Conflict, HotlineError, IllegalTransition, NotFound
 from kernel.privacy import mask_phone
 from telephony.acd import AcdStore
 from telephony.agent_state import AgentStatus
@@ -77,20 +77,22 @@ class CallDistributor:
         if call.queued_at is None:
             call.queued_at = self._clock().timestamp()
             await self.state.save(call)
-        await self.acd.enqueue(call.call_id, call.queue, enqueued_at=datetime.fromtimestamp(
-            call.queued_at, UTC))
+        with suppress(Conflict):  # already waiting (a restart mid-enqueue): keep its place
+            await self.acd.enqueue(call.call_id, call.queue, enqueued_at=datetime.fromtimestamp(
+                call.queued_at, UTC))
         log.info("caller queued", extra={"call_id": call.call_id, "queue": call.queue})
         self.wake()
 
     async def call_ending(self, call: ActiveCall) -> None:
         """The caller hung up: leave the queue, stop any offer, release the agent's leg."""
         self.announced.pop(call.call_id, None)
-        await self.acd.dequeue(call.call_id)
+        with suppress(NotFound):  # answered or never queued: nothing to take back
+            # A call ringing an agent is withdrawn: the agent is available again, in place.
+            await self.acd.dequeue(call.call_id)
         for channel_id, (call_id, agent_id) in list(self.offers.items()):
             if call_id == call.call_id:
                 self.offers.pop(channel_id, None)
                 await self._hangup(channel_id)
-                await self.acd.offer_withdrawn(call_id, agent_id)
                 await self._notify(agent_id, {"type": "call.withdrawn", "call_id": call_id})
         if call.agent_id and call.agent_channel_id:
             channel_id, call.agent_channel_id = call.agent_channel_id, None
@@ -113,7 +115,10 @@ class CallDistributor:
         agent_id, call_id = parsed
         self.offers.pop(channel.id, None)
         call = self.state.by_call_id(call_id)
-        agent = await self.acd.agent(agent_id)
+        try:
+            agent = await self.acd.agent(agent_id)
+        except NotFound:
+            agent = None
         offered = (agent is not None and agent.status is AgentStatus.RINGING
                    and agent.call_id == call_id)
         if call is None or call.agent_id is not None or call.bridge_id is None or not offered:
@@ -131,7 +136,7 @@ class CallDistributor:
         await self.state.save(call)
         self.announced.pop(call_id, None)
         log.info("agent answered", extra={"call_id": call_id, "agent": agent_id})
-        await self._notify(agent_id, {"type": "call.answered", **self._call_view(call)})
+        await self._notify(agent_id, {"type": "call.answered", **self.call_view(call)})
 
     async def agent_channel_gone(self, channel_id: str) -> None:
         """An agent's leg ended: an offer not answered, or the agent hung up."""
@@ -167,8 +172,7 @@ class CallDistributor:
 
     async def distribute(self) -> None:
         now = self._clock()
-        await self._expire_stale_offers(now)
-        await self._expire_wrap_ups(now)
+        await self._apply_limits(now)
         await self._overflow(now)
         while (offer := await self.acd.claim_next_offer(now)) is not None:
             await self._place(offer)
@@ -178,11 +182,12 @@ class CallDistributor:
         call = self.state.by_call_id(offer.call_id)
         if call is None or call.bridge_id is None:
             # Not a call of this process (ended meanwhile): give the agent back at once.
-            await self.acd.offer_withdrawn(offer.call_id, offer.agent_id)
+            with suppress(NotFound, Conflict):
+                await self.acd.dequeue(offer.call_id)
             return
         channel_id = agent_channel_id(call.call_id, offer.agent_id)
         self.offers[channel_id] = (call.call_id, offer.agent_id)
-        await self._notify(offer.agent_id, {"type": "call.offered", **self._call_view(call)})
+        await self._notify(offer.agent_id, {"type": "call.offered", **self.call_view(call)})
         try:
             await self.rest.originate(
                 agent_endpoint(offer.agent_id), channel_id=channel_id,
@@ -199,29 +204,24 @@ class CallDistributor:
 
     async def _missed(self, channel_id: str, call_id: str, agent_id: str) -> None:
         await self._hangup(channel_id)
-        await self.acd.offer_missed(call_id, agent_id)
+        with suppress(NotFound, Conflict, IllegalTransition):  # already moved on (sweep, restart)
+            await self.acd.offer_missed(call_id, agent_id)
         log.info("offer not answered; moving on", extra={"call_id": call_id, "agent": agent_id})
         await self._notify(agent_id, {"type": "call.missed", "call_id": call_id})
         self.wake()
 
-    async def _expire_stale_offers(self, now: datetime) -> None:
-        """Agents left ringing past the offer time (a lost event, a restart) are released."""
-        limit = self.settings.offer_timeout_seconds + OFFER_GRACE_SECONDS
-        for agent in await self.acd.agents():
-            if (agent.status is AgentStatus.RINGING and agent.call_id
-                    and (now - agent.since).total_seconds() > limit):
-                stale = [cid for cid, (call_id, aid) in self.offers.items()
-                         if aid == agent.agent_id and call_id == agent.call_id]
-                for channel_id in stale:
+    async def _apply_limits(self, now: datetime) -> None:
+        """The ACD's limits (`sweep`): wrap-ups past their limit end; offers left ringing past
+        theirs (a lost event, a restart) count as missed. Ringing legs of those are hung up."""
+        for agent in await self.acd.sweep(now):
+            if agent.status is AgentStatus.RINGING:
+                continue
+            for channel_id, (call_id, agent_id) in list(self.offers.items()):
+                if agent_id == agent.agent_id:
                     self.offers.pop(channel_id, None)
-                await self._missed(stale[0] if stale else "", agent.call_id, agent.agent_id)
-
-    async def _expire_wrap_ups(self, now: datetime) -> None:
-        limit = self.settings.wrap_up_limit_seconds
-        for agent in await self.acd.agents():
-            if (agent.status is AgentStatus.AFTER_CALL_WORK
-                    and (now - agent.since).total_seconds() > limit):
-                await self.acd.wrap_up_expired(agent.agent_id)
+                    await self._hangup(channel_id)
+                    await self._notify(agent_id, {"type": "call.missed", "call_id": call_id})
+            if agent.status is AgentStatus.AVAILABLE:
                 await self._notify(agent.agent_id, {"type": "agent.wrap_up_expired"})
 
     async def _overflow(self, now: datetime) -> None:
@@ -232,7 +232,8 @@ class CallDistributor:
                 continue
             if now.timestamp() - call.queued_at <= self.settings.max_wait_seconds:
                 continue
-            await self.acd.dequeue(call.call_id)
+            with suppress(NotFound):
+                await self.acd.dequeue(call.call_id)
             self.announced.pop(call.call_id, None)
             call.takes_message = True
             log.info("no agent within the limit; the caller leaves a message",
@@ -257,14 +258,16 @@ class CallDistributor:
                 continue
             if last is None and self._clock().timestamp() - call.queued_at < 1.0:
                 continue  # give the first distribution round its chance to find an agent
-            position = await self.acd.position(call.call_id)
-            if position is None:
-                continue
+            try:
+                position = await self.acd.position(call.call_id)
+            except NotFound:
+                continue  # ringing an agent right now
             self.announced[call.call_id] = loop_now
             with suppress(AriError):
                 # On the caller's channel: the bridge's music goes on for the recording, the
-                # caller hears the announcement over it.
-                await self.rest.play_on_channel(call.channel_id, self.prompts.position_prompt(position))
+                # caller hears the announcement over it. "您前面还有N位": N callers ahead.
+                await self.rest.play_on_channel(call.channel_id,
+                                                self.prompts.position_prompt(position - 1))
             log.info("queue position announced",
                      extra={"call_id": call.call_id, "position": position})
 
@@ -273,7 +276,8 @@ class CallDistributor:
         return any(cid == call_id for cid, _ in self.offers.values())
 
     async def _agent_call_over(self, agent_id: str, call_id: str) -> None:
-        await self.acd.call_ended(agent_id)
+        with suppress(NotFound, IllegalTransition, Conflict):
+            await self.acd.call_ended(agent_id)
         await self._notify(agent_id, {"type": "call.hung_up", "call_id": call_id})
 
     async def _hangup(self, channel_id: str) -> None:
@@ -289,7 +293,7 @@ class CallDistributor:
         except Exception:  # noqa: BLE001 - a desk notice never affects the call
             log.warning("desk not notified", extra={"agent": agent_id, "type": event.get("type")})
 
-    def _call_view(self, call: ActiveCall) -> dict[str, object]:
+    def call_view(self, call: ActiveCall) -> dict[str, object]:
         """What the agent's desk shows of a call (hotline staff see the caller's number)."""
         waited = None
         if call.queued_at is not None:
