@@ -21,6 +21,7 @@
 import './vendor/jssip.min.js';
 
 const JsSIP = globalThis.JsSIP;
+const watched = new WeakSet();  // peer connections whose remote track already has a sink
 
 export class Softphone extends EventTarget {
   /**
@@ -153,8 +154,8 @@ export class Softphone extends EventTarget {
   }
 
   _watchConnection(connection) {
-    if (connection._softphoneWatched) return;
-    connection._softphoneWatched = true;
+    if (watched.has(connection)) return;
+    watched.add(connection);
     connection.addEventListener('track', (e) => {
       if (e.track.kind !== 'audio') return;
       this.audioElement.srcObject = e.streams[0] ?? new MediaStream([e.track]);
