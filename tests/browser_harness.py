@@ -1,0 +1,56 @@
+"""A real headless browser for tests: Debian's chromium, driven by Playwright, with a fake
+microphone that speaks Mandarin.
+
+No browser is downloaded (`playwright install` is impossible here): Playwright drives the
+system chromium. The flags keep it from reaching outside hosts and let pages on
+http://127.0.0.1 use the microphone and play audio without a user gesture.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+
+HEADLESS_FLAGS = (
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+)
+
+#: What a caller might say: one sentence with no long pause, so that Asterisk's talk detection
+#: sees continuous speech while the fake microphone loops it.
+CALLER_SENTENCE = "您好，我想反映一下小区供暖不热的问题，家里温度只有十五度，老人孩子都很冷，请尽快派人来看看。"
+
+
+def chromium_executable() -> str:
+    return shutil.which("chromium") or CHROMIUM
+
+
+def webrtc_flags(microphone_wav: Path) -> list[str]:
+    """Flags for a page that makes WebRTC calls with `microphone_wav` as its microphone.
+
+    `WebRtcHideLocalIpsWithMdns` off: Chromium would otherwise hide its host candidates behind
+    mDNS names that Asterisk cannot resolve.
+    """
+    return [
+        *HEADLESS_FLAGS,
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone_wav}",
+        "--autoplay-policy=no-user-gesture-required",
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+    ]
+
+
+def speech_wav(target: Path, text: str = CALLER_SENTENCE) -> Path:
+    """Render `text` with espeak-ng (Mandarin) as a 48 kHz mono 16-bit WAV, leading and
+    trailing silence trimmed so that the looping microphone never pauses for long."""
+    raw = target.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-v", "cmn", "-s", "170", "-w", str(raw), text],
+                   check=True, capture_output=True, timeout=60)
+    subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(target),
+                    "silence", "1", "0.05", "1%", "reverse", "silence", "1", "0.05", "1%", "reverse"],
+                   check=True, capture_output=True, timeout=60)
+    raw.unlink()
+    return target

@@ -1,0 +1,377 @@
+"""The agent's browser softphone against real Asterisk: provisioned through ARI, registered by
+JsSIP over SIP-on-WebSocket in a real headless Chromium with a Mandarin-speaking fake
+microphone, called through ARI, with audio measured in both directions.
+
+Caller → agent: Asterisk plays a sound into the channel; the page's RTCPeerConnection stats
+show packets and an audio level above silence. Agent → caller: Asterisk's talk detection
+(TALK_DETECT, ChannelTalkingStarted/Finished events) hears the microphone, and stops hearing it
+when the agent mutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from devtools.sandbox import AsteriskSandbox
+from kernel.errors import AriError
+from telephony.ari.events import AriEventStream
+from telephony.ari.models import AriEvent
+from telephony.ari.rest import AriRest
+from telephony.softphone import SoftphoneAccount, SoftphoneProvisioner, softphone_password
+from tests.browser_harness import chromium_executable, speech_wav, webrtc_flags
+
+pytestmark = pytest.mark.asterisk
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+STATIC = ROOT / "agent_desk" / "static"
+TEST_PAGE = ROOT / "tests" / "softphone_page.html"
+APP = "softphone-test"
+SECRET = b"softphone-test-secret"
+#: RTCInboundRtpStreamStats.audioLevel is 0..1; a silent call measured 0.00003, speech ~0.9.
+SILENT = 0.05
+WAIT = 15.0
+
+
+# --- ARI side ---------------------------------------------------------------------------------
+
+class AriEvents:
+    """Every event of the test's ARI application, with bounded waits for the ones a test needs."""
+
+    def __init__(self) -> None:
+        self.seen: list[AriEvent] = []
+        self._changed = asyncio.Event()
+
+    def add(self, event: AriEvent) -> None:
+        self.seen.append(event)
+        self._changed.set()
+
+    def mark(self) -> int:
+        return len(self.seen)
+
+    async def wait_for(self, what: str, predicate: Callable[[AriEvent], bool], *, since: int = 0,
+                       timeout: float = WAIT) -> AriEvent:
+        async def scan() -> AriEvent:
+            index = since
+            while True:
+                while index < len(self.seen):
+                    if predicate(self.seen[index]):
+                        return self.seen[index]
+                    index += 1
+                self._changed.clear()
+                await self._changed.wait()
+
+        try:
+            return await asyncio.wait_for(scan(), timeout)
+        except TimeoutError:
+            recent = [event.type for event in self.seen[since:]][-15:]
+            raise AssertionError(f"no {what} within {timeout:.0f}s; ARI events since: {recent}") from None
+
+
+def on_channel(kind: str, channel_id: str) -> Callable[[AriEvent], bool]:
+    def match(event: AriEvent) -> bool:
+        channel = getattr(event, "channel", None)
+        return event.type == kind and channel is not None and channel.id == channel_id
+    return match
+
+
+class Ari:
+    def __init__(self, rest: AriRest, events: AriEvents) -> None:
+        self.rest = rest
+        self.events = events
+
+    async def call_agent(self, endpoint: str, caller: str = "13800138000") -> str:
+        """Originate a call to the agent's endpoint; return the channel id once it is answered."""
+        channel_id = f"{APP}-{uuid.uuid4().hex[:12]}"
+        mark = self.events.mark()
+        await self.rest.request("POST", "/channels", params={
+            "endpoint": f"PJSIP/{endpoint}", "app": APP, "channelId": channel_id,
+            "callerId": f"12345 <{caller}>", "timeout": 20,
+        })
+        # An originated channel enters Stasis only once the far end (the page) has answered.
+        await self.events.wait_for("StasisStart of the answered agent channel",
+                                   on_channel("StasisStart", channel_id), since=mark)
+        return channel_id
+
+    async def detect_talking(self, channel_id: str) -> None:
+        """ChannelTalkingStarted/Finished for what the channel receives (the agent's voice);
+        talking ends after 1.5 s of silence."""
+        await self.rest.request("POST", f"/channels/{channel_id}/variable",
+                                params={"variable": "TALK_DETECT(set)", "value": "1500"})
+
+
+@pytest.fixture
+async def ari(asterisk: AsteriskSandbox) -> AsyncIterator[Ari]:
+    stream = AriEventStream(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password, APP)
+    events = AriEvents()
+
+    async def collect() -> None:
+        async for event in stream.events():
+            events.add(event)
+
+    task = asyncio.create_task(collect())
+    rest = AriRest(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password, APP)
+    try:
+        # Asterisk refuses to originate into an application nobody has connected.
+        await asyncio.wait_for(stream.connected.wait(), WAIT)
+        yield Ari(rest, events)
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        await rest.close()
+
+
+@pytest.fixture
+async def provisioner(asterisk: AsteriskSandbox) -> AsyncIterator[SoftphoneProvisioner]:
+    async with SoftphoneProvisioner(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password) as p:
+        yield p
+
+
+# --- browser side -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def microphone_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return speech_wav(tmp_path_factory.mktemp("softphone") / "caller-mandarin-48k.wav")
+
+
+@pytest.fixture
+async def page_server() -> AsyncIterator[TestServer]:
+    """The desk's static files under /static/ and the test page at /, on 127.0.0.1."""
+    async def test_page(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(TEST_PAGE)
+
+    app = web.Application()
+    app.router.add_get("/", test_page)
+    app.router.add_static("/static/", STATIC)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+class Page:
+    """The test page in Chromium, with the softphone's events and the console for diagnostics."""
+
+    def __init__(self, page: Any, console: list[str]) -> None:
+        self.page = page
+        self.console = console
+
+    async def evaluate(self, expression: str, arg: Any = None) -> Any:
+        return await self.page.evaluate(expression, arg)
+
+    async def events(self, kind: str) -> list[dict[str, Any]]:
+        return list(await self.page.evaluate("kind => window.eventsOf(kind)", kind))
+
+    async def wait_for(self, what: str, predicate: str, timeout: float = WAIT) -> None:
+        """Wait until the JavaScript `predicate` is true, polling every 100 ms. (A promise counts
+        as true for Playwright, so an async predicate would always pass: see `wait_for_stats`.)"""
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            await self.page.wait_for_function(predicate, polling=100, timeout=timeout * 1000)
+        except PlaywrightTimeout:
+            events = await self.page.evaluate("window.softphoneEvents")
+            raise AssertionError(
+                f"page: no {what} within {timeout:.0f}s; softphone events: "
+                f"{json.dumps(events, ensure_ascii=False)}; console: {self.console[-10:]}") from None
+
+    async def wait_for_event(self, kind: str, count: int = 1, *, phone: int | None = None) -> dict[str, Any]:
+        """The `count`-th event of this kind (of the `phone`-th softphone started, if given)."""
+        which = f"window.eventsOf({kind!r}).filter(e => {phone or 0} === 0 || e.phone === {phone or 0})"
+        await self.wait_for(f"{kind!r} event #{count}" + (f" of phone #{phone}" if phone else ""),
+                            f"() => {which}.length >= {count}")
+        return list(await self.page.evaluate(f"() => {which}"))[count - 1]
+
+    async def stats(self) -> dict[str, dict[str, float]]:
+        return dict(await self.page.evaluate("() => window.phone.stats()"))
+
+    async def wait_for_stats(self, what: str, predicate: Callable[[dict[str, dict[str, float]]], bool],
+                             timeout: float = WAIT) -> dict[str, dict[str, float]]:
+        """Poll the softphone's stats every 100 ms until `predicate` holds; return them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            stats = await self.stats()
+            if predicate(stats):
+                return stats
+            if loop.time() > deadline:
+                raise AssertionError(f"page: no {what} within {timeout:.0f}s; last stats {stats}; "
+                                     f"console: {self.console[-10:]}")
+            await asyncio.sleep(0.1)
+
+    async def start_phone(self, account: SoftphoneAccount) -> None:
+        await self.page.evaluate("account => window.startPhone(account)", asdict(account))
+
+
+@pytest.fixture
+async def browser_page(microphone_wav: Path, page_server: TestServer) -> AsyncIterator[Page]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_executable(),
+                                                   args=webrtc_flags(microphone_wav))
+        try:
+            page = await browser.new_page()
+            console: list[str] = []
+            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+            page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+            await page.goto(f"http://127.0.0.1:{page_server.port}/")
+            await page.wait_for_function("window.pageReady === true", timeout=WAIT * 1000)
+            yield Page(page, console)
+        finally:
+            await browser.close()
+
+
+async def registered_agent(provisioner: SoftphoneProvisioner, page: Page,
+                           agent_id: str) -> SoftphoneAccount:
+    account = await provisioner.provision(agent_id, softphone_password(SECRET, agent_id))
+    await page.start_phone(account)
+    await page.wait_for_event("registered")
+    return account
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+async def test_agent_hears_the_caller_and_asterisk_hears_the_agent(
+    asterisk: AsteriskSandbox, ari: Ari, provisioner: SoftphoneProvisioner, browser_page: Page,
+) -> None:
+    account = await registered_agent(provisioner, browser_page, "a1")
+    assert account.endpoint == "agent-a1"
+    assert account.sip_uri == "sip:agent-a1@127.0.0.1"
+    assert account.ws_url == f"ws://127.0.0.1:{asterisk.http_port}/ws"
+
+    channel_id = await ari.call_agent(account.endpoint, caller="13800138000")
+    incoming = (await browser_page.events("incoming"))[0]
+    assert incoming["from"] == "13800138000"
+    await browser_page.wait_for_event("confirmed")
+
+    # Agent → Asterisk: the looping Mandarin microphone is heard as talking.
+    mark = ari.events.mark()
+    await ari.detect_talking(channel_id)
+    await ari.events.wait_for("ChannelTalkingStarted (the agent's voice)",
+                              on_channel("ChannelTalkingStarted", channel_id), since=mark)
+
+    # Caller → agent: silence until Asterisk plays something, then a real audio level.
+    before = await browser_page.stats()
+    assert before["inbound"]["audioLevel"] < SILENT, before
+    await ari.rest.play_on_channel(channel_id, "sound:demo-congrats")
+    during = await browser_page.wait_for_stats(
+        f"inbound audioLevel above {SILENT} while Asterisk plays demo-congrats",
+        lambda stats: stats["inbound"]["audioLevel"] > SILENT)
+    assert during["inbound"]["packetsReceived"] > 0, during
+    assert during["inbound"]["totalSamplesReceived"] > 0, during
+    assert during["outbound"]["packetsSent"] > 0, during
+    print(f"softphone stats during playback: {during}")
+
+    # Asterisk hangs up: the page learns it from the BYE.
+    await ari.rest.hangup(channel_id)
+    ended = await browser_page.wait_for_event("ended")
+    assert ended["originator"] == "remote", ended
+
+
+async def test_mute_hold_dtmf_and_hangup_from_the_page_reach_asterisk(
+    ari: Ari, provisioner: SoftphoneProvisioner, browser_page: Page,
+) -> None:
+    account = await registered_agent(provisioner, browser_page, "a1")
+    channel_id = await ari.call_agent(account.endpoint)
+    await browser_page.wait_for_event("confirmed")
+    mark = ari.events.mark()
+    await ari.detect_talking(channel_id)
+    await ari.events.wait_for("ChannelTalkingStarted before muting",
+                              on_channel("ChannelTalkingStarted", channel_id), since=mark)
+
+    mark = ari.events.mark()
+    await browser_page.evaluate("() => window.phone.mute(true)")
+    await ari.events.wait_for("ChannelTalkingFinished after mute(true)",
+                              on_channel("ChannelTalkingFinished", channel_id), since=mark)
+    assert (await browser_page.stats())["outbound"]["packetsSent"] > 0  # silence is still sent
+    mark = ari.events.mark()
+    await browser_page.evaluate("() => window.phone.mute(false)")
+    await ari.events.wait_for("ChannelTalkingStarted after mute(false)",
+                              on_channel("ChannelTalkingStarted", channel_id), since=mark)
+
+    mark = ari.events.mark()
+    await browser_page.evaluate("() => window.phone.sendDtmf('12#')")
+    digits: list[str] = []
+    for _ in range(3):
+        event = await ari.events.wait_for(
+            f"ChannelDtmfReceived #{len(digits) + 1} of '12#'",
+            on_channel("ChannelDtmfReceived", channel_id), since=mark)
+        digits.append(event.raw["digit"])
+        mark = ari.events.seen.index(event) + 1
+    assert digits == ["1", "2", "#"]
+
+    mark = ari.events.mark()
+    await browser_page.evaluate("() => window.phone.hold(true)")
+    await ari.events.wait_for("ChannelHold", on_channel("ChannelHold", channel_id), since=mark)
+    assert (await browser_page.wait_for_event("hold"))["held"] is True
+    mark = ari.events.mark()
+    await browser_page.evaluate("() => window.phone.hold(false)")
+    await ari.events.wait_for("ChannelUnhold", on_channel("ChannelUnhold", channel_id), since=mark)
+    assert (await browser_page.wait_for_event("hold", 2))["held"] is False
+
+    mark = ari.events.mark()
+    await browser_page.evaluate("() => window.phone.hangup()")
+    await ari.events.wait_for("ChannelDestroyed after the page hung up",
+                              on_channel("ChannelDestroyed", channel_id), since=mark)
+    assert await ari.rest.get_channel(channel_id) is None
+    ended = await browser_page.wait_for_event("ended")
+    assert ended["originator"] == "local", ended
+
+
+async def test_reprovisioning_keeps_the_agent_reachable_and_removal_refuses_registration(
+    ari: Ari, provisioner: SoftphoneProvisioner, browser_page: Page,
+) -> None:
+    account = await registered_agent(provisioner, browser_page, "a1")
+
+    # What the backend does on every ARI reconnect: provision again, while registered.
+    again = await provisioner.provision("a1", softphone_password(SECRET, "a1"))
+    assert again == account
+    endpoint = await ari.rest.request("GET", f"/endpoints/PJSIP/{account.endpoint}")
+    assert endpoint["state"] == "online", endpoint
+    channel_id = await ari.call_agent(account.endpoint)
+    await browser_page.wait_for_event("confirmed")
+    await ari.rest.hangup(channel_id)
+    await browser_page.wait_for_event("ended")
+
+    await provisioner.remove("a1")
+    await provisioner.remove("a1")  # removing twice is fine
+    assert await ari.rest.request("GET", f"/endpoints/PJSIP/{account.endpoint}", missing_ok=True) is None
+    with pytest.raises(AriError):
+        await ari.rest.request("POST", "/channels", params={
+            "endpoint": f"PJSIP/{account.endpoint}", "app": APP, "timeout": 5})
+
+    # A browser (re)registering for a removed agent is refused.
+    await browser_page.evaluate("() => window.phone.stop()")
+    await browser_page.start_phone(account)
+    failed = await browser_page.wait_for_event("registrationFailed", phone=2)
+    print(f"registration after removal: {failed}")
+    assert not [e for e in await browser_page.events("registered") if e["phone"] == 2]
+
+
+async def test_an_asterisk_restart_forgets_agents_until_they_are_provisioned_again(
+    asterisk: AsteriskSandbox, provisioner: SoftphoneProvisioner,
+) -> None:
+    """Why the backend re-provisions on every ARI (re)connect: pushed objects live in memory."""
+    async with AriRest(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password, APP) as rest:
+        await provisioner.provision("a1", softphone_password(SECRET, "a1"))
+        assert await rest.request("GET", "/endpoints/PJSIP/agent-a1", missing_ok=True) is not None
+        await asyncio.to_thread(asterisk.stop)
+        await asyncio.to_thread(asterisk.start)
+        assert await rest.request("GET", "/endpoints/PJSIP/agent-a1", missing_ok=True) is None
+        await provisioner.provision("a1", softphone_password(SECRET, "a1"))
+        endpoint = await rest.request("GET", "/endpoints/PJSIP/agent-a1")
+        assert endpoint["resource"] == "agent-a1" and endpoint["state"] == "offline", endpoint
