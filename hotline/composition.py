@@ -16,6 +16,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -26,10 +28,13 @@ from abuse import plugin as abuse_plugin
 from abuse.limiter import AbuseScreen
 from abuse.policy_file import load_abuse_policy
 from agent_desk import plugin as desk_plugin
+from agent_desk.hub import BusDeskNotifier
+from asr import plugin as asr_plugin
 from asr.extract import TicketDraft, load_gazetteer
 from asr.live_calls import LiveCallTranscriber, RepeatLookup
 from asr.service import AsrService, open_asr_service
 from asr.transcript_store import TranscriptStore
+from hotline.desk_backend import AcdDeskBackend
 from hotline.settings import Settings
 from kernel import openapi
 from kernel.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
@@ -42,11 +47,16 @@ from knowledge import plugin as knowledge_plugin
 from knowledge.store import KnowledgeStore
 from supervision import plugin as supervision_plugin
 from supervision.job import SupervisionJob
+from telephony.acd import AcdStore
+from telephony.agent_state import AgentPolicy
 from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
 from telephony.call_flow import CallFlow
 from telephony.call_state import CallStateStore
+from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
+from telephony.prompts import load_prompts
+from telephony.softphone import SoftphoneProvisioner
 from tickets import plugin as tickets_plugin
 from tickets.deadlines import load_calendar
 from tickets.dispatch import DispatchCatalogue, load_catalogue, suggest_units
@@ -80,9 +90,14 @@ def resolve_path(path: Path) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
+def signing_key(settings: Settings) -> bytes:
+    """The hotline's key: signs access tokens and derives softphone passwords."""
+    return load_signing_key(settings.auth.secret, resolve_path(settings.auth.secret_file))
+
+
 def token_signer(settings: Settings) -> TokenSigner:
     """The signer of access tokens, with the configured key or the one kept on disk."""
-    return TokenSigner(load_signing_key(settings.auth.secret, resolve_path(settings.auth.secret_file)))
+    return TokenSigner(signing_key(settings))
 
 
 async def preflight(settings: Settings) -> None:
@@ -128,10 +143,27 @@ def _repeat_lookup(check: RepeatCheck) -> RepeatLookup:
     return lookup
 
 
-def _telephony(settings: Settings, redis: aioredis.Redis, intake: CallIntake,
-               screen: AbuseScreen, catalogue: DispatchCatalogue, transcripts: TranscriptStore,
-               repeat_lookup: RepeatLookup) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The call path, with its ports joined: intake, the screen, live transcription."""
+@dataclass(frozen=True)
+class _CallPath:
+    """What the call path is joined to (the ports of `telephony.ports`, and the desk)."""
+
+    intake: CallIntake
+    screen: AbuseScreen
+    catalogue: DispatchCatalogue
+    transcripts: TranscriptStore
+    repeat_lookup: RepeatLookup
+    acd: AcdStore
+    notifier: BusDeskNotifier
+    desk: AcdDeskBackend
+
+
+def _telephony(settings: Settings, redis: aioredis.Redis,
+               path: _CallPath) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The call path, with its ports joined: intake, the screen, live transcription, the
+    distributor that puts callers in front of agents, and the agents' desks."""
+    intake, screen, catalogue = path.intake, path.screen, path.catalogue
+    transcripts, repeat_lookup = path.transcripts, path.repeat_lookup
+
     async def context(app: web.Application) -> AsyncIterator[None]:
         ari = settings.ari
         rest = AriRest(ari.url, ari.username, ari.password, ari.app)
@@ -139,18 +171,27 @@ def _telephony(settings: Settings, redis: aioredis.Redis, intake: CallIntake,
         transcriber = LiveCallTranscriber(app[ASR], transcripts, load_gazetteer(),
                                           suggest_units=lambda text: suggest_units(catalogue, text),
                                           repeat_lookup=repeat_lookup)
-        flow = CallFlow(rest, CallStateStore(redis, settings.redis.key_prefix), intake,
+        state = CallStateStore(redis, settings.redis.key_prefix)
+        distributor = CallDistributor(rest, path.acd, state, settings.queue, load_prompts(),
+                                      notifier=path.notifier)
+        flow = CallFlow(rest, state, intake,
                         settings.call_flow, settings.node.id, ari=ari, audio_consumer=transcriber,
                         media_format=SLIN_FORMAT_FOR_RATE[settings.asr.sample_rate],
-                        screen=screen, message_max_seconds=settings.abuse.message_max_seconds)
+                        screen=screen, message_max_seconds=settings.abuse.message_max_seconds,
+                        distributor=distributor)
+        distributor.start_message = flow.start_message
+        flow.on_connected.append(path.desk.reprovision)
+        path.desk.attach(flow)
         app[CALL_FLOW] = flow
-        task = asyncio.create_task(flow.run(stream.events()), name="ari-call-flow")
+        tasks = [asyncio.create_task(flow.run(stream.events()), name="ari-call-flow"),
+                 asyncio.create_task(distributor.run(), name="call-distributor")]
         async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
                                        port=settings.abuse.fastagi_port):
             yield
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
         await flow.drain()
         await transcriber.aclose()
         await rest.close()
@@ -183,6 +224,15 @@ def build_app(settings: Settings) -> web.Application:
     screen = AbuseScreen(redis, load_abuse_policy(resolve_path(settings.abuse.policy_file)),
                          key_prefix=prefix, decision_timeout=settings.abuse.decision_timeout)
 
+    acd = AcdStore(redis, prefix, bus=bus, policy=AgentPolicy(
+        wrap_up_limit=timedelta(seconds=max(1.0, settings.queue.wrap_up_limit_seconds)),
+        offer_limit=timedelta(seconds=settings.queue.offer_timeout_seconds + OFFER_GRACE_SECONDS)))
+    desk = AcdDeskBackend(
+        acd, SoftphoneProvisioner(settings.ari.url, settings.ari.username, settings.ari.password),
+        screen, engine, secret=signing_key(settings),
+        senior_agents=frozenset(settings.queue.senior_agents))
+    app.cleanup_ctx.append(_closing(desk.provisioner.close))
+
     tickets_plugin.install(app, tickets_plugin.TicketDeps(
         tickets, catalogue, load_calendar(),
         EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes)))
@@ -196,13 +246,14 @@ def build_app(settings: Settings) -> web.Application:
             redis, f"{prefix}lease:supervision", ttl_seconds=supervision.interval_seconds * 0.9))
     supervision_plugin.install(app, supervision_plugin.SupervisionDeps(
         SupervisionJob(tickets, knowledge), schedule))
-    desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix))
+    desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk))
+    asr_plugin.install(app, load_gazetteer(), lambda text: suggest_units(catalogue, text))
     openapi.install(app)
 
     app.cleanup_ctx.append(_asr(settings, bus))
-    app.cleanup_ctx.append(_telephony(settings, redis, CallIntake(engine, settings.node.id), screen,
-                                      catalogue, TranscriptStore(engine),
-                                      _repeat_lookup(RepeatCheck(tickets))))
+    app.cleanup_ctx.append(_telephony(settings, redis, _CallPath(
+        CallIntake(engine, settings.node.id), screen, catalogue, TranscriptStore(engine),
+        _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk)))
     app.router.add_get("/health", health)
     openapi.contribute(app, [openapi.Operation(
         "get", "/health", "Liveness: active calls, ASR model and workers", openapi.ANYONE)])

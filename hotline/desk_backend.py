@@ -36,16 +36,37 @@ def agent_json(state: AgentState) -> dict[str, Any]:
 
 
 class AcdDeskBackend:
-    def __init__(self, acd: AcdStore, flow: CallFlow, provisioner: SoftphoneProvisioner,
+    def __init__(self, acd: AcdStore, provisioner: SoftphoneProvisioner,
                  screen: AbuseScreen | None, engine: AsyncEngine, *, secret: bytes,
                  senior_agents: frozenset[str] = frozenset()) -> None:
         self.acd = acd
-        self.flow = flow
+        self._flow: CallFlow | None = None
         self.provisioner = provisioner
         self.screen = screen
         self.engine = engine
         self._secret = secret
         self.senior_agents = senior_agents
+
+    def attach(self, flow: CallFlow) -> None:
+        """The call flow, once the telephony context has built it."""
+        self._flow = flow
+
+    @property
+    def flow(self) -> CallFlow:
+        if self._flow is None:
+            raise DeskError("unavailable", "电话服务正在启动，请稍后重试")
+        return self._flow
+
+    async def reprovision(self) -> None:
+        """Push every signed-in agent's softphone again (an Asterisk restart forgets them)."""
+        for state in await self.acd.agents():
+            if state.status is not AgentStatus.OFFLINE:
+                try:
+                    await self.provisioner.provision(
+                        state.agent_id, softphone_password(self._secret, state.agent_id))
+                except AriError as exc:
+                    log.warning("softphone not re-provisioned",
+                                extra={"agent": state.agent_id, "error": str(exc)})
 
     # --- agents -----------------------------------------------------------------------------
     async def sign_in(self, agent_id: str) -> dict[str, Any]:
@@ -73,8 +94,8 @@ class AcdDeskBackend:
         except (IllegalTransition, Conflict) as exc:
             wanted = "就绪" if status == "available" else "小休"
             raise DeskError("not_allowed", f"当前状态下不能切换为{wanted}") from exc
-        if self.flow.distributor is not None:
-            self.flow.distributor.wake()
+        if self._flow is not None and self._flow.distributor is not None:
+            self._flow.distributor.wake()
         return agent_json(state)
 
     async def softphone(self, agent_id: str) -> dict[str, Any]:
@@ -140,6 +161,6 @@ class AcdDeskBackend:
                 await self.screen.flag_harassment(row.caller_number, agent=agent_id,
                                                   call_id=call_id, note=note)
         new = await self.acd.set_status(agent_id, Trigger.WRAP_UP_DONE)
-        if self.flow.distributor is not None:
-            self.flow.distributor.wake()
+        if self._flow is not None and self._flow.distributor is not None:
+            self._flow.distributor.wake()
         return agent_json(new)

@@ -22,7 +22,7 @@ from kernel.settings import (
     load_sections,
 )
 from supervision.settings import SupervisionSettings
-from telephony.settings import AriSettings, CallFlowSettings
+from telephony.settings import AriSettings, CallFlowSettings, QueueSettings
 from tickets.settings import EvidenceSettings
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "hotline.toml"
@@ -33,6 +33,7 @@ class Settings(Section):
     redis: RedisSettings = RedisSettings()
     ari: AriSettings = AriSettings()
     call_flow: CallFlowSettings = CallFlowSettings()
+    queue: QueueSettings = QueueSettings()
     http: HttpSettings = HttpSettings()
     node: NodeSettings = NodeSettings()
     asr: AsrSettings = AsrSettings()

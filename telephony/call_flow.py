@@ -17,7 +17,7 @@ import asyncio
 import logging
 import uuid
 import wave
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -74,6 +74,9 @@ class CallFlow:
         self.screen = screen
         #: Puts answered callers in front of agents (None: calls are recorded, not queued).
         self.distributor = distributor
+        #: Run after every ARI (re)connect, beside `reconcile` (e.g. re-provision softphones:
+        #: an Asterisk restart forgets what was pushed to it).
+        self.on_connected: list[Callable[[], Awaitable[None]]] = []
         self.message_max_seconds = message_max_seconds
         self._message_timers: dict[str, asyncio.TimerHandle] = {}
         self.waiter = StasisWaiter()
@@ -94,6 +97,8 @@ class CallFlow:
         """Route one event to a task; never awaits (the websocket reader must not block)."""
         if isinstance(event, Connected):
             self._spawn(self.reconcile())
+            for hook in self.on_connected:
+                self._spawn(hook())
         elif isinstance(event, StasisStart):
             if is_agent_channel(event.channel.id):
                 if self.distributor is not None:

@@ -60,7 +60,8 @@ class CallDistributor:
         self.settings = settings
         self.prompts = prompts
         self.notifier = notifier
-        self._start_message = start_message
+        #: Turns a caller into a message-leaver (CallFlow.start_message), set by the root.
+        self.start_message = start_message
         self._clock = clock
         self._wake = asyncio.Event()
         #: Offers ringing now, by the agent channel's id -> (call id, agent id).
@@ -242,8 +243,8 @@ class CallDistributor:
                 await self.rest.stop_bridge_moh(call.bridge_id)
                 await self.rest.play_on_bridge(call.bridge_id, QUEUE_OVERFLOW)
                 await self.rest.play_on_bridge(call.bridge_id, BEEP)
-            if self._start_message is not None:
-                await self._start_message(call)
+            if self.start_message is not None:
+                await self.start_message(call)
             await self.state.save(call)
 
     async def _announce_positions(self) -> None:

@@ -45,3 +45,5 @@ class QueueSettings(Section):
     wrap_up_limit_seconds: float = Field(default=60.0, ge=0, le=3600)
     #: Asterisk's music-on-hold class for waiting and held callers.
     moh_class: str = "default"
+    #: Agents who also serve the senior queue (callers the anti-abuse ladder routes there).
+    senior_agents: tuple[str, ...] = ()
