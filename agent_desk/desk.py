@@ -82,6 +82,10 @@ async def desk_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _ready(backend: DeskBackend, hub: DeskHub, agent_id: str) -> dict[str, Any]:
+    # `desk.ready` promises that events flow from now on: wait for the hub's subscription
+    # (a Redis outage delays the desk's events, never its answer: the page shows the state).
+    with suppress(TimeoutError):
+        await asyncio.wait_for(hub.connected.wait(), 5.0)
     agent = await backend.sign_in(agent_id)
     call = await backend.current_call(agent_id)
     if call is not None:

@@ -20,7 +20,7 @@ VERSION = 1
 MAX_MESSAGE_BYTES = 16 * 1024
 
 #: Break reasons an agent may give (the ACD's `break`; `no_answer` is set by the system).
-BREAK_REASONS = ("rest", "meal", "training", "meeting", "other")
+BREAK_REASONS = ("rest", "meal", "training", "meeting")
 
 
 class DeskProtocolError(Exception):
@@ -47,7 +47,7 @@ class SetStatus(_Message):
 
     type: Literal["agent.set_status"]
     status: Literal["available", "break"]
-    reason: Literal["rest", "meal", "training", "meeting", "other"] | None = None
+    reason: Literal["rest", "meal", "training", "meeting"] | None = None
 
 
 class Hangup(_Message):

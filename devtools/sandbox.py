@@ -359,9 +359,9 @@ class AsteriskSandbox:
         """Working directory for SIPp (pcaps are under ./pcap), host view."""
         return self.instance_dir / "spool" / "sipp"
 
-    def sipp_argv(self, *args: str) -> list[str]:
+    def sipp_argv(self, *args: str, local_port: int | None = None) -> list[str]:
         """argv running SIPp inside the chroot against this instance's SIP port."""
-        local_port = free_udp_port()
+        local_port = local_port or free_udp_port()
         media_port = random.randrange(30000, 40000, 4)
         cwd = str(self.instance_in_root / "spool" / "sipp")
         return chroot_command(
@@ -389,6 +389,27 @@ class AsteriskSandbox:
             await process.wait()
             raise
         return process.returncode or 0, out.decode(errors="replace")
+
+    async def start_sipp(self, *args: str, local_port: int) -> asyncio.subprocess.Process:
+        """Start SIPp in the background (a phone that waits for calls on `local_port`);
+        stop it with `stop_sipp`."""
+        return await asyncio.create_subprocess_exec(
+            *self.sipp_argv(*args, local_port=local_port), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+
+    @staticmethod
+    async def stop_sipp(process: asyncio.subprocess.Process) -> str:
+        """End a background SIPp (if still running) and return what it printed."""
+        if process.returncode is None:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        try:
+            out, _ = await asyncio.wait_for(process.communicate(), 10)
+        except TimeoutError:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            out, _ = await process.communicate()
+        return (out or b"").decode(errors="replace")
 
     def write_sipp_file(self, name: str, content: str | bytes) -> str:
         """Put a scenario or media file in SIPp's working directory; return its name there."""

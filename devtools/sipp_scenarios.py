@@ -147,3 +147,98 @@ def hung_up_by_hotline_scenario(wav: str, timeout_ms: int) -> str:
     body = f'  <nop><action><exec rtp_stream="{escape(wav)},-1,0"/></action></nop>\n'
     return (_HEADER.format(name="hotline hangs up", payload=0, codec="PCMU") + body
             + _ANSWER_BYE.format(timeout_ms=int(timeout_ms)))
+
+
+_UAS_RINGING = """<?xml version="1.0" encoding="UTF-8" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="{name}">
+  <recv request="INVITE" crlf="true" />
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+_UAS_ANSWER = """
+  <pause milliseconds="{answer_after_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=agent 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+    ]]>
+  </send>
+  <recv request="ACK" optional="true" rtd="true" crlf="true" />
+  <recv request="BYE" />
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"""
+
+_UAS_NO_ANSWER = """
+  <recv request="CANCEL" />
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: [cseq] INVITE
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK" />
+</scenario>
+"""
+
+
+def agent_phone_scenario(answer_after_ms: int | None) -> str:
+    """An agent's desk SIP phone (SIPp in server mode): rings, then answers after
+    `answer_after_ms` and stays until the BYE; `None`: rings until the caller gives up (CANCEL)."""
+    if answer_after_ms is None:
+        return _UAS_RINGING.format(name="agent phone, no answer") + _UAS_NO_ANSWER
+    return (_UAS_RINGING.format(name="agent phone")
+            + _UAS_ANSWER.format(answer_after_ms=int(answer_after_ms)))

@@ -29,11 +29,13 @@ DEFAULT_PROMPTS_FILE = CONFIG_DIR / "prompts.toml"
 PROMPT_FOR_TEXT = {
     "warn": "hotline/abuse-warning", "restrict": "hotline/abuse-restricted",
     "greeting": "hotline/greeting", "queue_wait": "hotline/queue-wait", "hold": "hotline/hold",
+    "queue_next": "hotline/queue-next",
     "leave_message": "hotline/leave-message", "queue_overflow": "hotline/queue-overflow",
     "callback_survey": "hotline/callback-survey",
 }
 GREETING = "sound:hotline/greeting"
 QUEUE_WAIT = "sound:hotline/queue-wait"
+QUEUE_NEXT = "sound:hotline/queue-next"
 LEAVE_MESSAGE = "sound:hotline/leave-message"
 QUEUE_OVERFLOW = "sound:hotline/queue-overflow"
 BEEP = "sound:beep"
@@ -51,10 +53,12 @@ class PromptSet:
     position_text: str
     position_max: int
 
-    def position_prompt(self, position: int) -> str:
-        """The media URI that tells a waiting caller their place (1 = next)."""
-        if 1 <= position <= self.position_max:
-            return f"sound:hotline/queue-position-{position}"
+    def position_prompt(self, ahead: int) -> str:
+        """The media URI that tells a waiting caller how many callers are ahead of them."""
+        if ahead <= 0:
+            return QUEUE_NEXT
+        if ahead <= self.position_max:
+            return f"sound:hotline/queue-position-{ahead}"
         return QUEUE_WAIT
 
 

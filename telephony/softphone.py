@@ -176,6 +176,21 @@ class SoftphoneProvisioner:
                                 sip_uri=f"sip:{name}@{self.sip_domain}", username=name,
                                 password=password, ws_url=self.ws_url)
 
+    async def provision_desk_phone(self, agent_id: str, contact: str) -> str:
+        """An agent who uses a desk SIP phone instead of the browser: a plain (non-WebRTC)
+        G.711 endpoint named like a softphone (`agent-<id>`), reached at a fixed `contact`
+        (`sip:agent-7@10.1.2.3:5060`), so the distributor rings it the same way. Returns the
+        endpoint name. Phones that register instead are configured in pjsip.conf."""
+        name = endpoint_name(agent_id)
+        if not contact.startswith("sip:"):
+            raise InvalidInput("a desk phone contact is a sip: URI", agent_id=agent_id)
+        await self._put(agent_id, "aor", name, [("contact", contact), ("max_contacts", "1")])
+        await self._put(agent_id, "endpoint", name, [
+            ("disallow", "all"), ("allow", "ulaw,alaw"), ("direct_media", "no"),
+            ("rtp_symmetric", "yes"), ("context", AGENTS_CONTEXT), ("aors", name)])
+        log.info("desk phone provisioned", extra={"agent": agent_id, "endpoint": name})
+        return name
+
     async def remove(self, agent_id: str) -> None:
         """Delete the agent's endpoint, aor and auth; absent objects are fine (idempotent).
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,9 +26,11 @@ import pytest
 from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
 
 if TYPE_CHECKING:
+    from telephony.acd import AcdStore
     from telephony.call_flow import CallFlow
     from telephony.call_record import CallRecord
     from telephony.ports import CallRecorder
+    from telephony.settings import QueueSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,6 +148,9 @@ class InProcessBridge:
     redis: object
     #: (call record, ticket number) of every call the bridge recorded, in order.
     finished: asyncio.Queue[tuple[CallRecord, str]]
+    #: The ACD of a bridge that queues calls (`start(..., queue=QueueSettings(...))`).
+    acd: AcdStore | None = None
+    extra_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 class RecordingIntake:
@@ -166,10 +172,14 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
     import redis.asyncio as aioredis
 
     from kernel.database import open_database
+    from telephony.acd import AcdStore
+    from telephony.agent_state import AgentPolicy
     from telephony.ari.events import AriEventStream
     from telephony.ari.rest import AriRest
     from telephony.call_flow import CallFlow
     from telephony.call_state import CallStateStore
+    from telephony.distributor import CallDistributor
+    from telephony.prompts import load_prompts
     from telephony.settings import AriSettings, CallFlowSettings
     from tickets.intake import CallIntake
 
@@ -179,7 +189,8 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                     consumer_factory: object = None,
                     greeting: str = "sound:hello-world",
                     media_format: str = "slin16", screen: object = None,
-                    message_max_seconds: float = 60.0) -> InProcessBridge:
+                    message_max_seconds: float = 60.0,
+                    queue: QueueSettings | None = None) -> InProcessBridge:
         """`consumer_factory(engine)` builds a consumer that needs the bridge's database."""
         ari = AriSettings(url=sandbox.ari_url, username=sandbox.ari_user,
                           password=sandbox.ari_password, app=sandbox.ari_app)
@@ -190,21 +201,37 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
         rest = AriRest(ari.url, ari.username, ari.password, ari.app)
         stream = AriEventStream(ari.url, ari.username, ari.password, ari.app)
         intake = RecordingIntake(CallIntake(engine, "T01"))
-        flow = CallFlow(rest, CallStateStore(redis, redis_key_prefix), intake,
+        state = CallStateStore(redis, redis_key_prefix)
+        acd = distributor = None
+        if queue is not None:
+            acd = AcdStore(redis, redis_key_prefix, policy=AgentPolicy(
+                wrap_up_limit=timedelta(seconds=max(1.0, queue.wrap_up_limit_seconds)),
+                offer_limit=timedelta(seconds=queue.offer_timeout_seconds + 3)))
+            distributor = CallDistributor(rest, acd, state, queue, load_prompts())
+        flow = CallFlow(rest, state, intake,
                         CallFlowSettings(recording_dir=sandbox.recording_dir, greeting=greeting),
                         "T01",
                         ari=ari, audio_consumer=audio_consumer,  # type: ignore[arg-type]
                         media_format=media_format, screen=screen,  # type: ignore[arg-type]
-                        message_max_seconds=message_max_seconds)
+                        message_max_seconds=message_max_seconds, distributor=distributor)
+        if distributor is not None:
+            distributor.start_message = flow.start_message
+            distributor_task = asyncio.create_task(distributor.run())
         task = asyncio.create_task(flow.run(stream.events()))
         await asyncio.wait_for(stream.connected.wait(), 10)
         bridge = InProcessBridge(flow=flow, task=task, engine=engine, redis=redis,
-                                 finished=intake.finished)
+                                 finished=intake.finished, acd=acd)
+        if distributor is not None:
+            bridge.extra_tasks.append(distributor_task)
         started.append(bridge)
         return bridge
 
     yield start
     for bridge in started:
+        for extra in bridge.extra_tasks:
+            extra.cancel()
+            with suppress(asyncio.CancelledError):
+                await extra
         bridge.task.cancel()
         with suppress(asyncio.CancelledError):
             await bridge.task

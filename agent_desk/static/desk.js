@@ -320,7 +320,7 @@ async function submit(kind) {
     if (kind === 'answer') {
       const answer = $('f-answer').value.trim();
       if (!answer) throw new Error('请填写答复内容');
-      await api('POST', `/api/tickets/${state.ticketNo}/commands/answer_directly`, {
+      await api('POST', `/api/tickets/${state.ticketNo}/commands/answer-directly`, {
         expected_version: version, answer,
         knowledge_article_id: state.kbArticle ? state.kbArticle.id : null,
         knowledge_article_version: state.kbArticle ? state.kbArticle.version : null,

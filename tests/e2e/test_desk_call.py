@@ -1,0 +1,214 @@
+"""A citizen's call answered by a person, end to end, in a real browser.
+
+The whole backend as `hotline run` builds it (in this process), real Asterisk, Redis, SQLite
+and a real Vosk model; Debian's Chromium, headless, runs the desk page with a fake microphone
+playing the agent's speech. An agent signs in and goes available; a SIPp caller dials 12345;
+the call is offered; the agent answers in the page; audio flows both ways; the transcript
+appears; the agent submits the ticket; the database holds it with its recording and
+transcript. Text from callers and tickets is shown as text, never run as HTML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+
+from devtools.sandbox import AsteriskSandbox, free_tcp_port
+from devtools.sipp_scenarios import speech_call_scenario
+from hotline.composition import build_app, preflight, token_signer
+from hotline.settings import Settings, load_settings
+from kernel.auth import Principal
+from kernel.database import create_engine
+from kernel.event_bus import RedisEventBus
+from kernel.roles import Actor, Role
+from kernel.schema import calls, tickets, transcript_segments
+from tests.asr_fixtures import AsrLanguage, render_speech
+from tests.asterisk_harness import bridge_env
+from tests.browser_harness import chromium_executable, webrtc_flags
+from tests.conftest import REDIS_URL
+from tickets.model import Caller, Channel
+from tickets.store import TicketStore
+from tickets.workflow import Register
+
+pytestmark = pytest.mark.asterisk
+
+WAIT = 30.0
+CALLER = "13912345678"
+FINAL_CALLER_LINES = "document.querySelectorAll('#transcript li.caller:not(.partial)').length"
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+
+
+def agent_microphone(directory: Path, language: AsrLanguage) -> Path:
+    """The agent's speech as a 48 kHz mono WAV (what Chromium's fake microphone wants)."""
+    speech = render_speech(directory / "agent", language.voice, language.sentences[1:2], rate=16000,
+                           name="agent")
+    target = directory / "agent-48k.wav"
+    subprocess.run(["sox", str(speech), "-r", "48000", "-c", "1", "-b", "16", str(target)],
+                   check=True, capture_output=True)
+    return target
+
+
+def caller_speech(directory: Path, language: AsrLanguage) -> bytes:
+    speech = render_speech(directory / "caller", language.voice, language.sentences[0:3:2],
+                           rate=8000, name="caller")
+    ulaw = directory / "caller-ulaw.wav"
+    subprocess.run(["sox", str(speech), "-e", "mu-law", str(ulaw)], check=True, capture_output=True)
+    return ulaw.read_bytes()
+
+
+@pytest.fixture
+async def backend(asterisk: AsteriskSandbox, sqlite_url: str, redis_key_prefix: str, redis_client,
+                  asr_language: AsrLanguage) -> AsyncIterator[tuple[Settings, TestServer]]:
+    env = bridge_env(asterisk, sqlite_url, redis_key_prefix, free_tcp_port())
+    env.update({"HOTLINE_ASR_MODEL_PATH": str(asr_language.model_path),
+                "HOTLINE_CALL_FLOW_GREETING": "sound:beep",
+                "HOTLINE_SUPERVISION_ENABLED": "false"})
+    settings = load_settings(environ=env)
+    await preflight(settings)
+    server = TestServer(build_app(settings), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield settings, server
+    finally:
+        await server.close()
+
+
+class Desk:
+    def __init__(self, page: Any, console: list[str]) -> None:
+        self.page = page
+        self.console = console
+
+    async def wait_for(self, what: str, predicate: str, timeout: float = WAIT) -> None:
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            await self.page.wait_for_function(predicate, polling=100, timeout=timeout * 1000)
+        except PlaywrightTimeout:
+            messages = await self.page.evaluate("document.getElementById('messages').innerText")
+            raise AssertionError(f"desk: no {what} within {timeout:.0f}s; messages: {messages!r}; "
+                                 f"console: {self.console[-10:]}") from None
+
+    async def text(self, element_id: str) -> str:
+        return str(await self.page.evaluate(f"document.getElementById({element_id!r}).textContent"))
+
+    async def stats(self) -> dict[str, dict[str, float]]:
+        return dict(await self.page.evaluate("() => window.deskDebug.softphone.stats()"))
+
+
+async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
+    backend: tuple[Settings, TestServer], asterisk: AsteriskSandbox, asr_language: AsrLanguage,
+    tmp_path: Path,
+) -> None:
+    from playwright.async_api import async_playwright
+
+    settings, server = backend
+    engine = create_engine(settings.database.url)
+    # The caller has called before: an open ticket whose text a browser must not run.
+    earlier, _ = await TicketStore(engine, "T01").register(Register(
+        ticket_no="", channel=Channel.PHONE, caller=Caller(number=CALLER),
+        summary=f"旧诉求 {HOSTILE}", content="小区路灯不亮"), Actor("a0", Role.AGENT))
+    token = token_signer(settings).issue(Principal(user="a7", role="agent"), hours=1)
+    wav = asterisk.write_sipp_file("desk-caller.wav", caller_speech(tmp_path, asr_language))
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium_executable(),
+            args=webrtc_flags(agent_microphone(tmp_path, asr_language)))
+        try:
+            page = await browser.new_page()
+            console: list[str] = []
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            desk = Desk(page, console)
+            await page.goto(f"http://127.0.0.1:{server.port}/#access_token={token}")
+
+            # 1. Signed in: the softphone registers; the agent goes available.
+            await desk.wait_for("registration", "document.getElementById('phone-status').textContent === '已注册'")
+            await page.click("#go-available")
+            await desk.wait_for("available", "document.getElementById('agent-status').textContent === '就绪'")
+
+            # 2. A citizen calls 12345 and is offered to this agent, who answers in the page.
+            scenario = asterisk.write_sipp_file(
+                f"desk-{uuid.uuid4().hex[:6]}.xml", speech_call_scenario(wav, hold_ms=16_000, loops=-1))
+            sipp = asyncio.create_task(asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
+                                                         "-set", "caller", CALLER))
+            await desk.wait_for("the offer", "!document.getElementById('answer').disabled")
+            assert CALLER in await desk.text("incoming-caller")
+            await desk.wait_for("the caller's history", "document.getElementById('history').children.length > 0")
+            await page.click("#answer")
+            await desk.wait_for("the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
+
+            # 3. The caller's audio arrives in the browser (WebRTC statistics of the page).
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + WAIT
+            while True:
+                stats = await desk.stats()
+                if stats["inbound"]["packetsReceived"] > 100 and stats["inbound"]["audioLevel"] > 0.01:
+                    break
+                assert loop.time() < deadline, f"no caller audio in the page: {stats}"
+                await asyncio.sleep(0.2)
+            assert stats["outbound"]["packetsSent"] > 100
+
+            # 4. The live transcript appears; hostile text is shown as text.
+            await desk.wait_for("the caller's words", FINAL_CALLER_LINES + " > 0", timeout=40)
+            call_id = str(await page.evaluate("window.deskDebug.call.call_id"))
+            publisher = aioredis.from_url(REDIS_URL)
+            await RedisEventBus(publisher, settings.redis.key_prefix).publish("asr", {
+                "type": "asr.final", "call_id": call_id, "speaker": "caller", "text": HOSTILE,
+                "start": 99.0, "end": 100.0})
+            await publisher.aclose()
+            await desk.wait_for("the hostile line", "document.getElementById('transcript')"
+                                f".textContent.includes({json.dumps(HOSTILE)})")
+            assert await page.evaluate("window.pwned") is None
+            assert await page.evaluate(
+                "document.querySelectorAll('#transcript img, #transcript script, #history img, "
+                "#history script').length") == 0
+            assert HOSTILE in await desk.text("history")
+
+            # 5. The caller hangs up; the ticket is completed and submitted from the form.
+            code, out = await asyncio.wait_for(sipp, 60)
+            assert code == 0, out[-800:]
+            await desk.wait_for("the ticket number", "document.getElementById('ticket-no').textContent.includes('-')")
+            ticket_no = (await desk.text("ticket-no")).strip("（）")
+            await page.select_option("#f-type", "complaint")
+            await page.fill("#f-summary", "来电反映问题，已答复")
+            await page.fill("#f-answer", "您反映的问题已记录，相关部门将按规定处理。")
+            await page.click("#submit-answer")
+            await desk.wait_for("the submission", "document.getElementById('messages')"
+                                f".textContent.includes('{ticket_no} 已直接答复办结')")
+
+            # 6. Wrap-up ends; the agent is available again.
+            await desk.wait_for("wrap-up", "!document.getElementById('wrap-done').disabled")
+            await page.click("#wrap-done")
+            await desk.wait_for("available again", "document.getElementById('agent-status').textContent === '就绪'")
+        finally:
+            await browser.close()
+
+    # 7. The database holds the ticket, the call with its agent and recording, and the
+    #    transcript of both speakers (the agent's microphone, on the agent's stream).
+    async with engine.connect() as conn:
+        ticket = (await conn.execute(select(tickets).where(tickets.c.ticket_no == ticket_no))).one()
+        call = (await conn.execute(select(calls).where(calls.c.id == call_id))).one()
+        for _ in range(100):  # the complete transcript may land just after the call record
+            speakers = set((await conn.execute(select(transcript_segments.c.speaker).where(
+                transcript_segments.c.call_id == call_id))).scalars())
+            if speakers == {"caller", "agent"}:
+                break
+            await asyncio.sleep(0.2)
+    await engine.dispose()
+    assert ticket.status == "closed" and ticket.ticket_type == "complaint"
+    assert ticket.call_id == call_id and earlier.ticket_no != ticket_no
+    assert call.agent_id == "a7"
+    assert call.recording_path and Path(call.recording_path).is_file()
+    assert call.recording_seconds is not None and call.recording_seconds > 10
+    assert speakers == {"caller", "agent"}, "the agent's words were not transcribed on their stream"

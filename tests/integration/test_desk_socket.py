@@ -1,0 +1,145 @@
+"""The desk websocket over real Redis: typed errors that never close it, events per person,
+and a reconnect that restores the agent's call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient, TestServer
+
+from agent_desk.hub import BusDeskNotifier
+from agent_desk.plugin import DeskDeps, install
+from agent_desk.ports import DeskError
+from hotline.desk_backend import agent_json
+from kernel.event_bus import RedisEventBus
+from kernel.http_edge import new_app
+from telephony.acd import AcdStore
+from telephony.agent_state import BreakReason, Trigger
+from tests.auth_tokens import bearer, with_test_signer
+from tests.conftest import REDIS_URL
+
+
+class AcdOnlyBackend:
+    """The desk's port over the real ACD store; calls are whatever the test says."""
+
+    def __init__(self, acd: AcdStore) -> None:
+        self.acd = acd
+        self.calls: dict[str, dict[str, Any]] = {}
+
+    async def sign_in(self, agent_id: str) -> dict[str, Any]:
+        await self.acd.sign_in(agent_id)
+        return agent_json(await self.acd.set_status(agent_id, Trigger.TAKE_BREAK, reason=BreakReason.REST))
+
+    async def agent_view(self, agent_id: str) -> dict[str, Any]:
+        return agent_json(await self.acd.agent(agent_id))
+
+    async def set_status(self, agent_id: str, status: str, reason: str | None) -> dict[str, Any]:
+        trigger = Trigger.GO_AVAILABLE if status == "available" else Trigger.TAKE_BREAK
+        return agent_json(await self.acd.set_status(agent_id, trigger,
+                                                    reason=BreakReason(reason) if reason else None))
+
+    async def softphone(self, agent_id: str) -> dict[str, Any]:
+        return {"ws_url": "ws://127.0.0.1:1/ws", "sip_uri": f"sip:agent-{agent_id}@127.0.0.1",
+                "username": f"agent-{agent_id}", "password": "x", "endpoint": f"agent-{agent_id}"}
+
+    async def current_call(self, agent_id: str) -> dict[str, Any] | None:
+        return self.calls.get(agent_id)
+
+    async def hangup(self, agent_id: str, call_id: str) -> None:
+        raise DeskError("not_found", "没有这通电话")
+
+    async def hold(self, agent_id: str, call_id: str, on: bool) -> None:
+        raise DeskError("not_found", "没有这通电话")
+
+    async def wrap_up(self, agent_id: str, call_id: str, *, no_new_content: bool,
+                      harassment: bool, note: str) -> dict[str, Any]:
+        raise DeskError("not_allowed", "当前不在话后处理状态")
+
+
+@pytest.fixture
+async def desk(redis_key_prefix: str, redis_client) -> AsyncIterator[tuple[TestClient, AcdOnlyBackend, RedisEventBus]]:
+    feed = aioredis.from_url(REDIS_URL)
+    bus = RedisEventBus(redis_client, redis_key_prefix)
+    backend = AcdOnlyBackend(AcdStore(redis_client, redis_key_prefix, bus=bus))
+    app = with_test_signer(new_app())
+    install(app, DeskDeps(feed, redis_key_prefix, backend=backend))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        yield client, backend, bus
+    await feed.aclose()
+
+
+async def receive(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The next message of `kind` (others are skipped)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await ws.receive()
+            assert message.type is WSMsgType.TEXT, message
+            data = message.json()
+            if data["type"] == kind:
+                return dict(data)
+
+
+async def open_desk(client: TestClient, agent: str) -> Any:
+    token = bearer("agent", agent).token
+    return await client.ws_connect(f"/ws/desk?access_token={token}")
+
+
+async def test_bad_messages_get_typed_errors_and_the_socket_stays_open(desk) -> None:
+    client, _, _ = desk
+    ws = await open_desk(client, "a1")
+    ready = await receive(ws, "desk.ready")
+    assert ready["version"] == 1 and ready["agent"]["status"] == "break"
+    for raw, code in (("{oops", "malformed"), ('{"type": "steal"}', "unknown_type"),
+                      ('{"type": "call.hold", "call_id": "c", "ref": "r1"}', "invalid"),
+                      ('{"type": "call.wrap_up", "call_id": "c", "ref": "r2"}', "not_allowed"),
+                      ('{"type": "call.hangup", "call_id": "not-mine", "ref": "r3"}', "not_found"),
+                      ('{"type": "call.wrap_up", "call_id": "c", "note": "' + "x" * 20_000 + '"}',
+                       "too_large")):
+        await ws.send_str(raw)
+        error = await receive(ws, "error")
+        assert error["code"] == code, (raw[:40], error)
+    await ws.send_bytes(b"\x00\x01")
+    assert (await receive(ws, "error"))["code"] == "malformed"
+    await ws.send_json({"type": "ping", "ref": "p"})
+    assert (await receive(ws, "pong"))["ref"] == "p"
+    await ws.send_json({"type": "agent.set_status", "status": "available", "ref": "s"})
+    ack = await receive(ws, "ack")
+    assert ack["ref"] == "s" and ack["agent"]["status"] == "available"
+    await ws.close()
+
+
+async def test_each_agent_receives_only_their_own_calls_and_words(desk) -> None:
+    client, _, bus = desk
+    one, two = await open_desk(client, "a1"), await open_desk(client, "a2")
+    await receive(one, "desk.ready")
+    await receive(two, "desk.ready")
+    notifier = BusDeskNotifier(bus.publish)
+    await notifier.notify_agent("a1", {"type": "call.offered", "call_id": "call-1"})
+    await notifier.notify_agent("a2", {"type": "call.offered", "call_id": "call-2"})
+    assert (await receive(one, "call.offered"))["call_id"] == "call-1"
+    assert (await receive(two, "call.offered"))["call_id"] == "call-2"
+    await bus.publish("asr", {"type": "asr.final", "call_id": "call-2", "text": "二号的话"})
+    await bus.publish("asr", {"type": "asr.final", "call_id": "call-1", "text": "一号的话"})
+    assert (await receive(one, "asr.final"))["text"] == "一号的话"
+    assert (await receive(two, "asr.final"))["text"] == "二号的话"
+    # Each got exactly their own: a1's next transcript line is a1's again.
+    await bus.publish("asr", {"type": "asr.final", "call_id": "call-1", "text": "再说一句"})
+    assert (await receive(one, "asr.final"))["text"] == "再说一句"
+    await one.close()
+    await two.close()
+
+
+async def test_a_reconnect_restores_the_call_and_its_transcript(desk) -> None:
+    client, backend, bus = desk
+    backend.calls["a1"] = {"call_id": "call-9", "caller_number": "13800000000", "answered": True}
+    ws = await open_desk(client, "a1")
+    ready = await receive(ws, "desk.ready")
+    assert ready["call"]["call_id"] == "call-9"
+    await bus.publish("asr", {"type": "asr.final", "call_id": "call-9", "text": "还在通话"})
+    assert (await receive(ws, "asr.final"))["text"] == "还在通话"
+    await ws.close()
