@@ -3,22 +3,27 @@ JsSIP over SIP-on-WebSocket in a real headless Chromium with a Mandarin-speaking
 microphone, called through ARI, with audio measured in both directions.
 
 Caller → agent: Asterisk plays a sound into the channel; the page's RTCPeerConnection stats
-show packets and an audio level above silence. Agent → caller: Asterisk's talk detection
-(TALK_DETECT, ChannelTalkingStarted/Finished events) hears the microphone, and stops hearing it
-when the agent mutes.
+show packets and an audio level above silence. Agent → caller: Asterisk records what it
+receives from the channel while the browser sends a counted number of RTP packets; the
+recording carries speech, and digital silence while the agent is muted.
+
+(TALK_DETECT is no use here: its "talking started" fires on the first frame, speech or not.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
+import wave
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -32,6 +37,7 @@ from telephony.softphone import SoftphoneAccount, SoftphoneProvisioner, softphon
 from tests.browser_harness import chromium_executable, speech_wav, webrtc_flags
 
 pytestmark = pytest.mark.asterisk
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STATIC = ROOT / "agent_desk" / "static"
@@ -40,6 +46,12 @@ APP = "softphone-test"
 SECRET = b"softphone-test-secret"
 #: RTCInboundRtpStreamStats.audioLevel is 0..1; a silent call measured 0.00003, speech ~0.9.
 SILENT = 0.05
+#: What Asterisk records from the agent: the Mandarin microphone measured an RMS of 0.06-0.17 per
+#: half second; a muted track arrives as exact zeros.
+SPEECH_RMS = 0.02
+MUTED_PEAK = 0.002
+#: 20 ms RTP packets: 50 are one second of the agent's audio.
+ONE_SECOND = 50
 WAIT = 15.0
 
 
@@ -71,8 +83,11 @@ class AriEvents:
                 self._changed.clear()
                 await self._changed.wait()
 
+        started = asyncio.get_running_loop().time()
         try:
-            return await asyncio.wait_for(scan(), timeout)
+            event = await asyncio.wait_for(scan(), timeout)
+            log.info("ARI: %s after %.2f s", what, asyncio.get_running_loop().time() - started)
+            return event
         except TimeoutError:
             recent = [event.type for event in self.seen[since:]][-15:]
             raise AssertionError(f"no {what} within {timeout:.0f}s; ARI events since: {recent}") from None
@@ -103,11 +118,43 @@ class Ari:
                                    on_channel("StasisStart", channel_id), since=mark)
         return channel_id
 
-    async def detect_talking(self, channel_id: str) -> None:
-        """ChannelTalkingStarted/Finished for what the channel receives (the agent's voice);
-        talking ends after 1.5 s of silence."""
-        await self.rest.request("POST", f"/channels/{channel_id}/variable",
-                                params={"variable": "TALK_DETECT(set)", "value": "1500"})
+    async def record_agent(self, asterisk: AsteriskSandbox, channel_id: str, page: Page,
+                           packets: int = ONE_SECOND) -> np.ndarray:
+        """What Asterisk receives from the agent's channel while the browser sends `packets`
+        more RTP packets, as samples in [-1, 1]. (While it records, ARI queues other operations
+        on the channel, so nothing else is asked of it meanwhile.)"""
+        name = f"agent-voice-{uuid.uuid4().hex[:8]}"
+
+        def recording(kind: str) -> Callable[[AriEvent], bool]:
+            return lambda e: e.type == kind and e.raw.get("recording", {}).get("name") == name
+
+        mark = self.events.mark()
+        await self.rest.request("POST", f"/channels/{channel_id}/record", params={
+            "name": name, "format": "wav", "ifExists": "fail", "beep": False, "terminateOn": "none"})
+        await self.events.wait_for(f"RecordingStarted of {name}", recording("RecordingStarted"), since=mark)
+        sent = (await page.stats())["outbound"]["packetsSent"]
+        await page.wait_for_stats(f"{packets} more RTP packets from the browser",
+                                  lambda stats: stats["outbound"]["packetsSent"] >= sent + packets)
+        await self.rest.stop_recording(name)
+        await self.events.wait_for(f"RecordingFinished of {name}", recording("RecordingFinished"), since=mark)
+        return read_wav(asterisk.recording_dir / f"{name}.wav")
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as wav:
+        assert wav.getsampwidth() == 2 and wav.getnchannels() == 1, path
+        return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64) / 32768
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples ** 2))) if samples.size else 0.0
+
+
+async def skip_packets(page: Page, packets: int) -> None:
+    """Let the browser send `packets` more RTP packets (a mute or unmute reaches the wire)."""
+    sent = (await page.stats())["outbound"]["packetsSent"]
+    await page.wait_for_stats(f"{packets} more RTP packets from the browser",
+                              lambda stats: stats["outbound"]["packetsSent"] >= sent + packets)
 
 
 @pytest.fixture
@@ -180,8 +227,10 @@ class Page:
         as true for Playwright, so an async predicate would always pass: see `wait_for_stats`.)"""
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+        started = asyncio.get_running_loop().time()
         try:
             await self.page.wait_for_function(predicate, polling=100, timeout=timeout * 1000)
+            log.info("page: %s after %.2f s", what, asyncio.get_running_loop().time() - started)
         except PlaywrightTimeout:
             events = await self.page.evaluate("window.softphoneEvents")
             raise AssertionError(
@@ -258,11 +307,10 @@ async def test_agent_hears_the_caller_and_asterisk_hears_the_agent(
     assert incoming["from"] == "13800138000"
     await browser_page.wait_for_event("confirmed")
 
-    # Agent → Asterisk: the looping Mandarin microphone is heard as talking.
-    mark = ari.events.mark()
-    await ari.detect_talking(channel_id)
-    await ari.events.wait_for("ChannelTalkingStarted (the agent's voice)",
-                              on_channel("ChannelTalkingStarted", channel_id), since=mark)
+    # Agent → Asterisk: one second of the looping Mandarin microphone, as speech.
+    voice = await ari.record_agent(asterisk, channel_id, browser_page)
+    assert voice.size >= 0.8 * 8000, f"{voice.size} samples recorded for one second of packets"
+    assert rms(voice) > SPEECH_RMS, f"Asterisk heard no speech from the agent (RMS {rms(voice):.4f})"
 
     # Caller → agent: silence until Asterisk plays something, then a real audio level.
     before = await browser_page.stats()
@@ -283,25 +331,26 @@ async def test_agent_hears_the_caller_and_asterisk_hears_the_agent(
 
 
 async def test_mute_hold_dtmf_and_hangup_from_the_page_reach_asterisk(
-    ari: Ari, provisioner: SoftphoneProvisioner, browser_page: Page,
+    asterisk: AsteriskSandbox, ari: Ari, provisioner: SoftphoneProvisioner, browser_page: Page,
 ) -> None:
     account = await registered_agent(provisioner, browser_page, "a1")
     channel_id = await ari.call_agent(account.endpoint)
     await browser_page.wait_for_event("confirmed")
-    mark = ari.events.mark()
-    await ari.detect_talking(channel_id)
-    await ari.events.wait_for("ChannelTalkingStarted before muting",
-                              on_channel("ChannelTalkingStarted", channel_id), since=mark)
+    speaking = await ari.record_agent(asterisk, channel_id, browser_page)
+    assert rms(speaking) > SPEECH_RMS, f"no speech before muting (RMS {rms(speaking):.4f})"
 
-    mark = ari.events.mark()
+    # Muted: packets keep flowing (no re-INVITE), but they carry digital silence.
     await browser_page.evaluate("() => window.phone.mute(true)")
-    await ari.events.wait_for("ChannelTalkingFinished after mute(true)",
-                              on_channel("ChannelTalkingFinished", channel_id), since=mark)
-    assert (await browser_page.stats())["outbound"]["packetsSent"] > 0  # silence is still sent
-    mark = ari.events.mark()
+    await skip_packets(browser_page, ONE_SECOND // 2)
+    muted = await ari.record_agent(asterisk, channel_id, browser_page)
+    assert muted.size >= 0.8 * 8000, f"{muted.size} samples recorded while muted"
+    assert float(np.abs(muted).max()) < MUTED_PEAK, f"muted agent still heard (peak {np.abs(muted).max():.4f})"
     await browser_page.evaluate("() => window.phone.mute(false)")
-    await ari.events.wait_for("ChannelTalkingStarted after mute(false)",
-                              on_channel("ChannelTalkingStarted", channel_id), since=mark)
+    await skip_packets(browser_page, ONE_SECOND // 2)
+    unmuted = await ari.record_agent(asterisk, channel_id, browser_page)
+    assert rms(unmuted) > SPEECH_RMS, f"no speech after unmuting (RMS {rms(unmuted):.4f})"
+    print(f"agent audio at Asterisk: RMS {rms(speaking):.3f} speaking, peak {np.abs(muted).max():.4f} "
+          f"muted, RMS {rms(unmuted):.3f} unmuted")
 
     mark = ari.events.mark()
     await browser_page.evaluate("() => window.phone.sendDtmf('12#')")
