@@ -72,6 +72,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, caller = ARGV[1], ARGV[2]
 local has_request, emergency = ARGV[4] == '1', ARGV[5] == '1'
+-- '0': the words of a call already counted (heard after the call was screened).
+local count_call = ARGV[9] ~= '0'
 local w = plan.windows
 local lifted = tonumber(redis.call('GET', KEYS[10]) or '0')
 
@@ -94,7 +96,7 @@ local function slide(key, window, add)
 end
 
 local longest = math.max(w[1], w[2], w[3])
-slide(KEYS[1], longest, true)
+slide(KEYS[1], longest, count_call)
 local s = {}
 s[1] = redis.call('ZCOUNT', KEYS[1], since(w[1]), '+inf')
 s[2] = redis.call('ZCOUNT', KEYS[1], since(w[2]), '+inf')
@@ -309,8 +311,12 @@ class AbuseScreen:
         request_text: str | None = None,
         now: datetime | None = None,
         call_id: str | None = None,
+        count_call: bool = True,
     ) -> Decision:
         """Screen one call. Never raises for Redis trouble: it fails open to "allow".
+
+        `count_call=False` screens what a call already counted said (`hear_request`): its
+        request counts towards the repeat signal, the call itself is not counted twice.
 
         `now` is only used to time-stamp a fail-open decision (when Redis, whose clock is
         authoritative, cannot be asked); otherwise the server time decides.
@@ -340,6 +346,7 @@ class AbuseScreen:
             self._audit_maxlen,
             self._caller_maxlen,
             self._caller_ttl_ms,
+            "1" if count_call else "0",
         ]
         self.stats.decisions += 1
         try:
@@ -393,6 +400,14 @@ class AbuseScreen:
         return decision
 
     # -- signals fed by agents and the call flow ------------------------------
+
+    async def hear_request(self, caller_number: str, request_text: str, *, call_id: str) -> Decision:
+        """What a screened caller said, once transcribed: the same request repeated while it is
+        handled feeds the repeat signal (and may bring a measure for the caller's next calls);
+        emergency words are recognised and audited (the emergency override). The call itself
+        was counted when it was screened and is not counted again."""
+        return await self.decide(caller_number, request_text=request_text, call_id=call_id,
+                                 count_call=False)
 
     async def flag_harassment(
         self, caller_number: str, *, agent: str, call_id: str, note: str = ""

@@ -69,7 +69,14 @@ async def live_feed(request: web.Request) -> web.WebSocketResponse:
 
 @routes.get("/")
 async def desk_page(request: web.Request) -> web.FileResponse:
+    """The agent's desk (`agent_desk/static/desk.html`, protocol in PROTOCOL.md)."""
     return web.FileResponse(STATIC_DIR / "desk.html")
+
+
+@routes.get("/live")
+async def live_page(request: web.Request) -> web.FileResponse:
+    """Every call's live transcript, for hotline staff watching the floor."""
+    return web.FileResponse(STATIC_DIR / "live.html")
 
 
 def operations() -> list[Operation]:
@@ -77,6 +84,8 @@ def operations() -> list[Operation]:
         Operation("get", "/ws/live", "Live transcripts of calls (websocket; `?access_token=`)",
                   "agent, dispatcher, callback_agent, supervisor", success=101,
                   content_type="websocket"),
-        Operation("get", "/", "The desk page (signs in from `#access_token=`)", ANYONE,
+        Operation("get", "/", "The agent's desk page (signs in from `#access_token=`)", ANYONE,
+                  content_type="text/html"),
+        Operation("get", "/live", "Live transcripts of all calls (page; `#access_token=`)", ANYONE,
                   content_type="text/html"),
     ]

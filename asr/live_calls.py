@@ -26,17 +26,22 @@ log = logging.getLogger(__name__)
 #: Finds the caller's open ticket a request repeats: (call id, caller number, caller's words,
 #: draft) -> ticket number or None. Implemented by `tickets.repeat_check`; joined at the root.
 RepeatLookup = Callable[[str, str, str, TicketDraft], Awaitable[str | None]]
+#: Hands the caller's words to the anti-abuse screen: (call id, caller number, words).
+#: Implemented by `abuse.limiter.AbuseScreen.hear_request`; joined at the root.
+RequestHeard = Callable[[str, str, str], Awaitable[object]]
 
 
 class LiveCallTranscriber:
     def __init__(self, service: AsrService, store: TranscriptStore, gazetteer: Gazetteer,
                  suggest_units: Callable[[str], list[Any]] | None = None,
-                 repeat_lookup: RepeatLookup | None = None) -> None:
+                 repeat_lookup: RepeatLookup | None = None,
+                 request_heard: RequestHeard | None = None) -> None:
         self.service = service
         self.store = store
         self.gazetteer = gazetteer
         self.suggest_units = suggest_units
         self.repeat_lookup = repeat_lookup
+        self.request_heard = request_heard
         self._callers: dict[str, str] = {}
         self.calls: dict[str, CallTranscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -87,6 +92,11 @@ class LiveCallTranscriber:
             draft = extract_ticket_draft(transcript.caller_text, self.gazetteer, self.suggest_units)
             draft = await self._with_repeat(transcript, caller_number, draft)
         await self.store.save(transcript, draft)
+        if transcript.complete and transcript.caller_text and caller_number and self.request_heard:
+            try:
+                await self.request_heard(transcript.call_id, caller_number, transcript.caller_text)
+            except Exception:
+                log.exception("caller's words not screened", extra={"call_id": transcript.call_id})
         log.info("transcript stored", extra={"call_id": transcript.call_id,
                                              "segments": len(transcript.segments),
                                              "complete": transcript.complete})

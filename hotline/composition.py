@@ -170,7 +170,9 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         stream = AriEventStream(ari.url, ari.username, ari.password, ari.app)
         transcriber = LiveCallTranscriber(app[ASR], transcripts, load_gazetteer(),
                                           suggest_units=lambda text: suggest_units(catalogue, text),
-                                          repeat_lookup=repeat_lookup)
+                                          repeat_lookup=repeat_lookup,
+                                          request_heard=lambda call_id, caller, text: screen.hear_request(
+                                              caller, text, call_id=call_id))
         state = CallStateStore(redis, settings.redis.key_prefix)
         distributor = CallDistributor(rest, path.acd, state, settings.queue, load_prompts(),
                                       notifier=path.notifier)

@@ -120,6 +120,8 @@ def _served_routes(app: web.Application) -> set[tuple[str, str]]:
         method = route.method.lower()
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("path") or info.get("formatter") or ""
+        if not path and "prefix" in info:  # a static directory: one file per name
+            path = f"{info['prefix']}/{{filename}}"
         if method == "head" or not path:
             continue  # aiohttp adds HEAD beside every GET
         served.add((method, document_path(path)))

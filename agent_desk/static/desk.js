@@ -214,13 +214,14 @@ function clearCall() {
 // ---- the live transcript and the draft ---------------------------------------------------
 function onSegment(s) {
   if (!state.call || s.call_id !== state.call.call_id) return;
-  const key = `${s.speaker}:${s.start}`;
-  let item = state.segments.get(key);
+  // One line per speaker is "being spoken" (partial); a final result settles it.
+  let item = state.segments.get(s.speaker);
   if (!item) {
     item = document.createElement('li');
-    state.segments.set(key, item);
     $('transcript').append(item);
   }
+  if (s.final) state.segments.delete(s.speaker);
+  else state.segments.set(s.speaker, item);
   item.className = `${s.speaker === 'caller' ? 'caller' : 'agent'}${s.final ? '' : ' partial'}`;
   item.textContent = '';
   const who = document.createElement('span');

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -174,6 +175,11 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
                 "document.querySelectorAll('#transcript img, #transcript script, #history img, "
                 "#history script').length") == 0
             assert HOSTILE in await desk.text("history")
+            # The ticket form is pre-filled from the caller's words (POST /api/asr/draft).
+            await desk.wait_for("the pre-filled form", "document.getElementById('f-content').value.length > 0")
+            if shots := os.environ.get("HOTLINE_TEST_SCREENSHOTS"):  # for people checking the page
+                await page.set_viewport_size({"width": 1400, "height": 900})
+                await page.screenshot(path=str(Path(shots) / "desk-during-call.png"), full_page=True)
 
             # 5. The caller hangs up; the ticket is completed and submitted from the form.
             code, out = await asyncio.wait_for(sipp, 60)

@@ -148,6 +148,25 @@ async def test_repeating_the_same_request_is_a_signal(screen: AbuseScreen) -> No
     assert third.reasons == ("calls_short>=4", "repeats>=3")
 
 
+async def test_words_heard_after_screening_count_as_requests_not_as_calls(screen: AbuseScreen) -> None:
+    # Three calls, each screened before a word was said, then heard: the same request each time.
+    heard = []
+    for _ in range(3):
+        await screen.decide(NUMBER)
+        heard.append(await screen.hear_request(NUMBER, "小区路灯坏了，一直没人修", call_id="c"))
+    assert [d.signals.repeats for d in heard] == [1, 2, 3]
+    assert [d.signals.calls_short for d in heard] == [3 - 2, 3 - 1, 3]  # never counted twice
+    assert heard[-1].level == Level.WARN and "repeats>=3" in heard[-1].reasons
+
+
+async def test_emergency_words_heard_in_a_call_are_recognised_and_audited(screen: AbuseScreen) -> None:
+    await screen.decide(NUMBER)
+    decision = await screen.hear_request(NUMBER, "我家楼下着火了，火灾，快来人", call_id="c9")
+    assert decision.level == Level.ALLOW and decision.reasons == ("emergency",)
+    assert decision.signals.calls_short == 1
+    assert any(r.reasons == ("emergency",) for r in await screen.history(NUMBER))
+
+
 async def test_staff_flags_and_long_occupation_raise_the_level(screen: AbuseScreen) -> None:
     record = await screen.flag_harassment(NUMBER, agent="agent7", call_id="c-1", note="辱骂工作人员")
     assert record.event == AuditEvent.HARASSMENT_FLAG

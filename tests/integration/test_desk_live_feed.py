@@ -82,7 +82,7 @@ async def test_desk_page_shows_the_callers_words_in_a_real_browser(
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"])
             page = await browser.new_page()
-            await page.goto(f"http://127.0.0.1:{server.port}/#access_token={AGENT.token}")
+            await page.goto(f"http://127.0.0.1:{server.port}/live#access_token={AGENT.token}")
             await page.wait_for_function("document.getElementById('status').textContent.includes('已连接')")
             await bus.publish_event(segment("我要 投诉", final=False))
             await page.wait_for_selector(".line.caller.partial")

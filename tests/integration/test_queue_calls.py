@@ -140,3 +140,34 @@ async def test_no_agent_within_the_limit_the_caller_leaves_a_message_with_a_call
     assert task.reason == "left_message" and task.status == "due"
     assert task.caller_number == "13900000004" and task.call_id == record.call_id
     assert record.recording_seconds is not None and record.recording_seconds > 4
+
+
+async def test_a_waiting_caller_keeps_their_place_when_the_backend_restarts(
+    asterisk: AsteriskSandbox, in_process_bridge, phones: DeskPhones,
+) -> None:
+    first = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE)
+    waiting = caller(asterisk, "13900000005", seconds=14)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while not await first.acd.queued():
+        assert loop.time() < deadline, "the caller never reached the queue"
+        await asyncio.sleep(0.1)
+    queued_before = (await first.acd.queued())[0]
+
+    # The backend dies: its tasks stop with no clean-up at all; Asterisk keeps the caller.
+    for task in (*first.extra_tasks, first.task):
+        task.cancel()
+    await asyncio.sleep(1.0)
+
+    second = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE)
+    assert [c.call_id for c in await second.acd.queued()] == [queued_before.call_id]
+    await phones.start("a2", answer_after_ms=300, calls=1)
+    await second.acd.sign_in("a2")
+
+    code, out = await waiting
+    assert code == 0, out[-800:]
+    record, ticket_no = await asyncio.wait_for(second.finished.get(), 20)
+    assert record.call_id == queued_before.call_id and ticket_no
+    assert record.agent_id == "a2"
+    assert record.queue_seconds is not None and record.queue_seconds > 1.0
+    assert record.recording_seconds is not None and record.recording_seconds > 10
