@@ -29,7 +29,7 @@ from abuse.limiter import AbuseScreen
 from abuse.policy import Measure, caller_key
 from kernel import auth
 from kernel.errors import InvalidInput
-from kernel.http_edge import RequestBody, read_body
+from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
 
 ABUSE_SCREEN = web.AppKey("abuse_screen", AbuseScreen)
@@ -120,10 +120,7 @@ async def extend(request: web.Request) -> web.Response:
 @routes.get("/api/abuse/{number}/history")
 async def history(request: web.Request) -> web.Response:
     _require_role(request, SUPERVISOR)
-    try:
-        limit = int(request.query.get("limit", "100"))
-    except ValueError as exc:
-        raise InvalidInput("limit must be an integer", field="limit") from exc
+    limit = int_query(request, "limit", 100, 1, 1000)
     records = await _screen(request).history(_number(request), limit=limit)
     return web.json_response({"history": [r.as_json() for r in records]})
 

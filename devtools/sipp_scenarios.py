@@ -149,35 +149,7 @@ def hung_up_by_hotline_scenario(wav: str, timeout_ms: int) -> str:
             + _ANSWER_BYE.format(timeout_ms=int(timeout_ms)))
 
 
-_UAS_RINGING = """<?xml version="1.0" encoding="UTF-8" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="{name}">
-  <recv request="INVITE" crlf="true" />
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-    ]]>
-  </send>
-"""
-
-_UAS_ANSWER = """
-  <pause milliseconds="{answer_after_ms}"/>
-  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+_AGENT_SDP = """
       Content-Type: application/sdp
       Content-Length: [len]
 
@@ -187,58 +159,41 @@ _UAS_ANSWER = """
       c=IN IP[media_ip_type] [media_ip]
       t=0 0
       m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-    ]]>
-  </send>
-  <recv request="ACK" optional="true" rtd="true" crlf="true" />
-  <recv request="BYE" />
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-</scenario>
-"""
+      a=rtpmap:0 PCMU/8000"""
 
-_UAS_NO_ANSWER = """
-  <recv request="CANCEL" />
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <send>
-    <![CDATA[
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      CSeq: [cseq] INVITE
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv request="ACK" />
-</scenario>
+
+def _response(status: str, *, tag: bool = True, contact: bool = False, sdp: bool = False,
+              cseq: str = "[last_CSeq:]", retrans: bool = False) -> str:
+    """One SIPp `<send>` of a response to the last request (a phone answering a call)."""
+    lines = ["[last_Via:]", "[last_From:]",
+             "[last_To:];tag=[pid]SIPpTag01[call_number]" if tag else "[last_To:]",
+             "[last_Call-ID:]", cseq]
+    if contact:
+        lines.append("Contact: <sip:[local_ip]:[local_port];transport=[transport]>")
+    body = "\n      ".join([f"SIP/2.0 {status}", *lines])
+    body += _AGENT_SDP if sdp else "\n      Content-Length: 0"
+    attributes = ' retrans="500"' if retrans else ""
+    return f"  <send{attributes}>\n    <![CDATA[\n      {body}\n    ]]>\n  </send>\n"
+
+
+_UAS_HEADER = """<?xml version="1.0" encoding="UTF-8" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="{name}">
+  <recv request="INVITE" crlf="true" />
 """
 
 
 def agent_phone_scenario(answer_after_ms: int | None) -> str:
     """An agent's desk SIP phone (SIPp in server mode): rings, then answers after
     `answer_after_ms` and stays until the BYE; `None`: rings until the caller gives up (CANCEL)."""
+    ringing = _response("180 Ringing", contact=True)
     if answer_after_ms is None:
-        return _UAS_RINGING.format(name="agent phone, no answer") + _UAS_NO_ANSWER
-    return (_UAS_RINGING.format(name="agent phone")
-            + _UAS_ANSWER.format(answer_after_ms=int(answer_after_ms)))
+        return (_UAS_HEADER.format(name="agent phone, no answer") + ringing
+                + '  <recv request="CANCEL" />\n' + _response("200 OK", tag=False)
+                + _response("487 Request Terminated", cseq="CSeq: [cseq] INVITE")
+                + '  <recv request="ACK" />\n</scenario>\n')
+    return (_UAS_HEADER.format(name="agent phone") + ringing
+            + f'  <pause milliseconds="{int(answer_after_ms)}"/>\n'
+            + _response("200 OK", contact=True, sdp=True, retrans=True)
+            + '  <recv request="ACK" optional="true" rtd="true" crlf="true" />\n'
+            + '  <recv request="BYE" />\n' + _response("200 OK", tag=False) + "</scenario>\n")

@@ -40,6 +40,17 @@ def new_app() -> web.Application:
     return web.Application(middlewares=[error_middleware])
 
 
+def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high]; a clear 400 naming it otherwise."""
+    try:
+        value = int(request.query.get(name, str(default)))
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be an integer", field=name) from exc
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be within {low}..{high}", field=name)
+    return value
+
+
 async def read_body(request: web.Request, model: type[_M]) -> _M:
     try:
         raw: Any = await request.json()

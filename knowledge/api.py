@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from kernel import auth
 from kernel.errors import InvalidInput, PermissionDenied
-from kernel.http_edge import RequestBody, read_body
+from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
 from kernel.roles import Actor, Role
 from knowledge.model import (
@@ -125,16 +125,6 @@ def _article_id(request: web.Request) -> str:
     return article_id
 
 
-def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    try:
-        value = int(request.query.get(name, str(default)))
-    except ValueError as exc:
-        raise InvalidInput(f"{name} must be an integer", field=name) from exc
-    if not low <= value <= high:
-        raise InvalidInput(f"{name} must be within {low}..{high}", field=name)
-    return value
-
-
 # ---- JSON shapes ---------------------------------------------------------------------------
 
 
@@ -213,7 +203,7 @@ async def search(request: web.Request) -> web.Response:
         unit=request.query.get("unit") or None,
         district=request.query.get("district") or None,
         in_force_on=_store(request).today(),
-        limit=_int_query(request, "limit", 20, 1, 100),
+        limit=int_query(request, "limit", 20, 1, 100),
     )
     return web.json_response({"query": query, "hits": [hit_json(h) for h in hits]})
 

@@ -35,7 +35,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from kernel import auth
 from kernel.errors import InvalidInput, NotFound, PermissionDenied
-from kernel.http_edge import RequestBody, read_body
+from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
 from kernel.privacy import normalize_number
 from kernel.roles import HOTLINE_STAFF, Actor, Role
@@ -364,16 +364,6 @@ def _hide_from_other_units(actor: Actor) -> Callable[[Ticket], None]:
     return guard
 
 
-def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    try:
-        value = int(request.query.get(name, str(default)))
-    except ValueError as exc:
-        raise InvalidInput(f"{name} must be an integer", field=name) from exc
-    if not low <= value <= high:
-        raise InvalidInput(f"{name} must be within {low}..{high}", field=name)
-    return value
-
-
 # ---- JSON shapes ---------------------------------------------------------------------------
 
 
@@ -486,8 +476,8 @@ async def list_tickets(request: web.Request) -> web.Response:
         raise InvalidInput("unknown status", field="status") from exc
     query = TicketFilter(
         unit=actor.unit if actor.role is Role.UNIT else None, statuses=statuses,
-        limit=_int_query(request, "limit", 50, 1, 500),
-        offset=_int_query(request, "offset", 0, 0, 1_000_000),
+        limit=int_query(request, "limit", 50, 1, 500),
+        offset=int_query(request, "offset", 0, 0, 1_000_000),
     )
     found = await request.app[TICKET_STORE].list_tickets(query)
     return web.json_response({"tickets": [ticket_list_json(t, actor) for t in found]})
@@ -546,7 +536,7 @@ async def caller_history(request: web.Request) -> web.Response:
     if not 1 <= len(number) <= 32:
         raise InvalidInput("number must be 1-32 characters", field="number")
     found = await request.app[TICKET_STORE].caller_history(
-        normalize_number(number) or number, limit=_int_query(request, "limit", 50, 1, 500))
+        normalize_number(number) or number, limit=int_query(request, "limit", 50, 1, 500))
     return web.json_response({"tickets": [ticket_list_json(t, actor) for t in found]})
 
 
