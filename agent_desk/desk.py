@@ -19,7 +19,7 @@ import re
 from contextlib import suppress
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from agent_desk.hub import DeskHub, DeskOutbox
 from agent_desk.ports import DeskBackend, DeskError
@@ -48,6 +48,10 @@ DESK_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR})
 #: Agent ids become SIP endpoint names (`agent-<id>`): a safe alphabet only.
 AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
+#: A desk that reconnects within this time (a reload, a network blip) keeps the agent signed in.
+CLOSE_GRACE_SECONDS = 20.0
+DESK_CLOSE_GRACE = web.AppKey("desk_close_grace", float)
+
 routes = web.RouteTableDef()
 
 
@@ -63,9 +67,18 @@ async def desk_socket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     outbox = DeskOutbox(agent_id)
     hub.attach(outbox)
+    hub.cancel_close(agent_id)
     writer = asyncio.create_task(outbox.run(ws.send_str), name=f"desk-writer-{agent_id}")
     try:
-        outbox.put_json(await _ready(backend, hub, agent_id))
+        try:
+            outbox.put_json(await _ready(backend, hub, agent_id))
+        except (HotlineError, DeskError) as exc:
+            # After the upgrade an error is a frame, never an HTTP answer in the socket.
+            log.warning("desk not ready", extra={"agent": agent_id, "error": str(exc)})
+            code = exc.code if isinstance(exc, DeskError) else "unavailable"
+            await ws.send_json(error_message(code, None))
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER)
+            return ws
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 outbox.put_json(await _handle(backend, agent_id, msg.data))
@@ -75,6 +88,9 @@ async def desk_socket(request: web.Request) -> web.WebSocketResponse:
                 break
     finally:
         hub.detach(outbox)
+        if not hub.has_desk(agent_id):
+            hub.close_later(agent_id, backend.desk_closed,
+                            request.app.get(DESK_CLOSE_GRACE, CLOSE_GRACE_SECONDS))
         writer.cancel()
         with suppress(asyncio.CancelledError, Exception):
             await writer

@@ -65,6 +65,8 @@ class DeskHub:
         self._desks: dict[str, set[DeskOutbox]] = {}
         #: Which agents' desks show a call's transcript.
         self._call_agents: dict[str, set[str]] = {}
+        #: Agents whose last desk closed, signed out unless a desk comes back in time.
+        self._closing: dict[str, asyncio.TimerHandle] = {}
         self.connected = asyncio.Event()
 
     # --- desks ------------------------------------------------------------------------------
@@ -81,12 +83,32 @@ class DeskHub:
                     agents.discard(outbox.agent_id)
                 self._call_agents = {c: a for c, a in self._call_agents.items() if a}
 
+    def has_desk(self, agent_id: str) -> bool:
+        return bool(self._desks.get(agent_id))
+
+    def close_later(self, agent_id: str, close: Callable[[str], Awaitable[None]],
+                    grace: float) -> None:
+        """Run `close(agent_id)` after `grace` seconds unless a desk of the agent attaches."""
+        self.cancel_close(agent_id)
+
+        def fire() -> None:
+            self._closing.pop(agent_id, None)
+            task = asyncio.ensure_future(close(agent_id))
+            task.add_done_callback(_log_failure)
+
+        self._closing[agent_id] = asyncio.get_running_loop().call_later(grace, fire)
+
+    def cancel_close(self, agent_id: str) -> None:
+        handle = self._closing.pop(agent_id, None)
+        if handle is not None:
+            handle.cancel()
+
     def follow_call(self, agent_id: str, call_id: str) -> None:
         self._call_agents.setdefault(call_id, set()).add(agent_id)
 
     def footprint(self) -> dict[str, int]:
         return {"agents": len(self._desks), "desks": sum(len(d) for d in self._desks.values()),
-                "followed_calls": len(self._call_agents)}
+                "followed_calls": len(self._call_agents), "closing": len(self._closing)}
 
     # --- the subscription -------------------------------------------------------------------
     async def run(self) -> None:
@@ -147,6 +169,11 @@ class DeskHub:
         for agent_id in agent_ids:
             for outbox in self._desks.get(agent_id, ()):
                 outbox.put(text)
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("closing an agent's desk failed", exc_info=task.exception())
 
 
 def _text(value: object) -> str:

@@ -24,6 +24,8 @@ class DeskDeps:
     key_prefix: str
     #: The agents' desk (`/ws/desk`); None serves only the page and the live feed.
     backend: DeskBackend | None = None
+    #: How long an agent whose last desk closed stays signed in (a reload, a network blip).
+    close_grace_seconds: float = desk.CLOSE_GRACE_SECONDS
 
 
 def install(app: web.Application, deps: DeskDeps) -> None:
@@ -39,6 +41,7 @@ def install(app: web.Application, deps: DeskDeps) -> None:
     hub = DeskHub(deps.redis, deps.key_prefix)
     app[desk.DESK_BACKEND] = deps.backend
     app[desk.DESK_HUB] = hub
+    app[desk.DESK_CLOSE_GRACE] = deps.close_grace_seconds
     app.add_routes(desk.routes)
     contribute(app, desk.operations())
 

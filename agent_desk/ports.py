@@ -42,3 +42,8 @@ class DeskBackend(Protocol):
     async def wrap_up(self, agent_id: str, call_id: str, *, no_new_content: bool,
                       harassment: bool, note: str) -> dict[str, Any]:
         """After-call work done: the agent is available again; the screen hears the outcome."""
+
+    async def desk_closed(self, agent_id: str) -> None:
+        """The agent's last desk has been gone for the grace period: no softphone answers any
+        more, so an available agent is signed out rather than offered calls that can only
+        ring out. An agent on a call keeps it (a desk phone may still be up)."""

@@ -71,6 +71,8 @@ class BenchBackend:
                       harassment: bool, note: str) -> dict[str, Any]:
         return {}
 
+    async def desk_closed(self, agent_id: str) -> None: ...
+
 
 def serve(port: int, prefix: str) -> None:
     from aiohttp import web

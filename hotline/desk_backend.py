@@ -10,6 +10,7 @@ lives here. An agent can only act on their own call: anything else is `not_found
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
@@ -117,6 +118,16 @@ class AcdDeskBackend:
         if call is None:
             return {"call_id": state.call_id, "answered": state.status is not AgentStatus.RINGING}
         return {**self.flow.distributor.call_view(call), "answered": call.agent_id == agent_id}
+
+    async def desk_closed(self, agent_id: str) -> None:
+        try:
+            state = await self.acd.agent(agent_id)
+        except NotFound:
+            return
+        if state.status in (AgentStatus.AVAILABLE, AgentStatus.BREAK):
+            with suppress(IllegalTransition, Conflict):
+                await self.acd.set_status(agent_id, Trigger.SIGN_OUT)
+                log.info("agent signed out: their desk closed", extra={"agent": agent_id})
 
     # --- calls ------------------------------------------------------------------------------
     def _own_call(self, agent_id: str, call_id: str) -> tuple[str, str]:

@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from agent_desk.hub import BusDeskNotifier
 from agent_desk.plugin import DeskDeps, install
 from agent_desk.ports import DeskError
-from hotline.desk_backend import agent_json
+from hotline.desk_backend import AcdDeskBackend, agent_json
+from kernel.errors import NotFound
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
 from telephony.acd import AcdStore
@@ -32,8 +33,14 @@ class AcdOnlyBackend:
         self.calls: dict[str, dict[str, Any]] = {}
 
     async def sign_in(self, agent_id: str) -> dict[str, Any]:
-        await self.acd.sign_in(agent_id)
-        return agent_json(await self.acd.set_status(agent_id, Trigger.TAKE_BREAK, reason=BreakReason.REST))
+        try:
+            state = await self.acd.agent(agent_id)
+        except NotFound:
+            state = None
+        if state is None or state.status.value == "offline":
+            await self.acd.sign_in(agent_id)
+            state = await self.acd.set_status(agent_id, Trigger.TAKE_BREAK, reason=BreakReason.REST)
+        return agent_json(state)
 
     async def agent_view(self, agent_id: str) -> dict[str, Any]:
         return agent_json(await self.acd.agent(agent_id))
@@ -44,6 +51,8 @@ class AcdOnlyBackend:
                                                     reason=BreakReason(reason) if reason else None))
 
     async def softphone(self, agent_id: str) -> dict[str, Any]:
+        if agent_id == "nophone":
+            raise DeskError("unavailable", "话机账号暂时无法开通，请稍后重试")
         return {"ws_url": "ws://127.0.0.1:1/ws", "sip_uri": f"sip:agent-{agent_id}@127.0.0.1",
                 "username": f"agent-{agent_id}", "password": "x", "endpoint": f"agent-{agent_id}"}
 
@@ -60,6 +69,9 @@ class AcdOnlyBackend:
                       harassment: bool, note: str) -> dict[str, Any]:
         raise DeskError("not_allowed", "当前不在话后处理状态")
 
+    async def desk_closed(self, agent_id: str) -> None:
+        await AcdDeskBackend.desk_closed(self, agent_id)  # type: ignore[arg-type]  # the real rule
+
 
 @pytest.fixture
 async def desk(redis_key_prefix: str, redis_client) -> AsyncIterator[tuple[TestClient, AcdOnlyBackend, RedisEventBus]]:
@@ -67,7 +79,7 @@ async def desk(redis_key_prefix: str, redis_client) -> AsyncIterator[tuple[TestC
     bus = RedisEventBus(redis_client, redis_key_prefix)
     backend = AcdOnlyBackend(AcdStore(redis_client, redis_key_prefix, bus=bus))
     app = with_test_signer(new_app())
-    install(app, DeskDeps(feed, redis_key_prefix, backend=backend))
+    install(app, DeskDeps(feed, redis_key_prefix, backend=backend, close_grace_seconds=0.5))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client, backend, bus
     await feed.aclose()
@@ -143,3 +155,31 @@ async def test_a_reconnect_restores_the_call_and_its_transcript(desk) -> None:
     await bus.publish("asr", {"type": "asr.final", "call_id": "call-9", "text": "还在通话"})
     assert (await receive(ws, "asr.final"))["text"] == "还在通话"
     await ws.close()
+
+
+async def test_an_agent_whose_desk_closes_is_signed_out_unless_it_comes_back(desk) -> None:
+    client, backend, _ = desk
+    ws = await open_desk(client, "a1")
+    await receive(ws, "desk.ready")
+    await ws.send_json({"type": "agent.set_status", "status": "available"})
+    await receive(ws, "ack")
+    await ws.close()
+    again = await open_desk(client, "a1")  # a reload, within the grace period
+    assert (await receive(again, "desk.ready"))["agent"]["status"] == "available"
+    await asyncio.sleep(0.8)
+    assert (await backend.acd.agent("a1")).status.value == "available"
+    await again.close()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while (await backend.acd.agent("a1")).status.value != "offline":
+        assert loop.time() < deadline, "the agent was not signed out after their desk closed"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_desk_that_cannot_get_ready_gets_an_error_frame_and_a_clean_close(desk) -> None:
+    client, _, _ = desk
+    ws = await open_desk(client, "nophone")
+    error = await receive(ws, "error")
+    assert error["code"] == "unavailable"
+    closing = await ws.receive()
+    assert closing.type is WSMsgType.CLOSE and ws.close_code == 1013  # try again later
