@@ -28,8 +28,11 @@ from agent_desk.protocol import (
     DeskProtocolError,
     Hangup,
     Hold,
+    Leave,
     Ping,
     SetStatus,
+    ThreeWay,
+    Transfer,
     WrapUp,
     error_message,
     parse_client_message,
@@ -125,6 +128,12 @@ async def _handle(backend: DeskBackend, agent_id: str, raw: str) -> dict[str, An
                 await backend.hangup(agent_id, message.call_id)
             case Hold():
                 await backend.hold(agent_id, message.call_id, message.on)
+            case ThreeWay():
+                await backend.three_way(agent_id, message.call_id, message.unit)
+            case Transfer():
+                await backend.transfer(agent_id, message.call_id, message.line, message.warm)
+            case Leave():
+                await backend.leave(agent_id, message.call_id)
             case WrapUp():
                 result = {"agent": await backend.wrap_up(
                     agent_id, message.call_id, no_new_content=message.no_new_content,

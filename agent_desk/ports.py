@@ -43,6 +43,15 @@ class DeskBackend(Protocol):
                       harassment: bool, note: str) -> dict[str, Any]:
         """After-call work done: the agent is available again; the screen hears the outcome."""
 
+    async def three_way(self, agent_id: str, call_id: str, unit: str) -> None:
+        """Ring the unit into the agent's call; the outcome arrives as `three_way.*` events."""
+
+    async def transfer(self, agent_id: str, call_id: str, line: str, warm: bool) -> None:
+        """Bring an emergency line in; blind transfers take the agent out at once."""
+
+    async def leave(self, agent_id: str, call_id: str) -> None:
+        """The agent leaves; the caller stays with the unit (still recorded)."""
+
     async def desk_closed(self, agent_id: str) -> None:
         """The agent's last desk has been gone for the grace period: no softphone answers any
         more, so an available agent is signed out rather than offered calls that can only

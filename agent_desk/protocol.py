@@ -73,19 +73,47 @@ class WrapUp(_Message):
     note: str = Field(default="", max_length=500)
 
 
+class ThreeWay(_Message):
+    """三方连线: ring a handling unit into the agent's call."""
+
+    type: Literal["call.three_way"]
+    call_id: str = Field(min_length=1, max_length=64)
+    unit: str = Field(min_length=1, max_length=64)
+
+
+class Transfer(_Message):
+    """Emergency transfer to 110/119/120/122; blind unless `warm` (the agent stays)."""
+
+    type: Literal["call.transfer"]
+    call_id: str = Field(min_length=1, max_length=64)
+    line: Literal["110", "119", "120", "122"]
+    warm: bool = False
+
+
+class Leave(_Message):
+    """The agent leaves a call that goes on between the caller and a unit."""
+
+    type: Literal["call.leave"]
+    call_id: str = Field(min_length=1, max_length=64)
+
+
 class Ping(_Message):
     type: Literal["ping"]
 
 
-ClientMessage = Annotated[SetStatus | Hangup | Hold | WrapUp | Ping, Field(discriminator="type")]
+AnyClientMessage = SetStatus | Hangup | Hold | WrapUp | ThreeWay | Transfer | Leave | Ping
+ClientMessage = Annotated[AnyClientMessage, Field(discriminator="type")]
 _CLIENT = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ("agent.set_status", "call.hangup", "call.hold", "call.wrap_up", "ping")
+CLIENT_TYPES = ("agent.set_status", "call.hangup", "call.hold", "call.wrap_up", "call.three_way",
+                "call.transfer", "call.leave", "ping")
 
 #: Messages the server sends (documented in PROTOCOL.md).
 SERVER_TYPES = (
     "desk.ready", "agent.status", "call.offered", "call.answered", "call.missed",
     "call.withdrawn", "call.hung_up", "call.ended", "asr.partial", "asr.final", "ack", "pong",
-    "error", "agent.wrap_up_expired",
+    "error", "agent.wrap_up_expired", "three_way.ringing", "three_way.answered",
+    "three_way.busy", "three_way.no_answer", "three_way.rejected", "three_way.failed",
+    "three_way.left",
 )
 
 ERROR_CODES = {
@@ -104,7 +132,7 @@ def error_message(code: str, message: str | None = None, ref: str | None = None)
             "ref": ref}
 
 
-def parse_client_message(raw: str | bytes) -> SetStatus | Hangup | Hold | WrapUp | Ping:
+def parse_client_message(raw: str | bytes) -> AnyClientMessage:
     """One client message, validated; DeskProtocolError says why not."""
     if len(raw) > MAX_MESSAGE_BYTES:
         raise DeskProtocolError("too_large", f"消息过大（上限 {MAX_MESSAGE_BYTES} 字节）")

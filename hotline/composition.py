@@ -53,6 +53,7 @@ from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
 from telephony.call_flow import CallFlow
 from telephony.call_state import CallStateStore
+from telephony.conference import ThreeWayCalls
 from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
 from telephony.prompts import load_prompts
@@ -64,6 +65,7 @@ from tickets.evidence_store import EvidenceStore
 from tickets.intake import CallIntake
 from tickets.repeat_check import RepeatCheck
 from tickets.store import TicketStore
+from tickets.unit_directory import UnitDirectoryStore, load_unit_directory
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +105,7 @@ def token_signer(settings: Settings) -> TokenSigner:
 async def preflight(settings: Settings) -> None:
     """Fail fast, with one line, when a dependency is wrong or down; migrate the database once."""
     load_abuse_policy(resolve_path(settings.abuse.policy_file))
+    load_unit_directory(load_catalogue())  # a code the catalogue lacks is a one-line error
     engine = await open_database(settings.database.url, migrate=True)
     await engine.dispose()
     await check_redis(settings.redis.url)
@@ -181,6 +184,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                         media_format=SLIN_FORMAT_FOR_RATE[settings.asr.sample_rate],
                         screen=screen, message_max_seconds=settings.abuse.message_max_seconds,
                         distributor=distributor)
+        flow.conference = ThreeWayCalls(rest, state, settings.transfer, notifier=path.notifier)
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
         path.desk.attach(flow)
@@ -229,15 +233,17 @@ def build_app(settings: Settings) -> web.Application:
     acd = AcdStore(redis, prefix, bus=bus, policy=AgentPolicy(
         wrap_up_limit=timedelta(seconds=max(1.0, settings.queue.wrap_up_limit_seconds)),
         offer_limit=timedelta(seconds=settings.queue.offer_timeout_seconds + OFFER_GRACE_SECONDS)))
+    units = UnitDirectoryStore(engine)
     desk = AcdDeskBackend(
         acd, SoftphoneProvisioner(settings.ari.url, settings.ari.username, settings.ari.password),
         screen, engine, secret=signing_key(settings),
-        senior_agents=frozenset(settings.queue.senior_agents))
+        senior_agents=frozenset(settings.queue.senior_agents), units=units)
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
 
     tickets_plugin.install(app, tickets_plugin.TicketDeps(
         tickets, catalogue, load_calendar(),
-        EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes)))
+        EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes),
+        units=units, seed_units=load_unit_directory(catalogue)))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
     abuse_plugin.install(app, screen)
     supervision = settings.supervision

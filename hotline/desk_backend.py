@@ -19,12 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse.limiter import AbuseScreen
 from agent_desk.ports import DeskError
+from kernel.clock import utc_now
 from kernel.errors import AriError, Conflict, IllegalTransition, NotFound
 from kernel.schema import calls
 from telephony.acd import AcdStore
 from telephony.agent_state import AgentState, AgentStatus, BreakReason, Skill, Trigger
 from telephony.call_flow import CallFlow
+from telephony.conference import ThreeWayCalls
 from telephony.softphone import SoftphoneProvisioner, softphone_password
+from tickets.unit_directory import UnitDirectoryStore
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,10 @@ def agent_json(state: AgentState) -> dict[str, Any]:
 class AcdDeskBackend:
     def __init__(self, acd: AcdStore, provisioner: SoftphoneProvisioner,
                  screen: AbuseScreen | None, engine: AsyncEngine, *, secret: bytes,
-                 senior_agents: frozenset[str] = frozenset()) -> None:
+                 senior_agents: frozenset[str] = frozenset(),
+                 units: UnitDirectoryStore | None = None) -> None:
         self.acd = acd
+        self.units = units
         self._flow: CallFlow | None = None
         self.provisioner = provisioner
         self.screen = screen
@@ -150,6 +155,42 @@ class AcdDeskBackend:
         else:
             await self.flow.rest.stop_channel_moh(channel_id)
             await self.flow.rest.unmute(channel_id, "in")
+
+    async def three_way(self, agent_id: str, call_id: str, unit: str) -> None:
+        self._own_call(agent_id, call_id)
+        conference = self._conference()
+        if self.units is None:
+            raise DeskError("unavailable", "单位通讯录不可用")
+        try:
+            contact = await self.units.get(unit)
+        except NotFound as exc:
+            raise DeskError("not_found", "该单位没有登记电话") from exc
+        if not contact.in_service(utc_now()):
+            raise DeskError("not_allowed", f"该单位的电话服务时间为 {contact.service_hours}，请转为工单办理")
+        try:
+            await conference.invite_unit(call_id, agent_id, unit, contact.dial)
+        except AriError as exc:
+            raise DeskError("unavailable", "单位电话呼叫失败，请转为工单办理") from exc
+
+    async def transfer(self, agent_id: str, call_id: str, line: str, warm: bool) -> None:
+        self._own_call(agent_id, call_id)
+        try:
+            await self._conference().transfer_emergency(call_id, agent_id, line, warm=warm)
+        except AriError as exc:
+            raise DeskError("unavailable", f"转接 {line} 失败，请立即重试或口头指引来电人拨打") from exc
+
+    async def leave(self, agent_id: str, call_id: str) -> None:
+        self._own_call(agent_id, call_id)
+        call = self.flow.state.by_call_id(call_id)
+        if call is None or not any(p.get("answered") for p in call.parties.values()):
+            raise DeskError("not_allowed", "只有在单位已接通后才能退出三方通话")
+        if call.agent_channel_id:
+            await self.flow.rest.hangup(call.agent_channel_id)
+
+    def _conference(self) -> ThreeWayCalls:
+        if self.flow.conference is None:
+            raise DeskError("unavailable", "三方通话不可用")
+        return self.flow.conference
 
     async def wrap_up(self, agent_id: str, call_id: str, *, no_new_content: bool,
                       harassment: bool, note: str) -> dict[str, Any]:

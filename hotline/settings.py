@@ -22,7 +22,7 @@ from kernel.settings import (
     load_sections,
 )
 from supervision.settings import SupervisionSettings
-from telephony.settings import AriSettings, CallFlowSettings, QueueSettings
+from telephony.settings import AriSettings, CallFlowSettings, QueueSettings, TransferSettings
 from tickets.settings import EvidenceSettings
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "hotline.toml"
@@ -34,6 +34,7 @@ class Settings(Section):
     ari: AriSettings = AriSettings()
     call_flow: CallFlowSettings = CallFlowSettings()
     queue: QueueSettings = QueueSettings()
+    transfer: TransferSettings = TransferSettings()
     http: HttpSettings = HttpSettings()
     node: NodeSettings = NodeSettings()
     asr: AsrSettings = AsrSettings()

@@ -85,6 +85,20 @@ calls = Table(
     # Migration 0007: who answered the call, and how long the caller waited for them.
     Column("agent_id", String(64), index=True),
     Column("queue_seconds", Float),
+    # Migration 0009: the emergency line the agent transferred the caller to.
+    Column("transferred_to", String(16)),
+)
+
+#: How the hotline phones each handling unit (三方连线), migration 0009.
+unit_contacts = Table(
+    "unit_contacts",
+    metadata,
+    Column("unit", String(64), primary_key=True),
+    Column("dial", String(128), nullable=False),
+    Column("backup_dial", String(128)),
+    Column("service_hours", String(32), nullable=False, server_default="00:00-24:00"),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("updated_by", String(64), nullable=False),
 )
 
 #: Calls the hotline owes a citizen (migration 0007): a left message, later the 回访 survey.

@@ -28,11 +28,18 @@ from telephony.ari.models import AriEvent, Channel, ChannelEvent, Connected, Sta
 from telephony.ari.rest import AriRest
 from telephony.call_record import CallRecord
 from telephony.call_state import ActiveCall, CallStateStore
+from telephony.conference import ThreeWayCalls
 from telephony.distributor import CallDistributor
 from telephony.media_tap import MediaTap, StasisWaiter
 from telephony.ports import CallAudioConsumer, CallRecorder, CallScreen
 from telephony.prompts import BEEP, LEAVE_MESSAGE
-from telephony.resource_ids import call_bridge_id, is_agent_channel, is_call_bridge, is_own_resource
+from telephony.resource_ids import (
+    call_bridge_id,
+    is_agent_channel,
+    is_call_bridge,
+    is_own_resource,
+    is_party_channel,
+)
 from telephony.settings import AriSettings, CallFlowSettings
 
 log = logging.getLogger(__name__)
@@ -66,7 +73,8 @@ class CallFlow:
                  media_format: str = "slin16",
                  screen: CallScreen | None = None,
                  message_max_seconds: float = 60.0,
-                 distributor: CallDistributor | None = None) -> None:
+                 distributor: CallDistributor | None = None,
+                 conference: ThreeWayCalls | None = None) -> None:
         self.rest = rest
         self.ari = ari
         self.audio_consumer = audio_consumer
@@ -74,6 +82,8 @@ class CallFlow:
         self.screen = screen
         #: Puts answered callers in front of agents (None: calls are recorded, not queued).
         self.distributor = distributor
+        #: Brings handling units and emergency lines into calls (三方连线).
+        self.conference = conference
         #: Run after every ARI (re)connect, beside `reconcile` (e.g. re-provision softphones:
         #: an Asterisk restart forgets what was pushed to it).
         self.on_connected: list[Callable[[], Awaitable[None]]] = []
@@ -100,7 +110,10 @@ class CallFlow:
             for hook in self.on_connected:
                 self._spawn(hook())
         elif isinstance(event, StasisStart):
-            if is_agent_channel(event.channel.id):
+            if is_party_channel(event.channel.id):
+                if self.conference is not None:
+                    self._serial(event.channel.id, self.conference.party_answered(event.channel))
+            elif is_agent_channel(event.channel.id):
                 if self.distributor is not None:
                     self._serial(event.channel.id, self.distributor.agent_answered(event.channel))
             elif is_own_resource(event.channel.id):
@@ -110,6 +123,12 @@ class CallFlow:
         elif isinstance(event, StasisEnd) or (
                 isinstance(event, ChannelEvent) and event.type == "ChannelDestroyed"):
             channel_id = event.channel.id
+            if is_party_channel(channel_id):
+                if self.conference is not None:
+                    cause = event.raw.get("cause") if isinstance(event, ChannelEvent) else None
+                    self._serial(channel_id, self.conference.party_gone(
+                        channel_id, int(cause) if isinstance(cause, int) else None))
+                return
             if is_agent_channel(channel_id):
                 if self.distributor is not None:
                     self._serial(channel_id, self.distributor.agent_channel_gone(channel_id))
@@ -285,6 +304,8 @@ class CallFlow:
         timer = self._message_timers.pop(channel_id, None)
         if timer is not None:
             timer.cancel()
+        if self.conference is not None:
+            await self.conference.call_ending(call)
         if self.distributor is not None:
             try:
                 await self.distributor.call_ending(call)
@@ -321,6 +342,7 @@ class CallFlow:
             end_reason=reason, recording_path=recording_path, recording_seconds=seconds,
             screen_level=call.screen_level, screen_decision_id=call.screen_decision_id,
             queue=call.queue, is_message=call.takes_message, agent_id=call.agent_id,
+            transferred_to=call.transferred_to,
             queue_seconds=self._queue_seconds(call, ended_at),
         )
         ticket_no = await self._persist(record)
@@ -399,11 +421,24 @@ class CallFlow:
                 leg = call.agent_channel_id
                 if leg and leg not in app.channel_ids and self.distributor is not None:
                     self._serial(leg, self.distributor.agent_channel_gone(leg))
+                for party in list(call.parties):
+                    # Answered parties are in Stasis; ringing ones are not yet: only an answered
+                    # party that is gone left while we were away.
+                    if (call.parties[party].get("answered") and party not in app.channel_ids
+                            and self.conference is not None):
+                        self._serial(party, self.conference.party_gone(party, None))
             else:
                 log.info("call ended while the bridge was away", extra={"call_id": call.call_id})
                 self._serial(channel_id, self.on_call_end(channel_id, "ended_while_bridge_away"))
         agent_legs = {c.agent_channel_id for c in known.values() if c.agent_channel_id}
+        party_legs = {p for c in known.values() for p in c.parties}
         for channel_id in app.channel_ids - known.keys():
+            if is_party_channel(channel_id):
+                if channel_id not in party_legs and self.conference is not None:
+                    channel = await self.rest.get_channel(channel_id)
+                    if channel is not None:  # answered while we were away: join it, or end it
+                        self._serial(channel_id, self.conference.party_answered(channel))
+                continue
             if is_agent_channel(channel_id):
                 if channel_id not in agent_legs and self.distributor is not None:
                     # Answered while we were away: join it if the offer still stands.

@@ -31,6 +31,8 @@ class CallRecord:
     #: The agent who answered the call, and how long the caller waited in the queue.
     agent_id: str | None = None
     queue_seconds: float | None = None
+    #: The emergency line (110/119/120/122) the agent transferred the caller to.
+    transferred_to: str | None = None
 
     @property
     def duration_seconds(self) -> float:

@@ -11,6 +11,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -40,6 +41,11 @@ class ActiveCall:
     agent_id: str | None = None  # the agent who answered
     agent_channel_id: str | None = None  # the agent's leg while it is in the call
     agent_answered_at: float | None = None
+    #: Third parties brought in by the agent (三方连线, emergency transfer), by channel id:
+    #: {"kind": "unit" | "emergency", "target": unit code or line, "answered": bool}.
+    parties: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The emergency line the call was transferred to, if any (the ticket closes as out of scope).
+    transferred_to: str | None = None
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -151,6 +151,8 @@ class CallDistributor:
         call.agent_channel_id = None
         await self.state.save(call)
         await self._agent_call_over(call.agent_id, call.call_id)
+        if call.parties:
+            return  # a unit (or an emergency line) is with the caller: their call goes on
         # The agent ends the service; the citizen is not left alone in a silent bridge.
         await self._hangup(call.channel_id)
 

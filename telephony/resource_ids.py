@@ -51,3 +51,19 @@ def parse_agent_channel(resource_id: str) -> tuple[str, str] | None:
     rest = resource_id[len(f"{OWN_PREFIX}agent-") + 7:]
     call_id, agent_id = rest[-36:], rest[:-37]
     return (agent_id, call_id) if agent_id and len(call_id) == 36 else None
+
+
+def party_channel_id(call_id: str) -> str:
+    """A third party brought into a call: a handling unit or an emergency line."""
+    return f"{OWN_PREFIX}party-{uuid.uuid4().hex[:6]}-{call_id}"
+
+
+def is_party_channel(resource_id: str) -> bool:
+    return resource_id.startswith(f"{OWN_PREFIX}party-")
+
+
+def call_of_party_channel(resource_id: str) -> str | None:
+    if not is_party_channel(resource_id):
+        return None
+    call_id = resource_id[len(f"{OWN_PREFIX}party-") + 7:]
+    return call_id if len(call_id) == 36 else None

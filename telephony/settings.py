@@ -47,3 +47,24 @@ class QueueSettings(Section):
     moh_class: str = "default"
     #: Agents who also serve the senior queue (callers the anti-abuse ladder routes there).
     senior_agents: tuple[str, ...] = ()
+
+
+class TransferSettings(Section):
+    """The `[transfer]` section: how the hotline reaches handling units and emergency lines."""
+
+    #: Dial string for a unit's number from the unit directory (三方连线); `{number}` is replaced.
+    #: A directory entry that is already a dial string (`PJSIP/...`) is used as it is.
+    unit_dial: str = "PJSIP/{number}@units"
+    #: How long a unit's phone rings before the desk hears "no answer" and carries on.
+    unit_ring_seconds: float = Field(default=25.0, gt=1, le=120)
+    #: Dial string of the emergency lines (110/119/120/122 on the emergency trunk).
+    emergency_dial: str = "PJSIP/{number}@emergency"
+    emergency_lines: tuple[str, ...] = ("110", "119", "120", "122")
+    emergency_ring_seconds: float = Field(default=60.0, gt=1, le=300)
+
+    @field_validator("unit_dial", "emergency_dial")
+    @classmethod
+    def _has_number(cls, value: str) -> str:
+        if "{number}" not in value:
+            raise ValueError("a dial string needs {number}")
+        return value

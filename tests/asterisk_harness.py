@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from telephony.call_flow import CallFlow
     from telephony.call_record import CallRecord
     from telephony.ports import CallRecorder
-    from telephony.settings import QueueSettings
+    from telephony.settings import QueueSettings, TransferSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,6 +151,30 @@ class InProcessBridge:
     #: The ACD of a bridge that queues calls (`start(..., queue=QueueSettings(...))`).
     acd: AcdStore | None = None
     extra_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: What the desks were told (the distributor's and three-way calls' notices), in order.
+    notices: RecordingNotifier | None = None
+
+
+class RecordingNotifier:
+    """The call path's `DeskNotifier`, keeping what each agent's desk would have been told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, object]]] = []
+        self.changed = asyncio.Event()
+
+    async def notify_agent(self, agent_id: str, event: dict[str, object]) -> None:
+        self.events.append((agent_id, event))
+        self.changed.set()
+
+    async def wait_for(self, kind: str, timeout: float = 20.0) -> dict[str, object]:
+        """The first event of `kind` (waiting for it if needed)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                found = next((e for _, e in self.events if e.get("type") == kind), None)
+                if found is not None:
+                    return found
+                self.changed.clear()
+                await self.changed.wait()
 
 
 class RecordingIntake:
@@ -178,6 +202,7 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
     from telephony.ari.rest import AriRest
     from telephony.call_flow import CallFlow
     from telephony.call_state import CallStateStore
+    from telephony.conference import ThreeWayCalls
     from telephony.distributor import CallDistributor
     from telephony.prompts import load_prompts
     from telephony.settings import AriSettings, CallFlowSettings
@@ -190,7 +215,8 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                     greeting: str = "sound:hello-world",
                     media_format: str = "slin16", screen: object = None,
                     message_max_seconds: float = 60.0,
-                    queue: QueueSettings | None = None) -> InProcessBridge:
+                    queue: QueueSettings | None = None,
+                    transfer: TransferSettings | None = None) -> InProcessBridge:
         """`consumer_factory(engine)` builds a consumer that needs the bridge's database."""
         ari = AriSettings(url=sandbox.ari_url, username=sandbox.ari_user,
                           password=sandbox.ari_password, app=sandbox.ari_app)
@@ -201,26 +227,29 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
         rest = AriRest(ari.url, ari.username, ari.password, ari.app)
         stream = AriEventStream(ari.url, ari.username, ari.password, ari.app)
         intake = RecordingIntake(CallIntake(engine, "T01"))
+        notices = RecordingNotifier()
         state = CallStateStore(redis, redis_key_prefix)
         acd = distributor = None
         if queue is not None:
             acd = AcdStore(redis, redis_key_prefix, policy=AgentPolicy(
                 wrap_up_limit=timedelta(seconds=max(1.0, queue.wrap_up_limit_seconds)),
                 offer_limit=timedelta(seconds=queue.offer_timeout_seconds + 3)))
-            distributor = CallDistributor(rest, acd, state, queue, load_prompts())
+            distributor = CallDistributor(rest, acd, state, queue, load_prompts(), notifier=notices)
         flow = CallFlow(rest, state, intake,
                         CallFlowSettings(recording_dir=sandbox.recording_dir, greeting=greeting),
                         "T01",
                         ari=ari, audio_consumer=audio_consumer,  # type: ignore[arg-type]
                         media_format=media_format, screen=screen,  # type: ignore[arg-type]
-                        message_max_seconds=message_max_seconds, distributor=distributor)
+                        message_max_seconds=message_max_seconds, distributor=distributor,
+                        conference=None if transfer is None else ThreeWayCalls(
+                            rest, state, transfer, notifier=notices))
         if distributor is not None:
             distributor.start_message = flow.start_message
             distributor_task = asyncio.create_task(distributor.run())
         task = asyncio.create_task(flow.run(stream.events()))
         await asyncio.wait_for(stream.connected.wait(), 10)
         bridge = InProcessBridge(flow=flow, task=task, engine=engine, redis=redis,
-                                 finished=intake.finished, acd=acd)
+                                 finished=intake.finished, acd=acd, notices=notices)
         if distributor is not None:
             bridge.extra_tasks.append(distributor_task)
         started.append(bridge)

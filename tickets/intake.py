@@ -23,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.errors import Conflict
 from kernel.privacy import normalize_number
+from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks, calls, tickets
 from tickets import workflow
 from tickets.events import TicketRegistered
-from tickets.model import Attachment, Caller, Channel
-from tickets.store import CALL_FLOW_ACTOR, insert_registered, next_ticket_number
+from tickets.model import Attachment, Caller, Channel, OutOfScope
+from tickets.store import CALL_FLOW_ACTOR, append_event, insert_registered, next_ticket_number
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,9 @@ class FinishedCall(Protocol):
     @property
     def queue_seconds(self) -> float | None: ...
 
+    @property
+    def transferred_to(self) -> str | None: ...
+
 
 def registration(record: FinishedCall, ticket_no: str) -> workflow.Register:
     """The draft ticket a finished call registers: the caller's number, the call, its recording."""
@@ -157,14 +161,23 @@ class CallIntake:
                 queue=record.queue,
                 agent_id=record.agent_id,
                 queue_seconds=record.queue_seconds,
+                transferred_to=record.transferred_to,
             ))
             ticket, event = workflow.apply(
                 None, registration(record, ticket_no), CALL_FLOW_ACTOR, now)
             assert isinstance(event, TicketRegistered)
-            await insert_registered(
+            ticket_id = await insert_registered(
                 conn, ticket, event,
                 origin="message" if record.is_message else "call", call_id=record.call_id,
             )
+            if record.transferred_to and record.agent_id:
+                # The agent sent the caller to an emergency line: the request is out of the
+                # hotline's scope (北京条例第十一条第一项), closed with the line named.
+                closed, closing = workflow.apply(
+                    ticket, workflow.CloseOutOfScope(scope=OutOfScope.EMERGENCY_LINE,
+                                                     referred_to=record.transferred_to),
+                    Actor(record.agent_id, Role.AGENT), now)
+                await append_event(conn, ticket_id, closed, closing)
             if record.is_message and ticket.caller.number:
                 # A message is a promise to call back (GB/T 33358: no request goes unanswered).
                 await conn.execute(callback_tasks.insert().values(

@@ -5,16 +5,18 @@ Used by the composition root and by tests alike, so a test app is the real app's
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from kernel.openapi import contribute
-from tickets import api, evidence_api, stats_api
+from tickets import api, evidence_api, stats_api, units_api
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue
 from tickets.evidence_store import EvidenceStore
 from tickets.store import TicketStore
+from tickets.unit_directory import UnitContact, UnitDirectoryStore
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,9 @@ class TicketDeps:
     catalogue: DispatchCatalogue
     calendar: WorkingCalendar
     evidence: EvidenceStore
+    #: The unit directory (三方连线 numbers); seeded from config at start-up when given.
+    units: UnitDirectoryStore | None = None
+    seed_units: Mapping[str, UnitContact] | None = None
 
 
 def install(app: web.Application, deps: TicketDeps) -> None:
@@ -34,3 +39,14 @@ def install(app: web.Application, deps: TicketDeps) -> None:
     app.add_routes(evidence_api.routes)
     app.add_routes(stats_api.routes)
     contribute(app, [*api.operations(), *evidence_api.operations(), *stats_api.operations()])
+    if deps.units is not None:
+        units, seed = deps.units, deps.seed_units
+        app[units_api.UNIT_DIRECTORY] = units
+        app.add_routes(units_api.routes)
+        contribute(app, units_api.operations())
+        if seed:
+            async def seed_directory(_: web.Application) -> AsyncIterator[None]:
+                await units.seed(seed)  # adds only units not in the database yet
+                yield
+
+            app.cleanup_ctx.append(seed_directory)

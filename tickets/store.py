@@ -246,6 +246,13 @@ async def insert_registered(
     return ticket_id
 
 
+async def append_event(conn: AsyncConnection, ticket_id: str, ticket: Ticket, event: TicketEvent) -> None:
+    """Write one more event and the projection it leads to, inside the caller's transaction
+    (intake closes an emergency-transferred call's ticket in the transaction that registers it)."""
+    await conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(**projection(ticket)))
+    await conn.execute(insert(ticket_events).values(**_event_values(ticket_id, event)))
+
+
 # ---- queries -------------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ const token = sessionStorage.getItem('hotline-token');
 const state = {
   agent: null, call: null, ticketNo: null, ticketVersion: null, softphone: null,
   edited: new Set(), kbArticle: null, statusSince: null, acwSince: null, lastDraftText: '',
-  segments: new Map(), refs: 0, phoneRegistered: false,
+  segments: new Map(), refs: 0, phoneRegistered: false, unitNames: {}, threeWayUnit: null,
 };
 window.deskDebug = state;  // for people (and tests) inspecting a live desk
 
@@ -85,12 +85,50 @@ function onMessage(m) {
     case 'call.ended': return onEnded(m);
     case 'asr.final': case 'asr.partial': return onSegment({...m, final: m.type === 'asr.final'});
     case 'agent.wrap_up_expired': say('话后处理时间已到，已自动就绪'); return;
+    case 'three_way.ringing': case 'three_way.answered': case 'three_way.busy':
+    case 'three_way.no_answer': case 'three_way.rejected': case 'three_way.failed':
+    case 'three_way.left': return onThreeWay(m);
     default: return undefined;
   }
 }
 
+const OUTCOMES = {
+  ringing: '正在呼叫', answered: '已接通', busy: '占线，请转为工单办理', no_answer: '无人接听，请转为工单办理',
+  rejected: '拒接，请转为工单办理', failed: '呼叫失败，请转为工单办理', left: '已离开通话',
+};
+
+function onThreeWay(m) {
+  if (!state.call || m.call_id !== state.call.call_id) return;
+  const outcome = m.type.slice('three_way.'.length);
+  const name = m.kind === 'emergency' ? m.target : (state.unitNames[m.target] || m.target);
+  $('tw-status').textContent = `${name}：${OUTCOMES[outcome] || outcome}`;
+  if (outcome === 'answered' && m.kind === 'unit') {
+    state.threeWayUnit = m.target;  // the unit answered on line: the ticket can say so
+    $('tw-leave').disabled = false;
+  } else if (outcome === 'left') {
+    $('tw-leave').disabled = true;
+  }
+}
+
+async function loadUnitDirectory() {
+  try {
+    const {units} = await api('GET', '/api/units');
+    const select = $('tw-unit');
+    select.textContent = '';
+    for (const u of units) {
+      state.unitNames[u.code] = u.name;
+      if (!u.contact) continue;
+      const option = document.createElement('option');
+      option.value = u.code;
+      option.textContent = u.name;
+      select.append(option);
+    }
+  } catch (e) { say(`单位通讯录读取失败：${e.message}`, true); }
+}
+
 function onReady(m) {
   $('agent-name').textContent = m.agent.agent_id;
+  if (!Object.keys(state.unitNames).length) loadUnitDirectory();
   showAgent(m.agent);
   if (!state.softphone) startPhone(m.softphone);
   if (m.call) { onOffered(m.call); if (m.call.answered) onAnswered(m.call); }
@@ -137,7 +175,8 @@ function setPhone(text, cls) {
 }
 
 function setCallControls(on) {
-  for (const id of ['hangup', 'mute', 'hold', 'dtmf', 'send-dtmf']) $(id).disabled = !on;
+  for (const id of ['hangup', 'mute', 'hold', 'dtmf', 'send-dtmf', 'tw-call', 'em-transfer']) $(id).disabled = !on;
+  if (!on) $('tw-leave').disabled = true;
 }
 
 // ---- the call -----------------------------------------------------------------------------
@@ -200,6 +239,7 @@ function onEnded(m) {
   state.ticketNo = m.ticket_no;
   $('ticket-no').textContent = m.ticket_no ? `（${m.ticket_no}）` : '';
   for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft']) $(id).disabled = !m.ticket_no;
+  $('submit-three-way').disabled = !(m.ticket_no && state.threeWayUnit);
   if (m.ticket_no) loadUnits();
 }
 
@@ -265,7 +305,9 @@ function resetForm(call) {
   $('f-callback').value = call.caller_number || '';
   $('kb-used').textContent = '';
   $('ticket-no').textContent = '';
-  for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft']) $(id).disabled = true;
+  for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft', 'submit-three-way']) $(id).disabled = true;
+  state.threeWayUnit = null;
+  $('tw-status').textContent = '';
   $('wrap-no-new').checked = false;
   $('wrap-harass').checked = false;
   $('wrap-note').value = '';
@@ -327,6 +369,13 @@ async function submit(kind) {
         knowledge_article_version: state.kbArticle ? state.kbArticle.version : null,
       });
       say(`工单 ${state.ticketNo} 已直接答复办结`);
+    } else if (kind === 'three-way') {
+      const answer = $('f-answer').value.trim();
+      if (!answer) throw new Error('请填写单位在线答复的内容');
+      await api('POST', `/api/tickets/${state.ticketNo}/commands/three-way-call`, {
+        expected_version: version, unit: state.threeWayUnit, answer, call_id: state.call && state.call.call_id,
+      });
+      say(`工单 ${state.ticketNo} 已由三方连线答复办结`);
     } else if (kind === 'dispatch') {
       const unit = $('f-unit').value;
       if (!unit) throw new Error('请选择承办单位');
@@ -341,6 +390,18 @@ async function submit(kind) {
 $('submit-answer').onclick = () => submit('answer');
 $('submit-dispatch').onclick = () => submit('dispatch');
 $('submit-draft').onclick = () => submit('draft');
+$('submit-three-way').onclick = () => submit('three-way');
+$('tw-call').onclick = () => {
+  if (!state.call || !$('tw-unit').value) return;
+  send({type: 'call.three_way', call_id: state.call.call_id, unit: $('tw-unit').value});
+};
+$('tw-leave').onclick = () => { if (state.call) send({type: 'call.leave', call_id: state.call.call_id}); };
+$('em-transfer').onclick = () => {
+  if (!state.call) return;
+  const line = $('em-line').value;
+  if (!confirm(`确认将来电转接至 ${line}？转接后您将退出通话。`)) return;
+  send({type: 'call.transfer', call_id: state.call.call_id, line, warm: false});
+};
 
 // ---- knowledge base -----------------------------------------------------------------------
 async function searchKb() {

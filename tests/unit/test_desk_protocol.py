@@ -69,3 +69,14 @@ def test_the_schema_lists_every_client_message() -> None:
     assert schema["version"] == 1
     for kind in CLIENT_TYPES:
         assert kind in listed
+
+
+def test_three_way_transfer_and_leave_messages_parse() -> None:
+    from agent_desk.protocol import Leave, ThreeWay, Transfer
+
+    assert isinstance(parse_client_message('{"type": "call.three_way", "call_id": "c", "unit": "city-housing"}'),
+                      ThreeWay)
+    transfer = parse_client_message('{"type": "call.transfer", "call_id": "c", "line": "119"}')
+    assert isinstance(transfer, Transfer) and not transfer.warm
+    assert isinstance(parse_client_message('{"type": "call.leave", "call_id": "c"}'), Leave)
+    assert code_of('{"type": "call.transfer", "call_id": "c", "line": "12345"}') == "invalid"

@@ -1,0 +1,181 @@
+"""Three-way calls and emergency transfers on real Asterisk (SIPp as caller, agent and unit).
+
+The agent (a desk SIP phone) answers a queued caller and rings a handling unit (another SIPp):
+all three are in the caller's recorded bridge; the agent leaves and the caller and the unit
+stay connected and recorded. A unit that does not answer gives the desk "no answer". A blind
+emergency transfer reaches the emergency trunk and closes the ticket as out of scope. After
+each test no channel or bridge of ours is left in Asterisk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from devtools.sandbox import AsteriskSandbox, free_udp_port
+from devtools.sipp_scenarios import agent_phone_scenario, caller_audio_wav, speech_call_scenario
+from kernel.schema import calls, tickets
+from telephony.settings import QueueSettings, TransferSettings
+from telephony.softphone import SoftphoneProvisioner
+
+pytestmark = pytest.mark.asterisk
+
+QUEUE = QueueSettings(offer_timeout_seconds=5, max_wait_seconds=60, announce_every_seconds=30,
+                      wrap_up_limit_seconds=60)
+TRANSFER = TransferSettings(unit_ring_seconds=3, emergency_dial="PJSIP/{number}@agent-emergency",
+                            emergency_ring_seconds=10)
+
+
+class Phones:
+    """SIPp phones in server mode behind ARI-pushed endpoints (`agent-<name>`)."""
+
+    def __init__(self, sandbox: AsteriskSandbox) -> None:
+        self.sandbox = sandbox
+        self.processes: list[asyncio.subprocess.Process] = []
+
+    async def start(self, name: str, *, answer_after_ms: int | None) -> str:
+        port = free_udp_port()
+        async with SoftphoneProvisioner(self.sandbox.ari_url, self.sandbox.ari_user,
+                                        self.sandbox.ari_password) as provisioner:
+            endpoint = await provisioner.provision_desk_phone(name, f"sip:{name}@127.0.0.1:{port}")
+        scenario = self.sandbox.write_sipp_file(f"phone-{name}-{uuid.uuid4().hex[:6]}.xml",
+                                                agent_phone_scenario(answer_after_ms))
+        self.processes.append(await self.sandbox.start_sipp("-sf", scenario, "-m", "1",
+                                                            local_port=port))
+        return f"PJSIP/{endpoint}"
+
+    async def stop(self) -> None:
+        for process in self.processes:
+            await self.sandbox.stop_sipp(process)
+
+
+@pytest.fixture
+async def phones(asterisk: AsteriskSandbox) -> AsyncIterator[Phones]:
+    made = Phones(asterisk)
+    yield made
+    await made.stop()
+
+
+def caller(sandbox: AsteriskSandbox, number: str, seconds: float) -> asyncio.Task[tuple[int, str]]:
+    wav = sandbox.write_sipp_file("three-way-caller.wav", caller_audio_wav(seconds=1.0))
+    scenario = sandbox.write_sipp_file(f"three-way-{uuid.uuid4().hex[:6]}.xml",
+                                       speech_call_scenario(wav, hold_ms=int(seconds * 1000), loops=-1))
+    return asyncio.create_task(sandbox.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
+                                                "-set", "caller", number))
+
+
+async def bridge_channels(bridge, bridge_id: str) -> set[str]:
+    found = await bridge.flow.rest.get_bridge(bridge_id)
+    return set(found.channels) if found else set()
+
+
+async def wait_until(what: str, check, timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        assert loop.time() < deadline, f"not within {timeout}s: {what}"
+        await asyncio.sleep(0.1)
+
+
+async def nothing_left(bridge) -> None:
+    """No channel or bridge of the call path is left in Asterisk (orphans)."""
+    rest = bridge.flow.rest
+
+    async def clean() -> bool:
+        state = await rest.application()
+        return not state.channel_ids and not state.bridge_ids
+
+    await wait_until("every channel and bridge gone", clean)
+
+
+async def answered_call(bridge, asterisk: AsteriskSandbox, phones: Phones, seconds: float):
+    await phones.start("a1", answer_after_ms=200)
+    await bridge.acd.sign_in("a1")
+    task = caller(asterisk, "13900000021", seconds)
+    answered = await bridge.notices.wait_for("call.answered")
+    call = bridge.flow.state.by_call_id(str(answered["call_id"]))
+    assert call is not None and call.agent_channel_id
+    return task, call
+
+
+async def test_a_unit_joins_the_call_and_stays_with_the_caller_when_the_agent_leaves(
+    asterisk: AsteriskSandbox, in_process_bridge, phones: Phones,
+) -> None:
+    bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE, transfer=TRANSFER)
+    task, call = await answered_call(bridge, asterisk, phones, seconds=12)
+    unit = await phones.start("unithousing", answer_after_ms=300)
+
+    party = await bridge.flow.conference.invite_unit(call.call_id, "a1", "city-housing", unit)
+    assert (await bridge.notices.wait_for("three_way.ringing"))["target"] == "city-housing"
+    await bridge.notices.wait_for("three_way.answered")
+    agent_leg = call.agent_channel_id
+    assert await bridge_channels(bridge, call.bridge_id) >= {call.channel_id, agent_leg, party}
+
+    await bridge.flow.rest.hangup(agent_leg)  # the agent leaves the three-way call
+
+    async def caller_and_unit_only() -> bool:
+        return await bridge_channels(bridge, call.bridge_id) == {call.channel_id, party}
+
+    await wait_until("the caller and the unit alone in the bridge", caller_and_unit_only)
+    assert await bridge.flow.rest.get_channel(call.channel_id) is not None
+
+    code, out = await task
+    assert code == 0, out[-800:]
+    record, _ = await asyncio.wait_for(bridge.finished.get(), 20)
+    assert record.agent_id == "a1"
+    assert record.recording_seconds is not None and record.recording_seconds > 9, \
+        "the caller-unit part of the call was not recorded"
+    await nothing_left(bridge)
+
+
+async def test_a_unit_that_does_not_answer_gives_the_desk_no_answer(
+    asterisk: AsteriskSandbox, in_process_bridge, phones: Phones,
+) -> None:
+    bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE, transfer=TRANSFER)
+    task, call = await answered_call(bridge, asterisk, phones, seconds=10)
+    unit = await phones.start("unitwater", answer_after_ms=None)
+
+    started = asyncio.get_running_loop().time()
+    await bridge.flow.conference.invite_unit(call.call_id, "a1", "utility-water", unit)
+    outcome = await bridge.notices.wait_for("three_way.no_answer", timeout=15)
+    waited = asyncio.get_running_loop().time() - started
+    assert outcome["target"] == "utility-water" and waited < TRANSFER.unit_ring_seconds + 3
+    # The agent carries on with the caller (and writes a ticket).
+    assert call.agent_channel_id and await bridge.flow.rest.get_channel(call.agent_channel_id)
+    assert not call.parties
+
+    code, out = await task
+    assert code == 0, out[-800:]
+    await asyncio.wait_for(bridge.finished.get(), 20)
+    await nothing_left(bridge)
+
+
+async def test_a_blind_emergency_transfer_reaches_the_trunk_and_closes_the_ticket(
+    asterisk: AsteriskSandbox, in_process_bridge, phones: Phones,
+) -> None:
+    bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE, transfer=TRANSFER)
+    task, call = await answered_call(bridge, asterisk, phones, seconds=10)
+    await phones.start("emergency", answer_after_ms=200)
+
+    party = await bridge.flow.conference.transfer_emergency(call.call_id, "a1", "119")
+    await bridge.notices.wait_for("three_way.answered")
+
+    async def caller_and_line_only() -> bool:
+        return await bridge_channels(bridge, call.bridge_id) == {call.channel_id, party}
+
+    await wait_until("the caller with the emergency line, the agent gone", caller_and_line_only)
+
+    code, out = await task
+    assert code == 0, out[-800:]
+    record, ticket_no = await asyncio.wait_for(bridge.finished.get(), 20)
+    assert record.transferred_to == "119"
+    async with bridge.engine.connect() as conn:  # type: ignore[attr-defined]
+        ticket = (await conn.execute(select(tickets).where(tickets.c.ticket_no == ticket_no))).one()
+        transferred = await conn.scalar(select(calls.c.transferred_to).where(calls.c.id == record.call_id))
+    assert transferred == "119"
+    assert ticket.status == "closed" and ticket.closure_reason == "emergency_line"
+    await nothing_left(bridge)
