@@ -257,7 +257,8 @@ class AsteriskSandbox:
             if template.name == "extensions.conf" and self.extra_dialplan:
                 text += "\n" + self.extra_dialplan + "\n"
             (etc / template.name).write_text(text, encoding="utf-8")
-        for pcap in (self.root / "usr/share/sip-tester").glob("*.pcap"):
+        shipped = self.root / "usr/share/sip-tester"
+        for pcap in [*shipped.glob("*.pcap"), *shipped.glob("pcap/*.pcap")]:  # audio, DTMF
             shutil.copy(pcap, self.instance_dir / "spool/sipp/pcap" / pcap.name)
 
     def start(self, timeout: float = 60.0) -> None:

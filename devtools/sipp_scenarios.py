@@ -197,3 +197,22 @@ def agent_phone_scenario(answer_after_ms: int | None) -> str:
             + _response("200 OK", contact=True, sdp=True, retrans=True)
             + '  <recv request="ACK" optional="true" rtd="true" crlf="true" />\n'
             + '  <recv request="BYE" />\n' + _response("200 OK", tag=False) + "</scenario>\n")
+
+
+_DTMF_SDP = _AGENT_SDP.replace("m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000",
+                               "m=audio [media_port] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n"
+                               "      a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-16")
+
+
+def citizen_phone_scenario(key: str, *, after_ms: int = 1500) -> str:
+    """A citizen's phone answering a callback (SIPp in server mode): it answers, waits
+    `after_ms`, presses `key` (RFC 4733 telephone-event from SIPp's own DTMF pcaps) and stays
+    until the hotline hangs up."""
+    if key not in "0123456789" or len(key) != 1:
+        raise ValueError("one digit")
+    answer = _response("200 OK", contact=True, sdp=True, retrans=True).replace(_AGENT_SDP, _DTMF_SDP)
+    return (_UAS_HEADER.format(name="citizen phone") + _response("180 Ringing", contact=True)
+            + answer + '  <recv request="ACK" rtd="true" crlf="true" />\n'
+            + f'  <pause milliseconds="{int(after_ms)}"/>\n'
+            + f'  <nop><action><exec play_pcap_audio="pcap/dtmf_2833_{key}.pcap"/></action></nop>\n'
+            + '  <recv request="BYE" />\n' + _response("200 OK", tag=False) + "</scenario>\n")

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -53,12 +54,14 @@ from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
 from telephony.call_flow import CallFlow
 from telephony.call_state import CallStateStore
+from telephony.callback_dialer import CallbackDialer
 from telephony.conference import ThreeWayCalls
 from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
 from telephony.prompts import load_prompts
 from telephony.softphone import SoftphoneProvisioner
 from tickets import plugin as tickets_plugin
+from tickets.callbacks import CallbackService
 from tickets.deadlines import load_calendar
 from tickets.dispatch import DispatchCatalogue, load_catalogue, suggest_units
 from tickets.evidence_store import EvidenceStore
@@ -158,6 +161,8 @@ class _CallPath:
     acd: AcdStore
     notifier: BusDeskNotifier
     desk: AcdDeskBackend
+    callbacks: CallbackService
+    lease: LeaderLease
 
 
 def _telephony(settings: Settings, redis: aioredis.Redis,
@@ -185,12 +190,17 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                         screen=screen, message_max_seconds=settings.abuse.message_max_seconds,
                         distributor=distributor)
         flow.conference = ThreeWayCalls(rest, state, settings.transfer, notifier=path.notifier)
+        if settings.callback.enabled:
+            flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback)
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
         path.desk.attach(flow)
         app[CALL_FLOW] = flow
         tasks = [asyncio.create_task(flow.run(stream.events()), name="ari-call-flow"),
                  asyncio.create_task(distributor.run(), name="call-distributor")]
+        if flow.callbacks is not None:
+            tasks.append(asyncio.create_task(_under_lease(path.lease, flow.callbacks.run),
+                                             name="callback-dialer"))
         async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
                                        port=settings.abuse.fastagi_port):
             yield
@@ -203,6 +213,21 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         await rest.close()
 
     return context
+
+
+async def _under_lease(lease: LeaderLease, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run `work` on the one node that holds the lease (survey calls are placed once)."""
+    while True:
+        if await lease.acquire():
+            runner: asyncio.Task[None] = asyncio.create_task(work())
+            try:
+                while await lease.renew():  # lost (Redis away, a pause): stop, wait our turn
+                    await asyncio.sleep(lease.ttl_seconds / 3)
+            finally:
+                runner.cancel()
+                with suppress(asyncio.CancelledError):
+                    await runner
+        await asyncio.sleep(lease.ttl_seconds / 3)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -234,6 +259,9 @@ def build_app(settings: Settings) -> web.Application:
         wrap_up_limit=timedelta(seconds=max(1.0, settings.queue.wrap_up_limit_seconds)),
         offer_limit=timedelta(seconds=settings.queue.offer_timeout_seconds + OFFER_GRACE_SECONDS)))
     units = UnitDirectoryStore(engine)
+    calendar = load_calendar()
+    callbacks = CallbackService(engine, tickets, catalogue, calendar, retry_delays=[
+        timedelta(seconds=s) for s in settings.callback.retry_after_seconds])
     desk = AcdDeskBackend(
         acd, SoftphoneProvisioner(settings.ari.url, settings.ari.username, settings.ari.password),
         screen, engine, secret=signing_key(settings),
@@ -241,9 +269,9 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
 
     tickets_plugin.install(app, tickets_plugin.TicketDeps(
-        tickets, catalogue, load_calendar(),
+        tickets, catalogue, calendar,
         EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes),
-        units=units, seed_units=load_unit_directory(catalogue)))
+        units=units, seed_units=load_unit_directory(catalogue), callbacks=callbacks))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
     abuse_plugin.install(app, screen)
     supervision = settings.supervision
@@ -261,7 +289,8 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_asr(settings, bus))
     app.cleanup_ctx.append(_telephony(settings, redis, _CallPath(
         CallIntake(engine, settings.node.id), screen, catalogue, TranscriptStore(engine),
-        _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk)))
+        _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk, callbacks,
+        LeaderLease(redis, f"{prefix}lease:callbacks", ttl_seconds=30))))
     app.router.add_get("/health", health)
     openapi.contribute(app, [openapi.Operation(
         "get", "/health", "Liveness: active calls, ASR model and workers", openapi.ANYONE)])

@@ -22,7 +22,13 @@ from kernel.settings import (
     load_sections,
 )
 from supervision.settings import SupervisionSettings
-from telephony.settings import AriSettings, CallFlowSettings, QueueSettings, TransferSettings
+from telephony.settings import (
+    AriSettings,
+    CallbackSettings,
+    CallFlowSettings,
+    QueueSettings,
+    TransferSettings,
+)
 from tickets.settings import EvidenceSettings
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "hotline.toml"
@@ -35,6 +41,7 @@ class Settings(Section):
     call_flow: CallFlowSettings = CallFlowSettings()
     queue: QueueSettings = QueueSettings()
     transfer: TransferSettings = TransferSettings()
+    callback: CallbackSettings = CallbackSettings()
     http: HttpSettings = HttpSettings()
     node: NodeSettings = NodeSettings()
     asr: AsrSettings = AsrSettings()

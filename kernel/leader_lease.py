@@ -19,6 +19,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
 
 class LeaderLease:
     def __init__(self, client: aioredis.Redis, key: str, ttl_seconds: float) -> None:
@@ -30,6 +37,17 @@ class LeaderLease:
     @property
     def key(self) -> str:
         return self._key
+
+    @property
+    def ttl_seconds(self) -> float:
+        return self._ttl_ms / 1000
+
+    async def renew(self) -> bool:
+        """Extend the lease if this holder still has it; False when it was lost."""
+        try:
+            return bool(await self._client.eval(_RENEW, 1, self._key, self._token, self._ttl_ms))
+        except RedisError:
+            return False
 
     async def acquire(self) -> bool:
         try:

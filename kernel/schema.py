@@ -113,6 +113,10 @@ callback_tasks = Table(
     Column("status", String(16), nullable=False, server_default="due"),
     Column("due_at", UtcDateTime(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Migration 0009: the automatic dialer's attempts and what came of them.
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("result", String(32)),
+    Column("updated_at", UtcDateTime()),
 )
 
 tickets = Table(

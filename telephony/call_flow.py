@@ -28,6 +28,7 @@ from telephony.ari.models import AriEvent, Channel, ChannelEvent, Connected, Sta
 from telephony.ari.rest import AriRest
 from telephony.call_record import CallRecord
 from telephony.call_state import ActiveCall, CallStateStore
+from telephony.callback_dialer import CallbackDialer
 from telephony.conference import ThreeWayCalls
 from telephony.distributor import CallDistributor
 from telephony.media_tap import MediaTap, StasisWaiter
@@ -37,6 +38,7 @@ from telephony.resource_ids import (
     call_bridge_id,
     is_agent_channel,
     is_call_bridge,
+    is_callback_channel,
     is_own_resource,
     is_party_channel,
 )
@@ -74,7 +76,8 @@ class CallFlow:
                  screen: CallScreen | None = None,
                  message_max_seconds: float = 60.0,
                  distributor: CallDistributor | None = None,
-                 conference: ThreeWayCalls | None = None) -> None:
+                 conference: ThreeWayCalls | None = None,
+                 callbacks: CallbackDialer | None = None) -> None:
         self.rest = rest
         self.ari = ari
         self.audio_consumer = audio_consumer
@@ -84,6 +87,8 @@ class CallFlow:
         self.distributor = distributor
         #: Brings handling units and emergency lines into calls (三方连线).
         self.conference = conference
+        #: Calls citizens back for the satisfaction survey (回访).
+        self.callbacks = callbacks
         #: Run after every ARI (re)connect, beside `reconcile` (e.g. re-provision softphones:
         #: an Asterisk restart forgets what was pushed to it).
         self.on_connected: list[Callable[[], Awaitable[None]]] = []
@@ -109,8 +114,15 @@ class CallFlow:
             self._spawn(self.reconcile())
             for hook in self.on_connected:
                 self._spawn(hook())
+        elif isinstance(event, ChannelEvent) and event.type == "ChannelDtmfReceived":
+            if is_callback_channel(event.channel.id) and self.callbacks is not None:
+                self._serial(event.channel.id, self.callbacks.key_pressed(
+                    event.channel.id, str(event.raw.get("digit", ""))))
         elif isinstance(event, StasisStart):
-            if is_party_channel(event.channel.id):
+            if is_callback_channel(event.channel.id):
+                if self.callbacks is not None:
+                    self._serial(event.channel.id, self.callbacks.answered(event.channel))
+            elif is_party_channel(event.channel.id):
                 if self.conference is not None:
                     self._serial(event.channel.id, self.conference.party_answered(event.channel))
             elif is_agent_channel(event.channel.id):
@@ -123,6 +135,12 @@ class CallFlow:
         elif isinstance(event, StasisEnd) or (
                 isinstance(event, ChannelEvent) and event.type == "ChannelDestroyed"):
             channel_id = event.channel.id
+            if is_callback_channel(channel_id):
+                if self.callbacks is not None:
+                    cause = event.raw.get("cause") if isinstance(event, ChannelEvent) else None
+                    self._serial(channel_id, self.callbacks.gone(
+                        channel_id, int(cause) if isinstance(cause, int) else None))
+                return
             if is_party_channel(channel_id):
                 if self.conference is not None:
                     cause = event.raw.get("cause") if isinstance(event, ChannelEvent) else None
@@ -433,6 +451,9 @@ class CallFlow:
         agent_legs = {c.agent_channel_id for c in known.values() if c.agent_channel_id}
         party_legs = {p for c in known.values() for p in c.parties}
         for channel_id in app.channel_ids - known.keys():
+            if is_callback_channel(channel_id) and self.callbacks is not None \
+                    and channel_id in self.callbacks.attempts:
+                continue  # a survey call of this process, still going
             if is_party_channel(channel_id):
                 if channel_id not in party_legs and self.conference is not None:
                     channel = await self.rest.get_channel(channel_id)

@@ -8,7 +8,7 @@ live transcription (`asr.live_calls`) implement these protocols, and only the co
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -72,4 +72,35 @@ class DeskNotifier(Protocol):
 
     async def notify_agent(self, agent_id: str, event: dict[str, object]) -> None:
         """Best effort: a desk that is away catches up from the agent's state on reconnect."""
+        ...
+
+
+class DueCallback(Protocol):
+    """A callback the hotline owes a citizen, as the dialer needs it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def ticket_no(self) -> str: ...
+
+    @property
+    def caller_number(self) -> str: ...
+
+
+class CallbackTasks(Protocol):
+    """The callback tasks and their effect on tickets (implemented by `tickets.callbacks`)."""
+
+    async def due_surveys(self, limit: int = 10) -> Sequence[DueCallback]: ...
+
+    async def claim(self, task_id: str) -> bool:
+        """Take a due task for one attempt; False when another node took it first."""
+        ...
+
+    async def answered(self, task_id: str, digit: str | None) -> str:
+        """The citizen answered and pressed `digit` (None: no key)."""
+        ...
+
+    async def not_reached(self, task_id: str, reason: str) -> str:
+        """Busy, no answer, failed: retried later or handed to an agent."""
         ...

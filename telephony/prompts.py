@@ -36,6 +36,7 @@ PROMPT_FOR_TEXT = {
 GREETING = "sound:hotline/greeting"
 QUEUE_WAIT = "sound:hotline/queue-wait"
 QUEUE_NEXT = "sound:hotline/queue-next"
+CALLBACK_SURVEY = "sound:hotline/callback-survey"
 LEAVE_MESSAGE = "sound:hotline/leave-message"
 QUEUE_OVERFLOW = "sound:hotline/queue-overflow"
 BEEP = "sound:beep"
@@ -102,7 +103,12 @@ def render_prompts(sounds_dir: Path, prompts: PromptSet | None = None) -> list[P
     written: list[Path] = []
     for name, text in wanted:
         target = sounds_dir / f"{name}.wav"
-        if not target.exists():
+        sidecar = target.with_suffix(".wav.text")
+        # Our own renderings carry their text beside them and follow the wording; a file
+        # without one is a recording someone put there, never overwritten.
+        ours_but_stale = sidecar.exists() and sidecar.read_text(encoding="utf-8") != text
+        if not target.exists() or ours_but_stale:
             _render(text, target)
+            sidecar.write_text(text, encoding="utf-8")
             written.append(target)
     return written

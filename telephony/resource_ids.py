@@ -67,3 +67,18 @@ def call_of_party_channel(resource_id: str) -> str | None:
         return None
     call_id = resource_id[len(f"{OWN_PREFIX}party-") + 7:]
     return call_id if len(call_id) == 36 else None
+
+
+def callback_channel_id(task_id: str) -> str:
+    """The channel that calls a citizen back for a callback task (one per attempt)."""
+    return f"{OWN_PREFIX}callback-{uuid.uuid4().hex[:6]}-{task_id}"
+
+
+def is_callback_channel(resource_id: str) -> bool:
+    return resource_id.startswith(f"{OWN_PREFIX}callback-")
+
+
+def task_of_callback_channel(resource_id: str) -> str | None:
+    if not is_callback_channel(resource_id):
+        return None
+    return resource_id[len(f"{OWN_PREFIX}callback-") + 7:] or None

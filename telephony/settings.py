@@ -68,3 +68,20 @@ class TransferSettings(Section):
         if "{number}" not in value:
             raise ValueError("a dial string needs {number}")
         return value
+
+
+class CallbackSettings(Section):
+    """The `[callback]` section: the automatic satisfaction survey (回访) calls."""
+
+    enabled: bool = True
+    #: Dial string of a citizen's number (`{number}` is replaced); the hotline's caller id.
+    dial: str = "PJSIP/{number}@citizens"
+    caller_id: str = '"12345" <12345>'
+    ring_seconds: float = Field(default=30.0, gt=1, le=120)
+    #: How long the survey waits for a key after the question.
+    answer_seconds: float = Field(default=10.0, gt=1, le=60)
+    #: When to try again a citizen not reached; after the last, the task goes to an agent.
+    retry_after_seconds: tuple[float, ...] = (1800.0, 7200.0)
+    poll_seconds: float = Field(default=15.0, gt=0, le=3600)
+    #: At most this many survey calls at once (a share of the trunk, not all of it).
+    max_concurrent: int = Field(default=4, ge=1, le=100)

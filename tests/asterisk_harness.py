@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from telephony.acd import AcdStore
     from telephony.call_flow import CallFlow
     from telephony.call_record import CallRecord
-    from telephony.ports import CallRecorder
-    from telephony.settings import QueueSettings, TransferSettings
+    from telephony.ports import CallbackTasks, CallRecorder
+    from telephony.settings import CallbackSettings, QueueSettings, TransferSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -202,6 +202,7 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
     from telephony.ari.rest import AriRest
     from telephony.call_flow import CallFlow
     from telephony.call_state import CallStateStore
+    from telephony.callback_dialer import CallbackDialer
     from telephony.conference import ThreeWayCalls
     from telephony.distributor import CallDistributor
     from telephony.prompts import load_prompts
@@ -216,7 +217,9 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                     media_format: str = "slin16", screen: object = None,
                     message_max_seconds: float = 60.0,
                     queue: QueueSettings | None = None,
-                    transfer: TransferSettings | None = None) -> InProcessBridge:
+                    transfer: TransferSettings | None = None,
+                    callback: tuple[CallbackSettings, Callable[[Any], CallbackTasks]] | None = None,
+                    ) -> InProcessBridge:
         """`consumer_factory(engine)` builds a consumer that needs the bridge's database."""
         ari = AriSettings(url=sandbox.ari_url, username=sandbox.ari_user,
                           password=sandbox.ari_password, app=sandbox.ari_app)
@@ -242,7 +245,9 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                         media_format=media_format, screen=screen,  # type: ignore[arg-type]
                         message_max_seconds=message_max_seconds, distributor=distributor,
                         conference=None if transfer is None else ThreeWayCalls(
-                            rest, state, transfer, notifier=notices))
+                            rest, state, transfer, notifier=notices),
+                        callbacks=None if callback is None else CallbackDialer(
+                            rest, callback[1](engine), callback[0]))
         if distributor is not None:
             distributor.start_message = flow.start_message
             distributor_task = asyncio.create_task(distributor.run())
@@ -252,6 +257,8 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                                  finished=intake.finished, acd=acd, notices=notices)
         if distributor is not None:
             bridge.extra_tasks.append(distributor_task)
+        if flow.callbacks is not None:
+            bridge.extra_tasks.append(asyncio.create_task(flow.callbacks.run()))
         started.append(bridge)
         return bridge
 

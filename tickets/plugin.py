@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from kernel.openapi import contribute
-from tickets import api, evidence_api, stats_api, units_api
+from tickets import api, callbacks_api, evidence_api, stats_api, units_api
+from tickets.callbacks import CallbackService
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue
 from tickets.evidence_store import EvidenceStore
@@ -28,6 +29,8 @@ class TicketDeps:
     #: The unit directory (三方连线 numbers); seeded from config at start-up when given.
     units: UnitDirectoryStore | None = None
     seed_units: Mapping[str, UnitContact] | None = None
+    #: Callback tasks (回访 / 回电) and the callback agents' list.
+    callbacks: CallbackService | None = None
 
 
 def install(app: web.Application, deps: TicketDeps) -> None:
@@ -39,6 +42,10 @@ def install(app: web.Application, deps: TicketDeps) -> None:
     app.add_routes(evidence_api.routes)
     app.add_routes(stats_api.routes)
     contribute(app, [*api.operations(), *evidence_api.operations(), *stats_api.operations()])
+    if deps.callbacks is not None:
+        app[callbacks_api.CALLBACKS] = deps.callbacks
+        app.add_routes(callbacks_api.routes)
+        contribute(app, callbacks_api.operations())
     if deps.units is not None:
         units, seed = deps.units, deps.seed_units
         app[units_api.UNIT_DIRECTORY] = units

@@ -45,9 +45,9 @@ from kernel.clock import HOTLINE_TZ, Clock, utc_now
 from kernel.errors import Conflict, InvalidInput, NotFound
 from kernel.privacy import mask_phone
 from kernel.roles import Actor, Role
-from kernel.schema import ticket_events, tickets
+from kernel.schema import callback_tasks, ticket_events, tickets
 from tickets import workflow
-from tickets.events import EVENT_TYPES_BY_NAME, TicketEvent, TicketRegistered
+from tickets.events import EVENT_TYPES_BY_NAME, FeedbackSubmitted, TicketEvent, TicketRegistered
 from tickets.model import (
     FINISHED_STATUSES,
     Caller,
@@ -253,6 +253,15 @@ async def append_event(conn: AsyncConnection, ticket_id: str, ticket: Ticket, ev
     await conn.execute(insert(ticket_events).values(**_event_values(ticket_id, event)))
 
 
+async def add_survey_task(conn: AsyncConnection, ticket: Ticket, now: datetime) -> None:
+    """The unit's feedback is on the ticket: the survey call is due (same transaction)."""
+    if not ticket.caller.number:
+        return
+    await conn.execute(callback_tasks.insert().values(
+        id=str(uuid.uuid4()), ticket_no=ticket.ticket_no, caller_number=ticket.caller.number,
+        reason="survey", status="due", due_at=now, created_at=now, attempts=0))
+
+
 # ---- queries -------------------------------------------------------------------------------
 
 
@@ -352,6 +361,8 @@ class TicketStore:
                     await conn.execute(insert(ticket_events).values(
                         **_event_values(ticket_id, events[0])))
                 await conn.execute(insert(ticket_events).values(**_event_values(ticket_id, event)))
+                if isinstance(event, FeedbackSubmitted):
+                    await add_survey_task(conn, new, now)
         except IntegrityError as exc:
             raise Conflict("ticket was changed by someone else; reload it",
                            ticket_no=ticket_no, expected_version=expected_version) from exc

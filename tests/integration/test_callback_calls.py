@@ -1,0 +1,136 @@
+"""The satisfaction survey call (回访) on real Asterisk: SIPp plays the citizen's phone.
+
+Once a unit's feedback is on a ticket, a survey task is due; the dialer calls the citizen with
+the hotline's caller id and plays the question; the citizen presses 3 (unsatisfied) and the
+ticket re-opens to its unit. A citizen who does not answer is tried again, then the task goes
+to the callback agents' list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from devtools.sandbox import AsteriskSandbox, free_udp_port
+from devtools.sipp_scenarios import agent_phone_scenario, citizen_phone_scenario
+from kernel.roles import Actor, Role
+from kernel.schema import callback_tasks
+from telephony.settings import CallbackSettings
+from telephony.softphone import SoftphoneProvisioner
+from tickets.callbacks import CallbackService
+from tickets.deadlines import load_calendar
+from tickets.dispatch import load_catalogue
+from tickets.model import Caller, Channel, TicketStatus, TicketType
+from tickets.store import TicketStore
+from tickets.workflow import Classify, Dispatch, Register, Sign, SubmitFeedback
+
+pytestmark = pytest.mark.asterisk
+
+AGENT = Actor("agent7", Role.AGENT)
+DISPATCHER = Actor("disp1", Role.DISPATCHER)
+HOUSING = Actor("zhang", Role.UNIT, unit="city-housing")
+CITIZEN = "13700001111"
+
+
+async def ticket_with_feedback(store: TicketStore) -> str:
+    ticket, _ = await store.register(Register(
+        ticket_no="", channel=Channel.PHONE, caller=Caller(number=CITIZEN), summary="暖气不热",
+        content="家里暖气一点都不热"), AGENT)
+    no = ticket.ticket_no
+    await store.transition(no, Classify(ticket_type=TicketType.COMPLAINT, summary="暖气不热"), AGENT, 1)
+    now = store.now()
+    await store.transition(no, Dispatch(lead_unit="city-housing", deadline=now + timedelta(days=5),
+                                        sign_deadline=now + timedelta(days=1)), DISPATCHER, 2)
+    await store.transition(no, Sign(), HOUSING, 3)
+    await store.transition(no, SubmitFeedback(result="已联系供热公司检修"), HOUSING, 4)
+    return no
+
+
+class CitizenPhone:
+    def __init__(self, sandbox: AsteriskSandbox) -> None:
+        self.sandbox = sandbox
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self, scenario_xml: str, calls: int) -> str:
+        port = free_udp_port()
+        async with SoftphoneProvisioner(self.sandbox.ari_url, self.sandbox.ari_user,
+                                        self.sandbox.ari_password) as provisioner:
+            endpoint = await provisioner.provision_desk_phone("citizen", f"sip:citizen@127.0.0.1:{port}")
+        scenario = self.sandbox.write_sipp_file(f"citizen-{uuid.uuid4().hex[:6]}.xml", scenario_xml)
+        self.process = await self.sandbox.start_sipp("-sf", scenario, "-m", str(calls), local_port=port)
+        return endpoint
+
+    async def stop(self) -> None:
+        if self.process is not None:
+            await self.sandbox.stop_sipp(self.process)
+
+
+@pytest.fixture
+async def citizen(asterisk: AsteriskSandbox):
+    phone = CitizenPhone(asterisk)
+    yield phone
+    await phone.stop()
+
+
+def service_factory(made: list[Any], retry: float):
+    def make(engine: Any) -> CallbackService:
+        store = TicketStore(engine, "T01")
+        made.append(CallbackService(engine, store, load_catalogue(), load_calendar(),
+                                    retry_delays=[timedelta(seconds=retry)]))
+        return made[-1]
+    return make
+
+
+async def wait_for_task(service: CallbackService, status: str, timeout: float = 30.0) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        tasks = await service.listed(status)
+        if tasks:
+            return tasks[0]
+        assert loop.time() < deadline, f"no callback task became {status!r}: {await service.listed()}"
+        await asyncio.sleep(0.2)
+
+
+async def test_the_citizen_presses_3_and_the_ticket_reopens_to_its_unit(
+    asterisk: AsteriskSandbox, in_process_bridge, citizen: CitizenPhone,
+) -> None:
+    endpoint = await citizen.start(citizen_phone_scenario("3"), calls=1)
+    made: list[CallbackService] = []
+    settings = CallbackSettings(dial=f"PJSIP/{{number}}@{endpoint}", answer_seconds=10,
+                                retry_after_seconds=(1.0,), poll_seconds=0.5)
+    bridge = await in_process_bridge(asterisk, callback=(settings, service_factory(made, 1.0)))
+    service = made[0]
+    no = await ticket_with_feedback(TicketStore(bridge.engine, "T01"))
+
+    task = await wait_for_task(service, "done")
+    assert task.ticket_no == no and task.result == "unsatisfied" and task.attempts == 1
+    ticket, events = await TicketStore(bridge.engine, "T01").get_with_events(no)
+    assert ticket.status is TicketStatus.IN_PROGRESS and ticket.reopen_count == 1
+    assert ticket.lead_unit == "city-housing" and ticket.deadline is not None
+    assert events[-1].actor.id == "callback-dialer"
+
+
+async def test_a_citizen_who_does_not_answer_is_called_again_then_left_to_an_agent(
+    asterisk: AsteriskSandbox, in_process_bridge, citizen: CitizenPhone,
+) -> None:
+    endpoint = await citizen.start(agent_phone_scenario(None), calls=2)
+    made: list[CallbackService] = []
+    settings = CallbackSettings(dial=f"PJSIP/{{number}}@{endpoint}", ring_seconds=2,
+                                retry_after_seconds=(1.0,), poll_seconds=0.5)
+    bridge = await in_process_bridge(asterisk, callback=(settings, service_factory(made, 1.0)))
+    service = made[0]
+    no = await ticket_with_feedback(TicketStore(bridge.engine, "T01"))
+
+    task = await wait_for_task(service, "agent", timeout=40)
+    assert task.ticket_no == no and task.attempts == 2 and task.result == "no_answer"
+    async with bridge.engine.connect() as conn:  # type: ignore[attr-defined]
+        count = len((await conn.execute(select(callback_tasks))).all())
+    assert count == 1
+    ticket = await TicketStore(bridge.engine, "T01").get(no)
+    assert ticket.status is TicketStatus.FEEDBACK_SUBMITTED  # nothing decided without the citizen

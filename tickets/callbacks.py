@@ -1,0 +1,160 @@
+"""Callback tasks (回访 / 回电): calls the hotline owes citizens, and what came of them.
+
+Two kinds: `left_message` (a caller left a message: an agent calls back) and `survey` (the unit
+gave its feedback: the hotline asks the citizen whether they are satisfied, 临沂条例 回访). A
+survey task is due as soon as the feedback is on the ticket (written in the same transaction,
+`tickets/store.py`); the automatic dialer (`telephony/callback_dialer.py`) calls the citizen,
+plays the survey, and the key pressed is recorded on the ticket by `record_answer`: 1 satisfied,
+2 basically satisfied, 3 unsatisfied. An unsatisfied answer re-opens the ticket to its unit
+with a new deadline from the catalogue: the citizen's dissatisfaction stands unless a callback
+agent, who can listen to the call, judges otherwise. A citizen not reached is tried again at
+the configured delays, then the task goes to the callback agents' list (`agent`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kernel.clock import Clock, utc_now
+from kernel.roles import Actor, Role
+from kernel.schema import callback_tasks
+from tickets import workflow
+from tickets.deadlines import WorkingCalendar
+from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, terms_for
+from tickets.model import Satisfaction, Ticket
+from tickets.store import TicketStore
+
+log = logging.getLogger(__name__)
+
+#: The robot that records a survey answer keyed in by the citizen.
+SURVEY_ACTOR = Actor("callback-dialer", Role.CALLBACK_AGENT)
+ANSWERS = {"1": Satisfaction.SATISFIED, "2": Satisfaction.BASICALLY_SATISFIED,
+           "3": Satisfaction.UNSATISFIED}
+
+DUE, CALLING, DONE, AGENT = "due", "calling", "done", "agent"
+#: An attempt `calling` for longer than this belonged to a process that died: take it again.
+STALE_ATTEMPT = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class CallbackTask:
+    id: str
+    ticket_no: str
+    caller_number: str
+    reason: str
+    status: str
+    due_at: datetime
+    attempts: int
+    result: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "ticket_no": self.ticket_no, "caller_number": self.caller_number,
+                "reason": self.reason, "status": self.status, "due_at": self.due_at.isoformat(),
+                "attempts": self.attempts, "result": self.result}
+
+
+def _task(row: Any) -> CallbackTask:
+    return CallbackTask(row.id, row.ticket_no, row.caller_number, row.reason, row.status,
+                        row.due_at, row.attempts, row.result)
+
+
+
+
+class CallbackService:
+    """The tasks' store and the survey's effect on tickets (the dialer's `CallbackTasks` port)."""
+
+    def __init__(self, engine: AsyncEngine, tickets: TicketStore, catalogue: DispatchCatalogue,
+                 calendar: WorkingCalendar, *, retry_delays: Sequence[timedelta] = (
+                     timedelta(minutes=30), timedelta(hours=2)), clock: Clock = utc_now) -> None:
+        self._engine = engine
+        self._tickets = tickets
+        self._catalogue = catalogue
+        self._calendar = calendar
+        self.retry_delays = tuple(retry_delays)
+        self._clock = clock
+
+    def _takeable(self) -> Any:
+        """Due now, or left `calling` by a process that died mid-attempt."""
+        now = self._clock()
+        return or_(and_(callback_tasks.c.status == DUE, callback_tasks.c.due_at <= now),
+                   and_(callback_tasks.c.status == CALLING,
+                        callback_tasks.c.updated_at < now - STALE_ATTEMPT))
+
+    async def due_surveys(self, limit: int = 10) -> list[CallbackTask]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(
+                select(callback_tasks).where(callback_tasks.c.reason == "survey", self._takeable())
+                .order_by(callback_tasks.c.due_at).limit(limit))).all()
+        return [_task(r) for r in rows]
+
+    async def claim(self, task_id: str) -> bool:
+        """Take a due task for one call attempt; False when another node took it first."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(callback_tasks)
+                .where(callback_tasks.c.id == task_id, self._takeable())
+                .values(status=CALLING, attempts=callback_tasks.c.attempts + 1,
+                        updated_at=self._clock()))
+        return result.rowcount == 1
+
+    async def answered(self, task_id: str, digit: str | None) -> str:
+        """The citizen answered. A key 1-3 is recorded on the ticket; anything else (a spoken
+        answer, no key) goes to the callback agents to confirm. Returns the task's status."""
+        task = await self._get(task_id)
+        satisfaction = ANSWERS.get(digit or "")
+        if satisfaction is None:
+            await self._set(task_id, AGENT, "no_key")
+            return AGENT
+        await self.record_answer(task.ticket_no, satisfaction)
+        await self._set(task_id, DONE, satisfaction.value)
+        return DONE
+
+    async def not_reached(self, task_id: str, reason: str) -> str:
+        """Busy, no answer, failed: try again later, or hand it to an agent."""
+        task = await self._get(task_id)
+        if task.attempts <= len(self.retry_delays):
+            delay = self.retry_delays[task.attempts - 1]
+            async with self._engine.begin() as conn:
+                await conn.execute(update(callback_tasks).where(callback_tasks.c.id == task_id)
+                                   .values(status=DUE, due_at=self._clock() + delay, result=reason,
+                                           updated_at=self._clock()))
+            return DUE
+        await self._set(task_id, AGENT, reason)
+        return AGENT
+
+    async def record_answer(self, ticket_no: str, satisfaction: Satisfaction) -> Ticket:
+        ticket = await self._tickets.get(ticket_no)
+        new_deadline = None
+        if satisfaction is Satisfaction.UNSATISFIED and ticket.lead_unit and ticket.ticket_type:
+            terms = terms_for(self._catalogue, ticket.lead_unit, ticket.ticket_type, ticket.urgency)
+            new_deadline = dispatch_deadlines(terms, self._tickets.now(), self._calendar)[0]
+        new, _ = await self._tickets.transition(ticket_no, workflow.RecordCallback(
+            satisfaction=satisfaction, reasonable=satisfaction is Satisfaction.UNSATISFIED,
+            new_deadline=new_deadline), SURVEY_ACTOR, ticket.version)
+        log.info("survey answer recorded", extra={"ticket_no": ticket_no,
+                                                   "satisfaction": satisfaction.value})
+        return new
+
+    async def listed(self, status: str | None = None, limit: int = 100) -> list[CallbackTask]:
+        query = select(callback_tasks).order_by(callback_tasks.c.due_at).limit(limit)
+        if status:
+            query = query.where(callback_tasks.c.status == status)
+        async with self._engine.connect() as conn:
+            return [_task(r) for r in (await conn.execute(query)).all()]
+
+    async def _get(self, task_id: str) -> CallbackTask:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(callback_tasks).where(callback_tasks.c.id == task_id))).one()
+        return _task(row)
+
+    async def _set(self, task_id: str, status: str, result: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(update(callback_tasks).where(callback_tasks.c.id == task_id)
+                               .values(status=status, result=result, updated_at=self._clock()))
