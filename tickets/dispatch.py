@@ -76,6 +76,7 @@ class DispatchCatalogue:
     urgent: Term
     sign_within: Term
     urgent_sign_within: Term
+    city: str = ""  # the city the catalogue is for (its `city:`), checked against the gazetteer
 
     def unit(self, code: str) -> Unit:
         try:
@@ -299,6 +300,7 @@ def catalogue_from_document(doc: Mapping[str, Any]) -> DispatchCatalogue:
         urgent_sign_within=_term(
             defaults.get("urgent_sign_within"), "dispatch_catalogue.defaults.urgent_sign_within"
         ),
+        city=str(doc.get("city") or ""),
     )
 
 
