@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 
 from asr.chinese_numbers import digit_runs, numbers_to_arabic
+from asr.request_type import guess_request_type
 from kernel.errors import ConfigError
 from tickets.dispatch import DispatchCatalogue
 from tickets.model import TicketType
@@ -188,64 +189,12 @@ def normalize_transcript(text: str) -> str:
     return _SPACE_BETWEEN_CJK.sub("", text.strip())
 
 
-_NEGATIONS = ("不是", "不想", "不要", "没有", "不", "没")
-
-
-def _negated(text: str, index: int) -> bool:
-    before = text[max(0, index - 2): index]
-    return any(before.endswith(n) for n in _NEGATIONS)
-
-
-def _find(text: str, cue: str) -> int:
-    """Position of the first non-negated occurrence of `cue`, or -1."""
-    start = 0
-    while (index := text.find(cue, start)) != -1:
-        if not _negated(text, index):
-            return index
-        start = index + 1
-    return -1
-
-
 # ---------------------------------------------------------------- request type
 
-_EXPLICIT: dict[RequestType, tuple[str, ...]] = {
-    RequestType.COMPLAINT: ("投诉",),
-    RequestType.REPORT: ("举报", "检举"),
-    RequestType.HELP: ("求助", "求救"),
-    RequestType.CONSULTATION: ("咨询",),
-    RequestType.SUGGESTION: ("建议", "提个意见", "提意见", "提点意见"),
-}
-_IMPLICIT: dict[RequestType, tuple[str, ...]] = {
-    RequestType.COMPLAINT: ("扰民", "噪音", "乱收费", "不作为", "态度差", "态度很差", "不满意", "拖欠", "推诿",
-                            "没人管", "一直没解决", "太吵"),
-    RequestType.REPORT: ("违法", "非法", "偷排", "违规", "传销", "无证经营", "私搭乱建", "违章建筑", "假冒"),
-    RequestType.HELP: ("帮帮", "帮忙", "被困", "救助", "停水", "停电", "没有暖气", "生活困难", "走失"),
-    RequestType.CONSULTATION: ("请问", "想问", "问一下", "怎么办理", "如何办理", "需要什么材料", "去哪里办",
-                               "政策", "多久能"),
-    RequestType.SUGGESTION: ("希望", "应该增加", "能否增加", "能不能增加", "最好"),
-}
-_EXPLICIT_CONFIDENCE = 0.9
-_IMPLICIT_CONFIDENCE = 0.55
-
-
 def classify_request(text: str) -> Extracted[RequestType] | None:
-    """Explicit words (我要投诉) beat implicit cues (噪音); ties lower the confidence."""
-    for table, confidence in ((_EXPLICIT, _EXPLICIT_CONFIDENCE), (_IMPLICIT, _IMPLICIT_CONFIDENCE)):
-        hits: dict[RequestType, tuple[int, str, int]] = {}  # type -> (first index, cue, count)
-        for kind, cues in table.items():
-            for cue in cues:
-                index = _find(text, cue)
-                if index >= 0:
-                    first, first_cue, count = hits.get(kind, (index, cue, 0))
-                    hits[kind] = (min(first, index), cue if index <= first else first_cue, count + 1)
-        if not hits:
-            continue
-        ranked = sorted(hits.items(), key=lambda kv: (-kv[1][2], kv[1][0]))
-        kind, (_, cue, count) = ranked[0]
-        ambiguous = len(ranked) > 1 and ranked[1][1][2] == count
-        value = confidence - (0.3 if ambiguous else 0.0) + (0.05 if count > 1 and not ambiguous else 0.0)
-        return Extracted(kind, round(min(value, 0.95), 2), cue)
-    return None
+    """The request type from the situation the caller describes (asr/request_type.py)."""
+    guess = guess_request_type(text)
+    return Extracted(guess.value, guess.confidence, guess.evidence) if guess else None
 
 
 # ---------------------------------------------------------------- places and address
