@@ -189,6 +189,22 @@ def normalize_transcript(text: str) -> str:
     return _SPACE_BETWEEN_CJK.sub("", text.strip())
 
 
+#: Words speech recognition writes for what callers say (same sound, another word), read as
+#: meant before anything is looked for. Only forms that are no word of their own belong here
+#: ("然气" is not one: 虽然气温); place names go to the gazetteer's `misheard`, which counts less.
+MISHEARD_WORDS: Mapping[str, str] = {
+    "暖器": "暖气", "公暖": "供暖", "务业": "物业", "扎土车": "渣土车", "梅气": "煤气", "电线干": "电线杆",
+    "墙体开列": "墙体开裂", "资讯一下": "咨询一下", "想资讯": "想咨询", "见意": "建议", "燥音": "噪音",
+    "头诉": "投诉",
+}
+_MISHEARD = re.compile("|".join(sorted(map(re.escape, MISHEARD_WORDS), key=len, reverse=True)))
+
+
+def prepare_transcript(text: str) -> str:
+    """The caller's words as the rules read them: no spaces between words, misheard words fixed."""
+    return _MISHEARD.sub(lambda m: MISHEARD_WORDS[m.group()], normalize_transcript(text))
+
+
 # ---------------------------------------------------------------- request type
 
 def classify_request(text: str) -> Extracted[RequestType] | None:
@@ -314,9 +330,10 @@ def extract_ticket_draft(caller_text: str, gazetteer: Gazetteer,
     """Everything we can read from the caller's final transcript.
 
     `suggest_units` is the dispatch catalogue's matcher (tickets/dispatch.py); it receives the
-    normalised transcript and returns candidate units, passed through untouched.
+    prepared transcript (`prepare_transcript`) and returns candidate units, passed through
+    untouched.
     """
-    text = normalize_transcript(caller_text)
+    text = prepare_transcript(caller_text)
     places = find_places(text, gazetteer)
     return TicketDraft(
         request_type=classify_request(text),

@@ -41,7 +41,7 @@ CONTEXT_WEIGHT = 0.5
 LOCAL_MATTER_BONUS = 1.0
 #: Weight of a keyword only partly present in the text (e.g. 暖气不热 vs 暖气一点也不热).
 FUZZY_WEIGHT = 0.5
-FUZZY_MIN_CONTAINMENT = 0.5
+FUZZY_MIN_CONTAINMENT = 0.6  # half of a 3-character keyword is a 2-character word: anything
 #: A keyword `A…B` matches A followed by B within PAIR_GAP characters: callers put words
 #: between the halves of what they mean (晚上…打桩 matches 晚上十二点多了旁边工地还在打桩).
 #: It weighs as its two halves together.
