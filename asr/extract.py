@@ -195,7 +195,7 @@ def normalize_transcript(text: str) -> str:
 MISHEARD_WORDS: Mapping[str, str] = {
     "暖器": "暖气", "公暖": "供暖", "务业": "物业", "扎土车": "渣土车", "梅气": "煤气", "电线干": "电线杆",
     "墙体开列": "墙体开裂", "资讯一下": "咨询一下", "想资讯": "想咨询", "见意": "建议", "燥音": "噪音",
-    "头诉": "投诉",
+    "头诉": "投诉", "然气灶": "燃气灶", "然气表": "燃气表", "然气公司": "燃气公司",
 }
 _MISHEARD = re.compile("|".join(sorted(map(re.escape, MISHEARD_WORDS), key=len, reverse=True)))
 
