@@ -25,6 +25,7 @@ guess: the agent decides, as they always may. Pure functions over text; no model
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tickets.model import TicketType
@@ -222,7 +223,7 @@ class TypeGuess:
     value: TicketType
     confidence: float
     evidence: str  # the caller's words that made the guess, 、-separated
-    scores: dict[TicketType, float]  # every kind's total, for the desk and for tuning
+    scores: Mapping[TicketType, float]  # every kind's total, for the desk and for tuning
 
 
 def _first_match(cue: Cue, text: str) -> re.Match[str] | None:
