@@ -18,7 +18,9 @@ from typing import Any, Generic, TypeVar
 import yaml
 
 from asr.chinese_numbers import digit_runs, numbers_to_arabic
+from asr.request_type import guess_request_type
 from kernel.errors import ConfigError
+from tickets.dispatch import DispatchCatalogue
 from tickets.model import TicketType
 
 T = TypeVar("T")
@@ -56,40 +58,89 @@ class TicketDraft:
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    level: str  # "district" | "street" | "community"
+    level: str  # "district" | "street" | "community" | "road"
     name: str
     aliases: tuple[str, ...]
     district: str
     street: str | None = None
+    misheard: tuple[str, ...] = ()  # what speech recognition writes for the name
+
+
+#: How sure a place is when the caller says it in this form: its name, a colloquial alias
+#: (1 character: a guess), or a form that only speech recognition writes.
+NAME_CONFIDENCE = 0.9
+ALIAS_CONFIDENCE = 0.75
+SHORT_ALIAS_CONFIDENCE = 0.5
+MISHEARD_CONFIDENCE = 0.6
+#: A level implied by a more specific place (a street implies its district) or by a road.
+IMPLIED_CONFIDENCE = 0.7
+ROAD_CONFIDENCE = 0.6
+#: The county seat's street when the caller says 县城 / 城里 of a county they named.
+SEAT_CONFIDENCE = 0.5
+SEAT_WORDS = ("县城", "城里", "城区")
 
 
 @dataclass(frozen=True, slots=True)
 class Gazetteer:
     city: str
     places: tuple[Place, ...]
-    # (spoken form, place, is_full_name), longest first so 滨河花园 wins over 滨河
-    _forms: tuple[tuple[str, Place, bool], ...] = field(default=(), repr=False)
+    #: district -> the street of its seat (counties): what 县城 means there
+    seats: Mapping[str, str] = field(default_factory=dict)
+    # (spoken form, place, confidence), longest first so 禹王城村 wins over 禹王城
+    _forms: tuple[tuple[str, Place, float], ...] = field(default=(), repr=False)
 
     @classmethod
-    def build(cls, city: str, places: Sequence[Place]) -> Gazetteer:
-        forms = [(p.name, p, True) for p in places] + [(a, p, False) for p in places for a in p.aliases]
+    def build(cls, city: str, places: Sequence[Place], seats: Mapping[str, str] | None = None) -> Gazetteer:
+        forms: list[tuple[str, Place, float]] = []
+        for p in places:
+            confidence = ROAD_CONFIDENCE if p.level == "road" else NAME_CONFIDENCE
+            forms.append((p.name, p, confidence))
+            forms += [(a, p, ALIAS_CONFIDENCE if len(a) >= 2 else SHORT_ALIAS_CONFIDENCE) for a in p.aliases]
+            forms += [(m, p, MISHEARD_CONFIDENCE) for m in p.misheard]
         forms.sort(key=lambda f: -len(f[0]))
-        return cls(city, tuple(places), tuple(forms))
+        return cls(city, tuple(places), dict(seats or {}), tuple(forms))
+
+    @property
+    def districts(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.places if p.level == "district")
+
+
+def _names(raw: Any, key: str) -> tuple[str, ...]:
+    return tuple(str(v) for v in raw.get(key) or ())
 
 
 def parse_gazetteer(data: Mapping[str, Any]) -> Gazetteer:
+    """Validate the parsed YAML; a spoken form naming two places is refused (it would guess)."""
     try:
         places: list[Place] = []
+        seats: dict[str, str] = {}
         for d in data["districts"]:
             district = d["name"]
-            places.append(Place("district", district, tuple(d.get("aliases") or ()), district))
+            places.append(Place("district", district, _names(d, "aliases"), district,
+                                misheard=_names(d, "misheard")))
+            places += [Place("road", road, (), district) for road in _names(d, "roads")]
+            streets = [s["name"] for s in d.get("streets") or ()]
             for s in d.get("streets") or ():
-                places.append(Place("street", s["name"], tuple(s.get("aliases") or ()), district))
+                places.append(Place("street", s["name"], _names(s, "aliases"), district,
+                                    misheard=_names(s, "misheard")))
                 for c in s.get("communities") or ():
-                    places.append(Place("community", c["name"], tuple(c.get("aliases") or ()), district, s["name"]))
-        return Gazetteer.build(data["city"]["name"], places)
+                    places.append(Place("community", c["name"], _names(c, "aliases"), district, s["name"],
+                                        misheard=_names(c, "misheard")))
+            if d.get("seat"):
+                if d["seat"] not in streets:
+                    raise ConfigError("asr.gazetteer",
+                                      f"the seat of {district} ({d['seat']}) is not one of its streets")
+                seats[district] = d["seat"]
+        gazetteer = Gazetteer.build(data["city"]["name"], places, seats)
     except (KeyError, TypeError) as exc:
         raise ConfigError("asr.gazetteer", f"malformed gazetteer: {exc!r}") from exc
+    named: dict[str, Place] = {}
+    for form, place, _ in gazetteer._forms:
+        other = named.setdefault(form, place)
+        if other is not place:
+            raise ConfigError("asr.gazetteer", f"{form!r} names both {other.name} ({other.district}) "
+                                               f"and {place.name} ({place.district})")
+    return gazetteer
 
 
 def load_gazetteer(path: Path = DEFAULT_GAZETTEER) -> Gazetteer:
@@ -97,6 +148,34 @@ def load_gazetteer(path: Path = DEFAULT_GAZETTEER) -> Gazetteer:
         return parse_gazetteer(yaml.safe_load(path.read_text(encoding="utf-8")))
     except FileNotFoundError as exc:
         raise ConfigError("asr.gazetteer", f"file not found: {path}") from exc
+
+
+def check_gazetteer_matches_catalogue(gazetteer: Gazetteer, catalogue: DispatchCatalogue) -> None:
+    """Start-up check: the gazetteer and the dispatch catalogue describe the same city.
+
+    Every district government of the catalogue must be a district of the gazetteer (or a
+    district heard on the phone could never select it), every district of the gazetteer must
+    have its district government (or its requests have no fallback unit), and every district a
+    matter is restricted to must exist. Raises ConfigError naming every entry that disagrees.
+    """
+    ours = set(gazetteer.districts)
+    governments = {u.district for u in catalogue.units.values()
+                   if u.kind == "district_government" and u.district}
+    restricted = {(u.code, m.name, d) for u in catalogue.units.values() for m in u.matters
+                  for d in sorted(m.districts or ())}
+    problems: list[str] = []
+    if catalogue.city and catalogue.city != gazetteer.city:
+        problems.append(f"the catalogue is for {catalogue.city}, the gazetteer for {gazetteer.city}")
+    if missing := sorted(governments - ours):
+        problems.append("district governments of the catalogue that are no district of the gazetteer: "
+                        + "、".join(missing))
+    if orphans := sorted(ours - governments):
+        problems.append("districts of the gazetteer with no district government in the catalogue: "
+                        + "、".join(orphans))
+    if unknown := sorted(f"{code} {matter}: {d}" for code, matter, d in restricted if d not in ours):
+        problems.append("matters restricted to a district the gazetteer does not have: " + "; ".join(unknown))
+    if problems:
+        raise ConfigError("asr.gazetteer", "gazetteer and dispatch catalogue disagree: " + " | ".join(problems))
 
 
 # ---------------------------------------------------------------- text helpers
@@ -110,73 +189,41 @@ def normalize_transcript(text: str) -> str:
     return _SPACE_BETWEEN_CJK.sub("", text.strip())
 
 
-_NEGATIONS = ("不是", "不想", "不要", "没有", "不", "没")
+#: Words speech recognition writes for what callers say (same sound, another word), read as
+#: meant before anything is looked for. Only forms that are no word of their own belong here
+#: ("然气" is not one: 虽然气温); place names go to the gazetteer's `misheard`, which counts less.
+MISHEARD_WORDS: Mapping[str, str] = {
+    "暖器": "暖气", "公暖": "供暖", "务业": "物业", "扎土车": "渣土车", "梅气": "煤气", "电线干": "电线杆",
+    "墙体开列": "墙体开裂", "资讯一下": "咨询一下", "想资讯": "想咨询", "见意": "建议", "燥音": "噪音",
+    "头诉": "投诉", "然气灶": "燃气灶", "然气表": "燃气表", "然气公司": "燃气公司",
+}
+_MISHEARD = re.compile("|".join(sorted(map(re.escape, MISHEARD_WORDS), key=len, reverse=True)))
 
 
-def _negated(text: str, index: int) -> bool:
-    before = text[max(0, index - 2): index]
-    return any(before.endswith(n) for n in _NEGATIONS)
-
-
-def _find(text: str, cue: str) -> int:
-    """Position of the first non-negated occurrence of `cue`, or -1."""
-    start = 0
-    while (index := text.find(cue, start)) != -1:
-        if not _negated(text, index):
-            return index
-        start = index + 1
-    return -1
+def prepare_transcript(text: str) -> str:
+    """The caller's words as the rules read them: no spaces between words, misheard words fixed."""
+    return _MISHEARD.sub(lambda m: MISHEARD_WORDS[m.group()], normalize_transcript(text))
 
 
 # ---------------------------------------------------------------- request type
 
-_EXPLICIT: dict[RequestType, tuple[str, ...]] = {
-    RequestType.COMPLAINT: ("投诉",),
-    RequestType.REPORT: ("举报", "检举"),
-    RequestType.HELP: ("求助", "求救"),
-    RequestType.CONSULTATION: ("咨询",),
-    RequestType.SUGGESTION: ("建议", "提个意见", "提意见", "提点意见"),
-}
-_IMPLICIT: dict[RequestType, tuple[str, ...]] = {
-    RequestType.COMPLAINT: ("扰民", "噪音", "乱收费", "不作为", "态度差", "态度很差", "不满意", "拖欠", "推诿",
-                            "没人管", "一直没解决", "太吵"),
-    RequestType.REPORT: ("违法", "非法", "偷排", "违规", "传销", "无证经营", "私搭乱建", "违章建筑", "假冒"),
-    RequestType.HELP: ("帮帮", "帮忙", "被困", "救助", "停水", "停电", "没有暖气", "生活困难", "走失"),
-    RequestType.CONSULTATION: ("请问", "想问", "问一下", "怎么办理", "如何办理", "需要什么材料", "去哪里办",
-                               "政策", "多久能"),
-    RequestType.SUGGESTION: ("希望", "应该增加", "能否增加", "能不能增加", "最好"),
-}
-_EXPLICIT_CONFIDENCE = 0.9
-_IMPLICIT_CONFIDENCE = 0.55
-
-
 def classify_request(text: str) -> Extracted[RequestType] | None:
-    """Explicit words (我要投诉) beat implicit cues (噪音); ties lower the confidence."""
-    for table, confidence in ((_EXPLICIT, _EXPLICIT_CONFIDENCE), (_IMPLICIT, _IMPLICIT_CONFIDENCE)):
-        hits: dict[RequestType, tuple[int, str, int]] = {}  # type -> (first index, cue, count)
-        for kind, cues in table.items():
-            for cue in cues:
-                index = _find(text, cue)
-                if index >= 0:
-                    first, first_cue, count = hits.get(kind, (index, cue, 0))
-                    hits[kind] = (min(first, index), cue if index <= first else first_cue, count + 1)
-        if not hits:
-            continue
-        ranked = sorted(hits.items(), key=lambda kv: (-kv[1][2], kv[1][0]))
-        kind, (_, cue, count) = ranked[0]
-        ambiguous = len(ranked) > 1 and ranked[1][1][2] == count
-        value = confidence - (0.3 if ambiguous else 0.0) + (0.05 if count > 1 and not ambiguous else 0.0)
-        return Extracted(kind, round(min(value, 0.95), 2), cue)
-    return None
+    """The request type from the situation the caller describes (asr/request_type.py)."""
+    guess = guess_request_type(text)
+    return Extracted(guess.value, guess.confidence, guess.evidence) if guess else None
 
 
 # ---------------------------------------------------------------- places and address
 
 def find_places(text: str, gazetteer: Gazetteer) -> dict[str, Extracted[str]]:
-    """District, street and community named in the text; a lower level implies its parents."""
+    """District, street and community named in the text; a lower level implies its parents.
+
+    A road lying in one district places the request there with less certainty; 县城 / 城里 of
+    a county the caller named is its seat's street.
+    """
     taken = [False] * len(text)
     found: dict[str, tuple[int, Extracted[str]]] = {}
-    for form, place, full in gazetteer._forms:
+    for form, place, confidence in gazetteer._forms:
         start = 0
         while (index := text.find(form, start)) != -1:
             start = index + len(form)
@@ -184,20 +231,26 @@ def find_places(text: str, gazetteer: Gazetteer) -> dict[str, Extracted[str]]:
                 continue  # part of a longer name already matched
             taken[index:index + len(form)] = [True] * len(form)
             if place.level not in found:
-                confidence = 0.9 if full else (0.75 if len(form) >= 2 else 0.5)
                 found[place.level] = (index, Extracted(place.name, confidence, form))
     result = {level: ex for level, (_, ex) in found.items()}
     # Parents implied by a more specific match, if the caller did not name them.
     by_name = {p.name: p for p in gazetteer.places}
-    for level in ("community", "street"):
+    for level in ("community", "street", "road"):
         if level in result:
             place = by_name[result[level].value]
             if place.street and "street" not in result:
-                result["street"] = Extracted(place.street, 0.7, result[level].evidence)
+                result["street"] = Extracted(place.street, IMPLIED_CONFIDENCE, result[level].evidence)
             if "district" not in result:
-                result["district"] = Extracted(place.district, 0.7, result[level].evidence)
-            elif result["district"].value != place.district:  # contradicting names: trust neither much
+                implied = ROAD_CONFIDENCE if level == "road" else IMPLIED_CONFIDENCE
+                result["district"] = Extracted(place.district, implied, result[level].evidence)
+            elif result["district"].value != place.district and level != "road":
+                # contradicting names: trust neither much
                 result["district"] = Extracted(result["district"].value, 0.4, result["district"].evidence)
+    result.pop("road", None)
+    district = result.get("district")
+    if district and "street" not in result and (seat := gazetteer.seats.get(district.value)):
+        if word := next((w for w in SEAT_WORDS if w in text), None):
+            result["street"] = Extracted(seat, SEAT_CONFIDENCE, word)
     return result
 
 
@@ -277,9 +330,10 @@ def extract_ticket_draft(caller_text: str, gazetteer: Gazetteer,
     """Everything we can read from the caller's final transcript.
 
     `suggest_units` is the dispatch catalogue's matcher (tickets/dispatch.py); it receives the
-    normalised transcript and returns candidate units, passed through untouched.
+    prepared transcript (`prepare_transcript`) and returns candidate units, passed through
+    untouched.
     """
-    text = normalize_transcript(caller_text)
+    text = prepare_transcript(caller_text)
     places = find_places(text, gazetteer)
     return TicketDraft(
         request_type=classify_request(text),

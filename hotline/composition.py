@@ -31,7 +31,7 @@ from abuse.policy_file import load_abuse_policy
 from agent_desk import plugin as desk_plugin
 from agent_desk.hub import BusDeskNotifier
 from asr import plugin as asr_plugin
-from asr.extract import TicketDraft, load_gazetteer
+from asr.extract import TicketDraft, check_gazetteer_matches_catalogue, load_gazetteer
 from asr.live_calls import LiveCallTranscriber, RepeatLookup
 from asr.service import AsrService, open_asr_service
 from asr.transcript_store import TranscriptStore
@@ -107,6 +107,7 @@ def token_signer(settings: Settings) -> TokenSigner:
 
 async def preflight(settings: Settings) -> None:
     """Fail fast, with one line, when a dependency is wrong or down; migrate the database once."""
+    check_gazetteer_matches_catalogue(load_gazetteer(), load_catalogue())
     load_abuse_policy(resolve_path(settings.abuse.policy_file))
     load_unit_directory(load_catalogue())  # a code the catalogue lacks is a one-line error
     engine = await open_database(settings.database.url, migrate=True)

@@ -41,7 +41,12 @@ CONTEXT_WEIGHT = 0.5
 LOCAL_MATTER_BONUS = 1.0
 #: Weight of a keyword only partly present in the text (e.g. 暖气不热 vs 暖气一点也不热).
 FUZZY_WEIGHT = 0.5
-FUZZY_MIN_CONTAINMENT = 0.5
+FUZZY_MIN_CONTAINMENT = 0.6  # half of a 3-character keyword is a 2-character word: anything
+#: A keyword `A…B` matches A followed by B within PAIR_GAP characters: callers put words
+#: between the halves of what they mean (晚上…打桩 matches 晚上十二点多了旁边工地还在打桩).
+#: It weighs as its two halves together.
+PAIR_MARK = "…"
+PAIR_GAP = 12
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class DispatchCatalogue:
     urgent: Term
     sign_within: Term
     urgent_sign_within: Term
+    city: str = ""  # the city the catalogue is for (its `city:`), checked against the gazetteer
 
     def unit(self, code: str) -> Unit:
         try:
@@ -141,11 +147,27 @@ def dispatch_deadlines(
 # Suggestions
 
 
+def _pair_in(keyword: str, text: str) -> bool:
+    """A `first…then` keyword: both parts, in order, at most PAIR_GAP characters apart."""
+    first, then = keyword.split(PAIR_MARK)
+    start = 0
+    while (index := text.find(first, start)) != -1:
+        after = index + len(first)
+        if text.find(then, after, after + PAIR_GAP + len(then)) != -1:
+            return True
+        start = index + 1
+    return False
+
+
 def _matter_score(matter: Matter, text: str, grams: frozenset[str]) -> tuple[float, list[str]]:
     score = 0.0
     matched: list[str] = []
     for keyword in matter.keywords:
-        if keyword in text:
+        if PAIR_MARK in keyword:
+            if _pair_in(keyword, text):
+                score += len(keyword) - 1
+                matched.append(keyword)
+        elif keyword in text:
             score += len(keyword)
             matched.append(keyword)
         elif len(keyword) >= 3:
@@ -153,11 +175,13 @@ def _matter_score(matter: Matter, text: str, grams: frozenset[str]) -> tuple[flo
             if share >= FUZZY_MIN_CONTAINMENT:
                 score += FUZZY_WEIGHT * share * len(keyword)
                 matched.append(f"~{keyword}")
+    if score == 0:
+        return 0.0, []  # words that only place a request (小区, 学校) do not name its matter
     for keyword in matter.context_keywords:
         if keyword in text:
             score += CONTEXT_WEIGHT * len(keyword)
             matched.append(keyword)
-    if score > 0 and matter.districts is not None:
+    if matter.districts is not None:
         score += LOCAL_MATTER_BONUS
     return score, matched
 
@@ -173,8 +197,10 @@ def suggest_units(
     """Units ranked for a request, best first; the district government closes the list.
 
     Scores add keyword lengths (longer keywords are more specific) for each keyword found in
-    the text, plus a share for keywords of 3+ characters whose bigrams mostly appear, half
-    weight for context keywords, and a bonus for a matter local to the caller's district.
+    the text (both halves of an `A…B` keyword, close together), plus a share for keywords of
+    3+ characters whose bigrams mostly appear, half weight for context keywords once a keyword
+    matched (alone they only place the request), and a bonus for a matter local to the
+    caller's district.
     """
     normalized = normalize(text)
     grams = ngrams(text)
@@ -241,8 +267,16 @@ def _days_by_type(raw: Any, where: str, complete: bool = False) -> dict[TicketTy
     return result
 
 
+def _keyword(raw: Any) -> str:
+    """Normalised like the text it is looked for in; the halves of `A…B` separately."""
+    parts = [normalize(part) for part in str(raw).split(PAIR_MARK)]
+    if len(parts) > 2 or any(not p or " " in p for p in parts):
+        return ""  # refused by the caller: empty
+    return PAIR_MARK.join(parts)
+
+
 def _matter(raw: Mapping[str, Any], where: str) -> Matter:
-    keywords = tuple(normalize(str(k)) for k in raw.get("keywords") or ())
+    keywords = tuple(_keyword(k) for k in raw.get("keywords") or ())
     context = tuple(normalize(str(k)) for k in raw.get("context_keywords") or ())
     if not raw.get("name") or not keywords or any(not k for k in keywords + context):
         raise ConfigError(where, "a matter needs a name and non-empty keywords")
@@ -299,6 +333,7 @@ def catalogue_from_document(doc: Mapping[str, Any]) -> DispatchCatalogue:
         urgent_sign_within=_term(
             defaults.get("urgent_sign_within"), "dispatch_catalogue.defaults.urgent_sign_within"
         ),
+        city=str(doc.get("city") or ""),
     )
 
 

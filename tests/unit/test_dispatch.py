@@ -102,6 +102,36 @@ def test_local_matter_wins_a_tie_in_its_district(catalogue: DispatchCatalogue) -
     assert "gov-lanshan-rural" not in units
 
 
+def _one_matter_catalogue(keywords: list[str], context: list[str] | None = None) -> DispatchCatalogue:
+    defaults = {"deadline_working_days": {"consultation": 2, "help": 5, "complaint": 5, "report": 10,
+                                          "suggestion": 10},
+                "urgent": {"working_days": 1}, "sign_within": {"working_days": 1},
+                "urgent_sign_within": {"hours": 2}}
+    return catalogue_from_document({"defaults": defaults, "units": [
+        {"code": "u", "name": "单位", "kind": "department",
+         "matters": [{"name": "m", "keywords": keywords, "context_keywords": context or []}]},
+        {"code": "gov", "name": "区政府", "kind": "district_government", "district": "甲区"}]})
+
+
+def test_a_pair_keyword_matches_its_halves_with_words_between() -> None:
+    catalogue = _one_matter_catalogue(["晚上…打桩"])
+    best = suggest_units(catalogue, "晚上十二点多了旁边工地还在打桩", TicketType.COMPLAINT)[0]
+    assert (best.unit, best.matched_keywords, best.score) == ("u", ("晚上…打桩",), 4)
+    assert suggest_units(catalogue, "打桩打到晚上", TicketType.COMPLAINT) == []  # the order matters
+    assert suggest_units(catalogue, "晚上八点以后我们这片老小区的路灯全灭了还在打桩", TicketType.COMPLAINT) == []
+
+
+def test_context_words_alone_do_not_name_a_matter() -> None:
+    catalogue = _one_matter_catalogue(["停水"], context=["小区"])
+    assert [s.unit for s in suggest_units(catalogue, "小区里的事没人管", TicketType.HELP, "甲区")] == ["gov"]
+    assert suggest_units(catalogue, "小区停水", TicketType.HELP)[0].score == 3
+
+
+def test_a_keyword_of_three_halves_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        _one_matter_catalogue(["晚上…工地…打桩"])
+
+
 def test_nothing_matches_nothing_suggested(catalogue: DispatchCatalogue) -> None:
     assert suggest_units(catalogue, "你好", TicketType.CONSULTATION) == []
 

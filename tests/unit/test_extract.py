@@ -89,29 +89,29 @@ def test_digit_helpers():
 
 
 def test_district_street_and_community_from_the_gazetteer(gazetteer):
-    draft = extract_ticket_draft("我 住在 明德区 府前街道 文昌社区 这边 垃圾 没人 清理", gazetteer)
-    assert draft.district.value == "明德区" and draft.district.confidence >= 0.9
-    assert draft.street.value == "府前街道"
-    assert draft.community.value == "文昌社区"
+    draft = extract_ticket_draft("我 住在 临沭县 临沭街道 苍河社区 这边 垃圾 没人 清理", gazetteer)
+    assert draft.district.value == "临沭县" and draft.district.confidence >= 0.9
+    assert draft.street.value == "临沭街道"
+    assert draft.community.value == "苍河社区"
 
 
 def test_alias_of_a_community_implies_its_street_and_district(gazetteer):
-    draft = extract_ticket_draft("锦绣家园门口天天有人占道经营", gazetteer)
-    assert draft.community.value == "锦绣家园社区"
-    assert draft.street.value == "北苑街道" and draft.district.value == "北山区"
+    draft = extract_ticket_draft("禹王城那边天天有人占道经营", gazetteer)
+    assert draft.community.value == "禹王城村"
+    assert draft.street.value == "梅埠街道" and draft.district.value == "河东区"
     assert draft.district.confidence < 0.9  # implied, not said
 
 
 def test_longer_names_win_over_their_prefix(gazetteer):
-    draft = extract_ticket_draft("滨河花园小区停电了", gazetteer)
-    assert draft.community.value == "滨河花园社区"
-    assert draft.street.value == "滨河街道" and draft.district.value == "临河区"
+    draft = extract_ticket_draft("梅埠村停电了", gazetteer)  # 梅埠 alone is the street
+    assert draft.community.value == "梅埠村"
+    assert draft.street.value == "梅埠街道" and draft.district.value == "河东区"
 
 
 def test_colloquial_district_alias(gazetteer):
-    draft = extract_ticket_draft("高新区软件园那边路灯不亮", gazetteer)
-    assert draft.district.value == "青川高新技术产业开发区"
-    assert draft.community.value == "软件园社区"
+    draft = extract_ticket_draft("临沭薛疃那边路灯不亮", gazetteer)
+    assert draft.district.value == "临沭县"
+    assert draft.community.value == "薛疃社区"
 
 
 def test_address_with_road_number_and_building():
@@ -121,14 +121,14 @@ def test_address_with_road_number_and_building():
 
 
 def test_full_draft_from_a_realistic_call(gazetteer):
-    text = ("你好 我 要 投诉 一下 我 住在 临河区 滨河街道 柳岸社区 楼下 饭店 油烟 和 噪音 特别 大 "
+    text = ("你好 我 要 投诉 一下 我 住在 河东区 梅埠街道 禹王城村 楼下 饭店 油烟 和 噪音 特别 大 "
             "我的 电话 是 幺 三 九 零 零 一 二 三 四 五 六")
-    draft = extract_ticket_draft(text, gazetteer, suggest_units=lambda t: ["临河区城市管理局"] if "油烟" in t else [])
+    draft = extract_ticket_draft(text, gazetteer, suggest_units=lambda t: ["河东区城市管理局"] if "油烟" in t else [])
     assert draft.request_type.value is RequestType.COMPLAINT
-    assert (draft.district.value, draft.street.value, draft.community.value) == ("临河区", "滨河街道", "柳岸社区")
+    assert (draft.district.value, draft.street.value, draft.community.value) == ("河东区", "梅埠街道", "禹王城村")
     assert draft.callback_number.value == "13900123456"
     assert draft.keywords.value[:2] == ("油烟", "噪音")
-    assert draft.suggested_units == ("临河区城市管理局",)
+    assert draft.suggested_units == ("河东区城市管理局",)
 
 
 def test_empty_transcript_gives_an_empty_draft(gazetteer):
@@ -136,12 +136,12 @@ def test_empty_transcript_gives_an_empty_draft(gazetteer):
 
 
 def test_merge_never_overwrites_what_the_agent_typed(gazetteer):
-    draft = extract_ticket_draft("我要投诉 明德区 噪音 电话 一三八一二三四五六七八", gazetteer)
+    draft = extract_ticket_draft("我要投诉 罗庄区 噪音 电话 一三八一二三四五六七八", gazetteer)
     agent = {"request_type": "consultation", "district": "", "callback_number": "13900000000", "keywords": []}
     result = merge_draft(agent, draft)
     assert result.fields["request_type"] == "consultation"  # typed by the agent: kept
     assert result.fields["callback_number"] == "13900000000"
-    assert result.fields["district"] == "明德区"  # empty: filled
+    assert result.fields["district"] == "罗庄区"  # empty: filled
     assert result.fields["keywords"] == ["噪音"]
     assert result.filled == {"district", "keywords"}
     assert agent["district"] == ""  # the agent's form is not mutated
@@ -152,6 +152,59 @@ def test_merge_skips_low_confidence_values(gazetteer):
     assert draft.request_type.confidence < 0.6
     assert "request_type" not in merge_draft({}, draft, min_confidence=0.6).filled
     assert merge_draft({}, draft, min_confidence=0.5).fields["request_type"] == "complaint"
+
+
+@pytest.mark.parametrize(("text", "district"), [
+    ("罗庄区这边有渣土车半夜拉土", "罗庄区"),
+    ("河东我们村的自来水发黄", "河东区"),
+    ("兰山区人民大街那个井盖没了", "兰山区"),
+    ("就在沂水县城", "沂水县"),
+    ("苍山这边赶集路上堵死了", "兰陵县"),  # the county's name until 2014
+    ("北城新区这边", "兰山区"),
+])
+def test_district_from_the_names_callers_use(gazetteer, text, district):
+    assert extract_ticket_draft(text, gazetteer).district.value == district
+
+
+def test_county_seat_is_what_the_caller_calls_the_county_town(gazetteer):
+    draft = extract_ticket_draft("就在 沂水 县城 停电 了", gazetteer)
+    assert (draft.district.value, draft.street.value) == ("沂水县", "沂城街道")
+    assert draft.street.confidence < draft.district.confidence
+    assert extract_ticket_draft("城里停电了", gazetteer).street is None  # no county named: no guess
+
+
+def test_a_name_as_speech_recognition_writes_it_counts_less(gazetteer):
+    misheard = extract_ticket_draft("必县 探沂镇 我们 村", gazetteer)  # 费县 is read bì xiàn
+    said = extract_ticket_draft("费县探沂镇我们村", gazetteer)
+    assert misheard.district.value == said.district.value == "费县"
+    assert misheard.district.confidence < said.district.confidence
+    assert extract_ticket_draft("一水县城停电", gazetteer).district.value == "沂水县"
+
+
+def test_a_road_of_one_district_places_the_request_there(gazetteer):
+    draft = extract_ticket_draft("金雀山路上有个井盖没了", gazetteer)
+    assert draft.district.value == "兰山区" and draft.district.confidence < 0.7
+    assert draft.street is None
+
+
+def test_generic_words_are_not_places(gazetteer):
+    for text in ("十字路口有人摆摊", "小区花园里的路灯不亮", "这个地方没人管"):
+        draft = extract_ticket_draft(text, gazetteer)
+        assert (draft.district, draft.street) == (None, None), text
+
+
+def test_a_spoken_form_naming_two_places_is_a_config_error():
+    doc = {"city": {"name": "X"}, "districts": [
+        {"name": "甲区", "streets": [{"name": "高都街道", "aliases": ["高都"]}]},
+        {"name": "乙县", "streets": [{"name": "高都镇", "aliases": ["高都"]}]}]}
+    with pytest.raises(ConfigError, match="高都"):
+        parse_gazetteer(doc)
+
+
+def test_a_seat_that_is_not_a_street_of_the_county_is_a_config_error():
+    doc = {"city": {"name": "X"}, "districts": [{"name": "甲县", "seat": "乙街道", "streets": [{"name": "甲街道"}]}]}
+    with pytest.raises(ConfigError, match="乙街道"):
+        parse_gazetteer(doc)
 
 
 def test_malformed_gazetteer_is_a_config_error():
