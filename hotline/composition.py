@@ -37,6 +37,7 @@ from asr.transcript_store import TranscriptStore
 from hotline.desk_backend import AcdDeskBackend
 from hotline.settings import Settings
 from kernel import openapi
+from kernel.audit import AccessAudit
 from kernel.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
 from kernel.database import create_engine, open_database
 from kernel.errors import Unavailable
@@ -45,6 +46,8 @@ from kernel.http_edge import new_app
 from kernel.leader_lease import LeaderLease
 from knowledge import plugin as knowledge_plugin
 from knowledge.store import KnowledgeStore
+from recordings import plugin as recordings_plugin
+from recordings.store import CallStore
 from supervision import plugin as supervision_plugin
 from supervision.job import SupervisionJob
 from telephony.acd import AcdStore
@@ -143,6 +146,31 @@ def _repeat_lookup(check: RepeatCheck) -> RepeatLookup:
     return lookup
 
 
+AUDIT_PURGE_INTERVAL_SECONDS = 24 * 3600
+
+
+def _audit_purge(audit: AccessAudit) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Once a day, drop access-audit rows past their retention (the database refuses younger)."""
+    async def purge_daily() -> None:
+        while True:
+            try:
+                purged = await audit.purge()
+                if purged:
+                    log.info("access audit purged", extra={"rows": purged})
+            except Exception:  # a failed purge is retried tomorrow, never fatal
+                log.exception("access audit purge failed")
+            await asyncio.sleep(AUDIT_PURGE_INTERVAL_SECONDS)
+
+    async def context(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(purge_daily(), name="audit-purge")
+        yield
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    return context
+
+
 @dataclass(frozen=True)
 class _CallPath:
     """What the call path is joined to (the ports of `telephony.ports`, and the desk)."""
@@ -235,9 +263,12 @@ def build_app(settings: Settings) -> web.Application:
         senior_agents=frozenset(settings.queue.senior_agents))
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
 
+    audit = AccessAudit(engine, retention_days=settings.audit.retention_days)
+    app.cleanup_ctx.append(_audit_purge(audit))
     tickets_plugin.install(app, tickets_plugin.TicketDeps(
         tickets, catalogue, load_calendar(),
-        EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes)))
+        EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes), audit))
+    recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
     abuse_plugin.install(app, screen)
     supervision = settings.supervision

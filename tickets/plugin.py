@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import contribute
 from tickets import api, evidence_api, stats_api
 from tickets.deadlines import WorkingCalendar
@@ -23,6 +24,8 @@ class TicketDeps:
     catalogue: DispatchCatalogue
     calendar: WorkingCalendar
     evidence: EvidenceStore
+    #: Reads of callers' histories and of confidential callers' numbers are written here.
+    audit: AccessAudit
 
 
 def install(app: web.Application, deps: TicketDeps) -> None:
@@ -30,6 +33,7 @@ def install(app: web.Application, deps: TicketDeps) -> None:
     app[api.DISPATCH_CATALOGUE] = deps.catalogue
     app[api.WORKING_CALENDAR] = deps.calendar
     app[evidence_api.EVIDENCE_STORE] = deps.evidence
+    install_audit(app, deps.audit)
     app.add_routes(api.routes)
     app.add_routes(evidence_api.routes)
     app.add_routes(stats_api.routes)
