@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from agent_desk import desk, live_feed
+from agent_desk import desk, live_feed, supervisor
 from agent_desk.hub import DeskHub
-from agent_desk.ports import DeskBackend
+from agent_desk.ports import DeskBackend, SupervisorBackend
+from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
 
 
@@ -24,6 +25,15 @@ class DeskDeps:
     key_prefix: str
     #: The agents' desk (`/ws/desk`); None serves only the page and the live feed.
     backend: DeskBackend | None = None
+    #: The supervisor's live calls (`/supervisor`, `/api/live/...`); None serves none.
+    supervisor: SupervisorBackend | None = None
+    #: Where live listening is audited (required with `supervisor`).
+    audit: AccessAudit | None = None
+
+
+async def supervisor_page(_: web.Request) -> web.FileResponse:
+    """The supervisor's live calls page; it holds no data and signs in from the URL fragment."""
+    return web.FileResponse(live_feed.STATIC_DIR / "supervisor.html", headers={"Cache-Control": "no-store"})
 
 
 def install(app: web.Application, deps: DeskDeps) -> None:
@@ -34,6 +44,15 @@ def install(app: web.Application, deps: DeskDeps) -> None:
     contribute(app, [*live_feed.operations(), Operation(
         "get", "/static/{filename}", "The desk's scripts and vendored libraries", ANYONE,
         content_type="application/javascript")])
+    if deps.supervisor is not None:
+        if deps.audit is None:
+            raise ValueError("live listening needs the access audit")
+        install_audit(app, deps.audit)
+        app[supervisor.SUPERVISOR_BACKEND] = deps.supervisor
+        app.add_routes(supervisor.routes)
+        app.router.add_get("/supervisor", supervisor_page)
+        contribute(app, [*supervisor.operations(), Operation(
+            "get", "/supervisor", "The supervisor's live calls page (zh-CN)", ANYONE, content_type="text/html")])
     if deps.backend is None:
         return
     hub = DeskHub(deps.redis, deps.key_prefix)

@@ -42,3 +42,17 @@ class DeskBackend(Protocol):
     async def wrap_up(self, agent_id: str, call_id: str, *, no_new_content: bool,
                       harassment: bool, note: str) -> dict[str, Any]:
         """After-call work done: the agent is available again; the screen hears the outcome."""
+
+
+class SupervisorBackend(Protocol):
+    """What the supervisor's live page needs (`hotline/supervisor_backend.py` implements it)."""
+
+    async def live_calls(self) -> list[dict[str, Any]]:
+        """Calls in progress: waiting, ringing an agent or answered, with who is monitoring."""
+
+    async def softphone(self, supervisor_id: str) -> dict[str, Any]:
+        """The supervisor's browser softphone account (provisioned like an agent's)."""
+
+    async def monitor(self, call_id: str, supervisor_id: str, mode: str) -> dict[str, Any]:
+        """Ring the supervisor's softphone to listen, whisper or barge on a live call.
+        Raises the kernel's NotFound (no such live call) or InvalidInput."""

@@ -85,7 +85,7 @@ CLIENT_TYPES = ("agent.set_status", "call.hangup", "call.hold", "call.wrap_up", 
 SERVER_TYPES = (
     "desk.ready", "agent.status", "call.offered", "call.answered", "call.missed",
     "call.withdrawn", "call.hung_up", "call.ended", "asr.partial", "asr.final", "ack", "pong",
-    "error", "agent.wrap_up_expired",
+    "error", "agent.wrap_up_expired", "supervisor.joined", "supervisor.left",
 )
 
 ERROR_CODES = {

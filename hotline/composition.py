@@ -36,6 +36,7 @@ from asr.service import AsrService, open_asr_service
 from asr.transcript_store import TranscriptStore
 from hotline.desk_backend import AcdDeskBackend
 from hotline.settings import Settings
+from hotline.supervisor_backend import TelephonySupervisorBackend
 from kernel import openapi
 from kernel.audit import AccessAudit
 from kernel.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
@@ -58,6 +59,7 @@ from telephony.call_flow import CallFlow
 from telephony.call_state import CallStateStore
 from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
+from telephony.monitor import CallMonitor
 from telephony.prompts import load_prompts
 from telephony.softphone import SoftphoneProvisioner
 from tickets import plugin as tickets_plugin
@@ -183,6 +185,7 @@ class _CallPath:
     acd: AcdStore
     notifier: BusDeskNotifier
     desk: AcdDeskBackend
+    supervisor: TelephonySupervisorBackend
 
 
 def _telephony(settings: Settings, redis: aioredis.Redis,
@@ -211,7 +214,9 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                         distributor=distributor)
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
+        flow.monitor = CallMonitor(rest, flow.waiter, state, notifier=path.notifier)
         path.desk.attach(flow)
+        path.supervisor.attach(flow)
         app[CALL_FLOW] = flow
         tasks = [asyncio.create_task(flow.run(stream.events()), name="ari-call-flow"),
                  asyncio.create_task(distributor.run(), name="call-distributor")]
@@ -279,14 +284,16 @@ def build_app(settings: Settings) -> web.Application:
             redis, f"{prefix}lease:supervision", ttl_seconds=supervision.interval_seconds * 0.9))
     supervision_plugin.install(app, supervision_plugin.SupervisionDeps(
         SupervisionJob(tickets, knowledge), schedule))
-    desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk))
+    supervisor = TelephonySupervisorBackend(desk.provisioner, secret=signing_key(settings))
+    desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk, supervisor=supervisor,
+                                                  audit=audit))
     asr_plugin.install(app, load_gazetteer(), lambda text: suggest_units(catalogue, text))
     openapi.install(app)
 
     app.cleanup_ctx.append(_asr(settings, bus))
     app.cleanup_ctx.append(_telephony(settings, redis, _CallPath(
         CallIntake(engine, settings.node.id), screen, catalogue, TranscriptStore(engine),
-        _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk)))
+        _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk, supervisor)))
     app.router.add_get("/health", health)
     openapi.contribute(app, [openapi.Operation(
         "get", "/health", "Liveness: active calls, ASR model and workers", openapi.ANYONE)])

@@ -38,6 +38,7 @@ class AccessKind(StrEnum):
     TRANSCRIPT = "transcript"  # the words of a call
     CALLER_HISTORY = "caller_history"  # a caller's earlier tickets
     CONFIDENTIAL_IDENTITY = "confidential_identity"  # the number of a 保密 caller
+    LIVE_CALL = "live_call"  # a supervisor listening to, whispering on or barging into a call
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,3 +51,15 @@ def parse_agent_channel(resource_id: str) -> tuple[str, str] | None:
     rest = resource_id[len(f"{OWN_PREFIX}agent-") + 7:]
     call_id, agent_id = rest[-36:], rest[:-37]
     return (agent_id, call_id) if agent_id and len(call_id) == 36 else None
+
+
+def monitor_ids(call_id: str, supervisor_id: str) -> tuple[str, str, str]:
+    """(supervisor's leg, snoop channel, monitor bridge) of one supervisor on one call."""
+    token = uuid.uuid4().hex[:6]
+    return (f"{OWN_PREFIX}monitor-{token}-{supervisor_id}-{call_id}",
+            f"{OWN_PREFIX}msnoop-{token}-{call_id}",
+            f"{OWN_PREFIX}mbridge-{token}-{call_id}")
+
+
+def is_monitor_leg(resource_id: str) -> bool:
+    return resource_id.startswith(f"{OWN_PREFIX}monitor-")

@@ -85,6 +85,8 @@ function onMessage(m) {
     case 'call.ended': return onEnded(m);
     case 'asr.final': case 'asr.partial': return onSegment({...m, final: m.type === 'asr.final'});
     case 'agent.wrap_up_expired': say('话后处理时间已到，已自动就绪'); return;
+    case 'supervisor.joined': say(`班长 ${m.supervisor} 已加入通话（强插），来电人和您都能听到班长`); return;
+    case 'supervisor.left': say(`班长 ${m.supervisor} 已离开通话`); return;
     default: return undefined;
   }
 }

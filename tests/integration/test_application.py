@@ -32,5 +32,6 @@ async def test_openapi_lists_every_route_of_the_running_app(
     assert openapi.unserved_operations(app) == set()
     for path in ("/api/tickets", "/api/kb/search", "/api/abuse/restricted", "/api/evidence",
                  "/api/statistics/units", "/api/supervision/scan", "/health", "/ws/live",
-                 "/api/calls", "/api/calls/{call_id}/recording", "/api/audit"):
+                 "/api/calls", "/api/calls/{call_id}/recording", "/api/audit", "/api/live/calls",
+                 "/api/live/calls/{call_id}/monitor", "/supervisor", "/recordings"):
         assert path in document["paths"], path
