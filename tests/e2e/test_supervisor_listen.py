@@ -136,3 +136,92 @@ async def test_a_supervisor_listens_to_a_live_call_in_the_browser(
             if sipp is not None and not sipp.done():
                 sipp.cancel()
             await browser.close()
+
+
+async def test_a_supervisor_whispers_to_an_agent_then_barges_in_and_only_the_barge_is_shown(
+    backend: tuple[Settings, TestServer], asterisk: AsteriskSandbox, tmp_path: Path,
+) -> None:
+    """An agent answers in the desk page; the supervisor whispers (the agent's desk shows
+    nothing), hangs up, then barges in (the agent's desk says a supervisor joined). Both times
+    the call's audio reaches the supervisor's page."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+    from playwright.async_api import async_playwright
+
+    settings, server = backend
+    signer = token_signer(settings)
+    supervisor = signer.issue(Principal(user="sup1", role="supervisor"), hours=1)
+    agent = signer.issue(Principal(user="a7", role="agent"), hours=1)
+    base = f"http://127.0.0.1:{server.port}"
+    wav = asterisk.write_sipp_file("barge-caller.wav", caller_audio_wav())
+    scenario = asterisk.write_sipp_file(f"barge-{uuid.uuid4().hex[:6]}.xml",
+                                        speech_call_scenario(wav, hold_ms=40_000, loops=-1))
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium_executable(), args=webrtc_flags(speech_wav(tmp_path / "mic.wav")))
+        sipp = None
+        try:
+            console: list[str] = []
+            desk, board = await browser.new_page(), await browser.new_page()
+            for page in (desk, board):
+                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+                page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+
+            async def wait_for(page: Any, what: str, predicate: str) -> None:
+                try:
+                    await page.wait_for_function(predicate, polling=100, timeout=WAIT * 1000)
+                except PlaywrightTimeout:
+                    messages = await page.evaluate("document.getElementById('messages').innerText")
+                    raise AssertionError(f"no {what} within {WAIT:.0f}s; {messages!r}; {console[-10:]}") from None
+
+            async def call_audio_arrives() -> None:
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + WAIT
+                first = await board.evaluate("() => window.supervisorDebug.softphone.stats()")
+                while True:
+                    stats = await board.evaluate("() => window.supervisorDebug.softphone.stats()")
+                    if stats["inbound"]["packetsReceived"] > 100 and stats["inbound"]["audioLevel"] > 0.01:
+                        return
+                    assert loop.time() < deadline, f"no call audio in the supervisor's page: {first} -> {stats}"
+                    await asyncio.sleep(0.2)
+
+            # The agent is at the desk and answers the call.
+            await desk.goto(f"{base}/#access_token={agent}")
+            await wait_for(desk, "registration", "document.getElementById('phone-status').textContent === '已注册'")
+            await desk.click("#go-available")
+            await wait_for(desk, "available", "document.getElementById('agent-status').textContent === '就绪'")
+            sipp = asyncio.create_task(asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
+                                                         "-set", "caller", CALLER))
+            await wait_for(desk, "the offer", "!document.getElementById('answer').disabled")
+            await desk.click("#answer")
+            await wait_for(desk, "the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
+
+            # The supervisor whispers: they hear the call; the agent's desk shows nothing.
+            await board.goto(f"{base}/supervisor#access_token={supervisor}")
+            await wait_for(board, "registration", "document.getElementById('phone-status').textContent === '已注册'")
+            await wait_for(board, "the answered call",
+                           "document.querySelector('#calls tr button.whisper:not(:disabled)') !== null")
+            await board.click("#calls tr button.whisper")
+            await wait_for(board, "the whisper", "document.getElementById('monitor-status').textContent === '耳语中'")
+            await call_audio_arrives()
+            assert "班长" not in await desk.evaluate("document.getElementById('messages').textContent")
+            await board.click("#hangup")
+            await wait_for(board, "the end of the whisper",
+                           "document.getElementById('monitor-status').textContent === '空闲'")
+
+            # The supervisor barges in: the agent's desk says so.
+            await wait_for(board, "the call again",
+                           "document.querySelector('#calls tr button.barge:not(:disabled)') !== null")
+            await board.click("#calls tr button.barge")
+            await wait_for(board, "the barge", "document.getElementById('monitor-status').textContent === '强插中'")
+            await call_audio_arrives()
+            await wait_for(desk, "the barge notice",
+                           "document.getElementById('messages').textContent.includes('班长 sup1 已加入通话')")
+            await board.click("#hangup")
+            await wait_for(desk, "the supervisor leaving",
+                           "document.getElementById('messages').textContent.includes('班长 sup1 已离开通话')")
+            assert await desk.evaluate("document.getElementById('call-state').textContent.startsWith('通话中')")
+        finally:
+            if sipp is not None and not sipp.done():
+                sipp.cancel()
+            await browser.close()
