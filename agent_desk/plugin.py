@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from agent_desk import desk, live_feed, supervisor
+from agent_desk import desk, live_feed, supervisor, wallboard_feed
 from agent_desk.hub import DeskHub
-from agent_desk.ports import DeskBackend, SupervisorBackend
+from agent_desk.ports import DeskBackend, SupervisorBackend, WallboardSource
 from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
 
@@ -29,6 +29,8 @@ class DeskDeps:
     supervisor: SupervisorBackend | None = None
     #: Where live listening is audited (required with `supervisor`).
     audit: AccessAudit | None = None
+    #: Seeds the wallboard (`/ws/wallboard`, `/metrics`); None serves no wallboard.
+    wallboard: WallboardSource | None = None
 
 
 async def supervisor_page(_: web.Request) -> web.FileResponse:
@@ -53,6 +55,8 @@ def install(app: web.Application, deps: DeskDeps) -> None:
         app.router.add_get("/supervisor", supervisor_page)
         contribute(app, [*supervisor.operations(), Operation(
             "get", "/supervisor", "The supervisor's live calls page (zh-CN)", ANYONE, content_type="text/html")])
+    if deps.wallboard is not None:
+        _install_wallboard(app, wallboard_feed.WallboardService(deps.redis, deps.key_prefix, deps.wallboard))
     if deps.backend is None:
         return
     hub = DeskHub(deps.redis, deps.key_prefix)
@@ -69,3 +73,18 @@ def install(app: web.Application, deps: DeskDeps) -> None:
             await task
 
     app.cleanup_ctx.append(run_hub)
+
+
+def _install_wallboard(app: web.Application, service: wallboard_feed.WallboardService) -> None:
+    app[wallboard_feed.WALLBOARD] = service
+    app.add_routes(wallboard_feed.routes)
+    contribute(app, wallboard_feed.operations())
+
+    async def run_board(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(service.run(), name="wallboard")
+        yield
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(run_board)

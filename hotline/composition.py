@@ -37,6 +37,7 @@ from asr.transcript_store import TranscriptStore
 from hotline.desk_backend import AcdDeskBackend
 from hotline.settings import Settings
 from hotline.supervisor_backend import TelephonySupervisorBackend
+from hotline.wallboard_source import AcdWallboardSource, AnnouncingIntake
 from kernel import openapi
 from kernel.audit import AccessAudit
 from kernel.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
@@ -60,6 +61,7 @@ from telephony.call_state import CallStateStore
 from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
 from telephony.monitor import CallMonitor
+from telephony.ports import CallRecorder
 from telephony.prompts import load_prompts
 from telephony.softphone import SoftphoneProvisioner
 from tickets import plugin as tickets_plugin
@@ -177,7 +179,7 @@ def _audit_purge(audit: AccessAudit) -> Callable[[web.Application], AsyncIterato
 class _CallPath:
     """What the call path is joined to (the ports of `telephony.ports`, and the desk)."""
 
-    intake: CallIntake
+    intake: CallRecorder
     screen: AbuseScreen
     catalogue: DispatchCatalogue
     transcripts: TranscriptStore
@@ -286,13 +288,14 @@ def build_app(settings: Settings) -> web.Application:
         SupervisionJob(tickets, knowledge), schedule))
     supervisor = TelephonySupervisorBackend(desk.provisioner, secret=signing_key(settings))
     desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk, supervisor=supervisor,
-                                                  audit=audit))
+                                                  audit=audit, wallboard=AcdWallboardSource(acd, engine)))
     asr_plugin.install(app, load_gazetteer(), lambda text: suggest_units(catalogue, text))
     openapi.install(app)
 
     app.cleanup_ctx.append(_asr(settings, bus))
     app.cleanup_ctx.append(_telephony(settings, redis, _CallPath(
-        CallIntake(engine, settings.node.id), screen, catalogue, TranscriptStore(engine),
+        AnnouncingIntake(CallIntake(engine, settings.node.id), bus.publish), screen, catalogue,
+        TranscriptStore(engine),
         _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk, supervisor)))
     app.router.add_get("/health", health)
     openapi.contribute(app, [openapi.Operation(

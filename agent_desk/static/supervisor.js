@@ -10,7 +10,9 @@ import {Softphone} from './softphone.js';
 const $ = (id) => document.getElementById(id);
 const STATES = {waiting: '排队等待', answered: '通话中', message: '留言中'};
 const MODES = {listen: '监听', whisper: '耳语', barge: '强插'};
-const REFRESH_MS = 2000;
+// The list follows the wallboard's pushes (the queue or an agent changed); the timer only
+// keeps the durations moving.
+const REFRESH_MS = 5000;
 
 const fromHash = new URLSearchParams(location.hash.slice(1)).get('access_token');
 if (fromHash) {
@@ -19,7 +21,7 @@ if (fromHash) {
 }
 const token = sessionStorage.getItem('hotline-token');
 
-const state = {softphone: null, registered: false, monitoring: null, calls: []};
+const state = {softphone: null, registered: false, monitoring: null, calls: [], wallboard: null};
 window.supervisorDebug = state;  // for people (and tests) inspecting the page
 
 function say(text, error = false) {
@@ -60,8 +62,9 @@ async function startPhone() {
   phone.addEventListener('confirmed', () => {
     pill('monitor-status', `${MODES[state.monitoring.mode]}中`, 'busy');
     $('hangup').disabled = false;
+    refresh();
   });
-  const over = () => { state.monitoring = null; pill('monitor-status', '空闲'); $('hangup').disabled = true; render(); };
+  const over = () => { state.monitoring = null; pill('monitor-status', '空闲'); $('hangup').disabled = true; refresh(); };
   phone.addEventListener('ended', over);
   phone.addEventListener('failed', over);
   phone.start();
@@ -122,6 +125,47 @@ async function refresh() {
   }
 }
 
+// ---- the wallboard: pushed by the backend on every change (no polling); the longest wait
+// ticks here between pushes from the oldest waiting caller's time.
+const percent = (v) => (v === null || v === undefined ? '—' : `${(v * 100).toFixed(1)}%`);
+const duration = (v) => (v === null || v === undefined ? '—' : `${Math.floor(v / 60)}分${String(Math.round(v % 60)).padStart(2, '0')}秒`);
+
+function showBoard(figures) {
+  state.wallboard = figures;
+  for (const name of ['calls_waiting', 'answered_today', 'abandoned_today']) $(`wb-${name}`).textContent = String(figures[name]);
+  for (const [status, count] of Object.entries(figures.agents)) {
+    const cell = $(`wb-agents-${status}`);
+    if (cell) cell.textContent = String(count);
+  }
+  $('wb-service_level').textContent = percent(figures.service_level);
+  $('wb-transcription_coverage').textContent = percent(figures.transcription_coverage);
+  $('wb-average_handle_seconds').textContent = duration(figures.average_handle_seconds);
+  tickWait();
+}
+
+function tickWait() {
+  const since = state.wallboard?.oldest_waiting_since;
+  $('wb-longest_wait').textContent = since ? duration(Math.max(0, (Date.now() - Date.parse(since)) / 1000)) : '0分00秒';
+}
+
+let boardRetry = 500;
+function connectBoard() {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/wallboard?access_token=${encodeURIComponent(token)}`);
+  socket.onopen = () => { boardRetry = 500; $('board-status').textContent = '已连接'; };
+  socket.onmessage = (event) => {
+    try {
+      const message = JSON.parse(event.data);
+      if (message.type === 'wallboard') { showBoard(message.figures); refresh(); }
+    } catch (error) { console.error(error); }
+  };
+  socket.onclose = () => {
+    $('board-status').textContent = '已断开，正在重连…';
+    setTimeout(connectBoard, boardRetry);
+    boardRetry = Math.min(boardRetry * 2, 10000);
+  };
+}
+
 $('hangup').addEventListener('click', () => state.softphone?.hangup());
 
 if (!token) {
@@ -130,4 +174,6 @@ if (!token) {
   startPhone().catch((error) => say(`话机开通失败：${error.message}`, true));
   refresh();
   setInterval(refresh, REFRESH_MS);
+  connectBoard();
+  setInterval(tickWait, 1000);
 }

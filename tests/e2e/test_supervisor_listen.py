@@ -11,6 +11,7 @@ agent who tries is refused, and audited too. Hanging up the softphone ends the m
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -94,6 +95,7 @@ async def test_a_supervisor_listens_to_a_live_call_in_the_browser(
                                                          "-set", "caller", CALLER))
             await wait_for("the live call", "document.querySelector('#calls tr button.listen:not(:disabled)') !== null")
             assert CALLER in await page.inner_text("#calls")
+            await wait_for("the pushed wallboard", "document.getElementById('wb-calls_waiting').textContent === '1'")
             call_id = str(await page.evaluate("window.supervisorDebug.calls[0].call_id"))
 
             # An agent may not listen: refused, and the attempt is audited.
@@ -113,6 +115,9 @@ async def test_a_supervisor_listens_to_a_live_call_in_the_browser(
                 assert loop.time() < deadline, f"no call audio in the page: {stats}"
                 await asyncio.sleep(0.2)
 
+            if shots := os.environ.get("HOTLINE_TEST_SCREENSHOTS"):  # for people checking the page
+                await page.set_viewport_size({"width": 1400, "height": 700})
+                await page.screenshot(path=str(Path(shots) / "supervisor-listening.png"), full_page=True)
             status, live = await api("GET", "/api/live/calls", supervisor)
             assert status == 200
             monitors = live["calls"][0]["monitors"]
