@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from agent_desk import desk, live_feed
+from agent_desk import desk, live_feed, supervisor, wallboard_feed
 from agent_desk.hub import DeskHub
-from agent_desk.ports import DeskBackend
+from agent_desk.ports import DeskBackend, SupervisorBackend, WallboardSource
+from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
 
 
@@ -26,6 +27,17 @@ class DeskDeps:
     backend: DeskBackend | None = None
     #: How long an agent whose last desk closed stays signed in (a reload, a network blip).
     close_grace_seconds: float = desk.CLOSE_GRACE_SECONDS
+    #: The supervisor's live calls (`/supervisor`, `/api/live/...`); None serves none.
+    supervisor: SupervisorBackend | None = None
+    #: Where live listening is audited (required with `supervisor`).
+    audit: AccessAudit | None = None
+    #: Seeds the wallboard (`/ws/wallboard`, `/metrics`); None serves no wallboard.
+    wallboard: WallboardSource | None = None
+
+
+async def supervisor_page(_: web.Request) -> web.FileResponse:
+    """The supervisor's live calls page; it holds no data and signs in from the URL fragment."""
+    return web.FileResponse(live_feed.STATIC_DIR / "supervisor.html", headers={"Cache-Control": "no-store"})
 
 
 def install(app: web.Application, deps: DeskDeps) -> None:
@@ -36,6 +48,17 @@ def install(app: web.Application, deps: DeskDeps) -> None:
     contribute(app, [*live_feed.operations(), Operation(
         "get", "/static/{filename}", "The desk's scripts and vendored libraries", ANYONE,
         content_type="application/javascript")])
+    if deps.supervisor is not None:
+        if deps.audit is None:
+            raise ValueError("live listening needs the access audit")
+        install_audit(app, deps.audit)
+        app[supervisor.SUPERVISOR_BACKEND] = deps.supervisor
+        app.add_routes(supervisor.routes)
+        app.router.add_get("/supervisor", supervisor_page)
+        contribute(app, [*supervisor.operations(), Operation(
+            "get", "/supervisor", "The supervisor's live calls page (zh-CN)", ANYONE, content_type="text/html")])
+    if deps.wallboard is not None:
+        _install_wallboard(app, wallboard_feed.WallboardService(deps.redis, deps.key_prefix, deps.wallboard))
     if deps.backend is None:
         return
     hub = DeskHub(deps.redis, deps.key_prefix)
@@ -53,3 +76,18 @@ def install(app: web.Application, deps: DeskDeps) -> None:
             await task
 
     app.cleanup_ctx.append(run_hub)
+
+
+def _install_wallboard(app: web.Application, service: wallboard_feed.WallboardService) -> None:
+    app[wallboard_feed.WALLBOARD] = service
+    app.add_routes(wallboard_feed.routes)
+    contribute(app, wallboard_feed.operations())
+
+    async def run_board(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(service.run(), name="wallboard")
+        yield
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(run_board)

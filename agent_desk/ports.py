@@ -8,7 +8,10 @@ them to the browser as they are.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
+
+from agent_desk.wallboard import FinishedCall
 
 
 class DeskError(Exception):
@@ -56,3 +59,33 @@ class DeskBackend(Protocol):
         """The agent's last desk has been gone for the grace period: no softphone answers any
         more, so an available agent is signed out rather than offered calls that can only
         ring out. An agent on a call keeps it (a desk phone may still be up)."""
+
+class SupervisorBackend(Protocol):
+    """What the supervisor's live page needs (`hotline/supervisor_backend.py` implements it)."""
+
+    async def live_calls(self) -> list[dict[str, Any]]:
+        """Calls in progress: waiting, ringing an agent or answered, with who is monitoring."""
+
+    async def softphone(self, supervisor_id: str) -> dict[str, Any]:
+        """The supervisor's browser softphone account (provisioned like an agent's)."""
+
+    async def monitor(self, call_id: str, supervisor_id: str, mode: str) -> dict[str, Any]:
+        """Ring the supervisor's softphone to listen, whisper or barge on a live call.
+        Raises the kernel's NotFound (no such live call) or InvalidInput."""
+
+
+class WallboardSource(Protocol):
+    """Where the wallboard is seeded from once, and re-reads the queue when it changes
+    (`hotline/wallboard_source.py`: the ACD and the database)."""
+
+    async def agent_states(self) -> dict[str, str]:
+        """Every known agent's state (`telephony.agent_state.AgentStatus` values)."""
+
+    async def waiting(self) -> dict[str, datetime]:
+        """The callers waiting now, with when each joined the queue."""
+
+    async def finished_since(self, since: datetime) -> list[FinishedCall]:
+        """Calls that started since `since` and are finished (recorded)."""
+
+    async def transcribed_since(self, since: datetime) -> set[str]:
+        """Ids of calls started since `since` that have a final transcript line."""

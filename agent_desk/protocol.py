@@ -114,6 +114,7 @@ SERVER_TYPES = (
     "error", "agent.wrap_up_expired", "three_way.ringing", "three_way.answered",
     "three_way.busy", "three_way.no_answer", "three_way.rejected", "three_way.failed",
     "three_way.left",
+    "supervisor.joined", "supervisor.left",
 )
 
 ERROR_CODES = {

@@ -37,7 +37,10 @@ from asr.service import AsrService, open_asr_service
 from asr.transcript_store import TranscriptStore
 from hotline.desk_backend import AcdDeskBackend
 from hotline.settings import Settings
+from hotline.supervisor_backend import TelephonySupervisorBackend
+from hotline.wallboard_source import AcdWallboardSource, AnnouncingIntake
 from kernel import openapi
+from kernel.audit import AccessAudit
 from kernel.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
 from kernel.database import create_engine, open_database
 from kernel.errors import Unavailable
@@ -46,6 +49,8 @@ from kernel.http_edge import new_app
 from kernel.leader_lease import LeaderLease
 from knowledge import plugin as knowledge_plugin
 from knowledge.store import KnowledgeStore
+from recordings import plugin as recordings_plugin
+from recordings.store import CallStore
 from supervision import plugin as supervision_plugin
 from supervision.job import SupervisionJob
 from telephony.acd import AcdStore
@@ -58,6 +63,8 @@ from telephony.callback_dialer import CallbackDialer
 from telephony.conference import ThreeWayCalls
 from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
+from telephony.monitor import CallMonitor
+from telephony.ports import CallRecorder
 from telephony.prompts import load_prompts
 from telephony.softphone import SoftphoneProvisioner
 from tickets import plugin as tickets_plugin
@@ -150,11 +157,36 @@ def _repeat_lookup(check: RepeatCheck) -> RepeatLookup:
     return lookup
 
 
+AUDIT_PURGE_INTERVAL_SECONDS = 24 * 3600
+
+
+def _audit_purge(audit: AccessAudit) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Once a day, drop access-audit rows past their retention (the database refuses younger)."""
+    async def purge_daily() -> None:
+        while True:
+            try:
+                purged = await audit.purge()
+                if purged:
+                    log.info("access audit purged", extra={"rows": purged})
+            except Exception:  # a failed purge is retried tomorrow, never fatal
+                log.exception("access audit purge failed")
+            await asyncio.sleep(AUDIT_PURGE_INTERVAL_SECONDS)
+
+    async def context(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(purge_daily(), name="audit-purge")
+        yield
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    return context
+
+
 @dataclass(frozen=True)
 class _CallPath:
     """What the call path is joined to (the ports of `telephony.ports`, and the desk)."""
 
-    intake: CallIntake
+    intake: CallRecorder
     screen: AbuseScreen
     catalogue: DispatchCatalogue
     transcripts: TranscriptStore
@@ -164,6 +196,7 @@ class _CallPath:
     desk: AcdDeskBackend
     callbacks: CallbackService
     lease: LeaderLease
+    supervisor: TelephonySupervisorBackend
 
 
 def _telephony(settings: Settings, redis: aioredis.Redis,
@@ -195,7 +228,9 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
             flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback)
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
+        flow.monitor = CallMonitor(rest, flow.waiter, state, notifier=path.notifier)
         path.desk.attach(flow)
+        path.supervisor.attach(flow)
         app[CALL_FLOW] = flow
         tasks = [asyncio.create_task(flow.run(stream.events()), name="ari-call-flow"),
                  asyncio.create_task(distributor.run(), name="call-distributor")]
@@ -269,10 +304,13 @@ def build_app(settings: Settings) -> web.Application:
         senior_agents=frozenset(settings.queue.senior_agents), units=units)
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
 
+    audit = AccessAudit(engine, retention_days=settings.audit.retention_days)
+    app.cleanup_ctx.append(_audit_purge(audit))
     tickets_plugin.install(app, tickets_plugin.TicketDeps(
         tickets, catalogue, calendar,
-        EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes),
+        EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes), audit,
         units=units, seed_units=load_unit_directory(catalogue), callbacks=callbacks))
+    recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
     abuse_plugin.install(app, screen)
     supervision = settings.supervision
@@ -283,15 +321,18 @@ def build_app(settings: Settings) -> web.Application:
             redis, f"{prefix}lease:supervision", ttl_seconds=supervision.interval_seconds * 0.9))
     supervision_plugin.install(app, supervision_plugin.SupervisionDeps(
         SupervisionJob(tickets, knowledge), schedule))
-    desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk))
+    supervisor = TelephonySupervisorBackend(desk.provisioner, secret=signing_key(settings))
+    desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk, supervisor=supervisor,
+                                                  audit=audit, wallboard=AcdWallboardSource(acd, engine)))
     asr_plugin.install(app, load_gazetteer(), lambda text: suggest_units(catalogue, text))
     openapi.install(app)
 
     app.cleanup_ctx.append(_asr(settings, bus))
     app.cleanup_ctx.append(_telephony(settings, redis, _CallPath(
-        CallIntake(engine, settings.node.id), screen, catalogue, TranscriptStore(engine),
+        AnnouncingIntake(CallIntake(engine, settings.node.id), bus.publish), screen, catalogue,
+        TranscriptStore(engine),
         _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk, callbacks,
-        LeaderLease(redis, f"{prefix}lease:callbacks", ttl_seconds=30))))
+        LeaderLease(redis, f"{prefix}lease:callbacks", ttl_seconds=30), supervisor)))
     app.router.add_get("/health", health)
     openapi.contribute(app, [openapi.Operation(
         "get", "/health", "Liveness: active calls, ASR model and workers", openapi.ANYONE)])

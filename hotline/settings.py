@@ -13,6 +13,7 @@ from pathlib import Path
 from abuse.settings import AbuseSettings
 from asr.models import AsrSettings
 from kernel.settings import (
+    AuditSettings,
     AuthSettings,
     DatabaseSettings,
     HttpSettings,
@@ -49,6 +50,7 @@ class Settings(Section):
     auth: AuthSettings = AuthSettings()
     supervision: SupervisionSettings = SupervisionSettings()
     evidence: EvidenceSettings = EvidenceSettings()
+    audit: AuditSettings = AuditSettings()
 
 
 def load_settings(

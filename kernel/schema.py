@@ -249,3 +249,25 @@ ticket_events = Table(
     Column("payload", Text, nullable=False),
     UniqueConstraint("ticket_id", "version", name="uq_ticket_events_ticket_id_version"),
 )
+
+# ---- access audit (kernel/audit.py), append-only -----------------------------------------------
+# One row per read of a citizen's data (recording, transcript, caller history, a confidential
+# caller's identity), allowed or denied. Migration 0008 adds the triggers that refuse UPDATE and
+# DELETE in the database itself (the retention purge excepted, for rows past the legal minimum).
+
+access_audit = Table(
+    "access_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False, index=True),
+    Column("actor", String(64), nullable=False, index=True),
+    Column("role", String(32), nullable=False),
+    Column("unit", String(64)),
+    Column("kind", String(32), nullable=False),
+    Column("allowed", Boolean, nullable=False),
+    Column("remote", String(64)),
+    Column("call_id", String(36), index=True),
+    Column("ticket_no", String(32), index=True),
+    Column("caller_number", String(64), index=True),
+    Column("detail", String(500), nullable=False, server_default=""),
+)

@@ -74,6 +74,12 @@ class AuthSettings(Section):
     token_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
 
+class AuditSettings(Section):
+    #: How long access-audit rows are kept (kernel/audit.py). Network logs must be kept at least
+    #: six months; the database refuses to delete younger rows whatever this says.
+    retention_days: int = Field(default=365, ge=183, le=3650)
+
+
 class NodeSettings(Section):
     id: str = Field(default="N01", pattern=r"^[A-Z][0-9A-Z]{1,5}$")
 

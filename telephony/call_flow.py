@@ -32,6 +32,7 @@ from telephony.callback_dialer import CallbackDialer
 from telephony.conference import ThreeWayCalls
 from telephony.distributor import CallDistributor
 from telephony.media_tap import MediaTap, StasisWaiter
+from telephony.monitor import CallMonitor
 from telephony.ports import CallAudioConsumer, CallRecorder, CallScreen
 from telephony.prompts import BEEP, LEAVE_MESSAGE
 from telephony.resource_ids import (
@@ -39,6 +40,7 @@ from telephony.resource_ids import (
     is_agent_channel,
     is_call_bridge,
     is_callback_channel,
+    is_monitor_leg,
     is_own_resource,
     is_party_channel,
 )
@@ -95,6 +97,8 @@ class CallFlow:
         self.message_max_seconds = message_max_seconds
         self._message_timers: dict[str, asyncio.TimerHandle] = {}
         self.waiter = StasisWaiter()
+        #: Supervisors listening, whispering or barging (set by the composition root; None: none).
+        self.monitor: CallMonitor | None = None
         self.taps: dict[str, MediaTap] = {}
         self.state = state
         self.intake = intake
@@ -150,6 +154,10 @@ class CallFlow:
             if is_agent_channel(channel_id):
                 if self.distributor is not None:
                     self._serial(channel_id, self.distributor.agent_channel_gone(channel_id))
+                return
+            if is_monitor_leg(channel_id):
+                if self.monitor is not None:
+                    self._serial(channel_id, self.monitor.leg_gone(channel_id))
                 return
             reason = "hangup" if isinstance(event, StasisEnd) else str(
                 event.raw.get("cause_txt", "hangup"))
@@ -329,6 +337,11 @@ class CallFlow:
                 await self.distributor.call_ending(call)
             except Exception:
                 log.exception("queue clean-up failed at call end", extra={"call_id": call.call_id})
+        if self.monitor is not None:
+            try:
+                await self.monitor.call_ending(call)
+            except Exception:
+                log.exception("supervisor clean-up failed at call end", extra={"call_id": call.call_id})
         tap = self.taps.pop(channel_id, None)
         if tap is not None:
             await tap.stop()

@@ -82,3 +82,13 @@ def task_of_callback_channel(resource_id: str) -> str | None:
     if not is_callback_channel(resource_id):
         return None
     return resource_id[len(f"{OWN_PREFIX}callback-") + 7:] or None
+def monitor_ids(call_id: str, supervisor_id: str) -> tuple[str, str, str]:
+    """(supervisor's leg, snoop channel, monitor bridge) of one supervisor on one call."""
+    token = uuid.uuid4().hex[:6]
+    return (f"{OWN_PREFIX}monitor-{token}-{supervisor_id}-{call_id}",
+            f"{OWN_PREFIX}msnoop-{token}-{call_id}",
+            f"{OWN_PREFIX}mbridge-{token}-{call_id}")
+
+
+def is_monitor_leg(resource_id: str) -> bool:
+    return resource_id.startswith(f"{OWN_PREFIX}monitor-")

@@ -34,6 +34,7 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field
 
 from kernel import auth
+from kernel.audit import AccessKind, audit_access
 from kernel.errors import InvalidInput, NotFound, PermissionDenied
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
@@ -488,6 +489,10 @@ async def get_ticket(request: web.Request) -> web.Response:
     actor = _actor(request, HOTLINE_ROLES | {Role.UNIT})
     ticket, events = await request.app[TICKET_STORE].get_with_events(_ticket_no(request))
     _hide_from_other_units(actor)(ticket)
+    if ticket.caller.confidential and actor.role is not Role.UNIT and ticket.caller.number:
+        # Hotline staff see a confidential (保密) caller's number: that read is audited.
+        await audit_access(request, auth.principal_of(request), AccessKind.CONFIDENTIAL_IDENTITY, allowed=True,
+                           ticket_no=ticket.ticket_no, caller_number=ticket.caller.number, detail="ticket")
     return web.json_response({
         "ticket": ticket_json(ticket, actor),
         "events": [event_json(e, actor, confidential=ticket.caller.confidential) for e in events],
@@ -531,12 +536,17 @@ async def suggested_units(request: web.Request) -> web.Response:
 
 @routes.get("/api/callers/{number}/tickets")
 async def caller_history(request: web.Request) -> web.Response:
-    actor = _actor(request, HOTLINE_ROLES)
+    """A caller's history is personal data: every read, and every refused attempt, is audited."""
+    principal = auth.require(request)
     number = request.match_info["number"].strip()
     if not 1 <= len(number) <= 32:
         raise InvalidInput("number must be 1-32 characters", field="number")
-    found = await request.app[TICKET_STORE].caller_history(
-        normalize_number(number) or number, limit=int_query(request, "limit", 50, 1, 500))
+    key = normalize_number(number) or number
+    allowed = principal.role in {r.value for r in HOTLINE_ROLES}
+    await audit_access(request, principal, AccessKind.CALLER_HISTORY, allowed=allowed, caller_number=key,
+                       detail="caller's tickets" if allowed else f"refused: role {principal.role}")
+    actor = _actor(request, HOTLINE_ROLES)
+    found = await request.app[TICKET_STORE].caller_history(key, limit=int_query(request, "limit", 50, 1, 500))
     return web.json_response({"tickets": [ticket_list_json(t, actor) for t in found]})
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import contribute
 from tickets import api, callbacks_api, evidence_api, stats_api, units_api
 from tickets.callbacks import CallbackService
@@ -26,6 +27,8 @@ class TicketDeps:
     catalogue: DispatchCatalogue
     calendar: WorkingCalendar
     evidence: EvidenceStore
+    #: Reads of callers' histories and of confidential callers' numbers are written here.
+    audit: AccessAudit
     #: The unit directory (三方连线 numbers); seeded from config at start-up when given.
     units: UnitDirectoryStore | None = None
     seed_units: Mapping[str, UnitContact] | None = None
@@ -38,6 +41,7 @@ def install(app: web.Application, deps: TicketDeps) -> None:
     app[api.DISPATCH_CATALOGUE] = deps.catalogue
     app[api.WORKING_CALENDAR] = deps.calendar
     app[evidence_api.EVIDENCE_STORE] = deps.evidence
+    install_audit(app, deps.audit)
     app.add_routes(api.routes)
     app.add_routes(evidence_api.routes)
     app.add_routes(stats_api.routes)

@@ -6,7 +6,7 @@ supervisors: the number (or dial string) a three-way call rings, a backup, servi
 Callback tasks count their attempts and keep their result (回访 by the automatic dialer).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-30
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from kernel.schema import UtcDateTime
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

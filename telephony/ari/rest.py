@@ -106,9 +106,10 @@ class AriRest:
                                   params={"media": media, "playbackId": playback_id})
         return str(data["id"])
 
-    async def snoop(self, channel_id: str, *, spy: str, app_args: str, snoop_id: str) -> Channel:
+    async def snoop(self, channel_id: str, *, spy: str, app_args: str, snoop_id: str,
+                    whisper: str = "none") -> Channel:
         data = await self.request("POST", f"/channels/{channel_id}/snoop",
-                                  params={"app": self.app, "spy": spy, "whisper": "none",
+                                  params={"app": self.app, "spy": spy, "whisper": whisper,
                                           "appArgs": app_args, "snoopId": snoop_id})
         return Channel.from_json(data)
 

@@ -31,5 +31,8 @@ async def test_openapi_lists_every_route_of_the_running_app(
     assert openapi.undocumented_routes(app) == set()
     assert openapi.unserved_operations(app) == set()
     for path in ("/api/tickets", "/api/kb/search", "/api/abuse/restricted", "/api/evidence",
-                 "/api/statistics/units", "/api/supervision/scan", "/health", "/ws/live"):
+                 "/api/statistics/units", "/api/supervision/scan", "/health", "/ws/live",
+                 "/api/calls", "/api/calls/{call_id}/recording", "/api/audit", "/api/live/calls",
+                 "/api/live/calls/{call_id}/monitor", "/supervisor", "/recordings",
+                 "/ws/wallboard", "/metrics"):
         assert path in document["paths"], path

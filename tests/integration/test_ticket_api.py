@@ -20,6 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from kernel import openapi
+from kernel.audit import AccessAudit
 from kernel.auth import TokenSigner
 from kernel.clock import FixedClock
 from kernel.database import open_database
@@ -70,7 +71,8 @@ async def client(
     app = with_test_signer(new_app())
     catalogue, calendar = catalogue_and_calendar
     install(app, TicketDeps(TicketStore(engine, "N01", clock=clock), catalogue, calendar,
-                            await evidence_store_with(tmp_path / "evidence", EVIDENCE_BYTES)))
+                            await evidence_store_with(tmp_path / "evidence", EVIDENCE_BYTES),
+                            AccessAudit(engine, clock=clock)))
     openapi.install(app)
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:

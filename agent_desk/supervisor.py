@@ -1,0 +1,72 @@
+"""The supervisor's live calls over HTTP: the list, their softphone, listen / whisper / barge.
+
+    GET  /api/live/calls                          calls in progress (supervisor)
+    POST /api/live/softphone                      the supervisor's browser softphone account
+    POST /api/live/calls/{call_id}/monitor        {"mode": "listen" | "whisper" | "barge"}
+
+The audio reaches the supervisor's own browser softphone (the one the agent desk uses): the
+backend rings it and bridges it to an ARI snoop of the call (`telephony/monitor.py`). Hearing a
+live call is hearing a citizen: every attempt is written to the access audit, refused ones too.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from agent_desk.ports import SupervisorBackend
+from kernel import auth
+from kernel.audit import AccessKind, audit_access
+from kernel.errors import PermissionDenied
+from kernel.http_edge import RequestBody, read_body
+from kernel.openapi import Operation
+from kernel.roles import Role
+
+SUPERVISOR_BACKEND = web.AppKey("supervisor_backend", SupervisorBackend)
+SUPERVISORS = {Role.SUPERVISOR.value}
+
+routes = web.RouteTableDef()
+
+
+class MonitorBody(RequestBody):
+    mode: Literal["listen", "whisper", "barge"] = Field(description="监听 / 耳语 / 强插")
+
+
+@routes.get("/api/live/calls")
+async def live_calls(request: web.Request) -> web.Response:
+    auth.require(request, SUPERVISORS)
+    calls = await request.app[SUPERVISOR_BACKEND].live_calls()
+    return web.json_response({"calls": calls}, headers={"Cache-Control": "no-store"})
+
+
+@routes.post("/api/live/softphone")
+async def softphone(request: web.Request) -> web.Response:
+    principal = auth.require(request, SUPERVISORS)
+    account = await request.app[SUPERVISOR_BACKEND].softphone(principal.user)
+    return web.json_response(account, headers={"Cache-Control": "no-store"})
+
+
+@routes.post("/api/live/calls/{call_id}/monitor")
+async def monitor(request: web.Request) -> web.Response:
+    principal = auth.require(request)
+    call_id = request.match_info["call_id"][:64]
+    body = await read_body(request, MonitorBody)
+    allowed = principal.role in SUPERVISORS
+    await audit_access(request, principal, AccessKind.LIVE_CALL, allowed=allowed, call_id=call_id,
+                       detail=body.mode if allowed else f"{body.mode}; refused: role {principal.role}")
+    if not allowed:
+        raise PermissionDenied("only supervisors listen to live calls", user=principal.user)
+    started = await request.app[SUPERVISOR_BACKEND].monitor(call_id, principal.user, body.mode)
+    return web.json_response(started, status=201)
+
+
+def operations() -> list[Operation]:
+    return [
+        Operation("get", "/api/live/calls", "Calls in progress, with who monitors them", "supervisor"),
+        Operation("post", "/api/live/softphone", "The supervisor's browser softphone account", "supervisor"),
+        Operation("post", "/api/live/calls/{call_id}/monitor",
+                  "Listen, whisper or barge on a live call in the supervisor's softphone (audited)",
+                  "supervisor", MonitorBody, success=201),
+    ]

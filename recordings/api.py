@@ -1,0 +1,173 @@
+"""HTTP API of calls and their recordings (an aiohttp route table).
+
+    GET /api/calls?from=&to=&caller=&agent=&ticket=&end_reason=&limit=&offset=
+    GET /api/calls/{call_id}              the call, its tickets, events and transcript
+    GET /api/calls/{call_id}/recording    the audio (HTTP Range, no-store)
+
+Who may hear what is `recordings.access`; every read of a transcript or recording, every
+search by caller and every confidential number shown is written to the access audit
+(`kernel.audit`) before the data leaves, and so is every refused attempt, which is answered 403.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from kernel import auth
+from kernel.audit import AccessKind, audit_access
+from kernel.auth import Principal
+from kernel.errors import NotFound, PermissionDenied
+from kernel.openapi import Operation
+from kernel.privacy import mask_name, mask_phone, normalize_number
+from recordings.access import LIST_CALLS, may_hear, may_see_number
+from recordings.query import int_query, text_query, when_query
+from recordings.store import CallFilter, CallStore, CallSummary, Segment
+
+CALL_STORE = web.AppKey("call_store", CallStore)
+#: What browsers play: the recordings are PCM WAV files (`call_flow.recording_format`).
+AUDIO_TYPES = {".wav": "audio/wav", ".ogg": "audio/ogg", ".mp3": "audio/mpeg", ".gsm": "audio/x-gsm"}
+
+routes = web.RouteTableDef()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def call_json(call: CallSummary, principal: Principal) -> dict[str, Any]:
+    """A call as the principal may see it: the number masked unless they may see it."""
+    visible = may_see_number(principal.role, principal.user, call.agent_id, confidential=call.confidential)
+    talk = (call.ended_at - call.answered_at).total_seconds() if call.answered_at else 0.0
+    return {
+        "call_id": call.call_id,
+        "caller_number": call.caller_number if visible else mask_phone(call.caller_number),
+        "caller_name": call.caller_name if visible else mask_name(call.caller_name),
+        "number_masked": not visible,
+        "confidential": call.confidential,
+        "started_at": _iso(call.started_at),
+        "answered_at": _iso(call.answered_at),
+        "ended_at": _iso(call.ended_at),
+        "duration_seconds": round((call.ended_at - call.started_at).total_seconds(), 2),
+        "talk_seconds": round(talk, 2),
+        "end_reason": call.end_reason,
+        "agents": [call.agent_id] if call.agent_id else [],
+        "queue": call.queue,
+        "queue_seconds": call.queue_seconds,
+        "screen_level": call.screen_level,
+        "recording_seconds": call.recording_seconds,
+        "has_recording": call.recording_path is not None,
+        "may_hear": may_hear(principal.role, principal.user, call.agent_id).allowed,
+        "tickets": [{"ticket_no": t.ticket_no, "status": t.status, "summary": t.summary}
+                    for t in call.tickets],
+    }
+
+
+def _events(call: CallSummary) -> list[dict[str, Any]]:
+    """The call's timeline as the call record keeps it."""
+    events: list[dict[str, Any]] = [{"type": "started", "at": _iso(call.started_at)}]
+    if call.answered_at:
+        events.append({"type": "answered", "at": _iso(call.answered_at)})
+    if call.agent_id:
+        events.append({"type": "agent", "agent_id": call.agent_id, "queue_seconds": call.queue_seconds})
+    events.append({"type": "ended", "at": _iso(call.ended_at), "reason": call.end_reason})
+    return events
+
+
+def _segment_json(segment: Segment) -> dict[str, Any]:
+    return {"speaker": segment.speaker, "start": segment.start, "end": segment.end,
+            "text": segment.text, "confidence": segment.confidence, "source": segment.source}
+
+
+async def _confidential_shown(request: web.Request, principal: Principal, call: CallSummary) -> None:
+    """A confidential caller's identity shown in full is itself a read to audit."""
+    if call.confidential and may_see_number(principal.role, principal.user, call.agent_id, confidential=True):
+        await audit_access(request, principal, AccessKind.CONFIDENTIAL_IDENTITY, allowed=True,
+                           call_id=call.call_id, ticket_no=call.tickets[0].ticket_no,
+                           caller_number=call.caller_number, detail="number shown")
+
+
+async def _may_hear_or_403(request: web.Request, principal: Principal, call: CallSummary,
+                           kind: AccessKind, detail: str) -> None:
+    decision = may_hear(principal.role, principal.user, call.agent_id)
+    ticket_no = call.tickets[0].ticket_no if call.tickets else None
+    await audit_access(request, principal, kind, allowed=decision.allowed, call_id=call.call_id,
+                       ticket_no=ticket_no, caller_number=call.caller_number,
+                       detail=detail if decision.allowed else f"{detail}; refused: {decision.reason}")
+    if not decision.allowed:
+        raise PermissionDenied(f"you may not hear this call: {decision.reason}",
+                               call_id=call.call_id, user=principal.user)
+
+
+@routes.get("/api/calls")
+async def list_calls(request: web.Request) -> web.Response:
+    principal = auth.require(request, LIST_CALLS)
+    caller = text_query(request, "caller", 32)
+    query = CallFilter(
+        since=when_query(request, "from"), until=when_query(request, "to"),
+        caller=(normalize_number(caller) or caller) if caller else None,
+        agent=text_query(request, "agent"), ticket_no=text_query(request, "ticket", 32),
+        end_reason=text_query(request, "end_reason"),
+        limit=int_query(request, "limit", 50, 1, 500), offset=int_query(request, "offset", 0, 0, 1_000_000))
+    found = await request.app[CALL_STORE].list_calls(query)
+    if query.caller:
+        # Searching by a number is reading that caller's history of calls.
+        await audit_access(request, principal, AccessKind.CALLER_HISTORY, allowed=True,
+                           caller_number=query.caller, detail=f"calls search, {len(found)} found")
+    for call in found:
+        await _confidential_shown(request, principal, call)
+    return web.json_response({
+        "calls": [call_json(call, principal) for call in found],
+        "limit": query.limit, "offset": query.offset,
+        "next_offset": query.offset + len(found) if len(found) == query.limit else None,
+    })
+
+
+@routes.get("/api/calls/{call_id}")
+async def get_call(request: web.Request) -> web.Response:
+    principal = auth.require(request)
+    store = request.app[CALL_STORE]
+    call = await store.get_call(request.match_info["call_id"][:64])
+    await _may_hear_or_403(request, principal, call, AccessKind.TRANSCRIPT, "call detail and transcript")
+    await _confidential_shown(request, principal, call)
+    segments = await store.transcript(call.call_id)
+    return web.json_response({
+        "call": call_json(call, principal),
+        "events": _events(call),
+        "transcript": [_segment_json(s) for s in segments],
+        "recording_url": f"/api/calls/{call.call_id}/recording" if call.recording_path else None,
+    })
+
+
+@routes.get("/api/calls/{call_id}/recording")
+async def get_recording(request: web.Request) -> web.StreamResponse:
+    principal = auth.require(request)
+    call = await request.app[CALL_STORE].get_call(request.match_info["call_id"][:64])
+    path = call.recording_path
+    if path is None or not path.is_file():
+        raise NotFound("this call has no recording", call_id=call.call_id)
+    asked = request.headers.get("Range", "").strip()[:100]
+    await _may_hear_or_403(request, principal, call, AccessKind.RECORDING, asked or "full file")
+    return web.FileResponse(path, headers={
+        "Content-Type": AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'inline; filename="call-{call.call_id}{path.suffix.lower()}"',
+    })
+
+
+def operations() -> list[Operation]:
+    hearers = "supervisor (every call); agent, dispatcher, callback_agent (calls they took part in)"
+    return [
+        Operation("get", "/api/calls", "Calls, newest first; numbers masked where the reader may not hear the call",
+                  "supervisor, agent, dispatcher, callback_agent",
+                  query=(("from", "string"), ("to", "string"), ("caller", "string"), ("agent", "string"),
+                         ("ticket", "string"), ("end_reason", "string"), ("limit", "integer"),
+                         ("offset", "integer"))),
+        Operation("get", "/api/calls/{call_id}", "A call with its tickets, events and transcript (audited)",
+                  hearers),
+        Operation("get", "/api/calls/{call_id}/recording",
+                  "The call's recording; HTTP Range gives 206 partial content (audited)", hearers,
+                  content_type="audio/wav"),
+    ]

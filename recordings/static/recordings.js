@@ -1,0 +1,183 @@
+// The supervisor's recordings page: search calls, play a recording, follow its transcript.
+//
+// Reads GET /api/calls, GET /api/calls/{id} and streams GET /api/calls/{id}/recording into an
+// <audio> element (which asks for byte ranges itself). Every read is audited by the backend.
+// Everything shown that came from a caller or a database is put in the page as text
+// (textContent), never as HTML.
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 20;
+const END_REASONS = {caller_hangup: '来电人挂机', agent_hangup: '坐席挂机', message_left: '留言'};
+const SCREEN_NAMES = {allow: '正常', warn: '已提醒', senior_queue: '资深队列', restrict: '受限', supervisor_review: '待复核'};
+const SPEAKERS = {caller: '来电人', agent: '坐席'};
+
+// ---- sign-in: the token comes once in the address (#access_token=...), then stays in the tab.
+const fromHash = new URLSearchParams(location.hash.slice(1)).get('access_token');
+if (fromHash) {
+  sessionStorage.setItem('hotline-token', fromHash);
+  history.replaceState(null, '', location.pathname);
+}
+const token = sessionStorage.getItem('hotline-token');
+
+const state = {offset: 0, nextOffset: null, call: null, segments: [], current: -1};
+window.recordingsDebug = state;  // for people (and tests) inspecting the page
+
+function say(text, error = false) {
+  const line = document.createElement('div');
+  if (error) line.className = 'error';
+  line.textContent = `${new Date().toLocaleTimeString('zh-CN')} ${text}`;
+  $('messages').prepend(line);
+  while ($('messages').childElementCount > 10) $('messages').lastElementChild.remove();
+}
+
+async function api(path) {
+  const response = await fetch(path, {headers: {'Authorization': `Bearer ${token}`}});
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(response.status === 403 ? '无权访问（已记入审计）' : (data.message || `${response.status}`));
+  return data;
+}
+
+function cell(row, text) {
+  const td = document.createElement('td');
+  td.textContent = text ?? '';
+  row.append(td);
+  return td;
+}
+
+function seconds(value) {
+  if (value === null || value === undefined) return '';
+  const s = Math.round(value);
+  return `${Math.floor(s / 60)}分${String(s % 60).padStart(2, '0')}秒`;
+}
+
+function query() {
+  const params = new URLSearchParams({limit: String(PAGE), offset: String(state.offset)});
+  const fields = {from: 'q-from', caller: 'q-caller', agent: 'q-agent', ticket: 'q-ticket', end_reason: 'q-end-reason'};
+  for (const [name, id] of Object.entries(fields)) {
+    const value = $(id).value.trim();
+    if (value) params.set(name, value);
+  }
+  const to = $('q-to').value;
+  if (to) {  // the end date is inclusive: up to the start of the next day
+    const next = new Date(`${to}T00:00:00+08:00`);
+    next.setUTCDate(next.getUTCDate() + 1);
+    params.set('to', next.toISOString());
+  }
+  return params;
+}
+
+async function search() {
+  let data;
+  try {
+    data = await api(`/api/calls?${query()}`);
+  } catch (error) {
+    say(`查询失败：${error.message}`, true);
+    return;
+  }
+  const body = $('calls');
+  body.replaceChildren();
+  for (const call of data.calls) {
+    const row = document.createElement('tr');
+    row.dataset.callId = call.call_id;
+    cell(row, new Date(call.started_at).toLocaleString('zh-CN', {timeZone: 'Asia/Shanghai'}));
+    cell(row, call.caller_number);
+    cell(row, call.agents.join('、') || '—');
+    cell(row, seconds(call.talk_seconds));
+    cell(row, END_REASONS[call.end_reason] || call.end_reason || '');
+    cell(row, call.tickets.map((t) => t.ticket_no).join('、'));
+    cell(row, SCREEN_NAMES[call.screen_level] || call.screen_level || '');
+    const actions = cell(row, '');
+    const play = document.createElement('button');
+    play.className = 'play';
+    play.textContent = call.may_hear ? '收听' : '无权收听';
+    play.disabled = !call.may_hear || !call.has_recording;
+    play.addEventListener('click', () => open(call.call_id, row));
+    actions.append(play);
+    body.append(row);
+  }
+  state.nextOffset = data.next_offset;
+  $('prev').disabled = state.offset === 0;
+  $('next').disabled = data.next_offset === null;
+  $('page-info').textContent = `第 ${state.offset + 1}–${state.offset + data.calls.length} 条`;
+}
+
+async function open(callId, row) {
+  let detail;
+  try {
+    detail = await api(`/api/calls/${encodeURIComponent(callId)}`);
+  } catch (error) {
+    say(`打开录音失败：${error.message}`, true);
+    return;
+  }
+  for (const selected of document.querySelectorAll('#calls tr.selected')) selected.classList.remove('selected');
+  row.classList.add('selected');
+  state.call = detail.call;
+  state.segments = detail.transcript;
+  state.current = -1;
+  $('current-call').textContent = `${detail.call.caller_number} · ${new Date(detail.call.started_at).toLocaleString('zh-CN', {timeZone: 'Asia/Shanghai'})}`;
+  const list = $('transcript');
+  list.replaceChildren();
+  detail.transcript.forEach((segment, index) => {
+    const item = document.createElement('li');
+    item.className = segment.speaker;
+    item.dataset.index = String(index);
+    const who = document.createElement('span');
+    who.className = 'who';
+    who.textContent = `${SPEAKERS[segment.speaker] || segment.speaker} ${seconds(segment.start)}`;
+    const words = document.createElement('span');
+    words.className = 'words';
+    words.textContent = segment.text;
+    item.append(who, words);
+    item.addEventListener('click', () => jump(index));
+    list.append(item);
+  });
+  if (!detail.transcript.length) {
+    const item = document.createElement('li');
+    item.className = 'muted';
+    item.textContent = '此通话没有转写。';
+    list.append(item);
+  }
+  const player = $('player');
+  // <audio> cannot send an Authorization header: the token goes in the query string.
+  player.src = `${detail.recording_url}?access_token=${encodeURIComponent(token)}`;
+  player.play().catch((error) => say(`无法自动播放：${error.message}`));
+}
+
+function jump(index) {
+  const player = $('player');
+  player.currentTime = state.segments[index].start;
+  follow();
+  if (player.paused) player.play().catch(() => {});
+}
+
+// The line under the playhead: the last one that has started (lines may overlap when both
+// speakers talk at once; the newest wins), if it has not ended yet.
+function lineAt(time) {
+  let found = -1;
+  state.segments.forEach((segment, index) => {
+    if (segment.start <= time && time < segment.end) found = index;
+  });
+  return found;
+}
+
+function follow() {
+  const index = lineAt($('player').currentTime);
+  if (index === state.current) return;
+  const list = $('transcript');
+  list.querySelector('li.current')?.classList.remove('current');
+  state.current = index;
+  if (index >= 0) {
+    const item = list.children[index];
+    item.classList.add('current');
+    item.scrollIntoView({block: 'nearest'});
+  }
+}
+
+$('player').addEventListener('timeupdate', follow);
+$('player').addEventListener('seeked', follow);
+$('search').addEventListener('submit', (event) => { event.preventDefault(); state.offset = 0; search(); });
+$('prev').addEventListener('click', () => { state.offset = Math.max(0, state.offset - PAGE); search(); });
+$('next').addEventListener('click', () => { if (state.nextOffset !== null) { state.offset = state.nextOffset; search(); } });
+
+if (!token) say('未登录：请使用带登录令牌的链接', true);
+else search();

@@ -1,0 +1,116 @@
+"""The supervisor's recordings page in a real browser: search, play, the transcript follows.
+
+Debian's Chromium, headless, plays a real WAV recording (streamed with HTTP Range from the
+recordings API) in the page; the transcript line under the playhead is highlighted, a click on
+a line jumps the playback there, and text from the database is shown as text, never as HTML.
+The reads the browser made are in the access audit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kernel.audit import AccessAudit, AccessKind, AuditQuery
+from kernel.database import open_database
+from kernel.http_edge import new_app
+from recordings.plugin import RecordingsDeps, install
+from recordings.store import CallStore
+from tests.auth_tokens import bearer, with_test_signer
+from tests.browser_harness import HEADLESS_FLAGS, chromium_executable
+from tests.recording_files import insert_call, write_wav
+
+WAIT = 20.0
+HOSTILE = '<img src=x onerror="window.pwned=1">'
+LINES = (("caller", 0.0, 2.0, "第一句：小区路灯不亮"), ("agent", 2.0, 4.0, f"第二句：好的 {HOSTILE}"),
+         ("caller", 4.0, 8.0, "第三句：谢谢"))
+CURRENT = "(document.querySelector('#transcript li.current .words')?.textContent ?? '')"
+
+
+@pytest.fixture
+async def page_server(sqlite_url: str, tmp_path: Path) -> AsyncIterator[tuple[TestServer, AsyncEngine, str]]:
+    engine = await open_database(sqlite_url)
+    wav = write_wav(tmp_path / "recordings" / "call.wav", 8.0)
+    call_id = await insert_call(engine, caller="13812345678", started_at=datetime(2026, 11, 30, 2, 0, tzinfo=UTC),
+                                seconds=8.0, agent_id="a7", recording=wav, lines=LINES)
+    audit = AccessAudit(engine)
+    app = with_test_signer(new_app())
+    install(app, RecordingsDeps(CallStore(engine), audit))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server, engine, call_id
+    finally:
+        await server.close()
+        await engine.dispose()
+
+
+async def test_the_transcript_line_under_the_playhead_is_highlighted(
+    page_server: tuple[TestServer, AsyncEngine, str], tmp_path: Path,
+) -> None:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+    from playwright.async_api import async_playwright
+
+    server, engine, call_id = page_server
+    supervisor = bearer("supervisor", "sup1")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium_executable(),
+            args=[*HEADLESS_FLAGS, "--autoplay-policy=no-user-gesture-required"])
+        try:
+            page = await browser.new_page()
+            console: list[str] = []
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+
+            async def wait_for(what: str, predicate: str) -> None:
+                try:
+                    await page.wait_for_function(predicate, polling=50, timeout=WAIT * 1000)
+                except PlaywrightTimeout:
+                    state: Any = await page.evaluate(
+                        "({messages: document.getElementById('messages').innerText,"
+                        " time: document.getElementById('player').currentTime,"
+                        " current: document.querySelector('#transcript li.current')?.textContent})")
+                    raise AssertionError(f"page: no {what} within {WAIT:.0f}s; {state}; {console[-10:]}") from None
+
+            await page.goto(f"http://127.0.0.1:{server.port}/recordings#access_token={supervisor.token}")
+            await wait_for("call list", f"document.querySelector('tr[data-call-id=\"{call_id}\"]') !== null")
+            assert "13812345678" in await page.inner_text(f"tr[data-call-id='{call_id}']")
+            await page.click(f"tr[data-call-id='{call_id}'] button.play")
+
+            # Playback starts at 0 s: the first line is the one under the playhead.
+            await wait_for("playback", "document.getElementById('player').currentTime > 0.3")
+            await wait_for("the first line highlighted", f"{CURRENT}.startsWith('第一句')")
+            assert await page.evaluate("document.querySelectorAll('#transcript li.current').length") == 1
+
+            # Playing on, the highlight follows to the second line (which holds hostile text).
+            await wait_for("the second line highlighted", f"{CURRENT}.startsWith('第二句')")
+            assert HOSTILE in await page.evaluate(CURRENT)
+            assert await page.evaluate("window.pwned") is None
+            assert await page.evaluate("document.querySelectorAll('#transcript img').length") == 0
+
+            # A click on the third line jumps there.
+            await page.click("#transcript li:nth-child(3)")
+            await wait_for("the jump", "document.getElementById('player').currentTime >= 4.0")
+            await wait_for("the third line highlighted", f"{CURRENT}.startsWith('第三句')")
+            time_now = await page.evaluate("document.getElementById('player').currentTime")
+            assert 4.0 <= time_now < 8.0
+            if shots := os.environ.get("HOTLINE_TEST_SCREENSHOTS"):  # for people checking the page
+                await page.set_viewport_size({"width": 1400, "height": 700})
+                await page.screenshot(path=str(Path(shots) / "recordings-page.png"), full_page=True)
+        finally:
+            await browser.close()
+
+    audit = AccessAudit(engine)
+    transcript_reads = await audit.search(AuditQuery(kind=AccessKind.TRANSCRIPT, call_id=call_id))
+    recording_reads = await audit.search(AuditQuery(kind=AccessKind.RECORDING, call_id=call_id))
+    assert [(r.actor, r.allowed) for r in transcript_reads] == [("sup1", True)]
+    assert recording_reads and all(r.actor == "sup1" and r.allowed for r in recording_reads)
+    assert any(r.detail.startswith("bytes=") for r in recording_reads), "the browser streamed with Range"
