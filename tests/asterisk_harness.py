@@ -296,3 +296,41 @@ async def ari_observer(asterisk: AsteriskSandbox) -> AsyncIterator[list[object]]
     task.cancel()
     with suppress(asyncio.CancelledError):
         await task
+
+
+class SipPhones:
+    """SIP phones for tests: SIPp in server mode, each behind an `agent-<name>` endpoint pushed
+    through ARI (an agent's desk phone, a handling unit, an emergency trunk, a citizen)."""
+
+    def __init__(self, sandbox: AsteriskSandbox) -> None:
+        self.sandbox = sandbox
+        self.processes: list[asyncio.subprocess.Process] = []
+
+    async def start(self, name: str, *, answer_after_ms: int | None = None, calls: int = 1,
+                    scenario: str | None = None) -> str:
+        """Start the phone; returns its dial string. `scenario` overrides the default phone
+        (rings, answers after `answer_after_ms`, or never when None)."""
+        from devtools.sandbox import free_udp_port
+        from devtools.sipp_scenarios import agent_phone_scenario
+        from telephony.softphone import SoftphoneProvisioner
+
+        port = free_udp_port()
+        async with SoftphoneProvisioner(self.sandbox.ari_url, self.sandbox.ari_user,
+                                        self.sandbox.ari_password) as provisioner:
+            endpoint = await provisioner.provision_desk_phone(name, f"sip:{name}@127.0.0.1:{port}")
+        path = self.sandbox.write_sipp_file(f"phone-{name}-{uuid.uuid4().hex[:6]}.xml",
+                                            scenario or agent_phone_scenario(answer_after_ms))
+        self.processes.append(await self.sandbox.start_sipp("-sf", path, "-m", str(calls),
+                                                            local_port=port))
+        return f"PJSIP/{endpoint}"
+
+    async def stop(self) -> None:
+        for process in self.processes:
+            await self.sandbox.stop_sipp(process)
+
+
+@pytest.fixture
+async def sip_phones(asterisk: AsteriskSandbox) -> AsyncIterator[SipPhones]:
+    phones = SipPhones(asterisk)
+    yield phones
+    await phones.stop()

@@ -5,8 +5,10 @@
 // database is put in the page as text (textContent), never as HTML.
 
 import {Softphone} from './softphone.js';
+import {$, api, say as log, token} from './session.js';
 
-const $ = (id) => document.getElementById(id);
+const say = (text, error = false) => log(text, error, 30);
+
 const TYPE_NAMES = {consultation: '咨询', help: '求助', complaint: '投诉', report: '举报', suggestion: '意见建议'};
 const STATUS_NAMES = {
   offline: '离线', available: '就绪', ringing: '振铃', on_call: '通话中',
@@ -15,12 +17,6 @@ const STATUS_NAMES = {
 const SCREEN_NAMES = {warn: '已提醒（频繁来电）', senior_queue: '资深坐席队列', restrict: '受限', supervisor_review: '待督导复核'};
 
 // ---- sign-in: the token comes once in the address (#access_token=...), then stays in the tab.
-const fromHash = new URLSearchParams(location.hash.slice(1)).get('access_token');
-if (fromHash) {
-  sessionStorage.setItem('hotline-token', fromHash);
-  history.replaceState(null, '', location.pathname);
-}
-const token = sessionStorage.getItem('hotline-token');
 
 const state = {
   agent: null, call: null, ticketNo: null, ticketVersion: null, softphone: null,
@@ -29,23 +25,7 @@ const state = {
 };
 window.deskDebug = state;  // for people (and tests) inspecting a live desk
 
-function say(text, error = false) {
-  const line = document.createElement('div');
-  if (error) line.className = 'error';
-  line.textContent = `${new Date().toLocaleTimeString('zh-CN')} ${text}`;
-  $('messages').prepend(line);
-  while ($('messages').childElementCount > 30) $('messages').lastElementChild.remove();
-}
 
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method, headers: {'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json'},
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.message || `${response.status}`);
-  return data;
-}
 
 // ---- the websocket ------------------------------------------------------------------------
 let socket = null;

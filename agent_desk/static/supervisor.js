@@ -6,41 +6,21 @@
 // caller or the backend is put in the page as text (textContent), never as HTML.
 
 import {Softphone} from './softphone.js';
+import {$, api, say as log, token} from './session.js';
 
-const $ = (id) => document.getElementById(id);
+const say = (text, error = false) => log(text, error, 20);
+
 const STATES = {waiting: '排队等待', answered: '通话中', message: '留言中'};
 const MODES = {listen: '监听', whisper: '耳语', barge: '强插'};
 // The list follows the wallboard's pushes (the queue or an agent changed); the timer only
 // keeps the durations moving.
 const REFRESH_MS = 5000;
 
-const fromHash = new URLSearchParams(location.hash.slice(1)).get('access_token');
-if (fromHash) {
-  sessionStorage.setItem('hotline-token', fromHash);
-  history.replaceState(null, '', location.pathname);
-}
-const token = sessionStorage.getItem('hotline-token');
 
 const state = {softphone: null, registered: false, monitoring: null, calls: [], wallboard: null};
 window.supervisorDebug = state;  // for people (and tests) inspecting the page
 
-function say(text, error = false) {
-  const line = document.createElement('div');
-  if (error) line.className = 'error';
-  line.textContent = `${new Date().toLocaleTimeString('zh-CN')} ${text}`;
-  $('messages').prepend(line);
-  while ($('messages').childElementCount > 20) $('messages').lastElementChild.remove();
-}
 
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method, headers: {'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json'},
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.message || `${response.status}`);
-  return data;
-}
 
 function pill(id, text, cls = '') {
   $(id).textContent = text;

@@ -9,19 +9,18 @@ to the callback agents' list.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from devtools.sandbox import AsteriskSandbox, free_udp_port
-from devtools.sipp_scenarios import agent_phone_scenario, citizen_phone_scenario
+from devtools.sandbox import AsteriskSandbox
+from devtools.sipp_scenarios import citizen_phone_scenario
 from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks
 from telephony.settings import CallbackSettings
-from telephony.softphone import SoftphoneProvisioner
+from tests.asterisk_harness import SipPhones
 from tickets.callbacks import CallbackService
 from tickets.deadlines import load_calendar
 from tickets.dispatch import load_catalogue
@@ -51,30 +50,6 @@ async def ticket_with_feedback(store: TicketStore) -> str:
     return no
 
 
-class CitizenPhone:
-    def __init__(self, sandbox: AsteriskSandbox) -> None:
-        self.sandbox = sandbox
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self, scenario_xml: str, calls: int) -> str:
-        port = free_udp_port()
-        async with SoftphoneProvisioner(self.sandbox.ari_url, self.sandbox.ari_user,
-                                        self.sandbox.ari_password) as provisioner:
-            endpoint = await provisioner.provision_desk_phone("citizen", f"sip:citizen@127.0.0.1:{port}")
-        scenario = self.sandbox.write_sipp_file(f"citizen-{uuid.uuid4().hex[:6]}.xml", scenario_xml)
-        self.process = await self.sandbox.start_sipp("-sf", scenario, "-m", str(calls), local_port=port)
-        return endpoint
-
-    async def stop(self) -> None:
-        if self.process is not None:
-            await self.sandbox.stop_sipp(self.process)
-
-
-@pytest.fixture
-async def citizen(asterisk: AsteriskSandbox):
-    phone = CitizenPhone(asterisk)
-    yield phone
-    await phone.stop()
 
 
 def service_factory(made: list[Any], retry: float):
@@ -98,11 +73,11 @@ async def wait_for_task(service: CallbackService, status: str, timeout: float = 
 
 
 async def test_the_citizen_presses_3_and_the_ticket_reopens_to_its_unit(
-    asterisk: AsteriskSandbox, in_process_bridge, citizen: CitizenPhone,
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
 ) -> None:
-    endpoint = await citizen.start(citizen_phone_scenario("3"), calls=1)
+    endpoint = await sip_phones.start("citizen", scenario=citizen_phone_scenario("3"))
     made: list[CallbackService] = []
-    settings = CallbackSettings(dial=f"PJSIP/{{number}}@{endpoint}", answer_seconds=10,
+    settings = CallbackSettings(dial=f"PJSIP/{{number}}@{endpoint.removeprefix('PJSIP/')}", answer_seconds=10,
                                 retry_after_seconds=(1.0,), poll_seconds=0.5)
     bridge = await in_process_bridge(asterisk, callback=(settings, service_factory(made, 1.0)))
     service = made[0]
@@ -117,11 +92,11 @@ async def test_the_citizen_presses_3_and_the_ticket_reopens_to_its_unit(
 
 
 async def test_a_citizen_who_does_not_answer_is_called_again_then_left_to_an_agent(
-    asterisk: AsteriskSandbox, in_process_bridge, citizen: CitizenPhone,
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
 ) -> None:
-    endpoint = await citizen.start(agent_phone_scenario(None), calls=2)
+    endpoint = await sip_phones.start("citizen", answer_after_ms=None, calls=2)
     made: list[CallbackService] = []
-    settings = CallbackSettings(dial=f"PJSIP/{{number}}@{endpoint}", ring_seconds=2,
+    settings = CallbackSettings(dial=f"PJSIP/{{number}}@{endpoint.removeprefix('PJSIP/')}", ring_seconds=2,
                                 retry_after_seconds=(1.0,), poll_seconds=0.5)
     bridge = await in_process_bridge(asterisk, callback=(settings, service_factory(made, 1.0)))
     service = made[0]

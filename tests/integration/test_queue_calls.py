@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
 
-from devtools.sandbox import AsteriskSandbox, free_udp_port
-from devtools.sipp_scenarios import agent_phone_scenario, caller_audio_wav, speech_call_scenario
+from devtools.sandbox import AsteriskSandbox
+from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from kernel.schema import callback_tasks, calls, tickets
 from telephony.agent_state import AgentStatus, BreakReason
 from telephony.ari.models import PlaybackEvent
 from telephony.settings import QueueSettings
-from telephony.softphone import SoftphoneProvisioner
+from tests.asterisk_harness import SipPhones
 
 pytestmark = pytest.mark.asterisk
 
@@ -28,33 +27,6 @@ QUEUE = QueueSettings(offer_timeout_seconds=3, max_wait_seconds=60, announce_eve
                       wrap_up_limit_seconds=1)
 
 
-class DeskPhones:
-    """Agents' desk SIP phones: one SIPp in server mode each."""
-
-    def __init__(self, sandbox: AsteriskSandbox) -> None:
-        self.sandbox = sandbox
-        self.processes: list[asyncio.subprocess.Process] = []
-
-    async def start(self, agent_id: str, *, answer_after_ms: int | None, calls: int) -> None:
-        port = free_udp_port()
-        async with SoftphoneProvisioner(self.sandbox.ari_url, self.sandbox.ari_user,
-                                        self.sandbox.ari_password) as provisioner:
-            await provisioner.provision_desk_phone(agent_id, f"sip:agent-{agent_id}@127.0.0.1:{port}")
-        scenario = self.sandbox.write_sipp_file(f"phone-{agent_id}-{uuid.uuid4().hex[:6]}.xml",
-                                                agent_phone_scenario(answer_after_ms))
-        self.processes.append(await self.sandbox.start_sipp(
-            "-sf", scenario, "-m", str(calls), local_port=port))
-
-    async def stop(self) -> None:
-        for process in self.processes:
-            await self.sandbox.stop_sipp(process)
-
-
-@pytest.fixture
-async def phones(asterisk: AsteriskSandbox) -> AsyncIterator[DeskPhones]:
-    made = DeskPhones(asterisk)
-    yield made
-    await made.stop()
 
 
 def caller(sandbox: AsteriskSandbox, number: str, seconds: float) -> asyncio.Task[tuple[int, str]]:
@@ -71,10 +43,10 @@ def played_on(events: list[object], channel_id: str) -> list[str]:
 
 
 async def test_two_callers_one_agent_the_second_waits_and_hears_its_place(
-    asterisk: AsteriskSandbox, in_process_bridge, phones: DeskPhones, ari_observer: list[object],
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones, ari_observer: list[object],
 ) -> None:
     bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE)
-    await phones.start("a1", answer_after_ms=300, calls=2)
+    await sip_phones.start("a1", answer_after_ms=300, calls=2)
     await bridge.acd.sign_in("a1")
 
     first = caller(asterisk, "13900000001", seconds=7)
@@ -99,11 +71,11 @@ async def test_two_callers_one_agent_the_second_waits_and_hears_its_place(
 
 
 async def test_an_unanswered_offer_moves_on_and_the_agent_is_set_not_ready(
-    asterisk: AsteriskSandbox, in_process_bridge, phones: DeskPhones,
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
 ) -> None:
     bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE)
-    await phones.start("absent", answer_after_ms=None, calls=1)
-    await phones.start("present", answer_after_ms=300, calls=1)
+    await sip_phones.start("absent", answer_after_ms=None, calls=1)
+    await sip_phones.start("present", answer_after_ms=300, calls=1)
     await bridge.acd.sign_in("absent")  # idle longest: offered first
     await bridge.acd.sign_in("present")
 
@@ -143,7 +115,7 @@ async def test_no_agent_within_the_limit_the_caller_leaves_a_message_with_a_call
 
 
 async def test_a_waiting_caller_keeps_their_place_when_the_backend_restarts(
-    asterisk: AsteriskSandbox, in_process_bridge, phones: DeskPhones,
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
 ) -> None:
     first = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE)
     waiting = caller(asterisk, "13900000005", seconds=14)
@@ -161,7 +133,7 @@ async def test_a_waiting_caller_keeps_their_place_when_the_backend_restarts(
 
     second = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE)
     assert [c.call_id for c in await second.acd.queued()] == [queued_before.call_id]
-    await phones.start("a2", answer_after_ms=300, calls=1)
+    await sip_phones.start("a2", answer_after_ms=300, calls=1)
     await second.acd.sign_in("a2")
 
     code, out = await waiting

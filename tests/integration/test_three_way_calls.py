@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
 
-from devtools.sandbox import AsteriskSandbox, free_udp_port
-from devtools.sipp_scenarios import agent_phone_scenario, caller_audio_wav, speech_call_scenario
+from devtools.sandbox import AsteriskSandbox
+from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from kernel.schema import calls, tickets
 from telephony.settings import QueueSettings, TransferSettings
-from telephony.softphone import SoftphoneProvisioner
+from tests.asterisk_harness import SipPhones
 
 pytestmark = pytest.mark.asterisk
 
@@ -30,34 +29,6 @@ TRANSFER = TransferSettings(unit_ring_seconds=3, emergency_dial="PJSIP/{number}@
                             emergency_ring_seconds=10)
 
 
-class Phones:
-    """SIPp phones in server mode behind ARI-pushed endpoints (`agent-<name>`)."""
-
-    def __init__(self, sandbox: AsteriskSandbox) -> None:
-        self.sandbox = sandbox
-        self.processes: list[asyncio.subprocess.Process] = []
-
-    async def start(self, name: str, *, answer_after_ms: int | None) -> str:
-        port = free_udp_port()
-        async with SoftphoneProvisioner(self.sandbox.ari_url, self.sandbox.ari_user,
-                                        self.sandbox.ari_password) as provisioner:
-            endpoint = await provisioner.provision_desk_phone(name, f"sip:{name}@127.0.0.1:{port}")
-        scenario = self.sandbox.write_sipp_file(f"phone-{name}-{uuid.uuid4().hex[:6]}.xml",
-                                                agent_phone_scenario(answer_after_ms))
-        self.processes.append(await self.sandbox.start_sipp("-sf", scenario, "-m", "1",
-                                                            local_port=port))
-        return f"PJSIP/{endpoint}"
-
-    async def stop(self) -> None:
-        for process in self.processes:
-            await self.sandbox.stop_sipp(process)
-
-
-@pytest.fixture
-async def phones(asterisk: AsteriskSandbox) -> AsyncIterator[Phones]:
-    made = Phones(asterisk)
-    yield made
-    await made.stop()
 
 
 def caller(sandbox: AsteriskSandbox, number: str, seconds: float) -> asyncio.Task[tuple[int, str]]:
@@ -92,8 +63,8 @@ async def nothing_left(bridge) -> None:
     await wait_until("every channel and bridge gone", clean)
 
 
-async def answered_call(bridge, asterisk: AsteriskSandbox, phones: Phones, seconds: float):
-    await phones.start("a1", answer_after_ms=200)
+async def answered_call(bridge, asterisk: AsteriskSandbox, sip_phones: SipPhones, seconds: float):
+    await sip_phones.start("a1", answer_after_ms=200)
     await bridge.acd.sign_in("a1")
     task = caller(asterisk, "13900000021", seconds)
     answered = await bridge.notices.wait_for("call.answered")
@@ -103,11 +74,11 @@ async def answered_call(bridge, asterisk: AsteriskSandbox, phones: Phones, secon
 
 
 async def test_a_unit_joins_the_call_and_stays_with_the_caller_when_the_agent_leaves(
-    asterisk: AsteriskSandbox, in_process_bridge, phones: Phones,
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
 ) -> None:
     bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE, transfer=TRANSFER)
-    task, call = await answered_call(bridge, asterisk, phones, seconds=12)
-    unit = await phones.start("unithousing", answer_after_ms=300)
+    task, call = await answered_call(bridge, asterisk, sip_phones, seconds=12)
+    unit = await sip_phones.start("unithousing", answer_after_ms=300)
 
     party = await bridge.flow.conference.invite_unit(call.call_id, "a1", "city-housing", unit)
     assert (await bridge.notices.wait_for("three_way.ringing"))["target"] == "city-housing"
@@ -133,11 +104,11 @@ async def test_a_unit_joins_the_call_and_stays_with_the_caller_when_the_agent_le
 
 
 async def test_a_unit_that_does_not_answer_gives_the_desk_no_answer(
-    asterisk: AsteriskSandbox, in_process_bridge, phones: Phones,
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
 ) -> None:
     bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE, transfer=TRANSFER)
-    task, call = await answered_call(bridge, asterisk, phones, seconds=10)
-    unit = await phones.start("unitwater", answer_after_ms=None)
+    task, call = await answered_call(bridge, asterisk, sip_phones, seconds=10)
+    unit = await sip_phones.start("unitwater", answer_after_ms=None)
 
     started = asyncio.get_running_loop().time()
     await bridge.flow.conference.invite_unit(call.call_id, "a1", "utility-water", unit)
@@ -155,11 +126,11 @@ async def test_a_unit_that_does_not_answer_gives_the_desk_no_answer(
 
 
 async def test_a_blind_emergency_transfer_reaches_the_trunk_and_closes_the_ticket(
-    asterisk: AsteriskSandbox, in_process_bridge, phones: Phones,
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
 ) -> None:
     bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE, transfer=TRANSFER)
-    task, call = await answered_call(bridge, asterisk, phones, seconds=10)
-    await phones.start("emergency", answer_after_ms=200)
+    task, call = await answered_call(bridge, asterisk, sip_phones, seconds=10)
+    await sip_phones.start("emergency", answer_after_ms=200)
 
     party = await bridge.flow.conference.transfer_emergency(call.call_id, "a1", "119")
     await bridge.notices.wait_for("three_way.answered")
