@@ -52,9 +52,11 @@ from telephony.agent_state import AgentPolicy
 from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
 from telephony.call_flow import CallFlow
+from telephony.call_record import CallRecord
 from telephony.call_state import CallStateStore
 from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
+from telephony.message_spool import MessageSpool
 from telephony.prompts import load_prompts
 from telephony.softphone import SoftphoneProvisioner
 from tickets import plugin as tickets_plugin
@@ -185,8 +187,23 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         flow.on_connected.append(path.desk.reprovision)
         path.desk.attach(flow)
         app[CALL_FLOW] = flow
+
+        async def transcribe_message(record: CallRecord, _ticket_no: str) -> None:
+            if record.recording_path is not None:
+                await transcriber.transcribe_message(record.call_id, record.caller_number,
+                                                     record.recording_path)
+
+        spool = MessageSpool(settings.call_flow.message_spool_dir, settings.call_flow.recording_dir,
+                             intake, settings.node.id, on_adopted=transcribe_message,
+                             interval=settings.call_flow.message_spool_interval_seconds)
+
+        async def adopt_messages() -> None:
+            spool.wake()
+
+        flow.on_connected.append(adopt_messages)
         tasks = [asyncio.create_task(flow.run(stream.events()), name="ari-call-flow"),
-                 asyncio.create_task(distributor.run(), name="call-distributor")]
+                 asyncio.create_task(distributor.run(), name="call-distributor"),
+                 asyncio.create_task(spool.run(), name="message-spool")]
         async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
                                        port=settings.abuse.fastagi_port):
             yield
