@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +34,7 @@ from asr.live_calls import LiveCallTranscriber, RepeatLookup
 from asr.service import AsrService, open_asr_service
 from asr.transcript_store import TranscriptStore
 from hotline.desk_backend import AcdDeskBackend
+from hotline.readiness import READINESS, Readiness, healthz, readyz
 from hotline.settings import Settings
 from kernel import openapi
 from kernel.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
@@ -57,6 +57,7 @@ from telephony.call_state import CallStateStore
 from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
 from telephony.message_spool import MessageSpool
+from telephony.outbox import CallOutbox
 from telephony.prompts import load_prompts
 from telephony.softphone import SoftphoneProvisioner
 from tickets import plugin as tickets_plugin
@@ -176,13 +177,16 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                                           request_heard=lambda call_id, caller, text: screen.hear_request(
                                               caller, text, call_id=call_id))
         state = CallStateStore(redis, settings.redis.key_prefix)
+        outbox = CallOutbox(resolve_path(settings.call_flow.outbox_dir), intake,
+                            write_timeout=settings.call_flow.persist_timeout_seconds)
         distributor = CallDistributor(rest, path.acd, state, settings.queue, load_prompts(),
                                       notifier=path.notifier)
         flow = CallFlow(rest, state, intake,
                         settings.call_flow, settings.node.id, ari=ari, audio_consumer=transcriber,
                         media_format=SLIN_FORMAT_FOR_RATE[settings.asr.sample_rate],
                         screen=screen, message_max_seconds=settings.abuse.message_max_seconds,
-                        distributor=distributor)
+                        distributor=distributor, outbox=outbox,
+                        persist_timeout=settings.call_flow.persist_timeout_seconds)
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
         path.desk.attach(flow)
@@ -201,16 +205,31 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
             spool.wake()
 
         flow.on_connected.append(adopt_messages)
-        tasks = [asyncio.create_task(flow.run(stream.events()), name="ari-call-flow"),
-                 asyncio.create_task(distributor.run(), name="call-distributor"),
-                 asyncio.create_task(spool.run(), name="message-spool")]
-        async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
-                                       port=settings.abuse.fastagi_port):
-            yield
-        for task in tasks:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+
+        async def read_events() -> None:
+            # A new connection per (re)start; the old one is closed, not left to own the app.
+            events = stream.events()
+            try:
+                await flow.run(events)
+            finally:
+                await events.aclose()
+
+        async def serve_fastagi() -> None:
+            async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
+                                           port=settings.abuse.fastagi_port):
+                await asyncio.Event().wait()  # serves until cancelled
+
+        readiness = app[READINESS]
+        readiness.stream, readiness.flow, readiness.outbox, readiness.spool = \
+            stream, flow, outbox, spool
+        supervisor = readiness.supervisor
+        supervisor.start("ari-events", read_events)
+        supervisor.start("call-distributor", distributor.run)
+        supervisor.start("message-spool", spool.run)
+        supervisor.start("call-outbox", outbox.run)
+        supervisor.start("fastagi", serve_fastagi)
+        yield
+        await supervisor.aclose()
         await flow.drain()
         await transcriber.aclose()
         await rest.close()
@@ -273,7 +292,18 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_telephony(settings, redis, _CallPath(
         CallIntake(engine, settings.node.id), screen, catalogue, TranscriptStore(engine),
         _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk)))
+    app[READINESS] = Readiness(engine, redis)
     app.router.add_get("/health", health)
-    openapi.contribute(app, [openapi.Operation(
-        "get", "/health", "Liveness: active calls, ASR model and workers", openapi.ANYONE)])
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    openapi.contribute(app, [
+        openapi.Operation("get", "/health", "Liveness: active calls, ASR model and workers",
+                          openapi.ANYONE),
+        openapi.Operation("get", "/healthz", "The process is up (says nothing of its dependencies)",
+                          openapi.ANYONE),
+        openapi.Operation("get", "/readyz", "Can this node answer calls now: ARI connected, "
+                          "database and Redis reachable, supervised tasks running (503 and the "
+                          "failed check otherwise); faults that do not stop calls are listed",
+                          openapi.ANYONE),
+    ])
     return app

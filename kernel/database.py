@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from kernel.errors import ConfigError, Unavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+#: Seconds to open a connection (or get one from the pool) before giving up.
+CONNECT_TIMEOUT = 5.0
 
 
 def _alembic_config(url: str) -> Config:
@@ -48,7 +50,11 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # Bounded waits: a database that does not answer must fail a call's write in seconds (it
+    # then goes to the outbox), never hold it forever. `timeout` is asyncpg's connect timeout.
+    connect_args = {"timeout": CONNECT_TIMEOUT} if parsed.drivername.endswith("asyncpg") else {}
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                               pool_timeout=CONNECT_TIMEOUT, connect_args=connect_args)
 
 
 async def open_database(url: str, *, migrate: bool = True) -> AsyncEngine:
