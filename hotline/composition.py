@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -49,6 +50,7 @@ from supervision import plugin as supervision_plugin
 from supervision.job import SupervisionJob
 from telephony.acd import AcdStore
 from telephony.agent_state import AgentPolicy
+from telephony.app_owner import AppOwnership, OwnershipLost
 from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
 from telephony.call_flow import CallFlow
@@ -176,7 +178,8 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                                           repeat_lookup=repeat_lookup,
                                           request_heard=lambda call_id, caller, text: screen.hear_request(
                                               caller, text, call_id=call_id))
-        state = CallStateStore(redis, settings.redis.key_prefix)
+        state = CallStateStore(redis, settings.redis.key_prefix, owner=settings.node.id)
+        ownership = AppOwnership(redis, settings.redis.key_prefix, ari.app, settings.node.id)
         outbox = CallOutbox(resolve_path(settings.call_flow.outbox_dir), intake,
                             write_timeout=settings.call_flow.persist_timeout_seconds)
         distributor = CallDistributor(rest, path.acd, state, settings.queue, load_prompts(),
@@ -207,12 +210,39 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         flow.on_connected.append(adopt_messages)
 
         async def read_events() -> None:
-            # A new connection per (re)start; the old one is closed, not left to own the app.
-            events = stream.events()
-            try:
-                await flow.run(events)
-            finally:
-                await events.aclose()
+            """Stand by until this node owns the application; then adopt the calls of the
+            nodes before it and handle events until the lease is lost to another node."""
+            while True:
+                await ownership.wait_until_owned()
+                await state.adopt_orphans()
+                # A new connection per (re)start; the old one is closed, not left to own the app.
+                reader = asyncio.current_task()
+                assert reader is not None
+                lost = asyncio.Event()
+
+                async def keep_lease(lost: asyncio.Event, reader: asyncio.Task[None]) -> None:
+                    try:
+                        await ownership.keep()
+                    except OwnershipLost:
+                        lost.set()
+                        reader.cancel()
+
+                keeper = asyncio.create_task(keep_lease(lost, reader), name="ari-lease")
+                events = stream.events()
+                try:
+                    await flow.run(events)
+                except asyncio.CancelledError:
+                    if not lost.is_set():
+                        raise
+                    reader.uncancel()
+                    # The new owner adopts this node's mirror; the working copy is not ours.
+                    state.calls.clear()
+                    log.warning("another node owns the ARI application now; standing by")
+                finally:
+                    keeper.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await keeper
+                    await events.aclose()
 
         async def serve_fastagi() -> None:
             async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
@@ -222,6 +252,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         readiness = app[READINESS]
         readiness.stream, readiness.flow, readiness.outbox, readiness.spool = \
             stream, flow, outbox, spool
+        readiness.ownership = ownership
         supervisor = readiness.supervisor
         supervisor.start("ari-events", read_events)
         supervisor.start("call-distributor", distributor.run)
@@ -231,6 +262,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         yield
         await supervisor.aclose()
         await flow.drain()
+        await ownership.release()
         await transcriber.aclose()
         await rest.close()
 

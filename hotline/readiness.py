@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.supervisor import Supervisor
+from telephony.app_owner import AppOwnership
 from telephony.ari.events import AriEventStream
 from telephony.call_flow import CallFlow
 from telephony.message_spool import MessageSpool
@@ -41,6 +42,7 @@ class Readiness:
     flow: CallFlow | None = None
     outbox: CallOutbox | None = None
     spool: MessageSpool | None = None
+    ownership: AppOwnership | None = None
 
     async def _database(self) -> None:
         async with self.engine.connect() as conn:
@@ -62,9 +64,15 @@ class Readiness:
         database, redis = await asyncio.gather(self._bounded(self._database),
                                                self._bounded(self._redis))
         connected = self.stream is not None and self.stream.connected.is_set()
+        ari: dict[str, Any] = {"ok": connected}
+        if self.ownership is not None and not self.ownership.owned:
+            # A standby is ready: it takes over the application when its owner dies.
+            ari = {"ok": True, "role": "standby", "owner": await self.ownership.holder()}
+        elif not connected:
+            ari["error"] = "ARI events not connected"
         tasks = self.supervisor.health()
         checks: dict[str, Any] = {
-            "ari": {"ok": connected} | ({} if connected else {"error": "ARI events not connected"}),
+            "ari": ari,
             "database": database,
             "redis": redis,
             "tasks": {"ok": self.supervisor.all_running, "tasks": tasks},

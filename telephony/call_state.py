@@ -69,12 +69,20 @@ class ActiveCall:
 
 
 class CallStateStore:
-    """Redis hash `<prefix>calls:active` of channel id -> ActiveCall JSON."""
+    """Redis hash `<prefix>calls:active:<owner>` of channel id -> ActiveCall JSON.
 
-    def __init__(self, redis: aioredis.Redis, key_prefix: str, *, timeout: float = 0.5,
-                 pause: float = 5.0) -> None:
+    One hash per node (`owner`): a node reconciles against its own calls only, never another
+    live node's. The node that takes over the ARI application adopts the others' hashes
+    (`adopt_orphans`): their owners are dead or have stepped down. Without an owner the
+    single hash `<prefix>calls:active` of a one-node set-up is used.
+    """
+
+    def __init__(self, redis: aioredis.Redis, key_prefix: str, *, owner: str | None = None,
+                 timeout: float = 0.5, pause: float = 5.0) -> None:
         self._redis = redis
-        self._key = f"{key_prefix}calls:active"
+        self._base = f"{key_prefix}calls:active"
+        self._key = f"{self._base}:{owner}" if owner else self._base
+        self._owners = f"{key_prefix}calls:owners"
         self.calls: dict[str, ActiveCall] = {}
         self.timeout = timeout
         self.pause = pause
@@ -131,6 +139,37 @@ class CallStateStore:
                           extra={"channel_id": key, "error": str(exc)})
         self.unreadable = unreadable
         return dict(self.calls)
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    async def adopt_orphans(self) -> int:
+        """Move every other node's mirror entries into this node's (run by the new owner of
+        the application, before it reconciles): their calls are this node's now.
+
+        Mirrors are found through the set `<prefix>calls:owners`, where each owner enters its
+        own hash here (a set, not a SCAN of the keyspace: one round trip, however big Redis
+        is). The single hash of a one-node set-up is adopted too."""
+        moved = 0
+        await self._redis.sadd(self._owners, self._key)
+        members = await self._redis.smembers(self._owners)
+        keys = {m.decode() if isinstance(m, bytes) else str(m) for m in members} | {self._base}
+        for key in sorted(keys - {self._key}):
+            entries = await self._redis.hgetall(key)
+            if entries:
+                # Entries this node already has win: they are newer than a dead node's copy.
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    for channel_id, text in entries.items():
+                        pipe.hsetnx(self._key, channel_id, text)
+                    pipe.delete(key)
+                    await pipe.execute()
+                moved += len(entries)
+                log.info("calls of another node adopted", extra={"mirror": key,
+                                                                  "calls": len(entries)})
+            if key != self._base:
+                await self._redis.srem(self._owners, key)
+        return moved
 
     async def unreadable_entries(self) -> dict[str, str]:
         """The unreadable entries still in the mirror (an operator may have removed them)."""

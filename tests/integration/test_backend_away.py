@@ -104,7 +104,7 @@ async def _wait_until_set_up(redis_key_prefix: str, calls: int, timeout: float =
     try:
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
-            state = await client.hgetall(f"{redis_key_prefix}calls:active")
+            state = await client.hgetall(f"{redis_key_prefix}calls:active:N01")
             if sum(b"greeted" in value for value in state.values()) >= calls:
                 return
             await asyncio.sleep(0.1)

@@ -57,7 +57,7 @@ async def test_malformed_events_and_corrupt_mirror_entries_are_reported_and_call
     proxy = AriProxy(asterisk.ari_url)
     await proxy.start()
     try:
-        await client.hset(f"{redis_key_prefix}calls:active", mapping=CORRUPT)
+        await client.hset(f"{redis_key_prefix}calls:active:N01", mapping=CORRUPT)
         bridge = await bridge_factory(asterisk, sqlite_url, redis_prefix=redis_key_prefix,
                                       env_overrides={"HOTLINE_ARI_URL": proxy.url})
         body = await _wait_for_readiness(bridge.http_port, lambda status, body: status == 200
@@ -81,7 +81,7 @@ async def test_malformed_events_and_corrupt_mirror_entries_are_reported_and_call
         assert_recorded_like_the_call(call_rows[0], 4000)
 
         # The fault lasts while the entries do: removed, readiness no longer reports them.
-        await client.hdel(f"{redis_key_prefix}calls:active", *CORRUPT)
+        await client.hdel(f"{redis_key_prefix}calls:active:N01", *CORRUPT)
         await _wait_for_readiness(bridge.http_port,
                                   lambda status, body: "call_mirror" not in body["faults"])
     finally:
