@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from asr.extract import Gazetteer, TicketDraft, extract_ticket_draft
@@ -73,6 +74,15 @@ class LiveCallTranscriber:
         task = asyncio.create_task(self._complete_later(call_id, caller_number, transcription))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def transcribe_message(self, call_id: str, caller_number: str, path: Path) -> None:
+        """Transcribe a recorded message that had no live ASR (a caller who called while the
+        backend was away): the caller alone speaks in it. Without a model this does nothing."""
+        post_call = self.service.post_call
+        if post_call is None or not path.exists():
+            return
+        transcript = await post_call.transcribe_recording(path, call_id, (Speaker.CALLER,))
+        await self._store(transcript, caller_number)
 
     async def _complete_later(self, call_id: str, caller_number: str,
                               transcription: CallTranscription) -> None:

@@ -26,6 +26,7 @@ def _sandbox_up(args: argparse.Namespace) -> None:
     print(json.dumps({"ari_url": sandbox.ari_url, "ari_user": sandbox.ari_user,
                       "ari_password": sandbox.ari_password, "sip_port": sandbox.sip_port,
                       "recording_dir": str(sandbox.recording_dir), "root": str(sandbox.root),
+                      "message_spool_dir": str(sandbox.message_spool_dir),
                       "instance": sandbox.name}), flush=True)
     stop = {"now": False}
 

@@ -218,6 +218,11 @@ class AsteriskSandbox:
         return self.instance_dir / "spool" / "recording"
 
     @property
+    def message_spool_dir(self) -> Path:
+        """Where the dialplan's fallback leaves messages (`HOTLINE_SPOOL` in extensions.conf)."""
+        return self.instance_dir / "spool" / "hotline-messages"
+
+    @property
     def ari_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 

@@ -36,6 +36,7 @@ from asr.live_calls import LiveCallTranscriber, RepeatLookup
 from asr.service import AsrService, open_asr_service
 from asr.transcript_store import TranscriptStore
 from hotline.desk_backend import AcdDeskBackend
+from hotline.readiness import READINESS, Readiness, healthz, readyz
 from hotline.settings import Settings
 from hotline.supervisor_backend import TelephonySupervisorBackend
 from hotline.wallboard_source import AcdWallboardSource, AnnouncingIntake
@@ -55,15 +56,19 @@ from supervision import plugin as supervision_plugin
 from supervision.job import SupervisionJob
 from telephony.acd import AcdStore
 from telephony.agent_state import AgentPolicy
+from telephony.app_owner import AppOwnership, OwnershipLost
 from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
 from telephony.call_flow import CallFlow
+from telephony.call_record import CallRecord
 from telephony.call_state import CallStateStore
 from telephony.callback_dialer import CallbackDialer
 from telephony.conference import ThreeWayCalls
 from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
+from telephony.message_spool import MessageSpool
 from telephony.monitor import CallMonitor
+from telephony.outbox import CallOutbox
 from telephony.ports import CallRecorder
 from telephony.prompts import load_prompts
 from telephony.softphone import SoftphoneProvisioner
@@ -215,14 +220,18 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                                           repeat_lookup=repeat_lookup,
                                           request_heard=lambda call_id, caller, text: screen.hear_request(
                                               caller, text, call_id=call_id))
-        state = CallStateStore(redis, settings.redis.key_prefix)
+        state = CallStateStore(redis, settings.redis.key_prefix, owner=settings.node.id)
+        ownership = AppOwnership(redis, settings.redis.key_prefix, ari.app, settings.node.id)
+        outbox = CallOutbox(resolve_path(settings.call_flow.outbox_dir), intake,
+                            write_timeout=settings.call_flow.persist_timeout_seconds)
         distributor = CallDistributor(rest, path.acd, state, settings.queue, load_prompts(),
                                       notifier=path.notifier)
         flow = CallFlow(rest, state, intake,
                         settings.call_flow, settings.node.id, ari=ari, audio_consumer=transcriber,
                         media_format=SLIN_FORMAT_FOR_RATE[settings.asr.sample_rate],
                         screen=screen, message_max_seconds=settings.abuse.message_max_seconds,
-                        distributor=distributor)
+                        distributor=distributor, outbox=outbox,
+                        persist_timeout=settings.call_flow.persist_timeout_seconds)
         flow.conference = ThreeWayCalls(rest, state, settings.transfer, notifier=path.notifier)
         if settings.callback.enabled:
             flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback)
@@ -232,19 +241,78 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         path.desk.attach(flow)
         path.supervisor.attach(flow)
         app[CALL_FLOW] = flow
-        tasks = [asyncio.create_task(flow.run(stream.events()), name="ari-call-flow"),
-                 asyncio.create_task(distributor.run(), name="call-distributor")]
+
+        async def transcribe_message(record: CallRecord, _ticket_no: str) -> None:
+            if record.recording_path is not None:
+                await transcriber.transcribe_message(record.call_id, record.caller_number,
+                                                     record.recording_path)
+
+        spool = MessageSpool(settings.call_flow.message_spool_dir, settings.call_flow.recording_dir,
+                             intake, settings.node.id, on_adopted=transcribe_message,
+                             interval=settings.call_flow.message_spool_interval_seconds)
+
+        async def adopt_messages() -> None:
+            spool.wake()
+
+        flow.on_connected.append(adopt_messages)
+
+        async def read_events() -> None:
+            """Stand by until this node owns the application; then adopt the calls of the
+            nodes before it and handle events until the lease is lost to another node."""
+            while True:
+                await ownership.wait_until_owned()
+                await state.adopt_orphans()
+                # A new connection per (re)start; the old one is closed, not left to own the app.
+                reader = asyncio.current_task()
+                assert reader is not None
+                lost = asyncio.Event()
+
+                async def keep_lease(lost: asyncio.Event, reader: asyncio.Task[None]) -> None:
+                    try:
+                        await ownership.keep()
+                    except OwnershipLost:
+                        lost.set()
+                        reader.cancel()
+
+                keeper = asyncio.create_task(keep_lease(lost, reader), name="ari-lease")
+                events = stream.events()
+                try:
+                    await flow.run(events)
+                except asyncio.CancelledError:
+                    if not lost.is_set():
+                        raise
+                    reader.uncancel()
+                    # The new owner adopts this node's mirror; the working copy is not ours.
+                    state.calls.clear()
+                    log.warning("another node owns the ARI application now; standing by")
+                finally:
+                    keeper.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await keeper
+                    await events.aclose()
+
+        async def serve_fastagi() -> None:
+            async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
+                                           port=settings.abuse.fastagi_port):
+                await asyncio.Event().wait()  # serves until cancelled
+
+        readiness = app[READINESS]
+        readiness.stream, readiness.flow, readiness.outbox, readiness.spool = \
+            stream, flow, outbox, spool
+        readiness.ownership = ownership
+        supervisor = readiness.supervisor
+        supervisor.start("ari-events", read_events)
+        supervisor.start("call-distributor", distributor.run)
+        supervisor.start("message-spool", spool.run)
+        supervisor.start("call-outbox", outbox.run)
+        supervisor.start("fastagi", serve_fastagi)
         if flow.callbacks is not None:
-            tasks.append(asyncio.create_task(_under_lease(path.lease, flow.callbacks.run),
-                                             name="callback-dialer"))
-        async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
-                                       port=settings.abuse.fastagi_port):
-            yield
-        for task in tasks:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            dialer = flow.callbacks
+            supervisor.start("callback-dialer", lambda: _under_lease(path.lease, dialer.run))
+        yield
+        await supervisor.aclose()
         await flow.drain()
+        await ownership.release()
         await transcriber.aclose()
         await rest.close()
 
@@ -333,7 +401,18 @@ def build_app(settings: Settings) -> web.Application:
         TranscriptStore(engine),
         _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk, callbacks,
         LeaderLease(redis, f"{prefix}lease:callbacks", ttl_seconds=30), supervisor)))
+    app[READINESS] = Readiness(engine, redis)
     app.router.add_get("/health", health)
-    openapi.contribute(app, [openapi.Operation(
-        "get", "/health", "Liveness: active calls, ASR model and workers", openapi.ANYONE)])
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    openapi.contribute(app, [
+        openapi.Operation("get", "/health", "Liveness: active calls, ASR model and workers",
+                          openapi.ANYONE),
+        openapi.Operation("get", "/healthz", "The process is up (says nothing of its dependencies)",
+                          openapi.ANYONE),
+        openapi.Operation("get", "/readyz", "Can this node answer calls now: ARI connected, "
+                          "database and Redis reachable, supervised tasks running (503 and the "
+                          "failed check otherwise); faults that do not stop calls are listed",
+                          openapi.ANYONE),
+    ])
     return app

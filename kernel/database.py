@@ -20,6 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from kernel.errors import ConfigError, Unavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+#: Seconds to open a connection (or get one from the pool) before giving up.
+CONNECT_TIMEOUT = 5.0
+#: PostgreSQL advisory lock key held while migrating (any fixed number unique to this schema).
+MIGRATION_LOCK = 12345_0010
 
 
 def _alembic_config(url: str) -> Config:
@@ -48,7 +52,11 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # Bounded waits: a database that does not answer must fail a call's write in seconds (it
+    # then goes to the outbox), never hold it forever. `timeout` is asyncpg's connect timeout.
+    connect_args = {"timeout": CONNECT_TIMEOUT} if parsed.drivername.endswith("asyncpg") else {}
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                               pool_timeout=CONNECT_TIMEOUT, connect_args=connect_args)
 
 
 async def open_database(url: str, *, migrate: bool = True) -> AsyncEngine:
@@ -73,7 +81,12 @@ def _run(connection: Connection, action: str, revision: str) -> None:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrate once, even when several nodes start together: on PostgreSQL the migration runs
+    under a transaction-scoped advisory lock, so the other nodes wait for it and then find the
+    schema at head (SQLite serialises writers by itself and is one node's database)."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_run, "upgrade", revision)
 
 

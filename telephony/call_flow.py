@@ -33,6 +33,7 @@ from telephony.conference import ThreeWayCalls
 from telephony.distributor import CallDistributor
 from telephony.media_tap import MediaTap, StasisWaiter
 from telephony.monitor import CallMonitor
+from telephony.outbox import CallOutbox
 from telephony.ports import CallAudioConsumer, CallRecorder, CallScreen
 from telephony.prompts import BEEP, LEAVE_MESSAGE
 from telephony.resource_ids import (
@@ -79,7 +80,9 @@ class CallFlow:
                  message_max_seconds: float = 60.0,
                  distributor: CallDistributor | None = None,
                  conference: ThreeWayCalls | None = None,
-                 callbacks: CallbackDialer | None = None) -> None:
+                 callbacks: CallbackDialer | None = None,
+                 outbox: CallOutbox | None = None,
+                 persist_timeout: float = 5.0) -> None:
         self.rest = rest
         self.ari = ari
         self.audio_consumer = audio_consumer
@@ -91,6 +94,9 @@ class CallFlow:
         self.conference = conference
         #: Calls citizens back for the satisfaction survey (回访).
         self.callbacks = callbacks
+        #: Where finished calls wait, on disk, while the database is away (None: in the mirror).
+        self.outbox = outbox
+        self.persist_timeout = persist_timeout
         #: Run after every ARI (re)connect, beside `reconcile` (e.g. re-provision softphones:
         #: an Asterisk restart forgets what was pushed to it).
         self.on_connected: list[Callable[[], Awaitable[None]]] = []
@@ -105,12 +111,20 @@ class CallFlow:
         self.settings = settings
         self.node_id = node_id
         self._locks: dict[str, _ChannelQueue] = {}
+        self.event_failures = 0
+        self.last_event_failure_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- event intake -----------------------------------------------------------------------
     async def run(self, events: AsyncIterator[AriEvent]) -> None:
         async for event in events:
-            self.dispatch(event)
+            try:
+                self.dispatch(event)
+            except Exception:
+                # One event the flow cannot route costs that event only; readiness shows it.
+                self.event_failures += 1
+                self.last_event_failure_at = datetime.now(UTC).timestamp()
+                log.exception("ARI event not handled", extra={"event_type": event.type})
 
     def dispatch(self, event: AriEvent) -> None:
         """Route one event to a task; never awaits (the websocket reader must not block)."""
@@ -376,7 +390,7 @@ class CallFlow:
             transferred_to=call.transferred_to,
             queue_seconds=self._queue_seconds(call, ended_at),
         )
-        ticket_no = await self._persist(record)
+        ticket_no, kept = await self._persist(record)
         if self.distributor is not None:
             await self.distributor.call_finished(call, ticket_no)
         # With an agent, whether the call brought new content is the agent's call to make at
@@ -395,7 +409,7 @@ class CallFlow:
                 await self.audio_consumer.call_ended(record.call_id, ticket_no)
             except Exception:
                 log.exception("audio consumer failed at call end", extra={"call_id": call.call_id})
-        if ticket_no is None:
+        if not kept:
             return  # kept in the Redis mirror; the next reconcile tries again
         await self.state.forget(channel_id)
 
@@ -423,18 +437,41 @@ class CallFlow:
                 return seconds
             await asyncio.sleep(0.1)
 
-    async def _persist(self, record: CallRecord, attempts: int = 5) -> str | None:
+    async def _persist(self, record: CallRecord, attempts: int = 3) -> tuple[str | None, bool]:
+        """Write the finished call: (ticket number or None, whether it is safe).
+
+        Each attempt is bounded (`persist_timeout`): a hung database must not hold the call's
+        end. When the database does not answer, the record goes to the outbox on disk, with
+        its true end time, and is replayed from there; while the outbox holds calls, new ones
+        queue behind them, so they are written in the order they ended."""
+        outbox = self.outbox
+        if outbox is not None and outbox.pending():
+            return None, await self._keep_in_outbox(record)
         for attempt in range(attempts):
             try:
-                return await self.intake.record_finished_call(record)
+                return await asyncio.wait_for(self.intake.record_finished_call(record),
+                                              self.persist_timeout), True
             except (HotlineError, OSError, Exception) as exc:  # noqa: BLE001 - the call must not be lost
                 log.warning("writing the call record failed; retrying",
                             extra={"call_id": record.call_id, "attempt": attempt + 1,
-                                   "error": str(exc)})
-                await asyncio.sleep(0.5 * (2 ** attempt))
+                                   "error": str(exc) or type(exc).__name__})
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(0.25 * (2 ** attempt))
+        if outbox is not None:
+            return None, await self._keep_in_outbox(record)
         log.error("call record not written; kept for the next reconcile",
                   extra={"call_id": record.call_id})
-        return None
+        return None, False
+
+    async def _keep_in_outbox(self, record: CallRecord) -> bool:
+        assert self.outbox is not None
+        try:
+            await asyncio.to_thread(self.outbox.put, record)
+        except OSError:
+            log.exception("outbox write failed; the call stays in the mirror",
+                          extra={"call_id": record.call_id})
+            return False
+        return True
 
     # --- restart / reconnect ----------------------------------------------------------------
     async def reconcile(self) -> None:

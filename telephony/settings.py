@@ -28,6 +28,16 @@ class CallFlowSettings(Section):
     greeting: str = "sound:hotline/greeting"
     recording_format: str = "wav"
     recording_dir: Path = Path("/var/spool/asterisk/recording")
+    #: Where the dialplan leaves messages of callers who called while the backend was away
+    #: (`HOTLINE_SPOOL` in extensions.conf), as this process sees it; adopted on every connect.
+    message_spool_dir: Path = Path("/var/spool/asterisk/hotline-messages")
+    #: How often the spool is looked at besides each ARI (re)connect.
+    message_spool_interval_seconds: float = Field(default=5.0, gt=0, le=600)
+    #: Finished calls wait here, on disk, while the database is away (`telephony/outbox.py`);
+    #: relative to the project root. One directory per node.
+    outbox_dir: Path = Path("var/outbox")
+    #: Longest wait for one write of a finished call before it goes to the outbox.
+    persist_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
 
 
 class QueueSettings(Section):

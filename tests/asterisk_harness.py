@@ -111,6 +111,7 @@ def bridge_env(sandbox: AsteriskSandbox, database_url: str, redis_prefix: str,
         "HOTLINE_ARI_USERNAME": sandbox.ari_user,
         "HOTLINE_ARI_PASSWORD": sandbox.ari_password,
         "HOTLINE_CALL_FLOW_RECORDING_DIR": str(sandbox.recording_dir),
+        "HOTLINE_CALL_FLOW_MESSAGE_SPOOL_DIR": str(sandbox.message_spool_dir),
         "HOTLINE_HTTP_PORT": str(http_port),
         "HOTLINE_ABUSE_FASTAGI_PORT": str(free_tcp_port()),
         "PYTHONPATH": str(ROOT),
@@ -124,11 +125,15 @@ async def bridge_factory(tmp_path: Path) -> AsyncIterator[list[BridgeProcess]]:
     made: list[BridgeProcess] = []
 
     async def make(sandbox: AsteriskSandbox, database_url: str,
-                   redis_prefix: str | None = None) -> BridgeProcess:
+                   redis_prefix: str | None = None,
+                   env_overrides: dict[str, str] | None = None) -> BridgeProcess:
         port = free_tcp_port()
         prefix = redis_prefix or f"hotline-test-{uuid.uuid4().hex[:12]}:"
-        bridge = BridgeProcess(env=bridge_env(sandbox, database_url, prefix, port),
-                               http_port=port, log_path=tmp_path / f"bridge-{len(made)}.log")
+        env = bridge_env(sandbox, database_url, prefix, port) | (env_overrides or {})
+        # Each bridge keeps its own outbox (kept across its restarts), never another test's.
+        env["HOTLINE_CALL_FLOW_OUTBOX_DIR"] = str(tmp_path / f"outbox-{len(made)}")
+        bridge = BridgeProcess(env=env, http_port=port,
+                               log_path=tmp_path / f"bridge-{len(made)}.log")
         made.append(bridge)
         await bridge.start()
         return bridge

@@ -15,9 +15,9 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -101,17 +101,38 @@ class FinishedCall(Protocol):
     def transferred_to(self) -> str | None: ...
 
 
+def fit(value: str | None, column: Column[Any]) -> str | None:
+    """`value` cut to the column's length: the caller id comes from the network, and a value
+    one character too long must cost the caller nothing (PostgreSQL refuses it, forever)."""
+    length = getattr(column.type, "length", None)
+    if value is None or length is None:
+        return value
+    return value[:length]
+
+
+def raw_caller_id(record: FinishedCall) -> str:
+    """What the network sent, when it does not fit the columns: kept in the registration
+    event's reason (a text field), so nothing the caller's phone said is lost."""
+    parts = []
+    if fit(record.caller_number, calls.c.caller_number) != record.caller_number:
+        parts.append(f"caller id truncated, raw number: {record.caller_number}")
+    if fit(record.caller_name, calls.c.caller_name) != record.caller_name:
+        parts.append(f"caller id truncated, raw name: {record.caller_name}")
+    return "; ".join(parts)
+
+
 def registration(record: FinishedCall, ticket_no: str) -> workflow.Register:
     """The draft ticket a finished call registers: the caller's number, the call, its recording."""
     recordings = (
         (Attachment("recording", str(record.recording_path), "通话录音"),)
         if record.recording_path else ()
     )
+    # One caller, one key: "+86 138-..." and "138..." are the same person (kernel.privacy).
+    number = normalize_number(record.caller_number) or record.caller_number
     return workflow.Register(
         ticket_no=ticket_no, channel=Channel.PHONE,
-        # One caller, one key: "+86 138-..." and "138..." are the same person (kernel.privacy).
-        caller=Caller(number=normalize_number(record.caller_number) or record.caller_number),
-        call_ids=(record.call_id,), recordings=recordings,
+        caller=Caller(number=fit(number, tickets.c.caller_number)),
+        call_ids=(record.call_id,), recordings=recordings, reason=raw_caller_id(record),
     )
 
 
@@ -146,14 +167,14 @@ class CallIntake:
                 id=record.call_id,
                 channel_id=record.channel_id,
                 bridge_id=record.bridge_id,
-                caller_number=record.caller_number,
-                caller_name=record.caller_name or None,
-                dialed_number=record.dialed_number or None,
+                caller_number=fit(record.caller_number, calls.c.caller_number),
+                caller_name=fit(record.caller_name, calls.c.caller_name) or None,
+                dialed_number=fit(record.dialed_number, calls.c.dialed_number) or None,
                 node_id=record.node_id,
                 started_at=record.started_at,
                 answered_at=record.answered_at,
                 ended_at=record.ended_at,
-                end_reason=record.end_reason,
+                end_reason=fit(record.end_reason, calls.c.end_reason),
                 recording_path=str(record.recording_path) if record.recording_path else None,
                 recording_seconds=record.recording_seconds,
                 screen_level=record.screen_level,

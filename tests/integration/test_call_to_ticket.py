@@ -95,7 +95,7 @@ async def test_call_survives_a_bridge_crash_and_is_recorded_once(
     client = aioredis.from_url(REDIS_URL)
     try:
         for _ in range(100):
-            state = await client.hgetall(f"{redis_key_prefix}calls:active")
+            state = await client.hgetall(f"{redis_key_prefix}calls:active:N01")
             if state and b"greeted" in next(iter(state.values())):
                 break
             await asyncio.sleep(0.1)

@@ -1,0 +1,224 @@
+"""Messages callers left while the backend was away, adopted as calls when it returns.
+
+When no process has the ARI application connected, `Stasis()` fails at once and the dialplan
+goes on (`config/asterisk/extensions.conf`, `[hotline-message]`): Asterisk answers, greets,
+records the caller's message and, at hang-up, moves one directory per call from the spool's
+`tmp/` into `new/` with a single rename. So an entry in `new/` is always complete, and one in
+`tmp/` (a caller still speaking, or an Asterisk that died mid-write) is never touched.
+
+Adopting an entry makes it what any answered call becomes: a call record, its recording, a
+ticket of origin "message" and a callback task (intake writes those for messages). The steps
+are ordered so that a crash anywhere leaves an entry that can be adopted again without a
+duplicate: the recording is moved with `os.replace` (a second attempt finds it moved), the call
+id is derived from the channel id (the same entry always names the same call), intake is
+idempotent per channel, and the entry is deleted only after intake answered.
+
+This module never decides what a ticket is; it only reads Asterisk's spool and hands finished
+calls to the `CallRecorder` port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote
+
+from telephony.call_flow import wav_seconds
+from telephony.call_record import CallRecord
+from telephony.ports import CallRecorder
+
+log = logging.getLogger(__name__)
+
+#: Call ids of adopted messages are derived from the channel id, so re-adoption names the same call.
+MESSAGE_CALL_NAMESPACE = uuid.UUID("6f1c2d4e-12a4-5345-9c3b-2d1e0a8b7c65")
+END_REASON = "message_while_backend_away"
+META_FILE, MESSAGE_FILE = "meta.txt", "message.wav"
+
+
+class SpoolEntryError(ValueError):
+    """An entry in `new/` whose metadata cannot be read: set aside, never retried forever."""
+
+
+@dataclass(frozen=True)
+class SpooledMessage:
+    """One entry's metadata, as the dialplan wrote it (values URI-encoded, times epoch seconds)."""
+
+    channel_id: str
+    caller_number: str
+    caller_name: str
+    dialed_number: str
+    started_at: datetime
+    answered_at: datetime | None
+    recording_started_at: datetime | None
+    ended_at: datetime
+    system: str = ""
+
+    @property
+    def call_id(self) -> str:
+        return str(uuid.uuid5(MESSAGE_CALL_NAMESPACE, self.channel_id))
+
+
+def _epoch(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (ValueError, OverflowError) as exc:
+        raise SpoolEntryError(f"not an epoch time: {value!r}") from exc
+
+
+def parse_meta(text: str) -> SpooledMessage:
+    """Read `key=value` lines; unknown keys are ignored (a newer dialplan may add some)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            fields[key.strip()] = unquote(value.strip())
+    channel_id = fields.get("channel_id", "")
+    started_at = _epoch(fields.get("started_at"))
+    ended_at = _epoch(fields.get("ended_at"))
+    if not channel_id or started_at is None or ended_at is None:
+        raise SpoolEntryError("channel_id, started_at and ended_at are required")
+    return SpooledMessage(
+        channel_id=channel_id, caller_number=fields.get("caller_number", ""),
+        caller_name=fields.get("caller_name", ""), dialed_number=fields.get("dialed_number", ""),
+        started_at=started_at, answered_at=_epoch(fields.get("answered_at")),
+        recording_started_at=_epoch(fields.get("recording_started_at")), ended_at=ended_at,
+        system=fields.get("system", ""))
+
+
+def move_file(source: Path, target: Path) -> None:
+    """Move atomically: a rename, or across file systems a copy renamed into place."""
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+        source.unlink()
+
+
+#: Told about each adopted message (post-call transcription plugs in here); best effort.
+AdoptedHook = Callable[[CallRecord, str], Awaitable[None]]
+
+
+class MessageSpool:
+    """Adopts the spool's complete entries: at start-up, on every ARI (re)connect, and every
+    `interval` seconds (a caller may still be speaking when the backend comes back)."""
+
+    def __init__(self, spool_dir: Path, recording_dir: Path, recorder: CallRecorder,
+                 node_id: str, *, on_adopted: AdoptedHook | None = None,
+                 interval: float = 5.0) -> None:
+        self.spool_dir = spool_dir
+        self.recording_dir = recording_dir
+        self.recorder = recorder
+        self.node_id = node_id
+        self.on_adopted = on_adopted
+        self.interval = interval
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    @property
+    def new_dir(self) -> Path:
+        return self.spool_dir / "new"
+
+    @property
+    def bad_dir(self) -> Path:
+        return self.spool_dir / "bad"
+
+    def pending(self) -> list[Path]:
+        """Complete entries, oldest first (the name starts with Asterisk's epoch-based id)."""
+        def age(entry: Path) -> float:
+            try:
+                return entry.stat().st_mtime
+            except OSError:  # adopted meanwhile by another node
+                return 0.0
+
+        try:
+            entries = [p for p in self.new_dir.iterdir() if p.is_dir()]
+        except FileNotFoundError:
+            return []
+        return sorted(entries, key=age)
+
+    def wake(self) -> None:
+        """Adopt now (the ARI connection came back)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.adopt_all()
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+
+    async def adopt_all(self) -> list[str]:
+        """Adopt every complete entry; return the ticket numbers. An entry whose write failed
+        (the database is away) stays for the next round; others go on."""
+        tickets: list[str] = []
+        async with self._lock:
+            for entry in self.pending():
+                try:
+                    ticket_no = await self.adopt(entry)
+                except SpoolEntryError as exc:
+                    self._set_aside(entry, str(exc))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one entry never stops the others
+                    log.warning("message not adopted yet; kept for the next round",
+                                extra={"entry": entry.name, "error": str(exc) or type(exc).__name__})
+                    continue
+                tickets.append(ticket_no)
+        return tickets
+
+    async def adopt(self, entry: Path) -> str:
+        try:
+            meta = parse_meta((entry / META_FILE).read_text(encoding="utf-8", errors="replace"))
+        except FileNotFoundError as exc:
+            raise SpoolEntryError("no meta.txt") from exc
+        call_id = meta.call_id
+        recording = self.recording_dir / f"message-{call_id}.wav"
+        source = entry / MESSAGE_FILE
+        if source.exists():
+            self.recording_dir.mkdir(parents=True, exist_ok=True)
+            move_file(source, recording)
+        recording_path = recording if recording.exists() else None
+        record = CallRecord(
+            call_id=call_id, channel_id=meta.channel_id, bridge_id=None,
+            caller_number=meta.caller_number, caller_name=meta.caller_name,
+            dialed_number=meta.dialed_number, node_id=self.node_id,
+            started_at=meta.started_at, answered_at=meta.answered_at, ended_at=meta.ended_at,
+            end_reason=END_REASON, recording_path=recording_path,
+            recording_seconds=wav_seconds(recording_path) if recording_path else None,
+            is_message=True)
+        ticket_no = await self.recorder.record_finished_call(record)
+        log.info("message left while the backend was away adopted",
+                 extra={"call_id": call_id, "ticket_no": ticket_no, "channel_id": meta.channel_id})
+        shutil.rmtree(entry, ignore_errors=True)
+        if self.on_adopted is not None:
+            # After the entry is gone: the ticket exists, and a transcription that fails or is
+            # cut short by a crash is redone by `hotline retranscribe`, not by re-adoption.
+            try:
+                await self.on_adopted(record, ticket_no)
+            except Exception:
+                log.exception("post-adoption work failed", extra={"call_id": call_id})
+        return ticket_no
+
+    def _set_aside(self, entry: Path, reason: str) -> None:
+        log.error("unreadable message spool entry set aside",
+                  extra={"entry": entry.name, "error": reason})
+        self.bad_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(entry, self.bad_dir / entry.name)
+        except OSError:
+            log.exception("could not set the spool entry aside", extra={"entry": entry.name})

@@ -1,0 +1,145 @@
+"""Calls are answered when the backend is away: the dialplan takes a message, the backend adopts it.
+
+Real Asterisk, real SIPp calls, real `hotline run` processes killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from devtools.sandbox import AsteriskSandbox, resolve_in_root
+from kernel.schema import callback_tasks
+from telephony.call_flow import wav_seconds
+from telephony.message_spool import META_FILE, parse_meta
+from tests.conftest import REDIS_URL
+from tests.integration.test_call_to_ticket import (
+    _wait_for_tickets,
+    assert_recorded_like_the_call,
+    place_call,
+)
+
+pytestmark = pytest.mark.asterisk
+
+#: Long enough for the greeting, the "leave a message" prompt and several seconds of message.
+MESSAGE_HOLD_MS = 25000
+
+
+async def _wait_for_entry(spool: Path, state: str, timeout: float = 40.0) -> Path:
+    """The first spool entry in `state` (tmp: a caller is leaving a message; new: complete)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        entries = sorted((spool / state).glob("*")) if (spool / state).exists() else []
+        if entries:
+            return entries[0]
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no spool entry in {spool / state} within {timeout}s")
+
+
+def _prompt_seconds(asterisk: AsteriskSandbox) -> float:
+    """What the caller hears before the message: the greeting, the prompt and the beep."""
+    sounds = resolve_in_root(asterisk.root, "/usr/share/asterisk/sounds/en")
+    heard = [wav_seconds(sounds / "hotline" / name) for name in ("greeting.wav", "leave-message.wav")]
+    assert all(s is not None for s in heard)
+    beep = (sounds / "beep.gsm").stat().st_size / 33 * 0.02  # GSM: 33-byte frames of 20 ms
+    return sum(s for s in heard if s is not None) + beep
+
+
+def assert_message_recorded(call: dict, asterisk: AsteriskSandbox) -> None:
+    """The recording is the caller's whole message: from the beep to the hang-up."""
+    assert call["end_reason"] == "message_while_backend_away"
+    assert call["answered_at"] is not None
+    path = Path(call["recording_path"])
+    assert path.exists() and path.parent == asterisk.recording_dir, path
+    seconds = wav_seconds(path)
+    assert seconds is not None
+    spoken = (call["ended_at"] - call["answered_at"]).total_seconds() - _prompt_seconds(asterisk)
+    assert spoken > 3.0, f"only {spoken:.1f}s left for the message"
+    assert abs(seconds - spoken) <= 1.5, f"recording {seconds:.2f}s vs message {spoken:.2f}s"
+    assert call["recording_seconds"] == pytest.approx(seconds, abs=0.05)
+
+
+async def _callback_tasks(database_url: str) -> list:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(select(callback_tasks))).mappings().all())
+    finally:
+        await engine.dispose()
+
+
+async def test_call_while_no_backend_runs_leaves_a_message_that_becomes_one_ticket(
+    asterisk: AsteriskSandbox, sqlite_url: str, bridge_factory
+) -> None:
+    code, out = await place_call(asterisk, "13800001111", hold_ms=MESSAGE_HOLD_MS)
+    assert code == 0, f"the call was not answered: {out[-2000:]}"
+    entry = await _wait_for_entry(asterisk.message_spool_dir, "new")
+    meta = parse_meta((entry / META_FILE).read_text())
+    assert meta.caller_number == "13800001111"
+
+    bridge = await bridge_factory(asterisk, sqlite_url)
+    call_rows, ticket_rows = await _wait_for_tickets(sqlite_url, 1)
+    assert len(call_rows) == 1 and len(ticket_rows) == 1, bridge.log_tail()
+    call, ticket = call_rows[0], ticket_rows[0]
+    assert call["channel_id"] == meta.channel_id
+    assert call["caller_number"] == ticket["caller_number"] == "13800001111"
+    assert ticket["origin"] == "message" and ticket["call_id"] == call["id"]
+    assert call["ended_at"] == meta.ended_at and call["started_at"] == meta.started_at
+    assert_message_recorded(call, asterisk)
+    assert meta.recording_started_at is not None
+    message = (meta.ended_at - meta.recording_started_at).total_seconds()
+    assert call["recording_seconds"] == pytest.approx(message, abs=1.0)
+    tasks = await _callback_tasks(sqlite_url)
+    assert [(t["ticket_no"], t["reason"]) for t in tasks] == [(ticket["ticket_no"], "left_message")]
+    assert not entry.exists(), "an adopted entry stays in the spool"
+
+
+async def _wait_until_set_up(redis_key_prefix: str, calls: int, timeout: float = 30.0) -> None:
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            state = await client.hgetall(f"{redis_key_prefix}calls:active:N01")
+            if sum(b"greeted" in value for value in state.values()) >= calls:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{calls} calls never set up")
+    finally:
+        await client.aclose()
+
+
+async def test_sigkill_with_calls_up_and_a_call_placed_while_down_loses_nothing(
+    asterisk: AsteriskSandbox, sqlite_url: str, bridge_factory, redis_key_prefix: str
+) -> None:
+    bridge = await bridge_factory(asterisk, sqlite_url, redis_prefix=redis_key_prefix)
+    live_hold_ms = 16000
+    live = [asyncio.create_task(place_call(asterisk, number, hold_ms=live_hold_ms))
+            for number in ("13900000001", "13900000002")]
+    await _wait_until_set_up(redis_key_prefix, 2)
+    bridge.kill()
+
+    # Placed while the backend is down: the dialplan answers it and takes a message. The
+    # backend comes back while this caller is still speaking; the entry completes later.
+    while_down = asyncio.create_task(place_call(asterisk, "13900000003", hold_ms=MESSAGE_HOLD_MS))
+    await _wait_for_entry(asterisk.message_spool_dir, "tmp")
+    assert not any(task.done() for task in live), "a live call dropped when the backend died"
+    await bridge.start()
+
+    for task in (*live, while_down):
+        code, out = await task
+        assert code == 0, out[-2000:]
+    call_rows, ticket_rows = await _wait_for_tickets(sqlite_url, 3, timeout=30)
+    assert len(call_rows) == 3 and len(ticket_rows) == 3, bridge.log_tail()
+    assert len({c["channel_id"] for c in call_rows}) == 3
+    assert sorted(t["call_id"] for t in ticket_rows) == sorted(c["id"] for c in call_rows)
+    by_caller = {c["caller_number"]: c for c in call_rows}
+    for number in ("13900000001", "13900000002"):
+        assert_recorded_like_the_call(by_caller[number], live_hold_ms)
+    assert_message_recorded(by_caller["13900000003"], asterisk)
+    origins = sorted(t["origin"] for t in ticket_rows)
+    assert origins == ["call", "call", "message"]

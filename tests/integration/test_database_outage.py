@@ -1,0 +1,76 @@
+"""No ticket lost when the database is away: finished calls wait in the outbox on disk and are
+written, each once and with its true end time, as soon as the database answers again.
+
+Real PostgreSQL behind a TCP proxy that the test cuts for ~20 s while calls end (the server
+itself keeps serving the other tests), real Asterisk, real SIPp calls, a real `hotline run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from devtools.sandbox import AsteriskSandbox
+from tests.integration.test_backend_away import _wait_until_set_up
+from tests.integration.test_call_to_ticket import (
+    _wait_for_tickets,
+    assert_recorded_like_the_call,
+    place_call,
+)
+from tests.tcp_proxy import TcpProxy
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.postgres]
+
+HOLDS_MS = (5000, 7000, 9000)
+
+
+async def _wait_for_files(directory: Path, count: int, timeout: float = 40.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if directory.exists() and len(list(directory.glob("*.json"))) >= count:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"fewer than {count} calls in the outbox {directory}")
+
+
+async def test_calls_ending_while_postgres_is_unreachable_become_tickets_once_with_true_end_times(
+    asterisk: AsteriskSandbox, postgres_url: str, bridge_factory, redis_key_prefix: str,
+    tmp_path: Path
+) -> None:
+    url = make_url(postgres_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    try:
+        proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
+        bridge = await bridge_factory(asterisk, proxied, redis_prefix=redis_key_prefix)
+        outbox = Path(bridge.env["HOTLINE_CALL_FLOW_OUTBOX_DIR"])
+        calls = [asyncio.create_task(place_call(asterisk, f"1370000000{i}", hold_ms=hold))
+                 for i, hold in enumerate(HOLDS_MS)]
+        await _wait_until_set_up(redis_key_prefix, len(calls))
+        await proxy.cut()
+
+        for task in calls:
+            code, out = await task
+            assert code == 0, out[-2000:]
+        await _wait_for_files(outbox, len(calls))
+        still_none, _ = await _wait_for_tickets(postgres_url, 1, timeout=0)
+        assert still_none == [], "a call was written although the database was unreachable"
+        await asyncio.sleep(10)  # the database stays away a while longer: nothing is dropped
+        await proxy.start()
+
+        call_rows, ticket_rows = await _wait_for_tickets(postgres_url, len(calls), timeout=30)
+        assert len(call_rows) == len(calls) and len(ticket_rows) == len(calls), bridge.log_tail()
+        assert len({c["channel_id"] for c in call_rows}) == len(calls)
+        assert not list(outbox.glob("*.json")), "the outbox was not drained"
+        by_caller = {c["caller_number"]: c for c in call_rows}
+        for i, hold in enumerate(HOLDS_MS):
+            # The true end time: talk time as long as SIPp held the call, not "when written".
+            assert_recorded_like_the_call(by_caller[f"1370000000{i}"], hold)
+        await asyncio.sleep(3)  # a second replay, if any, would land now
+        call_rows, ticket_rows = await _wait_for_tickets(postgres_url, len(calls), timeout=0)
+        assert len(call_rows) == len(ticket_rows) == len(calls)
+    finally:
+        await proxy.aclose()

@@ -1,0 +1,75 @@
+"""Adopting the message spool: idempotent, never a half-written entry, one bad entry set aside."""
+
+from __future__ import annotations
+
+import shutil
+import wave
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kernel.schema import callback_tasks, calls, tickets
+from telephony.message_spool import MessageSpool
+from tickets.intake import CallIntake
+
+META = ("channel_id=pbx1-1796000000.7\ncaller_number=13800138000\ncaller_name=%E5%BC%A0\n"
+        "dialed_number=12345\nstarted_at=1796000000.100\nanswered_at=1796000000.300\n"
+        "recording_started_at=1796000010.000\nended_at=1796000015.500\nsystem=pbx1\n")
+
+
+def _entry(spool: Path, state: str, name: str, meta: str | None = META) -> Path:
+    entry = spool / state / name
+    entry.mkdir(parents=True)
+    with wave.open(str(entry / "message.wav"), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\0\0" * 8000 * 5)
+    if meta is not None:
+        (entry / "meta.txt").write_text(meta)
+    return entry
+
+
+async def _count(engine: AsyncEngine, table: object) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(table)))  # type: ignore[arg-type]
+
+
+async def test_an_entry_adopted_twice_gives_one_ticket(engine: AsyncEngine, tmp_path: Path) -> None:
+    spool = MessageSpool(tmp_path / "spool", tmp_path / "recording", CallIntake(engine, "T01"), "T01")
+    entry = _entry(tmp_path / "spool", "new", "pbx1-1796000000.7")
+    copy = tmp_path / "copy"
+    shutil.copytree(entry, copy)
+
+    first = await spool.adopt_all()
+    # The same entry again, as after a crash between intake and the entry's removal.
+    shutil.copytree(copy, entry)
+    second = await spool.adopt_all()
+
+    assert len(first) == 1 and first == second
+    assert (await _count(engine, calls), await _count(engine, tickets),
+            await _count(engine, callback_tasks)) == (1, 1, 1)
+    async with engine.connect() as conn:
+        call = (await conn.execute(select(calls))).mappings().one()
+    assert call["caller_name"] == "张" and call["recording_seconds"] == 5.0
+    assert call["ended_at"].timestamp() == 1796000015.5
+    assert Path(call["recording_path"]).exists() and not entry.exists()
+
+
+async def test_a_message_still_being_left_is_not_adopted(engine: AsyncEngine, tmp_path: Path) -> None:
+    spool = MessageSpool(tmp_path / "spool", tmp_path / "recording", CallIntake(engine, "T01"), "T01")
+    speaking = _entry(tmp_path / "spool", "tmp", "pbx1-1796000000.7", meta=None)
+    assert await spool.adopt_all() == []
+    assert speaking.exists() and await _count(engine, calls) == 0
+
+
+async def test_an_unreadable_entry_is_set_aside_and_the_others_adopted(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    spool = MessageSpool(tmp_path / "spool", tmp_path / "recording", CallIntake(engine, "T01"), "T01")
+    _entry(tmp_path / "spool", "new", "pbx1-1796000000.1", meta="caller_number=1\n")
+    _entry(tmp_path / "spool", "new", "pbx1-1796000000.7")
+    assert len(await spool.adopt_all()) == 1
+    assert (tmp_path / "spool" / "bad" / "pbx1-1796000000.1").is_dir()
+    assert spool.pending() == []
