@@ -125,7 +125,11 @@ class DeskHub:
                         self._route(_text(message["channel"])[len(events):], _text(message["data"]))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - Redis away: desks wait, the hub retries
+            except Exception as exc:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    # The Redis client turns a cancellation mid-command into an error.
+                    raise asyncio.CancelledError from exc
                 self.connected.clear()
                 log.warning("desk event subscription lost; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(1.0)

@@ -4,8 +4,8 @@ websocket (`/ws/desk`, with the hub that fans events out) and the live transcrip
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
-from contextlib import suppress
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -16,6 +16,8 @@ from agent_desk.hub import DeskHub
 from agent_desk.ports import DeskBackend, SupervisorBackend, WallboardSource
 from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,19 @@ def install(app: web.Application, deps: DeskDeps) -> None:
     async def run_hub(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(hub.run(), name="desk-hub")
         yield
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await stop_listener(task)
 
     app.cleanup_ctx.append(run_hub)
+
+
+async def stop_listener(task: asyncio.Task[None], grace: float = 2.0) -> None:
+    """Cancel a Redis subscriber and wait for it, but not forever: the Redis client can hold a
+    cancellation back while it reads; closing the client (after this) ends that read."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        log.warning("a subscriber did not stop in time; its client is closed next",
+                    extra={"task": task.get_name()})
 
 
 def _install_wallboard(app: web.Application, service: wallboard_feed.WallboardService) -> None:
@@ -86,8 +96,6 @@ def _install_wallboard(app: web.Application, service: wallboard_feed.WallboardSe
     async def run_board(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(service.run(), name="wallboard")
         yield
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await stop_listener(task)
 
     app.cleanup_ctx.append(run_board)

@@ -76,7 +76,11 @@ class WallboardService:
                             await self._apply(message["data"])
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - Redis or the database away: retry
+                except Exception as exc:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        # The Redis client turns a cancellation mid-command into an error.
+                        raise asyncio.CancelledError from exc
                     log.warning("wallboard feed lost; retrying", extra={"error": str(exc)})
                     await asyncio.sleep(1.0)
                 finally:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -307,8 +306,13 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         supervisor.start("call-outbox", outbox.run)
         supervisor.start("fastagi", serve_fastagi)
         if flow.callbacks is not None:
-            dialer = flow.callbacks
-            supervisor.start("callback-dialer", lambda: _under_lease(path.lease, dialer.run))
+            dialer, lease = flow.callbacks, path.lease
+
+            async def holds_lease() -> bool:
+                # One node places survey calls; the lease outlives two rounds of the dialer.
+                return await lease.renew() or await lease.acquire()
+
+            supervisor.start("callback-dialer", lambda: dialer.run(holds_lease))
         yield
         await supervisor.aclose()
         await flow.drain()
@@ -318,20 +322,6 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
 
     return context
 
-
-async def _under_lease(lease: LeaderLease, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run `work` on the one node that holds the lease (survey calls are placed once)."""
-    while True:
-        if await lease.acquire():
-            runner: asyncio.Task[None] = asyncio.create_task(work())
-            try:
-                while await lease.renew():  # lost (Redis away, a pause): stop, wait our turn
-                    await asyncio.sleep(lease.ttl_seconds / 3)
-            finally:
-                runner.cancel()
-                with suppress(asyncio.CancelledError):
-                    await runner
-        await asyncio.sleep(lease.ttl_seconds / 3)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -400,7 +390,8 @@ def build_app(settings: Settings) -> web.Application:
         AnnouncingIntake(CallIntake(engine, settings.node.id), bus.publish), screen, catalogue,
         TranscriptStore(engine),
         _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk, callbacks,
-        LeaderLease(redis, f"{prefix}lease:callbacks", ttl_seconds=30), supervisor)))
+        LeaderLease(redis, f"{prefix}lease:callbacks",
+                    ttl_seconds=max(30.0, 3 * settings.callback.poll_seconds)), supervisor)))
     app[READINESS] = Readiness(engine, redis)
     app.router.add_get("/health", health)
     app.router.add_get("/healthz", healthz)

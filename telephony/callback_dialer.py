@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -51,17 +52,25 @@ class CallbackDialer:
     def wake(self) -> None:
         self._wake.set()
 
-    async def run(self) -> None:
-        """Dial due surveys until cancelled: every `poll_seconds`, or when woken."""
+    async def run(self, may_dial: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Dial due surveys until cancelled: every `poll_seconds`, or when woken. `may_dial`
+        says whether this node dials this round (one node at a time: a lease it renews)."""
         while True:
             try:
-                await self.dial_due()
+                if may_dial is None or await may_dial():
+                    await self.dial_due()
             except (HotlineError, OSError) as exc:
                 log.warning("callback round failed; retrying", extra={"error": str(exc)})
             except Exception:
                 log.exception("callback round failed; retrying")
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # A cancellation that a client library below turned into an error (the Redis
+                # client does, mid-command): this loop must still stop when told to.
+                raise asyncio.CancelledError
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+                async with asyncio.timeout(self.settings.poll_seconds):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def dial_due(self) -> int:

@@ -163,8 +163,9 @@ class CallDistributor:
     async def run(self) -> None:
         """Distribute until cancelled: on every change, and at least once a second."""
         while True:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+            with suppress(TimeoutError):  # asyncio.timeout: never swallows a cancellation
+                async with asyncio.timeout(1.0):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.distribute()
