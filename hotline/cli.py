@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
                        help="also replace calls that already have a transcript")
     token = sub.add_parser("token", help="issue an access token for a person of the hotline or a unit")
     token.add_argument("--role", required=True,
-                       help="agent, dispatcher, callback_agent, supervisor, unit, system or kb_admin")
+                       help="agent, dispatcher, callback_agent, supervisor, unit, system, kb_admin or auditor")
     token.add_argument("--user", required=True, help="who acts (shown in every event they cause)")
     token.add_argument("--unit", default=None, help="the unit code, for --role unit")
     token.add_argument("--hours", type=float, default=None, help="lifetime (default auth.token_hours)")

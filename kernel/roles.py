@@ -23,6 +23,7 @@ class Role(StrEnum):
     UNIT = "unit"  # 承办单位 staff; acts only for its own unit
     SYSTEM = "system"  # automated jobs: web/app intake, supervision scanner, archiving
     KB_ADMIN = "kb_admin"  # 热线知识库管理员: maintains every knowledge-base article
+    AUDITOR = "auditor"  # 审计员: reads the access audit (who read citizens' data), nothing else
 
 
 #: Staff of the hotline centre who work calls and tickets (they see callers' data).
@@ -34,6 +35,9 @@ EVIDENCE_UPLOADERS: frozenset[Role] = HOTLINE_STAFF | {Role.UNIT}
 
 #: People who review a unit's requests (return, extension, termination).
 REVIEWERS: frozenset[Role] = frozenset({Role.DISPATCHER, Role.SUPERVISOR})
+
+#: Who may read the access audit (kernel/audit.py): supervisors, and auditors who see nothing else.
+AUDIT_READERS: frozenset[Role] = frozenset({Role.SUPERVISOR, Role.AUDITOR})
 
 #: Every role name a token may carry.
 ROLE_NAMES: frozenset[str] = frozenset(role.value for role in Role)

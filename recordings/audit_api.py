@@ -16,7 +16,7 @@ from kernel.audit import ACCESS_AUDIT, AccessKind, AccessRecord, AuditQuery
 from kernel.errors import InvalidInput
 from kernel.openapi import Operation
 from kernel.privacy import normalize_number
-from recordings.access import HEAR_ALL
+from kernel.roles import AUDIT_READERS
 from recordings.query import int_query, text_query, when_query
 
 routes = web.RouteTableDef()
@@ -57,7 +57,7 @@ def _query(request: web.Request) -> AuditQuery:
 
 @routes.get("/api/audit")
 async def audit_log(request: web.Request) -> web.StreamResponse:
-    auth.require(request, HEAR_ALL)
+    auth.require(request, {role.value for role in AUDIT_READERS})
     query = _query(request)
     records = await request.app[ACCESS_AUDIT].search(query)
     if request.query.get("format") == "csv":
@@ -77,7 +77,8 @@ async def audit_log(request: web.Request) -> web.StreamResponse:
 
 def operations() -> list[Operation]:
     return [Operation(
-        "get", "/api/audit", "Who read which citizen's data, newest first (format=csv exports)", "supervisor",
+        "get", "/api/audit", "Who read which citizen's data, newest first (format=csv exports)",
+        "supervisor, auditor",
         query=(("actor", "string"), ("kind", "string"), ("call_id", "string"), ("ticket", "string"),
                ("caller", "string"), ("allowed", "boolean"), ("from", "string"), ("to", "string"),
                ("limit", "integer"), ("offset", "integer"), ("format", "string")))]

@@ -481,6 +481,12 @@ async def list_tickets(request: web.Request) -> web.Response:
         offset=int_query(request, "offset", 0, 0, 1_000_000),
     )
     found = await request.app[TICKET_STORE].list_tickets(query)
+    if actor.role is not Role.UNIT:
+        for ticket in found:
+            if ticket.caller.confidential and ticket.caller.number:
+                await audit_access(request, auth.principal_of(request), AccessKind.CONFIDENTIAL_IDENTITY,
+                                   allowed=True, ticket_no=ticket.ticket_no, caller_number=ticket.caller.number,
+                                   detail="ticket list")
     return web.json_response({"tickets": [ticket_list_json(t, actor) for t in found]})
 
 

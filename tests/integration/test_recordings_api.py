@@ -39,6 +39,7 @@ SUPERVISOR = bearer("supervisor", "sup1")
 AGENT_ON_CALL = bearer("agent", "a7")
 OTHER_AGENT = bearer("agent", "a8")
 UNIT = bearer("unit", "zhang", "city-housing")
+AUDITOR = bearer("auditor", "shen")
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 CALLER = "13812345678"
 CONFIDENTIAL_CALLER = "13900001111"
@@ -213,12 +214,25 @@ async def test_a_callers_history_and_a_confidential_identity_are_audited(desk: D
     ticket_no = confidential["calls"][0]["tickets"][0]["ticket_no"]
     status, _ = await desk.get(f"/api/tickets/{ticket_no}", AGENT_ON_CALL)
     assert status == 200
-    identity = await desk.audit(kind="confidential_identity", actor="a7")
-    assert [(r["ticket_no"], r["caller_number"]) for r in identity] == [(ticket_no, CONFIDENTIAL_CALLER)]
+    status, _ = await desk.get("/api/tickets", AGENT_ON_CALL)
+    assert status == 200
+    status, _ = await desk.get("/api/tickets", UNIT)  # a unit never sees the number: nothing to audit
+    assert status == 200
+    identity = await desk.audit(kind="confidential_identity")
+    assert [(r["actor"], r["ticket_no"], r["caller_number"], r["detail"]) for r in reversed(identity)] == [
+        ("sup1", ticket_no, CONFIDENTIAL_CALLER, "number shown"),
+        ("a7", ticket_no, CONFIDENTIAL_CALLER, "ticket"), ("a7", ticket_no, CONFIDENTIAL_CALLER, "ticket list")]
 
 
-async def test_the_audit_is_for_supervisors_and_exports_csv(desk: Desk) -> None:
+async def test_the_audit_is_for_supervisors_and_auditors_and_exports_csv(desk: Desk) -> None:
     await desk.get(f"/api/calls/{desk.calls['answered']}/recording", OTHER_AGENT)
+    status, body = await desk.get("/api/audit", AUDITOR, params={"actor": "a8"})
+    assert status == 200 and [r["kind"] for r in body["records"]] == ["recording"]
+    # An auditor reads the audit and nothing it records.
+    for path in ("/api/calls", f"/api/calls/{desk.calls['answered']}", f"/api/calls/{desk.calls['answered']}/recording",
+                 f"/api/callers/{CALLER}/tickets"):
+        status, _ = await desk.get(path, AUDITOR)
+        assert status == 403, path
     for who in (AGENT_ON_CALL, UNIT):
         status, _ = await desk.get("/api/audit", who)
         assert status == 403

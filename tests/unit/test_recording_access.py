@@ -19,8 +19,8 @@ def test_an_agent_hears_only_the_calls_they_took_part_in() -> None:
     assert not may_hear("agent", "a7", None).allowed  # nobody answered: nobody's own call
 
 
-@pytest.mark.parametrize("role", [Role.UNIT, Role.SYSTEM, Role.KB_ADMIN])
-def test_units_and_machines_never_hear_recordings(role: Role) -> None:
+@pytest.mark.parametrize("role", [Role.UNIT, Role.SYSTEM, Role.KB_ADMIN, Role.AUDITOR])
+def test_units_machines_and_auditors_never_hear_recordings(role: Role) -> None:
     decision = may_hear(role.value, "x", "x")
     assert not decision.allowed and "never" in decision.reason
 
