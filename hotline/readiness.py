@@ -53,7 +53,8 @@ class Readiness:
 
     async def _bounded(self, probe: Any) -> dict[str, Any]:
         try:
-            await asyncio.wait_for(probe(), CHECK_TIMEOUT)
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                await probe()
         except TimeoutError:
             return {"ok": False, "error": f"no answer within {CHECK_TIMEOUT:.0f}s"}
         except Exception as exc:  # noqa: BLE001 - any failure is the answer

@@ -15,7 +15,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -80,10 +79,15 @@ class Supervisor:
     def health(self) -> dict[str, dict[str, object]]:
         return {name: state.as_dict() for name, state in self.states.items()}
 
-    async def aclose(self) -> None:
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Cancel every task and wait for them, at most `timeout` seconds: a task that ignores
+        its cancellation must not hold the process's shutdown forever (it is named in the log)."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in stuck:
+                log.error("supervised task did not stop when cancelled", extra={"task": task.get_name()})
+        for state in self.states.values():
+            state.running = False
         self._tasks.clear()

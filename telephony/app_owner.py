@@ -51,8 +51,9 @@ class AppOwnership:
         self.owned = False
 
     async def _claim(self) -> int:
-        result = await asyncio.wait_for(self._redis.eval(
-            _RENEW, 1, self.key, self._token, str(int(self.ttl * 1000))), self.timeout)
+        async with asyncio.timeout(self.timeout):
+            result = await self._redis.eval(
+                _RENEW, 1, self.key, self._token, str(int(self.ttl * 1000)))
         return int(result)
 
     async def acquire(self) -> bool:
@@ -67,7 +68,8 @@ class AppOwnership:
     async def holder(self) -> str | None:
         """The node that owns the application, or None (no owner, or Redis unreachable)."""
         try:
-            value = await asyncio.wait_for(self._redis.get(self.key), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                value = await self._redis.get(self.key)
         except (RedisError, OSError, TimeoutError):
             return None
         if value is None:
@@ -98,7 +100,7 @@ class AppOwnership:
     async def release(self) -> None:
         self.owned = False
         try:
-            await asyncio.wait_for(self._redis.eval(_RELEASE, 1, self.key, self._token),
-                                   self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await self._redis.eval(_RELEASE, 1, self.key, self._token)
         except (RedisError, OSError, TimeoutError):
             pass  # it expires on its own

@@ -449,8 +449,8 @@ class CallFlow:
             return None, await self._keep_in_outbox(record)
         for attempt in range(attempts):
             try:
-                return await asyncio.wait_for(self.intake.record_finished_call(record),
-                                              self.persist_timeout), True
+                async with asyncio.timeout(self.persist_timeout):
+                    return await self.intake.record_finished_call(record), True
             except (HotlineError, OSError, Exception) as exc:  # noqa: BLE001 - the call must not be lost
                 log.warning("writing the call record failed; retrying",
                             extra={"call_id": record.call_id, "attempt": attempt + 1,

@@ -102,7 +102,8 @@ class CallStateStore:
                 write.close()
             return
         try:
-            await asyncio.wait_for(write, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await write
         except (RedisError, OSError, TimeoutError) as exc:
             self._skip_until = time.monotonic() + self.pause
             log.warning(f"call state not {action} Redis; not waiting for it for a while",
@@ -128,7 +129,8 @@ class CallStateStore:
     async def load_mirror(self) -> dict[str, ActiveCall]:
         """Calls a previous process left in progress (merged into the working copy)."""
         try:
-            raw = await asyncio.wait_for(self._redis.hgetall(self._key), 5 * self.timeout + 2)
+            async with asyncio.timeout(5 * self.timeout + 2):
+                raw = await self._redis.hgetall(self._key)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("cannot read call state mirror", extra={"error": str(exc)})
             return dict(self.calls)
@@ -183,7 +185,8 @@ class CallStateStore:
             return {}
         ids = list(self.unreadable)
         try:
-            present = await asyncio.wait_for(self._redis.hmget(self._key, ids), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                present = await self._redis.hmget(self._key, ids)
         except (RedisError, OSError, TimeoutError):
             return dict(self.unreadable)
         self.unreadable = {i: self.unreadable[i] for i, value in zip(ids, present, strict=True)

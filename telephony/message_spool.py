@@ -26,6 +26,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,10 +159,11 @@ class MessageSpool:
         while True:
             await self.adopt_all()
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the wait ends, and the task then never stops.
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
 
     async def adopt_all(self) -> list[str]:
         """Adopt every complete entry; return the ticket numbers. An entry whose write failed

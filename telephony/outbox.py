@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import uuid
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -103,10 +104,11 @@ class CallOutbox:
         while True:
             await self.replay()
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the wait ends, and the task then never stops.
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
 
     async def replay(self) -> list[str]:
         """Write the kept calls in order; stop at the first failure (the database is still
@@ -122,8 +124,8 @@ class CallOutbox:
                     os.replace(path, path.with_suffix(".bad"))
                     continue
                 try:
-                    ticket_no = await asyncio.wait_for(
-                        self.recorder.record_finished_call(record), self.write_timeout)
+                    async with asyncio.timeout(self.write_timeout):
+                        ticket_no = await self.recorder.record_finished_call(record)
                 except Exception as exc:  # noqa: BLE001 - the database is away; try again later
                     self.last_error = str(exc) or type(exc).__name__
                     return written
