@@ -153,16 +153,18 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             await page.click("#answer")
             await desk.wait_for("the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
 
-            # 3. The caller's audio arrives in the browser (WebRTC statistics of the page).
+            # 3. Audio flows both ways: the caller's arrives in the browser and the agent's
+            #    microphone is sent (WebRTC statistics of the page; both grow at 50 packets/s,
+            #    so they are awaited together rather than one read after the other).
             loop = asyncio.get_running_loop()
             deadline = loop.time() + WAIT
             while True:
                 stats = await desk.stats()
-                if stats["inbound"]["packetsReceived"] > 100 and stats["inbound"]["audioLevel"] > 0.01:
+                if (stats["inbound"]["packetsReceived"] > 100 and stats["inbound"]["audioLevel"] > 0.01
+                        and stats["outbound"]["packetsSent"] > 100):
                     break
-                assert loop.time() < deadline, f"no caller audio in the page: {stats}"
+                assert loop.time() < deadline, f"audio not flowing both ways in the page: {stats}"
                 await asyncio.sleep(0.2)
-            assert stats["outbound"]["packetsSent"] > 100
 
             # 4. The live transcript appears; hostile text is shown as text.
             await desk.wait_for("the caller's words", FINAL_CALLER_LINES + " > 0", timeout=40)
