@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -35,37 +34,15 @@ import redis.asyncio as aioredis
 
 from abuse.limiter import AbuseScreen
 from abuse.policy_file import load_abuse_policy
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-@dataclass
-class Result:
-    name: str
-    ops: int
-    p50_us: float
-    p99_us: float
-    throughput: float
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+from bench.redis_timing import Result, refuse_remote_redis, time_one_at_a_time
 
 
 async def measure(
     name: str, op: Callable[[int], Awaitable[object]], *, ops: int, concurrency: int, max_seconds: float
 ) -> Result:
-    for i in range(min(50, ops)):  # warm-up: connections, script cache
-        await op(i)
-    latencies: list[float] = []
-    deadline = time.perf_counter() + max_seconds
-    for i in range(ops):
-        started = time.perf_counter()
-        await op(i)
-        latencies.append(time.perf_counter() - started)
-        if time.perf_counter() > deadline:
-            break
+    """p50/p99 of `op` one at a time, then its throughput with `concurrency` workers."""
+    counter = itertools.count()
+    result = await time_one_at_a_time(name, lambda: op(next(counter)), ops=ops, max_seconds=max_seconds)
     done = 0
     phase_deadline = time.perf_counter() + max_seconds
 
@@ -82,13 +59,8 @@ async def measure(
         for w in range(concurrency):
             group.create_task(worker(w))
     elapsed = time.perf_counter() - started
-    return Result(
-        name=name,
-        ops=len(latencies),
-        p50_us=_percentile(latencies, 0.50) * 1e6,
-        p99_us=_percentile(latencies, 0.99) * 1e6,
-        throughput=done / elapsed if elapsed else 0.0,
-    )
+    result.throughput = done / elapsed if elapsed else 0.0
+    return result
 
 
 async def main() -> int:
@@ -99,8 +71,7 @@ async def main() -> int:
     parser.add_argument("--callers", type=int, default=200)
     parser.add_argument("--max-seconds", type=float, default=15.0)
     args = parser.parse_args()
-    if urlparse(args.redis_url).hostname not in LOOPBACK:
-        print("refusing: the benchmark only talks to a Redis on the loopback interface", file=sys.stderr)
+    if refuse_remote_redis(args.redis_url):
         return 2
     ops = max(100, min(args.ops, 20_000))
     concurrency = max(1, min(args.concurrency, 64))

@@ -26,55 +26,17 @@ import asyncio
 import itertools
 import os
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis.asyncio as aioredis
 
+from bench.redis_timing import Result, refuse_remote_redis, time_one_at_a_time
 from telephony.acd import AcdStore
 from telephony.agent_state import Skill
 from telephony.queue_policy import Offer, Queue
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-@dataclass
-class Result:
-    name: str
-    ops: int
-    p50_us: float
-    p99_us: float
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def measure(
-    name: str, op: Callable[[], Awaitable[Any]], reset: Callable[[Any], Awaitable[None]],
-    *, ops: int, max_seconds: float,
-) -> Result:
-    """Time `op` alone; `reset(result)` runs untimed after each to restore the starting sizes."""
-    for _ in range(min(50, ops)):  # warm-up: connection, script cache
-        await reset(await op())
-    latencies: list[float] = []
-    deadline = time.perf_counter() + max_seconds
-    for _ in range(ops):
-        started = time.perf_counter()
-        result = await op()
-        latencies.append(time.perf_counter() - started)
-        await reset(result)
-        if time.perf_counter() > deadline:
-            break
-    return Result(name, len(latencies), _percentile(latencies, 0.50) * 1e6, _percentile(latencies, 0.99) * 1e6)
 
 
 async def claim_scenario(
@@ -103,7 +65,7 @@ async def claim_scenario(
         await store.dequeue(offer.call_id)
         await store.enqueue(f"call{next(numbers)}", Queue.GENERAL)
 
-    result = await measure(name, claim, reset, ops=ops, max_seconds=max_seconds)
+    result = await time_one_at_a_time(name, claim, reset=reset, ops=ops, max_seconds=max_seconds)
     free = sum(a.status.value == "available" for a in await store.agents())
     waiting = len(await store.queued())
     expected_waiting = calls + 1 if senior_ahead else calls
@@ -120,8 +82,7 @@ async def main() -> int:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--max-seconds", type=float, default=15.0)
     args = parser.parse_args()
-    if urlparse(args.redis_url).hostname not in LOOPBACK:
-        print("refusing: the benchmark only talks to a Redis on the loopback interface", file=sys.stderr)
+    if refuse_remote_redis(args.redis_url):
         return 2
     ops = max(100, min(args.ops, 20_000))
     agents = max(1, min(args.agents, 1000))
@@ -133,11 +94,8 @@ async def main() -> int:
     try:
         trivial = client.register_script("return 1")
 
-        async def nothing(_: Any) -> None:
-            return None
-
-        results.append(await measure("baseline EVALSHA", lambda: trivial(keys=[], args=[]), nothing,
-                                     ops=ops, max_seconds=args.max_seconds))
+        results.append(await time_one_at_a_time("baseline EVALSHA", lambda: trivial(keys=[], args=[]),
+                                                ops=ops, max_seconds=args.max_seconds))
         results.append(await claim_scenario(
             client, f"{prefix}typical:", agents=agents, calls=calls, senior_ahead=False,
             ops=ops, max_seconds=args.max_seconds, name="claim_next_offer",
