@@ -219,17 +219,20 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         ari = settings.ari
         rest = AriRest(ari.url, ari.username, ari.password, ari.app)
         stream = AriEventStream(ari.url, ari.username, ari.password, ari.app)
+        # A call ending while the database is away waits in the outbox with its transcript.
+        outbox = CallOutbox(resolve_path(settings.call_flow.outbox_dir), intake,
+                            write_timeout=settings.call_flow.persist_timeout_seconds,
+                            transcripts=transcripts.save_payload)
         transcriber = LiveCallTranscriber(app[ASR], transcripts, load_gazetteer(),
                                           suggest_units=lambda text: suggest_units(catalogue, text),
                                           repeat_lookup=repeat_lookup,
                                           request_heard=lambda call_id, caller, text: screen.hear_request(
-                                              caller, text, call_id=call_id))
+                                              caller, text, call_id=call_id),
+                                          keep_transcript=outbox.keep_transcript)
         metrics = app[METRICS]
         call_metrics = CallMetrics(metrics)
         state = CallStateStore(redis, settings.redis.key_prefix, owner=settings.node.id)
         ownership = AppOwnership(redis, settings.redis.key_prefix, ari.app, settings.node.id)
-        outbox = CallOutbox(resolve_path(settings.call_flow.outbox_dir), intake,
-                            write_timeout=settings.call_flow.persist_timeout_seconds)
         distributor = CallDistributor(rest, path.acd, state, settings.queue, load_prompts(),
                                       notifier=path.notifier, metrics=call_metrics)
         flow = CallFlow(rest, state, intake,
