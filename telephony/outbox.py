@@ -94,6 +94,7 @@ class CallOutbox:
         self.directory = directory
         self.recorder = recorder
         self.transcripts = transcripts
+        self._reported: set[str] = set()
         self.interval = interval
         self.write_timeout = write_timeout
         self._wake = asyncio.Event()
@@ -208,8 +209,11 @@ class CallOutbox:
                 await self.transcripts(call_id, payload)
         except Exception as exc:  # noqa: BLE001 - kept; the calls behind it go on
             self.last_error = str(exc) or type(exc).__name__
-            log.warning("kept transcript not written yet",
-                        extra={"call_id": call_id, "file": path.name, "error": self.last_error})
+            # Said once per file: a transcript whose call is not recorded yet is retried every round.
+            level = logging.DEBUG if path.name in self._reported else logging.WARNING
+            self._reported.add(path.name)
+            log.log(level, "kept transcript not written yet",
+                    extra={"call_id": call_id, "file": path.name, "error": self.last_error})
             if after_record:
                 target = path.with_name(path.name.removesuffix(".json") + TRANSCRIPT_SUFFIX)
                 _write_durably(self.directory, target, json.dumps(
