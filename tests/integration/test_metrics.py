@@ -7,6 +7,7 @@ Prometheus text exactly as a scraper would read them.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 
 import aiohttp
@@ -50,7 +51,16 @@ async def test_a_real_call_is_counted_timed_and_its_ticket_transition_seen(
     _, ticket_rows = await _wait_for_tickets(sqlite_url, 1)
     assert len(ticket_rows) == 1, bridge.log_tail()
 
-    text, series = await scrape(bridge.http_port)
+    # The ticket is visible once committed; the call is forgotten a moment later (after the
+    # transcript and the screen are told): scrape until the call path has settled.
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        text, series = await scrape(bridge.http_port)
+        settled = (value(series, "hotline_calls_active") == 0
+                   and value(series, "hotline_ticket_transitions_total") >= 1)
+        if settled or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.2)
     assert value(series, "hotline_calls_started_total") == 1, bridge.log_tail()
     ended = {labels["reason"]: v for labels, v in series["hotline_calls_ended_total"]}
     assert sum(ended.values()) == 1, ended
