@@ -62,6 +62,7 @@ from abuse.policy import (
     to_ms,
 )
 from kernel.errors import Conflict, InvalidInput, Unavailable
+from kernel.metrics import Metrics
 from kernel.privacy import mask_phone
 
 log = logging.getLogger(__name__)
@@ -262,6 +263,7 @@ class AbuseScreen:
         audit_maxlen: int = 100_000,
         caller_history_maxlen: int = 1_000,
         caller_history_ttl: timedelta = timedelta(days=400),
+        metrics: Metrics | None = None,
     ) -> None:
         self._redis = redis
         self.policy = policy
@@ -274,6 +276,10 @@ class AbuseScreen:
         self._event = redis.register_script(_EVENT_LUA)
         self._mutate = redis.register_script(_MUTATE_LUA)
         self.stats = ScreenStats()
+        self._decisions = (metrics if metrics is not None else Metrics()).counter(
+            "hotline_screen_decisions_total",
+            "Anti-abuse screen decisions by level; outcome fail_open when Redis did not answer.",
+            ("level", "outcome"))
         self._plans: dict[tuple[bool, bool], str] = {}
 
     # -- keys -------------------------------------------------------------------
@@ -362,8 +368,12 @@ class AbuseScreen:
                        "fail_open_total": self.stats.fail_open},
             )
             moment = now or datetime.now(UTC)
-            return self.policy.fail_open(caller, decision_id=decision_id, now=moment, cause=cause)
-        return self._decision_from_script(caller, decision_id, emergency, raw, call_id)
+            failed_open = self.policy.fail_open(caller, decision_id=decision_id, now=moment, cause=cause)
+            self._decisions.labels(failed_open.level.value, "fail_open").inc()
+            return failed_open
+        decision = self._decision_from_script(caller, decision_id, emergency, raw, call_id)
+        self._decisions.labels(decision.level.value, "decided").inc()
+        return decision
 
     def _decision_from_script(
         self, caller: str, decision_id: str, emergency: bool, raw: list[Any], call_id: str | None

@@ -14,6 +14,7 @@ from aiohttp import web
 from agent_desk import desk, live_feed, supervisor, wallboard_feed
 from agent_desk.hub import DeskHub
 from agent_desk.ports import DeskBackend, SupervisorBackend, WallboardSource
+from kernel import metrics
 from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
 
@@ -92,6 +93,7 @@ def _install_wallboard(app: web.Application, service: wallboard_feed.WallboardSe
     app[wallboard_feed.WALLBOARD] = service
     app.add_routes(wallboard_feed.routes)
     contribute(app, wallboard_feed.operations())
+    metrics.serve(app).add_text(wallboard_feed.wallboard_exposition(service))
 
     async def run_board(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(service.run(), name="wallboard")

@@ -1,4 +1,5 @@
-"""The wallboard pushed over a websocket (`/ws/wallboard`), and the same figures at `/metrics`.
+"""The wallboard pushed over a websocket (`/ws/wallboard`), and the same figures at `/metrics`
+(a text source of the app's metrics, `kernel.metrics`).
 
 One subscription per process to the event bus (agents' states and the queue from the ACD,
 finished calls from the call path, transcript lines from live transcription) feeds the pure
@@ -26,7 +27,7 @@ from agent_desk.ports import WallboardSource
 from agent_desk.wallboard import FinishedCall, Wallboard, day_start, local_day, prometheus_text
 from kernel import auth
 from kernel.clock import utc_now
-from kernel.openapi import ANYONE, Operation
+from kernel.openapi import Operation
 from kernel.roles import Role
 
 log = logging.getLogger(__name__)
@@ -166,17 +167,16 @@ async def wallboard_socket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-@routes.get("/metrics")
-async def metrics(request: web.Request) -> web.Response:
-    """Counts only, no personal data: scrapers need no token."""
-    return web.Response(text=prometheus_text(request.app[WALLBOARD].figures()),
-                        content_type="text/plain", charset="utf-8")
+def wallboard_exposition(service: WallboardService) -> Callable[[], str]:
+    """The wallboard's figures as a text source of the app's metrics (`GET /metrics`).
+
+    Written by the pure module (`prometheus_text`), names and numbers exactly as before the
+    metrics registry existed, so the dashboards built on them keep working."""
+    return lambda: prometheus_text(service.figures())
 
 
 def operations() -> list[Operation]:
     return [
         Operation("get", "/ws/wallboard", "The wallboard, pushed on every change (websocket)", "supervisor",
                   content_type="websocket"),
-        Operation("get", "/metrics", "The wallboard's figures (Prometheus text)", ANYONE,
-                  content_type="text/plain"),
     ]

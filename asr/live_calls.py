@@ -30,19 +30,24 @@ RepeatLookup = Callable[[str, str, str, TicketDraft], Awaitable[str | None]]
 #: Hands the caller's words to the anti-abuse screen: (call id, caller number, words).
 #: Implemented by `abuse.limiter.AbuseScreen.hear_request`; joined at the root.
 RequestHeard = Callable[[str, str, str], Awaitable[object]]
+#: Keeps a transcript the database did not take (`TranscriptStore.payload`) until it answers:
+#: the call path's outbox, which replays it after the call's record. Joined at the root.
+KeepTranscript = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class LiveCallTranscriber:
     def __init__(self, service: AsrService, store: TranscriptStore, gazetteer: Gazetteer,
                  suggest_units: Callable[[str], list[Any]] | None = None,
                  repeat_lookup: RepeatLookup | None = None,
-                 request_heard: RequestHeard | None = None) -> None:
+                 request_heard: RequestHeard | None = None,
+                 keep_transcript: KeepTranscript | None = None) -> None:
         self.service = service
         self.store = store
         self.gazetteer = gazetteer
         self.suggest_units = suggest_units
         self.repeat_lookup = repeat_lookup
         self.request_heard = request_heard
+        self.keep_transcript = keep_transcript
         self._callers: dict[str, str] = {}
         self.calls: dict[str, CallTranscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -101,7 +106,17 @@ class LiveCallTranscriber:
         if transcript.caller_text:
             draft = extract_ticket_draft(transcript.caller_text, self.gazetteer, self.suggest_units)
             draft = await self._with_repeat(transcript, caller_number, draft)
-        await self.store.save(transcript, draft)
+        try:
+            await self.store.save(transcript, draft)
+        except Exception as exc:
+            if self.keep_transcript is None:
+                raise
+            # The database is away, or the call's record waits in the outbox: the transcript
+            # waits there too, and is written right after the record.
+            log.warning("transcript kept in the outbox until the database answers",
+                        extra={"call_id": transcript.call_id, "error": str(exc) or type(exc).__name__})
+            await self.keep_transcript(transcript.call_id, self.store.payload(transcript, draft))
+            return
         if transcript.complete and transcript.caller_text and caller_number and self.request_heard:
             try:
                 await self.request_heard(transcript.call_id, caller_number, transcript.caller_text)

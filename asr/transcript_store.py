@@ -16,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from asr.extract import TicketDraft
 from asr.segments import CallTranscript, Speaker
-from kernel.schema import tickets, transcript_segments
+from kernel.errors import NotFound
+from kernel.schema import calls, tickets, transcript_segments
+
+
+class CallNotRecorded(NotFound):
+    """A transcript arrived before its call's record (which waits in the outbox)."""
 
 
 def draft_to_json(draft: TicketDraft) -> str:
@@ -39,19 +44,36 @@ class TranscriptStore:
         self._engine = engine
 
     async def save(self, transcript: CallTranscript, draft: TicketDraft | None) -> None:
+        await self.save_payload(transcript.call_id, self.payload(transcript, draft))
+
+    @staticmethod
+    def payload(transcript: CallTranscript, draft: TicketDraft | None) -> dict[str, Any]:
+        """What `save` writes, as plain JSON: the call path's outbox keeps it while the
+        database is away and replays it through `save_payload`."""
+        return {
+            "segments": [{
+                "speaker": s.speaker.value, "start_seconds": s.start, "end_seconds": s.end,
+                "text": s.text, "confidence": s.confidence, "source": "live" if s.live else "post_call",
+            } for s in transcript.segments if s.final and s.text.strip()],
+            "asr_draft": draft_to_json(draft) if draft is not None else None,
+        }
+
+    async def save_payload(self, call_id: str, payload: dict[str, Any]) -> None:
+        """Replace the call's segments and set its ticket's draft, in one transaction.
+
+        The call must be recorded first (CallNotRecorded otherwise): a transcript of a call
+        still waiting in the outbox waits with it, instead of a draft going nowhere."""
         async with self._engine.begin() as conn:
+            if await conn.scalar(select(calls.c.id).where(calls.c.id == call_id)) is None:
+                raise CallNotRecorded("the call is not recorded yet", call_id=call_id)
             await conn.execute(delete(transcript_segments)
-                               .where(transcript_segments.c.call_id == transcript.call_id))
-            rows = [{
-                "call_id": transcript.call_id, "speaker": s.speaker.value,
-                "start_seconds": s.start, "end_seconds": s.end, "text": s.text,
-                "confidence": s.confidence, "source": "live" if s.live else "post_call",
-            } for s in transcript.segments if s.final and s.text.strip()]
+                               .where(transcript_segments.c.call_id == call_id))
+            rows = [{"call_id": call_id, **segment} for segment in payload.get("segments", [])]
             if rows:
                 await conn.execute(transcript_segments.insert(), rows)
-            if draft is not None:
-                await conn.execute(update(tickets).where(tickets.c.call_id == transcript.call_id)
-                                   .values(asr_draft=draft_to_json(draft)))
+            if payload.get("asr_draft") is not None:
+                await conn.execute(update(tickets).where(tickets.c.call_id == call_id)
+                                   .values(asr_draft=payload["asr_draft"]))
 
     async def texts(self, call_id: str, speaker: Speaker) -> list[str]:
         async with self._engine.connect() as conn:

@@ -30,6 +30,7 @@ from abuse.policy_file import load_abuse_policy
 from agent_desk import plugin as desk_plugin
 from agent_desk.hub import BusDeskNotifier
 from asr import plugin as asr_plugin
+from asr.asr_metrics import AsrCollector, counting_sink
 from asr.extract import TicketDraft, check_gazetteer_matches_catalogue, load_gazetteer
 from asr.live_calls import LiveCallTranscriber, RepeatLookup
 from asr.service import AsrService, open_asr_service
@@ -47,6 +48,8 @@ from kernel.errors import Unavailable
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
 from kernel.leader_lease import LeaderLease
+from kernel.metrics import METRICS
+from kernel.metrics import serve as serve_metrics
 from knowledge import plugin as knowledge_plugin
 from knowledge.store import KnowledgeStore
 from recordings import plugin as recordings_plugin
@@ -59,6 +62,7 @@ from telephony.app_owner import AppOwnership, OwnershipLost
 from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
 from telephony.call_flow import CallFlow
+from telephony.call_metrics import CallMetrics, CallPathCollector, observed
 from telephony.call_record import CallRecord
 from telephony.call_state import CallStateStore
 from telephony.callback_dialer import CallbackDialer
@@ -142,7 +146,8 @@ def _closing(*closers: Callable[[], object]) -> Callable[[web.Application], Asyn
 
 def _asr(settings: Settings, bus: RedisEventBus) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        async with open_asr_service(settings.asr, bus.publish_event) as service:
+        sink = counting_sink(bus.publish_event, app[METRICS])
+        async with open_asr_service(settings.asr, sink) as service:
             app[ASR] = service
             yield
 
@@ -214,23 +219,29 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         ari = settings.ari
         rest = AriRest(ari.url, ari.username, ari.password, ari.app)
         stream = AriEventStream(ari.url, ari.username, ari.password, ari.app)
+        # A call ending while the database is away waits in the outbox with its transcript.
+        outbox = CallOutbox(resolve_path(settings.call_flow.outbox_dir), intake,
+                            write_timeout=settings.call_flow.persist_timeout_seconds,
+                            transcripts=transcripts.save_payload)
         transcriber = LiveCallTranscriber(app[ASR], transcripts, load_gazetteer(),
                                           suggest_units=lambda text: suggest_units(catalogue, text),
                                           repeat_lookup=repeat_lookup,
                                           request_heard=lambda call_id, caller, text: screen.hear_request(
-                                              caller, text, call_id=call_id))
+                                              caller, text, call_id=call_id),
+                                          keep_transcript=outbox.keep_transcript)
+        metrics = app[METRICS]
+        call_metrics = CallMetrics(metrics)
         state = CallStateStore(redis, settings.redis.key_prefix, owner=settings.node.id)
         ownership = AppOwnership(redis, settings.redis.key_prefix, ari.app, settings.node.id)
-        outbox = CallOutbox(resolve_path(settings.call_flow.outbox_dir), intake,
-                            write_timeout=settings.call_flow.persist_timeout_seconds)
         distributor = CallDistributor(rest, path.acd, state, settings.queue, load_prompts(),
-                                      notifier=path.notifier)
+                                      notifier=path.notifier, metrics=call_metrics)
         flow = CallFlow(rest, state, intake,
                         settings.call_flow, settings.node.id, ari=ari, audio_consumer=transcriber,
                         media_format=SLIN_FORMAT_FOR_RATE[settings.asr.sample_rate],
                         screen=screen, message_max_seconds=settings.abuse.message_max_seconds,
                         distributor=distributor, outbox=outbox,
-                        persist_timeout=settings.call_flow.persist_timeout_seconds)
+                        persist_timeout=settings.call_flow.persist_timeout_seconds,
+                        metrics=call_metrics)
         flow.conference = ThreeWayCalls(rest, state, settings.transfer, notifier=path.notifier)
         if settings.callback.enabled:
             flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback)
@@ -242,6 +253,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         app[CALL_FLOW] = flow
 
         async def transcribe_message(record: CallRecord, _ticket_no: str) -> None:
+            call_metrics.fallback_calls.inc()
             if record.recording_path is not None:
                 await transcriber.transcribe_message(record.call_id, record.caller_number,
                                                      record.recording_path)
@@ -254,6 +266,11 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
             spool.wake()
 
         flow.on_connected.append(adopt_messages)
+        metrics.add_collector(CallPathCollector(
+            flow.state.calls.values,
+            lambda call_id: any(c == call_id for c, _ in distributor.offers.values()),
+            lambda: outbox.depth, lambda: len(spool.pending())))
+        metrics.add_collector(AsrCollector(transcriber))
 
         async def read_events() -> None:
             """Stand by until this node owns the application; then adopt the calls of the
@@ -275,8 +292,9 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
 
                 keeper = asyncio.create_task(keep_lease(lost, reader), name="ari-lease")
                 events = stream.events()
+                measured = observed(events, call_metrics)
                 try:
-                    await flow.run(events)
+                    await flow.run(measured)
                 except asyncio.CancelledError:
                     if not lost.is_set():
                         raise
@@ -288,6 +306,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                     keeper.cancel()
                     with suppress(asyncio.CancelledError):
                         await keeper
+                    await measured.aclose()
                     await events.aclose()
 
         async def serve_fastagi() -> None:
@@ -333,6 +352,7 @@ async def health(request: web.Request) -> web.Response:
 def build_app(settings: Settings) -> web.Application:
     """The whole backend. The database must be migrated already (`preflight` does it)."""
     app = new_app()
+    metrics = serve_metrics(app)
     app[SETTINGS] = settings
     app[TOKEN_SIGNER] = token_signer(settings)
     prefix = settings.redis.key_prefix
@@ -344,10 +364,11 @@ def build_app(settings: Settings) -> web.Application:
     bus = RedisEventBus(redis, prefix)
 
     catalogue = load_catalogue()
-    tickets = TicketStore(engine, settings.node.id)
+    tickets = TicketStore(engine, settings.node.id, metrics=metrics)
     knowledge = KnowledgeStore(engine)
     screen = AbuseScreen(redis, load_abuse_policy(resolve_path(settings.abuse.policy_file)),
-                         key_prefix=prefix, decision_timeout=settings.abuse.decision_timeout)
+                         key_prefix=prefix, decision_timeout=settings.abuse.decision_timeout,
+                         metrics=metrics)
 
     acd = AcdStore(redis, prefix, bus=bus, policy=AgentPolicy(
         wrap_up_limit=timedelta(seconds=max(1.0, settings.queue.wrap_up_limit_seconds)),
@@ -387,7 +408,7 @@ def build_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(_asr(settings, bus))
     app.cleanup_ctx.append(_telephony(settings, redis, _CallPath(
-        AnnouncingIntake(CallIntake(engine, settings.node.id), bus.publish), screen, catalogue,
+        AnnouncingIntake(CallIntake(engine, settings.node.id, metrics=metrics), bus.publish), screen, catalogue,
         TranscriptStore(engine),
         _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk, callbacks,
         LeaderLease(redis, f"{prefix}lease:callbacks",

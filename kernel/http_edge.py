@@ -1,4 +1,5 @@
-"""What every HTTP API of the backend shares at its edge: JSON errors and validated bodies.
+"""What every HTTP API of the backend shares at its edge: JSON errors, validated bodies, and
+request latency by route (`kernel.metrics`).
 
 Errors of the one hierarchy (`kernel.errors`) become, in one middleware, `{"error": code, "message": ...}` with
 the status from `http_status_for`, in one place; request bodies are pydantic models that forbid
@@ -15,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kernel.errors import HotlineError, InvalidInput, http_status_for
+from kernel.metrics import METRICS, Metrics, http_metrics_middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _M = TypeVar("_M", bound=BaseModel)
@@ -36,8 +38,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def new_app() -> web.Application:
-    """An application with the backend's HTTP edge (errors as JSON): the root and tests use it."""
-    return web.Application(middlewares=[error_middleware])
+    """An application with the backend's HTTP edge (errors as JSON, latency by route, its own
+    metrics registry): the root and tests use it."""
+    app = web.Application(middlewares=[http_metrics_middleware, error_middleware])
+    app[METRICS] = Metrics()
+    return app
 
 
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:

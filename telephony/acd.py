@@ -47,6 +47,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -310,7 +311,8 @@ class AcdStore:
         bus: RedisEventBus | None = None,
         clock: Clock = utc_now,
         policy: AgentPolicy = DEFAULT_POLICY,
-        timeout: float = 2.0,
+        timeout: float = 0.5,
+        pause: float = 5.0,
     ) -> None:
         self._redis = redis
         self._p = f"{key_prefix}acd:"
@@ -318,6 +320,8 @@ class AcdStore:
         self._clock = clock
         self.policy = policy
         self.timeout = timeout
+        self.pause = pause
+        self._skip_until = 0.0
         self._plan = json.dumps(lua_plan() | {"fields": _FIELDS})
         self._claim = redis.register_script(_CLAIM_LUA)
         self._write = redis.register_script(_WRITE_LUA)
@@ -613,12 +617,24 @@ class AcdStore:
             return None, ""
         return _text(queue), _text(offered_to or "")
 
+    @property
+    def paused(self) -> bool:
+        """Redis failed a call lately: the store answers Unavailable at once for a while."""
+        return time.monotonic() < self._skip_until
+
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """One bounded Redis call. After a failure, calls fail at once for `pause` seconds: a
+        dead Redis costs the call path one short wait, not one per operation."""
+        if self.paused:
+            raise Unavailable("Redis is unavailable for call distribution",
+                              cause="not asked: it failed within the last seconds")
         try:
             async with asyncio.timeout(self.timeout):
                 return await fn(*args, **kwargs)
         except (TimeoutError, RedisError, OSError) as exc:
-            raise Unavailable("Redis is unavailable for call distribution", cause=str(exc)) from exc
+            self._skip_until = time.monotonic() + self.pause
+            raise Unavailable("Redis is unavailable for call distribution",
+                              cause=str(exc) or type(exc).__name__) from exc
 
     # -- events -------------------------------------------------------------------
 
@@ -640,7 +656,7 @@ class AcdStore:
 
     async def _publish(self, payload: dict[str, Any]) -> None:
         """Best effort: the state is already written; a lost event must not undo or fail it."""
-        if self._bus is None:
+        if self._bus is None or self.paused:
             return
         try:
             async with asyncio.timeout(self.timeout):

@@ -26,6 +26,7 @@ from pathlib import Path
 from kernel.errors import AriError, HotlineError
 from telephony.ari.models import AriEvent, Channel, ChannelEvent, Connected, StasisEnd, StasisStart
 from telephony.ari.rest import AriRest
+from telephony.call_metrics import CallMetrics
 from telephony.call_record import CallRecord
 from telephony.call_state import ActiveCall, CallStateStore
 from telephony.callback_dialer import CallbackDialer
@@ -82,7 +83,8 @@ class CallFlow:
                  conference: ThreeWayCalls | None = None,
                  callbacks: CallbackDialer | None = None,
                  outbox: CallOutbox | None = None,
-                 persist_timeout: float = 5.0) -> None:
+                 persist_timeout: float = 5.0,
+                 metrics: CallMetrics | None = None) -> None:
         self.rest = rest
         self.ari = ari
         self.audio_consumer = audio_consumer
@@ -97,6 +99,7 @@ class CallFlow:
         #: Where finished calls wait, on disk, while the database is away (None: in the mirror).
         self.outbox = outbox
         self.persist_timeout = persist_timeout
+        self.metrics = metrics if metrics is not None else CallMetrics()
         #: Run after every ARI (re)connect, beside `reconcile` (e.g. re-provision softphones:
         #: an Asterisk restart forgets what was pushed to it).
         self.on_connected: list[Callable[[], Awaitable[None]]] = []
@@ -229,6 +232,7 @@ class CallFlow:
                 dialed_number=channel.dialed_exten,
                 started_at=channel.created_at or datetime.now(UTC),
             )
+            self.metrics.call_started()
             await self.state.save(call)
             log.info("call arrived", extra={"call_id": call.call_id, "channel_id": channel.id,
                                             "caller": call.caller_number})
@@ -240,6 +244,7 @@ class CallFlow:
             if ANSWERED not in call.steps_done:
                 await self.rest.answer(call.channel_id)
                 call.answered_at = datetime.now(UTC)
+                self.metrics.call_answered(call)
                 await self._step(call, ANSWERED)
             if BRIDGED not in call.steps_done:
                 call.bridge_id = call.bridge_id or call_bridge_id(call.call_id)
@@ -341,6 +346,7 @@ class CallFlow:
         if call is None:
             return
         ended_at = datetime.now(UTC)
+        self.metrics.call_ended(reason)
         timer = self._message_timers.pop(channel_id, None)
         if timer is not None:
             timer.cancel()

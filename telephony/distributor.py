@@ -24,12 +24,13 @@ from contextlib import suppress
 from datetime import UTC, datetime
 
 from kernel.clock import Clock, utc_now
-from kernel.errors import AriError, Conflict, HotlineError, IllegalTransition, NotFound
+from kernel.errors import AriError, Conflict, HotlineError, IllegalTransition, NotFound, Unavailable
 from kernel.privacy import mask_phone
 from telephony.acd import AcdStore
 from telephony.agent_state import AgentStatus
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
+from telephony.call_metrics import CallMetrics
 from telephony.call_state import ActiveCall, CallStateStore
 from telephony.ports import DeskNotifier
 from telephony.prompts import BEEP, QUEUE_OVERFLOW, PromptSet
@@ -53,7 +54,7 @@ class CallDistributor:
                  settings: QueueSettings, prompts: PromptSet, *,
                  notifier: DeskNotifier | None = None,
                  start_message: Callable[[ActiveCall], Awaitable[None]] | None = None,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, metrics: CallMetrics | None = None) -> None:
         self.rest = rest
         self.acd = acd
         self.state = state
@@ -63,6 +64,7 @@ class CallDistributor:
         #: Turns a caller into a message-leaver (CallFlow.start_message), set by the root.
         self.start_message = start_message
         self._clock = clock
+        self.metrics = metrics if metrics is not None else CallMetrics()
         self._wake = asyncio.Event()
         #: Offers ringing now, by the agent channel's id -> (call id, agent id).
         self.offers: dict[str, tuple[str, str]] = {}
@@ -78,18 +80,29 @@ class CallDistributor:
         if call.queued_at is None:
             call.queued_at = self._clock().timestamp()
             await self.state.save(call)
-        with suppress(Conflict):  # already waiting (a restart mid-enqueue): keep its place
-            await self.acd.enqueue(call.call_id, call.queue, enqueued_at=datetime.fromtimestamp(
-                call.queued_at, UTC))
+        try:
+            with suppress(Conflict):  # already waiting (a restart mid-enqueue): keep its place
+                await self.acd.enqueue(call.call_id, call.queue, enqueued_at=datetime.fromtimestamp(
+                    call.queued_at, UTC))
+        except Unavailable as exc:
+            # No queue without Redis: no agent can be offered the call. The caller is not left
+            # in music on hold; they leave a message (a ticket with a callback task) at once.
+            self._redis_failed("enqueue", call.call_id, exc)
+            await self._leave_message(call, "Redis is unavailable; the caller leaves a message")
+            return
         log.info("caller queued", extra={"call_id": call.call_id, "queue": call.queue})
         self.wake()
 
     async def call_ending(self, call: ActiveCall) -> None:
         """The caller hung up: leave the queue, stop any offer, release the agent's leg."""
         self.announced.pop(call.call_id, None)
-        with suppress(NotFound):  # answered or never queued: nothing to take back
-            # A call ringing an agent is withdrawn: the agent is available again, in place.
-            await self.acd.dequeue(call.call_id)
+        try:
+            with suppress(NotFound):  # answered or never queued: nothing to take back
+                # A call ringing an agent is withdrawn: the agent is available again, in place.
+                await self.acd.dequeue(call.call_id)
+        except Unavailable as exc:
+            # The queue entry stays behind; an agent offered it is sent back (`_place`).
+            self._redis_failed("dequeue", call.call_id, exc)
         for channel_id, (call_id, agent_id) in list(self.offers.items()):
             if call_id == call.call_id:
                 self.offers.pop(channel_id, None)
@@ -114,14 +127,17 @@ class CallDistributor:
         if parsed is None:
             return
         agent_id, call_id = parsed
-        self.offers.pop(channel.id, None)
+        offered_here = self.offers.pop(channel.id, None) is not None
         call = self.state.by_call_id(call_id)
         try:
             agent = await self.acd.agent(agent_id)
+            offered = agent.status is AgentStatus.RINGING and agent.call_id == call_id
         except NotFound:
-            agent = None
-        offered = (agent is not None and agent.status is AgentStatus.RINGING
-                   and agent.call_id == call_id)
+            offered = False
+        except Unavailable as exc:
+            # The ACD cannot confirm the offer; this node's own record of it can.
+            self._redis_failed("agent", call_id, exc)
+            offered = offered_here
         if call is None or call.agent_id is not None or call.bridge_id is None or not offered:
             log.info("late answer to a finished offer; releasing the agent's leg",
                      extra={"call_id": call_id, "agent": agent_id})
@@ -130,7 +146,10 @@ class CallDistributor:
         with suppress(AriError):
             await self.rest.stop_bridge_moh(call.bridge_id)
         await self.rest.add_channel(call.bridge_id, channel.id)
-        await self.acd.offer_answered(call_id, agent_id)
+        try:
+            await self.acd.offer_answered(call_id, agent_id)
+        except Unavailable as exc:
+            self._redis_failed("offer_answered", call_id, exc)
         now = self._clock()
         call.agent_id, call.agent_channel_id = agent_id, channel.id
         call.agent_answered_at = now.timestamp()
@@ -176,15 +195,16 @@ class CallDistributor:
 
     async def distribute(self) -> None:
         now = self._clock()
-        await self._apply_limits(now)
+        # First, what needs no Redis: a caller waits no longer than the limit, Redis or not.
         await self._overflow(now)
+        await self._apply_limits(now)
         while (offer := await self.acd.claim_next_offer(now)) is not None:
             await self._place(offer)
         await self._announce_positions()
 
     async def _place(self, offer: Offer) -> None:
         call = self.state.by_call_id(offer.call_id)
-        if call is None or call.bridge_id is None:
+        if call is None or call.bridge_id is None or call.takes_message or call.agent_id is not None:
             # Not a call of this process (ended meanwhile): give the agent back at once.
             with suppress(NotFound, Conflict):
                 await self.acd.dequeue(offer.call_id)
@@ -208,8 +228,11 @@ class CallDistributor:
 
     async def _missed(self, channel_id: str, call_id: str, agent_id: str) -> None:
         await self._hangup(channel_id)
-        with suppress(NotFound, Conflict, IllegalTransition):  # already moved on (sweep, restart)
-            await self.acd.offer_missed(call_id, agent_id)
+        try:
+            with suppress(NotFound, Conflict, IllegalTransition):  # already moved on (sweep, restart)
+                await self.acd.offer_missed(call_id, agent_id)
+        except Unavailable as exc:  # the ACD's sweep counts the offer missed when Redis is back
+            self._redis_failed("offer_missed", call_id, exc)
         log.info("offer not answered; moving on", extra={"call_id": call_id, "agent": agent_id})
         await self._notify(agent_id, {"type": "call.missed", "call_id": call_id})
         self.wake()
@@ -236,19 +259,26 @@ class CallDistributor:
                 continue
             if now.timestamp() - call.queued_at <= self.settings.max_wait_seconds:
                 continue
-            with suppress(NotFound):
-                await self.acd.dequeue(call.call_id)
-            self.announced.pop(call.call_id, None)
-            call.takes_message = True
-            log.info("no agent within the limit; the caller leaves a message",
-                     extra={"call_id": call.call_id})
-            with suppress(AriError):
-                await self.rest.stop_bridge_moh(call.bridge_id)
-                await self.rest.play_on_bridge(call.bridge_id, QUEUE_OVERFLOW)
-                await self.rest.play_on_bridge(call.bridge_id, BEEP)
-            if self.start_message is not None:
-                await self.start_message(call)
-            await self.state.save(call)
+            try:
+                with suppress(NotFound):
+                    await self.acd.dequeue(call.call_id)
+            except Unavailable as exc:  # the entry left behind is sent back by `_place`
+                self._redis_failed("dequeue", call.call_id, exc)
+            await self._leave_message(call, "no agent within the limit; the caller leaves a message")
+
+    async def _leave_message(self, call: ActiveCall, why: str) -> None:
+        """The caller leaves a message instead of waiting (a ticket with a callback task)."""
+        assert call.bridge_id is not None
+        self.announced.pop(call.call_id, None)
+        call.takes_message = True
+        log.info(why, extra={"call_id": call.call_id})
+        with suppress(AriError):
+            await self.rest.stop_bridge_moh(call.bridge_id)
+            await self.rest.play_on_bridge(call.bridge_id, QUEUE_OVERFLOW)
+            await self.rest.play_on_bridge(call.bridge_id, BEEP)
+        if self.start_message is not None:
+            await self.start_message(call)
+        await self.state.save(call)
 
     async def _announce_positions(self) -> None:
         loop_now = asyncio.get_running_loop().time()
@@ -276,12 +306,22 @@ class CallDistributor:
                      extra={"call_id": call.call_id, "position": position})
 
     # --- helpers ----------------------------------------------------------------------------
+    def _redis_failed(self, operation: str, call_id: str, exc: Unavailable) -> None:
+        """The ACD did not answer within its bound; the call goes on without it."""
+        self.metrics.queue_redis_failures.labels(operation).inc()
+        log.warning("queue state unavailable (Redis); the call goes on without it",
+                    extra={"call_id": call_id, "operation": operation,
+                           "error": exc.message, **exc.context})
+
     def _offered(self, call_id: str) -> bool:
         return any(cid == call_id for cid, _ in self.offers.values())
 
     async def _agent_call_over(self, agent_id: str, call_id: str) -> None:
-        with suppress(NotFound, IllegalTransition, Conflict):
-            await self.acd.call_ended(agent_id)
+        try:
+            with suppress(NotFound, IllegalTransition, Conflict):
+                await self.acd.call_ended(agent_id)
+        except Unavailable as exc:  # the agent's desk can end the call again once Redis is back
+            self._redis_failed("call_ended", call_id, exc)
         await self._notify(agent_id, {"type": "call.hung_up", "call_id": call_id})
 
     async def _hangup(self, channel_id: str) -> None:

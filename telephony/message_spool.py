@@ -13,6 +13,14 @@ duplicate: the recording is moved with `os.replace` (a second attempt finds it m
 id is derived from the channel id (the same entry always names the same call), intake is
 idempotent per channel, and the entry is deleted only after intake answered.
 
+Several nodes may watch one spool (two backends in front of one Asterisk). Each entry is
+claimed before it is adopted: renamed from `new/` into `claimed/<node>/`, one atomic rename,
+so exactly one node wins it and the work is not done twice. The claimer stamps the entry
+(`.claim`) and stamps it again every round while it still holds it (the database may be away);
+an entry whose stamp is older than `stale_after` belongs to a claimer that died, and any node
+claims it again the same way. Intake stays idempotent, so even a claimer thought dead that
+finishes late gives one ticket.
+
 This module never decides what a ticket is; it only reads Asterisk's spool and hands finished
 calls to the `CallRecorder` port.
 """
@@ -24,8 +32,9 @@ import errno
 import logging
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +50,9 @@ log = logging.getLogger(__name__)
 #: Call ids of adopted messages are derived from the channel id, so re-adoption names the same call.
 MESSAGE_CALL_NAMESPACE = uuid.UUID("6f1c2d4e-12a4-5345-9c3b-2d1e0a8b7c65")
 END_REASON = "message_while_backend_away"
-META_FILE, MESSAGE_FILE = "meta.txt", "message.wav"
+META_FILE, MESSAGE_FILE, CLAIM_FILE = "meta.txt", "message.wav", ".claim"
+#: A claim not stamped again for this long is a dead claimer's: the entry is claimed anew.
+STALE_CLAIM_SECONDS = 60.0
 
 
 class SpoolEntryError(ValueError):
@@ -109,6 +120,36 @@ def move_file(source: Path, target: Path) -> None:
         source.unlink()
 
 
+def _entries(directory: Path) -> list[Path]:
+    try:
+        return [p for p in directory.iterdir() if p.is_dir()]
+    except FileNotFoundError:
+        return []
+
+
+def _oldest_first(entries: Iterable[Path]) -> list[Path]:
+    """By the time the call ended (the entry's rename into `new/` keeps its mtime)."""
+    def age(entry: Path) -> float:
+        try:
+            return entry.stat().st_mtime
+        except OSError:  # adopted meanwhile by another node
+            return 0.0
+
+    return sorted(entries, key=age)
+
+
+def _claim_stamp(entry: Path) -> float:
+    """When the entry's claimer last stamped it (an entry with no stamp yet: now, so a claim
+    caught between its rename and its stamp is not taken away)."""
+    try:
+        return (entry / CLAIM_FILE).stat().st_mtime
+    except FileNotFoundError:
+        try:
+            return entry.stat().st_ctime  # the rename into claimed/ changed it
+        except FileNotFoundError:
+            return time.time()
+
+
 #: Told about each adopted message (post-call transcription plugs in here); best effort.
 AdoptedHook = Callable[[CallRecord, str], Awaitable[None]]
 
@@ -119,13 +160,14 @@ class MessageSpool:
 
     def __init__(self, spool_dir: Path, recording_dir: Path, recorder: CallRecorder,
                  node_id: str, *, on_adopted: AdoptedHook | None = None,
-                 interval: float = 5.0) -> None:
+                 interval: float = 5.0, stale_after: float = STALE_CLAIM_SECONDS) -> None:
         self.spool_dir = spool_dir
         self.recording_dir = recording_dir
         self.recorder = recorder
         self.node_id = node_id
         self.on_adopted = on_adopted
         self.interval = interval
+        self.stale_after = stale_after
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
 
@@ -137,19 +179,59 @@ class MessageSpool:
     def bad_dir(self) -> Path:
         return self.spool_dir / "bad"
 
-    def pending(self) -> list[Path]:
-        """Complete entries, oldest first (the name starts with Asterisk's epoch-based id)."""
-        def age(entry: Path) -> float:
-            try:
-                return entry.stat().st_mtime
-            except OSError:  # adopted meanwhile by another node
-                return 0.0
+    @property
+    def claimed_root(self) -> Path:
+        return self.spool_dir / "claimed"
 
+    @property
+    def claimed_dir(self) -> Path:
+        """Entries this node claimed and has not adopted yet."""
+        return self.claimed_root / self.node_id
+
+    def pending(self) -> list[Path]:
+        """Complete entries not adopted yet, claimed or not, oldest first."""
+        dirs = [self.new_dir]
+        with suppress(FileNotFoundError):
+            dirs += [d for d in self.claimed_root.iterdir() if d.is_dir()]
+        return _oldest_first(entry for directory in dirs for entry in _entries(directory))
+
+    def claimable(self) -> list[Path]:
+        """What this node adopts this round: its own claims, new entries, and the entries of
+        claimers that stopped stamping theirs."""
+        own = _entries(self.claimed_dir)
+        stale: list[Path] = []
+        with suppress(FileNotFoundError):
+            now = time.time()
+            for other in self.claimed_root.iterdir():
+                if other.is_dir() and other.name != self.node_id:
+                    stale += [e for e in _entries(other) if now - _claim_stamp(e) > self.stale_after]
+        return _oldest_first(own) + _oldest_first(_entries(self.new_dir) + stale)
+
+    def claim(self, entry: Path) -> Path | None:
+        """Take `entry` for this node (one atomic rename) and stamp it; None if another node
+        took it first. An entry already this node's is stamped again."""
+        target = self.claimed_dir / entry.name
+        if entry != target:
+            self.claimed_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(entry, target)
+            except FileNotFoundError:
+                return None  # another node claimed (or adopted) it first
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                # This node claimed it before (a second Asterisk hangup handler, a copy put
+                # back): its own entry is adopted; this one is the same call.
+                shutil.rmtree(entry, ignore_errors=True)
+                return None
+            if entry.parent != self.new_dir:
+                log.warning("message of a claimer that stopped claimed again",
+                            extra={"entry": entry.name, "from_node": entry.parent.name})
         try:
-            entries = [p for p in self.new_dir.iterdir() if p.is_dir()]
+            (target / CLAIM_FILE).write_text(f"{self.node_id} {time.time():.3f}\n", encoding="utf-8")
         except FileNotFoundError:
-            return []
-        return sorted(entries, key=age)
+            return None  # claimed away meanwhile (this node was thought dead)
+        return target
 
     def wake(self) -> None:
         """Adopt now (the ARI connection came back)."""
@@ -170,7 +252,10 @@ class MessageSpool:
         (the database is away) stays for the next round; others go on."""
         tickets: list[str] = []
         async with self._lock:
-            for entry in self.pending():
+            for found in self.claimable():
+                entry = self.claim(found)
+                if entry is None:
+                    continue
                 try:
                     ticket_no = await self.adopt(entry)
                 except SpoolEntryError as exc:
@@ -217,6 +302,8 @@ class MessageSpool:
         return ticket_no
 
     def _set_aside(self, entry: Path, reason: str) -> None:
+        with suppress(FileNotFoundError):
+            (entry / CLAIM_FILE).unlink()
         log.error("unreadable message spool entry set aside",
                   extra={"entry": entry.name, "error": reason})
         self.bad_dir.mkdir(parents=True, exist_ok=True)

@@ -22,13 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.errors import Conflict
+from kernel.metrics import Metrics
 from kernel.privacy import normalize_number
 from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks, calls, tickets
 from tickets import workflow
-from tickets.events import TicketRegistered
-from tickets.model import Attachment, Caller, Channel, OutOfScope
+from tickets.events import TicketEvent, TicketRegistered
+from tickets.model import Attachment, Caller, Channel, OutOfScope, Ticket
 from tickets.store import CALL_FLOW_ACTOR, append_event, insert_registered, next_ticket_number
+from tickets.ticket_metrics import TicketMetrics
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +139,10 @@ def registration(record: FinishedCall, ticket_no: str) -> workflow.Register:
 
 
 class CallIntake:
-    def __init__(self, engine: AsyncEngine, node_id: str) -> None:
+    def __init__(self, engine: AsyncEngine, node_id: str, *, metrics: Metrics | None = None) -> None:
         self._engine = engine
         self._node_id = node_id
+        self._metrics = TicketMetrics(metrics)
 
     async def record_finished_call(self, record: FinishedCall, attempts: int = 5) -> str:
         """Write the call and its draft ticket; return the ticket number."""
@@ -161,6 +164,7 @@ class CallIntake:
 
     async def _insert(self, record: FinishedCall) -> str:
         now = datetime.now(UTC)
+        committed: list[tuple[TicketEvent, Ticket]] = []
         async with self._engine.begin() as conn:
             ticket_no = await next_ticket_number(conn, now, self._node_id)
             await conn.execute(calls.insert().values(
@@ -191,6 +195,7 @@ class CallIntake:
                 conn, ticket, event,
                 origin="message" if record.is_message else "call", call_id=record.call_id,
             )
+            committed.append((event, ticket))
             if record.transferred_to and record.agent_id:
                 # The agent sent the caller to an emergency line: the request is out of the
                 # hotline's scope (北京条例第十一条第一项), closed with the line named.
@@ -199,12 +204,15 @@ class CallIntake:
                                                      referred_to=record.transferred_to),
                     Actor(record.agent_id, Role.AGENT), now)
                 await append_event(conn, ticket_id, closed, closing)
+                committed.append((closing, closed))
             if record.is_message and ticket.caller.number:
                 # A message is a promise to call back (GB/T 33358: no request goes unanswered).
                 await conn.execute(callback_tasks.insert().values(
                     id=str(uuid.uuid4()), ticket_no=ticket_no, call_id=record.call_id,
                     caller_number=ticket.caller.number, reason="left_message", status="due",
                     due_at=record.ended_at + MESSAGE_CALLBACK_WITHIN, created_at=now))
+        for event, state in committed:
+            self._metrics.committed(event, state)
         log.info("call recorded as draft ticket",
                  extra={"call_id": record.call_id, "ticket_no": ticket_no})
         return ticket_no

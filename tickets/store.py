@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.clock import HOTLINE_TZ, Clock, utc_now
 from kernel.errors import Conflict, InvalidInput, NotFound
+from kernel.metrics import Metrics
 from kernel.privacy import mask_phone
 from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks, ticket_events, tickets
@@ -60,6 +61,7 @@ from tickets.model import (
     TicketType,
     Urgency,
 )
+from tickets.ticket_metrics import TicketMetrics
 from tickets.ticket_number import MAX_SEQUENCE, TicketNumber, local_date_of
 
 log = logging.getLogger(__name__)
@@ -294,8 +296,10 @@ class TicketStore:
     def __init__(
         self, engine: AsyncEngine, node_id: str, clock: Clock = utc_now,
         policy: workflow.WorkflowPolicy = workflow.DEFAULT_POLICY,
+        metrics: Metrics | None = None,
     ) -> None:
         TicketNumber(local_date_of(clock()), node_id, 1)  # validates the node id at start-up
+        self._metrics = TicketMetrics(metrics)
         self._engine = engine
         self._node_id = node_id
         self._clock = clock
@@ -323,6 +327,7 @@ class TicketStore:
                     await insert_registered(conn, ticket, event, **row)
             except IntegrityError:
                 continue  # another writer of this node took the number: allocate again
+            self._metrics.committed(event, ticket)
             log.info("ticket registered", extra={
                 "ticket_no": ticket.ticket_no, "agent": actor.id,
                 "channel": ticket.channel.value, "caller": mask_phone(ticket.caller.number)})
@@ -366,6 +371,7 @@ class TicketStore:
         except IntegrityError as exc:
             raise Conflict("ticket was changed by someone else; reload it",
                            ticket_no=ticket_no, expected_version=expected_version) from exc
+        self._metrics.committed(event, new)
         log.info("ticket transition", extra={
             "ticket_no": ticket_no, "agent": actor.id, "role": actor.role.value,
             "event": event.event_type, "version": event.version, "status": new.status.value})

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from devtools.sandbox import AsteriskSandbox, resolve_in_root
 from kernel.schema import callback_tasks
 from telephony.call_flow import wav_seconds
-from telephony.message_spool import META_FILE, parse_meta
+from telephony.message_spool import MESSAGE_FILE, META_FILE, parse_meta
 from tests.conftest import REDIS_URL
 from tests.integration.test_call_to_ticket import (
     _wait_for_tickets,
@@ -39,6 +39,21 @@ async def _wait_for_entry(spool: Path, state: str, timeout: float = 40.0) -> Pat
             return entries[0]
         await asyncio.sleep(0.2)
     raise AssertionError(f"no spool entry in {spool / state} within {timeout}s")
+
+
+async def _wait_for_recording(entry: Path, timeout: float = 40.0) -> None:
+    """The caller of a spool entry is past the prompts: the message is being recorded."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (entry / MESSAGE_FILE).exists():
+        assert asyncio.get_running_loop().time() < deadline, f"no recording started in {entry}"
+        await asyncio.sleep(0.1)
+
+
+async def _wait_until_gone(entry: Path, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while entry.exists():
+        assert asyncio.get_running_loop().time() < deadline, f"{entry} was not dropped"
+        await asyncio.sleep(0.1)
 
 
 def _prompt_seconds(asterisk: AsteriskSandbox) -> float:
@@ -117,17 +132,21 @@ async def test_sigkill_with_calls_up_and_a_call_placed_while_down_loses_nothing(
     asterisk: AsteriskSandbox, sqlite_url: str, bridge_factory, redis_key_prefix: str
 ) -> None:
     bridge = await bridge_factory(asterisk, sqlite_url, redis_prefix=redis_key_prefix)
-    live_hold_ms = 16000
+    # Long enough to outlast the down time: the greeting and prompt of the call placed meanwhile,
+    # and the restart.
+    live_hold_ms = 26000
     live = [asyncio.create_task(place_call(asterisk, number, hold_ms=live_hold_ms))
             for number in ("13900000001", "13900000002")]
     await _wait_until_set_up(redis_key_prefix, 2)
     bridge.kill()
 
     # Placed while the backend is down: the dialplan answers it and takes a message. The
-    # backend comes back while this caller is still speaking; the entry completes later.
+    # backend comes back while this caller is still speaking (past the greeting and prompt,
+    # where a caller would be handed to a backend that is back); the entry completes later.
     while_down = asyncio.create_task(place_call(asterisk, "13900000003", hold_ms=MESSAGE_HOLD_MS))
-    await _wait_for_entry(asterisk.message_spool_dir, "tmp")
+    entry = await _wait_for_entry(asterisk.message_spool_dir, "tmp")
     assert not any(task.done() for task in live), "a live call dropped when the backend died"
+    await _wait_for_recording(entry)
     await bridge.start()
 
     for task in (*live, while_down):
@@ -143,3 +162,25 @@ async def test_sigkill_with_calls_up_and_a_call_placed_while_down_loses_nothing(
     assert_message_recorded(by_caller["13900000003"], asterisk)
     origins = sorted(t["origin"] for t in ticket_rows)
     assert origins == ["call", "call", "message"]
+
+
+async def test_a_caller_still_hearing_the_fallback_prompts_is_answered_live_when_the_backend_returns(
+    asterisk: AsteriskSandbox, in_process_bridge
+) -> None:
+    """The backend comes back while the caller hears the fallback's greeting: before the
+    message would be recorded, the dialplan hands the caller to it (Stasis again), and the call
+    is answered like any other: one call record of the dialled number, no message left."""
+    call = asyncio.create_task(place_call(asterisk, "13900000007", hold_ms=14000))
+    entry = await _wait_for_entry(asterisk.message_spool_dir, "tmp")
+    assert not (entry / MESSAGE_FILE).exists(), "the greeting is still playing"
+    bridge = await in_process_bridge(asterisk)
+
+    code, out = await call
+    assert code == 0, out[-2000:]
+    record, ticket_no = await asyncio.wait_for(bridge.finished.get(), 20)
+    assert record.caller_number == "13900000007" and record.dialed_number == "12345"
+    assert not record.is_message and record.end_reason != "message_while_backend_away"
+    assert ticket_no and record.recording_path is not None and record.recording_path.exists()
+    await _wait_until_gone(entry)
+    new = asterisk.message_spool_dir / "new"
+    assert not (new.exists() and list(new.iterdir())), "the call also left a message entry"

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
+from kernel.errors import Unavailable
+from telephony.acd import AcdStore
 from telephony.app_owner import AppOwnership, OwnershipLost
 from telephony.call_state import ActiveCall, CallStateStore
 
@@ -67,3 +69,16 @@ async def test_the_lease_stays_with_its_owner_and_passes_only_when_it_is_gone(
     with pytest.raises(OwnershipLost):
         await asyncio.wait_for(first.keep(), 5)
     assert not first.owned
+
+
+async def test_a_blackholed_redis_costs_the_queue_one_bounded_wait_then_none(
+    blackholed_redis: aioredis.Redis
+) -> None:
+    acd = AcdStore(blackholed_redis, "bounds:", timeout=0.5, pause=60.0)
+    with pytest.raises(Unavailable) as first:
+        await acd.enqueue("c1", "general")
+    assert acd.paused and "not asked" not in str(first.value.context.get("cause"))
+    for work in (acd.dequeue("c1"), acd.position("c1"), acd.claim_next_offer(), acd.agent("a1")):
+        with pytest.raises(Unavailable) as skipped:
+            await work
+        assert "not asked" in str(skipped.value.context["cause"]), "Redis was waited for again"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
+import time
 import wave
 from pathlib import Path
 
@@ -10,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.schema import callback_tasks, calls, tickets
+from telephony.call_record import CallRecord
 from telephony.message_spool import MessageSpool
 from tickets.intake import CallIntake
 
@@ -73,3 +77,64 @@ async def test_an_unreadable_entry_is_set_aside_and_the_others_adopted(
     assert len(await spool.adopt_all()) == 1
     assert (tmp_path / "spool" / "bad" / "pbx1-1796000000.1").is_dir()
     assert spool.pending() == []
+
+
+class CountingIntake:
+    """Intake that remembers which node handed it which channel (and yields on each call, so
+    two nodes' rounds interleave)."""
+
+    def __init__(self, intake: CallIntake, node: str, seen: list[tuple[str, str]]) -> None:
+        self.intake, self.node, self.seen = intake, node, seen
+
+    async def record_finished_call(self, record: CallRecord) -> str:
+        self.seen.append((self.node, record.channel_id))
+        await asyncio.sleep(0.01)
+        return await self.intake.record_finished_call(record)
+
+
+async def test_two_nodes_watching_one_spool_adopt_each_message_once(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, str]] = []
+    spools = [MessageSpool(tmp_path / "spool", tmp_path / "recording",
+                           CountingIntake(CallIntake(engine, node), node, seen), node)  # type: ignore[arg-type]
+              for node in ("N01", "N02")]
+    channels = [f"pbx1-17960000{i:02d}.{i}" for i in range(8)]
+    for channel in channels:
+        _entry(tmp_path / "spool", "new", channel, meta=META.replace("pbx1-1796000000.7", channel))
+
+    first, second = await asyncio.gather(*(spool.adopt_all() for spool in spools))
+
+    assert sorted(channel for _, channel in seen) == sorted(channels), "a message adopted twice"
+    assert len(first) + len(second) == len(channels)
+    assert {node for node, _ in seen} == {"N01", "N02"}, "both nodes took a share"
+    assert (await _count(engine, calls), await _count(engine, tickets)) == (len(channels), len(channels))
+    assert spools[0].pending() == [] and spools[1].pending() == []
+
+
+async def test_a_dead_claimers_messages_are_claimed_again_and_a_live_ones_are_not(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, str]] = []
+    crashed = MessageSpool(tmp_path / "spool", tmp_path / "recording",
+                           CountingIntake(CallIntake(engine, "N01"), "N01", seen), "N01",  # type: ignore[arg-type]
+                           stale_after=30.0)
+    other = MessageSpool(tmp_path / "spool", tmp_path / "recording",
+                         CountingIntake(CallIntake(engine, "N02"), "N02", seen), "N02",  # type: ignore[arg-type]
+                         stale_after=30.0)
+    entry = _entry(tmp_path / "spool", "new", "pbx1-1796000000.7")
+    claimed = crashed.claim(entry)  # claimed, then the node died before adopting it
+    assert claimed is not None and claimed.parent == tmp_path / "spool" / "claimed" / "N01"
+    assert len(other.pending()) == 1, "a claimed message is still waiting"
+
+    assert await other.adopt_all() == [], "a claim stamped just now is its claimer's"
+    assert seen == [] and claimed.exists()
+
+    stamp = claimed / ".claim"
+    old = time.time() - 31
+    os.utime(stamp, (old, old))  # 31 s without a stamp: its claimer is gone
+    adopted = await other.adopt_all()
+
+    assert len(adopted) == 1 and seen == [("N02", "pbx1-1796000000.7")]
+    assert not claimed.exists() and other.pending() == []
+    assert (await _count(engine, calls), await _count(engine, tickets)) == (1, 1)

@@ -16,10 +16,12 @@ from sqlalchemy import select
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from kernel.schema import callback_tasks, calls, tickets
+from telephony.acd import AcdStore
 from telephony.agent_state import AgentStatus, BreakReason
 from telephony.ari.models import PlaybackEvent
 from telephony.settings import QueueSettings
 from tests.asterisk_harness import SipPhones
+from tests.integration.test_dependency_bounds import blackholed_redis  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.asterisk
 
@@ -143,3 +145,35 @@ async def test_a_waiting_caller_keeps_their_place_when_the_backend_restarts(
     assert record.agent_id == "a2"
     assert record.queue_seconds is not None and record.queue_seconds > 1.0
     assert record.recording_seconds is not None and record.recording_seconds > 10
+
+
+async def test_a_dead_queue_redis_sends_the_caller_to_a_message_instead_of_endless_waiting(
+    asterisk: AsteriskSandbox, in_process_bridge, ari_observer: list[object], blackholed_redis,
+) -> None:
+    """The ACD's Redis accepts connections and never answers: enqueueing fails after one short
+    bounded wait, the caller is told and leaves a message (a ticket with a callback task), the
+    call's end does not wait for Redis again, and the distributor keeps running."""
+    bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE)
+    distributor = bridge.flow.distributor
+    dead = AcdStore(blackholed_redis, "dead-acd:", pause=600.0)  # skipped for the whole test
+    distributor.acd = dead
+
+    code, out = await caller(asterisk, "13900000006", seconds=6)
+    assert code == 0, out[-800:]
+    record, ticket_no = await asyncio.wait_for(bridge.finished.get(), 20)
+
+    assert record.is_message and record.agent_id is None
+    played = [e.media_uri for e in ari_observer if isinstance(e, PlaybackEvent)
+              and e.type == "PlaybackStarted" and e.target_uri == f"bridge:{record.bridge_id}"]
+    assert "sound:hotline/queue-overflow" in played and "sound:beep" in played
+    async with bridge.engine.connect() as conn:  # type: ignore[attr-defined]
+        origin = await conn.scalar(select(tickets.c.origin).where(tickets.c.ticket_no == ticket_no))
+        task = (await conn.execute(select(callback_tasks).where(
+            callback_tasks.c.ticket_no == ticket_no))).one()
+    assert origin == "message" and task.reason == "left_message"
+    failures = {sample.labels["operation"]: sample.value
+                for sample in distributor.metrics.queue_redis_failures.collect()[0].samples
+                if sample.name.endswith("_total")}
+    assert failures["enqueue"] == 1 and failures.get("dequeue") == 1, failures
+    assert dead.paused, "after one failed call the ACD does not wait for Redis again for a while"
+    assert not any(t.done() for t in bridge.extra_tasks), "the distributor stopped"
