@@ -63,6 +63,7 @@ from telephony.call_record import CallRecord
 from telephony.call_state import CallStateStore
 from telephony.callback_dialer import CallbackDialer
 from telephony.conference import ThreeWayCalls
+from telephony.confidential_relay import ConfidentialRelay
 from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
 from telephony.message_spool import MessageSpool
@@ -77,6 +78,7 @@ from tickets.deadlines import load_calendar
 from tickets.dispatch import DispatchCatalogue, load_catalogue, suggest_units
 from tickets.evidence_store import EvidenceStore
 from tickets.intake import CallIntake
+from tickets.relay import RelayService
 from tickets.repeat_check import RepeatCheck
 from tickets.store import TicketStore
 from tickets.unit_directory import UnitDirectoryStore, load_unit_directory
@@ -201,6 +203,7 @@ class _CallPath:
     callbacks: CallbackService
     lease: LeaderLease
     supervisor: TelephonySupervisorBackend
+    relay: RelayService
 
 
 def _telephony(settings: Settings, redis: aioredis.Redis,
@@ -234,6 +237,10 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         flow.conference = ThreeWayCalls(rest, state, settings.transfer, notifier=path.notifier)
         if settings.callback.enabled:
             flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback)
+        if settings.relay.enabled:
+            flow.relay = ConfidentialRelay(rest, path.relay, settings.relay, node_id=settings.node.id,
+                                           recording_dir=settings.call_flow.recording_dir,
+                                           recording_format=settings.call_flow.recording_format)
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
         flow.monitor = CallMonitor(rest, flow.waiter, state, notifier=path.notifier)
@@ -364,10 +371,15 @@ def build_app(settings: Settings) -> web.Application:
 
     audit = AccessAudit(engine, retention_days=settings.audit.retention_days)
     app.cleanup_ctx.append(_audit_purge(audit))
+    relay = RelayService(engine, tickets, audit, digits=settings.relay.code_digits,
+                         ttl=timedelta(hours=settings.relay.code_hours),
+                         max_failures=settings.relay.max_failures,
+                         lockout=timedelta(minutes=settings.relay.lockout_minutes))
     tickets_plugin.install(app, tickets_plugin.TicketDeps(
         tickets, catalogue, calendar,
         EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes), audit,
-        units=units, seed_units=load_unit_directory(catalogue), callbacks=callbacks))
+        units=units, seed_units=load_unit_directory(catalogue), callbacks=callbacks,
+        relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else ""))
     recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
     abuse_plugin.install(app, screen)
@@ -391,7 +403,7 @@ def build_app(settings: Settings) -> web.Application:
         TranscriptStore(engine),
         _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk, callbacks,
         LeaderLease(redis, f"{prefix}lease:callbacks",
-                    ttl_seconds=max(30.0, 3 * settings.callback.poll_seconds)), supervisor)))
+                    ttl_seconds=max(30.0, 3 * settings.callback.poll_seconds)), supervisor, relay)))
     app[READINESS] = Readiness(engine, redis)
     app.router.add_get("/health", health)
     app.router.add_get("/healthz", healthz)

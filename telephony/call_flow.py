@@ -22,6 +22,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kernel.errors import AriError, HotlineError
 from telephony.ari.models import AriEvent, Channel, ChannelEvent, Connected, StasisEnd, StasisStart
@@ -44,8 +45,12 @@ from telephony.resource_ids import (
     is_monitor_leg,
     is_own_resource,
     is_party_channel,
+    is_relay_citizen_channel,
 )
 from telephony.settings import AriSettings, CallFlowSettings
+
+if TYPE_CHECKING:  # the relay imports this module's helpers
+    from telephony.confidential_relay import ConfidentialRelay
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,8 @@ class CallFlow:
         self.waiter = StasisWaiter()
         #: Supervisors listening, whispering or barging (set by the composition root; None: none).
         self.monitor: CallMonitor | None = None
+        #: Units reaching confidential callers through the relay number (保密联络; None: none).
+        self.relay: ConfidentialRelay | None = None
         self.taps: dict[str, MediaTap] = {}
         self.state = state
         self.intake = intake
@@ -133,11 +140,16 @@ class CallFlow:
             for hook in self.on_connected:
                 self._spawn(hook())
         elif isinstance(event, ChannelEvent) and event.type == "ChannelDtmfReceived":
-            if is_callback_channel(event.channel.id) and self.callbacks is not None:
+            if self.relay is not None and self.relay.owns(event.channel.id):
+                self._serial(event.channel.id, self.relay.key_pressed(
+                    event.channel.id, str(event.raw.get("digit", ""))))
+            elif is_callback_channel(event.channel.id) and self.callbacks is not None:
                 self._serial(event.channel.id, self.callbacks.key_pressed(
                     event.channel.id, str(event.raw.get("digit", ""))))
         elif isinstance(event, StasisStart):
-            if is_callback_channel(event.channel.id):
+            if self.relay is not None and is_relay_citizen_channel(event.channel.id):
+                self._serial(event.channel.id, self.relay.citizen_answered(event.channel))
+            elif is_callback_channel(event.channel.id):
                 if self.callbacks is not None:
                     self._serial(event.channel.id, self.callbacks.answered(event.channel))
             elif is_party_channel(event.channel.id):
@@ -153,6 +165,11 @@ class CallFlow:
         elif isinstance(event, StasisEnd) or (
                 isinstance(event, ChannelEvent) and event.type == "ChannelDestroyed"):
             channel_id = event.channel.id
+            if self.relay is not None and self.relay.owns(channel_id):
+                cause = event.raw.get("cause") if isinstance(event, ChannelEvent) else None
+                self._serial(channel_id, self.relay.gone(
+                    channel_id, int(cause) if isinstance(cause, int) else None))
+                return
             if is_callback_channel(channel_id):
                 if self.callbacks is not None:
                     cause = event.raw.get("cause") if isinstance(event, ChannelEvent) else None
@@ -219,6 +236,9 @@ class CallFlow:
 
     # --- call start -------------------------------------------------------------------------
     async def on_call_start(self, channel: Channel) -> None:
+        if self.relay is not None and self.relay.is_relay_call(channel):
+            await self.relay.unit_arrived(channel)  # a unit phoning the relay number
+            return
         call = self.state.calls.get(channel.id)
         if call is None:
             call = ActiveCall(
@@ -501,6 +521,8 @@ class CallFlow:
         agent_legs = {c.agent_channel_id for c in known.values() if c.agent_channel_id}
         party_legs = {p for c in known.values() for p in c.parties}
         for channel_id in app.channel_ids - known.keys():
+            if self.relay is not None and self.relay.owns(channel_id):
+                continue  # a relay call of this process, still going
             if is_callback_channel(channel_id) and self.callbacks is not None \
                     and channel_id in self.callbacks.attempts:
                 continue  # a survey call of this process, still going
@@ -530,6 +552,8 @@ class CallFlow:
                 self._serial(channel_id, self.on_call_start(channel))
         referenced = {c.bridge_id for c in known.values() if c.bridge_id}
         for bridge_id in app.bridge_ids - referenced:
+            if self.relay is not None and self.relay.owns(bridge_id):
+                continue
             orphan_call_bridge = is_call_bridge(bridge_id)
             stale_tap = is_own_resource(bridge_id) and not orphan_call_bridge and \
                 not self._belongs_to_live_tap(bridge_id)

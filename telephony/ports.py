@@ -104,3 +104,33 @@ class CallbackTasks(Protocol):
     async def not_reached(self, task_id: str, reason: str) -> str:
         """Busy, no answer, failed: retried later or handed to an agent."""
         ...
+
+
+class RelayGrant(Protocol):
+    """A one-time code accepted for one relay call (保密联络): whom to dial, for which ticket."""
+
+    @property
+    def code_id(self) -> str: ...
+
+    @property
+    def ticket_no(self) -> str: ...
+
+    @property
+    def citizen_number(self) -> str: ...
+
+
+class RelayDirectory(Protocol):
+    """Checks relay codes and writes relay calls on tickets (implemented by `tickets.relay`)."""
+
+    async def open(self, code: str, calling_number: str) -> tuple[RelayGrant | None, str]:
+        """(grant, "accepted"), or (None, "wrong_code" | "expired" | "locked_out")."""
+        ...
+
+    async def release_code(self, code_id: str) -> None:
+        """The caller was not reached: the code may be keyed in again."""
+        ...
+
+    async def record_relay_call(self, code_id: str, ticket_no: str, record: CallRecord, *,
+                                connected: bool, talk_seconds: float) -> None:
+        """The relay call is over: its call record and a ticket event."""
+        ...
