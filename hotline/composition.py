@@ -235,6 +235,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                         distributor=distributor, outbox=outbox,
                         persist_timeout=settings.call_flow.persist_timeout_seconds)
         flow.conference = ThreeWayCalls(rest, state, settings.transfer, notifier=path.notifier)
+        flow.conference.requeue = distributor.requeue
         if settings.callback.enabled:
             flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback)
         if settings.relay.enabled:

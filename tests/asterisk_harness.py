@@ -254,6 +254,8 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                             rest, state, transfer, notifier=notices),
                         callbacks=None if callback is None else CallbackDialer(
                             rest, callback[1](engine), callback[0]))
+        if flow.conference is not None and distributor is not None:
+            flow.conference.requeue = distributor.requeue
         if relay is not None:
             from telephony.confidential_relay import ConfidentialRelay
             flow.relay = ConfidentialRelay(rest, relay[1](engine), relay[0], node_id="T01",

@@ -68,6 +68,7 @@ function onMessage(m) {
     case 'three_way.ringing': case 'three_way.answered': case 'three_way.busy':
     case 'three_way.no_answer': case 'three_way.rejected': case 'three_way.failed':
     case 'three_way.left': return onThreeWay(m);
+    case 'call.requeued': say('转接未接通，来电人已回到排队队列，将由下一位坐席接听', true); return;
     case 'supervisor.joined': say(`班长 ${m.supervisor} 已加入通话（强插），来电人和您都能听到班长`); return;
     case 'supervisor.left': say(`班长 ${m.supervisor} 已离开通话`); return;
     default: return undefined;

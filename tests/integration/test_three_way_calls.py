@@ -150,3 +150,35 @@ async def test_a_blind_emergency_transfer_reaches_the_trunk_and_closes_the_ticke
     assert transferred == "119"
     assert ticket.status == "closed" and ticket.closure_reason == "emergency_line"
     await nothing_left(bridge)
+
+
+async def test_a_blind_transfer_the_line_never_answers_puts_the_caller_back_in_the_queue(
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
+) -> None:
+    transfer = TRANSFER.model_copy(update={"emergency_ring_seconds": 3})
+    bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE, transfer=transfer)
+    task, call = await answered_call(bridge, asterisk, sip_phones, seconds=14)
+    await sip_phones.start("a2", answer_after_ms=200)
+    await bridge.acd.sign_in("a2")  # free only now: the first offer went to a1
+    await sip_phones.start("emergency", answer_after_ms=None)
+
+    await bridge.flow.conference.transfer_emergency(call.call_id, "a1", "120")
+    await bridge.notices.wait_for("three_way.no_answer", timeout=15)
+    requeued = await bridge.notices.wait_for("call.requeued")
+    assert requeued["call_id"] == call.call_id and requeued["reason"] == "emergency_no_answer"
+
+    async def taken_by_a2() -> bool:
+        return any(agent == "a2" and e.get("type") == "call.answered" and e.get("call_id") == call.call_id
+                   for agent, e in bridge.notices.events)
+
+    await wait_until("the caller answered by the next agent", taken_by_a2)
+    assert await bridge.flow.rest.get_channel(call.channel_id) is not None
+
+    code, out = await task
+    assert code == 0, out[-800:]  # the caller hung up themselves: never cut off
+    record, ticket_no = await asyncio.wait_for(bridge.finished.get(), 20)
+    assert record.agent_id == "a2" and record.transferred_to is None
+    async with bridge.engine.connect() as conn:  # type: ignore[attr-defined]
+        ticket = (await conn.execute(select(tickets).where(tickets.c.ticket_no == ticket_no))).one()
+    assert ticket.status != "closed"
+    await nothing_left(bridge)
