@@ -64,6 +64,7 @@ from telephony.call_state import CallStateStore
 from telephony.callback_dialer import CallbackDialer
 from telephony.conference import ThreeWayCalls
 from telephony.confidential_relay import ConfidentialRelay
+from telephony.desk_callback import DeskCallbacks
 from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
 from telephony.message_spool import MessageSpool
@@ -239,9 +240,12 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         if settings.callback.enabled:
             flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback)
         if settings.relay.enabled:
-            flow.relay = ConfidentialRelay(rest, path.relay, settings.relay, node_id=settings.node.id,
+            flow.side_calls.append(ConfidentialRelay(rest, path.relay, settings.relay, node_id=settings.node.id,
                                            recording_dir=settings.call_flow.recording_dir,
-                                           recording_format=settings.call_flow.recording_format)
+                                           recording_format=settings.call_flow.recording_format))
+        flow.side_calls.append(DeskCallbacks(rest, path.callbacks, settings.callback,
+                                             notifier=path.notifier,
+                                             recording_format=settings.call_flow.recording_format))
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
         flow.monitor = CallMonitor(rest, flow.waiter, state, notifier=path.notifier)

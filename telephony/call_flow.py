@@ -45,12 +45,11 @@ from telephony.resource_ids import (
     is_monitor_leg,
     is_own_resource,
     is_party_channel,
-    is_relay_citizen_channel,
 )
 from telephony.settings import AriSettings, CallFlowSettings
 
-if TYPE_CHECKING:  # the relay imports this module's helpers
-    from telephony.confidential_relay import ConfidentialRelay
+if TYPE_CHECKING:
+    from telephony.ports import SideCalls
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +109,10 @@ class CallFlow:
         self.waiter = StasisWaiter()
         #: Supervisors listening, whispering or barging (set by the composition root; None: none).
         self.monitor: CallMonitor | None = None
-        #: Units reaching confidential callers through the relay number (保密联络; None: none).
-        self.relay: ConfidentialRelay | None = None
+        #: Calls that are not citizens' calls to 12345 and keep their own channels and bridges:
+        #: the confidential relay (保密联络), callbacks placed from the desk (回访). Each is
+        #: asked whether it owns an event's channel before the flow handles it.
+        self.side_calls: list[SideCalls] = []
         self.taps: dict[str, MediaTap] = {}
         self.state = state
         self.intake = intake
@@ -140,15 +141,15 @@ class CallFlow:
             for hook in self.on_connected:
                 self._spawn(hook())
         elif isinstance(event, ChannelEvent) and event.type == "ChannelDtmfReceived":
-            if self.relay is not None and self.relay.owns(event.channel.id):
-                self._serial(event.channel.id, self.relay.key_pressed(
+            if (side := self._side_call(event.channel.id)) is not None:
+                self._serial(event.channel.id, side.key_pressed(
                     event.channel.id, str(event.raw.get("digit", ""))))
             elif is_callback_channel(event.channel.id) and self.callbacks is not None:
                 self._serial(event.channel.id, self.callbacks.key_pressed(
                     event.channel.id, str(event.raw.get("digit", ""))))
         elif isinstance(event, StasisStart):
-            if self.relay is not None and is_relay_citizen_channel(event.channel.id):
-                self._serial(event.channel.id, self.relay.citizen_answered(event.channel))
+            if (side := self._side_call(event.channel.id)) is not None:
+                self._serial(event.channel.id, side.started(event.channel))
             elif is_callback_channel(event.channel.id):
                 if self.callbacks is not None:
                     self._serial(event.channel.id, self.callbacks.answered(event.channel))
@@ -165,9 +166,9 @@ class CallFlow:
         elif isinstance(event, StasisEnd) or (
                 isinstance(event, ChannelEvent) and event.type == "ChannelDestroyed"):
             channel_id = event.channel.id
-            if self.relay is not None and self.relay.owns(channel_id):
+            if (side := self._side_call(channel_id)) is not None:
                 cause = event.raw.get("cause") if isinstance(event, ChannelEvent) else None
-                self._serial(channel_id, self.relay.gone(
+                self._serial(channel_id, side.gone(
                     channel_id, int(cause) if isinstance(cause, int) else None))
                 return
             if is_callback_channel(channel_id):
@@ -193,6 +194,9 @@ class CallFlow:
             reason = "hangup" if isinstance(event, StasisEnd) else str(
                 event.raw.get("cause_txt", "hangup"))
             self._serial(channel_id, self.on_call_end(channel_id, reason))
+
+    def _side_call(self, resource_id: str) -> SideCalls | None:
+        return next((side for side in self.side_calls if side.owns(resource_id)), None)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -236,9 +240,10 @@ class CallFlow:
 
     # --- call start -------------------------------------------------------------------------
     async def on_call_start(self, channel: Channel) -> None:
-        if self.relay is not None and self.relay.is_relay_call(channel):
-            await self.relay.unit_arrived(channel)  # a unit phoning the relay number
-            return
+        for side in self.side_calls:
+            if side.claims(channel):  # e.g. a unit phoning the relay number
+                await side.started(channel)
+                return
         call = self.state.calls.get(channel.id)
         if call is None:
             call = ActiveCall(
@@ -521,8 +526,8 @@ class CallFlow:
         agent_legs = {c.agent_channel_id for c in known.values() if c.agent_channel_id}
         party_legs = {p for c in known.values() for p in c.parties}
         for channel_id in app.channel_ids - known.keys():
-            if self.relay is not None and self.relay.owns(channel_id):
-                continue  # a relay call of this process, still going
+            if self._side_call(channel_id) is not None:
+                continue  # a relay call or desk callback of this process, still going
             if is_callback_channel(channel_id) and self.callbacks is not None \
                     and channel_id in self.callbacks.attempts:
                 continue  # a survey call of this process, still going
@@ -552,7 +557,7 @@ class CallFlow:
                 self._serial(channel_id, self.on_call_start(channel))
         referenced = {c.bridge_id for c in known.values() if c.bridge_id}
         for bridge_id in app.bridge_ids - referenced:
-            if self.relay is not None and self.relay.owns(bridge_id):
+            if self._side_call(bridge_id) is not None:
                 continue
             orphan_call_bridge = is_call_bridge(bridge_id)
             stale_tap = is_own_resource(bridge_id) and not orphan_call_bridge and \

@@ -43,7 +43,7 @@ from telephony.prompts import (
     RELAY_REFUSED,
     RELAY_WRONG_CODE,
 )
-from telephony.resource_ids import relay_call_of, relay_ids
+from telephony.resource_ids import is_relay_citizen_channel, relay_call_of, relay_ids
 from telephony.settings import RelaySettings
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,15 @@ class ConfidentialRelay:
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- routing (asked by the call flow) ---------------------------------------------------
-    def is_relay_call(self, channel: Channel) -> bool:
+    def claims(self, channel: Channel) -> bool:
         """A call into the application that dialled a relay number."""
         return bool(channel.dialed_exten) and channel.dialed_exten in self.settings.numbers
+
+    async def started(self, channel: Channel) -> None:
+        if is_relay_citizen_channel(channel.id):
+            await self.citizen_answered(channel)
+        else:
+            await self.unit_arrived(channel)
 
     def owns(self, resource_id: str) -> bool:
         """A unit's leg, the citizen's leg or the bridge of a relay call in progress here."""
@@ -264,10 +270,18 @@ class ConfidentialRelay:
         self._arm(relay, self.settings.notice_seconds, end)
 
     async def _end(self, relay: _Relay, reason: str) -> None:
-        """Both legs hung up, the bridge gone, the call on the ticket. Runs once."""
+        """Both legs hung up, the bridge gone, the call on the ticket. Runs once; the call is
+        forgotten only once all that is done (so an empty `footprint` means "all written")."""
         if relay.finished:
             return
         relay.finished = True
+        try:
+            await self._finish(relay, reason)
+        finally:
+            self.calls.pop(relay.call_id, None)
+            self._by_unit.pop(relay.unit_channel, None)
+
+    async def _finish(self, relay: _Relay, reason: str) -> None:
         self._disarm(relay)
         ended_at = datetime.now(UTC)
         for channel_id in (relay.citizen_channel, relay.unit_channel):
@@ -280,8 +294,6 @@ class ConfidentialRelay:
             recording_path = self.recording_dir / f"{relay.recording_name}.{self.recording_format}"
         with suppress(AriError):
             await self.rest.destroy_bridge(relay.bridge_id)
-        self.calls.pop(relay.call_id, None)
-        self._by_unit.pop(relay.unit_channel, None)
         grant = relay.grant
         if grant is None:
             log.info("relay call ended without a valid code", extra={"call_id": relay.call_id,

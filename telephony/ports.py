@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
+from telephony.ari.models import Channel
 from telephony.call_record import CallRecord
 
 #: Where a call's audio goes: `sink(speaker, frame)` with speaker "caller" or "agent".
@@ -91,6 +92,16 @@ class DueCallback(Protocol):
 class CallbackTasks(Protocol):
     """The callback tasks and their effect on tickets (implemented by `tickets.callbacks`)."""
 
+    async def take_for_agent(self, task_id: str, agent_id: str) -> DueCallback | None:
+        """A task on the agents' list, taken for a call the agent places from the desk; None
+        when it is not on the list (done, or being called)."""
+        ...
+
+    async def agent_call_over(self, task_id: str, reached: bool, reason: str) -> None:
+        """The agent's call ended: the citizen was reached (the agent records the answer on
+        the ticket), or not (the task stays on the list)."""
+        ...
+
     async def due_surveys(self, limit: int = 10) -> Sequence[DueCallback]: ...
 
     async def claim(self, task_id: str) -> bool:
@@ -133,4 +144,31 @@ class RelayDirectory(Protocol):
     async def record_relay_call(self, code_id: str, ticket_no: str, record: CallRecord, *,
                                 connected: bool, talk_seconds: float) -> None:
         """The relay call is over: its call record and a ticket event."""
+        ...
+
+
+class SideCalls(Protocol):
+    """Calls beside the citizens' calls to 12345, with channels and bridges of their own (the
+    confidential relay, callbacks placed from the desk). The call flow routes their events."""
+
+    def owns(self, resource_id: str) -> bool:
+        """A channel or bridge of one of its calls in progress."""
+        ...
+
+    def claims(self, channel: Channel) -> bool:
+        """A new call into the application that is its, not a citizen's (e.g. the number dialled)."""
+        ...
+
+    async def started(self, channel: Channel) -> None:
+        """The channel entered the application: a new call it claims, or a leg it placed answered."""
+        ...
+
+    async def key_pressed(self, channel_id: str, digit: str) -> None: ...
+
+    async def gone(self, channel_id: str, cause: int | None) -> None:
+        """One of its legs ended (`cause`: Q.850, when known)."""
+        ...
+
+    def footprint(self) -> int:
+        """Entries kept for calls in progress: 0 when none is."""
         ...

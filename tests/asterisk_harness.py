@@ -225,6 +225,7 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                     transfer: TransferSettings | None = None,
                     callback: tuple[CallbackSettings, Callable[[Any], CallbackTasks]] | None = None,
                     relay: tuple[RelaySettings, Callable[[Any], RelayDirectory]] | None = None,
+                    desk_callbacks: tuple[CallbackSettings, Callable[[Any], CallbackTasks]] | None = None,
                     ) -> InProcessBridge:
         """`consumer_factory(engine)` builds a consumer that needs the bridge's database."""
         ari = AriSettings(url=sandbox.ari_url, username=sandbox.ari_user,
@@ -258,8 +259,12 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
             flow.conference.requeue = distributor.requeue
         if relay is not None:
             from telephony.confidential_relay import ConfidentialRelay
-            flow.relay = ConfidentialRelay(rest, relay[1](engine), relay[0], node_id="T01",
-                                           recording_dir=sandbox.recording_dir)
+            flow.side_calls.append(ConfidentialRelay(rest, relay[1](engine), relay[0], node_id="T01",
+                                           recording_dir=sandbox.recording_dir))
+        if desk_callbacks is not None:
+            from telephony.desk_callback import DeskCallbacks
+            flow.side_calls.append(DeskCallbacks(rest, desk_callbacks[1](engine), desk_callbacks[0],
+                                                 notifier=notices))
         if distributor is not None:
             distributor.start_message = flow.start_message
             distributor_task = asyncio.create_task(distributor.run())

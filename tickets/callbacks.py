@@ -39,6 +39,8 @@ ANSWERS = {"1": Satisfaction.SATISFIED, "2": Satisfaction.BASICALLY_SATISFIED,
            "3": Satisfaction.UNSATISFIED}
 
 DUE, CALLING, DONE, AGENT = "due", "calling", "done", "agent"
+#: An agent is calling the citizen from the desk: not the automatic dialer's, however long.
+AGENT_CALLING = "agent_calling"
 #: An attempt `calling` for longer than this belonged to a process that died: take it again.
 STALE_ATTEMPT = timedelta(minutes=5)
 
@@ -128,6 +130,21 @@ class CallbackService:
             return DUE
         await self._set(task_id, AGENT, reason)
         return AGENT
+
+    async def take_for_agent(self, task_id: str, agent_id: str) -> CallbackTask | None:
+        """An agent calls from the desk a task on the agents' list (回访 by a person)."""
+        async with self._engine.begin() as conn:
+            taken = await conn.execute(
+                update(callback_tasks)
+                .where(callback_tasks.c.id == task_id, callback_tasks.c.status == AGENT)
+                .values(status=AGENT_CALLING, attempts=callback_tasks.c.attempts + 1,
+                        result=f"agent:{agent_id}"[:32], updated_at=self._clock()))
+        return await self._get(task_id) if taken.rowcount == 1 else None
+
+    async def agent_call_over(self, task_id: str, reached: bool, reason: str) -> None:
+        """Reached: done (the agent records the answer with the ticket's callback command).
+        Not reached: back on the agents' list, with why."""
+        await self._set(task_id, DONE if reached else AGENT, "agent_reached" if reached else reason)
 
     async def record_answer(self, ticket_no: str, satisfaction: Satisfaction) -> Ticket:
         ticket = await self._tickets.get(ticket_no)
