@@ -293,3 +293,13 @@ def checked_phone_scenario(from_pattern: str, *, answer_after_ms: int = 300) -> 
             + '  <recv request="ACK" optional="true" rtd="true" crlf="true" />\n'
             + '  <recv request="BYE" />\n' + _response("200 OK", tag=False)
             + '  <Reference variables="from_ok" />\n</scenario>\n')
+
+
+def speaking_phone_scenario(wav: str) -> str:
+    """A citizen's phone answering a callback (SIPp in server mode) and speaking instead of
+    pressing a key: it answers and streams `wav` (8 kHz mono mu-law, looped) until the BYE."""
+    return (_UAS_HEADER.format(name="citizen speaking") + _response("180 Ringing", contact=True)
+            + _response("200 OK", contact=True, sdp=True, retrans=True)
+            + '  <recv request="ACK" rtd="true" crlf="true" />\n'
+            + f'  <nop><action><exec rtp_stream="{escape(wav)},-1,0"/></action></nop>\n'
+            + '  <recv request="BYE" />\n' + _response("200 OK", tag=False) + "</scenario>\n")

@@ -38,6 +38,7 @@ from hotline.desk_backend import AcdDeskBackend
 from hotline.readiness import READINESS, Readiness, healthz, readyz
 from hotline.settings import Settings
 from hotline.supervisor_backend import TelephonySupervisorBackend
+from hotline.survey_answers import SpokenAnswerTranscriber
 from hotline.wallboard_source import AcdWallboardSource, AnnouncingIntake
 from kernel import openapi
 from kernel.audit import AccessAudit
@@ -238,7 +239,9 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         flow.conference = ThreeWayCalls(rest, state, settings.transfer, notifier=path.notifier)
         flow.conference.requeue = distributor.requeue
         if settings.callback.enabled:
-            flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback)
+            flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback,
+                                            recording_dir=settings.call_flow.recording_dir,
+                                            transcriber=SpokenAnswerTranscriber(app[ASR]))
         if settings.relay.enabled:
             flow.side_calls.append(ConfidentialRelay(rest, path.relay, settings.relay, node_id=settings.node.id,
                                            recording_dir=settings.call_flow.recording_dir,

@@ -117,6 +117,10 @@ callback_tasks = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("result", String(32)),
     Column("updated_at", UtcDateTime()),
+    # Migration 0010: a survey answered by voice, not a key: the recording and its transcript,
+    # for a callback agent to confirm.
+    Column("answer_recording", Text),
+    Column("answer_transcript", Text),
 )
 
 #: One-time codes of the confidential relay (保密联络, migration 0010): a unit keys one in to

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol
 
 from telephony.ari.models import Channel
@@ -108,8 +109,14 @@ class CallbackTasks(Protocol):
         """Take a due task for one attempt; False when another node took it first."""
         ...
 
-    async def answered(self, task_id: str, digit: str | None) -> str:
-        """The citizen answered and pressed `digit` (None: no key)."""
+    async def answered(self, task_id: str, digit: str | None,
+                       recording: Path | None = None) -> str:
+        """The citizen answered and pressed `digit` (None: no key; `recording`: what they
+        said instead, for an agent to confirm)."""
+        ...
+
+    async def transcribed(self, task_id: str, transcript: str) -> None:
+        """What the ASR heard in a spoken answer."""
         ...
 
     async def not_reached(self, task_id: str, reason: str) -> str:
@@ -171,4 +178,12 @@ class SideCalls(Protocol):
 
     def footprint(self) -> int:
         """Entries kept for calls in progress: 0 when none is."""
+        ...
+
+
+class AnswerTranscriber(Protocol):
+    """Post-call speech recognition of a short recording (a spoken survey answer)."""
+
+    async def transcribe_answer(self, path: Path, task_id: str) -> str | None:
+        """The words heard; None when no speech recognition is available."""
         ...

@@ -226,6 +226,7 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                     callback: tuple[CallbackSettings, Callable[[Any], CallbackTasks]] | None = None,
                     relay: tuple[RelaySettings, Callable[[Any], RelayDirectory]] | None = None,
                     desk_callbacks: tuple[CallbackSettings, Callable[[Any], CallbackTasks]] | None = None,
+                    survey_transcriber: object = None,
                     ) -> InProcessBridge:
         """`consumer_factory(engine)` builds a consumer that needs the bridge's database."""
         ari = AriSettings(url=sandbox.ari_url, username=sandbox.ari_user,
@@ -254,7 +255,9 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                         conference=None if transfer is None else ThreeWayCalls(
                             rest, state, transfer, notifier=notices),
                         callbacks=None if callback is None else CallbackDialer(
-                            rest, callback[1](engine), callback[0]))
+                            rest, callback[1](engine), callback[0],
+                            recording_dir=sandbox.recording_dir,
+                            transcriber=survey_transcriber))  # type: ignore[arg-type]
         if flow.conference is not None and distributor is not None:
             flow.conference.requeue = distributor.requeue
         if relay is not None:

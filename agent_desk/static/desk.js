@@ -117,7 +117,8 @@ async function loadUnitDirectory() {
   } catch (e) { say(`单位通讯录读取失败：${e.message}`, true); }
 }
 
-const NOT_REACHED = {busy: '占线', no_answer: '无人接听', rejected: '拒接', failed: '呼叫失败'};
+const NOT_REACHED = {busy: '占线', no_answer: '无人接听', rejected: '拒接', failed: '呼叫失败',
+                     no_key: '未按键', spoken: '语音回答', agent_unreachable: '坐席话机未接'};
 
 async function loadCallbacks() {
   try {
@@ -137,9 +138,30 @@ async function loadCallbacks() {
         say('正在呼叫您的话机，接听后等待诉求人接通');
       };
       item.append(button);
+      if (t.spoken_answer) {
+        // 语音回答: the citizen spoke instead of pressing a key; the agent confirms what was said.
+        const heard = document.createElement('div');
+        heard.textContent = `语音回答：${t.answer_transcript || '（转写中或无法转写，请回访确认）'}`;
+        item.append(heard);
+        for (const [value, label] of [['satisfied', '确认满意'], ['basically_satisfied', '确认基本满意'],
+                                      ['unsatisfied', '确认不满意']]) {
+          const confirm = document.createElement('button');
+          confirm.textContent = label;
+          confirm.onclick = () => confirmCallback(t, value);
+          item.append(' ', confirm);
+        }
+      }
       list.append(item);
     }
   } catch (e) { say(`待回访列表读取失败：${e.message}`, true); }
+}
+
+async function confirmCallback(task, satisfaction) {
+  try {
+    await api('POST', `/api/callbacks/${task.id}/confirm`, {satisfaction});
+    say(`回访 ${task.ticket_no}：结果已确认`);
+    loadCallbacks();
+  } catch (e) { say(`回访结果确认失败：${e.message}`, true); }
 }
 
 async function recordCallback(satisfaction) {

@@ -158,6 +158,13 @@ class AriRest:
             "terminateOn": "none",
         })
 
+    async def record_channel(self, channel_id: str, name: str, format: str = "wav", *,
+                             max_seconds: float = 0) -> None:
+        """Record what the channel says (queued behind its playbacks, like every command)."""
+        await self.request("POST", f"/channels/{channel_id}/record", params={
+            "name": name, "format": format, "ifExists": "overwrite", "beep": False,
+            "terminateOn": "none", "maxDurationSeconds": int(max_seconds)})
+
     # --- recordings -------------------------------------------------------------------------
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{name}/stop", missing_ok=True)
