@@ -121,7 +121,7 @@ SERVER_TYPES = (
     "call.withdrawn", "call.hung_up", "call.ended", "asr.partial", "asr.final", "ack", "pong",
     "error", "agent.wrap_up_expired", "three_way.ringing", "three_way.answered",
     "three_way.busy", "three_way.no_answer", "three_way.rejected", "three_way.failed",
-    "three_way.left", "call.requeued",
+    "three_way.left", "call.requeued", "call.emergency",
     "callback.ringing", "callback.answered", "callback.not_reached", "callback.ended",
     "supervisor.joined", "supervisor.left",
 )

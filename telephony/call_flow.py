@@ -445,6 +445,37 @@ class CallFlow:
         until = call.agent_answered_at or ended_at.timestamp()
         return round(max(0.0, until - call.queued_at), 2)
 
+    async def request_heard(self, call_id: str, caller_number: str, text: str) -> object:
+        """The caller's words, transcribed live, go to the screen. Words that match the
+        emergency rules lift any restriction (a caller leaving a message is queued for an
+        agent after all) and flag the call on the agent's desk (`call.emergency`)."""
+        if self.screen is None:
+            return None
+        decision = await self.screen.hear_request(caller_number, text, call_id=call_id)
+        if "emergency" in decision.reasons:
+            await self.emergency_heard(call_id)
+        return decision
+
+    async def emergency_heard(self, call_id: str) -> None:
+        call = self.state.by_call_id(call_id)
+        if call is None or call.emergency:
+            return
+        call.emergency = True
+        if call.takes_message:
+            # Never restricted: the message ends and the caller waits for an agent instead.
+            call.takes_message, call.hangup_at = False, None
+            timer = self._message_timers.pop(call.channel_id, None)
+            if timer is not None:
+                timer.cancel()
+            if self.distributor is not None and QUEUED not in call.steps_done:
+                await self.state.save(call)
+                await self.distributor.enqueue(call)
+                call.steps_done.append(QUEUED)
+        await self.state.save(call)
+        log.warning("emergency words heard", extra={"call_id": call_id, "agent": call.agent_id})
+        if self.distributor is not None:
+            await self.distributor.flag_emergency(call)
+
     async def start_message(self, call: ActiveCall) -> None:
         """The caller leaves a message from now on (the distributor's overflow): the line is
         closed after the maximum message length, a timer that survives restarts."""

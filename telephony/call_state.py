@@ -53,6 +53,8 @@ class ActiveCall:
     parties: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The emergency line the call was transferred to, if any (the ticket closes as out of scope).
     transferred_to: str | None = None
+    #: The caller's words matched the emergency rules: never restricted, flagged on the desk.
+    emergency: bool = False
 
     def to_json(self) -> str:
         data = asdict(self)

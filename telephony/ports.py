@@ -40,6 +40,11 @@ class ScreenDecision(Protocol):
     @property
     def routes_to_senior_queue(self) -> bool: ...
 
+    @property
+    def reasons(self) -> Sequence[str]:
+        """Why: `emergency` when the caller's words matched the emergency rules."""
+        ...
+
 
 class CallScreen(Protocol):
     """The anti-abuse screen (implemented by `abuse.limiter.AbuseScreen`)."""
@@ -49,6 +54,11 @@ class CallScreen(Protocol):
 
     async def record_call_end(self, caller_number: str, *, call_id: str, duration: timedelta,
                               new_content: bool) -> object: ...
+
+    async def hear_request(self, caller_number: str, request_text: str, *,
+                           call_id: str) -> ScreenDecision:
+        """What the caller said, once transcribed (emergency words override every measure)."""
+        ...
 
 
 class CallRecorder(Protocol):

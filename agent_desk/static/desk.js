@@ -76,6 +76,7 @@ function onMessage(m) {
     case 'callback.not_reached':
       say(`回访 ${m.ticket_no}：诉求人未接通（${NOT_REACHED[m.reason] || m.reason}），任务保留在待回访列表`, true); return;
     case 'callback.ended': $('incoming').classList.add('hidden'); loadCallbacks(); return;
+    case 'call.emergency': return onEmergency(m);
     case 'call.requeued': say('转接未接通，来电人已回到排队队列，将由下一位坐席接听', true); return;
     case 'supervisor.joined': say(`班长 ${m.supervisor} 已加入通话（强插），来电人和您都能听到班长`); return;
     case 'supervisor.left': say(`班长 ${m.supervisor} 已离开通话`); return;
@@ -241,11 +242,22 @@ function onOffered(call) {
   const flags = $('incoming-flags');
   flags.textContent = '';
   if (call.screen_level && SCREEN_NAMES[call.screen_level]) addFlag(flags, SCREEN_NAMES[call.screen_level]);
+  if (call.emergency) addFlag(flags, EMERGENCY_FLAG);
   $('call-state').textContent = '来电振铃中…';
   $('transcript').textContent = '';
   state.segments.clear();
   resetForm(call);
   loadHistory(call.caller_number);
+}
+
+const EMERGENCY_FLAG = '紧急求助：来电人提到紧急情况，请优先处理，必要时紧急转接';
+
+function onEmergency(m) {
+  if (!state.call || m.call_id !== state.call.call_id) return;
+  state.call.emergency = true;
+  $('incoming').classList.remove('hidden');
+  addFlag($('incoming-flags'), EMERGENCY_FLAG);
+  say(EMERGENCY_FLAG, true);
 }
 
 function addFlag(parent, text) {
