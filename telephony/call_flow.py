@@ -36,7 +36,7 @@ from telephony.media_tap import MediaTap, StasisWaiter
 from telephony.monitor import CallMonitor
 from telephony.outbox import CallOutbox
 from telephony.ports import CallAudioConsumer, CallRecorder, CallScreen
-from telephony.prompts import BEEP, LEAVE_MESSAGE
+from telephony.prompts import BEEP, LEAVE_MESSAGE, LINE_CLOSED
 from telephony.resource_ids import (
     call_bridge_id,
     is_agent_channel,
@@ -47,6 +47,7 @@ from telephony.resource_ids import (
     is_party_channel,
 )
 from telephony.settings import AriSettings, CallFlowSettings
+from telephony.special_lines import closed_line
 
 if TYPE_CHECKING:
     from telephony.ports import SideCalls
@@ -283,6 +284,7 @@ class CallFlow:
                 await self._start_tap(call)
             if SCREENED not in call.steps_done:
                 await self._screen(call)
+                self._check_line_hours(call)
                 await self._step(call, SCREENED)
             if GREETED not in call.steps_done:
                 assert call.bridge_id is not None
@@ -317,12 +319,24 @@ class CallFlow:
         log.info("caller screened", extra={"call_id": call.call_id, "level": call.screen_level,
                                            "decision_id": decision.decision_id})
 
+    def _check_line_hours(self, call: ActiveCall) -> None:
+        """A special line called outside its service hours: the caller leaves a message."""
+        line = closed_line(self.settings.special_lines, call.dialed_number, datetime.now(UTC))
+        if line is not None:
+            call.out_of_hours = call.takes_message = True
+            log.info("special line out of hours: message", extra={
+                "call_id": call.call_id, "line": line.number, "hours": line.service_hours})
+
     async def _play_screen_prompts(self, call: ActiveCall) -> None:
         """Education first (warn), and for restricted callers the notice plus a message."""
         assert call.bridge_id is not None
         if call.screen_prompt and call.screen_level != "allow":
             await self.rest.play_on_bridge(call.bridge_id, f"sound:{call.screen_prompt}")
-        if call.takes_message:
+        if call.out_of_hours:
+            await self.rest.play_on_bridge(call.bridge_id, LINE_CLOSED)
+            await self.rest.play_on_bridge(call.bridge_id, BEEP)
+            call.hangup_at = datetime.now(UTC).timestamp() + self.message_max_seconds
+        elif call.takes_message:
             await self.rest.play_on_bridge(call.bridge_id, LEAVE_MESSAGE)
             await self.rest.play_on_bridge(call.bridge_id, BEEP)
             # The bridge recording keeps the message; the call becomes a ticket at hang-up.

@@ -55,6 +55,8 @@ class ActiveCall:
     transferred_to: str | None = None
     #: The caller's words matched the emergency rules: never restricted, flagged on the desk.
     emergency: bool = False
+    #: A special line (专线) called outside its service hours: the caller leaves a message.
+    out_of_hours: bool = False
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -35,6 +35,7 @@ PROMPT_FOR_TEXT = {
     "relay_enter_code": "hotline/relay-enter-code", "relay_wrong_code": "hotline/relay-wrong-code",
     "relay_refused": "hotline/relay-refused", "relay_connecting": "hotline/relay-connecting",
     "relay_not_reached": "hotline/relay-not-reached",
+    "line_closed": "hotline/line-closed",
 }
 GREETING = "sound:hotline/greeting"
 QUEUE_WAIT = "sound:hotline/queue-wait"
@@ -47,6 +48,7 @@ RELAY_WRONG_CODE = "sound:hotline/relay-wrong-code"
 RELAY_REFUSED = "sound:hotline/relay-refused"
 RELAY_CONNECTING = "sound:hotline/relay-connecting"
 RELAY_NOT_REACHED = "sound:hotline/relay-not-reached"
+LINE_CLOSED = "sound:hotline/line-closed"
 BEEP = "sound:beep"
 
 

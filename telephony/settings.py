@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from kernel.settings import Section
+from telephony.special_lines import parse_hours
 
 
 class AriSettings(Section):
@@ -24,6 +25,24 @@ class AriSettings(Section):
         return value.rstrip("/")
 
 
+class SpecialLineSettings(Section):
+    """One special line (专线): a number the dialplan sends to the backend, and its hours."""
+
+    number: str = Field(pattern=r"^[0-9]{3,16}$")
+    name: str = ""
+    #: Beijing time, `HH:MM-HH:MM` (`22:00-06:00` spans midnight; `00:00-24:00` always open).
+    service_hours: str = "00:00-24:00"
+
+    @field_validator("service_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        try:
+            parse_hours(value)
+        except ValueError as exc:
+            raise ValueError(f"service hours are HH:MM-HH:MM, got {value!r}") from exc
+        return value
+
+
 class CallFlowSettings(Section):
     greeting: str = "sound:hotline/greeting"
     recording_format: str = "wav"
@@ -38,6 +57,9 @@ class CallFlowSettings(Section):
     outbox_dir: Path = Path("var/outbox")
     #: Longest wait for one write of a finished call before it goes to the outbox.
     persist_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    #: Special lines (专线) with service hours: outside them a caller leaves a message, which
+    #: becomes a ticket with a callback task (`telephony/special_lines.py`).
+    special_lines: tuple[SpecialLineSettings, ...] = ()
 
 
 class QueueSettings(Section):

@@ -227,6 +227,7 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                     relay: tuple[RelaySettings, Callable[[Any], RelayDirectory]] | None = None,
                     desk_callbacks: tuple[CallbackSettings, Callable[[Any], CallbackTasks]] | None = None,
                     survey_transcriber: object = None,
+                    special_lines: tuple[Any, ...] = (),
                     ) -> InProcessBridge:
         """`consumer_factory(engine)` builds a consumer that needs the bridge's database."""
         ari = AriSettings(url=sandbox.ari_url, username=sandbox.ari_user,
@@ -247,7 +248,8 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                 offer_limit=timedelta(seconds=queue.offer_timeout_seconds + 3)))
             distributor = CallDistributor(rest, acd, state, queue, load_prompts(), notifier=notices)
         flow = CallFlow(rest, state, intake,
-                        CallFlowSettings(recording_dir=sandbox.recording_dir, greeting=greeting),
+                        CallFlowSettings(recording_dir=sandbox.recording_dir, greeting=greeting,
+                                         special_lines=special_lines),
                         "T01",
                         ari=ari, audio_consumer=audio_consumer,  # type: ignore[arg-type]
                         media_format=media_format, screen=screen,  # type: ignore[arg-type]
