@@ -182,3 +182,28 @@ async def test_a_blind_transfer_the_line_never_answers_puts_the_caller_back_in_t
         ticket = (await conn.execute(select(tickets).where(tickets.c.ticket_no == ticket_no))).one()
     assert ticket.status != "closed"
     await nothing_left(bridge)
+
+
+async def test_an_asterisk_restart_mid_three_way_call_leaves_no_orphans_and_keeps_the_record(
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
+) -> None:
+    bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE, transfer=TRANSFER)
+    task, call = await answered_call(bridge, asterisk, sip_phones, seconds=30)
+    unit = await sip_phones.start("unithousing", answer_after_ms=300)
+    await bridge.flow.conference.invite_unit(call.call_id, "a1", "city-housing", unit)
+    await bridge.notices.wait_for("three_way.answered")
+
+    # Asterisk goes down with the three parties bridged, and comes back.
+    await asyncio.to_thread(asterisk.stop)
+    await asyncio.to_thread(asterisk.start)
+
+    record, ticket_no = await asyncio.wait_for(bridge.finished.get(), 40)
+    assert record.call_id == call.call_id and ticket_no
+    assert record.agent_id == "a1" and record.recording_path is not None
+    await nothing_left(bridge)
+
+    async def forgotten() -> bool:
+        return not bridge.flow.state.calls and not bridge.flow.conference.state.calls
+
+    await wait_until("the call forgotten by the flow", forgotten)
+    await task  # the caller's phone lost its call with Asterisk: its outcome is not the point
