@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
+from kernel.errors import AriError
 from kernel.schema import calls, tickets
 from telephony.settings import QueueSettings, TransferSettings
 from tests.asterisk_harness import SipPhones
@@ -200,6 +201,15 @@ async def test_an_asterisk_restart_mid_three_way_call_leaves_no_orphans_and_keep
     record, ticket_no = await asyncio.wait_for(bridge.finished.get(), 40)
     assert record.call_id == call.call_id and ticket_no
     assert record.agent_id == "a1" and record.recording_path is not None
+
+    async def application_back() -> bool:  # the event stream reconnects on its own
+        try:
+            await bridge.flow.rest.application()
+        except AriError:
+            return False
+        return True
+
+    await wait_until("the ARI application registered again", application_back, timeout=30)
     await nothing_left(bridge)
 
     async def forgotten() -> bool:
