@@ -114,3 +114,24 @@ async def test_a_citizen_who_does_not_answer_leaves_the_task_on_the_list(
     [task] = await service.listed("agent")
     assert task.id == task_id and task.result == "no_answer"
     await nothing_left(bridge)
+
+
+async def test_an_agent_who_does_not_pick_up_leaves_the_task_on_the_list_and_the_citizen_unrung(
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
+) -> None:
+    await sip_phones.start("cb1", answer_after_ms=None)
+    made: list[CallbackService] = []
+    settings = CallbackSettings(dial="PJSIP/{number}@nowhere")
+    bridge = await in_process_bridge(asterisk, desk_callbacks=(settings, service_factory(made, 1.0)))
+    service = made[0]
+    _, task_id = await task_on_the_agents_list(bridge, service)
+    desk = desk_callbacks(bridge)
+    desk.agent_ring_seconds = 2
+
+    await desk.place("cb1", task_id)
+    ended = await bridge.notices.wait_for("callback.ended")
+    assert ended["reached"] is False and ended["reason"] == "agent_no_answer"
+    assert not any(e.get("type") == "callback.ringing" for _, e in bridge.notices.events)
+    [task] = await service.listed("agent")
+    assert task.id == task_id and task.result == "agent_no_answer"
+    await nothing_left(bridge)
