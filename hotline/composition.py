@@ -251,7 +251,8 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                                            recording_dir=settings.call_flow.recording_dir,
                                            recording_format=settings.call_flow.recording_format))
         flow.side_calls.append(DeskCallbacks(rest, path.callbacks, settings.callback,
-                                             notifier=path.notifier,
+                                             notifier=path.notifier, node_id=settings.node.id,
+                                             recording_dir=settings.call_flow.recording_dir,
                                              recording_format=settings.call_flow.recording_format))
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)

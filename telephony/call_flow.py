@@ -75,6 +75,16 @@ def wav_seconds(path: Path) -> float | None:
         return None
 
 
+async def recording_seconds(path: Path, timeout: float = 3.0) -> float | None:
+    """Asterisk closes the file just after the stop request returns; give it a moment."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        seconds = wav_seconds(path) if path.suffix == ".wav" else (0.0 if path.exists() else None)
+        if seconds or asyncio.get_running_loop().time() > deadline:
+            return seconds
+        await asyncio.sleep(0.1)
+
+
 class CallFlow:
     def __init__(self, rest: AriRest, state: CallStateStore, intake: CallRecorder,
                  settings: CallFlowSettings, node_id: str, *,
@@ -498,14 +508,7 @@ class CallFlow:
         self._arm_message_timer(call)
 
     async def _wait_for_recording(self, path: Path, timeout: float = 3.0) -> float | None:
-        """Asterisk closes the file just after the stop request returns; give it a moment."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            seconds = wav_seconds(path) if path.suffix == ".wav" else (
-                0.0 if path.exists() else None)
-            if seconds or asyncio.get_running_loop().time() > deadline:
-                return seconds
-            await asyncio.sleep(0.1)
+        return await recording_seconds(path, timeout)
 
     async def _persist(self, record: CallRecord, attempts: int = 3) -> tuple[str | None, bool]:
         """Write the finished call: (ticket number or None, whether it is safe).

@@ -32,7 +32,7 @@ from kernel.errors import AriError, HotlineError
 from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
-from telephony.call_flow import wav_seconds
+from telephony.call_flow import recording_seconds
 from telephony.call_record import CallRecord
 from telephony.conference import dial_string
 from telephony.ports import RelayDirectory, RelayGrant
@@ -299,7 +299,7 @@ class ConfidentialRelay:
             log.info("relay call ended without a valid code", extra={"call_id": relay.call_id,
                                                                      "reason": reason})
             return
-        seconds = await self._recording_seconds(recording_path) if recording_path else None
+        seconds = await recording_seconds(recording_path) if recording_path else None
         connected = relay.connected_at is not None
         talk = (ended_at - relay.connected_at).total_seconds() if relay.connected_at else 0.0
         record = CallRecord(
@@ -317,16 +317,6 @@ class ConfidentialRelay:
                                                            "reason": reason})
         log.info("relay call ended", extra={"call_id": relay.call_id, "ticket_no": grant.ticket_no,
                                             "connected": connected, "reason": reason})
-
-    async def _recording_seconds(self, path: Path, timeout: float = 3.0) -> float | None:
-        """Asterisk closes the file just after the stop request returns; give it a moment."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            seconds = wav_seconds(path) if path.suffix == ".wav" else (0.0 if path.exists() else None)
-            if seconds or loop.time() > deadline:
-                return seconds
-            await asyncio.sleep(0.1)
 
     # --- helpers ----------------------------------------------------------------------------
     async def _say(self, relay: _Relay, prompt: str) -> None:

@@ -21,12 +21,15 @@ import uuid
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from kernel.errors import AriError, HotlineError, NotFound
 from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
+from telephony.call_flow import recording_seconds
+from telephony.call_record import CallRecord
 from telephony.conference import dial_string
 from telephony.distributor import agent_endpoint
 from telephony.ports import CallbackTasks, DeskNotifier
@@ -48,7 +51,8 @@ class _DeskCallback:
     agent_channel: str
     citizen_channel: str
     bridge_id: str
-    agent_answered: bool = False
+    started_at: datetime
+    agent_answered_at: datetime | None = None
     citizen_answered_at: datetime | None = None
     recording_name: str | None = None
     finished: bool = False
@@ -57,8 +61,11 @@ class _DeskCallback:
 class DeskCallbacks:
     def __init__(self, rest: AriRest, tasks: CallbackTasks, settings: CallbackSettings, *,
                  notifier: DeskNotifier | None = None, recording_format: str = "wav",
+                 recording_dir: Path | None = None, node_id: str = "N01",
                  agent_ring_seconds: float = 20.0) -> None:
         self.rest = rest
+        self.recording_dir = recording_dir
+        self.node_id = node_id
         self.tasks = tasks
         self.settings = settings
         self.notifier = notifier
@@ -78,7 +85,8 @@ class DeskCallbacks:
         call_id = str(uuid.uuid4())
         token = call_id[:8]
         call = _DeskCallback(call_id, task.id, task.ticket_no, task.caller_number, agent_id,
-                             f"{_PREFIX}a-{token}", f"{_PREFIX}c-{token}", f"{_PREFIX}b-{token}")
+                             f"{_PREFIX}a-{token}", f"{_PREFIX}c-{token}", f"{_PREFIX}b-{token}",
+                             datetime.now(UTC))
         self.calls[call_id] = call
         for leg in (call.agent_channel, call.citizen_channel, call.bridge_id):
             self._legs[leg] = call_id
@@ -126,14 +134,14 @@ class DeskCallbacks:
             reason = _NOT_ANSWERED.get(cause or 0, "failed")
             await self._notify(call, "callback.not_reached", reason=reason)
             await self._end(call, reason)
-        elif channel_id == call.agent_channel and not call.agent_answered:
+        elif channel_id == call.agent_channel and call.agent_answered_at is None:
             await self._end(call, "agent_no_answer")
         else:
             await self._end(call, "hangup")
 
     # --- the steps --------------------------------------------------------------------------
     async def _agent_answered(self, call: _DeskCallback) -> None:
-        call.agent_answered = True
+        call.agent_answered_at = datetime.now(UTC)
         try:
             await self.rest.create_bridge(call.bridge_id)
             await self.rest.add_channel(call.bridge_id, call.agent_channel)
@@ -171,14 +179,26 @@ class DeskCallbacks:
         for channel_id in (call.citizen_channel, call.agent_channel):
             with suppress(AriError):
                 await self.rest.hangup(channel_id)
+        recording: Path | None = None
         if call.recording_name:
             with suppress(AriError):
                 await self.rest.stop_recording(call.recording_name)
+            recording = self.recording_dir / f"{call.recording_name}.{self.recording_format}" \
+                if self.recording_dir else None
         with suppress(AriError):
             await self.rest.destroy_bridge(call.bridge_id)
         reached = call.citizen_answered_at is not None
+        # The call and its recording are kept like any other (the task links to them).
+        seconds = await recording_seconds(recording) if recording is not None else None
+        record = None if call.agent_answered_at is None else CallRecord(
+            call_id=call.call_id, channel_id=call.agent_channel, bridge_id=call.bridge_id,
+            caller_number=call.citizen_number, caller_name="", dialed_number="callback",
+            node_id=self.node_id, started_at=call.started_at, answered_at=call.citizen_answered_at,
+            ended_at=datetime.now(UTC), end_reason=reason, recording_path=recording,
+            recording_seconds=seconds, queue="callback",
+            agent_id=call.agent_id)
         try:
-            await self.tasks.agent_call_over(call.task_id, reached, reason)
+            await self.tasks.agent_call_over(call.task_id, reached, reason, record)
         except Exception:  # the call is over either way; the list still shows the task
             log.exception("desk callback: task not updated", extra={"call_id": call.call_id})
         await self._notify(call, "callback.ended", reached=reached, reason=reason)

@@ -108,9 +108,10 @@ class CallbackTasks(Protocol):
         when it is not on the list (done, or being called)."""
         ...
 
-    async def agent_call_over(self, task_id: str, reached: bool, reason: str) -> None:
+    async def agent_call_over(self, task_id: str, reached: bool, reason: str,
+                              record: CallRecord | None = None) -> None:
         """The agent's call ended: the citizen was reached (the agent records the answer on
-        the ticket), or not (the task stays on the list)."""
+        the ticket), or not (the task stays on the list). `record`: the call and its recording."""
         ...
 
     async def due_surveys(self, limit: int = 10) -> Sequence[DueCallback]: ...

@@ -269,7 +269,8 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
         if desk_callbacks is not None:
             from telephony.desk_callback import DeskCallbacks
             flow.side_calls.append(DeskCallbacks(rest, desk_callbacks[1](engine), desk_callbacks[0],
-                                                 notifier=notices))
+                                                 notifier=notices, node_id="T01",
+                                                 recording_dir=sandbox.recording_dir))
         if distributor is not None:
             distributor.start_message = flow.start_message
             distributor_task = asyncio.create_task(distributor.run())

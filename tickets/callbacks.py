@@ -26,10 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kernel.clock import Clock, utc_now
 from kernel.errors import NotFound
 from kernel.roles import Actor, Role
-from kernel.schema import callback_tasks
+from kernel.schema import callback_tasks, calls
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, terms_for
+from tickets.intake import FinishedCall, call_row
 from tickets.model import Satisfaction, Ticket
 from tickets.store import TicketStore
 
@@ -161,10 +162,22 @@ class CallbackService:
                         result=f"agent:{agent_id}"[:32], updated_at=self._clock()))
         return await self._get(task_id) if taken.rowcount == 1 else None
 
-    async def agent_call_over(self, task_id: str, reached: bool, reason: str) -> None:
+    async def agent_call_over(self, task_id: str, reached: bool, reason: str,
+                              record: FinishedCall | None = None) -> None:
         """Reached: done (the agent records the answer with the ticket's callback command).
-        Not reached: back on the agents' list, with why."""
-        await self._set(task_id, DONE if reached else AGENT, "agent_reached" if reached else reason)
+        Not reached: back on the agents' list, with why. The call (and its recording) is
+        written to `calls` and linked from the task, in one transaction."""
+        async with self._engine.begin() as conn:
+            values: dict[str, Any] = {"status": DONE if reached else AGENT,
+                                      "result": "agent_reached" if reached else reason,
+                                      "updated_at": self._clock()}
+            if record is not None:
+                exists = await conn.scalar(select(calls.c.id).where(calls.c.id == record.call_id))
+                if exists is None:
+                    await conn.execute(calls.insert().values(**call_row(record)))
+                values["call_id"] = record.call_id
+            await conn.execute(update(callback_tasks).where(callback_tasks.c.id == task_id)
+                               .values(**values))
 
     async def confirm(self, task_id: str, satisfaction: Satisfaction, actor: Actor) -> Ticket:
         """A callback agent confirms the answer of a task on their list (a spoken answer they

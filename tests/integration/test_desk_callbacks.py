@@ -12,12 +12,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import checked_phone_scenario
 from kernel.roles import Actor, Role
-from kernel.schema import callback_tasks
+from kernel.schema import callback_tasks, calls
 from telephony.desk_callback import DeskCallbacks
 from telephony.settings import CallbackSettings
 from tests.asterisk_harness import SipPhones
@@ -90,6 +90,11 @@ async def test_an_agent_calls_the_citizen_back_from_the_desk_and_records_the_ans
         "the citizen's phone saw no call with the hotline's caller id"
     [done] = await service.listed("done")
     assert done.id == task_id and done.result == "agent_reached"
+    async with bridge.engine.connect() as conn:  # the call and its recording are kept
+        row = (await conn.execute(select(calls).join(
+            callback_tasks, callback_tasks.c.call_id == calls.c.id).where(
+            callback_tasks.c.id == task_id))).one()
+    assert row.agent_id == "cb1" and row.recording_seconds and row.recording_seconds > 0
     assert (await store.get(no)).status is TicketStatus.CLOSED
     await nothing_left(bridge)
 
