@@ -30,6 +30,7 @@ from agent_desk.protocol import (
     Hold,
     Leave,
     Ping,
+    PlaceCallback,
     SetStatus,
     ThreeWay,
     Transfer,
@@ -134,6 +135,8 @@ async def _handle(backend: DeskBackend, agent_id: str, raw: str) -> dict[str, An
                 await backend.transfer(agent_id, message.call_id, message.line, message.warm)
             case Leave():
                 await backend.leave(agent_id, message.call_id)
+            case PlaceCallback():
+                result = {"call_id": await backend.place_callback(agent_id, message.task_id)}
             case WrapUp():
                 result = {"agent": await backend.wrap_up(
                     agent_id, message.call_id, no_new_content=message.no_new_content,

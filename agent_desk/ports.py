@@ -55,6 +55,10 @@ class DeskBackend(Protocol):
     async def leave(self, agent_id: str, call_id: str) -> None:
         """The agent leaves; the caller stays with the unit (still recorded)."""
 
+    async def place_callback(self, agent_id: str, task_id: str) -> str:
+        """回访 from the desk: ring the agent's phone, then the citizen (hotline caller id);
+        the outcome arrives as `callback.*` events. Returns the call's id."""
+
     async def desk_closed(self, agent_id: str) -> None:
         """The agent's last desk has been gone for the grace period: no softphone answers any
         more, so an available agent is signed out rather than offered calls that can only

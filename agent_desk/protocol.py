@@ -97,15 +97,23 @@ class Leave(_Message):
     call_id: str = Field(min_length=1, max_length=64)
 
 
+class PlaceCallback(_Message):
+    """回访 from the desk: call the citizen of a task on the callback agents' list."""
+
+    type: Literal["callback.place"]
+    task_id: str = Field(min_length=1, max_length=64)
+
+
 class Ping(_Message):
     type: Literal["ping"]
 
 
-AnyClientMessage = SetStatus | Hangup | Hold | WrapUp | ThreeWay | Transfer | Leave | Ping
+AnyClientMessage = (SetStatus | Hangup | Hold | WrapUp | ThreeWay | Transfer | Leave | PlaceCallback
+                    | Ping)
 ClientMessage = Annotated[AnyClientMessage, Field(discriminator="type")]
 _CLIENT = TypeAdapter(ClientMessage)
 CLIENT_TYPES = ("agent.set_status", "call.hangup", "call.hold", "call.wrap_up", "call.three_way",
-                "call.transfer", "call.leave", "ping")
+                "call.transfer", "call.leave", "callback.place", "ping")
 
 #: Messages the server sends (documented in PROTOCOL.md).
 SERVER_TYPES = (
@@ -113,7 +121,8 @@ SERVER_TYPES = (
     "call.withdrawn", "call.hung_up", "call.ended", "asr.partial", "asr.final", "ack", "pong",
     "error", "agent.wrap_up_expired", "three_way.ringing", "three_way.answered",
     "three_way.busy", "three_way.no_answer", "three_way.rejected", "three_way.failed",
-    "three_way.left",
+    "three_way.left", "call.requeued", "call.emergency",
+    "callback.ringing", "callback.answered", "callback.not_reached", "callback.ended",
     "supervisor.joined", "supervisor.left",
 )
 

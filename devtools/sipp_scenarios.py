@@ -6,6 +6,7 @@ the hold time and the audio; the variable parts are SIPp's own `[$var]` globals 
 
 from __future__ import annotations
 
+import struct
 from xml.sax.saxutils import escape
 
 _HEADER = """<?xml version="1.0" encoding="UTF-8" ?>
@@ -215,4 +216,90 @@ def citizen_phone_scenario(key: str, *, after_ms: int = 1500) -> str:
             + answer + '  <recv request="ACK" rtd="true" crlf="true" />\n'
             + f'  <pause milliseconds="{int(after_ms)}"/>\n'
             + f'  <nop><action><exec play_pcap_audio="pcap/dtmf_2833_{key}.pcap"/></action></nop>\n'
+            + '  <recv request="BYE" />\n' + _response("200 OK", tag=False) + "</scenario>\n")
+
+
+_DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+
+
+def dtmf_pcap(digits: str, *, press_ms: int = 160, gap_ms: int = 240) -> bytes:
+    """A pcap of RFC 4733 telephone-events keying `digits`, for SIPp's `play_pcap_audio`.
+
+    SIPp's own DTMF pcaps (one per digit) all carry the same RTP timestamp and sequence
+    numbers, and SIPp replays RTP headers as they are: a receiver takes the second digit for a
+    retransmission of the first and drops it. Here each digit is a new event (its own
+    timestamp) and sequence numbers go on rising, as a phone sends them."""
+    if not digits or any(d not in _DTMF_EVENTS for d in digits):
+        raise ValueError("digits, # and * only")
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))  # Ethernet
+    seq, ts, clock = 1000, 16000, 0.0
+    step = 0.02
+    for digit in digits:
+        ticks = max(3, press_ms // 20)
+        packets = [(k == 0, False, 160 * (k + 1)) for k in range(ticks)]
+        packets += [(False, True, 160 * ticks)] * 3  # the end, sent three times (RFC 4733)
+        for i, (marker, end, duration) in enumerate(packets):
+            rtp = struct.pack("!BBHIIBBH", 0x80, (0x80 if marker else 0) | 101, seq & 0xFFFF,
+                              ts, 0x1234ABCD, _DTMF_EVENTS[digit], (0x80 if end else 0) | 10,
+                              duration)
+            udp = struct.pack("!HHHH", 4000, 4000, 8 + len(rtp), 0) + rtp
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                             bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+            frame = b"\x00" * 12 + b"\x08\x00" + ip
+            at = clock + min(i, ticks - 1 + (1 if end else 0)) * step
+            out += struct.pack("<IIII", int(at), int((at % 1) * 1e6), len(frame), len(frame)) + frame
+            seq += 1
+        clock += (ticks + 1) * step + gap_ms / 1000
+        ts += int(8000 * ((ticks + 1) * step + gap_ms / 1000))
+    return bytes(out)
+
+
+def dtmf_pcap_ms(digits: str, *, press_ms: int = 160, gap_ms: int = 240) -> int:
+    """How long `dtmf_pcap(digits)` takes to play."""
+    return len(digits) * ((max(3, press_ms // 20) + 1) * 20 + gap_ms)
+
+
+def relay_unit_scenario(pcap: str, keys_ms: int, *, wait_ms: int = 2500,
+                        hold_ms: int | None = None, bye_timeout_ms: int = 30000) -> str:
+    """A handling unit phoning the confidential relay: it calls, waits `wait_ms` for the
+    prompt, keys in a code (`pcap`, from `dtmf_pcap`, lasting `keys_ms`), then talks `hold_ms`
+    and hangs up; `hold_ms` None: it waits for the HOTLINE to hang up (a refused code, a
+    caller not reached)."""
+    header = _HEADER.format(name="unit phoning the relay", payload=0, codec="PCMU").replace(
+        "RTP/AVP 0\n      a=rtpmap:0 PCMU/8000",
+        "RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n"
+        "      a=fmtp:101 0-16")
+    body = (f'  <pause milliseconds="{int(wait_ms)}"/>\n'
+            f'  <nop><action><exec play_pcap_audio="{escape(pcap)}"/></action></nop>\n'
+            f'  <pause milliseconds="{int(keys_ms)}"/>\n')
+    if hold_ms is None:
+        return header + body + _ANSWER_BYE.format(timeout_ms=int(bye_timeout_ms))
+    return header + body + f'  <pause milliseconds="{int(hold_ms)}"/>\n' + _BYE
+
+
+def checked_phone_scenario(from_pattern: str, *, answer_after_ms: int = 300) -> str:
+    """A phone (SIPp in server mode) that accepts only a call whose From matches
+    `from_pattern` (a regular expression: the caller id it must see), answers and stays until
+    the BYE. A From that does not match fails the call."""
+    pattern = escape(from_pattern, {'"': "&quot;"})
+    check = (f'  <recv request="INVITE" crlf="true">\n    <action>\n'
+             f'      <ereg regexp="{pattern}" search_in="hdr" header="From:" '
+             f'check_it="true" assign_to="from_ok"/>\n    </action>\n  </recv>\n')
+    return ('<?xml version="1.0" encoding="UTF-8" ?>\n<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
+            '<scenario name="checked phone">\n' + check
+            + _response("180 Ringing", contact=True)
+            + f'  <pause milliseconds="{int(answer_after_ms)}"/>\n'
+            + _response("200 OK", contact=True, sdp=True, retrans=True)
+            + '  <recv request="ACK" optional="true" rtd="true" crlf="true" />\n'
+            + '  <recv request="BYE" />\n' + _response("200 OK", tag=False)
+            + '  <Reference variables="from_ok" />\n</scenario>\n')
+
+
+def speaking_phone_scenario(wav: str) -> str:
+    """A citizen's phone answering a callback (SIPp in server mode) and speaking instead of
+    pressing a key: it answers and streams `wav` (8 kHz mono mu-law, looped) until the BYE."""
+    return (_UAS_HEADER.format(name="citizen speaking") + _response("180 Ringing", contact=True)
+            + _response("200 OK", contact=True, sdp=True, retrans=True)
+            + '  <recv request="ACK" rtd="true" crlf="true" />\n'
+            + f'  <nop><action><exec rtp_stream="{escape(wav)},-1,0"/></action></nop>\n'
             + '  <recv request="BYE" />\n' + _response("200 OK", tag=False) + "</scenario>\n")

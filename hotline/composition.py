@@ -39,6 +39,7 @@ from hotline.desk_backend import AcdDeskBackend
 from hotline.readiness import READINESS, Readiness, healthz, readyz
 from hotline.settings import Settings
 from hotline.supervisor_backend import TelephonySupervisorBackend
+from hotline.survey_answers import SpokenAnswerTranscriber
 from hotline.wallboard_source import AcdWallboardSource, AnnouncingIntake
 from kernel import openapi
 from kernel.audit import AccessAudit
@@ -67,6 +68,8 @@ from telephony.call_record import CallRecord
 from telephony.call_state import CallStateStore
 from telephony.callback_dialer import CallbackDialer
 from telephony.conference import ThreeWayCalls
+from telephony.confidential_relay import ConfidentialRelay
+from telephony.desk_callback import DeskCallbacks
 from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
 from telephony.message_spool import MessageSpool
@@ -81,6 +84,7 @@ from tickets.deadlines import load_calendar
 from tickets.dispatch import DispatchCatalogue, load_catalogue, suggest_units
 from tickets.evidence_store import EvidenceStore
 from tickets.intake import CallIntake
+from tickets.relay import RelayService
 from tickets.repeat_check import RepeatCheck
 from tickets.store import TicketStore
 from tickets.unit_directory import UnitDirectoryStore, load_unit_directory
@@ -206,6 +210,7 @@ class _CallPath:
     callbacks: CallbackService
     lease: LeaderLease
     supervisor: TelephonySupervisorBackend
+    relay: RelayService
 
 
 def _telephony(settings: Settings, redis: aioredis.Redis,
@@ -223,11 +228,15 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         outbox = CallOutbox(resolve_path(settings.call_flow.outbox_dir), intake,
                             write_timeout=settings.call_flow.persist_timeout_seconds,
                             transcripts=transcripts.save_payload)
+
+        async def request_heard(call_id: str, caller: str, text: str) -> object:
+            # The screen hears the words through the flow (built below), which flags and
+            # un-restricts a caller whose words match the emergency rules.
+            return await flow.request_heard(call_id, caller, text)
+
         transcriber = LiveCallTranscriber(app[ASR], transcripts, load_gazetteer(),
                                           suggest_units=lambda text: suggest_units(catalogue, text),
-                                          repeat_lookup=repeat_lookup,
-                                          request_heard=lambda call_id, caller, text: screen.hear_request(
-                                              caller, text, call_id=call_id),
+                                          repeat_lookup=repeat_lookup, request_heard=request_heard,
                                           keep_transcript=outbox.keep_transcript)
         metrics = app[METRICS]
         call_metrics = CallMetrics(metrics)
@@ -243,8 +252,19 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                         persist_timeout=settings.call_flow.persist_timeout_seconds,
                         metrics=call_metrics)
         flow.conference = ThreeWayCalls(rest, state, settings.transfer, notifier=path.notifier)
+        flow.conference.requeue = distributor.requeue
         if settings.callback.enabled:
-            flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback)
+            flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback,
+                                            recording_dir=settings.call_flow.recording_dir,
+                                            transcriber=SpokenAnswerTranscriber(app[ASR]))
+        if settings.relay.enabled:
+            flow.side_calls.append(ConfidentialRelay(rest, path.relay, settings.relay, node_id=settings.node.id,
+                                           recording_dir=settings.call_flow.recording_dir,
+                                           recording_format=settings.call_flow.recording_format))
+        flow.side_calls.append(DeskCallbacks(rest, path.callbacks, settings.callback,
+                                             notifier=path.notifier, node_id=settings.node.id,
+                                             recording_dir=settings.call_flow.recording_dir,
+                                             recording_format=settings.call_flow.recording_format))
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
         flow.monitor = CallMonitor(rest, flow.waiter, state, notifier=path.notifier)
@@ -385,10 +405,15 @@ def build_app(settings: Settings) -> web.Application:
 
     audit = AccessAudit(engine, retention_days=settings.audit.retention_days)
     app.cleanup_ctx.append(_audit_purge(audit))
+    relay = RelayService(engine, tickets, audit, digits=settings.relay.code_digits,
+                         ttl=timedelta(hours=settings.relay.code_hours),
+                         max_failures=settings.relay.max_failures,
+                         lockout=timedelta(minutes=settings.relay.lockout_minutes))
     tickets_plugin.install(app, tickets_plugin.TicketDeps(
         tickets, catalogue, calendar,
         EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes), audit,
-        units=units, seed_units=load_unit_directory(catalogue), callbacks=callbacks))
+        units=units, seed_units=load_unit_directory(catalogue), callbacks=callbacks,
+        relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else ""))
     recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
     abuse_plugin.install(app, screen)
@@ -412,7 +437,7 @@ def build_app(settings: Settings) -> web.Application:
         TranscriptStore(engine),
         _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk, callbacks,
         LeaderLease(redis, f"{prefix}lease:callbacks",
-                    ttl_seconds=max(30.0, 3 * settings.callback.poll_seconds)), supervisor)))
+                    ttl_seconds=max(30.0, 3 * settings.callback.poll_seconds)), supervisor, relay)))
     app[READINESS] = Readiness(engine, redis)
     app.router.add_get("/health", health)
     app.router.add_get("/healthz", healthz)

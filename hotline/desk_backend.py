@@ -26,6 +26,7 @@ from telephony.acd import AcdStore
 from telephony.agent_state import AgentState, AgentStatus, BreakReason, Skill, Trigger
 from telephony.call_flow import CallFlow
 from telephony.conference import ThreeWayCalls
+from telephony.desk_callback import DeskCallbacks
 from telephony.softphone import SoftphoneProvisioner, softphone_password
 from tickets.unit_directory import UnitDirectoryStore
 
@@ -186,6 +187,20 @@ class AcdDeskBackend:
             raise DeskError("not_allowed", "只有在单位已接通后才能退出三方通话")
         if call.agent_channel_id:
             await self.flow.rest.hangup(call.agent_channel_id)
+
+    async def place_callback(self, agent_id: str, task_id: str) -> str:
+        state = await self.acd.agent(agent_id)
+        if state.status in (AgentStatus.AVAILABLE, AgentStatus.RINGING, AgentStatus.ON_CALL):
+            raise DeskError("not_allowed", "请先小休再回访，以免同时分配来电")
+        desk_callbacks = next((s for s in self.flow.side_calls if isinstance(s, DeskCallbacks)), None)
+        if desk_callbacks is None:
+            raise DeskError("unavailable", "回访呼叫不可用")
+        try:
+            return await desk_callbacks.place(agent_id, task_id)
+        except NotFound as exc:
+            raise DeskError("not_found", "该回访任务已不在待回访列表中") from exc
+        except AriError as exc:
+            raise DeskError("unavailable", "无法呼叫您的话机，请检查话机是否在线") from exc
 
     def _conference(self) -> ThreeWayCalls:
         if self.flow.conference is None:

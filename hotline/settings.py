@@ -28,6 +28,7 @@ from telephony.settings import (
     CallbackSettings,
     CallFlowSettings,
     QueueSettings,
+    RelaySettings,
     TransferSettings,
 )
 from tickets.settings import EvidenceSettings
@@ -43,6 +44,7 @@ class Settings(Section):
     queue: QueueSettings = QueueSettings()
     transfer: TransferSettings = TransferSettings()
     callback: CallbackSettings = CallbackSettings()
+    relay: RelaySettings = RelaySettings()
     http: HttpSettings = HttpSettings()
     node: NodeSettings = NodeSettings()
     asr: AsrSettings = AsrSettings()

@@ -117,6 +117,28 @@ callback_tasks = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("result", String(32)),
     Column("updated_at", UtcDateTime()),
+    # Migration 0010: a survey answered by voice, not a key: the recording and its transcript,
+    # for a callback agent to confirm.
+    Column("answer_recording", Text),
+    Column("answer_transcript", Text),
+)
+
+#: One-time codes of the confidential relay (保密联络, migration 0010): a unit keys one in to
+#: be put through to a confidential caller without learning the number.
+relay_codes = Table(
+    "relay_codes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("code", String(16), nullable=False, index=True),
+    Column("ticket_no", String(32), ForeignKey("tickets.ticket_no"), nullable=False, index=True),
+    #: active (may be keyed in), in_use (a relay call is being set up), used, revoked.
+    Column("status", String(16), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("issued_by", String(64), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime()),
+    Column("call_id", String(36)),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 tickets = Table(

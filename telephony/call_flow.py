@@ -22,6 +22,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kernel.errors import AriError, HotlineError
 from telephony.ari.models import AriEvent, Channel, ChannelEvent, Connected, StasisEnd, StasisStart
@@ -36,7 +37,7 @@ from telephony.media_tap import MediaTap, StasisWaiter
 from telephony.monitor import CallMonitor
 from telephony.outbox import CallOutbox
 from telephony.ports import CallAudioConsumer, CallRecorder, CallScreen
-from telephony.prompts import BEEP, LEAVE_MESSAGE
+from telephony.prompts import BEEP, LEAVE_MESSAGE, LINE_CLOSED
 from telephony.resource_ids import (
     call_bridge_id,
     is_agent_channel,
@@ -47,6 +48,10 @@ from telephony.resource_ids import (
     is_party_channel,
 )
 from telephony.settings import AriSettings, CallFlowSettings
+from telephony.special_lines import closed_line
+
+if TYPE_CHECKING:
+    from telephony.ports import SideCalls
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,16 @@ def wav_seconds(path: Path) -> float | None:
             return wav.getnframes() / float(wav.getframerate())
     except (OSError, EOFError, wave.Error):
         return None
+
+
+async def recording_seconds(path: Path, timeout: float = 3.0) -> float | None:
+    """Asterisk closes the file just after the stop request returns; give it a moment."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        seconds = wav_seconds(path) if path.suffix == ".wav" else (0.0 if path.exists() else None)
+        if seconds or asyncio.get_running_loop().time() > deadline:
+            return seconds
+        await asyncio.sleep(0.1)
 
 
 class CallFlow:
@@ -108,6 +123,10 @@ class CallFlow:
         self.waiter = StasisWaiter()
         #: Supervisors listening, whispering or barging (set by the composition root; None: none).
         self.monitor: CallMonitor | None = None
+        #: Calls that are not citizens' calls to 12345 and keep their own channels and bridges:
+        #: the confidential relay (保密联络), callbacks placed from the desk (回访). Each is
+        #: asked whether it owns an event's channel before the flow handles it.
+        self.side_calls: list[SideCalls] = []
         self.taps: dict[str, MediaTap] = {}
         self.state = state
         self.intake = intake
@@ -136,11 +155,16 @@ class CallFlow:
             for hook in self.on_connected:
                 self._spawn(hook())
         elif isinstance(event, ChannelEvent) and event.type == "ChannelDtmfReceived":
-            if is_callback_channel(event.channel.id) and self.callbacks is not None:
+            if (side := self._side_call(event.channel.id)) is not None:
+                self._serial(event.channel.id, side.key_pressed(
+                    event.channel.id, str(event.raw.get("digit", ""))))
+            elif is_callback_channel(event.channel.id) and self.callbacks is not None:
                 self._serial(event.channel.id, self.callbacks.key_pressed(
                     event.channel.id, str(event.raw.get("digit", ""))))
         elif isinstance(event, StasisStart):
-            if is_callback_channel(event.channel.id):
+            if (side := self._side_call(event.channel.id)) is not None:
+                self._serial(event.channel.id, side.started(event.channel))
+            elif is_callback_channel(event.channel.id):
                 if self.callbacks is not None:
                     self._serial(event.channel.id, self.callbacks.answered(event.channel))
             elif is_party_channel(event.channel.id):
@@ -156,6 +180,11 @@ class CallFlow:
         elif isinstance(event, StasisEnd) or (
                 isinstance(event, ChannelEvent) and event.type == "ChannelDestroyed"):
             channel_id = event.channel.id
+            if (side := self._side_call(channel_id)) is not None:
+                cause = event.raw.get("cause") if isinstance(event, ChannelEvent) else None
+                self._serial(channel_id, side.gone(
+                    channel_id, int(cause) if isinstance(cause, int) else None))
+                return
             if is_callback_channel(channel_id):
                 if self.callbacks is not None:
                     cause = event.raw.get("cause") if isinstance(event, ChannelEvent) else None
@@ -179,6 +208,9 @@ class CallFlow:
             reason = "hangup" if isinstance(event, StasisEnd) else str(
                 event.raw.get("cause_txt", "hangup"))
             self._serial(channel_id, self.on_call_end(channel_id, reason))
+
+    def _side_call(self, resource_id: str) -> SideCalls | None:
+        return next((side for side in self.side_calls if side.owns(resource_id)), None)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -222,6 +254,10 @@ class CallFlow:
 
     # --- call start -------------------------------------------------------------------------
     async def on_call_start(self, channel: Channel) -> None:
+        for side in self.side_calls:
+            if side.claims(channel):  # e.g. a unit phoning the relay number
+                await side.started(channel)
+                return
         call = self.state.calls.get(channel.id)
         if call is None:
             call = ActiveCall(
@@ -263,6 +299,7 @@ class CallFlow:
                 await self._start_tap(call)
             if SCREENED not in call.steps_done:
                 await self._screen(call)
+                self._check_line_hours(call)
                 await self._step(call, SCREENED)
             if GREETED not in call.steps_done:
                 assert call.bridge_id is not None
@@ -297,12 +334,24 @@ class CallFlow:
         log.info("caller screened", extra={"call_id": call.call_id, "level": call.screen_level,
                                            "decision_id": decision.decision_id})
 
+    def _check_line_hours(self, call: ActiveCall) -> None:
+        """A special line called outside its service hours: the caller leaves a message."""
+        line = closed_line(self.settings.special_lines, call.dialed_number, datetime.now(UTC))
+        if line is not None:
+            call.out_of_hours = call.takes_message = True
+            log.info("special line out of hours: message", extra={
+                "call_id": call.call_id, "line": line.number, "hours": line.service_hours})
+
     async def _play_screen_prompts(self, call: ActiveCall) -> None:
         """Education first (warn), and for restricted callers the notice plus a message."""
         assert call.bridge_id is not None
         if call.screen_prompt and call.screen_level != "allow":
             await self.rest.play_on_bridge(call.bridge_id, f"sound:{call.screen_prompt}")
-        if call.takes_message:
+        if call.out_of_hours:
+            await self.rest.play_on_bridge(call.bridge_id, LINE_CLOSED)
+            await self.rest.play_on_bridge(call.bridge_id, BEEP)
+            call.hangup_at = datetime.now(UTC).timestamp() + self.message_max_seconds
+        elif call.takes_message:
             await self.rest.play_on_bridge(call.bridge_id, LEAVE_MESSAGE)
             await self.rest.play_on_bridge(call.bridge_id, BEEP)
             # The bridge recording keeps the message; the call becomes a ticket at hang-up.
@@ -426,6 +475,37 @@ class CallFlow:
         until = call.agent_answered_at or ended_at.timestamp()
         return round(max(0.0, until - call.queued_at), 2)
 
+    async def request_heard(self, call_id: str, caller_number: str, text: str) -> object:
+        """The caller's words, transcribed live, go to the screen. Words that match the
+        emergency rules lift any restriction (a caller leaving a message is queued for an
+        agent after all) and flag the call on the agent's desk (`call.emergency`)."""
+        if self.screen is None:
+            return None
+        decision = await self.screen.hear_request(caller_number, text, call_id=call_id)
+        if "emergency" in decision.reasons:
+            await self.emergency_heard(call_id)
+        return decision
+
+    async def emergency_heard(self, call_id: str) -> None:
+        call = self.state.by_call_id(call_id)
+        if call is None or call.emergency:
+            return
+        call.emergency = True
+        if call.takes_message:
+            # Never restricted: the message ends and the caller waits for an agent instead.
+            call.takes_message, call.hangup_at = False, None
+            timer = self._message_timers.pop(call.channel_id, None)
+            if timer is not None:
+                timer.cancel()
+            if self.distributor is not None and QUEUED not in call.steps_done:
+                await self.state.save(call)
+                await self.distributor.enqueue(call)
+                call.steps_done.append(QUEUED)
+        await self.state.save(call)
+        log.warning("emergency words heard", extra={"call_id": call_id, "agent": call.agent_id})
+        if self.distributor is not None:
+            await self.distributor.flag_emergency(call)
+
     async def start_message(self, call: ActiveCall) -> None:
         """The caller leaves a message from now on (the distributor's overflow): the line is
         closed after the maximum message length, a timer that survives restarts."""
@@ -434,14 +514,7 @@ class CallFlow:
         self._arm_message_timer(call)
 
     async def _wait_for_recording(self, path: Path, timeout: float = 3.0) -> float | None:
-        """Asterisk closes the file just after the stop request returns; give it a moment."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            seconds = wav_seconds(path) if path.suffix == ".wav" else (
-                0.0 if path.exists() else None)
-            if seconds or asyncio.get_running_loop().time() > deadline:
-                return seconds
-            await asyncio.sleep(0.1)
+        return await recording_seconds(path, timeout)
 
     async def _persist(self, record: CallRecord, attempts: int = 3) -> tuple[str | None, bool]:
         """Write the finished call: (ticket number or None, whether it is safe).
@@ -507,6 +580,8 @@ class CallFlow:
         agent_legs = {c.agent_channel_id for c in known.values() if c.agent_channel_id}
         party_legs = {p for c in known.values() for p in c.parties}
         for channel_id in app.channel_ids - known.keys():
+            if self._side_call(channel_id) is not None:
+                continue  # a relay call or desk callback of this process, still going
             if is_callback_channel(channel_id) and self.callbacks is not None \
                     and channel_id in self.callbacks.attempts:
                 continue  # a survey call of this process, still going
@@ -536,6 +611,8 @@ class CallFlow:
                 self._serial(channel_id, self.on_call_start(channel))
         referenced = {c.bridge_id for c in known.values() if c.bridge_id}
         for bridge_id in app.bridge_ids - referenced:
+            if self._side_call(bridge_id) is not None:
+                continue
             orphan_call_bridge = is_call_bridge(bridge_id)
             stale_tap = is_own_resource(bridge_id) and not orphan_call_bridge and \
                 not self._belongs_to_live_tap(bridge_id)

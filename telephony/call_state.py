@@ -53,6 +53,10 @@ class ActiveCall:
     parties: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The emergency line the call was transferred to, if any (the ticket closes as out of scope).
     transferred_to: str | None = None
+    #: The caller's words matched the emergency rules: never restricted, flagged on the desk.
+    emergency: bool = False
+    #: A special line (专线) called outside its service hours: the caller leaves a message.
+    out_of_hours: bool = False
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -6,7 +6,9 @@ citizen with the hotline's caller id, plays the survey question ("press 1 satisf
 satisfied, 3 unsatisfied") and hands the key to the task port, which records it on the ticket:
 an unsatisfied answer re-opens the ticket to its unit. A citizen who does not answer, is busy
 or cannot be reached is tried again at the configured delays, then the task goes to the
-callback agents' list. No answer key within the time: the agents' list too (a person listens).
+callback agents' list. No answer key within the time: the agents' list too, with the recording
+of what the citizen said after the beep and, when speech recognition is available, its
+transcript, for an agent to confirm (a person listens).
 
 Runs beside the call flow: the flow routes the callback channels' ARI events here.
 """
@@ -15,16 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 from kernel.errors import AriError, HotlineError
 from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
 from telephony.conference import dial_string
-from telephony.ports import CallbackTasks
+from telephony.ports import AnswerTranscriber, CallbackTasks
 from telephony.prompts import BEEP, CALLBACK_SURVEY
 from telephony.resource_ids import callback_channel_id, task_of_callback_channel
 from telephony.settings import CallbackSettings
@@ -38,13 +42,22 @@ class _Attempt:
     answered: bool = False
     settled: bool = False
     timer: asyncio.TimerHandle | None = None
+    #: What the citizen says after the beep (a spoken answer, when no key comes).
+    recording_name: str | None = None
 
 
 class CallbackDialer:
-    def __init__(self, rest: AriRest, tasks: CallbackTasks, settings: CallbackSettings) -> None:
+    def __init__(self, rest: AriRest, tasks: CallbackTasks, settings: CallbackSettings, *,
+                 recording_dir: Path | None = None,
+                 transcriber: AnswerTranscriber | None = None) -> None:
         self.rest = rest
         self.tasks = tasks
         self.settings = settings
+        #: Where Asterisk writes recordings (None: spoken answers are not recorded).
+        self.recording_dir = recording_dir
+        #: Transcribes a spoken answer after the call (None: an agent listens to it).
+        self.transcriber = transcriber
+        self._tasks: set[asyncio.Task[None]] = set()
         #: Calls in progress, by channel id.
         self.attempts: dict[str, _Attempt] = {}
         self._wake = asyncio.Event()
@@ -111,9 +124,47 @@ class CallbackDialer:
         with suppress(AriError):
             await self.rest.play_on_channel(channel.id, CALLBACK_SURVEY)
             await self.rest.play_on_channel(channel.id, BEEP)
+        if self.recording_dir is None:
+            self._arm(channel.id, attempt)
+            return
+        # After the beep, record what the citizen says: a spoken answer is kept for an agent.
+        # The answer time runs from the moment the recording starts (after the question).
+        attempt.recording_name = f"survey-{uuid.uuid4().hex[:8]}-{attempt.task_id}"
+        try:
+            await self.rest.record_channel(channel.id, attempt.recording_name, "wav",
+                                           max_seconds=self.settings.answer_seconds + 2)
+        except AriError:
+            attempt.recording_name = None
+            self._arm(channel.id, attempt)
+            return
+        self._spawn(self._arm_when_recording(channel.id, attempt))
+
+    def _arm(self, channel_id: str, attempt: _Attempt) -> None:
         loop = asyncio.get_running_loop()
         attempt.timer = loop.call_later(self.settings.answer_seconds,
-                                        lambda: asyncio.ensure_future(self._settle(channel.id, None)))
+                                        lambda: self._spawn(self._settle(channel_id, None)))
+
+    async def _arm_when_recording(self, channel_id: str, attempt: _Attempt) -> None:
+        """The recording waits behind the question in the channel's queue: the answer time
+        starts when it does (or after a minute, whatever happened)."""
+        assert attempt.recording_name is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not attempt.settled and loop.time() < deadline:
+            try:
+                live = await self.rest.live_recording(attempt.recording_name)
+            except AriError:
+                live = None
+            if live is not None and live.get("state") == "recording":
+                break
+            await asyncio.sleep(0.2)
+        if not attempt.settled:
+            self._arm(channel_id, attempt)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def key_pressed(self, channel_id: str, digit: str) -> None:
         if channel_id in self.attempts and digit in "123":
@@ -141,11 +192,43 @@ class CallbackDialer:
         attempt.settled = True
         if attempt.timer is not None:
             attempt.timer.cancel()
-        status = await self.tasks.answered(attempt.task_id, digit)
-        log.info("callback answered", extra={"task": attempt.task_id, "key": digit, "status": status})
+        recording = await self._spoken_answer(attempt) if digit is None else None
+        if digit is not None and attempt.recording_name:
+            with suppress(AriError):
+                await self.rest.stop_recording(attempt.recording_name)
+        status = await self.tasks.answered(attempt.task_id, digit, recording)
+        log.info("callback answered", extra={"task": attempt.task_id, "key": digit, "status": status,
+                                             "spoken": recording is not None})
         with suppress(AriError):
             await self.rest.hangup(channel_id)
         self.attempts.pop(channel_id, None)
+        if recording is not None and self.transcriber is not None:
+            self._spawn(self._transcribe(attempt.task_id, recording))
+
+    async def _spoken_answer(self, attempt: _Attempt) -> Path | None:
+        """The recording of what the citizen said instead of a key, if it holds any audio."""
+        if attempt.recording_name is None or self.recording_dir is None:
+            return None
+        with suppress(AriError):
+            await self.rest.stop_recording(attempt.recording_name)
+        path = self.recording_dir / f"{attempt.recording_name}.wav"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3  # Asterisk closes the file just after the stop returns
+        while loop.time() < deadline:
+            if path.exists() and path.stat().st_size > 44:
+                return path
+            await asyncio.sleep(0.1)
+        return None
+
+    async def _transcribe(self, task_id: str, recording: Path) -> None:
+        """Post-call: what the ASR heard goes on the agents' list beside the recording."""
+        assert self.transcriber is not None
+        try:
+            text = await self.transcriber.transcribe_answer(recording, task_id)
+            if text is not None:
+                await self.tasks.transcribed(task_id, text)
+        except Exception:  # the recording is kept: an agent can listen to it
+            log.exception("spoken survey answer not transcribed", extra={"task": task_id})
 
     @staticmethod
     def is_ours(channel_id: str) -> bool:

@@ -15,6 +15,7 @@ The parties are mirrored with the call (`ActiveCall.parties`), so a restart find
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
@@ -50,6 +51,9 @@ class ThreeWayCalls:
         self.state = state
         self.settings = settings
         self.notifier = notifier
+        #: Puts a caller left alone back in the queue (`CallDistributor.requeue`; None: the
+        #: call is ended instead).
+        self.requeue: Callable[[ActiveCall, str], Awaitable[None]] | None = None
 
     # --- what the agent asks ----------------------------------------------------------------
     async def invite_unit(self, call_id: str, agent_id: str, unit: str, number: str) -> str:
@@ -117,6 +121,11 @@ class ThreeWayCalls:
         else:
             await self._notify(call, "left", party)
         if not self.someone_with_the_caller(call):
+            if not party.get("answered") and self.requeue is not None:
+                # A blind transfer the line never answered (busy, no answer): the caller has
+                # talked to nobody there, so they wait for the next agent, never cut off.
+                await self.requeue(call, f"{party['kind']}_{_NOT_ANSWERED.get(cause or 0, 'failed')}")
+                return
             # Nobody is left to talk to the caller: end the call rather than leave them alone.
             with suppress(AriError):
                 await self.rest.hangup(call.channel_id)

@@ -93,6 +93,29 @@ class CallDistributor:
         log.info("caller queued", extra={"call_id": call.call_id, "queue": call.queue})
         self.wake()
 
+    async def flag_emergency(self, call: ActiveCall) -> None:
+        """Emergency words: the agent on (or offered) the call sees the flag at once."""
+        agents = {agent for _, (cid, agent) in self.offers.items() if cid == call.call_id}
+        if call.agent_id:
+            agents.add(call.agent_id)
+        for agent in agents:
+            await self._notify(agent, {"type": "call.emergency", "call_id": call.call_id})
+
+    async def requeue(self, call: ActiveCall, reason: str) -> None:
+        """The caller is alone again (a blind transfer the line never answered): back in the
+        queue for the next agent, never hung up on. The agent who sent them on is told."""
+        previous = call.agent_id
+        call.agent_id, call.agent_channel_id, call.agent_answered_at = None, None, None
+        # A fresh wait: the time they spent talking must not count against the queue's limit.
+        call.queued_at = None
+        await self.state.save(call)
+        await self.enqueue(call)
+        log.info("caller back in the queue", extra={"call_id": call.call_id, "reason": reason,
+                                                    "agent": previous})
+        if previous:
+            await self._notify(previous, {"type": "call.requeued", "call_id": call.call_id,
+                                          "reason": reason})
+
     async def call_ending(self, call: ActiveCall) -> None:
         """The caller hung up: leave the queue, stop any offer, release the agent's leg."""
         self.announced.pop(call.call_id, None)
@@ -345,4 +368,4 @@ class CallDistributor:
         return {"call_id": call.call_id, "caller_number": call.caller_number,
                 "caller_name": call.caller_name, "queue": call.queue,
                 "screen_level": call.screen_level, "waited_seconds": waited,
-                "started_at": call.started_at.isoformat()}
+                "started_at": call.started_at.isoformat(), "emergency": call.emergency}

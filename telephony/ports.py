@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol
 
+from telephony.ari.models import Channel
 from telephony.call_record import CallRecord
 
 #: Where a call's audio goes: `sink(speaker, frame)` with speaker "caller" or "agent".
@@ -38,6 +40,11 @@ class ScreenDecision(Protocol):
     @property
     def routes_to_senior_queue(self) -> bool: ...
 
+    @property
+    def reasons(self) -> Sequence[str]:
+        """Why: `emergency` when the caller's words matched the emergency rules."""
+        ...
+
 
 class CallScreen(Protocol):
     """The anti-abuse screen (implemented by `abuse.limiter.AbuseScreen`)."""
@@ -47,6 +54,11 @@ class CallScreen(Protocol):
 
     async def record_call_end(self, caller_number: str, *, call_id: str, duration: timedelta,
                               new_content: bool) -> object: ...
+
+    async def hear_request(self, caller_number: str, request_text: str, *,
+                           call_id: str) -> ScreenDecision:
+        """What the caller said, once transcribed (emergency words override every measure)."""
+        ...
 
 
 class CallRecorder(Protocol):
@@ -91,16 +103,98 @@ class DueCallback(Protocol):
 class CallbackTasks(Protocol):
     """The callback tasks and their effect on tickets (implemented by `tickets.callbacks`)."""
 
+    async def take_for_agent(self, task_id: str, agent_id: str) -> DueCallback | None:
+        """A task on the agents' list, taken for a call the agent places from the desk; None
+        when it is not on the list (done, or being called)."""
+        ...
+
+    async def agent_call_over(self, task_id: str, reached: bool, reason: str,
+                              record: CallRecord | None = None) -> None:
+        """The agent's call ended: the citizen was reached (the agent records the answer on
+        the ticket), or not (the task stays on the list). `record`: the call and its recording."""
+        ...
+
     async def due_surveys(self, limit: int = 10) -> Sequence[DueCallback]: ...
 
     async def claim(self, task_id: str) -> bool:
         """Take a due task for one attempt; False when another node took it first."""
         ...
 
-    async def answered(self, task_id: str, digit: str | None) -> str:
-        """The citizen answered and pressed `digit` (None: no key)."""
+    async def answered(self, task_id: str, digit: str | None,
+                       recording: Path | None = None) -> str:
+        """The citizen answered and pressed `digit` (None: no key; `recording`: what they
+        said instead, for an agent to confirm)."""
+        ...
+
+    async def transcribed(self, task_id: str, transcript: str) -> None:
+        """What the ASR heard in a spoken answer."""
         ...
 
     async def not_reached(self, task_id: str, reason: str) -> str:
         """Busy, no answer, failed: retried later or handed to an agent."""
+        ...
+
+
+class RelayGrant(Protocol):
+    """A one-time code accepted for one relay call (保密联络): whom to dial, for which ticket."""
+
+    @property
+    def code_id(self) -> str: ...
+
+    @property
+    def ticket_no(self) -> str: ...
+
+    @property
+    def citizen_number(self) -> str: ...
+
+
+class RelayDirectory(Protocol):
+    """Checks relay codes and writes relay calls on tickets (implemented by `tickets.relay`)."""
+
+    async def open(self, code: str, calling_number: str) -> tuple[RelayGrant | None, str]:
+        """(grant, "accepted"), or (None, "wrong_code" | "expired" | "locked_out")."""
+        ...
+
+    async def release_code(self, code_id: str) -> None:
+        """The caller was not reached: the code may be keyed in again."""
+        ...
+
+    async def record_relay_call(self, code_id: str, ticket_no: str, record: CallRecord, *,
+                                connected: bool, talk_seconds: float) -> None:
+        """The relay call is over: its call record and a ticket event."""
+        ...
+
+
+class SideCalls(Protocol):
+    """Calls beside the citizens' calls to 12345, with channels and bridges of their own (the
+    confidential relay, callbacks placed from the desk). The call flow routes their events."""
+
+    def owns(self, resource_id: str) -> bool:
+        """A channel or bridge of one of its calls in progress."""
+        ...
+
+    def claims(self, channel: Channel) -> bool:
+        """A new call into the application that is its, not a citizen's (e.g. the number dialled)."""
+        ...
+
+    async def started(self, channel: Channel) -> None:
+        """The channel entered the application: a new call it claims, or a leg it placed answered."""
+        ...
+
+    async def key_pressed(self, channel_id: str, digit: str) -> None: ...
+
+    async def gone(self, channel_id: str, cause: int | None) -> None:
+        """One of its legs ended (`cause`: Q.850, when known)."""
+        ...
+
+    def footprint(self) -> int:
+        """Entries kept for calls in progress: 0 when none is."""
+        ...
+
+
+class AnswerTranscriber(Protocol):
+    """Post-call speech recognition of a short recording (a spoken survey answer)."""
+
+    async def transcribe_answer(self, path: Path, task_id: str) -> str | None:
+        """The words heard; None when no speech recognition is available."""
         ...

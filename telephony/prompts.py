@@ -32,6 +32,10 @@ PROMPT_FOR_TEXT = {
     "queue_next": "hotline/queue-next",
     "leave_message": "hotline/leave-message", "queue_overflow": "hotline/queue-overflow",
     "callback_survey": "hotline/callback-survey",
+    "relay_enter_code": "hotline/relay-enter-code", "relay_wrong_code": "hotline/relay-wrong-code",
+    "relay_refused": "hotline/relay-refused", "relay_connecting": "hotline/relay-connecting",
+    "relay_not_reached": "hotline/relay-not-reached",
+    "line_closed": "hotline/line-closed",
 }
 GREETING = "sound:hotline/greeting"
 QUEUE_WAIT = "sound:hotline/queue-wait"
@@ -39,6 +43,12 @@ QUEUE_NEXT = "sound:hotline/queue-next"
 CALLBACK_SURVEY = "sound:hotline/callback-survey"
 LEAVE_MESSAGE = "sound:hotline/leave-message"
 QUEUE_OVERFLOW = "sound:hotline/queue-overflow"
+RELAY_ENTER_CODE = "sound:hotline/relay-enter-code"
+RELAY_WRONG_CODE = "sound:hotline/relay-wrong-code"
+RELAY_REFUSED = "sound:hotline/relay-refused"
+RELAY_CONNECTING = "sound:hotline/relay-connecting"
+RELAY_NOT_REACHED = "sound:hotline/relay-not-reached"
+LINE_CLOSED = "sound:hotline/line-closed"
 BEEP = "sound:beep"
 
 

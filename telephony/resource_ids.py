@@ -82,6 +82,25 @@ def task_of_callback_channel(resource_id: str) -> str | None:
     if not is_callback_channel(resource_id):
         return None
     return resource_id[len(f"{OWN_PREFIX}callback-") + 7:] or None
+
+
+def relay_ids(call_id: str) -> tuple[str, str]:
+    """(bridge, citizen's channel) of one confidential relay call (保密联络)."""
+    return f"{OWN_PREFIX}relay-{call_id}", f"{OWN_PREFIX}relayc-{call_id}"
+
+
+def is_relay_citizen_channel(resource_id: str) -> bool:
+    return resource_id.startswith(f"{OWN_PREFIX}relayc-")
+
+
+def relay_call_of(resource_id: str) -> str | None:
+    """The relay call a bridge or citizen channel of ours belongs to."""
+    for prefix in (f"{OWN_PREFIX}relayc-", f"{OWN_PREFIX}relay-"):
+        if resource_id.startswith(prefix):
+            return resource_id[len(prefix):] or None
+    return None
+
+
 def monitor_ids(call_id: str, supervisor_id: str) -> tuple[str, str, str]:
     """(supervisor's leg, snoop channel, monitor bridge) of one supervisor on one call."""
     token = uuid.uuid4().hex[:6]

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from kernel.settings import Section
+from telephony.special_lines import parse_hours
 
 
 class AriSettings(Section):
@@ -24,6 +25,24 @@ class AriSettings(Section):
         return value.rstrip("/")
 
 
+class SpecialLineSettings(Section):
+    """One special line (专线): a number the dialplan sends to the backend, and its hours."""
+
+    number: str = Field(pattern=r"^[0-9]{3,16}$")
+    name: str = ""
+    #: Beijing time, `HH:MM-HH:MM` (`22:00-06:00` spans midnight; `00:00-24:00` always open).
+    service_hours: str = "00:00-24:00"
+
+    @field_validator("service_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        try:
+            parse_hours(value)
+        except ValueError as exc:
+            raise ValueError(f"service hours are HH:MM-HH:MM, got {value!r}") from exc
+        return value
+
+
 class CallFlowSettings(Section):
     greeting: str = "sound:hotline/greeting"
     recording_format: str = "wav"
@@ -38,6 +57,9 @@ class CallFlowSettings(Section):
     outbox_dir: Path = Path("var/outbox")
     #: Longest wait for one write of a finished call before it goes to the outbox.
     persist_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    #: Special lines (专线) with service hours: outside them a caller leaves a message, which
+    #: becomes a ticket with a callback task (`telephony/special_lines.py`).
+    special_lines: tuple[SpecialLineSettings, ...] = ()
 
 
 class QueueSettings(Section):
@@ -95,3 +117,38 @@ class CallbackSettings(Section):
     poll_seconds: float = Field(default=15.0, gt=0, le=3600)
     #: At most this many survey calls at once (a share of the trunk, not all of it).
     max_concurrent: int = Field(default=4, ge=1, le=100)
+
+
+class RelaySettings(Section):
+    """The `[relay]` section: the confidential relay (保密联络). A unit phones one of `numbers`
+    (the dialplan sends them to the ARI application), keys in the ticket's one-time code, and
+    the hotline calls the confidential caller with its own caller id and bridges the two."""
+
+    enabled: bool = True
+    #: The relay numbers (dialled extensions) units phone; the first is shown on tickets.
+    numbers: tuple[str, ...] = ("12346",)
+    #: Dial string of a citizen's number (`{number}` is replaced), and the hotline's caller id.
+    dial: str = "PJSIP/{number}@citizens"
+    caller_id: str = '"12345" <12345>'
+    ring_seconds: float = Field(default=30.0, gt=1, le=120)
+    #: Digits of a code; a code keyed in is checked once this many digits are in (or at #).
+    code_digits: int = Field(default=8, ge=6, le=12)
+    #: How long a code issued by hotline staff may be keyed in.
+    code_hours: float = Field(default=168.0, gt=0, le=24 * 90)
+    #: Wrong or expired codes from one calling number within `lockout_minutes` that lock the
+    #: number out for the rest of that window (counted from the access audit).
+    max_failures: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    #: Codes a unit may try in one call before the hotline hangs up.
+    tries_per_call: int = Field(default=3, ge=1, le=10)
+    #: Time to key in a code after the prompt.
+    key_seconds: float = Field(default=20.0, gt=1, le=120)
+    #: Time a refusal or "not reached" notice plays before the hotline hangs up.
+    notice_seconds: float = Field(default=4.0, ge=0, le=30)
+
+    @field_validator("dial")
+    @classmethod
+    def _has_number(cls, value: str) -> str:
+        if "{number}" not in value:
+            raise ValueError("a dial string needs {number}")
+        return value

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from telephony.acd import AcdStore
     from telephony.call_flow import CallFlow
     from telephony.call_record import CallRecord
-    from telephony.ports import CallbackTasks, CallRecorder
-    from telephony.settings import CallbackSettings, QueueSettings, TransferSettings
+    from telephony.ports import CallbackTasks, CallRecorder, RelayDirectory
+    from telephony.settings import CallbackSettings, QueueSettings, RelaySettings, TransferSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -224,6 +224,10 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                     queue: QueueSettings | None = None,
                     transfer: TransferSettings | None = None,
                     callback: tuple[CallbackSettings, Callable[[Any], CallbackTasks]] | None = None,
+                    relay: tuple[RelaySettings, Callable[[Any], RelayDirectory]] | None = None,
+                    desk_callbacks: tuple[CallbackSettings, Callable[[Any], CallbackTasks]] | None = None,
+                    survey_transcriber: object = None,
+                    special_lines: tuple[Any, ...] = (),
                     ) -> InProcessBridge:
         """`consumer_factory(engine)` builds a consumer that needs the bridge's database."""
         ari = AriSettings(url=sandbox.ari_url, username=sandbox.ari_user,
@@ -244,7 +248,8 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                 offer_limit=timedelta(seconds=queue.offer_timeout_seconds + 3)))
             distributor = CallDistributor(rest, acd, state, queue, load_prompts(), notifier=notices)
         flow = CallFlow(rest, state, intake,
-                        CallFlowSettings(recording_dir=sandbox.recording_dir, greeting=greeting),
+                        CallFlowSettings(recording_dir=sandbox.recording_dir, greeting=greeting,
+                                         special_lines=special_lines),
                         "T01",
                         ari=ari, audio_consumer=audio_consumer,  # type: ignore[arg-type]
                         media_format=media_format, screen=screen,  # type: ignore[arg-type]
@@ -252,7 +257,20 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                         conference=None if transfer is None else ThreeWayCalls(
                             rest, state, transfer, notifier=notices),
                         callbacks=None if callback is None else CallbackDialer(
-                            rest, callback[1](engine), callback[0]))
+                            rest, callback[1](engine), callback[0],
+                            recording_dir=sandbox.recording_dir,
+                            transcriber=survey_transcriber))  # type: ignore[arg-type]
+        if flow.conference is not None and distributor is not None:
+            flow.conference.requeue = distributor.requeue
+        if relay is not None:
+            from telephony.confidential_relay import ConfidentialRelay
+            flow.side_calls.append(ConfidentialRelay(rest, relay[1](engine), relay[0], node_id="T01",
+                                           recording_dir=sandbox.recording_dir))
+        if desk_callbacks is not None:
+            from telephony.desk_callback import DeskCallbacks
+            flow.side_calls.append(DeskCallbacks(rest, desk_callbacks[1](engine), desk_callbacks[0],
+                                                 notifier=notices, node_id="T01",
+                                                 recording_dir=sandbox.recording_dir))
         if distributor is not None:
             distributor.start_message = flow.start_message
             distributor_task = asyncio.create_task(distributor.run())
@@ -312,7 +330,7 @@ class SipPhones:
         self.processes: list[asyncio.subprocess.Process] = []
 
     async def start(self, name: str, *, answer_after_ms: int | None = None, calls: int = 1,
-                    scenario: str | None = None) -> str:
+                    scenario: str | None = None, sipp_args: tuple[str, ...] = ()) -> str:
         """Start the phone; returns its dial string. `scenario` overrides the default phone
         (rings, answers after `answer_after_ms`, or never when None)."""
         from devtools.sandbox import free_udp_port
@@ -326,7 +344,7 @@ class SipPhones:
         path = self.sandbox.write_sipp_file(f"phone-{name}-{uuid.uuid4().hex[:6]}.xml",
                                             scenario or agent_phone_scenario(answer_after_ms))
         self.processes.append(await self.sandbox.start_sipp("-sf", path, "-m", str(calls),
-                                                            local_port=port))
+                                                            *sipp_args, local_port=port))
         return f"PJSIP/{endpoint}"
 
     async def stop(self) -> None:

@@ -17,17 +17,20 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.clock import Clock, utc_now
+from kernel.errors import NotFound
 from kernel.roles import Actor, Role
-from kernel.schema import callback_tasks
+from kernel.schema import callback_tasks, calls
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, terms_for
+from tickets.intake import FinishedCall, call_row
 from tickets.model import Satisfaction, Ticket
 from tickets.store import TicketStore
 
@@ -39,6 +42,8 @@ ANSWERS = {"1": Satisfaction.SATISFIED, "2": Satisfaction.BASICALLY_SATISFIED,
            "3": Satisfaction.UNSATISFIED}
 
 DUE, CALLING, DONE, AGENT = "due", "calling", "done", "agent"
+#: An agent is calling the citizen from the desk: not the automatic dialer's, however long.
+AGENT_CALLING = "agent_calling"
 #: An attempt `calling` for longer than this belonged to a process that died: take it again.
 STALE_ATTEMPT = timedelta(minutes=5)
 
@@ -53,16 +58,22 @@ class CallbackTask:
     due_at: datetime
     attempts: int
     result: str | None
+    #: A spoken answer (no key): its recording, and what the ASR heard in it (to confirm).
+    answer_recording: str | None = None
+    answer_transcript: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "ticket_no": self.ticket_no, "caller_number": self.caller_number,
                 "reason": self.reason, "status": self.status, "due_at": self.due_at.isoformat(),
-                "attempts": self.attempts, "result": self.result}
+                "attempts": self.attempts, "result": self.result,
+                "spoken_answer": self.answer_recording is not None,
+                "answer_transcript": self.answer_transcript}
 
 
 def _task(row: Any) -> CallbackTask:
     return CallbackTask(row.id, row.ticket_no, row.caller_number, row.reason, row.status,
-                        row.due_at, row.attempts, row.result)
+                        row.due_at, row.attempts, row.result, row.answer_recording,
+                        row.answer_transcript)
 
 
 
@@ -104,13 +115,19 @@ class CallbackService:
                         updated_at=self._clock()))
         return result.rowcount == 1
 
-    async def answered(self, task_id: str, digit: str | None) -> str:
+    async def answered(self, task_id: str, digit: str | None,
+                       recording: Path | None = None) -> str:
         """The citizen answered. A key 1-3 is recorded on the ticket; anything else (a spoken
-        answer, no key) goes to the callback agents to confirm. Returns the task's status."""
+        answer, no key) goes to the callback agents to confirm, with the recording of what the
+        citizen said. Returns the task's status."""
         task = await self._get(task_id)
         satisfaction = ANSWERS.get(digit or "")
         if satisfaction is None:
-            await self._set(task_id, AGENT, "no_key")
+            async with self._engine.begin() as conn:
+                await conn.execute(update(callback_tasks).where(callback_tasks.c.id == task_id).values(
+                    status=AGENT, result="spoken" if recording else "no_key",
+                    answer_recording=str(recording) if recording else None,
+                    updated_at=self._clock()))
             return AGENT
         await self.record_answer(task.ticket_no, satisfaction)
         await self._set(task_id, DONE, satisfaction.value)
@@ -129,7 +146,51 @@ class CallbackService:
         await self._set(task_id, AGENT, reason)
         return AGENT
 
-    async def record_answer(self, ticket_no: str, satisfaction: Satisfaction) -> Ticket:
+    async def transcribed(self, task_id: str, transcript: str) -> None:
+        """What the ASR heard in a spoken answer, shown on the agents' list to confirm."""
+        async with self._engine.begin() as conn:
+            await conn.execute(update(callback_tasks).where(callback_tasks.c.id == task_id)
+                               .values(answer_transcript=transcript, updated_at=self._clock()))
+
+    async def take_for_agent(self, task_id: str, agent_id: str) -> CallbackTask | None:
+        """An agent calls from the desk a task on the agents' list (回访 by a person)."""
+        async with self._engine.begin() as conn:
+            taken = await conn.execute(
+                update(callback_tasks)
+                .where(callback_tasks.c.id == task_id, callback_tasks.c.status == AGENT)
+                .values(status=AGENT_CALLING, attempts=callback_tasks.c.attempts + 1,
+                        result=f"agent:{agent_id}"[:32], updated_at=self._clock()))
+        return await self._get(task_id) if taken.rowcount == 1 else None
+
+    async def agent_call_over(self, task_id: str, reached: bool, reason: str,
+                              record: FinishedCall | None = None) -> None:
+        """Reached: done (the agent records the answer with the ticket's callback command).
+        Not reached: back on the agents' list, with why. The call (and its recording) is
+        written to `calls` and linked from the task, in one transaction."""
+        async with self._engine.begin() as conn:
+            values: dict[str, Any] = {"status": DONE if reached else AGENT,
+                                      "result": "agent_reached" if reached else reason,
+                                      "updated_at": self._clock()}
+            if record is not None:
+                exists = await conn.scalar(select(calls.c.id).where(calls.c.id == record.call_id))
+                if exists is None:
+                    await conn.execute(calls.insert().values(**call_row(record)))
+                values["call_id"] = record.call_id
+            await conn.execute(update(callback_tasks).where(callback_tasks.c.id == task_id)
+                               .values(**values))
+
+    async def confirm(self, task_id: str, satisfaction: Satisfaction, actor: Actor) -> Ticket:
+        """A callback agent confirms the answer of a task on their list (a spoken answer they
+        heard, or a call they made): it goes on the ticket in their name; the task is done."""
+        task = await self._get(task_id)
+        if task.status not in (AGENT, AGENT_CALLING):
+            raise NotFound("no such callback on the agents' list", task=task_id)
+        ticket = await self.record_answer(task.ticket_no, satisfaction, actor)
+        await self._set(task_id, DONE, satisfaction.value)
+        return ticket
+
+    async def record_answer(self, ticket_no: str, satisfaction: Satisfaction,
+                            actor: Actor = SURVEY_ACTOR) -> Ticket:
         ticket = await self._tickets.get(ticket_no)
         new_deadline = None
         if satisfaction is Satisfaction.UNSATISFIED and ticket.lead_unit and ticket.ticket_type:
@@ -137,7 +198,7 @@ class CallbackService:
             new_deadline = dispatch_deadlines(terms, self._tickets.now(), self._calendar)[0]
         new, _ = await self._tickets.transition(ticket_no, workflow.RecordCallback(
             satisfaction=satisfaction, reasonable=satisfaction is Satisfaction.UNSATISFIED,
-            new_deadline=new_deadline), SURVEY_ACTOR, ticket.version)
+            new_deadline=new_deadline), actor, ticket.version)
         log.info("survey answer recorded", extra={"ticket_no": ticket_no,
                                                    "satisfaction": satisfaction.value})
         return new
@@ -151,7 +212,9 @@ class CallbackService:
 
     async def _get(self, task_id: str) -> CallbackTask:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(callback_tasks).where(callback_tasks.c.id == task_id))).one()
+            row = (await conn.execute(select(callback_tasks).where(callback_tasks.c.id == task_id))).first()
+        if row is None:
+            raise NotFound("no such callback task", task=task_id)
         return _task(row)
 
     async def _set(self, task_id: str, status: str, result: str) -> None:

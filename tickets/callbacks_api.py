@@ -1,6 +1,9 @@
 """HTTP API of callback tasks: the callback agents' list (回访 / 回电).
 
-    GET /api/callbacks?status=agent    tasks by status: due, calling, done, agent (an agent's turn)
+    GET /api/callbacks?status=agent    tasks by status: due, calling, done, agent (an agent's turn),
+                                       agent_calling (an agent is calling from the desk)
+    POST /api/callbacks/{id}/confirm   a callback agent confirms the citizen's answer (a spoken
+                                       answer they listened to, or their own call): on the ticket
 
 Callers' numbers are shown: callback agents are the ones who call them.
 """
@@ -11,27 +14,46 @@ from aiohttp import web
 
 from kernel import auth
 from kernel.errors import InvalidInput
-from kernel.http_edge import int_query
+from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
-from kernel.roles import Role
-from tickets.callbacks import AGENT, CALLING, DONE, DUE, CallbackService
+from kernel.roles import Actor, Role
+from tickets.callbacks import AGENT, AGENT_CALLING, CALLING, DONE, DUE, CallbackService
+from tickets.model import Satisfaction
 
 CALLBACKS = web.AppKey("callbacks", CallbackService)
 
 routes = web.RouteTableDef()
 
 
+class ConfirmBody(RequestBody):
+    satisfaction: Satisfaction
+
+
 @routes.get("/api/callbacks")
 async def list_callbacks(request: web.Request) -> web.Response:
     auth.require(request, {Role.CALLBACK_AGENT, Role.SUPERVISOR, Role.AGENT})
     status = request.query.get("status") or None
-    if status not in (None, DUE, CALLING, DONE, AGENT):
-        raise InvalidInput("status is due, calling, done or agent", field="status")
+    if status not in (None, DUE, CALLING, DONE, AGENT, AGENT_CALLING):
+        raise InvalidInput("status is due, calling, done, agent or agent_calling", field="status")
     tasks = await request.app[CALLBACKS].listed(status, limit=int_query(request, "limit", 100, 1, 500))
     return web.json_response({"callbacks": [t.to_json() for t in tasks]})
+
+
+@routes.post("/api/callbacks/{id}/confirm")
+async def confirm_callback(request: web.Request) -> web.Response:
+    principal = auth.require(request, {Role.CALLBACK_AGENT, Role.SUPERVISOR})
+    body = await read_body(request, ConfirmBody)
+    task_id = request.match_info["id"][:64]
+    ticket = await request.app[CALLBACKS].confirm(task_id, body.satisfaction,
+                                                  Actor(principal.user, Role(principal.role)))
+    return web.json_response({"ticket_no": ticket.ticket_no, "status": ticket.status.value,
+                              "version": ticket.version})
 
 
 def operations() -> list[Operation]:
     return [Operation("get", "/api/callbacks", "Callback tasks (the callback agents' list)",
                       "callback_agent, agent, supervisor",
-                      query=(("status", "string"), ("limit", "integer")))]
+                      query=(("status", "string"), ("limit", "integer"))),
+            Operation("post", "/api/callbacks/{id}/confirm",
+                      "Confirm a callback's answer (满意/基本满意/不满意) on the ticket",
+                      "callback_agent, supervisor", ConfirmBody)]

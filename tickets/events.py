@@ -216,6 +216,17 @@ class SupervisionEscalated(TicketEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RelayCallHeld(TicketEvent):
+    """保密联络: a unit phoned a confidential caller through the hotline's relay (the caller's
+    number was never shown to the unit). `connected` False: the caller was not reached."""
+
+    call_id: str
+    calling_number: str
+    connected: bool
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Archived(TicketEvent):
     """归档 of a closed ticket."""
 
@@ -242,6 +253,7 @@ ALL_EVENT_TYPES: tuple[type[TicketEvent], ...] = (
     CallbackRecorded,
     SupervisionFlagged,
     SupervisionEscalated,
+    RelayCallHeld,
     Archived,
 )
 

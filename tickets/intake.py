@@ -138,6 +138,31 @@ def registration(record: FinishedCall, ticket_no: str) -> workflow.Register:
     )
 
 
+def call_row(record: FinishedCall) -> dict[str, Any]:
+    """The `calls` row of a finished call (the intake's, and the confidential relay's)."""
+    return dict(
+        id=record.call_id,
+        channel_id=record.channel_id,
+        bridge_id=record.bridge_id,
+        caller_number=fit(record.caller_number, calls.c.caller_number),
+        caller_name=fit(record.caller_name, calls.c.caller_name) or None,
+        dialed_number=fit(record.dialed_number, calls.c.dialed_number) or None,
+        node_id=record.node_id,
+        started_at=record.started_at,
+        answered_at=record.answered_at,
+        ended_at=record.ended_at,
+        end_reason=fit(record.end_reason, calls.c.end_reason),
+        recording_path=str(record.recording_path) if record.recording_path else None,
+        recording_seconds=record.recording_seconds,
+        screen_level=record.screen_level,
+        screen_decision_id=record.screen_decision_id,
+        queue=record.queue,
+        agent_id=record.agent_id,
+        queue_seconds=record.queue_seconds,
+        transferred_to=record.transferred_to,
+    )
+
+
 class CallIntake:
     def __init__(self, engine: AsyncEngine, node_id: str, *, metrics: Metrics | None = None) -> None:
         self._engine = engine
@@ -167,27 +192,7 @@ class CallIntake:
         committed: list[tuple[TicketEvent, Ticket]] = []
         async with self._engine.begin() as conn:
             ticket_no = await next_ticket_number(conn, now, self._node_id)
-            await conn.execute(calls.insert().values(
-                id=record.call_id,
-                channel_id=record.channel_id,
-                bridge_id=record.bridge_id,
-                caller_number=fit(record.caller_number, calls.c.caller_number),
-                caller_name=fit(record.caller_name, calls.c.caller_name) or None,
-                dialed_number=fit(record.dialed_number, calls.c.dialed_number) or None,
-                node_id=record.node_id,
-                started_at=record.started_at,
-                answered_at=record.answered_at,
-                ended_at=record.ended_at,
-                end_reason=fit(record.end_reason, calls.c.end_reason),
-                recording_path=str(record.recording_path) if record.recording_path else None,
-                recording_seconds=record.recording_seconds,
-                screen_level=record.screen_level,
-                screen_decision_id=record.screen_decision_id,
-                queue=record.queue,
-                agent_id=record.agent_id,
-                queue_seconds=record.queue_seconds,
-                transferred_to=record.transferred_to,
-            ))
+            await conn.execute(calls.insert().values(**call_row(record)))
             ticket, event = workflow.apply(
                 None, registration(record, ticket_no), CALL_FLOW_ACTOR, now)
             assert isinstance(event, TicketRegistered)

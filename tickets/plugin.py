@@ -12,11 +12,12 @@ from aiohttp import web
 
 from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import contribute
-from tickets import api, callbacks_api, evidence_api, stats_api, units_api
+from tickets import api, callbacks_api, evidence_api, relay_api, stats_api, units_api
 from tickets.callbacks import CallbackService
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue
 from tickets.evidence_store import EvidenceStore
+from tickets.relay import RelayService
 from tickets.store import TicketStore
 from tickets.unit_directory import UnitContact, UnitDirectoryStore
 
@@ -34,6 +35,9 @@ class TicketDeps:
     seed_units: Mapping[str, UnitContact] | None = None
     #: Callback tasks (回访 / 回电) and the callback agents' list.
     callbacks: CallbackService | None = None
+    #: The confidential relay's codes (保密联络) and the number units phone.
+    relay: RelayService | None = None
+    relay_number: str = "12346"
 
 
 def install(app: web.Application, deps: TicketDeps) -> None:
@@ -50,6 +54,11 @@ def install(app: web.Application, deps: TicketDeps) -> None:
         app[callbacks_api.CALLBACKS] = deps.callbacks
         app.add_routes(callbacks_api.routes)
         contribute(app, callbacks_api.operations())
+    if deps.relay is not None:
+        app[relay_api.RELAY] = deps.relay
+        app[relay_api.RELAY_NUMBER] = deps.relay_number
+        app.add_routes(relay_api.routes)
+        contribute(app, relay_api.operations())
     if deps.units is not None:
         units, seed = deps.units, deps.seed_units
         app[units_api.UNIT_DIRECTORY] = units

@@ -48,7 +48,13 @@ from kernel.privacy import mask_phone
 from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks, ticket_events, tickets
 from tickets import workflow
-from tickets.events import EVENT_TYPES_BY_NAME, FeedbackSubmitted, TicketEvent, TicketRegistered
+from tickets.events import (
+    EVENT_TYPES_BY_NAME,
+    Dispatched,
+    FeedbackSubmitted,
+    TicketEvent,
+    TicketRegistered,
+)
 from tickets.model import (
     FINISHED_STATUSES,
     Caller,
@@ -61,6 +67,7 @@ from tickets.model import (
     TicketType,
     Urgency,
 )
+from tickets.relay_codes import DISPATCH_GRACE, insert_code
 from tickets.ticket_metrics import TicketMetrics
 from tickets.ticket_number import MAX_SEQUENCE, TicketNumber, local_date_of
 
@@ -368,6 +375,10 @@ class TicketStore:
                 await conn.execute(insert(ticket_events).values(**_event_values(ticket_id, event)))
                 if isinstance(event, FeedbackSubmitted):
                     await add_survey_task(conn, new, now)
+                if isinstance(event, Dispatched) and new.caller.confidential and new.caller.number:
+                    # 保密联络: the unit reaches this caller only through the relay, with this code.
+                    await insert_code(conn, ticket_no, actor.id, now,
+                                      event.deadline + DISPATCH_GRACE)
         except IntegrityError as exc:
             raise Conflict("ticket was changed by someone else; reload it",
                            ticket_no=ticket_no, expected_version=expected_version) from exc

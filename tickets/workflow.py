@@ -37,6 +37,7 @@ from tickets.events import (
     ExtensionRequested,
     FeedbackSubmitted,
     ProgressNoted,
+    RelayCallHeld,
     ReturnApproved,
     ReturnRejected,
     ReturnRequested,
@@ -236,6 +237,17 @@ class RecordCallback(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecordRelayCall(Command):
+    """保密联络 (临沂条例第十七条第四项): the relay call a unit placed through the hotline goes
+    on the ticket, so the contact with the confidential caller is on the record."""
+
+    call_id: str
+    calling_number: str
+    connected: bool
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class FlagForSupervision(Command):
     kind: SupervisionFlagKind
     related_ticket_nos: tuple[str, ...] = ()
@@ -283,6 +295,7 @@ ROLES: dict[type[Command], frozenset[Role]] = {
     SubmitFeedback: _UNIT,
     RecordCallback: frozenset({Role.CALLBACK_AGENT, Role.SUPERVISOR}),
     FlagForSupervision: frozenset({Role.SUPERVISOR, Role.SYSTEM}),
+    RecordRelayCall: frozenset({Role.SYSTEM}),
     Escalate: frozenset({Role.SUPERVISOR}),
     Archive: frozenset({Role.SUPERVISOR, Role.SYSTEM}),
 }
@@ -307,6 +320,7 @@ FROM_STATUSES: dict[type[Command], frozenset[TicketStatus]] = {
     SubmitFeedback: frozenset({S.IN_PROGRESS}),
     RecordCallback: frozenset({S.FEEDBACK_SUBMITTED}),
     FlagForSupervision: _SUPERVISABLE,
+    RecordRelayCall: _SUPERVISABLE,
     Escalate: _SUPERVISABLE,
     Archive: frozenset({S.CLOSED}),
 }
@@ -660,6 +674,14 @@ def _decide_progress(
     return ProgressNoted(**base, note=c.note)
 
 
+def _decide_relay_call(
+    t: Ticket, c: RecordRelayCall, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.call_id, "call_id")
+    return RelayCallHeld(**base, call_id=c.call_id, calling_number=c.calling_number,
+                         connected=c.connected, seconds=round(max(0.0, c.seconds), 1))
+
+
 def _decide_feedback(
     t: Ticket, c: SubmitFeedback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
@@ -732,6 +754,7 @@ _DECIDERS: dict[type[Command], Callable[..., TicketEvent]] = {
     ApproveTermination: _decide_approve_termination,
     RejectTermination: _decide_reject_termination,
     AddProgressNote: _decide_progress,
+    RecordRelayCall: _decide_relay_call,
     SubmitFeedback: _decide_feedback,
     RecordCallback: _decide_callback,
     FlagForSupervision: _decide_flag,
@@ -818,7 +841,7 @@ def evolve(ticket: Ticket | None, event: TicketEvent) -> Ticket:
             return _close(t, event, ClosureReason.TERMINATED)
         case TerminationRejected():
             return replace(t, status=S.IN_PROGRESS, termination_ground=None)
-        case ProgressNoted():
+        case ProgressNoted() | RelayCallHeld():
             return t
         case FeedbackSubmitted():
             return replace(t, status=S.FEEDBACK_SUBMITTED, feedback_at=event.occurred_at)

@@ -68,6 +68,16 @@ function onMessage(m) {
     case 'three_way.ringing': case 'three_way.answered': case 'three_way.busy':
     case 'three_way.no_answer': case 'three_way.rejected': case 'three_way.failed':
     case 'three_way.left': return onThreeWay(m);
+    case 'callback.ringing': say(`回访 ${m.ticket_no}：正在以热线号码呼叫诉求人`); return;
+    case 'callback.answered':
+      state.callbackTicket = m.ticket_no;
+      $('cb-answer').classList.remove('hidden');
+      say(`回访 ${m.ticket_no}：诉求人已接通，请询问满意度并记录结果`); return;
+    case 'callback.not_reached':
+      say(`回访 ${m.ticket_no}：诉求人未接通（${NOT_REACHED[m.reason] || m.reason}），任务保留在待回访列表`, true); return;
+    case 'callback.ended': $('incoming').classList.add('hidden'); loadCallbacks(); return;
+    case 'call.emergency': return onEmergency(m);
+    case 'call.requeued': say('转接未接通，来电人已回到排队队列，将由下一位坐席接听', true); return;
     case 'supervisor.joined': say(`班长 ${m.supervisor} 已加入通话（强插），来电人和您都能听到班长`); return;
     case 'supervisor.left': say(`班长 ${m.supervisor} 已离开通话`); return;
     default: return undefined;
@@ -108,8 +118,69 @@ async function loadUnitDirectory() {
   } catch (e) { say(`单位通讯录读取失败：${e.message}`, true); }
 }
 
+const NOT_REACHED = {busy: '占线', no_answer: '无人接听', rejected: '拒接', failed: '呼叫失败',
+                     no_key: '未按键', spoken: '语音回答', agent_unreachable: '坐席话机未接'};
+
+async function loadCallbacks() {
+  try {
+    const {callbacks} = await api('GET', '/api/callbacks?status=agent');
+    const list = $('callbacks');
+    list.textContent = callbacks.length ? '' : '暂无待回访任务';
+    for (const t of callbacks) {
+      const item = document.createElement('li');
+      item.textContent = `${t.ticket_no}（已呼叫 ${t.attempts} 次${t.result ? `，${NOT_REACHED[t.result] || t.result}` : ''}） `;
+      const button = document.createElement('button');
+      button.textContent = '回访';
+      button.title = '先呼叫您的话机，接听后以热线号码呼叫诉求人';
+      button.onclick = () => {
+        send({type: 'callback.place', task_id: t.id});
+        $('incoming').classList.remove('hidden');
+        $('incoming-caller').textContent = `回访 ${t.ticket_no}`;
+        say('正在呼叫您的话机，接听后等待诉求人接通');
+      };
+      item.append(button);
+      if (t.spoken_answer) {
+        // 语音回答: the citizen spoke instead of pressing a key; the agent confirms what was said.
+        const heard = document.createElement('div');
+        heard.textContent = `语音回答：${t.answer_transcript || '（转写中或无法转写，请回访确认）'}`;
+        item.append(heard);
+        for (const [value, label] of [['satisfied', '确认满意'], ['basically_satisfied', '确认基本满意'],
+                                      ['unsatisfied', '确认不满意']]) {
+          const confirm = document.createElement('button');
+          confirm.textContent = label;
+          confirm.onclick = () => confirmCallback(t, value);
+          item.append(' ', confirm);
+        }
+      }
+      list.append(item);
+    }
+  } catch (e) { say(`待回访列表读取失败：${e.message}`, true); }
+}
+
+async function confirmCallback(task, satisfaction) {
+  try {
+    await api('POST', `/api/callbacks/${task.id}/confirm`, {satisfaction});
+    say(`回访 ${task.ticket_no}：结果已确认`);
+    loadCallbacks();
+  } catch (e) { say(`回访结果确认失败：${e.message}`, true); }
+}
+
+async function recordCallback(satisfaction) {
+  const no = state.callbackTicket;
+  if (!no) return;
+  try {
+    const {ticket} = await api('GET', `/api/tickets/${no}`);
+    await api('POST', `/api/tickets/${no}/commands/callback`, {
+      expected_version: ticket.version, satisfaction, reasonable: satisfaction === 'unsatisfied'});
+    say(`回访 ${no}：结果已记录`);
+    $('cb-answer').classList.add('hidden');
+    state.callbackTicket = null;
+  } catch (e) { say(`回访结果记录失败：${e.message}`, true); }
+}
+
 function onReady(m) {
   $('agent-name').textContent = m.agent.agent_id;
+  loadCallbacks();
   if (!Object.keys(state.unitNames).length) loadUnitDirectory();
   showAgent(m.agent);
   if (!state.softphone) startPhone(m.softphone);
@@ -171,11 +242,22 @@ function onOffered(call) {
   const flags = $('incoming-flags');
   flags.textContent = '';
   if (call.screen_level && SCREEN_NAMES[call.screen_level]) addFlag(flags, SCREEN_NAMES[call.screen_level]);
+  if (call.emergency) addFlag(flags, EMERGENCY_FLAG);
   $('call-state').textContent = '来电振铃中…';
   $('transcript').textContent = '';
   state.segments.clear();
   resetForm(call);
   loadHistory(call.caller_number);
+}
+
+const EMERGENCY_FLAG = '紧急求助：来电人提到紧急情况，请优先处理，必要时紧急转接';
+
+function onEmergency(m) {
+  if (!state.call || m.call_id !== state.call.call_id) return;
+  state.call.emergency = true;
+  $('incoming').classList.remove('hidden');
+  addFlag($('incoming-flags'), EMERGENCY_FLAG);
+  say(EMERGENCY_FLAG, true);
 }
 
 function addFlag(parent, text) {
@@ -434,6 +516,10 @@ $('hold').onclick = () => {
   $('hold').textContent = held ? '取回' : '保持';
 };
 $('send-dtmf').onclick = () => { const d = $('dtmf').value.replace(/[^0-9*#]/g, ''); if (d) state.softphone.sendDtmf(d); $('dtmf').value = ''; };
+$('cb-refresh').onclick = loadCallbacks;
+for (const button of document.querySelectorAll('#cb-answer button')) {
+  button.onclick = () => recordCallback(button.dataset.satisfaction);
+}
 $('wrap-done').onclick = () => {
   const callId = state.call ? state.call.call_id : (state.agent && state.agent.call_id);
   send({type: 'call.wrap_up', call_id: callId || '', no_new_content: $('wrap-no-new').checked,

@@ -106,6 +106,10 @@ class AriRest:
                                   params={"media": media, "playbackId": playback_id})
         return str(data["id"])
 
+    async def stop_playback(self, playback_id: str) -> None:
+        """Stop a prompt (a channel's control queue waits for its playbacks to finish)."""
+        await self.request("DELETE", f"/playbacks/{playback_id}", missing_ok=True)
+
     async def snoop(self, channel_id: str, *, spy: str, app_args: str, snoop_id: str,
                     whisper: str = "none") -> Channel:
         data = await self.request("POST", f"/channels/{channel_id}/snoop",
@@ -153,6 +157,13 @@ class AriRest:
             "name": name, "format": format, "ifExists": "fail", "beep": False,
             "terminateOn": "none",
         })
+
+    async def record_channel(self, channel_id: str, name: str, format: str = "wav", *,
+                             max_seconds: float = 0) -> None:
+        """Record what the channel says (queued behind its playbacks, like every command)."""
+        await self.request("POST", f"/channels/{channel_id}/record", params={
+            "name": name, "format": format, "ifExists": "overwrite", "beep": False,
+            "terminateOn": "none", "maxDurationSeconds": int(max_seconds)})
 
     # --- recordings -------------------------------------------------------------------------
     async def stop_recording(self, name: str) -> None:

@@ -93,7 +93,7 @@ async def test_fastagi_screens_a_call_from_a_real_dialplan(
     screen = AbuseScreen(redis_client, strict_policy(), key_prefix=redis_key_prefix)
     port = free_tcp_port()
     dialplan = "\n".join([
-        f"exten => 12346,1,AGI(agi://127.0.0.1:{port}/screen)",
+        f"exten => 12347,1,AGI(agi://127.0.0.1:{port}/screen)",
         " same => n,UserEvent(HotlineScreen,level: ${HOTLINE_SCREEN},prompt: ${HOTLINE_SCREEN_PROMPT})",
         " same => n,Answer()",
         " same => n,Wait(0.5)",
@@ -116,7 +116,7 @@ async def test_fastagi_screens_a_call_from_a_real_dialplan(
         async with FastAgiScreenServer(screen, port=port):
             await asyncio.wait_for(stream.connected.wait(), 10)
             for _ in range(2):
-                await call(sandbox, "13700000043", hold_ms=10000, service="12346",
+                await call(sandbox, "13700000043", hold_ms=10000, service="12347",
                            wait_for_hotline_hangup=True)
             await asyncio.sleep(0.5)
     finally:

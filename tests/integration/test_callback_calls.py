@@ -9,22 +9,28 @@ to the callback agents' list.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from asr.batch import PostCallQueue
 from devtools.sandbox import AsteriskSandbox
-from devtools.sipp_scenarios import citizen_phone_scenario
+from devtools.sipp_scenarios import citizen_phone_scenario, speaking_phone_scenario
+from hotline.survey_answers import SpokenAnswerTranscriber
 from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks
+from telephony.call_flow import wav_seconds
 from telephony.settings import CallbackSettings
 from tests.asterisk_harness import SipPhones
 from tickets.callbacks import CallbackService
 from tickets.deadlines import load_calendar
 from tickets.dispatch import load_catalogue
-from tickets.model import Caller, Channel, TicketStatus, TicketType
+from tickets.model import Caller, Channel, Satisfaction, TicketStatus, TicketType
 from tickets.store import TicketStore
 from tickets.workflow import Classify, Dispatch, Register, Sign, SubmitFeedback
 
@@ -109,3 +115,40 @@ async def test_a_citizen_who_does_not_answer_is_called_again_then_left_to_an_age
     assert count == 1
     ticket = await TicketStore(bridge.engine, "T01").get(no)
     assert ticket.status is TicketStatus.FEEDBACK_SUBMITTED  # nothing decided without the citizen
+
+
+async def test_a_spoken_answer_is_recorded_transcribed_and_left_for_an_agent_to_confirm(
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones, asr_model,
+    speech_renderer, tmp_path,
+) -> None:
+    speech = tmp_path / "answer-ulaw.wav"
+    subprocess.run(["sox", str(speech_renderer((0, 1))), "-r", "8000", "-c", "1", "-e", "mu-law",
+                    str(speech)], check=True)
+    wav = asterisk.write_sipp_file("survey-answer.wav", speech.read_bytes())
+    endpoint = await sip_phones.start("citizen", scenario=speaking_phone_scenario(wav))
+    made: list[CallbackService] = []
+    settings = CallbackSettings(dial=f"PJSIP/{{number}}@{endpoint.removeprefix('PJSIP/')}",
+                                answer_seconds=6, retry_after_seconds=(1.0,), poll_seconds=0.5)
+    transcriber = SpokenAnswerTranscriber(SimpleNamespace(post_call=PostCallQueue(asr_model)))  # type: ignore[arg-type]
+    bridge = await in_process_bridge(asterisk, callback=(settings, service_factory(made, 1.0)),
+                                     survey_transcriber=transcriber)
+    service = made[0]
+    no = await ticket_with_feedback(TicketStore(bridge.engine, "T01"))
+
+    task = await wait_for_task(service, "agent", timeout=60)
+    assert task.ticket_no == no and task.result == "spoken" and task.answer_recording
+    assert (wav_seconds(Path(task.answer_recording)) or 0) > 2
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while not (task := (await service.listed("agent"))[0]).answer_transcript:
+        assert loop.time() < deadline, "the spoken answer was not transcribed"
+        await asyncio.sleep(0.3)
+    assert task.to_json()["spoken_answer"] is True
+    ticket = await TicketStore(bridge.engine, "T01").get(no)
+    assert ticket.status is TicketStatus.FEEDBACK_SUBMITTED  # an agent confirms what was said
+
+    confirmed = await service.confirm(task.id, Satisfaction.SATISFIED, Actor("cb1", Role.CALLBACK_AGENT))
+    assert confirmed.status is TicketStatus.CLOSED
+    [done] = await service.listed("done")
+    assert done.id == task.id and done.result == "satisfied"

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
+from kernel.errors import AriError
 from kernel.schema import calls, tickets
 from telephony.settings import QueueSettings, TransferSettings
 from tests.asterisk_harness import SipPhones
@@ -150,3 +151,69 @@ async def test_a_blind_emergency_transfer_reaches_the_trunk_and_closes_the_ticke
     assert transferred == "119"
     assert ticket.status == "closed" and ticket.closure_reason == "emergency_line"
     await nothing_left(bridge)
+
+
+async def test_a_blind_transfer_the_line_never_answers_puts_the_caller_back_in_the_queue(
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
+) -> None:
+    transfer = TRANSFER.model_copy(update={"emergency_ring_seconds": 3})
+    bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE, transfer=transfer)
+    task, call = await answered_call(bridge, asterisk, sip_phones, seconds=14)
+    await sip_phones.start("a2", answer_after_ms=200)
+    await bridge.acd.sign_in("a2")  # free only now: the first offer went to a1
+    await sip_phones.start("emergency", answer_after_ms=None)
+
+    await bridge.flow.conference.transfer_emergency(call.call_id, "a1", "120")
+    await bridge.notices.wait_for("three_way.no_answer", timeout=15)
+    requeued = await bridge.notices.wait_for("call.requeued")
+    assert requeued["call_id"] == call.call_id and requeued["reason"] == "emergency_no_answer"
+
+    async def taken_by_a2() -> bool:
+        return any(agent == "a2" and e.get("type") == "call.answered" and e.get("call_id") == call.call_id
+                   for agent, e in bridge.notices.events)
+
+    await wait_until("the caller answered by the next agent", taken_by_a2)
+    assert await bridge.flow.rest.get_channel(call.channel_id) is not None
+
+    code, out = await task
+    assert code == 0, out[-800:]  # the caller hung up themselves: never cut off
+    record, ticket_no = await asyncio.wait_for(bridge.finished.get(), 20)
+    assert record.agent_id == "a2" and record.transferred_to is None
+    async with bridge.engine.connect() as conn:  # type: ignore[attr-defined]
+        ticket = (await conn.execute(select(tickets).where(tickets.c.ticket_no == ticket_no))).one()
+    assert ticket.status != "closed"
+    await nothing_left(bridge)
+
+
+async def test_an_asterisk_restart_mid_three_way_call_leaves_no_orphans_and_keeps_the_record(
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
+) -> None:
+    bridge = await in_process_bridge(asterisk, greeting="sound:beep", queue=QUEUE, transfer=TRANSFER)
+    task, call = await answered_call(bridge, asterisk, sip_phones, seconds=30)
+    unit = await sip_phones.start("unithousing", answer_after_ms=300)
+    await bridge.flow.conference.invite_unit(call.call_id, "a1", "city-housing", unit)
+    await bridge.notices.wait_for("three_way.answered")
+
+    # Asterisk goes down with the three parties bridged, and comes back.
+    await asyncio.to_thread(asterisk.stop)
+    await asyncio.to_thread(asterisk.start)
+
+    record, ticket_no = await asyncio.wait_for(bridge.finished.get(), 40)
+    assert record.call_id == call.call_id and ticket_no
+    assert record.agent_id == "a1" and record.recording_path is not None
+
+    async def application_back() -> bool:  # the event stream reconnects on its own
+        try:
+            await bridge.flow.rest.application()
+        except AriError:
+            return False
+        return True
+
+    await wait_until("the ARI application registered again", application_back, timeout=30)
+    await nothing_left(bridge)
+
+    async def forgotten() -> bool:
+        return not bridge.flow.state.calls and not bridge.flow.conference.state.calls
+
+    await wait_until("the call forgotten by the flow", forgotten)
+    await task  # the caller's phone lost its call with Asterisk: its outcome is not the point
