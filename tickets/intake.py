@@ -28,7 +28,13 @@ from kernel.schema import callback_tasks, calls, tickets
 from tickets import workflow
 from tickets.events import TicketRegistered
 from tickets.model import Attachment, Caller, Channel, OutOfScope
-from tickets.store import CALL_FLOW_ACTOR, append_event, insert_registered, next_ticket_number
+from tickets.store import (
+    CALL_FLOW_ACTOR,
+    append_event,
+    insert_registered,
+    next_ticket_number,
+    number_allocation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +166,8 @@ class CallIntake:
         raise Conflict("could not allocate a ticket number", call_id=record.call_id)
 
     async def _insert(self, record: FinishedCall) -> str:
-        now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
+        async with number_allocation(self._engine), self._engine.begin() as conn:
+            now = datetime.now(UTC)
             ticket_no = await next_ticket_number(conn, now, self._node_id)
             await conn.execute(calls.insert().values(
                 id=record.call_id,
