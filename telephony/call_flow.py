@@ -247,7 +247,10 @@ class CallFlow:
         return {"calls": len(self.state.calls), "arriving": len(self._arriving),
                 "channel_queues": len(self._locks),
                 "tasks": len(self._tasks), "taps": len(self.taps),
-                "message_timers": len(self._message_timers), "awaited_channels": self.waiter.pending}
+                "message_timers": len(self._message_timers), "awaited_channels": self.waiter.pending,
+                "queue_offers": len(self.distributor.offers) if self.distributor else 0,
+                "queue_announced": len(self.distributor.announced) if self.distributor else 0,
+                "monitors": len(self.monitor.monitors) if self.monitor else 0}
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait for handlers in flight (used at shutdown and in tests); True when all ended.
