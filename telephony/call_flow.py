@@ -144,7 +144,8 @@ class CallFlow:
 
     def load(self) -> CallLoad:
         """The node's admission limit and current load (cheap; no I/O)."""
-        return CallLoad(active=len(self.state.calls) + len(self._arriving),
+        arriving = sum(1 for channel_id in self._arriving if channel_id not in self.state.calls)
+        return CallLoad(active=len(self.state.calls) + arriving,
                         limit=self.settings.max_concurrent_calls, overflowed=self.overflowed,
                         accepting=self.accepting)
 
@@ -304,7 +305,11 @@ class CallFlow:
                 dialed_number=channel.dialed_exten,
                 started_at=channel.created_at or datetime.now(UTC),
             )
-            await self.state.save(call)
+            # The working copy only: the answer comes first and its step mirrors the call. A
+            # Redis round trip before the answer was on every caller's answer delay; a crash
+            # between the two leaves an answered channel in Stasis that no mirror knows, which
+            # `reconcile` adopts ("arrived while the bridge was away") and answers idempotently.
+            self.state.calls[call.channel_id] = call
             log.info("call arrived", extra={"call_id": call.call_id, "channel_id": channel.id,
                                             "caller": call.caller_number})
         await self._ensure_setup(call)
