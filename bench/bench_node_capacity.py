@@ -230,7 +230,9 @@ async def main() -> None:
     hold_ms = int(args.hold * 1000)
     model = None if args.no_asr else default_model()
 
-    sandbox = AsteriskSandbox(ensure_rootfs(), extra_dialplan=BASELINE_DIALPLAN)
+    # Two RTP ports per call leg; the sandbox's default range (200) holds only ~100 calls.
+    sandbox = AsteriskSandbox(ensure_rootfs(), extra_dialplan=BASELINE_DIALPLAN,
+                              rtp_ports=max(200, 2 * (max(steps) * 2 + 50)))
     sandbox.start()
     bridge: BridgeProcess | None = None
     results: list[StepResult] = []
