@@ -201,6 +201,9 @@ class AsteriskSandbox:
     http_port: int = 0
     sip_port: int = 0
     rtp_start: int = 0
+    #: UDP ports Asterisk may use for RTP: two per call leg (RTP + RTCP), so 200 holds about
+    #: 100 concurrent calls; load benchmarks ask for more.
+    rtp_ports: int = 200
     extra_dialplan: str = ""
     process: subprocess.Popen[bytes] | None = None
 
@@ -237,8 +240,8 @@ class AsteriskSandbox:
             self.sip_port = free_udp_port()
         if not self.rtp_start:
             for _ in range(50):
-                start = random.randrange(20000, 30000, 2)
-                if _udp_range_free(start, 200):
+                start = random.randrange(20000, 30000 - self.rtp_ports, 2)
+                if _udp_range_free(start, self.rtp_ports):
                     self.rtp_start = start
                     break
             else:
@@ -249,7 +252,7 @@ class AsteriskSandbox:
             "http_port": str(self.http_port),
             "sip_port": str(self.sip_port),
             "rtp_start": str(self.rtp_start),
-            "rtp_end": str(self.rtp_start + 199),
+            "rtp_end": str(self.rtp_start + self.rtp_ports - 1),
             "ari_user": self.ari_user,
             "ari_password": self.ari_password,
             "ari_app": self.ari_app,

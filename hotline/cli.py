@@ -10,8 +10,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -28,7 +31,9 @@ async def _serve(settings_path: Path | None) -> None:
 
     settings = load_settings(settings_path)
     await preflight(settings)
-    runner = web.AppRunner(build_app(settings), access_log=None)
+    budget = settings.call_flow.stop_timeout_seconds
+    # Open HTTP requests and desk websockets get a share of the stop budget, not aiohttp's 60 s.
+    runner = web.AppRunner(build_app(settings), access_log=None, shutdown_timeout=budget / 4)
     await runner.setup()
     site = web.TCPSite(runner, settings.http.host, settings.http.port)
     await site.start()
@@ -39,7 +44,40 @@ async def _serve(settings_path: Path | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await runner.cleanup()
+    await _stop_within(runner, budget)
+
+
+#: Exit status when the stop bound passed before the clean-up finished.
+STOP_OVERRUN_EXIT = 70
+
+
+def _hard_exit(started: float, budget: float) -> None:
+    log.error("backend did not stop within its bound; exiting now", extra={
+        "stop_seconds": round(time.monotonic() - started, 2), "stop_timeout_seconds": budget})
+    logging.shutdown()
+    os._exit(STOP_OVERRUN_EXIT)
+
+
+async def _stop_within(runner: web.AppRunner, budget: float) -> None:
+    """Stop in at most `budget` seconds (`call_flow.stop_timeout_seconds`).
+
+    The telephony clean-up gives the application up first (new callers go to another node or
+    the dialplan's message path) and hands live calls over through the call mirror; the rest
+    closes in order. A deploy must never hang on a stuck clean-up (a thread decoding audio, a
+    peer that does not answer): a watchdog thread ends the process at the bound, whatever the
+    event loop is doing, and says so in the log."""
+    started = time.monotonic()
+    log.info("backend stopping", extra={"stop_timeout_seconds": budget})
+    watchdog = threading.Timer(budget, _hard_exit, args=(started, budget))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        async with asyncio.timeout(budget * 0.9):
+            await runner.cleanup()
+    except TimeoutError:
+        _hard_exit(started, budget)
+    log.info("hotline backend stopped", extra={
+        "stop_seconds": round(time.monotonic() - started, 2), "stop_timeout_seconds": budget})
 
 
 async def _migrate(settings_path: Path | None) -> None:

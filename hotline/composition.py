@@ -49,8 +49,10 @@ from kernel.errors import Unavailable
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
 from kernel.leader_lease import LeaderLease
+from kernel.loop_lag import LoopLagCollector, LoopLagMonitor
 from kernel.metrics import METRICS
 from kernel.metrics import serve as serve_metrics
+from kernel.supervisor import Supervisor
 from knowledge import plugin as knowledge_plugin
 from knowledge.store import KnowledgeStore
 from recordings import plugin as recordings_plugin
@@ -63,7 +65,7 @@ from telephony.app_owner import AppOwnership, OwnershipLost
 from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
 from telephony.call_flow import CallFlow
-from telephony.call_metrics import CallMetrics, CallPathCollector, observed
+from telephony.call_metrics import CallLoadCollector, CallMetrics, CallPathCollector, observed
 from telephony.call_record import CallRecord
 from telephony.call_state import CallStateStore
 from telephony.callback_dialer import CallbackDialer
@@ -95,6 +97,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = web.AppKey("settings", Settings)
 CALL_FLOW = web.AppKey("call_flow", CallFlow)
 ASR = web.AppKey("asr", AsrService)
+LOOP_LAG = web.AppKey("loop_lag", LoopLagMonitor)
 
 SLIN_FORMAT_FOR_RATE = {8000: "slin", 16000: "slin16"}
 
@@ -222,7 +225,8 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         ari = settings.ari
-        rest = AriRest(ari.url, ari.username, ari.password, ari.app)
+        rest = AriRest(ari.url, ari.username, ari.password, ari.app,
+                       timeout=ari.request_timeout, connections=ari.http_connections)
         stream = AriEventStream(ari.url, ari.username, ari.password, ari.app)
         # A call ending while the database is away waits in the outbox with its transcript.
         outbox = CallOutbox(resolve_path(settings.call_flow.outbox_dir), intake,
@@ -291,6 +295,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
             lambda call_id: any(c == call_id for c, _ in distributor.offers.values()),
             lambda: outbox.depth, lambda: len(spool.pending())))
         metrics.add_collector(AsrCollector(transcriber))
+        metrics.add_collector(CallLoadCollector(flow.load))
 
         async def read_events() -> None:
             """Stand by until this node owns the application; then adopt the calls of the
@@ -344,6 +349,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         supervisor.start("message-spool", spool.run)
         supervisor.start("call-outbox", outbox.run)
         supervisor.start("fastagi", serve_fastagi)
+        supervisor.start("loop-lag", app[LOOP_LAG].run)
         if flow.callbacks is not None:
             dialer, lease = flow.callbacks, path.lease
 
@@ -353,19 +359,43 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
 
             supervisor.start("callback-dialer", lambda: dialer.run(holds_lease))
         yield
-        await supervisor.aclose()
-        await flow.drain()
-        await ownership.release()
+        await _hand_over(settings, flow, state, ownership, supervisor)
         await transcriber.aclose()
         await rest.close()
 
     return context
 
 
+async def _hand_over(settings: Settings, flow: CallFlow, state: CallStateStore,
+                     ownership: AppOwnership, supervisor: Supervisor) -> None:
+    """The node's graceful stop, within a share of `call_flow.stop_timeout_seconds`.
+
+    1. Stop taking calls: the ARI event websocket closes with the supervised reader, so
+       Asterisk's `Stasis()` fails for new callers and the dialplan takes them (`[hotline-
+       message]`), and the application lease is released so a standby node takes over now
+       rather than when the lease expires.
+    2. Hand live calls over: handlers in flight get a bounded time; every call's state is
+       in the Redis mirror step by step, and the next owner adopts the mirror and finishes
+       each call (the caller is never hung up by a deploy)."""
+    budget = settings.call_flow.stop_timeout_seconds
+    flow.accepting = False
+    await supervisor.aclose(timeout=budget * 0.2)
+    await ownership.release()
+    finished = await flow.drain(timeout=budget * 0.3)
+    log.info("live calls handed over to the next owner", extra={
+        "calls": len(state.calls), "handlers_cut_short": not finished})
+
+
 
 async def health(request: web.Request) -> web.Response:
     flow = request.app[CALL_FLOW]
+    try:
+        window = min(600.0, max(1.0, float(request.query.get("lag_window", "60"))))
+    except ValueError:
+        window = 60.0
     return web.json_response({"status": "ok", "active_calls": len(flow.state.calls),
+                              "load": flow.load().as_dict(),
+                              "loop_lag": request.app[LOOP_LAG].snapshot(window).as_dict(),
                               "asr": request.app[ASR].health()})
 
 
@@ -439,12 +469,15 @@ def build_app(settings: Settings) -> web.Application:
         LeaderLease(redis, f"{prefix}lease:callbacks",
                     ttl_seconds=max(30.0, 3 * settings.callback.poll_seconds)), supervisor, relay)))
     app[READINESS] = Readiness(engine, redis)
+    app[LOOP_LAG] = LoopLagMonitor()
+    app[METRICS].add_collector(LoopLagCollector(app[LOOP_LAG]))
     app.router.add_get("/health", health)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     openapi.contribute(app, [
-        openapi.Operation("get", "/health", "Liveness: active calls, ASR model and workers",
-                          openapi.ANYONE),
+        openapi.Operation("get", "/health", "Liveness: active calls, the node's load against "
+                          "its call limit, event-loop lag percentiles over the last `lag_window` "
+                          "seconds (query, default 60), ASR model and workers", openapi.ANYONE),
         openapi.Operation("get", "/healthz", "The process is up (says nothing of its dependencies)",
                           openapi.ANYONE),
         openapi.Operation("get", "/readyz", "Can this node answer calls now: ARI connected, "

@@ -94,6 +94,10 @@ class Readiness:
                 faults["call_mirror"] = {"unreadable": unreadable}
             if self.flow.state.mirror_paused:
                 faults["call_mirror_writes"] = {"error": "Redis did not answer a mirror write"}
+            load = self.flow.load()
+            if load.at_capacity:
+                # Still ready: callers beyond the limit are answered by the dialplan's message path.
+                faults["capacity"] = load.as_dict()
         if self.outbox is not None and (depth := self.outbox.depth):
             faults["outbox"] = {"calls_waiting": depth, "last_error": self.outbox.last_error}
         if self.spool is not None and (waiting := len(self.spool.pending())):

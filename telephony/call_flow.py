@@ -60,6 +60,28 @@ ANSWERED, BRIDGED, RECORDING, SCREENED, GREETED, PROMPTED, QUEUED = (
 
 
 
+@dataclass(frozen=True)
+class CallLoad:
+    """How loaded this node is, for readiness and metrics (`CallFlow.load`)."""
+
+    #: Calls this node handles now (in set-up, talking or queued).
+    active: int
+    #: `call_flow.max_concurrent_calls` (0: no limit).
+    limit: int
+    #: Callers sent to the dialplan's message path because the node was full, since start.
+    overflowed: int
+    #: False once the node has begun to stop: new callers go to another node or the dialplan.
+    accepting: bool
+
+    @property
+    def at_capacity(self) -> bool:
+        return self.limit > 0 and self.active >= self.limit
+
+    def as_dict(self) -> dict[str, object]:
+        return {"active": self.active, "limit": self.limit, "overflowed": self.overflowed,
+                "accepting": self.accepting, "at_capacity": self.at_capacity}
+
+
 @dataclass
 class _ChannelQueue:
     """Serialises one channel's event handling."""
@@ -136,6 +158,18 @@ class CallFlow:
         self.event_failures = 0
         self.last_event_failure_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Channels whose StasisStart arrived but whose call is not in `state.calls` yet: they
+        #: count against the limit, so a burst cannot overshoot it.
+        self._arriving: set[str] = set()
+        self.overflowed = 0
+        self.accepting = True
+
+    def load(self) -> CallLoad:
+        """The node's admission limit and current load (cheap; no I/O)."""
+        arriving = sum(1 for channel_id in self._arriving if channel_id not in self.state.calls)
+        return CallLoad(active=len(self.state.calls) + arriving,
+                        limit=self.settings.max_concurrent_calls, overflowed=self.overflowed,
+                        accepting=self.accepting)
 
     # --- event intake -----------------------------------------------------------------------
     async def run(self, events: AsyncIterator[AriEvent]) -> None:
@@ -175,7 +209,10 @@ class CallFlow:
                     self._serial(event.channel.id, self.distributor.agent_answered(event.channel))
             elif is_own_resource(event.channel.id):
                 self.waiter.arrived(event.channel)
+            elif event.channel.id not in self.state.calls and self.load().at_capacity:
+                self._spawn(self._overflow(event.channel))
             else:
+                self._arriving.add(event.channel.id)
                 self._serial(event.channel.id, self.on_call_start(event.channel))
         elif isinstance(event, StasisEnd) or (
                 isinstance(event, ChannelEvent) and event.type == "ChannelDestroyed"):
@@ -243,17 +280,56 @@ class CallFlow:
 
     def footprint(self) -> dict[str, int]:
         """Sizes of the per-call structures: all return to 0 when no call is in progress."""
-        return {"calls": len(self.state.calls), "channel_queues": len(self._locks),
+        return {"calls": len(self.state.calls), "arriving": len(self._arriving),
+                "channel_queues": len(self._locks),
                 "tasks": len(self._tasks), "taps": len(self.taps),
-                "message_timers": len(self._message_timers), "awaited_channels": self.waiter.pending}
+                "message_timers": len(self._message_timers), "awaited_channels": self.waiter.pending,
+                "queue_offers": len(self.distributor.offers) if self.distributor else 0,
+                "queue_announced": len(self.distributor.announced) if self.distributor else 0,
+                "monitors": len(self.monitor.monitors) if self.monitor else 0}
 
-    async def drain(self) -> None:
-        """Wait for handlers in flight (used at shutdown and in tests)."""
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait for handlers in flight (used at shutdown and in tests); True when all ended.
+
+        With `timeout`, handlers still running then are cancelled: a call's set-up steps and
+        its end are mirrored step by step, so the next owner of the application finishes what
+        was cut short (`reconcile`), and the process's stop stays bounded."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                return False
+            await asyncio.wait(list(self._tasks), timeout=left)
+        return True
 
     # --- call start -------------------------------------------------------------------------
+    async def _overflow(self, channel: Channel) -> None:
+        """The node is full: the caller goes on in the dialplan's message path (answered,
+        greeted, recorded as a message that the message spool makes a ticket of)."""
+        self.overflowed += 1
+        log.warning("node at capacity; the caller leaves a message through the dialplan",
+                    extra={"channel_id": channel.id, "caller": channel.caller_number,
+                           "limit": self.settings.max_concurrent_calls})
+        try:
+            await self.rest.continue_in_dialplan(channel.id, self.settings.overflow_context)
+        except AriError as exc:
+            # Never leave the caller ringing: take the call after all, above the limit.
+            log.error("overflow to the dialplan failed; taking the call above the limit",
+                      extra={"channel_id": channel.id, "error": str(exc)})
+            self._arriving.add(channel.id)
+            self._serial(channel.id, self.on_call_start(channel))
+
     async def on_call_start(self, channel: Channel) -> None:
+        try:
+            await self._start_call(channel)
+        finally:
+            self._arriving.discard(channel.id)
+
+    async def _start_call(self, channel: Channel) -> None:
         for side in self.side_calls:
             if side.claims(channel):  # e.g. a unit phoning the relay number
                 await side.started(channel)
@@ -269,7 +345,11 @@ class CallFlow:
                 started_at=channel.created_at or datetime.now(UTC),
             )
             self.metrics.call_started()
-            await self.state.save(call)
+            # The working copy only: the answer comes first and its step mirrors the call. A
+            # Redis round trip before the answer was on every caller's answer delay; a crash
+            # between the two leaves an answered channel in Stasis that no mirror knows, which
+            # `reconcile` adopts ("arrived while the bridge was away") and answers idempotently.
+            self.state.calls[call.channel_id] = call
             log.info("call arrived", extra={"call_id": call.call_id, "channel_id": channel.id,
                                             "caller": call.caller_number})
         await self._ensure_setup(call)

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from kernel.metrics import Metrics
 from telephony.ari.models import AriEvent, Connected
 from telephony.call_state import ActiveCall
+
+if TYPE_CHECKING:  # call_flow imports this module
+    from telephony.call_flow import CallLoad
 
 #: Seconds from a call's arrival in Asterisk to its answer: the backend should answer at once.
 ANSWER_DELAY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -116,6 +120,30 @@ class CallPathCollector(Collector):
         yield GaugeMetricFamily("hotline_message_spool_waiting",
                                 "Messages left in the dialplan fallback not adopted yet.",
                                 value=self.spool_waiting())
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
+class CallLoadCollector(Collector):
+    """The node's admission figures (`CallFlow.load`): calls held against the limit, callers
+    sent to the dialplan's message path because the node was full, and whether it takes calls."""
+
+    def __init__(self, load: Callable[[], CallLoad]) -> None:
+        self.load = load
+
+    def collect(self) -> Iterable[Metric]:
+        load = self.load()
+        yield GaugeMetricFamily("hotline_node_calls", "Calls this node handles now (set-up, queued, talking).",
+                                value=load.active)
+        yield GaugeMetricFamily("hotline_node_call_limit",
+                                "call_flow.max_concurrent_calls (0: no limit).", value=load.limit)
+        yield CounterMetricFamily("hotline_node_overflowed_calls",
+                                  "Callers answered by the dialplan's message path because the node was full.",
+                                  value=load.overflowed)
+        yield GaugeMetricFamily("hotline_node_accepting_calls",
+                                "1 while the node takes new calls; 0 once it has begun to stop.",
+                                value=int(load.accepting))
 
     def describe(self) -> Iterable[Metric]:
         return []

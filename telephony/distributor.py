@@ -306,6 +306,11 @@ class CallDistributor:
     async def _announce_positions(self) -> None:
         loop_now = asyncio.get_running_loop().time()
         every = self.settings.announce_every_seconds
+        # A call can end while a round awaits Redis for it (and be re-noted after its end's
+        # clean-up): notes of calls that are gone go here, so none outlives its call.
+        live = {call.call_id for call in self.state.calls.values()}
+        for call_id in self.announced.keys() - live:
+            del self.announced[call_id]
         for call in list(self.state.calls.values()):
             if (call.queued_at is None or call.agent_id is not None or call.takes_message
                     or self._offered(call.call_id)):
@@ -319,6 +324,8 @@ class CallDistributor:
                 position = await self.acd.position(call.call_id)
             except NotFound:
                 continue  # ringing an agent right now
+            if self.state.calls.get(call.channel_id) is not call or call.agent_id is not None:
+                continue  # ended (or answered) while we asked
             self.announced[call.call_id] = loop_now
             with suppress(AriError):
                 # On the caller's channel: the bridge's music goes on for the recording, the

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from contextlib import suppress
 from dataclasses import dataclass, field
 
@@ -93,10 +94,10 @@ class MediaTap:
                 raise AriError("externalMedia channel has no MEDIA_WEBSOCKET_CONNECTION_ID",
                                call_id=self.call_id)
 
-            async def deliver(frame: bytes) -> None:
-                result = self.on_audio(speaker, frame)
-                if result is not None:
-                    await result
+            def deliver(frame: bytes, speaker: str = speaker) -> Awaitable[None] | None:
+                # Sync: a coroutine per 20 ms frame per direction was, at 200 calls, 20,000
+                # coroutines a second on the event loop for a sink that returns nothing.
+                return self.on_audio(speaker, frame)
 
             # In server mode the media channel enters Stasis only once we are connected.
             self.readers[speaker] = asyncio.create_task(

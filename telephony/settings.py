@@ -16,6 +16,12 @@ class AriSettings(Section):
     password: str = "hotline"
     app: str = "hotline"
     connect_timeout: float = Field(default=3.0, gt=0)
+    #: Longest wait for one ARI REST request (connecting included) before it fails typed.
+    request_timeout: float = Field(default=5.0, gt=0, le=60)
+    #: Kept-alive HTTP connections to ARI at most. Asterisk's HTTP server counts every
+    #: connection against `sessionlimit` (http.conf, 100 by default), media websockets of live
+    #: calls included: a REST pool as large as aiohttp's default (100) starves it at peak.
+    http_connections: int = Field(default=32, ge=1, le=512)
 
     @field_validator("url")
     @classmethod
@@ -57,6 +63,16 @@ class CallFlowSettings(Section):
     outbox_dir: Path = Path("var/outbox")
     #: Longest wait for one write of a finished call before it goes to the outbox.
     persist_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    #: Calls this node handles at once. A caller beyond it is still answered: the call goes
+    #: on in the dialplan's `[hotline-message]` (greeting, message, adopted as a ticket by the
+    #: message spool), never left ringing or dropped. 0: no limit.
+    max_concurrent_calls: int = Field(default=250, ge=0, le=10000)
+    #: Dialplan context that takes callers beyond `max_concurrent_calls`.
+    overflow_context: str = "hotline-message"
+    #: On SIGTERM the node stops within this many seconds: it gives up the application (new
+    #: calls go to another node or the dialplan fallback), hands live calls over through the
+    #: call mirror and exits.
+    stop_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     #: Special lines (专线) with service hours: outside them a caller leaves a message, which
     #: becomes a ticket with a callback task (`telephony/special_lines.py`).
     special_lines: tuple[SpecialLineSettings, ...] = ()

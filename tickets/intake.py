@@ -29,7 +29,13 @@ from kernel.schema import callback_tasks, calls, tickets
 from tickets import workflow
 from tickets.events import TicketEvent, TicketRegistered
 from tickets.model import Attachment, Caller, Channel, OutOfScope, Ticket
-from tickets.store import CALL_FLOW_ACTOR, append_event, insert_registered, next_ticket_number
+from tickets.store import (
+    CALL_FLOW_ACTOR,
+    append_event,
+    insert_registered,
+    next_ticket_number,
+    number_allocation,
+)
 from tickets.ticket_metrics import TicketMetrics
 
 log = logging.getLogger(__name__)
@@ -190,7 +196,7 @@ class CallIntake:
     async def _insert(self, record: FinishedCall) -> str:
         now = datetime.now(UTC)
         committed: list[tuple[TicketEvent, Ticket]] = []
-        async with self._engine.begin() as conn:
+        async with number_allocation(self._engine), self._engine.begin() as conn:
             ticket_no = await next_ticket_number(conn, now, self._node_id)
             await conn.execute(calls.insert().values(**call_row(record)))
             ticket, event = workflow.apply(

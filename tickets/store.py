@@ -15,7 +15,8 @@ Draft rows written before migration 0005 (no events yet) are read as a registere
 version 1; their synthesised registration event is written with their first transition.
 
 Ticket numbers (`tickets/ticket_number.py`) are allocated per backend node and Beijing day
-from the highest number in the table, with the unique constraint on `ticket_no` and a retry
+from the highest number in the table, one allocation at a time per process (`number_allocation`),
+with the unique constraint on `ticket_no` and a retry
 settling races between writers of the same node; the node id keeps nodes apart.
 
 This module must never decide a transition itself, and the domain never imports it.
@@ -31,6 +32,7 @@ import random
 import types
 import typing
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import UTC, datetime, time, timedelta
@@ -232,6 +234,27 @@ def last_number_query(created_at: datetime, node_id: str) -> Select[Any]:
         tickets.c.ticket_no.like(f"{prefix}%"))
 
 
+_ALLOCATION_LOCKS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def number_allocation(engine: AsyncEngine) -> asyncio.Lock:
+    """The lock every writer of this process holds around "read the highest number, insert the
+    next" on `engine`.
+
+    Numbers are per node, so only writers of this process compete for them; without the lock,
+    a burst of call ends (200 calls hanging up within seconds) had every writer read the same
+    highest number, all but one lose at the unique constraint, and retry into the same race
+    until their attempts ran out ("could not allocate a ticket number"). On SQLite the losers
+    also upgrade a read transaction to a write one, which WAL refuses without waiting. Held,
+    the allocations follow one another, each a short transaction; other nodes' numbers differ
+    by their node id, so no lock across processes is needed.
+    """
+    lock = _ALLOCATION_LOCKS.get(engine)
+    if lock is None:
+        lock = _ALLOCATION_LOCKS[engine] = asyncio.Lock()
+    return lock
+
+
 async def next_ticket_number(conn: AsyncConnection, created_at: datetime, node_id: str) -> str:
     """The next free number of this node and Beijing day; a race ends at the unique constraint."""
     last = await conn.scalar(last_number_query(created_at, node_id))
@@ -324,9 +347,9 @@ class TicketStore:
         for attempt in range(NUMBER_ATTEMPTS):
             if attempt:
                 await asyncio.sleep(random.uniform(0, 0.002 * attempt))
-            now = self._clock()
             try:
-                async with self._engine.begin() as conn:
+                async with number_allocation(self._engine), self._engine.begin() as conn:
+                    now = self._clock()
                     number = await next_ticket_number(conn, now, self._node_id)
                     ticket, event = workflow.apply(
                         None, _with_number(command, number), actor, now, self._policy)

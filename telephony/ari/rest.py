@@ -19,17 +19,31 @@ from telephony.ari.models import ApplicationState, Bridge, Channel
 log = logging.getLogger(__name__)
 
 
+#: Seconds an idle kept-alive connection is reused: below Asterisk's `session_inactivity`
+#: (30 s by default), so the client never sends a request on a connection the server closed.
+KEEPALIVE_SECONDS = 10.0
+
+
 class AriRest:
     def __init__(self, base_url: str, username: str, password: str, app: str,
-                 timeout: float = 5.0) -> None:
+                 timeout: float = 5.0, connections: int = 32) -> None:
+        """`connections` bounds the pool: Asterisk's HTTP server counts each one against its
+        `sessionlimit`, shared with the media websockets of live calls (see AriSettings)."""
         self.base_url = base_url.rstrip("/") + "/ari"
         self.app = app
+        self.connections = connections
         self._headers = basic_authorization(username, password)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=self.connections,
+                                         keepalive_timeout=KEEPALIVE_SECONDS)
+        return aiohttp.ClientSession(headers=self._headers, timeout=self._timeout,
+                                     connector=connector)
+
     async def __aenter__(self) -> AriRest:
-        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        self._session = self._new_session()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -43,7 +57,7 @@ class AriRest:
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       json: Any = None, missing_ok: bool = False) -> Any:
         if self._session is None:
-            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+            self._session = self._new_session()
         clean = {k: str(v).lower() if isinstance(v, bool) else str(v)
                  for k, v in (params or {}).items() if v is not None}
         url = f"{self.base_url}{path}"
@@ -172,6 +186,12 @@ class AriRest:
     async def live_recording(self, name: str) -> dict[str, Any] | None:
         data = await self.request("GET", f"/recordings/live/{name}", missing_ok=True)
         return data if isinstance(data, dict) else None
+
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str = "s",
+                                   priority: int = 1) -> None:
+        """Leave the application: the channel goes on in the dialplan at `context`."""
+        await self.request("POST", f"/channels/{channel_id}/continue", params={
+            "context": context, "extension": extension, "priority": priority})
 
 async def wait_for_ari(url: str, user: str, password: str, timeout: float) -> None:
     """Raise Unavailable unless ARI answers a ping within `timeout` seconds."""

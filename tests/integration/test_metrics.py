@@ -78,6 +78,12 @@ async def test_a_real_call_is_counted_timed_and_its_ticket_transition_seen(
     assert value(series, "hotline_ari_reconnects_total") == 0
     assert value(series, "hotline_outbox_depth") == 0 and value(series, "hotline_message_spool_waiting") == 0
     assert ("hotline_asr_live_streams" in series and "hotline_asr_live_lag_seconds" in series)
+    # Admission: nothing held, the configured limit, no overflow, taking calls.
+    assert value(series, "hotline_node_calls") == 0
+    assert value(series, "hotline_node_call_limit") == 250
+    assert value(series, "hotline_node_overflowed_calls_total") == 0
+    assert value(series, "hotline_node_accepting_calls") == 1
+    assert value(series, "hotline_event_loop_lag_ms", quantile="0.99") >= 0
 
     # HTTP latency by route template, never by raw path (a ticket number is not a label).
     assert value(series, "hotline_http_request_duration_seconds_count", route="/health", method="GET") >= 1
