@@ -49,6 +49,8 @@ class AsrSettings(Section):
     max_lag_seconds: float = Field(default=3.0, gt=0)
     recycle_after_seconds: float = Field(default=600.0, gt=0)
     post_call_workers: int = Field(default=1, ge=1, le=16)
+    #: warm recognizers prepared at start-up (None: the live capacity); see asr/recognizers.py
+    warm_recognizers: int | None = Field(default=None, ge=0, le=256)
 
     @field_validator("decode_chunk_ms")
     @classmethod

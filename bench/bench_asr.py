@@ -11,7 +11,13 @@ Prints:
      holding the end of the last word was fed ("speech end", includes Vosk's endpoint silence)
      and from the moment the chunk that triggered the endpoint was fed ("endpoint").
 
-Usage: python3 bench/bench_asr.py [--model DIR] [--voice ko] [--workers 2] [--seconds 8]
+Streams are paced at real time from warm recognizers (as on a node that has been up a while),
+each starting at a different point of the speech (real calls are not synchronized; --lockstep
+makes them all speak at once). Raw Vosk is measured before and after the live runs, because
+the machine is shared, and the pipeline is judged against the better of the two.
+
+Usage: python3 bench/bench_asr.py [--rate 8000|16000] [--model DIR] [--voice ko] [--workers 2]
+       python3 bench/bench_asr.py --real-calls 5   (SIPp calls through Asterisk + the backend)
 """
 
 from __future__ import annotations
@@ -31,10 +37,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asr.models import AsrSettings, LoadedModel, get_model
+from asr.recognizers import cache_for
 from asr.segments import Speaker
 from asr.service import open_asr_service
 
-FRAME = 640
+FRAME = 640  # 20 ms at the chosen rate (set in main)
 RATE = 16000
 KOREAN = ["안녕하세요 저는 서울에 살고 있습니다", "오늘 날씨가 정말 좋네요", "도로에 쓰레기가 너무 많아요",
           "전화번호를 알려 주세요", "버스 정류장이 너무 멀어요", "감사합니다 안녕히 계세요"]
@@ -103,10 +110,28 @@ async def pipeline_throughput(model: LoadedModel, pcm: bytes, streams: int, sett
     return streams * len(pcm) / (2 * RATE) / elapsed
 
 
-async def paced_run(model: LoadedModel, pcm: bytes, streams: int, settings: AsrSettings
-                    ) -> tuple[bool, float, list[float], list[float]]:
+async def wait_warm(model: LoadedModel, count: int) -> None:
+    """Let the service prepare its warm recognizers, as a node does after start-up."""
+    cache = cache_for(model)
+    while cache.idle(RATE) < count:
+        await asyncio.sleep(0.2)
+
+
+def phase(pcm: bytes, index: int, streams: int, lockstep: bool) -> bytes:
+    """Stream `index`'s audio: the same speech, started at a different point (calls are not
+    synchronized), unless `lockstep` (every stream speaks at once: the worst case)."""
+    if lockstep or streams == 1:
+        return pcm
+    cut = (len(pcm) * index // streams) // (RATE // 5) * (RATE // 5)  # 100 ms aligned
+    return pcm[cut:] + pcm[:cut]
+
+
+async def paced_run(model: LoadedModel, pcm: bytes, streams: int, settings: AsrSettings,
+                    lockstep: bool = False) -> tuple[bool, float, list[float], list[float]]:
     """Feed `streams` streams in real time. Returns (sustained, end backlog, latencies...)."""
+    audio = [phase(pcm, i, streams, lockstep) for i in range(streams)]
     async with open_asr_service(settings, None, model=model) as service:
+        await wait_warm(model, streams)
         calls = [service.start_call(f"L{i}") for i in range(streams)]
         opened = [c.open_stream(Speaker.CALLER, offset=0.0) for c in calls]
         fed_at: list[float] = []  # monotonic time at which frame k was fed (same for all streams)
@@ -116,10 +141,11 @@ async def paced_run(model: LoadedModel, pcm: bytes, streams: int, settings: AsrS
             if delay > 0:
                 await asyncio.sleep(delay)
             fed_at.append(time.monotonic())
-            for stream in opened:
-                stream.feed(pcm[i:i + FRAME])
+            for stream, samples in zip(opened, audio, strict=True):
+                stream.feed(samples[i:i + FRAME])
         backlog = max(s.lag_seconds for s in opened)
-        sustained = all(s.defer_reason is None for s in opened)
+        sustained = all(s.defer_reason is None for s in opened) and service.pool is not None \
+            and service.pool.shed_count == 0
         await asyncio.gather(*(c.close() for c in calls))
     speech_end, endpoint = [], []
     for stream in opened:
@@ -148,7 +174,13 @@ async def main() -> None:
     parser.add_argument("--voice", default=voice)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-streams", type=int, default=24)
+    parser.add_argument("--rate", type=int, choices=(8000, 16000), default=8000,
+                        help="sample rate of the streams: 8000 like the phone (slin), or 16000")
+    parser.add_argument("--lockstep", action="store_true",
+                        help="all streams speak at the same moment (worst case) instead of staggered")
     args = parser.parse_args()
+    global RATE, FRAME
+    RATE, FRAME = args.rate, args.rate * 2 // 50
 
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
@@ -157,11 +189,12 @@ async def main() -> None:
         model = get_model(args.model, overlay_dir=tmpdir / "overlay")
         print(f"model {model.name}: load {model.load_seconds:.2f} s, warm-up {model.warmup_seconds:.2f} s; "
               f"audio {seconds:.1f} s of espeak-ng speech ({args.voice})")
-        base = dict(spool_dir=tmpdir / "spool", workers=args.workers, decode_chunk_ms=100)
+        base = dict(spool_dir=tmpdir / "spool", workers=args.workers, decode_chunk_ms=100,
+                    sample_rate=RATE)
         chunk = AsrSettings(**base).chunk_bytes()
 
         raw = raw_vosk_throughput(model, pcm, args.workers, chunk)
-        throughput_settings = AsrSettings(**base, streams_per_worker=1, max_lag_seconds=10_000)
+        throughput_settings = AsrSettings(**base, streams_per_worker=1, max_lag_seconds=10_000, warm_recognizers=0)
         ours = await pipeline_throughput(model, pcm, args.workers, throughput_settings)
         print(f"raw Vosk throughput ({args.workers} threads):        {raw:6.2f} x real time")
         print(f"pipeline throughput ({args.workers} streams, 640 B):  {ours:6.2f} x real time   "
@@ -172,7 +205,7 @@ async def main() -> None:
         n = max(1, int(raw * 0.6))
         tried: dict[int, bool] = {}
         while n not in tried and 1 <= n <= args.max_streams:
-            ok, backlog, speech_end, endpoint = await paced_run(model, pcm, n, live)
+            ok, backlog, speech_end, endpoint = await paced_run(model, pcm, n, live, args.lockstep)
             tried[n] = ok
             print(f"  {n:3d} streams at real time: {'sustained' if ok else 'NOT sustained'} "
                   f"(backlog at end {backlog:.2f} s)")
@@ -181,8 +214,13 @@ async def main() -> None:
                 n += 1 if tried.get(n + 1) is None else 0
             else:
                 n -= 1
-        print(f"concurrent live streams sustained at real time: {best} "
-              f"({args.workers} workers, {raw / args.workers:.1f} x real time per thread raw)")
+        raw_after = raw_vosk_throughput(model, pcm, args.workers, chunk)
+        capacity = max(raw, raw_after)  # the machine is shared: judge against the better raw figure
+        print(f"raw Vosk capacity ({args.workers} threads, {RATE} Hz): {raw:.2f} / {raw_after:.2f} x real time "
+              f"(before / after the live runs) = {capacity:.1f} streams")
+        print(f"pipeline sustained live streams: {best}   ratio to raw capacity {best / capacity:.2f} "
+              f"(target >= 0.8; {'lockstep' if args.lockstep else 'staggered phases'}, "
+              f"max lag {live.max_lag_seconds:.1f} s)")
         speech_end, endpoint = best_latency
         print(f"latency speech end -> final (includes Vosk's endpoint silence), {len(speech_end)} finals at "
               f"{best} streams: p50 {pct(speech_end, .5) * 1000:.0f} ms, p99 {pct(speech_end, .99) * 1000:.0f} ms")
