@@ -70,11 +70,16 @@ class LiveCallTranscriber:
         transcription.meta["caller_number"] = caller_number
         self.calls[call_id] = transcription
         self._callers[call_id] = caller_number
-        streams = {speaker: transcription.open_stream(speaker, offset=0.0)
-                   for speaker in (Speaker.CALLER, Speaker.AGENT)}
+        caller = transcription.open_stream(Speaker.CALLER, offset=0.0)
 
         def feed(speaker: str, frame: bytes) -> None:
-            streams[Speaker(speaker)].feed(frame)
+            if speaker == Speaker.CALLER:
+                caller.feed(frame)
+            else:
+                # The other side opens with its first frame, i.e. when a person (agent, unit)
+                # is on the call; telephony holds back the prompts heard before. Its offset
+                # is that moment, so both sides stay on the call's time line.
+                transcription.open_stream(Speaker(speaker)).feed(frame)
 
         return feed
 
