@@ -87,15 +87,19 @@ class PendingCall:
         )
 
 
-def load_pending(spool_dir: Path) -> list[PendingCall]:
+def load_pending(spool_dir: Path, *, written_before: float | None = None) -> list[PendingCall]:
     """Every readable record in the spool directory, oldest first (an unreadable one is logged
-    and left in place for an operator: it is never deleted unread)."""
+    and left in place for an operator: it is never deleted unread). `written_before` (epoch
+    seconds) skips records of this process's own calls, which their calls finish themselves."""
     if not spool_dir.is_dir():
         return []
     records: list[tuple[float, PendingCall]] = []
     for path in spool_dir.glob(f"*{SUFFIX}"):
         try:
-            records.append((path.stat().st_mtime,
+            mtime = path.stat().st_mtime
+            if written_before is not None and mtime >= written_before:
+                continue
+            records.append((mtime,
                             PendingCall.from_dict(json.loads(path.read_text(encoding="utf-8")))))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.error("unreadable post-call record left in place: %s", exc, extra={"path": str(path)})

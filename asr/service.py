@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,7 @@ class AsrService:
         self.pool: RecognizerPool | None = None
         self.post_call: PostCallQueue | None = None
         self._prewarm: tuple[threading.Thread, threading.Event] | None = None
+        self.started_at = time.time()  # post-call records older than this were left by another process
         if model is not None:
             self.pool = RecognizerPool(model, workers=settings.workers,
                                        streams_per_worker=settings.streams_per_worker,
@@ -75,7 +77,8 @@ class AsrService:
         """
         if self.post_call is None:
             return
-        for record in await asyncio.to_thread(load_pending, self.settings.spool_dir):
+        records = await asyncio.to_thread(load_pending, self.settings.spool_dir, written_before=self.started_at)
+        for record in records:
             log.info("resuming post-call transcription left by a stopped process",
                      extra={"call_id": record.call_id, "streams": len(record.streams)})
             try:
