@@ -130,6 +130,7 @@ async def paced_run(model: LoadedModel, pcm: bytes, streams: int, settings: AsrS
                     lockstep: bool = False) -> tuple[bool, float, list[float], list[float]]:
     """Feed `streams` streams in real time. Returns (sustained, end backlog, latencies...)."""
     audio = [phase(pcm, i, streams, lockstep) for i in range(streams)]
+    settings = settings.model_copy(update={"warm_recognizers": streams})  # no warming during the run
     async with open_asr_service(settings, None, model=model) as service:
         await wait_warm(model, streams)
         calls = [service.start_call(f"L{i}") for i in range(streams)]
