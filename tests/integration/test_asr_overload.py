@@ -4,18 +4,23 @@
 - A deferred stream goes back to live when capacity frees and catches up on its spooled
   audio: its transcript is then the same as a continuous live decode.
 - Whatever happens, every stream's words exist after the call (live or post-call).
-- Post-call work left when the service closes stays on disk and the next start finishes it.
+- Post-call work left when the service closes stays on disk and the next start finishes it
+  (and, through the real consumer, stores the complete transcript).
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 from asr import workers
+from asr.extract import load_gazetteer
+from asr.live_calls import LiveCallTranscriber
 from asr.models import AsrSettings
 from asr.segments import (
     AsrEvent,
+    CallTranscript,
     DeferReason,
     Speaker,
     StreamMode,
@@ -23,6 +28,9 @@ from asr.segments import (
 )
 from asr.service import open_asr_service
 from asr.stream import Mode, SpeakerStream
+from asr.transcript_store import TranscriptStore
+from kernel.database import open_database
+from kernel.schema import calls
 from tests.asr_fixtures import read_pcm, reference_decode
 
 FRAME = 640
@@ -135,3 +143,55 @@ async def test_post_call_backlog_survives_a_stop_and_the_next_start_finishes_it(
     assert texts(transcript, Speaker.CALLER) == reference_decode(asr_model, pcm, RATE, cfg.chunk_bytes())
     assert all(s.start >= 2.0 for s in transcript.segments), "the stream's offset in the call is kept"
     assert not list((tmp_path / "spool").iterdir())
+
+
+class Listening(LiveCallTranscriber):
+    """The real consumer, telling the test when a call's complete transcript is stored."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.completed: asyncio.Queue[CallTranscript] = asyncio.Queue()
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def transcript_complete(self, transcript: CallTranscript) -> None:
+        self.completed.put_nowait(transcript)
+
+
+async def test_a_stopped_backend_stores_the_post_call_transcript_at_its_next_start(
+        asr_model, speech_renderer, tmp_path, sqlite_url):
+    """Issue 14: stop with a post-call backlog, start again: the transcript gets stored."""
+    pcm, _ = read_pcm(speech_renderer((0, 1)))
+    cfg = settings(tmp_path, streams_per_worker=1)
+    engine = await open_database(sqlite_url)
+    try:
+        now = datetime.now(UTC)
+        async with engine.begin() as conn:  # the call flow records calls before their transcripts
+            await conn.execute(calls.insert(), [
+                {"id": call_id, "channel_id": f"chan-{call_id}", "caller_number": number, "node_id": "n1",
+                 "started_at": now, "ended_at": now}
+                for call_id, number in (("S-1", "13800000001"), ("S-2", "13800000002"))])
+        store = TranscriptStore(engine)
+        async with open_asr_service(cfg, None, model=asr_model) as service:
+            transcriber = Listening(service, store, load_gazetteer())
+            assert service.post_call is not None
+            service.post_call.stop()  # the process is stopping as these calls end
+            first = transcriber.call_started("S-1", "13800000001")
+            second = transcriber.call_started("S-2", "13800000002")  # no live slot left: post-call
+            assert first is not None and second is not None
+            for i in range(0, len(pcm), FRAME):
+                first("caller", pcm[i:i + FRAME])
+                second("caller", pcm[i:i + FRAME])
+            await transcriber.call_ended("S-1", None)
+            await transcriber.call_ended("S-2", None)
+            await transcriber.aclose()
+        assert await store.texts("S-2", Speaker.CALLER) == []  # only the (empty) live part so far
+
+        async with open_asr_service(cfg, None, model=asr_model) as service:
+            transcriber = Listening(service, store, load_gazetteer())
+            transcript = await asyncio.wait_for(transcriber.completed.get(), 120)
+            await transcriber.aclose()
+        assert transcript.call_id == "S-2" and transcript.complete
+        expected = reference_decode(asr_model, pcm, RATE, cfg.chunk_bytes())
+        assert await store.texts("S-2", Speaker.CALLER) == expected
+        assert not list((tmp_path / "spool").iterdir())
+    finally:
+        await engine.dispose()
