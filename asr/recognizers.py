@@ -58,9 +58,11 @@ class WarmRecognizer:
         return endpoint
 
     def final_result(self) -> str:
-        if not self.running:
+        pad = bytes(self.sample_rate * BYTES_PER_SAMPLE * _FINALIZE_PAD_MS // 1000)
+        while not self.running:
             # Make FinalResult really finalize (fresh pipeline next time) instead of a no-op.
-            self.accept(bytes(self.sample_rate * BYTES_PER_SAMPLE * _FINALIZE_PAD_MS // 1000))
+            if self.accept(pad):
+                self.recognizer.Result()  # (never seen: 10 ms of silence ending an utterance)
         payload: str = self.recognizer.FinalResult()
         self.running = False
         return payload

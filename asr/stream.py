@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 #: While catching up after a resume, chunks handed to the worker per new chunk of audio: the
 #: stream gains (N - 1) x real time on its backlog.
-CATCH_UP_CHUNKS_PER_CHUNK = 3
+CATCH_UP_CHUNKS_PER_CHUNK = 2
 #: A stream whose worker backlog exceeds this many times `max_lag_seconds` goes post-call
 #: itself, whatever its age (the newest-first shedding did not relieve it).
 HOPELESS_LAG_FACTOR = 3.0

@@ -134,7 +134,7 @@ _STOP = object()
 #: Overload policy (see `RecognizerPool.overloaded` / `try_resume`), seconds.
 SHED_INTERVAL = 1.0
 SHED_RECOVERY = 6.0
-RESUME_HOLDOFF = 5.0
+RESUME_HOLDOFF = 10.0
 RESUME_MAX_BACKLOG = 0.5
 
 
