@@ -118,7 +118,7 @@ CLIENT_TYPES = ("agent.set_status", "call.hangup", "call.hold", "call.wrap_up", 
 #: Messages the server sends (documented in PROTOCOL.md).
 SERVER_TYPES = (
     "desk.ready", "agent.status", "call.offered", "call.answered", "call.missed",
-    "call.withdrawn", "call.hung_up", "call.ended", "asr.partial", "asr.final", "ack", "pong",
+    "call.withdrawn", "call.hung_up", "call.ended", "asr.partial", "asr.final", "asr.mode", "ack", "pong",
     "error", "agent.wrap_up_expired", "three_way.ringing", "three_way.answered",
     "three_way.busy", "three_way.no_answer", "three_way.rejected", "three_way.failed",
     "three_way.left", "call.requeued", "call.emergency",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.decoder import decode_pcm
+from asr.decoder import DecodeInterrupted, decode_pcm
 from asr.models import BYTES_PER_SAMPLE, LoadedModel, get_model
 from asr.segments import CallTranscript, RawResult, Segment, Speaker, to_segment
 from kernel.errors import InvalidInput
@@ -69,9 +69,10 @@ def chunk_bytes_for(sample_rate: int, chunk_ms: int) -> int:
 
 
 def transcribe_pcm(model: LoadedModel, pcm: bytes, sample_rate: int, chunk_ms: int,
-                   *, start_pos: int = 0) -> list[RawResult]:
+                   *, start_pos: int = 0, stop: threading.Event | None = None) -> list[RawResult]:
     """Decode one channel; `start_pos` (stream bytes) offsets the times of a spool that starts late."""
-    return decode_pcm(model, pcm, sample_rate, chunk_bytes_for(sample_rate, chunk_ms), start_pos=start_pos)
+    return decode_pcm(model, pcm, sample_rate, chunk_bytes_for(sample_rate, chunk_ms), start_pos=start_pos,
+                      stop=stop)
 
 
 def transcribe_recording(model: LoadedModel, path: Path, call_id: str,
@@ -98,30 +99,57 @@ def _lower_priority() -> None:
         pass
 
 
+class PostCallStopped(Exception):
+    """Post-call work was stopped because the process is closing; its spool stays on disk."""
+
+
 class PostCallQueue:
-    """Low-priority threads that transcribe spooled streams once their call has ended."""
+    """Low-priority threads that transcribe spooled streams once their call has ended.
+
+    `stop()` (at process stop) makes running decodes give up within one chunk and queued
+    ones never start: they raise `PostCallStopped`, and their spools and records stay on
+    disk for the next start (`asr.pending`).
+    """
 
     def __init__(self, model: LoadedModel, *, workers: int = 1, chunk_ms: int = 100) -> None:
         self.model = model
         self.chunk_ms = chunk_ms
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-post",
                                             initializer=_lower_priority)
+        self._stop = threading.Event()
         self.pending = 0
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
 
     async def transcribe_spool(self, path: Path, *, start_pos: int = 0,
                                delete: bool = True) -> list[RawResult]:
         """Decode a spooled stream (mono WAV written by the live path) and optionally delete it."""
+        if self._stop.is_set():
+            raise PostCallStopped(str(path))
         self.pending += 1
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self._decode_spool, path, start_pos, delete)
+        except DecodeInterrupted as exc:
+            raise PostCallStopped(str(path)) from exc
+        except asyncio.CancelledError:
+            if self._stop.is_set():  # the executor dropped queued work at shutdown
+                raise PostCallStopped(str(path)) from None
+            raise
         finally:
             self.pending -= 1
 
     def _decode_spool(self, path: Path, start_pos: int, delete: bool) -> list[RawResult]:
+        if self._stop.is_set():
+            raise DecodeInterrupted(str(path))
         audio = read_wav(path)
         results = transcribe_pcm(self.model, audio.channels[0], audio.sample_rate, self.chunk_ms,
-                                 start_pos=start_pos)
+                                 start_pos=start_pos, stop=self._stop)
         if delete:
             path.unlink(missing_ok=True)
         return results
@@ -135,6 +163,8 @@ class PostCallQueue:
             lambda: transcribe_recording(self.model, path, call_id, speakers, chunk_ms=self.chunk_ms))
 
     def close(self) -> None:
+        """Stop (see `stop`) and wait for the threads: returns within about one chunk's decode."""
+        self._stop.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 

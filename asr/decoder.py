@@ -8,9 +8,10 @@ makes a post-call transcript equal to the live one for the same audio.
 from __future__ import annotations
 
 import json
-from typing import Any
+import threading
 
 from asr.models import BYTES_PER_SAMPLE, LoadedModel
+from asr.recognizers import WarmRecognizer, cache_for
 from asr.segments import RawResult, Word
 
 
@@ -34,31 +35,36 @@ def parse_result(payload: str, offset: float) -> RawResult | None:
 
 
 class Decoder:
-    """One KaldiRecognizer fed from stream byte position `start_pos` onwards.
+    """One warm recognizer fed from stream byte position `start_pos` onwards.
 
-    Vosk reports word times relative to the recognizer's creation, so we add the stream time
-    at which this recognizer started. `recycle()` replaces the recognizer at an utterance
-    boundary: long calls otherwise keep growing its memory.
+    Vosk reports word times from the recognizer's creation; recognizers are reused
+    (`asr.recognizers`), so we add the stream time at which this recognizer's round started
+    minus what the recognizer had consumed before it. `recycle()` starts a fresh round at an
+    utterance boundary: long calls otherwise keep growing the recognizer's pipeline memory.
+    `release()` hands the recognizer back for the next stream.
     """
 
     def __init__(self, model: LoadedModel, sample_rate: int, start_pos: int = 0) -> None:
-        import vosk
-
-        self._vosk: Any = vosk
-        self._model = model
+        self._cache = cache_for(model)
         self.sample_rate = sample_rate
         self.bytes_per_second = sample_rate * BYTES_PER_SAMPLE
-        self._new_recognizer(start_pos)
+        self._warm: WarmRecognizer | None = self._cache.take(sample_rate)
+        self._start_round(start_pos)
 
-    def _new_recognizer(self, start_pos: int) -> None:
-        self._recognizer = self._vosk.KaldiRecognizer(self._model.model, self.sample_rate)
-        self._recognizer.SetWords(True)
+    @property
+    def _rec(self) -> WarmRecognizer:
+        if self._warm is None:
+            raise RuntimeError("decoder used after release()")
+        return self._warm
+
+    def _start_round(self, start_pos: int) -> None:
+        self._base = self._rec.consumed  # Vosk's clock at this round's first sample
         self.start_pos = start_pos
         self.position = start_pos  # stream byte position after the last accepted chunk
 
     @property
     def offset(self) -> float:
-        return self.start_pos / self.bytes_per_second
+        return (self.start_pos - self._base) / self.bytes_per_second
 
     @property
     def seconds_in_recognizer(self) -> float:
@@ -67,32 +73,52 @@ class Decoder:
     def accept(self, chunk: bytes) -> RawResult | bool | None:
         """Feed audio. Returns a RawResult (or None if silent) at an endpoint, False otherwise."""
         self.position += len(chunk)
-        if self._recognizer.AcceptWaveform(chunk):
-            return parse_result(self._recognizer.Result(), self.offset)
+        if self._rec.accept(chunk):
+            return parse_result(self._rec.recognizer.Result(), self.offset)
         return False
 
     def partial(self) -> str:
-        return (json.loads(self._recognizer.PartialResult()).get("partial") or "").strip()
+        return (json.loads(self._rec.recognizer.PartialResult()).get("partial") or "").strip()
 
     def finish(self) -> RawResult | None:
         """Flush the last utterance at the end of the stream."""
-        return parse_result(self._recognizer.FinalResult(), self.offset)
+        return parse_result(self._rec.final_result(), self.offset)
 
     def recycle(self) -> None:
-        """Start a fresh recognizer at the current position (call only after a final result)."""
-        self._new_recognizer(self.position)
+        """Start a fresh round at the current position (call only after a final result)."""
+        self._rec.final_result()
+        self._start_round(self.position)
+
+    def release(self) -> None:
+        """Give the recognizer back to the cache; an unfinished utterance is finalized first."""
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            if warm.running:
+                warm.final_result()
+            self._cache.give_back(warm)
+
+
+class DecodeInterrupted(Exception):
+    """`decode_pcm` was asked to stop (the process is closing); nothing of it was kept."""
 
 
 def decode_pcm(model: LoadedModel, pcm: bytes, sample_rate: int, chunk_bytes: int,
-               *, start_pos: int = 0) -> list[RawResult]:
-    """Decode a whole buffer the way a live stream is decoded (same chunking, same endpoints)."""
+               *, start_pos: int = 0, stop: threading.Event | None = None) -> list[RawResult]:
+    """Decode a whole buffer the way a live stream is decoded (same chunking, same endpoints).
+
+    `stop` is checked between chunks: set, it raises `DecodeInterrupted` within one chunk.
+    """
     decoder = Decoder(model, sample_rate, start_pos)
     results: list[RawResult] = []
     for i in range(0, len(pcm), chunk_bytes):
+        if stop is not None and stop.is_set():
+            decoder.release()
+            raise DecodeInterrupted(f"stopped at byte {i} of {len(pcm)}")
         result = decoder.accept(pcm[i:i + chunk_bytes])
         if isinstance(result, RawResult):
             results.append(result)
     final = decoder.finish()
+    decoder.release()
     if final is not None:
         results.append(final)
     return results

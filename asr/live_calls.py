@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from asr.batch import PostCallStopped
 from asr.extract import Gazetteer, TicketDraft, extract_ticket_draft
 from asr.segments import CallTranscript, Speaker
 from asr.service import AsrService
@@ -51,18 +52,39 @@ class LiveCallTranscriber:
         self._callers: dict[str, str] = {}
         self.calls: dict[str, CallTranscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        if service.available:
+            # Post-call work a stopped process left on disk: finish it now, in the background.
+            self._track(asyncio.get_running_loop().create_task(self._recover(), name="asr-recover"))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recover(self) -> None:
+        try:
+            async for transcript, meta in self.service.recover():
+                await self._store(transcript, meta.get("caller_number", ""))
+                self.transcript_complete(transcript)
+        except Exception:
+            log.exception("post-call work left by a stopped process not finished")
 
     def call_started(self, call_id: str, caller_number: str) -> Callable[[str, bytes], None] | None:
         if not self.service.available:
             return None  # calls still connect; health says why transcription is off
         transcription = self.service.start_call(call_id)
+        transcription.meta["caller_number"] = caller_number
         self.calls[call_id] = transcription
         self._callers[call_id] = caller_number
-        streams = {speaker: transcription.open_stream(speaker, offset=0.0)
-                   for speaker in (Speaker.CALLER, Speaker.AGENT)}
+        caller = transcription.open_stream(Speaker.CALLER, offset=0.0)
 
         def feed(speaker: str, frame: bytes) -> None:
-            streams[Speaker(speaker)].feed(frame)
+            if speaker == Speaker.CALLER:
+                caller.feed(frame)
+            else:
+                # The other side opens with its first frame, i.e. when a person (agent, unit)
+                # is on the call; telephony holds back the prompts heard before. Its offset
+                # is that moment, so both sides stay on the call's time line.
+                transcription.open_stream(Speaker(speaker)).feed(frame)
 
         return feed
 
@@ -76,9 +98,7 @@ class LiveCallTranscriber:
         if live.complete:
             self.transcript_complete(live)
             return
-        task = asyncio.create_task(self._complete_later(call_id, caller_number, transcription))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(asyncio.create_task(self._complete_later(call_id, caller_number, transcription)))
 
     async def transcribe_message(self, call_id: str, caller_number: str, path: Path) -> None:
         """Transcribe a recorded message that had no live ASR (a caller who called while the
@@ -95,6 +115,8 @@ class LiveCallTranscriber:
             complete = await transcription.wait_complete()
             await self._store(complete, caller_number)
             self.transcript_complete(complete)
+        except PostCallStopped:
+            log.info("post-call transcription left on disk for the next start", extra={"call_id": call_id})
         except Exception:
             log.exception("post-call transcript not stored", extra={"call_id": call_id})
 
@@ -141,5 +163,8 @@ class LiveCallTranscriber:
         return dataclasses.replace(draft, possible_duplicate_of=ticket_no) if ticket_no else draft
 
     async def aclose(self) -> None:
+        """Process stop: post-call work stays on disk (finished by the next start), so this
+        returns within about a chunk's decode instead of after the whole backlog."""
+        self.service.stop_post_call()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

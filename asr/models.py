@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -30,6 +30,11 @@ from kernel.settings import Section
 log = logging.getLogger(__name__)
 
 SUPPORTED_RATES = (8000, 16000)
+#: Trailing silence (seconds) after which Vosk ends an utterance that has not reached a
+#: confident final state (Kaldi endpoint rule 3; the small models ship 1.0 s, rule 4 at 2.0 s).
+#: 0.7 s keeps end-of-speech -> final under 1.5 s at p99 (bench/bench_asr.py) while a normal
+#: pause between words (0.2-0.4 s) still does not cut an utterance.
+ENDPOINT_SILENCE_SECONDS = 0.7
 BYTES_PER_SAMPLE = 2  # slin: signed 16-bit little-endian mono
 
 
@@ -41,7 +46,7 @@ class AsrSettings(Section):
     deterministic: bool = True  # load through a dither=0 overlay (see module docstring)
     overlay_dir: Path = Path("var/asr/model-overlay")
     spool_dir: Path = Path("var/asr/spool")
-    sample_rate: Literal[8000, 16000] = 16000
+    sample_rate: int = 16000  # 8000 or 16000 (an int, so HOTLINE_ASR_SAMPLE_RATE=8000 works)
     workers: int = Field(default=2, ge=1, le=64)
     streams_per_worker: int = Field(default=4, ge=1, le=64)
     decode_chunk_ms: int = Field(default=100, ge=20, le=1000)
@@ -49,6 +54,17 @@ class AsrSettings(Section):
     max_lag_seconds: float = Field(default=3.0, gt=0)
     recycle_after_seconds: float = Field(default=600.0, gt=0)
     post_call_workers: int = Field(default=1, ge=1, le=16)
+    #: see ENDPOINT_SILENCE_SECONDS; None keeps the model's own endpoint rules
+    endpoint_silence_seconds: float | None = Field(default=ENDPOINT_SILENCE_SECONDS, ge=0.2, le=5.0)
+    #: warm recognizers prepared at start-up (None: the live capacity); see asr/recognizers.py
+    warm_recognizers: int | None = Field(default=None, ge=0, le=256)
+
+    @field_validator("sample_rate")
+    @classmethod
+    def _supported_rate(cls, value: int) -> int:
+        if value not in SUPPORTED_RATES:
+            raise ValueError(f"sample_rate must be one of {SUPPORTED_RATES}")
+        return value
 
     @field_validator("decode_chunk_ms")
     @classmethod
@@ -101,15 +117,27 @@ def _dither_disabled(mfcc_conf: str) -> bool:
     return any(line.strip().replace(" ", "") in ("--dither=0", "--dither=0.0") for line in mfcc_conf.splitlines())
 
 
-def deterministic_overlay(model_dir: Path, overlay_root: Path) -> Path:
-    """A directory that is `model_dir` with `--dither=0` in conf/mfcc.conf, built with symlinks.
+def _endpoint_rules(model_conf: str, silence: float) -> str:
+    """model.conf with endpoint rules 2-4 scaled to `silence` (rule 2 never made longer)."""
+    rules = {"rule2": min(0.5, silence), "rule3": silence, "rule4": 2 * silence}
+    lines = [line for line in model_conf.splitlines()
+             if not any(line.strip().startswith(f"--endpoint.{rule}.min-trailing-silence") for rule in rules)]
+    lines += [f"--endpoint.{rule}.min-trailing-silence={value:g}" for rule, value in rules.items()]
+    return "\n".join(lines) + "\n"
 
-    Returns `model_dir` itself when its configuration already disables dither.
+
+def deterministic_overlay(model_dir: Path, overlay_root: Path, *, dither: bool = False,
+                          endpoint_silence: float | None = None) -> Path:
+    """A directory that is `model_dir` with `--dither=0` in conf/mfcc.conf (unless `dither`)
+    and, if given, endpoint rules for `endpoint_silence` in conf/model.conf, built with symlinks.
+
+    Returns `model_dir` itself when nothing needs to change.
     """
     mfcc = (model_dir / "conf" / "mfcc.conf").read_text(encoding="utf-8")
-    if _dither_disabled(mfcc):
+    change_mfcc = not dither and not _dither_disabled(mfcc)
+    if not change_mfcc and endpoint_silence is None:
         return model_dir
-    digest = hashlib.sha256(str(model_dir).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{model_dir}|{dither}|{endpoint_silence}".encode()).hexdigest()[:12]
     target = overlay_root.expanduser().resolve() / f"{model_dir.name}-{digest}"
     (target / "conf").mkdir(parents=True, exist_ok=True)
     for entry in model_dir.iterdir():
@@ -118,20 +146,29 @@ def deterministic_overlay(model_dir: Path, overlay_root: Path) -> Path:
         link = target / entry.name
         if not link.is_symlink():
             link.symlink_to(entry)
+    written: dict[str, str] = {}
+    if change_mfcc:
+        wanted = mfcc.rstrip("\n") + "\n--dither=0\n"
+        if "--use-energy=false" not in mfcc.replace(" ", ""):
+            # Kaldi's advice: without dither, floor the energy or digital silence gives log(0).
+            wanted += "--energy-floor=1.0\n"
+        written["mfcc.conf"] = wanted
+    if endpoint_silence is not None:
+        written["model.conf"] = _endpoint_rules(
+            (model_dir / "conf" / "model.conf").read_text(encoding="utf-8"), endpoint_silence)
     for entry in (model_dir / "conf").iterdir():
         link = target / "conf" / entry.name
-        if entry.name == "mfcc.conf" or link.is_symlink():
+        if entry.name in written or link.is_symlink():
             continue
         link.symlink_to(entry)
-    wanted = mfcc.rstrip("\n") + "\n--dither=0\n"
-    if "--use-energy=false" not in mfcc.replace(" ", ""):
-        # Kaldi's advice: without dither, floor the energy or digital silence gives log(0).
-        wanted += "--energy-floor=1.0\n"
-    conf = target / "conf" / "mfcc.conf"
-    if not conf.exists() or conf.read_text(encoding="utf-8") != wanted:
-        tmp = conf.with_suffix(".tmp")
-        tmp.write_text(wanted, encoding="utf-8")
-        tmp.replace(conf)  # atomic: a concurrent loader never reads half a file
+    for name, wanted in written.items():
+        conf = target / "conf" / name
+        if conf.is_symlink():
+            conf.unlink()
+        if not conf.exists() or conf.read_text(encoding="utf-8") != wanted:
+            tmp = conf.with_suffix(".tmp")
+            tmp.write_text(wanted, encoding="utf-8")
+            tmp.replace(conf)  # atomic: a concurrent loader never reads half a file
     return target
 
 
@@ -182,11 +219,13 @@ def _warm_up(vosk: Any, model: Any) -> float:
 
 
 def load_model(path: Path | str | None, *, deterministic: bool = True,
-               overlay_dir: Path = Path("var/asr/model-overlay")) -> LoadedModel:
+               overlay_dir: Path = Path("var/asr/model-overlay"),
+               endpoint_silence: float | None = ENDPOINT_SILENCE_SECONDS) -> LoadedModel:
     """Validate, load and warm up a model. Slow (seconds): call it from a thread, once."""
     root = validate_model_dir(path)
     try:
-        source = deterministic_overlay(root, overlay_dir) if deterministic else root
+        source = deterministic_overlay(root, overlay_dir, dither=not deterministic,
+                                       endpoint_silence=endpoint_silence)
     except OSError as exc:
         raise ModelError(root, f"cannot build the deterministic overlay in {overlay_dir}: {exc}") from exc
     vosk = _quiet_vosk()
@@ -205,25 +244,27 @@ def load_model(path: Path | str | None, *, deterministic: bool = True,
     return LoadedModel(model, root, source, deterministic, load_seconds, warmup)
 
 
-_cache: dict[tuple[Path, bool], LoadedModel] = {}
+_cache: dict[tuple[Path, bool, float | None], LoadedModel] = {}
 _cache_lock = threading.Lock()
 
 
 def get_model(path: Path | str | None, *, deterministic: bool = True,
-              overlay_dir: Path = Path("var/asr/model-overlay")) -> LoadedModel:
+              overlay_dir: Path = Path("var/asr/model-overlay"),
+              endpoint_silence: float | None = ENDPOINT_SILENCE_SECONDS) -> LoadedModel:
     """`load_model` memoised per process: a model directory is loaded at most once.
 
     A process-wide cache is deliberate: the model is immutable, costs ~500 MB, and tests,
     the service and the re-transcription CLI may all ask for it.
     """
     root = validate_model_dir(path)
-    key = (root, deterministic)
+    key = (root, deterministic, endpoint_silence)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = load_model(root, deterministic=deterministic, overlay_dir=overlay_dir)
+            _cache[key] = load_model(root, deterministic=deterministic, overlay_dir=overlay_dir,
+                                     endpoint_silence=endpoint_silence)
         return _cache[key]
 
 
 def model_from_settings(settings: AsrSettings) -> LoadedModel:
     return get_model(settings.model_path, deterministic=settings.deterministic,
-                     overlay_dir=settings.overlay_dir)
+                     overlay_dir=settings.overlay_dir, endpoint_silence=settings.endpoint_silence_seconds)

@@ -89,6 +89,38 @@ class StreamDeferred:
         }
 
 
+class StreamModeName(StrEnum):
+    """How a stream is transcribed right now, as the desk shows it."""
+
+    LIVE = "live"  # words arrive while the person speaks
+    POST_CALL = "post_call"  # audio is spooled; words come after the call (or when capacity frees)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMode:
+    """A stream's transcription mode, published when it opens and at every change.
+
+    Tells the desk which calls it sees live words for: under overload the newest streams go
+    post-call first, and a stream goes back to live (catching up) when capacity frees.
+    """
+
+    call_id: str
+    speaker: Speaker
+    mode: StreamModeName
+    reason: DeferReason | None  # why post-call; None when live
+    at: float  # stream position (seconds) from which the mode applies
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "asr.mode",
+            "call_id": self.call_id,
+            "speaker": self.speaker.value,
+            "mode": self.mode.value,
+            "reason": None if self.reason is None else self.reason.value,
+            "at": round(self.at, 3),
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class StreamRestarted:
     """The worker serving a stream died or was recycled; the stream resumed on another one."""
@@ -148,7 +180,7 @@ class TranscriptReady:
         return self.transcript.to_dict() | {"type": "asr.transcript_ready"}
 
 
-AsrEvent = Segment | StreamDeferred | StreamRestarted | TranscriptReady
+AsrEvent = Segment | StreamDeferred | StreamMode | StreamRestarted | TranscriptReady
 
 
 @dataclass(slots=True)

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from asr.batch import PostCallQueue
+from asr.batch import PostCallQueue, PostCallStopped
 from asr.models import AsrSettings, LoadedModel, ModelError, model_from_settings
+from asr.pending import load_pending
 from asr.publish import EventPublisher, EventSink
-from asr.stream import CallTranscription
+from asr.recognizers import cache_for
+from asr.segments import CallTranscript
+from asr.stream import CallTranscription, finish_pending
 from asr.workers import RecognizerPool
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,8 @@ class AsrService:
         self.error = error
         self.pool: RecognizerPool | None = None
         self.post_call: PostCallQueue | None = None
+        self._prewarm: tuple[threading.Thread, threading.Event] | None = None
+        self.started_at = time.time()  # post-call records older than this were left by another process
         if model is not None:
             self.pool = RecognizerPool(model, workers=settings.workers,
                                        streams_per_worker=settings.streams_per_worker,
@@ -45,6 +52,52 @@ class AsrService:
     @property
     def available(self) -> bool:
         return self.pool is not None
+
+    def start(self) -> None:
+        """Start the workers and prepare warm recognizers in the background (low priority)."""
+        if self.pool is None or self.model is None:
+            return
+        self.pool.start()
+        wanted = self.settings.warm_recognizers
+        count = self.pool.capacity if wanted is None else wanted
+        if count:
+            self._prewarm = cache_for(self.model).start_prewarm(self.settings.sample_rate, count)
+
+    def stop_post_call(self) -> None:
+        """Process stop: running post-call decodes give up within a chunk, queued ones never
+        start; their spools and records stay on disk for the next start (`recover`)."""
+        if self.post_call is not None:
+            self.post_call.stop()
+
+    async def recover(self) -> AsyncIterator[tuple[CallTranscript, dict[str, str]]]:
+        """Finish the post-call work a stopped process left on disk, oldest call first.
+
+        Yields each completed transcript with the metadata saved with it (caller number...).
+        Stops quietly when the process is closing again: what is left stays on disk.
+        """
+        if self.post_call is None:
+            return
+        records = await asyncio.to_thread(load_pending, self.settings.spool_dir, written_before=self.started_at)
+        for record in records:
+            log.info("resuming post-call transcription left by a stopped process",
+                     extra={"call_id": record.call_id, "streams": len(record.streams)})
+            try:
+                transcript = await finish_pending(record, self.post_call, self.publisher,
+                                                  self.settings.spool_dir)
+            except PostCallStopped:
+                return
+            yield transcript, record.meta
+
+    async def aclose(self) -> None:
+        self.stop_post_call()
+        if self._prewarm is not None:
+            thread, stop = self._prewarm
+            stop.set()
+            await asyncio.to_thread(thread.join, 5.0)
+        if self.pool is not None:
+            await self.pool.aclose()
+        if self.post_call is not None:
+            await asyncio.to_thread(self.post_call.close)
 
     def start_call(self, call_id: str) -> CallTranscription:
         """A transcription for one call (a no-op one when ASR is unavailable)."""
@@ -64,6 +117,7 @@ class AsrService:
             "capacity": self.pool.capacity,
             "worker_restarts": self.pool.restarts,
             "post_call_pending": self.post_call.pending,
+            "warm_recognizers": cache_for(self.model).idle(self.settings.sample_rate),
             "dropped_partials": self.publisher.dropped_partials,
         }
 
@@ -84,13 +138,9 @@ async def open_asr_service(settings: AsrSettings, sink: EventSink | None,
     publisher = EventPublisher(sink)
     publisher.start()
     service = AsrService(settings, publisher, model, error)
-    if service.pool is not None:
-        service.pool.start()
+    service.start()
     try:
         yield service
     finally:
-        if service.pool is not None:
-            await service.pool.aclose()
-        if service.post_call is not None:
-            await asyncio.to_thread(service.post_call.close)
+        await service.aclose()
         await publisher.aclose()

@@ -15,6 +15,8 @@ A stream is in one of: live, deferred (spooling to disk for post-call), off (ASR
 from __future__ import annotations
 
 import asyncio
+import collections
+import itertools
 import logging
 import time
 import uuid
@@ -22,8 +24,9 @@ import wave
 from enum import Enum
 from pathlib import Path
 
-from asr.batch import PostCallQueue
+from asr.batch import PostCallQueue, PostCallStopped
 from asr.models import BYTES_PER_SAMPLE
+from asr.pending import PendingCall, PendingStream
 from asr.publish import EventPublisher
 from asr.segments import (
     CallTranscript,
@@ -31,6 +34,8 @@ from asr.segments import (
     Segment,
     Speaker,
     StreamDeferred,
+    StreamMode,
+    StreamModeName,
     StreamRestarted,
     TranscriptReady,
     to_segment,
@@ -38,6 +43,26 @@ from asr.segments import (
 from asr.workers import Decoded, LiveSlot, RecognizerPool
 
 log = logging.getLogger(__name__)
+
+
+#: While catching up after a resume, chunks handed to the worker per new chunk of audio: the
+#: stream gains (N - 1) x real time on its backlog.
+CATCH_UP_CHUNKS_PER_CHUNK = 2
+#: A stream whose worker backlog exceeds this many times `max_lag_seconds` goes post-call
+#: itself, whatever its age (the newest-first shedding did not relieve it).
+HOPELESS_LAG_FACTOR = 3.0
+
+_ages = itertools.count(1)
+
+
+def _read_spool(path: Path) -> bytes:
+    with wave.open(str(path), "rb") as wav:
+        return wav.readframes(wav.getnframes())
+
+
+def _observe(task: asyncio.Task[CallTranscript]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class Mode(Enum):
@@ -53,6 +78,7 @@ class SpeakerStream:
         self.call = call
         self.speaker = speaker
         self.offset = offset  # seconds from the call's start to this stream's first sample
+        self.seq = next(_ages)  # age: under overload the newest streams go post-call first
         self.sample_rate = call.sample_rate
         self.bytes_per_second = self.sample_rate * BYTES_PER_SAMPLE
         self.chunk_bytes = self.sample_rate * BYTES_PER_SAMPLE * call.decode_chunk_ms // 1000
@@ -60,10 +86,12 @@ class SpeakerStream:
         self.defer_reason: DeferReason | None = None
         self.failed = False
         self._buffer = bytearray()  # frames not yet forming a whole decode chunk
-        self._pending = bytearray()  # sent to the recognizer, not yet covered by a final
+        self._pending = bytearray()  # sent (or queued for catch-up), not yet covered by a final
         self._pending_start = 0
-        self._sent = 0  # stream position after the last chunk sent (or spooled)
+        self._sent = 0  # stream position after the last chunk accepted (live or spooled)
+        self._submitted = 0  # stream position after the last chunk handed to the worker
         self._decoded = 0
+        self._catch_up: collections.deque[bytes] = collections.deque()  # after a resume
         self._closing = False
         self._finished = asyncio.get_running_loop().create_future()
         self._spool: wave.Wave_write | None = None
@@ -81,6 +109,8 @@ class SpeakerStream:
             self.mode = Mode.LIVE
             if self._slot is None:
                 self._defer(DeferReason.CAPACITY)
+            else:
+                self._publish_mode()
 
     # ---- input (telephony side) ----
 
@@ -94,21 +124,52 @@ class SpeakerStream:
             del self._buffer[: self.chunk_bytes]
             self._dispatch(chunk)
 
-    def _dispatch(self, chunk: bytes) -> None:
+    def _dispatch(self, chunk: bytes, *, may_resume: bool = True) -> None:
         self._sent += len(chunk)
         if self.mode is Mode.LIVE:
             assert self._slot is not None
             self._pending += chunk
-            self._slot.submit(chunk, self._sent)
-            if (self._sent - self._decoded) / self.bytes_per_second > self.call.max_lag_seconds:
-                self._defer(DeferReason.LAG)
+            if self._catch_up:
+                self._catch_up.append(chunk)
+                self._drain_catch_up(CATCH_UP_CHUNKS_PER_CHUNK)
+            else:
+                self._submit(chunk)
+            backlog = self.backlog_seconds
+            if backlog > self.call.max_lag_seconds:
+                if backlog > HOPELESS_LAG_FACTOR * self.call.max_lag_seconds:
+                    self._defer(DeferReason.LAG)  # cannot keep up even when others leave
+                else:
+                    self._slot.pool.overloaded(self._slot)
         elif self.mode is Mode.DEFERRED:
             assert self._spool is not None
             self._spool.writeframesraw(chunk)
+            if may_resume and self.call.pool is not None and self.defer_reason is not DeferReason.DECODER_FAILED:
+                slot = self.call.pool.try_resume(self, self.sample_rate, self._spool_start)
+                if slot is not None:
+                    self._resume(slot)
+
+    def _submit(self, chunk: bytes) -> None:
+        assert self._slot is not None
+        self._submitted += len(chunk)
+        self._slot.submit(chunk, self._submitted)
+
+    def _drain_catch_up(self, limit: int | None = None) -> None:
+        """Hand queued catch-up audio to the worker, `limit` chunks at a time: a stream catching
+        up runs a few times faster than real time without starving the streams beside it."""
+        n = 0
+        while self._catch_up and (limit is None or n < limit):
+            self._submit(self._catch_up.popleft())
+            n += 1
 
     @property
     def lag_seconds(self) -> float:
+        """How far behind real time the live transcript is (catch-up included)."""
         return (self._sent - self._decoded) / self.bytes_per_second if self.mode is Mode.LIVE else 0.0
+
+    @property
+    def backlog_seconds(self) -> float:
+        """Audio handed to the worker and not decoded yet: what says the worker is overloaded."""
+        return (self._submitted - self._decoded) / self.bytes_per_second if self.mode is Mode.LIVE else 0.0
 
     # ---- results (worker side, delivered on the loop) ----
 
@@ -142,8 +203,9 @@ class SpeakerStream:
         assert self._slot is not None
         self._slot.restart(self._pending_start)
         position = self._pending_start
-        for i in range(0, len(self._pending), self.chunk_bytes):
-            chunk = bytes(self._pending[i: i + self.chunk_bytes])
+        replay = self._submitted - self._pending_start  # the rest still waits in the catch-up queue
+        for i in range(0, replay, self.chunk_bytes):
+            chunk = bytes(self._pending[i: min(i + self.chunk_bytes, replay)])
             position += len(chunk)
             self._slot.submit(chunk, position)
         if self._closing:
@@ -151,7 +213,19 @@ class SpeakerStream:
         self.call.publisher.publish(StreamRestarted(self.call.call_id, self.speaker,
                                                     len(self._pending) / self.bytes_per_second))
 
-    # ---- switching to post-call ----
+    def shed(self) -> None:
+        """The pool is overloaded and we are the newest stream on it: continue post-call."""
+        if self.mode is Mode.LIVE and not self._closing:
+            self._defer(DeferReason.LAG)
+
+    # ---- switching between live and post-call ----
+
+    def _publish_mode(self) -> None:
+        live = self.mode is Mode.LIVE
+        at = (self._sent if live else self._spool_start) / self.bytes_per_second
+        self.call.publisher.publish(StreamMode(
+            self.call.call_id, self.speaker, StreamModeName.LIVE if live else StreamModeName.POST_CALL,
+            None if live else self.defer_reason, at))
 
     def _defer(self, reason: DeferReason) -> None:
         """Stop live decoding; spool from the last final onwards for post-call transcription."""
@@ -160,6 +234,7 @@ class SpeakerStream:
             self._slot = None
         self.mode = Mode.DEFERRED
         self.defer_reason = reason
+        self._catch_up.clear()  # its audio is in _pending, which starts the spool
         spool_dir = self.call.spool_dir
         spool_dir.mkdir(parents=True, exist_ok=True)
         self._spool_path = spool_dir / f"{self.call.call_id}-{self.speaker.value}-{uuid.uuid4().hex[:8]}.wav"
@@ -170,12 +245,36 @@ class SpeakerStream:
         self._spool_start = self._pending_start
         self._spool.writeframesraw(bytes(self._pending))
         self._pending.clear()
+        self._submitted = self._decoded = self._pending_start
         at = self._spool_start / self.bytes_per_second
         log.warning("asr stream deferred to post-call",
                     extra={"call_id": self.call.call_id, "speaker": self.speaker.value, "reason": reason.value})
         self.call.publisher.publish(StreamDeferred(self.call.call_id, self.speaker, reason, at))
+        self._publish_mode()
+        if self.call.pool is not None and reason is not DeferReason.DECODER_FAILED:
+            self.call.pool.wait_for_capacity(self)
         if self._closing and not self._finished.done():
             self._finished.set_result(None)
+
+    def _resume(self, slot: LiveSlot) -> None:
+        """Capacity freed: go live again, catching up on the spooled audio (then drop the spool)."""
+        assert self._spool is not None and self._spool_path is not None
+        self._spool.close()
+        spooled = _read_spool(self._spool_path)
+        self._spool_path.unlink(missing_ok=True)
+        self._spool = None
+        self._spool_path = None
+        self._slot = slot
+        self.mode = Mode.LIVE
+        self.defer_reason = None
+        self._pending = bytearray(spooled)
+        self._pending_start = self._submitted = self._decoded = self._spool_start
+        self._catch_up = collections.deque(spooled[i:i + self.chunk_bytes]
+                                           for i in range(0, len(spooled), self.chunk_bytes))
+        self._drain_catch_up(CATCH_UP_CHUNKS_PER_CHUNK)
+        log.info("asr stream back to live", extra={"call_id": self.call.call_id, "speaker": self.speaker.value,
+                                                   "catch_up_seconds": len(spooled) / self.bytes_per_second})
+        self._publish_mode()
 
     # ---- end of call ----
 
@@ -187,9 +286,12 @@ class SpeakerStream:
         if self._buffer and self.mode is not Mode.OFF:
             chunk = bytes(self._buffer)
             self._buffer.clear()
-            self._dispatch(chunk)
+            self._dispatch(chunk, may_resume=False)  # the call is over: post-call is as good
         self._closing = True
+        if self.call.pool is not None:
+            self.call.pool.stop_waiting(self)
         if self.mode is Mode.LIVE and self._slot is not None:
+            self._drain_catch_up()
             self._slot.finish()
         elif not self._finished.done():
             self._finished.set_result(None)
@@ -197,16 +299,48 @@ class SpeakerStream:
         if self._spool is not None:
             self._spool.close()  # writes the WAV header sizes
 
-    async def transcribe_deferred(self, post_call: PostCallQueue) -> None:
-        """After the call: decode the spool and add its segments (marked live=False)."""
+    def pending_record(self) -> PendingStream | None:
+        """What post-call work this stream leaves (after `close()`), or None."""
         if self._spool_path is None:
-            return
-        results = await post_call.transcribe_spool(self._spool_path, start_pos=self._spool_start)
+            return None
+        return PendingStream(self.speaker, self.offset, self._spool_path.name, self._spool_start)
+
+
+async def finish_pending(record: PendingCall, post_call: PostCallQueue, publisher: EventPublisher,
+                         spool_dir: Path) -> CallTranscript:
+    """Decode a call's remaining spooled streams, persisting progress after each one.
+
+    Used at hang-up and, for calls a stopped process left behind, at the next start. Raises
+    `PostCallStopped` when the process is closing: the record and the spools not yet
+    decoded stay on disk. Returns the complete transcript and removes the record.
+    """
+    while record.streams:
+        stream = record.streams[0]
+        path = spool_dir / stream.spool
+        try:
+            results = await post_call.transcribe_spool(path, start_pos=stream.start_pos, delete=False)
+        except PostCallStopped:
+            raise
+        except Exception:
+            record.failed.append(stream.speaker)
+            log.exception("asr post-call transcription failed",
+                          extra={"call_id": record.call_id, "speaker": stream.speaker.value,
+                                 "spool": str(path)})
+            results = []
         for raw in results:
-            segment = to_segment(raw, self.call.call_id, self.speaker, self.offset, live=False)
-            self.segments.append(segment)
-            self.call.publisher.publish(segment)
-        self._spool_path = None
+            segment = to_segment(raw, record.call_id, stream.speaker, stream.offset, live=False)
+            record.segments.append(segment)
+            publisher.publish(segment)
+        record.streams.pop(0)
+        record.save(spool_dir)  # first the words, then the audio goes: a stop loses neither
+        if stream.speaker not in record.failed:
+            path.unlink(missing_ok=True)
+    segments = sorted(record.segments, key=lambda s: (s.start, s.speaker.value))
+    transcript = CallTranscript(record.call_id, tuple(segments), frozenset(record.deferred), True,
+                                frozenset(record.failed))
+    publisher.publish(TranscriptReady(transcript))
+    record.remove(spool_dir)
+    return transcript
 
 
 class CallTranscription:
@@ -227,6 +361,8 @@ class CallTranscription:
         self._started = time.monotonic()
         self._live_transcript: CallTranscript | None = None
         self._complete: asyncio.Task[CallTranscript] | None = None
+        #: kept with post-call work on disk, for whoever stores the transcript (caller number)
+        self.meta: dict[str, str] = {}
 
     @property
     def enabled(self) -> bool:
@@ -251,29 +387,33 @@ class CallTranscription:
         """End of call: finish live streams and start post-call work for deferred ones.
 
         Returns the transcript as known now (`complete=False` while post-call work remains);
-        `wait_complete()` returns the full one.
+        `wait_complete()` returns the full one. Post-call work is recorded on disk first
+        (`asr.pending`) so that a process stop does not lose it.
         """
         if self._live_transcript is None:
             await asyncio.gather(*(s.close() for s in self.streams.values()))
             deferred = [s for s in self.streams.values() if s.defer_reason is not None]
             self._live_transcript = self._transcript(complete=not deferred)
-            self._complete = asyncio.create_task(self._finish(deferred), name=f"asr-post-{self.call_id}")
+            record = PendingCall(self.call_id, dict(self.meta), list(self._live_transcript.segments),
+                                 [r for s in deferred if (r := s.pending_record()) is not None],
+                                 [s.speaker for s in deferred])
+            if record.streams and self.post_call is not None:
+                record.save(self.spool_dir)
+            self._complete = asyncio.create_task(self._finish(record), name=f"asr-post-{self.call_id}")
+            # Stopped post-call work (PostCallStopped) is normal at a process stop, and a caller
+            # may never ask for the complete transcript: mark the outcome as seen.
+            self._complete.add_done_callback(_observe)
         return self._live_transcript
 
-    async def _finish(self, deferred: list[SpeakerStream]) -> CallTranscript:
-        for stream in deferred:
-            if self.post_call is None:
-                stream.failed = True
-                continue
-            try:
-                await stream.transcribe_deferred(self.post_call)
-            except Exception:
-                stream.failed = True
-                log.exception("asr post-call transcription failed",
-                              extra={"call_id": self.call_id, "speaker": stream.speaker.value})
-        transcript = self._transcript(complete=True)
-        self.publisher.publish(TranscriptReady(transcript))
-        return transcript
+    async def _finish(self, record: PendingCall) -> CallTranscript:
+        if self.post_call is None:
+            record.failed.extend(s.speaker for s in record.streams)
+            record.streams.clear()
+            transcript = CallTranscript(self.call_id, tuple(record.segments), frozenset(record.deferred), True,
+                                        frozenset(record.failed))
+            self.publisher.publish(TranscriptReady(transcript))
+            return transcript
+        return await finish_pending(record, self.post_call, self.publisher, self.spool_dir)
 
     async def wait_complete(self) -> CallTranscript:
         await self.close()

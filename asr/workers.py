@@ -24,6 +24,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -54,9 +55,22 @@ class Decoded:
 class SlotListener(Protocol):
     """The stream side of a live slot; called on the event loop only."""
 
+    @property
+    def seq(self) -> int:
+        """Age of the stream: lower is older. Under overload the newest go post-call first."""
+        ...
+
+    @property
+    def backlog_seconds(self) -> float:
+        """Audio handed to the worker and not decoded yet."""
+        ...
+
     def on_decoded(self, message: Decoded) -> None: ...
 
     def on_worker_lost(self) -> None: ...
+
+    def shed(self) -> None:
+        """Give up the live slot (the pool is overloaded): continue post-call."""
 
 
 class LiveSlot:
@@ -117,6 +131,21 @@ class _Drop:
 
 _STOP = object()
 
+#: Overload policy (see `RecognizerPool.overloaded` / `try_resume`), seconds.
+SHED_INTERVAL = 1.0
+SHED_RECOVERY = 6.0
+RESUME_HOLDOFF = 10.0
+RESUME_MAX_BACKLOG = 0.5
+
+
+def _release(state: tuple[int, Decoder, int, str] | None) -> None:
+    """Hand a dropped stream's recognizer back to the warm cache (a broken one is discarded)."""
+    if state is not None:
+        try:
+            state[1].release()
+        except Exception:
+            log.warning("asr recognizer not reusable; discarded", exc_info=True)
+
 
 class _Worker(threading.Thread):
     def __init__(self, pool: RecognizerPool, index: int, generation: int) -> None:
@@ -125,6 +154,8 @@ class _Worker(threading.Thread):
         self.index = index
         self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.slots: dict[int, LiveSlot] = {}  # event-loop side bookkeeping
+        self.last_shed = -1e9  # monotonic time a stream of this worker was last shed
+        self.backlog_at_shed = 0.0
         self.kill_requested = False
 
     def run(self) -> None:
@@ -147,14 +178,15 @@ class _Worker(threading.Thread):
     def _handle(self, job: object, decoders: dict[int, tuple[int, Decoder, int, str]]) -> None:
         pool = self.pool
         if isinstance(job, _Drop):
-            decoders.pop(job.key, None)
+            _release(decoders.pop(job.key, None))
             return
         assert isinstance(job, (_Open, _Audio, _Finish))
         slot = job.slot
         if slot.cancelled:
-            decoders.pop(slot.key, None)
+            _release(decoders.pop(slot.key, None))
             return
         if isinstance(job, _Open):
+            _release(decoders.pop(slot.key, None))
             decoders[slot.key] = (job.epoch, Decoder(pool.model, slot.sample_rate, job.start_pos), 0, "")
             return
         state = decoders.get(slot.key)
@@ -169,6 +201,7 @@ class _Worker(threading.Thread):
                     message.finals.append(final)
                 message.finished = True
                 del decoders[slot.key]
+                decoder.release()
             else:
                 result = decoder.accept(job.chunk)
                 chunks += 1
@@ -205,8 +238,12 @@ class RecognizerPool:
         self._generation = itertools.count(1)
         self._keys = itertools.count(1)
         self._slots: dict[int, LiveSlot] = {}
+        self._waiting: dict[int, SlotListener] = {}  # deferred streams that may resume, by age
         self._closing = False
         self.restarts = 0
+        self.shed_count = 0
+        self.resumed = 0
+        self.last_shed = -1e9
 
     @property
     def capacity(self) -> int:
@@ -228,6 +265,7 @@ class RecognizerPool:
 
     async def aclose(self) -> None:
         self._closing = True
+        self._waiting.clear()
         for slot in list(self._slots.values()):
             slot.cancelled = True
         for worker in self._workers:
@@ -236,7 +274,7 @@ class RecognizerPool:
             await asyncio.to_thread(worker.join, 10)
         self._slots.clear()
 
-    def open_slot(self, listener: SlotListener, sample_rate: int) -> LiveSlot | None:
+    def open_slot(self, listener: SlotListener, sample_rate: int, start_pos: int = 0) -> LiveSlot | None:
         """Reserve a live slot on the least loaded worker, or None when the pool is full."""
         if self._closing or not self._workers or len(self._slots) >= self.capacity:
             return None
@@ -246,7 +284,58 @@ class RecognizerPool:
         slot = LiveSlot(self, next(self._keys), listener, sample_rate)
         self._attach(slot, worker)
         self._slots[slot.key] = slot
-        slot.restart(0)
+        slot.restart(start_pos)
+        return slot
+
+    # ---- graceful overload (event loop only) ----
+
+    def overloaded(self, slot: LiveSlot) -> None:
+        """`slot`'s backlog passed the lag limit: shed the newest stream of its worker.
+
+        One stream per worker per `SHED_INTERVAL`, and again only while the backlog keeps
+        growing (a worker that just shed needs a while to work its backlog off; shedding more
+        meanwhile would send calls post-call for nothing).
+        """
+        worker = slot.worker
+        if worker is None or not worker.slots:
+            return
+        now = time.monotonic()
+        backlog = slot.listener.backlog_seconds
+        since = now - worker.last_shed
+        if since < SHED_INTERVAL or (since < SHED_RECOVERY and backlog <= worker.backlog_at_shed):
+            return
+        victim = max(worker.slots.values(), key=lambda s: s.listener.seq)
+        worker.last_shed = self.last_shed = now
+        worker.backlog_at_shed = backlog
+        self.shed_count += 1
+        log.warning("asr worker overloaded; newest stream goes post-call",
+                    extra={"worker": worker.name, "backlog_seconds": round(backlog, 2),
+                           "streams": len(worker.slots)})
+        victim.listener.shed()
+
+    def wait_for_capacity(self, listener: SlotListener) -> None:
+        """A deferred stream that may go live again when capacity frees (oldest first)."""
+        if not self._closing:
+            self._waiting[listener.seq] = listener
+
+    def stop_waiting(self, listener: SlotListener) -> None:
+        self._waiting.pop(listener.seq, None)
+
+    def try_resume(self, listener: SlotListener, sample_rate: int, start_pos: int) -> LiveSlot | None:
+        """A live slot for a deferred stream, if it is the oldest waiting one and the pool has
+        room and is keeping up (no recent shedding, no backlog on the chosen worker)."""
+        if (self._closing or listener.seq not in self._waiting or len(self._slots) >= self.capacity
+                or time.monotonic() - self.last_shed < RESUME_HOLDOFF
+                or min(self._waiting) != listener.seq):
+            return None
+        worker = min(self._workers, key=lambda w: len(w.slots))
+        if len(worker.slots) >= self.streams_per_worker or any(
+                s.listener.backlog_seconds > RESUME_MAX_BACKLOG for s in worker.slots.values()):
+            return None
+        slot = self.open_slot(listener, sample_rate, start_pos)
+        if slot is not None:
+            del self._waiting[listener.seq]
+            self.resumed += 1
         return slot
 
     def _attach(self, slot: LiveSlot, worker: _Worker) -> None:

@@ -457,13 +457,20 @@ class CallFlow:
         if sink is None:
             return
         tap = MediaTap(self.rest, self.ari, self.waiter, call.call_id, call.channel_id, sink,
-                       media_format=self.media_format)
+                       media_format=self.media_format,
+                       hears_person=lambda: self._person_on_call(call.channel_id))
         self.taps[call.channel_id] = tap
         try:
             await tap.start()
         except (AriError, TimeoutError) as exc:
             log.warning("media tap failed; the call continues without live audio: %s", exc,
                         extra={"call_id": call.call_id, "error": str(exc) or type(exc).__name__})
+
+    def _person_on_call(self, channel_id: str) -> bool:
+        """An agent or an answered third party (unit) is on the call: the caller hears a person."""
+        call = self.state.calls.get(channel_id)
+        return call is not None and (call.agent_channel_id is not None
+                                     or any(p.get("answered") for p in call.parties.values()))
 
     async def _step(self, call: ActiveCall, step: str) -> None:
         call.steps_done.append(step)

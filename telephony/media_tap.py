@@ -6,6 +6,12 @@ channel meet in a small private bridge; the media channel streams slin16 frames 
 `receive_media`. The tap never touches the call's own bridge, so a failing tap (ASR overload,
 a crash) can never cut or disturb the conversation.
 
+The agent direction carries a person only once an agent or a unit is on the call; before that
+it is the greeting, prompts and silence of the queue. `hears_person` (from the call flow) says
+whether someone is there: until it first does, agent-direction frames are not delivered, so
+prompts are not transcribed as somebody's words and cost no decoding. From then on frames flow
+without gaps (the consumer's time line must not jump).
+
 Both new channels enter Stasis in our app; they may only be bridged after THEIR OWN
 StasisStart (earlier gives 422), which the call flow routes back here through `StasisWaiter`.
 """
@@ -14,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 
@@ -68,8 +74,20 @@ class MediaTap:
     channel_id: str
     on_audio: AudioSink
     media_format: str = "slin16"
+    #: Is an agent or a unit on the call? None: deliver the agent direction from the start.
+    hears_person: Callable[[], bool] | None = None
     readers: dict[str, asyncio.Task[object]] = field(default_factory=dict)
     resources: list[tuple[str, str]] = field(default_factory=list)
+    #: Directions delivering frames (the agent direction joins once a person is on the call).
+    delivering: set[str] = field(default_factory=set)
+
+    def _delivers(self, speaker: str) -> bool:
+        if speaker in self.delivering:
+            return True
+        if speaker == "caller" or self.hears_person is None or self.hears_person():
+            self.delivering.add(speaker)
+            return True
+        return False
 
     async def start(self, speakers: tuple[str, ...] = ("caller", "agent"),
                     timeout: float = 5.0) -> None:
@@ -97,6 +115,8 @@ class MediaTap:
             def deliver(frame: bytes, speaker: str = speaker) -> Awaitable[None] | None:
                 # Sync: a coroutine per 20 ms frame per direction was, at 200 calls, 20,000
                 # coroutines a second on the event loop for a sink that returns nothing.
+                if not self._delivers(speaker):
+                    return None  # prompts before anyone answers: not a person's words
                 return self.on_audio(speaker, frame)
 
             # In server mode the media channel enters Stasis only once we are connected.

@@ -26,6 +26,7 @@ from asr.transcript_store import TranscriptStore
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import speech_call_scenario
 from kernel.schema import tickets
+from telephony.call_flow import CallFlow
 from telephony.call_record import CallRecord
 from tests.asr_fixtures import AsrLanguage, read_pcm, reference_decode, render_speech
 from tests.audio_alignment import align_frames
@@ -92,8 +93,11 @@ def caller_audio(tmp_path: Path, language: AsrLanguage, tail_seconds: float = 0.
 
 async def test_caller_transcript_equals_direct_vosk_and_agent_is_separate(
     asterisk: AsteriskSandbox, in_process_bridge, asr_model: LoadedModel,
-    asr_language: AsrLanguage, tmp_path: Path,
+    asr_language: AsrLanguage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # As when an agent is on the call from the start: the agent direction is transcribed
+    # (prompts heard before anyone answers are not: tests/integration/test_media_tap.py).
+    monkeypatch.setattr(CallFlow, "_person_on_call", lambda self, channel_id: True)
     ulaw, file_pcm = caller_audio(tmp_path, asr_language)
     # The agent's side (what the caller hears) is played into the call as its greeting.
     agent_wav = render_speech(tmp_path / "agent", asr_language.voice,

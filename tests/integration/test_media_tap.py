@@ -12,6 +12,7 @@ import pytest
 
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
+from telephony.call_flow import CallFlow
 from telephony.call_record import CallRecord
 
 pytestmark = pytest.mark.asterisk
@@ -44,9 +45,7 @@ def rms(pcm: bytes) -> float:
     return math.sqrt(sum(s * s for s in samples) / len(samples)) / 32768
 
 
-async def test_caller_and_agent_audio_arrive_separately(
-    asterisk: AsteriskSandbox, in_process_bridge
-) -> None:
+async def _tone_call(asterisk: AsteriskSandbox, in_process_bridge) -> CollectingConsumer:
     consumer = CollectingConsumer()
     await in_process_bridge(asterisk, audio_consumer=consumer)
     wav = asterisk.write_sipp_file("tone-3s.wav", caller_audio_wav(seconds=3.0))
@@ -56,6 +55,15 @@ async def test_caller_and_agent_audio_arrive_separately(
                                         "-set", "caller", "13500000001")
     assert code == 0, out[-1500:]
     await asyncio.wait_for(consumer.ended.wait(), 15)
+    return consumer
+
+
+async def test_caller_and_agent_audio_arrive_separately(
+    asterisk: AsteriskSandbox, in_process_bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As when an agent (or a unit) is on the call: the agent direction is delivered.
+    monkeypatch.setattr(CallFlow, "_person_on_call", lambda self, channel_id: True)
+    consumer = await _tone_call(asterisk, in_process_bridge)
 
     caller_seconds = len(consumer.audio["caller"]) / SLIN16_BYTES_PER_SECOND
     assert 2.5 <= caller_seconds <= 5.5, caller_seconds
@@ -63,4 +71,15 @@ async def test_caller_and_agent_audio_arrive_separately(
     # The agent side carries what the caller hears: here the greeting.
     assert len(consumer.audio["agent"]) > 0.3 * SLIN16_BYTES_PER_SECOND
     assert consumer.frame_sizes <= {640, 960, 1280, 1920}
+    assert consumer.ticket_no
+
+
+async def test_prompts_before_anyone_answers_are_not_delivered_as_a_person(
+    asterisk: AsteriskSandbox, in_process_bridge
+) -> None:
+    """Nobody answers this call: the greeting it hears is no one's words (issue 12)."""
+    consumer = await _tone_call(asterisk, in_process_bridge)
+
+    assert len(consumer.audio["caller"]) / SLIN16_BYTES_PER_SECOND >= 2.5
+    assert len(consumer.audio["agent"]) == 0
     assert consumer.ticket_no
