@@ -64,11 +64,11 @@ class CallFlowSettings(Section):
     #: Longest wait for one write of a finished call before it goes to the outbox.
     persist_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     #: Calls this node handles at once. A caller beyond it is still answered: the call goes
-    #: on in the dialplan's `[hotline-message]` (greeting, message, adopted as a ticket by the
+    #: on in the dialplan's `[hotline-overflow]` (greeting, message, adopted as a ticket by the
     #: message spool), never left ringing or dropped. 0: no limit.
     max_concurrent_calls: int = Field(default=250, ge=0, le=10000)
     #: Dialplan context that takes callers beyond `max_concurrent_calls`.
-    overflow_context: str = "hotline-message"
+    overflow_context: str = "hotline-overflow"
     #: On SIGTERM the node stops within this many seconds: it gives up the application (new
     #: calls go to another node or the dialplan fallback), hands live calls over through the
     #: call mirror and exits.
