@@ -103,6 +103,21 @@ async def keyable_code(client: TestClient, no: str) -> str:
     return str(answer["relay_code"]["code"])
 
 
+async def relay_with_code(asterisk: AsteriskSandbox, in_process_bridge: Any, api: Any,
+                          settings: RelaySettings, **options: Any) -> tuple[Any, TestClient, str, str]:
+    """A backend with the relay, a unit's API client, a confidential ticket and its code."""
+    made: list[RelayService] = []
+    bridge = await in_process_bridge(asterisk, relay=(settings, relay_factory(made, **options)))
+    client = await api(bridge, made[0])
+    no = await confidential_ticket(TicketStore(bridge.engine, "T01"))
+    return bridge, client, no, await keyable_code(client, no)
+
+
+def dial_to(phone: str) -> str:
+    """The relay's dial string that reaches a SIPp phone (`PJSIP/...`) for any number."""
+    return f"PJSIP/{{number}}@{phone.removeprefix('PJSIP/')}"
+
+
 async def unit_calls(asterisk: AsteriskSandbox, keys: str,
                      hold_ms: int | None = None) -> tuple[int, str, str]:
     """The unit's phone calls the relay number and keys `keys` in; then talks `hold_ms` and
@@ -153,13 +168,9 @@ async def test_a_unit_keys_the_code_and_talks_to_the_caller_without_learning_the
     asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones, api,
 ) -> None:
     citizen = await sip_phones.start("citizen", scenario=checked_phone_scenario(r'"12345" <sip:12345@'))
-    made: list[RelayService] = []
-    settings = RelaySettings(dial=f"PJSIP/{{number}}@{citizen.removeprefix('PJSIP/')}",
+    settings = RelaySettings(dial=dial_to(citizen),
                              key_seconds=15, notice_seconds=1)
-    bridge = await in_process_bridge(asterisk, relay=(settings, relay_factory(made)))
-    client = await api(bridge, made[0])
-    no = await confidential_ticket(TicketStore(bridge.engine, "T01"))
-    code = await keyable_code(client, no)
+    bridge, client, no, code = await relay_with_code(asterisk, in_process_bridge, api, settings)
 
     exit_code, out, messages = await unit_calls(asterisk, code, hold_ms=5000)
     assert exit_code == 0, out[-1500:]
@@ -194,13 +205,9 @@ async def test_a_unit_keys_the_code_and_talks_to_the_caller_without_learning_the
 async def test_wrong_codes_are_refused_audited_and_lock_the_number_out(
     asterisk: AsteriskSandbox, in_process_bridge, api,
 ) -> None:
-    made: list[RelayService] = []
     settings = RelaySettings(dial="PJSIP/{number}@nowhere", key_seconds=15, notice_seconds=1,
                              tries_per_call=2)
-    bridge = await in_process_bridge(asterisk, relay=(settings, relay_factory(made, max_failures=2)))
-    client = await api(bridge, made[0])
-    no = await confidential_ticket(TicketStore(bridge.engine, "T01"))
-    code = await keyable_code(client, no)
+    bridge, _client, no, code = await relay_with_code(asterisk, in_process_bridge, api, settings, max_failures=2)
     wrong = ["".join(str((int(d) + 1) % 10) for d in code), "".join(str((int(d) + 3) % 10) for d in code)]
 
     exit_code, out, _ = await unit_calls(asterisk, "".join(wrong))
@@ -222,13 +229,9 @@ async def test_wrong_codes_are_refused_audited_and_lock_the_number_out(
 async def test_an_expired_code_is_refused(
     asterisk: AsteriskSandbox, in_process_bridge, api,
 ) -> None:
-    made: list[RelayService] = []
     settings = RelaySettings(dial="PJSIP/{number}@nowhere", key_seconds=15, notice_seconds=1,
                              tries_per_call=1)
-    bridge = await in_process_bridge(asterisk, relay=(settings, relay_factory(made)))
-    client = await api(bridge, made[0])
-    no = await confidential_ticket(TicketStore(bridge.engine, "T01"))
-    code = await keyable_code(client, no)
+    bridge, client, no, code = await relay_with_code(asterisk, in_process_bridge, api, settings)
     async with bridge.engine.begin() as conn:
         await conn.execute(update(relay_codes).where(relay_codes.c.code == code).values(
             expires_at=datetime.now(UTC) - timedelta(minutes=1)))
@@ -246,13 +249,9 @@ async def test_a_caller_who_does_not_answer_leaves_the_code_usable_and_nothing_b
     asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones, api,
 ) -> None:
     citizen = await sip_phones.start("citizen", answer_after_ms=None)
-    made: list[RelayService] = []
-    settings = RelaySettings(dial=f"PJSIP/{{number}}@{citizen.removeprefix('PJSIP/')}",
+    settings = RelaySettings(dial=dial_to(citizen),
                              ring_seconds=3, key_seconds=15, notice_seconds=1)
-    bridge = await in_process_bridge(asterisk, relay=(settings, relay_factory(made)))
-    client = await api(bridge, made[0])
-    no = await confidential_ticket(TicketStore(bridge.engine, "T01"))
-    code = await keyable_code(client, no)
+    bridge, _client, no, code = await relay_with_code(asterisk, in_process_bridge, api, settings)
 
     exit_code, out, _ = await unit_calls(asterisk, code)
     assert exit_code == 0, out[-1500:]  # the hotline said "not reached" and hung up
@@ -268,13 +267,9 @@ async def test_a_unit_that_hangs_up_while_the_caller_rings_leaves_nothing_behind
     asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones, api,
 ) -> None:
     citizen = await sip_phones.start("citizen", answer_after_ms=None)
-    made: list[RelayService] = []
-    settings = RelaySettings(dial=f"PJSIP/{{number}}@{citizen.removeprefix('PJSIP/')}",
+    settings = RelaySettings(dial=dial_to(citizen),
                              ring_seconds=30, key_seconds=15, notice_seconds=1)
-    bridge = await in_process_bridge(asterisk, relay=(settings, relay_factory(made)))
-    client = await api(bridge, made[0])
-    no = await confidential_ticket(TicketStore(bridge.engine, "T01"))
-    code = await keyable_code(client, no)
+    bridge, _client, no, code = await relay_with_code(asterisk, in_process_bridge, api, settings)
 
     exit_code, out, _ = await unit_calls(asterisk, code, hold_ms=1500)
     assert exit_code == 0, out[-1500:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -42,6 +43,21 @@ def caller(sandbox: AsteriskSandbox, number: str, seconds: float) -> asyncio.Tas
 def played_on(events: list[object], channel_id: str) -> list[str]:
     return [e.media_uri for e in events if isinstance(e, PlaybackEvent)
             and e.type == "PlaybackStarted" and e.target_uri == f"channel:{channel_id}"]
+
+
+async def left_message(bridge, record, ticket_no: str, ari_observer: list[object]) -> Any:
+    """The caller heard the overflow prompt and the beep and left a message: a `message`
+    ticket with a due callback task. Returns the task."""
+    assert record.is_message and record.agent_id is None
+    played = [e.media_uri for e in ari_observer if isinstance(e, PlaybackEvent)
+              and e.type == "PlaybackStarted" and e.target_uri == f"bridge:{record.bridge_id}"]
+    assert "sound:hotline/queue-overflow" in played and "sound:beep" in played
+    async with bridge.engine.connect() as conn:  # type: ignore[attr-defined]
+        origin = await conn.scalar(select(tickets.c.origin).where(tickets.c.ticket_no == ticket_no))
+        task = (await conn.execute(select(callback_tasks).where(
+            callback_tasks.c.ticket_no == ticket_no))).one()
+    assert origin == "message" and task.reason == "left_message" and task.status == "due"
+    return task
 
 
 async def test_two_callers_one_agent_the_second_waits_and_hears_its_place(
@@ -102,16 +118,7 @@ async def test_no_agent_within_the_limit_the_caller_leaves_a_message_with_a_call
     assert code == 0, out[-800:]
     record, ticket_no = await asyncio.wait_for(bridge.finished.get(), 20)
 
-    assert record.is_message and record.agent_id is None
-    played = [e.media_uri for e in ari_observer if isinstance(e, PlaybackEvent)
-              and e.type == "PlaybackStarted" and e.target_uri == f"bridge:{record.bridge_id}"]
-    assert "sound:hotline/queue-overflow" in played and "sound:beep" in played
-    async with bridge.engine.connect() as conn:  # type: ignore[attr-defined]
-        origin = await conn.scalar(select(tickets.c.origin).where(tickets.c.ticket_no == ticket_no))
-        task = (await conn.execute(select(callback_tasks).where(
-            callback_tasks.c.ticket_no == ticket_no))).one()
-    assert origin == "message"
-    assert task.reason == "left_message" and task.status == "due"
+    task = await left_message(bridge, record, ticket_no, ari_observer)
     assert task.caller_number == "13900000004" and task.call_id == record.call_id
     assert record.recording_seconds is not None and record.recording_seconds > 4
 
@@ -162,15 +169,7 @@ async def test_a_dead_queue_redis_sends_the_caller_to_a_message_instead_of_endle
     assert code == 0, out[-800:]
     record, ticket_no = await asyncio.wait_for(bridge.finished.get(), 20)
 
-    assert record.is_message and record.agent_id is None
-    played = [e.media_uri for e in ari_observer if isinstance(e, PlaybackEvent)
-              and e.type == "PlaybackStarted" and e.target_uri == f"bridge:{record.bridge_id}"]
-    assert "sound:hotline/queue-overflow" in played and "sound:beep" in played
-    async with bridge.engine.connect() as conn:  # type: ignore[attr-defined]
-        origin = await conn.scalar(select(tickets.c.origin).where(tickets.c.ticket_no == ticket_no))
-        task = (await conn.execute(select(callback_tasks).where(
-            callback_tasks.c.ticket_no == ticket_no))).one()
-    assert origin == "message" and task.reason == "left_message"
+    await left_message(bridge, record, ticket_no, ari_observer)
     failures = {sample.labels["operation"]: sample.value
                 for sample in distributor.metrics.queue_redis_failures.collect()[0].samples
                 if sample.name.endswith("_total")}
