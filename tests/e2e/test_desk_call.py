@@ -166,8 +166,10 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
                 assert loop.time() < deadline, f"audio not flowing both ways in the page: {stats}"
                 await asyncio.sleep(0.2)
 
-            # 4. The live transcript appears; hostile text is shown as text.
+            # 4. The live transcript appears; hostile text is shown as text. The desk says the
+            #    call is transcribed live (`asr.mode`; the caller's was published before the offer).
             await desk.wait_for("the caller's words", FINAL_CALLER_LINES + " > 0", timeout=40)
+            await desk.wait_for("the live badge", "document.getElementById('asr-mode').textContent === '实时转写'")
             call_id = str(await page.evaluate("window.deskDebug.call.call_id"))
             publisher = aioredis.from_url(REDIS_URL)
             await RedisEventBus(publisher, settings.redis.key_prefix).publish("asr", {
