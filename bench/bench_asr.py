@@ -312,6 +312,8 @@ async def main() -> None:
     parser.add_argument("--real-calls", type=int, default=0, metavar="N",
                         help="instead: N concurrent SIPp speech calls through Asterisk + the backend")
     parser.add_argument("--call-seconds", type=float, default=30.0, help="length of each real call")
+    parser.add_argument("--start-streams", type=int, default=0, metavar="N",
+                        help="start the capacity search at N live streams (default: 0.6 x raw)")
     parser.add_argument("--vosk-endpoint-only", action="store_true",
                         help="turn our energy end-of-utterance rule off: Vosk's endpoint rules alone")
     parser.add_argument("--lockstep", action="store_true",
@@ -345,13 +347,15 @@ async def main() -> None:
 
         live = AsrSettings(**base, streams_per_worker=args.max_streams, max_lag_seconds=2.0)
         best, best_latency = 0, ([], [])
-        n = max(1, int(raw * 0.6))
+        n = args.start_streams or max(1, int(raw * 0.6))
         tried: dict[int, bool] = {}
         while n not in tried and 1 <= n <= args.max_streams:
             ok, backlog, speech_end, endpoint = await paced_run(model, pcm, n, live, args.lockstep)
             tried[n] = ok
             print(f"  {n:3d} streams at real time: {'sustained' if ok else 'NOT sustained'} "
-                  f"(backlog at end {backlog:.2f} s)")
+                  f"(backlog at end {backlog:.2f} s); speech end -> final p50 {pct(speech_end, .5) * 1000:.0f} ms, "
+                  f"p99 {pct(speech_end, .99) * 1000:.0f} ms; endpoint -> final p99 {pct(endpoint, .99) * 1000:.0f} ms "
+                  f"({len(speech_end)} finals)", flush=True)
             if ok:
                 best, best_latency = n, (speech_end, endpoint)
                 n += 1 if tried.get(n + 1) is None else 0
