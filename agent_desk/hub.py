@@ -6,6 +6,11 @@ concerns: an agent's own events (`events:agent:<id>`), their status from the ACD
 (`events:agents`), and the live transcript of the calls they are offered or on (`events:asr`,
 matched by call id). An agent never receives another agent's calls or words.
 
+A call's transcription mode (`asr.mode`: live or post-call, per speaker) is published when a
+stream opens, which for the caller is before the call is offered to anyone. The hub keeps the
+last mode of each speaker of recent calls and hands it to an agent when the call is offered
+to (or answered by) them, so the desk always knows whether words will come live.
+
 Each desk has a bounded outbox drained by its own writer: a slow browser only slows (and at
 worst loses events of) its own socket, never the hub or another desk.
 """
@@ -13,6 +18,7 @@ worst loses events of) its own socket, never the hub or another desk.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -28,6 +34,8 @@ OUTBOX_LIMIT = 500
 #: Call events after which the call's transcript no longer goes to the agent.
 _CALL_OVER = frozenset({"call.ended", "call.withdrawn", "call.missed"})
 _CALL_START = frozenset({"call.offered", "call.answered"})
+#: Calls whose last `asr.mode` per speaker the hub remembers (the oldest are forgotten first).
+MODES_KEPT = 4096
 
 
 def agent_topic(agent_id: str) -> str:
@@ -65,6 +73,8 @@ class DeskHub:
         self._desks: dict[str, set[DeskOutbox]] = {}
         #: Which agents' desks show a call's transcript.
         self._call_agents: dict[str, set[str]] = {}
+        #: call id -> speaker -> last `asr.mode` event (text), for desks that follow it later.
+        self._modes: collections.OrderedDict[str, dict[str, str]] = collections.OrderedDict()
         #: Agents whose last desk closed, signed out unless a desk comes back in time.
         self._closing: dict[str, asyncio.TimerHandle] = {}
         self.connected = asyncio.Event()
@@ -108,7 +118,8 @@ class DeskHub:
 
     def footprint(self) -> dict[str, int]:
         return {"agents": len(self._desks), "desks": sum(len(d) for d in self._desks.values()),
-                "followed_calls": len(self._call_agents), "closing": len(self._closing)}
+                "followed_calls": len(self._call_agents), "closing": len(self._closing),
+                "call_modes": len(self._modes)}
 
     # --- the subscription -------------------------------------------------------------------
     async def run(self) -> None:
@@ -147,12 +158,16 @@ class DeskHub:
         if topic.startswith("agent:"):
             agent_id = topic[len("agent:"):]
             call_id = event.get("call_id")
+            starts = isinstance(call_id, str) and event.get("type") in _CALL_START
             if isinstance(call_id, str):
-                if event.get("type") in _CALL_START:
+                if starts:
                     self.follow_call(agent_id, call_id)
                 elif event.get("type") in _CALL_OVER:
                     self._unfollow(agent_id, call_id)
             self._deliver({agent_id}, text)
+            if starts:
+                for mode in self._modes.get(str(call_id), {}).values():
+                    self._deliver({agent_id}, mode)  # after the call event: the desk knows the call
         elif topic == "agents":
             subject = event.get("agent_id")
             if isinstance(subject, str):
@@ -160,7 +175,16 @@ class DeskHub:
         elif topic == "asr":
             call_id = event.get("call_id")
             if isinstance(call_id, str):
+                if event.get("type") == "asr.mode":
+                    self._remember_mode(call_id, str(event.get("speaker")), text)
                 self._deliver(self._call_agents.get(call_id, set()), text)
+
+    def _remember_mode(self, call_id: str, speaker: str, text: str) -> None:
+        modes = self._modes.setdefault(call_id, {})
+        self._modes.move_to_end(call_id)
+        modes[speaker] = text
+        while len(self._modes) > MODES_KEPT:
+            self._modes.popitem(last=False)
 
     def _unfollow(self, agent_id: str, call_id: str) -> None:
         agents = self._call_agents.get(call_id)

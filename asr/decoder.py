@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 
+from asr.endpoint import EnergyEndpointer
 from asr.models import BYTES_PER_SAMPLE, LoadedModel
 from asr.recognizers import WarmRecognizer, cache_for
 from asr.segments import RawResult, Word
@@ -49,6 +50,8 @@ class Decoder:
         self.sample_rate = sample_rate
         self.bytes_per_second = sample_rate * BYTES_PER_SAMPLE
         self._warm: WarmRecognizer | None = self._cache.take(sample_rate)
+        rule = model.energy_endpoint
+        self._endpointer = EnergyEndpointer(rule, sample_rate) if rule is not None else None
         self._start_round(start_pos)
 
     @property
@@ -71,11 +74,22 @@ class Decoder:
         return (self.position - self.start_pos) / self.bytes_per_second
 
     def accept(self, chunk: bytes) -> RawResult | bool | None:
-        """Feed audio. Returns a RawResult (or None if silent) at an endpoint, False otherwise."""
+        """Feed audio. Returns a RawResult (or None if silent) at an endpoint, False otherwise.
+
+        The endpoint is Vosk's, or our energy rule's (`asr.endpoint`), whichever comes first;
+        both depend only on the audio since the last final, so every decode agrees.
+        """
         self.position += len(chunk)
+        ended = self._endpointer is not None and self._endpointer.feed(chunk)
         if self._rec.accept(chunk):
-            return parse_result(self._rec.recognizer.Result(), self.offset)
-        return False
+            payload = self._rec.recognizer.Result()
+        elif ended:
+            payload = self._rec.final_result()  # flushes the right context: the last word is in
+        else:
+            return False
+        if self._endpointer is not None:
+            self._endpointer.reset()
+        return parse_result(payload, self.offset)
 
     def partial(self) -> str:
         return (json.loads(self._rec.recognizer.PartialResult()).get("partial") or "").strip()
@@ -87,6 +101,8 @@ class Decoder:
     def recycle(self) -> None:
         """Start a fresh round at the current position (call only after a final result)."""
         self._rec.final_result()
+        if self._endpointer is not None:
+            self._endpointer.reset()
         self._start_round(self.position)
 
     def release(self) -> None:

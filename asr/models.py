@@ -14,6 +14,7 @@ post-call and re-transcription results reproducible. The original model is never
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -24,6 +25,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from asr.endpoint import EnergyEndpoint
 from kernel.errors import ConfigError
 from kernel.settings import Section
 
@@ -56,8 +58,19 @@ class AsrSettings(Section):
     post_call_workers: int = Field(default=1, ge=1, le=16)
     #: see ENDPOINT_SILENCE_SECONDS; None keeps the model's own endpoint rules
     endpoint_silence_seconds: float | None = Field(default=ENDPOINT_SILENCE_SECONDS, ge=0.2, le=5.0)
+    #: our energy end-of-utterance rule (asr/endpoint.py): trailing silence after the last voiced
+    #: frame that ends an utterance; None leaves endpointing to Vosk alone
+    energy_endpoint_seconds: float | None = Field(default=0.5, ge=0.2, le=5.0)
+    #: RMS (16-bit samples) of a 20 ms frame at or above which it counts as voiced
+    energy_endpoint_level: float = Field(default=300.0, gt=0, le=32767)
     #: warm recognizers prepared at start-up (None: the live capacity); see asr/recognizers.py
     warm_recognizers: int | None = Field(default=None, ge=0, le=256)
+
+    @field_validator("endpoint_silence_seconds", "energy_endpoint_seconds", mode="before")
+    @classmethod
+    def _none_word(cls, value: object) -> object:
+        """`none` (TOML string or environment) turns a rule off."""
+        return None if isinstance(value, str) and value.strip().lower() in ("none", "off", "") else value
 
     @field_validator("sample_rate")
     @classmethod
@@ -182,6 +195,9 @@ class LoadedModel:
     deterministic: bool
     load_seconds: float
     warmup_seconds: float
+    #: our energy end-of-utterance rule, applied by every decoder of this model (live, post-call,
+    #: re-transcription alike: the same rule everywhere keeps their text equal)
+    energy_endpoint: EnergyEndpoint | None = None
 
     @property
     def name(self) -> str:
@@ -220,7 +236,8 @@ def _warm_up(vosk: Any, model: Any) -> float:
 
 def load_model(path: Path | str | None, *, deterministic: bool = True,
                overlay_dir: Path = Path("var/asr/model-overlay"),
-               endpoint_silence: float | None = ENDPOINT_SILENCE_SECONDS) -> LoadedModel:
+               endpoint_silence: float | None = ENDPOINT_SILENCE_SECONDS,
+               energy_endpoint: EnergyEndpoint | None = None) -> LoadedModel:
     """Validate, load and warm up a model. Slow (seconds): call it from a thread, once."""
     root = validate_model_dir(path)
     try:
@@ -241,7 +258,7 @@ def load_model(path: Path | str | None, *, deterministic: bool = True,
         raise ModelError(root, f"model loaded but failed to decode: {exc}") from exc
     log.info("asr model loaded", extra={"model": root.name, "load_seconds": round(load_seconds, 2),
                                         "deterministic": deterministic})
-    return LoadedModel(model, root, source, deterministic, load_seconds, warmup)
+    return LoadedModel(model, root, source, deterministic, load_seconds, warmup, energy_endpoint)
 
 
 _cache: dict[tuple[Path, bool, float | None], LoadedModel] = {}
@@ -250,7 +267,8 @@ _cache_lock = threading.Lock()
 
 def get_model(path: Path | str | None, *, deterministic: bool = True,
               overlay_dir: Path = Path("var/asr/model-overlay"),
-              endpoint_silence: float | None = ENDPOINT_SILENCE_SECONDS) -> LoadedModel:
+              endpoint_silence: float | None = ENDPOINT_SILENCE_SECONDS,
+              energy_endpoint: EnergyEndpoint | None = None) -> LoadedModel:
     """`load_model` memoised per process: a model directory is loaded at most once.
 
     A process-wide cache is deliberate: the model is immutable, costs ~500 MB, and tests,
@@ -262,9 +280,19 @@ def get_model(path: Path | str | None, *, deterministic: bool = True,
         if key not in _cache:
             _cache[key] = load_model(root, deterministic=deterministic, overlay_dir=overlay_dir,
                                      endpoint_silence=endpoint_silence)
-        return _cache[key]
+        loaded = _cache[key]
+    if loaded.energy_endpoint != energy_endpoint:  # same Kaldi model, another decoding rule
+        loaded = dataclasses.replace(loaded, energy_endpoint=energy_endpoint)
+    return loaded
 
 
 def model_from_settings(settings: AsrSettings) -> LoadedModel:
     return get_model(settings.model_path, deterministic=settings.deterministic,
-                     overlay_dir=settings.overlay_dir, endpoint_silence=settings.endpoint_silence_seconds)
+                     overlay_dir=settings.overlay_dir, endpoint_silence=settings.endpoint_silence_seconds,
+                     energy_endpoint=energy_endpoint_from(settings))
+
+
+def energy_endpoint_from(settings: AsrSettings) -> EnergyEndpoint | None:
+    if settings.energy_endpoint_seconds is None:
+        return None
+    return EnergyEndpoint(settings.energy_endpoint_seconds, settings.energy_endpoint_level)

@@ -2,27 +2,36 @@
 
 Why threads: the Vosk binding (cffi) releases the GIL while Kaldi decodes, so threads decode
 in parallel while sharing the one loaded model (~500 MB); processes would each load it.
-Each live stream is pinned to one worker (a recognizer is stateful and not thread-safe) and
-its chunks are decoded in order from that worker's inbox.
+
+Scheduling: every stream's jobs go to one queue shared by the workers, in arrival order, and
+an idle worker takes the oldest job of a stream that no other worker is decoding at that
+moment (a recognizer is stateful and not thread-safe: one thread at a time, in order). So
+the oldest unprocessed audio of the whole pool is decoded first, and a worker never idles
+while another has a backlog. Per-worker inboxes used to leave one worker's streams waiting
+behind a burst of speech while the other worker was idle: that queueing was most of the
+end-of-speech -> final latency at the capacity edge.
+
+Each live stream still has a home worker (`LiveSlot.worker`): capacity per worker, shedding
+under overload and recovery after a worker's death are counted per home worker.
 
 The event loop never waits on a worker: `LiveSlot.submit` is a non-blocking queue put and
 results come back through `loop.call_soon_threadsafe`. Capacity is bounded
 (`workers * streams_per_worker`); `open_slot` returns None when it is full and the caller
 (the stream) switches to post-call transcription.
 
-Failure model: a worker that dies (or is recycled) takes its recognizers and unprocessed
-inbox with it. The pool starts a replacement thread and tells every affected stream's
-listener (`on_worker_lost`); the stream replays the audio it still holds since its last final
-result, so nothing already transcribed is lost and nothing after it is skipped.
+Failure model: a worker that dies (or is recycled) is replaced; the streams homed on it are
+moved to the replacement and their listeners told (`on_worker_lost`); each replays the audio
+it still holds since its last final result on a fresh recognizer, and its jobs queued before
+the move are skipped, so nothing already transcribed is lost and nothing after it is skipped.
 This module must never import the telephony layer or touch the event sink.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -86,17 +95,14 @@ class LiveSlot:
         self.cancelled = False  # read by the worker thread: skip queued audio of dropped streams
 
     def submit(self, chunk: bytes, end_pos: int) -> None:
-        assert self.worker is not None
-        self.worker.inbox.put(_Audio(self, self.epoch, chunk, end_pos))
+        self.pool.jobs.put(_Audio(self, self.epoch, chunk, end_pos))
 
     def finish(self) -> None:
-        assert self.worker is not None
-        self.worker.inbox.put(_Finish(self, self.epoch))
+        self.pool.jobs.put(_Finish(self, self.epoch))
 
     def restart(self, start_pos: int) -> None:
-        """Open a fresh recognizer on the current worker starting at `start_pos`."""
-        assert self.worker is not None
-        self.worker.inbox.put(_Open(self, self.epoch, start_pos))
+        """Open a fresh recognizer starting at `start_pos` (jobs queued before are skipped)."""
+        self.pool.jobs.put(_Open(self, self.epoch, start_pos))
 
     def release(self) -> None:
         """Give the slot back; queued audio of this stream is skipped, its recognizer freed."""
@@ -129,7 +135,62 @@ class _Drop:
     key: int
 
 
-_STOP = object()
+_Job = _Open | _Audio | _Finish | _Drop
+
+
+def _key(job: _Job) -> int:
+    return job.key if isinstance(job, _Drop) else job.slot.key
+
+
+class JobQueue:
+    """The workers' shared queue: oldest job first, one thread per stream at a time."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._busy: set[int] = set()  # streams a worker is decoding right now
+        self._stopped = False
+
+    def put(self, job: _Job) -> None:
+        with self._cond:
+            self._jobs.append(job)
+            self._cond.notify()
+
+    def take(self, worker: _Worker) -> _Job | None:
+        """The oldest job of a stream nobody is decoding (marked busy until `done`); None
+        once the pool stops. Raises `WorkerKilled` when the worker was asked to die."""
+        with self._cond:
+            while True:
+                if worker.kill_requested:
+                    raise WorkerKilled(worker.name)
+                if self._stopped:
+                    return None
+                for i, job in enumerate(self._jobs):
+                    key = _key(job)
+                    if key not in self._busy:
+                        del self._jobs[i]
+                        self._busy.add(key)
+                        return job
+                self._cond.wait()
+
+    def done(self, job: _Job) -> None:
+        with self._cond:
+            self._busy.discard(_key(job))
+            if self._jobs:
+                self._cond.notify()  # that stream's next job may be waiting for it
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._jobs.clear()
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        return len(self._jobs)
 
 #: Overload policy (see `RecognizerPool.overloaded` / `try_resume`), seconds.
 SHED_INTERVAL = 1.0
@@ -152,39 +213,36 @@ class _Worker(threading.Thread):
         super().__init__(name=f"asr-worker-{index}.{generation}", daemon=True)
         self.pool = pool
         self.index = index
-        self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.slots: dict[int, LiveSlot] = {}  # event-loop side bookkeeping
         self.last_shed = -1e9  # monotonic time a stream of this worker was last shed
         self.backlog_at_shed = 0.0
         self.kill_requested = False
 
     def run(self) -> None:
-        decoders: dict[int, tuple[int, Decoder, int, str]] = {}  # key -> (epoch, decoder, chunks, last partial)
+        jobs = self.pool.jobs
         error: BaseException | None = None
         try:
-            while True:
-                job = self.inbox.get()
-                if self.kill_requested:
-                    raise WorkerKilled(self.name)
-                if job is _STOP:
-                    return
-                self._handle(job, decoders)
+            while (job := jobs.take(self)) is not None:
+                try:
+                    self._handle(job, self.pool.decoders)
+                finally:
+                    jobs.done(job)
         except BaseException as exc:  # noqa: BLE001 - the thread dies; the pool replaces it
             error = exc
         finally:
-            decoders.clear()
             self.pool._post(self.pool._worker_exited, self, error)
 
-    def _handle(self, job: object, decoders: dict[int, tuple[int, Decoder, int, str]]) -> None:
+    def _handle(self, job: _Job, decoders: dict[int, tuple[int, Decoder, int, str]]) -> None:
         pool = self.pool
         if isinstance(job, _Drop):
             _release(decoders.pop(job.key, None))
             return
-        assert isinstance(job, (_Open, _Audio, _Finish))
         slot = job.slot
         if slot.cancelled:
             _release(decoders.pop(slot.key, None))
             return
+        if job.epoch != slot.epoch:
+            return  # queued before the stream moved (its worker died): it replays from its last final
         if isinstance(job, _Open):
             _release(decoders.pop(slot.key, None))
             decoders[slot.key] = (job.epoch, Decoder(pool.model, slot.sample_rate, job.start_pos), 0, "")
@@ -235,6 +293,10 @@ class RecognizerPool:
         self.recycle_after_seconds = recycle_after_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: list[_Worker] = []
+        self.jobs = JobQueue()
+        #: stream key -> (epoch, decoder, chunks, last partial); only the thread that took one of
+        #: the stream's jobs from `jobs` touches its entry
+        self.decoders: dict[int, tuple[int, Decoder, int, str]] = {}
         self._generation = itertools.count(1)
         self._keys = itertools.count(1)
         self._slots: dict[int, LiveSlot] = {}
@@ -268,11 +330,12 @@ class RecognizerPool:
         self._waiting.clear()
         for slot in list(self._slots.values()):
             slot.cancelled = True
-        for worker in self._workers:
-            worker.inbox.put(_STOP)
+        self.jobs.stop()
         for worker in self._workers:
             await asyncio.to_thread(worker.join, 10)
         self._slots.clear()
+        for key in list(self.decoders):
+            _release(self.decoders.pop(key, None))
 
     def open_slot(self, listener: SlotListener, sample_rate: int, start_pos: int = 0) -> LiveSlot | None:
         """Reserve a live slot on the least loaded worker, or None when the pool is full."""
@@ -347,13 +410,13 @@ class RecognizerPool:
         slot.cancelled = True
         if self._slots.pop(slot.key, None) is not None and slot.worker is not None:
             slot.worker.slots.pop(slot.key, None)
-            slot.worker.inbox.put(_Drop(slot.key))
+            self.jobs.put(_Drop(slot.key))
 
     def kill_worker(self, index: int) -> None:
-        """Make worker `index` die before its next job, abandoning its queue and recognizers."""
+        """Make worker `index` die before its next job; its streams replay on the replacement."""
         worker = self._workers[index]
         worker.kill_requested = True
-        worker.inbox.put(_STOP)  # wake it if idle
+        self.jobs.wake()  # if idle
 
     recycle_worker = kill_worker  # recycling is a planned death: streams replay and move on
 

@@ -7,9 +7,11 @@ Prints:
      pipeline / raw (target >= 0.9);
   3. how many concurrent live streams the pool sustains at real time (frames paced every 20 ms,
      no stream deferred, backlog under 1 s at the end);
-  4. end-of-utterance -> final-result latency p50/p99 at that load: from the moment the frame
-     holding the end of the last word was fed ("speech end", includes Vosk's endpoint silence)
-     and from the moment the chunk that triggered the endpoint was fed ("endpoint").
+  4. end-of-utterance -> final-result latency p50/p99 at that load: from the moment the last
+     voiced 20 ms frame (RMS >= 100, measured on the audio itself, not on Vosk's word times) before
+     the endpoint was fed ("speech end": includes the endpoint silence) and from the moment the
+     chunk that triggered the endpoint was fed ("endpoint": queueing + decoding only).
+     --vosk-endpoint-only turns our energy end-of-utterance rule off (Vosk's rules alone).
 
 Streams are paced at real time from warm recognizers (as on a node that has been up a while),
 each starting at a different point of the speech (real calls are not synchronized; --lockstep
@@ -36,7 +38,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asr.models import AsrSettings, LoadedModel, get_model
+import numpy as np
+
+from asr.models import AsrSettings, LoadedModel, energy_endpoint_from, get_model
 from asr.recognizers import cache_for
 from asr.segments import Speaker
 from asr.service import open_asr_service
@@ -130,6 +134,7 @@ async def paced_run(model: LoadedModel, pcm: bytes, streams: int, settings: AsrS
                     lockstep: bool = False) -> tuple[bool, float, list[float], list[float]]:
     """Feed `streams` streams in real time. Returns (sustained, end backlog, latencies...)."""
     audio = [phase(pcm, i, streams, lockstep) for i in range(streams)]
+    voiced = [voiced_frames(a) for a in audio]
     settings = settings.model_copy(update={"warm_recognizers": streams})  # no warming during the run
     async with open_asr_service(settings, None, model=model) as service:
         await wait_warm(model, streams)
@@ -149,12 +154,15 @@ async def paced_run(model: LoadedModel, pcm: bytes, streams: int, settings: AsrS
             and service.pool.shed_count == 0
         await asyncio.gather(*(c.close() for c in calls))
     speech_end, endpoint = [], []
-    for stream in opened:
-        for end_seconds, position, delivered in stream.final_sent_at:
-            frame_of_end = min(int(end_seconds / 0.02), len(fed_at) - 1)
+    for stream, frames in zip(opened, voiced, strict=True):
+        for _end_seconds, position, delivered in stream.final_sent_at:
             frame_of_endpoint = min(position // FRAME - 1, len(fed_at) - 1)
             if position >= len(pcm):  # flushed by the end of the stream, not by an endpoint
                 continue
+            before = np.nonzero(frames[:frame_of_endpoint + 1])[0]
+            if not len(before):
+                continue
+            frame_of_end = int(before[-1])  # the last voiced frame fed before the endpoint
             speech_end.append(delivered - fed_at[frame_of_end])
             endpoint.append(delivered - fed_at[frame_of_endpoint])
     return sustained and backlog < 1.0, backlog, speech_end, endpoint
@@ -197,6 +205,8 @@ async def real_calls(args: argparse.Namespace, model: LoadedModel, pcm: bytes, t
     try:
         port = free_tcp_port()
         env = bridge_env(sandbox, f"sqlite+aiosqlite:///{tmpdir}/bench.sqlite3", prefix, port)
+        if args.vosk_endpoint_only:
+            env["HOTLINE_ASR_ENERGY_ENDPOINT_SECONDS"] = "none"
         env.update({"HOTLINE_ASR_MODEL_PATH": str(args.model), "HOTLINE_ASR_REQUIRED": "true",
                     "HOTLINE_ASR_SAMPLE_RATE": "8000", "HOTLINE_ASR_WORKERS": str(args.workers),
                     "HOTLINE_ASR_SPOOL_DIR": str(tmpdir / "spool"),
@@ -275,6 +285,13 @@ async def real_calls(args: argparse.Namespace, model: LoadedModel, pcm: bytes, t
         print("SIPp failure:", line)
 
 
+def voiced_frames(pcm: bytes) -> np.ndarray:
+    """Per 20 ms frame: does it carry sound (RMS >= 100, ~-50 dBFS)? The rendered speech has
+    digital silence between sentences, so this is the honest end of each utterance."""
+    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % FRAME], dtype="<i2").astype(np.float64)
+    return np.sqrt((samples.reshape(-1, FRAME // 2) ** 2).mean(axis=1)) >= 100.0
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -295,6 +312,10 @@ async def main() -> None:
     parser.add_argument("--real-calls", type=int, default=0, metavar="N",
                         help="instead: N concurrent SIPp speech calls through Asterisk + the backend")
     parser.add_argument("--call-seconds", type=float, default=30.0, help="length of each real call")
+    parser.add_argument("--start-streams", type=int, default=0, metavar="N",
+                        help="start the capacity search at N live streams (default: 0.6 x raw)")
+    parser.add_argument("--vosk-endpoint-only", action="store_true",
+                        help="turn our energy end-of-utterance rule off: Vosk's endpoint rules alone")
     parser.add_argument("--lockstep", action="store_true",
                         help="all streams speak at the same moment (worst case) instead of staggered")
     args = parser.parse_args()
@@ -305,9 +326,11 @@ async def main() -> None:
         tmpdir = Path(tmp)
         pcm = render(tmpdir, args.voice)
         seconds = len(pcm) / (2 * RATE)
-        model = get_model(args.model, overlay_dir=tmpdir / "overlay")
+        rule = None if args.vosk_endpoint_only else energy_endpoint_from(AsrSettings())
+        model = get_model(args.model, overlay_dir=tmpdir / "overlay", energy_endpoint=rule)
         print(f"model {model.name}: load {model.load_seconds:.2f} s, warm-up {model.warmup_seconds:.2f} s; "
-              f"audio {seconds:.1f} s of espeak-ng speech ({args.voice})")
+              f"audio {seconds:.1f} s of espeak-ng speech ({args.voice}); end of utterance: "
+              f"{'Vosk rules only' if rule is None else f'energy rule {rule.silence_seconds:g} s or Vosk'}")
         if args.real_calls:
             await real_calls(args, model, pcm, tmpdir)
             return
@@ -324,13 +347,15 @@ async def main() -> None:
 
         live = AsrSettings(**base, streams_per_worker=args.max_streams, max_lag_seconds=2.0)
         best, best_latency = 0, ([], [])
-        n = max(1, int(raw * 0.6))
+        n = args.start_streams or max(1, int(raw * 0.6))
         tried: dict[int, bool] = {}
         while n not in tried and 1 <= n <= args.max_streams:
             ok, backlog, speech_end, endpoint = await paced_run(model, pcm, n, live, args.lockstep)
             tried[n] = ok
             print(f"  {n:3d} streams at real time: {'sustained' if ok else 'NOT sustained'} "
-                  f"(backlog at end {backlog:.2f} s)")
+                  f"(backlog at end {backlog:.2f} s); speech end -> final p50 {pct(speech_end, .5) * 1000:.0f} ms, "
+                  f"p99 {pct(speech_end, .99) * 1000:.0f} ms; endpoint -> final p99 {pct(endpoint, .99) * 1000:.0f} ms "
+                  f"({len(speech_end)} finals)", flush=True)
             if ok:
                 best, best_latency = n, (speech_end, endpoint)
                 n += 1 if tried.get(n + 1) is None else 0

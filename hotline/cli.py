@@ -92,7 +92,7 @@ async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) ->
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from asr.models import get_model
+    from asr.models import energy_endpoint_from, get_model
     from asr.retranscribe import retranscribe_period
     from kernel.database import open_database
     from kernel.errors import ConfigError
@@ -105,7 +105,9 @@ async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) ->
     since = datetime.fromisoformat(args.since).replace(tzinfo=tz)
     until = datetime.fromisoformat(args.until).replace(tzinfo=tz)
     model = await asyncio.to_thread(get_model, model_path, deterministic=settings.asr.deterministic,
-                                    overlay_dir=settings.asr.overlay_dir)
+                                    overlay_dir=settings.asr.overlay_dir,
+                                    endpoint_silence=settings.asr.endpoint_silence_seconds,
+                                    energy_endpoint=energy_endpoint_from(settings.asr))
     engine = await open_database(settings.database.url)
     try:
         report = await retranscribe_period(engine, model, since, until, replace=args.replace)

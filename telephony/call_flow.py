@@ -31,7 +31,7 @@ from telephony.call_metrics import CallMetrics
 from telephony.call_record import CallRecord
 from telephony.call_state import ActiveCall, CallStateStore
 from telephony.callback_dialer import CallbackDialer
-from telephony.conference import ThreeWayCalls
+from telephony.conference import UNIT, ThreeWayCalls
 from telephony.distributor import CallDistributor
 from telephony.media_tap import MediaTap, StasisWaiter
 from telephony.monitor import CallMonitor
@@ -40,6 +40,7 @@ from telephony.ports import CallAudioConsumer, CallRecorder, CallScreen
 from telephony.prompts import BEEP, LEAVE_MESSAGE, LINE_CLOSED
 from telephony.resource_ids import (
     call_bridge_id,
+    call_of_party_channel,
     is_agent_channel,
     is_call_bridge,
     is_callback_channel,
@@ -203,7 +204,7 @@ class CallFlow:
                     self._serial(event.channel.id, self.callbacks.answered(event.channel))
             elif is_party_channel(event.channel.id):
                 if self.conference is not None:
-                    self._serial(event.channel.id, self.conference.party_answered(event.channel))
+                    self._serial(event.channel.id, self._party_answered(event.channel))
             elif is_agent_channel(event.channel.id):
                 if self.distributor is not None:
                     self._serial(event.channel.id, self.distributor.agent_answered(event.channel))
@@ -464,6 +465,36 @@ class CallFlow:
             await tap.start()
         except (AriError, TimeoutError) as exc:
             log.warning("media tap failed; the call continues without live audio: %s", exc,
+                        extra={"call_id": call.call_id, "error": str(exc) or type(exc).__name__})
+
+    async def _party_answered(self, channel: Channel) -> None:
+        """A third party answered and joins the call; a unit's words become their own speaker.
+
+        The agent stream is paused before the unit enters the bridge: from then on what the
+        caller hears mixes agent and unit, so the agent's words come from the agent's channel
+        (`MediaTap.tap_unit`). A tap failure never affects the call: the agent stream then goes
+        back to what the caller hears (the unit's words mixed in, as before).
+        """
+        assert self.conference is not None
+        call_id = call_of_party_channel(channel.id)
+        call = self.state.by_call_id(call_id) if call_id else None
+        party = call.parties.get(channel.id) if call is not None else None
+        tap = self.taps.get(call.channel_id) if call is not None else None
+        unit = (tap is not None and party is not None and party.get("kind") == UNIT
+                and not party.get("answered"))
+        if unit and tap is not None:
+            tap.pause("agent")
+        await self.conference.party_answered(channel)
+        if not unit or tap is None or call is None or party is None:
+            return
+        if not party.get("answered"):
+            tap.source.pop("agent", None)
+            return
+        try:
+            await tap.tap_unit(channel.id, call.agent_channel_id)
+        except (AriError, TimeoutError) as exc:
+            tap.source.pop("agent", None)
+            log.warning("unit tap failed; the unit's words stay in the agent stream: %s", exc,
                         extra={"call_id": call.call_id, "error": str(exc) or type(exc).__name__})
 
     def _person_on_call(self, channel_id: str) -> bool:

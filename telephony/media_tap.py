@@ -34,7 +34,7 @@ from telephony.settings import AriSettings
 
 log = logging.getLogger(__name__)
 
-SPY_FOR_SPEAKER = {"caller": "in", "agent": "out"}
+SPY_FOR_SPEAKER = {"caller": "in", "agent": "out", "unit": "in"}
 
 
 class StasisWaiter:
@@ -80,8 +80,33 @@ class MediaTap:
     resources: list[tuple[str, str]] = field(default_factory=list)
     #: Directions delivering frames (the agent direction joins once a person is on the call).
     delivering: set[str] = field(default_factory=set)
+    #: Which tap feeds each speaker now (a tap is named `<channel id>:<spy>`); a speaker not
+    #: in here is fed by the caller channel's tap of its `SPY_FOR_SPEAKER` direction.
+    source: dict[str, str | None] = field(default_factory=dict)
+    #: loop time at which a speaker was paused (its source is being replaced)
+    paused_at: dict[str, float] = field(default_factory=dict)
 
-    def _delivers(self, speaker: str) -> bool:
+    def _source_of(self, speaker: str) -> str | None:
+        return self.source.get(speaker, f"{self.channel_id}:{SPY_FOR_SPEAKER[speaker]}")
+
+    def pause(self, speaker: str) -> None:
+        """Stop delivering `speaker` until a new source is set (see `tap_unit`)."""
+        if speaker not in self.paused_at:
+            self.paused_at[speaker] = asyncio.get_running_loop().time()
+        self.source[speaker] = None
+
+    async def tap_unit(self, unit_channel_id: str, agent_channel_id: str | None,
+                       timeout: float = 5.0) -> None:
+        """The unit answered a three-way call: its words become the `unit` speaker, and the
+        agent's come from the agent's own channel (call `pause("agent")` before the unit joins)."""
+        self.pause("agent")
+        await self._start_direction("unit", timeout, channel_id=unit_channel_id)
+        if agent_channel_id is not None and self._source_of("agent") is None:
+            await self._start_direction("agent", timeout, channel_id=agent_channel_id, spy="in")
+
+    def _delivers(self, speaker: str, source: str) -> bool:
+        if self._source_of(speaker) != source:
+            return False
         if speaker in self.delivering:
             return True
         if speaker == "caller" or self.hears_person is None or self.hears_person():
@@ -94,15 +119,20 @@ class MediaTap:
         for speaker in speakers:
             await self._start_direction(speaker, timeout)
 
-    async def _start_direction(self, speaker: str, timeout: float) -> None:
+    async def _start_direction(self, speaker: str, timeout: float, *, channel_id: str | None = None,
+                               spy: str | None = None) -> None:
+        """Tap `channel_id` (default: the caller's) in direction `spy` (default: the speaker's)
+        and make that tap the speaker's source once it is bridged."""
+        channel_id = channel_id or self.channel_id
+        spy = spy or SPY_FOR_SPEAKER[speaker]
+        source = f"{channel_id}:{spy}"
         snoop_id, media_id, bridge_id = tap_ids(self.call_id, speaker)
         snoop_arrived = self.waiter.expect(snoop_id)
         media_arrived = self.waiter.expect(media_id)
         try:
             await self.rest.create_bridge(bridge_id)
             self.resources.append(("bridge", bridge_id))
-            await self.rest.snoop(self.channel_id, spy=SPY_FOR_SPEAKER[speaker], app_args="tap",
-                                  snoop_id=snoop_id)
+            await self.rest.snoop(channel_id, spy=spy, app_args="tap", snoop_id=snoop_id)
             self.resources.append(("channel", snoop_id))
             media = await self.rest.external_media_websocket(channel_id=media_id,
                                                              format=self.media_format)
@@ -112,15 +142,20 @@ class MediaTap:
                 raise AriError("externalMedia channel has no MEDIA_WEBSOCKET_CONNECTION_ID",
                                call_id=self.call_id)
 
-            def deliver(frame: bytes, speaker: str = speaker) -> Awaitable[None] | None:
+            def deliver(frame: bytes, speaker: str = speaker, source: str = source) -> Awaitable[None] | None:
                 # Sync: a coroutine per 20 ms frame per direction was, at 200 calls, 20,000
                 # coroutines a second on the event loop for a sink that returns nothing.
-                if not self._delivers(speaker):
-                    return None  # prompts before anyone answers: not a person's words
+                if not self._delivers(speaker, source):
+                    return None  # prompts before anyone answers, or a replaced source
+                paused = self.paused_at.pop(speaker, None)
+                if paused is not None and speaker in self.delivering:
+                    # The time the source was being replaced, as silence: no jump in time.
+                    missing = round((asyncio.get_running_loop().time() - paused) / 0.02)
+                    frame = bytes(len(frame) * missing) + frame
                 return self.on_audio(speaker, frame)
 
             # In server mode the media channel enters Stasis only once we are connected.
-            self.readers[speaker] = asyncio.create_task(
+            self.readers[source] = asyncio.create_task(
                 receive_media(self.ari.url, self.ari.username, self.ari.password, connection_id,
                               on_audio=deliver), name=f"media-{self.call_id}-{speaker}")
             await asyncio.wait_for(asyncio.gather(snoop_arrived, media_arrived), timeout)
@@ -129,7 +164,10 @@ class MediaTap:
             self.waiter.forget(media_id)
         await self.rest.add_channel(bridge_id, snoop_id)
         await self.rest.add_channel(bridge_id, media_id)
-        log.info("media tap started", extra={"call_id": self.call_id, "speaker": speaker})
+        if speaker in self.source or channel_id != self.channel_id:
+            self.source[speaker] = source
+        log.info("media tap started", extra={"call_id": self.call_id, "speaker": speaker,
+                                             "channel_id": channel_id, "spy": spy})
 
     async def stop(self) -> None:
         """Tear down channels and bridges; wait for the readers to drain what was sent."""

@@ -21,7 +21,7 @@ const SCREEN_NAMES = {warn: '已提醒（频繁来电）', senior_queue: '资深
 const state = {
   agent: null, call: null, ticketNo: null, ticketVersion: null, softphone: null,
   edited: new Set(), kbArticle: null, statusSince: null, acwSince: null, lastDraftText: '',
-  segments: new Map(), refs: 0, phoneRegistered: false, unitNames: {}, threeWayUnit: null,
+  segments: new Map(), asrModes: new Map(), refs: 0, phoneRegistered: false, unitNames: {}, threeWayUnit: null,
 };
 window.deskDebug = state;  // for people (and tests) inspecting a live desk
 
@@ -64,6 +64,7 @@ function onMessage(m) {
     case 'call.hung_up': return onHungUp(m);
     case 'call.ended': return onEnded(m);
     case 'asr.final': case 'asr.partial': return onSegment({...m, final: m.type === 'asr.final'});
+    case 'asr.mode': return onAsrMode(m);
     case 'agent.wrap_up_expired': say('话后处理时间已到，已自动就绪'); return;
     case 'three_way.ringing': case 'three_way.answered': case 'three_way.busy':
     case 'three_way.no_answer': case 'three_way.rejected': case 'three_way.failed':
@@ -246,6 +247,8 @@ function onOffered(call) {
   $('call-state').textContent = '来电振铃中…';
   $('transcript').textContent = '';
   state.segments.clear();
+  state.asrModes.clear();
+  showAsrMode();
   resetForm(call);
   loadHistory(call.caller_number);
 }
@@ -309,6 +312,8 @@ function onEnded(m) {
 
 function clearCall() {
   state.call = null;
+  state.asrModes.clear();
+  showAsrMode();
   $('incoming').classList.add('hidden');
   $('answer').disabled = true;
   $('call-state').textContent = '空闲';
@@ -316,6 +321,28 @@ function clearCall() {
 }
 
 // ---- the live transcript and the draft ---------------------------------------------------
+const SPEAKER_NAMES = {caller: '来电人', agent: '坐席', unit: '单位'};
+const DEFER_REASONS = {capacity: '转写容量已满', lag: '转写处理滞后', decoder_failed: '识别出错'};
+
+// Which speakers of this call are transcribed live, which after the call (asr.mode): under
+// overload the newest calls go post-call first and come back live when capacity frees.
+function onAsrMode(m) {
+  if (!state.call || m.call_id !== state.call.call_id) return;
+  state.asrModes.set(m.speaker, {mode: m.mode, reason: m.reason});
+  showAsrMode();
+}
+
+function showAsrMode() {
+  const badge = $('asr-mode');
+  const post = [...state.asrModes].filter(([, v]) => v.mode === 'post_call');
+  badge.classList.toggle('hidden', state.asrModes.size === 0);
+  badge.classList.toggle('post-call', post.length > 0);
+  badge.textContent = post.length === 0 ? '实时转写' : `通话后转写（${post.map(([speaker, v]) =>
+    `${SPEAKER_NAMES[speaker] || speaker}：${DEFER_REASONS[v.reason] || v.reason || '系统繁忙'}`).join('，')}）`;
+  badge.title = post.length === 0 ? '文字随通话实时出现'
+    : '系统繁忙：这部分文字在通话结束后生成（空闲后会恢复实时转写）';
+}
+
 function onSegment(s) {
   if (!state.call || s.call_id !== state.call.call_id) return;
   // One line per speaker is "being spoken" (partial); a final result settles it.
@@ -326,11 +353,11 @@ function onSegment(s) {
   }
   if (s.final) state.segments.delete(s.speaker);
   else state.segments.set(s.speaker, item);
-  item.className = `${s.speaker === 'caller' ? 'caller' : 'agent'}${s.final ? '' : ' partial'}`;
+  item.className = `${s.speaker === 'caller' || s.speaker === 'unit' ? s.speaker : 'agent'}${s.final ? '' : ' partial'}`;
   item.textContent = '';
   const who = document.createElement('span');
   who.className = 'who';
-  who.textContent = s.speaker === 'caller' ? '来电人' : '坐席';
+  who.textContent = SPEAKER_NAMES[s.speaker] || '坐席';
   item.append(who, document.createTextNode(s.text));
   $('transcript').scrollTop = $('transcript').scrollHeight;
   if (s.final && s.speaker === 'caller') scheduleDraft();

@@ -166,13 +166,21 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
                 assert loop.time() < deadline, f"audio not flowing both ways in the page: {stats}"
                 await asyncio.sleep(0.2)
 
-            # 4. The live transcript appears; hostile text is shown as text.
+            # 4. The live transcript appears; hostile text is shown as text. The desk says the
+            #    call is transcribed live (`asr.mode`; the caller's was published before the offer).
             await desk.wait_for("the caller's words", FINAL_CALLER_LINES + " > 0", timeout=40)
+            await desk.wait_for("the live badge", "document.getElementById('asr-mode').textContent === '实时转写'")
             call_id = str(await page.evaluate("window.deskDebug.call.call_id"))
             publisher = aioredis.from_url(REDIS_URL)
-            await RedisEventBus(publisher, settings.redis.key_prefix).publish("asr", {
+            bus = RedisEventBus(publisher, settings.redis.key_prefix)
+            await bus.publish("asr", {
                 "type": "asr.final", "call_id": call_id, "speaker": "caller", "text": HOSTILE,
                 "start": 99.0, "end": 100.0})
+            # Under overload the desk says which speaker went post-call, and why.
+            await bus.publish("asr", {"type": "asr.mode", "call_id": call_id, "speaker": "agent",
+                                      "mode": "post_call", "reason": "capacity", "at": 3.0})
+            await desk.wait_for("the post-call badge", "document.getElementById('asr-mode').textContent"
+                                " === '通话后转写（坐席：转写容量已满）'")
             await publisher.aclose()
             await desk.wait_for("the hostile line", "document.getElementById('transcript')"
                                 f".textContent.includes({json.dumps(HOSTILE)})")

@@ -9,14 +9,17 @@ each test no channel or bridge of ours is left in Asterisk.
 
 from __future__ import annotations
 
+import array
 import asyncio
+import math
 import uuid
+from collections import defaultdict
 
 import pytest
 from sqlalchemy import select
 
 from devtools.sandbox import AsteriskSandbox
-from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
+from devtools.sipp_scenarios import caller_audio_wav, speaking_phone_scenario, speech_call_scenario
 from kernel.errors import AriError
 from kernel.schema import calls, tickets
 from telephony.settings import QueueSettings, TransferSettings
@@ -101,6 +104,57 @@ async def test_a_unit_joins_the_call_and_stays_with_the_caller_when_the_agent_le
     assert record.agent_id == "a1"
     assert record.recording_seconds is not None and record.recording_seconds > 9, \
         "the caller-unit part of the call was not recorded"
+    await nothing_left(bridge)
+
+
+class SpeakerAudio:
+    """Collects each speaker's audio of the call, as the live transcription receives it."""
+
+    def __init__(self) -> None:
+        self.audio: dict[str, bytearray] = defaultdict(bytearray)
+
+    def call_started(self, call_id: str, caller_number: str):
+        def sink(speaker: str, frame: bytes) -> None:
+            self.audio[speaker] += frame
+        return sink
+
+    async def call_ended(self, call_id: str, ticket_no: str | None) -> None:
+        return None
+
+
+def rms(pcm: bytes) -> float:
+    samples = array.array("h", pcm[: len(pcm) // 2 * 2])
+    return math.sqrt(sum(s * s for s in samples) / len(samples)) / 32768 if samples else 0.0
+
+
+async def test_a_units_words_are_its_own_speaker_not_the_agents(
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
+) -> None:
+    """The unit's channel is tapped as speaker `unit`; from the moment it joins, the agent
+    stream comes from the agent's own channel, so the unit's words are not in it (the agent's
+    SIPp phone sends no audio: its stream must stay silent while the unit speaks)."""
+    consumer = SpeakerAudio()
+    bridge = await in_process_bridge(asterisk, audio_consumer=consumer, greeting="sound:beep",
+                                     queue=QUEUE, transfer=TRANSFER)
+    task, call = await answered_call(bridge, asterisk, sip_phones, seconds=9)
+    voice = asterisk.write_sipp_file("unit-voice.wav", caller_audio_wav(seconds=1.0))
+    unit = await sip_phones.start("unitspeaks", scenario=speaking_phone_scenario(voice))
+
+    await bridge.flow.conference.invite_unit(call.call_id, "a1", "city-housing", unit)
+    await bridge.notices.wait_for("three_way.answered")
+    agent_before = len(consumer.audio["agent"])
+
+    async def unit_heard() -> bool:
+        return len(consumer.audio["unit"]) > 2 * 32000
+    await wait_until("two seconds of the unit's words", unit_heard)
+    code, out = await task
+    assert code == 0, out[-800:]
+    await asyncio.wait_for(bridge.finished.get(), 20)
+
+    assert rms(bytes(consumer.audio["unit"])) > 0.02, "the unit's stream carries the unit's voice"
+    assert rms(bytes(consumer.audio["caller"])) > 0.02
+    agent_after = bytes(consumer.audio["agent"][agent_before:])
+    assert rms(agent_after) < 0.003, f"unit audio in the agent stream: rms {rms(agent_after):.4f}"
     await nothing_left(bridge)
 
 
