@@ -1,0 +1,188 @@
+"""Post-call decoding in a child process: spooled streams decoded without sharing the GIL.
+
+Why a process (issue 14): with post-call decoding on a thread of the backend, the event loop
+lagged (p99 ~290 ms at 80 calls) although it was only ~30 % busy. The post-call thread runs at
+nice 10 so the kernel favours live work, but it takes the GIL between Vosk calls (every chunk),
+and a thread preempted by the kernel *while holding the GIL* makes the event loop wait until
+the kernel runs that low-priority thread again: priority inversion, and on 2 busy cores that
+is tens to hundreds of milliseconds. In a child process the nice level only ever delays the
+backlog, never the loop.
+
+Cost: the child loads the model itself (seconds, the model's size in memory). So it is started
+on the first spool and exits after `idle_seconds` without work; the memory comes back when the
+backlog is done. Stopping kills it at once: the work is on disk (`asr.pending`), so a kill
+repeats at most one stream's decoding at the next start.
+
+Protocol: one JSON line per request on the child's stdin ({"path", "start_pos"}) and one JSON
+line per answer on its stdout ({"results": [...]} or {"error": "..."}); one request at a time.
+Run as `python -m asr.decode_process --model-dir DIR [...]` (only the parent does that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from asr.models import LoadedModel
+from asr.segments import RawResult, Word
+
+log = logging.getLogger(__name__)
+
+#: Exit code of a child that left because it had nothing to do (not a failure).
+IDLE_EXIT = 3
+NICE = 10
+
+
+class DecodeProcessError(Exception):
+    """The child could not decode a spool (its message says why); other spools are unaffected."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"post-call decoding of {path} failed: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class DecodeProcessGone(Exception):
+    """The child exited (killed at a stop, or crashed) before answering."""
+
+
+def result_to_json(r: RawResult) -> dict[str, Any]:
+    return {"text": r.text, "start": r.start, "end": r.end, "confidence": r.confidence,
+            "words": [[w.text, w.start, w.end, w.confidence] for w in r.words]}
+
+
+def result_from_json(d: dict[str, Any]) -> RawResult:
+    return RawResult(str(d["text"]), float(d["start"]), float(d["end"]),
+                     None if d.get("confidence") is None else float(d["confidence"]),
+                     tuple(Word(str(w[0]), float(w[1]), float(w[2]), float(w[3])) for w in d["words"]))
+
+
+class DecodeProcess:
+    """The parent's handle on the child; used by one thread at a time (the post-call thread).
+
+    `decode` starts the child when needed, sends one spool and blocks (without the GIL, in a
+    pipe read) until the answer. `kill` may be called from any thread: a `decode` in progress
+    then raises `DecodeProcessGone`.
+    """
+
+    def __init__(self, model: LoadedModel, *, chunk_ms: int, idle_seconds: float = 30.0) -> None:
+        self.model = model
+        self.chunk_ms = chunk_ms
+        self.idle_seconds = idle_seconds
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()  # guards _proc between decode() and kill()
+        self._busy = threading.Lock()  # one request at a time (several post-call threads queue)
+        self._killed = False
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def _command(self) -> list[str]:
+        # The directory Kaldi read in the parent (the overlay with its dither and endpoint
+        # settings), so the child decodes exactly as the parent would.
+        return [sys.executable, "-m", "asr.decode_process", "--model-dir", str(self.model.loaded_from),
+                "--chunk-ms", str(self.chunk_ms), "--idle-seconds", str(self.idle_seconds)]
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._killed:
+                raise DecodeProcessGone("post-call decoding is stopped")
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE,
+                                              stdout=subprocess.PIPE, stderr=None, close_fds=True)
+                self.starts += 1
+                log.info("asr post-call decoder process started", extra={"pid": self._proc.pid})
+            return self._proc
+
+    def decode(self, path: Path, start_pos: int) -> list[RawResult]:
+        """Decode one spooled WAV in the child. A child that left on its idle timeout just as
+        the request went out is replaced once; any other exit raises `DecodeProcessGone`."""
+        with self._busy:
+            return self._decode(path, start_pos)
+
+    def _decode(self, path: Path, start_pos: int) -> list[RawResult]:
+        for attempt in range(2):
+            proc = self._running()
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(json.dumps({"path": str(path), "start_pos": start_pos}).encode() + b"\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+            except (BrokenPipeError, ValueError, OSError):
+                line = b""
+            if line:
+                answer = json.loads(line)
+                if "error" in answer:
+                    raise DecodeProcessError(path, str(answer["error"]))
+                return [result_from_json(r) for r in answer["results"]]
+            code = proc.wait()
+            if self._killed or code != IDLE_EXIT or attempt:
+                raise DecodeProcessGone(f"post-call decoder exited with {code}")
+        raise AssertionError("unreachable")
+
+    def kill(self) -> None:
+        """Stop for good (process stop): the child dies now; its spool stays on disk."""
+        with self._lock:
+            self._killed = True
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# ---- the child ----
+
+def _serve(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[bytes]) -> int:
+    from asr.batch import read_wav, transcribe_pcm
+    from asr.models import _quiet_vosk
+
+    started = time.perf_counter()
+    vosk_model = _quiet_vosk().Model(str(args.model_dir))
+    model = LoadedModel(vosk_model, args.model_dir, args.model_dir, True,
+                        time.perf_counter() - started, 0.0)
+    while True:
+        ready, _, _ = select.select([stdin], [], [], args.idle_seconds)
+        if not ready:
+            return IDLE_EXIT
+        line = stdin.readline()
+        if not line:
+            return 0  # the parent went away
+        request = json.loads(line)
+        try:
+            audio = read_wav(Path(request["path"]))
+            results = transcribe_pcm(model, audio.channels[0], audio.sample_rate, args.chunk_ms,
+                                     start_pos=int(request["start_pos"]))
+            answer: dict[str, Any] = {"results": [result_to_json(r) for r in results]}
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, for this spool only
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        stdout.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
+        stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="post-call decoder child (started by the backend)")
+    parser.add_argument("--model-dir", type=Path, required=True, help="what Kaldi reads")
+    parser.add_argument("--chunk-ms", type=int, default=100)
+    parser.add_argument("--idle-seconds", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    try:
+        os.nice(NICE)
+    except OSError:
+        pass
+    return _serve(args, sys.stdin.buffer, sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
