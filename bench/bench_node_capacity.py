@@ -123,14 +123,16 @@ def read_rtt(sipp_dir: Path, stem: str) -> list[float]:
 
 
 async def place(sandbox: AsteriskSandbox, service: str, concurrent: int, rate: float,
-                hold_ms: int, caller: str) -> PathResult:
+                hold_ms: int, caller: str, *, limit: int | None = None) -> PathResult:
+    """Place `concurrent` calls at `rate`; with `limit`, at most that many at a time (waves)."""
     wav = sandbox.write_sipp_file("capacity-audio.wav", caller_audio_wav(seconds=2.0))
     stem = f"capacity-{service}-{uuid.uuid4().hex[:6]}"
     scenario = sandbox.write_sipp_file(f"{stem}.xml",
                                        speech_call_scenario(wav, hold_ms=hold_ms, loops=-1))
-    timeout = 60 + concurrent / rate + hold_ms / 1000 * 2
+    waves = concurrent / limit if limit else 1
+    timeout = 60 + concurrent / rate + waves * (hold_ms / 1000 + 5) * 2
     code, out = await sandbox.run_sipp(
-        "-sf", scenario, "-s", service, "-m", str(concurrent), "-l", str(concurrent),
+        "-sf", scenario, "-s", service, "-m", str(concurrent), "-l", str(limit or concurrent),
         "-r", str(rate), "-trace_rtt", "-rtt_freq", "1", "-recv_timeout", "30000",
         "-set", "caller", caller, timeout=timeout)
     failed = FAILED.findall(out)
