@@ -79,6 +79,8 @@ async def main() -> None:
     parser.add_argument("--hold", type=float, default=40.0, help="seconds each call speaks")
     parser.add_argument("--speak-before-stop", type=float, default=8.0,
                         help="seconds of speech after the last call is set up, before SIGTERM")
+    parser.add_argument("--ended-before", type=int, default=20,
+                        help="short calls placed and ended first, so a post-call backlog exists at the stop")
     parser.add_argument("--no-asr", action="store_true")
     args = parser.parse_args()
     model = None if args.no_asr else default_model()
@@ -102,8 +104,11 @@ async def main() -> None:
             bridge = BridgeProcess(env=env, http_port=port, log_path=Path(tmp) / "bridge.log")
             await bridge.start(timeout=120)
             assert bridge.process is not None
-            print(f"backend pid {bridge.process.pid}, ASR model: {model or 'none'}; {args.calls} calls "
-                  f"of {args.hold:.0f} s; SIGTERM {args.speak_before_stop:.0f} s after all are up", flush=True)
+            print(f"backend pid {bridge.process.pid}, ASR model: {model or 'none'}; {args.ended_before} "
+                  f"calls of 6 s first, then {args.calls} calls of {args.hold:.0f} s; "
+                  f"SIGTERM {args.speak_before_stop:.0f} s after all are up", flush=True)
+            short = await place(sandbox, "12345", args.ended_before, args.rate, 6000, "13700000000") \
+                if args.ended_before else None
             sipp = asyncio.create_task(place(sandbox, "12345", args.calls, args.rate,
                                              int(args.hold * 1000), "13800000000"))
             await _wait_until_set_up(prefix, args.calls, timeout=60 + args.calls / args.rate)
@@ -117,23 +122,29 @@ async def main() -> None:
             stopped = logged(log_text, "hotline backend stopped")
             handed = logged(log_text, "live calls handed over to the next owner")
             left = sorted(p.name.removesuffix(".pending.json") for p in spool.glob("*.pending.json"))
+            spools_left = len(list(spool.glob("*.wav")))
             own = stopped[0].get("stop_seconds") if stopped else None
             print(f"SIGTERM -> exit {code} after {exit_seconds:.2f} s (own measure {own} s, bound "
                   f"{STOP_TIMEOUT:.0f} s) | handed over {handed[0]['calls'] if handed else 0} calls | "
-                  f"post-call records left on disk: {len(left)} | SIPp calls still up: {not sipp.done()}",
+                  f"post-call records left on disk: {len(left)} ({spools_left} spool files) | "
+                  f"SIPp calls still up: {not sipp.done()}",
                   flush=True)
 
             await bridge.start(timeout=120)
             result = await sipp
-            rows = await wait_for_rows(url, (args.calls, args.calls), timeout=120)
+            total = args.calls + args.ended_before
+            rows = await wait_for_rows(url, (total, total), timeout=120)
             waited = await drained(bridge.http_port, spool, timeout=900)
             counts = await check_rows(url, left)
-            good = (code == 0 and exit_seconds <= STOP_TIMEOUT and result.failed == 0
-                    and counts["records"] == counts["channels"] == args.calls
-                    and counts["tickets"] == counts["ticketed_calls"] == args.calls
+            failed = result.failed + (short.failed if short else 0)
+            good = (code == 0 and exit_seconds <= STOP_TIMEOUT and failed == 0
+                    and counts["records"] == counts["channels"] == total
+                    and counts["tickets"] == counts["ticketed_calls"] == total
                     and counts["left_calls_with_post_call_text"] == len(left)
                     and not list(spool.glob("*.pending.json")))
-            print(f"next process: SIPp failures {result.failed}/{args.calls} | rows {rows} | {counts} | "
+            await asyncio.sleep(3)
+            print(f"next process: SIPp failures {failed}/{total} | rows {rows} | {counts} | "
+                  f"spool files left {len(list(spool.glob('*.wav')))} | "
                   f"backlog left by the stopped process transcribed within {waited:.0f} s | "
                   f"{'ok' if good else 'OVER'}")
     finally:
