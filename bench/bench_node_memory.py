@@ -66,6 +66,8 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="calls placed per second")
     parser.add_argument("--hold", type=float, default=3.0, help="seconds each call speaks")
     parser.add_argument("--no-asr", action="store_true")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra backend setting, e.g. HOTLINE_ASR_POST_CALL_PROCESS=false")
     args = parser.parse_args()
     model = None if args.no_asr else default_model()
     hold_ms = int(args.hold * 1000)
@@ -84,6 +86,7 @@ async def main() -> None:
                 env["HOTLINE_ASR_MODEL_PATH"] = str(model)
                 env["HOTLINE_ASR_SPOOL_DIR"] = str(spool)
                 env["HOTLINE_ASR_OVERLAY_DIR"] = f"{tmp}/asr-overlay"
+            env.update(item.split("=", 1) for item in args.env)
             bridge = BridgeProcess(env=env, http_port=port, log_path=Path(tmp) / "bridge.log")
             await bridge.start(timeout=120)
             assert bridge.process is not None
