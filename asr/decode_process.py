@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -100,6 +101,10 @@ class DecodeProcess:
             if self._killed:
                 raise DecodeProcessGone("post-call decoding is stopped")
             if self._proc is None or self._proc.poll() is not None:
+                if self._proc is not None:  # the pipes of the child that left
+                    for pipe in (self._proc.stdin, self._proc.stdout):
+                        if pipe is not None:
+                            pipe.close()
                 self._proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE,
                                               stdout=subprocess.PIPE, stderr=None, close_fds=True)
                 self.starts += 1
@@ -107,8 +112,8 @@ class DecodeProcess:
             return self._proc
 
     def decode(self, path: Path, start_pos: int) -> list[RawResult]:
-        """Decode one spooled WAV in the child. A child that left on its idle timeout just as
-        the request went out is replaced once; any other exit raises `DecodeProcessGone`."""
+        """Decode one spooled WAV in the child. A child that left (idle timeout just as the
+        request went out, or a crash) is replaced once; after `kill` it raises `DecodeProcessGone`."""
         with self._busy:
             return self._decode(path, start_pos)
 
@@ -128,8 +133,11 @@ class DecodeProcess:
                     raise DecodeProcessError(path, str(answer["error"]))
                 return [result_from_json(r) for r in answer["results"]]
             code = proc.wait()
-            if self._killed or code != IDLE_EXIT or attempt:
+            if self._killed or attempt:
                 raise DecodeProcessGone(f"post-call decoder exited with {code}")
+            if code != IDLE_EXIT:  # crashed: one more try with a fresh child, then the stream fails
+                log.warning("asr post-call decoder process exited; restarting it",
+                            extra={"exit_code": code, "spool": str(path)})
         raise AssertionError("unreachable")
 
     def kill(self) -> None:
@@ -181,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         os.nice(NICE)
     except OSError:
         pass
+    # The parent decides when this process ends (it kills it at its stop, or this one sees
+    # the pipe close): a SIGTERM or Ctrl-C sent to the whole group must not cut a decode short
+    # while the parent is still handing calls over.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return _serve(args, sys.stdin.buffer, sys.stdout.buffer)
 
 
