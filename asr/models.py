@@ -54,6 +54,8 @@ class AsrSettings(Section):
     max_lag_seconds: float = Field(default=3.0, gt=0)
     recycle_after_seconds: float = Field(default=600.0, gt=0)
     post_call_workers: int = Field(default=1, ge=1, le=16)
+    #: nice level of the live recognizer threads: above 0 the event loop gets the CPU first
+    worker_nice: int = Field(default=5, ge=0, le=19)
     #: decode spooled streams in a child process (asr/decode_process.py: no GIL shared with
     #: the event loop); false: on the post-call threads of the backend itself
     post_call_process: bool = True

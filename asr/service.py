@@ -46,7 +46,8 @@ class AsrService:
             self.pool = RecognizerPool(model, workers=settings.workers,
                                        streams_per_worker=settings.streams_per_worker,
                                        partial_every_chunks=settings.partial_every_chunks,
-                                       recycle_after_seconds=settings.recycle_after_seconds)
+                                       recycle_after_seconds=settings.recycle_after_seconds,
+                                       nice=settings.worker_nice)
             process = DecodeProcess(model, chunk_ms=settings.decode_chunk_ms,
                                     idle_seconds=settings.post_call_idle_seconds) \
                 if settings.post_call_process else None
