@@ -65,6 +65,7 @@ async def main() -> None:
     parser.add_argument("--wave", type=int, default=10, help="concurrent calls")
     parser.add_argument("--rate", type=float, default=10.0, help="calls placed per second")
     parser.add_argument("--hold", type=float, default=3.0, help="seconds each call speaks")
+    parser.add_argument("--every", type=int, default=0, help="print RSS after every this many calls")
     parser.add_argument("--no-asr", action="store_true")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra backend setting, e.g. HOTLINE_ASR_POST_CALL_PROCESS=false")
@@ -97,8 +98,14 @@ async def main() -> None:
             totals = [0, 0]
             first, failed_first, _ = await phase(sandbox, bridge, url, spool, FIRST, args.wave, args.rate,
                                                  hold_ms, totals)
-            last, failed_rest, _ = await phase(sandbox, bridge, url, spool, args.calls - FIRST,
-                                                      args.wave, args.rate, hold_ms, totals)
+            # In slices of --every calls, so the curve shows a plateau (a warm pool) or a slope.
+            left, failed_rest, last = args.calls - FIRST, 0, first
+            while left > 0:
+                size = min(left, args.every or left)
+                last, failed, _ = await phase(sandbox, bridge, url, spool, size, args.wave, args.rate,
+                                              hold_ms, totals)
+                failed_rest += failed
+                left -= size
             ratio = last / first if first else float("inf")
             good = ratio <= LIMIT and failed_first + failed_rest == 0 and totals == [args.calls, args.calls]
             print(f"RSS at rest {rest:.0f} MB, after {FIRST} calls {first:.0f} MB, after {args.calls} calls "
