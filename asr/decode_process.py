@@ -1,12 +1,10 @@
 """Post-call decoding in a child process: spooled streams decoded without sharing the GIL.
 
-Why a process (issue 14): with post-call decoding on a thread of the backend, the event loop
-lagged (p99 ~290 ms at 80 calls) although it was only ~30 % busy. The post-call thread runs at
-nice 10 so the kernel favours live work, but it takes the GIL between Vosk calls (every chunk),
-and a thread preempted by the kernel *while holding the GIL* makes the event loop wait until
-the kernel runs that low-priority thread again: priority inversion, and on 2 busy cores that
-is tens to hundreds of milliseconds. In a child process the nice level only ever delays the
-backlog, never the loop.
+Why a process (issue 14): a nice-10 post-call thread in the backend takes the GIL between
+Vosk calls; preempted while holding it, it makes the event loop wait for a low-priority thread
+(priority inversion). py-spy --gil later showed that thread held only ~2 % of GIL samples at
+80 calls, so the loop's lag was mostly CPU contention with the live threads (`worker_nice`);
+the process still removes the inversion risk and keeps post-call memory out of the backend.
 
 Cost: the child loads the model itself (seconds, the model's size in memory). So it is started
 on the first spool and exits after `idle_seconds` without work; the memory comes back when the
