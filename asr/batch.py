@@ -5,7 +5,9 @@ recorded without live ASR, and to re-run a set of recordings with another model
 (`python -m asr.batch --model DIR FILE...`, one JSON line per file).
 
 Post-call decoding runs on its own threads, lowered to nice 10: the kernel then gives the
-CPU to live recognizers first, so a backlog of recordings never makes live calls lag.
+CPU to live recognizers first, so a backlog of recordings never makes live calls lag. Spooled
+streams of live calls are by default decoded in a child process instead (`asr.decode_process`):
+a nice-10 thread preempted while it holds the GIL stalls the event loop (issue 14).
 Recordings at 8 kHz are decoded at 8 kHz (Vosk resamples inside its feature pipeline via the
 KaldiRecognizer sample-rate argument); stereo recordings are split with numpy, one speaker per
 channel. Decoding uses the same chunking as live streams, so a stream transcribed after the
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.decode_process import DecodeProcess, DecodeProcessGone
 from asr.decoder import DecodeInterrupted, decode_pcm
 from asr.models import BYTES_PER_SAMPLE, LoadedModel, get_model
 from asr.segments import CallTranscript, RawResult, Segment, Speaker, to_segment
@@ -109,11 +112,17 @@ class PostCallQueue:
     `stop()` (at process stop) makes running decodes give up within one chunk and queued
     ones never start: they raise `PostCallStopped`, and their spools and records stay on
     disk for the next start (`asr.pending`).
+
+    With `process` (the service's default), spooled streams are decoded in a child process
+    (`asr.decode_process`: no GIL shared with the event loop) and the thread only waits for
+    it; `stop()` kills the child. Recordings (`transcribe_recording`) stay on the threads.
     """
 
-    def __init__(self, model: LoadedModel, *, workers: int = 1, chunk_ms: int = 100) -> None:
+    def __init__(self, model: LoadedModel, *, workers: int = 1, chunk_ms: int = 100,
+                 process: DecodeProcess | None = None) -> None:
         self.model = model
         self.chunk_ms = chunk_ms
+        self.process = process
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-post",
                                             initializer=_lower_priority)
         self._stop = threading.Event()
@@ -125,6 +134,8 @@ class PostCallQueue:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.process is not None:
+            self.process.kill()
 
     async def transcribe_spool(self, path: Path, *, start_pos: int = 0,
                                delete: bool = True) -> list[RawResult]:
@@ -147,9 +158,17 @@ class PostCallQueue:
     def _decode_spool(self, path: Path, start_pos: int, delete: bool) -> list[RawResult]:
         if self._stop.is_set():
             raise DecodeInterrupted(str(path))
-        audio = read_wav(path)
-        results = transcribe_pcm(self.model, audio.channels[0], audio.sample_rate, self.chunk_ms,
-                                 start_pos=start_pos, stop=self._stop)
+        if self.process is not None:
+            try:
+                results = self.process.decode(path, start_pos)
+            except DecodeProcessGone as exc:
+                if self._stop.is_set():
+                    raise DecodeInterrupted(str(path)) from exc
+                raise
+        else:
+            audio = read_wav(path)
+            results = transcribe_pcm(self.model, audio.channels[0], audio.sample_rate, self.chunk_ms,
+                                     start_pos=start_pos, stop=self._stop)
         if delete:
             path.unlink(missing_ok=True)
         return results
@@ -164,7 +183,7 @@ class PostCallQueue:
 
     def close(self) -> None:
         """Stop (see `stop`) and wait for the threads: returns within about one chunk's decode."""
-        self._stop.set()
+        self.stop()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 

@@ -56,6 +56,13 @@ class AsrSettings(Section):
     max_lag_seconds: float = Field(default=3.0, gt=0)
     recycle_after_seconds: float = Field(default=600.0, gt=0)
     post_call_workers: int = Field(default=1, ge=1, le=16)
+    #: nice level of the live recognizer threads: above 0 the event loop gets the CPU first
+    worker_nice: int = Field(default=5, ge=0, le=19)
+    #: decode spooled streams in a child process (asr/decode_process.py: no GIL shared with
+    #: the event loop); false: on the post-call threads of the backend itself
+    post_call_process: bool = True
+    #: the child exits after this long without work, giving its memory (a model's worth) back
+    post_call_idle_seconds: float = Field(default=30.0, gt=0)
     #: see ENDPOINT_SILENCE_SECONDS; None keeps the model's own endpoint rules
     endpoint_silence_seconds: float | None = Field(default=ENDPOINT_SILENCE_SECONDS, ge=0.2, le=5.0)
     #: our energy end-of-utterance rule (asr/endpoint.py): trailing silence after the last voiced

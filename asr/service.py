@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from asr.batch import PostCallQueue, PostCallStopped
+from asr.decode_process import DecodeProcess
 from asr.models import AsrSettings, LoadedModel, ModelError, model_from_settings
 from asr.pending import load_pending
 from asr.publish import EventPublisher, EventSink
@@ -45,9 +46,13 @@ class AsrService:
             self.pool = RecognizerPool(model, workers=settings.workers,
                                        streams_per_worker=settings.streams_per_worker,
                                        partial_every_chunks=settings.partial_every_chunks,
-                                       recycle_after_seconds=settings.recycle_after_seconds)
+                                       recycle_after_seconds=settings.recycle_after_seconds,
+                                       nice=settings.worker_nice)
+            process = DecodeProcess(model, chunk_ms=settings.decode_chunk_ms,
+                                    idle_seconds=settings.post_call_idle_seconds) \
+                if settings.post_call_process else None
             self.post_call = PostCallQueue(model, workers=settings.post_call_workers,
-                                           chunk_ms=settings.decode_chunk_ms)
+                                           chunk_ms=settings.decode_chunk_ms, process=process)
 
     @property
     def available(self) -> bool:
@@ -117,6 +122,7 @@ class AsrService:
             "capacity": self.pool.capacity,
             "worker_restarts": self.pool.restarts,
             "post_call_pending": self.post_call.pending,
+            "post_call_process": self.post_call.process.pid if self.post_call.process else None,
             "warm_recognizers": cache_for(self.model).idle(self.settings.sample_rate),
             "dropped_partials": self.publisher.dropped_partials,
         }

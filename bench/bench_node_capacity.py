@@ -123,14 +123,16 @@ def read_rtt(sipp_dir: Path, stem: str) -> list[float]:
 
 
 async def place(sandbox: AsteriskSandbox, service: str, concurrent: int, rate: float,
-                hold_ms: int, caller: str) -> PathResult:
+                hold_ms: int, caller: str, *, limit: int | None = None) -> PathResult:
+    """Place `concurrent` calls at `rate`; with `limit`, at most that many at a time (waves)."""
     wav = sandbox.write_sipp_file("capacity-audio.wav", caller_audio_wav(seconds=2.0))
     stem = f"capacity-{service}-{uuid.uuid4().hex[:6]}"
     scenario = sandbox.write_sipp_file(f"{stem}.xml",
                                        speech_call_scenario(wav, hold_ms=hold_ms, loops=-1))
-    timeout = 60 + concurrent / rate + hold_ms / 1000 * 2
+    waves = concurrent / limit if limit else 1
+    timeout = 60 + concurrent / rate + waves * (hold_ms / 1000 + 5) * 2
     code, out = await sandbox.run_sipp(
-        "-sf", scenario, "-s", service, "-m", str(concurrent), "-l", str(concurrent),
+        "-sf", scenario, "-s", service, "-m", str(concurrent), "-l", str(limit or concurrent),
         "-r", str(rate), "-trace_rtt", "-rtt_freq", "1", "-recv_timeout", "30000",
         "-set", "caller", caller, timeout=timeout)
     failed = FAILED.findall(out)
@@ -225,6 +227,9 @@ async def main() -> None:
     parser.add_argument("--hold", type=float, default=10.0, help="seconds each call speaks")
     parser.add_argument("--no-asr", action="store_true", help="run the backend without live ASR")
     parser.add_argument("--keep-going", action="store_true", help="run every step past the knee")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra backend setting, e.g. HOTLINE_ASR_POST_CALL_PROCESS=false "
+                             "(before/after comparisons in the same conditions)")
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",") if s.strip()]
     hold_ms = int(args.hold * 1000)
@@ -247,12 +252,13 @@ async def main() -> None:
                 env["HOTLINE_ASR_MODEL_PATH"] = str(model)
                 env["HOTLINE_ASR_SPOOL_DIR"] = f"{tmp}/asr-spool"
                 env["HOTLINE_ASR_OVERLAY_DIR"] = f"{tmp}/asr-overlay"
+            env.update(item.split("=", 1) for item in args.env)
             bridge = BridgeProcess(env=env, http_port=port, log_path=Path(tmp) / "bridge.log")
             await bridge.start(timeout=120)
             assert bridge.process is not None
             await asyncio.sleep(2)
             rest_mb = rss_mb(bridge.process.pid)
-            print(f"backend pid {bridge.process.pid}, ASR model: {model or 'none'}; "
+            print(f"backend pid {bridge.process.pid}, ASR model: {model or 'none'}; {' '.join(args.env)} "
                   f"RSS at rest {rest_mb:.0f} MB; calls of {args.hold:.0f} s with speech")
             print("  conc  rate | SIPp failures | recorded/ticketed | answer delay dialplan / "
                   "backend | backend loop lag | backend memory")
@@ -265,8 +271,10 @@ async def main() -> None:
                     break
             await asyncio.sleep(5)
             final_mb = rss_mb(bridge.process.pid)
+            child = ((await health(bridge.http_port, 1.0)).get("asr") or {}).get("post_call_process")
             print(f"RSS at rest {rest_mb:.0f} MB -> after all steps {final_mb:.0f} MB "
-                  f"({final_mb / rest_mb if rest_mb else 0:.2f}x)")
+                  f"({final_mb / rest_mb if rest_mb else 0:.2f}x); post-call decoder child "
+                  f"{rss_mb(child) if child else 0:.0f} MB (exits when idle)")
             stalls = [line for line in bridge.log_tail(100000).splitlines()
                       if "event loop stalled" in line]
             print(f"loop stalls >= 250 ms logged by the backend: {len(stalls)}")
