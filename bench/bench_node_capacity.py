@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,6 +221,21 @@ def default_model() -> Path | None:
     return path if path.exists() else None
 
 
+def node_env(sandbox: AsteriskSandbox, tmp: str, url: str, port: int, name: str, model: Path | None,
+             max_calls: int, extra: Sequence[str] = (), prefix: str | None = None) -> dict[str, str]:
+    """The backend's environment for a node benchmark: its own database, key prefix, outbox and
+    (with a model) ASR spool under `tmp`; `extra` holds `KEY=VALUE` overrides (`--env`)."""
+    env = bridge_env(sandbox, url, prefix or f"hotline-{name}-{uuid.uuid4().hex[:8]}:", port)
+    env["HOTLINE_CALL_FLOW_MAX_CONCURRENT_CALLS"] = str(max_calls)
+    env["HOTLINE_CALL_FLOW_OUTBOX_DIR"] = f"{tmp}/outbox"
+    if model is not None:
+        env["HOTLINE_ASR_MODEL_PATH"] = str(model)
+        env["HOTLINE_ASR_SPOOL_DIR"] = f"{tmp}/asr-spool"
+        env["HOTLINE_ASR_OVERLAY_DIR"] = f"{tmp}/asr-overlay"
+    env.update(item.split("=", 1) for item in extra)
+    return env
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", default="10,20,40", help="concurrent calls per step")
@@ -245,14 +261,7 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{tmp}/capacity.sqlite3"
             port = free_tcp_port()
-            env = bridge_env(sandbox, url, f"hotline-capacity-{uuid.uuid4().hex[:8]}:", port)
-            env["HOTLINE_CALL_FLOW_MAX_CONCURRENT_CALLS"] = str(max(steps) * 2)
-            env["HOTLINE_CALL_FLOW_OUTBOX_DIR"] = f"{tmp}/outbox"
-            if model is not None:
-                env["HOTLINE_ASR_MODEL_PATH"] = str(model)
-                env["HOTLINE_ASR_SPOOL_DIR"] = f"{tmp}/asr-spool"
-                env["HOTLINE_ASR_OVERLAY_DIR"] = f"{tmp}/asr-overlay"
-            env.update(item.split("=", 1) for item in args.env)
+            env = node_env(sandbox, tmp, url, port, "capacity", model, max(steps) * 2, args.env)
             bridge = BridgeProcess(env=env, http_port=port, log_path=Path(tmp) / "bridge.log")
             await bridge.start(timeout=120)
             assert bridge.process is not None

@@ -19,14 +19,13 @@ import asyncio
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_node_capacity import default_model, health, place, rss_mb, wait_for_rows
+from bench.bench_node_capacity import default_model, health, node_env, place, rss_mb, wait_for_rows
 from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
-from tests.asterisk_harness import BridgeProcess, bridge_env
+from tests.asterisk_harness import BridgeProcess
 
 FIRST = 10
 LIMIT = 1.10
@@ -80,14 +79,7 @@ async def main() -> None:
             url = f"sqlite+aiosqlite:///{tmp}/memory.sqlite3"
             port = free_tcp_port()
             spool = Path(tmp) / "asr-spool"
-            env = bridge_env(sandbox, url, f"hotline-memory-{uuid.uuid4().hex[:8]}:", port)
-            env["HOTLINE_CALL_FLOW_MAX_CONCURRENT_CALLS"] = str(args.wave * 4)
-            env["HOTLINE_CALL_FLOW_OUTBOX_DIR"] = f"{tmp}/outbox"
-            if model is not None:
-                env["HOTLINE_ASR_MODEL_PATH"] = str(model)
-                env["HOTLINE_ASR_SPOOL_DIR"] = str(spool)
-                env["HOTLINE_ASR_OVERLAY_DIR"] = f"{tmp}/asr-overlay"
-            env.update(item.split("=", 1) for item in args.env)
+            env = node_env(sandbox, tmp, url, port, "memory", model, args.wave * 4, args.env)
             bridge = BridgeProcess(env=env, http_port=port, log_path=Path(tmp) / "bridge.log")
             await bridge.start(timeout=120)
             assert bridge.process is not None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
 import tempfile
@@ -30,27 +29,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_node_capacity import default_model, place, wait_for_rows
+from bench.bench_node_capacity import default_model, node_env, place, wait_for_rows
 from bench.bench_node_memory import drained
 from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
 from kernel.schema import calls, tickets, transcript_segments
-from tests.asterisk_harness import BridgeProcess, bridge_env
+from tests.asterisk_harness import BridgeProcess
 from tests.integration.test_backend_away import _wait_until_set_up
+from tests.integration.test_node_stop_and_capacity import _logged
 
 STOP_TIMEOUT = 10.0
-
-
-def logged(log_text: str, message: str) -> list[dict]:
-    found = []
-    for line in log_text.splitlines():
-        if line.startswith("{"):
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("msg") == message:
-                found.append(entry)
-    return found
 
 
 async def check_rows(url: str, left: list[str]) -> dict[str, int]:
@@ -93,14 +80,8 @@ async def main() -> None:
             port = free_tcp_port()
             prefix = f"hotline-stop-{uuid.uuid4().hex[:8]}:"
             spool = Path(tmp) / "asr-spool"
-            env = bridge_env(sandbox, url, prefix, port)
-            env["HOTLINE_CALL_FLOW_MAX_CONCURRENT_CALLS"] = str(args.calls * 2)
-            env["HOTLINE_CALL_FLOW_STOP_TIMEOUT_SECONDS"] = str(STOP_TIMEOUT)
-            env["HOTLINE_CALL_FLOW_OUTBOX_DIR"] = f"{tmp}/outbox"
-            if model is not None:
-                env["HOTLINE_ASR_MODEL_PATH"] = str(model)
-                env["HOTLINE_ASR_SPOOL_DIR"] = str(spool)
-                env["HOTLINE_ASR_OVERLAY_DIR"] = f"{tmp}/asr-overlay"
+            env = node_env(sandbox, tmp, url, port, "stop", model, args.calls * 2,
+                           [f"HOTLINE_CALL_FLOW_STOP_TIMEOUT_SECONDS={STOP_TIMEOUT}"], prefix=prefix)
             bridge = BridgeProcess(env=env, http_port=port, log_path=Path(tmp) / "bridge.log")
             await bridge.start(timeout=120)
             assert bridge.process is not None
@@ -119,8 +100,8 @@ async def main() -> None:
             code = await asyncio.to_thread(bridge.process.wait, 120)
             exit_seconds = time.monotonic() - started
             log_text = bridge.log_path.read_text(errors="replace")
-            stopped = logged(log_text, "hotline backend stopped")
-            handed = logged(log_text, "live calls handed over to the next owner")
+            stopped = _logged(log_text, "hotline backend stopped")
+            handed = _logged(log_text, "live calls handed over to the next owner")
             left = sorted(p.name.removesuffix(".pending.json") for p in spool.glob("*.pending.json"))
             spools_left = len(list(spool.glob("*.wav")))
             own = stopped[0].get("stop_seconds") if stopped else None
