@@ -99,6 +99,8 @@ class DecodeProcess:
             command += ["--energy-endpoint-seconds", repr(rule.silence_seconds),
                         "--energy-endpoint-level", repr(rule.level),
                         "--energy-endpoint-min-speech", repr(rule.min_speech_seconds)]
+        if not self.model.reuse_recognizers:  # and the same recognizer policy
+            command.append("--fresh-recognizers")
         return command
 
     def _running(self) -> subprocess.Popen[bytes]:
@@ -167,7 +169,7 @@ def _serve(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[bytes]) -> int
                            args.energy_endpoint_min_speech)
             if args.energy_endpoint_seconds is not None else None)
     model = LoadedModel(vosk_model, args.model_dir, args.model_dir, True,
-                        time.perf_counter() - started, 0.0, rule)
+                        time.perf_counter() - started, 0.0, rule, reuse_recognizers=not args.fresh_recognizers)
     while True:
         ready, _, _ = select.select([stdin], [], [], args.idle_seconds)
         if not ready:
@@ -196,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the parent's end-of-utterance rule (none: Vosk's own endpointing)")
     parser.add_argument("--energy-endpoint-level", type=float, default=300.0)
     parser.add_argument("--energy-endpoint-min-speech", type=float, default=0.1)
+    parser.add_argument("--fresh-recognizers", action="store_true",
+                        help="a brand-new recognizer per recording (the parent's reuse_recognizers=false)")
     args = parser.parse_args(argv)
     try:
         os.nice(NICE)

@@ -72,6 +72,10 @@ class AsrSettings(Section):
     energy_endpoint_level: float = Field(default=300.0, gt=0, le=32767)
     #: warm recognizers prepared at start-up (None: the live capacity); see asr/recognizers.py
     warm_recognizers: int | None = Field(default=None, ge=0, le=256)
+    #: reuse recognizers across streams (fast). Off: every stream gets a brand-new recognizer,
+    #: so its words are exactly what any plain Vosk run gives for that audio (reproducible, for
+    #: audits and tests), at ~0.5-0.8 s more CPU per stream; see asr/recognizers.py
+    reuse_recognizers: bool = True
 
     @field_validator("endpoint_silence_seconds", "energy_endpoint_seconds", mode="before")
     @classmethod
@@ -205,6 +209,9 @@ class LoadedModel:
     #: our energy end-of-utterance rule, applied by every decoder of this model (live, post-call,
     #: re-transcription alike: the same rule everywhere keeps their text equal)
     energy_endpoint: EnergyEndpoint | None = None
+    #: reuse finalized recognizers across streams (asr/recognizers.py); False: a brand-new one
+    #: per stream, whose words equal a plain Vosk run's (reused ones can differ in borderline words)
+    reuse_recognizers: bool = True
 
     @property
     def name(self) -> str:
@@ -275,7 +282,8 @@ _cache_lock = threading.Lock()
 def get_model(path: Path | str | None, *, deterministic: bool = True,
               overlay_dir: Path = Path("var/asr/model-overlay"),
               endpoint_silence: float | None = ENDPOINT_SILENCE_SECONDS,
-              energy_endpoint: EnergyEndpoint | None = None) -> LoadedModel:
+              energy_endpoint: EnergyEndpoint | None = None,
+              reuse_recognizers: bool = True) -> LoadedModel:
     """`load_model` memoised per process: a model directory is loaded at most once.
 
     A process-wide cache is deliberate: the model is immutable, costs ~500 MB, and tests,
@@ -288,15 +296,17 @@ def get_model(path: Path | str | None, *, deterministic: bool = True,
             _cache[key] = load_model(root, deterministic=deterministic, overlay_dir=overlay_dir,
                                      endpoint_silence=endpoint_silence)
         loaded = _cache[key]
-    if loaded.energy_endpoint != energy_endpoint:  # same Kaldi model, another decoding rule
-        loaded = dataclasses.replace(loaded, energy_endpoint=energy_endpoint)
+    if loaded.energy_endpoint != energy_endpoint or loaded.reuse_recognizers != reuse_recognizers:
+        # the same Kaldi model, decoded with another rule or recognizer policy
+        loaded = dataclasses.replace(loaded, energy_endpoint=energy_endpoint, reuse_recognizers=reuse_recognizers)
     return loaded
 
 
 def model_from_settings(settings: AsrSettings) -> LoadedModel:
     return get_model(settings.model_path, deterministic=settings.deterministic,
                      overlay_dir=settings.overlay_dir, endpoint_silence=settings.endpoint_silence_seconds,
-                     energy_endpoint=energy_endpoint_from(settings))
+                     energy_endpoint=energy_endpoint_from(settings),
+                     reuse_recognizers=settings.reuse_recognizers)
 
 
 def energy_endpoint_from(settings: AsrSettings) -> EnergyEndpoint | None:

@@ -1,18 +1,28 @@
 """Warm Kaldi recognizers, kept per model and sample rate and reused across streams and calls.
 
-Why: a new `KaldiRecognizer` costs ~80 ms to create and, worse, its first decoded audio costs
-another 0.5-0.9 s of CPU (measured on the Korean small model, 2 cores). Paid per stream at the
-start of every call, that is what made the first seconds of a busy minute lag: ten streams
-opening together cost ~8 s of CPU before any of them produced a word. A recognizer that has
-decoded once and was finalized (`FinalResult` while running) rebuilds its feature pipeline and
-decoder on the next audio but keeps the expensive part, so reusing it costs nothing.
+Why: a new `KaldiRecognizer` costs ~50-80 ms to create and, worse, decoding its first speech
+costs about twice the CPU of later speech: measured on the Korean small model (8 kHz, 5.3 s of
+speech), 1.6 s of CPU for a brand-new recognizer against 0.8 s for one that has decoded speech
+before. The difference is the decoding graph: small models compose HCLr and Gr lazily, per
+recognizer, and a recognizer keeps the part it has expanded. Paid per stream at the start of
+every call, that is what made the first seconds of a busy minute lag. A recognizer that was
+finalized (`FinalResult` while running) rebuilds its feature pipeline and decoder on the next
+audio but keeps its expanded graph, so reusing it saves that CPU.
 
-Reuse is exact: a finalized recognizer gives the same words as a fresh one; Vosk only keeps
-counting time from its creation. `WarmRecognizer.consumed` counts every byte it was fed, so the
-decoder subtracts it and stream times stay right (checked by tests/integration/test_asr_warm.py).
+Reuse is not bit-exact. The decoder's pruning visits graph states in an order that follows
+their numbers, and a lazily built graph numbers states in the order earlier audio first met
+them; so a reused recognizer can differ from a brand-new one in a borderline word (seen on CI:
+"... 는 먹이 다" against "... 는 이 먹이 다"). Given the same history the result is exact: the
+same recognizer decodes the same audio the same way again. Where reproducibility against a
+plain Vosk run matters more than CPU (audits, the tests that compare with one), set
+`asr.reuse_recognizers = false` (`LoadedModel.reuse_recognizers`): every `take` then creates a
+brand-new recognizer, with no warm-up, and nothing is kept.
+
+Vosk counts time from a recognizer's creation: `WarmRecognizer.consumed` counts every byte it
+was fed, so the decoder subtracts it and stream times stay right (tests/integration/test_asr_warm.py).
 
 Thread use: a recognizer is used by one thread at a time (whoever took it); the cache itself
-is locked. The cache is process-wide per loaded model, like the model.
+is locked. The cache is process-wide per loaded model and policy, like the model.
 """
 
 from __future__ import annotations
@@ -38,6 +48,12 @@ def _faint_noise(sample_rate: int, seconds: float) -> bytes:
 
     rng = np.random.default_rng(12345)
     return (rng.standard_normal(int(sample_rate * seconds)) * 30).astype("<i2").tobytes()
+
+
+def warm_up_recognizer(warm: WarmRecognizer) -> None:
+    """What every new reusable recognizer decodes first: a second of faint noise, finalized."""
+    warm.accept(_faint_noise(warm.sample_rate, WARM_UP_SECONDS))
+    warm.final_result()
 
 
 class WarmRecognizer:
@@ -77,6 +93,7 @@ class RecognizerCache:
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
+        self.reuse = model.reuse_recognizers
         self._idle: dict[int, list[WarmRecognizer]] = {}
         self._lock = threading.Lock()
         self.created = 0
@@ -87,7 +104,12 @@ class RecognizerCache:
             return len(self._idle.get(sample_rate, ()))
 
     def take(self, sample_rate: int) -> WarmRecognizer:
-        """A finalized warm recognizer; creates (slow, ~1 s of CPU) when none is idle."""
+        """A finalized warm recognizer; creates (slow, ~1 s of CPU) when none is idle.
+
+        Without reuse: always a brand-new recognizer, not warmed (its history must be empty).
+        """
+        if not self.reuse:
+            return self._create(sample_rate, warm_up=False)
         with self._lock:
             idle = self._idle.get(sample_rate)
             if idle:
@@ -97,28 +119,35 @@ class RecognizerCache:
 
     def give_back(self, warm: WarmRecognizer) -> None:
         """Return a recognizer after its last `final_result()` (anything else is discarded)."""
-        if warm.running:
+        if warm.running or not self.reuse:
             return
         with self._lock:
             idle = self._idle.setdefault(warm.sample_rate, [])
             if len(idle) < MAX_IDLE_PER_RATE:
                 idle.append(warm)
 
-    def _create(self, sample_rate: int) -> WarmRecognizer:
+    def clear(self) -> int:
+        """Drop the idle recognizers (memory back; the next streams start cold). Returns how many."""
+        with self._lock:
+            dropped = sum(len(idle) for idle in self._idle.values())
+            self._idle.clear()
+        return dropped
+
+    def _create(self, sample_rate: int, *, warm_up: bool = True) -> WarmRecognizer:
         import vosk
 
         recognizer = vosk.KaldiRecognizer(self.model.model, sample_rate)
         recognizer.SetWords(True)
         warm = WarmRecognizer(recognizer, sample_rate)
-        warm.accept(_faint_noise(sample_rate, WARM_UP_SECONDS))
-        warm.final_result()
+        if warm_up:
+            warm_up_recognizer(warm)
         with self._lock:
             self.created += 1
         return warm
 
     def prewarm(self, sample_rate: int, count: int, stop: threading.Event | None = None) -> None:
         """Create idle recognizers until `count` are idle (run in a background thread)."""
-        while (stop is None or not stop.is_set()) and self.idle(sample_rate) < count:
+        while self.reuse and (stop is None or not stop.is_set()) and self.idle(sample_rate) < count:
             self.give_back(self._create(sample_rate))
 
     def start_prewarm(self, sample_rate: int, count: int) -> tuple[threading.Thread, threading.Event]:
@@ -140,13 +169,14 @@ class RecognizerCache:
         return thread, stop
 
 
-_caches: dict[int, RecognizerCache] = {}
+_caches: dict[tuple[int, bool], RecognizerCache] = {}
 _caches_lock = threading.Lock()
 
 
 def cache_for(model: LoadedModel) -> RecognizerCache:
-    """The process-wide cache of this loaded model (models are loaded once per process too)."""
-    key = id(model.model)
+    """The process-wide cache of this loaded model and policy (models are loaded once per
+    process too; a non-reusing model never shares recognizers with a reusing one)."""
+    key = (id(model.model), model.reuse_recognizers)
     with _caches_lock:
         cache = _caches.get(key)
         if cache is None or cache.model.model is not model.model:

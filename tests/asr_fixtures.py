@@ -85,9 +85,15 @@ def asr_language() -> AsrLanguage:
 
 @pytest.fixture(scope="session")
 def asr_model(asr_language: AsrLanguage, tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
-    """The real model, loaded once for the whole session (3 s, ~500 MB)."""
+    """The real model, loaded once for the whole session (3 s, ~500 MB).
+
+    Without recognizer reuse: every stream decodes with a brand-new recognizer, so what our code
+    gives is comparable word for word with `reference_decode` whatever ran before in the session
+    (a reused recognizer can differ in a borderline word: asr/recognizers.py). Reuse itself is
+    tested in test_asr_warm.py with `dataclasses.replace(asr_model, reuse_recognizers=True)`.
+    """
     return get_model(asr_language.model_path, deterministic=True,
-                     overlay_dir=tmp_path_factory.mktemp("asr-overlay"))
+                     overlay_dir=tmp_path_factory.mktemp("asr-overlay"), reuse_recognizers=False)
 
 
 def render_speech(directory: Path, voice: str, sentences: tuple[str, ...] | list[str], *,
