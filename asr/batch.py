@@ -212,12 +212,16 @@ class FileTranscript:
 
 def retranscribe_files(paths: Sequence[Path], model_path: Path, *, chunk_ms: int = 100,
                        deterministic: bool = True, workers: int = 1,
-                       overlay_dir: Path = Path("var/asr/model-overlay")) -> list[FileTranscript]:
+                       overlay_dir: Path = Path("var/asr/model-overlay"),
+                       reuse_recognizers: bool = False) -> list[FileTranscript]:
     """Re-transcribe recordings with `model_path` (e.g. the large server model), in input order.
 
-    Multi-channel files are transcribed channel by channel and merged in time order.
+    Multi-channel files are transcribed channel by channel and merged in time order. By default
+    every channel gets a brand-new recognizer, so the same file always gives the same words
+    (a reused recognizer's can depend on what it decoded before: asr/recognizers.py).
     """
-    model = get_model(model_path, deterministic=deterministic, overlay_dir=overlay_dir)
+    model = get_model(model_path, deterministic=deterministic, overlay_dir=overlay_dir,
+                      reuse_recognizers=reuse_recognizers)
 
     def one(path: Path) -> FileTranscript:
         audio = read_wav(path)
@@ -236,13 +240,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chunk-ms", type=int, default=100)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--keep-dither", action="store_true", help="do not load through the dither=0 overlay")
+    parser.add_argument("--reuse-recognizers", action="store_true",
+                        help="faster, but a file's words may then depend on the files before it")
     parser.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
     from kernel.errors import HotlineError
 
     try:
         transcripts = retranscribe_files(args.files, args.model, chunk_ms=args.chunk_ms,
-                                         deterministic=not args.keep_dither, workers=args.workers)
+                                         deterministic=not args.keep_dither, workers=args.workers,
+                                         reuse_recognizers=args.reuse_recognizers)
     except HotlineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
