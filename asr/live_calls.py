@@ -68,14 +68,21 @@ class LiveCallTranscriber:
         except Exception:
             log.exception("post-call work left by a stopped process not finished")
 
-    def call_started(self, call_id: str, caller_number: str) -> Callable[[str, bytes], None] | None:
+    def call_started(self, call_id: str, caller_number: str,
+                     since: float = 0.0) -> Callable[[str, bytes], None] | None:
+        """`since`: seconds the call has lasted already (adopted from a stopped process, whose
+        words so far this transcription continues: `AsrService.adopt`)."""
         if not self.service.available:
             return None  # calls still connect; health says why transcription is off
-        transcription = self.service.start_call(call_id)
+        earlier = self.service.adopt(call_id) if since > 0 else None
+        transcription = self.service.start_call(call_id, origin=since, earlier=earlier)
         transcription.meta["caller_number"] = caller_number
         self.calls[call_id] = transcription
         self._callers[call_id] = caller_number
-        caller = transcription.open_stream(Speaker.CALLER, offset=0.0)
+        caller = transcription.open_stream(Speaker.CALLER, offset=since)
+        if earlier is not None:
+            log.info("asr continues a call handed over by a stopped process",
+                     extra={"call_id": call_id, "since": round(since, 3), "segments": len(earlier.segments)})
 
         def feed(speaker: str, frame: bytes) -> None:
             if speaker == Speaker.CALLER:
@@ -163,8 +170,17 @@ class LiveCallTranscriber:
         return dataclasses.replace(draft, possible_duplicate_of=ticket_no) if ticket_no else draft
 
     async def aclose(self) -> None:
-        """Process stop: post-call work stays on disk (finished by the next start), so this
-        returns within about a chunk's decode instead of after the whole backlog."""
+        """Process stop: calls still going are handed over (their words so far and the audio no
+        final covers yet go to disk, for the process that adopts the call), and post-call work
+        stays on disk (finished by the next start), so this returns within about a chunk's
+        decode instead of after the whole backlog."""
+        calls, self.calls = self.calls, {}
+        self._callers.clear()
+        for call_id, transcription in calls.items():
+            try:
+                await transcription.hand_over()
+            except Exception:
+                log.exception("live transcript not handed over", extra={"call_id": call_id})
         self.service.stop_post_call()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

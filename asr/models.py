@@ -76,6 +76,9 @@ class AsrSettings(Section):
     #: so its words are exactly what any plain Vosk run gives for that audio (reproducible, for
     #: audits and tests), at ~0.5-0.8 s more CPU per stream; see asr/recognizers.py
     reuse_recognizers: bool = True
+    #: a call handed over mid-call by a stopped process waits this long for the process that
+    #: adopts it (`asr.service.recover`) before its words are finished as post-call work
+    handover_grace_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     @field_validator("endpoint_silence_seconds", "energy_endpoint_seconds", mode="before")
     @classmethod

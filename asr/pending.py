@@ -25,6 +25,15 @@ from asr.segments import Segment, Speaker, Word
 log = logging.getLogger(__name__)
 
 SUFFIX = ".pending.json"
+#: A record claimed by the process that adopted its call (`claim_handed_over`).
+ADOPTED_SUFFIX = ".adopted.json"
+#: Meta key of a record written by `CallTranscription.hand_over`: the process stopped during
+#: the call; the value is the seconds of the call the record covers.
+HANDED_OVER = "handed_over"
+
+
+def adopted_path(spool_dir: Path, call_id: str) -> Path:
+    return spool_dir / f"{call_id}{ADOPTED_SUFFIX}"
 
 
 @dataclass(slots=True)
@@ -87,10 +96,13 @@ class PendingCall:
         )
 
 
-def load_pending(spool_dir: Path, *, written_before: float | None = None) -> list[PendingCall]:
+def load_pending(spool_dir: Path, *, written_before: float | None = None,
+                 handed_over: bool = False) -> list[PendingCall]:
     """Every readable record in the spool directory, oldest first (an unreadable one is logged
     and left in place for an operator: it is never deleted unread). `written_before` (epoch
-    seconds) skips records of this process's own calls, which their calls finish themselves."""
+    seconds) skips records of this process's own calls, which their calls finish themselves.
+    Records of calls handed over by a stopped process are left for the process that adopts the
+    call unless `handed_over` (then only those are returned)."""
     if not spool_dir.is_dir():
         return []
     records: list[tuple[float, PendingCall]] = []
@@ -99,11 +111,60 @@ def load_pending(spool_dir: Path, *, written_before: float | None = None) -> lis
             mtime = path.stat().st_mtime
             if written_before is not None and mtime >= written_before:
                 continue
-            records.append((mtime,
-                            PendingCall.from_dict(json.loads(path.read_text(encoding="utf-8")))))
+            record = PendingCall.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            if (HANDED_OVER in record.meta) == handed_over:
+                records.append((mtime, record))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.error("unreadable post-call record left in place: %s", exc, extra={"path": str(path)})
     return [record for _, record in sorted(records, key=lambda item: item[0])]
+
+
+def claim_handed_over(spool_dir: Path, call_id: str) -> PendingCall | None:
+    """Take the record a stopped process handed over for this call, or None.
+
+    The claim is a rename (`.pending.json` -> `.adopted.json`), atomic: of the adopting call and
+    the late recovery sweep exactly one gets the record. The claimant writes the merged record
+    under `.pending.json` again before it removes the `.adopted.json` one, so a crash in between
+    leaves the words on disk (`release_adopted` puts such a record back at the next start).
+    """
+    source, target = spool_dir / f"{call_id}{SUFFIX}", adopted_path(spool_dir, call_id)
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+        if HANDED_OVER not in (data.get("meta") or {}):
+            return None  # ordinary post-call work of a finished call
+        source.replace(target)
+        os.utime(target)  # the claim's time: `release_adopted` tells a dead claimant's from ours
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.error("handed-over record not readable; left for an operator: %s", exc,
+                  extra={"call_id": call_id})
+        return None
+    try:
+        return PendingCall.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.error("handed-over record not readable; left for an operator: %s", exc,
+                  extra={"call_id": call_id})
+        return None
+
+
+def release_adopted(spool_dir: Path, *, written_before: float) -> int:
+    """Records a process claimed and died with (`.adopted.json`) go back to `.pending.json`."""
+    released = 0
+    if spool_dir.is_dir():
+        for path in spool_dir.glob(f"*{ADOPTED_SUFFIX}"):
+            try:
+                if path.stat().st_mtime >= written_before:
+                    continue
+                target = path.with_name(path.name[: -len(ADOPTED_SUFFIX)] + SUFFIX)
+                if target.exists():
+                    path.unlink()  # the merged record was written: this one is superseded
+                else:
+                    path.replace(target)
+                    released += 1
+            except OSError as exc:
+                log.error("adopted record not released: %s", exc, extra={"path": str(path)})
+    return released
 
 
 def _segment_to_dict(s: Segment) -> dict[str, Any]:

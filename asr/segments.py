@@ -28,6 +28,7 @@ class DeferReason(StrEnum):
     CAPACITY = "capacity"  # every live slot was taken when the stream opened
     LAG = "lag"  # the workers fell behind real time on this stream
     DECODER_FAILED = "decoder_failed"  # the recognizer raised on this stream's audio
+    HANDOVER = "handover"  # the process stopped during the call: the next one finishes it
 
 
 @dataclass(frozen=True, slots=True)

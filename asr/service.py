@@ -21,7 +21,14 @@ from typing import Any
 from asr.batch import PostCallQueue, PostCallStopped
 from asr.decode_process import DecodeProcess
 from asr.models import AsrSettings, LoadedModel, ModelError, model_from_settings
-from asr.pending import load_pending
+from asr.pending import (
+    HANDED_OVER,
+    PendingCall,
+    adopted_path,
+    claim_handed_over,
+    load_pending,
+    release_adopted,
+)
 from asr.publish import EventPublisher, EventSink
 from asr.recognizers import cache_for
 from asr.segments import CallTranscript
@@ -42,6 +49,7 @@ class AsrService:
         self.post_call: PostCallQueue | None = None
         self._prewarm: tuple[threading.Thread, threading.Event] | None = None
         self.started_at = time.time()  # post-call records older than this were left by another process
+        self._stopping = threading.Event()  # set by `stop_post_call`: ends recovery's grace wait
         if model is not None:
             self.pool = RecognizerPool(model, workers=settings.workers,
                                        streams_per_worker=settings.streams_per_worker,
@@ -71,6 +79,7 @@ class AsrService:
     def stop_post_call(self) -> None:
         """Process stop: running post-call decodes give up within a chunk, queued ones never
         start; their spools and records stay on disk for the next start (`recover`)."""
+        self._stopping.set()
         if self.post_call is not None:
             self.post_call.stop()
 
@@ -78,11 +87,38 @@ class AsrService:
         """Finish the post-call work a stopped process left on disk, oldest call first.
 
         Yields each completed transcript with the metadata saved with it (caller number...).
-        Stops quietly when the process is closing again: what is left stays on disk.
+        Calls a stopped process handed over mid-call are left to the process that adopts them
+        (`adopt`) for `handover_grace_seconds`; those nobody adopted (the caller hung up while
+        no process listened) are then finished here like any other. Stops quietly when the
+        process is closing again: what is left stays on disk.
         """
         if self.post_call is None:
             return
-        records = await asyncio.to_thread(load_pending, self.settings.spool_dir, written_before=self.started_at)
+        spool_dir = self.settings.spool_dir
+        await asyncio.to_thread(release_adopted, spool_dir, written_before=self.started_at)
+        records = await asyncio.to_thread(load_pending, spool_dir, written_before=self.started_at)
+        async for item in self._finish_records(records):
+            yield item
+        deadline = time.monotonic() + self.settings.handover_grace_seconds
+        while not self._stopping.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        if self._stopping.is_set():
+            return
+        handed = await asyncio.to_thread(load_pending, spool_dir, written_before=self.started_at,
+                                         handed_over=True)
+        claimed = []
+        for record in handed:
+            mine = await asyncio.to_thread(claim_handed_over, spool_dir, record.call_id)
+            if mine is not None:
+                mine.meta.pop(HANDED_OVER, None)  # ordinary post-call work from now on
+                await asyncio.to_thread(mine.save, spool_dir)
+                adopted_path(spool_dir, mine.call_id).unlink(missing_ok=True)
+                claimed.append(mine)
+        async for item in self._finish_records(claimed):
+            yield item
+
+    async def _finish_records(self, records: list[PendingCall]) -> AsyncIterator[tuple[CallTranscript, dict[str, str]]]:
+        assert self.post_call is not None
         for record in records:
             log.info("resuming post-call transcription left by a stopped process",
                      extra={"call_id": record.call_id, "streams": len(record.streams)})
@@ -92,6 +128,12 @@ class AsrService:
             except PostCallStopped:
                 return
             yield transcript, record.meta
+
+    def adopt(self, call_id: str) -> PendingCall | None:
+        """What a stopped process handed over of this call (it is ours to continue), or None."""
+        if self.post_call is None:
+            return None
+        return claim_handed_over(self.settings.spool_dir, call_id)
 
     async def aclose(self) -> None:
         self.stop_post_call()
@@ -104,12 +146,15 @@ class AsrService:
         if self.post_call is not None:
             await asyncio.to_thread(self.post_call.close)
 
-    def start_call(self, call_id: str) -> CallTranscription:
-        """A transcription for one call (a no-op one when ASR is unavailable)."""
+    def start_call(self, call_id: str, *, origin: float = 0.0,
+                   earlier: PendingCall | None = None) -> CallTranscription:
+        """A transcription for one call (a no-op one when ASR is unavailable); `origin` and
+        `earlier` continue a call adopted from a stopped process (`adopt`)."""
         s = self.settings
         return CallTranscription(call_id, pool=self.pool, publisher=self.publisher, post_call=self.post_call,
                                  spool_dir=s.spool_dir, sample_rate=s.sample_rate,
-                                 decode_chunk_ms=s.decode_chunk_ms, max_lag_seconds=s.max_lag_seconds)
+                                 decode_chunk_ms=s.decode_chunk_ms, max_lag_seconds=s.max_lag_seconds,
+                                 origin=origin, earlier=earlier)
 
     def health(self) -> dict[str, Any]:
         if self.model is None:

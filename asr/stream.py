@@ -26,7 +26,7 @@ from pathlib import Path
 
 from asr.batch import PostCallQueue, PostCallStopped
 from asr.models import BYTES_PER_SAMPLE
-from asr.pending import PendingCall, PendingStream
+from asr.pending import HANDED_OVER, PendingCall, PendingStream, adopted_path
 from asr.publish import EventPublisher
 from asr.segments import (
     CallTranscript,
@@ -251,7 +251,7 @@ class SpeakerStream:
                     extra={"call_id": self.call.call_id, "speaker": self.speaker.value, "reason": reason.value})
         self.call.publisher.publish(StreamDeferred(self.call.call_id, self.speaker, reason, at))
         self._publish_mode()
-        if self.call.pool is not None and reason is not DeferReason.DECODER_FAILED:
+        if self.call.pool is not None and reason not in (DeferReason.DECODER_FAILED, DeferReason.HANDOVER):
             self.call.pool.wait_for_capacity(self)
         if self._closing and not self._finished.done():
             self._finished.set_result(None)
@@ -298,6 +298,14 @@ class SpeakerStream:
         await self._finished
         if self._spool is not None:
             self._spool.close()  # writes the WAV header sizes
+
+    async def hand_over(self) -> None:
+        """Process stop during the call: what is not covered by a final result yet goes to the
+        spool at once (post-call work for whoever finishes the call), without waiting for the
+        live recognizer; frames fed after this are ignored."""
+        if self.mode is Mode.LIVE and not self._closing:
+            self._defer(DeferReason.HANDOVER)
+        await self.close()
 
     def pending_record(self) -> PendingStream | None:
         """What post-call work this stream leaves (after `close()`), or None."""
@@ -348,7 +356,11 @@ class CallTranscription:
 
     def __init__(self, call_id: str, *, pool: RecognizerPool | None, publisher: EventPublisher,
                  post_call: PostCallQueue | None, spool_dir: Path, sample_rate: int = 16000,
-                 decode_chunk_ms: int = 100, max_lag_seconds: float = 3.0) -> None:
+                 decode_chunk_ms: int = 100, max_lag_seconds: float = 3.0,
+                 origin: float = 0.0, earlier: PendingCall | None = None) -> None:
+        """`origin`: seconds of the call before this transcription started (a call adopted from
+        a stopped process); `earlier`: what that process handed over (`hand_over`), which this
+        transcription's record and transcript continue."""
         self.call_id = call_id
         self.pool = pool
         self.publisher = publisher
@@ -358,7 +370,10 @@ class CallTranscription:
         self.decode_chunk_ms = decode_chunk_ms
         self.max_lag_seconds = max_lag_seconds
         self.streams: dict[Speaker, SpeakerStream] = {}
-        self._started = time.monotonic()
+        self._started = time.monotonic() - origin
+        self.origin = origin
+        self.earlier = earlier
+        self.handed_over = False
         self._live_transcript: CallTranscript | None = None
         self._complete: asyncio.Task[CallTranscript] | None = None
         #: kept with post-call work on disk, for whoever stores the transcript (caller number)
@@ -392,18 +407,61 @@ class CallTranscription:
         """
         if self._live_transcript is None:
             await asyncio.gather(*(s.close() for s in self.streams.values()))
-            deferred = [s for s in self.streams.values() if s.defer_reason is not None]
-            self._live_transcript = self._transcript(complete=not deferred)
-            record = PendingCall(self.call_id, dict(self.meta), list(self._live_transcript.segments),
-                                 [r for s in deferred if (r := s.pending_record()) is not None],
-                                 [s.speaker for s in deferred])
+            record = self._record()
+            self._live_transcript = self._transcript_of(record, complete=not record.deferred)
             if record.streams and self.post_call is not None:
                 record.save(self.spool_dir)
+            self._discard_earlier()
             self._complete = asyncio.create_task(self._finish(record), name=f"asr-post-{self.call_id}")
             # Stopped post-call work (PostCallStopped) is normal at a process stop, and a caller
             # may never ask for the complete transcript: mark the outcome as seen.
             self._complete.add_done_callback(_observe)
         return self._live_transcript
+
+    async def hand_over(self) -> PendingCall:
+        """Process stop during the call: persist everything known so far for the next process.
+
+        Every stream stops decoding at once and spools what no final result covers yet; the
+        record (`<call>.pending.json`, marked handed over, with the seconds it covers) holds the
+        final segments so far and those spools. The process that adopts the call continues it
+        (`earlier`), or its recovery finishes it as post-call work when the call never comes back.
+        """
+        self.handed_over = True
+        await asyncio.gather(*(s.hand_over() for s in self.streams.values()))
+        record = self._record()
+        record.meta[HANDED_OVER] = f"{time.monotonic() - self._started:.3f}"
+        record.save(self.spool_dir)
+        self._discard_earlier()
+        log.info("asr call handed over to the next process",
+                 extra={"call_id": self.call_id, "segments": len(record.segments), "spools": len(record.streams)})
+        return record
+
+    def _record(self) -> PendingCall:
+        """This call's post-call record after its streams closed, continuing `earlier`."""
+        deferred = [s for s in self.streams.values() if s.defer_reason is not None]
+        mine = self._transcript_of(None, complete=False)
+        record = PendingCall(self.call_id, dict(self.meta), list(mine.segments),
+                             [r for s in deferred if (r := s.pending_record()) is not None],
+                             [s.speaker for s in deferred])
+        earlier = self.earlier
+        if earlier is not None:
+            record.meta = {k: v for k, v in earlier.meta.items() if k != HANDED_OVER} | record.meta
+            record.segments = sorted(earlier.segments + record.segments, key=lambda s: (s.start, s.speaker.value))
+            record.streams = earlier.streams + record.streams
+            record.deferred = list(dict.fromkeys(earlier.deferred + record.deferred))
+            record.failed = list(dict.fromkeys(earlier.failed + record.failed))
+        return record
+
+    def _discard_earlier(self) -> None:
+        """The earlier process's record is now part of ours (saved, or decoded from memory)."""
+        if self.earlier is not None:
+            adopted_path(self.spool_dir, self.call_id).unlink(missing_ok=True)
+
+    def _transcript_of(self, record: PendingCall | None, complete: bool) -> CallTranscript:
+        if record is None:
+            return self._transcript(complete)
+        failed = frozenset(record.failed) | frozenset(sp for sp, st in self.streams.items() if st.failed)
+        return CallTranscript(self.call_id, tuple(record.segments), frozenset(record.deferred), complete, failed)
 
     async def _finish(self, record: PendingCall) -> CallTranscript:
         if self.post_call is None:

@@ -357,6 +357,7 @@ class CallFlow:
 
     async def _ensure_setup(self, call: ActiveCall) -> None:
         """Do whichever set-up steps are not done yet; safe to repeat after a restart."""
+        resumed = ANSWERED in call.steps_done  # set up (partly) by a process before this one
         try:
             if ANSWERED not in call.steps_done:
                 await self.rest.answer(call.channel_id)
@@ -377,7 +378,7 @@ class CallFlow:
                 await self._step(call, RECORDING)
             if call.channel_id not in self.taps:
                 # Before the greeting, so the transcript holds everything the caller heard.
-                await self._start_tap(call)
+                await self._start_tap(call, resumed=resumed)
             if SCREENED not in call.steps_done:
                 await self._screen(call)
                 self._check_line_hours(call)
@@ -450,11 +451,17 @@ class CallFlow:
 
         self._message_timers[call.channel_id] = asyncio.get_running_loop().call_later(delay, hang_up)
 
-    async def _start_tap(self, call: ActiveCall) -> None:
-        """Feed the call's audio to the consumer; failure here never affects the call itself."""
+    async def _start_tap(self, call: ActiveCall, *, resumed: bool = False) -> None:
+        """Feed the call's audio to the consumer; failure here never affects the call itself.
+
+        A resumed call's audio continues the call's time line (the consumer continues what the
+        process before us handed over)."""
         if self.audio_consumer is None or self.ari is None:
             return
-        sink = self.audio_consumer.call_started(call.call_id, call.caller_number)
+        since = 0.0
+        if resumed and call.answered_at is not None:
+            since = max(0.001, (datetime.now(UTC) - call.answered_at).total_seconds())
+        sink = self.audio_consumer.call_started(call.call_id, call.caller_number, since)
         if sink is None:
             return
         tap = MediaTap(self.rest, self.ari, self.waiter, call.call_id, call.channel_id, sink,

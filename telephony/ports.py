@@ -72,8 +72,10 @@ class CallRecorder(Protocol):
 class CallAudioConsumer(Protocol):
     """Receives a call's audio per speaker (live transcription plugs in here)."""
 
-    def call_started(self, call_id: str, caller_number: str) -> AudioSink | None:
-        """Return where to send audio, or None when this call gets no live consumer."""
+    def call_started(self, call_id: str, caller_number: str, since: float = 0.0) -> AudioSink | None:
+        """Return where to send audio, or None when this call gets no live consumer.
+
+        `since`: seconds the call has lasted before this audio (a call adopted after a restart)."""
 
     async def call_ended(self, call_id: str, ticket_no: str | None) -> None:
         """The call is over and its frames are all delivered."""

@@ -322,7 +322,7 @@ function clearCall() {
 
 // ---- the live transcript and the draft ---------------------------------------------------
 const SPEAKER_NAMES = {caller: '来电人', agent: '坐席', unit: '单位'};
-const DEFER_REASONS = {capacity: '转写容量已满', lag: '转写处理滞后', decoder_failed: '识别出错'};
+const DEFER_REASONS = {capacity: '转写容量已满', lag: '转写处理滞后', decoder_failed: '识别出错', handover: '后台切换'};
 
 // Which speakers of this call are transcribed live, which after the call (asr.mode): under
 // overload the newest calls go post-call first and come back live when capacity frees.

@@ -61,8 +61,8 @@ class TeeTranscriber(ListeningTranscriber):
         super().__init__(*args, **kwargs)
         self.received: dict[str, bytearray] = {"caller": bytearray(), "agent": bytearray()}
 
-    def call_started(self, call_id: str, caller_number: str):
-        feed = super().call_started(call_id, caller_number)
+    def call_started(self, call_id: str, caller_number: str, since: float = 0.0):
+        feed = super().call_started(call_id, caller_number, since)
         assert feed is not None
 
         def tee(speaker: str, frame: bytes) -> None:

@@ -27,7 +27,7 @@ class CollectingConsumer:
         self.ended: asyncio.Event = asyncio.Event()
         self.ticket_no: str | None = None
 
-    def call_started(self, call_id: str, caller_number: str):
+    def call_started(self, call_id: str, caller_number: str, since: float = 0.0):
         def sink(speaker: str, frame: bytes) -> None:
             self.audio[speaker] += frame
             self.frame_sizes.add(len(frame))

@@ -113,7 +113,7 @@ class SpeakerAudio:
     def __init__(self) -> None:
         self.audio: dict[str, bytearray] = defaultdict(bytearray)
 
-    def call_started(self, call_id: str, caller_number: str):
+    def call_started(self, call_id: str, caller_number: str, since: float = 0.0):
         def sink(speaker: str, frame: bytes) -> None:
             self.audio[speaker] += frame
         return sink
