@@ -9,6 +9,7 @@ Registered for every test through `pytest_plugins` in tests/conftest.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -19,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from asr.live_calls import LiveCallTranscriber
 from asr.models import LoadedModel, get_model
+from asr.segments import CallTranscript
 
 __all__ = [
     "AsrLanguage",
@@ -148,3 +151,14 @@ def reference_decode(model: LoadedModel, pcm: bytes, rate: int, chunk_bytes: int
             texts.append(json.loads(recognizer.Result())["text"])
     texts.append(json.loads(recognizer.FinalResult())["text"])
     return [t for t in texts if t.strip()]
+
+
+class Listening(LiveCallTranscriber):
+    """The real consumer, telling the test when a call's complete transcript is stored."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.completed: asyncio.Queue[CallTranscript] = asyncio.Queue()
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def transcript_complete(self, transcript: CallTranscript) -> None:
+        self.completed.put_nowait(transcript)

@@ -19,15 +19,14 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from asr.extract import load_gazetteer
-from asr.live_calls import LiveCallTranscriber
 from asr.models import AsrSettings
 from asr.pending import HANDED_OVER, PendingCall, claim_handed_over, release_adopted
-from asr.segments import CallTranscript, Speaker
+from asr.segments import Speaker
 from asr.service import open_asr_service
 from asr.transcript_store import TranscriptStore
 from kernel.database import open_database
 from kernel.schema import calls
-from tests.asr_fixtures import read_pcm, reference_decode
+from tests.asr_fixtures import Listening, read_pcm, reference_decode
 
 FRAME = 640
 RATE = 16000
@@ -39,15 +38,6 @@ def settings(tmp_path: Path, **overrides: object) -> AsrSettings:
                                  "handover_grace_seconds": 3600.0}
     values.update(overrides)
     return AsrSettings(**values)
-
-
-class Listening(LiveCallTranscriber):
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        self.completed: asyncio.Queue[CallTranscript] = asyncio.Queue()
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-
-    def transcript_complete(self, transcript: CallTranscript) -> None:
-        self.completed.put_nowait(transcript)
 
 
 async def record_call(sqlite_url: str, call_id: str) -> tuple[TranscriptStore, AsyncEngine]:

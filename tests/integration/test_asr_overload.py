@@ -16,11 +16,9 @@ from pathlib import Path
 
 from asr import workers
 from asr.extract import load_gazetteer
-from asr.live_calls import LiveCallTranscriber
 from asr.models import AsrSettings
 from asr.segments import (
     AsrEvent,
-    CallTranscript,
     DeferReason,
     Speaker,
     StreamMode,
@@ -31,7 +29,7 @@ from asr.stream import Mode, SpeakerStream
 from asr.transcript_store import TranscriptStore
 from kernel.database import open_database
 from kernel.schema import calls
-from tests.asr_fixtures import read_pcm, reference_decode
+from tests.asr_fixtures import Listening, read_pcm, reference_decode
 
 FRAME = 640
 RATE = 16000
@@ -143,17 +141,6 @@ async def test_post_call_backlog_survives_a_stop_and_the_next_start_finishes_it(
     assert texts(transcript, Speaker.CALLER) == reference_decode(asr_model, pcm, RATE, cfg.chunk_bytes())
     assert all(s.start >= 2.0 for s in transcript.segments), "the stream's offset in the call is kept"
     assert not list((tmp_path / "spool").iterdir())
-
-
-class Listening(LiveCallTranscriber):
-    """The real consumer, telling the test when a call's complete transcript is stored."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        self.completed: asyncio.Queue[CallTranscript] = asyncio.Queue()
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-
-    def transcript_complete(self, transcript: CallTranscript) -> None:
-        self.completed.put_nowait(transcript)
 
 
 async def test_a_stopped_backend_stores_the_post_call_transcript_at_its_next_start(
