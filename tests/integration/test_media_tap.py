@@ -83,3 +83,44 @@ async def test_prompts_before_anyone_answers_are_not_delivered_as_a_person(
     assert len(consumer.audio["caller"]) / SLIN16_BYTES_PER_SECOND >= 2.5
     assert len(consumer.audio["agent"]) == 0
     assert consumer.ticket_no
+
+
+async def test_the_agent_direction_is_tapped_only_once_a_person_joins(
+    asterisk: AsteriskSandbox, in_process_bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call waiting for an agent costs one tap, not two (issue 14); the person's side is
+    tapped when they join and from then on delivered."""
+    person = {"joined": False}
+    monkeypatch.setattr(CallFlow, "_person_on_call", lambda self, channel_id: person["joined"])
+    seen: dict[str, object] = {}
+
+    class JoiningConsumer(CollectingConsumer):
+        def call_started(self, call_id: str, caller_number: str, since: float = 0.0):
+            collect = super().call_started(call_id, caller_number, since)
+
+            def sink(speaker: str, frame: bytes) -> None:
+                if not person["joined"]:  # the caller's first frame: nobody has joined yet
+                    tap = next(iter(bridge.flow.taps.values()))
+                    seen.update(waits=tap.agent_waits, readers=sorted(tap.readers),
+                                resources=[kind for kind, _ in tap.resources])
+                    person["joined"] = True  # the next caller frame finds a person on the call
+                collect(speaker, frame)
+            return sink
+
+    consumer = JoiningConsumer()
+    bridge = await in_process_bridge(asterisk, audio_consumer=consumer)
+    wav = asterisk.write_sipp_file("tone-3s.wav", caller_audio_wav(seconds=3.0))
+    scenario = asterisk.write_sipp_file(f"tap-{uuid.uuid4().hex[:6]}.xml",
+                                        speech_call_scenario(wav, hold_ms=5000, loops=1))
+    code, out = await asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
+                                        "-set", "caller", "13500000002")
+    assert code == 0, out[-1500:]
+    await asyncio.wait_for(consumer.ended.wait(), 15)
+
+    assert seen["waits"] is True
+    assert len(seen["readers"]) == 1 and str(seen["readers"][0]).endswith(":in"), seen
+    assert seen["resources"] == ["bridge", "channel", "channel"], "one snoop, one media channel, one bridge"
+    # Tapped once the person joined: the greeting the caller hears arrives as the agent side.
+    assert len(consumer.audio["agent"]) > 0.3 * SLIN16_BYTES_PER_SECOND
+    assert len(consumer.audio["caller"]) / SLIN16_BYTES_PER_SECOND >= 2.5
+    assert consumer.ticket_no
