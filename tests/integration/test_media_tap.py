@@ -45,16 +45,21 @@ def rms(pcm: bytes) -> float:
     return math.sqrt(sum(s * s for s in samples) / len(samples)) / 32768
 
 
-async def _tone_call(asterisk: AsteriskSandbox, in_process_bridge) -> CollectingConsumer:
-    consumer = CollectingConsumer()
-    await in_process_bridge(asterisk, audio_consumer=consumer)
+async def _place_tone_call(asterisk: AsteriskSandbox, consumer: CollectingConsumer, caller: str) -> None:
+    """A 3 s tone call to 12345, held 5 s; returns once the consumer heard the call end."""
     wav = asterisk.write_sipp_file("tone-3s.wav", caller_audio_wav(seconds=3.0))
     scenario = asterisk.write_sipp_file(f"tap-{uuid.uuid4().hex[:6]}.xml",
                                         speech_call_scenario(wav, hold_ms=5000, loops=1))
     code, out = await asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
-                                        "-set", "caller", "13500000001")
+                                        "-set", "caller", caller)
     assert code == 0, out[-1500:]
     await asyncio.wait_for(consumer.ended.wait(), 15)
+
+
+async def _tone_call(asterisk: AsteriskSandbox, in_process_bridge) -> CollectingConsumer:
+    consumer = CollectingConsumer()
+    await in_process_bridge(asterisk, audio_consumer=consumer)
+    await _place_tone_call(asterisk, consumer, "13500000001")
     return consumer
 
 
@@ -109,13 +114,7 @@ async def test_the_agent_direction_is_tapped_only_once_a_person_joins(
 
     consumer = JoiningConsumer()
     bridge = await in_process_bridge(asterisk, audio_consumer=consumer)
-    wav = asterisk.write_sipp_file("tone-3s.wav", caller_audio_wav(seconds=3.0))
-    scenario = asterisk.write_sipp_file(f"tap-{uuid.uuid4().hex[:6]}.xml",
-                                        speech_call_scenario(wav, hold_ms=5000, loops=1))
-    code, out = await asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
-                                        "-set", "caller", "13500000002")
-    assert code == 0, out[-1500:]
-    await asyncio.wait_for(consumer.ended.wait(), 15)
+    await _place_tone_call(asterisk, consumer, "13500000002")
 
     assert seen["waits"] is True
     assert len(seen["readers"]) == 1 and str(seen["readers"][0]).endswith(":in"), seen
