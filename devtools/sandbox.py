@@ -27,6 +27,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from contextlib import suppress
@@ -136,6 +137,40 @@ def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+#: SIPp's own ports (SIP and media) come from here: below the kernel's ephemeral range
+#: (32768-60999, where `free_udp_port` and every client socket draw from) and apart from the
+#: sandboxes' RTP range (20000-30000). Before, media ports were random in 30000-40000, inside
+#: the ephemeral range: a concurrent SIPp's SIP port (or another's media port) could be the
+#: same, that SIPp failed to bind and its call never arrived ("N calls never set up" on CI).
+SIPP_PORT_RANGE = (10000, 20000)
+_SIPP_BLOCK = 8  # SIP port, then media ports (audio RTP/RTCP, video RTP/RTCP) from +4
+_sipp_lock = threading.Lock()
+_sipp_next = [random.randrange(*SIPP_PORT_RANGE, _SIPP_BLOCK)]
+
+
+def sipp_ports() -> tuple[int, int]:
+    """(SIP port, media port) for one SIPp: handed out round-robin in blocks (concurrent SIPps
+    of this process never share one) and checked free (other processes' sockets)."""
+    low, high = SIPP_PORT_RANGE
+    with _sipp_lock:
+        for _ in range((high - low) // _SIPP_BLOCK):
+            base = _sipp_next[0]
+            _sipp_next[0] = base + _SIPP_BLOCK if base + 2 * _SIPP_BLOCK <= high else low
+            if _udp_ports_free(base, _SIPP_BLOCK):
+                return base, base + 4
+    raise SandboxError(f"no free UDP ports for SIPp between {low} and {high}")
+
+
+def _udp_ports_free(start: int, count: int) -> bool:
+    for port in range(start, start + count):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
 
 
 def free_udp_port() -> int:
@@ -370,8 +405,8 @@ class AsteriskSandbox:
 
     def sipp_argv(self, *args: str, local_port: int | None = None) -> list[str]:
         """argv running SIPp inside the chroot against this instance's SIP port."""
-        local_port = local_port or free_udp_port()
-        media_port = random.randrange(30000, 40000, 4)
+        sip_port, media_port = sipp_ports()
+        local_port = local_port or sip_port
         cwd = str(self.instance_in_root / "spool" / "sipp")
         return chroot_command(
             self.root,
