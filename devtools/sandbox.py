@@ -158,19 +158,9 @@ def sipp_ports() -> tuple[int, int]:
         for _ in range((high - low) // _SIPP_BLOCK):
             base = _sipp_next[0]
             _sipp_next[0] = base + _SIPP_BLOCK if base + 2 * _SIPP_BLOCK <= high else low
-            if _udp_ports_free(base, _SIPP_BLOCK):
+            if _udp_range_free(base, _SIPP_BLOCK, step=1):
                 return base, base + 4
     raise SandboxError(f"no free UDP ports for SIPp between {low} and {high}")
-
-
-def _udp_ports_free(start: int, count: int) -> bool:
-    for port in range(start, start + count):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
 
 
 def free_udp_port() -> int:
@@ -179,8 +169,8 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _udp_range_free(start: int, count: int) -> bool:
-    for port in range(start, start + count, 10):
+def _udp_range_free(start: int, count: int, step: int = 10) -> bool:
+    for port in range(start, start + count, step):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
