@@ -439,7 +439,7 @@ class CallTranscription:
     def _record(self) -> PendingCall:
         """This call's post-call record after its streams closed, continuing `earlier`."""
         deferred = [s for s in self.streams.values() if s.defer_reason is not None]
-        mine = self._transcript_of(None, complete=False)
+        mine = self._transcript(complete=False)
         record = PendingCall(self.call_id, dict(self.meta), list(mine.segments),
                              [r for s in deferred if (r := s.pending_record()) is not None],
                              [s.speaker for s in deferred])
@@ -457,9 +457,8 @@ class CallTranscription:
         if self.earlier is not None:
             adopted_path(self.spool_dir, self.call_id).unlink(missing_ok=True)
 
-    def _transcript_of(self, record: PendingCall | None, complete: bool) -> CallTranscript:
-        if record is None:
-            return self._transcript(complete)
+    def _transcript_of(self, record: PendingCall, complete: bool) -> CallTranscript:
+        """The transcript of a record (ours merged with what an earlier process handed over)."""
         failed = frozenset(record.failed) | frozenset(sp for sp, st in self.streams.items() if st.failed)
         return CallTranscript(self.call_id, tuple(record.segments), frozenset(record.deferred), complete, failed)
 
