@@ -38,6 +38,9 @@ SUPPORTED_RATES = (8000, 16000)
 #: pause between words (0.2-0.4 s) still does not cut an utterance.
 ENDPOINT_SILENCE_SECONDS = 0.7
 BYTES_PER_SAMPLE = 2  # slin: signed 16-bit little-endian mono
+#: defaults of `asr.recognizer_audio_budget_seconds` and `asr.recognizer_rest_seconds`
+AUDIO_BUDGET_SECONDS = 3600.0
+REST_SECONDS = 60.0
 
 
 class AsrSettings(Section):
@@ -76,6 +79,12 @@ class AsrSettings(Section):
     #: so its words are exactly what any plain Vosk run gives for that audio (reproducible, for
     #: audits and tests), at ~0.5-0.8 s more CPU per stream; see asr/recognizers.py
     reuse_recognizers: bool = True
+    #: a reused recognizer fed more audio than this over its life is retired (its decoding
+    #: graph, which grows with the speech it meets, is freed): memory stays bounded under load
+    recognizer_audio_budget_seconds: float = Field(default=AUDIO_BUDGET_SECONDS, gt=0)
+    #: a recognizer that decoded speech and then sat unused this long is replaced by a fresh
+    #: warm one and its memory given back: after calls end, the node returns to its resting size
+    recognizer_rest_seconds: float = Field(default=REST_SECONDS, gt=0)
     #: a call handed over mid-call by a stopped process waits this long for the process that
     #: adopts it (`asr.service.recover`) before its words are finished as post-call work
     handover_grace_seconds: float = Field(default=60.0, ge=0, le=3600)

@@ -47,7 +47,7 @@ class AsrService:
         self.error = error
         self.pool: RecognizerPool | None = None
         self.post_call: PostCallQueue | None = None
-        self._prewarm: tuple[threading.Thread, threading.Event] | None = None
+        self._keeper: tuple[threading.Thread, threading.Event] | None = None
         self.started_at = time.time()  # post-call records older than this were left by another process
         self._stopping = threading.Event()  # set by `stop_post_call`: ends recovery's grace wait
         if model is not None:
@@ -67,14 +67,16 @@ class AsrService:
         return self.pool is not None
 
     def start(self) -> None:
-        """Start the workers and prepare warm recognizers in the background (low priority)."""
+        """Start the workers and the recognizer keeper (low priority, in the background): it
+        prepares warm recognizers and retires used ones once calls rest (asr/recognizers.py)."""
         if self.pool is None or self.model is None:
             return
         self.pool.start()
         wanted = self.settings.warm_recognizers
         count = self.pool.capacity if wanted is None else wanted
-        if count:
-            self._prewarm = cache_for(self.model).start_prewarm(self.settings.sample_rate, count)
+        cache = cache_for(self.model)
+        cache.audio_budget_seconds = self.settings.recognizer_audio_budget_seconds
+        self._keeper = cache.start_keeper(self.settings.sample_rate, count, self.settings.recognizer_rest_seconds)
 
     def stop_post_call(self) -> None:
         """Process stop: running post-call decodes give up within a chunk, queued ones never
@@ -137,8 +139,8 @@ class AsrService:
 
     async def aclose(self) -> None:
         self.stop_post_call()
-        if self._prewarm is not None:
-            thread, stop = self._prewarm
+        if self._keeper is not None:
+            thread, stop = self._keeper
             stop.set()
             await asyncio.to_thread(thread.join, 5.0)
         if self.pool is not None:
@@ -169,6 +171,8 @@ class AsrService:
             "post_call_pending": self.post_call.pending,
             "post_call_process": self.post_call.process.pid if self.post_call.process else None,
             "warm_recognizers": cache_for(self.model).idle(self.settings.sample_rate),
+            "used_recognizers": cache_for(self.model).idle_used(self.settings.sample_rate),
+            "retired_recognizers": cache_for(self.model).retired,
             "dropped_partials": self.publisher.dropped_partials,
         }
 
