@@ -101,6 +101,10 @@ class AsrService:
         records = await asyncio.to_thread(load_pending, spool_dir, written_before=self.started_at)
         async for item in self._finish_records(records):
             yield item
+        # Only records a stopped process wrote before we started can be ours: none now, none later.
+        if not await asyncio.to_thread(load_pending, spool_dir, written_before=self.started_at,
+                                       handed_over=True):
+            return
         deadline = time.monotonic() + self.settings.handover_grace_seconds
         while not self._stopping.is_set() and time.monotonic() < deadline:
             await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))

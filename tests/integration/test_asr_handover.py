@@ -129,3 +129,16 @@ def test_one_claimant_gets_a_handed_over_record(tmp_path):
     assert release_adopted(spool, written_before=0.0) == 0  # claimed after that moment: ours
     assert release_adopted(spool, written_before=9e9) == 1
     assert (spool / "H-3.pending.json").exists() and not (spool / "H-3.adopted.json").exists()
+
+
+async def test_with_nothing_handed_over_recovery_does_not_wait_for_the_grace(asr_model, tmp_path):
+    """The grace (an hour here) is for calls a stopped process handed over; with none, recovery
+    ends at once (records written after our start are our own calls', never ours to adopt)."""
+    cfg = settings(tmp_path)
+    async with open_asr_service(cfg, None, model=asr_model) as service:
+        recovered = await asyncio.wait_for(_all(service.recover()), timeout=30)
+    assert recovered == []
+
+
+async def _all(items):  # type: ignore[no-untyped-def]
+    return [item async for item in items]
