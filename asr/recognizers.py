@@ -203,9 +203,7 @@ class RecognizerCache:
                 self._idle[rate] = [w for w in ordered if id(w) not in gone]
             self.retired += len(dropped)
             self._trim_due = self._trim_due or bool(dropped)
-        count = len(dropped)
-        dropped.clear()  # the last references: Vosk frees each recognizer and its graph here
-        return count
+        return len(dropped)  # when this returns, the last references go: Vosk frees each graph
 
     def trim(self) -> bool:
         """`trim_heap()` if a recognizer was dropped since the last trim; True if it ran."""
