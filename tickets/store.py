@@ -124,7 +124,7 @@ def _decode(hint: Any, value: Any) -> Any:
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint(value)
     if isinstance(hint, type) and is_dataclass(hint):
-        hints = typing.get_type_hints(hint)
+        hints = _field_types(hint)
         return hint(**{k: _decode(hints[k], v) for k, v in value.items() if k in hints})
     return value
 
@@ -139,8 +139,9 @@ def event_payload(event: TicketEvent) -> str:
 
 
 @functools.cache
-def _field_types(cls: type[TicketEvent]) -> dict[str, Any]:
-    """Resolved annotations of an event class: resolving them is costly and they never change."""
+def _field_types(cls: type) -> dict[str, Any]:
+    """Resolved annotations of an event class or a dataclass inside one: resolving them is
+    costly (string annotations are compiled and evaluated each time) and they never change."""
     return typing.get_type_hints(cls)
 
 
