@@ -146,7 +146,7 @@ class DeskHub:
                 await asyncio.sleep(1.0)
             finally:
                 with suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     def _route(self, topic: str, text: str) -> None:
         try:

@@ -63,7 +63,7 @@ async def live_feed(request: web.Request) -> web.WebSocketResponse:
         forwarder.cancel()
         with suppress(asyncio.CancelledError, Exception):
             await forwarder
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()
     return ws
 
 

@@ -86,7 +86,7 @@ class WallboardService:
                     await asyncio.sleep(1.0)
                 finally:
                     with suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()
         finally:
             pusher.cancel()
             with suppress(asyncio.CancelledError):
