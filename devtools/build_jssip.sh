@@ -2,25 +2,26 @@
 # Rebuilds agent_desk/static/vendor/jssip.min.js, the browser bundle of JsSIP that the desk's
 # softphone imports. JsSIP on npm ships no browser bundle, so it is bundled once with esbuild
 # and the result is committed: running the desk needs no build step, and neither tests nor CI
-# run this script. Run it by hand to move to another JsSIP release (change JSSIP_VERSION),
+# run this script. Run it by hand to rebuild or move to another JsSIP release,
 # then commit the bundle, the licence and the README together.
 #
 # Needs node and npm; installs into a temporary directory outside the repository.
 set -euo pipefail
 
-JSSIP_VERSION="${JSSIP_VERSION:-3.13.8}"
-ESBUILD_VERSION="${ESBUILD_VERSION:-0.28.2}"
-
+# The exact versions (JsSIP, esbuild, and the packages JsSIP bundles: debug, events, ms,
+# sdp-transform) and their integrity hashes are in devtools/jssip/package.json and
+# package-lock.json; `npm ci` installs exactly those. To move to another JsSIP release, change
+# package.json, run `npm install --package-lock-only` in devtools/jssip, then this script.
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 vendor="$repo/agent_desk/static/vendor"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
+cp "$repo/devtools/jssip/package.json" "$repo/devtools/jssip/package-lock.json" "$work/"
 cd "$work"
-npm init -y >/dev/null
-npm install --no-audit --no-fund --save-exact "jssip@$JSSIP_VERSION" "esbuild@$ESBUILD_VERSION" >/dev/null
+npm ci --no-audit --no-fund >/dev/null
 installed="$(node -p "require('jssip/package.json').version")"
-[ "$installed" = "$JSSIP_VERSION" ] || { echo "got jssip $installed, wanted $JSSIP_VERSION" >&2; exit 1; }
+ESBUILD_VERSION="$(node -p "require('esbuild/package.json').version")"
 
 echo "window.JsSIP = require('jssip');" > entry.js
 npx --no-install esbuild entry.js --bundle --format=iife --platform=browser --minify \
