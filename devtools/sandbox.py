@@ -145,15 +145,42 @@ def free_tcp_port() -> int:
 #: the ephemeral range: a concurrent SIPp's SIP port (or another's media port) could be the
 #: same, that SIPp failed to bind and its call never arrived ("N calls never set up" on CI).
 SIPP_PORT_RANGE = (10000, 20000)
+#: Asterisk sandboxes' RTP ports come from here.
+RTP_PORT_RANGE = (20000, 30000)
 _SIPP_BLOCK = 8  # SIP port, then media ports (audio RTP/RTCP, video RTP/RTCP) from +4
+
+
+def port_slice(low: int, high: int, spec: str | None = None) -> tuple[int, int]:
+    """The part of [low, high) this process may use when several test processes share the
+    machine (`HOTLINE_PORT_SLICE=k/n`, set per pytest-xdist worker by tests/conftest.py).
+
+    Why: a free-port check and the bind that follows are two steps; two processes drawing from
+    one range can both find a port free and then collide (a SIPp that cannot bind never places
+    its call). Disjoint slices make such a collision impossible between our own processes.
+    """
+    spec = os.environ.get("HOTLINE_PORT_SLICE", "") if spec is None else spec
+    if not spec:
+        return low, high
+    try:
+        index_text, count_text = spec.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError as exc:
+        raise SandboxError(f"HOTLINE_PORT_SLICE must be k/n, got {spec!r}") from exc
+    if count < 1 or not 0 <= index < count:
+        raise SandboxError(f"HOTLINE_PORT_SLICE must be k/n with 0 <= k < n, got {spec!r}")
+    width = (high - low) // count // _SIPP_BLOCK * _SIPP_BLOCK
+    start = low + index * width
+    return start, start + width
+
+
 _sipp_lock = threading.Lock()
-_sipp_next = [random.randrange(*SIPP_PORT_RANGE, _SIPP_BLOCK)]
+_sipp_next = [random.randrange(*port_slice(*SIPP_PORT_RANGE), _SIPP_BLOCK)]
 
 
 def sipp_ports() -> tuple[int, int]:
     """(SIP port, media port) for one SIPp: handed out round-robin in blocks (concurrent SIPps
     of this process never share one) and checked free (other processes' sockets)."""
-    low, high = SIPP_PORT_RANGE
+    low, high = port_slice(*SIPP_PORT_RANGE)
     with _sipp_lock:
         for _ in range((high - low) // _SIPP_BLOCK):
             base = _sipp_next[0]
@@ -264,13 +291,14 @@ class AsteriskSandbox:
         if not self.sip_port:
             self.sip_port = free_udp_port()
         if not self.rtp_start:
+            low, high = port_slice(*RTP_PORT_RANGE)
             for _ in range(50):
-                start = random.randrange(20000, 30000 - self.rtp_ports, 2)
+                start = random.randrange(low, max(low + 2, high - self.rtp_ports), 2)
                 if _udp_range_free(start, self.rtp_ports):
                     self.rtp_start = start
                     break
             else:
-                raise SandboxError("no free UDP range for RTP between 20000 and 30000")
+                raise SandboxError(f"no free UDP range for RTP between {low} and {high}")
         values = {
             "instance": str(self.instance_in_root),
             "name": self.name,

@@ -8,6 +8,13 @@ user its own freshly created database (dropped afterwards), every SQLite user it
 from __future__ import annotations
 
 import os
+
+# pytest-xdist runs the suite in several worker processes: give each its own slice of the
+# sandboxes' UDP port ranges (devtools.sandbox.port_slice) before devtools.sandbox is imported.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["HOTLINE_PORT_SLICE"] = (
+        f"{int(os.environ['PYTEST_XDIST_WORKER'].removeprefix('gw'))}/{os.environ['PYTEST_XDIST_WORKER_COUNT']}"
+    )
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path

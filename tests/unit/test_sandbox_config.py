@@ -1,8 +1,17 @@
+import itertools
 from pathlib import Path
 
 import pytest
 
-from devtools.sandbox import TEMPLATE_DIR, SandboxError, debian_mirror, render_template
+from devtools.sandbox import (
+    RTP_PORT_RANGE,
+    SIPP_PORT_RANGE,
+    TEMPLATE_DIR,
+    SandboxError,
+    debian_mirror,
+    port_slice,
+    render_template,
+)
 
 
 def test_placeholders_are_filled_and_asterisk_variables_untouched() -> None:
@@ -40,3 +49,18 @@ def test_no_mirror_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "sources.list.d").mkdir()
     with pytest.raises(SandboxError, match="apt sources"):
         debian_mirror(tmp_path)
+
+
+def test_port_slices_of_parallel_workers_are_disjoint_and_inside_the_range() -> None:
+    slices = [port_slice(*SIPP_PORT_RANGE, spec=f"{k}/6") for k in range(6)]
+    for (low, high), (next_low, _) in itertools.pairwise(slices):
+        assert low < high <= next_low
+    assert slices[0][0] == SIPP_PORT_RANGE[0] and slices[-1][1] <= SIPP_PORT_RANGE[1]
+    assert port_slice(*SIPP_PORT_RANGE, spec="") == SIPP_PORT_RANGE
+    assert port_slice(*RTP_PORT_RANGE, spec="5/6")[1] <= RTP_PORT_RANGE[1]
+
+
+def test_a_malformed_port_slice_is_refused_with_its_value() -> None:
+    for spec in ("3", "a/b", "4/4", "-1/2"):
+        with pytest.raises(SandboxError, match="HOTLINE_PORT_SLICE"):
+            port_slice(10000, 20000, spec=spec)
