@@ -257,10 +257,11 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                         metrics=call_metrics)
         flow.conference = ThreeWayCalls(rest, state, settings.transfer, notifier=path.notifier)
         flow.conference.requeue = distributor.requeue
+        dialer: CallbackDialer | None = None
         if settings.callback.enabled:
-            flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback,
-                                            recording_dir=settings.call_flow.recording_dir,
-                                            transcriber=SpokenAnswerTranscriber(app[ASR]))
+            flow.callbacks = dialer = CallbackDialer(rest, path.callbacks, settings.callback,
+                                                     recording_dir=settings.call_flow.recording_dir,
+                                                     transcriber=SpokenAnswerTranscriber(app[ASR]))
         if settings.relay.enabled:
             flow.side_calls.append(ConfidentialRelay(rest, path.relay, settings.relay, node_id=settings.node.id,
                                            recording_dir=settings.call_flow.recording_dir,
@@ -272,7 +273,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
         flow.monitor = CallMonitor(rest, flow.waiter, state, notifier=path.notifier)
-        path.desk.attach(flow)
+        path.desk.attach(flow, distributor)
         path.supervisor.attach(flow)
         app[CALL_FLOW] = flow
 
@@ -350,8 +351,8 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         supervisor.start("call-outbox", outbox.run)
         supervisor.start("fastagi", serve_fastagi)
         supervisor.start("loop-lag", app[LOOP_LAG].run)
-        if flow.callbacks is not None:
-            dialer, lease = flow.callbacks, path.lease
+        if dialer is not None:
+            lease = path.lease
 
             async def holds_lease() -> bool:
                 # One node places survey calls; the lease outlives two rounds of the dialer.
