@@ -35,6 +35,9 @@ from asr.extract import TicketDraft, check_gazetteer_matches_catalogue, load_gaz
 from asr.live_calls import LiveCallTranscriber, RepeatLookup
 from asr.service import AsrService, open_asr_service
 from asr.transcript_store import TranscriptStore
+from call_queue.acd import AcdStore
+from call_queue.agent_state import AgentPolicy
+from call_queue.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from hotline.desk_backend import AcdDeskBackend
 from hotline.readiness import READINESS, Readiness, healthz, readyz
 from hotline.settings import Settings
@@ -59,8 +62,6 @@ from recordings import plugin as recordings_plugin
 from recordings.store import CallStore
 from supervision import plugin as supervision_plugin
 from supervision.job import SupervisionJob
-from telephony.acd import AcdStore
-from telephony.agent_state import AgentPolicy
 from telephony.app_owner import AppOwnership, OwnershipLost
 from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
@@ -72,7 +73,6 @@ from telephony.callback_dialer import CallbackDialer
 from telephony.conference import ThreeWayCalls
 from telephony.confidential_relay import ConfidentialRelay
 from telephony.desk_callback import DeskCallbacks
-from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
 from telephony.message_spool import MessageSpool
 from telephony.monitor import CallMonitor

@@ -19,15 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse.limiter import AbuseScreen
 from agent_desk.ports import DeskError
+from call_queue.acd import AcdStore
+from call_queue.agent_state import AgentState, AgentStatus, BreakReason, Skill, Trigger
+from call_queue.distributor import CallDistributor
 from kernel.clock import utc_now
 from kernel.errors import AriError, Conflict, IllegalTransition, NotFound
 from kernel.schema import calls
-from telephony.acd import AcdStore
-from telephony.agent_state import AgentState, AgentStatus, BreakReason, Skill, Trigger
 from telephony.call_flow import CallFlow
 from telephony.conference import ThreeWayCalls
 from telephony.desk_callback import DeskCallbacks
-from telephony.distributor import CallDistributor
 from telephony.softphone import SoftphoneProvisioner, softphone_password
 from tickets.unit_directory import UnitDirectoryStore
 

@@ -26,7 +26,7 @@ import pytest
 from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
 
 if TYPE_CHECKING:
-    from telephony.acd import AcdStore
+    from call_queue.acd import AcdStore
     from telephony.call_flow import CallFlow
     from telephony.call_record import CallRecord
     from telephony.ports import CallbackTasks, CallRecorder, RelayDirectory
@@ -200,16 +200,16 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
     """Call `start(sandbox, audio_consumer=None)` to run a CallFlow in this event loop."""
     import redis.asyncio as aioredis
 
+    from call_queue.acd import AcdStore
+    from call_queue.agent_state import AgentPolicy
+    from call_queue.distributor import CallDistributor
     from kernel.database import open_database
-    from telephony.acd import AcdStore
-    from telephony.agent_state import AgentPolicy
     from telephony.ari.events import AriEventStream
     from telephony.ari.rest import AriRest
     from telephony.call_flow import CallFlow
     from telephony.call_state import CallStateStore
     from telephony.callback_dialer import CallbackDialer
     from telephony.conference import ThreeWayCalls
-    from telephony.distributor import CallDistributor
     from telephony.prompts import load_prompts
     from telephony.settings import AriSettings, CallFlowSettings
     from tickets.intake import CallIntake

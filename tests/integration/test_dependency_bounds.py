@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
+from call_queue.acd import AcdStore
 from kernel.errors import Unavailable
-from telephony.acd import AcdStore
 from telephony.active_call import ActiveCall
 from telephony.app_owner import AppOwnership, OwnershipLost
 from telephony.call_state import CallStateStore
