@@ -58,6 +58,9 @@ from kernel.metrics import serve as serve_metrics
 from kernel.supervisor import Supervisor
 from knowledge import plugin as knowledge_plugin
 from knowledge.store import KnowledgeStore
+from outbound.callback_dialer import CallbackDialer
+from outbound.confidential_relay import ConfidentialRelay
+from outbound.desk_callback import DeskCallbacks
 from recordings import plugin as recordings_plugin
 from recordings.store import CallStore
 from supervision import plugin as supervision_plugin
@@ -69,10 +72,7 @@ from telephony.call_flow import CallFlow
 from telephony.call_metrics import CallLoadCollector, CallMetrics, CallPathCollector, observed
 from telephony.call_record import CallRecord
 from telephony.call_state import CallStateStore
-from telephony.callback_dialer import CallbackDialer
 from telephony.conference import ThreeWayCalls
-from telephony.confidential_relay import ConfidentialRelay
-from telephony.desk_callback import DeskCallbacks
 from telephony.fastagi import FastAgiScreenServer
 from telephony.message_spool import MessageSpool
 from telephony.monitor import CallMonitor

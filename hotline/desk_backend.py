@@ -25,9 +25,9 @@ from call_queue.distributor import CallDistributor
 from kernel.clock import utc_now
 from kernel.errors import AriError, Conflict, IllegalTransition, NotFound
 from kernel.schema import calls
+from outbound.desk_callback import DeskCallbacks
 from telephony.call_flow import CallFlow
 from telephony.conference import ThreeWayCalls
-from telephony.desk_callback import DeskCallbacks
 from telephony.softphone import SoftphoneProvisioner, softphone_password
 from tickets.unit_directory import UnitDirectoryStore
 
