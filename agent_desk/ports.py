@@ -83,7 +83,7 @@ class WallboardSource(Protocol):
     (`hotline/wallboard_source.py`: the ACD and the database)."""
 
     async def agent_states(self) -> dict[str, str]:
-        """Every known agent's state (`telephony.agent_state.AgentStatus` values)."""
+        """Every known agent's state (`call_queue.agent_state.AgentStatus` values)."""
 
     async def waiting(self) -> dict[str, datetime]:
         """The callers waiting now, with when each joined the queue."""

@@ -34,6 +34,7 @@ from typing import IO, Any
 from asr.endpoint import EnergyEndpoint
 from asr.models import LoadedModel
 from asr.segments import RawResult, Word
+from asr.wav_decode import read_wav, transcribe_pcm
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,6 @@ class DecodeProcess:
 # ---- the child ----
 
 def _serve(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[bytes]) -> int:
-    from asr.batch import read_wav, transcribe_pcm
     from asr.models import _quiet_vosk
 
     started = time.perf_counter()

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import redis.asyncio as aioredis
 
 from bench.redis_timing import Result, refuse_remote_redis, time_one_at_a_time
-from telephony.acd import AcdStore
-from telephony.agent_state import Skill
-from telephony.queue_policy import Offer, Queue
+from call_queue.acd import AcdStore
+from call_queue.agent_state import Skill
+from call_queue.queue_policy import Offer, Queue
 
 
 async def claim_scenario(

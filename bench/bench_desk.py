@@ -78,9 +78,9 @@ def serve(port: int, prefix: str) -> None:
     from aiohttp import web
 
     from agent_desk.plugin import DeskDeps, install
+    from call_queue.acd import AcdStore
     from kernel.auth import TOKEN_SIGNER, TokenSigner
     from kernel.http_edge import new_app
-    from telephony.acd import AcdStore
 
     async def build() -> web.Application:
         redis = aioredis.from_url(REDIS_URL)

@@ -35,6 +35,9 @@ from asr.extract import TicketDraft, check_gazetteer_matches_catalogue, load_gaz
 from asr.live_calls import LiveCallTranscriber, RepeatLookup
 from asr.service import AsrService, open_asr_service
 from asr.transcript_store import TranscriptStore
+from call_queue.acd import AcdStore
+from call_queue.agent_state import AgentPolicy
+from call_queue.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from hotline.desk_backend import AcdDeskBackend
 from hotline.readiness import READINESS, Readiness, healthz, readyz
 from hotline.settings import Settings
@@ -55,12 +58,13 @@ from kernel.metrics import serve as serve_metrics
 from kernel.supervisor import Supervisor
 from knowledge import plugin as knowledge_plugin
 from knowledge.store import KnowledgeStore
+from outbound.callback_dialer import CallbackDialer
+from outbound.confidential_relay import ConfidentialRelay
+from outbound.desk_callback import DeskCallbacks
 from recordings import plugin as recordings_plugin
 from recordings.store import CallStore
 from supervision import plugin as supervision_plugin
 from supervision.job import SupervisionJob
-from telephony.acd import AcdStore
-from telephony.agent_state import AgentPolicy
 from telephony.app_owner import AppOwnership, OwnershipLost
 from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
@@ -68,11 +72,7 @@ from telephony.call_flow import CallFlow
 from telephony.call_metrics import CallLoadCollector, CallMetrics, CallPathCollector, observed
 from telephony.call_record import CallRecord
 from telephony.call_state import CallStateStore
-from telephony.callback_dialer import CallbackDialer
 from telephony.conference import ThreeWayCalls
-from telephony.confidential_relay import ConfidentialRelay
-from telephony.desk_callback import DeskCallbacks
-from telephony.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from telephony.fastagi import FastAgiScreenServer
 from telephony.message_spool import MessageSpool
 from telephony.monitor import CallMonitor
@@ -257,10 +257,11 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                         metrics=call_metrics)
         flow.conference = ThreeWayCalls(rest, state, settings.transfer, notifier=path.notifier)
         flow.conference.requeue = distributor.requeue
+        dialer: CallbackDialer | None = None
         if settings.callback.enabled:
-            flow.callbacks = CallbackDialer(rest, path.callbacks, settings.callback,
-                                            recording_dir=settings.call_flow.recording_dir,
-                                            transcriber=SpokenAnswerTranscriber(app[ASR]))
+            flow.callbacks = dialer = CallbackDialer(rest, path.callbacks, settings.callback,
+                                                     recording_dir=settings.call_flow.recording_dir,
+                                                     transcriber=SpokenAnswerTranscriber(app[ASR]))
         if settings.relay.enabled:
             flow.side_calls.append(ConfidentialRelay(rest, path.relay, settings.relay, node_id=settings.node.id,
                                            recording_dir=settings.call_flow.recording_dir,
@@ -272,7 +273,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
         flow.monitor = CallMonitor(rest, flow.waiter, state, notifier=path.notifier)
-        path.desk.attach(flow)
+        path.desk.attach(flow, distributor)
         path.supervisor.attach(flow)
         app[CALL_FLOW] = flow
 
@@ -350,8 +351,8 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         supervisor.start("call-outbox", outbox.run)
         supervisor.start("fastagi", serve_fastagi)
         supervisor.start("loop-lag", app[LOOP_LAG].run)
-        if flow.callbacks is not None:
-            dialer, lease = flow.callbacks, path.lease
+        if dialer is not None:
+            lease = path.lease
 
             async def holds_lease() -> bool:
                 # One node places survey calls; the lease outlives two rounds of the dialer.

@@ -1,7 +1,7 @@
 """The agent desk's backend (`agent_desk.ports.DeskBackend`), joined from the capabilities.
 
 The desk asks for agents' states, their softphone accounts and their calls; the answers come
-from the ACD (`telephony.acd`), the call flow and its distributor, the softphone provisioning
+from the ACD (`call_queue.acd`), the call flow and the queue's distributor, the softphone provisioning
 (ARI push configuration) and the anti-abuse screen (the wrap-up's "no new content" and
 "harassment" marks). Only the application package may know all of these, so the adapter
 lives here. An agent can only act on their own call: anything else is `not_found`.
@@ -19,14 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse.limiter import AbuseScreen
 from agent_desk.ports import DeskError
+from call_queue.acd import AcdStore
+from call_queue.agent_state import AgentState, AgentStatus, BreakReason, Skill, Trigger
+from call_queue.distributor import CallDistributor
 from kernel.clock import utc_now
 from kernel.errors import AriError, Conflict, IllegalTransition, NotFound
 from kernel.schema import calls
-from telephony.acd import AcdStore
-from telephony.agent_state import AgentState, AgentStatus, BreakReason, Skill, Trigger
+from outbound.desk_callback import DeskCallbacks
 from telephony.call_flow import CallFlow
 from telephony.conference import ThreeWayCalls
-from telephony.desk_callback import DeskCallbacks
 from telephony.softphone import SoftphoneProvisioner, softphone_password
 from tickets.unit_directory import UnitDirectoryStore
 
@@ -48,15 +49,18 @@ class AcdDeskBackend:
         self.acd = acd
         self.units = units
         self._flow: CallFlow | None = None
+        self._distributor: CallDistributor | None = None
         self.provisioner = provisioner
         self.screen = screen
         self.engine = engine
         self._secret = secret
         self.senior_agents = senior_agents
 
-    def attach(self, flow: CallFlow) -> None:
-        """The call flow, once the telephony context has built it."""
+    def attach(self, flow: CallFlow, distributor: CallDistributor | None = None) -> None:
+        """The call flow and the queue's distributor, once the telephony context has built them
+        (without a distributor, calls are recorded, not queued)."""
         self._flow = flow
+        self._distributor = distributor
 
     @property
     def flow(self) -> CallFlow:
@@ -101,8 +105,8 @@ class AcdDeskBackend:
         except (IllegalTransition, Conflict) as exc:
             wanted = "就绪" if status == "available" else "小休"
             raise DeskError("not_allowed", f"当前状态下不能切换为{wanted}") from exc
-        if self._flow is not None and self._flow.distributor is not None:
-            self._flow.distributor.wake()
+        if self._distributor is not None:
+            self._distributor.wake()
         return agent_json(state)
 
     async def softphone(self, agent_id: str) -> dict[str, Any]:
@@ -118,12 +122,15 @@ class AcdDeskBackend:
 
     async def current_call(self, agent_id: str) -> dict[str, Any] | None:
         state = await self.acd.agent(agent_id)
-        if state.call_id is None or self.flow.distributor is None:
+        if state.call_id is None:
             return None
-        call = self.flow.state.by_call_id(state.call_id)
+        flow = self.flow
+        if self._distributor is None:
+            return None
+        call = flow.state.by_call_id(state.call_id)
         if call is None:
             return {"call_id": state.call_id, "answered": state.status is not AgentStatus.RINGING}
-        return {**self.flow.distributor.call_view(call), "answered": call.agent_id == agent_id}
+        return {**self._distributor.call_view(call), "answered": call.agent_id == agent_id}
 
     async def desk_closed(self, agent_id: str) -> None:
         try:
@@ -149,7 +156,7 @@ class AcdDeskBackend:
     async def hold(self, agent_id: str, call_id: str, on: bool) -> None:
         """The caller hears music and the agent no longer hears the caller (or both undone)."""
         channel_id, _ = self._own_call(agent_id, call_id)
-        moh = self.flow.distributor.settings.moh_class if self.flow.distributor else "default"
+        moh = self._distributor.settings.moh_class if self._distributor is not None else "default"
         if on:
             await self.flow.rest.mute(channel_id, "in")
             await self.flow.rest.start_channel_moh(channel_id, moh)
@@ -228,6 +235,6 @@ class AcdDeskBackend:
                 await self.screen.flag_harassment(row.caller_number, agent=agent_id,
                                                   call_id=call_id, note=note)
         new = await self.acd.set_status(agent_id, Trigger.WRAP_UP_DONE)
-        if self._flow is not None and self._flow.distributor is not None:
-            self._flow.distributor.wake()
+        if self._distributor is not None:
+            self._distributor.wake()
         return agent_json(new)

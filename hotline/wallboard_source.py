@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_desk.wallboard import FinishedCall
+from call_queue.acd import AcdStore
 from kernel.schema import calls, tickets, transcript_segments
-from telephony.acd import AcdStore
 from telephony.call_record import CallRecord
 from telephony.ports import CallRecorder
 

@@ -16,28 +16,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from kernel.errors import AriError, HotlineError
+from telephony.active_call import ActiveCall
 from telephony.ari.models import AriEvent, Channel, ChannelEvent, Connected, StasisEnd, StasisStart
 from telephony.ari.rest import AriRest
-from telephony.call_metrics import CallMetrics
+from telephony.call_metrics import CallLoad, CallMetrics
 from telephony.call_record import CallRecord
-from telephony.call_state import ActiveCall, CallStateStore
-from telephony.callback_dialer import CallbackDialer
+from telephony.call_state import CallStateStore
 from telephony.conference import UNIT, ThreeWayCalls
-from telephony.distributor import CallDistributor
 from telephony.media_tap import MediaTap, StasisWaiter
 from telephony.monitor import CallMonitor
 from telephony.outbox import CallOutbox
-from telephony.ports import CallAudioConsumer, CallRecorder, CallScreen
+from telephony.ports import CallAudioConsumer, CallQueue, CallRecorder, CallScreen, SideCalls, SurveyCalls
 from telephony.prompts import BEEP, LEAVE_MESSAGE, LINE_CLOSED
+from telephony.recording_length import recording_seconds
 from telephony.resource_ids import (
     call_bridge_id,
     call_of_party_channel,
@@ -51,36 +49,10 @@ from telephony.resource_ids import (
 from telephony.settings import AriSettings, CallFlowSettings
 from telephony.special_lines import closed_line
 
-if TYPE_CHECKING:
-    from telephony.ports import SideCalls
-
 log = logging.getLogger(__name__)
 
 ANSWERED, BRIDGED, RECORDING, SCREENED, GREETED, PROMPTED, QUEUED = (
     "answered", "bridged", "recording", "screened", "greeted", "prompted", "queued")
-
-
-
-@dataclass(frozen=True)
-class CallLoad:
-    """How loaded this node is, for readiness and metrics (`CallFlow.load`)."""
-
-    #: Calls this node handles now (in set-up, talking or queued).
-    active: int
-    #: `call_flow.max_concurrent_calls` (0: no limit).
-    limit: int
-    #: Callers sent to the dialplan's message path because the node was full, since start.
-    overflowed: int
-    #: False once the node has begun to stop: new callers go to another node or the dialplan.
-    accepting: bool
-
-    @property
-    def at_capacity(self) -> bool:
-        return self.limit > 0 and self.active >= self.limit
-
-    def as_dict(self) -> dict[str, object]:
-        return {"active": self.active, "limit": self.limit, "overflowed": self.overflowed,
-                "accepting": self.accepting, "at_capacity": self.at_capacity}
 
 
 @dataclass
@@ -91,24 +63,6 @@ class _ChannelQueue:
     pending: int = 0
 
 
-def wav_seconds(path: Path) -> float | None:
-    try:
-        with wave.open(str(path), "rb") as wav:
-            return wav.getnframes() / float(wav.getframerate())
-    except (OSError, EOFError, wave.Error):
-        return None
-
-
-async def recording_seconds(path: Path, timeout: float = 3.0) -> float | None:
-    """Asterisk closes the file just after the stop request returns; give it a moment."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        seconds = wav_seconds(path) if path.suffix == ".wav" else (0.0 if path.exists() else None)
-        if seconds or asyncio.get_running_loop().time() > deadline:
-            return seconds
-        await asyncio.sleep(0.1)
-
-
 class CallFlow:
     def __init__(self, rest: AriRest, state: CallStateStore, intake: CallRecorder,
                  settings: CallFlowSettings, node_id: str, *,
@@ -117,9 +71,9 @@ class CallFlow:
                  media_format: str = "slin16",
                  screen: CallScreen | None = None,
                  message_max_seconds: float = 60.0,
-                 distributor: CallDistributor | None = None,
+                 distributor: CallQueue | None = None,
                  conference: ThreeWayCalls | None = None,
-                 callbacks: CallbackDialer | None = None,
+                 callbacks: SurveyCalls | None = None,
                  outbox: CallOutbox | None = None,
                  persist_timeout: float = 5.0,
                  metrics: CallMetrics | None = None) -> None:
@@ -281,12 +235,12 @@ class CallFlow:
 
     def footprint(self) -> dict[str, int]:
         """Sizes of the per-call structures: all return to 0 when no call is in progress."""
+        queue = self.distributor.footprint() if self.distributor is not None else {}
         return {"calls": len(self.state.calls), "arriving": len(self._arriving),
                 "channel_queues": len(self._locks),
                 "tasks": len(self._tasks), "taps": len(self.taps),
                 "message_timers": len(self._message_timers), "awaited_channels": self.waiter.pending,
-                "queue_offers": len(self.distributor.offers) if self.distributor else 0,
-                "queue_announced": len(self.distributor.announced) if self.distributor else 0,
+                "queue_offers": queue.get("offers", 0), "queue_announced": queue.get("announced", 0),
                 "monitors": len(self.monitor.monitors) if self.monitor else 0}
 
     async def drain(self, timeout: float | None = None) -> bool:

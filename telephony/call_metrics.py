@@ -4,23 +4,23 @@ Counters and histograms are observed where things happen (a call arrives, is ans
 an ARI event is received; a message left in the dialplan fallback is adopted). Figures that
 some object already holds (calls in progress by state, the outbox's depth, messages waiting
 in the spool) are read at scrape time by `CallPathCollector`, so they cannot drift.
+`CallLoad`, the node's admission figures the call flow reports, sits here rather than in the
+call flow: the flow, its collector and the queue (which counts its Redis failures here) all
+import this module, and it imports none of them.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from kernel.metrics import Metrics
+from telephony.active_call import ActiveCall
 from telephony.ari.models import AriEvent, Connected
-from telephony.call_state import ActiveCall
-
-if TYPE_CHECKING:  # call_flow imports this module
-    from telephony.call_flow import CallLoad
 
 #: Seconds from a call's arrival in Asterisk to its answer: the backend should answer at once.
 ANSWER_DELAY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -28,6 +28,28 @@ ANSWER_DELAY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 EVENT_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
 CALL_STATES = ("setting_up", "waiting", "ringing_agent", "with_agent", "message")
+
+
+@dataclass(frozen=True)
+class CallLoad:
+    """How loaded this node is, for readiness and metrics (`CallFlow.load`)."""
+
+    #: Calls this node handles now (in set-up, talking or queued).
+    active: int
+    #: `call_flow.max_concurrent_calls` (0: no limit).
+    limit: int
+    #: Callers sent to the dialplan's message path because the node was full, since start.
+    overflowed: int
+    #: False once the node has begun to stop: new callers go to another node or the dialplan.
+    accepting: bool
+
+    @property
+    def at_capacity(self) -> bool:
+        return self.limit > 0 and self.active >= self.limit
+
+    def as_dict(self) -> dict[str, object]:
+        return {"active": self.active, "limit": self.limit, "overflowed": self.overflowed,
+                "accepting": self.accepting, "at_capacity": self.at_capacity}
 
 
 def call_state(call: ActiveCall, offered: bool = False) -> str:

@@ -20,9 +20,10 @@ from contextlib import suppress
 from typing import Any
 
 from kernel.errors import AriError, InvalidInput, NotFound, PermissionDenied
+from telephony.active_call import ActiveCall
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
-from telephony.call_state import ActiveCall, CallStateStore
+from telephony.call_state import CallStateStore
 from telephony.ports import DeskNotifier
 from telephony.resource_ids import call_of_party_channel, party_channel_id
 from telephony.settings import TransferSettings

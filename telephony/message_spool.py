@@ -41,9 +41,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from telephony.call_flow import wav_seconds
 from telephony.call_record import CallRecord
 from telephony.ports import CallRecorder
+from telephony.recording_length import wav_seconds
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from kernel.errors import AriError, Conflict, InvalidInput, NotFound
+from telephony.active_call import ActiveCall
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
-from telephony.call_state import ActiveCall, CallStateStore
+from telephony.call_state import CallStateStore
 from telephony.media_tap import StasisWaiter
 from telephony.ports import DeskNotifier
 from telephony.resource_ids import monitor_ids

@@ -1,18 +1,21 @@
 """What the call path needs from other capabilities, stated as protocols (ports).
 
-The call flow records finished calls, screens callers and hands audio to a consumer; it does
-not know who does that. Intake (`tickets.intake`), the anti-abuse screen (`abuse.limiter`) and
-live transcription (`asr.live_calls`) implement these protocols, and only the composition root
-(`hotline.composition`) joins the two sides. Nothing here does I/O.
+The call flow records finished calls, screens callers, hands audio to a consumer, puts callers
+in front of agents and routes the events of calls placed by others; it does not know who does
+that. Intake (`tickets.intake`), the anti-abuse screen (`abuse.limiter`), live transcription
+(`asr.live_calls`), the queue (`call_queue.distributor`) and the outbound calls (`outbound/`)
+implement these protocols, and only the composition root (`hotline.composition`) joins the two
+sides, so none of them is imported by the call path. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
+from telephony.active_call import ActiveCall
 from telephony.ari.models import Channel
 from telephony.call_record import CallRecord
 
@@ -79,6 +82,62 @@ class CallAudioConsumer(Protocol):
 
     async def call_ended(self, call_id: str, ticket_no: str | None) -> None:
         """The call is over and its frames are all delivered."""
+
+
+class CallQueue(Protocol):
+    """Puts answered callers in front of agents (the ACD: `call_queue.distributor.CallDistributor`).
+
+    The flow hands it a caller once set up, routes the agent legs' events to it, and tells it
+    when the call ends; what happens in between (offers, music, position announcements, the
+    overflow to a message) is the queue's."""
+
+    async def enqueue(self, call: ActiveCall) -> None:
+        """The caller waits for an agent from now on; safe to repeat after a restart."""
+        ...
+
+    async def flag_emergency(self, call: ActiveCall) -> None:
+        """Emergency words were heard: the agent on (or offered) the call is told at once."""
+        ...
+
+    async def agent_answered(self, channel: Channel) -> None:
+        """An agent's leg (`telephony.resource_ids.agent_channel_id`) entered the application."""
+        ...
+
+    async def agent_channel_gone(self, channel_id: str) -> None:
+        """An agent's leg ended: an offer not answered, or the agent hung up."""
+        ...
+
+    async def call_ending(self, call: ActiveCall) -> None:
+        """The caller hung up: out of the queue, offers withdrawn, the agent's leg released."""
+        ...
+
+    async def call_finished(self, call: ActiveCall, ticket_no: str | None) -> None:
+        """The call is recorded (its ticket number, when written)."""
+        ...
+
+    def footprint(self) -> dict[str, int]:
+        """Entries kept for calls in progress ("offers", "announced"): all 0 when none is."""
+        ...
+
+
+class SurveyCalls(Protocol):
+    """The satisfaction-survey calls the hotline places (回访, `outbound.callback_dialer`).
+
+    Their channels carry `telephony.resource_ids.callback_channel_id`; the flow routes their
+    events here."""
+
+    @property
+    def attempts(self) -> Container[str]:
+        """Channels of the survey calls this process has placed and not finished."""
+        ...
+
+    async def answered(self, channel: Channel) -> None: ...
+
+    async def key_pressed(self, channel_id: str, digit: str) -> None: ...
+
+    async def gone(self, channel_id: str, cause: int | None) -> None:
+        """The call's leg ended (`cause`: Q.850, when known)."""
+        ...
 
 
 class DeskNotifier(Protocol):

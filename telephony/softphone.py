@@ -83,6 +83,11 @@ def endpoint_name(agent_id: str) -> str:
     return ENDPOINT_PREFIX + check_agent_id(agent_id)
 
 
+def agent_endpoint(agent_id: str) -> str:
+    """What ARI dials to ring an agent's softphone (offers from the queue, desk callbacks)."""
+    return f"PJSIP/agent-{agent_id}"
+
+
 def softphone_password(secret: bytes, agent_id: str) -> str:
     """The agent's SIP password: HMAC-SHA256 of the agent id under `secret`, URL-safe base64.
 

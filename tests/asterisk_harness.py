@@ -26,7 +26,7 @@ import pytest
 from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
 
 if TYPE_CHECKING:
-    from telephony.acd import AcdStore
+    from call_queue.acd import AcdStore
     from telephony.call_flow import CallFlow
     from telephony.call_record import CallRecord
     from telephony.ports import CallbackTasks, CallRecorder, RelayDirectory
@@ -200,16 +200,16 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
     """Call `start(sandbox, audio_consumer=None)` to run a CallFlow in this event loop."""
     import redis.asyncio as aioredis
 
+    from call_queue.acd import AcdStore
+    from call_queue.agent_state import AgentPolicy
+    from call_queue.distributor import CallDistributor
     from kernel.database import open_database
-    from telephony.acd import AcdStore
-    from telephony.agent_state import AgentPolicy
+    from outbound.callback_dialer import CallbackDialer
     from telephony.ari.events import AriEventStream
     from telephony.ari.rest import AriRest
     from telephony.call_flow import CallFlow
     from telephony.call_state import CallStateStore
-    from telephony.callback_dialer import CallbackDialer
     from telephony.conference import ThreeWayCalls
-    from telephony.distributor import CallDistributor
     from telephony.prompts import load_prompts
     from telephony.settings import AriSettings, CallFlowSettings
     from tickets.intake import CallIntake
@@ -263,11 +263,11 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
         if flow.conference is not None and distributor is not None:
             flow.conference.requeue = distributor.requeue
         if relay is not None:
-            from telephony.confidential_relay import ConfidentialRelay
+            from outbound.confidential_relay import ConfidentialRelay
             flow.side_calls.append(ConfidentialRelay(rest, relay[1](engine), relay[0], node_id="T01",
                                            recording_dir=sandbox.recording_dir))
         if desk_callbacks is not None:
-            from telephony.desk_callback import DeskCallbacks
+            from outbound.desk_callback import DeskCallbacks
             flow.side_calls.append(DeskCallbacks(rest, desk_callbacks[1](engine), desk_callbacks[0],
                                                  notifier=notices, node_id="T01",
                                                  recording_dir=sandbox.recording_dir))

@@ -3,7 +3,7 @@
 Two kinds: `left_message` (a caller left a message: an agent calls back) and `survey` (the unit
 gave its feedback: the hotline asks the citizen whether they are satisfied, 临沂条例 回访). A
 survey task is due as soon as the feedback is on the ticket (written in the same transaction,
-`tickets/store.py`); the automatic dialer (`telephony/callback_dialer.py`) calls the citizen,
+`tickets/store.py`); the automatic dialer (`outbound/callback_dialer.py`) calls the citizen,
 plays the survey, and the key pressed is recorded on the ticket by `record_answer`: 1 satisfied,
 2 basically satisfied, 3 unsatisfied. An unsatisfied answer re-opens the ticket to its unit
 with a new deadline from the catalogue: the citizen's dissatisfaction stands unless a callback

@@ -1,6 +1,6 @@
 """The confidential relay's ticket side (保密联络, 临沂条例第十七条第四项): codes, checks, record.
 
-The relay call itself is placed by `telephony/confidential_relay.py` through the
+The relay call itself is placed by `outbound/confidential_relay.py` through the
 `RelayDirectory` port this class implements. Here:
 
 - `issue`: hotline staff give a ticket a fresh one-time code (dispatch does it by itself for

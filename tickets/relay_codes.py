@@ -2,7 +2,7 @@
 
 A confidential caller's number is never shown to a unit (`Caller.masked_for_unit`). To reach
 the caller, the unit phones the hotline's relay number and keys in the ticket's code; the
-hotline places the call (`tickets/relay.py`, `telephony/confidential_relay.py`). This module
+hotline places the call (`tickets/relay.py`, `outbound/confidential_relay.py`). This module
 only writes and reads `relay_codes` inside a caller's transaction, so the ticket store can
 issue a code in the transaction that dispatches a confidential caller's ticket.
 

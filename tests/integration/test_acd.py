@@ -16,12 +16,12 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from call_queue.acd import AcdStore
+from call_queue.agent_state import AgentPolicy, AgentState, AgentStatus, BreakReason, Skill, Trigger
+from call_queue.queue_policy import Offer, Queue, next_offer
 from kernel.clock import FixedClock
 from kernel.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from kernel.event_bus import RedisEventBus
-from telephony.acd import AcdStore
-from telephony.agent_state import AgentPolicy, AgentState, AgentStatus, BreakReason, Skill, Trigger
-from telephony.queue_policy import Offer, Queue, next_offer
 
 REDIS_URL = os.environ.get("HOTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

@@ -8,8 +8,9 @@ import wave
 
 import pytest
 
-from asr.batch import PostCallQueue, main, read_wav, retranscribe_files, transcribe_recording
+from asr.batch import PostCallQueue, main, retranscribe_files, transcribe_recording
 from asr.segments import Speaker
+from asr.wav_decode import read_wav
 from kernel.errors import InvalidInput
 from tests.asr_fixtures import read_pcm, reference_decode
 

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from devtools.sandbox import AsteriskSandbox, resolve_in_root
 from kernel.schema import callback_tasks
-from telephony.call_flow import wav_seconds
 from telephony.message_spool import MESSAGE_FILE, META_FILE, parse_meta
+from telephony.recording_length import wav_seconds
 from tests.conftest import REDIS_URL
 from tests.integration.test_call_to_ticket import (
     _wait_for_tickets,

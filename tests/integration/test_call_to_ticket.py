@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from kernel.schema import calls, tickets
-from telephony.call_flow import wav_seconds
+from telephony.recording_length import wav_seconds
 from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.asterisk

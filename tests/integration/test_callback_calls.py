@@ -24,7 +24,7 @@ from devtools.sipp_scenarios import citizen_phone_scenario, speaking_phone_scena
 from hotline.survey_answers import SpokenAnswerTranscriber
 from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks
-from telephony.call_flow import wav_seconds
+from telephony.recording_length import wav_seconds
 from telephony.settings import CallbackSettings
 from tests.asterisk_harness import SipPhones
 from tickets.callbacks import CallbackService

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
+from call_queue.acd import AcdStore
 from kernel.errors import Unavailable
-from telephony.acd import AcdStore
+from telephony.active_call import ActiveCall
 from telephony.app_owner import AppOwnership, OwnershipLost
-from telephony.call_state import ActiveCall, CallStateStore
+from telephony.call_state import CallStateStore
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import checked_phone_scenario
 from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks, calls
-from telephony.desk_callback import DeskCallbacks
+from outbound.desk_callback import DeskCallbacks
 from telephony.settings import CallbackSettings
 from tests.asterisk_harness import SipPhones
 from tests.integration.test_callback_calls import service_factory, ticket_with_feedback

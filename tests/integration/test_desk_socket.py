@@ -15,12 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from agent_desk.hub import BusDeskNotifier
 from agent_desk.plugin import DeskDeps, install
 from agent_desk.ports import DeskError
+from call_queue.acd import AcdStore
+from call_queue.agent_state import BreakReason, Trigger
 from hotline.desk_backend import AcdDeskBackend, agent_json
 from kernel.errors import NotFound
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
-from telephony.acd import AcdStore
-from telephony.agent_state import BreakReason, Trigger
 from tests.auth_tokens import bearer, with_test_signer
 from tests.conftest import REDIS_URL
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from call_queue.acd import AcdStore
+from call_queue.agent_state import AgentStatus, BreakReason
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from kernel.schema import callback_tasks, calls, tickets
-from telephony.acd import AcdStore
-from telephony.agent_state import AgentStatus, BreakReason
 from telephony.ari.models import PlaybackEvent
 from telephony.settings import QueueSettings
 from tests.asterisk_harness import SipPhones

@@ -24,12 +24,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_desk.plugin import DeskDeps, install
+from call_queue.acd import AcdStore
+from call_queue.agent_state import BreakReason, Trigger
 from hotline.wallboard_source import AcdWallboardSource, AnnouncingIntake
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
 from kernel.schema import calls, tickets, transcript_segments
-from telephony.acd import AcdStore
-from telephony.agent_state import BreakReason, Trigger
 from telephony.call_record import CallRecord
 from tests.auth_tokens import bearer, with_test_signer
 from tests.conftest import REDIS_URL

@@ -2,7 +2,7 @@
 random trigger sequences.
 
 `EXPECTED` below is written from the desk's rules (who may do what, when) independently of
-`telephony/agent_state.py`'s table, so the tests check the state machine against a second reading.
+`call_queue/agent_state.py`'s table, so the tests check the state machine against a second reading.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernel.errors import IllegalTransition, InvalidInput
-from telephony.agent_state import (
+from call_queue.agent_state import (
     DEFAULT_POLICY,
     AgentPolicy,
     AgentState,
@@ -27,6 +26,7 @@ from telephony.agent_state import (
     offer_overdue,
     wrap_up_expired,
 )
+from kernel.errors import IllegalTransition, InvalidInput
 
 S, T = AgentStatus, Trigger
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

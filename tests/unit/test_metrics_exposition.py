@@ -9,9 +9,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kernel.metrics import MetricClash, Metrics
+from telephony.active_call import ActiveCall
 from telephony.ari.models import AriEvent, Connected
 from telephony.call_metrics import CallMetrics, CallPathCollector, call_state
-from telephony.call_state import ActiveCall
 
 START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 The properties run the policy the way the distributor does (offer, mark the agent ringing and
 take the call out of the queue, ask again) and check every offer against the rules stated in
-`telephony/queue_policy.py`'s docstring, computed here by brute force.
+`call_queue/queue_policy.py`'s docstring, computed here by brute force.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernel.errors import InvalidInput, NotFound
-from telephony.agent_state import AgentState, AgentStatus, BreakReason, Skill, Trigger, decide
-from telephony.queue_policy import (
+from call_queue.agent_state import AgentState, AgentStatus, BreakReason, Skill, Trigger, decide
+from call_queue.queue_policy import (
     Offer,
     Queue,
     QueuedCall,
@@ -25,6 +24,7 @@ from telephony.queue_policy import (
     overflowed,
     position,
 )
+from kernel.errors import InvalidInput, NotFound
 
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 G, SR = Queue.GENERAL, Queue.SENIOR

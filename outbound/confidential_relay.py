@@ -32,7 +32,6 @@ from kernel.errors import AriError, HotlineError
 from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
-from telephony.call_flow import recording_seconds
 from telephony.call_record import CallRecord
 from telephony.conference import dial_string
 from telephony.ports import RelayDirectory, RelayGrant
@@ -43,6 +42,7 @@ from telephony.prompts import (
     RELAY_REFUSED,
     RELAY_WRONG_CODE,
 )
+from telephony.recording_length import recording_seconds
 from telephony.resource_ids import is_relay_citizen_channel, relay_call_of, relay_ids
 from telephony.settings import RelaySettings
 

@@ -20,7 +20,7 @@ to experienced staff, `abuse.policy`). The rules, in order:
 `overflowed` lists callers who have waited longer than the centre allows: they are offered to
 leave a message (which becomes a ticket) rather than wait on.
 
-The Redis adapter (`telephony.acd`) runs the same rule inside one Lua script from the tables
+The Redis adapter (`call_queue.acd`) runs the same rule inside one Lua script from the tables
 `lua_plan` exports, so the rule lives here once; an integration test compares both on random
 states. This module must never read a clock, Redis or a socket.
 """
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from call_queue.agent_state import AgentState, AgentStatus, Skill
 from kernel.errors import InvalidInput, NotFound
-from telephony.agent_state import AgentState, AgentStatus, Skill
 
 
 class Queue(enum.StrEnum):

@@ -2,7 +2,7 @@
 
 After the greeting the caller waits in their own (recorded) bridge with music on hold and hears
 their place in the queue now and then (zh-CN prompts). Who gets which call is decided by the
-pure policy (`telephony.queue_policy`) inside the shared ACD store (`telephony.acd`, Redis), so
+pure policy (`call_queue.queue_policy`) inside the shared ACD store (`call_queue.acd`, Redis), so
 that state survives a backend restart and two nodes never offer one agent two calls. An offer
 rings the agent's softphone (an ARI originate to `PJSIP/agent-<id>`); when the agent answers,
 their channel joins the caller's bridge, so recording, snooping and transcription go on as
@@ -23,30 +23,28 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import UTC, datetime
 
+from call_queue.acd import AcdStore
+from call_queue.agent_state import AgentStatus
+from call_queue.queue_policy import Offer
 from kernel.clock import Clock, utc_now
 from kernel.errors import AriError, Conflict, HotlineError, IllegalTransition, NotFound, Unavailable
 from kernel.privacy import mask_phone
-from telephony.acd import AcdStore
-from telephony.agent_state import AgentStatus
+from telephony.active_call import ActiveCall
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
 from telephony.call_metrics import CallMetrics
-from telephony.call_state import ActiveCall, CallStateStore
+from telephony.call_state import CallStateStore
 from telephony.ports import DeskNotifier
 from telephony.prompts import BEEP, QUEUE_OVERFLOW, PromptSet
-from telephony.queue_policy import Offer
 from telephony.resource_ids import agent_channel_id, parse_agent_channel
 from telephony.settings import QueueSettings
+from telephony.softphone import agent_endpoint
 
 log = logging.getLogger(__name__)
 
 #: Extra time after the softphone's own ring timeout before an offer is declared missed
 #: (Asterisk ends the ringing channel itself; this covers a lost event or a restart).
 OFFER_GRACE_SECONDS = 3.0
-
-
-def agent_endpoint(agent_id: str) -> str:
-    return f"PJSIP/agent-{agent_id}"
 
 
 class CallDistributor:
@@ -336,6 +334,10 @@ class CallDistributor:
                      extra={"call_id": call.call_id, "position": position})
 
     # --- helpers ----------------------------------------------------------------------------
+    def footprint(self) -> dict[str, int]:
+        """Offers ringing and position notes kept on this node: both 0 when no call waits."""
+        return {"offers": len(self.offers), "announced": len(self.announced)}
+
     def _redis_failed(self, operation: str, call_id: str, exc: Unavailable) -> None:
         """The ACD did not answer within its bound; the call goes on without it."""
         self.metrics.queue_redis_failures.labels(operation).inc()

@@ -1,7 +1,7 @@
 """Redis adapter of the automatic call distribution: agent states and waiting calls, shared.
 
-The pure rules live in `telephony.agent_state` (what an agent may do next) and
-`telephony.queue_policy` (who gets the next call); this module keeps their state in Redis so that
+The pure rules live in `call_queue.agent_state` (what an agent may do next) and
+`call_queue.queue_policy` (who gets the next call); this module keeps their state in Redis so that
 every backend node sees the same agents and the same queue, and a restarted node finds them as it
 left them. It must never decide a rule itself: it reads, asks the pure code, and writes.
 
@@ -56,10 +56,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from kernel.clock import Clock, utc_now
-from kernel.errors import Conflict, IllegalTransition, InvalidInput, NotFound, Unavailable
-from kernel.event_bus import RedisEventBus
-from telephony.agent_state import (
+from call_queue.agent_state import (
     DEFAULT_POLICY,
     AgentPolicy,
     AgentState,
@@ -71,7 +68,10 @@ from telephony.agent_state import (
     offer_overdue,
     wrap_up_expired,
 )
-from telephony.queue_policy import Offer, Queue, QueuedCall, lua_plan
+from call_queue.queue_policy import Offer, Queue, QueuedCall, lua_plan
+from kernel.clock import Clock, utc_now
+from kernel.errors import Conflict, IllegalTransition, InvalidInput, NotFound, Unavailable
+from kernel.event_bus import RedisEventBus
 
 log = logging.getLogger(__name__)
 

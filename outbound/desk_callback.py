@@ -28,12 +28,12 @@ from kernel.errors import AriError, HotlineError, NotFound
 from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
-from telephony.call_flow import recording_seconds
 from telephony.call_record import CallRecord
 from telephony.conference import dial_string
-from telephony.distributor import agent_endpoint
 from telephony.ports import CallbackTasks, DeskNotifier
+from telephony.recording_length import recording_seconds
 from telephony.settings import CallbackSettings
+from telephony.softphone import agent_endpoint
 
 log = logging.getLogger(__name__)
 

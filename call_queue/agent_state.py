@@ -27,7 +27,7 @@ Wrap-up (话后处理: completing the ticket after the call) has a limit set by 
 (`AgentPolicy.wrap_up_limit`); past it `wrap_up_expired` makes the agent available again, so
 wrap-up cannot hide an agent from waiting callers.
 
-This module must never read a clock, Redis, a socket or a file: the adapter (`telephony.acd`)
+This module must never read a clock, Redis, a socket or a file: the adapter (`call_queue.acd`)
 reads the state, passes the time in and stores what `decide` returns.
 """
 
