@@ -196,6 +196,21 @@ def main(argv: list[str] | None = None) -> None:
         print(path)
 
 
+@dataclass(frozen=True)
+class NeuralVoice:
+    """The neural voice as a `telephony.prompts.PromptVoice` (the prompts module stays free of
+    TensorFlow and of devtools: the set-up passes this voice in)."""
+
+    voice: Voice = DEFAULT_VOICE
+
+    @property
+    def id(self) -> str:
+        return self.voice.id
+
+    def render(self, texts: list[str]) -> list[Path]:
+        return render(texts, self.voice)
+
+
 def _run(argv: list[str], what: str) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:

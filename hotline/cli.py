@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--unit", default=None, help="the unit code, for --role unit")
     token.add_argument("--hours", type=float, default=None, help="lifetime (default auth.token_hours)")
     token.add_argument("--desk-url", action="store_true", help="print the desk link that signs in")
-    prompts = sub.add_parser("prompts", help="render the zh-CN voice prompts (config/prompts.toml)")
+    prompts = sub.add_parser(
+        "prompts", help="render missing zh-CN voice prompts (config/prompts.toml) with espeak-ng cmn-latn-pinyin")
     prompts.add_argument("--sounds-dir", type=Path, required=True,
                          help="Asterisk's sounds directory for the language, e.g. /usr/share/asterisk/sounds/en")
     asr_model = sub.add_parser("asr-model", help="the default Mandarin Vosk model (asr/README.md)")
