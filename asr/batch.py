@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from asr.models import LoadedModel, get_model
 from asr.segments import CallTranscript, RawResult, Segment, Speaker, to_segment
 from asr.wav_decode import read_wav, transcribe_pcm
 from kernel.errors import InvalidInput
+from kernel.thread_priority import lower_this_thread
 
 
 def transcribe_recording(model: LoadedModel, path: Path, call_id: str,
@@ -52,11 +52,8 @@ def transcribe_recording(model: LoadedModel, path: Path, call_id: str,
 
 
 def _lower_priority() -> None:
-    """Thread initializer: on Linux `setpriority` applies to the calling thread only."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):  # not Linux, or not permitted: still correct, just less polite
-        pass
+    """Thread initializer: re-transcription yields the CPU to live work."""
+    lower_this_thread(10)
 
 
 class PostCallStopped(Exception):

@@ -38,13 +38,13 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from asr.models import AUDIO_BUDGET_SECONDS, BYTES_PER_SAMPLE, REST_SECONDS, LoadedModel
+from kernel.thread_priority import lower_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -255,10 +255,7 @@ class RecognizerCache:
         stop = threading.Event()
 
         def run() -> None:
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-            except (AttributeError, OSError):
-                pass
+            lower_this_thread(10)
             try:
                 self.keep(sample_rate, count, rest_seconds, stop)
             except Exception:

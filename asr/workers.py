@@ -32,7 +32,6 @@ import asyncio
 import collections
 import itertools
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from typing import Protocol
 from asr.decoder import Decoder
 from asr.models import LoadedModel
 from asr.segments import RawResult
+from kernel.thread_priority import lower_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -209,19 +209,6 @@ def _release(state: tuple[int, Decoder, int, str] | None) -> None:
             log.warning("asr recognizer not reusable; discarded", exc_info=True)
 
 
-def _lower_priority(nice: int) -> None:
-    """Issue 14: live decoding fills both cores of a small node, and at equal priority the
-    event loop queued for a CPU behind it (loop lag p99 ~300 ms at 80 calls while the loop held
-    the GIL 80 % of the time it was held at all: CPU, not GIL, contention). A worker a few nice
-    levels down yields the CPU to the loop, Asterisk and SIPp; if it then falls behind, the lag
-    rule sheds its newest stream to post-call, which is the graceful way to be short of CPU."""
-    if nice:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-        except (AttributeError, OSError):
-            pass
-
-
 class _Worker(threading.Thread):
     def __init__(self, pool: RecognizerPool, index: int, generation: int) -> None:
         super().__init__(name=f"asr-worker-{index}.{generation}", daemon=True)
@@ -235,7 +222,12 @@ class _Worker(threading.Thread):
     def run(self) -> None:
         jobs = self.pool.jobs
         error: BaseException | None = None
-        _lower_priority(self.pool.nice)
+        # Issue 14: live decoding fills both cores of a small node, and at equal priority the
+        # event loop queued for a CPU behind it (loop lag p99 ~300 ms at 80 calls: CPU, not GIL,
+        # contention). A worker a few nice levels down yields the CPU to the loop, Asterisk and
+        # SIPp; if it then falls behind, the lag rule sheds its newest stream to post-call, which
+        # is the graceful way to be short of CPU.
+        lower_this_thread(self.pool.nice)
         try:
             while (job := jobs.take(self)) is not None:
                 try:

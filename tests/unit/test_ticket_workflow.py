@@ -851,7 +851,8 @@ TicketLifecycle.TestCase.settings = settings(
     max_examples=300, stateful_step_count=50, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-test_random_action_sequences_respect_the_regulations = TicketLifecycle.TestCase
+# Pure CPU, never timed: it runs in a CPU-bound lane at low priority (tests/scheduling.py).
+test_random_action_sequences_respect_the_regulations = pytest.mark.cpu_bound(TicketLifecycle.TestCase)
 
 
 # --------------------------------------------------------------------------------------------
