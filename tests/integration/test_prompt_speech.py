@@ -39,6 +39,7 @@ def plain_decode(model: object, wav_path: Path) -> str:
     return " ".join(t for t in texts if t.strip())
 
 
+@pytest.mark.cpu_bound  # decoding every prompt: CPU, never timed (tests/scheduling.py)
 @pytest.mark.timeout(1800)  # the first run builds the speech environment
 def test_the_recogniser_reads_every_rendered_prompt_back(tmp_path: Path) -> None:
     import vosk
