@@ -10,7 +10,9 @@ import asyncio
 import json
 import signal
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from kernel.errors import HotlineError
 from kernel.log import configure_logging
@@ -58,6 +60,31 @@ def _sandbox_call(args: argparse.Namespace) -> None:
         raise SystemExit(code)
 
 
+def _prompts(args: argparse.Namespace) -> None:
+    """Render the voice prompts at set-up: the neural Mandarin voice, building its environment
+    when needed (minutes, once); espeak-ng's pinyin voice when that environment cannot be built.
+    Prints what was rendered."""
+    from devtools.mandarin_speech import NeuralVoice, ensure_speech_venv
+    from devtools.sandbox import ensure_rootfs, sounds_dir
+    from telephony.prompts import EspeakPinyinVoice, PromptVoice, render_prompts
+
+    target = args.sounds_dir or sounds_dir(ensure_rootfs())
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="hotline-prompts-") as tmp:
+        voice: PromptVoice = EspeakPinyinVoice(Path(tmp))
+        if not args.espeak:
+            try:
+                ensure_speech_venv()
+                voice = NeuralVoice()
+            except HotlineError as exc:
+                print(f"devtools prompts: neural voice unavailable ({exc}); using espeak-ng", file=sys.stderr)
+        written = render_prompts(target, voice=voice)
+    print(f"devtools prompts: {len(written)} rendered by {voice.id} into {target} "
+          f"in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    for path in written:
+        print(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m devtools", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,11 +98,17 @@ def main(argv: list[str] | None = None) -> None:
     call.add_argument("--sip-port", type=int, required=True)
     call.add_argument("--caller", default="13800138000")
     call.add_argument("--seconds", type=int, default=5)
+    prompts = sub.add_parser("prompts", help="render the voice prompts (neural Mandarin voice) at set-up")
+    prompts.add_argument("--sounds-dir", type=Path, default=None,
+                         help="Asterisk sounds directory (default: the sandbox root's)")
+    prompts.add_argument("--espeak", action="store_true", help="use espeak-ng's pinyin voice")
     args = parser.parse_args(argv)
     configure_logging()
     try:
         if args.command == "sandbox-up":
             _sandbox_up(args)
+        elif args.command == "prompts":
+            _prompts(args)
         else:
             _sandbox_call(args)
     except HotlineError as exc:

