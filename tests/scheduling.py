@@ -12,8 +12,9 @@ starts 5 workers). Two kinds must not be mixed freely:
 Each kind runs in lanes of its own (xdist groups, `--dist loadgroup`): the live ASR calls one
 after the other in one lane, the CPU-bound tests in two. The lanes take turns through a
 reader-writer lock shared by the workers: a live ASR call waits until no CPU-bound test runs and
-holds the CPU-bound lanes back until it is done (it has priority: a turnstile stops new CPU-bound
-tests while it waits). CPU-bound tests also run at nice 10, so what they take is the CPU that the
+holds the CPU-bound lanes' speech decoders back until it is done (it has priority: a turnstile
+stops new decoding tests while it waits); the lanes' other tests, one thread of pure Python each,
+go first and run meanwhile. CPU-bound tests also run at nice 10, so what they take is the CPU that the
 calls of the other workers leave. Everything else is handed out one test at a time, longest first.
 
 Lanes are balanced by measured length (`tests/durations.txt`; `--record-durations PATH` writes a
@@ -33,7 +34,7 @@ import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,14 @@ def is_live_asr_call(item: pytest.Item) -> bool:
     fixtures = set(getattr(item, "fixturenames", ()))
     return (item.get_closest_marker("live_asr_call") is not None
             or ("asterisk" in fixtures and bool(fixtures & _MODEL_FIXTURES)))
+
+
+def decodes_speech(item: pytest.Item) -> bool:
+    """A CPU-bound test that decodes speech in-process (threads, child processes, the memory of
+    a model): it takes turns with the live ASR calls. Other CPU-bound tests (one thread of pure
+    Python at nice 10) run beside them."""
+    return bool(set(getattr(item, "fixturenames", ())) & _MODEL_FIXTURES) or \
+        item.get_closest_marker("decodes_speech") is not None
 
 
 def is_cpu_bound(item: pytest.Item) -> bool:
@@ -105,6 +114,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "live_asr_call: a real call transcribed live (one lane, full priority)")
     config.addinivalue_line("markers", "cpu_bound: CPU work whose assertions never depend on time (nice 10)")
+    config.addinivalue_line("markers", "decodes_speech: a CPU-bound test that takes turns with live ASR calls")
     target = config.getoption("--record-durations")
     if target is not None and not hasattr(config, "workerinput"):  # the controller only
         config.pluginmanager.register(DurationRecorder(target), "duration-recorder")
@@ -132,7 +142,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(lane))
         else:
             rest.append(item)
-    # The lanes are long work units: they go out first, then single tests, longest first.
+    # In a CPU lane the tests that never wait for a turn go first: they run while the live lane
+    # holds the speech decoders back. The lanes are long work units: they go out first, then
+    # single tests, longest first.
+    for lane in CPU_LANES:
+        cpu[lane].sort(key=decodes_speech)
     items[:] = [*live, *cpu[CPU_LANES[0]], *cpu[CPU_LANES[1]], *rest]
 
 
@@ -182,7 +196,7 @@ def _lanes_take_turns(request: pytest.FixtureRequest) -> Iterator[None]:
     if not is_cpu_bound(node):
         yield
         return
-    with _cpu_turn(config):
+    with _cpu_turn(config) if decodes_speech(node) else nullcontext():
         before = os.getpriority(os.PRIO_PROCESS, 0)
         with suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, max(before, CPU_BOUND_NICE))

@@ -40,6 +40,7 @@ def plain_decode(model: object, wav_path: Path) -> str:
 
 
 @pytest.mark.cpu_bound  # decoding every prompt: CPU, never timed (tests/scheduling.py)
+@pytest.mark.decodes_speech
 @pytest.mark.timeout(1800)  # the first run builds the speech environment
 def test_the_recogniser_reads_every_rendered_prompt_back(tmp_path: Path) -> None:
     import vosk
