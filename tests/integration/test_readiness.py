@@ -93,8 +93,10 @@ async def test_readiness_names_the_dependency_that_is_missing(
     asterisk: AsteriskSandbox, sqlite_url: str, bridge_factory, redis_key_prefix: str
 ) -> None:
     bridge = await bridge_factory(asterisk, sqlite_url, redis_prefix=redis_key_prefix)
-    status, body = await _readyz(bridge.http_port)
-    assert status == 200 and body["status"] == "ready", body
+    # The bridge is live (/health) as soon as it serves HTTP; it is ready once its ARI event
+    # socket is connected, a moment later (longer on a busy machine): wait for that, bounded.
+    body = await _wait_for_readiness(bridge.http_port, lambda status, body: status == 200)
+    assert body["status"] == "ready", body
     async with aiohttp.ClientSession() as session, \
             session.get(f"http://127.0.0.1:{bridge.http_port}/healthz") as reply:
         assert reply.status == 200

@@ -12,7 +12,7 @@ from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from tests.conftest import REDIS_URL
 from tests.integration.test_call_to_ticket import _wait_for_tickets, assert_recorded_like_the_call
-from tests.integration.test_readiness import _readyz, _wait_for_readiness
+from tests.integration.test_readiness import _wait_for_readiness
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres]
 
@@ -55,9 +55,9 @@ async def test_killing_the_owner_node_during_20_live_calls_loses_none(
                               and "role" not in body["checks"]["ari"])
     standby = await bridge_factory(asterisk, postgres_url, redis_prefix=redis_key_prefix,
                                    env_overrides={"HOTLINE_NODE_ID": "N02"})
-    status, body = await _readyz(standby.http_port)
-    assert status == 200 and body["checks"]["ari"] == {"ok": True, "role": "standby",
-                                                       "owner": "N01"}, body
+    # Ready once its ARI event socket is up (a moment after /health; longer on a busy machine).
+    body = await _wait_for_readiness(standby.http_port, lambda status, body: status == 200)
+    assert body["checks"]["ari"] == {"ok": True, "role": "standby", "owner": "N01"}, body
 
     calls = asyncio.create_task(_place_calls(asterisk, [f"13600000{i:03d}" for i in range(CALLS)]))
     await _wait_until_greeted(f"{redis_key_prefix}calls:active:N01", CALLS)
