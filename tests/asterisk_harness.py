@@ -60,7 +60,14 @@ class BridgeProcess:
     process: subprocess.Popen[bytes] | None = None
     starts: int = field(default=0)
 
-    async def start(self, timeout: float = 30.0) -> None:
+    async def start(self, timeout: float = 30.0, *, wait_for_ari: bool = True) -> None:
+        """Start the process and wait until it can take calls.
+
+        `/health` answers as soon as HTTP is served, before the ARI event socket is connected;
+        a call placed in between goes to the dialplan's fallback, not to this process. So by
+        default this also waits for `/readyz` to say ARI is connected (or that the node is a
+        standby). `wait_for_ari=False` is for tests that start a node while Asterisk is away.
+        """
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hotline.cli", "run"], cwd=ROOT, env=self.env,
@@ -74,11 +81,21 @@ class BridgeProcess:
                 if self.process.poll() is not None:
                     raise AssertionError(f"bridge exited {self.process.returncode}: {self.log_tail()}")
                 with suppress(aiohttp.ClientError, OSError):
-                    async with session.get(f"http://127.0.0.1:{self.http_port}/health") as r:
-                        if r.status == 200:
-                            return
+                    if await self._can_take_calls(session, wait_for_ari):
+                        return
                 await asyncio.sleep(0.2)
-        raise AssertionError(f"bridge not healthy within {timeout}s: {self.log_tail()}")
+        raise AssertionError(f"bridge not ready within {timeout}s: {self.log_tail()}")
+
+    async def _can_take_calls(self, session: aiohttp.ClientSession, wait_for_ari: bool) -> bool:
+        base = f"http://127.0.0.1:{self.http_port}"
+        async with session.get(f"{base}/health") as r:
+            if r.status != 200:
+                return False
+        if not wait_for_ari:
+            return True
+        async with session.get(f"{base}/readyz") as r:
+            body = await r.json()
+        return bool(body["checks"]["ari"]["ok"])
 
     def kill(self) -> None:
         """SIGKILL: no clean-up at all, like a crash."""
