@@ -14,25 +14,33 @@ from asr.endpoint import EnergyEndpointer
 from asr.models import BYTES_PER_SAMPLE, LoadedModel
 from asr.recognizers import WarmRecognizer, cache_for
 from asr.segments import RawResult, Word
+from asr.transcript_text import clean_text, clean_words, join_words
+from asr.upsample import Upsampler
+from asr.voice_activity import VoicedFrames
 
 
 def parse_result(payload: str, offset: float) -> RawResult | None:
-    """A Vosk final-result JSON -> RawResult with stream times; None when nothing was said."""
+    """A Vosk final-result JSON -> RawResult with stream times; None when nothing was said.
+
+    The words are cleaned (`asr.transcript_text`): no `[unk]`, no noise-only segment, Chinese
+    written without the recogniser's spaces. Every final of every decode path comes through
+    here, so live, post-call and re-transcribed texts are cleaned the same way.
+    """
     data = json.loads(payload)
-    text = (data.get("text") or "").strip()
-    if not text:
+    if not (data.get("text") or "").strip():
         return None
-    words = tuple(
+    heard = tuple(
         Word(w["word"], offset + float(w["start"]), offset + float(w["end"]), float(w.get("conf", 1.0)))
         for w in data.get("result") or ()
     )
-    if words:
-        start, end = words[0].start, words[-1].end
-        confidence: float | None = sum(w.confidence for w in words) / len(words)
-    else:
-        start = end = offset
-        confidence = None
-    return RawResult(text, start, end, confidence, words)
+    if not heard:  # a recognizer without word times: only the text can be cleaned
+        text = clean_text(data["text"])
+        return RawResult(text, offset, offset, None) if text else None
+    words = clean_words(heard)
+    if not words:
+        return None
+    confidence = sum(w.confidence for w in words) / len(words)
+    return RawResult(join_words(w.text for w in words), words[0].start, words[-1].end, confidence, words)
 
 
 class Decoder:
@@ -49,7 +57,12 @@ class Decoder:
         self._cache = cache_for(model)
         self.sample_rate = sample_rate
         self.bytes_per_second = sample_rate * BYTES_PER_SAMPLE
-        self._warm: WarmRecognizer | None = self._cache.take(sample_rate)
+        decode_rate = model.decode_rate(sample_rate)
+        # Phone audio for a wideband model: upsampled here, chunk-invariant (asr.upsample).
+        self._upsampler = Upsampler() if decode_rate != sample_rate else None
+        self._warm: WarmRecognizer | None = self._cache.take(decode_rate)
+        # Segments the recogniser makes of silence are dropped by the audio's energy.
+        self._voiced = VoicedFrames(sample_rate, origin=start_pos / self.bytes_per_second)
         rule = model.energy_endpoint
         self._endpointer = EnergyEndpointer(rule, sample_rate) if rule is not None else None
         self._start_round(start_pos)
@@ -61,13 +74,14 @@ class Decoder:
         return self._warm
 
     def _start_round(self, start_pos: int) -> None:
-        self._base = self._rec.consumed  # Vosk's clock at this round's first sample
+        self._base = self._rec.consumed_seconds  # Vosk's clock at this round's first sample
         self.start_pos = start_pos
         self.position = start_pos  # stream byte position after the last accepted chunk
 
     @property
     def offset(self) -> float:
-        return (self.start_pos - self._base) / self.bytes_per_second
+        """Stream time minus Vosk's time, in seconds (Vosk counts from the recognizer's birth)."""
+        return self.start_pos / self.bytes_per_second - self._base
 
     @property
     def seconds_in_recognizer(self) -> float:
@@ -80,8 +94,9 @@ class Decoder:
         both depend only on the audio since the last final, so every decode agrees.
         """
         self.position += len(chunk)
+        self._voiced.feed(chunk)
         ended = self._endpointer is not None and self._endpointer.feed(chunk)
-        if self._rec.accept(chunk):
+        if self._rec.accept(chunk if self._upsampler is None else self._upsampler.feed(chunk)):
             payload = self._rec.recognizer.Result()
         elif ended:
             payload = self._rec.final_result()  # flushes the right context: the last word is in
@@ -89,14 +104,22 @@ class Decoder:
             return False
         if self._endpointer is not None:
             self._endpointer.reset()
-        return parse_result(payload, self.offset)
+        return self._spoken(parse_result(payload, self.offset))
+
+    def _spoken(self, result: RawResult | None) -> RawResult | None:
+        """The result, unless its words lie over audio without speech (`asr.voice_activity`)."""
+        if result is None or not result.words:
+            return result
+        spoken = self._voiced.has_speech(result.start, result.end)
+        self._voiced.forget_before(result.end)
+        return result if spoken else None
 
     def partial(self) -> str:
-        return (json.loads(self._rec.recognizer.PartialResult()).get("partial") or "").strip()
+        return clean_text(json.loads(self._rec.recognizer.PartialResult()).get("partial") or "")
 
     def finish(self) -> RawResult | None:
         """Flush the last utterance at the end of the stream."""
-        return parse_result(self._rec.final_result(), self.offset)
+        return self._spoken(parse_result(self._rec.final_result(), self.offset))
 
     def recycle(self) -> None:
         """Start a fresh round at the current position (call only after a final result)."""

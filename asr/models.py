@@ -224,10 +224,23 @@ class LoadedModel:
     #: reuse finalized recognizers across streams (asr/recognizers.py); False: a brand-new one
     #: per stream, whose words equal a plain Vosk run's (reused ones can differ in borderline words)
     reuse_recognizers: bool = True
+    #: the rate the model was trained at (conf/mfcc.conf `--sample-frequency`)
+    native_rate: int = 16000
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    def decode_rate(self, stream_rate: int) -> int:
+        """The rate its recognizers are fed for a stream at `stream_rate`.
+
+        Phone audio (8 kHz) for a 16 kHz model is upsampled by us (`asr.upsample`), not by
+        Kaldi's feature pipeline: measured, that is what makes the Mandarin model hear
+        telephone speech right (see asr/upsample.py).
+        """
+        if stream_rate * 2 == self.native_rate:
+            return self.native_rate
+        return stream_rate
 
     def health(self) -> dict[str, Any]:
         return {
@@ -284,7 +297,17 @@ def load_model(path: Path | str | None, *, deterministic: bool = True,
         raise ModelError(root, f"model loaded but failed to decode: {exc}") from exc
     log.info("asr model loaded", extra={"model": root.name, "load_seconds": round(load_seconds, 2),
                                         "deterministic": deterministic})
-    return LoadedModel(model, root, source, deterministic, load_seconds, warmup, energy_endpoint)
+    return LoadedModel(model, root, source, deterministic, load_seconds, warmup, energy_endpoint,
+                       native_rate=native_rate(root))
+
+
+def native_rate(root: Path) -> int:
+    """The model's training rate from conf/mfcc.conf (16000 when it does not say)."""
+    for line in (root / "conf" / "mfcc.conf").read_text(encoding="utf-8").splitlines():
+        name, _, value = line.strip().partition("=")
+        if name == "--sample-frequency" and value.strip().isdigit():
+            return int(value)
+    return 16000
 
 
 _cache: dict[tuple[Path, bool, float | None], LoadedModel] = {}

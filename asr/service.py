@@ -76,7 +76,8 @@ class AsrService:
         count = self.pool.capacity if wanted is None else wanted
         cache = cache_for(self.model)
         cache.audio_budget_seconds = self.settings.recognizer_audio_budget_seconds
-        self._keeper = cache.start_keeper(self.settings.sample_rate, count, self.settings.recognizer_rest_seconds)
+        self._keeper = cache.start_keeper(self.model.decode_rate(self.settings.sample_rate), count,
+                                          self.settings.recognizer_rest_seconds)
 
     def stop_post_call(self) -> None:
         """Process stop: running post-call decodes give up within a chunk, queued ones never
@@ -174,8 +175,8 @@ class AsrService:
             "worker_restarts": self.pool.restarts,
             "post_call_pending": self.post_call.pending,
             "post_call_process": self.post_call.process.pid if self.post_call.process else None,
-            "warm_recognizers": cache_for(self.model).idle(self.settings.sample_rate),
-            "used_recognizers": cache_for(self.model).idle_used(self.settings.sample_rate),
+            "warm_recognizers": cache_for(self.model).idle(self.model.decode_rate(self.settings.sample_rate)),
+            "used_recognizers": cache_for(self.model).idle_used(self.model.decode_rate(self.settings.sample_rate)),
             "retired_recognizers": cache_for(self.model).retired,
             "dropped_partials": self.publisher.dropped_partials,
         }

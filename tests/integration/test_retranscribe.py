@@ -18,7 +18,7 @@ from tests.asr_fixtures import AsrLanguage, read_pcm, reference_decode, render_s
 async def test_period_without_live_asr_is_transcribed_once(
     database_url: str, asr_model: LoadedModel, asr_language: AsrLanguage, tmp_path: Path,
 ) -> None:
-    recording = render_speech(tmp_path, asr_language.voice, asr_language.sentences[1:2], rate=8000)
+    recording = render_speech(tmp_path, asr_language.sentences[1:2], rate=8000)
     engine = await open_database(database_url)
     now = datetime.now(UTC)
     in_period, outside = str(uuid.uuid4()), str(uuid.uuid4())
