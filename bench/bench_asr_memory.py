@@ -25,6 +25,7 @@ import bench_asr  # the same model choice and speech as the ASR benchmark
 
 from asr.models import BYTES_PER_SAMPLE, get_model
 from asr.recognizers import cache_for
+from asr.upsample import upsample
 
 
 def rss_mb() -> int:
@@ -42,16 +43,21 @@ def main() -> int:
     parser.add_argument("--rate", type=int, choices=(8000, 16000), default=8000)
     args = parser.parse_args()
     bench_asr.RATE = args.rate
-    model_path, voice = bench_asr.default_model()
+    model_path = bench_asr.default_model()
     with tempfile.TemporaryDirectory() as tmp:
-        speech = bench_asr.render(Path(tmp), voice)
+        speech = bench_asr.render(Path(tmp))
         start = rss_mb()
         model = get_model(model_path, overlay_dir=Path(tmp) / "overlay")
         print(f"model {model.name}: RSS {start} MB before, {rss_mb()} MB loaded; "
               f"speech {len(speech) / (args.rate * BYTES_PER_SAMPLE):.1f} s at {args.rate} Hz")
         cache = cache_for(model)
         chunk = args.rate * BYTES_PER_SAMPLE // 10
-        recognizers = [cache.take(args.rate) for _ in range(args.recognizers)]
+        # What the decoder does for phone audio: the recognizers run at the model's own rate.
+        decode_rate = model.decode_rate(args.rate)
+        if decode_rate != args.rate:
+            speech = upsample(speech)
+            chunk = chunk * decode_rate // args.rate
+        recognizers = [cache.take(decode_rate) for _ in range(args.recognizers)]
         print(f"{args.recognizers} warm recognizers: RSS {rss_mb()} MB")
         first = None
         for round_no in range(1, args.rounds + 1):

@@ -213,9 +213,9 @@ def print_step(step: StepResult) -> None:
 
 def default_model() -> Path | None:
     try:
-        from tests.asr_fixtures import pick_language
+        from tests.asr_fixtures import mandarin_model_path
 
-        path = pick_language().model_path
+        path = mandarin_model_path()
     except Exception:  # noqa: BLE001 - no model installed: the bench runs without live ASR
         return None
     return path if path.exists() else None
