@@ -75,6 +75,10 @@ class AsrSettings(Section):
     energy_endpoint_level: float = Field(default=300.0, gt=0, le=32767)
     #: warm recognizers prepared at start-up (None: the live capacity); see asr/recognizers.py
     warm_recognizers: int | None = Field(default=None, ge=0, le=256)
+    #: a WAV of speech in the model's language (mono 16-bit, 8 or 16 kHz; e.g. the rendered
+    #: greeting prompt) that every new recognizer decodes before its first call: half the CPU
+    #: of a stream's first seconds (asr/warm_up_audio.py). None: a second of faint noise
+    warm_up_audio: Path | None = None
     #: reuse recognizers across streams (fast). Off: every stream gets a brand-new recognizer,
     #: so its words are exactly what any plain Vosk run gives for that audio (reproducible, for
     #: audits and tests), at ~0.5-0.8 s more CPU per stream; see asr/recognizers.py

@@ -33,6 +33,7 @@ from asr.publish import EventPublisher, EventSink
 from asr.recognizers import cache_for
 from asr.segments import CallTranscript
 from asr.stream import CallTranscription, finish_pending
+from asr.warm_up_audio import warm_up_audio_or_none
 from asr.workers import RecognizerPool
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class AsrService:
         count = self.pool.capacity if wanted is None else wanted
         cache = cache_for(self.model)
         cache.audio_budget_seconds = self.settings.recognizer_audio_budget_seconds
+        cache.warm_up_speech = warm_up_audio_or_none(self.settings.warm_up_audio)
         self._keeper = cache.start_keeper(self.model.decode_rate(self.settings.sample_rate), count,
                                           self.settings.recognizer_rest_seconds)
 

@@ -35,6 +35,7 @@ import threading
 import time
 import wave
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -159,6 +160,44 @@ async def paced_run(model: LoadedModel, pcm: bytes, streams: int, settings: AsrS
             speech_end.append(delivered - fed_at[frame_of_end])
             endpoint.append(delivered - fed_at[frame_of_endpoint])
     return sustained and backlog < 1.0, backlog, speech_end, endpoint
+
+
+async def burst_run(model: LoadedModel, pcm: bytes, calls: int, after_seconds: float,
+                    warm_up_audio: Path | None, workers: int) -> tuple[int, int, float]:
+    """`calls` callers arriving within one second at a node started `after_seconds` earlier.
+
+    The recognizer cache is emptied first (a fresh process has none); the service then
+    prepares its warm recognizers in the background, as a node does after start-up, with the
+    product's settings except the capacity (enough live slots for the burst). Returns (live
+    streams, streams sent post-call, the largest backlog in seconds)."""
+    cache_for(model).clear()
+    settings = AsrSettings(spool_dir=Path(tempfile.mkdtemp()) / "spool", workers=workers,
+                           streams_per_worker=-(-calls // workers), sample_rate=RATE,
+                           warm_up_audio=warm_up_audio)
+    async with open_asr_service(settings, None, model=model) as service:
+        await asyncio.sleep(after_seconds)
+        starts = [i * 50 // calls for i in range(calls)]  # frame at which caller i starts: all within 1 s
+        audio = [phase(pcm, i, calls, False) for i in range(calls)]
+        handles = [service.start_call(f"B{i}") for i in range(calls)]
+        opened: list[Any] = [None] * calls
+        frames = len(pcm) // FRAME
+        start = time.monotonic()
+        backlog = 0.0
+        for k in range(frames + starts[-1]):
+            delay = start + k * 0.02 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            for i, first in enumerate(starts):
+                j = k - first
+                if j == 0:
+                    opened[i] = handles[i].open_stream(Speaker.CALLER, offset=0.0)
+                if 0 <= j < frames:
+                    opened[i].feed(audio[i][j * FRAME:(j + 1) * FRAME])
+            if k % 50 == 0:
+                backlog = max(backlog, *(s.lag_seconds for s in opened if s is not None))
+        live = sum(1 for s in opened if s.defer_reason is None)
+        await asyncio.gather(*(c.close() for c in handles))
+    return live, calls - live, backlog
 
 
 async def real_calls(args: argparse.Namespace, model: LoadedModel, pcm: bytes, tmpdir: Path) -> None:
@@ -292,6 +331,21 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+async def bursts(args: argparse.Namespace, model: LoadedModel, pcm: bytes) -> None:
+    """The burst, once with recognizers warmed on faint noise, once on speech (same run)."""
+    speech = args.warm_up_audio
+    if speech is None:
+        from devtools.sandbox import ensure_rootfs, sounds_dir
+
+        speech = sounds_dir(ensure_rootfs()) / "hotline" / "greeting.wav"
+    for label, warm_up in (("noise", None), ("speech", speech)):
+        live, deferred, backlog = await burst_run(model, pcm, args.burst, args.burst_after, warm_up,
+                                                  args.workers)
+        print(f"burst: {args.burst} callers within 1 s, node started {args.burst_after:.0f} s before, "
+              f"warm-up on {label}{'' if warm_up is None else f' ({warm_up.name})'}: "
+              f"{live}/{args.burst} live, {deferred} post-call, largest backlog {backlog:.2f} s", flush=True)
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.ERROR)  # deferrals are expected while probing capacity
     parser = argparse.ArgumentParser()
@@ -308,6 +362,12 @@ async def main() -> None:
                         help="start the capacity search at N live streams (default: 0.6 x raw)")
     parser.add_argument("--vosk-endpoint-only", action="store_true",
                         help="turn our energy end-of-utterance rule off: Vosk's endpoint rules alone")
+    parser.add_argument("--burst", type=int, default=0, metavar="N",
+                        help="instead: N callers within one second at a node started --burst-after "
+                             "seconds earlier, with recognizers warmed on noise and then on speech")
+    parser.add_argument("--burst-after", type=float, default=60.0, metavar="S")
+    parser.add_argument("--warm-up-audio", type=Path, default=None,
+                        help="speech new recognizers decode first (default: the rendered greeting prompt)")
     parser.add_argument("--lockstep", action="store_true",
                         help="all streams speak at the same moment (worst case) instead of staggered")
     args = parser.parse_args()
@@ -326,6 +386,9 @@ async def main() -> None:
               f"{'Vosk rules only' if rule is None else f'energy rule {rule.silence_seconds:g} s or Vosk'}")
         if args.real_calls:
             await real_calls(args, model, pcm, tmpdir)
+            return
+        if args.burst:
+            await bursts(args, model, pcm)
             return
         base = dict(spool_dir=tmpdir / "spool", workers=args.workers, decode_chunk_ms=100,
                     sample_rate=RATE)

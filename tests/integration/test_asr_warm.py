@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import wave
 
 import pytest
 
 from asr.decoder import Decoder, decode_pcm, parse_result
 from asr.recognizers import WarmRecognizer, cache_for, warm_up_recognizer
 from asr.voice_activity import has_speech
+from asr.warm_up_audio import WarmUpAudio, WarmUpAudioError, load_warm_up_audio, warm_up_audio_or_none
 from tests.asr_fixtures import read_pcm, vosk_input
 
 
-def fresh_decode(model, pcm: bytes, rate: int, chunk: int, *, warmed: bool = False) -> list[tuple[str, float, float]]:
-    """Plain Vosk over `pcm` (after our warm-up when `warmed`); times from the audio's start."""
+def fresh_decode(model, pcm: bytes, rate: int, chunk: int, *, warmed: bool = False,
+                 speech: WarmUpAudio | None = None) -> list[tuple[str, float, float]]:
+    """Plain Vosk over `pcm` (after our warm-up, with `speech` if given, when `warmed`); times
+    from the audio's start."""
     import vosk
 
     stream, stream_rate = pcm, rate
@@ -32,7 +36,7 @@ def fresh_decode(model, pcm: bytes, rate: int, chunk: int, *, warmed: bool = Fal
     shift = 0.0
     if warmed:
         warm = WarmRecognizer(recognizer, rate)
-        warm_up_recognizer(warm)
+        warm_up_recognizer(warm, speech)
         shift = warm.consumed_seconds
     payloads = []
     for i in range(0, len(pcm), chunk):
@@ -102,3 +106,42 @@ def test_recycled_round_keeps_the_time_line(asr_model, speech_renderer):
     assert len(results) == len(expected)
     assert results[0].start == pytest.approx(expected[0][1], abs=1e-3)
     assert all(a.end <= b.start for a, b in itertools.pairwise(results))
+
+
+def test_recognizers_warmed_on_speech_keep_the_words_and_the_stream_clock(asr_model, speech_renderer):
+    """`asr.warm_up_audio`: new recognizers decode that speech first (8 kHz file, upsampled for
+    the 16 kHz model); a stream decoded after it gives the words and times of a plain Vosk
+    recognizer with the same history, on the stream's own clock."""
+    speech = load_warm_up_audio(speech_renderer((3,), 8000))
+    pcm, _ = read_pcm(speech_renderer((0, 1), 8000))
+    reusing = dataclasses.replace(asr_model, reuse_recognizers=True)
+    cache = cache_for(reusing)
+    cache.clear()
+    cache.warm_up_speech = speech
+    try:
+        expected = fresh_decode(asr_model, pcm, 8000, 1600, warmed=True, speech=speech)
+        got = [(r.text, r.start, r.end) for r in decode_pcm(reusing, pcm, 8000, 1600)]
+        assert got and [g[0] for g in got] == [e[0] for e in expected]
+        assert [t for g in got for t in g[1:]] == pytest.approx([t for e in expected for t in e[1:]], abs=1e-3)
+        warm = cache.take(reusing.decode_rate(8000))
+        assert warm.warmed >= len(speech.pcm) * 2, "the warm-up is the speech (at 16 kHz), not a second of noise"
+        cache.give_back(warm)
+    finally:
+        cache.warm_up_speech = None
+        cache.clear()
+
+
+def test_an_unusable_warm_up_file_is_reported_and_noise_is_used(tmp_path, caplog):
+    stereo = tmp_path / "stereo.wav"
+    with wave.open(str(stereo), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(bytes(3200))
+    with pytest.raises(WarmUpAudioError) as raised:
+        load_warm_up_audio(stereo)
+    assert raised.value.key == "asr.warm_up_audio" and "mono" in str(raised.value)
+    with pytest.raises(WarmUpAudioError, match="cannot read it as WAV"):
+        load_warm_up_audio(tmp_path / "missing.wav")
+    assert warm_up_audio_or_none(stereo) is None
+    assert "asr warm-up audio unusable" in caplog.text
