@@ -1,9 +1,9 @@
 """Warm Kaldi recognizers, kept per model and sample rate and reused across streams and calls.
 
 Why: a new `KaldiRecognizer` costs ~50-80 ms to create and, worse, decoding its first speech
-costs about twice the CPU of later speech: measured on the Korean small model (8 kHz, 5.3 s of
-speech), 1.6 s of CPU for a brand-new recognizer against 0.8 s for one that has decoded speech
-before. The difference is the decoding graph: small models compose HCLr and Gr lazily, per
+costs far more CPU than later speech: measured on the Mandarin small model (7.9 s of speech at
+16 kHz), 1.55 s of CPU for a brand-new recognizer against 0.30 s for one that has decoded it
+before (on the earlier Korean model: 1.6 s against 0.8 s). The difference is the decoding graph: small models compose HCLr and Gr lazily, per
 recognizer, and a recognizer keeps the part it has expanded. Paid per stream at the start of
 every call, that is what made the first seconds of a busy minute lag. A recognizer that was
 finalized (`FinalResult` while running) rebuilds its feature pipeline and decoder on the next
