@@ -42,13 +42,13 @@ from agent_desk.protocol import (
 from kernel import auth
 from kernel.errors import HotlineError, InvalidInput
 from kernel.openapi import ANYONE, Operation
-from kernel.roles import Role
+from kernel.roles import AGENTS, Role
 
 log = logging.getLogger(__name__)
 
 DESK_BACKEND = web.AppKey("desk_backend", DeskBackend)
 DESK_HUB = web.AppKey("desk_hub", DeskHub)
-DESK_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR})
+DESK_ROLES = AGENTS | {Role.SUPERVISOR}
 #: Agent ids become SIP endpoint names (`agent-<id>`): a safe alphabet only.
 AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
@@ -159,7 +159,7 @@ async def protocol(request: web.Request) -> web.Response:
 def operations() -> list[Operation]:
     return [
         Operation("get", "/ws/desk", "The agent's desk (websocket; `?access_token=`; see "
-                  "agent_desk/PROTOCOL.md)", "agent, supervisor", success=101,
+                  "agent_desk/PROTOCOL.md)", "agent, senior_agent, supervisor", success=101,
                   content_type="websocket"),
         Operation("get", "/api/desk/protocol", "The desk protocol: JSON schemas, version, errors",
                   ANYONE),

@@ -82,7 +82,7 @@ async def live_page(request: web.Request) -> web.FileResponse:
 def operations() -> list[Operation]:
     return [
         Operation("get", "/ws/live", "Live transcripts of calls (websocket; `?access_token=`)",
-                  "agent, dispatcher, callback_agent, supervisor", success=101,
+                  "agent, senior_agent, dispatcher, callback_agent, supervisor", success=101,
                   content_type="websocket"),
         Operation("get", "/", "The agent's desk page (signs in from `#access_token=`)", ANYONE,
                   content_type="text/html"),

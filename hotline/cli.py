@@ -22,6 +22,7 @@ from aiohttp import web
 from hotline.settings import load_settings
 from kernel.errors import HotlineError
 from kernel.log import configure_logging
+from kernel.roles import ROLE_NAMES
 
 log = logging.getLogger("hotline")
 
@@ -162,8 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     again.add_argument("--replace", action="store_true",
                        help="also replace calls that already have a transcript")
     token = sub.add_parser("token", help="issue an access token for a person of the hotline or a unit")
-    token.add_argument("--role", required=True,
-                       help="agent, dispatcher, callback_agent, supervisor, unit, system, kb_admin or auditor")
+    token.add_argument("--role", required=True, choices=sorted(ROLE_NAMES))
     token.add_argument("--user", required=True, help="who acts (shown in every event they cause)")
     token.add_argument("--unit", default=None, help="the unit code, for --role unit")
     token.add_argument("--hours", type=float, default=None, help="lifetime (default auth.token_hours)")

@@ -158,10 +158,10 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
 
 
 def operations() -> list[Operation]:
-    hearers = "supervisor (every call); agent, dispatcher, callback_agent (calls they took part in)"
+    hearers = "supervisor (every call); agent, senior_agent, dispatcher, callback_agent (calls they took part in)"
     return [
         Operation("get", "/api/calls", "Calls, newest first; numbers masked where the reader may not hear the call",
-                  "supervisor, agent, dispatcher, callback_agent",
+                  "supervisor, agent, senior_agent, dispatcher, callback_agent",
                   query=(("from", "string"), ("to", "string"), ("caller", "string"), ("agent", "string"),
                          ("ticket", "string"), ("end_reason", "string"), ("limit", "integer"),
                          ("offset", "integer"))),
