@@ -142,6 +142,7 @@ async def get_call(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/calls/{call_id}/recording")
+@auth.accepts_query_token  # the recordings page's <audio src> until it plays with the session cookie
 async def get_recording(request: web.Request) -> web.StreamResponse:
     principal = auth.require(request)
     call = await request.app[CALL_STORE].get_call(request.match_info["call_id"][:64])
