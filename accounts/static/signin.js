@@ -28,7 +28,8 @@ function showSignedIn(person) {
   $('welcome').textContent = `已登录：${person.display_name}`;
   $('who').textContent = `账号 ${person.username} · ${person.role_title}${person.unit ? ` · ${person.unit}` : ''}`;
   $('until').textContent = person.expires_at
-    ? `本次登录最迟于 ${new Date(person.expires_at).toLocaleString('zh-CN')} 结束。` : '';
+    ? `本次登录最迟于北京时间 ${new Date(person.expires_at).toLocaleString('zh-CN', {timeZone: 'Asia/Shanghai'})} 结束。`
+    : '';
   $('welcome').focus();
 }
 
