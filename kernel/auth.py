@@ -265,6 +265,8 @@ class SessionGate:
                 await self.recheck()
             except HotlineError as exc:
                 log.warning("open websockets not re-checked", extra={"error": str(exc)})
+            except Exception:  # never let the re-check die: sockets would outlive their sessions
+                log.exception("open websockets not re-checked")
 
 
 SESSION_GATE = web.AppKey("session_gate", SessionGate)
@@ -294,7 +296,9 @@ async def session_middleware(request: web.Request, handler: _Handler) -> web.Str
     a route that needs nobody (a page, `/health`) is served even with a stale cookie."""
     gate = request.app.get(SESSION_GATE)
     secret = request.cookies.get(SESSION_COOKIE)
-    if gate is not None and secret and len(secret) <= MAX_TOKEN_LENGTH:
+    # An explicit token wins over the cookie (`_authenticate`): then the session is not read.
+    explicit = "Authorization" in request.headers or "access_token" in request.query
+    if gate is not None and secret and not explicit and len(secret) <= MAX_TOKEN_LENGTH:
         try:
             request[_LOADED_SESSION] = _LoadedSession(await gate.load(secret))
         except HotlineError as exc:
