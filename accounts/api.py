@@ -24,7 +24,7 @@ from kernel.errors import InvalidInput, PermissionDenied
 from kernel.http_edge import RequestBody, read_body
 from kernel.openapi import ANYONE, Operation
 from kernel.roles import ACCOUNT_ADMINS, Role
-from kernel.sessions import SessionLimits
+from kernel.sessions import SessionLimits, session_id_of
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -59,6 +59,10 @@ async def sign_in(request: web.Request) -> web.Response:
     secret, record, account = await request.app[SIGN_IN].attempt(
         body.username, body.password, address=client_address(request) or "unknown",
         user_agent=request.headers.get("User-Agent"))
+    replaced = request.cookies.get(auth.SESSION_COOKIE)
+    if replaced and len(replaced) <= auth.MAX_TOKEN_LENGTH:
+        # The browser's previous session ends: one browser, one session, never a fixed one.
+        await request.app[ACCOUNT_STORE].revoke_session(session_id_of(replaced), "replaced")
     limits = request.app[SESSION_LIMITS]
     response = web.json_response({
         **account.as_json(), "csrf_token": record.csrf_token,

@@ -282,6 +282,18 @@ async def test_sign_out_ends_the_session_and_drops_the_cookie(make_hotline: Make
     assert await hotline.me(other.cookie) == 200  # signing out of one browser leaves the other
 
 
+async def test_signing_in_again_in_a_browser_ends_its_previous_session(make_hotline: MakeHotline) -> None:
+    hotline = await make_hotline()
+    await hotline.add("li", "agent")
+    await hotline.add("wang", "agent")
+    before = await hotline.person("li")
+    response = await hotline.client.post("/api/session", json={"username": "wang", "password": PASSWORD},
+                                         headers=before.cookie)
+    assert response.status == 200
+    assert await hotline.me(before.cookie) == 401
+    assert await hotline.me({"Cookie": f"{SESSION_COOKIE}={response.cookies[SESSION_COOKIE].value}"}) == 200
+
+
 async def test_a_revoked_session_is_refused_on_its_next_request(make_hotline: MakeHotline) -> None:
     hotline = await make_hotline()
     await hotline.add("root", "admin")
