@@ -56,4 +56,4 @@ async def draft(request: web.Request) -> web.Response:
 
 def operations() -> list[Operation]:
     return [Operation("post", "/api/asr/draft", "A ticket draft read from a caller's words",
-                      "agent, senior_agent, dispatcher, callback_agent, supervisor", DraftBody)]
+                      "agent, dispatcher, callback_agent, supervisor", DraftBody)]

@@ -216,10 +216,6 @@ class SessionGate:
         self._sockets: dict[web.WebSocketResponse, str] = {}
         self._closing: set[asyncio.Task[bool]] = set()
 
-    @property
-    def open_sockets(self) -> int:
-        return len(self._sockets)
-
     async def load(self, secret: str) -> SessionRecord | None:
         session_id = session_id_of(secret)
         return (await self.lookup.find_sessions([session_id])).get(session_id)
