@@ -31,10 +31,10 @@ from kernel import auth
 from kernel.errors import InvalidInput
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
+from kernel.roles import AGENTS
 
 ABUSE_SCREEN = web.AppKey("abuse_screen", AbuseScreen)
 SUPERVISOR = "supervisor"
-AGENT = "agent"
 
 routes = web.RouteTableDef()
 
@@ -127,7 +127,7 @@ async def history(request: web.Request) -> web.Response:
 
 @routes.post("/api/abuse/{number}/appeal")
 async def appeal(request: web.Request) -> web.Response:
-    user = _require_role(request, SUPERVISOR, AGENT)
+    user = _require_role(request, SUPERVISOR, *AGENTS)
     body = await _body(request, AppealBody)
     measure = await _screen(request).appeal(
         _number(request), statement=body.statement, received_by=body.received_by or user
@@ -145,5 +145,5 @@ def operations() -> list[Operation]:
         Operation("get", "/api/abuse/{number}/history", "A caller's screening audit trail",
                   "supervisor", query=(("limit", "integer"),)),
         Operation("post", "/api/abuse/{number}/appeal", "Record a caller's appeal (申诉)",
-                  "supervisor, agent", AppealBody, success=201),
+                  "supervisor, agent, senior_agent", AppealBody, success=201),
     ]

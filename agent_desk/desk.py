@@ -42,13 +42,13 @@ from agent_desk.protocol import (
 from kernel import auth
 from kernel.errors import HotlineError, InvalidInput
 from kernel.openapi import ANYONE, Operation
-from kernel.roles import Role
+from kernel.roles import AGENTS, Role
 
 log = logging.getLogger(__name__)
 
 DESK_BACKEND = web.AppKey("desk_backend", DeskBackend)
 DESK_HUB = web.AppKey("desk_hub", DeskHub)
-DESK_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR})
+DESK_ROLES = AGENTS | {Role.SUPERVISOR}
 #: Agent ids become SIP endpoint names (`agent-<id>`): a safe alphabet only.
 AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
@@ -74,22 +74,8 @@ async def desk_socket(request: web.Request) -> web.WebSocketResponse:
     hub.cancel_close(agent_id)
     writer = asyncio.create_task(outbox.run(ws.send_str), name=f"desk-writer-{agent_id}")
     try:
-        try:
-            outbox.put_json(await _ready(backend, hub, agent_id))
-        except (HotlineError, DeskError) as exc:
-            # After the upgrade an error is a frame, never an HTTP answer in the socket.
-            log.warning("desk not ready", extra={"agent": agent_id, "error": str(exc)})
-            code = exc.code if isinstance(exc, DeskError) else "unavailable"
-            await ws.send_json(error_message(code, None))
-            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER)
-            return ws
-        async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
-                outbox.put_json(await _handle(backend, agent_id, msg.data))
-            elif msg.type is WSMsgType.BINARY:
-                outbox.put_json(error_message("malformed", "桌面只接受文本消息"))
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
+        async with auth.watched(request, ws):  # closed when the session or token ends
+            await _serve_desk(ws, backend, hub, outbox, agent_id)
     finally:
         hub.detach(outbox)
         if not hub.has_desk(agent_id):
@@ -99,6 +85,26 @@ async def desk_socket(request: web.Request) -> web.WebSocketResponse:
         with suppress(asyncio.CancelledError, Exception):
             await writer
     return ws
+
+
+async def _serve_desk(ws: web.WebSocketResponse, backend: DeskBackend, hub: DeskHub, outbox: DeskOutbox,
+                      agent_id: str) -> None:
+    try:
+        outbox.put_json(await _ready(backend, hub, agent_id))
+    except (HotlineError, DeskError) as exc:
+        # After the upgrade an error is a frame, never an HTTP answer in the socket.
+        log.warning("desk not ready", extra={"agent": agent_id, "error": str(exc)})
+        code = exc.code if isinstance(exc, DeskError) else "unavailable"
+        await ws.send_json(error_message(code, None))
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER)
+        return
+    async for msg in ws:
+        if msg.type is WSMsgType.TEXT:
+            outbox.put_json(await _handle(backend, agent_id, msg.data))
+        elif msg.type is WSMsgType.BINARY:
+            outbox.put_json(error_message("malformed", "桌面只接受文本消息"))
+        elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            break
 
 
 async def _ready(backend: DeskBackend, hub: DeskHub, agent_id: str) -> dict[str, Any]:
@@ -158,8 +164,8 @@ async def protocol(request: web.Request) -> web.Response:
 
 def operations() -> list[Operation]:
     return [
-        Operation("get", "/ws/desk", "The agent's desk (websocket; `?access_token=`; see "
-                  "agent_desk/PROTOCOL.md)", "agent, supervisor", success=101,
+        Operation("get", "/ws/desk", "The agent's desk (websocket; session cookie or `?access_token=`; see "
+                  "agent_desk/PROTOCOL.md)", "agent, senior_agent, supervisor", success=101,
                   content_type="websocket"),
         Operation("get", "/api/desk/protocol", "The desk protocol: JSON schemas, version, errors",
                   ANYONE),

@@ -5,8 +5,9 @@ websocket subscribes to the topics it shows and receives them as JSON text frame
 sees the caller's words within a second of them being spoken, whichever node decodes them.
 A slow browser only slows its own socket: the Redis subscription is per connection.
 
-The socket needs a staff token (`kernel.auth`); browsers cannot set headers on a websocket, so
-the page passes it as `?access_token=`. The page itself is static and holds no data.
+The socket needs a signed-in member of staff (`kernel.auth`): the session cookie, or a token
+as `?access_token=` since browsers cannot set headers on a websocket. It closes when that
+session or token ends. The page itself is static and holds no data.
 """
 
 from __future__ import annotations
@@ -55,10 +56,11 @@ async def live_feed(request: web.Request) -> web.WebSocketResponse:
 
     forwarder = asyncio.create_task(forward())
     try:
-        await ws.send_json({"type": "desk.ready"})
-        async for msg in ws:
-            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
+        async with auth.watched(request, ws):  # closed when the session or token ends
+            await ws.send_json({"type": "desk.ready"})
+            async for msg in ws:
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                    break
     finally:
         forwarder.cancel()
         with suppress(asyncio.CancelledError, Exception):
@@ -81,8 +83,9 @@ async def live_page(request: web.Request) -> web.FileResponse:
 
 def operations() -> list[Operation]:
     return [
-        Operation("get", "/ws/live", "Live transcripts of calls (websocket; `?access_token=`)",
-                  "agent, dispatcher, callback_agent, supervisor", success=101,
+        Operation("get", "/ws/live",
+                  "Live transcripts of calls (websocket; session cookie or `?access_token=`)",
+                  "agent, senior_agent, dispatcher, callback_agent, supervisor", success=101,
                   content_type="websocket"),
         Operation("get", "/", "The agent's desk page (signs in from `#access_token=`)", ANYONE,
                   content_type="text/html"),

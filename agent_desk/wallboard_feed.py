@@ -156,9 +156,10 @@ async def wallboard_socket(request: web.Request) -> web.WebSocketResponse:
     service.attach(outbox)
     writer = asyncio.create_task(outbox.run(ws.send_str), name=f"wallboard-writer-{principal.user}")
     try:
-        async for msg in ws:
-            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
+        async with auth.watched(request, ws):  # closed when the session or token ends
+            async for msg in ws:
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                    break
     finally:
         service.detach(outbox)
         writer.cancel()

@@ -85,6 +85,16 @@ def _prompts(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _demo_accounts() -> None:
+    """Make (or re-key) one demo account per role in the configured database; print a table."""
+    from devtools.demo_accounts import ensure_demo_accounts
+    from hotline.settings import load_settings
+
+    for account in asyncio.run(ensure_demo_accounts(load_settings().database.url)):
+        print(f"{account.username:<16} {account.password:<14} {account.role.value:<15} "
+              f"{account.display_name}{'（' + account.unit + '）' if account.unit else ''}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m devtools", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     prompts.add_argument("--sounds-dir", type=Path, default=None,
                          help="Asterisk sounds directory (default: the sandbox root's)")
     prompts.add_argument("--espeak", action="store_true", help="use espeak-ng's pinyin voice")
+    sub.add_parser("demo-accounts", help="one demo account per role, new passwords (scripts/run)")
     args = parser.parse_args(argv)
     configure_logging()
     try:
@@ -109,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
             _sandbox_up(args)
         elif args.command == "prompts":
             _prompts(args)
+        elif args.command == "demo-accounts":
+            _demo_accounts()
         else:
             _sandbox_call(args)
     except HotlineError as exc:

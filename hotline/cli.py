@@ -19,9 +19,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from accounts.model import ACCOUNT_ROLES
 from hotline.settings import load_settings
 from kernel.errors import HotlineError
 from kernel.log import configure_logging
+from kernel.roles import ROLE_NAMES
 
 log = logging.getLogger("hotline")
 
@@ -134,6 +136,57 @@ def _token(settings_path: Path | None, args: argparse.Namespace) -> None:
         print(token)
 
 
+async def _user(settings_path: Path | None, args: argparse.Namespace) -> None:
+    """People's accounts (accounts/): add, disable, enable, reset a password, list."""
+    import secrets
+
+    from accounts.model import check_account, check_password, check_username
+    from accounts.passwords import Passwords
+    from accounts.store import AccountStore
+    from kernel.database import open_database
+
+    settings = load_settings(settings_path)
+    engine = await open_database(settings.database.url, migrate=True)
+    store, passwords = AccountStore(engine), Passwords()
+
+    def new_password() -> tuple[str, bool]:
+        """The password from stdin (--password-stdin), else a random one to print once."""
+        if args.password_stdin:
+            return check_password(sys.stdin.readline().rstrip("\n")), False
+        return secrets.token_urlsafe(12), True
+
+    try:
+        if args.user_command == "add":
+            username, name, role, unit = check_account(args.username, args.name, args.role, args.unit)
+            password, generated = new_password()
+            account = await store.add(username, name, role, unit, await passwords.hash(password))
+            print(f"user {account.username} added ({account.role.value}"
+                  f"{', ' + account.unit if account.unit else ''})"
+                  + (f"; password: {password}" if generated else ""))
+        elif args.user_command == "reset-password":
+            username = check_username(args.username)
+            password, generated = new_password()
+            ended = await store.open_sessions(username)
+            await store.set_password(username, await passwords.hash(password))
+            print(f"user {username}: password reset; {ended} session(s) ended"
+                  + (f"; password: {password}" if generated else ""))
+        elif args.user_command in ("disable", "enable"):
+            username = check_username(args.username)
+            ended = await store.open_sessions(username) if args.user_command == "disable" else 0
+            account = await store.set_active(username, args.user_command == "enable")
+            print(f"user {account.username} {args.user_command}d"
+                  + (f"; {ended} session(s) ended" if args.user_command == "disable" else ""))
+        elif args.user_command == "list":
+            accounts = await store.list()
+            if args.json:
+                print(json.dumps([a.as_json() for a in accounts], ensure_ascii=False))
+            for a in [] if args.json else accounts:
+                print(f"{a.username:<20} {a.role.value:<15} {a.unit or '-':<24} "
+                      f"{'active' if a.active else 'disabled':<9} {a.display_name}")
+    finally:
+        await engine.dispose()
+
+
 def _prompts(args: argparse.Namespace) -> None:
     """Render the zh-CN voice prompts into an Asterisk sounds directory (missing ones only)."""
     from telephony.prompts import render_prompts
@@ -162,12 +215,28 @@ def main(argv: list[str] | None = None) -> None:
     again.add_argument("--replace", action="store_true",
                        help="also replace calls that already have a transcript")
     token = sub.add_parser("token", help="issue an access token for a person of the hotline or a unit")
-    token.add_argument("--role", required=True,
-                       help="agent, dispatcher, callback_agent, supervisor, unit, system, kb_admin or auditor")
+    token.add_argument("--role", required=True, choices=sorted(ROLE_NAMES))
     token.add_argument("--user", required=True, help="who acts (shown in every event they cause)")
     token.add_argument("--unit", default=None, help="the unit code, for --role unit")
     token.add_argument("--hours", type=float, default=None, help="lifetime (default auth.token_hours)")
     token.add_argument("--desk-url", action="store_true", help="print the desk link that signs in")
+    user = sub.add_parser("user", help="people's accounts: add, disable, enable, reset-password, list")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="add a person; prints a random password unless --password-stdin")
+    add.add_argument("username", help="1-32 lowercase letters, digits or dashes (an agent's desk id)")
+    add.add_argument("--role", required=True, choices=sorted(r.value for r in ACCOUNT_ROLES))
+    add.add_argument("--name", required=True, help="display name, e.g. 张丽")
+    add.add_argument("--unit", default=None, help="the unit code, for --role unit")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    for command, text in (("disable", "disable a person and end their sessions (websockets close too)"),
+                          ("enable", "enable a disabled person again")):
+        user_sub.add_parser(command, help=text).add_argument("username")
+    reset = user_sub.add_parser("reset-password", help="set a new password (random unless --password-stdin) "
+                                "and end the person's sessions")
+    reset.add_argument("username")
+    reset.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    listing = user_sub.add_parser("list", help="every account")
+    listing.add_argument("--json", action="store_true", help="as JSON")
     prompts = sub.add_parser(
         "prompts", help="render missing zh-CN voice prompts (config/prompts.toml) with espeak-ng cmn-latn-pinyin")
     prompts.add_argument("--sounds-dir", type=Path, required=True,
@@ -193,6 +262,8 @@ def main(argv: list[str] | None = None) -> None:
             _asr_model(args)
         elif args.command == "token":
             _token(args.config, args)
+        elif args.command == "user":
+            asyncio.run(_user(args.config, args))
     except HotlineError as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

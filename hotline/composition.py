@@ -27,6 +27,10 @@ from redis.exceptions import RedisError
 from abuse import plugin as abuse_plugin
 from abuse.limiter import AbuseScreen
 from abuse.policy_file import load_abuse_policy
+from accounts import plugin as accounts_plugin
+from accounts.passwords import Passwords
+from accounts.store import AccountStore
+from accounts.throttle import SignInThrottle, ThrottleLimits
 from agent_desk import plugin as desk_plugin
 from agent_desk.hub import BusDeskNotifier
 from asr import plugin as asr_plugin
@@ -55,6 +59,7 @@ from kernel.leader_lease import LeaderLease
 from kernel.loop_lag import LoopLagCollector, LoopLagMonitor
 from kernel.metrics import METRICS
 from kernel.metrics import serve as serve_metrics
+from kernel.sessions import SessionLimits
 from kernel.supervisor import Supervisor
 from knowledge import plugin as knowledge_plugin
 from knowledge.store import KnowledgeStore
@@ -421,6 +426,18 @@ def build_app(settings: Settings) -> web.Application:
                          key_prefix=prefix, decision_timeout=settings.abuse.decision_timeout,
                          metrics=metrics)
 
+    accounts = AccountStore(engine)
+    auth = settings.auth
+    accounts_plugin.install(app, accounts_plugin.AccountsDeps(
+        accounts, Passwords(),
+        SignInThrottle(redis, prefix, ThrottleLimits(
+            per_account=auth.signin_failures_per_account, per_address=auth.signin_failures_per_address,
+            window=timedelta(minutes=auth.signin_window_minutes))),
+        SessionLimits(idle=timedelta(minutes=auth.session_idle_minutes),
+                      absolute=timedelta(hours=auth.session_absolute_hours)),
+        cookie_secure=auth.session_cookie_secure, socket_recheck_seconds=auth.socket_recheck_seconds,
+        allowed_origins=auth.allowed_origins))
+
     acd = AcdStore(redis, prefix, bus=bus, policy=AgentPolicy(
         wrap_up_limit=timedelta(seconds=max(1.0, settings.queue.wrap_up_limit_seconds)),
         offer_limit=timedelta(seconds=settings.queue.offer_timeout_seconds + OFFER_GRACE_SECONDS)))
@@ -431,7 +448,7 @@ def build_app(settings: Settings) -> web.Application:
     desk = AcdDeskBackend(
         acd, SoftphoneProvisioner(settings.ari.url, settings.ari.username, settings.ari.password),
         screen, engine, secret=signing_key(settings),
-        senior_agents=frozenset(settings.queue.senior_agents), units=units)
+        senior_agents=frozenset(settings.queue.senior_agents), units=units, is_senior=accounts.is_senior_agent)
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
 
     audit = AccessAudit(engine, retention_days=settings.audit.retention_days)

@@ -10,6 +10,7 @@ lives here. An agent can only act on their own call: anything else is `not_found
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any
@@ -45,7 +46,8 @@ class AcdDeskBackend:
     def __init__(self, acd: AcdStore, provisioner: SoftphoneProvisioner,
                  screen: AbuseScreen | None, engine: AsyncEngine, *, secret: bytes,
                  senior_agents: frozenset[str] = frozenset(),
-                 units: UnitDirectoryStore | None = None) -> None:
+                 units: UnitDirectoryStore | None = None,
+                 is_senior: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self.acd = acd
         self.units = units
         self._flow: CallFlow | None = None
@@ -55,6 +57,8 @@ class AcdDeskBackend:
         self.engine = engine
         self._secret = secret
         self.senior_agents = senior_agents
+        #: Whether a person's account is a senior agent's (accounts/), besides `queue.senior_agents`.
+        self.is_senior = is_senior
 
     def attach(self, flow: CallFlow, distributor: CallDistributor | None = None) -> None:
         """The call flow and the queue's distributor, once the telephony context has built them
@@ -88,8 +92,9 @@ class AcdDeskBackend:
         except NotFound:
             state = None
         if state is None or state.status is AgentStatus.OFFLINE:
-            skills = frozenset({Skill.GENERAL}) | (
-                {Skill.SENIOR} if agent_id in self.senior_agents else set())
+            senior = agent_id in self.senior_agents or (
+                self.is_senior is not None and await self.is_senior(agent_id))
+            skills = frozenset({Skill.GENERAL}) | ({Skill.SENIOR} if senior else set())
             await self.acd.sign_in(agent_id, skills)
             state = await self.acd.set_status(agent_id, Trigger.TAKE_BREAK, reason=BreakReason.REST)
         return agent_json(state)

@@ -1,4 +1,23 @@
-"""Who is calling the HTTP API: signed bearer tokens for hotline staff and handling units.
+"""Who is calling the HTTP API: a person's session cookie, or a signed bearer token.
+
+`principal_of` (and `require`, built on it) is the one function every route uses to learn who is
+calling, and the one place where credentials are checked:
+
+- `Authorization: Bearer <token>`: a signed token (below). Not sent by browsers on their own, so
+  no CSRF check is needed.
+- `?access_token=<token>`: only on websocket upgrades (browsers cannot set headers on them) and
+  on the routes marked `accepts_query_token` (a recording played by `<audio src>`); refused on
+  every other route, since addresses end up in proxy logs and browser history.
+- the session cookie (`SESSION_COOKIE`, set at sign-in by `accounts/`): a server-side session
+  (`kernel.sessions`), refused once revoked, idle or past its absolute limit; every write made
+  with it must carry the session's CSRF token in `X-CSRF-Token`; a websocket opened with it must
+  come from the hotline's own origin (or `auth.allowed_origins`).
+
+Open websockets are re-checked by `SessionGate` every `auth.socket_recheck_seconds` and closed
+(code `SESSION_ENDED`) when their session ends; a socket opened with a token closes when the
+token expires. Handlers wrap their socket loop in `watched(request, ws)`.
+
+Tokens:
 
 A token names a person, a role and, for a handling unit (承办单位), the unit's code, and it is
 signed with HMAC-SHA256 under the hotline's key. The API trusts what a valid token says and
@@ -14,23 +33,31 @@ principal onto its own actor type and checks the role it needs (`require`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from kernel.clock import Clock, utc_now
-from kernel.errors import ConfigError, InvalidInput, PermissionDenied, Unauthenticated
+from kernel.errors import ConfigError, HotlineError, InvalidInput, PermissionDenied, Unauthenticated
 from kernel.roles import ROLE_NAMES
+from kernel.sessions import SessionLimits, SessionLookup, SessionRecord, refusal, session_id_of
+
+log = logging.getLogger(__name__)
 
 VERSION = "v1"
 MAX_TOKEN_LENGTH = 2048
@@ -87,6 +114,10 @@ class TokenSigner:
 
     def verify(self, token: str) -> Principal:
         """The principal a token names; Unauthenticated if it is forged, malformed or expired."""
+        return self.verify_until(token)[0]
+
+    def verify_until(self, token: str) -> tuple[Principal, datetime]:
+        """The principal a token names and when the token expires (an open websocket closes then)."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise Unauthenticated("access token too long")
         parts = token.split(".")
@@ -104,7 +135,7 @@ class TokenSigner:
             raise Unauthenticated("malformed access token claims") from exc
         if expires <= self._clock().timestamp():
             raise Unauthenticated("access token expired; sign in again", user=principal.user)
-        return principal
+        return principal, datetime.fromtimestamp(expires, UTC)
 
 
 def load_signing_key(secret: str, secret_file: Path) -> bytes:
@@ -133,10 +164,238 @@ def load_signing_key(secret: str, secret_file: Path) -> bytes:
 TOKEN_SIGNER = web.AppKey("token_signer", TokenSigner)
 _PRINCIPAL = web.RequestKey("principal", Principal)
 
+#: The session cookie: HttpOnly, SameSite=Strict, set at sign-in (`accounts/api.py`).
+SESSION_COOKIE = "hotline_session"
+#: The header that carries the session's CSRF token on every write made with the cookie.
+CSRF_HEADER = "X-CSRF-Token"
+#: Websocket close code when the session (or token) behind a socket has ended: sign in again.
+SESSION_ENDED = 4401
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_QUERY_TOKEN_MARK = "_hotline_accepts_query_token"
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """How a request authenticated: with a session (`session`) or a token (`token_expires_at`)."""
+
+    session: SessionRecord | None = None
+    token_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadedSession:
+    """What the middleware found for the request's cookie: the record, or why it could not look."""
+
+    record: SessionRecord | None
+    error: HotlineError | None = None
+
+
+_CREDENTIAL = web.RequestKey("credential", Credential)
+_LOADED_SESSION = web.RequestKey("loaded_session", _LoadedSession)
+_SESSION_REFUSED = web.RequestKey("session_refused", bool)
+_Handler = TypeVar("_Handler", bound=Callable[..., Awaitable[web.StreamResponse]])
+
+
+class SessionGate:
+    """People's sessions on this node: the lookup, the limits, and the open websockets.
+
+    One task (`run`) re-checks every open socket's session every `recheck_seconds` with ONE
+    query for all of them (so the cost is per node, not per socket) and closes the sockets whose
+    session has ended. An open socket counts as activity: the same round refreshes its session's
+    idle clock, so a desk left open is not signed out while it is used over its socket alone;
+    the absolute limit still ends it. A failed round (the database away) leaves sockets open
+    and is retried at the next round: a database outage must not cut every desk off."""
+
+    def __init__(self, lookup: SessionLookup, limits: SessionLimits, *, clock: Clock = utc_now,
+                 recheck_seconds: float = 2.0, allowed_origins: Collection[str] = ()) -> None:
+        self.lookup = lookup
+        self.limits = limits
+        self.now = clock
+        self.recheck_seconds = recheck_seconds
+        self.allowed_origins = frozenset(origin.rstrip("/").lower() for origin in allowed_origins)
+        self._sockets: dict[web.WebSocketResponse, str] = {}
+        self._closing: set[asyncio.Task[bool]] = set()
+
+    async def load(self, secret: str) -> SessionRecord | None:
+        session_id = session_id_of(secret)
+        return (await self.lookup.find_sessions([session_id])).get(session_id)
+
+    def attach(self, ws: web.WebSocketResponse, session_id: str) -> None:
+        self._sockets[ws] = session_id
+
+    def detach(self, ws: web.WebSocketResponse) -> None:
+        self._sockets.pop(ws, None)
+
+    async def recheck(self) -> int:
+        """One round: close the sockets whose session ended; the number closed."""
+        if not self._sockets:
+            return 0
+        watched = dict(self._sockets)
+        found = await self.lookup.find_sessions(set(watched.values()))
+        now = self.now()
+        closed = 0
+        for ws, session_id in watched.items():
+            record = found.get(session_id)
+            why = "this session no longer exists" if record is None else refusal(record, now, self.limits)
+            if why is not None:
+                self.detach(ws)
+                self._close(ws, why)
+                closed += 1
+        stale = {sid for sid, record in found.items()
+                 if refusal(record, now, self.limits) is None
+                 and now - record.last_seen_at >= self.limits.touch_every}
+        if stale:
+            await self.lookup.touch_sessions(stale, now)
+        return closed
+
+    def _close(self, ws: web.WebSocketResponse, why: str) -> None:
+        log.info("websocket closed: its session ended", extra={"reason": why})
+        task = asyncio.create_task(ws.close(code=SESSION_ENDED, message=why.encode("utf-8")[:120]))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.recheck_seconds)
+            try:
+                await self.recheck()
+            except HotlineError as exc:
+                log.warning("open websockets not re-checked", extra={"error": str(exc)})
+            except Exception:  # never let the re-check die: sockets would outlive their sessions
+                log.exception("open websockets not re-checked")
+
+
+SESSION_GATE = web.AppKey("session_gate", SessionGate)
+
+
+def install_sessions(app: web.Application, gate: SessionGate) -> None:
+    """Accept session cookies on this app (`session_middleware` is in every `new_app`), and
+    re-check its open websockets for as long as it runs."""
+    app[SESSION_GATE] = gate
+
+    async def recheck_sockets(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(gate.run(), name="session-recheck")
+        yield
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(recheck_sockets)
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Look the request's session cookie up before the handler runs (`principal_of` cannot wait),
+    write the session's activity after it, and drop a cookie that was refused.
+
+    Only looking happens here; whether the session may be used is decided by `principal_of`, so
+    a route that needs nobody (a page, `/health`) is served even with a stale cookie."""
+    gate = request.app.get(SESSION_GATE)
+    secret = request.cookies.get(SESSION_COOKIE)
+    # An explicit token wins over the cookie (`_authenticate`): then the session is not read.
+    explicit = "Authorization" in request.headers or "access_token" in request.query
+    if gate is not None and secret and not explicit and len(secret) <= MAX_TOKEN_LENGTH:
+        try:
+            request[_LOADED_SESSION] = _LoadedSession(await gate.load(secret))
+        except HotlineError as exc:
+            request[_LOADED_SESSION] = _LoadedSession(None, exc)
+    response = await handler(request)
+    credential = request.get(_CREDENTIAL)
+    if gate is not None and credential is not None and credential.session is not None:
+        now = gate.now()
+        if now - credential.session.last_seen_at >= gate.limits.touch_every:
+            try:
+                await gate.lookup.touch_sessions([credential.session.id], now)
+            except HotlineError as exc:  # the request was served; the next one touches again
+                log.warning("session activity not recorded", extra={"error": str(exc)})
+    if request.get(_SESSION_REFUSED) and not response.prepared:
+        response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def accepts_query_token(handler: _Handler) -> _Handler:
+    """Mark a route whose browser client cannot send headers (`<audio src>`): `?access_token=` is
+    accepted on it. Every other plain HTTP route refuses a token in the address."""
+    setattr(handler, _QUERY_TOKEN_MARK, True)
+    return handler
+
+
+def is_websocket_upgrade(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def _check_origin(request: web.Request, *, required: bool) -> None:
+    """A websocket must be opened by the hotline's own pages (same host) or an allowed origin;
+    browsers always send `Origin` on a websocket, so one opened with the cookie must have it."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        if required:
+            raise PermissionDenied("a websocket opened with the session cookie needs an Origin header")
+        return
+    parsed = urlsplit(origin.strip().lower())
+    gate = request.app.get(SESSION_GATE)
+    allowed = gate.allowed_origins if gate is not None else frozenset()
+    if parsed.netloc and parsed.netloc == request.host.lower():
+        return
+    if origin.strip().rstrip("/").lower() in allowed:
+        return
+    raise PermissionDenied("websocket refused: it was opened from another site", origin=origin[:200])
+
+
+def _from_token(request: web.Request, token: str) -> tuple[Principal, Credential]:
+    principal, expires = request.app[TOKEN_SIGNER].verify_until(token)
+    return principal, Credential(token_expires_at=expires)
+
+
+def _from_session(request: web.Request, loaded: _LoadedSession, socket: bool) -> tuple[Principal, Credential]:
+    if loaded.error is not None:
+        raise loaded.error
+    record = loaded.record
+    if record is None:
+        request[_SESSION_REFUSED] = True
+        raise Unauthenticated("unknown session; sign in again")
+    gate = request.app[SESSION_GATE]
+    why = refusal(record, gate.now(), gate.limits)
+    if why is not None:
+        request[_SESSION_REFUSED] = True
+        raise Unauthenticated(why, user=record.user)
+    if request.method not in _SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode("utf-8"), record.csrf_token.encode("utf-8")):
+            raise PermissionDenied(f"a write made with the session cookie needs the session's {CSRF_HEADER}",
+                                   user=record.user)
+    if socket:
+        _check_origin(request, required=True)
+    return Principal(user=record.user, role=record.role, unit=record.unit), Credential(session=record)
+
+
+def _authenticate(request: web.Request) -> tuple[Principal, Credential]:
+    socket = is_websocket_upgrade(request)
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("use 'Authorization: Bearer <token>'")
+        if socket:
+            _check_origin(request, required=False)
+        return _from_token(request, token.strip())
+    query_token = request.query.get("access_token")
+    if query_token:
+        # An explicit credential wins over the ambient cookie (a page that passes a token means it).
+        if not socket and not getattr(request.match_info.handler, _QUERY_TOKEN_MARK, False):
+            raise Unauthenticated("an access token in the address is refused here: send it in the "
+                                  "Authorization header, or sign in")
+        if socket:
+            _check_origin(request, required=False)
+        return _from_token(request, query_token)
+    loaded = request.get(_LOADED_SESSION)
+    if loaded is not None:
+        return _from_session(request, loaded, socket)
+    raise Unauthenticated("sign in first: no session and no access token")
+
 
 def bearer_token(request: web.Request) -> str | None:
-    """The token of `Authorization: Bearer …`, or of `?access_token=` (browsers' websockets
-    cannot set headers)."""
+    """The token of `Authorization: Bearer …`, or of `?access_token=` (no checks of where)."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
@@ -151,12 +410,15 @@ def principal_of(request: web.Request) -> Principal:
     cached: Principal | None = request.get(_PRINCIPAL)
     if cached is not None:
         return cached
-    token = bearer_token(request)
-    if token is None:
-        raise Unauthenticated("sign in first: no access token")
-    principal = request.app[TOKEN_SIGNER].verify(token)
+    principal, credential = _authenticate(request)
     request[_PRINCIPAL] = principal
+    request[_CREDENTIAL] = credential
     return principal
+
+
+def credential_of(request: web.Request) -> Credential | None:
+    """How the request authenticated, once `principal_of` has accepted it."""
+    return request.get(_CREDENTIAL)
 
 
 def require(request: web.Request, allowed: Collection[str] | None = None) -> Principal:
@@ -167,3 +429,35 @@ def require(request: web.Request, allowed: Collection[str] | None = None) -> Pri
                                needed=sorted(allowed), user=principal.user)
     return principal
 
+
+async def _close_at(ws: web.WebSocketResponse, delay: float) -> None:
+    await asyncio.sleep(max(0.0, delay))
+    log.info("websocket closed: its access token expired")
+    await ws.close(code=SESSION_ENDED, message=b"access token expired")
+
+
+@asynccontextmanager
+async def watched(request: web.Request, ws: web.WebSocketResponse) -> AsyncIterator[None]:
+    """Keep `ws` open only while the credential it was opened with is valid: a session is
+    re-checked by the app's `SessionGate`; a token closes the socket when it expires. Wrap the
+    socket's receive loop in it, after `require` and `ws.prepare`."""
+    credential = request[_CREDENTIAL]  # KeyError: the handler never authenticated (a bug)
+    if credential.session is not None:
+        gate = request.app[SESSION_GATE]
+        gate.attach(ws, credential.session.id)
+        try:
+            yield
+        finally:
+            gate.detach(ws)
+        return
+    closer: asyncio.Task[None] | None = None
+    if credential.token_expires_at is not None:
+        delay = (credential.token_expires_at - utc_now()).total_seconds()
+        closer = asyncio.create_task(_close_at(ws, delay), name="token-expiry")
+    try:
+        yield
+    finally:
+        if closer is not None:
+            closer.cancel()
+            with suppress(asyncio.CancelledError):
+                await closer

@@ -69,6 +69,16 @@ class Unauthenticated(HotlineError):
     code = "unauthenticated"
 
 
+class Throttled(HotlineError):
+    """Too many attempts (failed sign-ins): try again after `retry_after` seconds (HTTP 429)."""
+
+    code = "throttled"
+
+    def __init__(self, message: str, *, retry_after: int, **context: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **context)
+        self.retry_after = retry_after
+
+
 class IllegalTransition(HotlineError):
     """A workflow transition the regulations do not allow from the current state or role."""
 
@@ -96,6 +106,7 @@ HTTP_STATUS: dict[type[HotlineError], int] = {
     NotFound: 404,
     Conflict: 409,
     IllegalTransition: 422,
+    Throttled: 429,
     Unavailable: 503,
     ConfigError: 500,
 }

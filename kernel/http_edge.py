@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from kernel.errors import HotlineError, InvalidInput, http_status_for
+from kernel.auth import session_middleware
+from kernel.errors import HotlineError, InvalidInput, Throttled, http_status_for
 from kernel.metrics import METRICS, Metrics, http_metrics_middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -32,15 +33,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except HotlineError as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
         return web.json_response(
-            {"error": exc.code, "message": exc.message}, status=http_status_for(exc)
+            {"error": exc.code, "message": exc.message}, status=http_status_for(exc), headers=headers
         )
 
 
 def new_app() -> web.Application:
-    """An application with the backend's HTTP edge (errors as JSON, latency by route, its own
-    metrics registry): the root and tests use it."""
-    app = web.Application(middlewares=[http_metrics_middleware, error_middleware])
+    """An application with the backend's HTTP edge (errors as JSON, latency by route, session
+    cookies looked up for `kernel.auth`, its own metrics registry): the root and tests use it."""
+    app = web.Application(middlewares=[http_metrics_middleware, session_middleware, error_middleware])
     app[METRICS] = Metrics()
     return app
 

@@ -17,6 +17,8 @@ class Role(StrEnum):
     """Hotline roles are staff of the hotline centre (热线工作机构); `unit` is a handling unit."""
 
     AGENT = "agent"  # 话务员: intake, direct answer, three-way call
+    #: 资深话务员: everything an agent does, and the senior queue of the anti-abuse ladder.
+    SENIOR_AGENT = "senior_agent"
     DISPATCHER = "dispatcher"  # 派单员: dispatch and review of unit requests
     CALLBACK_AGENT = "callback_agent"  # 回访员
     SUPERVISOR = "supervisor"  # 督办 / 班长: everything hotline-side, plus supervision
@@ -24,11 +26,16 @@ class Role(StrEnum):
     SYSTEM = "system"  # automated jobs: web/app intake, supervision scanner, archiving
     KB_ADMIN = "kb_admin"  # 热线知识库管理员: maintains every knowledge-base article
     AUDITOR = "auditor"  # 审计员: reads the access audit (who read citizens' data), nothing else
+    #: 系统管理员: manages people's accounts and sessions; reads no citizen's data.
+    ADMIN = "admin"
 
+
+#: Agents who take calls at a desk. A senior agent may do everything an agent may: a rule that
+#: names agents names this group (tests/unit/test_roles.py holds every rule table to it).
+AGENTS: frozenset[Role] = frozenset({Role.AGENT, Role.SENIOR_AGENT})
 
 #: Staff of the hotline centre who work calls and tickets (they see callers' data).
-HOTLINE_STAFF: frozenset[Role] = frozenset(
-    {Role.AGENT, Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR})
+HOTLINE_STAFF: frozenset[Role] = AGENTS | {Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR}
 
 #: Everyone who may attach evidence to a ticket: hotline staff and the units that handle it.
 EVIDENCE_UPLOADERS: frozenset[Role] = HOTLINE_STAFF | {Role.UNIT}
@@ -38,6 +45,9 @@ REVIEWERS: frozenset[Role] = frozenset({Role.DISPATCHER, Role.SUPERVISOR})
 
 #: Who may read the access audit (kernel/audit.py): supervisors, and auditors who see nothing else.
 AUDIT_READERS: frozenset[Role] = frozenset({Role.SUPERVISOR, Role.AUDITOR})
+
+#: Who manages accounts (`accounts/`): administrators only, who see no citizen's data.
+ACCOUNT_ADMINS: frozenset[Role] = frozenset({Role.ADMIN})
 
 #: Every role name a token may carry.
 ROLE_NAMES: frozenset[str] = frozenset(role.value for role in Role)

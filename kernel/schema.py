@@ -293,3 +293,38 @@ access_audit = Table(
     Column("caller_number", String(64), index=True),
     Column("detail", String(500), nullable=False, server_default=""),
 )
+
+# ---- people's accounts and sessions (accounts/, kernel/sessions.py), migration 0011 -------------
+
+#: A person who signs in: hotline staff, a unit's staff (with their unit), an auditor, an
+#: administrator. The password is an argon2id hash (accounts/passwords.py), never the password.
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(32), primary_key=True),
+    Column("display_name", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("unit", String(64)),
+    Column("password_hash", String(256), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("password_changed_at", UtcDateTime(), nullable=False),
+)
+
+#: Sign-in sessions. `id` is the SHA-256 of the secret in the person's cookie, so the table
+#: alone opens no session. Ended sessions stay (revoked_at) until purged after their limit.
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("username", String(32), ForeignKey("users.username"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False, index=True),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime()),
+    #: sign_out, disabled, password_reset, administrator
+    Column("revoked_reason", String(32)),
+    Column("remote", String(64)),
+    Column("user_agent", String(200)),
+)

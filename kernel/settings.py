@@ -72,6 +72,21 @@ class AuthSettings(Section):
     secret: str = ""
     secret_file: Path = Path("var/auth-secret")
     token_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    #: People's sessions (kernel/sessions.py): ended after this long without a request or an
+    #: open websocket, and in any case this long after sign-in.
+    session_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    session_absolute_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    #: The session cookie's Secure flag: off only for plain-HTTP development on one machine.
+    session_cookie_secure: bool = True
+    #: Open websockets re-check their session this often (closed within this after a revocation).
+    socket_recheck_seconds: float = Field(default=2.0, ge=0.1, le=5.0)
+    #: Origins besides the backend's own from which pages may open websockets ("https://wall.example").
+    allowed_origins: tuple[str, ...] = ()
+    #: Failed sign-ins allowed per account, and per client address, within the window; then
+    #: refused until the window ends (counted in Redis, shared by every node).
+    signin_failures_per_account: int = Field(default=5, ge=1, le=100)
+    signin_failures_per_address: int = Field(default=30, ge=1, le=10_000)
+    signin_window_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
 
 
 class AuditSettings(Section):

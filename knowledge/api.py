@@ -89,8 +89,9 @@ class RetireBody(_Body):
 
 
 #: Token roles as knowledge-base roles: all hotline staff read the knowledge base as agents.
-_KB_ROLES = {"agent": Role.AGENT, "dispatcher": Role.AGENT, "callback_agent": Role.AGENT,
-             "supervisor": Role.AGENT, "unit": Role.UNIT, "kb_admin": Role.KB_ADMIN}
+_KB_ROLES = {"agent": Role.AGENT, "senior_agent": Role.AGENT, "dispatcher": Role.AGENT,
+             "callback_agent": Role.AGENT, "supervisor": Role.AGENT, "unit": Role.UNIT,
+             "kb_admin": Role.KB_ADMIN}
 
 
 def _actor(request: web.Request, *allowed: Role) -> Actor:
@@ -278,7 +279,7 @@ async def stale(request: web.Request) -> web.Response:
 
 
 def operations() -> list[Operation]:
-    everyone = "agent, dispatcher, callback_agent, supervisor, unit, kb_admin"
+    everyone = "agent, senior_agent, dispatcher, callback_agent, supervisor, unit, kb_admin"
     editors = "unit (its own articles), kb_admin"
     return [
         Operation("get", "/api/kb/search", "Search published approved wording (答复口径)", everyone,

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernel.roles import Role
+from kernel.roles import AGENTS, Role
 
 #: Roles that may hear any call.
 HEAR_ALL: frozenset[str] = frozenset({Role.SUPERVISOR.value})
 #: Roles that may hear the calls they took part in.
-HEAR_OWN: frozenset[str] = frozenset({Role.AGENT.value, Role.DISPATCHER.value, Role.CALLBACK_AGENT.value})
+HEAR_OWN: frozenset[str] = frozenset(
+    role.value for role in AGENTS | {Role.DISPATCHER, Role.CALLBACK_AGENT})
 #: Roles that may list calls (with masked numbers where they may not hear the call).
 LIST_CALLS: frozenset[str] = HEAR_ALL | HEAR_OWN
 

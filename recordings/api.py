@@ -142,6 +142,7 @@ async def get_call(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/calls/{call_id}/recording")
+@auth.accepts_query_token  # the recordings page's <audio src> until it plays with the session cookie
 async def get_recording(request: web.Request) -> web.StreamResponse:
     principal = auth.require(request)
     call = await request.app[CALL_STORE].get_call(request.match_info["call_id"][:64])
@@ -158,10 +159,10 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
 
 
 def operations() -> list[Operation]:
-    hearers = "supervisor (every call); agent, dispatcher, callback_agent (calls they took part in)"
+    hearers = "supervisor (every call); agent, senior_agent, dispatcher, callback_agent (calls they took part in)"
     return [
         Operation("get", "/api/calls", "Calls, newest first; numbers masked where the reader may not hear the call",
-                  "supervisor, agent, dispatcher, callback_agent",
+                  "supervisor, agent, senior_agent, dispatcher, callback_agent",
                   query=(("from", "string"), ("to", "string"), ("caller", "string"), ("agent", "string"),
                          ("ticket", "string"), ("end_reason", "string"), ("limit", "integer"),
                          ("offset", "integer"))),

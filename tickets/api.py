@@ -558,14 +558,14 @@ async def caller_history(request: web.Request) -> web.Response:
 
 # ---- OpenAPI -------------------------------------------------------------------------------
 
-HOTLINE = "agent, dispatcher, callback_agent, supervisor"
+HOTLINE = "agent, senior_agent, dispatcher, callback_agent, supervisor"
 
 
 def operations() -> list[Operation]:
     """Every operation of this API; the app's document is held to its routes by a test."""
     ops = [
         Operation("post", "/api/tickets", "Register a ticket (受理)",
-                  "agent, supervisor, system", RegisterBody, success=201),
+                  "agent, senior_agent, supervisor, system", RegisterBody, success=201),
         Operation("get", "/api/tickets", "List tickets, newest first; a unit sees its own only",
                   f"{HOTLINE}, unit",
                   query=(("status", "string"), ("limit", "integer"), ("offset", "integer"))),

@@ -16,7 +16,7 @@ from kernel import auth
 from kernel.errors import InvalidInput
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
-from kernel.roles import Actor, Role
+from kernel.roles import AGENTS, Actor, Role
 from tickets.callbacks import AGENT, AGENT_CALLING, CALLING, DONE, DUE, CallbackService
 from tickets.model import Satisfaction
 
@@ -31,7 +31,7 @@ class ConfirmBody(RequestBody):
 
 @routes.get("/api/callbacks")
 async def list_callbacks(request: web.Request) -> web.Response:
-    auth.require(request, {Role.CALLBACK_AGENT, Role.SUPERVISOR, Role.AGENT})
+    auth.require(request, AGENTS | {Role.CALLBACK_AGENT, Role.SUPERVISOR})
     status = request.query.get("status") or None
     if status not in (None, DUE, CALLING, DONE, AGENT, AGENT_CALLING):
         raise InvalidInput("status is due, calling, done, agent or agent_calling", field="status")
@@ -52,7 +52,7 @@ async def confirm_callback(request: web.Request) -> web.Response:
 
 def operations() -> list[Operation]:
     return [Operation("get", "/api/callbacks", "Callback tasks (the callback agents' list)",
-                      "callback_agent, agent, supervisor",
+                      "callback_agent, agent, senior_agent, supervisor",
                       query=(("status", "string"), ("limit", "integer"))),
             Operation("post", "/api/callbacks/{id}/confirm",
                       "Confirm a callback's answer (满意/基本满意/不满意) on the ticket",

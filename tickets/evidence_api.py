@@ -75,7 +75,7 @@ def _quote(name: str) -> str:
 
 
 def operations() -> list[Operation]:
-    hotline = "agent, dispatcher, callback_agent, supervisor"
+    hotline = "agent, senior_agent, dispatcher, callback_agent, supervisor"
     return [
         Operation("post", "/api/evidence",
                   "Upload an evidence file (multipart/form-data, one part named `file`)",

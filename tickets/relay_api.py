@@ -13,7 +13,7 @@ from aiohttp import web
 
 from kernel.errors import NotFound
 from kernel.openapi import Operation
-from kernel.roles import HOTLINE_STAFF, Role
+from kernel.roles import AGENTS, HOTLINE_STAFF, Role
 from tickets.api import TICKET_STORE, _actor, _hide_from_other_units, _ticket_no
 from tickets.relay import RelayService
 from tickets.relay_codes import RelayCode
@@ -43,7 +43,7 @@ async def current_code(request: web.Request) -> web.Response:
 
 @routes.post("/api/tickets/{no}/relay-code")
 async def issue_code(request: web.Request) -> web.Response:
-    actor = _actor(request, frozenset({Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR}))
+    actor = _actor(request, AGENTS | {Role.DISPATCHER, Role.SUPERVISOR})
     code = await request.app[RELAY].issue(_ticket_no(request), actor)
     return _answer(request, code, 201)
 
@@ -52,8 +52,8 @@ def operations() -> list[Operation]:
     return [
         Operation("get", "/api/tickets/{no}/relay-code",
                   "The ticket's confidential-relay code and the number to phone (never the "
-                  "caller's number)", "agent, dispatcher, callback_agent, supervisor, unit"),
+                  "caller's number)", "agent, senior_agent, dispatcher, callback_agent, supervisor, unit"),
         Operation("post", "/api/tickets/{no}/relay-code",
-                  "Issue a fresh one-time relay code for the ticket", "agent, dispatcher, supervisor",
+                  "Issue a fresh one-time relay code for the ticket", "agent, senior_agent, dispatcher, supervisor",
                   success=201),
     ]

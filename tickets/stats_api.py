@@ -76,7 +76,7 @@ async def disclosure(request: web.Request) -> web.Response:
 
 
 def operations() -> list[Operation]:
-    hotline = "agent, dispatcher, callback_agent, supervisor"
+    hotline = "agent, senior_agent, dispatcher, callback_agent, supervisor"
     return [
         Operation("get", "/api/statistics/units", "Monthly figures per unit; a unit sees its own",
                   f"{hotline}, unit", query=(("month", "string"),)),

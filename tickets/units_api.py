@@ -55,7 +55,7 @@ async def set_contact(request: web.Request) -> web.Response:
 def operations() -> list[Operation]:
     return [
         Operation("get", "/api/units", "Units of the catalogue with their phone contacts",
-                  "agent, dispatcher, callback_agent, supervisor"),
+                  "agent, senior_agent, dispatcher, callback_agent, supervisor"),
         Operation("put", "/api/units/{code}/contact", "Set a unit's number, backup and hours",
                   "supervisor", ContactBody),
     ]

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from kernel.errors import IllegalTransition, InvalidInput, PermissionDenied
-from kernel.roles import REVIEWERS, Actor, Role
+from kernel.roles import AGENTS, REVIEWERS, Actor, Role
 from tickets.escalation import escalation_refusal
 from tickets.events import (
     AnsweredDirectly,
@@ -267,17 +267,17 @@ class Archive(Command):
 # --------------------------------------------------------------------------------------------
 # Who may do what, from which status. One table each, so a reader can audit them at a glance.
 
-_HOTLINE_DESK = frozenset({Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR})
+_HOTLINE_DESK = AGENTS | {Role.DISPATCHER, Role.SUPERVISOR}
 _UNIT = frozenset({Role.UNIT})
 _ALL_OPEN = frozenset(s for s in TicketStatus if s not in (S.CLOSED, S.ARCHIVED))
 _SUPERVISABLE = _ALL_OPEN - {S.DRAFT}
 
 ROLES: dict[type[Command], frozenset[Role]] = {
-    Register: frozenset({Role.AGENT, Role.SUPERVISOR, Role.SYSTEM}),
+    Register: AGENTS | {Role.SUPERVISOR, Role.SYSTEM},
     Classify: _HOTLINE_DESK,
-    AnswerDirectly: frozenset({Role.AGENT, Role.SUPERVISOR}),
-    AnswerInThreeWayCall: frozenset({Role.AGENT, Role.SUPERVISOR}),
-    CloseOutOfScope: frozenset({Role.AGENT, Role.SUPERVISOR}),
+    AnswerDirectly: AGENTS | {Role.SUPERVISOR},
+    AnswerInThreeWayCall: AGENTS | {Role.SUPERVISOR},
+    CloseOutOfScope: AGENTS | {Role.SUPERVISOR},
     Dispatch: REVIEWERS,
     Sign: _UNIT,
     RequestReturn: _UNIT,
@@ -289,9 +289,7 @@ ROLES: dict[type[Command], frozenset[Role]] = {
     RequestTermination: _UNIT,
     ApproveTermination: REVIEWERS,
     RejectTermination: REVIEWERS,
-    AddProgressNote: frozenset(
-        {Role.AGENT, Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR, Role.UNIT}
-    ),
+    AddProgressNote: AGENTS | {Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR, Role.UNIT},
     SubmitFeedback: _UNIT,
     RecordCallback: frozenset({Role.CALLBACK_AGENT, Role.SUPERVISOR}),
     FlagForSupervision: frozenset({Role.SUPERVISOR, Role.SYSTEM}),

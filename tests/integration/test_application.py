@@ -34,5 +34,5 @@ async def test_openapi_lists_every_route_of_the_running_app(
                  "/api/statistics/units", "/api/supervision/scan", "/health", "/ws/live",
                  "/api/calls", "/api/calls/{call_id}/recording", "/api/audit", "/api/live/calls",
                  "/api/live/calls/{call_id}/monitor", "/supervisor", "/recordings",
-                 "/ws/wallboard", "/metrics"):
+                 "/ws/wallboard", "/metrics", "/signin", "/api/session", "/api/users/{username}/sessions"):
         assert path in document["paths"], path

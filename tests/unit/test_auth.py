@@ -74,3 +74,44 @@ def test_the_key_file_is_made_private_once_and_then_reused(tmp_path: Path) -> No
     assert len(first) == 64 and stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_signing_key("", path) == first
     assert load_signing_key("configured-secret-value", path) == b"configured-secret-value"
+
+
+def test_a_token_tells_when_it_expires() -> None:
+    clock = FixedClock(datetime.fromtimestamp(1_795_600_000, UTC))
+    signer = TokenSigner(KEY, clock=clock)
+    principal, expires = signer.verify_until(signer.issue(Principal("agent7", "agent"), hours=2))
+    assert principal.user == "agent7" and expires == clock.now + timedelta(hours=2)
+
+
+async def test_sessions_that_cannot_be_read_fail_only_the_requests_that_need_a_person() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from kernel.auth import SESSION_COOKIE, SessionGate, install_sessions, require
+    from kernel.errors import Unavailable
+    from kernel.http_edge import new_app
+    from kernel.sessions import SessionLimits
+
+    class DatabaseAway:
+        async def find_sessions(self, session_ids):  # type: ignore[no-untyped-def]
+            raise Unavailable("database away")
+
+        async def touch_sessions(self, session_ids, at):  # type: ignore[no-untyped-def]
+            raise Unavailable("database away")
+
+    async def public(_: web.Request) -> web.Response:
+        return web.Response(text="page")
+
+    async def private(request: web.Request) -> web.Response:
+        return web.Response(text=require(request).user)
+
+    app = new_app()
+    install_sessions(app, SessionGate(DatabaseAway(), SessionLimits(timedelta(minutes=30), timedelta(hours=12))))
+    app.router.add_get("/public", public)
+    app.router.add_get("/private", private)
+    async with TestClient(TestServer(app)) as client:
+        cookie = {"Cookie": f"{SESSION_COOKIE}=some-secret"}
+        assert (await client.get("/public", headers=cookie)).status == 200
+        response = await client.get("/private", headers=cookie)
+        assert response.status == 503 and (await response.json())["error"] == "unavailable"
+        assert (await client.get("/private")).status == 401

@@ -1,0 +1,94 @@
+"""Accounts: who may sign in, under which name, role and unit. Pure: no I/O.
+
+A user name is also an agent's id on the desk and in the ACD, and becomes a SIP endpoint name
+(`agent-<name>`), so it uses the desk's safe alphabet. Every role of `kernel.roles` may hold an
+account except `system`, which is for automated jobs; a unit's staff name their unit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from kernel.errors import InvalidInput
+from kernel.roles import Role
+
+#: The desk's agent-id alphabet (agent_desk.desk.AGENT_ID): lowercase letters, digits, dashes.
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+MIN_PASSWORD_LENGTH = 10
+#: Long enough for any passphrase; bounded so nobody makes the server hash megabytes.
+MAX_PASSWORD_LENGTH = 256
+MAX_DISPLAY_NAME = 64
+
+#: Roles a person's account may have (automated jobs are `system`, never a person).
+ACCOUNT_ROLES: frozenset[Role] = frozenset(Role) - {Role.SYSTEM}
+
+#: How each role is called on the pages (zh-CN).
+ROLE_TITLES: dict[Role, str] = {
+    Role.AGENT: "话务员",
+    Role.SENIOR_AGENT: "资深话务员",
+    Role.DISPATCHER: "派单员",
+    Role.CALLBACK_AGENT: "回访员",
+    Role.SUPERVISOR: "班长（督办）",
+    Role.KB_ADMIN: "知识库管理员",
+    Role.UNIT: "承办单位工作人员",
+    Role.AUDITOR: "审计员",
+    Role.ADMIN: "系统管理员",
+    Role.SYSTEM: "系统任务",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A person who may sign in (without the password hash, which stays in the store)."""
+
+    username: str
+    display_name: str
+    role: Role
+    unit: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+    def as_json(self) -> dict[str, object]:
+        return {"username": self.username, "display_name": self.display_name,
+                "role": self.role.value, "role_title": ROLE_TITLES[self.role], "unit": self.unit,
+                "active": self.active, "created_at": self.created_at.isoformat()}
+
+
+def check_username(username: str) -> str:
+    if not USERNAME.match(username):
+        raise InvalidInput("a user name is 1-32 lowercase letters, digits or dashes, starting with a "
+                           "letter or digit", field="username")
+    return username
+
+
+def check_account(username: str, display_name: str, role: str, unit: str | None) -> tuple[str, str, Role, str | None]:
+    """The account's fields, validated: InvalidInput names the first bad one."""
+    check_username(username)
+    display_name = display_name.strip()
+    if not display_name or len(display_name) > MAX_DISPLAY_NAME:
+        raise InvalidInput(f"a display name of 1 to {MAX_DISPLAY_NAME} characters is needed",
+                           field="display_name")
+    try:
+        account_role = Role(role)
+    except ValueError:
+        raise InvalidInput(f"unknown role {role!r}", field="role",
+                           allowed=sorted(r.value for r in ACCOUNT_ROLES)) from None
+    if account_role not in ACCOUNT_ROLES:
+        raise InvalidInput(f"role {role!r} is for automated jobs, not people", field="role")
+    if (account_role is Role.UNIT) != bool(unit):
+        raise InvalidInput("a unit code is needed for role 'unit' and only for it", field="unit")
+    if unit is not None and len(unit) > 64:
+        raise InvalidInput("unit code too long", field="unit")
+    return username, display_name, account_role, unit
+
+
+def check_password(password: str) -> str:
+    """A new password: long enough to resist guessing, short enough to hash."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"a password has at most {MAX_PASSWORD_LENGTH} characters", field="password")
+    return password

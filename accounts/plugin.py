@@ -1,0 +1,74 @@
+"""Installs accounts and sign-in into an application: the session cookie accepted by
+`kernel.auth` (with the socket re-check), the sign-in page and the session API, and a daily
+purge of long-ended sessions. The composition root and tests use it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Collection
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiohttp import web
+
+from accounts import api
+from accounts.passwords import Passwords
+from accounts.sign_in import SignIn
+from accounts.store import AccountStore
+from accounts.throttle import SignInThrottle
+from kernel.auth import SessionGate, install_sessions
+from kernel.clock import Clock, utc_now
+from kernel.openapi import contribute
+from kernel.sessions import SessionLimits
+
+log = logging.getLogger(__name__)
+
+#: Ended sessions are kept this long past any absolute limit (who was signed in, when), then purged.
+KEEP_ENDED = timedelta(days=30)
+PURGE_INTERVAL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class AccountsDeps:
+    store: AccountStore
+    passwords: Passwords
+    throttle: SignInThrottle
+    limits: SessionLimits
+    cookie_secure: bool = True
+    socket_recheck_seconds: float = 2.0
+    allowed_origins: Collection[str] = ()
+    clock: Clock = utc_now
+
+
+def install(app: web.Application, deps: AccountsDeps) -> SessionGate:
+    gate = SessionGate(deps.store, deps.limits, clock=deps.clock,
+                       recheck_seconds=deps.socket_recheck_seconds, allowed_origins=deps.allowed_origins)
+    install_sessions(app, gate)
+    app[api.SIGN_IN] = SignIn(deps.store, deps.passwords, deps.throttle)
+    app[api.ACCOUNT_STORE] = deps.store
+    app[api.SESSION_LIMITS] = deps.limits
+    app[api.COOKIE_SECURE] = deps.cookie_secure
+    app.add_routes(api.routes)
+    contribute(app, api.operations())
+
+    async def purge_daily() -> None:
+        while True:
+            try:
+                purged = await deps.store.purge_sessions(deps.clock() - deps.limits.absolute - KEEP_ENDED)
+                if purged:
+                    log.info("ended sessions purged", extra={"rows": purged})
+            except Exception:  # retried tomorrow, never fatal
+                log.exception("session purge failed")
+            await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+
+    async def purge(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(purge_daily(), name="session-purge")
+        yield
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(purge)
+    return gate

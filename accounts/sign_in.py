@@ -1,0 +1,49 @@
+"""Signing a person in: throttle, password, account state, a new session.
+
+The answer to a wrong user name and to a wrong password is the same (and takes the same time,
+`accounts.passwords`); a disabled account is only named once the right password was given, so a
+guesser learns nothing from it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from accounts.model import USERNAME, Account
+from accounts.passwords import Passwords
+from accounts.store import AccountStore
+from accounts.throttle import SignInThrottle
+from kernel.errors import PermissionDenied, Unauthenticated
+from kernel.sessions import SessionRecord
+
+log = logging.getLogger(__name__)
+
+
+class SignIn:
+    def __init__(self, store: AccountStore, passwords: Passwords, throttle: SignInThrottle) -> None:
+        self.store = store
+        self.passwords = passwords
+        self.throttle = throttle
+
+    async def attempt(self, username: str, password: str, *, address: str,
+                      user_agent: str | None = None) -> tuple[str, SessionRecord, Account]:
+        """The new session's secret and record, and the account; Throttled, Unauthenticated
+        (wrong name or password) or PermissionDenied (disabled) otherwise."""
+        username = username.strip().lower()
+        await self.throttle.attempt(username, address)
+        found = await self.store.credentials(username) if USERNAME.match(username) else None
+        matches = await self.passwords.verify(found[1] if found else None, password)
+        if found is None or not matches:
+            log.info("sign-in refused: wrong user name or password", extra={"user": username[:32],
+                                                                            "address": address})
+            raise Unauthenticated("wrong user name or password")
+        account, stored = found
+        if not account.active:
+            log.info("sign-in refused: account disabled", extra={"user": username, "address": address})
+            raise PermissionDenied("this account is disabled", user=username)
+        await self.throttle.succeeded(username, address)
+        if self.passwords.needs_rehash(stored):
+            await self.store.set_password(username, await self.passwords.hash(password), revoke=False)
+        secret, record = await self.store.create_session(username, remote=address, user_agent=user_agent)
+        log.info("signed in", extra={"user": username, "role": account.role.value, "address": address})
+        return secret, record, account
