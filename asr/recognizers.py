@@ -3,11 +3,12 @@
 Why: a new `KaldiRecognizer` costs ~50-80 ms to create and, worse, decoding its first speech
 costs far more CPU than later speech: measured on the Mandarin small model (7.9 s of speech at
 16 kHz), 1.55 s of CPU for a brand-new recognizer against 0.30 s for one that has decoded it
-before (on the earlier Korean model: 1.6 s against 0.8 s). The difference is the decoding graph: small models compose HCLr and Gr lazily, per
-recognizer, and a recognizer keeps the part it has expanded. Paid per stream at the start of
-every call, that is what made the first seconds of a busy minute lag. A recognizer that was
-finalized (`FinalResult` while running) rebuilds its feature pipeline and decoder on the next
-audio but keeps its expanded graph, so reusing it saves that CPU.
+before (on the earlier Korean model: 1.6 s against 0.8 s). The difference is the decoding
+graph: small models compose HCLr and Gr lazily, per recognizer, and a recognizer keeps the
+part it has expanded. Paid per stream at the start of every call, that is what made the first
+seconds of a busy minute lag. A recognizer that was finalized (`FinalResult` while running)
+rebuilds its feature pipeline and decoder on the next audio but keeps its expanded graph, so
+reusing it saves that CPU.
 
 Reuse is not bit-exact. The decoder's pruning visits graph states in an order that follows
 their numbers, and a lazily built graph numbers states in the order earlier audio first met
