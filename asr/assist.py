@@ -317,9 +317,10 @@ def _spans(text: str, needle: str) -> list[tuple[int, int]]:
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping spans become one; adjacent ones stay apart (投诉 and 噪音 are two words)."""
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
+        if merged and start < merged[-1][1]:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
@@ -372,9 +373,10 @@ def _snippet(text: str, spans: list[tuple[int, int]], partial_from: int) -> Snip
 
 
 def _joined(parts: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Adjacent context joined; marked words kept one per part."""
     out: list[tuple[str, bool]] = []
     for text, marked in parts:
-        if out and out[-1][1] == marked:
+        if out and not marked and not out[-1][1]:
             out[-1] = (out[-1][0] + text, marked)
         elif text:
             out.append((text, marked))

@@ -132,8 +132,8 @@ export class AssistPanel {
     if (m && m.district) {
       const d = m.district;
       const s = m.street;
-      const evidence = [...d.evidence, ...(s ? s.evidence : [])].slice(0, 2);
-      place.append(item(s ? `${d.value} / ${s.value}` : d.value, dedupe(evidence), applied.district === d.value,
+      const evidence = sameWordsOnce([...d.evidence, ...(s ? s.evidence : [])]).slice(0, 2);
+      place.append(item(s ? `${d.value} / ${s.value}` : d.value, evidence, applied.district === d.value,
                         d.confidence < LOW_CONFIDENCE, '应用为区县和地址（Alt+Q）', () => this.applyPlace()));
     } else place.append(empty('尚未听到区县或街道'));
     const answers = $('assist-answers');
@@ -190,12 +190,27 @@ function empty(text) {
   return span;
 }
 
-function dedupe(snippets) {
-  const seen = new Set();
-  return snippets.filter((s) => {
-    const key = JSON.stringify(s.parts);
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
+/** The district's and the street's words are often one sentence: shown once, with both marks. */
+function sameWordsOnce(snippets) {
+  const shown = [];
+  for (const snippet of snippets) {
+    const text = snippet.parts.map((p) => p.text).join('');
+    const same = shown.find((s) => s.text === text);
+    if (same) same.snippet = overlay(same.snippet, snippet);
+    else shown.push({text, snippet});
+  }
+  return shown.map((s) => s.snippet);
+}
+
+function overlay(a, b) {
+  const flags = (s) => s.parts.flatMap((p) => [...p.text].map(() => p.mark));
+  const [marksA, marksB] = [flags(a), flags(b)];
+  const parts = [];
+  a.parts.flatMap((p) => [...p.text]).forEach((ch, i) => {
+    const mark = marksA[i] || marksB[i];
+    const last = parts[parts.length - 1];
+    if (last && last.mark === mark) last.text += ch;
+    else parts.push({text: ch, mark});
   });
+  return {parts, partial: a.partial || b.partial};
 }

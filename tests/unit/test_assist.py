@@ -57,13 +57,13 @@ def test_units_type_and_district_come_with_the_callers_words_behind_them(gazette
 
     lead = assist.units[0]
     assert (lead.unit, lead.matter) == ("city-urban-management", "夜间施工与噪声扰民")
-    assert [shown(s) for s in lead.evidence] == ["以后我要投诉[噪音扰民]", "[晚上工地]一直在[施工]"]
+    assert [shown(s) for s in lead.evidence] == ["以后我要投诉[噪音扰民]", "[晚上][工地]一直在[施工]"]
     # The district government closes the list, explained by the district the caller named.
     government = assist.units[-1]
     assert government.unit == "gov-mengyin" and government.matter is None
     assert [shown(s) for s in government.evidence] == ["家我家是[蒙阴县]城里的"]
     assert assist.request_type is not None and assist.request_type.value == "complaint"
-    assert "投诉" in "".join(marked(assist.request_type.evidence[0]))
+    assert shown(assist.request_type.evidence[0]) == "以后我要[投诉][噪音]扰民"  # two words, two marks
     assert assist.district is not None and assist.district.value == "蒙阴县"
     assert marked(assist.district.evidence[0]) == ["蒙阴县"]
     assert assist.street is not None and assist.street.value == "蒙阴街道"  # 县城 of the county named
