@@ -136,8 +136,8 @@ class LiveAssist:
             return
         if call.dirty:
             self._schedule(call)
-        elif self._knowledge_stale(call):
-            self._schedule(call, at=call.knowledge_at + self.knowledge_interval)
+        elif self._knowledge_stale(call):  # the words changed, the search was too recent
+            self._schedule(call, at=max(call.knowledge_at + self.knowledge_interval, call.last_run + self.interval))
 
     # --- one update ---------------------------------------------------------------------
     async def _update(self, call: _Call) -> None:

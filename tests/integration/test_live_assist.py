@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -169,12 +170,20 @@ async def test_a_desk_joining_after_the_caller_spoke_gets_the_last_assist(floor)
 
 async def test_updates_are_throttled_and_the_latest_words_win() -> None:
     sent: list[dict[str, Any]] = []
+    at: list[float] = []
+    searched: list[str] = []
 
     async def publish(payload: dict[str, Any]) -> None:
         sent.append(payload)
+        at.append(time.monotonic())
+
+    async def knowledge(query: str, district: str | None) -> list[KnowledgeCandidate]:
+        searched.append(query)
+        return []
 
     interval = 0.3
-    assist = LiveAssist(load_gazetteer(), units_matcher(), None, publish, interval=interval)
+    assist = LiveAssist(load_gazetteer(), units_matcher(), knowledge, publish, interval=interval,
+                        knowledge_interval=0.5)
     words = ["家", "我家", "是", "蒙阴县", "城里", "的", "晚上", "工地", "一直", "在", "施工"]
     started = time.monotonic()
     for n in range(1, len(words) + 1):  # a partial every 60 ms (5x Vosk's rate) for ~0.7 s
@@ -186,6 +195,10 @@ async def test_updates_are_throttled_and_the_latest_words_win() -> None:
     assert 2 <= len(sent) <= spoken / interval + 2, [m["seq"] for m in sent]
     assert sent[-1]["partial"] is False and sent[-1]["units"][0]["matter"] == "夜间施工与噪声扰民"
     assert [m["seq"] for m in sent] == list(range(1, len(sent) + 1))
+    # Never two updates closer than the interval, searches included (a few ms of reading aside).
+    assert min(b - a for a, b in pairwise(at)) >= interval - 0.05, at
+    assert 1 <= len(searched) <= spoken / 0.5 + 2
+    assert searched[-1] == "家我家是蒙阴县城里的晚上工地一直在施工"  # the latest words were searched too
     # Nothing new said (an empty partial after the final): nothing new sent.
     count = len(sent)
     assist.hear(caller("c1", "", final=False))
