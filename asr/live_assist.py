@@ -146,7 +146,7 @@ class LiveAssist:
         words = call.words()
         try:
             if self._knowledge_stale(call) and time.monotonic() >= call.knowledge_at + self.knowledge_interval:
-                await self._search(call, words)
+                await self._search(call)
             assist = read_assist(words, self.gazetteer, self.suggest_units, call.candidates)
             payload = assist.to_dict()
             if payload == call.last_sent:
@@ -174,7 +174,7 @@ class LiveAssist:
         key = self._knowledge_key(call)
         return key is not None and key != call.knowledge_key
 
-    async def _search(self, call: _Call, words: CallerWords) -> None:
+    async def _search(self, call: _Call) -> None:
         assert self.knowledge is not None
         key = self._knowledge_key(call)
         if key is None:
