@@ -195,9 +195,13 @@ def read_assist(words: CallerWords, gazetteer: Gazetteer, suggest_units: Suggest
 
 
 def knowledge_query(words: CallerWords) -> str:
-    """What the knowledge base is searched with: the caller's words, bounded (the start of the
-    call and the latest words)."""
-    text, _ = words.text()
+    """What the knowledge base is searched with: the caller's final words (the partial only
+    until the first final), bounded (the start of the call and the latest words).
+
+    Searching once per utterance rather than per partial keeps the database's work to a few
+    searches a call; the partial still counts when the candidates are weighed
+    (`choose_answers`)."""
+    text, _ = (CallerWords(words.finals) if any(f.strip() for f in words.finals) else words).text()
     if len(text) <= QUERY_HEAD + QUERY_TAIL:
         return text
     return text[:QUERY_HEAD] + SEPARATOR + text[-QUERY_TAIL:]

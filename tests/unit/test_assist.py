@@ -139,9 +139,12 @@ def test_evidence_the_rules_read_differently_is_shown_on_its_own() -> None:
     assert marked(fuzzy) == ["工地", "打桩"]
 
 
-def test_the_knowledge_query_keeps_the_start_and_the_latest_words() -> None:
+def test_the_knowledge_query_is_the_final_words_bounded_to_the_start_and_the_latest() -> None:
     words = CallerWords(("开头" * 100, "中间" * 200, "最后" * 100))
     query = knowledge_query(words)
     assert len(query) <= QUERY_HEAD + QUERY_TAIL + 1
     assert query.startswith("开头") and query.endswith("最后")
     assert knowledge_query(CallerWords(("短短一句",))) == "短短一句"
+    # Searched once per utterance: the partial only until the first final.
+    assert knowledge_query(CallerWords((), "暖气 不 热")) == "暖气不热"
+    assert knowledge_query(CallerWords(("暖气 不 热",), "家里 十五 度")) == "暖气不热"
