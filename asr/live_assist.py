@@ -10,8 +10,9 @@ transcript is complete.
 Never blocking the transcript: `hear` is called by the ASR event sink for every event and only
 notes the words (O(1)); reading them (`asr.assist.read_assist`, pure) runs later in a task of its
 own, at most once per `interval` per call (the latest words win: updates in between are
-merged), and the knowledge search at most once per `knowledge_interval`, with a timeout; a
-failing search keeps the previous answers. An update identical to the last one is not sent.
+merged), and the knowledge search when the caller's final words change (`knowledge_query`), at
+most once per `knowledge_interval`, with a timeout; a failing search keeps the previous answers.
+An update identical to the last one is not sent.
 """
 
 from __future__ import annotations
