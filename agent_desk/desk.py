@@ -90,7 +90,10 @@ async def desk_socket(request: web.Request) -> web.WebSocketResponse:
 async def _serve_desk(ws: web.WebSocketResponse, backend: DeskBackend, hub: DeskHub, outbox: DeskOutbox,
                       agent_id: str) -> None:
     try:
-        outbox.put_json(await _ready(backend, hub, agent_id))
+        ready = await _ready(backend, hub, agent_id)
+        outbox.put_json(ready)
+        if ready["call"] is not None:
+            hub.replay(outbox, str(ready["call"]["call_id"]))  # after desk.ready: the page knows the call
     except (HotlineError, DeskError) as exc:
         # After the upgrade an error is a frame, never an HTTP answer in the socket.
         log.warning("desk not ready", extra={"agent": agent_id, "error": str(exc)})

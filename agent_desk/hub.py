@@ -11,6 +11,12 @@ stream opens, which for the caller is before the call is offered to anyone. The 
 last mode of each speaker of recent calls and hands it to an agent when the call is offered
 to (or answered by) them, so the desk always knows whether words will come live.
 
+The live assist (`events:assist`, `assist.update`: suggestions read from the caller's words,
+computed once per call on the node that transcribes it) is routed like the transcript, to the
+agents on the call only; the floor's live feed never subscribes to it. Each update is complete,
+so the hub keeps the last one of each call and hands it to an agent the call is offered to
+(the caller spoke while queued) or whose desk reconnects, until the call has ended.
+
 Each desk has a bounded outbox drained by its own writer: a slow browser only slows (and at
 worst loses events of) its own socket, never the hub or another desk.
 """
@@ -36,6 +42,8 @@ _CALL_OVER = frozenset({"call.ended", "call.withdrawn", "call.missed"})
 _CALL_START = frozenset({"call.offered", "call.answered"})
 #: Calls whose last `asr.mode` per speaker the hub remembers (the oldest are forgotten first).
 MODES_KEPT = 4096
+#: Calls whose last `assist.update` the hub remembers (forgotten at `call.ended`, else oldest first).
+ASSISTS_KEPT = 512
 
 
 def agent_topic(agent_id: str) -> str:
@@ -75,6 +83,8 @@ class DeskHub:
         self._call_agents: dict[str, set[str]] = {}
         #: call id -> speaker -> last `asr.mode` event (text), for desks that follow it later.
         self._modes: collections.OrderedDict[str, dict[str, str]] = collections.OrderedDict()
+        #: call id -> its last `assist.update` (text).
+        self._assists: collections.OrderedDict[str, str] = collections.OrderedDict()
         #: Agents whose last desk closed, signed out unless a desk comes back in time.
         self._closing: dict[str, asyncio.TimerHandle] = {}
         self.connected = asyncio.Event()
@@ -116,10 +126,20 @@ class DeskHub:
     def follow_call(self, agent_id: str, call_id: str) -> None:
         self._call_agents.setdefault(call_id, set()).add(agent_id)
 
+    def replay(self, outbox: DeskOutbox, call_id: str) -> None:
+        """What a desk that (re)joins a call is owed: each speaker's transcription mode and
+        the last assist update (events published before it followed the call)."""
+        for text in self._remembered(call_id):
+            outbox.put(text)
+
+    def _remembered(self, call_id: str) -> list[str]:
+        assist = self._assists.get(call_id)
+        return [*self._modes.get(call_id, {}).values(), *([assist] if assist else [])]
+
     def footprint(self) -> dict[str, int]:
         return {"agents": len(self._desks), "desks": sum(len(d) for d in self._desks.values()),
                 "followed_calls": len(self._call_agents), "closing": len(self._closing),
-                "call_modes": len(self._modes)}
+                "call_modes": len(self._modes), "call_assists": len(self._assists)}
 
     # --- the subscription -------------------------------------------------------------------
     async def run(self) -> None:
@@ -129,7 +149,7 @@ class DeskHub:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.psubscribe(f"{events}agent:*")
-                await pubsub.subscribe(f"{events}agents", f"{events}asr")
+                await pubsub.subscribe(f"{events}agents", f"{events}asr", f"{events}assist")
                 self.connected.set()
                 async for message in pubsub.listen():
                     if message.get("type") in ("message", "pmessage"):
@@ -164,10 +184,12 @@ class DeskHub:
                     self.follow_call(agent_id, call_id)
                 elif event.get("type") in _CALL_OVER:
                     self._unfollow(agent_id, call_id)
+                if event.get("type") == "call.ended":
+                    self._assists.pop(call_id, None)
             self._deliver({agent_id}, text)
             if starts:
-                for mode in self._modes.get(str(call_id), {}).values():
-                    self._deliver({agent_id}, mode)  # after the call event: the desk knows the call
+                for remembered in self._remembered(str(call_id)):
+                    self._deliver({agent_id}, remembered)  # after the call event: the desk knows the call
         elif topic == "agents":
             subject = event.get("agent_id")
             if isinstance(subject, str):
@@ -178,6 +200,11 @@ class DeskHub:
                 if event.get("type") == "asr.mode":
                     self._remember_mode(call_id, str(event.get("speaker")), text)
                 self._deliver(self._call_agents.get(call_id, set()), text)
+        elif topic == "assist":
+            call_id = event.get("call_id")
+            if isinstance(call_id, str) and event.get("type") == "assist.update":
+                self._remember_assist(call_id, text)
+                self._deliver(self._call_agents.get(call_id, set()), text)
 
     def _remember_mode(self, call_id: str, speaker: str, text: str) -> None:
         modes = self._modes.setdefault(call_id, {})
@@ -185,6 +212,12 @@ class DeskHub:
         modes[speaker] = text
         while len(self._modes) > MODES_KEPT:
             self._modes.popitem(last=False)
+
+    def _remember_assist(self, call_id: str, text: str) -> None:
+        self._assists[call_id] = text
+        self._assists.move_to_end(call_id)
+        while len(self._assists) > ASSISTS_KEPT:
+            self._assists.popitem(last=False)
 
     def _unfollow(self, agent_id: str, call_id: str) -> None:
         agents = self._call_agents.get(call_id)

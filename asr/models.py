@@ -92,6 +92,10 @@ class AsrSettings(Section):
     #: a call handed over mid-call by a stopped process waits this long for the process that
     #: adopts it (`asr.service.recover`) before its words are finished as post-call work
     handover_grace_seconds: float = Field(default=60.0, ge=0, le=3600)
+    #: live agent assist (asr/live_assist.py): suggestions read from the caller's words while
+    #: they speak, sent to the desk at most once per this many seconds per call
+    assist: bool = True
+    assist_interval_seconds: float = Field(default=0.4, ge=0.1, le=10.0)
 
     @field_validator("endpoint_silence_seconds", "energy_endpoint_seconds", mode="before")
     @classmethod

@@ -31,6 +31,22 @@ def queue_sink(target: asyncio.Queue[AsrEvent]) -> EventSink:
     return put
 
 
+def with_listeners(sink: EventSink | None, *listeners: Callable[[AsrEvent], None]) -> EventSink:
+    """`sink`, after handing each event to `listeners` first: quick, synchronous observers
+    (the live assist notes the caller's words) that must never hold the sink up. A failing
+    listener is logged; the event still reaches the sink."""
+
+    def deliver(event: AsrEvent) -> Awaitable[None] | None:
+        for listen in listeners:
+            try:
+                listen(event)
+            except Exception:
+                log.exception("asr event listener failed", extra={"event": type(event).__name__})
+        return sink(event) if sink is not None else None
+
+    return deliver
+
+
 class EventPublisher:
     def __init__(self, sink: EventSink | None, *, max_buffered: int = 1000) -> None:
         self._sink = sink

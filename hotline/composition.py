@@ -19,6 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -36,12 +37,15 @@ from agent_desk.hub import BusDeskNotifier
 from asr import plugin as asr_plugin
 from asr.asr_metrics import AsrCollector, counting_sink
 from asr.extract import TicketDraft, check_gazetteer_matches_catalogue, load_gazetteer
+from asr.live_assist import LiveAssist
 from asr.live_calls import LiveCallTranscriber, RepeatLookup
+from asr.publish import with_listeners
 from asr.service import AsrService, open_asr_service
 from asr.transcript_store import TranscriptStore
 from call_queue.acd import AcdStore
 from call_queue.agent_state import AgentPolicy
 from call_queue.distributor import OFFER_GRACE_SECONDS, CallDistributor
+from hotline.assist_knowledge import knowledge_lookup
 from hotline.desk_backend import AcdDeskBackend
 from hotline.readiness import READINESS, Readiness, healthz, readyz
 from hotline.settings import Settings
@@ -156,14 +160,35 @@ def _closing(*closers: Callable[[], object]) -> Callable[[web.Application], Asyn
     return context
 
 
-def _asr(settings: Settings, bus: RedisEventBus) -> Callable[[web.Application], AsyncIterator[None]]:
+def _asr(settings: Settings, bus: RedisEventBus,
+         assist: LiveAssist | None) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         sink = counting_sink(bus.publish_event, app[METRICS])
+        if assist is not None:
+            # The assist notes the caller's words as they pass; the transcript is never held up.
+            sink = with_listeners(sink, assist.hear)
         async with open_asr_service(settings.asr, sink) as service:
             app[ASR] = service
             yield
+        if assist is not None:
+            await assist.aclose()
 
     return context
+
+
+def _live_assist(settings: Settings, bus: RedisEventBus, catalogue: DispatchCatalogue,
+                 knowledge: KnowledgeStore) -> LiveAssist | None:
+    """Suggestions from the caller's words for the desk, on the topic only desks read."""
+    if not settings.asr.assist:
+        return None
+
+    async def publish(payload: dict[str, Any]) -> None:
+        await bus.publish("assist", payload)
+
+    return LiveAssist(load_gazetteer(),
+                      lambda text, kind, district: suggest_units(catalogue, text, kind, district),
+                      knowledge_lookup(knowledge), publish,
+                      interval=settings.asr.assist_interval_seconds)
 
 
 def _repeat_lookup(check: RepeatCheck) -> RepeatLookup:
@@ -479,7 +504,7 @@ def build_app(settings: Settings) -> web.Application:
     asr_plugin.install(app, load_gazetteer(), lambda text: suggest_units(catalogue, text))
     openapi.install(app)
 
-    app.cleanup_ctx.append(_asr(settings, bus))
+    app.cleanup_ctx.append(_asr(settings, bus, _live_assist(settings, bus, catalogue, knowledge)))
     app.cleanup_ctx.append(_telephony(settings, redis, _CallPath(
         AnnouncingIntake(CallIntake(engine, settings.node.id, metrics=metrics), bus.publish), screen, catalogue,
         TranscriptStore(engine),

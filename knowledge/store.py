@@ -103,10 +103,13 @@ class KnowledgeStore:
         statuses: Iterable[ArticleStatus] = (ArticleStatus.PUBLISHED,),
         in_force_on: date | None = None,
         limit: int = 20,
+        candidates: int = CANDIDATES,
     ) -> list[SearchHit]:
         """Articles matching the query, best first. By default only published articles;
         `district` keeps city-wide articles and those for that district; `in_force_on`
-        leaves out articles whose `valid_from` is later."""
+        leaves out articles whose `valid_from` is later. `candidates`: how many of the
+        database's best matches are ranked (fewer is cheaper: the live assist searches every
+        call's words as they come)."""
         tokens = knowledge.query_tokens(query)
         if not tokens:
             return []
@@ -117,7 +120,7 @@ class KnowledgeStore:
             conditions.append(_applies_in(district))
         if in_force_on is not None:
             conditions.append(or_(kb_articles.c.valid_from.is_(None), kb_articles.c.valid_from <= in_force_on))
-        stmt = self._full_text(tokens).where(and_(*conditions)).limit(max(CANDIDATES, limit))
+        stmt = self._full_text(tokens).where(and_(*conditions)).limit(max(candidates, limit))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
             articles = await self._articles(conn, rows)

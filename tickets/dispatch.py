@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,13 @@ def _pair_in(keyword: str, text: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=8192)
+def _keyword_grams(keyword: str) -> frozenset[str]:
+    """A catalogue keyword's bigrams, computed once: the catalogue is read for every suggestion
+    (the live assist asks a few times a second per call), its keywords never change."""
+    return ngrams(keyword)
+
+
 def _matter_score(matter: Matter, text: str, grams: frozenset[str]) -> tuple[float, list[str]]:
     score = 0.0
     matched: list[str] = []
@@ -171,7 +179,7 @@ def _matter_score(matter: Matter, text: str, grams: frozenset[str]) -> tuple[flo
             score += len(keyword)
             matched.append(keyword)
         elif len(keyword) >= 3:
-            share = containment(ngrams(keyword), grams)
+            share = containment(_keyword_grams(keyword), grams)
             if share >= FUZZY_MIN_CONTAINMENT:
                 score += FUZZY_WEIGHT * share * len(keyword)
                 matched.append(f"~{keyword}")

@@ -1,9 +1,11 @@
-// The agent's desk: state, softphone, the call, its live transcript, the ticket, wrap-up.
+// The agent's desk: state, softphone, the call, its live transcript, the live assist, the
+// ticket, wrap-up.
 //
 // Talks to the backend over one websocket (/ws/desk, agent_desk/PROTOCOL.md) and the HTTP APIs
 // (tickets, knowledge base, ticket draft). Everything shown that came from a caller or a
 // database is put in the page as text (textContent), never as HTML.
 
+import {AssistPanel} from './assist.js';
 import {Softphone} from './softphone.js';
 import {$, api, say as log, token} from './session.js';
 
@@ -65,6 +67,7 @@ function onMessage(m) {
     case 'call.ended': return onEnded(m);
     case 'asr.final': case 'asr.partial': return onSegment({...m, final: m.type === 'asr.final'});
     case 'asr.mode': return onAsrMode(m);
+    case 'assist.update': return assist.update(m);
     case 'agent.wrap_up_expired': say('话后处理时间已到，已自动就绪'); return;
     case 'three_way.ringing': case 'three_way.answered': case 'three_way.busy':
     case 'three_way.no_answer': case 'three_way.rejected': case 'three_way.failed':
@@ -250,6 +253,7 @@ function onOffered(call) {
   state.asrModes.clear();
   showAsrMode();
   resetForm(call);
+  assist.follow(call.call_id);
   loadHistory(call.caller_number);
 }
 
@@ -312,6 +316,7 @@ function onEnded(m) {
 
 function clearCall() {
   state.call = null;
+  assist.reset();
   state.asrModes.clear();
   showAsrMode();
   $('incoming').classList.add('hidden');
@@ -385,6 +390,7 @@ async function refreshDraft() {
     if (!state.edited.has('f-summary') && !$('f-summary').value) $('f-summary').value = text.slice(0, 60);
     const units = draft.suggested_units || [];
     if (units.length && !state.edited.has('f-unit')) setUnits(units);
+    assist.render();
   } catch (e) { say(`草稿提取失败：${e.message}`, true); }
 }
 
@@ -406,6 +412,7 @@ function resetForm(call) {
 
 for (const id of ['f-type', 'f-district', 'f-location', 'f-callback', 'f-summary', 'f-content', 'f-unit']) {
   $(id).addEventListener('input', () => state.edited.add(id));  // the agent's edits win
+  $(id).addEventListener('change', () => assist.render());  // ✓ on the suggestions the form holds
 }
 
 function setUnits(units) {
@@ -416,6 +423,76 @@ function setUnits(units) {
     option.value = u.unit;
     option.textContent = `${u.unit_name || u.unit}${u.matter ? ` · ${u.matter}` : ''}`;
     select.append(option);
+  }
+}
+
+// ---- the live assist: suggestions applied to the form by the agent (one key or click) ------
+function flash(id) {
+  $(id).classList.add('applied-flash');
+  setTimeout(() => $(id).classList.remove('applied-flash'), 800);
+}
+
+const assist = new AssistPanel({
+  unit(u) {
+    const select = $('f-unit');
+    if (![...select.options].some((o) => o.value === u.unit)) {
+      const option = document.createElement('option');
+      option.value = u.unit;
+      option.textContent = `${u.unit_name || u.unit}${u.matter ? ` · ${u.matter}` : ''}`;
+      select.prepend(option);
+    }
+    select.value = u.unit;
+    state.edited.add('f-unit');  // chosen by the agent: the draft no longer changes it
+    flash('f-unit');
+  },
+  type(value) {
+    $('f-type').value = value;
+    state.edited.add('f-type');
+    flash('f-type');
+  },
+  place(district, street) {
+    $('f-district').value = district;
+    state.edited.add('f-district');
+    flash('f-district');
+    const location = $('f-location').value.trim();
+    if (street && !location.includes(street)) {
+      $('f-location').value = location ? `${street} ${location}` : street;
+      state.edited.add('f-location');
+      flash('f-location');
+    }
+  },
+  answer(a) {
+    $('f-answer').value = a.approved_wording;
+    state.kbArticle = {id: a.article_id, version: a.version};
+    $('kb-used').textContent = `已引用知识库：${a.title}（第 ${a.version} 版）`;
+    flash('f-answer');
+  },
+  applied() {
+    return {unit: $('f-unit').value, type: $('f-type').value, district: $('f-district').value.trim(),
+            article: state.kbArticle && state.kbArticle.id};
+  },
+});
+state.assist = assist;
+
+// Alt+<key> (by key position, whatever the layout or input method): not Alt+D/E/F (the
+// browser's) nor Alt+digits (tabs on Linux).
+const ASSIST_KEYS = {KeyA: 'a', KeyU: 'u', KeyT: 't', KeyQ: 'q', KeyJ: 'j'};
+
+function applyAssist(key) {
+  if (key === 'a') {
+    const done = assist.applyAll();
+    if (done && done.length) say(`已应用建议：${done.join('、')}`);
+  } else if (key === 'u') {
+    const u = assist.nextUnit();
+    if (u) say(`承办单位：${u.unit_name}`);
+  } else if (key === 't') {
+    if (assist.applyType()) say('已应用建议的诉求类型');
+  } else if (key === 'q') {
+    const d = assist.applyPlace();
+    if (d) say(`区县：${d.value}`);
+  } else if (key === 'j') {
+    const a = assist.nextAnswer();
+    if (a) say(`答复内容已填入知识库口径：${a.title}`);
   }
 }
 
@@ -563,6 +640,10 @@ document.addEventListener('keydown', (e) => {
   else if (e.altKey && e.key === 'm' && !$('mute').disabled) $('mute').click();
   else if (e.altKey && e.key === 'h' && !$('hold').disabled) $('hold').click();
   else if (e.altKey && e.key === 'k') $('kb-q').focus();
+  else if (e.altKey && !e.ctrlKey && !e.metaKey && ASSIST_KEYS[e.code]) {
+    e.preventDefault();  // works from any field: the agent keeps typing where they were
+    applyAssist(ASSIST_KEYS[e.code]);
+  }
 });
 
 setInterval(() => {

@@ -1,5 +1,6 @@
 """The desk learns each speaker's transcription mode (`asr.mode`) of its call, including the
-caller's, which is published before the call is offered to anyone."""
+caller's, which is published before the call is offered to anyone, and the call's last live
+assist (`assist.update`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 
 import redis.asyncio as aioredis
 
-from agent_desk.hub import MODES_KEPT, DeskHub, DeskOutbox
+from agent_desk.hub import ASSISTS_KEPT, MODES_KEPT, DeskHub, DeskOutbox
 
 
 def mode(call_id: str, speaker: str, value: str, reason: str | None = None) -> str:
@@ -51,4 +52,31 @@ async def test_remembered_modes_are_bounded() -> None:
     for i in range(MODES_KEPT + 10):
         hub._route("asr", mode(f"c{i}", "caller", "live"))
     assert hub.footprint()["call_modes"] == MODES_KEPT
+    await hub._redis.aclose()
+
+
+def assist(call_id: str, seq: int) -> str:
+    return json.dumps({"type": "assist.update", "call_id": call_id, "seq": seq, "units": []})
+
+
+async def test_the_last_assist_follows_an_offer_until_the_call_ends_and_is_bounded() -> None:
+    hub = DeskHub(aioredis.from_url("redis://127.0.0.1:6379/0"), "p:")
+    mine = DeskOutbox("a7")
+    hub.attach(mine)
+    hub._route("assist", assist("c1", 1))
+    hub._route("assist", assist("c1", 2))  # each update is complete: only the last is kept
+    hub._route("asr", mode("c1", "caller", "live"))
+    hub._route("agent:a7", json.dumps({"type": "call.offered", "call_id": "c1"}))
+    assert [(m["type"], m.get("seq")) for m in drain(mine)] == [
+        ("call.offered", None), ("asr.mode", None), ("assist.update", 2)]
+    hub._route("assist", assist("c1", 3))
+    assert [m["seq"] for m in drain(mine)] == [3]
+
+    hub._route("agent:a7", json.dumps({"type": "call.ended", "call_id": "c1"}))
+    drain(mine)
+    assert hub.footprint()["call_assists"] == 0
+    for i in range(ASSISTS_KEPT + 10):
+        hub._route("assist", assist(f"c{i}", 1))
+    assert hub.footprint()["call_assists"] == ASSISTS_KEPT
+    assert drain(mine) == []  # nobody follows those calls
     await hub._redis.aclose()
