@@ -269,6 +269,7 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
             distributor = CallDistributor(rest, acd, state, queue, load_prompts(), notifier=notices)
         flow = CallFlow(rest, state, intake,
                         CallFlowSettings(recording_dir=sandbox.recording_dir, greeting=greeting,
+                                         message_spool_dir=sandbox.message_spool_dir,
                                          special_lines=special_lines),
                         "T01",
                         ari=ari, audio_consumer=audio_consumer,  # type: ignore[arg-type]
