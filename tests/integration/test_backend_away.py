@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from devtools.sandbox import AsteriskSandbox, resolve_in_root
 from kernel.schema import callback_tasks
 from telephony.fallback_recording import HANDED_BACK_DIR
-from telephony.message_spool import META_FILE, parse_meta
+from telephony.message_spool import MESSAGE_FILE, META_FILE, parse_meta
 from telephony.recording_length import wav_seconds
 from tests.conftest import REDIS_URL
 from tests.integration.test_call_to_ticket import (
@@ -215,3 +215,42 @@ async def test_a_caller_still_hearing_the_fallback_prompts_is_answered_live_when
     assert not (new.exists() and list(new.iterdir())), "the call also left a message entry"
     handed_back = asterisk.message_spool_dir / HANDED_BACK_DIR
     assert not (handed_back.exists() and list(handed_back.iterdir())), "a recording was left behind"
+
+
+async def test_a_caller_handed_back_to_a_full_backend_leaves_the_message_recorded_from_answer(
+    asterisk: AsteriskSandbox, in_process_bridge
+) -> None:
+    """The backend comes back full (`max_concurrent_calls`) while the caller hears the
+    fallback's greeting: handed back, the caller is sent on to the message path
+    ([hotline-overflow]) and leaves the message after all. The recording started at the
+    fallback's answer goes on: one message, recorded from that answer to the hang-up, and the
+    backend that turned the caller away records nothing of it."""
+    spool = asterisk.message_spool_dir
+    first = asyncio.create_task(place_call(asterisk, "13900000008", hold_ms=22000))
+    await _wait_for_entry(spool, "tmp")
+    bridge = await in_process_bridge(asterisk, max_concurrent_calls=1)
+    back_at = datetime.now(UTC)
+    other = asyncio.create_task(place_call(asterisk, "13900000009", hold_ms=22000))
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(bridge.flow.state.calls) < 1:  # the other caller takes the node's one place
+        assert asyncio.get_running_loop().time() < deadline, "the other call was not taken"
+        await asyncio.sleep(0.05)
+    assert ("Playback", GREETING) in await channel_apps(asterisk), "handed back too early"
+
+    code, out = await first
+    assert code == 0, out[-2000:]
+    entry = await _wait_for_entry(spool, "new")
+    meta = parse_meta((entry / META_FILE).read_text())
+    assert meta.caller_number == "13900000008" and bridge.flow.overflowed == 1
+    assert meta.answered_at is not None and meta.answered_at < back_at
+    seconds = wav_seconds(entry / MESSAGE_FILE)
+    talk = (meta.ended_at - meta.answered_at).total_seconds()
+    assert seconds is not None and abs(seconds - talk) <= 1.0, f"message {seconds}s vs call {talk:.2f}s"
+    handed_back = spool / HANDED_BACK_DIR
+    assert not (handed_back.exists() and list(handed_back.iterdir())), "taken as a live call too"
+
+    code, out = await other
+    assert code == 0, out[-2000:]
+    record, _ = await asyncio.wait_for(bridge.finished.get(), 20)
+    assert record.caller_number == "13900000009" and not record.is_message
+    assert bridge.finished.empty()
