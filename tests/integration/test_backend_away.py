@@ -59,7 +59,7 @@ async def _wait_for_message(asterisk: AsteriskSandbox, timeout: float = 40.0) ->
     """A caller is past the greeting, the prompt and the beep, leaving the message (the call is
     recorded since its answer; a backend back from now on no longer takes the caller live)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while ("Wait", "120") not in await channel_apps(asterisk):
+    while not any(app == "Wait" for app, _ in await channel_apps(asterisk)):
         assert asyncio.get_running_loop().time() < deadline, "no caller reached the message"
         await asyncio.sleep(0.1)
 
@@ -79,6 +79,11 @@ def prompt_seconds(asterisk: AsteriskSandbox, *names: str) -> float:
     return sum(s for s in heard if s is not None)
 
 
+def beep_seconds(asterisk: AsteriskSandbox) -> float:
+    sounds = resolve_in_root(asterisk.root, "/usr/share/asterisk/sounds/en")
+    return (sounds / "beep.gsm").stat().st_size / 33 * 0.02  # GSM: 33-byte frames of 20 ms
+
+
 def assert_message_recorded(call: dict, asterisk: AsteriskSandbox) -> None:
     """The recording is the whole call from the answer to the hang-up: what the caller said
     over the greeting and the prompt, and the message after the beep."""
@@ -89,7 +94,7 @@ def assert_message_recorded(call: dict, asterisk: AsteriskSandbox) -> None:
     seconds = wav_seconds(path)
     assert seconds is not None
     talk = (call["ended_at"] - call["answered_at"]).total_seconds()
-    prompts = prompt_seconds(asterisk, GREETING, LEAVE_MESSAGE)
+    prompts = prompt_seconds(asterisk, GREETING, LEAVE_MESSAGE) + beep_seconds(asterisk)
     assert talk > prompts + 3.0, f"only {talk - prompts:.1f}s left for the message"
     assert abs(seconds - talk) <= 1.0, f"recording {seconds:.2f}s vs call from answer {talk:.2f}s"
     assert call["recording_seconds"] == pytest.approx(seconds, abs=0.05)
