@@ -4,7 +4,8 @@
 greet, hand to the queue, persist), `active_call.py` and `call_state.py` (a call in progress and
 its Redis mirror), `media_tap.py` / `media_socket.py` (audio to live transcription),
 `fastagi.py`, `prompts.py`, `special_lines.py`, `resource_ids.py`, `recording_length.py`,
-`call_metrics.py`; durability: `outbox.py`, `message_spool.py`, `app_owner.py`.
+`call_metrics.py`; durability: `outbox.py`, `message_spool.py`, `fallback_recording.py`,
+`app_owner.py`.
 
 People joining a call stay here: three-way calls (`conference.py`), supervisors listening,
 whispering or barging (`monitor.py`) and the agents' softphone endpoints they and the queue

@@ -44,6 +44,10 @@ class ActiveCall:
     emergency: bool = False
     #: A special line (专线) called outside its service hours: the caller leaves a message.
     out_of_hours: bool = False
+    #: Answered by the dialplan's fallback while the backend was away, then handed back: the
+    #: fallback's recording (from its answer, both directions) goes on and is the call's, so
+    #: the bridge is not recorded (`telephony/fallback_recording.py`).
+    recorded_by_fallback: bool = False
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -30,6 +30,8 @@ from telephony.call_metrics import CallLoad, CallMetrics
 from telephony.call_record import CallRecord
 from telephony.call_state import CallStateStore
 from telephony.conference import UNIT, ThreeWayCalls
+from telephony.fallback_recording import fallback_answer
+from telephony.fallback_recording import take as take_fallback_recording
 from telephony.media_tap import MediaTap, StasisWaiter
 from telephony.monitor import CallMonitor
 from telephony.outbox import CallOutbox
@@ -291,6 +293,8 @@ class CallFlow:
                 return
         call = self.state.calls.get(channel.id)
         if call is None:
+            # Handed back by the dialplan's fallback: answered there, and recorded from then on.
+            fallback = fallback_answer(channel.channelvars)
             call = ActiveCall(
                 call_id=str(uuid.uuid4()),
                 channel_id=channel.id,
@@ -298,6 +302,8 @@ class CallFlow:
                 caller_name=channel.caller_name,
                 dialed_number=channel.dialed_exten,
                 started_at=channel.created_at or datetime.now(UTC),
+                answered_at=fallback.answered_at if fallback else None,
+                recorded_by_fallback=fallback is not None,
             )
             self.metrics.call_started()
             # The working copy only: the answer comes first and its step mirrors the call. A
@@ -306,7 +312,8 @@ class CallFlow:
             # `reconcile` adopts ("arrived while the bridge was away") and answers idempotently.
             self.state.calls[call.channel_id] = call
             log.info("call arrived", extra={"call_id": call.call_id, "channel_id": channel.id,
-                                            "caller": call.caller_number})
+                                            "caller": call.caller_number,
+                                            "handed_back_by_fallback": call.recorded_by_fallback})
         await self._ensure_setup(call)
 
     async def _ensure_setup(self, call: ActiveCall) -> None:
@@ -315,7 +322,7 @@ class CallFlow:
         try:
             if ANSWERED not in call.steps_done:
                 await self.rest.answer(call.channel_id)
-                call.answered_at = datetime.now(UTC)
+                call.answered_at = call.answered_at or datetime.now(UTC)
                 self.metrics.call_answered(call)
                 await self._step(call, ANSWERED)
             if BRIDGED not in call.steps_done:
@@ -326,9 +333,10 @@ class CallFlow:
                 await self._step(call, BRIDGED)
             if RECORDING not in call.steps_done:
                 assert call.bridge_id is not None
-                call.recording_name = f"call-{call.call_id}"
-                await self.rest.record_bridge(call.bridge_id, call.recording_name,
-                                              self.settings.recording_format)
+                if not call.recorded_by_fallback:  # else recorded since the fallback's answer
+                    call.recording_name = f"call-{call.call_id}"
+                    await self.rest.record_bridge(call.bridge_id, call.recording_name,
+                                                  self.settings.recording_format)
                 await self._step(call, RECORDING)
             if call.channel_id not in self.taps:
                 # Before the greeting, so the transcript holds everything the caller heard.
@@ -409,11 +417,12 @@ class CallFlow:
         """Feed the call's audio to the consumer; failure here never affects the call itself.
 
         A resumed call's audio continues the call's time line (the consumer continues what the
-        process before us handed over)."""
+        process before us handed over); so does a call handed back by the dialplan's fallback,
+        whose recording began at the fallback's answer."""
         if self.audio_consumer is None or self.ari is None:
             return
         since = 0.0
-        if resumed and call.answered_at is not None:
+        if (resumed or call.recorded_by_fallback) and call.answered_at is not None:
             since = max(0.001, (datetime.now(UTC) - call.answered_at).total_seconds())
         sink = self.audio_consumer.call_started(call.call_id, call.caller_number, since)
         if sink is None:
@@ -494,7 +503,9 @@ class CallFlow:
         if tap is not None:
             await tap.stop()
         recording_path: Path | None = None
-        if call.recording_name:
+        if call.recorded_by_fallback:
+            recording_path = await self._take_fallback_recording(call)
+        elif call.recording_name:
             with suppress(AriError):
                 await self.rest.stop_recording(call.recording_name)
             recording_path = self.settings.recording_dir / (
@@ -591,6 +602,17 @@ class CallFlow:
         call.hangup_at = datetime.now(UTC).timestamp() + self.message_max_seconds
         await self.state.save(call)
         self._arm_message_timer(call)
+
+    async def _take_fallback_recording(self, call: ActiveCall) -> Path | None:
+        """The recording of a caller handed back by the dialplan's fallback, moved among the
+        calls' recordings under the call's name (the dialplan closes it at hang-up)."""
+        target = self.settings.recording_dir / f"call-{call.call_id}.wav"
+        taken = await take_fallback_recording(self.settings.message_spool_dir, call.channel_id, target)
+        if taken is None:
+            log.error("recording of a caller handed back by the fallback not found",
+                      extra={"call_id": call.call_id, "channel_id": call.channel_id,
+                             "spool": str(self.settings.message_spool_dir)})
+        return taken
 
     async def _wait_for_recording(self, path: Path, timeout: float = 3.0) -> float | None:
         return await recording_seconds(path, timeout)

@@ -1,10 +1,13 @@
 """Messages callers left while the backend was away, adopted as calls when it returns.
 
 When no process has the ARI application connected, `Stasis()` fails at once and the dialplan
-goes on (`config/asterisk/extensions.conf`, `[hotline-message]`): Asterisk answers, greets,
-records the caller's message and, at hang-up, moves one directory per call from the spool's
-`tmp/` into `new/` with a single rename. So an entry in `new/` is always complete, and one in
-`tmp/` (a caller still speaking, or an Asterisk that died mid-write) is never touched.
+goes on (`config/asterisk/extensions.conf`, `[hotline-message]`): Asterisk answers, records
+the caller from that moment (what they say over the greeting and the prompt is the start of
+their message), greets, and at hang-up closes the recording and moves one directory per call
+from the spool's `tmp/` into `new/` with a single rename. So an entry in `new/` is always
+complete, and one in `tmp/` (a caller still speaking, or an Asterisk that died mid-write) is
+never touched. A caller the dialplan hands back to a backend that returned leaves no entry: the
+call is the backend's, and so is its recording (`telephony/fallback_recording.py`).
 
 Adopting an entry makes it what any answered call becomes: a call record, its recording, a
 ticket of origin "message" and a callback task (intake writes those for messages). The steps

@@ -78,7 +78,8 @@ class CallAudioConsumer(Protocol):
     def call_started(self, call_id: str, caller_number: str, since: float = 0.0) -> AudioSink | None:
         """Return where to send audio, or None when this call gets no live consumer.
 
-        `since`: seconds the call has lasted before this audio (a call adopted after a restart)."""
+        `since`: seconds the call has lasted before this audio (a call adopted after a restart,
+        or a caller the dialplan's fallback answered and recorded before handing them over)."""
 
     async def call_ended(self, call_id: str, ticket_no: str | None) -> None:
         """The call is over and its frames are all delivered."""

@@ -248,6 +248,7 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                     desk_callbacks: tuple[CallbackSettings, Callable[[Any], CallbackTasks]] | None = None,
                     survey_transcriber: object = None,
                     special_lines: tuple[Any, ...] = (),
+                    max_concurrent_calls: int | None = None,
                     ) -> InProcessBridge:
         """`consumer_factory(engine)` builds a consumer that needs the bridge's database."""
         ari = AriSettings(url=sandbox.ari_url, username=sandbox.ari_user,
@@ -269,7 +270,10 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
             distributor = CallDistributor(rest, acd, state, queue, load_prompts(), notifier=notices)
         flow = CallFlow(rest, state, intake,
                         CallFlowSettings(recording_dir=sandbox.recording_dir, greeting=greeting,
-                                         special_lines=special_lines),
+                                         message_spool_dir=sandbox.message_spool_dir,
+                                         special_lines=special_lines,
+                                         **({} if max_concurrent_calls is None
+                                            else {"max_concurrent_calls": max_concurrent_calls})),
                         "T01",
                         ari=ari, audio_consumer=audio_consumer,  # type: ignore[arg-type]
                         media_format=media_format, screen=screen,  # type: ignore[arg-type]

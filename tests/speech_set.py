@@ -21,8 +21,9 @@ def spoken_texts() -> list[str]:
     """What the tests' callers, agents and units say (from the modules that say it)."""
     from tests.asr_fixtures import MANDARIN_SENTENCES
     from tests.browser_harness import CALLER_SENTENCE
+    from tests.integration.test_fallback_keeps_speech import CALLER_SAYS
 
-    texts = [*MANDARIN_SENTENCES, CALLER_SENTENCE]
+    texts = [*MANDARIN_SENTENCES, CALLER_SENTENCE, *CALLER_SAYS]
     return list(dict.fromkeys(texts))
 
 

@@ -1,11 +1,15 @@
 """Calls are answered when the backend is away: the dialplan takes a message, the backend adopts it.
 
-Real Asterisk, real SIPp calls, real `hotline run` processes killed with SIGKILL.
+Real Asterisk, real SIPp calls, real `hotline run` processes killed with SIGKILL. The fallback
+records each call from its answer (MixMonitor), so the message holds what the caller said over
+the greeting and the prompt too; a caller handed back to a backend that returned keeps that
+recording as the call's.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from devtools.sandbox import AsteriskSandbox, resolve_in_root
 from kernel.schema import callback_tasks
+from telephony.fallback_recording import HANDED_BACK_DIR
 from telephony.message_spool import MESSAGE_FILE, META_FILE, parse_meta
 from telephony.recording_length import wav_seconds
 from tests.conftest import REDIS_URL
@@ -28,6 +33,8 @@ pytestmark = pytest.mark.asterisk
 
 #: Long enough for the greeting, the "leave a message" prompt and several seconds of message.
 MESSAGE_HOLD_MS = 25000
+#: What the fallback plays before the message (config/asterisk/extensions.conf, [hotline-message]).
+GREETING, LEAVE_MESSAGE = "hotline/greeting", "hotline/leave-message"
 
 
 async def _wait_for_entry(spool: Path, state: str, timeout: float = 40.0) -> Path:
@@ -41,11 +48,19 @@ async def _wait_for_entry(spool: Path, state: str, timeout: float = 40.0) -> Pat
     raise AssertionError(f"no spool entry in {spool / state} within {timeout}s")
 
 
-async def _wait_for_recording(entry: Path, timeout: float = 40.0) -> None:
-    """The caller of a spool entry is past the prompts: the message is being recorded."""
+async def channel_apps(asterisk: AsteriskSandbox) -> list[tuple[str, str]]:
+    """(application, data) each channel is running now, as Asterisk's CLI shows them."""
+    out = await asyncio.to_thread(asterisk.cli, "core show channels concise")
+    fields = [line.split("!") for line in out.splitlines() if line.count("!") >= 6]
+    return [(f[5], f[6]) for f in fields]
+
+
+async def _wait_for_message(asterisk: AsteriskSandbox, timeout: float = 40.0) -> None:
+    """A caller is past the greeting, the prompt and the beep, leaving the message (the call is
+    recorded since its answer; a backend back from now on no longer takes the caller live)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while not (entry / MESSAGE_FILE).exists():
-        assert asyncio.get_running_loop().time() < deadline, f"no recording started in {entry}"
+    while not any(app == "Wait" for app, _ in await channel_apps(asterisk)):
+        assert asyncio.get_running_loop().time() < deadline, "no caller reached the message"
         await asyncio.sleep(0.1)
 
 
@@ -56,26 +71,32 @@ async def _wait_until_gone(entry: Path, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.1)
 
 
-def _prompt_seconds(asterisk: AsteriskSandbox) -> float:
-    """What the caller hears before the message: the greeting, the prompt and the beep."""
+def prompt_seconds(asterisk: AsteriskSandbox, *names: str) -> float:
+    """How long the fallback's prompts `names` play."""
     sounds = resolve_in_root(asterisk.root, "/usr/share/asterisk/sounds/en")
-    heard = [wav_seconds(sounds / "hotline" / name) for name in ("greeting.wav", "leave-message.wav")]
+    heard = [wav_seconds(sounds / f"{name}.wav") for name in names]
     assert all(s is not None for s in heard)
-    beep = (sounds / "beep.gsm").stat().st_size / 33 * 0.02  # GSM: 33-byte frames of 20 ms
-    return sum(s for s in heard if s is not None) + beep
+    return sum(s for s in heard if s is not None)
+
+
+def beep_seconds(asterisk: AsteriskSandbox) -> float:
+    sounds = resolve_in_root(asterisk.root, "/usr/share/asterisk/sounds/en")
+    return (sounds / "beep.gsm").stat().st_size / 33 * 0.02  # GSM: 33-byte frames of 20 ms
 
 
 def assert_message_recorded(call: dict, asterisk: AsteriskSandbox) -> None:
-    """The recording is the caller's whole message: from the beep to the hang-up."""
+    """The recording is the whole call from the answer to the hang-up: what the caller said
+    over the greeting and the prompt, and the message after the beep."""
     assert call["end_reason"] == "message_while_backend_away"
     assert call["answered_at"] is not None
     path = Path(call["recording_path"])
     assert path.exists() and path.parent == asterisk.recording_dir, path
     seconds = wav_seconds(path)
     assert seconds is not None
-    spoken = (call["ended_at"] - call["answered_at"]).total_seconds() - _prompt_seconds(asterisk)
-    assert spoken > 3.0, f"only {spoken:.1f}s left for the message"
-    assert abs(seconds - spoken) <= 1.5, f"recording {seconds:.2f}s vs message {spoken:.2f}s"
+    talk = (call["ended_at"] - call["answered_at"]).total_seconds()
+    prompts = prompt_seconds(asterisk, GREETING, LEAVE_MESSAGE) + beep_seconds(asterisk)
+    assert talk > prompts + 3.0, f"only {talk - prompts:.1f}s left for the message"
+    assert abs(seconds - talk) <= 1.0, f"recording {seconds:.2f}s vs call from answer {talk:.2f}s"
     assert call["recording_seconds"] == pytest.approx(seconds, abs=0.05)
 
 
@@ -106,9 +127,11 @@ async def test_call_while_no_backend_runs_leaves_a_message_that_becomes_one_tick
     assert ticket["origin"] == "message" and ticket["call_id"] == call["id"]
     assert call["ended_at"] == meta.ended_at and call["started_at"] == meta.started_at
     assert_message_recorded(call, asterisk)
-    assert meta.recording_started_at is not None
-    message = (meta.ended_at - meta.recording_started_at).total_seconds()
-    assert call["recording_seconds"] == pytest.approx(message, abs=1.0)
+    assert meta.answered_at is not None and meta.recording_started_at is not None
+    assert 0 <= (meta.recording_started_at - meta.answered_at).total_seconds() < 0.5, \
+        "the recording starts at the answer"
+    recorded = (meta.ended_at - meta.recording_started_at).total_seconds()
+    assert call["recording_seconds"] == pytest.approx(recorded, abs=1.0)
     tasks = await _callback_tasks(sqlite_url)
     assert [(t["ticket_no"], t["reason"]) for t in tasks] == [(ticket["ticket_no"], "left_message")]
     assert not entry.exists(), "an adopted entry stays in the spool"
@@ -144,9 +167,9 @@ async def test_sigkill_with_calls_up_and_a_call_placed_while_down_loses_nothing(
     # backend comes back while this caller is still speaking (past the greeting and prompt,
     # where a caller would be handed to a backend that is back); the entry completes later.
     while_down = asyncio.create_task(place_call(asterisk, "13900000003", hold_ms=MESSAGE_HOLD_MS))
-    entry = await _wait_for_entry(asterisk.message_spool_dir, "tmp")
+    await _wait_for_entry(asterisk.message_spool_dir, "tmp")
     assert not any(task.done() for task in live), "a live call dropped when the backend died"
-    await _wait_for_recording(entry)
+    await _wait_for_message(asterisk)
     await bridge.start()
 
     for task in (*live, while_down):
@@ -168,12 +191,16 @@ async def test_a_caller_still_hearing_the_fallback_prompts_is_answered_live_when
     asterisk: AsteriskSandbox, in_process_bridge
 ) -> None:
     """The backend comes back while the caller hears the fallback's greeting: before the
-    message would be recorded, the dialplan hands the caller to it (Stasis again), and the call
-    is answered like any other: one call record of the dialled number, no message left."""
-    call = asyncio.create_task(place_call(asterisk, "13900000007", hold_ms=14000))
+    message is left, the dialplan hands the caller to it (Stasis again), and the call is
+    answered like any other: one call record of the dialled number, no message left. The
+    recording the fallback started at its answer goes on and is the call's, once: from the
+    fallback's answer to the hang-up."""
+    hold_ms = 14000
+    call = asyncio.create_task(place_call(asterisk, "13900000007", hold_ms=hold_ms))
     entry = await _wait_for_entry(asterisk.message_spool_dir, "tmp")
-    assert not (entry / MESSAGE_FILE).exists(), "the greeting is still playing"
+    assert ("Playback", GREETING) in await channel_apps(asterisk), "the greeting is still playing"
     bridge = await in_process_bridge(asterisk)
+    back_at = datetime.now(UTC)
 
     code, out = await call
     assert code == 0, out[-2000:]
@@ -181,6 +208,54 @@ async def test_a_caller_still_hearing_the_fallback_prompts_is_answered_live_when
     assert record.caller_number == "13900000007" and record.dialed_number == "12345"
     assert not record.is_message and record.end_reason != "message_while_backend_away"
     assert ticket_no and record.recording_path is not None and record.recording_path.exists()
+    # Answered by the fallback, before the backend was back; recorded from then on, once.
+    assert record.answered_at is not None and record.answered_at < back_at
+    assert record.recording_path == asterisk.recording_dir / f"call-{record.call_id}.wav"
+    assert_recorded_like_the_call({"answered_at": record.answered_at, "ended_at": record.ended_at,
+                                   "recording_path": str(record.recording_path),
+                                   "recording_seconds": record.recording_seconds}, hold_ms)
+    assert sorted(asterisk.recording_dir.iterdir()) == [record.recording_path], "recorded twice"
     await _wait_until_gone(entry)
     new = asterisk.message_spool_dir / "new"
     assert not (new.exists() and list(new.iterdir())), "the call also left a message entry"
+    handed_back = asterisk.message_spool_dir / HANDED_BACK_DIR
+    assert not (handed_back.exists() and list(handed_back.iterdir())), "a recording was left behind"
+
+
+async def test_a_caller_handed_back_to_a_full_backend_leaves_the_message_recorded_from_answer(
+    asterisk: AsteriskSandbox, in_process_bridge
+) -> None:
+    """The backend comes back full (`max_concurrent_calls`) while the caller hears the
+    fallback's greeting: handed back, the caller is sent on to the message path
+    ([hotline-overflow]) and leaves the message after all. The recording started at the
+    fallback's answer goes on: one message, recorded from that answer to the hang-up, and the
+    backend that turned the caller away records nothing of it."""
+    spool = asterisk.message_spool_dir
+    first = asyncio.create_task(place_call(asterisk, "13900000008", hold_ms=22000))
+    await _wait_for_entry(spool, "tmp")
+    bridge = await in_process_bridge(asterisk, max_concurrent_calls=1)
+    back_at = datetime.now(UTC)
+    other = asyncio.create_task(place_call(asterisk, "13900000009", hold_ms=22000))
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(bridge.flow.state.calls) < 1:  # the other caller takes the node's one place
+        assert asyncio.get_running_loop().time() < deadline, "the other call was not taken"
+        await asyncio.sleep(0.05)
+    assert ("Playback", GREETING) in await channel_apps(asterisk), "handed back too early"
+
+    code, out = await first
+    assert code == 0, out[-2000:]
+    entry = await _wait_for_entry(spool, "new")
+    meta = parse_meta((entry / META_FILE).read_text())
+    assert meta.caller_number == "13900000008" and bridge.flow.overflowed == 1
+    assert meta.answered_at is not None and meta.answered_at < back_at
+    seconds = wav_seconds(entry / MESSAGE_FILE)
+    talk = (meta.ended_at - meta.answered_at).total_seconds()
+    assert seconds is not None and abs(seconds - talk) <= 1.0, f"message {seconds}s vs call {talk:.2f}s"
+    handed_back = spool / HANDED_BACK_DIR
+    assert not (handed_back.exists() and list(handed_back.iterdir())), "taken as a live call too"
+
+    code, out = await other
+    assert code == 0, out[-2000:]
+    record, _ = await asyncio.wait_for(bridge.finished.get(), 20)
+    assert record.caller_number == "13900000009" and not record.is_message
+    assert bridge.finished.empty()

@@ -23,7 +23,7 @@ from devtools.sandbox import AsteriskSandbox
 from tests.integration.test_backend_away import (
     MESSAGE_HOLD_MS,
     _wait_for_entry,
-    _wait_for_recording,
+    _wait_for_message,
     _wait_until_set_up,
 )
 from tests.integration.test_call_to_ticket import _wait_for_tickets, place_call
@@ -75,10 +75,10 @@ async def test_sigterm_with_live_calls_hands_them_over_and_exits_within_its_boun
 
     # No node runs: the dialplan answers this caller, who leaves a message.
     while_down = asyncio.create_task(place_call(asterisk, "13900009999", hold_ms=MESSAGE_HOLD_MS))
-    entry = await _wait_for_entry(asterisk.message_spool_dir, "tmp")
+    await _wait_for_entry(asterisk.message_spool_dir, "tmp")
     # Past the greeting and the prompt: a backend back before that would answer this caller
-    # live (the fallback hands callers back); once recording, the message is the call.
-    await _wait_for_recording(entry)
+    # live (the fallback hands callers back); once past the beep, the message is the call.
+    await _wait_for_message(asterisk)
     await bridge.start()  # the next process: adopts the mirror and the spool
 
     for task in (*live, while_down):

@@ -1,0 +1,89 @@
+"""The recording a caller brings along when the dialplan's fallback hands them back to the backend.
+
+While the backend is away the dialplan answers callers itself and records them from the answer
+(`[hotline-message]` in config/asterisk/extensions.conf: MixMonitor on the caller's channel), so
+a caller who talks over the greeting is heard in full. When the backend comes back before the
+caller has left the message, the dialplan hands the caller to it live (Stasis again). That
+recording goes on: MixMonitor follows the channel into the backend's bridge, so it holds the
+whole call, both directions, from the fallback's answer (the words said over the fallback's
+prompts included) to the hang-up. The backend therefore does not record such a call a second
+time: the call's recording is the fallback's, and the call was answered when the fallback
+answered it. Nothing said is lost, nothing is recorded twice.
+
+The dialplan says so in two channel variables shown on every ARI channel (`channelvars` in
+config/asterisk/ari.conf), and at hang-up closes the file and moves it whole (one rename) to
+`<spool>/handed-back/<channel id>.wav`. `take` moves it on into the recordings directory under
+the call's name. The hang-up reaches the backend (StasisEnd) before Asterisk has run the
+channel's hang-up handler, so `take` waits for the rename, boundedly.
+
+This module never decides anything about the call: it reads two variables and moves one file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from telephony.message_spool import move_file
+
+#: Set by the dialplan's message path: when it answered the caller, and when it started recording.
+ANSWERED_VAR, RECORDING_VAR = "HOTLINE_ANSWERED", "HOTLINE_RECORDING"
+#: Under the message spool: the recordings of callers handed back, closed, one file per channel.
+HANDED_BACK_DIR = "handed-back"
+#: Longest wait for the dialplan's hang-up handler to close and move the recording.
+TAKE_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class FallbackAnswer:
+    """A caller the fallback answered and records: when it answered, when its recording began."""
+
+    answered_at: datetime
+    recording_started_at: datetime
+
+
+def _epoch(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(value), UTC) if value else None
+    except (ValueError, OverflowError):
+        return None
+
+
+def fallback_answer(channelvars: Mapping[str, str]) -> FallbackAnswer | None:
+    """What the fallback did with this channel before handing it back; None for any other call
+    (both variables are empty on a call that came straight to the backend)."""
+    answered = _epoch(channelvars.get(ANSWERED_VAR))
+    recording = _epoch(channelvars.get(RECORDING_VAR))
+    if answered is None or recording is None:
+        return None
+    return FallbackAnswer(answered_at=answered, recording_started_at=recording)
+
+
+def handed_back_path(spool_dir: Path, channel_id: str) -> Path:
+    """Where the dialplan leaves the closed recording of a handed-back channel."""
+    return spool_dir / HANDED_BACK_DIR / f"{channel_id}.wav"
+
+
+async def take(spool_dir: Path, channel_id: str, target: Path,
+               timeout: float = TAKE_TIMEOUT_SECONDS) -> Path | None:
+    """Move the channel's handed-back recording to `target`; return `target`, or None when it
+    did not come within `timeout` (Asterisk died before the hang-up handler ran).
+
+    Safe to repeat: after a crash between the move and the call record, the next attempt finds
+    the recording already at `target`."""
+    source = handed_back_path(spool_dir, channel_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if source.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(move_file, source, target)
+            return target
+        if target.exists():
+            return target
+        if loop.time() > deadline:
+            return None
+        await asyncio.sleep(0.05)
