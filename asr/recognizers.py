@@ -177,7 +177,8 @@ class RecognizerCache:
             if idle:
                 self.reused += 1
                 return idle.pop()
-        return self._create(sample_rate)
+        # A stream waits for this one: the cheap warm-up, never seconds of speech first.
+        return self._create(sample_rate, on_speech=False)
 
     def give_back(self, warm: WarmRecognizer) -> None:
         """Return a recognizer after its last `final_result()` (anything else is discarded)."""
@@ -232,14 +233,15 @@ class RecognizerCache:
             self._idle.clear()
         return dropped
 
-    def _create(self, sample_rate: int, *, warm_up: bool = True) -> WarmRecognizer:
+    def _create(self, sample_rate: int, *, warm_up: bool = True, on_speech: bool = True) -> WarmRecognizer:
+        """A new recognizer; warmed up (on `warm_up_speech` when `on_speech` and one is set)."""
         import vosk
 
         recognizer = vosk.KaldiRecognizer(self.model.model, sample_rate)
         recognizer.SetWords(True)
         warm = WarmRecognizer(recognizer, sample_rate)
         if warm_up:
-            warm_up_recognizer(warm, self.warm_up_speech)
+            warm_up_recognizer(warm, self.warm_up_speech if on_speech else None)
         with self._lock:
             self.created += 1
         return warm

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 
-from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port, sounds_dir
+from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
 
 if TYPE_CHECKING:
     from call_queue.acd import AcdStore
@@ -133,9 +133,9 @@ def bridge_env(sandbox: AsteriskSandbox, database_url: str, redis_prefix: str,
         "HOTLINE_ABUSE_FASTAGI_PORT": str(free_tcp_port()),
         "PYTHONPATH": str(ROOT),
     })
-    greeting = sounds_dir(sandbox.root) / "hotline" / "greeting.wav"
-    if greeting.is_file():  # as scripts/run does: recognizers warm up on speech
-        env["HOTLINE_ASR_WARM_UP_AUDIO"] = str(greeting)
+    # No `asr.warm_up_audio` here (scripts/run sets it): every bridge with a model would spend
+    # ~1.6 s of CPU per warm recognizer on it, ~13 s per start, which the suite cannot afford on
+    # 2 cores; tests/integration/test_asr_warm.py covers it.
     return env
 
 

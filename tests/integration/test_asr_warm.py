@@ -118,12 +118,17 @@ def test_recognizers_warmed_on_speech_keep_the_words_and_the_stream_clock(asr_mo
     cache = cache_for(reusing)
     cache.clear()
     cache.warm_up_speech = speech
+    rate = reusing.decode_rate(8000)
     try:
+        # Taken from an empty cache, a stream waits for its recognizer: the cheap warm-up.
+        cold = cache.take(rate)
+        assert cold.warmed < len(speech.pcm), "a stream never waits for seconds of warm-up speech"
+        cache.prewarm(rate, 1)  # what the keeper prepares in the background: warmed on the speech
         expected = fresh_decode(asr_model, pcm, 8000, 1600, warmed=True, speech=speech)
         got = [(r.text, r.start, r.end) for r in decode_pcm(reusing, pcm, 8000, 1600)]
         assert got and [g[0] for g in got] == [e[0] for e in expected]
         assert [t for g in got for t in g[1:]] == pytest.approx([t for e in expected for t in e[1:]], abs=1e-3)
-        warm = cache.take(reusing.decode_rate(8000))
+        warm = cache.take(rate)
         assert warm.warmed >= len(speech.pcm) * 2, "the warm-up is the speech (at 16 kHz), not a second of noise"
         cache.give_back(warm)
     finally:
