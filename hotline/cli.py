@@ -122,11 +122,16 @@ async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) ->
 
 
 def _token(settings_path: Path | None, args: argparse.Namespace) -> None:
-    """Print an access token (and, for hotline staff, the desk link that signs in with it)."""
+    """Print a signed test token (and, for hotline staff, the desk link that signs in with it).
+    Only where `auth.test_tokens` is on: the test harness and the development stack."""
     from hotline.composition import token_signer
     from kernel.auth import Principal
+    from kernel.errors import ConfigError
 
     settings = load_settings(settings_path)
+    if not settings.auth.test_tokens:
+        raise ConfigError("auth.test_tokens", "signed tokens are for tests and development only: people "
+                          "sign in (hotline user), programs use API keys (hotline api-key)")
     hours = args.hours if args.hours is not None else settings.auth.token_hours
     principal = Principal(user=args.user, role=args.role, unit=args.unit)
     token = token_signer(settings).issue(principal, hours=hours)
@@ -214,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     again.add_argument("--model", type=Path, default=None, help="Vosk model (default: asr.model_path)")
     again.add_argument("--replace", action="store_true",
                        help="also replace calls that already have a transcript")
-    token = sub.add_parser("token", help="issue an access token for a person of the hotline or a unit")
+    token = sub.add_parser("token", help="issue a signed test token (only with auth.test_tokens: tests and "
+                           "development; people sign in, programs use API keys)")
     token.add_argument("--role", required=True, choices=sorted(ROLE_NAMES))
     token.add_argument("--user", required=True, help="who acts (shown in every event they cause)")
     token.add_argument("--unit", default=None, help="the unit code, for --role unit")

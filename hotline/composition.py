@@ -127,13 +127,14 @@ def resolve_path(path: Path) -> Path:
 
 
 def signing_key(settings: Settings) -> bytes:
-    """The hotline's key: signs access tokens and derives softphone passwords."""
+    """The hotline's key: derives softphone passwords and signs the test harness's tokens."""
     return load_signing_key(settings.auth.secret, resolve_path(settings.auth.secret_file))
 
 
 def token_signer(settings: Settings) -> TokenSigner:
-    """The signer of access tokens, with the configured key or the one kept on disk."""
-    return TokenSigner(signing_key(settings))
+    """The signer of the tests' access tokens (`auth.test_tokens`), with the configured key or
+    the one kept on disk, and the lifetime cap `auth.token_hours`."""
+    return TokenSigner(signing_key(settings), max_hours=settings.auth.token_hours)
 
 
 async def preflight(settings: Settings) -> None:
@@ -435,7 +436,10 @@ def build_app(settings: Settings) -> web.Application:
     app = new_app()
     metrics = serve_metrics(app)
     app[SETTINGS] = settings
-    app[TOKEN_SIGNER] = token_signer(settings)
+    if settings.auth.test_tokens:
+        # Without a signer `kernel.auth` refuses every signed token: production has none.
+        log.warning("auth.test_tokens is on: signed test tokens are accepted (never in production)")
+        app[TOKEN_SIGNER] = token_signer(settings)
     prefix = settings.redis.key_prefix
     engine = create_engine(settings.database.url)
     redis = aioredis.from_url(settings.redis.url, socket_connect_timeout=2, socket_timeout=2)

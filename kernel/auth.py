@@ -61,6 +61,10 @@ log = logging.getLogger(__name__)
 
 VERSION = "v1"
 MAX_TOKEN_LENGTH = 2048
+#: A token's longest life unless settings say otherwise (`auth.token_hours`).
+DEFAULT_TOKEN_HOURS = 12.0
+#: How far ahead of this node's clock another node's clock may be when it issues a token.
+CLOCK_SKEW_SECONDS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,18 +97,29 @@ def _unb64(text: str) -> bytes:
 
 
 class TokenSigner:
-    """Issues and checks tokens under one key."""
+    """Issues and checks tokens under one key, and holds them to one lifetime cap.
 
-    def __init__(self, key: bytes, *, clock: Clock = utc_now) -> None:
+    The cap (`max_hours`, `auth.token_hours`) is checked when a token is issued AND when it is
+    verified: a token signed with the right key but made to live longer (an issuer that skipped
+    the check, `--hours 87600`) is refused like a forged one."""
+
+    def __init__(self, key: bytes, *, clock: Clock = utc_now, max_hours: float = DEFAULT_TOKEN_HOURS) -> None:
         if len(key) < 16:
             raise ConfigError("auth.secret", "the signing key must have at least 16 bytes")
+        if not max_hours > 0:
+            raise ConfigError("auth.token_hours", "a token must be allowed to live a while")
         self._key = key
         self._clock = clock
+        self.max_hours = max_hours
+        self._max_seconds = int(max_hours * 3600)
 
     def _sign(self, signed_part: str) -> str:
         return _b64(hmac.new(self._key, signed_part.encode("ascii"), hashlib.sha256).digest())
 
     def issue(self, principal: Principal, *, hours: float) -> str:
+        if not 0 < int(hours * 3600) <= self._max_seconds:
+            raise InvalidInput(f"a token lives more than 0 and at most {self.max_hours:g} hours (auth.token_hours)",
+                               hours=hours)
         now = int(self._clock().timestamp())
         claims = {"sub": principal.user, "role": principal.role, "unit": principal.unit,
                   "iat": now, "exp": now + int(hours * 3600)}
@@ -130,10 +145,16 @@ class TokenSigner:
             claims: dict[str, Any] = json.loads(_unb64(parts[1]))
             principal = Principal(user=str(claims["sub"]), role=str(claims["role"]),
                                   unit=claims.get("unit"))
-            expires = int(claims["exp"])
+            issued, expires = int(claims["iat"]), int(claims["exp"])
         except (ValueError, KeyError, TypeError, binascii.Error, InvalidInput) as exc:
             raise Unauthenticated("malformed access token claims") from exc
-        if expires <= self._clock().timestamp():
+        now = self._clock().timestamp()
+        if expires - issued > self._max_seconds:
+            raise Unauthenticated(f"access token made to live longer than {self.max_hours:g} hours "
+                                  "(auth.token_hours)", user=principal.user)
+        if issued > now + CLOCK_SKEW_SECONDS:
+            raise Unauthenticated("access token issued in the future", user=principal.user)
+        if expires <= now:
             raise Unauthenticated("access token expired; sign in again", user=principal.user)
         return principal, datetime.fromtimestamp(expires, UTC)
 
@@ -343,7 +364,11 @@ def _check_origin(request: web.Request, *, required: bool) -> None:
 
 
 def _from_token(request: web.Request, token: str) -> tuple[Principal, Credential]:
-    principal, expires = request.app[TOKEN_SIGNER].verify_until(token)
+    signer = request.app.get(TOKEN_SIGNER)
+    if signer is None:  # production: signed tokens are for tests only (`auth.test_tokens`)
+        raise Unauthenticated("signed access tokens are not accepted here: people sign in, "
+                              "programs send an API key")
+    principal, expires = signer.verify_until(token)
     return principal, Credential(token_expires_at=expires)
 
 
