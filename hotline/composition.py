@@ -29,6 +29,7 @@ from abuse import plugin as abuse_plugin
 from abuse.limiter import AbuseScreen
 from abuse.policy_file import load_abuse_policy
 from accounts import plugin as accounts_plugin
+from accounts.api_keys import ApiKeyStore
 from accounts.passwords import Passwords
 from accounts.store import AccountStore
 from accounts.throttle import SignInThrottle, ThrottleLimits
@@ -465,7 +466,7 @@ def build_app(settings: Settings) -> web.Application:
         SessionLimits(idle=timedelta(minutes=auth.session_idle_minutes),
                       absolute=timedelta(hours=auth.session_absolute_hours)),
         cookie_secure=auth.session_cookie_secure, socket_recheck_seconds=auth.socket_recheck_seconds,
-        allowed_origins=auth.allowed_origins))
+        allowed_origins=auth.allowed_origins, api_keys=ApiKeyStore(engine)))
 
     acd = AcdStore(redis, prefix, bus=bus, policy=AgentPolicy(
         wrap_up_limit=timedelta(seconds=max(1.0, settings.queue.wrap_up_limit_seconds)),
