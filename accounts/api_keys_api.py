@@ -76,11 +76,12 @@ async def revoke_key(request: web.Request) -> web.Response:
 
 
 def operations() -> list[Operation]:
-    who = "admin, or the account itself"
     return [
         Operation("get", "/api/users/{username}/api-keys", "The account's API keys (names, last use; "
-                  "never a key)", who),
+                  "never a key)", ACCOUNT_ADMINS, owner="username"),
         Operation("post", "/api/users/{username}/api-keys", "Make a named API key for the account: the key "
-                  "is in this answer only (needs a session: no key makes keys)", who, NewKeyBody, success=201),
-        Operation("delete", "/api/users/{username}/api-keys/{key_id}", "Revoke an API key for good", who),
+                  "is in this answer only (needs a session: no key makes keys)", ACCOUNT_ADMINS, NewKeyBody,
+                  success=201, owner="username", api_keys=False),
+        Operation("delete", "/api/users/{username}/api-keys/{key_id}", "Revoke an API key for good",
+                  ACCOUNT_ADMINS, owner="username"),
     ]
