@@ -288,3 +288,23 @@ async def test_key_names_are_unique_among_live_keys_and_their_number_is_bounded(
                                ("/api/users/li/api-keys", "a\x01b", 400)):
         response = await hotline.client.post(path, json={"name": name}, headers=admin.writes)
         assert response.status == status, path
+
+
+async def test_migration_0012_adds_and_removes_only_the_keys_table(engine: AsyncEngine) -> None:
+    from sqlalchemy import inspect
+
+    from kernel.database import downgrade, upgrade
+
+    async def tables() -> set[str]:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+
+    accounts = AccountStore(engine)
+    await accounts.add("zhang", "张", Role.UNIT, "city-housing", NO_PASSWORD)
+    await ApiKeyStore(engine).create("zhang", "办件系统", created_by="root")
+    assert {"api_keys", "users", "user_sessions"} <= await tables()
+    await downgrade(engine, "0011")
+    assert "api_keys" not in await tables() and {"users", "user_sessions"} <= await tables()
+    assert (await accounts.get("zhang")).machine  # the accounts stay
+    await upgrade(engine)
+    assert "api_keys" in await tables() and await ApiKeyStore(engine).list("zhang") == []
