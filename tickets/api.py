@@ -525,8 +525,9 @@ async def run_command(request: web.Request) -> web.Response:
     if actor.role is not Role.UNIT:
         _may_run(actor, spec)  # before anything is read: a refused role learns nothing of tickets
     ticket = await store.get(no)
-    guard(ticket)  # a unit learns first whether the ticket is its own (404 if not), as on every read
-    _may_run(actor, spec)
+    guard(ticket)
+    if actor.role is Role.UNIT:
+        _may_run(actor, spec)  # only now: a unit learns first whether the ticket is its own (404)
     body = await _body(request, spec.body)
     check_evidence(request.app[EVIDENCE_STORE], body.attachments)
     context = _Context(ticket, store.now(), request.app[DISPATCH_CATALOGUE],
