@@ -117,7 +117,7 @@ _ERROR_SCHEMA = {
     "type": "object", "required": ["error", "message"],
     "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
 }
-_ERRORS = ((400, "invalid input"), (401, "no, forged or expired access token"),
+_ERRORS = ((400, "invalid input"), (401, "no valid credential: sign in, or send a live API key"),
            (403, "role may not do this"), (404, "not found or not visible to this person"),
            (409, "conflict: reload and retry"), (422, "transition not allowed by the regulations"),
            (503, "a service the backend needs is unavailable"))
