@@ -35,6 +35,9 @@ from kernel.roles import AGENTS
 
 ABUSE_SCREEN = web.AppKey("abuse_screen", AbuseScreen)
 SUPERVISOR = "supervisor"
+SUPERVISORS = frozenset({SUPERVISOR})
+#: An appeal is lodged on the caller's behalf: the agent who takes it may record it too.
+APPEAL_TAKERS = SUPERVISORS | AGENTS
 
 routes = web.RouteTableDef()
 
@@ -127,7 +130,7 @@ async def history(request: web.Request) -> web.Response:
 
 @routes.post("/api/abuse/{number}/appeal")
 async def appeal(request: web.Request) -> web.Response:
-    user = _require_role(request, SUPERVISOR, *AGENTS)
+    user = _require_role(request, *APPEAL_TAKERS)
     body = await _body(request, AppealBody)
     measure = await _screen(request).appeal(
         _number(request), statement=body.statement, received_by=body.received_by or user
@@ -137,13 +140,13 @@ async def appeal(request: web.Request) -> web.Response:
 
 def operations() -> list[Operation]:
     return [
-        Operation("get", "/api/abuse/restricted", "Callers under a standing measure", "supervisor"),
+        Operation("get", "/api/abuse/restricted", "Callers under a standing measure", SUPERVISORS),
         Operation("post", "/api/abuse/{number}/lift", "Lift a caller's measure (reason required)",
-                  "supervisor", LiftBody),
+                  SUPERVISORS, LiftBody),
         Operation("post", "/api/abuse/{number}/extend", "Extend a caller's measure (capped)",
-                  "supervisor", ExtendBody),
+                  SUPERVISORS, ExtendBody),
         Operation("get", "/api/abuse/{number}/history", "A caller's screening audit trail",
-                  "supervisor", query=(("limit", "integer"),)),
+                  SUPERVISORS, query=(("limit", "integer"),)),
         Operation("post", "/api/abuse/{number}/appeal", "Record a caller's appeal (申诉)",
-                  "supervisor, agent, senior_agent", AppealBody, success=201),
+                  APPEAL_TAKERS, AppealBody, success=201),
     ]

@@ -22,7 +22,7 @@ from kernel import auth
 from kernel.audit import client_address
 from kernel.errors import InvalidInput, PermissionDenied
 from kernel.http_edge import RequestBody, read_body
-from kernel.openapi import ANYONE, Operation
+from kernel.openapi import ANYONE, SIGNED_IN, Operation
 from kernel.roles import ACCOUNT_ADMINS, Role
 from kernel.sessions import SessionLimits, session_id_of
 
@@ -128,12 +128,11 @@ def operations() -> list[Operation]:
         Operation("post", "/api/session", "Sign in with user name and password: sets the HttpOnly "
                   "session cookie and answers with the CSRF token for `X-CSRF-Token` (429 after too "
                   "many failures, with Retry-After)", ANYONE, SignInBody),
-        Operation("get", "/api/session", "Who is signed in (and the session's CSRF token)",
-                  "any signed-in person"),
+        Operation("get", "/api/session", "Who is signed in (and the session's CSRF token)", SIGNED_IN),
         Operation("delete", "/api/session", "Sign out: end this session (cookie and X-CSRF-Token)",
-                  "any signed-in person"),
+                  SIGNED_IN),
         Operation("delete", "/api/users/{username}/sessions", "End every session of a person; "
-                  "their websockets close within seconds", "admin"),
+                  "their websockets close within seconds", ACCOUNT_ADMINS),
         Operation("get", "/signin", "The sign-in page (zh-CN)", ANYONE, content_type="text/html"),
         Operation("get", "/signin/signin.js", "The sign-in page's script", ANYONE,
                   content_type="text/javascript"),

@@ -1,8 +1,12 @@
 """Accounts: who may sign in, under which name, role and unit. Pure: no I/O.
 
 A user name is also an agent's id on the desk and in the ACD, and becomes a SIP endpoint name
-(`agent-<name>`), so it uses the desk's safe alphabet. Every role of `kernel.roles` may hold an
-account except `system`, which is for automated jobs; a unit's staff name their unit.
+(`agent-<name>`), so it uses the desk's safe alphabet. Every role of `kernel.roles` may hold a
+person's account except `system`, which is for automated jobs; a unit's staff name their unit.
+
+An account may also be a program's (`machine`): a unit's own case system, the web intake. It has
+no password and never signs in; it works with API keys (`kernel.api_keys`). Only a program's
+account may have the role `system`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from kernel.api_keys import KEY_PREFIX
 from kernel.errors import InvalidInput
 from kernel.roles import Role
 
@@ -23,6 +28,10 @@ MAX_DISPLAY_NAME = 64
 
 #: Roles a person's account may have (automated jobs are `system`, never a person).
 ACCOUNT_ROLES: frozenset[Role] = frozenset(Role) - {Role.SYSTEM}
+#: Roles a program's account may have: any a person may, and `system` (web intake).
+MACHINE_ROLES: frozenset[Role] = frozenset(Role)
+#: The password hash of a program's account: not an argon2 hash, so no password matches it.
+NO_PASSWORD = "!machine: no password, API keys only"
 
 #: How each role is called on the pages (zh-CN).
 ROLE_TITLES: dict[Role, str] = {
@@ -50,11 +59,13 @@ class Account:
     active: bool
     created_at: datetime
     updated_at: datetime
+    #: A program's account: no password, never signs in, works with API keys.
+    machine: bool = False
 
     def as_json(self) -> dict[str, object]:
         return {"username": self.username, "display_name": self.display_name,
                 "role": self.role.value, "role_title": ROLE_TITLES[self.role], "unit": self.unit,
-                "active": self.active, "created_at": self.created_at.isoformat()}
+                "active": self.active, "machine": self.machine, "created_at": self.created_at.isoformat()}
 
 
 def check_username(username: str) -> str:
@@ -64,8 +75,10 @@ def check_username(username: str) -> str:
     return username
 
 
-def check_account(username: str, display_name: str, role: str, unit: str | None) -> tuple[str, str, Role, str | None]:
-    """The account's fields, validated: InvalidInput names the first bad one."""
+def check_account(username: str, display_name: str, role: str, unit: str | None, *,
+                  machine: bool = False) -> tuple[str, str, Role, str | None]:
+    """The account's fields, validated: InvalidInput names the first bad one. `machine`: a
+    program's account, which may also have the role `system`."""
     check_username(username)
     display_name = display_name.strip()
     if not display_name or len(display_name) > MAX_DISPLAY_NAME:
@@ -75,9 +88,10 @@ def check_account(username: str, display_name: str, role: str, unit: str | None)
         account_role = Role(role)
     except ValueError:
         raise InvalidInput(f"unknown role {role!r}", field="role",
-                           allowed=sorted(r.value for r in ACCOUNT_ROLES)) from None
-    if account_role not in ACCOUNT_ROLES:
-        raise InvalidInput(f"role {role!r} is for automated jobs, not people", field="role")
+                           allowed=sorted(r.value for r in (MACHINE_ROLES if machine else ACCOUNT_ROLES))) from None
+    if account_role not in (MACHINE_ROLES if machine else ACCOUNT_ROLES):
+        raise InvalidInput(f"role {role!r} is for automated jobs, not people (a program's account: --machine)",
+                           field="role")
     if (account_role is Role.UNIT) != bool(unit):
         raise InvalidInput("a unit code is needed for role 'unit' and only for it", field="unit")
     if unit is not None and len(unit) > 64:
@@ -92,3 +106,48 @@ def check_password(password: str) -> str:
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidInput(f"a password has at most {MAX_PASSWORD_LENGTH} characters", field="password")
     return password
+
+
+# ---- programs' API keys (kernel/api_keys.py) -------------------------------------------------
+
+MAX_KEY_NAME = 64
+#: Live keys an account may hold at once: a program needs one, two while it rotates; not hundreds.
+MAX_KEYS_PER_ACCOUNT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A program's key as listings show it: never the key, which is shown once when made."""
+
+    id: str
+    username: str
+    name: str
+    created_at: datetime
+    created_by: str
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    revoked_reason: str | None
+
+    @property
+    def shown(self) -> str:
+        """How the key begins, to tell which key a program holds."""
+        return f"{KEY_PREFIX}{self.id}_…"
+
+    def as_json(self) -> dict[str, object]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {"id": self.id, "username": self.username, "name": self.name, "shown": self.shown,
+                "created_at": self.created_at.isoformat(), "created_by": self.created_by,
+                "last_used_at": iso(self.last_used_at), "revoked_at": iso(self.revoked_at),
+                "revoked_by": self.revoked_by, "revoked_reason": self.revoked_reason,
+                "active": self.revoked_at is None}
+
+
+def check_key_name(name: str) -> str:
+    """A key's name says which program holds it (网站受理, 住建局办件系统)."""
+    name = name.strip()
+    if not name or len(name) > MAX_KEY_NAME or any(ch < " " for ch in name):
+        raise InvalidInput(f"a key name of 1 to {MAX_KEY_NAME} printable characters is needed", field="name")
+    return name

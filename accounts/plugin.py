@@ -1,6 +1,7 @@
 """Installs accounts and sign-in into an application: the session cookie accepted by
-`kernel.auth` (with the socket re-check), the sign-in page and the session API, and a daily
-purge of long-ended sessions. The composition root and tests use it."""
+`kernel.auth` (with the socket re-check), the sign-in page and the session API, programs' API
+keys (accepted by `kernel.auth`, managed over HTTP), and a daily purge of long-ended sessions.
+The composition root and tests use it."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from accounts import api
+from accounts import api, api_keys_api
+from accounts.api_keys import ApiKeyStore
 from accounts.passwords import Passwords
 from accounts.sign_in import SignIn
 from accounts.store import AccountStore
 from accounts.throttle import SignInThrottle
-from kernel.auth import SessionGate, install_sessions
+from kernel.auth import ApiKeyGate, SessionGate, install_api_keys, install_sessions
 from kernel.clock import Clock, utc_now
 from kernel.openapi import contribute
 from kernel.sessions import SessionLimits
@@ -40,6 +42,8 @@ class AccountsDeps:
     socket_recheck_seconds: float = 2.0
     allowed_origins: Collection[str] = ()
     clock: Clock = utc_now
+    #: Programs' API keys; None: the app accepts none (and serves no key management).
+    api_keys: ApiKeyStore | None = None
 
 
 def install(app: web.Application, deps: AccountsDeps) -> SessionGate:
@@ -52,6 +56,11 @@ def install(app: web.Application, deps: AccountsDeps) -> SessionGate:
     app[api.COOKIE_SECURE] = deps.cookie_secure
     app.add_routes(api.routes)
     contribute(app, api.operations())
+    if deps.api_keys is not None:
+        install_api_keys(app, ApiKeyGate(deps.api_keys, deps.clock))
+        app[api_keys_api.API_KEY_STORE] = deps.api_keys
+        app.add_routes(api_keys_api.routes)
+        contribute(app, api_keys_api.operations())
 
     async def purge_daily() -> None:
         while True:

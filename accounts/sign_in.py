@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from accounts.model import USERNAME, Account
+from accounts.model import NO_PASSWORD, USERNAME, Account
 from accounts.passwords import Passwords
 from accounts.store import AccountStore
 from accounts.throttle import SignInThrottle
@@ -32,6 +32,8 @@ class SignIn:
         username = username.strip().lower()
         await self.throttle.attempt(username, address)
         found = await self.store.credentials(username) if USERNAME.match(username) else None
+        if found is not None and found[1] == NO_PASSWORD:
+            found = None  # a program's account never signs in; answered like an unknown name
         matches = await self.passwords.verify(found[1] if found else None, password)
         if found is None or not matches:
             log.info("sign-in refused: wrong user name or password", extra={"user": username[:32],

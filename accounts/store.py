@@ -18,11 +18,11 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from accounts.model import Account
+from accounts.model import NO_PASSWORD, Account
 from kernel.clock import Clock, utc_now
 from kernel.errors import Conflict, NotFound, Unavailable
 from kernel.roles import Role
-from kernel.schema import user_sessions, users
+from kernel.schema import api_keys, user_sessions, users
 from kernel.sessions import SessionRecord, session_id_of
 
 #: Sessions looked up per query (an IN list): a node's open sockets are re-checked in batches.
@@ -30,7 +30,7 @@ BATCH = 500
 
 
 @contextmanager
-def _database_errors() -> Iterator[None]:
+def database_errors() -> Iterator[None]:
     try:
         yield
     except (OperationalError, DBAPIError, OSError) as exc:
@@ -40,7 +40,7 @@ def _database_errors() -> Iterator[None]:
 def _account(row: Any) -> Account:
     return Account(username=row["username"], display_name=row["display_name"], role=Role(row["role"]),
                    unit=row["unit"], active=bool(row["active"]), created_at=row["created_at"],
-                   updated_at=row["updated_at"])
+                   updated_at=row["updated_at"], machine=row["password_hash"] == NO_PASSWORD)
 
 
 class AccountStore:
@@ -72,7 +72,7 @@ class AccountStore:
 
     async def credentials(self, username: str) -> tuple[Account, str] | None:
         """The account and its password hash, for a sign-in; None if there is no such user."""
-        with _database_errors():
+        with database_errors():
             async with self._engine.connect() as conn:
                 row = (await conn.execute(select(users).where(users.c.username == username))).mappings().first()
         return None if row is None else (_account(row), row["password_hash"])
@@ -90,7 +90,8 @@ class AccountStore:
         return [_account(row) for row in rows]
 
     async def set_active(self, username: str, active: bool) -> Account:
-        """Enable or disable an account; disabling also revokes every session it has."""
+        """Enable or disable an account; disabling also revokes every session and every API key
+        it has (enabling it again brings none back)."""
         now = self._clock()
         async with self._engine.begin() as conn:
             result = await conn.execute(update(users).where(users.c.username == username)
@@ -99,6 +100,9 @@ class AccountStore:
                 raise NotFound(f"no user {username!r}", username=username)
             if not active:
                 await conn.execute(self._revoke_all(username, "disabled", now))
+                k = api_keys.c
+                await conn.execute(update(api_keys).where(k.username == username, k.revoked_at.is_(None))
+                                   .values(revoked_at=now, revoked_reason="disabled"))
         return await self.get(username)
 
     async def set_password(self, username: str, password_hash: str, *, revoke: bool = True) -> None:
@@ -122,7 +126,7 @@ class AccountStore:
         csrf = secrets.token_urlsafe(32)
         now = self._clock()
         session_id = session_id_of(secret)
-        with _database_errors():
+        with database_errors():
             async with self._engine.begin() as conn:
                 await conn.execute(insert(user_sessions).values(
                     id=session_id, username=username, csrf_token=csrf, created_at=now, last_seen_at=now,
@@ -134,7 +138,7 @@ class AccountStore:
         ids = list(session_ids)
         found: dict[str, SessionRecord] = {}
         s = user_sessions.c
-        with _database_errors():
+        with database_errors():
             async with self._engine.connect() as conn:
                 for start in range(0, len(ids), BATCH):
                     statement = (select(s.id, s.username, s.csrf_token, s.created_at, s.last_seen_at,
@@ -152,7 +156,7 @@ class AccountStore:
     async def touch_sessions(self, session_ids: Collection[str], at: datetime) -> None:
         ids = list(session_ids)
         s = user_sessions.c
-        with _database_errors():
+        with database_errors():
             async with self._engine.begin() as conn:
                 for start in range(0, len(ids), BATCH):
                     # Never backwards: two nodes may touch the same session out of order.
@@ -163,7 +167,7 @@ class AccountStore:
     async def revoke_session(self, session_id: str, reason: str) -> bool:
         """End one session (sign-out); whether it was still open."""
         s = user_sessions.c
-        with _database_errors():
+        with database_errors():
             async with self._engine.begin() as conn:
                 result = await conn.execute(update(user_sessions)
                                             .where(s.id == session_id, s.revoked_at.is_(None))

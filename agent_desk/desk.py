@@ -168,7 +168,7 @@ async def protocol(request: web.Request) -> web.Response:
 def operations() -> list[Operation]:
     return [
         Operation("get", "/ws/desk", "The agent's desk (websocket; session cookie or `?access_token=`; see "
-                  "agent_desk/PROTOCOL.md)", "agent, senior_agent, supervisor", success=101,
+                  "agent_desk/PROTOCOL.md)", DESK_ROLES, success=101,
                   content_type="websocket"),
         Operation("get", "/api/desk/protocol", "The desk protocol: JSON schemas, version, errors",
                   ANYONE),

@@ -85,7 +85,7 @@ def operations() -> list[Operation]:
     return [
         Operation("get", "/ws/live",
                   "Live transcripts of calls (websocket; session cookie or `?access_token=`)",
-                  "agent, senior_agent, dispatcher, callback_agent, supervisor", success=101,
+                  LIVE_FEED_ROLES, success=101,
                   content_type="websocket"),
         Operation("get", "/", "The agent's desk page (signs in from `#access_token=`)", ANYONE,
                   content_type="text/html"),

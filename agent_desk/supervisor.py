@@ -64,9 +64,9 @@ async def monitor(request: web.Request) -> web.Response:
 
 def operations() -> list[Operation]:
     return [
-        Operation("get", "/api/live/calls", "Calls in progress, with who monitors them", "supervisor"),
-        Operation("post", "/api/live/softphone", "The supervisor's browser softphone account", "supervisor"),
+        Operation("get", "/api/live/calls", "Calls in progress, with who monitors them", SUPERVISORS),
+        Operation("post", "/api/live/softphone", "The supervisor's browser softphone account", SUPERVISORS),
         Operation("post", "/api/live/calls/{call_id}/monitor",
-                  "Listen, whisper or barge on a live call in the supervisor's softphone (audited)",
-                  "supervisor", MonitorBody, success=201),
+                  "Listen, whisper or barge on a live call in the supervisor's softphone (audited, "
+                  "refusals too)", SUPERVISORS, MonitorBody, success=201),
     ]

@@ -178,6 +178,6 @@ def wallboard_exposition(service: WallboardService) -> Callable[[], str]:
 
 def operations() -> list[Operation]:
     return [
-        Operation("get", "/ws/wallboard", "The wallboard, pushed on every change (websocket)", "supervisor",
+        Operation("get", "/ws/wallboard", "The wallboard, pushed on every change (websocket)", BOARD_ROLES,
                   content_type="websocket"),
     ]

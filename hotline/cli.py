@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from accounts.model import ACCOUNT_ROLES
+from accounts.model import MACHINE_ROLES
 from hotline.settings import load_settings
 from kernel.errors import HotlineError
 from kernel.log import configure_logging
@@ -122,11 +122,16 @@ async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) ->
 
 
 def _token(settings_path: Path | None, args: argparse.Namespace) -> None:
-    """Print an access token (and, for hotline staff, the desk link that signs in with it)."""
+    """Print a signed test token (and, for hotline staff, the desk link that signs in with it).
+    Only where `auth.test_tokens` is on: the test harness and the development stack."""
     from hotline.composition import token_signer
     from kernel.auth import Principal
+    from kernel.errors import ConfigError
 
     settings = load_settings(settings_path)
+    if not settings.auth.test_tokens:
+        raise ConfigError("auth.test_tokens", "signed tokens are for tests and development only: people "
+                          "sign in (hotline user), programs use API keys (hotline api-key)")
     hours = args.hours if args.hours is not None else settings.auth.token_hours
     principal = Principal(user=args.user, role=args.role, unit=args.unit)
     token = token_signer(settings).issue(principal, hours=hours)
@@ -140,10 +145,12 @@ async def _user(settings_path: Path | None, args: argparse.Namespace) -> None:
     """People's accounts (accounts/): add, disable, enable, reset a password, list."""
     import secrets
 
-    from accounts.model import check_account, check_password, check_username
+    from accounts.api_keys import ApiKeyStore
+    from accounts.model import NO_PASSWORD, check_account, check_password, check_username
     from accounts.passwords import Passwords
     from accounts.store import AccountStore
     from kernel.database import open_database
+    from kernel.errors import InvalidInput
 
     settings = load_settings(settings_path)
     engine = await open_database(settings.database.url, migrate=True)
@@ -156,7 +163,13 @@ async def _user(settings_path: Path | None, args: argparse.Namespace) -> None:
         return secrets.token_urlsafe(12), True
 
     try:
-        if args.user_command == "add":
+        if args.user_command == "add" and args.machine:
+            username, name, role, unit = check_account(args.username, args.name, args.role, args.unit, machine=True)
+            account = await store.add(username, name, role, unit, NO_PASSWORD)
+            print(f"program account {account.username} added ({account.role.value}"
+                  f"{', ' + account.unit if account.unit else ''}); it never signs in: "
+                  f"hotline api-key create {account.username} --name ...")
+        elif args.user_command == "add":
             username, name, role, unit = check_account(args.username, args.name, args.role, args.unit)
             password, generated = new_password()
             account = await store.add(username, name, role, unit, await passwords.hash(password))
@@ -165,6 +178,8 @@ async def _user(settings_path: Path | None, args: argparse.Namespace) -> None:
                   + (f"; password: {password}" if generated else ""))
         elif args.user_command == "reset-password":
             username = check_username(args.username)
+            if (await store.get(username)).machine:
+                raise InvalidInput(f"{username} is a program's account: it has no password (use API keys)")
             password, generated = new_password()
             ended = await store.open_sessions(username)
             await store.set_password(username, await passwords.hash(password))
@@ -173,16 +188,52 @@ async def _user(settings_path: Path | None, args: argparse.Namespace) -> None:
         elif args.user_command in ("disable", "enable"):
             username = check_username(args.username)
             ended = await store.open_sessions(username) if args.user_command == "disable" else 0
+            keys = await ApiKeyStore(engine).count_live(username) if args.user_command == "disable" else 0
             account = await store.set_active(username, args.user_command == "enable")
             print(f"user {account.username} {args.user_command}d"
-                  + (f"; {ended} session(s) ended" if args.user_command == "disable" else ""))
+                  + (f"; {ended} session(s) ended" if args.user_command == "disable" else "")
+                  + (f"; {keys} API key(s) revoked" if keys else ""))
         elif args.user_command == "list":
             accounts = await store.list()
             if args.json:
                 print(json.dumps([a.as_json() for a in accounts], ensure_ascii=False))
             for a in [] if args.json else accounts:
                 print(f"{a.username:<20} {a.role.value:<15} {a.unit or '-':<24} "
-                      f"{'active' if a.active else 'disabled':<9} {a.display_name}")
+                      f"{'active' if a.active else 'disabled':<9} {a.display_name}"
+                      + (" (program: API keys only)" if a.machine else ""))
+    finally:
+        await engine.dispose()
+
+
+async def _api_key(settings_path: Path | None, args: argparse.Namespace) -> None:
+    """Programs' API keys (accounts/api_keys.py): create (the key printed once), list, revoke."""
+    import getpass
+
+    from accounts.api_keys import ApiKeyStore
+    from accounts.model import check_username
+    from kernel.database import open_database
+
+    settings = load_settings(settings_path)
+    engine = await open_database(settings.database.url, migrate=True)
+    store = ApiKeyStore(engine)
+    by = f"cli:{getpass.getuser()}"
+    try:
+        if args.api_key_command == "create":
+            key, listed = await store.create(check_username(args.username), args.name, created_by=by)
+            print(f"API key {listed.id} ({listed.name}) made for {listed.username}; it is shown once, "
+                  "keep it in the program's secret store:", file=sys.stderr)
+            print(key)
+        elif args.api_key_command == "list":
+            keys = await store.list(check_username(args.username) if args.username else None)
+            if args.json:
+                print(json.dumps([k.as_json() for k in keys], ensure_ascii=False))
+            for k in [] if args.json else keys:
+                used = k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else "never used"
+                state = "active" if k.revoked_at is None else f"revoked ({k.revoked_reason})"
+                print(f"{k.id:<13} {k.username:<20} {state:<20} {used:<26} {k.name}")
+        elif args.api_key_command == "revoke":
+            revoked = await store.revoke(args.key_id, by=by)
+            print(f"API key {revoked.id} ({revoked.name}) of {revoked.username} revoked")
     finally:
         await engine.dispose()
 
@@ -214,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     again.add_argument("--model", type=Path, default=None, help="Vosk model (default: asr.model_path)")
     again.add_argument("--replace", action="store_true",
                        help="also replace calls that already have a transcript")
-    token = sub.add_parser("token", help="issue an access token for a person of the hotline or a unit")
+    token = sub.add_parser("token", help="issue a signed test token (only with auth.test_tokens: tests and "
+                           "development; people sign in, programs use API keys)")
     token.add_argument("--role", required=True, choices=sorted(ROLE_NAMES))
     token.add_argument("--user", required=True, help="who acts (shown in every event they cause)")
     token.add_argument("--unit", default=None, help="the unit code, for --role unit")
@@ -224,10 +276,13 @@ def main(argv: list[str] | None = None) -> None:
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="add a person; prints a random password unless --password-stdin")
     add.add_argument("username", help="1-32 lowercase letters, digits or dashes (an agent's desk id)")
-    add.add_argument("--role", required=True, choices=sorted(r.value for r in ACCOUNT_ROLES))
+    add.add_argument("--role", required=True, choices=sorted(r.value for r in MACHINE_ROLES),
+                     help="a person's: any but system; a program's (--machine): any")
     add.add_argument("--name", required=True, help="display name, e.g. 张丽")
     add.add_argument("--unit", default=None, help="the unit code, for --role unit")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--machine", action="store_true", help="a program's account (web intake, a unit's "
+                     "own system): no password, never signs in, works with API keys (hotline api-key)")
     for command, text in (("disable", "disable a person and end their sessions (websockets close too)"),
                           ("enable", "enable a disabled person again")):
         user_sub.add_parser(command, help=text).add_argument("username")
@@ -237,6 +292,17 @@ def main(argv: list[str] | None = None) -> None:
     reset.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     listing = user_sub.add_parser("list", help="every account")
     listing.add_argument("--json", action="store_true", help="as JSON")
+    api_key = sub.add_parser("api-key", help="programs' API keys (Authorization: Bearer hk_...): create, "
+                             "list, revoke")
+    api_key_sub = api_key.add_subparsers(dest="api_key_command", required=True)
+    create = api_key_sub.add_parser("create", help="make a named key for an account; prints the key once "
+                                    "(on stdout; the note on stderr)")
+    create.add_argument("username", help="the account the program acts as (its role and unit)")
+    create.add_argument("--name", required=True, help="which program holds it, e.g. 网站受理")
+    keys = api_key_sub.add_parser("list", help="keys (never a key itself), of one account or of all")
+    keys.add_argument("username", nargs="?", default=None)
+    keys.add_argument("--json", action="store_true", help="as JSON")
+    api_key_sub.add_parser("revoke", help="revoke a key for good").add_argument("key_id", help="the id `list` shows")
     prompts = sub.add_parser(
         "prompts", help="render missing zh-CN voice prompts (config/prompts.toml) with espeak-ng cmn-latn-pinyin")
     prompts.add_argument("--sounds-dir", type=Path, required=True,
@@ -264,6 +330,8 @@ def main(argv: list[str] | None = None) -> None:
             _token(args.config, args)
         elif args.command == "user":
             asyncio.run(_user(args.config, args))
+        elif args.command == "api-key":
+            asyncio.run(_api_key(args.config, args))
     except HotlineError as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

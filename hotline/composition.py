@@ -29,6 +29,7 @@ from abuse import plugin as abuse_plugin
 from abuse.limiter import AbuseScreen
 from abuse.policy_file import load_abuse_policy
 from accounts import plugin as accounts_plugin
+from accounts.api_keys import ApiKeyStore
 from accounts.passwords import Passwords
 from accounts.store import AccountStore
 from accounts.throttle import SignInThrottle, ThrottleLimits
@@ -127,13 +128,14 @@ def resolve_path(path: Path) -> Path:
 
 
 def signing_key(settings: Settings) -> bytes:
-    """The hotline's key: signs access tokens and derives softphone passwords."""
+    """The hotline's key: derives softphone passwords and signs the test harness's tokens."""
     return load_signing_key(settings.auth.secret, resolve_path(settings.auth.secret_file))
 
 
 def token_signer(settings: Settings) -> TokenSigner:
-    """The signer of access tokens, with the configured key or the one kept on disk."""
-    return TokenSigner(signing_key(settings))
+    """The signer of the tests' access tokens (`auth.test_tokens`), with the configured key or
+    the one kept on disk, and the lifetime cap `auth.token_hours`."""
+    return TokenSigner(signing_key(settings), max_hours=settings.auth.token_hours)
 
 
 async def preflight(settings: Settings) -> None:
@@ -435,7 +437,10 @@ def build_app(settings: Settings) -> web.Application:
     app = new_app()
     metrics = serve_metrics(app)
     app[SETTINGS] = settings
-    app[TOKEN_SIGNER] = token_signer(settings)
+    if settings.auth.test_tokens:
+        # Without a signer `kernel.auth` refuses every signed token: production has none.
+        log.warning("auth.test_tokens is on: signed test tokens are accepted (never in production)")
+        app[TOKEN_SIGNER] = token_signer(settings)
     prefix = settings.redis.key_prefix
     engine = create_engine(settings.database.url)
     redis = aioredis.from_url(settings.redis.url, socket_connect_timeout=2, socket_timeout=2)
@@ -461,7 +466,7 @@ def build_app(settings: Settings) -> web.Application:
         SessionLimits(idle=timedelta(minutes=auth.session_idle_minutes),
                       absolute=timedelta(hours=auth.session_absolute_hours)),
         cookie_secure=auth.session_cookie_secure, socket_recheck_seconds=auth.socket_recheck_seconds,
-        allowed_origins=auth.allowed_origins))
+        allowed_origins=auth.allowed_origins, api_keys=ApiKeyStore(engine)))
 
     acd = AcdStore(redis, prefix, bus=bus, policy=AgentPolicy(
         wrap_up_limit=timedelta(seconds=max(1.0, settings.queue.wrap_up_limit_seconds)),

@@ -1,10 +1,14 @@
-"""Who is calling the HTTP API: a person's session cookie, or a signed bearer token.
+"""Who is calling the HTTP API: a person's session cookie, a program's API key, or (in tests
+only) a signed bearer token.
 
 `principal_of` (and `require`, built on it) is the one function every route uses to learn who is
 calling, and the one place where credentials are checked:
 
-- `Authorization: Bearer <token>`: a signed token (below). Not sent by browsers on their own, so
-  no CSRF check is needed.
+- `Authorization: Bearer hk_<id>_<secret>`: a program's API key (`kernel.api_keys`), looked up by
+  `api_key_middleware`; it acts as its account (role and unit), is refused once revoked or while
+  the account is disabled, and opens no websocket. Not sent by browsers on their own, so no CSRF
+  check is needed.
+- `Authorization: Bearer v1.…`: a signed token (below), only where the app holds a signer.
 - `?access_token=<token>`: only on websocket upgrades (browsers cannot set headers on them) and
   on the routes marked `accepts_query_token` (a recording played by `<audio src>`); refused on
   every other route, since addresses end up in proxy logs and browser history.
@@ -17,18 +21,18 @@ Open websockets are re-checked by `SessionGate` every `auth.socket_recheck_secon
 (code `SESSION_ENDED`) when their session ends; a socket opened with a token closes when the
 token expires. Handlers wrap their socket loop in `watched(request, ws)`.
 
-Tokens:
+Tokens (tests only):
 
 A token names a person, a role and, for a handling unit (承办单位), the unit's code, and it is
-signed with HMAC-SHA256 under the hotline's key. The API trusts what a valid token says and
-nothing a client merely claims, so a unit cannot widen its view by editing a header: it would
-need the key. Tokens are stateless so every backend node checks them without a round trip; they
-expire (`auth.token_hours`) rather than being revoked, and rotating the key ends them all.
+signed with HMAC-SHA256 under the hotline's key. It cannot be revoked, so production has none:
+the composition root puts a `TOKEN_SIGNER` on the app only when `auth.test_tokens` is on (the
+test harness, the development stack), and without one every token is refused. A token lives at
+most `auth.token_hours`, which is checked when it is verified, not only when it is issued.
 
     v1.<base64url JSON claims>.<base64url HMAC-SHA256 of "v1." + claims>
 
-`hotline token --role unit --unit city-housing --user zhang` issues one. Each API maps the
-principal onto its own actor type and checks the role it needs (`require`).
+`hotline token --role unit --unit city-housing --user zhang` issues one (with `auth.test_tokens`).
+Each API maps the principal onto its own actor type and checks the role it needs (`require`).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from kernel.api_keys import ApiKeyLookup, ApiKeyRecord, is_api_key, key_id_of, needs_touch
+from kernel.api_keys import refusal as api_key_refusal
 from kernel.clock import Clock, utc_now
 from kernel.errors import ConfigError, HotlineError, InvalidInput, PermissionDenied, Unauthenticated
 from kernel.roles import ROLE_NAMES
@@ -61,6 +67,10 @@ log = logging.getLogger(__name__)
 
 VERSION = "v1"
 MAX_TOKEN_LENGTH = 2048
+#: A token's longest life unless settings say otherwise (`auth.token_hours`).
+DEFAULT_TOKEN_HOURS = 12.0
+#: How far ahead of this node's clock another node's clock may be when it issues a token.
+CLOCK_SKEW_SECONDS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,18 +103,29 @@ def _unb64(text: str) -> bytes:
 
 
 class TokenSigner:
-    """Issues and checks tokens under one key."""
+    """Issues and checks tokens under one key, and holds them to one lifetime cap.
 
-    def __init__(self, key: bytes, *, clock: Clock = utc_now) -> None:
+    The cap (`max_hours`, `auth.token_hours`) is checked when a token is issued AND when it is
+    verified: a token signed with the right key but made to live longer (an issuer that skipped
+    the check, `--hours 87600`) is refused like a forged one."""
+
+    def __init__(self, key: bytes, *, clock: Clock = utc_now, max_hours: float = DEFAULT_TOKEN_HOURS) -> None:
         if len(key) < 16:
             raise ConfigError("auth.secret", "the signing key must have at least 16 bytes")
+        if not max_hours > 0:
+            raise ConfigError("auth.token_hours", "a token must be allowed to live a while")
         self._key = key
         self._clock = clock
+        self.max_hours = max_hours
+        self._max_seconds = int(max_hours * 3600)
 
     def _sign(self, signed_part: str) -> str:
         return _b64(hmac.new(self._key, signed_part.encode("ascii"), hashlib.sha256).digest())
 
     def issue(self, principal: Principal, *, hours: float) -> str:
+        if not 0 < int(hours * 3600) <= self._max_seconds:
+            raise InvalidInput(f"a token lives more than 0 and at most {self.max_hours:g} hours (auth.token_hours)",
+                               hours=hours)
         now = int(self._clock().timestamp())
         claims = {"sub": principal.user, "role": principal.role, "unit": principal.unit,
                   "iat": now, "exp": now + int(hours * 3600)}
@@ -130,10 +151,16 @@ class TokenSigner:
             claims: dict[str, Any] = json.loads(_unb64(parts[1]))
             principal = Principal(user=str(claims["sub"]), role=str(claims["role"]),
                                   unit=claims.get("unit"))
-            expires = int(claims["exp"])
+            issued, expires = int(claims["iat"]), int(claims["exp"])
         except (ValueError, KeyError, TypeError, binascii.Error, InvalidInput) as exc:
             raise Unauthenticated("malformed access token claims") from exc
-        if expires <= self._clock().timestamp():
+        now = self._clock().timestamp()
+        if expires - issued > self._max_seconds:
+            raise Unauthenticated(f"access token made to live longer than {self.max_hours:g} hours "
+                                  "(auth.token_hours)", user=principal.user)
+        if issued > now + CLOCK_SKEW_SECONDS:
+            raise Unauthenticated("access token issued in the future", user=principal.user)
+        if expires <= now:
             raise Unauthenticated("access token expired; sign in again", user=principal.user)
         return principal, datetime.fromtimestamp(expires, UTC)
 
@@ -176,10 +203,12 @@ _QUERY_TOKEN_MARK = "_hotline_accepts_query_token"
 
 @dataclass(frozen=True, slots=True)
 class Credential:
-    """How a request authenticated: with a session (`session`) or a token (`token_expires_at`)."""
+    """How a request authenticated: with a session (`session`), a program's API key
+    (`api_key`) or a signed test token (`token_expires_at`)."""
 
     session: SessionRecord | None = None
     token_expires_at: datetime | None = None
+    api_key: ApiKeyRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +219,16 @@ class _LoadedSession:
     error: HotlineError | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _LoadedApiKey:
+    """What the middleware found for the request's API key: the record, or why it could not look."""
+
+    record: ApiKeyRecord | None
+    error: HotlineError | None = None
+
+
 _CREDENTIAL = web.RequestKey("credential", Credential)
+_LOADED_API_KEY = web.RequestKey("loaded_api_key", _LoadedApiKey)
 _LOADED_SESSION = web.RequestKey("loaded_session", _LoadedSession)
 _SESSION_REFUSED = web.RequestKey("session_refused", bool)
 _Handler = TypeVar("_Handler", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -283,6 +321,55 @@ def install_sessions(app: web.Application, gate: SessionGate) -> None:
     app.cleanup_ctx.append(recheck_sockets)
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyGate:
+    """Programs' API keys on this node: where they are read, and the clock of their last use."""
+
+    lookup: ApiKeyLookup
+    now: Clock = utc_now
+
+
+API_KEY_GATE = web.AppKey("api_key_gate", ApiKeyGate)
+
+
+def install_api_keys(app: web.Application, gate: ApiKeyGate) -> None:
+    """Accept programs' API keys on this app (`api_key_middleware` is in every `new_app`)."""
+    app[API_KEY_GATE] = gate
+
+
+def _header_credential(request: web.Request) -> str | None:
+    """The credential of `Authorization: Bearer <credential>`, unchecked; None without one."""
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credential.strip() or None
+
+
+@web.middleware
+async def api_key_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Look the request's API key up before the handler runs (`principal_of` cannot wait), and
+    record its use after it (at most once a minute per key). Whether the key may be used is
+    decided by `principal_of`."""
+    gate = request.app.get(API_KEY_GATE)
+    credential = _header_credential(request)
+    if gate is not None and credential is not None and is_api_key(credential):
+        key_id = key_id_of(credential)
+        try:
+            request[_LOADED_API_KEY] = _LoadedApiKey(None if key_id is None else await gate.lookup.find_api_key(key_id))
+        except HotlineError as exc:
+            request[_LOADED_API_KEY] = _LoadedApiKey(None, exc)
+    response = await handler(request)
+    used = request.get(_CREDENTIAL)
+    if gate is not None and used is not None and used.api_key is not None:
+        now = gate.now()
+        if needs_touch(used.api_key, now):
+            try:
+                await gate.lookup.touch_api_key(used.api_key.id, now)
+            except HotlineError as exc:  # the request was served; the next one touches again
+                log.warning("API key use not recorded", extra={"error": str(exc)})
+    return response
+
+
 @web.middleware
 async def session_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
     """Look the request's session cookie up before the handler runs (`principal_of` cannot wait),
@@ -343,8 +430,28 @@ def _check_origin(request: web.Request, *, required: bool) -> None:
 
 
 def _from_token(request: web.Request, token: str) -> tuple[Principal, Credential]:
-    principal, expires = request.app[TOKEN_SIGNER].verify_until(token)
+    signer = request.app.get(TOKEN_SIGNER)
+    if signer is None:  # production: signed tokens are for tests only (`auth.test_tokens`)
+        raise Unauthenticated("signed access tokens are not accepted here: people sign in, "
+                              "programs send an API key")
+    principal, expires = signer.verify_until(token)
     return principal, Credential(token_expires_at=expires)
+
+
+def _from_api_key(request: web.Request, key: str, socket: bool) -> tuple[Principal, Credential]:
+    loaded = request.get(_LOADED_API_KEY)
+    if loaded is not None and loaded.error is not None:
+        raise loaded.error
+    record = loaded.record if loaded is not None else None
+    if record is None:
+        raise Unauthenticated("unknown API key")
+    why = api_key_refusal(record, key)
+    if why is not None:
+        raise Unauthenticated(why, key=record.id)
+    if socket:
+        raise PermissionDenied("an API key opens no websocket: websockets are for signed-in people",
+                               user=record.user, key=record.id)
+    return Principal(user=record.user, role=record.role, unit=record.unit), Credential(api_key=record)
 
 
 def _from_session(request: web.Request, loaded: _LoadedSession, socket: bool) -> tuple[Principal, Credential]:
@@ -375,7 +482,9 @@ def _authenticate(request: web.Request) -> tuple[Principal, Credential]:
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("use 'Authorization: Bearer <token>'")
+            raise Unauthenticated("use 'Authorization: Bearer <API key>'")
+        if is_api_key(token.strip()):
+            return _from_api_key(request, token.strip(), socket)
         if socket:
             _check_origin(request, required=False)
         return _from_token(request, token.strip())

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from kernel.auth import session_middleware
+from kernel.auth import api_key_middleware, session_middleware
 from kernel.errors import HotlineError, InvalidInput, Throttled, http_status_for
 from kernel.metrics import METRICS, Metrics, http_metrics_middleware
 
@@ -41,8 +41,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 def new_app() -> web.Application:
     """An application with the backend's HTTP edge (errors as JSON, latency by route, session
-    cookies looked up for `kernel.auth`, its own metrics registry): the root and tests use it."""
-    app = web.Application(middlewares=[http_metrics_middleware, session_middleware, error_middleware])
+    cookies and API keys looked up for `kernel.auth`, its own metrics registry): the root and
+    tests use it."""
+    app = web.Application(middlewares=[http_metrics_middleware, session_middleware, api_key_middleware,
+                                       error_middleware])
     app[METRICS] = Metrics()
     return app
 

@@ -328,3 +328,26 @@ user_sessions = Table(
     Column("remote", String(64)),
     Column("user_agent", String(200)),
 )
+
+# ---- programs' API keys (accounts/api_keys.py, kernel/api_keys.py), migration 0012 --------------
+
+#: A named key with which a program (a unit's own system, web intake) acts as an account. `id` is
+#: public (it is part of the key and of every listing); `secret_hash` is the SHA-256 of the whole
+#: key, shown once at creation and never stored, so the table alone opens nothing.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("username", String(32), ForeignKey("users.username"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    #: The administrator or owner who made it (`cli:<os user>` from the command line).
+    Column("created_by", String(64), nullable=False),
+    #: Written at most once a minute per key (kernel/api_keys.py), not on every request.
+    Column("last_used_at", UtcDateTime()),
+    Column("revoked_at", UtcDateTime()),
+    Column("revoked_by", String(64)),
+    #: revoked, disabled (the account was disabled)
+    Column("revoked_reason", String(32)),
+)

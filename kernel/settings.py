@@ -67,10 +67,16 @@ class HttpSettings(Section):
 
 
 class AuthSettings(Section):
-    #: Key that signs access tokens. Empty: a random key is kept in `secret_file` (made 0600 on
-    #: first use), so a fresh machine works without set-up and every node on it agrees.
+    #: The hotline's key (softphone passwords, and the signed tokens of tests). Empty: a random
+    #: key is kept in `secret_file` (made 0600 on first use), so a fresh machine works without
+    #: set-up and every node on it agrees.
     secret: str = ""
     secret_file: Path = Path("var/auth-secret")
+    #: Accept the signed bearer tokens of `hotline token` (kernel/auth.py): for the test harness
+    #: and the development stack only. Off, the API refuses them and `hotline token` issues none:
+    #: people sign in (sessions), programs send API keys (`hotline api-key`).
+    test_tokens: bool = False
+    #: The longest life of a signed token, checked when it is issued and when it is verified.
     token_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     #: People's sessions (kernel/sessions.py): ended after this long without a request or an
     #: open websocket, and in any case this long after sign-in.

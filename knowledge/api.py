@@ -94,6 +94,15 @@ _KB_ROLES = {"agent": Role.AGENT, "senior_agent": Role.AGENT, "dispatcher": Role
              "kb_admin": Role.KB_ADMIN}
 
 
+def _callers(*allowed: Role) -> frozenset[str]:
+    """The roles that get past `_actor(request, *allowed)`: the route's gate, as declared."""
+    return frozenset(role for role, kb_role in _KB_ROLES.items() if kb_role in allowed)
+
+
+READERS = _callers(*EVERYONE)
+WRITERS = _callers(*EDITORS)
+
+
 def _actor(request: web.Request, *allowed: Role) -> Actor:
     """The token's principal as a knowledge-base actor, if its role may do this."""
     principal = auth.principal_of(request)
@@ -279,21 +288,23 @@ async def stale(request: web.Request) -> web.Response:
 
 
 def operations() -> list[Operation]:
-    everyone = "agent, senior_agent, dispatcher, callback_agent, supervisor, unit, kb_admin"
-    editors = "unit (its own articles), kb_admin"
+    everyone = READERS
+    editors = WRITERS
+    own = "a unit: its own articles"
     return [
         Operation("get", "/api/kb/search", "Search published approved wording (答复口径)", everyone,
                   query=(("q", "string"), ("unit", "string"), ("district", "string"),
                          ("limit", "integer"))),
-        Operation("get", "/api/kb/articles/{article_id}", "An article with its versions", everyone),
+        Operation("get", "/api/kb/articles/{article_id}", "An article with its versions", everyone,
+                  note="a draft: its own unit and kb_admin"),
         Operation("post", "/api/kb/articles", "Write a draft article", editors, ArticleBody,
-                  success=201),
+                  success=201, note=own),
         Operation("put", "/api/kb/articles/{article_id}", "Edit an article (a new version)",
-                  editors, EditBody),
+                  editors, EditBody, note=own),
         Operation("post", "/api/kb/articles/{article_id}/publish", "Publish an article", editors,
-                  PublishBody),
+                  PublishBody, note=own),
         Operation("post", "/api/kb/articles/{article_id}/retire", "Retire an article", editors,
-                  RetireBody),
+                  RetireBody, note=own),
         Operation("get", "/api/kb/stale", "Articles past their review date", editors,
-                  query=(("unit", "string"),)),
+                  query=(("unit", "string"),), note=own),
     ]

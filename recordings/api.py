@@ -20,7 +20,7 @@ from kernel import auth
 from kernel.audit import AccessKind, audit_access
 from kernel.auth import Principal
 from kernel.errors import NotFound, PermissionDenied
-from kernel.openapi import Operation
+from kernel.openapi import SIGNED_IN, Operation
 from kernel.privacy import mask_name, mask_phone, normalize_number
 from recordings.access import LIST_CALLS, may_hear, may_see_number
 from recordings.query import int_query, text_query, when_query
@@ -159,16 +159,19 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
 
 
 def operations() -> list[Operation]:
-    hearers = "supervisor (every call); agent, senior_agent, dispatcher, callback_agent (calls they took part in)"
+    # No role gate before the call is read: `may_hear` decides per call, and a refusal is audited
+    # with the call's caller and ticket (so an unknown call id is 404 for every role).
+    hearers = ("recordings.access decides per call, 403 audited: a supervisor every call; an agent, "
+               "senior_agent, dispatcher or callback_agent the calls they took part in; no one else")
     return [
         Operation("get", "/api/calls", "Calls, newest first; numbers masked where the reader may not hear the call",
-                  "supervisor, agent, senior_agent, dispatcher, callback_agent",
+                  LIST_CALLS,
                   query=(("from", "string"), ("to", "string"), ("caller", "string"), ("agent", "string"),
                          ("ticket", "string"), ("end_reason", "string"), ("limit", "integer"),
                          ("offset", "integer"))),
         Operation("get", "/api/calls/{call_id}", "A call with its tickets, events and transcript (audited)",
-                  hearers),
+                  SIGNED_IN, note=hearers),
         Operation("get", "/api/calls/{call_id}/recording",
-                  "The call's recording; HTTP Range gives 206 partial content (audited)", hearers,
-                  content_type="audio/wav"),
+                  "The call's recording; HTTP Range gives 206 partial content (audited)", SIGNED_IN,
+                  note=hearers, content_type="audio/wav"),
     ]

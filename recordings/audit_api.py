@@ -57,7 +57,7 @@ def _query(request: web.Request) -> AuditQuery:
 
 @routes.get("/api/audit")
 async def audit_log(request: web.Request) -> web.StreamResponse:
-    auth.require(request, {role.value for role in AUDIT_READERS})
+    auth.require(request, AUDIT_READERS)
     query = _query(request)
     records = await request.app[ACCESS_AUDIT].search(query)
     if request.query.get("format") == "csv":
@@ -78,7 +78,7 @@ async def audit_log(request: web.Request) -> web.StreamResponse:
 def operations() -> list[Operation]:
     return [Operation(
         "get", "/api/audit", "Who read which citizen's data, newest first (format=csv exports)",
-        "supervisor, auditor",
+        AUDIT_READERS,
         query=(("actor", "string"), ("kind", "string"), ("call_id", "string"), ("ticket", "string"),
                ("caller", "string"), ("allowed", "boolean"), ("from", "string"), ("to", "string"),
                ("limit", "integer"), ("offset", "integer"), ("format", "string")))]

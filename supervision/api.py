@@ -13,20 +13,22 @@ from aiohttp import web
 
 from kernel import auth
 from kernel.openapi import Operation
+from kernel.roles import Role
 from supervision.job import SupervisionJob
 
 SUPERVISION_JOB = web.AppKey("supervision_job", SupervisionJob)
+#: Who may run a scan now: supervisors, and automated jobs.
+SCANNERS = frozenset({Role.SUPERVISOR, Role.SYSTEM})
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/supervision/scan")
 async def scan_now(request: web.Request) -> web.Response:
-    auth.require(request, {"supervisor", "system"})
+    auth.require(request, SCANNERS)
     report = await request.app[SUPERVISION_JOB].run_once()
     return web.json_response(report.as_json())
 
 
 def operations() -> list[Operation]:
-    return [Operation("post", "/api/supervision/scan", "Run the supervision scanner now",
-                      "supervisor, system")]
+    return [Operation("post", "/api/supervision/scan", "Run the supervision scanner now", SCANNERS)]

@@ -131,6 +131,8 @@ def bridge_env(sandbox: AsteriskSandbox, database_url: str, redis_prefix: str,
         "HOTLINE_CALL_FLOW_MESSAGE_SPOOL_DIR": str(sandbox.message_spool_dir),
         "HOTLINE_HTTP_PORT": str(http_port),
         "HOTLINE_ABUSE_FASTAGI_PORT": str(free_tcp_port()),
+        # The tests' signed tokens (tests/auth_tokens.py, `token_signer`): never in production.
+        "HOTLINE_AUTH_TEST_TOKENS": "true",
         "PYTHONPATH": str(ROOT),
     })
     # No `asr.warm_up_audio` here (scripts/run sets it): every bridge with a model would spend

@@ -68,6 +68,8 @@ DISPATCH_CATALOGUE = web.AppKey("dispatch_catalogue", DispatchCatalogue)
 WORKING_CALENDAR = web.AppKey("working_calendar", WorkingCalendar)
 #: Staff of the hotline centre: they see every ticket and callers' numbers.
 HOTLINE_ROLES = HOTLINE_STAFF
+#: Who reads tickets: hotline staff every ticket, a unit the tickets dispatched to it.
+TICKET_READERS = HOTLINE_ROLES | {Role.UNIT}
 MAX_TEXT = 10_000
 
 routes = web.RouteTableDef()
@@ -453,7 +455,7 @@ def event_json(event: TicketEvent, actor: Actor, *, confidential: bool = False) 
 
 @routes.post("/api/tickets")
 async def register_ticket(request: web.Request) -> web.Response:
-    actor = _actor(request)
+    actor = _actor(request, workflow.ROLES[workflow.Register])  # the workflow checks it again
     body = await _body(request, RegisterBody)
     check_evidence(request.app[EVIDENCE_STORE], body.attachments)
     command = workflow.Register(
@@ -470,7 +472,7 @@ async def register_ticket(request: web.Request) -> web.Response:
 
 @routes.get("/api/tickets")
 async def list_tickets(request: web.Request) -> web.Response:
-    actor = _actor(request, HOTLINE_ROLES | {Role.UNIT})
+    actor = _actor(request, TICKET_READERS)
     try:
         statuses = tuple(TicketStatus(s) for s in request.query.getall("status", []))
     except ValueError as exc:
@@ -492,7 +494,7 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 @routes.get("/api/tickets/{no}")
 async def get_ticket(request: web.Request) -> web.Response:
-    actor = _actor(request, HOTLINE_ROLES | {Role.UNIT})
+    actor = _actor(request, TICKET_READERS)
     ticket, events = await request.app[TICKET_STORE].get_with_events(_ticket_no(request))
     _hide_from_other_units(actor)(ticket)
     if ticket.caller.confidential and actor.role is not Role.UNIT and ticket.caller.number:
@@ -505,6 +507,12 @@ async def get_ticket(request: web.Request) -> web.Response:
     })
 
 
+def _may_run(actor: Actor, spec: CommandSpec) -> None:
+    """The command's role gate (`workflow.ROLES`, which `decide` checks again), at the edge."""
+    if actor.role not in workflow.ROLES[spec.command]:
+        raise PermissionDenied(f"role {actor.role.value} may not {spec.command.__name__}", user=actor.id)
+
+
 @routes.post("/api/tickets/{no}/commands/{command}")
 async def run_command(request: web.Request) -> web.Response:
     actor = _actor(request)
@@ -512,12 +520,16 @@ async def run_command(request: web.Request) -> web.Response:
     if spec is None:
         raise NotFound("no such command", command=request.match_info["command"][:64])
     no = _ticket_no(request)
-    body = await _body(request, spec.body)
-    check_evidence(request.app[EVIDENCE_STORE], body.attachments)
     store = request.app[TICKET_STORE]
     guard = _hide_from_other_units(actor)
+    if actor.role is not Role.UNIT:
+        _may_run(actor, spec)  # before anything is read: a refused role learns nothing of tickets
     ticket = await store.get(no)
     guard(ticket)
+    if actor.role is Role.UNIT:
+        _may_run(actor, spec)  # only now: a unit learns first whether the ticket is its own (404)
+    body = await _body(request, spec.body)
+    check_evidence(request.app[EVIDENCE_STORE], body.attachments)
     context = _Context(ticket, store.now(), request.app[DISPATCH_CATALOGUE],
                        request.app[WORKING_CALENDAR])
     command = spec.to_command(body, context)
@@ -558,24 +570,21 @@ async def caller_history(request: web.Request) -> web.Response:
 
 # ---- OpenAPI -------------------------------------------------------------------------------
 
-HOTLINE = "agent, senior_agent, dispatcher, callback_agent, supervisor"
-
-
 def operations() -> list[Operation]:
     """Every operation of this API; the app's document is held to its routes by a test."""
     ops = [
-        Operation("post", "/api/tickets", "Register a ticket (受理)",
-                  "agent, senior_agent, supervisor, system", RegisterBody, success=201),
+        Operation("post", "/api/tickets", "Register a ticket (受理)", workflow.ROLES[workflow.Register],
+                  RegisterBody, success=201),
         Operation("get", "/api/tickets", "List tickets, newest first; a unit sees its own only",
-                  f"{HOTLINE}, unit",
+                  TICKET_READERS,
                   query=(("status", "string"), ("limit", "integer"), ("offset", "integer"))),
-        Operation("get", "/api/tickets/{no}", "A ticket and its events", f"{HOTLINE}, unit"),
-        Operation("get", "/api/tickets/{no}/suggested-units", "Units for the ticket", HOTLINE),
-        Operation("get", "/api/callers/{number}/tickets", "A caller's tickets, newest first",
-                  HOTLINE, query=(("limit", "integer"),)),
+        Operation("get", "/api/tickets/{no}", "A ticket and its events", TICKET_READERS,
+                  note="a unit: the tickets dispatched to it"),
+        Operation("get", "/api/tickets/{no}/suggested-units", "Units for the ticket", HOTLINE_ROLES),
+        Operation("get", "/api/callers/{number}/tickets", "A caller's tickets, newest first (audited, "
+                  "refusals too)", HOTLINE_ROLES, query=(("limit", "integer"),)),
     ]
     for name, spec in COMMANDS.items():
-        roles = ", ".join(sorted(r.value for r in workflow.ROLES[spec.command]))
         ops.append(Operation("post", f"/api/tickets/{{no}}/commands/{name}", spec.summary,
-                             roles, spec.body))
+                             workflow.ROLES[spec.command], spec.body))
     return ops

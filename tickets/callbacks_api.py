@@ -21,6 +21,10 @@ from tickets.callbacks import AGENT, AGENT_CALLING, CALLING, DONE, DUE, Callback
 from tickets.model import Satisfaction
 
 CALLBACKS = web.AppKey("callbacks", CallbackService)
+#: Who reads the callback list: callback agents, agents (an agent's turn) and supervisors.
+LIST_READERS = AGENTS | {Role.CALLBACK_AGENT, Role.SUPERVISOR}
+#: Who confirms a citizen's answer on the ticket.
+CONFIRMERS = frozenset({Role.CALLBACK_AGENT, Role.SUPERVISOR})
 
 routes = web.RouteTableDef()
 
@@ -31,7 +35,7 @@ class ConfirmBody(RequestBody):
 
 @routes.get("/api/callbacks")
 async def list_callbacks(request: web.Request) -> web.Response:
-    auth.require(request, AGENTS | {Role.CALLBACK_AGENT, Role.SUPERVISOR})
+    auth.require(request, LIST_READERS)
     status = request.query.get("status") or None
     if status not in (None, DUE, CALLING, DONE, AGENT, AGENT_CALLING):
         raise InvalidInput("status is due, calling, done, agent or agent_calling", field="status")
@@ -41,7 +45,7 @@ async def list_callbacks(request: web.Request) -> web.Response:
 
 @routes.post("/api/callbacks/{id}/confirm")
 async def confirm_callback(request: web.Request) -> web.Response:
-    principal = auth.require(request, {Role.CALLBACK_AGENT, Role.SUPERVISOR})
+    principal = auth.require(request, CONFIRMERS)
     body = await read_body(request, ConfirmBody)
     task_id = request.match_info["id"][:64]
     ticket = await request.app[CALLBACKS].confirm(task_id, body.satisfaction,
@@ -52,8 +56,8 @@ async def confirm_callback(request: web.Request) -> web.Response:
 
 def operations() -> list[Operation]:
     return [Operation("get", "/api/callbacks", "Callback tasks (the callback agents' list)",
-                      "callback_agent, agent, senior_agent, supervisor",
+                      LIST_READERS,
                       query=(("status", "string"), ("limit", "integer"))),
             Operation("post", "/api/callbacks/{id}/confirm",
                       "Confirm a callback's answer (满意/基本满意/不满意) on the ticket",
-                      "callback_agent, supervisor", ConfirmBody)]
+                      CONFIRMERS, ConfirmBody)]

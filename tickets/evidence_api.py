@@ -75,12 +75,11 @@ def _quote(name: str) -> str:
 
 
 def operations() -> list[Operation]:
-    hotline = "agent, senior_agent, dispatcher, callback_agent, supervisor"
     return [
         Operation("post", "/api/evidence",
                   "Upload an evidence file (multipart/form-data, one part named `file`)",
-                  f"{hotline}, unit", success=201),
+                  UPLOAD_ROLES, success=201),
         Operation("get", "/api/evidence/{sha256}", "An evidence file (`?meta=1`: its metadata)",
-                  f"{hotline} (every file), unit (its own uploads)",
+                  UPLOAD_ROLES, note="hotline staff every file, a unit its own uploads",
                   query=(("meta", "string"),), content_type="application/octet-stream"),
     ]

@@ -19,6 +19,10 @@ from tickets.relay import RelayService
 from tickets.relay_codes import RelayCode
 
 RELAY = web.AppKey("relay_service", RelayService)
+#: Who reads a ticket's relay code: hotline staff, and the ticket's own units (others: 404).
+CODE_READERS = frozenset(HOTLINE_STAFF) | {Role.UNIT}
+#: Who issues a fresh code: the hotline desk (not callback agents, not units).
+CODE_ISSUERS = AGENTS | {Role.DISPATCHER, Role.SUPERVISOR}
 #: The number a unit phones to be put through (from `[relay] numbers`).
 RELAY_NUMBER = web.AppKey("relay_number", str)
 
@@ -32,7 +36,7 @@ def _answer(request: web.Request, code: RelayCode, status: int = 200) -> web.Res
 
 @routes.get("/api/tickets/{no}/relay-code")
 async def current_code(request: web.Request) -> web.Response:
-    actor = _actor(request, frozenset(HOTLINE_STAFF) | {Role.UNIT})
+    actor = _actor(request, CODE_READERS)
     ticket = await request.app[TICKET_STORE].get(_ticket_no(request))
     _hide_from_other_units(actor)(ticket)
     code = await request.app[RELAY].current(ticket.ticket_no)
@@ -43,7 +47,7 @@ async def current_code(request: web.Request) -> web.Response:
 
 @routes.post("/api/tickets/{no}/relay-code")
 async def issue_code(request: web.Request) -> web.Response:
-    actor = _actor(request, AGENTS | {Role.DISPATCHER, Role.SUPERVISOR})
+    actor = _actor(request, CODE_ISSUERS)
     code = await request.app[RELAY].issue(_ticket_no(request), actor)
     return _answer(request, code, 201)
 
@@ -52,8 +56,7 @@ def operations() -> list[Operation]:
     return [
         Operation("get", "/api/tickets/{no}/relay-code",
                   "The ticket's confidential-relay code and the number to phone (never the "
-                  "caller's number)", "agent, senior_agent, dispatcher, callback_agent, supervisor, unit"),
+                  "caller's number)", CODE_READERS, note="a unit: the tickets dispatched to it"),
         Operation("post", "/api/tickets/{no}/relay-code",
-                  "Issue a fresh one-time relay code for the ticket", "agent, senior_agent, dispatcher, supervisor",
-                  success=201),
+                  "Issue a fresh one-time relay code for the ticket", CODE_ISSUERS, success=201),
     ]

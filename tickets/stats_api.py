@@ -76,10 +76,9 @@ async def disclosure(request: web.Request) -> web.Response:
 
 
 def operations() -> list[Operation]:
-    hotline = "agent, senior_agent, dispatcher, callback_agent, supervisor"
     return [
         Operation("get", "/api/statistics/units", "Monthly figures per unit; a unit sees its own",
-                  f"{hotline}, unit", query=(("month", "string"),)),
+                  STAFF, query=(("month", "string"),)),
         Operation("get", "/api/disclosure/{month}.{fmt}",
                   "Public monthly disclosure (`fmt`: csv or json)", ANYONE),
     ]

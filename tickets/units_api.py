@@ -20,6 +20,8 @@ from tickets.api import DISPATCH_CATALOGUE
 from tickets.unit_directory import UnitContact, UnitDirectoryStore
 
 UNIT_DIRECTORY = web.AppKey("unit_directory", UnitDirectoryStore)
+#: Who sets a unit's numbers.
+EDITORS = frozenset({Role.SUPERVISOR})
 
 routes = web.RouteTableDef()
 
@@ -43,7 +45,7 @@ async def list_units(request: web.Request) -> web.Response:
 
 @routes.put("/api/units/{code}/contact")
 async def set_contact(request: web.Request) -> web.Response:
-    principal = auth.require(request, {Role.SUPERVISOR})
+    principal = auth.require(request, EDITORS)
     code = request.match_info["code"]
     request.app[DISPATCH_CATALOGUE].unit(code)  # NotFound for a unit the catalogue lacks
     body = await read_body(request, ContactBody)
@@ -54,8 +56,7 @@ async def set_contact(request: web.Request) -> web.Response:
 
 def operations() -> list[Operation]:
     return [
-        Operation("get", "/api/units", "Units of the catalogue with their phone contacts",
-                  "agent, senior_agent, dispatcher, callback_agent, supervisor"),
-        Operation("put", "/api/units/{code}/contact", "Set a unit's number, backup and hours",
-                  "supervisor", ContactBody),
+        Operation("get", "/api/units", "Units of the catalogue with their phone contacts", HOTLINE_STAFF),
+        Operation("put", "/api/units/{code}/contact", "Set a unit's number, backup and hours", EDITORS,
+                  ContactBody),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,6 +76,41 @@ def test_the_key_file_is_made_private_once_and_then_reused(tmp_path: Path) -> No
     assert len(first) == 64 and stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_signing_key("", path) == first
     assert load_signing_key("configured-secret-value", path) == b"configured-secret-value"
+
+
+def test_a_token_made_to_live_past_the_cap_is_refused_when_used() -> None:
+    clock = FixedClock(datetime.fromtimestamp(1_795_600_000, UTC))
+    api = TokenSigner(KEY, clock=clock, max_hours=12)
+    # `hotline token --hours 87600`, or any issuer that skipped the check: the same key signs it.
+    ten_years = TokenSigner(KEY, clock=clock, max_hours=87600).issue(Principal("sup", "supervisor"), hours=87600)
+    with pytest.raises(Unauthenticated, match="longer than 12 hours"):
+        api.verify(ten_years)
+    just_over = TokenSigner(KEY, clock=clock, max_hours=13).issue(Principal("sup", "supervisor"), hours=12.01)
+    with pytest.raises(Unauthenticated, match="longer"):
+        api.verify(just_over)
+    assert api.verify(api.issue(Principal("sup", "supervisor"), hours=12)).user == "sup"
+
+
+def test_a_token_longer_than_the_cap_is_never_issued() -> None:
+    signer = TokenSigner(KEY, max_hours=12)
+    for hours in (12.5, 87600, 0, -1):
+        with pytest.raises(InvalidInput, match="at most 12 hours"):
+            signer.issue(Principal("sup", "supervisor"), hours=hours)
+
+
+def test_a_token_issued_in_the_future_or_without_an_issue_time_is_refused() -> None:
+    clock = FixedClock(datetime.fromtimestamp(1_795_600_000, UTC))
+    ahead = FixedClock(clock.now + timedelta(hours=2))
+    early = TokenSigner(KEY, clock=ahead).issue(Principal("sup", "supervisor"), hours=1)
+    with pytest.raises(Unauthenticated, match="future"):
+        TokenSigner(KEY, clock=clock).verify(early)
+    signer = TokenSigner(KEY, clock=clock)
+    body = base64.urlsafe_b64encode(json.dumps(
+        {"sub": "sup", "role": "supervisor", "unit": None, "exp": 1_795_600_000 + 3600}).encode()).rstrip(b"=")
+    signed_part = f"v1.{body.decode()}"
+    no_iat = f"{signed_part}.{signer._sign(signed_part)}"
+    with pytest.raises(Unauthenticated, match="claims"):
+        signer.verify(no_iat)
 
 
 def test_a_token_tells_when_it_expires() -> None:

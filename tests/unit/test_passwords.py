@@ -61,3 +61,17 @@ def test_new_passwords_have_a_minimum_and_a_maximum_length() -> None:
     for bad in ("", "short", "x" * 257):
         with pytest.raises(InvalidInput):
             check_password(bad)
+
+
+def test_a_programs_account_may_have_any_role_and_only_it_may_be_system() -> None:
+    from accounts.model import MACHINE_ROLES
+
+    assert frozenset(Role) == MACHINE_ROLES
+    assert check_account("web-intake", "网站受理", "system", None, machine=True)[2] is Role.SYSTEM
+    assert check_account("housing-sys", "住建局办件系统", "unit", "city-housing", machine=True)[2:] == (
+        Role.UNIT, "city-housing")
+    with pytest.raises(InvalidInput, match="--machine"):
+        check_account("web-intake", "网站受理", "system", None)
+    for bad in (("x", "某", "unit", None), ("x", "某", "caller", None), ("x", "某", "system", "city-housing")):
+        with pytest.raises(InvalidInput):
+            check_account(*bad, machine=True)
