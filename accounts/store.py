@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,7 +23,7 @@ from kernel.clock import Clock, utc_now
 from kernel.errors import Conflict, NotFound, Unavailable
 from kernel.roles import Role
 from kernel.schema import user_sessions, users
-from kernel.sessions import SessionRecord, session_id_of
+from kernel.sessions import SessionLimits, SessionRecord, session_id_of
 
 #: Sessions looked up per query (an IN list): a node's open sockets are re-checked in batches.
 BATCH = 500
@@ -191,6 +191,19 @@ class AccountStore:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(s.id).where(s.username == username, s.revoked_at.is_(None)))).all()
         return len(rows)
+
+    async def live_session_counts(self, limits: SessionLimits) -> dict[str, int]:
+        """How many sessions each person has that may still be used now (not revoked, within
+        the idle and absolute limits of `kernel.sessions.refusal`), by user name."""
+        s = user_sessions.c
+        now = self._clock()
+        statement = (select(s.username, func.count()).where(
+            s.revoked_at.is_(None), s.created_at > now - limits.absolute, s.last_seen_at > now - limits.idle)
+            .group_by(s.username))
+        with _database_errors():
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(statement)).all()
+        return {row[0]: int(row[1]) for row in rows}
 
     async def purge_sessions(self, created_before: datetime) -> int:
         """Delete sessions signed in before `created_before` (past any absolute limit by then)."""

@@ -138,10 +138,8 @@ def _token(settings_path: Path | None, args: argparse.Namespace) -> None:
 
 async def _user(settings_path: Path | None, args: argparse.Namespace) -> None:
     """People's accounts (accounts/): add, disable, enable, reset a password, list."""
-    import secrets
-
     from accounts.model import check_account, check_password, check_username
-    from accounts.passwords import Passwords
+    from accounts.passwords import Passwords, random_password
     from accounts.store import AccountStore
     from kernel.database import open_database
 
@@ -153,7 +151,7 @@ async def _user(settings_path: Path | None, args: argparse.Namespace) -> None:
         """The password from stdin (--password-stdin), else a random one to print once."""
         if args.password_stdin:
             return check_password(sys.stdin.readline().rstrip("\n")), False
-        return secrets.token_urlsafe(12), True
+        return random_password(), True
 
     try:
         if args.user_command == "add":

@@ -21,6 +21,8 @@ from tickets.callbacks import AGENT, AGENT_CALLING, CALLING, DONE, DUE, Callback
 from tickets.model import Satisfaction
 
 CALLBACKS = web.AppKey("callbacks", CallbackService)
+#: Who confirms a citizen's answer on the ticket.
+CONFIRMERS: frozenset[str] = frozenset({Role.CALLBACK_AGENT, Role.SUPERVISOR})
 
 routes = web.RouteTableDef()
 
@@ -31,17 +33,19 @@ class ConfirmBody(RequestBody):
 
 @routes.get("/api/callbacks")
 async def list_callbacks(request: web.Request) -> web.Response:
-    auth.require(request, AGENTS | {Role.CALLBACK_AGENT, Role.SUPERVISOR})
+    principal = auth.require(request, AGENTS | {Role.CALLBACK_AGENT, Role.SUPERVISOR})
     status = request.query.get("status") or None
     if status not in (None, DUE, CALLING, DONE, AGENT, AGENT_CALLING):
         raise InvalidInput("status is due, calling, done, agent or agent_calling", field="status")
     tasks = await request.app[CALLBACKS].listed(status, limit=int_query(request, "limit", 100, 1, 500))
-    return web.json_response({"callbacks": [t.to_json() for t in tasks]})
+    # The desk shows the confirm buttons only to those who may press them.
+    return web.json_response({"callbacks": [t.to_json() for t in tasks],
+                              "may_confirm": principal.role in CONFIRMERS})
 
 
 @routes.post("/api/callbacks/{id}/confirm")
 async def confirm_callback(request: web.Request) -> web.Response:
-    principal = auth.require(request, {Role.CALLBACK_AGENT, Role.SUPERVISOR})
+    principal = auth.require(request, CONFIRMERS)
     body = await read_body(request, ConfirmBody)
     task_id = request.match_info["id"][:64]
     ticket = await request.app[CALLBACKS].confirm(task_id, body.satisfaction,
