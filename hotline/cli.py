@@ -122,18 +122,14 @@ async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) ->
 
 
 def _token(settings_path: Path | None, args: argparse.Namespace) -> None:
-    """Print an access token (and, for hotline staff, the desk link that signs in with it)."""
+    """Print an access token, for a program's `Authorization: Bearer` header (people sign in)."""
     from hotline.composition import token_signer
     from kernel.auth import Principal
 
     settings = load_settings(settings_path)
     hours = args.hours if args.hours is not None else settings.auth.token_hours
     principal = Principal(user=args.user, role=args.role, unit=args.unit)
-    token = token_signer(settings).issue(principal, hours=hours)
-    if args.desk_url:
-        print(f"http://{settings.http.host}:{settings.http.port}/#access_token={token}")
-    else:
-        print(token)
+    print(token_signer(settings).issue(principal, hours=hours))
 
 
 async def _user(settings_path: Path | None, args: argparse.Namespace) -> None:
@@ -217,7 +213,6 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--user", required=True, help="who acts (shown in every event they cause)")
     token.add_argument("--unit", default=None, help="the unit code, for --role unit")
     token.add_argument("--hours", type=float, default=None, help="lifetime (default auth.token_hours)")
-    token.add_argument("--desk-url", action="store_true", help="print the desk link that signs in")
     user = sub.add_parser("user", help="people's accounts: add, disable, enable, reset-password, list")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="add a person; prints a random password unless --password-stdin")

@@ -355,16 +355,29 @@ async def test_a_busy_session_is_refused_past_its_absolute_limit(make_hotline: M
     assert response.status == 401 and "time limit" in (await response.json())["message"]
 
 
-async def test_a_token_in_the_address_is_refused_on_plain_http_routes(make_hotline: MakeHotline) -> None:
+async def test_a_token_in_the_address_is_refused_on_every_route_and_websocket(make_hotline: MakeHotline) -> None:
     hotline = await make_hotline()
+    await hotline.add("sup1", "supervisor")
+    person = await hotline.person("sup1")
     token = bearer("supervisor", "sup1")
-    response = await hotline.client.get("/api/session", params={"access_token": token.token})
+    address = {"access_token": token.token}
+    response = await hotline.client.get("/api/session", params=address)
     assert response.status == 401 and "address" in (await response.json())["message"]
+    assert (await hotline.client.get("/api/live/calls", params=address)).status == 401
+    # Refused even beside a valid credential: a token in an address is a leaked token.
+    assert (await hotline.client.get("/api/session", params=address, headers=token)).status == 401
+    assert (await hotline.client.get("/api/session", params=address, headers=person.cookie)).status == 401
     assert (await hotline.client.get("/api/session", headers=token)).status == 200
-    # A websocket still takes one (browsers cannot set headers on it; the desk page uses it).
-    ws = await hotline.client.ws_connect(f"/ws/wallboard?access_token={token.token}")
-    assert (await ws.receive_json(timeout=5))["type"] == "wallboard"
-    await ws.close()
+    # Websockets too: the pages' sockets ride on the cookie, programs send the header.
+    for path, role in SOCKETS.items():
+        token = bearer(role, "p1")
+        for headers in ({}, token, {**person.cookie, "Origin": hotline.origin}):
+            with pytest.raises(WSServerHandshakeError) as refused:
+                await hotline.client.ws_connect(f"{path}?access_token={token.token}", headers=headers)
+            assert refused.value.status == 401, (path, headers)
+        ws = await hotline.client.ws_connect(path, headers=token)
+        assert (await ws.receive_json(timeout=5))["type"] in ("desk.ready", "wallboard")
+        await ws.close()
 
 
 # ---- throttling (Redis) --------------------------------------------------------------------------
@@ -465,7 +478,7 @@ async def test_an_open_socket_keeps_its_session_from_idling(make_hotline: MakeHo
 async def test_a_socket_opened_with_a_token_closes_when_the_token_expires(make_hotline: MakeHotline) -> None:
     hotline = await make_hotline()
     token = bearer("agent", "a7", hours=2.5 / 3600)
-    ws = await hotline.client.ws_connect(f"/ws/live?access_token={token.token}")
+    ws = await hotline.client.ws_connect("/ws/live", headers=token)
     assert (await ws.receive_json(timeout=5))["type"] == "desk.ready"
     seconds, message = await closed_within(ws, 5.0)
     assert message.data == SESSION_ENDED and "expired" in message.extra
