@@ -18,14 +18,15 @@ or reset their own password here (another administrator, or `hotline user`, does
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping
 
 from aiohttp import web
 from pydantic import Field
 
+from accounts.api import ACCOUNT_STORE
 from accounts.model import MAX_DISPLAY_NAME, ROLE_TITLES, check_account, check_username
 from accounts.passwords import Passwords, random_password
-from accounts.store import AccountStore
 from kernel import auth
 from kernel.audit import ACCESS_AUDIT, AccessKind, audit_access
 from kernel.auth import Principal
@@ -34,13 +35,12 @@ from kernel.http_edge import RequestBody, read_body
 from kernel.openapi import Operation
 from kernel.pages import page
 from kernel.roles import ACCOUNT_ADMINS, Role
-from kernel.sessions import SessionLimits
+from kernel.sessions import refusal
 
 log = logging.getLogger(__name__)
 
-ADMIN_STORE = web.AppKey("admin_account_store", AccountStore)
+#: The password hasher (the sign-in's).
 ADMIN_PASSWORDS = web.AppKey("admin_passwords", Passwords)
-ADMIN_LIMITS = web.AppKey("admin_session_limits", SessionLimits)
 #: Unit codes (config/dispatch_catalogue.yaml) and their names, for a unit's staff; empty: any code.
 KNOWN_UNITS = web.AppKey("known_units", Mapping[str, str])
 
@@ -82,15 +82,25 @@ async def _audit(request: web.Request, principal: Principal, detail: str, *, all
         await audit_access(request, principal, AccessKind.ACCOUNT, allowed=allowed, detail=text)
 
 
-def _target(request: web.Request) -> str:
-    return check_username(request.match_info["username"][:64])
+def _named(request: web.Request) -> str:
+    """The user name in the path, as given (checked by `check_username` once the caller may act)."""
+    return request.match_info["username"][:64]
+
+
+async def _live_sessions(request: web.Request) -> Counter[str]:
+    """Sessions that may still be used now, by user name: `kernel.sessions.refusal`, the rule
+    every request and socket is held to, applied to the sessions not revoked."""
+    gate = request.app[auth.SESSION_GATE]
+    now = gate.now()
+    records = await request.app[ACCOUNT_STORE].unrevoked_sessions(created_after=now - gate.limits.absolute)
+    return Counter(r.user for r in records if refusal(r, now, gate.limits) is None)
 
 
 @routes.get("/api/users")
 async def list_users(request: web.Request) -> web.Response:
     auth.require(request, ADMINS)
-    store = request.app[ADMIN_STORE]
-    live = await store.live_session_counts(request.app[ADMIN_LIMITS])
+    store = request.app[ACCOUNT_STORE]
+    live = await _live_sessions(request)
     units = request.app[KNOWN_UNITS]
     return web.json_response({
         "users": [{**account.as_json(), "sessions": live.get(account.username, 0),
@@ -111,7 +121,7 @@ async def add_user(request: web.Request) -> web.Response:
     if unit is not None and units and unit not in units:
         raise InvalidInput(f"unknown unit {unit!r}: not in the dispatch catalogue", field="unit")
     password = random_password()
-    account = await request.app[ADMIN_STORE].add(username, name, role, unit,
+    account = await request.app[ACCOUNT_STORE].add(username, name, role, unit,
                                                  await request.app[ADMIN_PASSWORDS].hash(password))
     await _audit(request, admin, f"add {username} ({role.value}{', ' + unit if unit else ''})")
     return web.json_response({"user": {**account.as_json(), "sessions": 0}, "password": password},
@@ -120,38 +130,37 @@ async def add_user(request: web.Request) -> web.Response:
 
 @routes.post("/api/users/{username}/disable")
 async def disable_user(request: web.Request) -> web.Response:
-    username = _target(request)
-    admin = await _admin(request, "disable", username)
+    admin = await _admin(request, "disable", _named(request))
+    username = check_username(_named(request))
     if username == admin.user:
         raise PermissionDenied("you cannot disable your own account: another administrator must",
                                user=admin.user)
-    store = request.app[ADMIN_STORE]
-    ended = (await store.live_session_counts(request.app[ADMIN_LIMITS])).get(username, 0)
-    account = await store.set_active(username, False)  # revokes every session too
+    ended = (await _live_sessions(request))[username]
+    account = await request.app[ACCOUNT_STORE].set_active(username, False)  # revokes every session too
     await _audit(request, admin, f"disable {username}; {ended} session(s) ended")
     return web.json_response({"user": {**account.as_json(), "sessions": 0}, "sessions_ended": ended})
 
 
 @routes.post("/api/users/{username}/enable")
 async def enable_user(request: web.Request) -> web.Response:
-    username = _target(request)
-    admin = await _admin(request, "enable", username)
-    account = await request.app[ADMIN_STORE].set_active(username, True)
+    admin = await _admin(request, "enable", _named(request))
+    username = check_username(_named(request))
+    account = await request.app[ACCOUNT_STORE].set_active(username, True)
     await _audit(request, admin, f"enable {username}")
     return web.json_response({"user": {**account.as_json(), "sessions": 0}})
 
 
 @routes.post("/api/users/{username}/password")
 async def reset_password(request: web.Request) -> web.Response:
-    username = _target(request)
-    admin = await _admin(request, "reset password of", username)
+    admin = await _admin(request, "reset password of", _named(request))
+    username = check_username(_named(request))
     if username == admin.user:
         raise PermissionDenied("you cannot reset your own password here: another administrator, or "
                                "`hotline user reset-password`, does", user=admin.user)
-    store = request.app[ADMIN_STORE]
-    ended = (await store.live_session_counts(request.app[ADMIN_LIMITS])).get(username, 0)
+    ended = (await _live_sessions(request))[username]
     password = random_password()
-    await store.set_password(username, await request.app[ADMIN_PASSWORDS].hash(password))  # ends sessions
+    await request.app[ACCOUNT_STORE].set_password(  # ends the sessions too
+        username, await request.app[ADMIN_PASSWORDS].hash(password))
     await _audit(request, admin, f"reset password of {username}; {ended} session(s) ended")
     return web.json_response({"username": username, "password": password, "sessions_ended": ended},
                              headers={"Cache-Control": "no-store"})
@@ -161,9 +170,9 @@ async def reset_password(request: web.Request) -> web.Response:
 async def revoke_sessions(request: web.Request) -> web.Response:
     """End every session of a person (their open websockets close within
     `auth.socket_recheck_seconds`)."""
-    username = request.match_info["username"][:64]
+    username = _named(request)
     admin = await _admin(request, "end sessions of", username)
-    revoked = await request.app[ADMIN_STORE].revoke_user_sessions(username, "administrator")
+    revoked = await request.app[ACCOUNT_STORE].revoke_user_sessions(username, "administrator")
     await _audit(request, admin, f"end sessions of {username}; {revoked} session(s) ended")
     return web.json_response({"username": username, "revoked": revoked, "by": admin.user})
 

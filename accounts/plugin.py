@@ -66,9 +66,7 @@ def install(app: web.Application, deps: AccountsDeps) -> SessionGate:
     contribute(app, api.operations())
     if deps.audit is not None:
         install_audit(app, deps.audit)
-    app[admin_api.ADMIN_STORE] = deps.store
     app[admin_api.ADMIN_PASSWORDS] = deps.passwords
-    app[admin_api.ADMIN_LIMITS] = deps.limits
     app[admin_api.KNOWN_UNITS] = dict(deps.units)
     app.add_routes(admin_api.routes)
     install_page(app, admin_api.ADMIN_PAGE, api.STATIC_DIR / "admin.html")

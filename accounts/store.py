@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,7 +23,7 @@ from kernel.clock import Clock, utc_now
 from kernel.errors import Conflict, NotFound, Unavailable
 from kernel.roles import Role
 from kernel.schema import user_sessions, users
-from kernel.sessions import SessionLimits, SessionRecord, session_id_of
+from kernel.sessions import SessionRecord, session_id_of
 
 #: Sessions looked up per query (an IN list): a node's open sockets are re-checked in batches.
 BATCH = 500
@@ -41,6 +41,20 @@ def _account(row: Any) -> Account:
     return Account(username=row["username"], display_name=row["display_name"], role=Role(row["role"]),
                    unit=row["unit"], active=bool(row["active"]), created_at=row["created_at"],
                    updated_at=row["updated_at"])
+
+
+#: Sessions with their account's role, unit and state (`SessionRecord`).
+_SESSIONS = (select(user_sessions.c.id, user_sessions.c.username, user_sessions.c.csrf_token,
+                    user_sessions.c.created_at, user_sessions.c.last_seen_at, user_sessions.c.revoked_at,
+                    users.c.role, users.c.unit, users.c.active)
+             .join(users, users.c.username == user_sessions.c.username))
+
+
+def _session(row: Any) -> SessionRecord:
+    return SessionRecord(id=row["id"], user=row["username"], role=row["role"], unit=row["unit"],
+                         csrf_token=row["csrf_token"], created_at=row["created_at"],
+                         last_seen_at=row["last_seen_at"], revoked_at=row["revoked_at"],
+                         user_active=bool(row["active"]))
 
 
 class AccountStore:
@@ -133,20 +147,12 @@ class AccountStore:
     async def find_sessions(self, session_ids: Collection[str]) -> dict[str, SessionRecord]:
         ids = list(session_ids)
         found: dict[str, SessionRecord] = {}
-        s = user_sessions.c
         with _database_errors():
             async with self._engine.connect() as conn:
                 for start in range(0, len(ids), BATCH):
-                    statement = (select(s.id, s.username, s.csrf_token, s.created_at, s.last_seen_at,
-                                        s.revoked_at, users.c.role, users.c.unit, users.c.active)
-                                 .join(users, users.c.username == s.username)
-                                 .where(s.id.in_(ids[start:start + BATCH])))
+                    statement = _SESSIONS.where(user_sessions.c.id.in_(ids[start:start + BATCH]))
                     for row in (await conn.execute(statement)).mappings():
-                        found[row["id"]] = SessionRecord(
-                            id=row["id"], user=row["username"], role=row["role"], unit=row["unit"],
-                            csrf_token=row["csrf_token"], created_at=row["created_at"],
-                            last_seen_at=row["last_seen_at"], revoked_at=row["revoked_at"],
-                            user_active=bool(row["active"]))
+                        found[row["id"]] = _session(row)
         return found
 
     async def touch_sessions(self, session_ids: Collection[str], at: datetime) -> None:
@@ -192,18 +198,14 @@ class AccountStore:
             rows = (await conn.execute(select(s.id).where(s.username == username, s.revoked_at.is_(None)))).all()
         return len(rows)
 
-    async def live_session_counts(self, limits: SessionLimits) -> dict[str, int]:
-        """How many sessions each person has that may still be used now (not revoked, within
-        the idle and absolute limits of `kernel.sessions.refusal`), by user name."""
+    async def unrevoked_sessions(self, created_after: datetime) -> tuple[SessionRecord, ...]:
+        """Every session signed in after `created_after` and not revoked (whether it may still be
+        used is `kernel.sessions.refusal`'s to say)."""
         s = user_sessions.c
-        now = self._clock()
-        statement = (select(s.username, func.count()).where(
-            s.revoked_at.is_(None), s.created_at > now - limits.absolute, s.last_seen_at > now - limits.idle)
-            .group_by(s.username))
         with _database_errors():
             async with self._engine.connect() as conn:
-                rows = (await conn.execute(statement)).all()
-        return {row[0]: int(row[1]) for row in rows}
+                statement = _SESSIONS.where(s.revoked_at.is_(None), s.created_at > created_after)
+                return tuple(_session(row) for row in (await conn.execute(statement)).mappings())
 
     async def purge_sessions(self, created_before: datetime) -> int:
         """Delete sessions signed in before `created_before` (past any absolute limit by then)."""
