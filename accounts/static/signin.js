@@ -27,7 +27,7 @@ function destination(person) {
   return next ? next.path : person.home;
 }
 
-/** The page a person was refused (`?denied=/supervisor`), by its title if it is known. */
+/** The page a person was refused (`?denied=/supervisor`): a path of this site, shown as text. */
 function deniedPage() {
   const denied = new URLSearchParams(location.search).get('denied');
   return denied && denied.startsWith('/') && !denied.startsWith('//') ? denied : null;
