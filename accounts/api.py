@@ -1,10 +1,12 @@
-"""Sign-in over HTTP: the zh-CN sign-in page, the session (sign in, who am I, sign out), and an
-administrator's revocation of a person's sessions.
+"""Sign-in over HTTP: the zh-CN sign-in page, the session (sign in, who am I, sign out), and the
+script every page signs in with.
 
 `POST /api/session` answers with the session's CSRF token, which the pages send in
 `X-CSRF-Token` with every write (`kernel.auth` checks it); the session itself travels only in an
 HttpOnly, SameSite=Strict cookie that scripts cannot read. The sign-in request must be JSON from
 the hotline's own origin, so another site cannot sign a browser in under its own account.
+Both answers name the pages the person's role may open and the one they land on
+(`kernel.pages`); every page signs in through `static/session.js` (`/signin/session.js`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from kernel.audit import client_address
 from kernel.errors import InvalidInput, PermissionDenied
 from kernel.http_edge import RequestBody, read_body
 from kernel.openapi import ANYONE, SIGNED_IN, Operation
-from kernel.roles import ACCOUNT_ADMINS, Role
+from kernel.pages import home_for, pages_for
+from kernel.roles import Role
 from kernel.sessions import SessionLimits, session_id_of
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -40,6 +43,13 @@ routes = web.RouteTableDef()
 class SignInBody(RequestBody):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+
+
+def _pages(request: web.Request, role: str) -> dict[str, object]:
+    """The pages of `role` and its landing page, for the sign-in page and the pages' navigation."""
+    home = home_for(request.app, role)
+    return {"pages": [p.as_json() for p in pages_for(request.app, role)],
+            "home": home.path if home is not None else None}
 
 
 def _same_origin_json(request: web.Request) -> None:
@@ -65,7 +75,7 @@ async def sign_in(request: web.Request) -> web.Response:
         await request.app[ACCOUNT_STORE].revoke_session(session_id_of(replaced), "replaced")
     limits = request.app[SESSION_LIMITS]
     response = web.json_response({
-        **account.as_json(), "csrf_token": record.csrf_token,
+        **account.as_json(), "csrf_token": record.csrf_token, **_pages(request, account.role.value),
         "idle_minutes": limits.idle.total_seconds() / 60,
         "expires_at": (record.created_at + limits.absolute).isoformat()})
     response.set_cookie(auth.SESSION_COOKIE, secret, path="/", httponly=True, samesite="Strict",
@@ -82,7 +92,8 @@ async def who_am_i(request: web.Request) -> web.Response:
     session = credential.session if credential is not None else None
     body: dict[str, object] = {"username": principal.user, "role": principal.role,
                                "role_title": ROLE_TITLES[Role(principal.role)], "unit": principal.unit,
-                               "display_name": principal.user, "session": session is not None}
+                               "display_name": principal.user, "session": session is not None,
+                               **_pages(request, principal.role)}
     if session is not None:
         account = await request.app[ACCOUNT_STORE].get(principal.user)
         limits = request.app[SESSION_LIMITS]
@@ -103,16 +114,6 @@ async def sign_out(request: web.Request) -> web.Response:
     return response
 
 
-@routes.delete("/api/users/{username}/sessions")
-async def revoke_sessions(request: web.Request) -> web.Response:
-    """An administrator ends every session of a person (their open websockets close within
-    `auth.socket_recheck_seconds`)."""
-    admin = auth.require(request, ACCOUNT_ADMINS)
-    username = request.match_info["username"][:64]
-    revoked = await request.app[ACCOUNT_STORE].revoke_user_sessions(username, "administrator")
-    return web.json_response({"username": username, "revoked": revoked, "by": admin.user})
-
-
 @routes.get("/signin")
 async def sign_in_page(_: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "signin.html", headers={"Cache-Control": "no-store"})
@@ -123,6 +124,12 @@ async def sign_in_script(_: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "signin.js", headers={"Content-Type": "text/javascript"})
 
 
+@routes.get("/signin/session.js")
+async def session_script(_: web.Request) -> web.FileResponse:
+    """What every page shares: signing in, the CSRF token on writes, sign-out, the navigation."""
+    return web.FileResponse(STATIC_DIR / "session.js", headers={"Content-Type": "text/javascript"})
+
+
 def operations() -> list[Operation]:
     return [
         Operation("post", "/api/session", "Sign in with user name and password: sets the HttpOnly "
@@ -131,9 +138,9 @@ def operations() -> list[Operation]:
         Operation("get", "/api/session", "Who is signed in (and the session's CSRF token)", SIGNED_IN),
         Operation("delete", "/api/session", "Sign out: end this session (cookie and X-CSRF-Token)",
                   SIGNED_IN),
-        Operation("delete", "/api/users/{username}/sessions", "End every session of a person; "
-                  "their websockets close within seconds", ACCOUNT_ADMINS),
         Operation("get", "/signin", "The sign-in page (zh-CN)", ANYONE, content_type="text/html"),
         Operation("get", "/signin/signin.js", "The sign-in page's script", ANYONE,
                   content_type="text/javascript"),
+        Operation("get", "/signin/session.js", "The pages' shared sign-in script (session, CSRF token, "
+                  "sign-out, navigation)", ANYONE, content_type="text/javascript"),
     ]

@@ -17,6 +17,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 
+def random_password() -> str:
+    """A new password for a person, made by the hotline and shown to the administrator once:
+    16 characters of URL-safe base64, 96 random bits."""
+    return secrets.token_urlsafe(12)
+
+
 class Passwords:
     def __init__(self, hasher: PasswordHasher | None = None, *, concurrency: int = 2) -> None:
         self._hasher = hasher or PasswordHasher()

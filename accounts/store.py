@@ -43,6 +43,20 @@ def _account(row: Any) -> Account:
                    updated_at=row["updated_at"], machine=row["password_hash"] == NO_PASSWORD)
 
 
+#: Sessions with their account's role, unit and state (`SessionRecord`).
+_SESSIONS = (select(user_sessions.c.id, user_sessions.c.username, user_sessions.c.csrf_token,
+                    user_sessions.c.created_at, user_sessions.c.last_seen_at, user_sessions.c.revoked_at,
+                    users.c.role, users.c.unit, users.c.active)
+             .join(users, users.c.username == user_sessions.c.username))
+
+
+def _session(row: Any) -> SessionRecord:
+    return SessionRecord(id=row["id"], user=row["username"], role=row["role"], unit=row["unit"],
+                         csrf_token=row["csrf_token"], created_at=row["created_at"],
+                         last_seen_at=row["last_seen_at"], revoked_at=row["revoked_at"],
+                         user_active=bool(row["active"]))
+
+
 class AccountStore:
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
         self._engine = engine
@@ -137,20 +151,12 @@ class AccountStore:
     async def find_sessions(self, session_ids: Collection[str]) -> dict[str, SessionRecord]:
         ids = list(session_ids)
         found: dict[str, SessionRecord] = {}
-        s = user_sessions.c
         with database_errors():
             async with self._engine.connect() as conn:
                 for start in range(0, len(ids), BATCH):
-                    statement = (select(s.id, s.username, s.csrf_token, s.created_at, s.last_seen_at,
-                                        s.revoked_at, users.c.role, users.c.unit, users.c.active)
-                                 .join(users, users.c.username == s.username)
-                                 .where(s.id.in_(ids[start:start + BATCH])))
+                    statement = _SESSIONS.where(user_sessions.c.id.in_(ids[start:start + BATCH]))
                     for row in (await conn.execute(statement)).mappings():
-                        found[row["id"]] = SessionRecord(
-                            id=row["id"], user=row["username"], role=row["role"], unit=row["unit"],
-                            csrf_token=row["csrf_token"], created_at=row["created_at"],
-                            last_seen_at=row["last_seen_at"], revoked_at=row["revoked_at"],
-                            user_active=bool(row["active"]))
+                        found[row["id"]] = _session(row)
         return found
 
     async def touch_sessions(self, session_ids: Collection[str], at: datetime) -> None:
@@ -195,6 +201,15 @@ class AccountStore:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(s.id).where(s.username == username, s.revoked_at.is_(None)))).all()
         return len(rows)
+
+    async def unrevoked_sessions(self, created_after: datetime) -> tuple[SessionRecord, ...]:
+        """Every session signed in after `created_after` and not revoked (whether it may still be
+        used is `kernel.sessions.refusal`'s to say)."""
+        s = user_sessions.c
+        with database_errors():
+            async with self._engine.connect() as conn:
+                statement = _SESSIONS.where(s.revoked_at.is_(None), s.created_at > created_after)
+                return tuple(_session(row) for row in (await conn.execute(statement)).mappings())
 
     async def purge_sessions(self, created_before: datetime) -> int:
         """Delete sessions signed in before `created_before` (past any absolute limit by then)."""

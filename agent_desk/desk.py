@@ -8,7 +8,9 @@ pushes the agent's own events; the page sends requests (`agent.set_status`, `cal
 (`agent_desk/protocol.py`); nothing a browser sends can close the socket or touch a call that
 is not the agent's.
 
-Only agents (and supervisors taking calls) have a desk: the token's user is the agent id.
+Only agents (and supervisors taking calls) have a desk: the signed-in person's user name is the
+agent id. The page (`/`, `kernel.pages`) opens the socket with its session cookie; a program
+sends a token in the Authorization header.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from agent_desk.protocol import (
 from kernel import auth
 from kernel.errors import HotlineError, InvalidInput
 from kernel.openapi import ANYONE, Operation
+from kernel.pages import page
 from kernel.roles import AGENTS, Role
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,8 @@ log = logging.getLogger(__name__)
 DESK_BACKEND = web.AppKey("desk_backend", DeskBackend)
 DESK_HUB = web.AppKey("desk_hub", DeskHub)
 DESK_ROLES = AGENTS | {Role.SUPERVISOR}
+#: The desk page: where agents land after signing in (supervisors may take calls there too).
+DESK_PAGE = page("/", "话务台", DESK_ROLES, home_of=AGENTS, rank=10)
 #: Agent ids become SIP endpoint names (`agent-<id>`): a safe alphabet only.
 AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
@@ -167,8 +172,8 @@ async def protocol(request: web.Request) -> web.Response:
 
 def operations() -> list[Operation]:
     return [
-        Operation("get", "/ws/desk", "The agent's desk (websocket; session cookie or `?access_token=`; see "
-                  "agent_desk/PROTOCOL.md)", DESK_ROLES, success=101,
+        Operation("get", "/ws/desk", "The agent's desk (websocket; the session cookie, or a token in the "
+                  "Authorization header; see agent_desk/PROTOCOL.md)", DESK_ROLES, success=101,
                   content_type="websocket"),
         Operation("get", "/api/desk/protocol", "The desk protocol: JSON schemas, version, errors",
                   ANYONE),

@@ -5,9 +5,9 @@ websocket subscribes to the topics it shows and receives them as JSON text frame
 sees the caller's words within a second of them being spoken, whichever node decodes them.
 A slow browser only slows its own socket: the Redis subscription is per connection.
 
-The socket needs a signed-in member of staff (`kernel.auth`): the session cookie, or a token
-as `?access_token=` since browsers cannot set headers on a websocket. It closes when that
-session or token ends. The page itself is static and holds no data.
+The socket needs a signed-in member of staff (`kernel.auth`): the page's session cookie, or a
+program's token in the Authorization header (never in the address). It closes when that session
+or token ends. The page (`/live`, `kernel.pages`) holds no data.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
 from kernel import auth
-from kernel.openapi import ANYONE, Operation
+from kernel.openapi import Operation
+from kernel.pages import page
 from kernel.roles import HOTLINE_STAFF
 
 log = logging.getLogger(__name__)
@@ -68,27 +69,14 @@ async def live_feed(request: web.Request) -> web.WebSocketResponse:
         await pubsub.aclose()
     return ws
 
-
-@routes.get("/")
-async def desk_page(request: web.Request) -> web.FileResponse:
-    """The agent's desk (`agent_desk/static/desk.html`, protocol in PROTOCOL.md)."""
-    return web.FileResponse(STATIC_DIR / "desk.html")
-
-
-@routes.get("/live")
-async def live_page(request: web.Request) -> web.FileResponse:
-    """Every call's live transcript, for hotline staff watching the floor."""
-    return web.FileResponse(STATIC_DIR / "live.html")
+#: Every call's live transcript, for hotline staff watching the floor.
+LIVE_PAGE = page("/live", "实时转写", LIVE_FEED_ROLES, rank=30)
 
 
 def operations() -> list[Operation]:
     return [
         Operation("get", "/ws/live",
-                  "Live transcripts of calls (websocket; session cookie or `?access_token=`)",
-                  LIVE_FEED_ROLES, success=101,
-                  content_type="websocket"),
-        Operation("get", "/", "The agent's desk page (signs in from `#access_token=`)", ANYONE,
-                  content_type="text/html"),
-        Operation("get", "/live", "Live transcripts of all calls (page; `#access_token=`)", ANYONE,
-                  content_type="text/html"),
+                  "Live transcripts of calls (websocket; the session cookie, or a token in the "
+                  "Authorization header)", LIVE_FEED_ROLES,
+                  success=101, content_type="websocket"),
     ]

@@ -1,5 +1,6 @@
-"""Installs the agent desk into an application: the page, its static files, the agent's desk
-websocket (`/ws/desk`, with the hub that fans events out) and the live transcript feed."""
+"""Installs the agent desk into an application: its pages (`kernel.pages`: the desk, the live
+transcripts, the supervisor's live calls), their static files, the agent's desk websocket
+(`/ws/desk`, with the hub that fans events out), the live transcript feed and the wallboard."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from agent_desk.ports import DeskBackend, SupervisorBackend, WallboardSource
 from kernel import metrics
 from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
+from kernel.pages import install_page
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +40,11 @@ class DeskDeps:
     wallboard: WallboardSource | None = None
 
 
-async def supervisor_page(_: web.Request) -> web.FileResponse:
-    """The supervisor's live calls page; it holds no data and signs in from the URL fragment."""
-    return web.FileResponse(live_feed.STATIC_DIR / "supervisor.html", headers={"Cache-Control": "no-store"})
-
-
 def install(app: web.Application, deps: DeskDeps) -> None:
     app[live_feed.LIVE_REDIS] = deps.redis
     app[live_feed.LIVE_PREFIX] = deps.key_prefix
     app.add_routes(live_feed.routes)
+    install_page(app, live_feed.LIVE_PAGE, live_feed.STATIC_DIR / "live.html")
     app.router.add_static("/static/", live_feed.STATIC_DIR, name="desk-static")
     contribute(app, [*live_feed.operations(), Operation(
         "get", "/static/{filename}", "The desk's scripts and vendored libraries", ANYONE,
@@ -57,9 +55,8 @@ def install(app: web.Application, deps: DeskDeps) -> None:
         install_audit(app, deps.audit)
         app[supervisor.SUPERVISOR_BACKEND] = deps.supervisor
         app.add_routes(supervisor.routes)
-        app.router.add_get("/supervisor", supervisor_page)
-        contribute(app, [*supervisor.operations(), Operation(
-            "get", "/supervisor", "The supervisor's live calls page (zh-CN)", ANYONE, content_type="text/html")])
+        install_page(app, supervisor.SUPERVISOR_PAGE, live_feed.STATIC_DIR / "supervisor.html")
+        contribute(app, supervisor.operations())
     if deps.wallboard is not None:
         _install_wallboard(app, wallboard_feed.WallboardService(deps.redis, deps.key_prefix, deps.wallboard))
     if deps.backend is None:
@@ -69,6 +66,7 @@ def install(app: web.Application, deps: DeskDeps) -> None:
     app[desk.DESK_HUB] = hub
     app[desk.DESK_CLOSE_GRACE] = deps.close_grace_seconds
     app.add_routes(desk.routes)
+    install_page(app, desk.DESK_PAGE, live_feed.STATIC_DIR / "desk.html")
     contribute(app, desk.operations())
 
     async def run_hub(_: web.Application) -> AsyncIterator[None]:

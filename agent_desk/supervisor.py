@@ -22,10 +22,13 @@ from kernel.audit import AccessKind, audit_access
 from kernel.errors import PermissionDenied
 from kernel.http_edge import RequestBody, read_body
 from kernel.openapi import Operation
+from kernel.pages import page
 from kernel.roles import Role
 
 SUPERVISOR_BACKEND = web.AppKey("supervisor_backend", SupervisorBackend)
 SUPERVISORS = {Role.SUPERVISOR.value}
+#: The supervisor's page: live calls, listening and the wallboard; where supervisors land.
+SUPERVISOR_PAGE = page("/supervisor", "班长席", SUPERVISORS, home_of=SUPERVISORS, rank=20)
 
 routes = web.RouteTableDef()
 

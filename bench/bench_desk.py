@@ -124,7 +124,8 @@ async def run(desks: int, rounds: int, rate: int) -> None:
             sockets = []
             for i in range(desks):
                 token = signer.issue(Principal(user=f"b{i}", role="agent"), hours=1)
-                ws = await session.ws_connect(f"http://127.0.0.1:{port}/ws/desk?access_token={token}")
+                ws = await session.ws_connect(f"http://127.0.0.1:{port}/ws/desk",
+                                              headers={"Authorization": f"Bearer {token}"})
                 ready = await ws.receive_json()
                 assert ready["type"] == "desk.ready", ready
                 sockets.append(ws)

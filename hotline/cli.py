@@ -119,11 +119,9 @@ async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) ->
                       "missing_recordings": report.skipped_missing_file}))
 
 
-
-
 def _token(settings_path: Path | None, args: argparse.Namespace) -> None:
-    """Print a signed test token (and, for hotline staff, the desk link that signs in with it).
-    Only where `auth.test_tokens` is on: the test harness and the development stack."""
+    """Print a signed test token, for the `Authorization: Bearer` header. Only where
+    `auth.test_tokens` is on (the test harness): people sign in, programs use API keys."""
     from hotline.composition import token_signer
     from kernel.auth import Principal
     from kernel.errors import ConfigError
@@ -134,20 +132,14 @@ def _token(settings_path: Path | None, args: argparse.Namespace) -> None:
                           "sign in (hotline user), programs use API keys (hotline api-key)")
     hours = args.hours if args.hours is not None else settings.auth.token_hours
     principal = Principal(user=args.user, role=args.role, unit=args.unit)
-    token = token_signer(settings).issue(principal, hours=hours)
-    if args.desk_url:
-        print(f"http://{settings.http.host}:{settings.http.port}/#access_token={token}")
-    else:
-        print(token)
+    print(token_signer(settings).issue(principal, hours=hours))
 
 
 async def _user(settings_path: Path | None, args: argparse.Namespace) -> None:
     """People's accounts (accounts/): add, disable, enable, reset a password, list."""
-    import secrets
-
     from accounts.api_keys import ApiKeyStore
     from accounts.model import NO_PASSWORD, check_account, check_password, check_username
-    from accounts.passwords import Passwords
+    from accounts.passwords import Passwords, random_password
     from accounts.store import AccountStore
     from kernel.database import open_database
     from kernel.errors import InvalidInput
@@ -160,7 +152,7 @@ async def _user(settings_path: Path | None, args: argparse.Namespace) -> None:
         """The password from stdin (--password-stdin), else a random one to print once."""
         if args.password_stdin:
             return check_password(sys.stdin.readline().rstrip("\n")), False
-        return secrets.token_urlsafe(12), True
+        return random_password(), True
 
     try:
         if args.user_command == "add" and args.machine:
@@ -271,7 +263,6 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--user", required=True, help="who acts (shown in every event they cause)")
     token.add_argument("--unit", default=None, help="the unit code, for --role unit")
     token.add_argument("--hours", type=float, default=None, help="lifetime (default auth.token_hours)")
-    token.add_argument("--desk-url", action="store_true", help="print the desk link that signs in")
     user = sub.add_parser("user", help="people's accounts: add, disable, enable, reset-password, list")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="add a person; prints a random password unless --password-stdin")

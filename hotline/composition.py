@@ -456,6 +456,8 @@ def build_app(settings: Settings) -> web.Application:
                          key_prefix=prefix, decision_timeout=settings.abuse.decision_timeout,
                          metrics=metrics)
 
+    audit = AccessAudit(engine, retention_days=settings.audit.retention_days)
+    app.cleanup_ctx.append(_audit_purge(audit))
     accounts = AccountStore(engine)
     auth = settings.auth
     accounts_plugin.install(app, accounts_plugin.AccountsDeps(
@@ -466,7 +468,8 @@ def build_app(settings: Settings) -> web.Application:
         SessionLimits(idle=timedelta(minutes=auth.session_idle_minutes),
                       absolute=timedelta(hours=auth.session_absolute_hours)),
         cookie_secure=auth.session_cookie_secure, socket_recheck_seconds=auth.socket_recheck_seconds,
-        allowed_origins=auth.allowed_origins, api_keys=ApiKeyStore(engine)))
+        allowed_origins=auth.allowed_origins, api_keys=ApiKeyStore(engine), audit=audit,
+        units={code: unit.name for code, unit in catalogue.units.items()}))
 
     acd = AcdStore(redis, prefix, bus=bus, policy=AgentPolicy(
         wrap_up_limit=timedelta(seconds=max(1.0, settings.queue.wrap_up_limit_seconds)),
@@ -481,8 +484,6 @@ def build_app(settings: Settings) -> web.Application:
         senior_agents=frozenset(settings.queue.senior_agents), units=units, is_senior=accounts.is_senior_agent)
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
 
-    audit = AccessAudit(engine, retention_days=settings.audit.retention_days)
-    app.cleanup_ctx.append(_audit_purge(audit))
     relay = RelayService(engine, tickets, audit, digits=settings.relay.code_digits,
                          ttl=timedelta(hours=settings.relay.code_hours),
                          max_failures=settings.relay.max_failures,

@@ -1,4 +1,5 @@
-"""The access audit: one append-only row for every read of a citizen's data, allowed or not.
+"""The access audit: one append-only row for every read of a citizen's data, allowed or not,
+and for every change an administrator makes to who may read it (accounts and their sessions).
 
 Personal-information law (PIPL) requires knowing who read which citizen's data: a call's
 recording, its transcript, a caller's history, a confidential caller's identity. Every
@@ -39,6 +40,8 @@ class AccessKind(StrEnum):
     CALLER_HISTORY = "caller_history"  # a caller's earlier tickets
     CONFIDENTIAL_IDENTITY = "confidential_identity"  # the number of a 保密 caller
     LIVE_CALL = "live_call"  # a supervisor listening to, whispering on or barging into a call
+    #: An administrator's change to a person's account or sessions (who may read the rest).
+    ACCOUNT = "account"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ calling, and the one place where credentials are checked:
   `api_key_middleware`; it acts as its account (role and unit), is refused once revoked or while
   the account is disabled, and opens no websocket. Not sent by browsers on their own, so no CSRF
   check is needed.
-- `Authorization: Bearer v1.…`: a signed token (below), only where the app holds a signer.
-- `?access_token=<token>`: only on websocket upgrades (browsers cannot set headers on them) and
-  on the routes marked `accepts_query_token` (a recording played by `<audio src>`); refused on
-  every other route, since addresses end up in proxy logs and browser history.
+- `Authorization: Bearer v1.…`: a signed token (below), only where the app holds a signer (tests).
+- never a token in the address: a request with `?access_token=` is refused on every route and
+  websocket, since addresses end up in proxy logs and browser history. Pages use the cookie,
+  which browsers send with websocket upgrades and `<audio src>` too.
 - the session cookie (`SESSION_COOKIE`, set at sign-in by `accounts/`): a server-side session
   (`kernel.sessions`), refused once revoked, idle or past its absolute limit; every write made
   with it must carry the session's CSRF token in `X-CSRF-Token`; a websocket opened with it must
@@ -198,7 +198,6 @@ CSRF_HEADER = "X-CSRF-Token"
 #: Websocket close code when the session (or token) behind a socket has ended: sign in again.
 SESSION_ENDED = 4401
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_QUERY_TOKEN_MARK = "_hotline_accepts_query_token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +379,7 @@ async def session_middleware(request: web.Request, handler: _Handler) -> web.Str
     gate = request.app.get(SESSION_GATE)
     secret = request.cookies.get(SESSION_COOKIE)
     # An explicit token wins over the cookie (`_authenticate`): then the session is not read.
-    explicit = "Authorization" in request.headers or "access_token" in request.query
+    explicit = "Authorization" in request.headers
     if gate is not None and secret and not explicit and len(secret) <= MAX_TOKEN_LENGTH:
         try:
             request[_LOADED_SESSION] = _LoadedSession(await gate.load(secret))
@@ -398,13 +397,6 @@ async def session_middleware(request: web.Request, handler: _Handler) -> web.Str
     if request.get(_SESSION_REFUSED) and not response.prepared:
         response.del_cookie(SESSION_COOKIE, path="/")
     return response
-
-
-def accepts_query_token(handler: _Handler) -> _Handler:
-    """Mark a route whose browser client cannot send headers (`<audio src>`): `?access_token=` is
-    accepted on it. Every other plain HTTP route refuses a token in the address."""
-    setattr(handler, _QUERY_TOKEN_MARK, True)
-    return handler
 
 
 def is_websocket_upgrade(request: web.Request) -> bool:
@@ -477,6 +469,10 @@ def _from_session(request: web.Request, loaded: _LoadedSession, socket: bool) ->
 
 
 def _authenticate(request: web.Request) -> tuple[Principal, Credential]:
+    if "access_token" in request.query:
+        # Refused even beside a valid credential: a token in an address is a leaked token.
+        raise Unauthenticated("an access token in the address is never accepted: send it in the "
+                              "Authorization header, or sign in")
     socket = is_websocket_upgrade(request)
     header = request.headers.get("Authorization", "")
     if header:
@@ -488,15 +484,6 @@ def _authenticate(request: web.Request) -> tuple[Principal, Credential]:
         if socket:
             _check_origin(request, required=False)
         return _from_token(request, token.strip())
-    query_token = request.query.get("access_token")
-    if query_token:
-        # An explicit credential wins over the ambient cookie (a page that passes a token means it).
-        if not socket and not getattr(request.match_info.handler, _QUERY_TOKEN_MARK, False):
-            raise Unauthenticated("an access token in the address is refused here: send it in the "
-                                  "Authorization header, or sign in")
-        if socket:
-            _check_origin(request, required=False)
-        return _from_token(request, query_token)
     loaded = request.get(_LOADED_SESSION)
     if loaded is not None:
         return _from_session(request, loaded, socket)
@@ -504,14 +491,14 @@ def _authenticate(request: web.Request) -> tuple[Principal, Credential]:
 
 
 def bearer_token(request: web.Request) -> str | None:
-    """The token of `Authorization: Bearer …`, or of `?access_token=` (no checks of where)."""
+    """The token of `Authorization: Bearer …` (a token in the address is never read)."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("use 'Authorization: Bearer <token>'")
         return token.strip()
-    return request.query.get("access_token") or None
+    return None
 
 
 def principal_of(request: web.Request) -> Principal:

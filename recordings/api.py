@@ -2,7 +2,8 @@
 
     GET /api/calls?from=&to=&caller=&agent=&ticket=&end_reason=&limit=&offset=
     GET /api/calls/{call_id}              the call, its tickets, events and transcript
-    GET /api/calls/{call_id}/recording    the audio (HTTP Range, no-store)
+    GET /api/calls/{call_id}/recording    the audio (HTTP Range, no-store); the recordings page's
+                                          <audio> sends the session cookie, never a token in its address
 
 Who may hear what is `recordings.access`; every read of a transcript or recording, every
 search by caller and every confidential number shown is written to the access audit
@@ -142,7 +143,6 @@ async def get_call(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/calls/{call_id}/recording")
-@auth.accepts_query_token  # the recordings page's <audio src> until it plays with the session cookie
 async def get_recording(request: web.Request) -> web.StreamResponse:
     principal = auth.require(request)
     call = await request.app[CALL_STORE].get_call(request.match_info["call_id"][:64])

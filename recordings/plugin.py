@@ -1,5 +1,5 @@
 """Installs the calls-and-recordings capability: the calls API, the recordings, the access
-audit's reader and the supervisor's recordings page (zh-CN). The composition root and tests use it."""
+audit's reader and the recordings page (zh-CN, `kernel.pages`). The composition root and tests use it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from aiohttp import web
 
 from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
+from kernel.pages import install_page, page
 from recordings import api, audit_api
+from recordings.access import LIST_CALLS
 from recordings.store import CallStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -23,9 +25,9 @@ class RecordingsDeps:
     audit: AccessAudit
 
 
-async def recordings_page(_: web.Request) -> web.FileResponse:
-    """The page holds no data; it signs in with the token in the URL fragment."""
-    return web.FileResponse(STATIC_DIR / "recordings.html", headers={"Cache-Control": "no-store"})
+#: Calls, recordings and transcripts: everyone who may list calls (each hears only what
+#: `recordings.access` lets them); supervisors hear every call.
+RECORDINGS_PAGE = page("/recordings", "录音查询", LIST_CALLS, rank=40)
 
 
 async def recordings_script(_: web.Request) -> web.FileResponse:
@@ -37,10 +39,8 @@ def install(app: web.Application, deps: RecordingsDeps) -> None:
     install_audit(app, deps.audit)
     app.add_routes(api.routes)
     app.add_routes(audit_api.routes)
-    app.router.add_get("/recordings", recordings_page)
+    install_page(app, RECORDINGS_PAGE, STATIC_DIR / "recordings.html")
     app.router.add_get("/recordings/recordings.js", recordings_script)
     contribute(app, [*api.operations(), *audit_api.operations(),
-                     Operation("get", "/recordings", "The supervisor's recordings page (zh-CN)", ANYONE,
-                               content_type="text/html"),
                      Operation("get", "/recordings/recordings.js", "The recordings page's script", ANYONE,
                                content_type="text/javascript")])

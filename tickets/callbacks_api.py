@@ -35,12 +35,14 @@ class ConfirmBody(RequestBody):
 
 @routes.get("/api/callbacks")
 async def list_callbacks(request: web.Request) -> web.Response:
-    auth.require(request, LIST_READERS)
+    principal = auth.require(request, LIST_READERS)
     status = request.query.get("status") or None
     if status not in (None, DUE, CALLING, DONE, AGENT, AGENT_CALLING):
         raise InvalidInput("status is due, calling, done, agent or agent_calling", field="status")
     tasks = await request.app[CALLBACKS].listed(status, limit=int_query(request, "limit", 100, 1, 500))
-    return web.json_response({"callbacks": [t.to_json() for t in tasks]})
+    # The desk shows the confirm buttons only to those who may press them.
+    return web.json_response({"callbacks": [t.to_json() for t in tasks],
+                              "may_confirm": principal.role in CONFIRMERS})
 
 
 @routes.post("/api/callbacks/{id}/confirm")

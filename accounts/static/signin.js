@@ -1,6 +1,10 @@
 // The sign-in page: user name and password to POST /api/session, which sets the HttpOnly
 // session cookie (scripts never see it) and answers with the CSRF token that pages send in
 // X-CSRF-Token with every write. Nothing goes in the address; errors are shown as text.
+//
+// Then on to work: back to the page that sent the person here (`?next=`, if their role may use
+// it), else to their role's page (an agent's desk, a supervisor's live calls: `home` in the
+// answer, kernel/pages.py); a role without a page of its own sees the pages it may open.
 
 const $ = (id) => document.getElementById(id);
 
@@ -10,11 +14,23 @@ const MESSAGES = {
   503: '登录服务暂时不可用，请稍后再试。',
 };
 
-/** Where to go after sign-in: only a path on this site (`?next=/supervisor`), never another host. */
-function nextPath() {
+/** The page that sent the person here (`?next=/supervisor`), if it is one their role may use:
+ *  only a page of this site, by its path, never another host. */
+function nextPage(person) {
   const next = new URLSearchParams(location.search).get('next');
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return null;
-  return next;
+  return (person.pages || []).find((p) => p.path === next) || null;
+}
+
+/** Where a signed-in person goes now: `?next=`, else their role's page; null: stay here. */
+function destination(person) {
+  const next = nextPage(person);
+  return next ? next.path : person.home;
+}
+
+/** The page a person was refused (`?denied=/supervisor`): a path of this site, shown as text. */
+function deniedPage() {
+  const denied = new URLSearchParams(location.search).get('denied');
+  return denied && denied.startsWith('/') && !denied.startsWith('//') ? denied : null;
 }
 
 function showError(text) {
@@ -30,6 +46,19 @@ function showSignedIn(person) {
   $('until').textContent = person.expires_at
     ? `本次登录最迟于北京时间 ${new Date(person.expires_at).toLocaleString('zh-CN', {timeZone: 'Asia/Shanghai'})} 结束。`
     : '';
+  const denied = deniedPage();
+  $('denied').textContent = denied ? `您的账号（${person.role_title}）不能使用页面 ${denied}。` : '';
+  const list = $('pages');
+  list.replaceChildren();
+  for (const p of person.pages || []) {
+    const item = document.createElement('li');
+    const link = document.createElement('a');
+    link.href = p.path;
+    link.textContent = p.title;
+    item.append(link);
+    list.append(item);
+  }
+  $('pages-title').textContent = (person.pages || []).length ? '可以使用的页面：' : '本账号没有可用的工作页面。';
   $('welcome').focus();
 }
 
@@ -61,8 +90,9 @@ async function signIn(event) {
     });
     const data = await response.json().catch(() => ({}));
     if (response.ok) {
-      const next = nextPath();
-      if (next) { location.assign(next); return; }
+      sessionStorage.setItem('hotline-csrf', data.csrf_token || '');
+      const target = destination(data);
+      if (target) { location.replace(target); return; }
       showSignedIn(data);
       return;
     }
@@ -109,8 +139,14 @@ $('show').addEventListener('click', () => {
   $('password').focus();
 });
 
-// Already signed in (the cookie is still valid): say so instead of asking again.
-fetch('/api/session', {credentials: 'same-origin'})
+// Already signed in (the cookie is still valid): a page that sent the person here gets them
+// back at once; otherwise say who is signed in instead of asking again.
+fetch('/api/session', {credentials: 'same-origin', cache: 'no-store'})
   .then((response) => (response.ok ? response.json() : null))
-  .then((person) => { if (person && person.session) showSignedIn(person); })
+  .then((person) => {
+    if (!person || !person.session) return;
+    const next = nextPage(person);
+    if (next) location.replace(next.path);
+    else showSignedIn(person);
+  })
   .catch(() => {});

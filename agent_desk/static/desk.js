@@ -2,12 +2,13 @@
 // ticket, wrap-up.
 //
 // Talks to the backend over one websocket (/ws/desk, agent_desk/PROTOCOL.md) and the HTTP APIs
-// (tickets, knowledge base, ticket draft). Everything shown that came from a caller or a
-// database is put in the page as text (textContent), never as HTML.
+// (tickets, knowledge base, ticket draft), all with the person's session cookie (session.js:
+// the page opens only once someone is signed in; writes carry the CSRF token). Everything shown
+// that came from a caller or a database is put in the page as text (textContent), never as HTML.
 
 import {AssistPanel} from './assist.js';
 import {Softphone} from './softphone.js';
-import {$, api, say as log, token} from './session.js';
+import {$, afterSocketClose, api, say as log, showSessionBar, socketUrl} from './session.js';
 
 const say = (text, error = false) => log(text, error, 30);
 
@@ -18,8 +19,6 @@ const STATUS_NAMES = {
 };
 const SCREEN_NAMES = {warn: '已提醒（频繁来电）', senior_queue: '资深坐席队列', restrict: '受限', supervisor_review: '待督导复核'};
 
-// ---- sign-in: the token comes once in the address (#access_token=...), then stays in the tab.
-
 const state = {
   agent: null, call: null, ticketNo: null, ticketVersion: null, softphone: null,
   edited: new Set(), kbArticle: null, statusSince: null, acwSince: null, lastDraftText: '',
@@ -27,22 +26,38 @@ const state = {
 };
 window.deskDebug = state;  // for people (and tests) inspecting a live desk
 
-
+// ---- signing out: never in the middle of a call (stopping the phone would hang up on the
+// caller); the phone unregisters and the desk socket closes first, so the ACD stops offering.
+let leaving = false;
+showSessionBar($('session-bar'), {
+  beforeSignOut() {
+    const talking = state.agent && ['ringing', 'on_call'].includes(state.agent.status);
+    if (talking || (state.softphone && state.softphone.session)) {
+      say('通话中不能退出登录：请先结束通话', true);
+      return false;
+    }
+    leaving = true;
+    if (state.softphone) state.softphone.stop();
+    if (socket) socket.close();
+    return true;
+  },
+});
 
 // ---- the websocket ------------------------------------------------------------------------
 let socket = null;
 let retry = 500;
 
 function connect() {
-  if (!token) { say('未登录：请使用带登录令牌的话务台链接', true); return; }
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  socket = new WebSocket(`${scheme}://${location.host}/ws/desk?access_token=${encodeURIComponent(token)}`);
+  socket = new WebSocket(socketUrl('/ws/desk'));
   socket.onopen = () => { retry = 500; };
   socket.onmessage = (event) => { try { onMessage(JSON.parse(event.data)); } catch (e) { console.error(e); } };
-  socket.onclose = () => {
+  socket.onclose = (event) => {
+    if (leaving) return;
     $('agent-status').textContent = '连接断开，重连中…';
-    setTimeout(connect, retry);
-    retry = Math.min(retry * 2, 10000);
+    afterSocketClose(event, () => {
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 10000);
+    });
   };
 }
 
@@ -127,7 +142,7 @@ const NOT_REACHED = {busy: '占线', no_answer: '无人接听', rejected: '拒�
 
 async function loadCallbacks() {
   try {
-    const {callbacks} = await api('GET', '/api/callbacks?status=agent');
+    const {callbacks, may_confirm: mayConfirm} = await api('GET', '/api/callbacks?status=agent');
     const list = $('callbacks');
     list.textContent = callbacks.length ? '' : '暂无待回访任务';
     for (const t of callbacks) {
@@ -144,12 +159,14 @@ async function loadCallbacks() {
       };
       item.append(button);
       if (t.spoken_answer) {
-        // 语音回答: the citizen spoke instead of pressing a key; the agent confirms what was said.
+        // 语音回答: the citizen spoke instead of pressing a key; whoever may confirm callbacks
+        // (the server says: callback agents, supervisors) confirms what was said.
         const heard = document.createElement('div');
         heard.textContent = `语音回答：${t.answer_transcript || '（转写中或无法转写，请回访确认）'}`;
         item.append(heard);
-        for (const [value, label] of [['satisfied', '确认满意'], ['basically_satisfied', '确认基本满意'],
-                                      ['unsatisfied', '确认不满意']]) {
+        const choices = mayConfirm ? [['satisfied', '确认满意'], ['basically_satisfied', '确认基本满意'],
+                                      ['unsatisfied', '确认不满意']] : [];
+        for (const [value, label] of choices) {
           const confirm = document.createElement('button');
           confirm.textContent = label;
           confirm.onclick = () => confirmCallback(t, value);

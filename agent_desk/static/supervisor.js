@@ -2,11 +2,13 @@
 //
 // The audio comes to this page's own softphone (softphone.js, the one the agent desk uses):
 // the backend rings it and bridges it to an ARI snoop of the call. The page answers that ring
-// by itself, since the supervisor has just asked for it. Everything shown that came from a
-// caller or the backend is put in the page as text (textContent), never as HTML.
+// by itself, since the supervisor has just asked for it. The page works with the person's
+// session cookie (session.js): the API, the wallboard's websocket and the softphone's
+// provisioning; no token in any address. Everything shown that came from a caller or the
+// backend is put in the page as text (textContent), never as HTML.
 
 import {Softphone} from './softphone.js';
-import {$, api, say as log, token} from './session.js';
+import {$, afterSocketClose, api, say as log, showSessionBar, socketUrl} from './session.js';
 
 const say = (text, error = false) => log(text, error, 20);
 
@@ -17,10 +19,17 @@ const MODES = {listen: '监听', whisper: '耳语', barge: '强插'};
 const REFRESH_MS = 5000;
 
 
-const state = {softphone: null, registered: false, monitoring: null, calls: [], wallboard: null};
+const state = {softphone: null, registered: false, monitoring: null, calls: [], wallboard: null, leaving: false};
 window.supervisorDebug = state;  // for people (and tests) inspecting the page
 
-
+// Signing out ends a monitor first (the softphone hangs up and unregisters).
+showSessionBar($('session-bar'), {
+  beforeSignOut() {
+    state.leaving = true;
+    state.softphone?.stop();
+    return true;
+  },
+});
 
 function pill(id, text, cls = '') {
   $(id).textContent = text;
@@ -130,8 +139,7 @@ function tickWait() {
 
 let boardRetry = 500;
 function connectBoard() {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/wallboard?access_token=${encodeURIComponent(token)}`);
+  const socket = new WebSocket(socketUrl('/ws/wallboard'));
   socket.onopen = () => { boardRetry = 500; $('board-status').textContent = '已连接'; };
   socket.onmessage = (event) => {
     try {
@@ -139,21 +147,20 @@ function connectBoard() {
       if (message.type === 'wallboard') { showBoard(message.figures); refresh(); }
     } catch (error) { console.error(error); }
   };
-  socket.onclose = () => {
+  socket.onclose = (event) => {
+    if (state.leaving) return;
     $('board-status').textContent = '已断开，正在重连…';
-    setTimeout(connectBoard, boardRetry);
-    boardRetry = Math.min(boardRetry * 2, 10000);
+    afterSocketClose(event, () => {
+      setTimeout(connectBoard, boardRetry);
+      boardRetry = Math.min(boardRetry * 2, 10000);
+    });
   };
 }
 
 $('hangup').addEventListener('click', () => state.softphone?.hangup());
 
-if (!token) {
-  say('未登录：请使用带登录令牌的链接', true);
-} else {
-  startPhone().catch((error) => say(`话机开通失败：${error.message}`, true));
-  refresh();
-  setInterval(refresh, REFRESH_MS);
-  connectBoard();
-  setInterval(tickWait, 1000);
-}
+startPhone().catch((error) => say(`话机开通失败：${error.message}`, true));
+refresh();
+setInterval(refresh, REFRESH_MS);
+connectBoard();
+setInterval(tickWait, 1000);

@@ -1,23 +1,18 @@
 // The supervisor's recordings page: search calls, play a recording, follow its transcript.
 //
 // Reads GET /api/calls, GET /api/calls/{id} and streams GET /api/calls/{id}/recording into an
-// <audio> element (which asks for byte ranges itself). Every read is audited by the backend.
-// Everything shown that came from a caller or a database is put in the page as text
-// (textContent), never as HTML.
+// <audio> element (which asks for byte ranges itself). All of it with the person's session
+// cookie (/signin/session.js): the <audio> sends it like any request of the page, so its
+// address holds no token. Every read is audited by the backend. Everything shown that came
+// from a caller or a database is put in the page as text (textContent), never as HTML.
+
+import {api as sessionApi, showSessionBar, stillSignedIn, signInAgain} from '/signin/session.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 20;
 const END_REASONS = {caller_hangup: '来电人挂机', agent_hangup: '坐席挂机', message_left: '留言'};
 const SCREEN_NAMES = {allow: '正常', warn: '已提醒', senior_queue: '资深队列', restrict: '受限', supervisor_review: '待复核'};
 const SPEAKERS = {caller: '来电人', agent: '坐席'};
-
-// ---- sign-in: the token comes once in the address (#access_token=...), then stays in the tab.
-const fromHash = new URLSearchParams(location.hash.slice(1)).get('access_token');
-if (fromHash) {
-  sessionStorage.setItem('hotline-token', fromHash);
-  history.replaceState(null, '', location.pathname);
-}
-const token = sessionStorage.getItem('hotline-token');
 
 const state = {offset: 0, nextOffset: null, call: null, segments: [], current: -1};
 window.recordingsDebug = state;  // for people (and tests) inspecting the page
@@ -31,10 +26,11 @@ function say(text, error = false) {
 }
 
 async function api(path) {
-  const response = await fetch(path, {headers: {'Authorization': `Bearer ${token}`}});
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(response.status === 403 ? '无权访问（已记入审计）' : (data.message || `${response.status}`));
-  return data;
+  try {
+    return await sessionApi('GET', path);
+  } catch (error) {
+    throw error.status === 403 ? new Error('无权访问（已记入审计）') : error;
+  }
 }
 
 function cell(row, text) {
@@ -138,8 +134,7 @@ async function open(callId, row) {
     list.append(item);
   }
   const player = $('player');
-  // <audio> cannot send an Authorization header: the token goes in the query string.
-  player.src = `${detail.recording_url}?access_token=${encodeURIComponent(token)}`;
+  player.src = detail.recording_url;  // the session cookie goes with it; nothing else is needed
   player.play().catch((error) => say(`无法自动播放：${error.message}`));
 }
 
@@ -173,11 +168,17 @@ function follow() {
   }
 }
 
+// A recording the server refused: the session may have ended meanwhile (then sign in again).
+$('player').addEventListener('error', async () => {
+  if (!$('player').getAttribute('src')) return;
+  if (!(await stillSignedIn())) await signInAgain();
+  say('录音无法播放（可能已无权收听，或文件不存在）', true);
+});
 $('player').addEventListener('timeupdate', follow);
 $('player').addEventListener('seeked', follow);
 $('search').addEventListener('submit', (event) => { event.preventDefault(); state.offset = 0; search(); });
 $('prev').addEventListener('click', () => { state.offset = Math.max(0, state.offset - PAGE); search(); });
 $('next').addEventListener('click', () => { if (state.nextOffset !== null) { state.offset = state.nextOffset; search(); } });
 
-if (!token) say('未登录：请使用带登录令牌的链接', true);
-else search();
+showSessionBar($('session-bar'));
+search();

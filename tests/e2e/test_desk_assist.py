@@ -26,13 +26,12 @@ from aiohttp.test_utils import TestServer
 from asr.models import AsrSettings
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import speech_call_scenario
-from hotline.composition import token_signer
 from hotline.settings import Settings
-from kernel.auth import Principal
 from kernel.database import create_engine
 from tests.asr_fixtures import AsrLanguage, render_speech
 from tests.browser_harness import chromium_executable, webrtc_flags
 from tests.e2e.test_desk_call import WAIT, Desk, agent_microphone, backend  # noqa: F401  (fixture)
+from tests.page_sign_in import add_person, sign_in
 from tickets.events import AnsweredDirectly
 from tickets.model import TicketType
 from tickets.store import TicketStore
@@ -66,7 +65,9 @@ async def test_the_assist_panel_fills_from_the_callers_speech_and_applies_with_o
     from playwright.async_api import async_playwright
 
     settings, server = backend
-    token = token_signer(settings).issue(Principal(user="a8", role="agent"), hours=1)
+    people = create_engine(settings.database.url)
+    await add_person(people, "a8", "agent")
+    await people.dispose()
     wav = asterisk.write_sipp_file("assist-caller.wav", caller_speech(tmp_path))
     updates: list[tuple[float, dict[str, Any]]] = []  # assist.update frames the page received
     loop = asyncio.get_running_loop()
@@ -93,7 +94,7 @@ async def test_the_assist_panel_fills_from_the_callers_speech_and_applies_with_o
             page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
             page.on("websocket", watch)
             desk = Desk(page, console)
-            await page.goto(f"http://127.0.0.1:{server.port}/#access_token={token}")
+            await sign_in(page, f"http://127.0.0.1:{server.port}", "/", "a8")
             await desk.wait_for("registration", "document.getElementById('phone-status').textContent === '已注册'")
             await page.click("#go-available")
             await desk.wait_for("available", "document.getElementById('agent-status').textContent === '就绪'")

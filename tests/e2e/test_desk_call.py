@@ -2,7 +2,8 @@
 
 The whole backend as `hotline run` builds it (in this process), real Asterisk, Redis, SQLite
 and a real Vosk model; Debian's Chromium, headless, runs the desk page with a fake microphone
-playing the agent's speech. An agent signs in and goes available; a SIPp caller dials 12345;
+playing the agent's speech. An agent signs in on the sign-in page (the desk sends them there
+and takes them back; no token in any address the page uses) and goes available; a SIPp caller dials 12345;
 the call is offered; the agent answers in the page; audio flows both ways; the transcript
 appears; the agent submits the ticket; the database holds it with its recording and
 transcript. Text from callers and tickets is shown as text, never run as HTML.
@@ -26,9 +27,8 @@ from sqlalchemy import select
 
 from devtools.sandbox import AsteriskSandbox, free_tcp_port
 from devtools.sipp_scenarios import speech_call_scenario
-from hotline.composition import build_app, preflight, token_signer
+from hotline.composition import build_app, preflight
 from hotline.settings import Settings, load_settings
-from kernel.auth import Principal
 from kernel.database import create_engine
 from kernel.event_bus import RedisEventBus
 from kernel.roles import Actor, Role
@@ -37,6 +37,7 @@ from tests.asr_fixtures import AsrLanguage, render_speech
 from tests.asterisk_harness import bridge_env
 from tests.browser_harness import chromium_executable, webrtc_flags
 from tests.conftest import REDIS_URL
+from tests.page_sign_in import AddressLog, add_person, sign_in
 from tickets.model import Caller, Channel
 from tickets.store import TicketStore
 from tickets.workflow import Register
@@ -122,7 +123,7 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
     earlier, _ = await TicketStore(engine, "T01").register(Register(
         ticket_no="", channel=Channel.PHONE, caller=Caller(number=CALLER),
         summary=f"旧诉求 {HOSTILE}", content="小区路灯不亮"), Actor("a0", Role.AGENT))
-    token = token_signer(settings).issue(Principal(user="a7", role="agent"), hours=1)
+    await add_person(engine, "a7", "agent", display_name="张丽")
     wav = asterisk.write_sipp_file("desk-caller.wav", caller_speech(tmp_path, asr_language))
 
     async with async_playwright() as playwright:
@@ -135,10 +136,17 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
             page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
             desk = Desk(page, console)
-            await page.goto(f"http://127.0.0.1:{server.port}/#access_token={token}")
+            addresses = AddressLog().watch(page)
+            base = f"http://127.0.0.1:{server.port}"
 
-            # 1. Signed in: the softphone registers; the agent goes available.
+            # 1. Signed in on the sign-in page, back at the desk: the softphone registers; the
+            #    agent goes available.
+            await sign_in(page, base, "/", "a7")
             await desk.wait_for("registration", "document.getElementById('phone-status').textContent === '已注册'")
+            assert await desk.text("session-who") == "张丽 · 话务员"
+            if shots := os.environ.get("HOTLINE_TEST_SCREENSHOTS"):  # for people checking the page
+                await page.set_viewport_size({"width": 1400, "height": 900})
+                await page.screenshot(path=str(Path(shots) / "desk-signed-in.png"))
             await page.click("#go-available")
             await desk.wait_for("available", "document.getElementById('agent-status').textContent === '就绪'")
 
@@ -211,10 +219,15 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             await desk.wait_for("wrap-up", "!document.getElementById('wrap-done').disabled")
             await page.click("#wrap-done")
             await desk.wait_for("available again", "document.getElementById('agent-status').textContent === '就绪'")
+
+            # 7. No address the page used held a token: the desk's websocket and every request
+            #    rode on the session cookie.
+            assert f"ws://127.0.0.1:{server.port}/ws/desk" in addresses.addresses
+            assert addresses.with_tokens() == [], addresses.with_tokens()
         finally:
             await browser.close()
 
-    # 7. The database holds the ticket, the call with its agent and recording, and the
+    # 8. The database holds the ticket, the call with its agent and recording, and the
     #    transcript of both speakers (the agent's microphone, on the agent's stream).
     async with engine.connect() as conn:
         ticket = (await conn.execute(select(tickets).where(tickets.c.ticket_no == ticket_no))).one()

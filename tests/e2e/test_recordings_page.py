@@ -3,28 +3,35 @@
 Debian's Chromium, headless, plays a real WAV recording (streamed with HTTP Range from the
 recordings API) in the page; the transcript line under the playhead is highlighted, a click on
 a line jumps the playback there, and text from the database is shown as text, never as HTML.
-The reads the browser made are in the access audit.
+The supervisor signs in on the sign-in page; the <audio> plays with the session cookie, so no
+address the page used holds a token. The reads the browser made are in the access audit.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts import plugin as accounts_plugin
+from accounts.store import AccountStore
+from accounts.throttle import SignInThrottle, ThrottleLimits
 from kernel.audit import AccessAudit, AccessKind, AuditQuery
 from kernel.database import open_database
 from kernel.http_edge import new_app
+from kernel.sessions import SessionLimits
 from recordings.plugin import RecordingsDeps, install
 from recordings.store import CallStore
-from tests.auth_tokens import bearer, with_test_signer
+from tests.auth_tokens import with_test_signer
 from tests.browser_harness import HEADLESS_FLAGS, chromium_executable
+from tests.page_sign_in import CHEAP, AddressLog, add_person, sign_in
 from tests.recording_files import insert_call, write_wav
 
 WAIT = 20.0
@@ -35,13 +42,19 @@ CURRENT = "(document.querySelector('#transcript li.current .words')?.textContent
 
 
 @pytest.fixture
-async def page_server(sqlite_url: str, tmp_path: Path) -> AsyncIterator[tuple[TestServer, AsyncEngine, str]]:
+async def page_server(sqlite_url: str, tmp_path: Path, redis_client: aioredis.Redis,
+                      redis_key_prefix: str) -> AsyncIterator[tuple[TestServer, AsyncEngine, str]]:
     engine = await open_database(sqlite_url)
     wav = write_wav(tmp_path / "recordings" / "call.wav", 8.0)
     call_id = await insert_call(engine, caller="13812345678", started_at=datetime(2026, 11, 30, 2, 0, tzinfo=UTC),
                                 seconds=8.0, agent_id="a7", recording=wav, lines=LINES)
+    await add_person(engine, "sup1", "supervisor")
     audit = AccessAudit(engine)
     app = with_test_signer(new_app())
+    accounts_plugin.install(app, accounts_plugin.AccountsDeps(
+        AccountStore(engine), CHEAP,
+        SignInThrottle(redis_client, redis_key_prefix, ThrottleLimits(5, 50, timedelta(minutes=15))),
+        SessionLimits(idle=timedelta(minutes=30), absolute=timedelta(hours=12)), audit=audit))
     install(app, RecordingsDeps(CallStore(engine), audit))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
@@ -59,7 +72,6 @@ async def test_the_transcript_line_under_the_playhead_is_highlighted(
     from playwright.async_api import async_playwright
 
     server, engine, call_id = page_server
-    supervisor = bearer("supervisor", "sup1")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=chromium_executable(),
@@ -80,7 +92,8 @@ async def test_the_transcript_line_under_the_playhead_is_highlighted(
                         " current: document.querySelector('#transcript li.current')?.textContent})")
                     raise AssertionError(f"page: no {what} within {WAIT:.0f}s; {state}; {console[-10:]}") from None
 
-            await page.goto(f"http://127.0.0.1:{server.port}/recordings#access_token={supervisor.token}")
+            addresses = AddressLog().watch(page)
+            await sign_in(page, f"http://127.0.0.1:{server.port}", "/recordings", "sup1")
             await wait_for("call list", f"document.querySelector('tr[data-call-id=\"{call_id}\"]') !== null")
             assert "13812345678" in await page.inner_text(f"tr[data-call-id='{call_id}']")
             await page.click(f"tr[data-call-id='{call_id}'] button.play")
@@ -105,6 +118,12 @@ async def test_the_transcript_line_under_the_playhead_is_highlighted(
             if shots := os.environ.get("HOTLINE_TEST_SCREENSHOTS"):  # for people checking the page
                 await page.set_viewport_size({"width": 1400, "height": 700})
                 await page.screenshot(path=str(Path(shots) / "recordings-page.png"), full_page=True)
+
+            # The recording played through the session cookie: its address is the bare API path.
+            recording = f"http://127.0.0.1:{server.port}/api/calls/{call_id}/recording"
+            assert await page.evaluate("document.getElementById('player').src") == recording
+            assert recording in addresses.addresses
+            assert addresses.with_tokens() == [], addresses.with_tokens()
         finally:
             await browser.close()
 

@@ -1,11 +1,13 @@
 """A supervisor listens to a live call in their own browser softphone (ARI snoop), end to end.
 
 The whole backend as `hotline run` builds it (in this process), real Asterisk, Redis and
-SQLite; Debian's Chromium, headless, runs the supervisor page. A SIPp caller dials 12345 and
+SQLite; Debian's Chromium, headless, runs the supervisor page, signed in on the sign-in page
+with the supervisor's account (the page uses its session cookie). A SIPp caller dials 12345 and
 waits in the queue (no agent is at a desk), speaking all the while; the supervisor presses 监听
 on the page; the backend rings the page's softphone and bridges it to a snoop of the caller's
 channel; the caller's audio arrives in the page. The listening is in the access audit; an
-agent who tries is refused, and audited too. Hanging up the softphone ends the monitor.
+agent who tries is refused, and audited too (the API calls of this test are a program's, with a
+token in the Authorization header). Hanging up the softphone ends the monitor.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from hotline.composition import CALL_FLOW, build_app, preflight, token_signer
 from hotline.settings import Settings, load_settings
 from kernel.auth import Principal
+from kernel.database import create_engine
 from tests.asterisk_harness import bridge_env
 from tests.browser_harness import chromium_executable, speech_wav, webrtc_flags
+from tests.page_sign_in import AddressLog, add_person, sign_in
 
 pytestmark = pytest.mark.asterisk
 
@@ -43,6 +47,10 @@ async def backend(asterisk: AsteriskSandbox, sqlite_url: str, redis_key_prefix: 
                 "HOTLINE_QUEUE_MAX_WAIT_SECONDS": "120"})
     settings = load_settings(environ=env)
     await preflight(settings)
+    people = create_engine(settings.database.url)
+    await add_person(people, "sup1", "supervisor", display_name="王班长")
+    await add_person(people, "a7", "agent")
+    await people.dispose()
     server = TestServer(build_app(settings), host="127.0.0.1")
     await server.start_server()
     try:
@@ -88,7 +96,8 @@ async def test_a_supervisor_listens_to_a_live_call_in_the_browser(
                     messages = await page.evaluate("document.getElementById('messages').innerText")
                     raise AssertionError(f"page: no {what} within {WAIT:.0f}s; {messages!r}; {console[-10:]}") from None
 
-            await page.goto(f"{base}/supervisor#access_token={supervisor}")
+            addresses = AddressLog().watch(page)
+            await sign_in(page, base, "/supervisor", "sup1")
             await wait_for("registration", "document.getElementById('phone-status').textContent === '已注册'")
 
             sipp = asyncio.create_task(asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
@@ -137,6 +146,10 @@ async def test_a_supervisor_listens_to_a_live_call_in_the_browser(
             assert not sipp.done(), "the caller's call ended with the supervisor's"
             code, out = await asyncio.wait_for(sipp, 60)
             assert code == 0, out[-800:]
+            # The page's wallboard socket, its API calls and its softphone's provisioning rode
+            # on the session cookie: no address held a token.
+            assert f"ws://127.0.0.1:{server.port}/ws/wallboard" in addresses.addresses
+            assert addresses.with_tokens() == [], addresses.with_tokens()
         finally:
             if sipp is not None and not sipp.done():
                 sipp.cancel()
@@ -152,10 +165,7 @@ async def test_a_supervisor_whispers_to_an_agent_then_barges_in_and_only_the_bar
     from playwright.async_api import TimeoutError as PlaywrightTimeout
     from playwright.async_api import async_playwright
 
-    settings, server = backend
-    signer = token_signer(settings)
-    supervisor = signer.issue(Principal(user="sup1", role="supervisor"), hours=1)
-    agent = signer.issue(Principal(user="a7", role="agent"), hours=1)
+    _, server = backend
     base = f"http://127.0.0.1:{server.port}"
     wav = asterisk.write_sipp_file("barge-caller.wav", caller_audio_wav())
     scenario = asterisk.write_sipp_file(f"barge-{uuid.uuid4().hex[:6]}.xml",
@@ -191,7 +201,7 @@ async def test_a_supervisor_whispers_to_an_agent_then_barges_in_and_only_the_bar
                     await asyncio.sleep(0.2)
 
             # The agent is at the desk and answers the call.
-            await desk.goto(f"{base}/#access_token={agent}")
+            await sign_in(desk, base, "/", "a7")
             await wait_for(desk, "registration", "document.getElementById('phone-status').textContent === '已注册'")
             await desk.click("#go-available")
             await wait_for(desk, "available", "document.getElementById('agent-status').textContent === '就绪'")
@@ -202,7 +212,7 @@ async def test_a_supervisor_whispers_to_an_agent_then_barges_in_and_only_the_bar
             await wait_for(desk, "the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
 
             # The supervisor whispers: they hear the call; the agent's desk shows nothing.
-            await board.goto(f"{base}/supervisor#access_token={supervisor}")
+            await sign_in(board, base, "/supervisor", "sup1")
             await wait_for(board, "registration", "document.getElementById('phone-status').textContent === '已注册'")
             await wait_for(board, "the answered call",
                            "document.querySelector('#calls tr button.whisper:not(:disabled)') !== null")

@@ -34,5 +34,6 @@ async def test_openapi_lists_every_route_of_the_running_app(
                  "/api/statistics/units", "/api/supervision/scan", "/health", "/ws/live",
                  "/api/calls", "/api/calls/{call_id}/recording", "/api/audit", "/api/live/calls",
                  "/api/live/calls/{call_id}/monitor", "/supervisor", "/recordings",
-                 "/ws/wallboard", "/metrics", "/signin", "/api/session", "/api/users/{username}/sessions"):
+                 "/ws/wallboard", "/metrics", "/signin", "/api/session", "/api/users/{username}/sessions",
+                 "/", "/live", "/admin", "/api/users", "/api/users/{username}/password", "/signin/session.js"):
         assert path in document["paths"], path

@@ -1,5 +1,5 @@
 """Live transcript segments published on any node reach the desk: over its websocket, and on
-the page in a real browser (Debian's chromium driven by Playwright)."""
+the page in a real browser (Debian's chromium driven by Playwright), signed in on the sign-in page."""
 
 from __future__ import annotations
 
@@ -7,24 +7,37 @@ import asyncio
 import json
 import shutil
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts import plugin as accounts_plugin
+from accounts.store import AccountStore
+from accounts.throttle import SignInThrottle, ThrottleLimits
 from agent_desk.plugin import DeskDeps, install
 from asr.segments import Segment, Speaker
+from kernel.database import open_database
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
+from kernel.sessions import SessionLimits
 from tests.auth_tokens import bearer, with_test_signer
 from tests.conftest import REDIS_URL
+from tests.page_sign_in import CHEAP, AddressLog, add_person, sign_in
 
 AGENT = bearer("agent", "agent7")
 
 
-def desk_app(prefix: str) -> web.Application:
+def desk_app(prefix: str, engine: AsyncEngine | None = None) -> web.Application:
+    """The desk's live feed; with `engine`, people sign in to its page too."""
     app = with_test_signer(new_app())
     redis = aioredis.from_url(REDIS_URL)
+    if engine is not None:
+        accounts_plugin.install(app, accounts_plugin.AccountsDeps(
+            AccountStore(engine), CHEAP, SignInThrottle(redis, prefix, ThrottleLimits(5, 50, timedelta(minutes=15))),
+            SessionLimits(idle=timedelta(minutes=30), absolute=timedelta(hours=12))))
     install(app, DeskDeps(redis, prefix))
 
     async def close_redis(_: web.Application) -> AsyncIterator[None]:
@@ -68,13 +81,15 @@ async def test_live_feed_refuses_anonymous_units_and_forged_tokens(redis_key_pre
 
 
 async def test_desk_page_shows_the_callers_words_in_a_real_browser(
-    redis_client, redis_key_prefix: str,
+    redis_client, redis_key_prefix: str, sqlite_url: str,
 ) -> None:
     from playwright.async_api import async_playwright
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     bus = RedisEventBus(redis_client, redis_key_prefix)
-    server = TestServer(desk_app(redis_key_prefix), host="127.0.0.1")
+    engine = await open_database(sqlite_url)
+    await add_person(engine, "agent7", "agent")
+    server = TestServer(desk_app(redis_key_prefix, engine), host="127.0.0.1")
     await server.start_server()
     try:
         async with async_playwright() as p:
@@ -82,7 +97,8 @@ async def test_desk_page_shows_the_callers_words_in_a_real_browser(
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"])
             page = await browser.new_page()
-            await page.goto(f"http://127.0.0.1:{server.port}/live#access_token={AGENT.token}")
+            addresses = AddressLog().watch(page)
+            await sign_in(page, f"http://127.0.0.1:{server.port}", "/live", "agent7")
             await page.wait_for_function("document.getElementById('status').textContent.includes('已连接')")
             await bus.publish_event(segment("我要 投诉", final=False))
             await page.wait_for_selector(".line.caller.partial")
@@ -91,6 +107,9 @@ async def test_desk_page_shows_the_callers_words_in_a_real_browser(
                 "document.querySelector('.line.caller:not(.partial) .text')?.textContent === '我要 投诉 小区 噪音'")
             lines = await page.locator(".line").all_text_contents()
             assert lines == ["来电人：我要 投诉 小区 噪音"], json.dumps(lines, ensure_ascii=False)
+            assert f"ws://127.0.0.1:{server.port}/ws/live" in addresses.addresses
+            assert addresses.with_tokens() == [], addresses.with_tokens()
             await browser.close()
     finally:
         await server.close()
+        await engine.dispose()

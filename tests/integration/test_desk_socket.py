@@ -97,8 +97,7 @@ async def receive(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:
 
 
 async def open_desk(client: TestClient, agent: str) -> Any:
-    token = bearer("agent", agent).token
-    return await client.ws_connect(f"/ws/desk?access_token={token}")
+    return await client.ws_connect("/ws/desk", headers=bearer("agent", agent))
 
 
 async def test_bad_messages_get_typed_errors_and_the_socket_stays_open(desk) -> None:

@@ -90,7 +90,7 @@ def marked(suggestion: dict[str, Any]) -> list[str]:
 async def test_the_agent_on_the_call_sees_the_assist_and_nobody_else_does(floor, knowledge) -> None:
     client, _, bus = floor
     mine, other = await open_desk(client, "a1"), await open_desk(client, "a2")
-    live = await client.ws_connect(f"/ws/live?access_token={bearer('agent', 'a3').token}")
+    live = await client.ws_connect("/ws/live", headers=bearer("agent", "a3"))
     for ws in (mine, other, live):
         await receive(ws, "desk.ready")
     await BusDeskNotifier(bus.publish).notify_agent("a1", {"type": "call.offered", "call_id": "call-1"})

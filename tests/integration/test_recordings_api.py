@@ -160,10 +160,13 @@ async def test_the_recording_streams_with_range_and_every_read_is_audited(desk: 
     response = await desk.client.get(f"/api/calls/{call_id}/recording", headers=SUPERVISOR)
     assert response.status == 200 and await response.read() == whole
     assert response.headers["Cache-Control"] == "no-store"
-    # A browser's <audio> cannot send headers: the token may come in the query.
-    response = await desk.client.get(f"/api/calls/{call_id}/recording",
-                                     params={"access_token": AGENT_ON_CALL.token})
+    response = await desk.client.get(f"/api/calls/{call_id}/recording", headers=AGENT_ON_CALL)
     assert response.status == 200
+    # A token in the address is refused, even a valid one: the page's <audio> sends the cookie.
+    for headers in ({}, AGENT_ON_CALL):
+        response = await desk.client.get(f"/api/calls/{call_id}/recording", headers=headers,
+                                         params={"access_token": AGENT_ON_CALL.token})
+        assert response.status == 401 and "address" in (await response.json())["message"]
 
     for who in (OTHER_AGENT, UNIT):
         status, body = await desk.get(f"/api/calls/{call_id}/recording", who)

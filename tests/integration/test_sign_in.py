@@ -24,8 +24,10 @@ from accounts.store import AccountStore
 from accounts.throttle import SignInThrottle, ThrottleLimits
 from agent_desk import plugin as desk_plugin
 from agent_desk.wallboard import FinishedCall
+from kernel.audit import AccessAudit
 from kernel.auth import SESSION_COOKIE, SESSION_ENDED
 from kernel.clock import FixedClock, utc_now
+from kernel.errors import NotFound
 from kernel.http_edge import new_app
 from kernel.roles import Role
 from kernel.schema import user_sessions
@@ -56,6 +58,21 @@ class QuietDesk:
 
     async def desk_closed(self, agent_id: str) -> None:
         return None
+
+
+class QuietFloor:
+    """The supervisor's port on a floor with one caller waiting; no softphone answers."""
+
+    async def live_calls(self) -> list[dict[str, Any]]:
+        return [{"call_id": "c0ffee00-0001", "caller_number": "13812345678", "state": "waiting",
+                 "agent_id": None, "started_at": utc_now().isoformat(), "seconds": 12.0, "monitors": []}]
+
+    async def softphone(self, supervisor_id: str) -> dict[str, Any]:
+        return {"ws_url": "ws://127.0.0.1:9/ws", "sip_uri": f"sip:supervisor-{supervisor_id}@127.0.0.1",
+                "username": f"supervisor-{supervisor_id}", "password": "x"}
+
+    async def monitor(self, call_id: str, supervisor_id: str, mode: str) -> dict[str, Any]:
+        raise NotFound("no such live call", call_id=call_id)
 
 
 class EmptyBoard:
@@ -94,6 +111,7 @@ class Hotline:
     client: TestClient
     store: AccountStore
     clock: FixedClock
+    audit: AccessAudit
 
     @property
     def origin(self) -> str:
@@ -126,30 +144,33 @@ MakeHotline = Callable[..., Awaitable[Hotline]]
 @pytest.fixture
 async def make_hotline(engine: AsyncEngine, redis_client: aioredis.Redis,
                        redis_key_prefix: str) -> AsyncIterator[MakeHotline]:
-    """An app with accounts, the desk, the live feed and the wallboard, on the real database
+    """An app with accounts, the desk, the supervisor's page, the live feed and the wallboard, on the real database
     (SQLite, then PostgreSQL) and Redis; the session clock stands still until a test moves it."""
     clients: list[TestClient] = []
     feeds: list[aioredis.Redis] = []
 
     async def make(*, limits: SessionLimits = LIMITS, recheck: float = 2.0, per_account: int = 5,
-                   per_address: int = 50, allowed_origins: tuple[str, ...] = ()) -> Hotline:
+                   per_address: int = 50, allowed_origins: tuple[str, ...] = (),
+                   units: dict[str, str] | None = None) -> Hotline:
         clock = FixedClock(utc_now())
         store = AccountStore(engine, clock=clock)
+        audit = AccessAudit(engine)
         app = with_test_signer(new_app())
         accounts_plugin.install(app, accounts_plugin.AccountsDeps(
             store, Passwords(CHEAP),
             SignInThrottle(redis_client, redis_key_prefix,
                            ThrottleLimits(per_account, per_address, timedelta(minutes=15))),
             limits, cookie_secure=False, socket_recheck_seconds=recheck, allowed_origins=allowed_origins,
-            clock=clock))
+            clock=clock, audit=audit, units=units or {}))
         feed = aioredis.from_url(REDIS_URL)
         feeds.append(feed)
         desk_plugin.install(app, desk_plugin.DeskDeps(feed, redis_key_prefix, backend=QuietDesk(),
-                                                      close_grace_seconds=0.1, wallboard=EmptyBoard()))
+                                                      close_grace_seconds=0.1, supervisor=QuietFloor(),
+                                                      audit=audit, wallboard=EmptyBoard()))
         client = TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=DummyCookieJar())
         await client.start_server()
         clients.append(client)
-        return Hotline(client, store, clock)
+        return Hotline(client, store, clock, audit)
 
     yield make
     for client in clients:
@@ -334,16 +355,29 @@ async def test_a_busy_session_is_refused_past_its_absolute_limit(make_hotline: M
     assert response.status == 401 and "time limit" in (await response.json())["message"]
 
 
-async def test_a_token_in_the_address_is_refused_on_plain_http_routes(make_hotline: MakeHotline) -> None:
+async def test_a_token_in_the_address_is_refused_on_every_route_and_websocket(make_hotline: MakeHotline) -> None:
     hotline = await make_hotline()
+    await hotline.add("sup1", "supervisor")
+    person = await hotline.person("sup1")
     token = bearer("supervisor", "sup1")
-    response = await hotline.client.get("/api/session", params={"access_token": token.token})
+    address = {"access_token": token.token}
+    response = await hotline.client.get("/api/session", params=address)
     assert response.status == 401 and "address" in (await response.json())["message"]
+    assert (await hotline.client.get("/api/live/calls", params=address)).status == 401
+    # Refused even beside a valid credential: a token in an address is a leaked token.
+    assert (await hotline.client.get("/api/session", params=address, headers=token)).status == 401
+    assert (await hotline.client.get("/api/session", params=address, headers=person.cookie)).status == 401
     assert (await hotline.client.get("/api/session", headers=token)).status == 200
-    # A websocket still takes one (browsers cannot set headers on it; the desk page uses it).
-    ws = await hotline.client.ws_connect(f"/ws/wallboard?access_token={token.token}")
-    assert (await ws.receive_json(timeout=5))["type"] == "wallboard"
-    await ws.close()
+    # Websockets too: the pages' sockets ride on the cookie, programs send the header.
+    for path, role in SOCKETS.items():
+        token = bearer(role, "p1")
+        for headers in ({}, token, {**person.cookie, "Origin": hotline.origin}):
+            with pytest.raises(WSServerHandshakeError) as refused:
+                await hotline.client.ws_connect(f"{path}?access_token={token.token}", headers=headers)
+            assert refused.value.status == 401, (path, headers)
+        ws = await hotline.client.ws_connect(path, headers=token)
+        assert (await ws.receive_json(timeout=5))["type"] in ("desk.ready", "wallboard")
+        await ws.close()
 
 
 # ---- throttling (Redis) --------------------------------------------------------------------------
@@ -444,7 +478,7 @@ async def test_an_open_socket_keeps_its_session_from_idling(make_hotline: MakeHo
 async def test_a_socket_opened_with_a_token_closes_when_the_token_expires(make_hotline: MakeHotline) -> None:
     hotline = await make_hotline()
     token = bearer("agent", "a7", hours=2.5 / 3600)
-    ws = await hotline.client.ws_connect(f"/ws/live?access_token={token.token}")
+    ws = await hotline.client.ws_connect("/ws/live", headers=token)
     assert (await ws.receive_json(timeout=5))["type"] == "desk.ready"
     seconds, message = await closed_within(ws, 5.0)
     assert message.data == SESSION_ENDED and "expired" in message.extra
