@@ -18,7 +18,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
-from asr.extract import Gazetteer, TicketDraft, extract_ticket_draft
+from asr.extract import TicketDraft, extract_ticket_draft
+from asr.gazetteer import Gazetteer
 from asr.transcript_store import draft_to_json
 from kernel import auth
 from kernel.http_edge import RequestBody, read_body

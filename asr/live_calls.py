@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from asr.batch import PostCallStopped
-from asr.extract import Gazetteer, TicketDraft, extract_ticket_draft
+from asr.extract import TicketDraft, extract_ticket_draft
+from asr.gazetteer import Gazetteer
 from asr.segments import CallTranscript, Speaker
 from asr.service import AsrService
 from asr.stream import CallTranscription
