@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from asr.chinese_numbers import digit_runs, numbers_to_arabic
+from asr import address
+from asr.chinese_numbers import digit_runs
 from asr.gazetteer import (
     DEFAULT_GAZETTEER,
     IMPLIED_CONFIDENCE,
@@ -157,32 +158,10 @@ def find_places(text: str, gazetteer: Gazetteer) -> dict[str, Extracted[str]]:
     return result
 
 
-_NUM = "0-9零〇一二三四五六七八九十百幺两"
-_ADDRESS = re.compile(
-    rf"(?:[{_CJK}]{{1,8}}?(?:路|街|大道|大街|巷|胡同|道)(?:[{_NUM}]+号)?)?"
-    rf"(?:[{_CJK}]{{2,8}}?(?:小区|花园|家园|公寓|大厦|新村|广场|市场|学校|医院))?"
-    rf"(?:[{_NUM}]+(?:号楼|栋|幢|号院))?(?:[{_NUM}]+单元)?(?:[{_NUM}]+(?:室|号|楼|层))?"
-)
-_ADDRESS_CUES = ("住在", "位于", "地址是", "地址在", "在")
-
-
 def find_address(text: str) -> Extracted[str] | None:
-    """The most specific road/compound/building mention (e.g. 解放路12号锦绣家园3号楼)."""
-    best: tuple[int, str] | None = None
-    for match in _ADDRESS.finditer(text):
-        span = match.group()
-        if len(span) < 3:
-            continue
-        for cue in _ADDRESS_CUES:  # "住在解放路" -> "解放路"
-            if cue in span:
-                span = span.split(cue)[-1]
-        score = sum(span.count(k) for k in ("号", "单元", "室", "栋", "路", "街", "小区", "花园", "家园"))
-        if score and (best is None or score > best[0]):
-            best = (score, span)
-    if best is None:
-        return None
-    score, span = best
-    return Extracted(numbers_to_arabic(span), 0.8 if score >= 2 else 0.55, span)
+    """The most specific road/compound/building mention (asr/address.py: a name, not "…从路")."""
+    found = address.find_address(text)
+    return Extracted(found.value, found.confidence, found.evidence) if found else None
 
 
 # ---------------------------------------------------------------- callback number
