@@ -27,6 +27,7 @@ from asr.gazetteer import (
     load_gazetteer,
     parse_gazetteer,
 )
+from asr.place_recovery import HeardPlace, recover_places, rewrite
 from asr.request_type import guess_request_type
 from tickets.model import TicketType
 
@@ -50,6 +51,7 @@ __all__ = [
     "normalize_transcript",
     "parse_gazetteer",
     "prepare_transcript",
+    "read_transcript",
 ]
 
 T = TypeVar("T")
@@ -119,13 +121,35 @@ def classify_request(text: str) -> Extracted[RequestType] | None:
 
 # ---------------------------------------------------------------- places and address
 
-def find_places(text: str, gazetteer: Gazetteer) -> dict[str, Extracted[str]]:
+@dataclass(frozen=True, slots=True)
+class ReadTranscript:
+    """The caller's words as the draft reads them."""
+
+    text: str  # prepared, places heard by sound rewritten to their names: what readers read
+    prepared: str  # `prepare_transcript` of the caller's words, what `heard` points into
+    heard: tuple[HeardPlace, ...] = ()  # the places recovered by sound (asr/place_recovery.py)
+
+
+def read_transcript(caller_text: str, gazetteer: Gazetteer) -> ReadTranscript:
+    """Prepare the words and recover the places the recogniser wrote as other words, so that
+    every reader (type, places, dispatch) reads 河东区 where the recogniser wrote 和东西."""
+    text = prepare_transcript(caller_text)
+    heard = tuple(recover_places(text, gazetteer))
+    return ReadTranscript(rewrite(text, heard), text, heard)
+
+
+def find_places(text: str, gazetteer: Gazetteer,
+                heard: Sequence[HeardPlace] = ()) -> dict[str, Extracted[str]]:
     """District, street and community named in the text; a lower level implies its parents.
 
-    A road lying in one district places the request there with less certainty; 县城 / 城里 of
-    a county the caller named is its seat's street.
+    Names written in the text come first; places recovered by sound (`heard`, spans of `text`)
+    fill the levels still empty, with their lower confidence, unless they contradict the
+    district the caller named. A road lying in one district places the request there with less
+    certainty; 县城 / 城里 of a county the caller named is its seat's street.
     """
     taken = [False] * len(text)
+    for h in heard:  # matched below as heard, not as written
+        taken[h.start:h.end] = [True] * (h.end - h.start)
     found: dict[str, tuple[int, Extracted[str]]] = {}
     for form, place, confidence in gazetteer._forms:
         start = 0
@@ -136,6 +160,11 @@ def find_places(text: str, gazetteer: Gazetteer) -> dict[str, Extracted[str]]:
             taken[index:index + len(form)] = [True] * len(form)
             if place.level not in found:
                 found[place.level] = (index, Extracted(place.name, confidence, form))
+    named_district = found["district"][1].value if "district" in found else None
+    for h in heard:  # best first
+        if h.place.level in found or (named_district and h.place.district != named_district):
+            continue
+        found[h.place.level] = (h.start, Extracted(h.place.name, h.confidence, h.heard))
     result = {level: ex for level, (_, ex) in found.items()}
     # Parents implied by a more specific match, if the caller did not name them.
     by_name = {p.name: p for p in gazetteer.places}
@@ -212,11 +241,12 @@ def extract_ticket_draft(caller_text: str, gazetteer: Gazetteer,
     """Everything we can read from the caller's final transcript.
 
     `suggest_units` is the dispatch catalogue's matcher (tickets/dispatch.py); it receives the
-    prepared transcript (`prepare_transcript`) and returns candidate units, passed through
-    untouched.
+    transcript as the draft reads it (`read_transcript`) and returns candidate units, passed
+    through untouched.
     """
-    text = prepare_transcript(caller_text)
-    places = find_places(text, gazetteer)
+    transcript = read_transcript(caller_text, gazetteer)
+    text = transcript.text
+    places = find_places(transcript.prepared, gazetteer, transcript.heard)
     return TicketDraft(
         request_type=classify_request(text),
         district=places.get("district"),
