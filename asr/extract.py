@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from asr import address
-from asr.chinese_numbers import digit_runs
+from asr import address, callback_number
 from asr.gazetteer import (
     DEFAULT_GAZETTEER,
     IMPLIED_CONFIDENCE,
@@ -195,24 +194,11 @@ def find_address(text: str) -> Extracted[str] | None:
 
 # ---------------------------------------------------------------- callback number
 
-_PHONE_CUES = ("电话", "号码", "手机", "联系", "打给", "回电", "打回")
-_MOBILE = re.compile(r"1[3-9]\d{9}")
-_LANDLINE = re.compile(r"0\d{2,3}\d{7,8}|\d{7,8}")
-
-
-def find_callback_number(text: str) -> Extracted[str] | None:
-    """A mobile (11 digits, 1[3-9]...) or landline number read digit by digit."""
-    candidates: list[tuple[float, str, str]] = []
-    for digits, start, end in digit_runs(text):
-        cue = any(c in text[max(0, start - 8): start] for c in _PHONE_CUES)
-        if _MOBILE.fullmatch(digits):
-            candidates.append((0.95 if cue else 0.8, digits, text[start:end].strip()))
-        elif _LANDLINE.fullmatch(digits):
-            candidates.append((0.75 if cue else 0.45, digits, text[start:end].strip()))
-    if not candidates:
-        return None
-    confidence, digits, evidence = max(candidates, key=lambda c: c[0])  # first of the most certain
-    return Extracted(digits, confidence, evidence)
+def find_callback_number(text: str, caller_id: str | None = None) -> Extracted[str] | None:
+    """A number read out digit by digit that may be offered as the callback number: complete,
+    or a local number when the call has no usable caller id (asr/callback_number.py)."""
+    found = callback_number.find_callback_number(text, caller_id)
+    return Extracted(found.digits, found.confidence, found.evidence) if found else None
 
 
 # ---------------------------------------------------------------- keywords
@@ -237,8 +223,13 @@ def find_keywords(text: str, topics: Sequence[str] = TOPICS) -> Extracted[tuple[
 # ---------------------------------------------------------------- the draft and the merge
 
 def extract_ticket_draft(caller_text: str, gazetteer: Gazetteer,
-                         suggest_units: Callable[[str], list[Any]] | None = None) -> TicketDraft:
+                         suggest_units: Callable[[str], list[Any]] | None = None, *,
+                         caller_id: str | None = None) -> TicketDraft:
     """Everything we can read from the caller's final transcript.
+
+    `caller_id` is the number the network gave for the call ("" when withheld; None when the
+    reader does not know it): a number heard in the call never takes its place unless it is
+    complete (asr/callback_number.py).
 
     `suggest_units` is the dispatch catalogue's matcher (tickets/dispatch.py); it receives the
     transcript as the draft reads it (`read_transcript`) and returns candidate units, passed
@@ -253,7 +244,7 @@ def extract_ticket_draft(caller_text: str, gazetteer: Gazetteer,
         street=places.get("street"),
         community=places.get("community"),
         address=find_address(text),
-        callback_number=find_callback_number(text),
+        callback_number=find_callback_number(text, caller_id),
         keywords=find_keywords(text),
         suggested_units=tuple(suggest_units(text)) if suggest_units and text else (),
     )

@@ -134,7 +134,8 @@ class LiveCallTranscriber:
     async def _store(self, transcript: CallTranscript, caller_number: str) -> None:
         draft: TicketDraft | None = None
         if transcript.caller_text:
-            draft = extract_ticket_draft(transcript.caller_text, self.gazetteer, self.suggest_units)
+            draft = extract_ticket_draft(transcript.caller_text, self.gazetteer, self.suggest_units,
+                                         caller_id=caller_number)
             draft = await self._with_repeat(transcript, caller_number, draft)
         try:
             await self.store.save(transcript, draft)
