@@ -175,3 +175,34 @@ def similarity(word: Sequence[Syllable], heard: Sequence[Syllable | None]) -> tu
         return 0.0, 0.0
     scores = [0.0 if h is None else syllable_similarity(w, h) for w, h in zip(word, heard, strict=True)]
     return sum(scores) / len(scores), min(scores)
+
+
+#: A word of three syllables or more is heard in a span this alike on average, no syllable
+#: below MIN_WORD_SYLLABLE; a two-syllable word only as the very same syllables and tones (two
+#: syllables alike by chance are everywhere: 大人 ~ 打人 but for the tone).
+MIN_WORD = 0.85
+MIN_WORD_SYLLABLE = 0.7
+
+
+def heard_as(text: str, words: Sequence[str]) -> str | None:
+    """The first of `words` that a span of `text` sounds like (see MIN_WORD), or None.
+
+    For words that matter whatever characters the recogniser chose for them: 没气味 is what it
+    wrote for 煤气味, 人气味 for 燃气味.
+    """
+    heard = syllables("".join(text.split()))
+    for word in words:
+        said = syllables(word)
+        if len(said) < 2 or None in said:
+            continue
+        for start in range(len(heard) - len(said) + 1):
+            window = heard[start:start + len(said)]
+            if None in window:
+                continue
+            scores = [syllable_similarity(w, h) for w, h in zip(said, window, strict=True) if w and h]
+            if len(said) == 2:
+                if min(scores) == 1.0:
+                    return word
+            elif sum(scores) / len(scores) >= MIN_WORD and min(scores) >= MIN_WORD_SYLLABLE:
+                return word
+    return None
