@@ -26,6 +26,7 @@ from asr.gazetteer import (
     load_gazetteer,
     parse_gazetteer,
 )
+from asr.place_grammar import SpottedPlace
 from asr.place_recovery import HeardPlace, recover_places, rewrite
 from asr.request_type import guess_request_type
 from tickets.model import TicketType
@@ -120,6 +121,10 @@ def classify_request(text: str) -> Extracted[RequestType] | None:
 
 # ---------------------------------------------------------------- places and address
 
+#: A district the place-spotting pass heard: less sure than a name written in the transcript,
+#: surer than one recovered from the transcript by sound.
+SPOTTED_CONFIDENCE = 0.7
+
 @dataclass(frozen=True, slots=True)
 class ReadTranscript:
     """The caller's words as the draft reads them."""
@@ -129,22 +134,24 @@ class ReadTranscript:
     heard: tuple[HeardPlace, ...] = ()  # the places recovered by sound (asr/place_recovery.py)
 
 
-def read_transcript(caller_text: str, gazetteer: Gazetteer) -> ReadTranscript:
+def read_transcript(caller_text: str, gazetteer: Gazetteer, spotted: Sequence[SpottedPlace] = ()) -> ReadTranscript:
     """Prepare the words and recover the places the recogniser wrote as other words, so that
-    every reader (type, places, dispatch) reads 河东区 where the recogniser wrote 和东西."""
+    every reader (type, places, dispatch) reads 河东区 where the recogniser wrote 和东西. Places
+    recovered by sound keep to the district the place-spotting pass heard, if it heard one."""
     text = prepare_transcript(caller_text)
-    heard = tuple(recover_places(text, gazetteer))
+    heard = tuple(recover_places(text, gazetteer, {s.place.district for s in spotted[:1]}))
     return ReadTranscript(rewrite(text, heard), text, heard)
 
 
-def find_places(text: str, gazetteer: Gazetteer,
-                heard: Sequence[HeardPlace] = ()) -> dict[str, Extracted[str]]:
+def find_places(text: str, gazetteer: Gazetteer, heard: Sequence[HeardPlace] = (),
+                spotted: Sequence[SpottedPlace] = ()) -> dict[str, Extracted[str]]:
     """District, street and community named in the text; a lower level implies its parents.
 
-    Names written in the text come first; places recovered by sound (`heard`, spans of `text`)
-    fill the levels still empty, with their lower confidence, unless they contradict the
-    district the caller named. A road lying in one district places the request there with less
-    certainty; 县城 / 城里 of a county the caller named is its seat's street.
+    Names written in the text come first; then the district the place-spotting pass heard in
+    the caller's audio (`spotted`, asr/place_grammar.py); then places recovered by sound
+    (`heard`, spans of `text`) fill the levels still empty, with their lower confidence, unless
+    they contradict the district found before. A road lying in one district places the request
+    there with less certainty; 县城 / 城里 of a county the caller named is its seat's street.
     """
     taken = [False] * len(text)
     for h in heard:  # matched below as heard, not as written
@@ -159,6 +166,9 @@ def find_places(text: str, gazetteer: Gazetteer,
             taken[index:index + len(form)] = [True] * len(form)
             if place.level not in found:
                 found[place.level] = (index, Extracted(place.name, confidence, form))
+    if "district" not in found and spotted:
+        place = spotted[0].place
+        found["district"] = (-1, Extracted(place.name, SPOTTED_CONFIDENCE, spotted[0].form))
     named_district = found["district"][1].value if "district" in found else None
     for h in heard:  # best first
         if h.place.level in found or (named_district and h.place.district != named_district):
@@ -224,20 +234,21 @@ def find_keywords(text: str, topics: Sequence[str] = TOPICS) -> Extracted[tuple[
 
 def extract_ticket_draft(caller_text: str, gazetteer: Gazetteer,
                          suggest_units: Callable[[str], list[Any]] | None = None, *,
-                         caller_id: str | None = None) -> TicketDraft:
+                         caller_id: str | None = None, spotted: Sequence[SpottedPlace] = ()) -> TicketDraft:
     """Everything we can read from the caller's final transcript.
 
     `caller_id` is the number the network gave for the call ("" when withheld; None when the
     reader does not know it): a number heard in the call never takes its place unless it is
-    complete (asr/callback_number.py).
+    complete (asr/callback_number.py). `spotted`: the districts the place-spotting pass heard
+    in the caller's audio (asr/place_spotting.py), when it ran.
 
     `suggest_units` is the dispatch catalogue's matcher (tickets/dispatch.py); it receives the
     transcript as the draft reads it (`read_transcript`) and returns candidate units, passed
     through untouched.
     """
-    transcript = read_transcript(caller_text, gazetteer)
+    transcript = read_transcript(caller_text, gazetteer, spotted)
     text = transcript.text
-    places = find_places(transcript.prepared, gazetteer, transcript.heard)
+    places = find_places(transcript.prepared, gazetteer, transcript.heard, spotted)
     return TicketDraft(
         request_type=classify_request(text),
         district=places.get("district"),

@@ -317,10 +317,11 @@ def _slot_patterns(forms: tuple[tuple[str, Place, float], ...]) -> tuple[_Patter
     return tuple(patterns)
 
 
-def recover_places(text: str, gazetteer: Gazetteer) -> list[HeardPlace]:
+def recover_places(text: str, gazetteer: Gazetteer, heard_elsewhere: set[str] | None = None) -> list[HeardPlace]:
     """Spans of `text` that sound like places of the gazetteer, best first, at most one per
     level and all in one district, overlapping neither each other nor a name written right
-    (`written_names`)."""
+    (`written_names`). The district is one the written names lie in, else one of
+    `heard_elsewhere` (the place-spotting pass's), else the best heard place's."""
     candidates = _sounding_alike(text, gazetteer) + _in_slots(text, gazetteer)
     candidates.sort(key=lambda c: (-c.score, -(c.end - c.start), c.start))
     used, named = written_names(text, gazetteer)
@@ -330,7 +331,7 @@ def recover_places(text: str, gazetteer: Gazetteer) -> list[HeardPlace]:
             continue
         used[candidate.start:candidate.end] = [True] * (candidate.end - candidate.start)
         chosen.append(candidate)
-    return _one_district(chosen, named)
+    return _one_district(chosen, named or (heard_elsewhere or set()))
 
 
 def _one_district(heard: list[HeardPlace], named: set[str]) -> list[HeardPlace]:
