@@ -34,19 +34,32 @@ def _recognizer(model: LoadedModel, sample_rate: int, grammar: PlaceGrammar) -> 
     import vosk  # the binding loads Kaldi; only the process that decodes needs it
 
     vosk.SetLogLevel(-1)  # as asr.models does; it would warn of every character the model lacks
-    return vosk.KaldiRecognizer(model.model, sample_rate, grammar.as_json())
+    recognizer = vosk.KaldiRecognizer(model.model, sample_rate, grammar.as_json())
+    recognizer.SetWords(True)  # each word's confidence: a name heard unsurely does not count
+    return recognizer
+
+
+def spotted_words(model: LoadedModel, pcm: bytes, sample_rate: int, grammar: PlaceGrammar) -> list[tuple[str, float]]:
+    """What the pass writes for `pcm` (mono signed 16-bit at `sample_rate`): each word (a
+    character of a name, or "[unk]") with Vosk's confidence, utterances apart."""
+    recognizer = _recognizer(model, sample_rate, grammar)
+    chunk = max(2, int(sample_rate * CHUNK_SECONDS) * 2)
+    words: list[tuple[str, float]] = []
+
+    def take(payload: str) -> None:
+        words.extend((w["word"], float(w.get("conf", 1.0))) for w in json.loads(payload).get("result") or ())
+        words.append(("[unk]", 1.0))  # an utterance ends: no name runs across it
+
+    for start in range(0, len(pcm), chunk):
+        if recognizer.AcceptWaveform(pcm[start:start + chunk]):
+            take(recognizer.Result())
+    take(recognizer.FinalResult())
+    return words
 
 
 def spot_places(model: LoadedModel, pcm: bytes, sample_rate: int, grammar: PlaceGrammar) -> list[SpottedPlace]:
-    """The districts heard in `pcm` (mono signed 16-bit at `sample_rate`), in the order heard."""
-    recognizer = _recognizer(model, sample_rate, grammar)
-    chunk = max(2, int(sample_rate * CHUNK_SECONDS) * 2)
-    texts: list[str] = []
-    for start in range(0, len(pcm), chunk):
-        if recognizer.AcceptWaveform(pcm[start:start + chunk]):
-            texts.append(json.loads(recognizer.Result()).get("text", ""))
-    texts.append(json.loads(recognizer.FinalResult()).get("text", ""))
-    return grammar.spotted(" | ".join(texts))
+    """The districts heard surely in `pcm`, in the order heard."""
+    return grammar.spotted_words(spotted_words(model, pcm, sample_rate, grammar))
 
 
 #: Callers say where they are early in what they say: the pass listens to the first this many

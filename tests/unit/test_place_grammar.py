@@ -76,3 +76,10 @@ def test_the_listener_keeps_no_audio_without_a_model_and_skips_calls_that_named_
         listener.close()
 
     asyncio.run(run())
+
+
+def test_a_name_heard_unsurely_does_not_count(grammar):
+    # 音响开得 ("the speakers are loud") came back as 蒙 阴 县 with a confidence of 0.56 in 阴
+    words = [("[unk]", 1.0), ("蒙", 0.91), ("阴", 0.56), ("县", 0.84), ("[unk]", 1.0)]
+    assert grammar.spotted_words(words) == []
+    assert [s.place.name for s in grammar.spotted_words([("蒙", 0.9), ("阴", 0.8), ("县", 0.95)])] == ["蒙阴县"]
