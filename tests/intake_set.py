@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from asr.extract import Gazetteer, extract_ticket_draft, read_transcript
+from asr.place_grammar import SpottedPlace
 from tickets.dispatch import DispatchCatalogue, suggest_units
 from tickets.model import TicketType
 
@@ -68,14 +69,21 @@ class Reading:
 Reader = Callable[[str], Reading]
 
 
+def read_request(gazetteer: Gazetteer, catalogue: DispatchCatalogue, text: str,
+                 spotted: Sequence[SpottedPlace] = ()) -> Reading:
+    """What the desk pre-fills from a caller's words (and, for a call, the districts the
+    place-spotting pass heard in its audio)."""
+    draft = extract_ticket_draft(text, gazetteer, spotted=spotted)
+    ticket_type = draft.request_type.value if draft.request_type else None
+    district = draft.district.value if draft.district else None
+    units = [s.unit for s in suggest_units(catalogue, read_transcript(text, gazetteer, spotted).text, ticket_type,
+                                             district)]
+    return Reading(ticket_type.value if ticket_type else None, district, units)
+
+
 def shipped_reader(gazetteer: Gazetteer, catalogue: DispatchCatalogue) -> Reader:
     def read(text: str) -> Reading:
-        draft = extract_ticket_draft(text, gazetteer)
-        ticket_type = draft.request_type.value if draft.request_type else None
-        district = draft.district.value if draft.district else None
-        units = [s.unit for s in suggest_units(catalogue, read_transcript(text, gazetteer).text, ticket_type,
-                                                 district)]
-        return Reading(ticket_type.value if ticket_type else None, district, units)
+        return read_request(gazetteer, catalogue, text)
 
     return read
 
