@@ -178,8 +178,9 @@ def similarity(word: Sequence[Syllable], heard: Sequence[Syllable | None]) -> tu
 
 
 #: A word of three syllables or more is heard in a span this alike on average, no syllable
-#: below MIN_WORD_SYLLABLE; a two-syllable word only as the very same syllables and tones (two
-#: syllables alike by chance are everywhere: 大人 ~ 打人 but for the tone).
+#: below MIN_WORD_SYLLABLE and all but one the same syllable whatever the tone; a two-syllable
+#: word only as the very same syllables and tones (two syllables alike by chance are
+#: everywhere: 大人 ~ 打人 but for the tone).
 MIN_WORD = 0.85
 MIN_WORD_SYLLABLE = 0.7
 
@@ -190,19 +191,30 @@ def heard_as(text: str, words: Sequence[str]) -> str | None:
     For words that matter whatever characters the recogniser chose for them: 没气味 is what it
     wrote for 煤气味, 人气味 for 燃气味.
     """
+    heard = heard_among(text, words)
+    return next((word for word in words if word in heard), None)
+
+
+def heard_among(text: str, words: Sequence[str]) -> frozenset[str]:
+    """Every one of `words` that a span of `text` sounds like (see MIN_WORD)."""
     heard = syllables("".join(text.split()))
+    sounds = {(s.initial, s.final) for s in heard if s is not None}
+    found: set[str] = set()
     for word in words:
         said = syllables(word)
         if len(said) < 2 or None in said:
             continue
+        present = sum((s.initial, s.final) in sounds for s in said if s)
+        if present < len(said) - (1 if len(said) > 2 else 0):
+            continue  # the text lacks syllables a span sounding like it must have (cheap, first)
         for start in range(len(heard) - len(said) + 1):
             window = heard[start:start + len(said)]
             if None in window:
                 continue
             scores = [syllable_similarity(w, h) for w, h in zip(said, window, strict=True) if w and h]
-            if len(said) == 2:
-                if min(scores) == 1.0:
-                    return word
-            elif sum(scores) / len(scores) >= MIN_WORD and min(scores) >= MIN_WORD_SYLLABLE:
-                return word
-    return None
+            others = sum(1 for w, h in zip(said, window, strict=True) if w and h and not w.sounds_as(h))
+            if min(scores) == 1.0 or (len(said) > 2 and others <= 1 and sum(scores) / len(scores) >= MIN_WORD
+                                      and min(scores) >= MIN_WORD_SYLLABLE):
+                found.add(word)
+                break
+    return frozenset(found)
