@@ -31,8 +31,9 @@ from asr.place_recovery import HeardPlace, recover_places, rewrite
 from asr.request_type import guess_request_type
 from tickets.model import TicketType
 
+# The gazetteer's names (DEFAULT_GAZETTEER, Gazetteer, load_gazetteer...) are re-exported: they
+# lived here before asr/gazetteer.py.
 __all__ = [
-    # with the gazetteer's names, which lived here before asr/gazetteer.py
     "DEFAULT_GAZETTEER",
     "Extracted",
     "Gazetteer",
