@@ -32,6 +32,7 @@ from typing import Any
 
 from kernel.errors import InvalidInput, NotFound
 from kernel.privacy import mask_phone, normalize_number
+from kernel.sound_alike import heard_as
 
 ANONYMOUS = "anonymous"
 """Caller key shared by every withheld/anonymous caller: they are screened as one class."""
@@ -352,11 +353,19 @@ class AbusePolicy:
         return caller in self.allow_list
 
     def is_emergency(self, text: str | None) -> bool:
-        """Emergency words override every measure: a threatened life is never screened out."""
+        """Emergency words override every measure: a threatened life is never screened out.
+
+        The words are the caller's as the recogniser wrote them: with spaces between words
+        ("燃气 泄漏"), and sometimes as other words of the same sound (没气味 for 煤气味), which
+        count too (kernel/sound_alike.py: three syllables or more nearly alike, two the very
+        same sounds and tones).
+        """
         if not text:
             return False
-        folded = unicodedata.normalize("NFKC", text).casefold()
-        return any(k in folded for k in self.emergency_keywords)
+        folded = "".join(unicodedata.normalize("NFKC", text).casefold().split())
+        if any(k in folded for k in self.emergency_keywords):
+            return True
+        return heard_as(folded, self.emergency_keywords) is not None
 
     def is_long_occupation(self, duration: timedelta, *, new_content: bool) -> bool:
         """A long call counts against the caller only when it brought nothing new."""

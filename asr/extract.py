@@ -11,20 +11,51 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import yaml
-
-from asr.chinese_numbers import digit_runs, numbers_to_arabic
+from asr import address, callback_number
+from asr.gazetteer import (
+    DEFAULT_GAZETTEER,
+    IMPLIED_CONFIDENCE,
+    ROAD_CONFIDENCE,
+    SEAT_CONFIDENCE,
+    SEAT_WORDS,
+    Gazetteer,
+    check_gazetteer_matches_catalogue,
+    load_gazetteer,
+    parse_gazetteer,
+)
+from asr.place_grammar import SpottedPlace
+from asr.place_recovery import HeardPlace, recover_places, rewrite
 from asr.request_type import guess_request_type
-from kernel.errors import ConfigError
-from tickets.dispatch import DispatchCatalogue
 from tickets.model import TicketType
 
+# The gazetteer's names (DEFAULT_GAZETTEER, Gazetteer, load_gazetteer...) are re-exported: they
+# lived here before asr/gazetteer.py.
+__all__ = [
+    "DEFAULT_GAZETTEER",
+    "Extracted",
+    "Gazetteer",
+    "MergeResult",
+    "RequestType",
+    "TicketDraft",
+    "check_gazetteer_matches_catalogue",
+    "classify_request",
+    "extract_ticket_draft",
+    "find_address",
+    "find_callback_number",
+    "find_keywords",
+    "find_places",
+    "load_gazetteer",
+    "merge_draft",
+    "normalize_transcript",
+    "parse_gazetteer",
+    "prepare_transcript",
+    "read_transcript",
+]
+
 T = TypeVar("T")
-DEFAULT_GAZETTEER = Path(__file__).resolve().parent.parent / "config" / "gazetteer.yaml"
 
 
 # The request types are the ticket domain's own (one name per regulatory term).
@@ -52,130 +83,6 @@ class TicketDraft:
     possible_duplicate_of: str | None = None
 
     FIELDS = ("request_type", "district", "street", "community", "address", "callback_number", "keywords")
-
-
-# ---------------------------------------------------------------- gazetteer
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    level: str  # "district" | "street" | "community" | "road"
-    name: str
-    aliases: tuple[str, ...]
-    district: str
-    street: str | None = None
-    misheard: tuple[str, ...] = ()  # what speech recognition writes for the name
-
-
-#: How sure a place is when the caller says it in this form: its name, a colloquial alias
-#: (1 character: a guess), or a form that only speech recognition writes.
-NAME_CONFIDENCE = 0.9
-ALIAS_CONFIDENCE = 0.75
-SHORT_ALIAS_CONFIDENCE = 0.5
-MISHEARD_CONFIDENCE = 0.6
-#: A level implied by a more specific place (a street implies its district) or by a road.
-IMPLIED_CONFIDENCE = 0.7
-ROAD_CONFIDENCE = 0.6
-#: The county seat's street when the caller says 县城 / 城里 of a county they named.
-SEAT_CONFIDENCE = 0.5
-SEAT_WORDS = ("县城", "城里", "城区")
-
-
-@dataclass(frozen=True, slots=True)
-class Gazetteer:
-    city: str
-    places: tuple[Place, ...]
-    #: district -> the street of its seat (counties): what 县城 means there
-    seats: Mapping[str, str] = field(default_factory=dict)
-    # (spoken form, place, confidence), longest first so 禹王城村 wins over 禹王城
-    _forms: tuple[tuple[str, Place, float], ...] = field(default=(), repr=False)
-
-    @classmethod
-    def build(cls, city: str, places: Sequence[Place], seats: Mapping[str, str] | None = None) -> Gazetteer:
-        forms: list[tuple[str, Place, float]] = []
-        for p in places:
-            confidence = ROAD_CONFIDENCE if p.level == "road" else NAME_CONFIDENCE
-            forms.append((p.name, p, confidence))
-            forms += [(a, p, ALIAS_CONFIDENCE if len(a) >= 2 else SHORT_ALIAS_CONFIDENCE) for a in p.aliases]
-            forms += [(m, p, MISHEARD_CONFIDENCE) for m in p.misheard]
-        forms.sort(key=lambda f: -len(f[0]))
-        return cls(city, tuple(places), dict(seats or {}), tuple(forms))
-
-    @property
-    def districts(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.places if p.level == "district")
-
-
-def _names(raw: Any, key: str) -> tuple[str, ...]:
-    return tuple(str(v) for v in raw.get(key) or ())
-
-
-def parse_gazetteer(data: Mapping[str, Any]) -> Gazetteer:
-    """Validate the parsed YAML; a spoken form naming two places is refused (it would guess)."""
-    try:
-        places: list[Place] = []
-        seats: dict[str, str] = {}
-        for d in data["districts"]:
-            district = d["name"]
-            places.append(Place("district", district, _names(d, "aliases"), district,
-                                misheard=_names(d, "misheard")))
-            places += [Place("road", road, (), district) for road in _names(d, "roads")]
-            streets = [s["name"] for s in d.get("streets") or ()]
-            for s in d.get("streets") or ():
-                places.append(Place("street", s["name"], _names(s, "aliases"), district,
-                                    misheard=_names(s, "misheard")))
-                for c in s.get("communities") or ():
-                    places.append(Place("community", c["name"], _names(c, "aliases"), district, s["name"],
-                                        misheard=_names(c, "misheard")))
-            if d.get("seat"):
-                if d["seat"] not in streets:
-                    raise ConfigError("asr.gazetteer",
-                                      f"the seat of {district} ({d['seat']}) is not one of its streets")
-                seats[district] = d["seat"]
-        gazetteer = Gazetteer.build(data["city"]["name"], places, seats)
-    except (KeyError, TypeError) as exc:
-        raise ConfigError("asr.gazetteer", f"malformed gazetteer: {exc!r}") from exc
-    named: dict[str, Place] = {}
-    for form, place, _ in gazetteer._forms:
-        other = named.setdefault(form, place)
-        if other is not place:
-            raise ConfigError("asr.gazetteer", f"{form!r} names both {other.name} ({other.district}) "
-                                               f"and {place.name} ({place.district})")
-    return gazetteer
-
-
-def load_gazetteer(path: Path = DEFAULT_GAZETTEER) -> Gazetteer:
-    try:
-        return parse_gazetteer(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except FileNotFoundError as exc:
-        raise ConfigError("asr.gazetteer", f"file not found: {path}") from exc
-
-
-def check_gazetteer_matches_catalogue(gazetteer: Gazetteer, catalogue: DispatchCatalogue) -> None:
-    """Start-up check: the gazetteer and the dispatch catalogue describe the same city.
-
-    Every district government of the catalogue must be a district of the gazetteer (or a
-    district heard on the phone could never select it), every district of the gazetteer must
-    have its district government (or its requests have no fallback unit), and every district a
-    matter is restricted to must exist. Raises ConfigError naming every entry that disagrees.
-    """
-    ours = set(gazetteer.districts)
-    governments = {u.district for u in catalogue.units.values()
-                   if u.kind == "district_government" and u.district}
-    restricted = {(u.code, m.name, d) for u in catalogue.units.values() for m in u.matters
-                  for d in sorted(m.districts or ())}
-    problems: list[str] = []
-    if catalogue.city and catalogue.city != gazetteer.city:
-        problems.append(f"the catalogue is for {catalogue.city}, the gazetteer for {gazetteer.city}")
-    if missing := sorted(governments - ours):
-        problems.append("district governments of the catalogue that are no district of the gazetteer: "
-                        + "、".join(missing))
-    if orphans := sorted(ours - governments):
-        problems.append("districts of the gazetteer with no district government in the catalogue: "
-                        + "、".join(orphans))
-    if unknown := sorted(f"{code} {matter}: {d}" for code, matter, d in restricted if d not in ours):
-        problems.append("matters restricted to a district the gazetteer does not have: " + "; ".join(unknown))
-    if problems:
-        raise ConfigError("asr.gazetteer", "gazetteer and dispatch catalogue disagree: " + " | ".join(problems))
 
 
 # ---------------------------------------------------------------- text helpers
@@ -215,13 +122,41 @@ def classify_request(text: str) -> Extracted[RequestType] | None:
 
 # ---------------------------------------------------------------- places and address
 
-def find_places(text: str, gazetteer: Gazetteer) -> dict[str, Extracted[str]]:
+#: A district the place-spotting pass heard: less sure than a name written in the transcript,
+#: surer than one recovered from the transcript by sound.
+SPOTTED_CONFIDENCE = 0.7
+
+@dataclass(frozen=True, slots=True)
+class ReadTranscript:
+    """The caller's words as the draft reads them."""
+
+    text: str  # prepared, places heard by sound rewritten to their names: what readers read
+    prepared: str  # `prepare_transcript` of the caller's words, what `heard` points into
+    heard: tuple[HeardPlace, ...] = ()  # the places recovered by sound (asr/place_recovery.py)
+
+
+def read_transcript(caller_text: str, gazetteer: Gazetteer, spotted: Sequence[SpottedPlace] = ()) -> ReadTranscript:
+    """Prepare the words and recover the places the recogniser wrote as other words, so that
+    every reader (type, places, dispatch) reads 河东区 where the recogniser wrote 和东西. Places
+    recovered by sound keep to the district the place-spotting pass heard, if it heard one."""
+    text = prepare_transcript(caller_text)
+    heard = tuple(recover_places(text, gazetteer, {s.place.district for s in spotted[:1]}))
+    return ReadTranscript(rewrite(text, heard), text, heard)
+
+
+def find_places(text: str, gazetteer: Gazetteer, heard: Sequence[HeardPlace] = (),
+                spotted: Sequence[SpottedPlace] = ()) -> dict[str, Extracted[str]]:
     """District, street and community named in the text; a lower level implies its parents.
 
-    A road lying in one district places the request there with less certainty; 县城 / 城里 of
-    a county the caller named is its seat's street.
+    Names written in the text come first; then the district the place-spotting pass heard in
+    the caller's audio (`spotted`, asr/place_grammar.py); then places recovered by sound
+    (`heard`, spans of `text`) fill the levels still empty, with their lower confidence, unless
+    they contradict the district found before. A road lying in one district places the request
+    there with less certainty; 县城 / 城里 of a county the caller named is its seat's street.
     """
     taken = [False] * len(text)
+    for h in heard:  # matched below as heard, not as written
+        taken[h.start:h.end] = [True] * (h.end - h.start)
     found: dict[str, tuple[int, Extracted[str]]] = {}
     for form, place, confidence in gazetteer._forms:
         start = 0
@@ -232,6 +167,14 @@ def find_places(text: str, gazetteer: Gazetteer) -> dict[str, Extracted[str]]:
             taken[index:index + len(form)] = [True] * len(form)
             if place.level not in found:
                 found[place.level] = (index, Extracted(place.name, confidence, form))
+    if "district" not in found and spotted:
+        place = spotted[0].place
+        found["district"] = (-1, Extracted(place.name, SPOTTED_CONFIDENCE, spotted[0].form))
+    named_district = found["district"][1].value if "district" in found else None
+    for h in heard:  # best first
+        if h.place.level in found or (named_district and h.place.district != named_district):
+            continue
+        found[h.place.level] = (h.start, Extracted(h.place.name, h.confidence, h.heard))
     result = {level: ex for level, (_, ex) in found.items()}
     # Parents implied by a more specific match, if the caller did not name them.
     by_name = {p.name: p for p in gazetteer.places}
@@ -254,54 +197,19 @@ def find_places(text: str, gazetteer: Gazetteer) -> dict[str, Extracted[str]]:
     return result
 
 
-_NUM = "0-9零〇一二三四五六七八九十百幺两"
-_ADDRESS = re.compile(
-    rf"(?:[{_CJK}]{{1,8}}?(?:路|街|大道|大街|巷|胡同|道)(?:[{_NUM}]+号)?)?"
-    rf"(?:[{_CJK}]{{2,8}}?(?:小区|花园|家园|公寓|大厦|新村|广场|市场|学校|医院))?"
-    rf"(?:[{_NUM}]+(?:号楼|栋|幢|号院))?(?:[{_NUM}]+单元)?(?:[{_NUM}]+(?:室|号|楼|层))?"
-)
-_ADDRESS_CUES = ("住在", "位于", "地址是", "地址在", "在")
-
-
 def find_address(text: str) -> Extracted[str] | None:
-    """The most specific road/compound/building mention (e.g. 解放路12号锦绣家园3号楼)."""
-    best: tuple[int, str] | None = None
-    for match in _ADDRESS.finditer(text):
-        span = match.group()
-        if len(span) < 3:
-            continue
-        for cue in _ADDRESS_CUES:  # "住在解放路" -> "解放路"
-            if cue in span:
-                span = span.split(cue)[-1]
-        score = sum(span.count(k) for k in ("号", "单元", "室", "栋", "路", "街", "小区", "花园", "家园"))
-        if score and (best is None or score > best[0]):
-            best = (score, span)
-    if best is None:
-        return None
-    score, span = best
-    return Extracted(numbers_to_arabic(span), 0.8 if score >= 2 else 0.55, span)
+    """The most specific road/compound/building mention (asr/address.py: a name, not "…从路")."""
+    found = address.find_address(text)
+    return Extracted(found.value, found.confidence, found.evidence) if found else None
 
 
 # ---------------------------------------------------------------- callback number
 
-_PHONE_CUES = ("电话", "号码", "手机", "联系", "打给", "回电", "打回")
-_MOBILE = re.compile(r"1[3-9]\d{9}")
-_LANDLINE = re.compile(r"0\d{2,3}\d{7,8}|\d{7,8}")
-
-
-def find_callback_number(text: str) -> Extracted[str] | None:
-    """A mobile (11 digits, 1[3-9]...) or landline number read digit by digit."""
-    candidates: list[tuple[float, str, str]] = []
-    for digits, start, end in digit_runs(text):
-        cue = any(c in text[max(0, start - 8): start] for c in _PHONE_CUES)
-        if _MOBILE.fullmatch(digits):
-            candidates.append((0.95 if cue else 0.8, digits, text[start:end].strip()))
-        elif _LANDLINE.fullmatch(digits):
-            candidates.append((0.75 if cue else 0.45, digits, text[start:end].strip()))
-    if not candidates:
-        return None
-    confidence, digits, evidence = max(candidates, key=lambda c: c[0])  # first of the most certain
-    return Extracted(digits, confidence, evidence)
+def find_callback_number(text: str, caller_id: str | None = None) -> Extracted[str] | None:
+    """A number read out digit by digit that may be offered as the callback number: complete,
+    or a local number when the call has no usable caller id (asr/callback_number.py)."""
+    found = callback_number.find_callback_number(text, caller_id)
+    return Extracted(found.digits, found.confidence, found.evidence) if found else None
 
 
 # ---------------------------------------------------------------- keywords
@@ -326,22 +234,29 @@ def find_keywords(text: str, topics: Sequence[str] = TOPICS) -> Extracted[tuple[
 # ---------------------------------------------------------------- the draft and the merge
 
 def extract_ticket_draft(caller_text: str, gazetteer: Gazetteer,
-                         suggest_units: Callable[[str], list[Any]] | None = None) -> TicketDraft:
+                         suggest_units: Callable[[str], list[Any]] | None = None, *,
+                         caller_id: str | None = None, spotted: Sequence[SpottedPlace] = ()) -> TicketDraft:
     """Everything we can read from the caller's final transcript.
 
+    `caller_id` is the number the network gave for the call ("" when withheld; None when the
+    reader does not know it): a number heard in the call never takes its place unless it is
+    complete (asr/callback_number.py). `spotted`: the districts the place-spotting pass heard
+    in the caller's audio (asr/place_spotting.py), when it ran.
+
     `suggest_units` is the dispatch catalogue's matcher (tickets/dispatch.py); it receives the
-    prepared transcript (`prepare_transcript`) and returns candidate units, passed through
-    untouched.
+    transcript as the draft reads it (`read_transcript`) and returns candidate units, passed
+    through untouched.
     """
-    text = prepare_transcript(caller_text)
-    places = find_places(text, gazetteer)
+    transcript = read_transcript(caller_text, gazetteer, spotted)
+    text = transcript.text
+    places = find_places(transcript.prepared, gazetteer, transcript.heard, spotted)
     return TicketDraft(
         request_type=classify_request(text),
         district=places.get("district"),
         street=places.get("street"),
         community=places.get("community"),
         address=find_address(text),
-        callback_number=find_callback_number(text),
+        callback_number=find_callback_number(text, caller_id),
         keywords=find_keywords(text),
         suggested_units=tuple(suggest_units(text)) if suggest_units and text else (),
     )

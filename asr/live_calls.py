@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from asr.batch import PostCallStopped
-from asr.extract import Gazetteer, TicketDraft, extract_ticket_draft
+from asr.extract import TicketDraft, extract_ticket_draft
+from asr.gazetteer import Gazetteer
+from asr.place_grammar import SpottedPlace
+from asr.place_spotting import PlaceListener
 from asr.segments import CallTranscript, Speaker
 from asr.service import AsrService
 from asr.stream import CallTranscription
@@ -50,6 +53,9 @@ class LiveCallTranscriber:
         self.request_heard = request_heard
         self.keep_transcript = keep_transcript
         self._callers: dict[str, str] = {}
+        #: the district-spotting pass over each caller's audio at hang-up (asr/place_spotting.py)
+        self.places = PlaceListener(service.model, service.settings.sample_rate, gazetteer,
+                                    nice=service.settings.worker_nice)
         self.calls: dict[str, CallTranscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         if service.available:
@@ -87,6 +93,7 @@ class LiveCallTranscriber:
         def feed(speaker: str, frame: bytes) -> None:
             if speaker == Speaker.CALLER:
                 caller.feed(frame)
+                self.places.hear(call_id, frame)
             else:
                 # The other side opens with its first frame, i.e. when a person (agent, unit)
                 # is on the call; telephony holds back the prompts heard before. Its offset
@@ -99,13 +106,15 @@ class LiveCallTranscriber:
         transcription = self.calls.pop(call_id, None)
         caller_number = self._callers.pop(call_id, "")
         if transcription is None:
+            self.places.forget(call_id)
             return
         live = await transcription.close()
-        await self._store(live, caller_number)
+        spotted = await self.places.spotted(call_id, live.caller_text)
+        await self._store(live, caller_number, spotted)
         if live.complete:
             self.transcript_complete(live)
             return
-        self._track(asyncio.create_task(self._complete_later(call_id, caller_number, transcription)))
+        self._track(asyncio.create_task(self._complete_later(call_id, caller_number, transcription, spotted)))
 
     async def transcribe_message(self, call_id: str, caller_number: str, path: Path) -> None:
         """Transcribe a recorded message that had no live ASR (a caller who called while the
@@ -117,10 +126,10 @@ class LiveCallTranscriber:
         await self._store(transcript, caller_number)
 
     async def _complete_later(self, call_id: str, caller_number: str,
-                              transcription: CallTranscription) -> None:
+                              transcription: CallTranscription, spotted: list[SpottedPlace]) -> None:
         try:
             complete = await transcription.wait_complete()
-            await self._store(complete, caller_number)
+            await self._store(complete, caller_number, spotted)
             self.transcript_complete(complete)
         except PostCallStopped:
             log.info("post-call transcription left on disk for the next start", extra={"call_id": call_id})
@@ -130,10 +139,12 @@ class LiveCallTranscriber:
     def transcript_complete(self, transcript: CallTranscript) -> None:
         """Called once per call when its final transcript is stored (a subclass may listen)."""
 
-    async def _store(self, transcript: CallTranscript, caller_number: str) -> None:
+    async def _store(self, transcript: CallTranscript, caller_number: str,
+                     spotted: list[SpottedPlace] | None = None) -> None:
         draft: TicketDraft | None = None
         if transcript.caller_text:
-            draft = extract_ticket_draft(transcript.caller_text, self.gazetteer, self.suggest_units)
+            draft = extract_ticket_draft(transcript.caller_text, self.gazetteer, self.suggest_units,
+                                         caller_id=caller_number, spotted=spotted or ())
             draft = await self._with_repeat(transcript, caller_number, draft)
         try:
             await self.store.save(transcript, draft)
@@ -176,6 +187,7 @@ class LiveCallTranscriber:
         decode instead of after the whole backlog."""
         calls, self.calls = self.calls, {}
         self._callers.clear()
+        self.places.close()
         for call_id, transcription in calls.items():
             try:
                 await transcription.hand_over()

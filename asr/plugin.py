@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from asr import api
-from asr.extract import Gazetteer
+from asr.gazetteer import Gazetteer
 from kernel.openapi import contribute
 
 

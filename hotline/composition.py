@@ -37,7 +37,8 @@ from agent_desk import plugin as desk_plugin
 from agent_desk.hub import BusDeskNotifier
 from asr import plugin as asr_plugin
 from asr.asr_metrics import AsrCollector, counting_sink
-from asr.extract import TicketDraft, check_gazetteer_matches_catalogue, load_gazetteer
+from asr.extract import TicketDraft
+from asr.gazetteer import check_gazetteer_matches_catalogue, load_gazetteer
 from asr.live_assist import LiveAssist
 from asr.live_calls import LiveCallTranscriber, RepeatLookup
 from asr.publish import with_listeners

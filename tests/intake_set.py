@@ -6,7 +6,7 @@ a caller's words to what the desk pre-fills: the request type (or no guess), the
 none) and the units the dispatcher is offered, best first. The shipped reader is the path a
 ticket takes: the draft read from the transcript (`asr.extract.extract_ticket_draft`), then the
 catalogue's suggestions for the draft's type and district on the transcript as the draft reads
-it (`prepare_transcript`), as `GET /api/tickets/{no}/suggested-units` gives them once the form
+it (`read_transcript`), as `GET /api/tickets/{no}/suggested-units` gives them once the form
 is filled in from the draft.
 """
 
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from asr.extract import Gazetteer, extract_ticket_draft, prepare_transcript
+from asr.extract import Gazetteer, extract_ticket_draft, read_transcript
+from asr.place_grammar import SpottedPlace
 from tickets.dispatch import DispatchCatalogue, suggest_units
 from tickets.model import TicketType
 
@@ -68,13 +69,21 @@ class Reading:
 Reader = Callable[[str], Reading]
 
 
+def read_request(gazetteer: Gazetteer, catalogue: DispatchCatalogue, text: str,
+                 spotted: Sequence[SpottedPlace] = ()) -> Reading:
+    """What the desk pre-fills from a caller's words (and, for a call, the districts the
+    place-spotting pass heard in its audio)."""
+    draft = extract_ticket_draft(text, gazetteer, spotted=spotted)
+    ticket_type = draft.request_type.value if draft.request_type else None
+    district = draft.district.value if draft.district else None
+    units = [s.unit for s in suggest_units(catalogue, read_transcript(text, gazetteer, spotted).text, ticket_type,
+                                             district)]
+    return Reading(ticket_type.value if ticket_type else None, district, units)
+
+
 def shipped_reader(gazetteer: Gazetteer, catalogue: DispatchCatalogue) -> Reader:
     def read(text: str) -> Reading:
-        draft = extract_ticket_draft(text, gazetteer)
-        ticket_type = draft.request_type.value if draft.request_type else None
-        district = draft.district.value if draft.district else None
-        units = [s.unit for s in suggest_units(catalogue, prepare_transcript(text), ticket_type, district)]
-        return Reading(ticket_type.value if ticket_type else None, district, units)
+        return read_request(gazetteer, catalogue, text)
 
     return read
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from kernel.errors import ConfigError, NotFound
+from kernel.sound_alike import heard_among
 from kernel.text_match import containment, ngrams, normalize
 from tickets.deadlines import Term, WorkingCalendar, due
 from tickets.model import TicketType, Urgency
@@ -48,6 +49,11 @@ FUZZY_MIN_CONTAINMENT = 0.6  # half of a 3-character keyword is a 2-character wo
 #: It weighs as its two halves together.
 PAIR_MARK = "…"
 PAIR_GAP = 12
+#: Weight of a keyword heard as other words of the same sound (the Mandarin recogniser writes
+#: 石材厂 as 是财产, 煤气味 as 没气味): 3+ syllables nearly alike, 2 the very same syllables and
+#: tones (kernel/sound_alike.py). One-character keywords are not looked for by sound.
+SOUND_WEIGHT = 0.75
+SPOKEN_KEYWORD_CHARS = 2
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,13 @@ class DispatchCatalogue:
             return self.units[code]
         except KeyError:
             raise NotFound("unit not in the dispatch catalogue", unit=code) from None
+
+    @cached_property
+    def spoken_keywords(self) -> tuple[str, ...]:
+        """The keywords a recogniser may write as other words of the same sound, which count
+        too (`SOUND_WEIGHT`)."""
+        return tuple(sorted({k for unit in self.units.values() for m in unit.matters for k in m.keywords
+                             if len(k) >= SPOKEN_KEYWORD_CHARS and PAIR_MARK not in k}))
 
     def district_government(self, district: str) -> Unit | None:
         for unit in self.units.values():
@@ -167,7 +180,8 @@ def _keyword_grams(keyword: str) -> frozenset[str]:
     return ngrams(keyword)
 
 
-def _matter_score(matter: Matter, text: str, grams: frozenset[str]) -> tuple[float, list[str]]:
+def _matter_score(matter: Matter, text: str, grams: frozenset[str],
+                  heard: frozenset[str] = frozenset()) -> tuple[float, list[str]]:
     score = 0.0
     matched: list[str] = []
     for keyword in matter.keywords:
@@ -178,6 +192,9 @@ def _matter_score(matter: Matter, text: str, grams: frozenset[str]) -> tuple[flo
         elif keyword in text:
             score += len(keyword)
             matched.append(keyword)
+        elif keyword in heard:
+            score += SOUND_WEIGHT * len(keyword)
+            matched.append(f"≈{keyword}")
         elif len(keyword) >= 3:
             share = containment(_keyword_grams(keyword), grams)
             if share >= FUZZY_MIN_CONTAINMENT:
@@ -205,13 +222,15 @@ def suggest_units(
     """Units ranked for a request, best first; the district government closes the list.
 
     Scores add keyword lengths (longer keywords are more specific) for each keyword found in
-    the text (both halves of an `A…B` keyword, close together), plus a share for keywords of
-    3+ characters whose bigrams mostly appear, half weight for context keywords once a keyword
+    the text (both halves of an `A…B` keyword, close together), a share for a keyword heard
+    as words of the same sound (`SOUND_WEIGHT`), a share for keywords of 3+ characters whose
+    bigrams mostly appear, half weight for context keywords once a keyword
     matched (alone they only place the request), and a bonus for a matter local to the
     caller's district.
     """
     normalized = normalize(text)
     grams = ngrams(text)
+    heard = heard_among(normalized, catalogue.spoken_keywords)
     effective_type = ticket_type or TicketType.CONSULTATION
     ranked: list[UnitSuggestion] = []
     for unit in catalogue.units.values():
@@ -223,7 +242,7 @@ def suggest_units(
                 continue
             if candidate.districts is not None and district not in candidate.districts:
                 continue
-            score, matched = _matter_score(candidate, normalized, grams)
+            score, matched = _matter_score(candidate, normalized, grams, heard)
             if score > best[0]:
                 best = (score, candidate, matched)
         score, matter, matched = best

@@ -78,6 +78,22 @@ def test_fuzzy_keyword_match(catalogue: DispatchCatalogue) -> None:
     assert best.unit == "utility-heating"
 
 
+@pytest.mark.parametrize(("heard", "unit", "keyword"), [
+    # what vosk-model-small-cn-0.22 wrote for 石材厂 and 煤气味 in neural phone-band speech
+    ("我们 家 旁边 那个 是 财产 切实 透 的 声音 从 早 想到 晚", "city-ecology", "≈石材厂"),
+    ("我们 单元 楼道 里 一股 没 气味 好像 是 谁 家 都 气温", "utility-gas", "≈煤气"),
+])
+def test_a_keyword_heard_as_words_of_the_same_sound_counts(catalogue: DispatchCatalogue, heard: str,
+                                                           unit: str, keyword: str) -> None:
+    best = suggest_units(catalogue, heard)[0]
+    assert (best.unit, keyword in best.matched_keywords) == (unit, True)
+
+
+def test_two_syllables_count_by_sound_only_as_the_very_same_sounds(catalogue: DispatchCatalogue) -> None:
+    # 功底 gōng dǐ is not 工地 gōng dì; 打针 is not 打桩
+    assert not any("≈工地" in s.matched_keywords for s in suggest_units(catalogue, "旁边 功底 还在 打针"))
+
+
 def test_ticket_type_filters_matters(catalogue: DispatchCatalogue) -> None:
     # 劳动保障监察 takes help/complaint/report, not consultation; 社保 does take consultations.
     units = [s.unit for s in suggest_units(catalogue, "拖欠工资怎么办", TicketType.CONSULTATION)]
