@@ -397,7 +397,9 @@ async function refreshDraft() {
   if (!text || text === state.lastDraftText) return;
   state.lastDraftText = text;
   try {
-    const {draft} = await api('POST', '/api/asr/draft', {text});
+    // The call's number ('' when withheld): a number heard in the call never replaces a valid one.
+    const callerNumber = (state.call && state.call.caller_number) || '';
+    const {draft} = await api('POST', '/api/asr/draft', {text, caller_number: callerNumber});
     const fill = (id, value) => { if (value && !state.edited.has(id)) $(id).value = value; };
     fill('f-type', draft.request_type && draft.request_type.value);
     fill('f-district', draft.district && draft.district.value);
