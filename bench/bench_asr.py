@@ -331,13 +331,19 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def warm_up_speech(args: argparse.Namespace) -> Path | None:
+    """What new recognizers decode first, as on a node `scripts/run` started: the rendered
+    greeting (--warm-up-audio PATH, or `none` for a second of faint noise)."""
+    if args.warm_up_audio is not None:
+        return None if str(args.warm_up_audio) == "none" else args.warm_up_audio
+    from devtools.sandbox import ensure_rootfs, sounds_dir
+
+    return sounds_dir(ensure_rootfs()) / "hotline" / "greeting.wav"
+
+
 async def bursts(args: argparse.Namespace, model: LoadedModel, pcm: bytes) -> None:
     """The burst, once with recognizers warmed on faint noise, once on speech (same run)."""
-    speech = args.warm_up_audio
-    if speech is None:
-        from devtools.sandbox import ensure_rootfs, sounds_dir
-
-        speech = sounds_dir(ensure_rootfs()) / "hotline" / "greeting.wav"
+    speech = warm_up_speech(args)
     for label, warm_up in (("noise", None), ("speech", speech)):
         live, deferred, backlog = await burst_run(model, pcm, args.burst, args.burst_after, warm_up,
                                                   args.workers)
@@ -367,7 +373,8 @@ async def main() -> None:
                              "seconds earlier, with recognizers warmed on noise and then on speech")
     parser.add_argument("--burst-after", type=float, default=60.0, metavar="S")
     parser.add_argument("--warm-up-audio", type=Path, default=None,
-                        help="speech new recognizers decode first (default: the rendered greeting prompt)")
+                        help="speech new recognizers decode first (default: the rendered greeting prompt, "
+                             "as scripts/run sets it; `none`: a second of faint noise)")
     parser.add_argument("--lockstep", action="store_true",
                         help="all streams speak at the same moment (worst case) instead of staggered")
     args = parser.parse_args()
@@ -391,7 +398,7 @@ async def main() -> None:
             await bursts(args, model, pcm)
             return
         base = dict(spool_dir=tmpdir / "spool", workers=args.workers, decode_chunk_ms=100,
-                    sample_rate=RATE)
+                    sample_rate=RATE, warm_up_audio=warm_up_speech(args))
         chunk = AsrSettings(**base).chunk_bytes()
 
         raw = raw_vosk_throughput(model, pcm, args.workers, chunk)
