@@ -21,9 +21,11 @@ def spoken_texts() -> list[str]:
     """What the tests' callers, agents and units say (from the modules that say it)."""
     from tests.asr_fixtures import MANDARIN_SENTENCES
     from tests.browser_harness import CALLER_SENTENCE
+    from tests.e2e.test_desk_assist import SAID
     from tests.integration.test_fallback_keeps_speech import CALLER_SAYS
+    from tests.integration.test_place_spotting import REQUESTS
 
-    texts = [*MANDARIN_SENTENCES, CALLER_SENTENCE, *CALLER_SAYS]
+    texts = [*MANDARIN_SENTENCES, CALLER_SENTENCE, *CALLER_SAYS, *SAID, *(text for text, _ in REQUESTS)]
     return list(dict.fromkeys(texts))
 
 
