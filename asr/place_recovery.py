@@ -154,12 +154,18 @@ def _patterns(forms: tuple[tuple[str, Place, float], ...]) -> tuple[_Pattern, ..
             continue  # a bare street or village name (梅埠, 车辋) is an everyday word by sound
         if len(core) == 1 and form not in place.misheard:
             continue  # 费县 sounds like 水费现在; callers say bì xiàn, its misheard 必县 is matched
-        core_syllables, level_syllables = syllables(core), syllables(level)
-        if None in core_syllables or None in level_syllables:
-            continue
-        patterns.append(_Pattern(form, place, tuple(s for s in core_syllables if s), level,
-                                 tuple(s for s in level_syllables if s)))
+        if (pattern := _pattern(form, place, core, level)) is not None:
+            patterns.append(pattern)
     return tuple(patterns)
+
+
+def _pattern(form: str, place: Place, core: str, level: str) -> _Pattern | None:
+    """The form by its syllables; None when a character has no reading."""
+    core_syllables, level_syllables = syllables(core), syllables(level)
+    if None in core_syllables or None in level_syllables:
+        return None
+    return _Pattern(form, place, tuple(s for s in core_syllables if s), level,
+                    tuple(s for s in level_syllables if s))
 
 
 def _score(pattern: _Pattern, text: str, start: int, heard: Sequence[Syllable | None],
@@ -308,12 +314,8 @@ def _slot_patterns(forms: tuple[tuple[str, Place, float], ...]) -> tuple[_Patter
     for form, place, _ in forms:
         if place.level == "road" or len(form) < 2:
             continue
-        core, level = _split_level(form)
-        core_syllables, level_syllables = syllables(core), syllables(level)
-        if None in core_syllables or None in level_syllables:
-            continue
-        patterns.append(_Pattern(form, place, tuple(s for s in core_syllables if s), level,
-                                 tuple(s for s in level_syllables if s)))
+        if (pattern := _pattern(form, place, *_split_level(form))) is not None:
+            patterns.append(pattern)
     return tuple(patterns)
 
 
