@@ -50,7 +50,7 @@ def _sandbox_call(args: argparse.Namespace) -> None:
     from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 
     sandbox = AsteriskSandbox(ensure_rootfs(), name=args.name, sip_port=args.sip_port)
-    wav = sandbox.write_sipp_file("caller-audio.wav", caller_audio_wav())
+    wav = sandbox.write_sipp_file("caller-audio.wav", _caller_words(args.say) or caller_audio_wav())
     scenario = sandbox.write_sipp_file(
         "call.xml", speech_call_scenario(wav, hold_ms=args.seconds * 1000, loops=-1))
     code, out = asyncio.run(sandbox.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
@@ -58,6 +58,35 @@ def _sandbox_call(args: argparse.Namespace) -> None:
     print("call finished" if code == 0 else f"SIPp failed ({code}):\n{out[-2000:]}")
     if code:
         raise SystemExit(code)
+
+
+#: What the test call's caller says by default: a request with a place, a matter and a number.
+TEST_CALLER_SAYS = ("你好，我住在罗庄区盛庄街道，我们小区三号楼的电梯坏了半个月了，物业一直不修，"
+                    "我的电话是一三九零零一二三四五六。")
+
+
+def _caller_words(text: str) -> bytes | None:
+    """`text` in the neural Mandarin voice as a µ-law WAV, or None (said why) when the voice's
+    environment is not there: the call then carries a tone, as before."""
+    import subprocess
+
+    from devtools.mandarin_speech import render, speech_venv_ready
+    from kernel.errors import HotlineError
+
+    if not text:
+        return None
+    if not speech_venv_ready():
+        print("sandbox-call: no Mandarin voice here (scripts/run builds it): the caller hums", file=sys.stderr)
+        return None
+    try:
+        (source,) = render([text])
+    except HotlineError as exc:
+        print(f"sandbox-call: {exc}: the caller hums", file=sys.stderr)
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        ulaw = Path(tmp) / "caller-ulaw.wav"
+        subprocess.run(["sox", str(source), "-e", "mu-law", str(ulaw), "pad", "0.5", "2"], check=True)
+        return ulaw.read_bytes()
 
 
 def _prompts(args: argparse.Namespace) -> None:
@@ -108,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     call.add_argument("--sip-port", type=int, required=True)
     call.add_argument("--caller", default="13800138000")
     call.add_argument("--seconds", type=int, default=5)
+    call.add_argument("--say", default=TEST_CALLER_SAYS,
+                      help="what the caller says (neural Mandarin voice; '' for a tone)")
     prompts = sub.add_parser("prompts", help="render the voice prompts (neural Mandarin voice) at set-up")
     prompts.add_argument("--sounds-dir", type=Path, default=None,
                          help="Asterisk sounds directory (default: the sandbox root's)")
