@@ -83,6 +83,11 @@ async def desk_socket(request: web.Request) -> web.WebSocketResponse:
             await _serve_desk(ws, backend, hub, outbox, agent_id)
     finally:
         hub.detach(outbox)
+        if auth.credential_ended(ws):
+            # Signed out, revoked, disabled or expired: the softphone password goes at once,
+            # not after the grace (an ex-agent must not keep a working SIP account).
+            with suppress(HotlineError, DeskError):
+                await backend.softphone_ended(agent_id)
         if not hub.has_desk(agent_id):
             hub.close_later(agent_id, backend.desk_closed,
                             request.app.get(DESK_CLOSE_GRACE, CLOSE_GRACE_SECONDS))

@@ -59,6 +59,9 @@ class DeskBackend(Protocol):
         """回访 from the desk: ring the agent's phone, then the citizen (hotline caller id);
         the outcome arrives as `callback.*` events. Returns the call's id."""
 
+    async def softphone_ended(self, agent_id: str) -> None:
+        """The session the desk was opened with ended: its SIP password stops registering now."""
+
     async def desk_closed(self, agent_id: str) -> None:
         """The agent's last desk has been gone for the grace period: no softphone answers any
         more, so an available agent is signed out rather than offered calls that can only

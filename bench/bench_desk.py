@@ -71,6 +71,8 @@ class BenchBackend:
                       harassment: bool, note: str) -> dict[str, Any]:
         return {}
 
+    async def softphone_ended(self, agent_id: str) -> None: ...
+
     async def desk_closed(self, agent_id: str) -> None: ...
 
 

@@ -90,7 +90,7 @@ from telephony.monitor import CallMonitor
 from telephony.outbox import CallOutbox
 from telephony.ports import CallRecorder
 from telephony.prompts import load_prompts
-from telephony.softphone import SoftphoneProvisioner
+from telephony.softphone import SoftphonePasswords, SoftphoneProvisioner
 from tickets import plugin as tickets_plugin
 from tickets.callbacks import CallbackService
 from tickets.deadlines import load_calendar
@@ -481,7 +481,7 @@ def build_app(settings: Settings) -> web.Application:
         timedelta(seconds=s) for s in settings.callback.retry_after_seconds])
     desk = AcdDeskBackend(
         acd, SoftphoneProvisioner(settings.ari.url, settings.ari.username, settings.ari.password),
-        screen, engine, secret=signing_key(settings),
+        screen, engine, passwords=SoftphonePasswords(redis, prefix),
         senior_agents=frozenset(settings.queue.senior_agents), units=units, is_senior=accounts.is_senior_agent)
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
 
@@ -505,7 +505,7 @@ def build_app(settings: Settings) -> web.Application:
             redis, f"{prefix}lease:supervision", ttl_seconds=supervision.interval_seconds * 0.9))
     supervision_plugin.install(app, supervision_plugin.SupervisionDeps(
         SupervisionJob(tickets, knowledge), schedule))
-    supervisor = TelephonySupervisorBackend(desk.provisioner, secret=signing_key(settings))
+    supervisor = TelephonySupervisorBackend(desk.provisioner, passwords=desk.passwords)
     desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk, supervisor=supervisor,
                                                   audit=audit, wallboard=AcdWallboardSource(acd, engine)))
     asr_plugin.install(app, load_gazetteer(), lambda text: suggest_units(catalogue, text))

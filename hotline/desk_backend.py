@@ -15,6 +15,7 @@ from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,7 +30,7 @@ from kernel.schema import calls
 from outbound.desk_callback import DeskCallbacks
 from telephony.call_flow import CallFlow
 from telephony.conference import ThreeWayCalls
-from telephony.softphone import SoftphoneProvisioner, softphone_password
+from telephony.softphone import SoftphonePasswords, SoftphoneProvisioner
 from tickets.unit_directory import UnitDirectoryStore
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,23 @@ def agent_json(state: AgentState) -> dict[str, Any]:
             "skills": sorted(s.value for s in state.skills)}
 
 
+async def sign_out_idle_agent(acd: AcdStore, agent_id: str) -> bool:
+    """The agent's desk is gone: sign them out unless they are on a call (a desk phone may still
+    be up). True when they are now offline (or unknown)."""
+    try:
+        state = await acd.agent(agent_id)
+    except NotFound:
+        return True
+    if state.status in (AgentStatus.AVAILABLE, AgentStatus.BREAK):
+        with suppress(IllegalTransition, Conflict):
+            state = await acd.set_status(agent_id, Trigger.SIGN_OUT)
+            log.info("agent signed out: their desk closed", extra={"agent": agent_id})
+    return state.status is AgentStatus.OFFLINE
+
+
 class AcdDeskBackend:
     def __init__(self, acd: AcdStore, provisioner: SoftphoneProvisioner,
-                 screen: AbuseScreen | None, engine: AsyncEngine, *, secret: bytes,
+                 screen: AbuseScreen | None, engine: AsyncEngine, *, passwords: SoftphonePasswords,
                  senior_agents: frozenset[str] = frozenset(),
                  units: UnitDirectoryStore | None = None,
                  is_senior: Callable[[str], Awaitable[bool]] | None = None) -> None:
@@ -55,7 +70,7 @@ class AcdDeskBackend:
         self.provisioner = provisioner
         self.screen = screen
         self.engine = engine
-        self._secret = secret
+        self.passwords = passwords
         self.senior_agents = senior_agents
         #: Whether a person's account is a senior agent's (accounts/), besides `queue.senior_agents`.
         self.is_senior = is_senior
@@ -73,12 +88,15 @@ class AcdDeskBackend:
         return self._flow
 
     async def reprovision(self) -> None:
-        """Push every signed-in agent's softphone again (an Asterisk restart forgets them)."""
+        """Push every signed-in agent's softphone again (an Asterisk restart forgets them),
+        with the password their session was given; one whose password is gone (their session
+        ended) is not pushed: their next desk gets a new one."""
         for state in await self.acd.agents():
             if state.status is not AgentStatus.OFFLINE:
                 try:
-                    await self.provisioner.provision(
-                        state.agent_id, softphone_password(self._secret, state.agent_id))
+                    password = await self.passwords.current(state.agent_id)
+                    if password is not None:
+                        await self.provisioner.provision(state.agent_id, password)
                 except AriError as exc:
                     log.warning("softphone not re-provisioned",
                                 extra={"agent": state.agent_id, "error": str(exc)})
@@ -116,8 +134,7 @@ class AcdDeskBackend:
 
     async def softphone(self, agent_id: str) -> dict[str, Any]:
         try:
-            account = await self.provisioner.provision(
-                agent_id, softphone_password(self._secret, agent_id))
+            account = await self.provisioner.provision(agent_id, await self.passwords.issue(agent_id))
         except AriError as exc:
             log.warning("softphone not provisioned", extra={"agent": agent_id, "error": str(exc)})
             raise DeskError("unavailable", "话机账号暂时无法开通，请稍后重试") from exc
@@ -137,15 +154,24 @@ class AcdDeskBackend:
             return {"call_id": state.call_id, "answered": state.status is not AgentStatus.RINGING}
         return {**self._distributor.call_view(call), "answered": call.agent_id == agent_id}
 
-    async def desk_closed(self, agent_id: str) -> None:
+    async def softphone_ended(self, agent_id: str) -> None:
+        """The agent's session ended (signed out, revoked, disabled, expired): their SIP password
+        stops working now, a call in progress goes on; the next sign-in gets a new one."""
         try:
-            state = await self.acd.agent(agent_id)
-        except NotFound:
-            return
-        if state.status in (AgentStatus.AVAILABLE, AgentStatus.BREAK):
-            with suppress(IllegalTransition, Conflict):
-                await self.acd.set_status(agent_id, Trigger.SIGN_OUT)
-                log.info("agent signed out: their desk closed", extra={"agent": agent_id})
+            await self.passwords.forget(agent_id)
+            await self.provisioner.lock_out(agent_id)
+        except (AriError, RedisError) as exc:
+            # Asterisk away: it forgets the endpoint anyway, and reprovision skips this agent.
+            log.warning("softphone password not withdrawn", extra={"agent": agent_id, "error": str(exc)})
+
+    async def desk_closed(self, agent_id: str) -> None:
+        if await sign_out_idle_agent(self.acd, agent_id):
+            # No desk and not on a call: the softphone goes, with its password.
+            try:
+                await self.passwords.forget(agent_id)
+                await self.provisioner.remove(agent_id)
+            except (AriError, RedisError) as exc:
+                log.warning("softphone not removed", extra={"agent": agent_id, "error": str(exc)})
 
     # --- calls ------------------------------------------------------------------------------
     def _own_call(self, agent_id: str, call_id: str) -> tuple[str, str]:

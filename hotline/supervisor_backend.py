@@ -14,13 +14,13 @@ from typing import Any
 from kernel.errors import Unavailable
 from telephony.call_flow import CallFlow
 from telephony.monitor import MonitorMode
-from telephony.softphone import SoftphoneProvisioner, softphone_password
+from telephony.softphone import SoftphonePasswords, SoftphoneProvisioner
 
 
 class TelephonySupervisorBackend:
-    def __init__(self, provisioner: SoftphoneProvisioner, *, secret: bytes) -> None:
+    def __init__(self, provisioner: SoftphoneProvisioner, *, passwords: SoftphonePasswords) -> None:
         self.provisioner = provisioner
-        self._secret = secret
+        self.passwords = passwords
         self._flow: CallFlow | None = None
 
     def attach(self, flow: CallFlow) -> None:
@@ -50,7 +50,7 @@ class TelephonySupervisorBackend:
         return views
 
     async def softphone(self, supervisor_id: str) -> dict[str, Any]:
-        account = await self.provisioner.provision(supervisor_id, softphone_password(self._secret, supervisor_id))
+        account = await self.provisioner.provision(supervisor_id, await self.passwords.issue(supervisor_id))
         return {"ws_url": account.ws_url, "sip_uri": account.sip_uri, "username": account.username,
                 "password": account.password, "endpoint": account.endpoint}
 

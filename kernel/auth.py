@@ -197,6 +197,9 @@ SESSION_COOKIE = "hotline_session"
 CSRF_HEADER = "X-CSRF-Token"
 #: Websocket close code when the session (or token) behind a socket has ended: sign in again.
 SESSION_ENDED = 4401
+#: Set on a websocket that the server closed because its session or token ended (the close code
+#: a handler sees afterwards is the browser's reply, not ours): see `credential_ended`.
+_CREDENTIAL_ENDED = web.ResponseKey("credential_ended", bool)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -287,6 +290,7 @@ class SessionGate:
 
     def _close(self, ws: web.WebSocketResponse, why: str) -> None:
         log.info("websocket closed: its session ended", extra={"reason": why})
+        ws[_CREDENTIAL_ENDED] = True
         task = asyncio.create_task(ws.close(code=SESSION_ENDED, message=why.encode("utf-8")[:120]))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -529,7 +533,15 @@ def require(request: web.Request, allowed: Collection[str] | None = None) -> Pri
 async def _close_at(ws: web.WebSocketResponse, delay: float) -> None:
     await asyncio.sleep(max(0.0, delay))
     log.info("websocket closed: its access token expired")
+    ws[_CREDENTIAL_ENDED] = True
     await ws.close(code=SESSION_ENDED, message=b"access token expired")
+
+
+def credential_ended(ws: web.WebSocketResponse) -> bool:
+    """Whether the server closed `ws` because the session or token it was opened with ended
+    (signed out, revoked, disabled, expired), rather than the browser leaving: what the socket's
+    owner may still have to withdraw (the desk: its softphone password)."""
+    return bool(ws.get(_CREDENTIAL_ENDED, False))
 
 
 @asynccontextmanager

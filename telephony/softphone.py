@@ -7,8 +7,12 @@ push configuration (`/ari/asterisk/config/dynamic/res_pjsip/...`), which sorcery
 cheap (three PUTs that create or overwrite) and the backend simply re-provisions the signed-in
 agents on every ARI (re)connect.
 
-The SIP password is derived (`softphone_password`), never stored: every node holding the same
-secret computes the same password for an agent, and rotating the secret rotates them all.
+The SIP password is random (`new_softphone_password`), one per signed-in person: issued when
+their desk (or supervisor page) first asks for the softphone, kept in Redis only so that any node
+can re-provision it after an Asterisk restart (`SoftphonePasswords`), and taken away when their
+session ends (`SoftphoneProvisioner.lock_out`: the auth gets a password nobody holds) or their
+desk has been gone for the grace period (`remove`). A password from an ended session therefore
+never registers again. Passwords are never logged.
 
 This module knows nothing about queues or calls; it never touches the dialplan (the endpoints'
 `agents` context is empty on purpose: agents' calls are placed and bridged through ARI).
@@ -16,16 +20,15 @@ This module knows nothing about queues or calls; it never touches the dialplan (
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import redis.asyncio as aioredis
 
 from kernel.errors import AriError, InvalidInput
 from telephony.ari.auth import basic_authorization
@@ -88,16 +91,44 @@ def agent_endpoint(agent_id: str) -> str:
     return f"PJSIP/agent-{agent_id}"
 
 
-def softphone_password(secret: bytes, agent_id: str) -> str:
-    """The agent's SIP password: HMAC-SHA256 of the agent id under `secret`, URL-safe base64.
+def new_softphone_password() -> str:
+    """A fresh random SIP password (256 bits, URL-safe): never derived, never reused."""
+    return secrets.token_urlsafe(32)
 
-    Derived rather than stored, so any node computes the same password from the shared secret.
-    The label keeps these MACs apart from anything else signed with the same secret.
+
+class SoftphonePasswords:
+    """The current SIP password of each person with a softphone, in Redis (`<prefix>softphone:<id>`).
+
+    Kept only so that any node can push the same password again after Asterisk forgets its
+    memory objects, and so that a desk reconnecting within its grace keeps a registered phone.
+    `issue` returns the stored password or makes one; `forget` drops it (a session ended, a
+    desk gone): the next sign-in gets a new one.
     """
-    if not secret:
-        raise InvalidInput("the softphone secret must not be empty")
-    mac = hmac.new(secret, b"hotline-softphone\0" + check_agent_id(agent_id).encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def _key(self, person: str) -> str:
+        return f"{self.prefix}softphone:{check_agent_id(person)}"
+
+    async def issue(self, person: str) -> str:
+        fresh = new_softphone_password()
+        # SET NX then GET: two nodes issuing at once agree on one password.
+        await self.redis.set(self._key(person), fresh, nx=True)
+        stored = await self.redis.get(self._key(person))
+        if stored is None:  # forgotten between the two calls: issue again
+            return await self.issue(person)
+        return stored.decode() if isinstance(stored, bytes) else str(stored)
+
+    async def current(self, person: str) -> str | None:
+        stored = await self.redis.get(self._key(person))
+        if stored is None:
+            return None
+        return stored.decode() if isinstance(stored, bytes) else str(stored)
+
+    async def forget(self, person: str) -> None:
+        await self.redis.delete(self._key(person))
 
 
 def endpoint_fields(name: str, *, media_address: str) -> list[tuple[str, str]]:
@@ -205,6 +236,17 @@ class SoftphoneProvisioner:
         for kind in ("endpoint", "aor", "auth"):
             await self._request(agent_id, "DELETE", kind, name, missing_ok=True)
         log.info("softphone removed", extra={"agent": agent_id, "endpoint": name})
+
+    async def lock_out(self, agent_id: str) -> None:
+        """Replace the agent's SIP password with a random one that nobody is given.
+
+        Only the auth object changes: a call in progress goes on (a session that ends mid-call
+        must not cut a citizen off), but no REGISTER with the old password succeeds any more.
+        Harmless for an agent who has no endpoint (the auth alone is unused).
+        """
+        name = endpoint_name(agent_id)
+        await self._put(agent_id, "auth", name, auth_fields(name, new_softphone_password()))
+        log.info("softphone password withdrawn", extra={"agent": agent_id, "endpoint": name})
 
     async def _put(self, agent_id: str, kind: str, name: str, fields: list[tuple[str, str]]) -> None:
         body = {"fields": [{"attribute": attribute, "value": value} for attribute, value in fields]}

@@ -17,7 +17,7 @@ from agent_desk.plugin import DeskDeps, install
 from agent_desk.ports import DeskError
 from call_queue.acd import AcdStore
 from call_queue.agent_state import BreakReason, Trigger
-from hotline.desk_backend import AcdDeskBackend, agent_json
+from hotline.desk_backend import agent_json, sign_out_idle_agent
 from kernel.errors import NotFound
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
@@ -69,8 +69,11 @@ class AcdOnlyBackend:
                       harassment: bool, note: str) -> dict[str, Any]:
         raise DeskError("not_allowed", "当前不在话后处理状态")
 
+    async def softphone_ended(self, agent_id: str) -> None:
+        return None
+
     async def desk_closed(self, agent_id: str) -> None:
-        await AcdDeskBackend.desk_closed(self, agent_id)  # type: ignore[arg-type]  # the real rule
+        await sign_out_idle_agent(self.acd, agent_id)  # the real rule
 
 
 @pytest.fixture

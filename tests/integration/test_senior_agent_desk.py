@@ -10,7 +10,7 @@ from accounts.store import AccountStore
 from call_queue.acd import AcdStore
 from hotline.desk_backend import AcdDeskBackend
 from kernel.roles import Role
-from telephony.softphone import SoftphoneProvisioner
+from telephony.softphone import SoftphonePasswords, SoftphoneProvisioner
 
 
 async def test_a_senior_agents_desk_takes_the_senior_queue(engine: AsyncEngine, redis_client: aioredis.Redis,
@@ -21,7 +21,8 @@ async def test_a_senior_agents_desk_takes_the_senior_queue(engine: AsyncEngine, 
     await accounts.set_active("zhao", False)
     desk = AcdDeskBackend(AcdStore(redis_client, redis_key_prefix),
                           SoftphoneProvisioner("http://127.0.0.1:1", "u", "p"), None, engine,
-                          secret=b"0123456789abcdef", senior_agents=frozenset({"from-settings"}),
+                          passwords=SoftphonePasswords(redis_client, redis_key_prefix),
+                          senior_agents=frozenset({"from-settings"}),
                           is_senior=accounts.is_senior_agent)
     skills = {agent: (await desk.sign_in(agent))["skills"]
               for agent in ("li", "wang", "zhao", "from-settings", "no-account")}

@@ -43,7 +43,11 @@ SOCKETS = {"/ws/desk": "agent", "/ws/live": "agent", "/ws/wallboard": "superviso
 
 
 class QuietDesk:
-    """The desk's port, enough for a desk to open (no calls)."""
+    """The desk's port, enough for a desk to open (no calls); remembers whose softphone
+    password was withdrawn."""
+
+    def __init__(self) -> None:
+        self.softphones_ended: list[str] = []
 
     async def sign_in(self, agent_id: str) -> dict[str, Any]:
         return {"agent_id": agent_id, "status": "break", "since": utc_now().isoformat(), "call_id": None,
@@ -55,6 +59,9 @@ class QuietDesk:
 
     async def current_call(self, agent_id: str) -> dict[str, Any] | None:
         return None
+
+    async def softphone_ended(self, agent_id: str) -> None:
+        self.softphones_ended.append(agent_id)
 
     async def desk_closed(self, agent_id: str) -> None:
         return None
@@ -112,6 +119,7 @@ class Hotline:
     store: AccountStore
     clock: FixedClock
     audit: AccessAudit
+    desk: QuietDesk
 
     @property
     def origin(self) -> str:
@@ -164,13 +172,14 @@ async def make_hotline(engine: AsyncEngine, redis_client: aioredis.Redis,
             clock=clock, audit=audit, units=units or {}))
         feed = aioredis.from_url(REDIS_URL)
         feeds.append(feed)
-        desk_plugin.install(app, desk_plugin.DeskDeps(feed, redis_key_prefix, backend=QuietDesk(),
+        desk = QuietDesk()
+        desk_plugin.install(app, desk_plugin.DeskDeps(feed, redis_key_prefix, backend=desk,
                                                       close_grace_seconds=0.1, supervisor=QuietFloor(),
                                                       audit=audit, wallboard=EmptyBoard()))
         client = TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=DummyCookieJar())
         await client.start_server()
         clients.append(client)
-        return Hotline(client, store, clock, audit)
+        return Hotline(client, store, clock, audit, desk)
 
     yield make
     for client in clients:
@@ -188,6 +197,15 @@ async def closed_within(ws: Any, seconds: float) -> tuple[float, Any]:
             message = await ws.receive()
             if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
                 return loop.time() - started, message
+
+
+async def softphones_ended(hotline: Hotline, agents: list[str], seconds: float = 2.0) -> None:
+    """Wait (bounded) until the desk has withdrawn exactly these agents' softphone passwords:
+    the server's socket handler runs its clean-up just after the close frame leaves."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while sorted(hotline.desk.softphones_ended) != agents:
+        assert asyncio.get_running_loop().time() < deadline, hotline.desk.softphones_ended
+        await asyncio.sleep(0.05)
 
 
 # ---- signing in --------------------------------------------------------------------------------
@@ -438,6 +456,8 @@ async def test_each_websocket_takes_the_cookie_and_closes_within_5_s_of_a_revoca
     with pytest.raises(WSServerHandshakeError) as refused:
         await hotline.client.ws_connect(path, headers={**person.cookie, "Origin": hotline.origin})
     assert refused.value.status == 401
+    if path == "/ws/desk":  # the desk's softphone password goes at once, not after the grace
+        await softphones_ended(hotline, ["p1"])
 
 
 async def test_disabling_a_person_closes_their_sockets(make_hotline: MakeHotline) -> None:
@@ -447,6 +467,20 @@ async def test_disabling_a_person_closes_their_sockets(make_hotline: MakeHotline
     await hotline.store.set_active("li", False)  # what `hotline user disable` does
     _, message = await closed_within(ws, 5.0)
     assert message.data == SESSION_ENDED
+
+
+async def test_a_desk_closed_by_its_ended_session_withdraws_the_softphone_password(
+    make_hotline: MakeHotline,
+) -> None:
+    hotline = await make_hotline(recheck=0.5)
+    await hotline.add("li", "agent")
+    await hotline.add("wang", "agent")
+    li, wang = await hotline.person("li"), await hotline.person("wang")
+    closing, staying = await hotline.socket("/ws/desk", li), await hotline.socket("/ws/desk", wang)
+    hotline.clock.advance(timedelta(hours=12))  # both sessions past their absolute limit
+    await closed_within(closing, 5.0)
+    await closed_within(staying, 5.0)
+    await softphones_ended(hotline, ["li", "wang"])
 
 
 async def test_a_socket_closes_when_its_session_reaches_its_absolute_limit(make_hotline: MakeHotline) -> None:

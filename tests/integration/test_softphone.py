@@ -27,13 +27,16 @@ import numpy as np
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from call_queue.acd import AcdStore
 from devtools.sandbox import AsteriskSandbox
+from hotline.desk_backend import AcdDeskBackend
 from kernel.errors import AriError
 from telephony.ari.events import AriEventStream
 from telephony.ari.models import AriEvent
 from telephony.ari.rest import AriRest
-from telephony.softphone import SoftphoneAccount, SoftphoneProvisioner, softphone_password
+from telephony.softphone import SoftphoneAccount, SoftphonePasswords, SoftphoneProvisioner, new_softphone_password
 from tests.browser_harness import chromium_executable, speech_wav, webrtc_flags
 
 pytestmark = pytest.mark.asterisk
@@ -43,7 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 STATIC = ROOT / "agent_desk" / "static"
 TEST_PAGE = ROOT / "tests" / "softphone_page.html"
 APP = "softphone-test"
-SECRET = b"softphone-test-secret"
+#: One sign-in's password per agent for the whole module (re-provisioning pushes the same one).
+PASSWORDS = {agent: new_softphone_password() for agent in ("a1", "a2")}
 #: RTCInboundRtpStreamStats.audioLevel is 0..1; a silent call measured 0.00003, speech ~0.9.
 SILENT = 0.05
 #: What Asterisk records from the agent: the Mandarin microphone measured an RMS of 0.06-0.17 per
@@ -286,7 +290,7 @@ async def browser_page(microphone_wav: Path, page_server: TestServer) -> AsyncIt
 
 async def registered_agent(provisioner: SoftphoneProvisioner, page: Page,
                            agent_id: str) -> SoftphoneAccount:
-    account = await provisioner.provision(agent_id, softphone_password(SECRET, agent_id))
+    account = await provisioner.provision(agent_id, PASSWORDS[agent_id])
     await page.start_phone(account)
     await page.wait_for_event("registered")
     return account
@@ -387,7 +391,7 @@ async def test_reprovisioning_keeps_the_agent_reachable_and_removal_refuses_regi
     account = await registered_agent(provisioner, browser_page, "a1")
 
     # What the backend does on every ARI reconnect: provision again, while registered.
-    again = await provisioner.provision("a1", softphone_password(SECRET, "a1"))
+    again = await provisioner.provision("a1", PASSWORDS["a1"])
     assert again == account
     endpoint = await ari.rest.request("GET", f"/endpoints/PJSIP/{account.endpoint}")
     assert endpoint["state"] == "online", endpoint
@@ -418,16 +422,60 @@ async def test_reprovisioning_keeps_the_agent_reachable_and_removal_refuses_regi
     assert not [e for e in await browser_page.events("registered") if e["phone"] == 2]
 
 
+async def test_a_password_from_an_ended_session_no_longer_registers_while_the_current_one_does(
+    provisioner: SoftphoneProvisioner, browser_page: Page, redis_client: Any, redis_key_prefix: str,
+) -> None:
+    """Issue 22: softphone passwords are random per sign-in and withdrawn when the session ends."""
+    unused = create_async_engine("sqlite+aiosqlite://")  # the desk needs the database only at wrap-up
+    desk = AcdDeskBackend(AcdStore(redis_client, redis_key_prefix), provisioner, None, unused,
+                          passwords=SoftphonePasswords(redis_client, redis_key_prefix))
+
+    def account(view: dict[str, Any]) -> SoftphoneAccount:
+        return SoftphoneAccount(agent_id="a3", endpoint=view["endpoint"], sip_uri=view["sip_uri"],
+                                username=view["username"], password=view["password"], ws_url=view["ws_url"])
+
+    first = await desk.softphone("a3")
+    # A desk reconnecting within its session keeps the phone it registered.
+    assert (await desk.softphone("a3"))["password"] == first["password"]
+    await browser_page.start_phone(account(first))
+    await browser_page.wait_for_event("registered", phone=1)
+
+    # The session ends (signed out, revoked, disabled, expired): what the desk does at once.
+    await desk.softphone_ended("a3")
+    await browser_page.evaluate("() => window.phone.stop()")
+    await browser_page.start_phone(account(first))
+    await browser_page.wait_for_event("registrationFailed", phone=2)
+    assert not [e for e in await browser_page.events("registered") if e["phone"] == 2]
+
+    # The next sign-in gets a new password, which registers.
+    second = await desk.softphone("a3")
+    assert second["password"] != first["password"]
+    await browser_page.evaluate("() => window.phone.stop()")
+    await browser_page.start_phone(account(second))
+    await browser_page.wait_for_event("registered", phone=3)
+
+    # Its desk gone past the grace (signed in, on a break): the softphone and its password go.
+    await desk.sign_in("a3")
+    await desk.desk_closed("a3")
+    await browser_page.evaluate("() => window.phone.stop()")
+    await browser_page.start_phone(account(second))
+    await browser_page.wait_for_event("registrationFailed", phone=4)
+    assert not [e for e in await browser_page.events("registered") if e["phone"] == 4]
+    assert (await desk.softphone("a3"))["password"] not in (first["password"], second["password"])
+    await provisioner.remove("a3")
+    await unused.dispose()
+
+
 async def test_an_asterisk_restart_forgets_agents_until_they_are_provisioned_again(
     asterisk: AsteriskSandbox, provisioner: SoftphoneProvisioner,
 ) -> None:
     """Why the backend re-provisions on every ARI (re)connect: pushed objects live in memory."""
     async with AriRest(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password, APP) as rest:
-        await provisioner.provision("a1", softphone_password(SECRET, "a1"))
+        await provisioner.provision("a1", PASSWORDS["a1"])
         assert await rest.request("GET", "/endpoints/PJSIP/agent-a1", missing_ok=True) is not None
         await asyncio.to_thread(asterisk.stop)
         await asyncio.to_thread(asterisk.start)
         assert await rest.request("GET", "/endpoints/PJSIP/agent-a1", missing_ok=True) is None
-        await provisioner.provision("a1", softphone_password(SECRET, "a1"))
+        await provisioner.provision("a1", PASSWORDS["a1"])
         endpoint = await rest.request("GET", "/endpoints/PJSIP/agent-a1")
         assert endpoint["resource"] == "agent-a1" and endpoint["state"] == "offline", endpoint
