@@ -40,7 +40,22 @@ log = logging.getLogger(__name__)
 
 #: Exit code of a child that left because it had nothing to do (not a failure).
 IDLE_EXIT = 3
+#: The child runs this many nice levels below the backend *process* (its main thread), like the
+#: post-call threads: not below the thread that happens to start it.
 NICE = 10
+MAX_NICE = 19
+
+
+def child_nice() -> int:
+    """The child's absolute nice value: NICE below the backend process's own.
+
+    Why absolute: the child is started from a post-call thread, itself already NICE below the
+    process (`kernel.thread_priority`), and a new process starts with the nice value of the
+    thread that forked it. A relative `os.nice(NICE)` in the child therefore landed at 19 (weight
+    15 against 1024 at nice 0): on a busy node, or in a test suite running beside browsers, the
+    post-call backlog took minutes instead of seconds.
+    """
+    return min(MAX_NICE, os.getpriority(os.PRIO_PROCESS, os.getpid()) + NICE)
 
 
 class DecodeProcessError(Exception):
@@ -94,7 +109,8 @@ class DecodeProcess:
         # The directory Kaldi read in the parent (the overlay with its dither and endpoint
         # settings), so the child decodes exactly as the parent would.
         command = [sys.executable, "-m", "asr.decode_process", "--model-dir", str(self.model.loaded_from),
-                   "--chunk-ms", str(self.chunk_ms), "--idle-seconds", str(self.idle_seconds)]
+                   "--chunk-ms", str(self.chunk_ms), "--idle-seconds", str(self.idle_seconds),
+                   "--nice", str(child_nice())]
         rule = self.model.energy_endpoint
         if rule is not None:  # the same end-of-utterance rule as live decoding (asr/endpoint.py)
             command += ["--energy-endpoint-seconds", repr(rule.silence_seconds),
@@ -189,6 +205,16 @@ def _serve(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[bytes]) -> int
         stdout.flush()
 
 
+def lower_this_process_to(nice: int) -> None:
+    """Go down to `nice` if above it; a process started lower stays there (raising needs root)."""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if nice > current:
+        try:
+            os.nice(nice - current)
+        except OSError:
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="post-call decoder child (started by the backend)")
     parser.add_argument("--model-dir", type=Path, required=True, help="what Kaldi reads")
@@ -198,13 +224,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="the parent's end-of-utterance rule (none: Vosk's own endpointing)")
     parser.add_argument("--energy-endpoint-level", type=float, default=300.0)
     parser.add_argument("--energy-endpoint-min-speech", type=float, default=0.1)
+    parser.add_argument("--nice", type=int, default=NICE,
+                        help="absolute nice value to run at (the parent's `child_nice`); never raised")
     parser.add_argument("--fresh-recognizers", action="store_true",
                         help="a brand-new recognizer per recording (the parent's reuse_recognizers=false)")
     args = parser.parse_args(argv)
-    try:
-        os.nice(NICE)
-    except OSError:
-        pass
+    lower_this_process_to(args.nice)
     # The parent decides when this process ends (it kills it at its stop, or this one sees
     # the pipe close): a SIGTERM or Ctrl-C sent to the whole group must not cut a decode short
     # while the parent is still handing calls over.
