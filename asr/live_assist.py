@@ -155,6 +155,10 @@ class LiveAssist:
             call.last_sent = payload
             call.seq += 1
             await self.publish({"type": "assist.update", "call_id": call.call_id, "seq": call.seq, **payload})
+            # The next update is due `interval` after this one went out, not after this one
+            # started: a slow reading (a busy node) would otherwise let two updates reach
+            # the desk back to back.
+            call.last_run = time.monotonic()
             self.updates += 1
         except asyncio.CancelledError:
             raise
