@@ -65,6 +65,7 @@ from kernel.leader_lease import LeaderLease
 from kernel.loop_lag import LoopLagCollector, LoopLagMonitor
 from kernel.metrics import METRICS
 from kernel.metrics import serve as serve_metrics
+from kernel.security_headers import allow_connections
 from kernel.sessions import SessionLimits
 from kernel.supervisor import Supervisor
 from knowledge import plugin as knowledge_plugin
@@ -484,6 +485,7 @@ def build_app(settings: Settings) -> web.Application:
         screen, engine, passwords=SoftphonePasswords(redis, prefix),
         senior_agents=frozenset(settings.queue.senior_agents), units=units, is_senior=accounts.is_senior_agent)
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
+    allow_connections(app, [desk.provisioner.ws_url])  # the desk's softphone registers there
 
     relay = RelayService(engine, tickets, audit, digits=settings.relay.code_digits,
                          ttl=timedelta(hours=settings.relay.code_hours),

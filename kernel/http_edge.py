@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from kernel.auth import api_key_middleware, session_middleware
 from kernel.errors import HotlineError, InvalidInput, Throttled, http_status_for
 from kernel.metrics import METRICS, Metrics, http_metrics_middleware
+from kernel.security_headers import install_security_headers
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _M = TypeVar("_M", bound=BaseModel)
@@ -41,11 +42,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 def new_app() -> web.Application:
     """An application with the backend's HTTP edge (errors as JSON, latency by route, session
-    cookies and API keys looked up for `kernel.auth`, its own metrics registry): the root and
-    tests use it."""
+    cookies and API keys looked up for `kernel.auth`, its own metrics registry, security
+    headers on every response): the root and tests use it."""
     app = web.Application(middlewares=[http_metrics_middleware, session_middleware, api_key_middleware,
                                        error_middleware])
     app[METRICS] = Metrics()
+    install_security_headers(app)
     return app
 
 

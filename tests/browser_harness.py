@@ -8,13 +8,17 @@ http://127.0.0.1 use the microphone and play audio without a user gesture.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from devtools.mandarin_speech import render as render_mandarin
 
 CHROMIUM = "/usr/bin/chromium"
+#: How often `wait_for` looks again.
+POLL_SECONDS = 0.05
 
 HEADLESS_FLAGS = (
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -53,3 +57,33 @@ def speech_wav(target: Path, text: str = CALLER_SENTENCE) -> Path:
                     "silence", "1", "0.05", "1%", "reverse", "silence", "1", "0.05", "1%", "reverse"],
                    check=True, capture_output=True, timeout=60)
     return target
+
+
+async def wait_for(page: Any, predicate: str, *, timeout: float = 30_000) -> Any:
+    """Wait until the JavaScript expression `predicate` is truthy in `page` (a promise counts by
+    its value); `timeout` in milliseconds, as Playwright's (and its default). Returns the value.
+
+    Why not Playwright's `wait_for_function`: it turns the predicate string into a function
+    inside the page, which the pages' Content-Security-Policy (`script-src 'self'`, no
+    `'unsafe-eval'`: kernel/security_headers.py) refuses, at random depending on when the
+    predicate is evaluated. `page.evaluate` runs the expression through the DevTools protocol,
+    outside the page's policy. A navigation in between only means: look again. Raises
+    Playwright's TimeoutError, as `wait_for_function` did.
+    """
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout / 1000
+    while True:
+        try:
+            value = await page.evaluate(predicate)
+        except PlaywrightError as exc:
+            if "context was destroyed" not in str(exc) and "navigat" not in str(exc):
+                raise
+            value = None
+        if value:
+            return value
+        if loop.time() >= deadline:
+            raise PlaywrightTimeout(f"not true within {timeout / 1000:.1f} s: {predicate}")
+        await asyncio.sleep(POLL_SECONDS)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from accounts.passwords import Passwords
 from accounts.store import AccountStore
 from kernel.roles import Role
+from tests.browser_harness import wait_for
 
 PASSWORD = "correct-horse-battery"
 CHEAP = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
@@ -38,7 +39,7 @@ async def sign_in(page: Any, base: str, path: str, username: str, password: str 
     `lands` (default: back on `path`)."""
     await page.goto(base + path)
     await page.wait_for_url(f"{base}/signin?next={quote(path, safe='/')}", timeout=WAIT_MS)
-    await page.wait_for_function("document.activeElement && document.activeElement.id === 'username'",
+    await wait_for(page, "document.activeElement && document.activeElement.id === 'username'",
                                  timeout=WAIT_MS)
     await page.keyboard.type(username)
     await page.keyboard.press("Tab")

@@ -35,7 +35,7 @@ from kernel.roles import Actor, Role
 from kernel.schema import calls, tickets, transcript_segments
 from tests.asr_fixtures import AsrLanguage, render_speech
 from tests.asterisk_harness import bridge_env
-from tests.browser_harness import chromium_executable, webrtc_flags
+from tests.browser_harness import chromium_executable, wait_for, webrtc_flags
 from tests.conftest import REDIS_URL
 from tests.page_sign_in import AddressLog, add_person, sign_in
 from tickets.model import Caller, Channel
@@ -98,7 +98,7 @@ class Desk:
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         try:
-            await self.page.wait_for_function(predicate, polling=100, timeout=timeout * 1000)
+            await wait_for(self.page, predicate, timeout=timeout * 1000)
         except PlaywrightTimeout:
             messages = await self.page.evaluate("document.getElementById('messages').innerText")
             raise AssertionError(f"desk: no {what} within {timeout:.0f}s; messages: {messages!r}; "

@@ -31,13 +31,14 @@ from agent_desk import plugin as desk_plugin
 from kernel.audit import AccessAudit, AccessKind, AuditQuery
 from kernel.database import open_database
 from kernel.http_edge import new_app
+from kernel.security_headers import allow_connections
 from kernel.sessions import SessionLimits
 from recordings import plugin as recordings_plugin
 from recordings.store import CallStore
 from tests.auth_tokens import with_test_signer
-from tests.browser_harness import HEADLESS_FLAGS, chromium_executable
+from tests.browser_harness import HEADLESS_FLAGS, chromium_executable, wait_for
 from tests.conftest import REDIS_URL
-from tests.integration.test_sign_in import EmptyBoard, QuietDesk, QuietFloor
+from tests.integration.test_sign_in import QUIET_SOFTPHONE_WS, EmptyBoard, QuietDesk, QuietFloor
 from tests.page_sign_in import CHEAP, WAIT_MS, AddressLog, add_person, sign_in
 from tests.recording_files import insert_call, write_wav
 
@@ -72,6 +73,7 @@ async def site(sqlite_url: str, redis_client: aioredis.Redis, redis_key_prefix: 
     feed = aioredis.from_url(REDIS_URL)
     desk_plugin.install(app, desk_plugin.DeskDeps(feed, redis_key_prefix, backend=QuietDesk(), close_grace_seconds=0.1,
                                                   supervisor=QuietFloor(), audit=audit, wallboard=EmptyBoard()))
+    allow_connections(app, [QUIET_SOFTPHONE_WS])
     recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
@@ -98,10 +100,13 @@ async def browser() -> AsyncIterator[Any]:
 
 
 async def new_page(browser: Any, problems: list[str]) -> tuple[Any, Any]:
-    """A page in a context of its own (its own cookies), its page errors collected."""
+    """A page in a context of its own (its own cookies), its page errors and whatever the
+    Content-Security-Policy refused collected."""
     context = await browser.new_context(viewport={"width": 1400, "height": 800}, locale="zh-CN")
     page = await context.new_page()
     page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    page.on("console", lambda m: problems.append(f"refused by the page's policy: {m.text}")
+            if "Content Security Policy" in m.text else None)
     return context, page
 
 
@@ -139,7 +144,7 @@ async def test_a_page_opened_signed_out_signs_in_comes_back_works_and_signs_out(
     context, page = await new_page(browser, problems)
     addresses = AddressLog().watch(page)
     await sign_in(page, site.base, path, "li")
-    await page.wait_for_function(working, timeout=WAIT_MS)
+    await wait_for(page, working, timeout=WAIT_MS)
     assert await nav_titles(page) == nav
     assert "李娜" in await page.inner_text("#session-who")
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -216,9 +221,9 @@ async def test_a_page_whose_session_is_revoked_goes_to_the_sign_in_page_within_5
     desk_context, desk = await new_page(browser, problems)
     board_context, board = await new_page(browser, problems)
     await sign_in(desk, site.base, "/", "li")
-    await desk.wait_for_function(PAGES[0][3], timeout=WAIT_MS)
+    await wait_for(desk, PAGES[0][3], timeout=WAIT_MS)
     await sign_in(board, site.base, "/supervisor", "sup1")
-    await board.wait_for_function(PAGES[1][3], timeout=WAIT_MS)
+    await wait_for(board, PAGES[1][3], timeout=WAIT_MS)
     started = await desk.evaluate("performance.now()")
     for username in ("li", "sup1"):
         await site.store.revoke_user_sessions(username, "administrator")
@@ -241,7 +246,7 @@ async def test_the_recording_plays_through_the_session_cookie_and_no_address_hol
     row = f"tr[data-call-id='{site.call_id}']"
     await page.wait_for_selector(f"{row} button.play:not(:disabled)", timeout=WAIT_MS)
     await page.click(f"{row} button.play")
-    await page.wait_for_function("document.getElementById('player').currentTime > 0.5", timeout=WAIT_MS)
+    await wait_for(page, "document.getElementById('player').currentTime > 0.5", timeout=WAIT_MS)
     src = await page.evaluate("document.getElementById('player').src")
     assert src == f"{site.base}/api/calls/{site.call_id}/recording"
     recording_requests = [a for a in addresses.addresses if a.endswith("/recording") or "/recording?" in a]
@@ -299,11 +304,11 @@ async def test_an_administrator_manages_accounts_on_the_admin_page(site: Site, b
 
     # Disabled: their session ends at once.
     await admin.reload()
-    await admin.wait_for_function(
+    await wait_for(admin,
         "document.querySelector(\"#users tr[data-username='wang-fang']\")?.innerText.includes('1 个')",
         timeout=WAIT_MS)
     await admin.click("#users tr[data-username='wang-fang'] button.disable")
-    await admin.wait_for_function(
+    await wait_for(admin,
         "document.querySelector(\"#users tr[data-username='wang-fang']\")?.innerText.includes('已停用')",
         timeout=WAIT_MS)
     assert await session_status(person) == 401
@@ -312,7 +317,7 @@ async def test_an_administrator_manages_accounts_on_the_admin_page(site: Site, b
     # password works, the old one does not.
     desk_context, desk = await new_page(browser, problems)
     await sign_in(desk, site.base, "/", "li")
-    await desk.wait_for_function(PAGES[0][3], timeout=WAIT_MS)
+    await wait_for(desk, PAGES[0][3], timeout=WAIT_MS)
     await admin.click("#users tr[data-username='li'] button.reset")
     await admin.wait_for_selector("#secret:not(.hidden)", timeout=WAIT_MS)
     new_password = (await admin.text_content("#secret-password") or "").strip()
@@ -320,7 +325,7 @@ async def test_an_administrator_manages_accounts_on_the_admin_page(site: Site, b
     await desk.fill("#username", "li")
     await desk.fill("#password", "correct-horse-battery")
     await desk.press("#password", "Enter")
-    await desk.wait_for_function("document.getElementById('error').textContent === '用户名或密码错误。'",
+    await wait_for(desk, "document.getElementById('error').textContent === '用户名或密码错误。'",
                                  timeout=WAIT_MS)
     await desk.fill("#password", new_password)
     await desk.press("#password", "Enter")

@@ -30,7 +30,7 @@ from kernel.sessions import SessionLimits
 from recordings.plugin import RecordingsDeps, install
 from recordings.store import CallStore
 from tests.auth_tokens import with_test_signer
-from tests.browser_harness import HEADLESS_FLAGS, chromium_executable
+from tests.browser_harness import HEADLESS_FLAGS, chromium_executable, wait_for
 from tests.page_sign_in import CHEAP, AddressLog, add_person, sign_in
 from tests.recording_files import insert_call, write_wav
 
@@ -82,9 +82,9 @@ async def test_the_transcript_line_under_the_playhead_is_highlighted(
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
             page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
 
-            async def wait_for(what: str, predicate: str) -> None:
+            async def shown(what: str, predicate: str) -> None:
                 try:
-                    await page.wait_for_function(predicate, polling=50, timeout=WAIT * 1000)
+                    await wait_for(page, predicate, timeout=WAIT * 1000)
                 except PlaywrightTimeout:
                     state: Any = await page.evaluate(
                         "({messages: document.getElementById('messages').innerText,"
@@ -94,25 +94,25 @@ async def test_the_transcript_line_under_the_playhead_is_highlighted(
 
             addresses = AddressLog().watch(page)
             await sign_in(page, f"http://127.0.0.1:{server.port}", "/recordings", "sup1")
-            await wait_for("call list", f"document.querySelector('tr[data-call-id=\"{call_id}\"]') !== null")
+            await shown("call list", f"document.querySelector('tr[data-call-id=\"{call_id}\"]') !== null")
             assert "13812345678" in await page.inner_text(f"tr[data-call-id='{call_id}']")
             await page.click(f"tr[data-call-id='{call_id}'] button.play")
 
             # Playback starts at 0 s: the first line is the one under the playhead.
-            await wait_for("playback", "document.getElementById('player').currentTime > 0.3")
-            await wait_for("the first line highlighted", f"{CURRENT}.startsWith('第一句')")
+            await shown("playback", "document.getElementById('player').currentTime > 0.3")
+            await shown("the first line highlighted", f"{CURRENT}.startsWith('第一句')")
             assert await page.evaluate("document.querySelectorAll('#transcript li.current').length") == 1
 
             # Playing on, the highlight follows to the second line (which holds hostile text).
-            await wait_for("the second line highlighted", f"{CURRENT}.startsWith('第二句')")
+            await shown("the second line highlighted", f"{CURRENT}.startsWith('第二句')")
             assert HOSTILE in await page.evaluate(CURRENT)
             assert await page.evaluate("window.pwned") is None
             assert await page.evaluate("document.querySelectorAll('#transcript img').length") == 0
 
             # A click on the third line jumps there.
             await page.click("#transcript li:nth-child(3)")
-            await wait_for("the jump", "document.getElementById('player').currentTime >= 4.0")
-            await wait_for("the third line highlighted", f"{CURRENT}.startsWith('第三句')")
+            await shown("the jump", "document.getElementById('player').currentTime >= 4.0")
+            await shown("the third line highlighted", f"{CURRENT}.startsWith('第三句')")
             time_now = await page.evaluate("document.getElementById('player').currentTime")
             assert 4.0 <= time_now < 8.0
             if shots := os.environ.get("HOTLINE_TEST_SCREENSHOTS"):  # for people checking the page

@@ -27,7 +27,7 @@ from kernel.http_edge import new_app
 from kernel.roles import Role
 from kernel.sessions import SessionLimits
 from tests.auth_tokens import with_test_signer
-from tests.browser_harness import HEADLESS_FLAGS, chromium_executable
+from tests.browser_harness import HEADLESS_FLAGS, chromium_executable, wait_for
 from tests.conftest import REDIS_URL
 
 PASSWORD = "correct-horse-battery"
@@ -83,7 +83,7 @@ async def test_a_person_signs_in_with_the_keyboard_and_the_session_works_in_the_
             await page.screenshot(path=str(SHOTS / "sign-in.png"))
             await page.keyboard.type("not-the-password")
             await page.keyboard.press("Enter")
-            await page.wait_for_function("document.getElementById('error').textContent !== ''", timeout=WAIT_MS)
+            await wait_for(page, "document.getElementById('error').textContent !== ''", timeout=WAIT_MS)
             assert await page.text_content("#error") == "用户名或密码错误。"
             assert await page.evaluate("document.activeElement.id") == "password"  # try again at once
             await page.screenshot(path=str(SHOTS / "sign-in-wrong-password.png"))
@@ -119,16 +119,16 @@ async def test_a_person_signs_in_with_the_keyboard_and_the_session_works_in_the_
                 ws.onopen = () => resolve();
                 ws.onerror = () => reject(new Error('websocket refused'));
             })""")
-            await page.wait_for_function("window.liveSocket.events.includes('desk.ready')", timeout=WAIT_MS)
+            await wait_for(page, "window.liveSocket.events.includes('desk.ready')", timeout=WAIT_MS)
             revoked_at = await page.evaluate("performance.now()")
             assert await store.revoke_user_sessions("li", "administrator") == 1
-            await page.wait_for_function("window.liveSocket.closed !== undefined", timeout=WAIT_MS)
+            await wait_for(page, "window.liveSocket.closed !== undefined", timeout=WAIT_MS)
             closed: Any = await page.evaluate("window.liveSocket.closed")
             assert closed["code"] == 4401 and closed["at"] - revoked_at < 5000, closed
 
             # Signed in again, then out with the keyboard: the session is gone.
             await page.reload()
-            await page.wait_for_function("document.activeElement.id === 'username'", timeout=WAIT_MS)
+            await wait_for(page, "document.activeElement.id === 'username'", timeout=WAIT_MS)
             await page.keyboard.type("li")
             await page.keyboard.press("Tab")
             await page.keyboard.type(PASSWORD)

@@ -30,7 +30,7 @@ from hotline.settings import Settings, load_settings
 from kernel.auth import Principal
 from kernel.database import create_engine
 from tests.asterisk_harness import bridge_env
-from tests.browser_harness import chromium_executable, speech_wav, webrtc_flags
+from tests.browser_harness import chromium_executable, speech_wav, wait_for, webrtc_flags
 from tests.page_sign_in import AddressLog, add_person, sign_in
 
 pytestmark = pytest.mark.asterisk
@@ -89,22 +89,22 @@ async def test_a_supervisor_listens_to_a_live_call_in_the_browser(
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
             page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
 
-            async def wait_for(what: str, predicate: str) -> None:
+            async def shown(what: str, predicate: str) -> None:
                 try:
-                    await page.wait_for_function(predicate, polling=100, timeout=WAIT * 1000)
+                    await wait_for(page, predicate, timeout=WAIT * 1000)
                 except PlaywrightTimeout:
                     messages = await page.evaluate("document.getElementById('messages').innerText")
                     raise AssertionError(f"page: no {what} within {WAIT:.0f}s; {messages!r}; {console[-10:]}") from None
 
             addresses = AddressLog().watch(page)
             await sign_in(page, base, "/supervisor", "sup1")
-            await wait_for("registration", "document.getElementById('phone-status').textContent === '已注册'")
+            await shown("registration", "document.getElementById('phone-status').textContent === '已注册'")
 
             sipp = asyncio.create_task(asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
                                                          "-set", "caller", CALLER))
-            await wait_for("the live call", "document.querySelector('#calls tr button.listen:not(:disabled)') !== null")
+            await shown("the live call", "document.querySelector('#calls tr button.listen:not(:disabled)') !== null")
             assert CALLER in await page.inner_text("#calls")
-            await wait_for("the pushed wallboard", "document.getElementById('wb-calls_waiting').textContent === '1'")
+            await shown("the pushed wallboard", "document.getElementById('wb-calls_waiting').textContent === '1'")
             call_id = str(await page.evaluate("window.supervisorDebug.calls[0].call_id"))
 
             # An agent may not listen: refused, and the attempt is audited.
@@ -112,7 +112,7 @@ async def test_a_supervisor_listens_to_a_live_call_in_the_browser(
             assert status == 403, body
 
             await page.click("#calls tr button.listen")
-            await wait_for("the monitor", "document.getElementById('monitor-status').textContent === '监听中'")
+            await shown("the monitor", "document.getElementById('monitor-status').textContent === '监听中'")
 
             # The caller's audio arrives in the page (WebRTC statistics of the page's softphone).
             loop = asyncio.get_running_loop()
@@ -137,7 +137,7 @@ async def test_a_supervisor_listens_to_a_live_call_in_the_browser(
 
             # The supervisor hangs up: the monitor (snoop, bridge) is gone; the call goes on.
             await page.click("#hangup")
-            await wait_for("the end of the monitor", "document.getElementById('monitor-status').textContent === '空闲'")
+            await shown("the end of the monitor", "document.getElementById('monitor-status').textContent === '空闲'")
             flow = server.app[CALL_FLOW]
             deadline = loop.time() + WAIT
             while flow.monitor is not None and flow.monitor.monitors:
@@ -182,9 +182,9 @@ async def test_a_supervisor_whispers_to_an_agent_then_barges_in_and_only_the_bar
                 page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
                 page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
 
-            async def wait_for(page: Any, what: str, predicate: str) -> None:
+            async def shown_on(page: Any, what: str, predicate: str) -> None:
                 try:
-                    await page.wait_for_function(predicate, polling=100, timeout=WAIT * 1000)
+                    await wait_for(page, predicate, timeout=WAIT * 1000)
                 except PlaywrightTimeout:
                     messages = await page.evaluate("document.getElementById('messages').innerText")
                     raise AssertionError(f"no {what} within {WAIT:.0f}s; {messages!r}; {console[-10:]}") from None
@@ -202,38 +202,38 @@ async def test_a_supervisor_whispers_to_an_agent_then_barges_in_and_only_the_bar
 
             # The agent is at the desk and answers the call.
             await sign_in(desk, base, "/", "a7")
-            await wait_for(desk, "registration", "document.getElementById('phone-status').textContent === '已注册'")
+            await shown_on(desk, "registration", "document.getElementById('phone-status').textContent === '已注册'")
             await desk.click("#go-available")
-            await wait_for(desk, "available", "document.getElementById('agent-status').textContent === '就绪'")
+            await shown_on(desk, "available", "document.getElementById('agent-status').textContent === '就绪'")
             sipp = asyncio.create_task(asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
                                                          "-set", "caller", CALLER))
-            await wait_for(desk, "the offer", "!document.getElementById('answer').disabled")
+            await shown_on(desk, "the offer", "!document.getElementById('answer').disabled")
             await desk.click("#answer")
-            await wait_for(desk, "the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
+            await shown_on(desk, "the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
 
             # The supervisor whispers: they hear the call; the agent's desk shows nothing.
             await sign_in(board, base, "/supervisor", "sup1")
-            await wait_for(board, "registration", "document.getElementById('phone-status').textContent === '已注册'")
-            await wait_for(board, "the answered call",
+            await shown_on(board, "registration", "document.getElementById('phone-status').textContent === '已注册'")
+            await shown_on(board, "the answered call",
                            "document.querySelector('#calls tr button.whisper:not(:disabled)') !== null")
             await board.click("#calls tr button.whisper")
-            await wait_for(board, "the whisper", "document.getElementById('monitor-status').textContent === '耳语中'")
+            await shown_on(board, "the whisper", "document.getElementById('monitor-status').textContent === '耳语中'")
             await call_audio_arrives()
             assert "班长" not in await desk.evaluate("document.getElementById('messages').textContent")
             await board.click("#hangup")
-            await wait_for(board, "the end of the whisper",
+            await shown_on(board, "the end of the whisper",
                            "document.getElementById('monitor-status').textContent === '空闲'")
 
             # The supervisor barges in: the agent's desk says so.
-            await wait_for(board, "the call again",
+            await shown_on(board, "the call again",
                            "document.querySelector('#calls tr button.barge:not(:disabled)') !== null")
             await board.click("#calls tr button.barge")
-            await wait_for(board, "the barge", "document.getElementById('monitor-status').textContent === '强插中'")
+            await shown_on(board, "the barge", "document.getElementById('monitor-status').textContent === '强插中'")
             await call_audio_arrives()
-            await wait_for(desk, "the barge notice",
+            await shown_on(desk, "the barge notice",
                            "document.getElementById('messages').textContent.includes('班长 sup1 已加入通话')")
             await board.click("#hangup")
-            await wait_for(desk, "the supervisor leaving",
+            await shown_on(desk, "the supervisor leaving",
                            "document.getElementById('messages').textContent.includes('班长 sup1 已离开通话')")
             assert await desk.evaluate("document.getElementById('call-state').textContent.startsWith('通话中')")
         finally:

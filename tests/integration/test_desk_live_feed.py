@@ -24,6 +24,7 @@ from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
 from kernel.sessions import SessionLimits
 from tests.auth_tokens import bearer, with_test_signer
+from tests.browser_harness import wait_for
 from tests.conftest import REDIS_URL
 from tests.page_sign_in import CHEAP, AddressLog, add_person, sign_in
 
@@ -99,11 +100,11 @@ async def test_desk_page_shows_the_callers_words_in_a_real_browser(
             page = await browser.new_page()
             addresses = AddressLog().watch(page)
             await sign_in(page, f"http://127.0.0.1:{server.port}", "/live", "agent7")
-            await page.wait_for_function("document.getElementById('status').textContent.includes('已连接')")
+            await wait_for(page, "document.getElementById('status').textContent.includes('已连接')")
             await bus.publish_event(segment("我要 投诉", final=False))
             await page.wait_for_selector(".line.caller.partial")
             await bus.publish_event(segment("我要 投诉 小区 噪音", final=True))
-            await page.wait_for_function(
+            await wait_for(page,
                 "document.querySelector('.line.caller:not(.partial) .text')?.textContent === '我要 投诉 小区 噪音'")
             lines = await page.locator(".line").all_text_contents()
             assert lines == ["来电人：我要 投诉 小区 噪音"], json.dumps(lines, ensure_ascii=False)

@@ -42,6 +42,12 @@ LIMITS = SessionLimits(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
 SOCKETS = {"/ws/desk": "agent", "/ws/live": "agent", "/ws/wallboard": "supervisor"}
 
 
+#: Where QuietDesk's and QuietFloor's softphones "register" (nobody listens): an app serving the desk page with
+#: it names this origin for the page's Content-Security-Policy, as the composition root names
+#: the real SIP websocket (`kernel.security_headers.allow_connections`).
+QUIET_SOFTPHONE_WS = "ws://127.0.0.1:1/ws"
+
+
 class QuietDesk:
     """The desk's port, enough for a desk to open (no calls); remembers whose softphone
     password was withdrawn."""
@@ -54,7 +60,7 @@ class QuietDesk:
                 "break_reason": "rest", "skills": ["general"]}
 
     async def softphone(self, agent_id: str) -> dict[str, Any]:
-        return {"ws_url": "ws://127.0.0.1:1/ws", "sip_uri": f"sip:agent-{agent_id}@127.0.0.1",
+        return {"ws_url": QUIET_SOFTPHONE_WS, "sip_uri": f"sip:agent-{agent_id}@127.0.0.1",
                 "username": f"agent-{agent_id}", "password": "x", "endpoint": f"agent-{agent_id}"}
 
     async def current_call(self, agent_id: str) -> dict[str, Any] | None:
@@ -75,7 +81,7 @@ class QuietFloor:
                  "agent_id": None, "started_at": utc_now().isoformat(), "seconds": 12.0, "monitors": []}]
 
     async def softphone(self, supervisor_id: str) -> dict[str, Any]:
-        return {"ws_url": "ws://127.0.0.1:9/ws", "sip_uri": f"sip:supervisor-{supervisor_id}@127.0.0.1",
+        return {"ws_url": QUIET_SOFTPHONE_WS, "sip_uri": f"sip:supervisor-{supervisor_id}@127.0.0.1",
                 "username": f"supervisor-{supervisor_id}", "password": "x"}
 
     async def monitor(self, call_id: str, supervisor_id: str, mode: str) -> dict[str, Any]:

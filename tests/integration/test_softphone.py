@@ -37,7 +37,7 @@ from telephony.ari.events import AriEventStream
 from telephony.ari.models import AriEvent
 from telephony.ari.rest import AriRest
 from telephony.softphone import SoftphoneAccount, SoftphonePasswords, SoftphoneProvisioner, new_softphone_password
-from tests.browser_harness import chromium_executable, speech_wav, webrtc_flags
+from tests.browser_harness import chromium_executable, speech_wav, wait_for, webrtc_flags
 
 pytestmark = pytest.mark.asterisk
 log = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ class Page:
 
         started = asyncio.get_running_loop().time()
         try:
-            await self.page.wait_for_function(predicate, polling=100, timeout=timeout * 1000)
+            await wait_for(self.page, predicate, timeout=timeout * 1000)
             log.info("page: %s after %.2f s", what, asyncio.get_running_loop().time() - started)
         except PlaywrightTimeout:
             events = await self.page.evaluate("window.softphoneEvents")
@@ -282,7 +282,7 @@ async def browser_page(microphone_wav: Path, page_server: TestServer) -> AsyncIt
             page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
             page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
             await page.goto(f"http://127.0.0.1:{page_server.port}/")
-            await page.wait_for_function("window.pageReady === true", timeout=WAIT * 1000)
+            await wait_for(page, "window.pageReady === true", timeout=WAIT * 1000)
             yield Page(page, console)
         finally:
             await browser.close()
