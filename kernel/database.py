@@ -34,6 +34,9 @@ def _alembic_config(url: str) -> Config:
 
 
 def create_engine(url: str) -> AsyncEngine:
+    """The backend's engine. `hide_parameters`: an error's text (logged, or in a readiness
+    answer) names the statement but never its bound values, which are callers' numbers, names
+    and words (PIPL: issue 25 item 4)."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -41,7 +44,7 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -56,7 +59,8 @@ def create_engine(url: str) -> AsyncEngine:
     # then goes to the outbox), never hold it forever. `timeout` is asyncpg's connect timeout.
     connect_args = {"timeout": CONNECT_TIMEOUT} if parsed.drivername.endswith("asyncpg") else {}
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                               pool_timeout=CONNECT_TIMEOUT, connect_args=connect_args)
+                               pool_timeout=CONNECT_TIMEOUT, connect_args=connect_args,
+                               hide_parameters=True)
 
 
 async def open_database(url: str, *, migrate: bool = True) -> AsyncEngine:

@@ -1,8 +1,10 @@
 """Structured (JSON-lines) logging with call and ticket context, phone numbers masked.
 
 Fields passed with `extra=` (call_id, ticket_no, agent, caller...) become JSON keys. Any key
-named like a phone number field is masked (`138****5678`): logs travel further than the
-database and must not leak callers' numbers.
+named like a phone number field is masked (`138****5678`), and so is every phone number found
+in the message, in other text fields and in an exception's text (a driver's error quoting a
+value, a message made elsewhere): logs travel further than the database and must not leak
+callers' numbers.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from kernel.privacy import mask_phone
+from kernel.privacy import mask_phone, redact_numbers
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 PHONE_KEYS = {"caller", "caller_number", "number", "callback_number", "phone"}
@@ -26,14 +28,17 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact_numbers(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key in _STANDARD or key.startswith("_"):
                 continue
-            entry[key] = mask_phone(value) if key in PHONE_KEYS and value else value
+            if key in PHONE_KEYS and value:
+                entry[key] = mask_phone(value)
+            else:
+                entry[key] = redact_numbers(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact_numbers(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
