@@ -28,9 +28,16 @@ from kernel.roles import ROLE_NAMES
 log = logging.getLogger("hotline")
 
 
+#: Files and directories the backend creates are its own alone: the SQLite database and its
+#: WAL, the outbox, the ASR spool, evidence uploads, the auth secret (callers' numbers, words and
+#: recordings of them; PIPL, issue 25 item 4): 0600 files, 0700 directories.
+PRIVATE_UMASK = 0o077
+
+
 async def _serve(settings_path: Path | None) -> None:
     from hotline.composition import build_app, preflight
 
+    os.umask(PRIVATE_UMASK)
     settings = load_settings(settings_path)
     await preflight(settings)
     budget = settings.call_flow.stop_timeout_seconds
