@@ -272,6 +272,10 @@ class MessageSpool:
         return tickets
 
     async def adopt(self, entry: Path) -> str:
+        if entry.is_symlink() or (entry / META_FILE).is_symlink():
+            # Never followed: a link would make us read, and move into the recordings that
+            # supervisors download, whatever file it points at.
+            raise SpoolEntryError("a symbolic link in the entry")
         try:
             meta = parse_meta((entry / META_FILE).read_text(encoding="utf-8", errors="replace"))
         except FileNotFoundError as exc:
@@ -279,7 +283,12 @@ class MessageSpool:
         call_id = meta.call_id
         recording = self.recording_dir / f"message-{call_id}.wav"
         source = entry / MESSAGE_FILE
-        if source.exists():
+        if source.is_symlink() or (source.exists() and not source.is_file()):
+            # The call still becomes a ticket (its caller is not lost); the "recording" is not
+            # taken: only a regular file Asterisk wrote is ever served as one.
+            log.error("message spool recording is not a regular file; not taken",
+                      extra={"call_id": call_id, "entry": entry.name})
+        elif source.exists():
             self.recording_dir.mkdir(parents=True, exist_ok=True)
             move_file(source, recording)
         recording_path = recording if recording.exists() else None

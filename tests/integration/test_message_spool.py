@@ -138,3 +138,34 @@ async def test_a_dead_claimers_messages_are_claimed_again_and_a_live_ones_are_no
     assert len(adopted) == 1 and seen == [("N02", "pbx1-1796000000.7")]
     assert not claimed.exists() and other.pending() == []
     assert (await _count(engine, calls), await _count(engine, tickets)) == (1, 1)
+
+
+async def test_links_in_an_entry_are_never_followed_and_the_caller_still_gets_a_ticket(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A link where the recording should be (to a file nobody may download) gives a ticket
+    without a recording; a linked entry or meta file is set aside. What a link points at is
+    never read, moved or served."""
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(b"not for supervisors")
+    spool = MessageSpool(tmp_path / "spool", tmp_path / "recording", CallIntake(engine, "T01"), "T01")
+    linked_recording = _entry(tmp_path / "spool", "new", "pbx1-1796000000.7")
+    (linked_recording / "message.wav").unlink()
+    (linked_recording / "message.wav").symlink_to(secret)
+    elsewhere = _entry(tmp_path / "elsewhere", "new", "pbx1-1796000000.8",
+                       meta=META.replace("1796000000.7", "1796000000.8"))
+    (tmp_path / "spool" / "new" / "pbx1-1796000000.8").symlink_to(elsewhere)
+    linked_meta = _entry(tmp_path / "spool", "new", "pbx1-1796000000.9", meta=None)
+    (linked_meta / "meta.txt").symlink_to(elsewhere / "meta.txt")
+
+    adopted = await spool.adopt_all()
+
+    assert len(adopted) == 1 and await _count(engine, tickets) == 1
+    async with engine.connect() as conn:
+        call = (await conn.execute(select(calls))).mappings().one()
+    assert call["channel_id"] == "pbx1-1796000000.7" and call["recording_path"] is None
+    assert secret.read_bytes() == b"not for supervisors"  # not moved, not touched
+    assert list(tmp_path.glob("recording/*")) == []
+    assert sorted(p.name for p in (tmp_path / "spool" / "bad").iterdir()) == \
+        ["pbx1-1796000000.8", "pbx1-1796000000.9"]
+    assert (elsewhere / "message.wav").exists()  # the linked entry's target left as it was
