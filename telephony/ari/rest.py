@@ -129,6 +129,10 @@ class AriRest:
                                   params={"media": media, "playbackId": playback_id})
         return str(data["id"])
 
+    async def playback_exists(self, playback_id: str) -> bool:
+        """Whether the playback is queued or playing (a finished one is gone)."""
+        return await self.request("GET", f"/playbacks/{playback_id}", missing_ok=True) is not None
+
     async def stop_playback(self, playback_id: str) -> None:
         """Stop a prompt (a channel's control queue waits for its playbacks to finish)."""
         await self.request("DELETE", f"/playbacks/{playback_id}", missing_ok=True)
