@@ -105,3 +105,34 @@ async def test_calls_through_a_late_and_lossy_ari_are_all_answered_recorded_in_f
             assert entry["call_id"] in {c["id"] for c in call_rows}
     finally:
         await proxy.aclose()
+
+
+async def test_a_call_whose_set_up_never_completes_is_still_recorded_in_full_and_ticketed(
+    asterisk: AsteriskSandbox, sqlite_url: str, bridge_factory, redis_key_prefix: str
+) -> None:
+    """Asterisk refuses the call's bridge, without a reason, for as long as the caller talks:
+    the set-up is tried again and again and never completes (no greeting, no queue), yet the
+    caller was answered and recorded by the dialplan, and the hang-up ends the retries at once
+    and makes the call a ticket with its whole recording."""
+    proxy = AriProxy(asterisk.ari_url)
+    await proxy.start()
+    try:
+        refused = proxy.fault("POST", NEW_BRIDGE, "refused", times=10_000)
+        bridge = await bridge_factory(asterisk, sqlite_url, redis_prefix=redis_key_prefix,
+                                      env_overrides={"HOTLINE_ARI_URL": proxy.url})
+        code, out = await place_call(asterisk, CALLERS[0], hold_ms=HOLD_MS)
+        assert code == 0, out[-2000:]
+        call_rows, ticket_rows = await _wait_for_tickets(sqlite_url, 1)
+        assert len(call_rows) == len(ticket_rows) == 1, bridge.log_tail()
+        call_row = call_rows[0]
+        assert refused.applied >= 2, "the set-up was not tried again"
+        assert call_row["end_reason"] == "hangup" and call_row["answered_at"] is not None
+        seconds = wav_seconds(Path(call_row["recording_path"]))
+        talk = (call_row["ended_at"] - call_row["answered_at"]).total_seconds()
+        assert seconds is not None and abs(seconds - talk) <= 0.3, (seconds, talk)
+        assert abs(talk - HOLD_MS / 1000) < 1.5, f"talk {talk:.2f}s vs SIPp hold {HOLD_MS} ms"
+        failures = _log_entries(bridge.log_path, "call set-up step failed")
+        assert failures and all(entry["status"] == 500 and entry["cause"] == "(no body)"
+                                for entry in failures), failures
+    finally:
+        await proxy.aclose()
