@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
+import json
 import re
 import sys
 import tempfile
@@ -260,6 +262,21 @@ def print_step(step: StepResult) -> None:
           f"| {'ok' if step.good else 'OVER'}", flush=True)
 
 
+def print_holders(log_lines: list[str]) -> None:
+    """What held the backend's event loop (kernel/stall_watch.py), by the code that held it."""
+    held: dict[str, list[float]] = {}
+    for line in log_lines:
+        if "event loop held" not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            where = str(entry.get("msg", "")).split("what holds it: ", 1)[-1]
+            held.setdefault(where, []).append(float(entry.get("held_ms", 0.0)))
+    print(f"loop held >= 200 ms, by the code that held it: {sum(map(len, held.values()))}")
+    for where, times in sorted(held.items(), key=lambda item: -sum(item[1]))[:8]:
+        print(f"  {len(times):4d}x max {max(times):7.1f} ms  {where}")
+
+
 def default_model() -> Path | None:
     try:
         from tests.asr_fixtures import mandarin_model_path
@@ -333,9 +350,10 @@ async def main() -> None:
             print(f"RSS at rest {rest_mb:.0f} MB -> after all steps {final_mb:.0f} MB "
                   f"({final_mb / rest_mb if rest_mb else 0:.2f}x); post-call decoder child "
                   f"{rss_mb(child) if child else 0:.0f} MB (exits when idle)")
-            stalls = [line for line in bridge.log_tail(100000).splitlines()
-                      if "event loop stalled" in line]
+            log_lines = bridge.log_tail(100000).splitlines()
+            stalls = [line for line in log_lines if "event loop stalled" in line]
             print(f"loop stalls >= 250 ms logged by the backend: {len(stalls)}")
+            print_holders(log_lines)
     finally:
         if bridge is not None:
             bridge.stop()
