@@ -8,8 +8,13 @@ heartbeat is older than `threshold_ms`, it reads the loop thread's current stack
 (`sys._current_frames`) and logs it once per stall, so the logs of any busy node, or of the
 node-capacity benchmark, say which handler to move off the loop or batch.
 
-It never touches the loop's objects from its thread (it reads one float and a frame), and the
-heartbeat task only stores a float: neither can slow the loop down.
+A stall is not always the loop's own doing: on a shared machine the process may simply not be
+scheduled. So each stall also says how much CPU time the process used meanwhile (`cpu_ms`, all
+its threads): close to `held_ms`, code held the loop; far below, the process was waiting (for
+the CPU, or in a blocking call).
+
+It never touches the loop's objects from its thread (it reads two floats and a frame), and the
+heartbeat task only stores two floats: neither can slow the loop down.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class Stall:
     """One stall: how long the loop had been held when it was seen, and what held it."""
 
     held_ms: float
+    cpu_ms: float  # CPU time the process used meanwhile
     stack: tuple[str, ...]  # innermost last, like a traceback
 
     @property
@@ -50,6 +56,7 @@ class StallWatch:
         #: The latest stalls seen, newest last.
         self.stalls: deque[Stall] = deque(maxlen=keep)
         self._beat = time.monotonic()
+        self._beat_cpu = time.process_time()
         self._loop_thread: int | None = None
         self._stop = threading.Event()
 
@@ -62,6 +69,7 @@ class StallWatch:
         watcher.start()
         try:
             while True:
+                self._beat_cpu = time.process_time()
                 self._beat = time.monotonic()
                 await asyncio.sleep(self.interval)
         finally:
@@ -71,7 +79,7 @@ class StallWatch:
     def _watch(self) -> None:
         reported: float | None = None
         while not self._stop.wait(self.interval):
-            beat = self._beat
+            beat, beat_cpu = self._beat, self._beat_cpu
             held_ms = (time.monotonic() - beat - self.interval) * 1000.0
             if held_ms < self.threshold_ms or beat == reported or self._loop_thread is None:
                 continue
@@ -80,7 +88,9 @@ class StallWatch:
                 continue
             reported = beat
             stall = Stall(held_ms=round(held_ms, 1),
+                          cpu_ms=round((time.process_time() - beat_cpu) * 1000.0, 1),
                           stack=tuple(traceback.format_stack(frame)[-self.frames:]))
             self.stalls.append(stall)
             log.warning("event loop held; what holds it: %s", stall.where,
-                        extra={"held_ms": stall.held_ms, "stack": "".join(stall.stack)})
+                        extra={"held_ms": stall.held_ms, "cpu_ms": stall.cpu_ms,
+                               "stack": "".join(stall.stack)})

@@ -25,5 +25,6 @@ async def test_a_handler_that_blocks_the_loop_is_named_with_its_stack() -> None:
     named = [s for s in watch.stalls if "hold_the_loop_with_a_blocking_handler" in s.where]
     assert len(named) == 1, f"one stall, reported once: {list(watch.stalls)}"
     assert named[0].held_ms >= 100.0
+    assert named[0].cpu_ms < named[0].held_ms, "asleep, not computing: little CPU time"
     assert "test_a_handler_that_blocks_the_loop" in "".join(named[0].stack)
 
