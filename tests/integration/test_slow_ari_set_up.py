@@ -17,15 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from devtools.sandbox import AsteriskSandbox
+from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from telephony.recording_length import wav_seconds
 from tests.ari_proxy import AriProxy
 from tests.integration.test_backend_away import _wait_until_set_up
-from tests.integration.test_call_to_ticket import _wait_for_tickets, place_call
+from tests.integration.test_call_to_ticket import (
+    _wait_for_tickets,
+    assert_recorded_like_the_call,
+    place_call,
+)
 
 pytestmark = pytest.mark.asterisk
 
@@ -134,5 +141,61 @@ async def test_a_call_whose_set_up_never_completes_is_still_recorded_in_full_and
         failures = _log_entries(bridge.log_path, "call set-up step failed")
         assert failures and all(entry["status"] == 500 and entry["cause"] == "(no body)"
                                 for entry in failures), failures
+    finally:
+        await proxy.aclose()
+
+
+#: An intake extension as an operator's older dialplan may have it: straight to Stasis, so the
+#: backend answers and records the call itself.
+STRAIGHT_TO_STASIS = "12388"
+
+
+@pytest.fixture
+def asterisk_straight_to_stasis(asterisk_rootfs: Path) -> Iterator[AsteriskSandbox]:
+    sandbox = AsteriskSandbox(asterisk_rootfs, extra_dialplan="\n".join([
+        f"exten => {STRAIGHT_TO_STASIS},1,Set(HOTLINE_DIALED=${{EXTEN}})",
+        " same => n,Stasis(hotline)",
+        " same => n,Hangup()"]))
+    sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.remove()
+
+
+async def test_a_late_answer_and_recording_are_verified_not_asked_twice_when_the_backend_answers(
+    asterisk_straight_to_stasis: AsteriskSandbox, sqlite_url: str, bridge_factory,
+    redis_key_prefix: str
+) -> None:
+    """A call that reaches the backend unanswered: the backend's `answer` and `record` are
+    carried out by Asterisk but answered late. The set-up reads the channel again (it is Up:
+    answered) and the live recording (it runs), and asks for neither a second time: one answer,
+    one recording, one ticket. (The recording starts when the backend gets to it: that is why
+    the shipped dialplan answers and records first.)"""
+    asterisk = asterisk_straight_to_stasis
+    proxy = AriProxy(asterisk.ari_url)
+    await proxy.start()
+    try:
+        answer, record = (proxy.fault("POST", ANSWER, "late"), proxy.fault("POST", RECORD, "late"))
+        bridge = await bridge_factory(asterisk, sqlite_url, redis_prefix=redis_key_prefix,
+                                      env_overrides={"HOTLINE_ARI_URL": proxy.url,
+                                                     "HOTLINE_ARI_REQUEST_TIMEOUT": REQUEST_TIMEOUT})
+        wav = asterisk.write_sipp_file("straight-audio.wav", caller_audio_wav())
+        scenario = asterisk.write_sipp_file(f"straight-{uuid.uuid4().hex[:6]}.xml",
+                                            speech_call_scenario(wav, hold_ms=HOLD_MS, loops=-1))
+        code, out = await asterisk.run_sipp("-sf", scenario, "-s", STRAIGHT_TO_STASIS, "-m", "1",
+                                            "-set", "caller", CALLERS[0],
+                                            timeout=60 + HOLD_MS / 1000)
+        assert code == 0, out[-2000:]
+        call_rows, ticket_rows = await _wait_for_tickets(sqlite_url, 1)
+        assert len(call_rows) == len(ticket_rows) == 1, bridge.log_tail()
+        assert (answer.applied, record.applied) == (1, 1)
+        assert proxy.seen("POST", ANSWER) == ["late"], "answered twice"
+        assert proxy.seen("POST", RECORD) == ["late"], "recording asked for twice"
+        assert_recorded_like_the_call(call_rows[0], HOLD_MS)
+        assert list(asterisk.recording_dir.iterdir()) == [Path(call_rows[0]["recording_path"])]
+        states = {entry.get("channel_state") for entry in
+                  _log_entries(bridge.log_path, "call set-up step failed")}
+        assert "Up" in states, "the channel was not read again"
     finally:
         await proxy.aclose()
