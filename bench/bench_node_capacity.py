@@ -110,7 +110,7 @@ class StepResult:
     def good(self) -> bool:
         return (self.ours.failed == 0 and self.ours.succeeded == self.concurrent
                 and self.recorded == self.concurrent and self.ticketed == self.concurrent
-                and self.unrecorded == 0 and self.recording_gap_s <= RECORDING_GAP_LIMIT_S
+                and self.unrecorded == 0 and abs(self.recording_gap_s) <= RECORDING_GAP_LIMIT_S
                 and self.lag_p99_ms <= LAG_LIMIT_MS and self.health_max_ms <= HEALTH_LIMIT_MS
                 and self.ratio_p99 <= ANSWER_RATIO_LIMIT)
 
@@ -169,8 +169,9 @@ async def count_rows(database_url: str) -> tuple[int, int]:
 
 
 async def recording_coverage(database_url: str, since: datetime) -> tuple[int, float]:
-    """(calls without a recording, largest |recording length - talk time| in seconds) of the
-    calls that started at or after `since`."""
+    """(calls without a recording, the largest recording length - talk time in seconds, by its
+    size: negative, a recording shorter than its call) of the calls that started at or after
+    `since`."""
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as conn:
@@ -180,9 +181,9 @@ async def recording_coverage(database_url: str, since: datetime) -> tuple[int, f
     finally:
         await engine.dispose()
     unrecorded = sum(1 for row in rows if not row.recording_seconds)
-    gaps = [abs(row.recording_seconds - (row.ended_at - row.answered_at).total_seconds())
+    gaps = [row.recording_seconds - (row.ended_at - row.answered_at).total_seconds()
             for row in rows if row.recording_seconds and row.answered_at is not None]
-    return unrecorded, max(gaps, default=0.0)
+    return unrecorded, max(gaps, key=abs, default=0.0)
 
 
 async def health_times(port: int, stop: asyncio.Event) -> float:
@@ -253,7 +254,7 @@ async def run_step(sandbox: AsteriskSandbox, bridge: BridgeProcess, database_url
 def print_step(step: StepResult) -> None:
     print(f"{step.concurrent:5d} @{step.rate:4.0f}/s | fail base {step.baseline.failed:3d} "
           f"ours {step.ours.failed:3d} | rec/tkt {step.recorded:3d}/{step.ticketed:3d} | "
-          f"no recording {step.unrecorded:3d} gap max {step.recording_gap_s:4.2f} s | "
+          f"no recording {step.unrecorded:3d} gap max {step.recording_gap_s:+5.2f} s | "
           f"answer p50 {step.baseline.p50:7.1f} / {step.ours.p50:7.1f} ms "
           f"({step.ratio_p50:5.2f}x) p99 {step.baseline.p99:7.1f} / {step.ours.p99:7.1f} ms "
           f"({step.ratio_p99:5.2f}x) | lag p99 {step.lag_p99_ms:6.1f} max {step.lag_max_ms:6.1f} ms | "
@@ -373,7 +374,7 @@ async def main() -> None:
         print(f"first step over: {first_bad.concurrent} concurrent "
               f"(failures {first_bad.ours.failed}, recorded {first_bad.recorded}, "
               f"without a recording {first_bad.unrecorded}, recording gap max "
-              f"{first_bad.recording_gap_s:.2f} s, lag p99 {first_bad.lag_p99_ms:.1f} ms, "
+              f"{first_bad.recording_gap_s:+.2f} s, lag p99 {first_bad.lag_p99_ms:.1f} ms, "
               f"/health max {first_bad.health_max_ms:.0f} ms, answer p99 {first_bad.ratio_p99:.2f}x)")
 
 
