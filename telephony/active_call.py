@@ -49,6 +49,10 @@ class ActiveCall:
     #: that recording (from the answer, both directions) is the call's, so the backend neither
     #: answers nor records the call (`telephony/fallback_recording.py`).
     recorded_in_dialplan: bool = False
+    #: Handed back by the dialplan's fallback after its greeting or prompt: the call (and its
+    #: recording) began seconds before the backend's audio tap, whose transcript continues the
+    #: call's time line from the fallback's answer.
+    handed_back: bool = False
 
     def to_json(self) -> str:
         data = asdict(self)

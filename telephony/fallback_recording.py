@@ -33,6 +33,9 @@ from telephony.message_spool import move_file
 
 #: Set by the dialplan's [hotline-answer]: when it answered the caller, and when it started recording.
 ANSWERED_VAR, RECORDING_VAR = "HOTLINE_ANSWERED", "HOTLINE_RECORDING"
+#: The dialplan context from which the fallback hands a caller back to the backend, after its
+#: greeting or prompt ([hotline-backend-back] in extensions.conf).
+HANDED_BACK_CONTEXT = "hotline-backend-back"
 #: Under the message spool: the closed recordings of calls the backend had, one file per channel.
 HANDED_BACK_DIR = "handed-back"
 #: Longest wait for the dialplan's hang-up handler to close and move the recording.
@@ -62,6 +65,12 @@ def fallback_answer(channelvars: Mapping[str, str]) -> FallbackAnswer | None:
     if answered is None or recording is None:
         return None
     return FallbackAnswer(answered_at=answered, recording_started_at=recording)
+
+
+def handed_back_by_fallback(channel_context: str) -> bool:
+    """Whether the caller comes from the fallback (it heard its prompts, seconds of the call and
+    of its recording), not straight from an intake extension."""
+    return channel_context == HANDED_BACK_CONTEXT
 
 
 def handed_back_path(spool_dir: Path, channel_id: str) -> Path:
