@@ -266,6 +266,7 @@ def print_step(step: StepResult) -> None:
 def print_holders(log_lines: list[str]) -> None:
     """What held the backend's event loop (kernel/stall_watch.py), by the code that held it."""
     held: dict[str, list[tuple[float, float]]] = {}
+    stacks: dict[str, str] = {}
     for line in log_lines:
         if "event loop held" not in line:
             continue
@@ -274,11 +275,15 @@ def print_holders(log_lines: list[str]) -> None:
             where = str(entry.get("msg", "")).split("what holds it: ", 1)[-1]
             held.setdefault(where, []).append((float(entry.get("held_ms", 0.0)),
                                                float(entry.get("cpu_ms", 0.0))))
+            stacks.setdefault(where, str(entry.get("stack", "")))
     print(f"loop held >= 200 ms, by the code that held it (CPU: the process's CPU time "
           f"meanwhile; far below the hold, it waited for the machine): {sum(map(len, held.values()))}")
     for where, times in sorted(held.items(), key=lambda item: -sum(t for t, _ in item[1]))[:8]:
         worst = max(times)
         print(f"  {len(times):4d}x max {worst[0]:7.1f} ms (CPU {worst[1]:7.1f} ms)  {where}")
+        callers = [line.strip() for line in stacks[where].splitlines()
+                   if line.strip().startswith("File ") and "/lib/python" not in line]
+        print("        called from: " + " <- ".join(reversed(callers[-4:-1])))
 
 
 def default_model() -> Path | None:
