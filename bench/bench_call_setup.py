@@ -1,8 +1,9 @@
 """Call set-up through the ARI bridge vs a dialplan-only call, on the same real Asterisk.
 
 Baseline: extension 12399 answers in the dialplan (`Answer()`), no bridge process involved.
-Measured: extension 12345 goes to Stasis; our bridge answers, bridges, records, screens and
-greets. SIPp measures INVITE -> 200 OK (its response time 1) over N calls of each, run
+Measured: extension 12345 is answered and recorded in the dialplan ([hotline-answer], issue 26)
+and goes to Stasis; our bridge bridges, screens and greets. SIPp measures INVITE -> 200 OK
+(its response time 1) over N calls of each, run
 sequentially in one session, and this prints both and their ratio. GB/T 33358 asks for answer
 within 15 s; this shows how much of that our bridge uses.
 

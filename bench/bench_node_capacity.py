@@ -6,11 +6,14 @@ same real Asterisk in the same run:
 - measured: extension 12345 goes to the ARI application of a real `hotline run` process
   (SQLite, Redis, live ASR when a model is installed), which answers, bridges, records, taps the
   audio, screens, greets and, at hang-up, writes the call record and its ticket.
-Printed per step: SIPp failures, calls recorded and ticketed by the backend, answer delay
-(INVITE -> 200 OK) p50/p99 of both paths and their ratio, the backend's event-loop lag p99
-(its own monitor, `/health?lag_window=`) and its resident memory at rest, during and after the
-step. The knee is the last step with no failure, every call recorded and ticketed, loop lag p99
-<= 100 ms and answer p99 <= 1.5x the dialplan's (issue 14's acceptance).
+Printed per step: SIPp failures, calls recorded and ticketed by the backend, calls without a
+recording and the largest gap between a recording's length and its call's talk time (answer to
+hang-up), answer delay (INVITE -> 200 OK) p50/p99 of both paths and their ratio, the backend's
+event-loop lag p99 (its own monitor, `/health?lag_window=`), the slowest `/health` answer during
+the step, and its resident memory at rest, during and after the step. The knee is the last step
+with no failure, every call recorded and ticketed, every call with a recording within 0.2 s of
+its talk time, loop lag p99 <= 100 ms, `/health` <= 250 ms and answer p99 <= 1.5x the
+dialplan's (issues 14 and 26).
 
 Default (a few minutes): steps 10,20,40 at 10 calls/s, 10 s calls.
 Issue 14's full run: --steps 50,100,150,200,250,300 --rate 20 --hold 20
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
+import json
 import re
 import sys
 import tempfile
@@ -30,6 +35,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -56,6 +62,8 @@ FAILED = re.compile(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)")
 SUCCESSFUL = re.compile(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)")
 LAG_LIMIT_MS = 100.0
 ANSWER_RATIO_LIMIT = 1.5
+HEALTH_LIMIT_MS = 250.0
+RECORDING_GAP_LIMIT_S = 0.2
 
 
 @dataclass
@@ -86,6 +94,9 @@ class StepResult:
     lag_max_ms: float
     rss_peak_mb: float
     rss_after_mb: float
+    unrecorded: int
+    recording_gap_s: float
+    health_max_ms: float
 
     @property
     def ratio_p50(self) -> float:
@@ -99,7 +110,9 @@ class StepResult:
     def good(self) -> bool:
         return (self.ours.failed == 0 and self.ours.succeeded == self.concurrent
                 and self.recorded == self.concurrent and self.ticketed == self.concurrent
-                and self.lag_p99_ms <= LAG_LIMIT_MS and self.ratio_p99 <= ANSWER_RATIO_LIMIT)
+                and self.unrecorded == 0 and abs(self.recording_gap_s) <= RECORDING_GAP_LIMIT_S
+                and self.lag_p99_ms <= LAG_LIMIT_MS and self.health_max_ms <= HEALTH_LIMIT_MS
+                and self.ratio_p99 <= ANSWER_RATIO_LIMIT)
 
 
 def rss_mb(pid: int) -> float:
@@ -155,6 +168,38 @@ async def count_rows(database_url: str) -> tuple[int, int]:
         await engine.dispose()
 
 
+async def recording_coverage(database_url: str, since: datetime) -> tuple[int, float]:
+    """(calls without a recording, the largest recording length - talk time in seconds, by its
+    size: negative, a recording shorter than its call) of the calls that started at or after
+    `since`."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(
+                select(calls.c.answered_at, calls.c.ended_at, calls.c.recording_seconds)
+                .where(calls.c.started_at >= since))).all()
+    finally:
+        await engine.dispose()
+    unrecorded = sum(1 for row in rows if not row.recording_seconds)
+    gaps = [row.recording_seconds - (row.ended_at - row.answered_at).total_seconds()
+            for row in rows if row.recording_seconds and row.answered_at is not None]
+    return unrecorded, max(gaps, key=abs, default=0.0)
+
+
+async def health_times(port: int, stop: asyncio.Event) -> float:
+    """The slowest `/health` answer (ms) while the step runs, asked twice a second."""
+    slowest = 0.0
+    async with aiohttp.ClientSession() as session:
+        while not stop.is_set():
+            asked = time.monotonic()
+            async with session.get(f"http://127.0.0.1:{port}/health",
+                                   timeout=aiohttp.ClientTimeout(total=30)) as response:
+                await response.read()
+            slowest = max(slowest, (time.monotonic() - asked) * 1000)
+            await asyncio.sleep(0.5)
+    return slowest
+
+
 async def wait_for_rows(database_url: str, expected: tuple[int, int], timeout: float) -> tuple[int, int]:
     deadline = time.monotonic() + timeout
     while True:
@@ -185,30 +230,60 @@ async def run_step(sandbox: AsteriskSandbox, bridge: BridgeProcess, database_url
     baseline = await place(sandbox, BASELINE_EXTEN, concurrent, rate, hold_ms, "13900000000")
     assert bridge.process is not None
     started = time.monotonic()
+    started_at = datetime.now(UTC)
     stop = asyncio.Event()
     peak_task = asyncio.create_task(sample_rss(bridge.process.pid, stop))
+    health_task = asyncio.create_task(health_times(bridge.http_port, stop))
     ours = await place(sandbox, "12345", concurrent, rate, hold_ms, "13800000000")
     stop.set()
     peak = await peak_task
+    health_max = await health_task
     lag = (await health(bridge.http_port, time.monotonic() - started + 1))["loop_lag"]
     expected = (totals[0] + concurrent, totals[1] + concurrent)
     rows = await wait_for_rows(database_url, expected, timeout=30 + concurrent * 0.2)
     recorded, ticketed = rows[0] - totals[0], rows[1] - totals[1]
     totals[0], totals[1] = rows
+    unrecorded, gap = await recording_coverage(database_url, started_at)
     return StepResult(concurrent=concurrent, rate=rate, baseline=baseline, ours=ours,
                       recorded=recorded, ticketed=ticketed, lag_p99_ms=float(lag["p99_ms"]),
                       lag_max_ms=float(lag["max_ms"]), rss_peak_mb=peak,
-                      rss_after_mb=rss_mb(bridge.process.pid))
+                      rss_after_mb=rss_mb(bridge.process.pid), unrecorded=unrecorded,
+                      recording_gap_s=gap, health_max_ms=health_max)
 
 
 def print_step(step: StepResult) -> None:
     print(f"{step.concurrent:5d} @{step.rate:4.0f}/s | fail base {step.baseline.failed:3d} "
           f"ours {step.ours.failed:3d} | rec/tkt {step.recorded:3d}/{step.ticketed:3d} | "
+          f"no recording {step.unrecorded:3d} gap max {step.recording_gap_s:+5.2f} s | "
           f"answer p50 {step.baseline.p50:7.1f} / {step.ours.p50:7.1f} ms "
           f"({step.ratio_p50:5.2f}x) p99 {step.baseline.p99:7.1f} / {step.ours.p99:7.1f} ms "
           f"({step.ratio_p99:5.2f}x) | lag p99 {step.lag_p99_ms:6.1f} max {step.lag_max_ms:6.1f} ms | "
+          f"/health max {step.health_max_ms:6.1f} ms | "
           f"RSS peak {step.rss_peak_mb:6.0f} after {step.rss_after_mb:6.0f} MB "
           f"| {'ok' if step.good else 'OVER'}", flush=True)
+
+
+def print_holders(log_lines: list[str]) -> None:
+    """What held the backend's event loop (kernel/stall_watch.py), by the code that held it."""
+    held: dict[str, list[tuple[float, float]]] = {}
+    stacks: dict[str, str] = {}
+    for line in log_lines:
+        if "event loop held" not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            where = str(entry.get("msg", "")).split("what holds it: ", 1)[-1]
+            held.setdefault(where, []).append((float(entry.get("held_ms", 0.0)),
+                                               float(entry.get("cpu_ms", 0.0))))
+            stacks.setdefault(where, str(entry.get("stack", "")))
+    print(f"loop held >= 200 ms, by the code that held it (CPU: the process's CPU time "
+          f"meanwhile; far below the hold, it waited for the machine): {sum(map(len, held.values()))}")
+    for where, times in sorted(held.items(), key=lambda item: -sum(t for t, _ in item[1]))[:8]:
+        worst = max(times)
+        print(f"  {len(times):4d}x max {worst[0]:7.1f} ms (CPU {worst[1]:7.1f} ms)  {where}")
+        callers = [line.strip() for line in stacks[where].splitlines()
+                   if line.strip().startswith("File ") and "/lib/python" not in line]
+        print("        called from: " + " <- ".join(reversed(callers[-4:-1])))
 
 
 def default_model() -> Path | None:
@@ -269,8 +344,8 @@ async def main() -> None:
             rest_mb = rss_mb(bridge.process.pid)
             print(f"backend pid {bridge.process.pid}, ASR model: {model or 'none'}; {' '.join(args.env)} "
                   f"RSS at rest {rest_mb:.0f} MB; calls of {args.hold:.0f} s with speech")
-            print("  conc  rate | SIPp failures | recorded/ticketed | answer delay dialplan / "
-                  "backend | backend loop lag | backend memory")
+            print("  conc  rate | SIPp failures | recorded/ticketed | recordings | answer delay "
+                  "dialplan / backend | backend loop lag | /health | backend memory")
             totals = [0, 0]
             for concurrent in steps:
                 step = await run_step(sandbox, bridge, url, concurrent, args.rate, hold_ms, totals)
@@ -284,9 +359,10 @@ async def main() -> None:
             print(f"RSS at rest {rest_mb:.0f} MB -> after all steps {final_mb:.0f} MB "
                   f"({final_mb / rest_mb if rest_mb else 0:.2f}x); post-call decoder child "
                   f"{rss_mb(child) if child else 0:.0f} MB (exits when idle)")
-            stalls = [line for line in bridge.log_tail(100000).splitlines()
-                      if "event loop stalled" in line]
+            log_lines = bridge.log_tail(100000).splitlines()
+            stalls = [line for line in log_lines if "event loop stalled" in line]
             print(f"loop stalls >= 250 ms logged by the backend: {len(stalls)}")
+            print_holders(log_lines)
     finally:
         if bridge is not None:
             bridge.stop()
@@ -302,7 +378,9 @@ async def main() -> None:
         first_bad = results[len(good)]
         print(f"first step over: {first_bad.concurrent} concurrent "
               f"(failures {first_bad.ours.failed}, recorded {first_bad.recorded}, "
-              f"lag p99 {first_bad.lag_p99_ms:.1f} ms, answer p99 {first_bad.ratio_p99:.2f}x)")
+              f"without a recording {first_bad.unrecorded}, recording gap max "
+              f"{first_bad.recording_gap_s:+.2f} s, lag p99 {first_bad.lag_p99_ms:.1f} ms, "
+              f"/health max {first_bad.health_max_ms:.0f} ms, answer p99 {first_bad.ratio_p99:.2f}x)")
 
 
 if __name__ == "__main__":

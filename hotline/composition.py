@@ -67,6 +67,7 @@ from kernel.metrics import METRICS
 from kernel.metrics import serve as serve_metrics
 from kernel.security_headers import allow_connections
 from kernel.sessions import SessionLimits
+from kernel.stall_watch import StallWatch
 from kernel.supervisor import Supervisor
 from knowledge import plugin as knowledge_plugin
 from knowledge.store import KnowledgeStore
@@ -110,6 +111,7 @@ SETTINGS = web.AppKey("settings", Settings)
 CALL_FLOW = web.AppKey("call_flow", CallFlow)
 ASR = web.AppKey("asr", AsrService)
 LOOP_LAG = web.AppKey("loop_lag", LoopLagMonitor)
+STALL_WATCH = web.AppKey("stall_watch", StallWatch)
 
 SLIN_FORMAT_FOR_RATE = {8000: "slin", 16000: "slin16"}
 
@@ -385,6 +387,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         supervisor.start("call-outbox", outbox.run)
         supervisor.start("fastagi", serve_fastagi)
         supervisor.start("loop-lag", app[LOOP_LAG].run)
+        supervisor.start("loop-stall-watch", app[STALL_WATCH].run)
         if dialer is not None:
             lease = path.lease
 
@@ -522,6 +525,7 @@ def build_app(settings: Settings) -> web.Application:
                     ttl_seconds=max(30.0, 3 * settings.callback.poll_seconds)), supervisor, relay)))
     app[READINESS] = Readiness(engine, redis)
     app[LOOP_LAG] = LoopLagMonitor()
+    app[STALL_WATCH] = StallWatch()
     app[METRICS].add_collector(LoopLagCollector(app[LOOP_LAG]))
     app.router.add_get("/health", health)
     app.router.add_get("/healthz", healthz)

@@ -99,6 +99,15 @@ class AriError(Unavailable):
         self.status = status
 
 
+def cause_of(exc: BaseException) -> str:
+    """Name what went wrong even when the exception has no message.
+
+    `str()` of a timeout (`TimeoutError()`) or of some aiohttp errors is empty, and logs that
+    said "failed: " left an operator guessing (issue 26); the type name is always there."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 HTTP_STATUS: dict[type[HotlineError], int] = {
     InvalidInput: 400,
     Unauthenticated: 401,

@@ -44,10 +44,15 @@ class ActiveCall:
     emergency: bool = False
     #: A special line (专线) called outside its service hours: the caller leaves a message.
     out_of_hours: bool = False
-    #: Answered by the dialplan's fallback while the backend was away, then handed back: the
-    #: fallback's recording (from its answer, both directions) goes on and is the call's, so
-    #: the bridge is not recorded (`telephony/fallback_recording.py`).
-    recorded_by_fallback: bool = False
+    #: Answered and recorded by the dialplan before the backend saw it ([hotline-answer] in
+    #: config/asterisk/extensions.conf; also a caller the fallback answered and handed back):
+    #: that recording (from the answer, both directions) is the call's, so the backend neither
+    #: answers nor records the call (`telephony/fallback_recording.py`).
+    recorded_in_dialplan: bool = False
+    #: Handed back by the dialplan's fallback after its greeting or prompt: the call (and its
+    #: recording) began seconds before the backend's audio tap, whose transcript continues the
+    #: call's time line from the fallback's answer.
+    handed_back: bool = False
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -63,6 +68,8 @@ class ActiveCall:
             data["started_at"] = datetime.fromisoformat(data["started_at"])
             if data.get("answered_at"):
                 data["answered_at"] = datetime.fromisoformat(data["answered_at"])
+            if "recorded_by_fallback" in data:  # its name before issue 26, in older mirrors
+                data["recorded_in_dialplan"] = data.pop("recorded_by_fallback")
             known = {f.name for f in fields(cls)}
             return cls(**{k: v for k, v in data.items() if k in known})
         except (TypeError, KeyError, AttributeError) as exc:

@@ -1,14 +1,16 @@
-"""The recording a caller brings along when the dialplan's fallback hands them back to the backend.
+"""The recording the dialplan makes of every call from its answer, which the backend takes at hang-up.
 
-While the backend is away the dialplan answers callers itself and records them from the answer
-(`[hotline-message]` in config/asterisk/extensions.conf: MixMonitor on the caller's channel), so
-a caller who talks over the greeting is heard in full. When the backend comes back before the
-caller has left the message, the dialplan hands the caller to it live (Stasis again). That
-recording goes on: MixMonitor follows the channel into the backend's bridge, so it holds the
-whole call, both directions, from the fallback's answer (the words said over the fallback's
-prompts included) to the hang-up. The backend therefore does not record such a call a second
-time: the call's recording is the fallback's, and the call was answered when the fallback
-answered it. Nothing said is lost, nothing is recorded twice.
+Every intake extension answers the caller and starts MixMonitor on the caller's channel before
+`Stasis()` (`[hotline-answer]` in config/asterisk/extensions.conf), so the call is recorded from
+its first frame whatever the backend's load: a slow or failed ARI request can no longer leave a
+talking caller unanswered or unrecorded, and the recording no longer starts when the backend
+gets round to it (issue 26). The recording follows the channel into the backend's bridge, hold,
+an agent's and a unit's company, so it holds the whole call, both directions, from the answer to
+the hang-up. The backend therefore neither answers nor records such a call: the call's
+recording is the dialplan's, and the call was answered when the dialplan answered it.
+
+The same holds for a caller the dialplan's fallback answered while the backend was away and
+hands back to it live: what they said over the fallback's prompts is in the recording, once.
 
 The dialplan says so in two channel variables shown on every ARI channel (`channelvars` in
 config/asterisk/ari.conf), and at hang-up closes the file and moves it whole (one rename) to
@@ -29,9 +31,12 @@ from pathlib import Path
 
 from telephony.message_spool import move_file
 
-#: Set by the dialplan's message path: when it answered the caller, and when it started recording.
+#: Set by the dialplan's [hotline-answer]: when it answered the caller, and when it started recording.
 ANSWERED_VAR, RECORDING_VAR = "HOTLINE_ANSWERED", "HOTLINE_RECORDING"
-#: Under the message spool: the recordings of callers handed back, closed, one file per channel.
+#: The dialplan context from which the fallback hands a caller back to the backend, after its
+#: greeting or prompt ([hotline-backend-back] in extensions.conf).
+HANDED_BACK_CONTEXT = "hotline-backend-back"
+#: Under the message spool: the closed recordings of calls the backend had, one file per channel.
 HANDED_BACK_DIR = "handed-back"
 #: Longest wait for the dialplan's hang-up handler to close and move the recording.
 TAKE_TIMEOUT_SECONDS = 10.0
@@ -39,7 +44,7 @@ TAKE_TIMEOUT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class FallbackAnswer:
-    """A caller the fallback answered and records: when it answered, when its recording began."""
+    """A caller the dialplan answered and records: when it answered, when its recording began."""
 
     answered_at: datetime
     recording_started_at: datetime
@@ -53,13 +58,19 @@ def _epoch(value: str | None) -> datetime | None:
 
 
 def fallback_answer(channelvars: Mapping[str, str]) -> FallbackAnswer | None:
-    """What the fallback did with this channel before handing it back; None for any other call
-    (both variables are empty on a call that came straight to the backend)."""
+    """When the dialplan answered this channel and started recording it; None for a call that
+    reached the backend without (an extension that does not use [hotline-answer])."""
     answered = _epoch(channelvars.get(ANSWERED_VAR))
     recording = _epoch(channelvars.get(RECORDING_VAR))
     if answered is None or recording is None:
         return None
     return FallbackAnswer(answered_at=answered, recording_started_at=recording)
+
+
+def handed_back_by_fallback(channel_context: str) -> bool:
+    """Whether the caller comes from the fallback (it heard its prompts, seconds of the call and
+    of its recording), not straight from an intake extension."""
+    return channel_context == HANDED_BACK_CONTEXT
 
 
 def handed_back_path(spool_dir: Path, channel_id: str) -> Path:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import redis.asyncio as aioredis
 
-from kernel.errors import AriError, InvalidInput
+from kernel.errors import AriError, InvalidInput, cause_of
 from telephony.ari.auth import basic_authorization
 
 log = logging.getLogger(__name__)
@@ -270,5 +270,5 @@ class SoftphoneProvisioner:
                         agent_id=agent_id, status=response.status, path=path)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SoftphoneProvisioningError(
-                f"ARI {method} {path} failed: {exc or type(exc).__name__}",
+                f"ARI {method} {path} failed: {cause_of(exc)}",
                 agent_id=agent_id, path=path) from exc

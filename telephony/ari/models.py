@@ -29,6 +29,8 @@ class Channel:
     dialed_exten: str
     created_at: datetime | None
     channelvars: dict[str, str] = field(default_factory=dict)
+    #: The dialplan context the channel is in (for a channel in Stasis: the one it entered from).
+    context: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Channel:
@@ -43,6 +45,7 @@ class Channel:
             dialed_exten=dialplan.get("exten", "") or "",
             created_at=parse_ari_time(data.get("creationtime")),
             channelvars=data.get("channelvars") or {},
+            context=dialplan.get("context", "") or "",
         )
 
 

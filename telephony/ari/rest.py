@@ -7,12 +7,13 @@ ignored (`missing_ok=True`) instead of catching errors everywhere.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import aiohttp
 
-from kernel.errors import AriError, Unavailable
+from kernel.errors import AriError, Unavailable, cause_of
 from telephony.ari.auth import basic_authorization
 from telephony.ari.models import ApplicationState, Bridge, Channel
 
@@ -61,19 +62,27 @@ class AriRest:
         clean = {k: str(v).lower() if isinstance(v, bool) else str(v)
                  for k, v in (params or {}).items() if v is not None}
         url = f"{self.base_url}{path}"
+        loop = asyncio.get_running_loop()
+        sent_at = loop.time()
         try:
             async with self._session.request(method, url, params=clean, json=json) as response:
                 body = await response.text()
                 if response.status == 404 and missing_ok:
                     return None
                 if response.status >= 400:
-                    raise AriError(f"ARI {method} {path} -> {response.status}: {body.strip()[:200]}",
-                                   status=response.status, path=path)
+                    detail = body.strip()[:200] or "(no body)"
+                    raise AriError(f"ARI {method} {path} -> {response.status}: {detail}",
+                                   status=response.status, path=path, cause=detail)
                 if not body:
                     return None
                 return await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise AriError(f"ARI {method} {path} failed: {exc or type(exc).__name__}", path=path) from exc
+            # A timeout has no message of its own: say which error, and after how long, so a
+            # slow Asterisk (the request may have been carried out) is told from a refusal.
+            cause = cause_of(exc)
+            waited = loop.time() - sent_at
+            raise AriError(f"ARI {method} {path} failed after {waited:.1f}s: {cause}",
+                           path=path, cause=cause, waited=round(waited, 3)) from exc
 
     # --- asterisk / applications ------------------------------------------------------------
     async def ping(self) -> None:
@@ -119,6 +128,10 @@ class AriRest:
         data = await self.request("POST", f"/channels/{channel_id}/play",
                                   params={"media": media, "playbackId": playback_id})
         return str(data["id"])
+
+    async def playback_exists(self, playback_id: str) -> bool:
+        """Whether the playback is queued or playing (a finished one is gone)."""
+        return await self.request("GET", f"/playbacks/{playback_id}", missing_ok=True) is not None
 
     async def stop_playback(self, playback_id: str) -> None:
         """Stop a prompt (a channel's control queue waits for its playbacks to finish)."""
@@ -202,4 +215,4 @@ async def wait_for_ari(url: str, user: str, password: str, timeout: float) -> No
                 if response.status != 200:
                     raise Unavailable(f"ARI at {url} answered {response.status}", url=url)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Unavailable(f"ARI at {url} is unreachable: {exc or type(exc).__name__}", url=url) from exc
+        raise Unavailable(f"ARI at {url} is unreachable: {cause_of(exc)}", url=url) from exc

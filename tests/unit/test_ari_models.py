@@ -19,6 +19,7 @@ def test_stasis_start_is_typed() -> None:
     assert isinstance(event, StasisStart)
     assert event.channel.caller_number == "13812345678"
     assert event.channel.dialed_exten == "12345"
+    assert event.channel.context == "public"
     assert event.channel.created_at is not None and event.channel.created_at.tzinfo is not None
 
 

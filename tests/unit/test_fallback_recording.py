@@ -8,9 +8,11 @@ from pathlib import Path
 
 from telephony.fallback_recording import (
     ANSWERED_VAR,
+    HANDED_BACK_CONTEXT,
     RECORDING_VAR,
     FallbackAnswer,
     fallback_answer,
+    handed_back_by_fallback,
     handed_back_path,
     take,
 )
@@ -50,3 +52,9 @@ async def test_the_recording_is_taken_once_the_hangup_handler_has_moved_it(tmp_p
 async def test_a_recording_that_never_comes_is_given_up_after_the_timeout(tmp_path: Path) -> None:
     assert await take(tmp_path / "spool", "pbx1-1796000000.7", tmp_path / "call-c1.wav",
                       timeout=0.2) is None
+
+
+def test_only_a_caller_coming_from_the_fallbacks_hand_back_context_is_handed_back() -> None:
+    assert handed_back_by_fallback(HANDED_BACK_CONTEXT)
+    assert not handed_back_by_fallback("public")
+    assert not handed_back_by_fallback("")
