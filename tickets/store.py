@@ -33,7 +33,7 @@ import types
 import typing
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from enum import Enum
@@ -308,7 +308,7 @@ class TicketFilter:
     offset: int = 0
 
 
-def _involves(unit: str) -> Any:
+def involves_unit(unit: str) -> Any:
     escaped = json.dumps(unit, ensure_ascii=False).replace("\\", "\\\\").replace(
         "%", "\\%").replace("_", "\\_")
     return or_(tickets.c.lead_unit == unit,
@@ -319,6 +319,9 @@ def _involves(unit: str) -> Any:
 
 
 Guard = Callable[[Ticket], None]
+#: Told of every committed transition (after the commit): the composition root publishes a
+#: notice on the event bus (`tickets.announcements`). Best effort: it must not raise.
+Announce = Callable[[Ticket, TicketEvent], Awaitable[None]]
 
 
 class TicketStore:
@@ -327,10 +330,11 @@ class TicketStore:
     def __init__(
         self, engine: AsyncEngine, node_id: str, clock: Clock = utc_now,
         policy: workflow.WorkflowPolicy = workflow.DEFAULT_POLICY,
-        metrics: Metrics | None = None,
+        metrics: Metrics | None = None, announce: Announce | None = None,
     ) -> None:
         TicketNumber(local_date_of(clock()), node_id, 1)  # validates the node id at start-up
         self._metrics = TicketMetrics(metrics)
+        self._announce = announce
         self._engine = engine
         self._node_id = node_id
         self._clock = clock
@@ -407,6 +411,8 @@ class TicketStore:
             raise Conflict("ticket was changed by someone else; reload it",
                            ticket_no=ticket_no, expected_version=expected_version) from exc
         self._metrics.committed(event, new)
+        if self._announce is not None:
+            await self._announce(new, event)
         log.info("ticket transition", extra={
             "ticket_no": ticket_no, "agent": actor.id, "role": actor.role.value,
             "event": event.event_type, "version": event.version, "status": new.status.value})
@@ -427,7 +433,7 @@ class TicketStore:
         """Tickets newest first, as their projection rows say (no folding)."""
         conditions: list[Any] = []
         if query.unit is not None:
-            conditions.append(_involves(query.unit))
+            conditions.append(involves_unit(query.unit))
         if query.statuses:
             conditions.append(tickets.c.status.in_([s.value for s in query.statuses]))
         return await self._select(conditions, query.limit, query.offset)
