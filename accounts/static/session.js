@@ -68,7 +68,7 @@ if (!person.pages.some((p) => p.path === location.pathname)) {
 }
 
 /** JSON over the backend's HTTP API with the session; an Error with the API's message (and
- *  `.status`) on failure. A 401 means the session ended: back to the sign-in page. */
+ *  `.status`, `.code`) on failure. A 401 means the session ended: back to the sign-in page. */
 export async function api(method, path, body) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -82,6 +82,7 @@ export async function api(method, path, body) {
   if (!response.ok) {
     const error = new Error(data.message || `${response.status}`);
     error.status = response.status;
+    error.code = data.error;  // the error hierarchy's code (kernel/errors.py): pages word it in Chinese
     throw error;
   }
   return data;
