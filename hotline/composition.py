@@ -521,7 +521,7 @@ def build_app(settings: Settings) -> web.Application:
     desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk, supervisor=supervisor,
                                                   audit=audit, wallboard=AcdWallboardSource(acd, engine)))
     workbenches_plugin.install(app, workbenches_plugin.WorkbenchDeps(
-        WorkbenchQueries(engine), tickets, catalogue, calendar, callbacks, feed_redis, prefix))
+        WorkbenchQueries(engine), tickets, catalogue, calendar, callbacks, feed_redis, prefix, audit))
     asr_plugin.install(app, load_gazetteer(), lambda text: suggest_units(catalogue, text))
     openapi.install(app)
 

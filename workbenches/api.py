@@ -7,6 +7,7 @@ which go through `tickets.callbacks.CallbackService` (the task and the ticket to
     GET  /api/workbench/dispatch-queue                  waiting for dispatch, longest wait first
     GET  /api/workbench/review-queue                    units' requests waiting for a review
     GET  /api/workbench/tickets/{no}/deadline-preview   deadlines if dispatched now to ?unit=
+    GET  /api/workbench/tickets/{no}/transcript         the first lines of the ticket's call (audited)
     GET  /api/workbench/unit-inbox                      the unit's open tickets, nearest deadline first
     GET  /api/workbench/unit-inbox.csv                  the same, as CSV
     POST /api/workbench/callbacks/{id}/answer           the citizen's answer, judged by the agent
@@ -25,7 +26,8 @@ from aiohttp import web
 from pydantic import Field
 
 from kernel import auth
-from kernel.errors import InvalidInput
+from kernel.audit import AccessKind, audit_access
+from kernel.errors import InvalidInput, PermissionDenied
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import SIGNED_IN, Operation, QueryType
 from kernel.roles import REVIEWERS, Actor, Role
@@ -33,10 +35,10 @@ from tickets.api import ticket_list_json
 from tickets.callbacks import CallbackService
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, terms_for
-from tickets.model import Satisfaction, Ticket
+from tickets.model import Satisfaction, Ticket, TicketStatus
 from tickets.store import TicketStore
 from workbenches.marks import csv_text, deadline_mark, waited_seconds
-from workbenches.queues import WorkbenchQueries
+from workbenches.queues import REVIEW_STATUSES, WorkbenchQueries
 from workbenches.titles import (
     MARK_TITLES,
     REQUEST_TITLES,
@@ -94,7 +96,8 @@ def _entry(ticket: Ticket, actor: Actor, now: Any) -> dict[str, Any]:
 @routes.get("/api/workbench/titles")
 async def get_titles(request: web.Request) -> web.Response:
     auth.require(request)
-    return web.json_response(titles(), headers={"Cache-Control": "private, max-age=3600"})
+    units = {code: unit.name for code, unit in request.app[CATALOGUE].units.items()}
+    return web.json_response({**titles(), "unit": units}, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @routes.get("/api/workbench/dispatch-queue")
@@ -132,6 +135,31 @@ async def deadline_preview(request: web.Request) -> web.Response:
         "unit": unit, "unit_name": catalogue.units[unit].name,
         "deadline": deadline.isoformat(), "sign_deadline": sign_deadline.isoformat(),
         "working_days": terms.handling.working_days, "hours": terms.handling.hours})
+
+
+#: Lines of a call's transcript a dispatcher reads beside the ticket: the request, not the call.
+EXCERPT_LINES = 12
+#: A dispatcher reads a ticket's call only while the ticket is theirs to dispatch or review.
+DISPATCHERS_WORK = frozenset({TicketStatus.DRAFT, TicketStatus.PENDING_DISPATCH, *REVIEW_STATUSES})
+
+
+@routes.get("/api/workbench/tickets/{no}/transcript")
+async def transcript_excerpt(request: web.Request) -> web.Response:
+    """The words behind a ticket waiting for dispatch or review: what the caller asked, in their
+    own words, to choose the unit. Only the excerpt (no recording: the calls' access rule lets a
+    dispatcher hear only their own calls), each read audited as a transcript read."""
+    principal = auth.require(request, {r.value for r in DISPATCH_DESK})
+    ticket = await request.app[TICKETS].get(request.match_info["no"][:32])
+    if ticket.status not in DISPATCHERS_WORK:
+        raise PermissionDenied("只有待派单或待审核的工单可以查看通话转写", ticket_no=ticket.ticket_no)
+    calls = []
+    for call_id in ticket.call_ids[:3]:
+        lines = await request.app[QUERIES].transcript_excerpt(call_id, EXCERPT_LINES)
+        await audit_access(request, principal, AccessKind.TRANSCRIPT, allowed=True, call_id=call_id,
+                           ticket_no=ticket.ticket_no, detail=f"dispatch excerpt, {len(lines)} lines")
+        calls.append({"call_id": call_id, "lines": [
+            {"speaker": line.speaker, "start": line.start, "text": line.text} for line in lines]})
+    return web.json_response({"calls": calls})
 
 
 async def _inbox(request: web.Request) -> list[dict[str, Any]]:
@@ -211,7 +239,8 @@ async def callback_not_reached(request: web.Request) -> web.Response:
 def operations() -> list[Operation]:
     limit: tuple[tuple[str, QueryType], ...] = (("limit", "integer"),)
     return [
-        Operation("get", "/api/workbench/titles", "zh-CN names of the workflow's values (the pages' labels)",
+        Operation("get", "/api/workbench/titles",
+                  "zh-CN names of the workflow's values and the catalogue's units (the pages' labels)",
                   SIGNED_IN),
         Operation("get", "/api/workbench/dispatch-queue", "Tickets waiting for dispatch, longest wait first "
                   "(no caller identity)", DISPATCH_DESK, query=limit),
@@ -220,6 +249,8 @@ def operations() -> list[Operation]:
         Operation("get", "/api/workbench/tickets/{no}/deadline-preview", "The deadlines a dispatch to `unit` "
                   "would set now (working days, the calendar)", DISPATCH_DESK,
                   query=(("unit", "string"), ("matter", "string"))),
+        Operation("get", "/api/workbench/tickets/{no}/transcript", "The first lines of the ticket's call while "
+                  "it waits for dispatch or review (audited)", DISPATCH_DESK),
         Operation("get", "/api/workbench/unit-inbox", "The unit's open tickets, nearest deadline first, "
                   "overdue and due-within-a-day marked", UNIT_DESK, query=limit),
         Operation("get", "/api/workbench/unit-inbox.csv", "The unit's inbox as CSV (UTF-8 with BOM)",

@@ -11,6 +11,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
 from kernel.pages import install_page, page
 from kernel.roles import Role
@@ -41,9 +42,12 @@ class WorkbenchDeps:
     #: A client without a socket read timeout: the unit's push waits on a subscription.
     feed_redis: aioredis.Redis
     key_prefix: str
+    #: The app's one audit writer: a dispatcher's transcript reads are written there.
+    audit: AccessAudit
 
 
 def install(app: web.Application, deps: WorkbenchDeps) -> None:
+    install_audit(app, deps.audit)
     app[api.QUERIES] = deps.queries
     app[api.TICKETS] = deps.tickets
     app[api.CATALOGUE] = deps.catalogue

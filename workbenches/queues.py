@@ -6,12 +6,13 @@ million tickets (the inbox by `lead_unit`; the queues by status).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kernel.schema import tickets
+from kernel.schema import tickets, transcript_segments
 from tickets.model import FINISHED_STATUSES, Ticket, TicketStatus
 from tickets.store import involves_unit, ticket_from_row
 
@@ -22,6 +23,13 @@ REVIEW_STATUSES = (TicketStatus.RETURN_REQUESTED, TicketStatus.EXTENSION_REQUEST
 #: past dispatch.
 INBOX_STATUSES = tuple(s for s in TicketStatus
                        if s not in FINISHED_STATUSES and s not in (TicketStatus.DRAFT, TicketStatus.PENDING_DISPATCH))
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptLine:
+    speaker: str
+    start: float
+    text: str
 
 
 def _waiting_for_dispatch() -> Any:
@@ -54,3 +62,12 @@ class WorkbenchQueries:
         return await self._rows(
             select(tickets).where(involves_unit(unit), tickets.c.status.in_([s.value for s in INBOX_STATUSES]))
             .order_by(tickets.c.deadline.asc().nulls_last(), tickets.c.ticket_no).limit(limit))
+
+    async def transcript_excerpt(self, call_id: str, limit: int) -> list[TranscriptLine]:
+        """The first lines of a call's transcript, in the order they were spoken."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(
+                select(transcript_segments.c.speaker, transcript_segments.c.start_seconds, transcript_segments.c.text)
+                .where(transcript_segments.c.call_id == call_id)
+                .order_by(transcript_segments.c.start_seconds, transcript_segments.c.id).limit(limit))).all()
+        return [TranscriptLine(r.speaker, r.start_seconds, r.text) for r in rows]

@@ -5,15 +5,14 @@
 // with a reason.
 //
 // Reads GET /api/workbench/dispatch-queue, /review-queue, /tickets/{no}/deadline-preview,
-// GET /api/tickets/{no} (+ suggested-units), GET /api/calls/{id} (the transcript, as the call
-// access rules allow, audited); writes only through the ticket workflow's commands.
+// GET /api/tickets/{no} (+ suggested-units) and /api/workbench/tickets/{no}/transcript (the
+// call's first lines, audited); writes only through the ticket workflow's commands.
 
 import {
-  $, api, chinese, command, duration, el, keyboardRows, left, say, select, showError, showSessionBar, ticketRow,
-  ticketView, titles, typing, when,
+  $, api, chinese, command, duration, el, evidenceLinks, keyboardRows, left, say, select, showError, showSessionBar, ticketRow,
+  ticketView, titles, typing, unitName, when,
 } from '/workbench/workbench.js';
 
-const EXCERPT_LINES = 8;
 const state = {ticket: null, kind: null, units: [], lead: null, previewFor: null};
 window.dispatchDebug = state;  // for people (and tests) inspecting the page
 
@@ -25,7 +24,7 @@ async function loadQueues() {
       t.ticket_no, t.ticket_type_title, el('td', {class: 'summary', text: t.summary, title: t.summary}),
       t.status_title, duration(t.waited_seconds)])));
     $('reviews').replaceChildren(...reviews.tickets.map((t) => ticketRow(t, [
-      t.ticket_no, t.request_title, t.lead_unit, el('td', {class: 'summary', text: t.summary, title: t.summary}),
+      t.ticket_no, t.request_title, unitName(t.lead_unit), el('td', {class: 'summary', text: t.summary, title: t.summary}),
       duration(t.waited_seconds)])));
     $('queue-count').textContent = String(queue.tickets.length);
     $('review-count').textContent = String(reviews.tickets.length);
@@ -49,31 +48,20 @@ async function loadUnits() {
   $('other-unit').append(...state.units.map((u) => el('option', {value: u.code, text: u.name})));
 }
 
-function unitName(code) {
-  return state.units.find((u) => u.code === code)?.name || code;
-}
-
-async function showTranscript(callIds) {
+async function showTranscript(ticket) {
   $('transcript-box').classList.add('hidden');
   $('transcript').replaceChildren();
-  $('player').classList.add('hidden');
-  $('player').removeAttribute('src');
-  if (!callIds.length) return;
-  let detail;
+  if (!ticket.call_ids.length) return;
+  let data;
   try {
-    detail = await api('GET', `/api/calls/${encodeURIComponent(callIds[0])}`);
+    data = await api('GET', `/api/workbench/tickets/${encodeURIComponent(ticket.ticket_no)}/transcript`);
   } catch (error) {
-    return;  // no call, or not one this person may read: the ticket's own text stands
+    return;  // not one this person may read now: the ticket's own text stands
   }
-  const lines = detail.transcript.slice(0, EXCERPT_LINES).map((s) => el('li', {class: s.speaker},
-    el('span', {class: 'who', text: s.speaker === 'caller' ? '来电人' : '坐席'}), s.text));
-  if (detail.transcript.length > EXCERPT_LINES) lines.push(el('li', {class: 'muted', text: `……共 ${detail.transcript.length} 句`}));
+  const lines = data.calls.flatMap((call) => call.lines).map((line) => el('li', {class: line.speaker},
+    el('span', {class: 'who', text: line.speaker === 'caller' ? '来电人' : '坐席'}), line.text));
   $('transcript').replaceChildren(...lines);
-  if (detail.recording_url) {
-    $('player').src = detail.recording_url;  // the session cookie goes with it
-    $('player').classList.remove('hidden');
-  }
-  $('transcript-box').classList.toggle('hidden', lines.length === 0 && !detail.recording_url);
+  $('transcript-box').classList.toggle('hidden', lines.length === 0);
 }
 
 async function open(row, kind) {
@@ -94,7 +82,7 @@ async function open(row, kind) {
   $('dispatch-form').classList.toggle('hidden', kind !== 'dispatch');
   $('review-form').classList.toggle('hidden', kind !== 'review');
   for (const form of [$('dispatch-form'), $('review-form')]) showError(form, '');
-  showTranscript(data.ticket.call_ids);
+  showTranscript(data.ticket);
   if (kind === 'dispatch') await showSuggestions(data.ticket);
   else showRequest(data.ticket, data.events);
 }
@@ -179,7 +167,7 @@ function showRequest(ticket, events) {
   const data = request?.data || {};
   $('review-title').textContent = `审核${titles.request[ticket.status] || ''}申请`;
   const parts = [el('dl', {class: 'facts'},
-    el('dt', {text: '申请单位'}), el('dd', {text: request ? `${request.actor.unit || ''} ${request.actor.id}` : ''}),
+    el('dt', {text: '申请单位'}), el('dd', {text: request ? `${unitName(request.actor.unit)} ${request.actor.id}` : ''}),
     el('dt', {text: '申请时间'}), el('dd', {text: request ? when(request.at) : ''}),
     el('dt', {text: '理由'}), el('dd', {class: 'request-reason', text: data.reason || '（未填写）'}),
     data.ground ? [el('dt', {text: '终止依据'}), el('dd', {text: titles.ground[data.ground] || data.ground})] : null,
@@ -187,7 +175,7 @@ function showRequest(ticket, events) {
     'explained_to_caller' in data ? [el('dt', {text: '已向诉求人解释'}), el('dd', {text: data.explained_to_caller ? '是' : '否'})] : null)];
   const attachments = data.attachments || [];
   parts.push(el('p', {class: 'evidence'}, el('span', {class: 'muted', text: '证明材料：'}),
-    attachments.length ? attachments.map((a) => el('a', {href: `/api/evidence/${a.sha256}`, target: '_blank', rel: 'noopener', text: `📎 ${a.name}`})) : '无'));
+    attachments.length ? evidenceLinks(attachments) : '无'));
   $('request').replaceChildren(...parts);
   const extension = ticket.status === 'extension_requested';
   $('new-deadline-box').classList.toggle('hidden', !extension);
@@ -227,7 +215,6 @@ function done() {
   state.ticket = null;
   $('ticket').replaceChildren();
   $('transcript-box').classList.add('hidden');
-  $('player').pause();
   for (const form of [$('dispatch-form'), $('review-form')]) form.classList.add('hidden');
   $('detail-hint').classList.remove('hidden');
   loadQueues().then(() => $('queue').querySelector('tr')?.focus());

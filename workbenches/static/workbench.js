@@ -11,7 +11,7 @@ import {api, person, showSessionBar, socketUrl, afterSocketClose} from '/signin/
 
 export {api, person, showSessionBar, socketUrl, afterSocketClose};
 
-/** The zh-CN names: {status, ticket_type, urgency, mark, satisfaction, ground, event, request}. */
+/** The zh-CN names: {status, ticket_type, urgency, mark, satisfaction, ground, event, request, unit}. */
 export const titles = await api('GET', '/api/workbench/titles');
 
 export const $ = (id) => document.getElementById(id);
@@ -28,7 +28,7 @@ export function el(tag, props = {}, ...children) {
     else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? '' : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child !== null && child !== undefined && child !== false) node.append(child);
   }
   return node;
@@ -122,6 +122,11 @@ export function command(ticket, name, body = {}) {
              {expected_version: ticket.version, ...body});
 }
 
+/** A unit's name from the dispatch catalogue (its code when unknown). */
+export function unitName(code) {
+  return titles.unit[code] || code || '';
+}
+
 /** The caller as this person may see them: a unit sees a masked or hidden caller. */
 function callerText(caller) {
   if (caller.confidential) return `保密来电人${caller.number ? `（${caller.number}）` : ''}`;
@@ -129,9 +134,10 @@ function callerText(caller) {
   return [caller.name, caller.number].filter(Boolean).join(' ') || '未留';
 }
 
-function attachmentLinks(attachments) {
+/** Links to a request's or a feedback's evidence files (opened with the session cookie). */
+export function evidenceLinks(attachments) {
   return el('span', {class: 'evidence'}, attachments.map((a) =>
-    el('a', {href: `/api/evidence/${a.sha256}`, target: '_blank', rel: 'noopener', text: `📎 ${a.name}`})));
+    el('a', {href: `/api/evidence/${a.sha256}`, target: '_blank', rel: 'noopener', text: `[附件] ${a.title || a.name}`})));
 }
 
 /** One line of a ticket's history: when, what, who, and the words and evidence it carried. */
@@ -139,16 +145,16 @@ function historyLine(event) {
   const data = event.data || {};
   const words = [event.data.reason, data.note, data.result, data.answer].filter(Boolean).join('；');
   const extra = [];
-  if (data.lead_unit) extra.push(`牵头 ${data.lead_unit}`);
+  if (data.lead_unit) extra.push(`牵头 ${unitName(data.lead_unit)}`);
   if (data.requested_deadline) extra.push(`申请延至 ${when(data.requested_deadline)}`);
   if (data.new_deadline) extra.push(`新时限 ${when(data.new_deadline)}`);
   if (data.ground) extra.push(titles.ground[data.ground] || data.ground);
   if (data.satisfaction) extra.push(titles.satisfaction[data.satisfaction] || data.satisfaction);
-  const who = event.actor.unit ? `${event.actor.unit} ${event.actor.id}` : event.actor.id;
+  const who = event.actor.unit ? `${unitName(event.actor.unit)} ${event.actor.id}` : event.actor.id;
   return el('li', {},
     el('span', {class: 'who', text: `${when(event.at)} ${titles.event[event.type] || event.type} · ${who}`}),
     [extra.join('，'), words].filter(Boolean).join('：'),
-    (data.attachments || []).length ? attachmentLinks(data.attachments) : null);
+    (data.attachments || []).length ? evidenceLinks(data.attachments) : null);
 }
 
 /** The ticket as a dispatcher or a unit reads it: facts, the request, deadlines, history. */
@@ -159,7 +165,7 @@ export function ticketView(ticket, events) {
     ['来电人', callerText(ticket.caller)], ['地点', [ticket.district, ticket.location].filter(Boolean).join(' ')],
     ['受理时间', when(ticket.created_at)],
   ];
-  if (ticket.lead_unit) facts.push(['承办单位', [ticket.lead_unit, ...ticket.cooperating_units.map((u) => `${u}（配合）`)].join('、')]);
+  if (ticket.lead_unit) facts.push(['承办单位', [unitName(ticket.lead_unit), ...ticket.cooperating_units.map((u) => `${unitName(u)}（配合）`)].join('、')]);
   if (ticket.sign_deadline && ticket.status === 'dispatched') facts.push(['签收时限', `${when(ticket.sign_deadline)}（${left(ticket.sign_deadline)}）`]);
   if (ticket.deadline) facts.push(['办理时限', `${when(ticket.deadline)}（${left(ticket.deadline)}）`]);
   if (ticket.requested_deadline) facts.push(['申请延至', when(ticket.requested_deadline)]);

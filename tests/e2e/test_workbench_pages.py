@@ -1,0 +1,224 @@
+"""A ticket walks through the workbench pages in a real browser (Debian's Chromium, headless),
+served by the whole backend `hotline run` builds (real SQLite and Redis; no Asterisk: the call
+is written as the call path writes it, with its transcript, tests/recording_files.py).
+
+The agent's ticket (registered and classified with the agent's own session, as the desk does)
+→ the dispatcher opens it from the queue with the keyboard and dispatches it with one key →
+the unit's open inbox is told at once (pushed, counted), opens it (the confidential caller
+masked, the relay's code shown), signs, asks for an extension with a
+reason → the dispatcher approves it in the review queue → the unit gives feedback with an
+evidence file uploaded in the page → the callback agent records 满意 with the key 1 → the
+ticket is closed. A ticket's hostile text stays text on every page; no address carries a token.
+Screenshots of each page with this data go to HOTLINE_SHOTS_DIR (default var/shots).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from kernel.database import create_engine
+from tests.e2e.test_pages_sign_in import browser, new_page  # noqa: F401  (the browser fixture)
+from tests.page_sign_in import PASSWORD, WAIT_MS, AddressLog, add_person, sign_in
+from tests.recording_files import insert_call, write_wav
+from tests.whole_app import whole_app, whole_app_settings
+
+SHOTS = Path(os.environ.get("HOTLINE_SHOTS_DIR", Path(__file__).resolve().parents[2] / "var" / "shots"))
+UNIT = "city-housing"
+HOSTILE = "<img src=x onerror=\"window.pwned=1\"><b>加粗</b>"
+CALLER = "13812345678"
+
+
+@dataclass
+class Site:
+    base: str
+    settings: Any
+
+
+@pytest.fixture
+async def site(tmp_path: Path, sqlite_url: str, redis_key_prefix: str,
+               redis_client: aioredis.Redis) -> AsyncIterator[Site]:
+    settings = whole_app_settings(tmp_path, sqlite_url, redis_key_prefix)
+    async with whole_app(settings) as client:
+        engine = create_engine(settings.database.url)
+        try:
+            for username, role, unit, name in (
+                    ("li", "agent", None, "李娜"), ("pai", "dispatcher", None, "派单员王"),
+                    ("zhang", "unit", UNIT, "住建局张"), ("hui", "callback_agent", None, "回访员陈")):
+                await add_person(engine, username, role, unit, display_name=name)
+        finally:
+            await engine.dispose()
+        yield Site(str(client.make_url("")).rstrip("/"), settings)
+
+
+async def agents_ticket(site: Site, tmp_path: Path) -> str:
+    """What the desk does for a call: the call with its transcript, the ticket registered with
+    the call and classified, in the agent's own session (cookie and CSRF token)."""
+    engine = create_engine(site.settings.database.url)
+    try:
+        call_id = await insert_call(
+            engine, caller=CALLER, started_at=datetime(2026, 12, 7, 1, 0, tzinfo=UTC), seconds=8.0, agent_id="li",
+            recording=write_wav(tmp_path / "recordings" / "call.wav", 8.0),
+            lines=(("caller", 0.0, 3.0, "我们小区的电梯停了三天了，物业一直不修"),
+                   ("agent", 3.0, 5.0, "好的，我给您登记"), ("caller", 5.0, 8.0, HOSTILE)))
+    finally:
+        await engine.dispose()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(f"{site.base}/api/session", json={"username": "li", "password": PASSWORD}) as response:
+            assert response.status == 200, await response.text()
+            headers = {"X-CSRF-Token": (await response.json())["csrf_token"]}
+        async with http.post(f"{site.base}/api/tickets", headers=headers, json={
+                "channel": "phone", "caller": {"number": CALLER, "name": "赵先生", "confidential": True},
+                "call_ids": [call_id], "summary": "小区电梯停运三天物业不修"}) as response:
+            assert response.status == 201, await response.text()
+            ticket = (await response.json())["ticket"]
+        async with http.post(f"{site.base}/api/tickets/{ticket['ticket_no']}/commands/classify", headers=headers, json={
+                "expected_version": ticket["version"], "ticket_type": "complaint",
+                "summary": "小区电梯停运三天物业不修", "location": "东城区幸福小区3号楼",
+                "content": f"来电人反映小区电梯停运三天，物业公司一直不修。{HOSTILE}"}) as response:
+            assert response.status == 200, await response.text()
+    return str(ticket["ticket_no"])
+
+
+async def ticket_status(site: Site, no: str) -> str:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(f"{site.base}/api/session", json={"username": "pai", "password": PASSWORD}) as response:
+            assert response.status == 200
+        async with http.get(f"{site.base}/api/tickets/{no}") as response:
+            return str((await response.json())["ticket"]["status"])
+
+
+async def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def no_markup_from_the_ticket(page: Any) -> None:
+    """The hostile words are on the page as text, and made no element."""
+    assert await page.evaluate("window.pwned === undefined")
+    assert await page.evaluate("document.querySelectorAll('main img, main b').length") == 0
+
+
+async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_and_closes(
+    site: Site, browser: Any, tmp_path: Path,
+) -> None:
+    no = await agents_ticket(site, tmp_path)
+    problems: list[str] = []
+    addresses = AddressLog()
+
+    # The unit's inbox is open before the dispatch: the ticket must be pushed to it.
+    unit_context, unit = await new_page(browser, problems)
+    addresses.watch(unit)
+    await sign_in(unit, site.base, "/unit", "zhang")
+    await unit.wait_for_function("document.getElementById('feed-status').textContent === '实时推送已连接'",
+                                 timeout=WAIT_MS)
+    assert await unit.is_visible("#inbox-empty")
+
+    # The dispatcher: the queue's first row has the focus; Enter opens it, D dispatches it.
+    desk_context, desk = await new_page(browser, problems)
+    addresses.watch(desk)
+    await sign_in(desk, site.base, "/dispatch", "pai")
+    row = f"#queue tr[data-ticket-no='{no}']"
+    await desk.wait_for_selector(row, timeout=WAIT_MS)
+    assert await desk.evaluate("document.activeElement.dataset.ticketNo") == no
+    await desk.keyboard.press("Enter")
+    await desk.wait_for_function("document.getElementById('preview').textContent.includes('办理时限')",
+                                 timeout=WAIT_MS)
+    await desk.wait_for_selector("#transcript li", timeout=WAIT_MS)
+    assert await desk.eval_on_selector("#units input[name=lead]:checked", "e => e.value") == UNIT
+    assert "电梯停了三天" in await desk.inner_text("#transcript")
+    assert HOSTILE in await desk.inner_text("#ticket .ticket-content")
+    await no_markup_from_the_ticket(desk)
+    await shot(desk, "dispatcher")
+    await desk.keyboard.press("d")
+    await desk.wait_for_selector("#queue-empty:not(.hidden)", timeout=WAIT_MS)
+
+    # The unit is told at once: counted, marked, listed; it opens it, the caller masked.
+    await unit.wait_for_function("document.getElementById('new-count').textContent === '新到 1'", timeout=WAIT_MS)
+    unit_row = f"#inbox tr[data-ticket-no='{no}']"
+    await unit.wait_for_selector(f"{unit_row}.fresh", timeout=WAIT_MS)
+    await shot(unit, "unit-inbox-pushed")
+    await unit.focus(unit_row)
+    await unit.keyboard.press("Enter")
+    await unit.wait_for_selector("#actions button[data-action=sign]", timeout=WAIT_MS)
+    ticket_text = await unit.inner_text("#ticket")  # a confidential (保密) caller: reached through the relay
+    assert CALLER not in ticket_text and "赵先生" not in ticket_text and "保密来电人" in ticket_text
+    await unit.wait_for_selector("#relay:not(.hidden)", timeout=WAIT_MS)
+    assert "联络码" in await unit.inner_text("#relay") and CALLER not in await unit.inner_text("#relay")
+    assert HOSTILE in await unit.inner_text("#ticket .ticket-content")
+    await no_markup_from_the_ticket(unit)
+    assert await unit.is_hidden("#new-count")
+    await unit.click("#actions button[data-action=sign]")
+    await unit.wait_for_selector("#actions button[data-action=feedback]", timeout=WAIT_MS)
+
+    # An extension, asked with a reason: the dispatcher approves it in the review queue.
+    await unit.click("#actions button[data-action=request-extension]")
+    await unit.click("#action-submit")  # nothing filled in: said next to the field
+    assert await unit.text_content("[data-error-for=text]") == "请填写延期理由。"
+    await unit.fill("#text", "需协调电梯维保单位更换主板，配件到货需一周")
+    await unit.fill("#requested-deadline", "2027-01-15T17:00")
+    await unit.click("#action-submit")
+    await unit.wait_for_function("document.querySelector('#ticket').innerText.includes('申请延期')", timeout=WAIT_MS)
+    await desk.click("#refresh")
+    review = f"#reviews tr[data-ticket-no='{no}']"
+    await desk.wait_for_selector(review, timeout=WAIT_MS)
+    await desk.focus(review)
+    await desk.keyboard.press("Enter")
+    await desk.wait_for_function("document.querySelector('#request .request-reason')?.textContent.includes('电梯维保')",
+                                 timeout=WAIT_MS)
+    await desk.click("#refuse")  # refused without a reason: said next to the field
+    assert await desk.text_content("[data-error-for=reason]") == "不同意时请填写审核意见。"
+    await shot(desk, "dispatcher-review")
+    await desk.click("#approve")
+    await desk.wait_for_selector("#review-empty:not(.hidden)", timeout=WAIT_MS)
+
+    # Feedback with an evidence file uploaded in the page.
+    # The approval is pushed too: the inbox shows the ticket back in progress.
+    await unit.wait_for_function(f"document.querySelector(\"{unit_row}\")?.innerText.includes('办理中')",
+                                 timeout=WAIT_MS)
+    await unit.focus(unit_row)
+    await unit.keyboard.press("Enter")
+    await unit.wait_for_selector("#actions button[data-action=feedback]", timeout=WAIT_MS)
+    await unit.click("#actions button[data-action=feedback]")
+    await unit.fill("#text", "已督促物业更换电梯主板，电梯于12月9日恢复运行，已电话告知来电人。")
+    evidence = tmp_path / "维修记录.txt"
+    evidence.write_text("电梯维修记录：更换主板一块。", encoding="utf-8")
+    await unit.set_input_files("#files", str(evidence))
+    await shot(unit, "unit-ticket")
+    await unit.keyboard.press("Control+Enter")
+    await unit.wait_for_function("document.querySelector('#actions').innerText.includes('无需本单位操作')",
+                                 timeout=WAIT_MS)
+    assert "维修记录.txt" in await unit.inner_text("#ticket")
+
+    # The callback agent: the survey is due; Enter opens it, 1 is 满意, Enter records it.
+    back_context, back = await new_page(browser, problems)
+    addresses.watch(back)
+    await sign_in(back, site.base, "/callbacks", "hui")
+    task = f"#tasks tr[data-ticket-no='{no}']"
+    await back.wait_for_selector(task, timeout=WAIT_MS)
+    await back.focus(task)
+    await back.keyboard.press("Enter")
+    await back.wait_for_selector("#answer-form:not(.hidden)", timeout=WAIT_MS)
+    await back.wait_for_function("document.querySelector('#ticket').innerText.includes('电梯于12月9日恢复运行')",
+                                 timeout=WAIT_MS)
+    await no_markup_from_the_ticket(back)
+    await back.keyboard.press("1")
+    assert await back.evaluate("document.activeElement.value") == "satisfied"
+    await shot(back, "callbacks")
+    await back.keyboard.press("Enter")
+    await back.wait_for_selector("#tasks-empty:not(.hidden)", timeout=WAIT_MS)
+    assert "回访已记录：已办结" in await back.inner_text("#messages")
+
+    assert await ticket_status(site, no) == "closed"
+    assert addresses.with_tokens() == []
+    assert problems == []
+    for context in (unit_context, desk_context, back_context):
+        await context.close()
