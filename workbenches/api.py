@@ -19,6 +19,7 @@ Lists carry no caller's number or name: the ticket page reads them through
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -100,20 +101,24 @@ async def get_titles(request: web.Request) -> web.Response:
     return web.json_response({**titles(), "unit": units}, headers={"Cache-Control": "private, max-age=3600"})
 
 
-@routes.get("/api/workbench/dispatch-queue")
-async def dispatch_queue(request: web.Request) -> web.Response:
+Queue = Callable[[WorkbenchQueries, int], Awaitable[list[Ticket]]]
+
+
+async def _queue(request: web.Request, which: Queue) -> web.Response:
     actor = _actor(request, DISPATCH_DESK)
-    found = await request.app[QUERIES].dispatch_queue(int_query(request, "limit", 100, 1, 500))
+    found = await which(request.app[QUERIES], int_query(request, "limit", 100, 1, 500))
     now = request.app[TICKETS].now()
     return web.json_response({"tickets": [_entry(t, actor, now) for t in found], "now": now.isoformat()})
+
+
+@routes.get("/api/workbench/dispatch-queue")
+async def dispatch_queue(request: web.Request) -> web.Response:
+    return await _queue(request, WorkbenchQueries.dispatch_queue)
 
 
 @routes.get("/api/workbench/review-queue")
 async def review_queue(request: web.Request) -> web.Response:
-    actor = _actor(request, DISPATCH_DESK)
-    found = await request.app[QUERIES].review_queue(int_query(request, "limit", 100, 1, 500))
-    now = request.app[TICKETS].now()
-    return web.json_response({"tickets": [_entry(t, actor, now) for t in found], "now": now.isoformat()})
+    return await _queue(request, WorkbenchQueries.review_queue)
 
 
 @routes.get("/api/workbench/tickets/{no}/deadline-preview")

@@ -10,16 +10,15 @@ checks both before the upgrade) and closes when the session ends.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from contextlib import suppress
 from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
 from kernel import auth
+from kernel.event_bus import relayed
 from kernel.openapi import Operation
 from tickets.announcements import TICKETS_TOPIC, involves
 from workbenches.api import UNIT_DESK
@@ -53,26 +52,17 @@ async def unit_feed(request: web.Request) -> web.WebSocketResponse:
     unit = principal.unit or ""
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
-    pubsub = request.app[FEED_REDIS].pubsub()
-    await pubsub.subscribe(f"{request.app[FEED_PREFIX]}events:{TICKETS_TOPIC}")
 
-    async def forward() -> None:
-        async for message in pubsub.listen():
-            if message.get("type") == "message" and (out := _for_unit(message["data"], unit)) is not None:
-                await ws.send_json(out)
+    async def send(data: bytes | str) -> None:
+        if (out := _for_unit(data, unit)) is not None:
+            await ws.send_json(out)
 
-    forwarder = asyncio.create_task(forward(), name="unit-feed")
-    try:
-        async with auth.watched(request, ws):  # closed when the session ends
-            await ws.send_json({"type": "ready"})
-            async for msg in ws:
-                if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                    break
-    finally:
-        forwarder.cancel()
-        with suppress(asyncio.CancelledError, Exception):
-            await forwarder
-        await pubsub.aclose()
+    channel = f"{request.app[FEED_PREFIX]}events:{TICKETS_TOPIC}"
+    async with relayed(request.app[FEED_REDIS], [channel], send), auth.watched(request, ws):
+        await ws.send_json({"type": "ready"})
+        async for msg in ws:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
     return ws
 
 

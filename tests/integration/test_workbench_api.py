@@ -194,8 +194,8 @@ async def test_an_unsatisfied_answer_needs_its_reason_and_a_reasonable_one_goes_
     assert (answer["status"], answer["status_title"]) == ("in_progress", "办理中")
     events = (await hotline.call("sup", "GET", f"/api/tickets/{ticket['ticket_no']}"))["events"]
     assert events[-1]["data"]["reason"] == "不满意：灯只亮了一天又坏了" and events[-1]["actor"]["id"] == "hui"
-    assert [t for t in (await hotline.call("hui", "GET", "/api/callbacks"))["callbacks"]
-            if t["id"] == task["id"]][0]["status"] == "done"
+    assert next(t for t in (await hotline.call("hui", "GET", "/api/callbacks"))["callbacks"]
+                if t["id"] == task["id"])["status"] == "done"
 
 
 async def test_a_citizen_not_reached_is_tried_again_later_then_closed_with_the_final_outcome(

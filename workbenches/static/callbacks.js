@@ -8,7 +8,7 @@
 // answer and /not-reached, which put the result on the ticket and finish the task together.
 
 import {
-  $, api, chinese, el, keyboardRows, say, select, showError, showSessionBar, ticketView, when,
+  $, api, chinese, el, keyboardRows, readTicket, say, select, showError, showSessionBar, ticketView, when,
 } from '/workbench/workbench.js';
 
 const state = {task: null, tasks: new Map()};
@@ -54,13 +54,8 @@ async function open(tr) {
   select(tr);
   const task = state.tasks.get(tr.dataset.taskId);
   if (!task) return;
-  let data;
-  try {
-    data = await api('GET', `/api/tickets/${encodeURIComponent(task.ticket_no)}`);
-  } catch (error) {
-    say(`打开工单失败：${chinese(error)}`, true);
-    return;
-  }
+  const data = await readTicket(task.ticket_no);
+  if (!data) return;
   state.task = task;
   $('detail-hint').classList.add('hidden');
   $('ticket').replaceChildren(el('p', {}, el('strong', {text: `诉求人电话 ${task.caller_number}`}),

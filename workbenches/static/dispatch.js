@@ -9,7 +9,7 @@
 // call's first lines, audited); writes only through the ticket workflow's commands.
 
 import {
-  $, api, chinese, command, duration, el, evidenceLinks, keyboardRows, left, say, select, showError, showSessionBar, ticketRow,
+  $, api, chinese, command, duration, el, evidenceLinks, keyboardRows, left, readTicket, say, select, showError, showSessionBar, ticketRow,
   ticketView, titles, typing, unitName, when,
 } from '/workbench/workbench.js';
 
@@ -68,13 +68,8 @@ async function open(row, kind) {
   select(row);
   for (const other of document.querySelectorAll(`#${kind === 'dispatch' ? 'reviews' : 'queue'} tr.selected`)) other.classList.remove('selected');
   const no = row.dataset.ticketNo;
-  let data;
-  try {
-    data = await api('GET', `/api/tickets/${encodeURIComponent(no)}`);
-  } catch (error) {
-    say(`打开工单失败：${chinese(error)}`, true);
-    return;
-  }
+  const data = await readTicket(no);
+  if (!data) return;
   state.ticket = data.ticket;
   state.kind = kind;
   $('detail-hint').classList.add('hidden');

@@ -9,7 +9,7 @@
 // command (the ticket workflow), and a unit never sees another unit's ticket.
 
 import {
-  $, afterSocketClose, api, chinese, command, el, keyboardRows, left, person, say, select, showError,
+  $, afterSocketClose, api, chinese, command, el, keyboardRows, left, person, readTicket, say, select, showError,
   showSessionBar, socketUrl, ticketRow, ticketView, titles, uploadAll, when,
 } from '/workbench/workbench.js';
 
@@ -65,13 +65,8 @@ function showNewCount() {
 async function open(row) {
   select(row);
   const no = row.dataset.ticketNo;
-  let data;
-  try {
-    data = await api('GET', `/api/tickets/${encodeURIComponent(no)}`);
-  } catch (error) {
-    say(`打开工单失败：${chinese(error)}`, true);
-    return;
-  }
+  const data = await readTicket(no);
+  if (!data) return;
   if (state.fresh.delete(no)) {
     row.classList.remove('fresh');
     showNewCount();

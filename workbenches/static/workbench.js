@@ -116,6 +116,16 @@ export async function uploadAll(input) {
   return attachments;
 }
 
+/** A ticket and its events (GET /api/tickets/{no}), or null after saying why it could not be read. */
+export async function readTicket(no) {
+  try {
+    return await api('GET', `/api/tickets/${encodeURIComponent(no)}`);
+  } catch (error) {
+    say(`打开工单失败：${chinese(error)}`, true);
+    return null;
+  }
+}
+
 /** Run a workflow command on a ticket at the version the page shows. */
 export function command(ticket, name, body = {}) {
   return api('POST', `/api/tickets/${encodeURIComponent(ticket.ticket_no)}/commands/${name}`,
