@@ -28,7 +28,7 @@ from pydantic import Field
 
 from kernel import auth
 from kernel.audit import AccessKind, audit_access
-from kernel.errors import InvalidInput, PermissionDenied
+from kernel.errors import Conflict, InvalidInput
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import SIGNED_IN, Operation, QueryType
 from kernel.roles import REVIEWERS, Actor, Role
@@ -156,7 +156,8 @@ async def transcript_excerpt(request: web.Request) -> web.Response:
     principal = auth.require(request, {r.value for r in DISPATCH_DESK})
     ticket = await request.app[TICKETS].get(request.match_info["no"][:32])
     if ticket.status not in DISPATCHERS_WORK:
-        raise PermissionDenied("只有待派单或待审核的工单可以查看通话转写", ticket_no=ticket.ticket_no)
+        # Past the role's gate: the ticket's state, not the person, stands in the way (409).
+        raise Conflict("只有待派单或待审核的工单可以查看通话转写", ticket_no=ticket.ticket_no)
     calls = []
     for call_id in ticket.call_ids[:3]:
         lines = await request.app[QUERIES].transcript_excerpt(call_id, EXCERPT_LINES)

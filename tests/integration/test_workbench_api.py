@@ -118,6 +118,11 @@ async def test_the_dispatch_queue_is_longest_waiting_first_without_unclassified_
     refused = await hotline.call("pai", "GET", f"/api/workbench/tickets/{first['ticket_no']}/deadline-preview"
                                                "?unit=nowhere", status=400)
     assert refused["message"] == "派单目录中没有这个单位"
+    assert (await hotline.call("pai", "GET", f"/api/workbench/tickets/{first['ticket_no']}/transcript")) == {
+        "calls": []}  # no call behind it; once dispatched, its call is no longer the dispatcher's to read
+    await hotline.command("pai", first, "dispatch", lead_unit=HOUSING)
+    gone = await hotline.call("pai", "GET", f"/api/workbench/tickets/{first['ticket_no']}/transcript", status=409)
+    assert gone["message"] == "只有待派单或待审核的工单可以查看通话转写"
 
 
 async def test_a_units_inbox_holds_its_own_tickets_nearest_deadline_first_marked_and_exported(
