@@ -222,3 +222,56 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
     assert problems == []
     for context in (unit_context, desk_context, back_context):
         await context.close()
+
+
+async def test_a_return_with_evidence_uploaded_in_the_page_is_refused_by_the_dispatcher_with_a_reason(
+    site: Site, browser: Any, tmp_path: Path,
+) -> None:
+    no = await agents_ticket(site, tmp_path)
+    problems: list[str] = []
+    desk_context, desk = await new_page(browser, problems)
+    await sign_in(desk, site.base, "/dispatch", "pai")
+    await desk.wait_for_selector(f"#queue tr[data-ticket-no='{no}']", timeout=WAIT_MS)
+    await desk.keyboard.press("Enter")
+    await desk.wait_for_function("document.getElementById('preview').textContent.includes('办理时限')",
+                                 timeout=WAIT_MS)
+    await desk.keyboard.press("d")
+    await desk.wait_for_selector("#queue-empty:not(.hidden)", timeout=WAIT_MS)
+
+    unit_context, unit = await new_page(browser, problems)
+    await sign_in(unit, site.base, "/unit", "zhang")
+    unit_row = f"#inbox tr[data-ticket-no='{no}']"
+    await unit.wait_for_selector(unit_row, timeout=WAIT_MS)
+    await unit.focus(unit_row)
+    await unit.keyboard.press("Enter")
+    await unit.click("#actions button[data-action=request-return]")
+    await unit.fill("#text", "电梯属特种设备，归市场监管部门管理")
+    await unit.click("#action-submit")  # no evidence: said next to the upload
+    assert await unit.text_content("[data-error-for=attachments]") == "请上传证明材料。"
+    evidence = tmp_path / "职责说明.txt"
+    evidence.write_text("特种设备安全监察由市场监管部门负责。", encoding="utf-8")
+    await unit.set_input_files("#files", str(evidence))
+    await unit.click("#action-submit")
+    await unit.wait_for_function(f"document.querySelector(\"{unit_row}\")?.innerText.includes('申请退回')",
+                                 timeout=WAIT_MS)
+
+    await desk.click("#refresh")
+    review = f"#reviews tr[data-ticket-no='{no}']"
+    await desk.wait_for_selector(review, timeout=WAIT_MS)
+    await desk.focus(review)
+    await desk.keyboard.press("Enter")
+    await desk.wait_for_selector("#request .evidence a", timeout=WAIT_MS)
+    link = await desk.get_attribute("#request .evidence a", "href")
+    assert await desk.text_content("#request .evidence a") == "[附件] 职责说明.txt"
+    # The evidence opens in the page's session (hotline staff read every file).
+    assert await desk.evaluate(f"fetch('{link}').then(r => r.text())") == "特种设备安全监察由市场监管部门负责。"
+    await desk.fill("#review-reason", "电梯停运系物业管理问题，属住建部门职责")
+    await shot(desk, "dispatcher-return-review")
+    await desk.focus("#refuse")
+    await desk.keyboard.press("Enter")
+    await desk.wait_for_selector("#review-empty:not(.hidden)", timeout=WAIT_MS)
+    await unit.wait_for_function(f"document.querySelector(\"{unit_row}\")?.innerText.includes('待签收')",
+                                 timeout=WAIT_MS)
+    assert problems == []
+    for context in (desk_context, unit_context):
+        await context.close()
