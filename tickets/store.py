@@ -308,11 +308,15 @@ class TicketFilter:
     offset: int = 0
 
 
-def involves_unit(unit: str) -> Any:
+def cooperates(unit: str) -> Any:
+    """`unit` is among the ticket's cooperating units (a JSON list in one column)."""
     escaped = json.dumps(unit, ensure_ascii=False).replace("\\", "\\\\").replace(
         "%", "\\%").replace("_", "\\_")
-    return or_(tickets.c.lead_unit == unit,
-               tickets.c.cooperating_units.like(f"%{escaped}%", escape="\\"))
+    return tickets.c.cooperating_units.like(f"%{escaped}%", escape="\\")
+
+
+def _involves(unit: str) -> Any:
+    return or_(tickets.c.lead_unit == unit, cooperates(unit))
 
 
 # ---- the repository ------------------------------------------------------------------------
@@ -433,7 +437,7 @@ class TicketStore:
         """Tickets newest first, as their projection rows say (no folding)."""
         conditions: list[Any] = []
         if query.unit is not None:
-            conditions.append(involves_unit(query.unit))
+            conditions.append(_involves(query.unit))
         if query.statuses:
             conditions.append(tickets.c.status.in_([s.value for s in query.statuses]))
         return await self._select(conditions, query.limit, query.offset)

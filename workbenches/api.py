@@ -32,6 +32,7 @@ from kernel.errors import Conflict, InvalidInput
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import SIGNED_IN, Operation, QueryType
 from kernel.roles import REVIEWERS, Actor, Role
+from kernel.schema import REVIEW_STATUSES
 from tickets.api import ticket_list_json
 from tickets.callbacks import CallbackService
 from tickets.deadlines import WorkingCalendar
@@ -39,7 +40,7 @@ from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, terms_for
 from tickets.model import Satisfaction, Ticket, TicketStatus
 from tickets.store import TicketStore
 from workbenches.marks import csv_text, deadline_mark, waited_seconds
-from workbenches.queues import REVIEW_STATUSES, WorkbenchQueries
+from workbenches.queues import WorkbenchQueries
 from workbenches.titles import (
     MARK_TITLES,
     REQUEST_TITLES,
@@ -145,7 +146,7 @@ async def deadline_preview(request: web.Request) -> web.Response:
 #: Lines of a call's transcript a dispatcher reads beside the ticket: the request, not the call.
 EXCERPT_LINES = 12
 #: A dispatcher reads a ticket's call only while the ticket is theirs to dispatch or review.
-DISPATCHERS_WORK = frozenset({TicketStatus.DRAFT, TicketStatus.PENDING_DISPATCH, *REVIEW_STATUSES})
+DISPATCHERS_WORK = frozenset({TicketStatus.DRAFT, TicketStatus.PENDING_DISPATCH, *map(TicketStatus, REVIEW_STATUSES)})
 
 
 @routes.get("/api/workbench/tickets/{no}/transcript")

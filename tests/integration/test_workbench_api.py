@@ -129,23 +129,24 @@ async def test_a_units_inbox_holds_its_own_tickets_nearest_deadline_first_marked
     hotline: Hotline,
 ) -> None:
     now = datetime.now(UTC)
-    later, soon, other = (await hotline.ticket("=HYPERLINK(\"x\") 噪声扰民"), await hotline.ticket("井盖缺失"),
-                          await hotline.ticket("渣土车遗撒"))
-    for ticket, unit, due in ((later, HOUSING, now + timedelta(days=9)), (soon, HOUSING, now + timedelta(hours=6)),
-                              (other, URBAN, now + timedelta(hours=1))):
-        await hotline.command("pai", ticket, "dispatch", lead_unit=unit, deadline=due.isoformat(),
-                              sign_deadline=(now + timedelta(minutes=30)).isoformat())
+    later, soon, helping, other = (await hotline.ticket("=HYPERLINK(\"x\") 噪声扰民"), await hotline.ticket("井盖缺失"),
+                                   await hotline.ticket("占道施工"), await hotline.ticket("渣土车遗撒"))
+    for ticket, unit, cooperating, due in (
+            (later, HOUSING, [], now + timedelta(days=9)), (soon, HOUSING, [], now + timedelta(hours=6)),
+            (helping, URBAN, [HOUSING], now + timedelta(hours=2)), (other, URBAN, [], now + timedelta(hours=1))):
+        await hotline.command("pai", ticket, "dispatch", lead_unit=unit, cooperating_units=cooperating,
+                              deadline=due.isoformat(), sign_deadline=(now + timedelta(minutes=30)).isoformat())
     inbox = await hotline.call("zhang", "GET", "/api/workbench/unit-inbox")
-    assert [(t["ticket_no"], t["mark"]) for t in inbox["tickets"]] == [
-        (soon["ticket_no"], "due_soon"), (later["ticket_no"], "on_time")]
-    assert inbox["counts"] == {"overdue": 0, "due_soon": 1}
-    assert inbox["tickets"][0]["role_title"] == "牵头"
+    assert [(t["ticket_no"], t["mark"], t["role_title"]) for t in inbox["tickets"]] == [
+        (helping["ticket_no"], "due_soon", "配合"), (soon["ticket_no"], "due_soon", "牵头"),
+        (later["ticket_no"], "on_time", "牵头")]
+    assert inbox["counts"] == {"overdue": 0, "due_soon": 2}
 
     csv = await hotline.call("zhang", "GET", "/api/workbench/unit-inbox.csv")
     lines = csv.splitlines()
     assert lines[0].startswith("\ufeff工单号,状态,时限")
-    assert len(lines) == 3 and lines[1].startswith(f"{soon['ticket_no']},待签收,一天内到期")
-    assert "'=HYPERLINK" in lines[2]  # a spreadsheet shows it, never runs it
+    assert len(lines) == 4 and lines[2].startswith(f"{soon['ticket_no']},待签收,一天内到期")
+    assert "'=HYPERLINK" in lines[3]  # a spreadsheet shows it, never runs it
     await hotline.call("pai", "GET", "/api/workbench/unit-inbox.csv", status=403)
 
 

@@ -46,3 +46,13 @@ def test_every_ticket_event_has_a_chinese_title() -> None:
     names = {cls.__name__ for cls in vars(events).values()
              if isinstance(cls, type) and issubclass(cls, events.TicketEvent) and cls is not events.TicketEvent}
     assert names <= EVENT_TITLES.keys(), sorted(names - EVENT_TITLES.keys())
+
+
+def test_the_lists_indexes_name_the_workflows_statuses() -> None:
+    """The partial indexes' status lists (SQL text in kernel.schema) are the workflow's."""
+    from kernel.schema import REVIEW_STATUSES, UNIT_OPEN_STATUSES
+    from tickets.model import FINISHED_STATUSES, TicketStatus
+
+    assert set(REVIEW_STATUSES) == {s.value for s in TicketStatus if s.value.endswith("_requested")}
+    assert set(UNIT_OPEN_STATUSES) == {s.value for s in TicketStatus} - {s.value for s in FINISHED_STATUSES} - {
+        TicketStatus.DRAFT.value, TicketStatus.PENDING_DISPATCH.value}
