@@ -76,7 +76,7 @@ def _actor(request: web.Request, roles: frozenset[Role]) -> Actor:
     return Actor(principal.user, Role(principal.role), principal.unit)
 
 
-def _entry(ticket: Ticket, actor: Actor, now: Any) -> dict[str, Any]:
+def list_entry(ticket: Ticket, actor: Actor, now: Any) -> dict[str, Any]:
     """A list entry: the ticket API's list shape without the caller's identity, plus the zh-CN
     names and the marks the pages show."""
     entry = ticket_list_json(ticket, actor)
@@ -109,7 +109,7 @@ async def _queue(request: web.Request, which: Queue) -> web.Response:
     actor = _actor(request, DISPATCH_DESK)
     found = await which(request.app[QUERIES], int_query(request, "limit", 100, 1, 500))
     now = request.app[TICKETS].now()
-    return web.json_response({"tickets": [_entry(t, actor, now) for t in found], "now": now.isoformat()})
+    return web.json_response({"tickets": [list_entry(t, actor, now) for t in found], "now": now.isoformat()})
 
 
 @routes.get("/api/workbench/dispatch-queue")
@@ -169,24 +169,29 @@ async def transcript_excerpt(request: web.Request) -> web.Response:
     return web.json_response({"calls": calls})
 
 
-async def _inbox(request: web.Request) -> list[dict[str, Any]]:
+#: The inbox page shows the nearest deadlines first; the export takes more.
+INBOX_PAGE, INBOX_EXPORT = 100, 5000
+
+
+async def _inbox(request: web.Request, default: int) -> tuple[list[dict[str, Any]], int]:
     actor = _actor(request, UNIT_DESK)
     assert actor.unit is not None  # a unit principal always has its unit (kernel.auth)
-    found = await request.app[QUERIES].unit_inbox(actor.unit, int_query(request, "limit", 200, 1, 1000))
+    limit = int_query(request, "limit", default, 1, INBOX_EXPORT)
+    found = await request.app[QUERIES].unit_inbox(actor.unit, limit)
     now = request.app[TICKETS].now()
-    return [_entry(t, actor, now) for t in found]
+    return [list_entry(t, actor, now) for t in found], limit
 
 
 @routes.get("/api/workbench/unit-inbox")
 async def unit_inbox(request: web.Request) -> web.Response:
-    entries = await _inbox(request)
+    entries, limit = await _inbox(request, INBOX_PAGE)
     counts = {mark: sum(1 for e in entries if e["mark"] == mark) for mark in ("overdue", "due_soon")}
-    return web.json_response({"tickets": entries, "counts": counts})
+    return web.json_response({"tickets": entries, "counts": counts, "more": len(entries) == limit})
 
 
 @routes.get("/api/workbench/unit-inbox.csv")
 async def unit_inbox_csv(request: web.Request) -> web.Response:
-    entries = await _inbox(request)
+    entries, _ = await _inbox(request, INBOX_EXPORT)
     return web.Response(text=csv_text(entries), content_type="text/csv", charset="utf-8", headers={
         "Content-Disposition": "attachment; filename=\"unit-inbox.csv\"", "Cache-Control": "no-store"})
 

@@ -24,10 +24,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    for name, columns, where in WORKBENCH_INDEXES:
-        op.create_index(name, "tickets", list(columns), postgresql_where=where, sqlite_where=where)
+    for name, columns, where, include in WORKBENCH_INDEXES:
+        op.create_index(name, "tickets", list(columns), postgresql_where=where, sqlite_where=where,
+                        postgresql_include=list(include))
 
 
 def downgrade() -> None:
-    for name, _, _ in reversed(WORKBENCH_INDEXES):
+    for name, *_ in reversed(WORKBENCH_INDEXES):
         op.drop_index(name, table_name="tickets")

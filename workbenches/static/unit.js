@@ -51,6 +51,7 @@ async function loadInbox() {
   });
   $('inbox').replaceChildren(...rows);
   $('inbox-empty').classList.toggle('hidden', rows.length > 0);
+  $('inbox-more').classList.toggle('hidden', !data.more);
   $('overdue-count').textContent = String(data.counts.overdue);
   $('soon-count').textContent = String(data.counts.due_soon);
 }
