@@ -14,7 +14,6 @@ Screenshots of each page with this data go to HOTLINE_SHOTS_DIR (default var/sho
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,11 +26,21 @@ import redis.asyncio as aioredis
 
 from kernel.database import create_engine
 from tests.e2e.test_pages_sign_in import browser, new_page  # noqa: F401  (the browser fixture)
-from tests.page_sign_in import PASSWORD, WAIT_MS, AddressLog, add_person, sign_in
+from tests.page_sign_in import PASSWORD, WAIT_MS, AddressLog, add_person
 from tests.recording_files import insert_call, write_wav
 from tests.whole_app import whole_app, whole_app_settings
+from tests.workbench_walk import (
+    dispatch_with_one_key,
+    give_feedback,
+    open_due_callback,
+    open_from_the_dispatch_queue,
+    open_pushed_ticket,
+    open_unit_inbox,
+    record_satisfied,
+    shot,
+    sign_ticket,
+)
 
-SHOTS = Path(os.environ.get("HOTLINE_SHOTS_DIR", Path(__file__).resolve().parents[2] / "var" / "shots"))
 UNIT = "city-housing"
 HOSTILE = "<img src=x onerror=\"window.pwned=1\"><b>加粗</b>"
 CALLER = "13812345678"
@@ -96,11 +105,6 @@ async def ticket_status(site: Site, no: str) -> str:
             return str((await response.json())["ticket"]["status"])
 
 
-async def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
 async def no_markup_from_the_ticket(page: Any) -> None:
     """The hostile words are on the page as text, and made no element."""
     assert await page.evaluate("window.pwned === undefined")
@@ -117,38 +121,23 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
     # The unit's inbox is open before the dispatch: the ticket must be pushed to it.
     unit_context, unit = await new_page(browser, problems)
     addresses.watch(unit)
-    await sign_in(unit, site.base, "/unit", "zhang")
-    await unit.wait_for_function("document.getElementById('feed-status').textContent === '实时推送已连接'",
-                                 timeout=WAIT_MS)
+    await open_unit_inbox(unit, site.base, "zhang")
     assert await unit.is_visible("#inbox-empty")
 
     # The dispatcher: the queue's first row has the focus; Enter opens it, D dispatches it.
     desk_context, desk = await new_page(browser, problems)
     addresses.watch(desk)
-    await sign_in(desk, site.base, "/dispatch", "pai")
-    row = f"#queue tr[data-ticket-no='{no}']"
-    await desk.wait_for_selector(row, timeout=WAIT_MS)
-    assert await desk.evaluate("document.activeElement.dataset.ticketNo") == no
-    await desk.keyboard.press("Enter")
-    await desk.wait_for_function("document.getElementById('preview').textContent.includes('办理时限')",
-                                 timeout=WAIT_MS)
+    await open_from_the_dispatch_queue(desk, site.base, "pai", no)
     await desk.wait_for_selector("#transcript li", timeout=WAIT_MS)
     assert await desk.eval_on_selector("#units input[name=lead]:checked", "e => e.value") == UNIT
     assert "电梯停了三天" in await desk.inner_text("#transcript")
     assert HOSTILE in await desk.inner_text("#ticket .ticket-content")
     await no_markup_from_the_ticket(desk)
     await shot(desk, "dispatcher")
-    await desk.keyboard.press("d")
-    await desk.wait_for_selector("#queue-empty:not(.hidden)", timeout=WAIT_MS)
+    await dispatch_with_one_key(desk)
 
     # The unit is told at once: counted, marked, listed; it opens it, the caller masked.
-    await unit.wait_for_function("document.getElementById('new-count').textContent === '新到 1'", timeout=WAIT_MS)
-    unit_row = f"#inbox tr[data-ticket-no='{no}']"
-    await unit.wait_for_selector(f"{unit_row}.fresh", timeout=WAIT_MS)
-    await shot(unit, "unit-inbox-pushed")
-    await unit.focus(unit_row)
-    await unit.keyboard.press("Enter")
-    await unit.wait_for_selector("#actions button[data-action=sign]", timeout=WAIT_MS)
+    unit_row = await open_pushed_ticket(unit, no, "unit-inbox-pushed")
     ticket_text = await unit.inner_text("#ticket")  # a confidential (保密) caller: reached through the relay
     assert CALLER not in ticket_text and "赵先生" not in ticket_text and "保密来电人" in ticket_text
     await unit.wait_for_selector("#relay:not(.hidden)", timeout=WAIT_MS)
@@ -156,8 +145,7 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
     assert HOSTILE in await unit.inner_text("#ticket .ticket-content")
     await no_markup_from_the_ticket(unit)
     assert await unit.is_hidden("#new-count")
-    await unit.click("#actions button[data-action=sign]")
-    await unit.wait_for_selector("#actions button[data-action=feedback]", timeout=WAIT_MS)
+    await sign_ticket(unit)
 
     # An extension, asked with a reason: the dispatcher approves it in the review queue.
     await unit.click("#actions button[data-action=request-extension]")
@@ -187,35 +175,17 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
     await unit.focus(unit_row)
     await unit.keyboard.press("Enter")
     await unit.wait_for_selector("#actions button[data-action=feedback]", timeout=WAIT_MS)
-    await unit.click("#actions button[data-action=feedback]")
-    await unit.fill("#text", "已督促物业更换电梯主板，电梯于12月9日恢复运行，已电话告知来电人。")
     evidence = tmp_path / "维修记录.txt"
     evidence.write_text("电梯维修记录：更换主板一块。", encoding="utf-8")
-    await unit.set_input_files("#files", str(evidence))
-    await shot(unit, "unit-ticket")
-    await unit.keyboard.press("Control+Enter")
-    await unit.wait_for_function("document.querySelector('#actions').innerText.includes('无需本单位操作')",
-                                 timeout=WAIT_MS)
-    assert "维修记录.txt" in await unit.inner_text("#ticket")
+    result = "已督促物业更换电梯主板，电梯于12月9日恢复运行，已电话告知来电人。"
+    await give_feedback(unit, result, evidence, "unit-ticket")
 
     # The callback agent: the survey is due; Enter opens it, 1 is 满意, Enter records it.
     back_context, back = await new_page(browser, problems)
     addresses.watch(back)
-    await sign_in(back, site.base, "/callbacks", "hui")
-    task = f"#tasks tr[data-ticket-no='{no}']"
-    await back.wait_for_selector(task, timeout=WAIT_MS)
-    await back.focus(task)
-    await back.keyboard.press("Enter")
-    await back.wait_for_selector("#answer-form:not(.hidden)", timeout=WAIT_MS)
-    await back.wait_for_function("document.querySelector('#ticket').innerText.includes('电梯于12月9日恢复运行')",
-                                 timeout=WAIT_MS)
+    await open_due_callback(back, site.base, "hui", no, result)
     await no_markup_from_the_ticket(back)
-    await back.keyboard.press("1")
-    assert await back.evaluate("document.activeElement.value") == "satisfied"
-    await shot(back, "callbacks")
-    await back.keyboard.press("Enter")
-    await back.wait_for_selector("#tasks-empty:not(.hidden)", timeout=WAIT_MS)
-    assert "回访已记录：已办结" in await back.inner_text("#messages")
+    await record_satisfied(back, "callbacks")
 
     assert await ticket_status(site, no) == "closed"
     assert addresses.with_tokens() == []
@@ -229,21 +199,12 @@ async def test_a_return_with_evidence_uploaded_in_the_page_is_refused_by_the_dis
 ) -> None:
     no = await agents_ticket(site, tmp_path)
     problems: list[str] = []
-    desk_context, desk = await new_page(browser, problems)
-    await sign_in(desk, site.base, "/dispatch", "pai")
-    await desk.wait_for_selector(f"#queue tr[data-ticket-no='{no}']", timeout=WAIT_MS)
-    await desk.keyboard.press("Enter")
-    await desk.wait_for_function("document.getElementById('preview').textContent.includes('办理时限')",
-                                 timeout=WAIT_MS)
-    await desk.keyboard.press("d")
-    await desk.wait_for_selector("#queue-empty:not(.hidden)", timeout=WAIT_MS)
-
     unit_context, unit = await new_page(browser, problems)
-    await sign_in(unit, site.base, "/unit", "zhang")
-    unit_row = f"#inbox tr[data-ticket-no='{no}']"
-    await unit.wait_for_selector(unit_row, timeout=WAIT_MS)
-    await unit.focus(unit_row)
-    await unit.keyboard.press("Enter")
+    await open_unit_inbox(unit, site.base, "zhang")
+    desk_context, desk = await new_page(browser, problems)
+    await open_from_the_dispatch_queue(desk, site.base, "pai", no)
+    await dispatch_with_one_key(desk)
+    unit_row = await open_pushed_ticket(unit, no)
     await unit.click("#actions button[data-action=request-return]")
     await unit.fill("#text", "电梯属特种设备，归市场监管部门管理")
     await unit.click("#action-submit")  # no evidence: said next to the upload
