@@ -56,7 +56,9 @@ async def open_pushed_ticket(page: Any, no: str, shot_name: str | None = None) -
 
 
 async def sign_ticket(page: Any) -> None:
-    await page.click("#actions button[data-action=sign]")
+    """The opened ticket's main action has the focus: Enter signs it."""
+    assert await page.evaluate("document.activeElement.dataset.action") == "sign"
+    await page.keyboard.press("Enter")
     await page.wait_for_selector("#actions button[data-action=feedback]", timeout=WAIT_MS)
 
 

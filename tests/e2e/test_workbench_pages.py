@@ -155,7 +155,7 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
     await unit.fill("#requested-deadline", "2027-01-15T17:00")
     await unit.click("#action-submit")
     await unit.wait_for_function("document.querySelector('#ticket').innerText.includes('申请延期')", timeout=WAIT_MS)
-    await desk.click("#refresh")
+    # The request is pushed to the dispatcher's open page.
     review = f"#reviews tr[data-ticket-no='{no}']"
     await desk.wait_for_selector(review, timeout=WAIT_MS)
     await desk.focus(review)
@@ -216,7 +216,7 @@ async def test_a_return_with_evidence_uploaded_in_the_page_is_refused_by_the_dis
     await unit.wait_for_function(f"document.querySelector(\"{unit_row}\")?.innerText.includes('申请退回')",
                                  timeout=WAIT_MS)
 
-    await desk.click("#refresh")
+    # The request is pushed to the dispatcher's open page.
     review = f"#reviews tr[data-ticket-no='{no}']"
     await desk.wait_for_selector(review, timeout=WAIT_MS)
     await desk.focus(review)

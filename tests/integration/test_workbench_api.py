@@ -177,6 +177,27 @@ async def test_the_unit_socket_pushes_its_own_units_tickets_only_and_only_to_the
         await ws.close()
 
 
+async def test_the_dispatcher_socket_pushes_tickets_coming_into_and_leaving_the_queues(hotline: Hotline) -> None:
+    origin = f"http://127.0.0.1:{hotline.client.port}"
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await hotline.client.ws_connect("/ws/workbench/dispatch", headers={
+            **hotline.people["zhang"].headers(), "Origin": origin})
+    assert refused.value.status == 403
+    ws = await hotline.client.ws_connect("/ws/workbench/dispatch", headers={
+        **hotline.people["pai"].headers(), "Origin": origin})
+    try:
+        assert (await ws.receive_json(timeout=10))["type"] == "ready"
+        ticket = await hotline.ticket("路灯不亮")  # classified: it comes into the queue
+        assert (await ws.receive_json(timeout=10))["event"] == "ticket.TicketClassified"
+        ticket = await hotline.command("pai", ticket, "dispatch", lead_unit=HOUSING)
+        assert (await ws.receive_json(timeout=10))["event"] == "ticket.Dispatched"
+        await hotline.command("zhang", ticket, "sign")  # none of the dispatcher's business
+        ticket = await hotline.ticket("井盖缺失")
+        assert (await ws.receive_json(timeout=10))["ticket_no"] == ticket["ticket_no"]
+    finally:
+        await ws.close()
+
+
 async def feedback_given(hotline: Hotline, summary: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A ticket the unit signed and answered: its survey task is due."""
     ticket = await hotline.ticket(summary)

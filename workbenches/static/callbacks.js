@@ -8,7 +8,7 @@
 // answer and /not-reached, which put the result on the ticket and finish the task together.
 
 import {
-  $, api, chinese, el, keyboardRows, readTicket, say, select, showError, showSessionBar, ticketView, when,
+  $, api, chinese, el, keyboardRows, readTicket, replaceRows, say, select, showError, showSessionBar, ticketView, when,
 } from '/workbench/workbench.js';
 
 const state = {task: null, tasks: new Map()};
@@ -40,9 +40,9 @@ async function loadTasks() {
   const due = surveys.filter((t) => t.status !== 'due' || new Date(t.due_at) <= now)
     .sort((a, b) => new Date(a.due_at) - new Date(b.due_at));
   const waiting = surveys.filter((t) => !due.includes(t));
-  $('tasks').replaceChildren(...due.map((t) => row(t, [t.ticket_no, t.caller_number, t.status === 'due' ? '回访' : '人工回访',
+  replaceRows($('tasks'), due.map((t) => row(t, [t.ticket_no, t.caller_number, t.status === 'due' ? '回访' : '人工回访',
                                                         when(t.due_at), String(t.attempts), resultText(t)])));
-  $('robot').replaceChildren(...waiting.map((t) => row(t, [t.ticket_no, t.caller_number, when(t.due_at), String(t.attempts), resultText(t)])));
+  replaceRows($('robot'), waiting.map((t) => row(t, [t.ticket_no, t.caller_number, when(t.due_at), String(t.attempts), resultText(t)])));
   $('due-count').textContent = String(due.length);
   $('robot-count').textContent = String(waiting.length);
   $('tasks-empty').classList.toggle('hidden', due.length > 0);

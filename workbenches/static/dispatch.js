@@ -9,7 +9,7 @@
 // call's first lines, audited); writes only through the ticket workflow's commands.
 
 import {
-  $, api, chinese, command, duration, el, evidenceLinks, keyboardRows, left, readTicket, say, select, showError, showSessionBar, ticketRow,
+  $, api, chinese, command, duration, el, evidenceLinks, keyboardRows, left, listen, readTicket, replaceRows, say, select, showError, showSessionBar, ticketRow,
   ticketView, titles, typing, unitName, when,
 } from '/workbench/workbench.js';
 
@@ -20,10 +20,10 @@ async function loadQueues() {
   try {
     const [queue, reviews] = await Promise.all([api('GET', '/api/workbench/dispatch-queue'),
                                                 api('GET', '/api/workbench/review-queue')]);
-    $('queue').replaceChildren(...queue.tickets.map((t) => ticketRow(t, [
+    replaceRows($('queue'), queue.tickets.map((t) => ticketRow(t, [
       t.ticket_no, t.ticket_type_title, el('td', {class: 'summary', text: t.summary, title: t.summary}),
       t.status_title, duration(t.waited_seconds)])));
-    $('reviews').replaceChildren(...reviews.tickets.map((t) => ticketRow(t, [
+    replaceRows($('reviews'), reviews.tickets.map((t) => ticketRow(t, [
       t.ticket_no, t.request_title, unitName(t.lead_unit), el('td', {class: 'summary', text: t.summary, title: t.summary}),
       duration(t.waited_seconds)])));
     $('queue-count').textContent = String(queue.tickets.length);
@@ -240,4 +240,10 @@ showSessionBar($('session-bar'));
 await loadUnits();
 await loadQueues();
 $('queue').querySelector('tr')?.focus();
-setInterval(loadQueues, 30000);  // new submissions and requests; the open ticket stays open
+// Tickets coming into or leaving the queues are pushed; the open ticket stays open. Bursts of
+// notices (a busy hour) reload the lists once.
+let reload = null;
+listen('/ws/workbench/dispatch', $('feed-status'), {
+  onOpen: loadQueues,
+  onMessage: () => { reload ??= setTimeout(() => { reload = null; loadQueues(); }, 300); },
+});

@@ -9,8 +9,8 @@
 // command (the ticket workflow), and a unit never sees another unit's ticket.
 
 import {
-  $, afterSocketClose, api, chinese, command, el, keyboardRows, left, person, readTicket, say, select, showError,
-  showSessionBar, socketUrl, ticketRow, ticketView, titles, uploadAll, when,
+  $, api, chinese, command, el, keyboardRows, left, listen, person, readTicket, replaceRows, say, select, showError,
+  showSessionBar, ticketRow, ticketView, titles, uploadAll, when,
 } from '/workbench/workbench.js';
 
 const state = {ticket: null, events: [], action: null, fresh: new Set()};
@@ -18,10 +18,10 @@ window.unitDebug = state;  // for people (and tests) inspecting the page
 
 //: What a unit may do, and when (the workflow's FROM_STATUSES and gates, as a page offers them).
 const ACTIONS = {
-  sign: {title: '签收', lead: true, from: ['dispatched'], direct: true},
+  sign: {title: '签收', lead: true, from: ['dispatched'], direct: true, main: true},
   'progress-note': {title: '办理进展', lead: false, from: ['dispatched', 'in_progress'], text: '进展情况', field: 'note', needText: true},
   feedback: {title: '反馈办理结果', lead: true, from: ['in_progress'], text: '办理结果', field: 'result', needText: true,
-             files: true, contacted: true},
+             files: true, contacted: true, main: true},
   'request-extension': {title: '申请延期', lead: true, from: ['in_progress'], text: '延期理由', needText: true, deadline: true},
   'request-return': {title: '申请退回', lead: true, from: ['dispatched', 'in_progress'], text: '退回理由（非本单位职责的依据）',
                      needText: true, files: true, needFiles: true},
@@ -49,7 +49,7 @@ async function loadInbox() {
     if (state.ticket?.ticket_no === t.ticket_no) row.classList.add('selected');
     return row;
   });
-  $('inbox').replaceChildren(...rows);
+  replaceRows($('inbox'), rows);
   $('inbox-empty').classList.toggle('hidden', rows.length > 0);
   $('inbox-more').classList.toggle('hidden', !data.more);
   $('overdue-count').textContent = String(data.counts.overdue);
@@ -89,9 +89,11 @@ function showActions() {
   const ticket = state.ticket;
   const buttons = Object.entries(ACTIONS)
     .filter(([, a]) => a.from.includes(ticket.status) && (!a.lead || isLead(ticket)))
-    .map(([name, a]) => el('button', {type: 'button', class: name === 'sign' ? 'primary' : '', data: {action: name},
+    .map(([name, a]) => el('button', {type: 'button', class: a.main ? 'primary' : '', data: {action: name},
                                       text: a.title, onclick: () => start(name)}));
   $('actions').replaceChildren(...(buttons.length ? buttons : [el('span', {class: 'muted', text: '此工单当前无需本单位操作。'})]));
+  // The keyboard goes on with the ticket's main action (Enter does it; Esc goes back to the list).
+  ($('actions').querySelector('button.primary') || $('actions').querySelector('button'))?.focus();
 }
 
 async function showRelay(ticket) {
@@ -188,23 +190,13 @@ async function submit() {
 
 // ---- pushed: new tickets of this unit ----------------------------------------------------
 
-function connect() {
-  const ws = new WebSocket(socketUrl('/ws/workbench/unit'));
-  ws.addEventListener('open', () => { $('feed-status').textContent = '实时推送已连接'; });
-  ws.addEventListener('message', (event) => {
-    const message = JSON.parse(event.data);
-    if (message.type !== 'ticket') return;
-    if (message.event === 'ticket.Dispatched') {
-      state.fresh.add(message.ticket_no);
-      showNewCount();
-      say(`新工单 ${message.ticket_no}（${message.lead ? '牵头' : '配合'}）`);
-    }
-    loadInbox();
-  });
-  ws.addEventListener('close', (event) => {
-    $('feed-status').textContent = '实时推送已断开，正在重连…';
-    afterSocketClose(event, () => setTimeout(connect, 2000));
-  });
+function notified(message) {
+  if (message.event === 'ticket.Dispatched') {
+    state.fresh.add(message.ticket_no);
+    showNewCount();
+    say(`新工单 ${message.ticket_no}（${message.lead ? '牵头' : '配合'}）`);
+  }
+  loadInbox();
 }
 
 $('ground').append(...Object.entries(titles.ground).map(([value, text]) => el('option', {value, text})));
@@ -212,11 +204,18 @@ keyboardRows($('inbox'), open);
 $('action-form').addEventListener('submit', (event) => { event.preventDefault(); submit(); });
 $('action-cancel').addEventListener('click', closeForm);
 $('action-form').addEventListener('keydown', (event) => {
-  if (event.key === 'Escape') closeForm();
+  if (event.key === 'Escape') {
+    event.stopPropagation();
+    closeForm();
+    $('actions').querySelector('button')?.focus();
+  }
   if (event.key === 'Enter' && event.ctrlKey) { event.preventDefault(); submit(); }
+});
+$('detail').addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') $('inbox').querySelector('tr.selected')?.focus();
 });
 
 showSessionBar($('session-bar'));
-connect();
+listen('/ws/workbench/unit', $('feed-status'), {onMessage: notified, onOpen: loadInbox});
 await loadInbox();
 $('inbox').querySelector('tr')?.focus();

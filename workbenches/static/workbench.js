@@ -207,6 +207,15 @@ export function keyboardRows(tbody, open) {
   });
 }
 
+/** Put fresh rows in a table, keeping the keyboard where it was: the row that had the focus
+ *  (the same ticket or task) has it again, so a pushed reload never moves a person's place. */
+export function replaceRows(tbody, rows) {
+  const focused = tbody.contains(document.activeElement) ? document.activeElement.closest('tr') : null;
+  const key = focused ? (focused.dataset.taskId || focused.dataset.ticketNo) : null;
+  tbody.replaceChildren(...rows);
+  if (key) rows.find((row) => (row.dataset.taskId || row.dataset.ticketNo) === key)?.focus();
+}
+
 /** Mark `row` as the open one in its table. */
 export function select(row) {
   for (const other of row.parentElement.querySelectorAll('tr.selected')) other.classList.remove('selected');
@@ -217,6 +226,25 @@ export function select(row) {
 export function ticketRow(entry, cells) {
   return el('tr', {tabindex: '0', data: {ticketNo: entry.ticket_no}, class: entry.mark || ''},
     cells.map((c) => (c instanceof Node ? c : el('td', {text: c ?? ''}))));
+}
+
+/** Listen to one of the workbenches' sockets: `onMessage(message)` for each ticket notice,
+ *  `onOpen()` once subscribed (again after a reconnect: reload what may have been missed);
+ *  the state in `status`. A session that ended goes to the sign-in page. */
+export function listen(path, status, {onMessage, onOpen}) {
+  const ws = new WebSocket(socketUrl(path));
+  ws.addEventListener('message', (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === 'ticket') onMessage(message);
+    if (message.type === 'ready') {  // subscribed: from now on nothing is missed
+      status.textContent = '实时推送已连接';
+      onOpen?.();
+    }
+  });
+  ws.addEventListener('close', (event) => {
+    status.textContent = '实时推送已断开，正在重连…';
+    afterSocketClose(event, () => setTimeout(() => listen(path, status, {onMessage, onOpen}), 2000));
+  });
 }
 
 /** Whether a key press is typed into a field (page shortcuts stay out of the way then). */
