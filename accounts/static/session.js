@@ -57,7 +57,7 @@ async function whoAmI() {
   }
 }
 
-/** Who is signed in: {username, display_name, role, role_title, unit, csrf_token, pages, home}. */
+/** Who is signed in: {username, display_name, role, role_title, unit, unit_name, csrf_token, pages, home}. */
 export const person = await whoAmI();
 
 // The server sends a person to this page only if their role may use it (kernel/pages.py);
@@ -168,7 +168,8 @@ export function showSessionBar(element, {beforeSignOut} = {}) {
   const who = document.createElement('span');
   who.className = 'session-who';
   who.id = 'session-who';
-  who.textContent = `${person.display_name} · ${person.role_title}${person.unit ? ` · ${person.unit}` : ''}`;
+  const unit = person.unit_name || person.unit;
+  who.textContent = `${person.display_name} · ${person.role_title}${unit ? ` · ${unit}` : ''}`;
   who.title = `账号 ${person.username}`;
   const out = document.createElement('button');
   out.type = 'button';

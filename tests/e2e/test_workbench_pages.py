@@ -123,6 +123,7 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
     addresses.watch(unit)
     await open_unit_inbox(unit, site.base, "zhang")
     assert await unit.is_visible("#inbox-empty")
+    assert await unit.inner_text("#session-who") == "住建局张 · 承办单位工作人员 · 市住房和城乡建设局"
 
     # The dispatcher: the queue's first row has the focus; Enter opens it, D dispatches it.
     desk_context, desk = await new_page(browser, problems)
