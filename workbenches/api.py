@@ -20,7 +20,7 @@ Lists carry no caller's number or name: the ticket page reads them through
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from aiohttp import web
@@ -76,7 +76,7 @@ def _actor(request: web.Request, roles: frozenset[Role]) -> Actor:
     return Actor(principal.user, Role(principal.role), principal.unit)
 
 
-def list_entry(ticket: Ticket, actor: Actor, now: Any) -> dict[str, Any]:
+def list_entry(ticket: Ticket, actor: Actor, now: datetime) -> dict[str, Any]:
     """A list entry: the ticket API's list shape without the caller's identity, plus the zh-CN
     names and the marks the pages show."""
     entry = ticket_list_json(ticket, actor)

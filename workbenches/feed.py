@@ -12,7 +12,6 @@ checks both before the upgrade) and closes when the session ends.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +25,6 @@ from kernel.schema import REVIEW_STATUSES
 from tickets.announcements import TICKETS_TOPIC, involves
 from workbenches.api import DISPATCH_DESK, UNIT_DESK
 from workbenches.titles import STATUS_TITLES
-
-log = logging.getLogger(__name__)
 
 FEED_REDIS = web.AppKey("workbench_feed_redis", aioredis.Redis)
 FEED_PREFIX = web.AppKey("workbench_feed_prefix", str)
