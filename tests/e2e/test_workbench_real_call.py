@@ -10,7 +10,6 @@ a token. The backend is the one `hotline run` builds (tests/e2e/test_desk_call.p
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devtools.sandbox import AsteriskSandbox
-from devtools.sipp_scenarios import speech_call_scenario
 from hotline.settings import Settings
 from kernel.database import create_engine
 from kernel.schema import tickets, transcript_segments
@@ -98,16 +96,9 @@ async def test_a_real_call_becomes_a_ticket_that_walks_through_every_workbench_a
             page = await page_for()
             desk = Desk(page, problems)
             await sign_in(page, base, "/", "a7")
-            await desk.wait_for("registration", "document.getElementById('phone-status').textContent === '已注册'")
-            await page.click("#go-available")
-            await desk.wait_for("available", "document.getElementById('agent-status').textContent === '就绪'")
-            scenario = asterisk.write_sipp_file(
-                f"walk-{uuid.uuid4().hex[:6]}.xml", speech_call_scenario(wav, hold_ms=12_000, loops=-1))
-            sipp = asyncio.create_task(asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
-                                                         "-set", "caller", CALLER))
-            await desk.wait_for("the offer", "!document.getElementById('answer').disabled")
-            await page.click("#answer")
-            await desk.wait_for("the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
+            await desk.available()
+            sipp = desk.call_in(asterisk, wav, CALLER, hold_ms=12_000)
+            await desk.answer()
             await desk.wait_for("the caller's words", FINAL_CALLER_LINES + " > 0", timeout=40)
             code, out = await asyncio.wait_for(sipp, 60)
             assert code == 0, out[-800:]
