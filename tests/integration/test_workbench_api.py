@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import WSServerHandshakeError
+from aiohttp import ClientWebSocketResponse, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 
 from accounts.store import AccountStore
@@ -59,6 +59,17 @@ class Hotline:
             ticket = (await self.command("sup", ticket, "classify", ticket_type="complaint", summary=summary,
                                          content=f"{summary}，请尽快处理"))
         return ticket
+
+    async def socket(self, who: str, path: str, origin: str | None = None) -> ClientWebSocketResponse:
+        """A page's websocket: `who`'s session cookie, from the hotline's own origin unless told."""
+        return await self.client.ws_connect(path, headers={
+            **self.people[who].headers(), "Origin": origin or f"http://127.0.0.1:{self.client.port}"})
+
+    async def refused(self, who: str, path: str, origin: str | None = None) -> int:
+        """The status a websocket's handshake is refused with."""
+        with pytest.raises(WSServerHandshakeError) as refusal:
+            await self.socket(who, path, origin)
+        return refusal.value.status
 
     async def command(self, who: str, ticket: dict[str, Any], name: str, **body: Any) -> dict[str, Any]:
         answer = await self.call(who, "POST", f"/api/tickets/{ticket['ticket_no']}/commands/{name}",
@@ -153,18 +164,9 @@ async def test_a_units_inbox_holds_its_own_tickets_nearest_deadline_first_marked
 async def test_the_unit_socket_pushes_its_own_units_tickets_only_and_only_to_the_hotlines_pages(
     hotline: Hotline,
 ) -> None:
-    origin = f"http://127.0.0.1:{hotline.client.port}"
-    with pytest.raises(WSServerHandshakeError) as refused:  # another site's page
-        await hotline.client.ws_connect("/ws/workbench/unit", headers={
-            **hotline.people["zhang"].headers(), "Origin": "https://evil.example"})
-    assert refused.value.status == 403
-    with pytest.raises(WSServerHandshakeError) as refused:
-        await hotline.client.ws_connect("/ws/workbench/unit", headers={
-            **hotline.people["pai"].headers(), "Origin": origin})
-    assert refused.value.status == 403
-
-    ws = await hotline.client.ws_connect("/ws/workbench/unit", headers={
-        **hotline.people["zhang"].headers(), "Origin": origin})
+    assert await hotline.refused("zhang", "/ws/workbench/unit", "https://evil.example") == 403  # another site's page
+    assert await hotline.refused("pai", "/ws/workbench/unit") == 403
+    ws = await hotline.socket("zhang", "/ws/workbench/unit")
     try:
         assert (await ws.receive_json(timeout=10))["type"] == "ready"
         theirs, ours = await hotline.ticket("渣土车遗撒"), await hotline.ticket("电梯停运")
@@ -178,13 +180,8 @@ async def test_the_unit_socket_pushes_its_own_units_tickets_only_and_only_to_the
 
 
 async def test_the_dispatcher_socket_pushes_tickets_coming_into_and_leaving_the_queues(hotline: Hotline) -> None:
-    origin = f"http://127.0.0.1:{hotline.client.port}"
-    with pytest.raises(WSServerHandshakeError) as refused:
-        await hotline.client.ws_connect("/ws/workbench/dispatch", headers={
-            **hotline.people["zhang"].headers(), "Origin": origin})
-    assert refused.value.status == 403
-    ws = await hotline.client.ws_connect("/ws/workbench/dispatch", headers={
-        **hotline.people["pai"].headers(), "Origin": origin})
+    assert await hotline.refused("zhang", "/ws/workbench/dispatch") == 403
+    ws = await hotline.socket("pai", "/ws/workbench/dispatch")
     try:
         assert (await ws.receive_json(timeout=10))["type"] == "ready"
         ticket = await hotline.ticket("路灯不亮")  # classified: it comes into the queue
