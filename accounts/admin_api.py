@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
 
 from aiohttp import web
 from pydantic import Field
 
-from accounts.api import ACCOUNT_STORE
+from accounts.api import ACCOUNT_STORE, KNOWN_UNITS
 from accounts.model import MAX_DISPLAY_NAME, ROLE_TITLES, check_account, check_username
 from accounts.passwords import Passwords, random_password
 from kernel import auth
@@ -41,9 +40,6 @@ log = logging.getLogger(__name__)
 
 #: The password hasher (the sign-in's).
 ADMIN_PASSWORDS = web.AppKey("admin_passwords", Passwords)
-#: Unit codes (config/dispatch_catalogue.yaml) and their names, for a unit's staff; empty: any code.
-KNOWN_UNITS = web.AppKey("known_units", Mapping[str, str])
-
 ADMINS = frozenset(role.value for role in ACCOUNT_ADMINS)
 #: The administrator's page: where administrators land after signing in.
 ADMIN_PAGE = page("/admin", "账号管理", ADMINS, home_of=ADMINS, rank=90)

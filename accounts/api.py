@@ -11,6 +11,7 @@ Both answers name the pages the person's role may open and the one they land on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,6 +35,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 SIGN_IN = web.AppKey("sign_in", SignIn)
 ACCOUNT_STORE = web.AppKey("account_store", AccountStore)
 SESSION_LIMITS = web.AppKey("session_limits", SessionLimits)
+#: Unit codes and names (the dispatch catalogue): the pages name a unit's staff's unit.
+KNOWN_UNITS = web.AppKey("known_units", Mapping[str, str])
 #: The cookie's Secure flag (`auth.session_cookie_secure`).
 COOKIE_SECURE = web.AppKey("session_cookie_secure", bool)
 
@@ -92,6 +95,7 @@ async def who_am_i(request: web.Request) -> web.Response:
     session = credential.session if credential is not None else None
     body: dict[str, object] = {"username": principal.user, "role": principal.role,
                                "role_title": ROLE_TITLES[Role(principal.role)], "unit": principal.unit,
+                               "unit_name": request.app[KNOWN_UNITS].get(principal.unit or "") or None,
                                "display_name": principal.user, "session": session is not None,
                                **_pages(request, principal.role)}
     if session is not None:

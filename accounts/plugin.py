@@ -75,7 +75,7 @@ def install(app: web.Application, deps: AccountsDeps) -> SessionGate:
     if deps.audit is not None:
         install_audit(app, deps.audit)
     app[admin_api.ADMIN_PASSWORDS] = deps.passwords
-    app[admin_api.KNOWN_UNITS] = dict(deps.units)
+    app[api.KNOWN_UNITS] = dict(deps.units)  # codes a unit's staff may have; empty: any code
     app.add_routes(admin_api.routes)
     install_page(app, admin_api.ADMIN_PAGE, api.STATIC_DIR / "admin.html")
     app.router.add_get("/admin/admin.js", admin_script)

@@ -12,15 +12,14 @@ or token ends. The page (`/live`, `kernel.pages`) holds no data.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from contextlib import suppress
 from pathlib import Path
 
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
 from kernel import auth
+from kernel.event_bus import relayed
 from kernel.openapi import Operation
 from kernel.pages import page
 from kernel.roles import HOTLINE_STAFF
@@ -45,28 +44,16 @@ async def live_feed(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     prefix = request.app[LIVE_PREFIX]
-    pubsub = request.app[LIVE_REDIS].pubsub()
-    await pubsub.subscribe(*(f"{prefix}events:{topic}" for topic in TOPICS))
 
-    async def forward() -> None:
-        async for message in pubsub.listen():
-            if message.get("type") != "message":
-                continue
-            data = message["data"]
-            await ws.send_str(data.decode() if isinstance(data, bytes) else str(data))
+    async def send(data: bytes | str) -> None:
+        await ws.send_str(data.decode() if isinstance(data, bytes) else str(data))
 
-    forwarder = asyncio.create_task(forward())
-    try:
-        async with auth.watched(request, ws):  # closed when the session or token ends
-            await ws.send_json({"type": "desk.ready"})
-            async for msg in ws:
-                if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                    break
-    finally:
-        forwarder.cancel()
-        with suppress(asyncio.CancelledError, Exception):
-            await forwarder
-        await pubsub.aclose()
+    async with (relayed(request.app[LIVE_REDIS], [f"{prefix}events:{topic}" for topic in TOPICS], send),
+                auth.watched(request, ws)):  # closed when the session or token ends
+        await ws.send_json({"type": "desk.ready"})
+        async for msg in ws:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
     return ws
 
 #: Every call's live transcript, for hotline staff watching the floor.

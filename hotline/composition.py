@@ -94,15 +94,20 @@ from telephony.ports import CallRecorder
 from telephony.prompts import load_prompts
 from telephony.softphone import SoftphonePasswords, SoftphoneProvisioner
 from tickets import plugin as tickets_plugin
+from tickets.announcements import TICKETS_TOPIC, notice
 from tickets.callbacks import CallbackService
 from tickets.deadlines import load_calendar
 from tickets.dispatch import DispatchCatalogue, load_catalogue, suggest_units
+from tickets.events import TicketEvent
 from tickets.evidence_store import EvidenceStore
 from tickets.intake import CallIntake
+from tickets.model import Ticket
 from tickets.relay import RelayService
 from tickets.repeat_check import RepeatCheck
-from tickets.store import TicketStore
+from tickets.store import Announce, TicketStore
 from tickets.unit_directory import UnitDirectoryStore, load_unit_directory
+from workbenches import plugin as workbenches_plugin
+from workbenches.queues import WorkbenchQueries
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -437,6 +442,13 @@ async def health(request: web.Request) -> web.Response:
                               "asr": request.app[ASR].health()})
 
 
+def _announcer(bus: RedisEventBus) -> Announce:
+    """Every committed ticket transition, as a notice on the bus (a unit's inbox is pushed)."""
+    async def announce(ticket: Ticket, event: TicketEvent) -> None:
+        await bus.publish(TICKETS_TOPIC, notice(ticket, event))
+    return announce
+
+
 def build_app(settings: Settings) -> web.Application:
     """The whole backend. The database must be migrated already (`preflight` does it)."""
     app = new_app()
@@ -455,7 +467,7 @@ def build_app(settings: Settings) -> web.Application:
     bus = RedisEventBus(redis, prefix)
 
     catalogue = load_catalogue()
-    tickets = TicketStore(engine, settings.node.id, metrics=metrics)
+    tickets = TicketStore(engine, settings.node.id, metrics=metrics, announce=_announcer(bus))
     knowledge = KnowledgeStore(engine)
     screen = AbuseScreen(redis, load_abuse_policy(resolve_path(settings.abuse.policy_file)),
                          key_prefix=prefix, decision_timeout=settings.abuse.decision_timeout,
@@ -513,6 +525,8 @@ def build_app(settings: Settings) -> web.Application:
     supervisor = TelephonySupervisorBackend(desk.provisioner, passwords=desk.passwords)
     desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk, supervisor=supervisor,
                                                   audit=audit, wallboard=AcdWallboardSource(acd, engine)))
+    workbenches_plugin.install(app, workbenches_plugin.WorkbenchDeps(
+        WorkbenchQueries(engine), tickets, catalogue, calendar, callbacks, feed_redis, prefix, audit))
     asr_plugin.install(app, load_gazetteer(), lambda text: suggest_units(catalogue, text))
     openapi.install(app)
 

@@ -7,8 +7,11 @@ raised into a call or a transcription.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -42,3 +45,28 @@ class RedisEventBus:
         """Publish a domain event on the topic named by its `type` prefix (asr.segment -> asr)."""
         payload = event.to_dict()
         await self.publish(str(payload.get("type", "misc")).split(".", 1)[0], payload)
+
+
+@asynccontextmanager
+async def relayed(redis: aioredis.Redis, channels: Sequence[str],
+                  send: Callable[[bytes | str], Awaitable[None]]) -> AsyncIterator[None]:
+    """While the block runs, every message published on `channels` goes to `send` (a browser's
+    websocket, say), in order. One subscription per block, so a slow reader slows only itself;
+    `redis` must have no socket read timeout (a subscription waits indefinitely). A failing
+    `send` ends the relay quietly (the socket closed): the block decides when to finish."""
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(*channels)
+
+    async def forward() -> None:
+        async for message in pubsub.listen():
+            if message.get("type") == "message":
+                await send(message["data"])
+
+    forwarder = asyncio.create_task(forward(), name="bus-relay")
+    try:
+        yield
+    finally:
+        forwarder.cancel()
+        with suppress(asyncio.CancelledError, Exception):
+            await forwarder
+        await pubsub.aclose()

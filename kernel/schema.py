@@ -24,8 +24,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TextClause,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -184,6 +186,33 @@ tickets = Table(
 Index("ix_tickets_caller_number_created_at", tickets.c.caller_number, tickets.c.created_at)
 # Newest-first lists, and the day's range when a ticket number is allocated (migration 0006).
 Index("ix_tickets_created_at", tickets.c.created_at)
+
+# The workbenches' lists (migration 0013, workbenches/queues.py), partial: each holds only the
+# rows its list can show. The predicates are SQL text because the queries must repeat them
+# word for word (with literal statuses) for PostgreSQL to use the index under a generic plan.
+#: Tickets a unit still has in hand (not draft, not waiting for dispatch, not finished).
+UNIT_OPEN_STATUSES = ("dispatched", "in_progress", "return_requested", "extension_requested",
+                      "termination_requested", "feedback_submitted")
+#: Units' requests waiting for a hotline review.
+REVIEW_STATUSES = ("return_requested", "extension_requested", "termination_requested")
+_OPEN = f"status IN ({', '.join(repr(s) for s in UNIT_OPEN_STATUSES)})"
+#: Returned tickets, and drafts an agent has classified.
+WAITING_FOR_DISPATCH = "status = 'pending_dispatch' OR (status = 'draft' AND ticket_type IS NOT NULL)"
+WAITING_FOR_REVIEW = f"status IN ({', '.join(repr(s) for s in REVIEW_STATUSES)})"
+UNIT_OPEN_LEAD = _OPEN
+UNIT_OPEN_COOPERATING = f"{_OPEN} AND cooperating_units <> '[]'"
+#: (name, columns, predicate, columns carried along on PostgreSQL) of each. The cooperating
+#: index carries the unit list, so that finding a unit's tickets among the open cooperations
+#: reads the index alone (an index-only scan) and the table only for the tickets found.
+WORKBENCH_INDEXES: tuple[tuple[str, tuple[str, ...], TextClause, tuple[str, ...]], ...] = (
+    ("ix_tickets_open_by_lead_unit", ("lead_unit", "deadline", "ticket_no"), text(UNIT_OPEN_LEAD), ()),
+    ("ix_tickets_open_cooperating", ("deadline", "ticket_no"), text(UNIT_OPEN_COOPERATING), ("cooperating_units",)),
+    ("ix_tickets_waiting_for_dispatch", ("updated_at", "ticket_no"), text(WAITING_FOR_DISPATCH), ()),
+    ("ix_tickets_waiting_for_review", ("updated_at", "ticket_no"), text(WAITING_FOR_REVIEW), ()),
+)
+for _name, _columns, _where, _include in WORKBENCH_INDEXES:
+    Index(_name, *(tickets.c[c] for c in _columns), postgresql_where=_where, sqlite_where=_where,
+          postgresql_include=list(_include))
 
 transcript_segments = Table(
     "transcript_segments",

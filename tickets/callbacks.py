@@ -24,7 +24,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.clock import Clock, utc_now
-from kernel.errors import NotFound
+from kernel.errors import Conflict, NotFound
 from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks, calls
 from tickets import workflow
@@ -46,6 +46,8 @@ DUE, CALLING, DONE, AGENT = "due", "calling", "done", "agent"
 AGENT_CALLING = "agent_calling"
 #: An attempt `calling` for longer than this belonged to a process that died: take it again.
 STALE_ATTEMPT = timedelta(minutes=5)
+#: Tasks a callback agent may finish or reschedule from their page: all but the robot's call.
+PERSON_MAY_TAKE = (DUE, AGENT, AGENT_CALLING)
 
 
 @dataclass(frozen=True)
@@ -189,19 +191,54 @@ class CallbackService:
         await self._set(task_id, DONE, satisfaction.value)
         return ticket
 
-    async def record_answer(self, ticket_no: str, satisfaction: Satisfaction,
-                            actor: Actor = SURVEY_ACTOR) -> Ticket:
+    async def record_answer(self, ticket_no: str, satisfaction: Satisfaction | None,
+                            actor: Actor = SURVEY_ACTOR, *, reasonable: bool | None = None,
+                            reason: str = "") -> Ticket:
+        """The answer on the ticket. `reasonable` None: an unsatisfied citizen's request is
+        taken as reasonable (the robot cannot judge; a callback agent can). `satisfaction`
+        None: the citizen was not reached in the end (or declined to rate)."""
         ticket = await self._tickets.get(ticket_no)
+        reasonable = satisfaction is Satisfaction.UNSATISFIED if reasonable is None else reasonable
         new_deadline = None
         if satisfaction is Satisfaction.UNSATISFIED and ticket.lead_unit and ticket.ticket_type:
             terms = terms_for(self._catalogue, ticket.lead_unit, ticket.ticket_type, ticket.urgency)
             new_deadline = dispatch_deadlines(terms, self._tickets.now(), self._calendar)[0]
         new, _ = await self._tickets.transition(ticket_no, workflow.RecordCallback(
-            satisfaction=satisfaction, reasonable=satisfaction is Satisfaction.UNSATISFIED,
-            new_deadline=new_deadline), actor, ticket.version)
-        log.info("survey answer recorded", extra={"ticket_no": ticket_no,
-                                                   "satisfaction": satisfaction.value})
+            satisfaction=satisfaction, reasonable=reasonable, new_deadline=new_deadline, reason=reason),
+            actor, ticket.version)
+        log.info("survey answer recorded", extra={
+            "ticket_no": ticket_no, "satisfaction": satisfaction.value if satisfaction else None})
         return new
+
+    async def record_by_person(self, task_id: str, satisfaction: Satisfaction | None, actor: Actor, *,
+                               reasonable: bool, reason: str, outcome: str) -> Ticket:
+        """A callback agent's own callback (回访员): the answer, their judgement whether an
+        unsatisfied citizen's request is reasonable, and why, go on the ticket in their name;
+        `satisfaction` None is the final outcome of a citizen not reached (`outcome` says how).
+        Any task not in the robot's hands may be done so: due, on the agents' list, or called."""
+        task = await self._get(task_id)
+        if task.status not in PERSON_MAY_TAKE:
+            raise Conflict("the automatic dialer is calling this citizen now; try again shortly",
+                           task=task_id)
+        ticket = await self.record_answer(task.ticket_no, satisfaction, actor, reasonable=reasonable,
+                                          reason=reason)
+        await self._set(task_id, DONE, satisfaction.value if satisfaction else outcome[:32])
+        return ticket
+
+    async def retry_by_person(self, task_id: str, at: datetime, outcome: str) -> CallbackTask:
+        """A callback agent did not reach the citizen and will try again at `at`: the task
+        stays on the agents' list (the robot no longer takes it), due then, with why."""
+        async with self._engine.begin() as conn:
+            moved = await conn.execute(
+                update(callback_tasks)
+                .where(callback_tasks.c.id == task_id, callback_tasks.c.status.in_(PERSON_MAY_TAKE))
+                .values(status=AGENT, due_at=at, result=outcome[:32],
+                        attempts=callback_tasks.c.attempts + 1, updated_at=self._clock()))
+        if moved.rowcount != 1:
+            await self._get(task_id)  # NotFound when there is no such task
+            raise Conflict("the automatic dialer is calling this citizen now; try again shortly",
+                           task=task_id)
+        return await self._get(task_id)
 
     async def listed(self, status: str | None = None, limit: int = 100) -> list[CallbackTask]:
         query = select(callback_tasks).order_by(callback_tasks.c.due_at).limit(limit)

@@ -33,7 +33,7 @@ import types
 import typing
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from enum import Enum
@@ -308,17 +308,24 @@ class TicketFilter:
     offset: int = 0
 
 
-def _involves(unit: str) -> Any:
+def cooperates(unit: str) -> Any:
+    """`unit` is among the ticket's cooperating units (a JSON list in one column)."""
     escaped = json.dumps(unit, ensure_ascii=False).replace("\\", "\\\\").replace(
         "%", "\\%").replace("_", "\\_")
-    return or_(tickets.c.lead_unit == unit,
-               tickets.c.cooperating_units.like(f"%{escaped}%", escape="\\"))
+    return tickets.c.cooperating_units.like(f"%{escaped}%", escape="\\")
+
+
+def _involves(unit: str) -> Any:
+    return or_(tickets.c.lead_unit == unit, cooperates(unit))
 
 
 # ---- the repository ------------------------------------------------------------------------
 
 
 Guard = Callable[[Ticket], None]
+#: Told of every committed transition (after the commit): the composition root publishes a
+#: notice on the event bus (`tickets.announcements`). Best effort: it must not raise.
+Announce = Callable[[Ticket, TicketEvent], Awaitable[None]]
 
 
 class TicketStore:
@@ -327,10 +334,11 @@ class TicketStore:
     def __init__(
         self, engine: AsyncEngine, node_id: str, clock: Clock = utc_now,
         policy: workflow.WorkflowPolicy = workflow.DEFAULT_POLICY,
-        metrics: Metrics | None = None,
+        metrics: Metrics | None = None, announce: Announce | None = None,
     ) -> None:
         TicketNumber(local_date_of(clock()), node_id, 1)  # validates the node id at start-up
         self._metrics = TicketMetrics(metrics)
+        self._announce = announce
         self._engine = engine
         self._node_id = node_id
         self._clock = clock
@@ -407,6 +415,8 @@ class TicketStore:
             raise Conflict("ticket was changed by someone else; reload it",
                            ticket_no=ticket_no, expected_version=expected_version) from exc
         self._metrics.committed(event, new)
+        if self._announce is not None:
+            await self._announce(new, event)
         log.info("ticket transition", extra={
             "ticket_no": ticket_no, "agent": actor.id, "role": actor.role.value,
             "event": event.event_type, "version": event.version, "status": new.status.value})

@@ -57,7 +57,7 @@ async function whoAmI() {
   }
 }
 
-/** Who is signed in: {username, display_name, role, role_title, unit, csrf_token, pages, home}. */
+/** Who is signed in: {username, display_name, role, role_title, unit, unit_name, csrf_token, pages, home}. */
 export const person = await whoAmI();
 
 // The server sends a person to this page only if their role may use it (kernel/pages.py);
@@ -68,7 +68,7 @@ if (!person.pages.some((p) => p.path === location.pathname)) {
 }
 
 /** JSON over the backend's HTTP API with the session; an Error with the API's message (and
- *  `.status`) on failure. A 401 means the session ended: back to the sign-in page. */
+ *  `.status`, `.code`) on failure. A 401 means the session ended: back to the sign-in page. */
 export async function api(method, path, body) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -82,6 +82,7 @@ export async function api(method, path, body) {
   if (!response.ok) {
     const error = new Error(data.message || `${response.status}`);
     error.status = response.status;
+    error.code = data.error;  // the error hierarchy's code (kernel/errors.py): pages word it in Chinese
     throw error;
   }
   return data;
@@ -167,7 +168,8 @@ export function showSessionBar(element, {beforeSignOut} = {}) {
   const who = document.createElement('span');
   who.className = 'session-who';
   who.id = 'session-who';
-  who.textContent = `${person.display_name} · ${person.role_title}${person.unit ? ` · ${person.unit}` : ''}`;
+  const unit = person.unit_name || person.unit;
+  who.textContent = `${person.display_name} · ${person.role_title}${unit ? ` · ${unit}` : ''}`;
   who.title = `账号 ${person.username}`;
   const out = document.createElement('button');
   out.type = 'button';

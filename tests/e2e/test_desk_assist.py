@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from aiohttp.test_utils import TestServer
 
 from asr.models import AsrSettings
 from devtools.sandbox import AsteriskSandbox
-from devtools.sipp_scenarios import speech_call_scenario
 from hotline.settings import Settings
 from kernel.database import create_engine
 from tests.asr_fixtures import AsrLanguage, render_speech
@@ -95,19 +93,12 @@ async def test_the_assist_panel_fills_from_the_callers_speech_and_applies_with_o
             page.on("websocket", watch)
             desk = Desk(page, console)
             await sign_in(page, f"http://127.0.0.1:{server.port}", "/", "a8")
-            await desk.wait_for("registration", "document.getElementById('phone-status').textContent === '已注册'")
-            await page.click("#go-available")
-            await desk.wait_for("available", "document.getElementById('agent-status').textContent === '就绪'")
+            await desk.available()
 
             # 1. The caller speaks from the moment the call is answered by the hotline; the
             #    agent answers in the page.
-            scenario = asterisk.write_sipp_file(
-                f"assist-{uuid.uuid4().hex[:6]}.xml", speech_call_scenario(wav, hold_ms=30_000, loops=-1))
-            sipp = asyncio.create_task(asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
-                                                         "-set", "caller", CALLER))
-            await desk.wait_for("the offer", "!document.getElementById('answer').disabled")
-            await page.click("#answer")
-            await desk.wait_for("the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
+            sipp = desk.call_in(asterisk, wav, CALLER, hold_ms=30_000)
+            await desk.answer()
 
             # 2. The panel fills from the caller's words, each suggestion with the words behind it.
             for what, element_id, words, timeout in (

@@ -110,6 +110,25 @@ class Desk:
     async def stats(self) -> dict[str, dict[str, float]]:
         return dict(await self.page.evaluate("() => window.deskDebug.softphone.stats()"))
 
+    async def available(self) -> None:
+        """Signed in: the softphone registers, the agent goes available."""
+        await self.wait_for("registration", "document.getElementById('phone-status').textContent === '已注册'")
+        await self.page.click("#go-available")
+        await self.wait_for("available", "document.getElementById('agent-status').textContent === '就绪'")
+
+    def call_in(self, asterisk: AsteriskSandbox, wav: str, caller: str, hold_ms: int) -> asyncio.Task[Any]:
+        """A citizen (SIPp) calls 12345 saying `wav` in a loop for `hold_ms`; the call's task."""
+        scenario = asterisk.write_sipp_file(
+            f"desk-{uuid.uuid4().hex[:6]}.xml", speech_call_scenario(wav, hold_ms=hold_ms, loops=-1))
+        return asyncio.create_task(asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
+                                                     "-set", "caller", caller))
+
+    async def answer(self) -> None:
+        """The offer comes; the agent answers in the page; the call is on."""
+        await self.wait_for("the offer", "!document.getElementById('answer').disabled")
+        await self.page.click("#answer")
+        await self.wait_for("the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
+
 
 async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
     backend: tuple[Settings, TestServer], asterisk: AsteriskSandbox, asr_language: AsrLanguage,

@@ -1,0 +1,239 @@
+"""A ticket walks through the workbench pages in a real browser (Debian's Chromium, headless),
+served by the whole backend `hotline run` builds (real SQLite and Redis; no Asterisk: the call
+is written as the call path writes it, with its transcript, tests/recording_files.py).
+
+The agent's ticket (registered and classified with the agent's own session, as the desk does)
+→ the dispatcher opens it from the queue with the keyboard and dispatches it with one key →
+the unit's open inbox is told at once (pushed, counted), opens it (the confidential caller
+masked, the relay's code shown), signs, asks for an extension with a
+reason → the dispatcher approves it in the review queue → the unit gives feedback with an
+evidence file uploaded in the page → the callback agent records 满意 with the key 1 → the
+ticket is closed. A ticket's hostile text stays text on every page; no address carries a token.
+Screenshots of each page with this data go to HOTLINE_SHOTS_DIR (default var/shots).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from kernel.database import create_engine
+from tests.e2e.test_pages_sign_in import browser, new_page  # noqa: F401  (the browser fixture)
+from tests.page_sign_in import PASSWORD, WAIT_MS, AddressLog, add_person
+from tests.recording_files import insert_call, write_wav
+from tests.whole_app import whole_app, whole_app_settings
+from tests.workbench_walk import (
+    dispatch_with_one_key,
+    give_feedback,
+    open_due_callback,
+    open_from_the_dispatch_queue,
+    open_pushed_ticket,
+    open_unit_inbox,
+    record_satisfied,
+    shot,
+    sign_ticket,
+)
+
+UNIT = "city-housing"
+HOSTILE = "<img src=x onerror=\"window.pwned=1\"><b>加粗</b>"
+CALLER = "13812345678"
+
+
+@dataclass
+class Site:
+    base: str
+    settings: Any
+
+
+@pytest.fixture
+async def site(tmp_path: Path, sqlite_url: str, redis_key_prefix: str,
+               redis_client: aioredis.Redis) -> AsyncIterator[Site]:
+    settings = whole_app_settings(tmp_path, sqlite_url, redis_key_prefix)
+    async with whole_app(settings) as client:
+        engine = create_engine(settings.database.url)
+        try:
+            for username, role, unit, name in (
+                    ("li", "agent", None, "李娜"), ("pai", "dispatcher", None, "派单员王"),
+                    ("zhang", "unit", UNIT, "住建局张"), ("hui", "callback_agent", None, "回访员陈")):
+                await add_person(engine, username, role, unit, display_name=name)
+        finally:
+            await engine.dispose()
+        yield Site(str(client.make_url("")).rstrip("/"), settings)
+
+
+async def agents_ticket(site: Site, tmp_path: Path) -> str:
+    """What the desk does for a call: the call with its transcript, the ticket registered with
+    the call and classified, in the agent's own session (cookie and CSRF token)."""
+    engine = create_engine(site.settings.database.url)
+    try:
+        call_id = await insert_call(
+            engine, caller=CALLER, started_at=datetime(2026, 12, 7, 1, 0, tzinfo=UTC), seconds=8.0, agent_id="li",
+            recording=write_wav(tmp_path / "recordings" / "call.wav", 8.0),
+            lines=(("caller", 0.0, 3.0, "我们小区的电梯停了三天了，物业一直不修"),
+                   ("agent", 3.0, 5.0, "好的，我给您登记"), ("caller", 5.0, 8.0, HOSTILE)))
+    finally:
+        await engine.dispose()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(f"{site.base}/api/session", json={"username": "li", "password": PASSWORD}) as response:
+            assert response.status == 200, await response.text()
+            headers = {"X-CSRF-Token": (await response.json())["csrf_token"]}
+        async with http.post(f"{site.base}/api/tickets", headers=headers, json={
+                "channel": "phone", "caller": {"number": CALLER, "name": "赵先生", "confidential": True},
+                "call_ids": [call_id], "summary": "小区电梯停运三天物业不修"}) as response:
+            assert response.status == 201, await response.text()
+            ticket = (await response.json())["ticket"]
+        async with http.post(f"{site.base}/api/tickets/{ticket['ticket_no']}/commands/classify", headers=headers, json={
+                "expected_version": ticket["version"], "ticket_type": "complaint",
+                "summary": "小区电梯停运三天物业不修", "location": "东城区幸福小区3号楼",
+                "content": f"来电人反映小区电梯停运三天，物业公司一直不修。{HOSTILE}"}) as response:
+            assert response.status == 200, await response.text()
+    return str(ticket["ticket_no"])
+
+
+async def ticket_status(site: Site, no: str) -> str:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(f"{site.base}/api/session", json={"username": "pai", "password": PASSWORD}) as response:
+            assert response.status == 200
+        async with http.get(f"{site.base}/api/tickets/{no}") as response:
+            return str((await response.json())["ticket"]["status"])
+
+
+async def no_markup_from_the_ticket(page: Any) -> None:
+    """The hostile words are on the page as text, and made no element."""
+    assert await page.evaluate("window.pwned === undefined")
+    assert await page.evaluate("document.querySelectorAll('main img, main b').length") == 0
+
+
+async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_and_closes(
+    site: Site, browser: Any, tmp_path: Path,
+) -> None:
+    no = await agents_ticket(site, tmp_path)
+    problems: list[str] = []
+    addresses = AddressLog()
+
+    # The unit's inbox is open before the dispatch: the ticket must be pushed to it.
+    unit_context, unit = await new_page(browser, problems)
+    addresses.watch(unit)
+    await open_unit_inbox(unit, site.base, "zhang")
+    assert await unit.is_visible("#inbox-empty")
+    assert await unit.inner_text("#session-who") == "住建局张 · 承办单位工作人员 · 市住房和城乡建设局"
+
+    # The dispatcher: the queue's first row has the focus; Enter opens it, D dispatches it.
+    desk_context, desk = await new_page(browser, problems)
+    addresses.watch(desk)
+    await open_from_the_dispatch_queue(desk, site.base, "pai", no)
+    await desk.wait_for_selector("#transcript li", timeout=WAIT_MS)
+    assert await desk.eval_on_selector("#units input[name=lead]:checked", "e => e.value") == UNIT
+    assert "电梯停了三天" in await desk.inner_text("#transcript")
+    assert HOSTILE in await desk.inner_text("#ticket .ticket-content")
+    await no_markup_from_the_ticket(desk)
+    await shot(desk, "dispatcher")
+    await dispatch_with_one_key(desk)
+
+    # The unit is told at once: counted, marked, listed; it opens it, the caller masked.
+    unit_row = await open_pushed_ticket(unit, no, "unit-inbox-pushed")
+    ticket_text = await unit.inner_text("#ticket")  # a confidential (保密) caller: reached through the relay
+    assert CALLER not in ticket_text and "赵先生" not in ticket_text and "保密来电人" in ticket_text
+    await unit.wait_for_selector("#relay:not(.hidden)", timeout=WAIT_MS)
+    assert "联络码" in await unit.inner_text("#relay") and CALLER not in await unit.inner_text("#relay")
+    assert HOSTILE in await unit.inner_text("#ticket .ticket-content")
+    await no_markup_from_the_ticket(unit)
+    assert await unit.is_hidden("#new-count")
+    await sign_ticket(unit)
+
+    # An extension, asked with a reason: the dispatcher approves it in the review queue.
+    await unit.click("#actions button[data-action=request-extension]")
+    await unit.click("#action-submit")  # nothing filled in: said next to the field
+    assert await unit.text_content("[data-error-for=text]") == "请填写延期理由。"
+    await unit.fill("#text", "需协调电梯维保单位更换主板，配件到货需一周")
+    await unit.fill("#requested-deadline", "2027-01-15T17:00")
+    await unit.click("#action-submit")
+    await unit.wait_for_function("document.querySelector('#ticket').innerText.includes('申请延期')", timeout=WAIT_MS)
+    # The request is pushed to the dispatcher's open page.
+    review = f"#reviews tr[data-ticket-no='{no}']"
+    await desk.wait_for_selector(review, timeout=WAIT_MS)
+    await desk.focus(review)
+    await desk.keyboard.press("Enter")
+    await desk.wait_for_function("document.querySelector('#request .request-reason')?.textContent.includes('电梯维保')",
+                                 timeout=WAIT_MS)
+    await desk.click("#refuse")  # refused without a reason: said next to the field
+    assert await desk.text_content("[data-error-for=reason]") == "不同意时请填写审核意见。"
+    await shot(desk, "dispatcher-review")
+    await desk.click("#approve")
+    await desk.wait_for_selector("#review-empty:not(.hidden)", timeout=WAIT_MS)
+
+    # Feedback with an evidence file uploaded in the page.
+    # The approval is pushed too: the inbox shows the ticket back in progress.
+    await unit.wait_for_function(f"document.querySelector(\"{unit_row}\")?.innerText.includes('办理中')",
+                                 timeout=WAIT_MS)
+    await unit.focus(unit_row)
+    await unit.keyboard.press("Enter")
+    await unit.wait_for_selector("#actions button[data-action=feedback]", timeout=WAIT_MS)
+    evidence = tmp_path / "维修记录.txt"
+    evidence.write_text("电梯维修记录：更换主板一块。", encoding="utf-8")
+    result = "已督促物业更换电梯主板，电梯于12月9日恢复运行，已电话告知来电人。"
+    await give_feedback(unit, result, evidence, "unit-ticket")
+
+    # The callback agent: the survey is due; Enter opens it, 1 is 满意, Enter records it.
+    back_context, back = await new_page(browser, problems)
+    addresses.watch(back)
+    await open_due_callback(back, site.base, "hui", no, result)
+    await no_markup_from_the_ticket(back)
+    await record_satisfied(back, "callbacks")
+
+    assert await ticket_status(site, no) == "closed"
+    assert addresses.with_tokens() == []
+    assert problems == []
+    for context in (unit_context, desk_context, back_context):
+        await context.close()
+
+
+async def test_a_return_with_evidence_uploaded_in_the_page_is_refused_by_the_dispatcher_with_a_reason(
+    site: Site, browser: Any, tmp_path: Path,
+) -> None:
+    no = await agents_ticket(site, tmp_path)
+    problems: list[str] = []
+    unit_context, unit = await new_page(browser, problems)
+    await open_unit_inbox(unit, site.base, "zhang")
+    desk_context, desk = await new_page(browser, problems)
+    await open_from_the_dispatch_queue(desk, site.base, "pai", no)
+    await dispatch_with_one_key(desk)
+    unit_row = await open_pushed_ticket(unit, no)
+    await unit.click("#actions button[data-action=request-return]")
+    await unit.fill("#text", "电梯属特种设备，归市场监管部门管理")
+    await unit.click("#action-submit")  # no evidence: said next to the upload
+    assert await unit.text_content("[data-error-for=attachments]") == "请上传证明材料。"
+    evidence = tmp_path / "职责说明.txt"
+    evidence.write_text("特种设备安全监察由市场监管部门负责。", encoding="utf-8")
+    await unit.set_input_files("#files", str(evidence))
+    await unit.click("#action-submit")
+    await unit.wait_for_function(f"document.querySelector(\"{unit_row}\")?.innerText.includes('申请退回')",
+                                 timeout=WAIT_MS)
+
+    # The request is pushed to the dispatcher's open page.
+    review = f"#reviews tr[data-ticket-no='{no}']"
+    await desk.wait_for_selector(review, timeout=WAIT_MS)
+    await desk.focus(review)
+    await desk.keyboard.press("Enter")
+    await desk.wait_for_selector("#request .evidence a", timeout=WAIT_MS)
+    link = await desk.get_attribute("#request .evidence a", "href")
+    assert await desk.text_content("#request .evidence a") == "[附件] 职责说明.txt"
+    # The evidence opens in the page's session (hotline staff read every file).
+    assert await desk.evaluate(f"fetch('{link}').then(r => r.text())") == "特种设备安全监察由市场监管部门负责。"
+    await desk.fill("#review-reason", "电梯停运系物业管理问题，属住建部门职责")
+    await shot(desk, "dispatcher-return-review")
+    await desk.focus("#refuse")
+    await desk.keyboard.press("Enter")
+    await desk.wait_for_selector("#review-empty:not(.hidden)", timeout=WAIT_MS)
+    await unit.wait_for_function(f"document.querySelector(\"{unit_row}\")?.innerText.includes('待签收')",
+                                 timeout=WAIT_MS)
+    assert problems == []
+    for context in (desk_context, unit_context):
+        await context.close()

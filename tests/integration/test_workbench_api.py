@@ -1,0 +1,237 @@
+"""The workbenches' pages and API in the whole app (`build_app`), on real SQLite and PostgreSQL
+and real Redis: who is served which page, the dispatch queue's order and what it leaves out,
+a unit's inbox (its own tickets, the nearest deadline first, marked) and its CSV, the unit's
+push socket (its own unit's tickets only, from the hotline's origin only), and the callback
+agent's answers (the reason required when unsatisfied, a reasonable complaint reopened, a
+citizen not reached retried or closed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientWebSocketResponse, WSServerHandshakeError
+from aiohttp.test_utils import TestClient
+
+from accounts.store import AccountStore
+from kernel.auth import SESSION_COOKIE
+from kernel.database import create_engine
+from kernel.roles import Role
+from tests.integration.test_access_matrix import PASSWORD_HASH
+from tests.whole_app import whole_app, whole_app_settings
+
+HOUSING, URBAN = "city-housing", "city-urban-management"
+PEOPLE = {"sup": ("supervisor", None), "pai": ("dispatcher", None), "li": ("agent", None),
+          "hui": ("callback_agent", None), "zhang": ("unit", HOUSING), "wang": ("unit", URBAN)}
+
+
+@dataclass
+class Person:
+    cookie: str
+    csrf: str
+
+    def headers(self) -> dict[str, str]:
+        return {"Cookie": f"{SESSION_COOKIE}={self.cookie}", "X-CSRF-Token": self.csrf}
+
+
+@dataclass
+class Hotline:
+    client: TestClient
+    people: dict[str, Person]
+
+    async def call(self, who: str, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        async with self.client.request(method, path, headers=self.people[who].headers(), json=body,
+                                       allow_redirects=False) as response:
+            text = await response.text()
+            assert response.status == status, text
+            return json.loads(text) if response.content_type == "application/json" else text
+
+    async def ticket(self, summary: str, *, classify: bool = True) -> dict[str, Any]:
+        ticket = (await self.call("sup", "POST", "/api/tickets", {
+            "channel": "phone", "caller": {"number": "13812345678"}, "summary": summary}, 201))["ticket"]
+        if classify:
+            ticket = (await self.command("sup", ticket, "classify", ticket_type="complaint", summary=summary,
+                                         content=f"{summary}，请尽快处理"))
+        return ticket
+
+    async def socket(self, who: str, path: str, origin: str | None = None) -> ClientWebSocketResponse:
+        """A page's websocket: `who`'s session cookie, from the hotline's own origin unless told."""
+        return await self.client.ws_connect(path, headers={
+            **self.people[who].headers(), "Origin": origin or f"http://127.0.0.1:{self.client.port}"})
+
+    async def refused(self, who: str, path: str, origin: str | None = None) -> int:
+        """The status a websocket's handshake is refused with."""
+        with pytest.raises(WSServerHandshakeError) as refusal:
+            await self.socket(who, path, origin)
+        return refusal.value.status
+
+    async def command(self, who: str, ticket: dict[str, Any], name: str, **body: Any) -> dict[str, Any]:
+        answer = await self.call(who, "POST", f"/api/tickets/{ticket['ticket_no']}/commands/{name}",
+                                 {"expected_version": ticket["version"], **body})
+        return dict(answer["ticket"])
+
+
+@pytest.fixture
+async def hotline(tmp_path: Path, database_url: str, redis_key_prefix: str,
+                  redis_client: object) -> AsyncIterator[Hotline]:
+    settings = whole_app_settings(tmp_path, database_url, redis_key_prefix)
+    async with whole_app(settings) as client:
+        engine = create_engine(settings.database.url)
+        people = {}
+        try:
+            accounts = AccountStore(engine)
+            for username, (role, unit) in PEOPLE.items():
+                await accounts.add(username, username, Role(role), unit, PASSWORD_HASH)
+                secret, record = await accounts.create_session(username, remote=None, user_agent=None)
+                people[username] = Person(secret, record.csrf_token)
+        finally:
+            await engine.dispose()
+        yield Hotline(client, people)
+
+
+@pytest.mark.parametrize(("path", "allowed", "refused"), [
+    ("/dispatch", ("pai", "sup"), ("li", "hui", "zhang")),
+    ("/unit", ("zhang",), ("pai", "sup", "li", "hui")),
+    ("/callbacks", ("hui", "sup"), ("pai", "li", "zhang")),
+])
+async def test_each_workbench_page_is_served_to_its_roles_only(
+    hotline: Hotline, path: str, allowed: tuple[str, ...], refused: tuple[str, ...],
+) -> None:
+    for who in allowed:
+        assert "<!doctype html>" in await hotline.call(who, "GET", path)
+    for who in refused:
+        async with hotline.client.get(path, headers=hotline.people[who].headers(), allow_redirects=False) as response:
+            assert (response.status, response.headers["Location"]) == (303, f"/signin?denied={path}")
+    session = await hotline.call(allowed[0], "GET", "/api/session")
+    assert path in [p["path"] for p in session["pages"]]
+
+
+async def test_the_dispatch_queue_is_longest_waiting_first_without_unclassified_drafts_or_callers(
+    hotline: Hotline,
+) -> None:
+    first = await hotline.ticket("路灯不亮")
+    await hotline.ticket("还在坐席手上", classify=False)
+    second = await hotline.ticket("小区电梯停运")
+    queue = (await hotline.call("pai", "GET", "/api/workbench/dispatch-queue"))["tickets"]
+    assert [t["ticket_no"] for t in queue] == [first["ticket_no"], second["ticket_no"]]
+    assert queue[0]["status_title"] == "受理中" and queue[0]["ticket_type_title"] == "投诉"
+    assert queue[0]["caller"] == {"confidential": False, "anonymous": False}  # the number: only in the ticket
+    await hotline.call("zhang", "GET", "/api/workbench/dispatch-queue", status=403)
+    preview = await hotline.call("pai", "GET", f"/api/workbench/tickets/{first['ticket_no']}/deadline-preview"
+                                               f"?unit={HOUSING}")
+    assert preview["working_days"] >= 1 and preview["sign_deadline"] <= preview["deadline"]
+    refused = await hotline.call("pai", "GET", f"/api/workbench/tickets/{first['ticket_no']}/deadline-preview"
+                                               "?unit=nowhere", status=400)
+    assert refused["message"] == "派单目录中没有这个单位"
+    assert (await hotline.call("pai", "GET", f"/api/workbench/tickets/{first['ticket_no']}/transcript")) == {
+        "calls": []}  # no call behind it; once dispatched, its call is no longer the dispatcher's to read
+    await hotline.command("pai", first, "dispatch", lead_unit=HOUSING)
+    gone = await hotline.call("pai", "GET", f"/api/workbench/tickets/{first['ticket_no']}/transcript", status=409)
+    assert gone["message"] == "只有待派单或待审核的工单可以查看通话转写"
+
+
+async def test_a_units_inbox_holds_its_own_tickets_nearest_deadline_first_marked_and_exported(
+    hotline: Hotline,
+) -> None:
+    now = datetime.now(UTC)
+    later, soon, helping, other = (await hotline.ticket("=HYPERLINK(\"x\") 噪声扰民"), await hotline.ticket("井盖缺失"),
+                                   await hotline.ticket("占道施工"), await hotline.ticket("渣土车遗撒"))
+    for ticket, unit, cooperating, due in (
+            (later, HOUSING, [], now + timedelta(days=9)), (soon, HOUSING, [], now + timedelta(hours=6)),
+            (helping, URBAN, [HOUSING], now + timedelta(hours=2)), (other, URBAN, [], now + timedelta(hours=1))):
+        await hotline.command("pai", ticket, "dispatch", lead_unit=unit, cooperating_units=cooperating,
+                              deadline=due.isoformat(), sign_deadline=(now + timedelta(minutes=30)).isoformat())
+    inbox = await hotline.call("zhang", "GET", "/api/workbench/unit-inbox")
+    assert [(t["ticket_no"], t["mark"], t["role_title"]) for t in inbox["tickets"]] == [
+        (helping["ticket_no"], "due_soon", "配合"), (soon["ticket_no"], "due_soon", "牵头"),
+        (later["ticket_no"], "on_time", "牵头")]
+    assert inbox["counts"] == {"overdue": 0, "due_soon": 2}
+
+    csv = await hotline.call("zhang", "GET", "/api/workbench/unit-inbox.csv")
+    lines = csv.splitlines()
+    assert lines[0].startswith("\ufeff工单号,状态,时限")
+    assert len(lines) == 4 and lines[2].startswith(f"{soon['ticket_no']},待签收,一天内到期")
+    assert "'=HYPERLINK" in lines[3]  # a spreadsheet shows it, never runs it
+    await hotline.call("pai", "GET", "/api/workbench/unit-inbox.csv", status=403)
+
+
+async def test_the_unit_socket_pushes_its_own_units_tickets_only_and_only_to_the_hotlines_pages(
+    hotline: Hotline,
+) -> None:
+    assert await hotline.refused("zhang", "/ws/workbench/unit", "https://evil.example") == 403  # another site's page
+    assert await hotline.refused("pai", "/ws/workbench/unit") == 403
+    ws = await hotline.socket("zhang", "/ws/workbench/unit")
+    try:
+        assert (await ws.receive_json(timeout=10))["type"] == "ready"
+        theirs, ours = await hotline.ticket("渣土车遗撒"), await hotline.ticket("电梯停运")
+        await hotline.command("pai", theirs, "dispatch", lead_unit=URBAN)
+        await hotline.command("pai", ours, "dispatch", lead_unit=HOUSING)
+        pushed = await ws.receive_json(timeout=10)
+        assert pushed == {"type": "ticket", "event": "ticket.Dispatched", "ticket_no": ours["ticket_no"],
+                          "status": "dispatched", "status_title": "待签收", "lead": True}
+    finally:
+        await ws.close()
+
+
+async def test_the_dispatcher_socket_pushes_tickets_coming_into_and_leaving_the_queues(hotline: Hotline) -> None:
+    assert await hotline.refused("zhang", "/ws/workbench/dispatch") == 403
+    ws = await hotline.socket("pai", "/ws/workbench/dispatch")
+    try:
+        assert (await ws.receive_json(timeout=10))["type"] == "ready"
+        ticket = await hotline.ticket("路灯不亮")  # classified: it comes into the queue
+        assert (await ws.receive_json(timeout=10))["event"] == "ticket.TicketClassified"
+        ticket = await hotline.command("pai", ticket, "dispatch", lead_unit=HOUSING)
+        assert (await ws.receive_json(timeout=10))["event"] == "ticket.Dispatched"
+        await hotline.command("zhang", ticket, "sign")  # none of the dispatcher's business
+        ticket = await hotline.ticket("井盖缺失")
+        assert (await ws.receive_json(timeout=10))["ticket_no"] == ticket["ticket_no"]
+    finally:
+        await ws.close()
+
+
+async def feedback_given(hotline: Hotline, summary: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A ticket the unit signed and answered: its survey task is due."""
+    ticket = await hotline.ticket(summary)
+    ticket = await hotline.command("pai", ticket, "dispatch", lead_unit=HOUSING)
+    ticket = await hotline.command("zhang", ticket, "sign")
+    ticket = await hotline.command("zhang", ticket, "feedback", result="已处理")
+    tasks = (await hotline.call("hui", "GET", "/api/callbacks?status=due"))["callbacks"]
+    return ticket, next(t for t in tasks if t["ticket_no"] == ticket["ticket_no"])
+
+
+async def test_an_unsatisfied_answer_needs_its_reason_and_a_reasonable_one_goes_back_to_the_unit(
+    hotline: Hotline,
+) -> None:
+    ticket, task = await feedback_given(hotline, "楼道灯不亮")
+    path = f"/api/workbench/callbacks/{task['id']}/answer"
+    refused = await hotline.call("hui", "POST", path, {"satisfaction": "unsatisfied"}, status=400)
+    assert refused["message"] == "请填写不满意的原因"
+    await hotline.call("zhang", "POST", path, {"satisfaction": "satisfied"}, status=403)
+    answer = await hotline.call("hui", "POST", path, {"satisfaction": "unsatisfied", "reasonable": True,
+                                                      "reason": "灯只亮了一天又坏了"})
+    assert (answer["status"], answer["status_title"]) == ("in_progress", "办理中")
+    events = (await hotline.call("sup", "GET", f"/api/tickets/{ticket['ticket_no']}"))["events"]
+    assert events[-1]["data"]["reason"] == "不满意：灯只亮了一天又坏了" and events[-1]["actor"]["id"] == "hui"
+    assert next(t for t in (await hotline.call("hui", "GET", "/api/callbacks"))["callbacks"]
+                if t["id"] == task["id"])["status"] == "done"
+
+
+async def test_a_citizen_not_reached_is_tried_again_later_then_closed_with_the_final_outcome(
+    hotline: Hotline,
+) -> None:
+    ticket, task = await feedback_given(hotline, "噪声扰民")
+    retry = await hotline.call("hui", "POST", f"/api/workbench/callbacks/{task['id']}/not-reached",
+                               {"outcome": "no_answer", "retry_minutes": 120})
+    assert (retry["task"]["status"], retry["task"]["result"]) == ("agent", "no_answer")
+    assert datetime.fromisoformat(retry["task"]["due_at"]) > datetime.now(UTC) + timedelta(minutes=100)
+    final = await hotline.call("hui", "POST", f"/api/workbench/callbacks/{task['id']}/not-reached",
+                               {"outcome": "switched_off"})
+    assert final["status"] == "closed"
+    events = (await hotline.call("sup", "GET", f"/api/tickets/{ticket['ticket_no']}"))["events"]
+    assert events[-1]["data"]["satisfaction"] is None and "关机/停机" in events[-1]["data"]["reason"]

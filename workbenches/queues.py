@@ -1,0 +1,91 @@
+"""The workbenches' lists, read from the tickets' projection (`kernel.schema.tickets`): the
+dispatch queue, the review queue and a unit's inbox. Reads only: every change goes through the
+ticket workflow's API.
+
+Each list is read off a partial index made for it (migration 0013) in the order it shows, so
+its first page costs the same with a million tickets as with a hundred. The conditions are the
+indexes' own predicates (`kernel.schema`), sent as SQL text with literal statuses: PostgreSQL
+uses a partial index only when it can prove the query's condition implies the index's, which
+it cannot do for bound parameters once it switches to a generic plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text, union
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kernel.schema import (
+    UNIT_OPEN_COOPERATING,
+    UNIT_OPEN_LEAD,
+    WAITING_FOR_DISPATCH,
+    WAITING_FOR_REVIEW,
+    tickets,
+    transcript_segments,
+)
+from tickets.model import Ticket
+from tickets.store import cooperates, ticket_from_row
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptLine:
+    speaker: str
+    start: float
+    text: str
+
+
+def dispatch_queue_statement(limit: int) -> Any:
+    """Returned tickets and classified drafts, the longest-waiting first (waiting since the
+    last change: the classification, or the approved return)."""
+    return (select(tickets).where(text(WAITING_FOR_DISPATCH))
+            .order_by(tickets.c.updated_at, tickets.c.ticket_no).limit(limit))
+
+
+def review_queue_statement(limit: int) -> Any:
+    """Units' requests waiting for a review, the oldest first."""
+    return (select(tickets).where(text(WAITING_FOR_REVIEW))
+            .order_by(tickets.c.updated_at, tickets.c.ticket_no).limit(limit))
+
+
+def unit_inbox_statement(unit: str, limit: int) -> Any:
+    """The unit's open tickets, as lead or cooperating unit, the nearest deadline first: the
+    first `limit` of each kind off its own index, then merged."""
+    by_deadline = (tickets.c.deadline, tickets.c.ticket_no)
+    lead = (select(tickets).where(tickets.c.lead_unit == unit, text(UNIT_OPEN_LEAD))
+            .order_by(*by_deadline).limit(limit).subquery())
+    # The unit's place in the list is found in the index alone (it carries the lists), then
+    # only those tickets are read: a unit that seldom cooperates costs no table reads.
+    found = (select(tickets.c.ticket_no).where(text(UNIT_OPEN_COOPERATING), cooperates(unit))
+             .order_by(*by_deadline).limit(limit))
+    cooperating = select(tickets).where(tickets.c.ticket_no.in_(found)).subquery()
+    merged = union(select(lead), select(cooperating)).subquery()
+    return select(merged).order_by(merged.c.deadline.asc().nulls_last(), merged.c.ticket_no).limit(limit)
+
+
+class WorkbenchQueries:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def _rows(self, statement: Any) -> list[Ticket]:
+        async with self._engine.connect() as conn:
+            return [ticket_from_row(row) for row in (await conn.execute(statement)).all()]
+
+    async def dispatch_queue(self, limit: int) -> list[Ticket]:
+        return await self._rows(dispatch_queue_statement(limit))
+
+    async def review_queue(self, limit: int) -> list[Ticket]:
+        return await self._rows(review_queue_statement(limit))
+
+    async def unit_inbox(self, unit: str, limit: int) -> list[Ticket]:
+        return await self._rows(unit_inbox_statement(unit, limit))
+
+    async def transcript_excerpt(self, call_id: str, limit: int) -> list[TranscriptLine]:
+        """The first lines of a call's transcript, in the order they were spoken."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(
+                select(transcript_segments.c.speaker, transcript_segments.c.start_seconds, transcript_segments.c.text)
+                .where(transcript_segments.c.call_id == call_id)
+                .order_by(transcript_segments.c.start_seconds, transcript_segments.c.id).limit(limit))).all()
+        return [TranscriptLine(r.speaker, r.start_seconds, r.text) for r in rows]
