@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tests.browser_harness import wait_for
 from tests.page_sign_in import WAIT_MS, sign_in
 
 SHOTS = Path(os.environ.get("HOTLINE_SHOTS_DIR", Path(__file__).resolve().parents[1] / "var" / "shots"))
@@ -22,7 +23,7 @@ async def shot(page: Any, name: str) -> None:
 async def open_unit_inbox(page: Any, base: str, username: str) -> None:
     """The unit's inbox, signed in, its push connected."""
     await sign_in(page, base, "/unit", username)
-    await page.wait_for_function("document.getElementById('feed-status').textContent === '实时推送已连接'",
+    await wait_for(page, "document.getElementById('feed-status').textContent === '实时推送已连接'",
                                  timeout=WAIT_MS)
 
 
@@ -33,7 +34,7 @@ async def open_from_the_dispatch_queue(page: Any, base: str, username: str, no: 
     await page.wait_for_selector(f"#queue tr[data-ticket-no='{no}']", timeout=WAIT_MS)
     assert await page.evaluate("document.activeElement.dataset.ticketNo") == no
     await page.keyboard.press("Enter")
-    await page.wait_for_function("document.getElementById('preview').textContent.includes('办理时限')",
+    await wait_for(page, "document.getElementById('preview').textContent.includes('办理时限')",
                                  timeout=WAIT_MS)
 
 
@@ -44,7 +45,7 @@ async def dispatch_with_one_key(page: Any) -> None:
 
 async def open_pushed_ticket(page: Any, no: str, shot_name: str | None = None) -> str:
     """The unit's page was told of the dispatch (counted, marked); Enter opens it. Its row."""
-    await page.wait_for_function("document.getElementById('new-count').textContent === '新到 1'", timeout=WAIT_MS)
+    await wait_for(page, "document.getElementById('new-count').textContent === '新到 1'", timeout=WAIT_MS)
     row = f"#inbox tr[data-ticket-no='{no}']"
     await page.wait_for_selector(f"{row}.fresh", timeout=WAIT_MS)
     if shot_name:
@@ -70,7 +71,7 @@ async def give_feedback(page: Any, result: str, evidence: Path, shot_name: str |
     if shot_name:
         await shot(page, shot_name)
     await page.keyboard.press("Control+Enter")
-    await page.wait_for_function("document.querySelector('#actions').innerText.includes('无需本单位操作')",
+    await wait_for(page, "document.querySelector('#actions').innerText.includes('无需本单位操作')",
                                  timeout=WAIT_MS)
     assert evidence.name in await page.inner_text("#ticket")
 
@@ -83,7 +84,7 @@ async def open_due_callback(page: Any, base: str, username: str, no: str, result
     await page.focus(task)
     await page.keyboard.press("Enter")
     await page.wait_for_selector("#answer-form:not(.hidden)", timeout=WAIT_MS)
-    await page.wait_for_function(f"document.querySelector('#ticket').innerText.includes({result!r})",
+    await wait_for(page, f"document.querySelector('#ticket').innerText.includes({result!r})",
                                  timeout=WAIT_MS)
 
 

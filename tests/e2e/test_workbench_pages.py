@@ -25,6 +25,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from kernel.database import create_engine
+from tests.browser_harness import wait_for
 from tests.e2e.test_pages_sign_in import browser, new_page  # noqa: F401  (the browser fixture)
 from tests.page_sign_in import PASSWORD, WAIT_MS, AddressLog, add_person
 from tests.recording_files import insert_call, write_wav
@@ -155,13 +156,13 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
     await unit.fill("#text", "需协调电梯维保单位更换主板，配件到货需一周")
     await unit.fill("#requested-deadline", "2027-01-15T17:00")
     await unit.click("#action-submit")
-    await unit.wait_for_function("document.querySelector('#ticket').innerText.includes('申请延期')", timeout=WAIT_MS)
+    await wait_for(unit, "document.querySelector('#ticket').innerText.includes('申请延期')", timeout=WAIT_MS)
     # The request is pushed to the dispatcher's open page.
     review = f"#reviews tr[data-ticket-no='{no}']"
     await desk.wait_for_selector(review, timeout=WAIT_MS)
     await desk.focus(review)
     await desk.keyboard.press("Enter")
-    await desk.wait_for_function("document.querySelector('#request .request-reason')?.textContent.includes('电梯维保')",
+    await wait_for(desk, "document.querySelector('#request .request-reason')?.textContent.includes('电梯维保')",
                                  timeout=WAIT_MS)
     await desk.click("#refuse")  # refused without a reason: said next to the field
     assert await desk.text_content("[data-error-for=reason]") == "不同意时请填写审核意见。"
@@ -171,7 +172,7 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
 
     # Feedback with an evidence file uploaded in the page.
     # The approval is pushed too: the inbox shows the ticket back in progress.
-    await unit.wait_for_function(f"document.querySelector(\"{unit_row}\")?.innerText.includes('办理中')",
+    await wait_for(unit, f"document.querySelector(\"{unit_row}\")?.innerText.includes('办理中')",
                                  timeout=WAIT_MS)
     await unit.focus(unit_row)
     await unit.keyboard.press("Enter")
@@ -214,7 +215,7 @@ async def test_a_return_with_evidence_uploaded_in_the_page_is_refused_by_the_dis
     evidence.write_text("特种设备安全监察由市场监管部门负责。", encoding="utf-8")
     await unit.set_input_files("#files", str(evidence))
     await unit.click("#action-submit")
-    await unit.wait_for_function(f"document.querySelector(\"{unit_row}\")?.innerText.includes('申请退回')",
+    await wait_for(unit, f"document.querySelector(\"{unit_row}\")?.innerText.includes('申请退回')",
                                  timeout=WAIT_MS)
 
     # The request is pushed to the dispatcher's open page.
@@ -232,7 +233,7 @@ async def test_a_return_with_evidence_uploaded_in_the_page_is_refused_by_the_dis
     await desk.focus("#refuse")
     await desk.keyboard.press("Enter")
     await desk.wait_for_selector("#review-empty:not(.hidden)", timeout=WAIT_MS)
-    await unit.wait_for_function(f"document.querySelector(\"{unit_row}\")?.innerText.includes('待签收')",
+    await wait_for(unit, f"document.querySelector(\"{unit_row}\")?.innerText.includes('待签收')",
                                  timeout=WAIT_MS)
     assert problems == []
     for context in (desk_context, unit_context):
