@@ -424,6 +424,25 @@ def _check_role(ticket: Ticket | None, command: Command, actor: Actor) -> None:
         raise PermissionDenied("unit actor without a unit", **_context(ticket, command, actor))
 
 
+def offered_commands(ticket: Ticket, actor: Actor) -> list[type[Command]]:
+    """The commands `actor` may send to `ticket` as it stands: its role may send them
+    (`ROLES`), the ticket's status allows them (`FROM_STATUSES`), and a unit's act is its own
+    to make (lead unit only where the rules say so). What pages offer a person, from the same
+    tables `decide` checks, so a page never shows a button the server would refuse for who or
+    where; the command's own checks (deadlines, texts) still come at `decide`."""
+    offered = []
+    for command, roles in ROLES.items():
+        if actor.role not in roles or ticket.status not in FROM_STATUSES.get(command, ()):
+            continue  # Register has no status to come from: never offered for a ticket
+        if actor.role is Role.UNIT:
+            lead_only = issubclass(command, _LEAD_UNIT_ONLY)
+            if (lead_only and actor.unit != ticket.lead_unit) or \
+                    (not lead_only and (actor.unit is None or not ticket.involves_unit(actor.unit))):
+                continue
+        offered.append(command)
+    return offered
+
+
 def _check_status(ticket: Ticket, command: Command, actor: Actor) -> None:
     if ticket.status not in FROM_STATUSES[type(command)]:
         raise IllegalTransition(
