@@ -3,7 +3,7 @@
 // here once and never again; nothing of it stays in the page after it is closed. Everything
 // shown is put in the page as text (textContent), never as HTML.
 
-import {api, person, showSessionBar} from '/signin/session.js';
+import {api, chinese, person, showSessionBar} from '/signin/session.js';
 
 const $ = (id) => document.getElementById(id);
 const STATE_NAMES = {true: '启用', false: '已停用'};
@@ -117,7 +117,7 @@ async function load() {
     if (!state.roles.length) setChoices(data.roles, data.units);
     render();
   } catch (error) {
-    say(`账号列表读取失败：${error.message}`, true);
+    say(`账号列表读取失败：${chinese(error)}`, true);
   }
 }
 
@@ -165,7 +165,7 @@ async function setActive(user, active) {
     const result = await api('POST', `/api/users/${encodeURIComponent(user.username)}/${active ? 'enable' : 'disable'}`);
     say(active ? `已启用 ${user.username}` : `已停用 ${user.username}，结束会话 ${result.sessions_ended} 个`);
   } catch (error) {
-    say(`${active ? '启用' : '停用'}失败：${error.message}`, true);
+    say(`${active ? '启用' : '停用'}失败：${chinese(error)}`, true);
   }
   await load();
 }
@@ -177,7 +177,7 @@ async function resetPassword(user) {
     showSecret(`账号 ${user.username}（${user.display_name}）的新密码：`, result.password);
     say(`已重置 ${user.username} 的密码，结束会话 ${result.sessions_ended} 个`);
   } catch (error) {
-    say(`重置密码失败：${error.message}`, true);
+    say(`重置密码失败：${chinese(error)}`, true);
   }
   await load();
 }
@@ -188,7 +188,7 @@ async function endSessions(user) {
     const result = await api('DELETE', `/api/users/${encodeURIComponent(user.username)}/sessions`);
     say(`已结束 ${user.username} 的会话 ${result.revoked} 个`);
   } catch (error) {
-    say(`结束会话失败：${error.message}`, true);
+    say(`结束会话失败：${chinese(error)}`, true);
   }
   await load();
 }
@@ -222,7 +222,7 @@ async function add(event) {
     await load();
   } catch (error) {
     const known = ADD_ERRORS.find(([pattern]) => pattern.test(error.message));
-    say(`添加失败：${known ? known[1] : error.message}`, true);
+    say(`添加失败：${known ? known[1] : chinese(error)}`, true);
   } finally {
     $('add-submit').disabled = false;
   }

@@ -178,3 +178,22 @@ export function showSessionBar(element, {beforeSignOut} = {}) {
   out.addEventListener('click', () => signOut(beforeSignOut));
   element.append(who, out);
 }
+
+// ---- errors in Chinese ------------------------------------------------------------------
+const CODES = {
+  conflict: '工单已被他人处理或修改，已刷新，请核对后重试。',
+  permission_denied: '您的角色不能执行此操作。',
+  illegal_transition: '工单当前状态不允许此操作（可能已被他人处理），请刷新后再试。',
+  not_found: '工单或记录不存在，或不在您的权限范围内。',
+  unauthenticated: '登录已失效，请重新登录。',
+  throttled: '操作过于频繁，请稍后再试。',
+  unavailable: '服务暂时不可用，请稍后再试。',
+};
+
+/** A server's answer in Chinese: the backend's own words when it wrote them in Chinese (the
+ *  workbench API does), else its error code's meaning. Every page words errors with it. */
+export function chinese(error) {
+  if (/[\u4e00-\u9fff]/.test(error.message || '')) return error.message;
+  if (error.code === 'invalid_input') return '填写内容不符合要求，请检查后再提交。';
+  return CODES[error.code] || (error.status ? `操作失败（${error.status}）。` : '无法连接服务器，请检查网络后重试。');
+}

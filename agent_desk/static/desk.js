@@ -8,7 +8,7 @@
 
 import {AssistPanel} from './assist.js';
 import {Softphone} from './softphone.js';
-import {$, afterSocketClose, api, say as log, showSessionBar, socketUrl} from './session.js';
+import {$, afterSocketClose, api, chinese, say as log, showSessionBar, socketUrl} from './session.js';
 
 const say = (text, error = false) => log(text, error, 30);
 
@@ -23,6 +23,7 @@ const state = {
   agent: null, call: null, ticketNo: null, ticketVersion: null, softphone: null,
   edited: new Set(), kbArticle: null, statusSince: null, acwSince: null, lastDraftText: '',
   segments: new Map(), asrModes: new Map(), refs: 0, phoneRegistered: false, unitNames: {}, threeWayUnit: null,
+  ticketSaved: true, actions: null,
 };
 window.deskDebug = state;  // for people (and tests) inspecting a live desk
 
@@ -134,7 +135,7 @@ async function loadUnitDirectory() {
       option.textContent = u.name;
       select.append(option);
     }
-  } catch (e) { say(`单位通讯录读取失败：${e.message}`, true); }
+  } catch (e) { say(`单位通讯录读取失败：${chinese(e)}`, true); }
 }
 
 const NOT_REACHED = {busy: '占线', no_answer: '无人接听', rejected: '拒接', failed: '呼叫失败',
@@ -175,7 +176,7 @@ async function loadCallbacks() {
       }
       list.append(item);
     }
-  } catch (e) { say(`待回访列表读取失败：${e.message}`, true); }
+  } catch (e) { say(`待回访列表读取失败：${chinese(e)}`, true); }
 }
 
 async function confirmCallback(task, satisfaction) {
@@ -183,7 +184,7 @@ async function confirmCallback(task, satisfaction) {
     await api('POST', `/api/callbacks/${task.id}/confirm`, {satisfaction});
     say(`回访 ${task.ticket_no}：结果已确认`);
     loadCallbacks();
-  } catch (e) { say(`回访结果确认失败：${e.message}`, true); }
+  } catch (e) { say(`回访结果确认失败：${chinese(e)}`, true); }
 }
 
 async function recordCallback(satisfaction) {
@@ -196,7 +197,7 @@ async function recordCallback(satisfaction) {
     say(`回访 ${no}：结果已记录`);
     $('cb-answer').classList.add('hidden');
     state.callbackTicket = null;
-  } catch (e) { say(`回访结果记录失败：${e.message}`, true); }
+  } catch (e) { say(`回访结果记录失败：${chinese(e)}`, true); }
 }
 
 function onReady(m) {
@@ -306,7 +307,7 @@ async function loadHistory(number) {
       list.append(item);
     }
     if (!tickets.length) list.textContent = '无历史工单';
-  } catch (e) { say(`历史工单读取失败：${e.message}`, true); }
+  } catch (e) { say(`历史工单读取失败：${chinese(e)}`, true); }
 }
 
 function onAnswered(call) {
@@ -325,10 +326,33 @@ function onHungUp() {
 function onEnded(m) {
   if (!state.call || m.call_id !== state.call.call_id) return;
   state.ticketNo = m.ticket_no;
+  state.ticketSaved = !m.ticket_no;  // a call's ticket must be saved before wrap-up ends
   $('ticket-no').textContent = m.ticket_no ? `（${m.ticket_no}）` : '';
   for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft']) $(id).disabled = !m.ticket_no;
   $('submit-three-way').disabled = !(m.ticket_no && state.threeWayUnit);
-  if (m.ticket_no) loadUnits();
+  if (m.ticket_no) {
+    loadUnits();
+    offerActions();
+  }
+}
+
+// What the server lets this person do to the ticket (GET /api/tickets/{no} `actions`, from the
+// workflow's own tables): an agent who may not dispatch submits the ticket for dispatch instead.
+const ACTION_BUTTONS = {'submit-answer': 'answer-directly', 'submit-three-way': 'three-way-call'};
+async function offerActions() {
+  const ticketNo = state.ticketNo;
+  try {
+    const {actions} = await api('GET', `/api/tickets/${ticketNo}`);
+    if (ticketNo !== state.ticketNo || !Array.isArray(actions)) return;
+    state.actions = new Set(actions);
+  } catch (e) { return; }  // the buttons stay as they are; the server still decides
+  const dispatch = $('submit-dispatch');
+  const direct = state.actions.has('dispatch');
+  dispatch.textContent = direct ? '派单' : '提交派单';
+  dispatch.title = direct ? '按所选承办单位派单' : '提交派单员派单（所选单位作为建议）';
+  for (const [id, action] of Object.entries(ACTION_BUTTONS)) {
+    if (!state.actions.has(action)) $(id).disabled = true;
+  }
 }
 
 function clearCall() {
@@ -410,7 +434,7 @@ async function refreshDraft() {
     const units = draft.suggested_units || [];
     if (units.length && !state.edited.has('f-unit')) setUnits(units);
     assist.render();
-  } catch (e) { say(`草稿提取失败：${e.message}`, true); }
+  } catch (e) { say(`草稿提取失败：${chinese(e)}`, true); }
 }
 
 function resetForm(call) {
@@ -422,6 +446,8 @@ function resetForm(call) {
   $('kb-used').textContent = '';
   $('ticket-no').textContent = '';
   for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft', 'submit-three-way']) $(id).disabled = true;
+  state.actions = null;
+  $('submit-dispatch').textContent = '派单';
   state.threeWayUnit = null;
   $('tw-status').textContent = '';
   $('wrap-no-new').checked = false;
@@ -563,15 +589,25 @@ async function submit(kind) {
         expected_version: version, unit: state.threeWayUnit, answer, call_id: state.call && state.call.call_id,
       });
       say(`工单 ${state.ticketNo} 已由三方连线答复办结`);
-    } else if (kind === 'dispatch') {
+    } else if (kind === 'dispatch' && (!state.actions || state.actions.has('dispatch'))) {
       const unit = $('f-unit').value;
       if (!unit) throw new Error('请选择承办单位');
       await api('POST', `/api/tickets/${state.ticketNo}/commands/dispatch`, {expected_version: version, lead_unit: unit});
       say(`工单 ${state.ticketNo} 已派单`);
+    } else if (kind === 'dispatch') {
+      say(`工单 ${state.ticketNo} 已提交派单员派单`);
     } else {
-      say(`工单 ${state.ticketNo} 已保存`);
+      say(`工单 ${state.ticketNo} 已保存草稿，等待派单员处理`);
     }
-  } catch (e) { say(`提交失败：${e.message}`, true); }
+    state.ticketSaved = true;
+    if (kind !== 'draft') ticketDone();
+  } catch (e) { say(`提交失败：${chinese(e)}`, true); }
+}
+
+// The ticket has left the desk (closed, dispatched, or handed to the dispatchers): its buttons
+// disable, so nothing is sent twice; the form keeps its text until wrap-up clears it.
+function ticketDone() {
+  for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft', 'submit-three-way']) $(id).disabled = true;
 }
 
 $('submit-answer').onclick = () => submit('answer');
@@ -616,7 +652,7 @@ async function searchKb() {
       box.append(title, wording, use);
       results.append(box);
     }
-  } catch (e) { say(`知识库搜索失败：${e.message}`, true); }
+  } catch (e) { say(`知识库搜索失败：${chinese(e)}`, true); }
 }
 $('kb-search').onclick = searchKb;
 $('kb-q').addEventListener('keydown', (e) => { if (e.key === 'Enter') searchKb(); });
@@ -644,11 +680,23 @@ for (const button of document.querySelectorAll('#cb-answer button')) {
   button.onclick = () => recordCallback(button.dataset.satisfaction);
 }
 $('wrap-done').onclick = () => {
+  if (!state.ticketSaved && !$('wrap-no-new').checked) {
+    say(`本次来电的工单 ${state.ticketNo} 尚未保存：请先直接答复、派单或保存草稿（没有新诉求请勾选“无新诉求内容”）`, true);
+    return;
+  }
   const callId = state.call ? state.call.call_id : (state.agent && state.agent.call_id);
   send({type: 'call.wrap_up', call_id: callId || '', no_new_content: $('wrap-no-new').checked,
         harassment: $('wrap-harass').checked, note: $('wrap-note').value});
   clearCall();
+  clearTicket();
 };
+
+// Wrap-up done: the finished call's ticket leaves the form.
+function clearTicket() {
+  state.ticketNo = null;
+  state.ticketSaved = true;
+  resetForm({caller_number: ''});
+}
 
 document.addEventListener('keydown', (e) => {
   if ((e.key === 'Enter' || e.key === 'F2') && !$('answer').disabled && document.activeElement.tagName !== 'TEXTAREA'

@@ -2,7 +2,7 @@
 // (/signin/session.js: the HttpOnly cookie, the CSRF token on writes, sign-in and sign-out),
 // and a message log shown as text.
 
-export {afterSocketClose, api, person, showSessionBar, signInAgain, socketUrl} from '/signin/session.js';
+export {afterSocketClose, api, chinese, person, showSessionBar, signInAgain, socketUrl} from '/signin/session.js';
 
 export const $ = (id) => document.getElementById(id);
 

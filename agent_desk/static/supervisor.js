@@ -8,7 +8,7 @@
 // backend is put in the page as text (textContent), never as HTML.
 
 import {Softphone} from './softphone.js';
-import {$, afterSocketClose, api, say as log, showSessionBar, socketUrl} from './session.js';
+import {$, afterSocketClose, api, chinese, say as log, showSessionBar, socketUrl} from './session.js';
 
 const say = (text, error = false) => log(text, error, 20);
 
@@ -69,7 +69,7 @@ async function monitor(call, mode) {
   } catch (error) {
     state.monitoring = null;
     pill('monitor-status', '空闲');
-    say(`${MODES[mode]}失败：${error.message}`, true);
+    say(`${MODES[mode]}失败：${chinese(error)}`, true);
   }
 }
 
@@ -110,7 +110,7 @@ async function refresh() {
     state.calls = (await api('GET', '/api/live/calls')).calls;
     render();
   } catch (error) {
-    say(`刷新失败：${error.message}`, true);
+    say(`刷新失败：${chinese(error)}`, true);
   }
 }
 
@@ -159,7 +159,7 @@ function connectBoard() {
 
 $('hangup').addEventListener('click', () => state.softphone?.hangup());
 
-startPhone().catch((error) => say(`话机开通失败：${error.message}`, true));
+startPhone().catch((error) => say(`话机开通失败：${chinese(error)}`, true));
 refresh();
 setInterval(refresh, REFRESH_MS);
 connectBoard();

@@ -6,7 +6,7 @@
 // address holds no token. Every read is audited by the backend. Everything shown that came
 // from a caller or a database is put in the page as text (textContent), never as HTML.
 
-import {api as sessionApi, showSessionBar, stillSignedIn, signInAgain} from '/signin/session.js';
+import {api as sessionApi, chinese, showSessionBar, stillSignedIn, signInAgain} from '/signin/session.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 20;
@@ -67,7 +67,7 @@ async function search() {
   try {
     data = await api(`/api/calls?${query()}`);
   } catch (error) {
-    say(`查询失败：${error.message}`, true);
+    say(`查询失败：${chinese(error)}`, true);
     return;
   }
   const body = $('calls');
@@ -102,7 +102,7 @@ async function open(callId, row) {
   try {
     detail = await api(`/api/calls/${encodeURIComponent(callId)}`);
   } catch (error) {
-    say(`打开录音失败：${error.message}`, true);
+    say(`打开录音失败：${chinese(error)}`, true);
     return;
   }
   for (const selected of document.querySelectorAll('#calls tr.selected')) selected.classList.remove('selected');
