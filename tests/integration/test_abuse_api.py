@@ -11,6 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from abuse.limiter import AbuseScreen
 from abuse.plugin import install
 from abuse.policy_file import policy_from_mapping
+from kernel.audit import AccessAudit, AccessKind, AuditQuery
+from kernel.database import open_database
 from kernel.http_edge import new_app
 from tests.auth_tokens import bearer, with_test_signer
 
@@ -29,9 +31,16 @@ async def screen(redis_client: aioredis.Redis, redis_key_prefix: str) -> AbuseSc
 
 
 @pytest.fixture
-async def client(screen: AbuseScreen) -> AsyncIterator[TestClient]:
+async def audit(sqlite_url: str) -> AsyncIterator[AccessAudit]:
+    engine = await open_database(sqlite_url)
+    yield AccessAudit(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def client(screen: AbuseScreen, audit: AccessAudit) -> AsyncIterator[TestClient]:
     app = with_test_signer(new_app())
-    install(app, screen)
+    install(app, screen, audit)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client
 
@@ -130,7 +139,19 @@ async def test_history_accepts_formatted_numbers_and_bounds_the_limit(
         assert response.status == 400
 
 
-async def test_redis_trouble_is_a_503_for_supervisors(redis_key_prefix: str) -> None:
+async def test_every_read_of_a_callers_screening_is_audited_once(
+    client: TestClient, screen: AbuseScreen, audit: AccessAudit,
+) -> None:
+    await restrict(screen)
+    assert (await client.get(f"/api/abuse/{NUMBER}/history", headers=SUPERVISOR)).status == 200
+    assert (await client.get("/api/abuse/restricted", headers=SUPERVISOR)).status == 200
+    assert (await client.get(f"/api/abuse/{NUMBER}/history", headers=AGENT)).status == 403
+    rows = await audit.search(AuditQuery(kind=AccessKind.ABUSE))
+    assert [(r.actor, r.caller_number, r.allowed) for r in reversed(rows)] == [
+        ("sup1", NUMBER, True), ("sup1", None, True)]
+
+
+async def test_redis_trouble_is_a_503_for_supervisors(redis_key_prefix: str, audit: AccessAudit) -> None:
     import socket
 
     with socket.socket() as sock:
@@ -138,7 +159,7 @@ async def test_redis_trouble_is_a_503_for_supervisors(redis_key_prefix: str) -> 
         dead_port = sock.getsockname()[1]
     dead = aioredis.Redis(host="127.0.0.1", port=dead_port, socket_connect_timeout=0.2)
     app = with_test_signer(new_app())
-    install(app, AbuseScreen(dead, POLICY, key_prefix=redis_key_prefix, decision_timeout=0.3))
+    install(app, AbuseScreen(dead, POLICY, key_prefix=redis_key_prefix, decision_timeout=0.3), audit)
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
             response = await test_client.get("/api/abuse/restricted", headers=SUPERVISOR)

@@ -268,8 +268,13 @@ async def test_unit_never_sees_a_confidential_callers_number(client: TestClient)
     signed = await (await client.post(f"/api/tickets/{no}/commands/sign", headers=HOUSING,
                                       json={"expected_version": 3})).text()
     assert "13812345678" not in signed
+    # The hotline too sees it masked (the agent who registered it included); a supervisor
+    # reveals it, and only a supervisor.
     hotline = await (await client.get(f"/api/tickets/{no}", headers=AGENT)).json()
-    assert hotline["ticket"]["caller"]["number"] == "13812345678"
+    assert hotline["ticket"]["caller"]["number"] == "138****5678"
+    assert (await client.post(f"/api/tickets/{no}/reveal", headers=AGENT)).status == 403
+    revealed = await client.post(f"/api/tickets/{no}/reveal", headers=SUPERVISOR)
+    assert revealed.status == 200 and (await revealed.json())["caller_number"] == "13812345678"
 
 
 async def test_caller_history_is_for_hotline_roles_only(client: TestClient) -> None:
