@@ -122,7 +122,7 @@ PAGES = (
     ("/supervisor", "supervisor", ["话务台", "班长席", "实时转写", "录音查询"],
      "document.getElementById('board-status').textContent === '已连接'"
      " && document.querySelector('#calls tr') !== null"),
-    ("/live", "dispatcher", ["实时转写", "录音查询"],
+    ("/live", "agent", ["话务台", "实时转写", "录音查询"],
      "document.getElementById('status').textContent.includes('已连接')"),
     ("/recordings", "supervisor", ["话务台", "班长席", "实时转写", "录音查询"],
      "document.querySelector('#calls tr') !== null"),
