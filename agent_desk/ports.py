@@ -76,6 +76,10 @@ class SupervisorBackend(Protocol):
     async def softphone(self, supervisor_id: str) -> dict[str, Any]:
         """The supervisor's browser softphone account (provisioned like an agent's)."""
 
+    async def softphone_ended(self, supervisor_id: str) -> None:
+        """The sessions the supervisor's softphone password was given to have all ended (signed
+        out, revoked, disabled, expired): it stops registering now."""
+
     async def monitor(self, call_id: str, supervisor_id: str, mode: str) -> dict[str, Any]:
         """Ring the supervisor's softphone to listen, whisper or barge on a live call.
         Raises the kernel's NotFound (no such live call) or InvalidInput."""

@@ -55,7 +55,15 @@ async def live_calls(request: web.Request) -> web.Response:
 @routes.post("/api/live/softphone")
 async def softphone(request: web.Request) -> web.Response:
     principal = auth.require(request, SUPERVISORS)
-    account = await request.app[SUPERVISOR_BACKEND].softphone(principal.user)
+    backend = request.app[SUPERVISOR_BACKEND]
+
+    async def withdraw() -> None:
+        await backend.softphone_ended(principal.user)
+
+    # Bound to the session before the password exists: it is withdrawn at sign-out, disable or
+    # expiry (kernel.auth's SessionGate), like an agent's when their desk's session ends.
+    auth.when_credential_ends(request, f"softphone:{principal.user}", withdraw)
+    account = await backend.softphone(principal.user)
     return web.json_response(account, headers={"Cache-Control": "no-store"})
 
 
@@ -76,7 +84,8 @@ def operations() -> list[Operation]:
     return [
         Operation("get", "/api/live/calls", "Calls in progress, with who monitors them (audited)",
                   LIVE_CALL_READERS),
-        Operation("post", "/api/live/softphone", "The supervisor's browser softphone account", SUPERVISORS),
+        Operation("post", "/api/live/softphone", "The supervisor's browser softphone account (its SIP "
+                  "password withdrawn when the session ends)", SUPERVISORS, api_keys=False),
         Operation("post", "/api/live/calls/{call_id}/monitor",
                   "Listen, whisper or barge on a live call in the supervisor's softphone (audited, "
                   "refusals too)", MONITORS, MonitorBody, success=201),

@@ -54,6 +54,11 @@ class TelephonySupervisorBackend:
         return {"ws_url": account.ws_url, "sip_uri": account.sip_uri, "username": account.username,
                 "password": account.password, "endpoint": account.endpoint}
 
+    async def softphone_ended(self, supervisor_id: str) -> None:
+        """Every session the supervisor's monitor-leg password was given to has ended: it stops
+        registering now (a listen in progress goes on), as an agent's does."""
+        await self.provisioner.withdraw(supervisor_id, self.passwords)
+
     async def monitor(self, call_id: str, supervisor_id: str, mode: str) -> dict[str, Any]:
         monitor = self.flow.monitor
         assert monitor is not None

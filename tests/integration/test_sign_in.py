@@ -68,7 +68,14 @@ class QuietDesk:
 
 
 class QuietFloor:
-    """The supervisor's port on a floor with one caller waiting; no softphone answers."""
+    """The supervisor's port on a floor with one caller waiting; no softphone answers;
+    remembers whose monitor-leg password was withdrawn."""
+
+    def __init__(self) -> None:
+        self.softphones_ended: list[str] = []
+
+    async def softphone_ended(self, supervisor_id: str) -> None:
+        self.softphones_ended.append(supervisor_id)
 
     async def live_calls(self) -> list[dict[str, Any]]:
         return [{"call_id": "c0ffee00-0001", "caller_number": "13812345678", "state": "waiting",
@@ -120,6 +127,7 @@ class Hotline:
     clock: FixedClock
     audit: AccessAudit
     desk: QuietDesk
+    floor: QuietFloor
 
     @property
     def origin(self) -> str:
@@ -173,13 +181,14 @@ async def make_hotline(engine: AsyncEngine, redis_client: aioredis.Redis,
         feed = aioredis.from_url(REDIS_URL)
         feeds.append(feed)
         desk = QuietDesk()
+        floor = QuietFloor()
         desk_plugin.install(app, desk_plugin.DeskDeps(feed, redis_key_prefix, backend=desk,
-                                                      close_grace_seconds=0.1, supervisor=QuietFloor(),
+                                                      close_grace_seconds=0.1, supervisor=floor,
                                                       audit=audit, wallboard=EmptyBoard()))
         client = TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=DummyCookieJar())
         await client.start_server()
         clients.append(client)
-        return Hotline(client, store, clock, audit, desk)
+        return Hotline(client, store, clock, audit, desk, floor)
 
     yield make
     for client in clients:
@@ -481,6 +490,49 @@ async def test_a_desk_closed_by_its_ended_session_withdraws_the_softphone_passwo
     await closed_within(closing, 5.0)
     await closed_within(staying, 5.0)
     await softphones_ended(hotline, ["li", "wang"])
+
+
+async def monitor_legs_withdrawn(hotline: Hotline, supervisors: list[str], seconds: float = 5.0) -> float:
+    """Wait (bounded: the 5 s the issue allows) until exactly these supervisors' monitor-leg
+    passwords were withdrawn; the seconds it took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while sorted(hotline.floor.softphones_ended) != supervisors:
+        assert loop.time() - started < seconds, hotline.floor.softphones_ended
+        await asyncio.sleep(0.05)
+    return loop.time() - started
+
+
+async def test_a_supervisors_monitor_leg_password_is_withdrawn_at_sign_out_disable_and_expiry(
+    make_hotline: MakeHotline,
+) -> None:
+    hotline = await make_hotline()  # the session re-check every 2 s, as shipped
+    for name in ("sup1", "sup2", "sup3"):
+        await hotline.add(name, "supervisor")
+    sup1, sup1_elsewhere = await hotline.person("sup1"), await hotline.person("sup1")
+    sup2, sup3 = await hotline.person("sup2"), await hotline.person("sup3")
+    for person in (sup1, sup1_elsewhere, sup2, sup3):
+        assert (await hotline.client.post("/api/live/softphone", headers=person.writes)).status == 200
+
+    # Signed out of one browser: the other session holds the same password, which stays.
+    assert (await hotline.client.delete("/api/session", headers=sup1.writes)).status == 200
+    await asyncio.sleep(2.5)  # one re-check round has passed
+    assert hotline.floor.softphones_ended == []
+    assert (await hotline.client.delete("/api/session", headers=sup1_elsewhere.writes)).status == 200
+    print(f"signed out: withdrawn after {await monitor_legs_withdrawn(hotline, ['sup1']):.2f} s")
+
+    await hotline.store.set_active("sup2", False)  # what `hotline user disable` does
+    print(f"disabled: withdrawn after {await monitor_legs_withdrawn(hotline, ['sup1', 'sup2']):.2f} s")
+
+    hotline.clock.advance(timedelta(hours=12))  # sup3's session past its absolute limit
+    print(f"expired: withdrawn after {await monitor_legs_withdrawn(hotline, ['sup1', 'sup2', 'sup3']):.2f} s")
+
+
+async def test_a_monitor_leg_is_for_a_person_signed_in_not_a_token(make_hotline: MakeHotline) -> None:
+    hotline = await make_hotline()
+    response = await hotline.client.post("/api/live/softphone", headers=bearer("supervisor", "sup1"))
+    assert response.status == 403 and "session" in (await response.json())["message"]
+    assert hotline.floor.softphones_ended == []
 
 
 async def test_a_socket_closes_when_its_session_reaches_its_absolute_limit(make_hotline: MakeHotline) -> None:
