@@ -25,19 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from devtools.sandbox import AsteriskSandbox, free_tcp_port
+from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import speech_call_scenario
-from hotline.composition import build_app, preflight, token_signer
-from hotline.settings import load_settings
 from kernel.audit import AccessAudit, AccessRecord, AuditQuery
-from kernel.auth import Principal
 from kernel.database import open_database
 from kernel.privacy import mask_phone
 from recordings.store import CallFilter, CallStore, CallSummary
 from tests.asr_fixtures import AsrLanguage
-from tests.asterisk_harness import bridge_env
+from tests.asterisk_harness import whole_app_on
 from tests.integration.test_live_transcription_call import caller_audio
 
 pytestmark = pytest.mark.asterisk
@@ -67,24 +64,16 @@ class Reads:
 @pytest.fixture
 async def backend(asterisk: AsteriskSandbox, sqlite_url: str, redis_key_prefix: str, redis_client: Any,
                   asr_language: AsrLanguage, tmp_path: Path) -> AsyncIterator[tuple[TestClient, Reads]]:
-    env = bridge_env(asterisk, sqlite_url, redis_key_prefix, free_tcp_port())
-    env.update({"HOTLINE_CALL_FLOW_GREETING": "sound:beep", "HOTLINE_SUPERVISION_ENABLED": "false",
-                "HOTLINE_CALLBACK_ENABLED": "false",
-                "HOTLINE_ASR_MODEL_PATH": str(asr_language.model_path),
-                "HOTLINE_ASR_SPOOL_DIR": str(tmp_path / "asr-spool"),
-                # About the audit, not ASR capacity: a busy machine may fall a few seconds behind.
-                "HOTLINE_ASR_MAX_LAG_SECONDS": "20"})
-    settings = load_settings(environ=env)
-    await preflight(settings)
-    signer = token_signer(settings)
-
-    def bearer(role: str, user: str, unit: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {signer.issue(Principal(user, role, unit), hours=1)}"}
-
-    headers = {"sup1": bearer("supervisor", "sup1"), "a9": bearer("agent", "a9"),
-               "zhang": bearer("unit", "zhang", "city-housing"), "aud1": bearer("auditor", "aud1")}
-    async with TestClient(TestServer(build_app(settings), host="127.0.0.1")) as client:
-        yield client, Reads(client, headers)
+    async with whole_app_on(
+        asterisk, sqlite_url, redis_key_prefix, HOTLINE_CALL_FLOW_GREETING="sound:beep",
+        HOTLINE_SUPERVISION_ENABLED="false", HOTLINE_CALLBACK_ENABLED="false",
+        HOTLINE_ASR_MODEL_PATH=str(asr_language.model_path), HOTLINE_ASR_SPOOL_DIR=str(tmp_path / "asr-spool"),
+        # About the audit, not ASR capacity: a busy machine may fall a few seconds behind.
+        HOTLINE_ASR_MAX_LAG_SECONDS="20",
+    ) as (client, bearer):
+        yield client, Reads(client, {
+            "sup1": bearer("supervisor", "sup1"), "a9": bearer("agent", "a9"),
+            "zhang": bearer("unit", "zhang", "city-housing"), "aud1": bearer("auditor", "aud1")})
 
 
 async def finished_call(store: CallStore, seconds: float = 30.0) -> CallSummary:
