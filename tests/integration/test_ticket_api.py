@@ -277,6 +277,31 @@ async def test_unit_never_sees_a_confidential_callers_number(client: TestClient)
     assert revealed.status == 200 and (await revealed.json())["caller_number"] == "13812345678"
 
 
+async def test_the_repeated_flag_shows_a_unit_only_its_own_related_tickets(client: TestClient) -> None:
+    """A confidential caller reported the same thing to two units: the "repeated" supervision
+    flag names both tickets, but each unit learns only of its own (kernel.access_policy)."""
+    housing = (await dispatched_to_housing(client, confidential=True))["ticket_no"]
+    ecology_ticket = await register(client, confidential=True)
+    ecology = ecology_ticket["ticket_no"]
+    await ok(client, ecology, "classify", AGENT, 1, ticket_type="complaint", summary="电梯停运")
+    await ok(client, ecology, "dispatch", DISPATCHER, 2, lead_unit="city-ecology")
+    for no in (housing, ecology):
+        await ok(client, no, "flag-supervision", SUPERVISOR, 3, kind="repeated",
+                 related_ticket_nos=[housing, ecology])
+
+    def related(data: dict[str, Any]) -> list[str]:
+        (flag,) = [e for e in data["events"] if e["type"] == "SupervisionFlagged"]
+        return list(flag["data"]["related_ticket_nos"])
+
+    seen = await (await client.get(f"/api/tickets/{housing}", headers=HOUSING)).json()
+    assert related(seen) == [housing] and ecology not in str(seen)
+    seen = await (await client.get(f"/api/tickets/{ecology}", headers=ECOLOGY)).json()
+    assert related(seen) == [ecology] and housing not in str(seen)
+    assert (await client.get(f"/api/tickets/{ecology}", headers=HOUSING)).status == 404
+    supervisor = await (await client.get(f"/api/tickets/{housing}", headers=SUPERVISOR)).json()
+    assert related(supervisor) == [housing, ecology]
+
+
 async def test_caller_history_is_for_hotline_roles_only(client: TestClient) -> None:
     first = (await register(client))["ticket_no"]
     second = (await register(client))["ticket_no"]
