@@ -15,6 +15,9 @@ read it, how the caller's number is shown, and which audit row the read writes:
   audit never stores a confidential caller's number in full (`audit_number`).
 * Every read of personal data writes exactly one audit row, refused ones too, of the kind
   `READ_KIND` gives: the adapters call `decide` once per read and write its row.
+* Not a read: the agent's own desk (`/ws/desk`) showing the call the agent is on (its caller,
+  live words and assist): that is the conversation itself, which the agent hears anyway, and
+  the desk hub delivers a call only to the agents it is offered to. It writes no row.
 
 The rules follow 《个人信息保护法》 第五十一条 (access limited to what the job needs) and the
 12345 regulations' confidentiality of callers (保密联络). Pure: no I/O; the adapters (tickets,

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kernel.access_policy import AccessKind, Decision, Reader, audit_number
 from kernel.auth import Principal
 from kernel.clock import Clock, utc_now
+from kernel.privacy import mask_phone
 from kernel.schema import access_audit
 
 __all__ = ["ACCESS_AUDIT", "MIN_RETENTION_DAYS", "AccessAudit", "AccessKind", "AccessRecord", "AuditQuery",
@@ -98,11 +99,15 @@ class AccessAudit:
         statement = select(access_audit)
         conditions = [
             (query.actor, c.actor), (query.kind.value if query.kind else None, c.kind),
-            (query.call_id, c.call_id), (query.ticket_no, c.ticket_no),
-            (query.caller_number, c.caller_number), (query.allowed, c.allowed)]
+            (query.call_id, c.call_id), (query.ticket_no, c.ticket_no), (query.allowed, c.allowed)]
         for value, column in conditions:
             if value is not None:
                 statement = statement.where(column == value)
+        if query.caller_number is not None:
+            # A confidential caller's rows keep the number masked (kernel.access_policy): a search
+            # by the number finds them by its masked form (and so may find a caller whose masked
+            # number is the same; those rows show no more than that mask).
+            statement = statement.where(c.caller_number.in_({query.caller_number, mask_phone(query.caller_number)}))
         if query.since is not None:
             statement = statement.where(c.at >= query.since)
         if query.until is not None:

@@ -120,9 +120,11 @@ async def test_a_supervisor_lists_every_call_with_its_ticket_agent_and_numbers(d
     status, _ = await desk.post(f"/api/calls/{desk.calls['confidential']}/reveal", AGENT_ON_CALL)
     assert status == 403
     shown = await desk.audit(kind="confidential_identity")
-    # The audit keeps a confidential number masked; the row names the call.
+    # The audit keeps a confidential number masked; the row names the call, and a search by the
+    # full number finds it.
     assert [(r["actor"], r["call_id"], r["caller_number"], r["allowed"]) for r in shown] == [
         ("sup1", desk.calls["confidential"], "139****1111", True)]
+    assert await desk.audit(kind="confidential_identity", caller=CONFIDENTIAL_CALLER) == shown
 
 
 async def test_an_agent_sees_numbers_only_of_the_calls_they_took(desk: Desk) -> None:
