@@ -76,6 +76,8 @@ def call_json(call: CallSummary, principal: Principal) -> dict[str, Any]:
         "recording_seconds": call.recording_seconds,
         "has_recording": call.recording_path is not None,
         "may_hear": decide(reader, Read.RECORDING, subject_of(call)).allowed,
+        # A confidential caller's number is shown only by an explicit, audited reveal.
+        "may_reveal": call.confidential and decide(reader, Read.CONFIDENTIAL_NUMBER, subject_of(call)).allowed,
         "tickets": [{"ticket_no": t.ticket_no, "status": t.status, "summary": t.summary}
                     for t in call.tickets],
     }
