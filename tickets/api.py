@@ -402,10 +402,12 @@ def _attachment_json(a: Attachment) -> dict[str, Any]:
     return {"kind": a.kind, "uri": a.uri, "name": a.title, "sha256": a.sha256, "size": a.size}
 
 
-def subject_of(ticket: Ticket, events: list[TicketEvent] | None = None, *, acting: str | None = None) -> Subject:
-    """The ticket as the policy sees it: who worked on it (its events' actors, and whoever acts
-    on it now), the units it is dispatched to, and whether its caller is confidential."""
-    people = {e.actor.id for e in events or ()} | ({acting} if acting else set())
+def subject_of(ticket: Ticket, events: list[TicketEvent] | None = None, *, acting: str | None = None,
+               answered_by: frozenset[str] = frozenset()) -> Subject:
+    """The ticket as the policy sees it: who took part in it (the agents who answered its calls,
+    its events' actors, whoever acts on it now), the units it is dispatched to, and whether its
+    caller is confidential."""
+    people = {e.actor.id for e in events or ()} | ({acting} if acting else set()) | answered_by
     units = {u for u in (ticket.lead_unit, *ticket.cooperating_units) if u}
     return Subject(people=frozenset(people), units=frozenset(units), confidential=ticket.caller.confidential)
 
@@ -540,8 +542,9 @@ async def _readable(request: web.Request, actor: Actor, read: Read) -> tuple[Tic
     """The ticket of the path, once the policy has let `actor` make `read` of it: the one audit
     row of the read is written either way. A refused unit is told 404 (it must not learn that
     another unit's ticket exists); anyone else 403."""
-    ticket, events = await request.app[TICKET_STORE].get_with_events(_ticket_no(request))
-    subject = subject_of(ticket, events)
+    store = request.app[TICKET_STORE]
+    ticket, events = await store.get_with_events(_ticket_no(request))
+    subject = subject_of(ticket, events, answered_by=await store.call_agents(ticket.call_ids))
     decision = decide(_reader(actor), read, subject)
     await audit_read(request, auth.principal_of(request), decision, ticket_no=ticket.ticket_no,
                      caller_number=ticket.caller.number, confidential=ticket.caller.confidential,
@@ -566,7 +569,8 @@ async def _related(store: TicketStore, events: list[TicketEvent], reader: Reader
             other, other_events = await store.get_with_events(no)
         except NotFound:
             continue
-        related.append(Related(no, subject_of(other, other_events)))
+        related.append(Related(no, subject_of(other, other_events,
+                                              answered_by=await store.call_agents(other.call_ids))))
     return visible_related(reader, related)
 
 

@@ -251,6 +251,19 @@ async def test_a_callers_history_and_a_confidential_identity_are_audited(desk: D
         ("sup1", "confidential_identity", "139****1111", True)]
 
 
+async def test_the_agent_who_answered_the_call_reads_its_draft_ticket(desk: Desk) -> None:
+    """A finished call's draft is registered by the call path, not the agent: the agent who
+    answered the call reads it as their own; another agent does not."""
+    draft, _ = await TicketStore(desk.engine, "N01").register(Register(
+        ticket_no="", channel=Channel.PHONE, caller=Caller(number=CALLER), summary="通话草稿",
+        call_ids=(desk.calls["answered"],)),
+        Actor("intake", Role.SYSTEM), call_id=desk.calls["answered"])
+    status, body = await desk.get(f"/api/tickets/{draft.ticket_no}", AGENT_ON_CALL)
+    assert status == 200 and body["ticket"]["caller"]["number"] == CALLER
+    status, _ = await desk.get(f"/api/tickets/{draft.ticket_no}", OTHER_AGENT)
+    assert status == 403
+
+
 async def test_the_audit_is_for_supervisors_and_auditors_and_exports_csv(desk: Desk) -> None:
     await desk.get(f"/api/calls/{desk.calls['answered']}/recording", OTHER_AGENT)
     status, body = await desk.get("/api/audit", AUDITOR, params={"actor": "a8"})
