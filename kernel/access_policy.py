@@ -1,6 +1,8 @@
 """Who may see which citizen's data: the one data-access policy, as tables (issue 22, item 5).
 
-Every read path of personal data asks this module, and only this module, whether a reader may
+Every read path of personal data (tickets, calls, recordings, transcripts stored and live,
+callbacks, live calls, supervision flags, caller history, anti-abuse history, evidence files,
+the audit itself) asks this module, and only this module, whether a reader may
 read it, how the caller's number is shown, and which audit row the read writes:
 
 * `READS`: for each kind of read (`Read`), each role's scope: every record (`Scope.ANY`), the
@@ -49,6 +51,7 @@ class AccessKind(StrEnum):
     CALL = "call"  # a list of calls with their callers, finished or in progress
     CALLBACK = "callback"  # the callback list, with callers' numbers
     ABUSE = "abuse"  # a caller's anti-abuse screening history or standing measures
+    EVIDENCE = "evidence"  # an evidence file (证明材料) attached to tickets, or its metadata
     AUDIT = "audit"  # the access audit itself (read or exported)
 
 
@@ -67,6 +70,7 @@ class Read(StrEnum):
     CALLER_HISTORY = "caller_history"  # GET /api/callers/{number}/tickets
     ABUSE_HISTORY = "abuse_history"  # GET /api/abuse/{number}/history, /api/abuse/restricted
     AUDIT = "audit"  # GET /api/audit (JSON or CSV)
+    EVIDENCE = "evidence"  # GET /api/evidence/{sha256}
     CONFIDENTIAL_NUMBER = "confidential_number"  # POST .../reveal: a 保密 caller's number
 
 
@@ -106,6 +110,8 @@ READS: Mapping[Read, Mapping[Role, Scope]] = {
     Read.CALLER_HISTORY: _HOTLINE,
     Read.ABUSE_HISTORY: _SUPERVISOR,
     Read.AUDIT: {Role.SUPERVISOR: _ALL, Role.AUDITOR: _ALL},
+    # Evidence: the hotline every file; a unit the files it uploaded (`Subject.units`: the uploader's).
+    Read.EVIDENCE: {**_HOTLINE, Role.UNIT: Scope.UNIT},
     Read.CONFIDENTIAL_NUMBER: _SUPERVISOR,
 }
 
@@ -123,6 +129,7 @@ READ_KIND: Mapping[Read, AccessKind] = {
     Read.CALLER_HISTORY: AccessKind.CALLER_HISTORY,
     Read.ABUSE_HISTORY: AccessKind.ABUSE,
     Read.AUDIT: AccessKind.AUDIT,
+    Read.EVIDENCE: AccessKind.EVIDENCE,
     Read.CONFIDENTIAL_NUMBER: AccessKind.CONFIDENTIAL_IDENTITY,
 }
 

@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from kernel import openapi
-from kernel.audit import AccessAudit
+from kernel.audit import ACCESS_AUDIT, AccessAudit, AccessKind, AuditQuery
 from kernel.auth import TokenSigner
 from kernel.clock import FixedClock
 from kernel.database import open_database
@@ -226,6 +226,10 @@ async def test_evidence_is_uploaded_then_attached_and_never_dangles(
         assert response.headers["Content-Type"] == "image/jpeg"
     assert (await client.get(f"/api/evidence/{stored['sha256']}", headers=ECOLOGY)).status == 404
     assert (await client.get(f"/api/evidence/{stored['sha256']}")).status == 401
+    # Each read, and the refusal, is one row of the access audit (kernel.access_policy).
+    reads = await client.app[ACCESS_AUDIT].search(AuditQuery(kind=AccessKind.EVIDENCE))
+    assert [(r.actor, r.allowed) for r in reversed(reads)] == [
+        ("staff-city-housing", True), ("sup1", True), ("staff-city-ecology", False)]
 
 
 async def test_bad_uploads_are_refused_and_leave_nothing(client: TestClient, tmp_path: Path) -> None:
