@@ -3,8 +3,9 @@ exactly once per read.
 
 The whole backend as `hotline run` builds it, in this process, on real Asterisk, Redis, SQLite
 and live Vosk. A supervisor watches the floor's live feed while a SIPp caller speaks Mandarin to
-12345 and hangs up; the call is recorded and becomes a draft ticket. Then people read the
-caller's data every way the hotline serves it (the call list searched by the number, the call
+12345 and hangs up (the supervisor lists the live calls meanwhile); the call is recorded and becomes a
+draft ticket. Then people read the caller's data every way the hotline serves it (the call list
+searched by the number, the call
 with its transcript, the recording, the ticket, the caller's history, the anti-abuse history, a
 reveal of the number, the audit itself as an auditor and as a CSV export), and some are refused
 (an agent who was not on the call, a handling unit). Every request is written down as it is
@@ -35,6 +36,7 @@ from kernel.privacy import mask_phone
 from recordings.store import CallFilter, CallStore, CallSummary
 from tests.asr_fixtures import AsrLanguage
 from tests.asterisk_harness import whole_app_on
+from tests.integration.test_backend_away import _wait_until_set_up
 from tests.integration.test_live_transcription_call import caller_audio
 
 pytestmark = pytest.mark.asterisk
@@ -88,13 +90,15 @@ async def finished_call(store: CallStore, seconds: float = 30.0) -> CallSummary:
 
 
 def about_the_caller(row: AccessRecord, call_id: str, tickets: set[str]) -> bool:
+    """Whether the row names the caller: their number, their call or ticket (a list's row names
+    what it listed in its detail)."""
     return (row.call_id == call_id or row.ticket_no in tickets
-            or row.caller_number in (CALLER, mask_phone(CALLER)))
+            or row.caller_number in (CALLER, mask_phone(CALLER)) or call_id in row.detail)
 
 
 async def test_every_read_of_a_callers_data_after_a_call_is_audited_exactly_once(
     backend: tuple[TestClient, Reads], asterisk: AsteriskSandbox, asr_language: AsrLanguage,
-    sqlite_url: str, tmp_path: Path,
+    sqlite_url: str, tmp_path: Path, redis_key_prefix: str,
 ) -> None:
     client, reads = backend
     engine = await open_database(sqlite_url)
@@ -107,8 +111,12 @@ async def test_every_read_of_a_callers_data_after_a_call_is_audited_exactly_once
     wav = asterisk.write_sipp_file("audit-speech.wav", ulaw.read_bytes())
     scenario = asterisk.write_sipp_file(f"audit-{uuid.uuid4().hex[:6]}.xml",
                                         speech_call_scenario(wav, hold_ms=int((len(pcm) / 8000 + 3) * 1000)))
-    code, out = await asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1", "-set", "caller", CALLER,
-                                        timeout=90)
+    sipp = asyncio.create_task(asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
+                                                 "-set", "caller", CALLER, timeout=90))
+    await _wait_until_set_up(redis_key_prefix, 1)  # watched in Redis: no read of the API
+    on_the_floor = await reads.read("sup1", "call", "GET", "/api/live/calls")
+    assert [c["caller_number"] for c in on_the_floor["calls"]] == [CALLER]
+    code, out = await sipp
     assert code == 0, out[-2000:]
     call = await finished_call(calls)
     live: list[dict[str, Any]] = []
