@@ -43,6 +43,10 @@ SUPERVISOR = "supervisor"
 SUPERVISORS = frozenset({SUPERVISOR})
 #: Who reads callers' screening history and the standing measures.
 HISTORY_READERS = roles_for(Read.ABUSE_HISTORY)
+#: Whether a number is a confidential (保密) caller's: a port the composition root fills from
+#: the tickets, so that the audit keeps such a number masked.
+ConfidentialCaller = Callable[[str], Awaitable[bool]]
+CONFIDENTIAL_CALLER: web.AppKey[ConfidentialCaller] = web.AppKey("abuse_confidential_caller")
 #: An appeal is lodged on the caller's behalf: the agent who takes it may record it too.
 APPEAL_TAKERS = SUPERVISORS | AGENTS
 
@@ -103,8 +107,10 @@ def measure_json(measure: Measure) -> dict[str, Any]:
 
 
 async def _audited(request: web.Request, principal: Principal, *, caller: str | None, detail: str) -> None:
+    is_confidential = request.app.get(CONFIDENTIAL_CALLER)
+    confidential = caller is not None and is_confidential is not None and await is_confidential(caller)
     await audit_read(request, principal, decide(reader_of(principal), Read.ABUSE_HISTORY),
-                     caller_number=caller, detail=detail)
+                     caller_number=caller, confidential=confidential, detail=detail)
 
 
 @routes.get("/api/abuse/restricted")

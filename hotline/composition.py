@@ -496,7 +496,7 @@ def build_app(settings: Settings) -> web.Application:
         relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else ""))
     recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
-    abuse_plugin.install(app, screen, audit)
+    abuse_plugin.install(app, screen, audit, tickets.caller_is_confidential)
     supervision = settings.supervision
     schedule = None
     if supervision.enabled:

@@ -442,6 +442,14 @@ class TicketStore:
                 calls.c.id.in_(list(call_ids)), calls.c.agent_id.is_not(None)))
         return frozenset(str(agent) for agent in found.scalars())
 
+    async def caller_is_confidential(self, number: str) -> bool:
+        """Whether any ticket of the caller keeps them confidential (保密): what others who
+        read by the number (the anti-abuse history) must know to keep it masked in the audit."""
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(select(tickets.c.id).where(
+                tickets.c.caller_number == number, tickets.c.caller_confidential.is_(True)).limit(1))
+        return found is not None
+
     async def caller_history(self, number: str, limit: int = 50) -> list[Ticket]:
         """A caller's tickets by phone number, newest first (index on caller_number, created_at)."""
         return await self._select([tickets.c.caller_number == number], limit, 0)
