@@ -71,7 +71,8 @@ class SupervisorBackend(Protocol):
     """What the supervisor's live page needs (`hotline/supervisor_backend.py` implements it)."""
 
     async def live_calls(self) -> list[dict[str, Any]]:
-        """Calls in progress: waiting, ringing an agent or answered, with who is monitoring."""
+        """Calls in progress: waiting, ringing an agent or answered, with who is monitoring;
+        `confidential` true for a caller known to be confidential (their number is masked)."""
 
     async def softphone(self, supervisor_id: str) -> dict[str, Any]:
         """The supervisor's browser softphone account (provisioned like an agent's)."""

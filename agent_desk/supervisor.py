@@ -20,7 +20,7 @@ from pydantic import Field
 
 from agent_desk.ports import SupervisorBackend
 from kernel import auth
-from kernel.access_policy import Read, decide, roles_for
+from kernel.access_policy import Read, Subject, decide, number_view, roles_for, shows_number
 from kernel.audit import audit_read, reader_of
 from kernel.errors import PermissionDenied
 from kernel.http_edge import RequestBody, read_body
@@ -46,9 +46,13 @@ class MonitorBody(RequestBody):
 @routes.get("/api/live/calls")
 async def live_calls(request: web.Request) -> web.Response:
     principal = auth.require(request, LIVE_CALL_READERS)
+    reader = reader_of(principal)
     calls = await request.app[SUPERVISOR_BACKEND].live_calls()
-    await audit_read(request, principal, decide(reader_of(principal), Read.LIVE_CALLS),
+    await audit_read(request, principal, decide(reader, Read.LIVE_CALLS),
                      detail=f"live calls, {len(calls)}: {', '.join(str(c.get('call_id')) for c in calls)}")
+    for call in calls:  # a known confidential caller's number is masked here too
+        shown = shows_number(reader, Read.LIVE_CALLS, Subject(confidential=bool(call.get("confidential"))))
+        call["caller_number"] = number_view(call.get("caller_number"), shown)
     return web.json_response({"calls": calls}, headers={"Cache-Control": "no-store"})
 
 

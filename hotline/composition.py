@@ -505,7 +505,8 @@ def build_app(settings: Settings) -> web.Application:
             redis, f"{prefix}lease:supervision", ttl_seconds=supervision.interval_seconds * 0.9))
     supervision_plugin.install(app, supervision_plugin.SupervisionDeps(
         SupervisionJob(tickets, knowledge), schedule))
-    supervisor = TelephonySupervisorBackend(desk.provisioner, passwords=desk.passwords)
+    supervisor = TelephonySupervisorBackend(desk.provisioner, passwords=desk.passwords,
+                                            confidential=tickets.caller_is_confidential)
     desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk, supervisor=supervisor,
                                                   audit=audit, wallboard=AcdWallboardSource(acd, engine)))
     asr_plugin.install(app, load_gazetteer(), lambda text: suggest_units(catalogue, text))

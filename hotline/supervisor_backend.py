@@ -8,6 +8,7 @@ may know both sides, so the adapter lives here.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +19,12 @@ from telephony.softphone import SoftphonePasswords, SoftphoneProvisioner
 
 
 class TelephonySupervisorBackend:
-    def __init__(self, provisioner: SoftphoneProvisioner, *, passwords: SoftphonePasswords) -> None:
+    def __init__(self, provisioner: SoftphoneProvisioner, *, passwords: SoftphonePasswords,
+                 confidential: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self.provisioner = provisioner
         self.passwords = passwords
+        #: Whether a number is a known confidential (保密) caller's (the tickets say).
+        self.confidential = confidential
         self._flow: CallFlow | None = None
 
     def attach(self, flow: CallFlow) -> None:
@@ -45,6 +49,7 @@ class TelephonySupervisorBackend:
                 "seconds": round((now - call.started_at).total_seconds(), 1),
                 "state": "answered" if call.agent_channel_id else ("message" if call.takes_message else "waiting"),
                 "agent_id": call.agent_id, "queue": call.queue, "screen_level": call.screen_level,
+                "confidential": bool(self.confidential and await self.confidential(call.caller_number)),
                 "monitors": [m.view() for m in flow.monitor.of_call(call.call_id)],
             })
         return views

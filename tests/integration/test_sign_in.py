@@ -24,7 +24,7 @@ from accounts.store import AccountStore
 from accounts.throttle import SignInThrottle, ThrottleLimits
 from agent_desk import plugin as desk_plugin
 from agent_desk.wallboard import FinishedCall
-from kernel.audit import AccessAudit
+from kernel.audit import AccessAudit, AccessKind, AuditQuery
 from kernel.auth import SESSION_COOKIE, SESSION_ENDED
 from kernel.clock import FixedClock, utc_now
 from kernel.errors import NotFound
@@ -73,13 +73,16 @@ class QuietFloor:
 
     def __init__(self) -> None:
         self.softphones_ended: list[str] = []
+        #: Whether the waiting caller is known to be confidential (保密).
+        self.confidential = False
 
     async def softphone_ended(self, supervisor_id: str) -> None:
         self.softphones_ended.append(supervisor_id)
 
     async def live_calls(self) -> list[dict[str, Any]]:
         return [{"call_id": "c0ffee00-0001", "caller_number": "13812345678", "state": "waiting",
-                 "agent_id": None, "started_at": utc_now().isoformat(), "seconds": 12.0, "monitors": []}]
+                 "agent_id": None, "started_at": utc_now().isoformat(), "seconds": 12.0, "monitors": [],
+                 "confidential": self.confidential}]
 
     async def softphone(self, supervisor_id: str) -> dict[str, Any]:
         return {"ws_url": "ws://127.0.0.1:9/ws", "sip_uri": f"sip:supervisor-{supervisor_id}@127.0.0.1",
@@ -526,6 +529,21 @@ async def test_a_supervisors_monitor_leg_password_is_withdrawn_at_sign_out_disab
 
     hotline.clock.advance(timedelta(hours=12))  # sup3's session past its absolute limit
     print(f"expired: withdrawn after {await monitor_legs_withdrawn(hotline, ['sup1', 'sup2', 'sup3']):.2f} s")
+
+
+async def test_live_calls_are_audited_and_mask_a_known_confidential_caller(make_hotline: MakeHotline) -> None:
+    hotline = await make_hotline()
+    await hotline.add("sup1", "supervisor")
+    sup1 = await hotline.person("sup1")
+    numbers = []
+    for confidential in (False, True):
+        hotline.floor.confidential = confidential
+        response = await hotline.client.get("/api/live/calls", headers=sup1.cookie)
+        assert response.status == 200
+        numbers.append((await response.json())["calls"][0]["caller_number"])
+    assert numbers == ["13812345678", "138****5678"]
+    rows = await hotline.audit.search(AuditQuery(kind=AccessKind.CALL))
+    assert [(r.actor, r.detail) for r in rows] == [("sup1", "live calls, 1: c0ffee00-0001")] * 2
 
 
 async def test_a_monitor_leg_is_for_a_person_signed_in_not_a_token(make_hotline: MakeHotline) -> None:
