@@ -88,10 +88,12 @@ _SUPERVISOR = {Role.SUPERVISOR: _ALL}
 #: Staff who hear calls they took part in (agents, dispatchers, callback agents).
 _OWN_CALLS = {role: Scope.OWN for role in AGENTS | {Role.DISPATCHER, Role.CALLBACK_AGENT}}
 
-#: The policy: for each read, each role's scope. A role not named never reads it.
+#: The policy: for each read, each role's scope. A role not named never reads it: automated
+#: jobs (`system`: they act on tickets, and their answers show no caller's number), knowledge-base
+#: editors and administrators read none of it.
 READS: Mapping[Read, Mapping[Role, Scope]] = {
-    # An agent works their own tickets (registered or worked on, or on the agents' callback
-    # list); dispatchers, callback agents and supervisors work every ticket; a unit its own.
+    # An agent works their own tickets (the calls they answered, or their events name them);
+    # dispatchers, callback agents and supervisors work every ticket; a unit its own.
     Read.TICKET: {**_HOTLINE, **{role: Scope.OWN for role in AGENTS}, Role.UNIT: Scope.UNIT},
     # Lists: the hotline's back office and the unit's own (an agent reaches tickets by call).
     Read.TICKET_LIST: {Role.DISPATCHER: _ALL, Role.CALLBACK_AGENT: _ALL, Role.SUPERVISOR: _ALL,
