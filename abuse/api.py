@@ -10,7 +10,9 @@ The `AbuseScreen` comes from the application under `ABUSE_SCREEN` (set by the co
 
 Authentication: a signed bearer token (`kernel.auth`) names the person and the role. Only
 `supervisor` may list, lift, extend or read history; an appeal is
-lodged on the caller's behalf, so an `agent` may record it too.
+lodged on the caller's behalf, so an `agent` may record it too. Who reads a caller's screening
+history and the standing measures is `kernel.access_policy` (`Read.ABUSE_HISTORY`); each read
+writes one row to the access audit.
 
 Errors from the one hierarchy (`kernel.errors`) become JSON `{"error": code, "message": ...}`
 with `http_status_for`; invalid bodies are `InvalidInput` (400).
@@ -28,6 +30,9 @@ from pydantic import BaseModel, Field
 from abuse.limiter import AbuseScreen
 from abuse.policy import Measure, caller_key
 from kernel import auth
+from kernel.access_policy import Read, decide, roles_for
+from kernel.audit import audit_read, reader_of
+from kernel.auth import Principal
 from kernel.errors import InvalidInput
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
@@ -36,6 +41,12 @@ from kernel.roles import AGENTS
 ABUSE_SCREEN = web.AppKey("abuse_screen", AbuseScreen)
 SUPERVISOR = "supervisor"
 SUPERVISORS = frozenset({SUPERVISOR})
+#: Who reads callers' screening history and the standing measures.
+HISTORY_READERS = roles_for(Read.ABUSE_HISTORY)
+#: Whether a number is a confidential (保密) caller's: a port the composition root fills from
+#: the tickets, so that the audit keeps such a number masked.
+ConfidentialCaller = Callable[[str], Awaitable[bool]]
+CONFIDENTIAL_CALLER: web.AppKey[ConfidentialCaller] = web.AppKey("abuse_confidential_caller")
 #: An appeal is lodged on the caller's behalf: the agent who takes it may record it too.
 APPEAL_TAKERS = SUPERVISORS | AGENTS
 
@@ -95,10 +106,18 @@ def measure_json(measure: Measure) -> dict[str, Any]:
     }
 
 
+async def _audited(request: web.Request, principal: Principal, *, caller: str | None, detail: str) -> None:
+    is_confidential = request.app.get(CONFIDENTIAL_CALLER)
+    confidential = caller is not None and is_confidential is not None and await is_confidential(caller)
+    await audit_read(request, principal, decide(reader_of(principal), Read.ABUSE_HISTORY),
+                     caller_number=caller, confidential=confidential, detail=detail)
+
+
 @routes.get("/api/abuse/restricted")
 async def list_restricted(request: web.Request) -> web.Response:
-    _require_role(request, SUPERVISOR)
+    principal = auth.require(request, HISTORY_READERS)
     measures = await _screen(request).list_restricted()
+    await _audited(request, principal, caller=None, detail=f"standing measures, {len(measures)} callers")
     return web.json_response({"measures": [measure_json(m) for m in measures]})
 
 
@@ -122,9 +141,11 @@ async def extend(request: web.Request) -> web.Response:
 
 @routes.get("/api/abuse/{number}/history")
 async def history(request: web.Request) -> web.Response:
-    _require_role(request, SUPERVISOR)
+    principal = auth.require(request, HISTORY_READERS)
     limit = int_query(request, "limit", 100, 1, 1000)
-    records = await _screen(request).history(_number(request), limit=limit)
+    caller = _number(request)
+    records = await _screen(request).history(caller, limit=limit)
+    await _audited(request, principal, caller=caller, detail=f"screening history, {len(records)} records")
     return web.json_response({"history": [r.as_json() for r in records]})
 
 
@@ -140,13 +161,13 @@ async def appeal(request: web.Request) -> web.Response:
 
 def operations() -> list[Operation]:
     return [
-        Operation("get", "/api/abuse/restricted", "Callers under a standing measure", SUPERVISORS),
+        Operation("get", "/api/abuse/restricted", "Callers under a standing measure (audited)", HISTORY_READERS),
         Operation("post", "/api/abuse/{number}/lift", "Lift a caller's measure (reason required)",
                   SUPERVISORS, LiftBody),
         Operation("post", "/api/abuse/{number}/extend", "Extend a caller's measure (capped)",
                   SUPERVISORS, ExtendBody),
-        Operation("get", "/api/abuse/{number}/history", "A caller's screening audit trail",
-                  SUPERVISORS, query=(("limit", "integer"),)),
+        Operation("get", "/api/abuse/{number}/history", "A caller's screening audit trail (audited)",
+                  HISTORY_READERS, query=(("limit", "integer"),)),
         Operation("post", "/api/abuse/{number}/appeal", "Record a caller's appeal (申诉)",
                   APPEAL_TAKERS, AppealBody, success=201),
     ]

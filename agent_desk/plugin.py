@@ -34,13 +34,16 @@ class DeskDeps:
     close_grace_seconds: float = desk.CLOSE_GRACE_SECONDS
     #: The supervisor's live calls (`/supervisor`, `/api/live/...`); None serves none.
     supervisor: SupervisorBackend | None = None
-    #: Where live listening is audited (required with `supervisor`).
+    #: Where live listening and the live feed are audited (required with `supervisor`; without
+    #: it the live feed forwards no call's words).
     audit: AccessAudit | None = None
     #: Seeds the wallboard (`/ws/wallboard`, `/metrics`); None serves no wallboard.
     wallboard: WallboardSource | None = None
 
 
 def install(app: web.Application, deps: DeskDeps) -> None:
+    if deps.audit is not None:
+        install_audit(app, deps.audit)
     app[live_feed.LIVE_REDIS] = deps.redis
     app[live_feed.LIVE_PREFIX] = deps.key_prefix
     app.add_routes(live_feed.routes)
@@ -52,7 +55,6 @@ def install(app: web.Application, deps: DeskDeps) -> None:
     if deps.supervisor is not None:
         if deps.audit is None:
             raise ValueError("live listening needs the access audit")
-        install_audit(app, deps.audit)
         app[supervisor.SUPERVISOR_BACKEND] = deps.supervisor
         app.add_routes(supervisor.routes)
         install_page(app, supervisor.SUPERVISOR_PAGE, live_feed.STATIC_DIR / "supervisor.html")

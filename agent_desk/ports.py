@@ -71,10 +71,15 @@ class SupervisorBackend(Protocol):
     """What the supervisor's live page needs (`hotline/supervisor_backend.py` implements it)."""
 
     async def live_calls(self) -> list[dict[str, Any]]:
-        """Calls in progress: waiting, ringing an agent or answered, with who is monitoring."""
+        """Calls in progress: waiting, ringing an agent or answered, with who is monitoring;
+        `confidential` true for a caller known to be confidential (their number is masked)."""
 
     async def softphone(self, supervisor_id: str) -> dict[str, Any]:
         """The supervisor's browser softphone account (provisioned like an agent's)."""
+
+    async def softphone_ended(self, supervisor_id: str) -> None:
+        """The sessions the supervisor's softphone password was given to have all ended (signed
+        out, revoked, disabled, expired): it stops registering now."""
 
     async def monitor(self, call_id: str, supervisor_id: str, mode: str) -> dict[str, Any]:
         """Ring the supervisor's softphone to listen, whisper or barge on a live call.

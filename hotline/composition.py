@@ -513,7 +513,7 @@ def build_app(settings: Settings) -> web.Application:
         relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else ""))
     recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
-    abuse_plugin.install(app, screen)
+    abuse_plugin.install(app, screen, audit, tickets.caller_is_confidential)
     supervision = settings.supervision
     schedule = None
     if supervision.enabled:
@@ -522,7 +522,8 @@ def build_app(settings: Settings) -> web.Application:
             redis, f"{prefix}lease:supervision", ttl_seconds=supervision.interval_seconds * 0.9))
     supervision_plugin.install(app, supervision_plugin.SupervisionDeps(
         SupervisionJob(tickets, knowledge), schedule))
-    supervisor = TelephonySupervisorBackend(desk.provisioner, passwords=desk.passwords)
+    supervisor = TelephonySupervisorBackend(desk.provisioner, passwords=desk.passwords,
+                                            confidential=tickets.caller_is_confidential)
     desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk, supervisor=supervisor,
                                                   audit=audit, wallboard=AcdWallboardSource(acd, engine)))
     workbenches_plugin.install(app, workbenches_plugin.WorkbenchDeps(

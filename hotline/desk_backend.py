@@ -157,12 +157,7 @@ class AcdDeskBackend:
     async def softphone_ended(self, agent_id: str) -> None:
         """The agent's session ended (signed out, revoked, disabled, expired): their SIP password
         stops working now, a call in progress goes on; the next sign-in gets a new one."""
-        try:
-            await self.passwords.forget(agent_id)
-            await self.provisioner.lock_out(agent_id)
-        except (AriError, RedisError) as exc:
-            # Asterisk away: it forgets the endpoint anyway, and reprovision skips this agent.
-            log.warning("softphone password not withdrawn", extra={"agent": agent_id, "error": str(exc)})
+        await self.provisioner.withdraw(agent_id, self.passwords)
 
     async def desk_closed(self, agent_id: str) -> None:
         if await sign_out_idle_agent(self.acd, agent_id):

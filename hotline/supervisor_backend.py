@@ -8,6 +8,7 @@ may know both sides, so the adapter lives here.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +19,12 @@ from telephony.softphone import SoftphonePasswords, SoftphoneProvisioner
 
 
 class TelephonySupervisorBackend:
-    def __init__(self, provisioner: SoftphoneProvisioner, *, passwords: SoftphonePasswords) -> None:
+    def __init__(self, provisioner: SoftphoneProvisioner, *, passwords: SoftphonePasswords,
+                 confidential: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self.provisioner = provisioner
         self.passwords = passwords
+        #: Whether a number is a known confidential (保密) caller's (the tickets say).
+        self.confidential = confidential
         self._flow: CallFlow | None = None
 
     def attach(self, flow: CallFlow) -> None:
@@ -45,6 +49,7 @@ class TelephonySupervisorBackend:
                 "seconds": round((now - call.started_at).total_seconds(), 1),
                 "state": "answered" if call.agent_channel_id else ("message" if call.takes_message else "waiting"),
                 "agent_id": call.agent_id, "queue": call.queue, "screen_level": call.screen_level,
+                "confidential": bool(self.confidential and await self.confidential(call.caller_number)),
                 "monitors": [m.view() for m in flow.monitor.of_call(call.call_id)],
             })
         return views
@@ -53,6 +58,11 @@ class TelephonySupervisorBackend:
         account = await self.provisioner.provision(supervisor_id, await self.passwords.issue(supervisor_id))
         return {"ws_url": account.ws_url, "sip_uri": account.sip_uri, "username": account.username,
                 "password": account.password, "endpoint": account.endpoint}
+
+    async def softphone_ended(self, supervisor_id: str) -> None:
+        """Every session the supervisor's monitor-leg password was given to has ended: it stops
+        registering now (a listen in progress goes on), as an agent's does."""
+        await self.provisioner.withdraw(supervisor_id, self.passwords)
 
     async def monitor(self, call_id: str, supervisor_id: str, mode: str) -> dict[str, Any]:
         monitor = self.flow.monitor

@@ -17,31 +17,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from aiohttp import web
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.access_policy import AccessKind, Decision, Reader, audit_number
 from kernel.auth import Principal
 from kernel.clock import Clock, utc_now
+from kernel.privacy import mask_phone
 from kernel.schema import access_audit
+
+__all__ = ["ACCESS_AUDIT", "MIN_RETENTION_DAYS", "AccessAudit", "AccessKind", "AccessRecord", "AuditQuery",
+           "audit_access", "audit_read", "client_address", "install_audit", "reader_of"]
 
 #: Network logs must be kept at least six months (网络安全法 第二十一条); the database trigger
 #: refuses to delete anything younger, whatever the setting says.
 MIN_RETENTION_DAYS = 183
-
-
-class AccessKind(StrEnum):
-    """What was read. One name per kind of personal data, used in rows and in filters."""
-
-    RECORDING = "recording"  # the audio of a call (listened to or downloaded)
-    TRANSCRIPT = "transcript"  # the words of a call
-    CALLER_HISTORY = "caller_history"  # a caller's earlier tickets
-    CONFIDENTIAL_IDENTITY = "confidential_identity"  # the number of a 保密 caller
-    LIVE_CALL = "live_call"  # a supervisor listening to, whispering on or barging into a call
-    #: An administrator's change to a person's account or sessions (who may read the rest).
-    ACCOUNT = "account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +99,15 @@ class AccessAudit:
         statement = select(access_audit)
         conditions = [
             (query.actor, c.actor), (query.kind.value if query.kind else None, c.kind),
-            (query.call_id, c.call_id), (query.ticket_no, c.ticket_no),
-            (query.caller_number, c.caller_number), (query.allowed, c.allowed)]
+            (query.call_id, c.call_id), (query.ticket_no, c.ticket_no), (query.allowed, c.allowed)]
         for value, column in conditions:
             if value is not None:
                 statement = statement.where(column == value)
+        if query.caller_number is not None:
+            # A confidential caller's rows keep the number masked (kernel.access_policy): a search
+            # by the number finds them by its masked form (and so may find a caller whose masked
+            # number is the same; those rows show no more than that mask).
+            statement = statement.where(c.caller_number.in_({query.caller_number, mask_phone(query.caller_number)}))
         if query.since is not None:
             statement = statement.where(c.at >= query.since)
         if query.until is not None:
@@ -172,3 +168,20 @@ async def audit_access(request: web.Request, principal: Principal, kind: AccessK
         at=audit.now(), where=client_address(request), call_id=call_id, ticket_no=ticket_no,
         caller_number=caller_number, detail=detail))
 
+
+
+def reader_of(principal: Principal) -> Reader:
+    """The policy's view of an authenticated principal."""
+    return Reader(principal.user, principal.role, principal.unit)
+
+
+async def audit_read(request: web.Request, principal: Principal, decision: Decision, *,
+                     call_id: str | None = None, ticket_no: str | None = None,
+                     caller_number: str | None = None, confidential: bool = False,
+                     detail: str = "") -> None:
+    """Write the one row of a read that `kernel.access_policy.decide` answered: its kind, and
+    whether it was allowed (a refusal's reason in the detail). A confidential caller's number
+    is stored masked (`audit_number`)."""
+    await audit_access(request, principal, decision.kind, allowed=decision.allowed, call_id=call_id,
+                       ticket_no=ticket_no, caller_number=audit_number(caller_number, confidential=confidential),
+                       detail=detail if decision.allowed else f"{detail}; refused: {decision.reason}")

@@ -46,7 +46,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -234,6 +234,8 @@ _LOADED_API_KEY = web.RequestKey("loaded_api_key", _LoadedApiKey)
 _LOADED_SESSION = web.RequestKey("loaded_session", _LoadedSession)
 _SESSION_REFUSED = web.RequestKey("session_refused", bool)
 _Handler = TypeVar("_Handler", bound=Callable[..., Awaitable[web.StreamResponse]])
+#: What ends a grant (`SessionGate.on_end`, `when_credential_ends`).
+Withdraw = Callable[[], Coroutine[Any, Any, None]]
 
 
 class SessionGate:
@@ -244,7 +246,11 @@ class SessionGate:
     session has ended. An open socket counts as activity: the same round refreshes its session's
     idle clock, so a desk left open is not signed out while it is used over its socket alone;
     the absolute limit still ends it. A failed round (the database away) leaves sockets open
-    and is retried at the next round: a database outage must not cut every desk off."""
+    and is retried at the next round: a database outage must not cut every desk off.
+
+    The same round ends what was handed out for a session without a socket to carry it (a
+    supervisor's monitor-leg SIP password, `on_end`): once every session it was given to has
+    ended, its `withdraw` runs."""
 
     def __init__(self, lookup: SessionLookup, limits: SessionLimits, *, clock: Clock = utc_now,
                  recheck_seconds: float = 2.0, allowed_origins: Collection[str] = ()) -> None:
@@ -255,6 +261,9 @@ class SessionGate:
         self.allowed_origins = frozenset(origin.rstrip("/").lower() for origin in allowed_origins)
         self._sockets: dict[web.WebSocketResponse, str] = {}
         self._closing: set[asyncio.Task[bool]] = set()
+        #: key -> (the sessions it was given to, what withdraws it once they have all ended)
+        self._grants: dict[str, tuple[set[str], Withdraw]] = {}
+        self._withdrawing: set[asyncio.Task[None]] = set()
 
     async def load(self, secret: str) -> SessionRecord | None:
         session_id = session_id_of(secret)
@@ -266,17 +275,37 @@ class SessionGate:
     def detach(self, ws: web.WebSocketResponse) -> None:
         self._sockets.pop(ws, None)
 
+    def on_end(self, session_id: str, key: str, withdraw: Withdraw) -> None:
+        """Run `withdraw` once `session_id`, and every other session `key` was given to on this
+        node, has ended (the latest `withdraw` for a key is the one that runs)."""
+        sessions = self._grants.get(key, (set(), withdraw))[0]
+        self._grants[key] = (sessions | {session_id}, withdraw)
+
+    def _ended(self, record: SessionRecord | None, now: datetime) -> str | None:
+        return "this session no longer exists" if record is None else refusal(record, now, self.limits)
+
     async def recheck(self) -> int:
-        """One round: close the sockets whose session ended; the number closed."""
-        if not self._sockets:
+        """One round: close the sockets whose session ended, and withdraw what was given to
+        sessions that have all ended; the number of sockets closed."""
+        if not self._sockets and not self._grants:
             return 0
         watched = dict(self._sockets)
-        found = await self.lookup.find_sessions(set(watched.values()))
+        granted = {sid for sessions, _ in self._grants.values() for sid in sessions}
+        found = await self.lookup.find_sessions(set(watched.values()) | granted)
         now = self.now()
+        for key, (sessions, withdraw) in list(self._grants.items()):
+            live = {sid for sid in sessions if self._ended(found.get(sid), now) is None}
+            if live:
+                self._grants[key] = (live, withdraw)
+                continue
+            del self._grants[key]
+            log.info("sessions ended: withdrawing what they were given", extra={"grant": key})
+            task = asyncio.create_task(withdraw(), name=f"withdraw-{key}")
+            self._withdrawing.add(task)
+            task.add_done_callback(self._withdrawn)
         closed = 0
         for ws, session_id in watched.items():
-            record = found.get(session_id)
-            why = "this session no longer exists" if record is None else refusal(record, now, self.limits)
+            why = self._ended(found.get(session_id), now)
             if why is not None:
                 self.detach(ws)
                 self._close(ws, why)
@@ -287,6 +316,11 @@ class SessionGate:
         if stale:
             await self.lookup.touch_sessions(stale, now)
         return closed
+
+    def _withdrawn(self, task: asyncio.Task[None]) -> None:
+        self._withdrawing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("withdrawing a grant of an ended session failed", exc_info=task.exception())
 
     def _close(self, ws: web.WebSocketResponse, why: str) -> None:
         log.info("websocket closed: its session ended", extra={"reason": why})
@@ -307,6 +341,20 @@ class SessionGate:
 
 
 SESSION_GATE = web.AppKey("session_gate", SessionGate)
+
+
+def when_credential_ends(request: web.Request, key: str, withdraw: Withdraw) -> None:
+    """Run `withdraw` when the session of `request` ends (signed out, revoked, disabled, idle or
+    past its limit), as the app's `SessionGate` checks it: for what a person is handed for as
+    long as they are signed in, without a socket to carry it (a supervisor's SIP password).
+    Only a person's session is given such things: a program's API key, or a test token, is
+    refused (neither has an end the gate watches)."""
+    credential = credential_of(request)
+    if credential is None:
+        raise RuntimeError("when_credential_ends before the request was authenticated")
+    if credential.session is None:
+        raise PermissionDenied("only a person signed in with a session is given this", key=key)
+    request.app[SESSION_GATE].on_end(credential.session.id, key, withdraw)
 
 
 def install_sessions(app: web.Application, gate: SessionGate) -> None:

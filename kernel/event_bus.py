@@ -49,9 +49,10 @@ class RedisEventBus:
 
 @asynccontextmanager
 async def relayed(redis: aioredis.Redis, channels: Sequence[str],
-                  send: Callable[[bytes | str], Awaitable[None]]) -> AsyncIterator[None]:
+                  send: Callable[[str, bytes | str], Awaitable[None]]) -> AsyncIterator[None]:
     """While the block runs, every message published on `channels` goes to `send` (a browser's
-    websocket, say), in order. One subscription per block, so a slow reader slows only itself;
+    websocket, say) with the channel it came on, in order. One subscription per block, so a
+    slow reader slows only itself;
     `redis` must have no socket read timeout (a subscription waits indefinitely). A failing
     `send` ends the relay quietly (the socket closed): the block decides when to finish."""
     pubsub = redis.pubsub()
@@ -60,7 +61,8 @@ async def relayed(redis: aioredis.Redis, channels: Sequence[str],
     async def forward() -> None:
         async for message in pubsub.listen():
             if message.get("type") == "message":
-                await send(message["data"])
+                channel = message["channel"]
+                await send(channel.decode() if isinstance(channel, bytes) else str(channel), message["data"])
 
     forwarder = asyncio.create_task(forward(), name="bus-relay")
     try:

@@ -43,9 +43,6 @@ EVIDENCE_UPLOADERS: frozenset[Role] = HOTLINE_STAFF | {Role.UNIT}
 #: People who review a unit's requests (return, extension, termination).
 REVIEWERS: frozenset[Role] = frozenset({Role.DISPATCHER, Role.SUPERVISOR})
 
-#: Who may read the access audit (kernel/audit.py): supervisors, and auditors who see nothing else.
-AUDIT_READERS: frozenset[Role] = frozenset({Role.SUPERVISOR, Role.AUDITOR})
-
 #: Who manages accounts (`accounts/`): administrators only, who see no citizen's data.
 ACCOUNT_ADMINS: frozenset[Role] = frozenset({Role.ADMIN})
 

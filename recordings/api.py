@@ -4,10 +4,11 @@
     GET /api/calls/{call_id}              the call, its tickets, events and transcript
     GET /api/calls/{call_id}/recording    the audio (HTTP Range, no-store); the recordings page's
                                           <audio> sends the session cookie, never a token in its address
+    POST /api/calls/{call_id}/reveal      a confidential (保密) caller's number, for a supervisor
 
-Who may hear what is `recordings.access`; every read of a transcript or recording, every
-search by caller and every confidential number shown is written to the access audit
-(`kernel.audit`) before the data leaves, and so is every refused attempt, which is answered 403.
+Who may hear what, and whose number is shown, is `kernel.access_policy`; each request that reads
+a call (list, detail and transcript, recording, reveal) writes exactly one row to the access
+audit (`kernel.audit`) before the data leaves, refused attempts too (answered 403).
 """
 
 from __future__ import annotations
@@ -18,18 +19,22 @@ from typing import Any
 from aiohttp import web
 
 from kernel import auth
-from kernel.audit import AccessKind, audit_access
+from kernel.access_policy import Read, Subject, decide, number_view, roles_for, shows_number
+from kernel.audit import audit_read, reader_of
 from kernel.auth import Principal
 from kernel.errors import NotFound, PermissionDenied
 from kernel.openapi import SIGNED_IN, Operation
-from kernel.privacy import mask_name, mask_phone, normalize_number
-from recordings.access import LIST_CALLS, may_hear, may_see_number
+from kernel.privacy import mask_name, normalize_number
 from recordings.query import int_query, text_query, when_query
 from recordings.store import CallFilter, CallStore, CallSummary, Segment
 
 CALL_STORE = web.AppKey("call_store", CallStore)
 #: What browsers play: the recordings are PCM WAV files (`call_flow.recording_format`).
 AUDIO_TYPES = {".wav": "audio/wav", ".ogg": "audio/ogg", ".mp3": "audio/mpeg", ".gsm": "audio/x-gsm"}
+
+#: Who lists calls (each call's number shown per `Read.CALL`).
+LIST_CALLS = roles_for(Read.CALL_LIST)
+REVEALERS = roles_for(Read.CONFIDENTIAL_NUMBER)
 
 routes = web.RouteTableDef()
 
@@ -38,13 +43,23 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def subject_of(call: CallSummary) -> Subject:
+    """The call as the policy sees it: who answered it, and whether its caller is confidential."""
+    return Subject(people=frozenset({call.agent_id} if call.agent_id else ()), confidential=call.confidential)
+
+
+def _first_ticket(call: CallSummary) -> str | None:
+    return call.tickets[0].ticket_no if call.tickets else None
+
+
 def call_json(call: CallSummary, principal: Principal) -> dict[str, Any]:
-    """A call as the principal may see it: the number masked unless they may see it."""
-    visible = may_see_number(principal.role, principal.user, call.agent_id, confidential=call.confidential)
+    """A call as the principal may see it: the number masked unless the policy shows it."""
+    reader = reader_of(principal)
+    visible = shows_number(reader, Read.CALL, subject_of(call))
     talk = (call.ended_at - call.answered_at).total_seconds() if call.answered_at else 0.0
     return {
         "call_id": call.call_id,
-        "caller_number": call.caller_number if visible else mask_phone(call.caller_number),
+        "caller_number": number_view(call.caller_number, visible),
         "caller_name": call.caller_name if visible else mask_name(call.caller_name),
         "number_masked": not visible,
         "confidential": call.confidential,
@@ -60,7 +75,9 @@ def call_json(call: CallSummary, principal: Principal) -> dict[str, Any]:
         "screen_level": call.screen_level,
         "recording_seconds": call.recording_seconds,
         "has_recording": call.recording_path is not None,
-        "may_hear": may_hear(principal.role, principal.user, call.agent_id).allowed,
+        "may_hear": decide(reader, Read.RECORDING, subject_of(call)).allowed,
+        # A confidential caller's number is shown only by an explicit, audited reveal.
+        "may_reveal": call.confidential and decide(reader, Read.CONFIDENTIAL_NUMBER, subject_of(call)).allowed,
         "tickets": [{"ticket_no": t.ticket_no, "status": t.status, "summary": t.summary}
                     for t in call.tickets],
     }
@@ -82,23 +99,15 @@ def _segment_json(segment: Segment) -> dict[str, Any]:
             "text": segment.text, "confidence": segment.confidence, "source": segment.source}
 
 
-async def _confidential_shown(request: web.Request, principal: Principal, call: CallSummary) -> None:
-    """A confidential caller's identity shown in full is itself a read to audit."""
-    if call.confidential and may_see_number(principal.role, principal.user, call.agent_id, confidential=True):
-        await audit_access(request, principal, AccessKind.CONFIDENTIAL_IDENTITY, allowed=True,
-                           call_id=call.call_id, ticket_no=call.tickets[0].ticket_no,
-                           caller_number=call.caller_number, detail="number shown")
-
-
-async def _may_hear_or_403(request: web.Request, principal: Principal, call: CallSummary,
-                           kind: AccessKind, detail: str) -> None:
-    decision = may_hear(principal.role, principal.user, call.agent_id)
-    ticket_no = call.tickets[0].ticket_no if call.tickets else None
-    await audit_access(request, principal, kind, allowed=decision.allowed, call_id=call.call_id,
-                       ticket_no=ticket_no, caller_number=call.caller_number,
-                       detail=detail if decision.allowed else f"{detail}; refused: {decision.reason}")
+async def _read_or_403(request: web.Request, principal: Principal, call: CallSummary,
+                       read: Read, detail: str) -> None:
+    """The policy's answer for one read of `call`, written to the audit (its one row); 403 when
+    refused."""
+    decision = decide(reader_of(principal), read, subject_of(call))
+    await audit_read(request, principal, decision, call_id=call.call_id, ticket_no=_first_ticket(call),
+                     caller_number=call.caller_number, confidential=call.confidential, detail=detail)
     if not decision.allowed:
-        raise PermissionDenied(f"you may not hear this call: {decision.reason}",
+        raise PermissionDenied(f"you may not read this call: {decision.reason}",
                                call_id=call.call_id, user=principal.user)
 
 
@@ -113,12 +122,11 @@ async def list_calls(request: web.Request) -> web.Response:
         end_reason=text_query(request, "end_reason"),
         limit=int_query(request, "limit", 50, 1, 500), offset=int_query(request, "offset", 0, 0, 1_000_000))
     found = await request.app[CALL_STORE].list_calls(query)
-    if query.caller:
-        # Searching by a number is reading that caller's history of calls.
-        await audit_access(request, principal, AccessKind.CALLER_HISTORY, allowed=True,
-                           caller_number=query.caller, detail=f"calls search, {len(found)} found")
-    for call in found:
-        await _confidential_shown(request, principal, call)
+    # One row for the list; a search by a number is reading that caller's history of calls.
+    ids = ", ".join(call.call_id for call in found)
+    await audit_read(request, principal, decide(reader_of(principal), Read.CALL_LIST),
+                     caller_number=query.caller, confidential=any(c.confidential for c in found),
+                     detail=f"calls {'search by caller' if query.caller else 'list'}, {len(found)} found: {ids}")
     return web.json_response({
         "calls": [call_json(call, principal) for call in found],
         "limit": query.limit, "offset": query.offset,
@@ -131,8 +139,7 @@ async def get_call(request: web.Request) -> web.Response:
     principal = auth.require(request)
     store = request.app[CALL_STORE]
     call = await store.get_call(request.match_info["call_id"][:64])
-    await _may_hear_or_403(request, principal, call, AccessKind.TRANSCRIPT, "call detail and transcript")
-    await _confidential_shown(request, principal, call)
+    await _read_or_403(request, principal, call, Read.CALL, "call detail and transcript")
     segments = await store.transcript(call.call_id)
     return web.json_response({
         "call": call_json(call, principal),
@@ -150,7 +157,7 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     if path is None or not path.is_file():
         raise NotFound("this call has no recording", call_id=call.call_id)
     asked = request.headers.get("Range", "").strip()[:100]
-    await _may_hear_or_403(request, principal, call, AccessKind.RECORDING, asked or "full file")
+    await _read_or_403(request, principal, call, Read.RECORDING, asked or "full file")
     return web.FileResponse(path, headers={
         "Content-Type": AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"),
         "Cache-Control": "no-store",
@@ -158,11 +165,21 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     })
 
 
+@routes.post("/api/calls/{call_id}/reveal")
+async def reveal_number(request: web.Request) -> web.Response:
+    """A confidential caller's number, shown in no view: each reveal is one audited read."""
+    principal = auth.require(request, REVEALERS)
+    call = await request.app[CALL_STORE].get_call(request.match_info["call_id"][:64])
+    await _read_or_403(request, principal, call, Read.CONFIDENTIAL_NUMBER, "number revealed")
+    return web.json_response({"call_id": call.call_id, "caller_number": call.caller_number},
+                             headers={"Cache-Control": "no-store"})
+
+
 def operations() -> list[Operation]:
-    # No role gate before the call is read: `may_hear` decides per call, and a refusal is audited
+    # No role gate before the call is read: the policy decides per call, and a refusal is audited
     # with the call's caller and ticket (so an unknown call id is 404 for every role).
-    hearers = ("recordings.access decides per call, 403 audited: a supervisor every call; an agent, "
-               "senior_agent, dispatcher or callback_agent the calls they took part in; no one else")
+    hearers = ("kernel.access_policy decides per call, 403 audited: a supervisor every call; an agent, "
+               "senior_agent, dispatcher or callback_agent the calls they took part in")
     return [
         Operation("get", "/api/calls", "Calls, newest first; numbers masked where the reader may not hear the call",
                   LIST_CALLS,
@@ -174,4 +191,6 @@ def operations() -> list[Operation]:
         Operation("get", "/api/calls/{call_id}/recording",
                   "The call's recording; HTTP Range gives 206 partial content (audited)", SIGNED_IN,
                   note=hearers, content_type="audio/wav"),
+        Operation("post", "/api/calls/{call_id}/reveal",
+                  "A confidential caller's full number (supervisors; each reveal audited)", REVEALERS),
     ]

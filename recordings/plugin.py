@@ -12,7 +12,7 @@ from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
 from kernel.pages import install_page, page
 from recordings import api, audit_api
-from recordings.access import LIST_CALLS
+from recordings.api import LIST_CALLS
 from recordings.store import CallStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -26,7 +26,7 @@ class RecordingsDeps:
 
 
 #: Calls, recordings and transcripts: everyone who may list calls (each hears only what
-#: `recordings.access` lets them); supervisors hear every call.
+#: `kernel.access_policy` lets them); supervisors hear every call.
 RECORDINGS_PAGE = page("/recordings", "录音查询", LIST_CALLS, rank=40)
 
 

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from kernel.errors import AriError, InvalidInput, cause_of
 from telephony.ari.auth import basic_authorization
@@ -247,6 +248,18 @@ class SoftphoneProvisioner:
         name = endpoint_name(agent_id)
         await self._put(agent_id, "auth", name, auth_fields(name, new_softphone_password()))
         log.info("softphone password withdrawn", extra={"agent": agent_id, "endpoint": name})
+
+    async def withdraw(self, person: str, passwords: SoftphonePasswords) -> None:
+        """The session the person's password was given to ended (signed out, revoked, disabled,
+        expired): the password is forgotten and stops registering now (`lock_out`); a call in
+        progress goes on; the next sign-in gets a new one. Asterisk or Redis away is logged, not
+        raised: Asterisk forgets the endpoint on restart anyway, and re-provisioning skips a
+        person whose password is gone."""
+        try:
+            await passwords.forget(person)
+            await self.lock_out(person)
+        except (AriError, RedisError) as exc:
+            log.warning("softphone password not withdrawn", extra={"agent": person, "error": str(exc)})
 
     async def _put(self, agent_id: str, kind: str, name: str, fields: list[tuple[str, str]]) -> None:
         body = {"fields": [{"attribute": attribute, "value": value} for attribute, value in fields]}

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import suppress
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -139,6 +139,32 @@ def bridge_env(sandbox: AsteriskSandbox, database_url: str, redis_prefix: str,
     # ~1.6 s of CPU per warm recognizer on it, ~13 s per start, which the suite cannot afford on
     # 2 cores; tests/integration/test_asr_warm.py covers it.
     return env
+
+
+Bearer = Callable[..., dict[str, str]]
+
+
+@asynccontextmanager
+async def whole_app_on(sandbox: AsteriskSandbox, database_url: str, redis_prefix: str,
+                       **env_overrides: str) -> AsyncIterator[tuple[Any, Bearer]]:
+    """The whole backend as `hotline run` builds it, served in this process on `sandbox`
+    (preflight first), with a maker of test tokens' headers: `bearer(role, user, unit=None)`."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from hotline.composition import build_app, preflight, token_signer
+    from hotline.settings import load_settings
+    from kernel.auth import Principal
+
+    env = bridge_env(sandbox, database_url, redis_prefix, free_tcp_port()) | env_overrides
+    settings = load_settings(environ=env)
+    await preflight(settings)
+    signer = token_signer(settings)
+
+    def bearer(role: str, user: str, unit: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {signer.issue(Principal(user, role, unit), hours=1)}"}
+
+    async with TestClient(TestServer(build_app(settings), host="127.0.0.1")) as client:
+        yield client, bearer
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@
     POST /api/tickets/{no}/commands/{command}           one workflow command, with expected_version
     GET  /api/tickets/{no}/suggested-units              units from the dispatch catalogue
     GET  /api/callers/{number}/tickets                  a caller's history (hotline roles only)
+    POST /api/tickets/{no}/reveal                       a confidential caller's number (supervisors)
 
 The application holds a `TicketStore` under `TICKET_STORE`, the dispatch catalogue under
 `DISPATCH_CATALOGUE` and the working-day calendar under `WORKING_CALENDAR`; the composition
@@ -14,9 +15,13 @@ root sets them. A dispatch without deadlines gets them from the catalogue and th
 Authentication: a signed bearer token (`kernel.auth`) names the person, the role (values of
 `tickets.model.Role`) and a unit's code; nothing the client merely claims is trusted.
 
-Confidentiality: a unit never learns that another unit's ticket exists (404, not 403) and
-never sees a confidential caller's number or an anonymous caller's name
-(`Ticket.view_for_unit`, applied to the ticket and to the events that carry the caller).
+Who reads which ticket, and whose number a view shows, is `kernel.access_policy`: an agent the
+tickets they worked on, a unit its own (another unit's is 404, not 403: a unit never learns which
+tickets exist), the hotline's back office every ticket. A confidential (保密) caller's number is
+masked in every view, for every role; a supervisor reveals it with `POST .../reveal`, an audited
+read of its own. A unit never sees an anonymous caller's name (`Ticket.view_for_unit`), nor the
+numbers of related tickets (a supervision flag's group) that are not its own. Each read writes
+exactly one row to the access audit, refusals too.
 
 Errors from the one hierarchy (`kernel.errors`) become JSON `{"error": code, "message": ...}`
 with `http_status_for`, as in the other APIs; invalid bodies are `InvalidInput` (400).
@@ -34,7 +39,20 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field
 
 from kernel import auth
-from kernel.audit import AccessKind, audit_access
+from kernel.access_policy import (
+    Read,
+    Reader,
+    Related,
+    Scope,
+    Subject,
+    decide,
+    number_view,
+    roles_for,
+    scope_of,
+    shows_number,
+    visible_related,
+)
+from kernel.audit import audit_read, reader_of
 from kernel.errors import InvalidInput, NotFound, PermissionDenied
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
@@ -43,7 +61,7 @@ from kernel.roles import HOTLINE_STAFF, Actor, Role
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, suggest_units, terms_for
-from tickets.events import TicketClassified, TicketEvent, TicketRegistered
+from tickets.events import SupervisionFlagged, TicketClassified, TicketEvent, TicketRegistered
 from tickets.evidence_api import EVIDENCE_STORE
 from tickets.evidence_store import EvidenceStore
 from tickets.model import (
@@ -66,10 +84,16 @@ from tickets.store import TicketFilter, TicketStore, event_payload
 TICKET_STORE = web.AppKey("ticket_store", TicketStore)
 DISPATCH_CATALOGUE = web.AppKey("dispatch_catalogue", DispatchCatalogue)
 WORKING_CALENDAR = web.AppKey("working_calendar", WorkingCalendar)
-#: Staff of the hotline centre: they see every ticket and callers' numbers.
+#: Staff of the hotline centre (suggested units).
 HOTLINE_ROLES = HOTLINE_STAFF
-#: Who reads tickets: hotline staff every ticket, a unit the tickets dispatched to it.
-TICKET_READERS = HOTLINE_ROLES | {Role.UNIT}
+#: Who may ask for a ticket: the policy then decides on the ticket itself.
+TICKET_READERS = frozenset(Role(r) for r in roles_for(Read.TICKET))
+#: Who lists tickets: the back office every ticket, a unit its own.
+TICKET_LISTERS = frozenset(Role(r) for r in roles_for(Read.TICKET_LIST))
+#: Who reads a caller's history (the first receiver, on the line).
+HISTORY_READERS = frozenset(Role(r) for r in roles_for(Read.CALLER_HISTORY))
+#: Who may reveal a confidential caller's number.
+REVEALERS = frozenset(Role(r) for r in roles_for(Read.CONFIDENTIAL_NUMBER))
 MAX_TEXT = 10_000
 
 routes = web.RouteTableDef()
@@ -378,7 +402,22 @@ def _attachment_json(a: Attachment) -> dict[str, Any]:
     return {"kind": a.kind, "uri": a.uri, "name": a.title, "sha256": a.sha256, "size": a.size}
 
 
-def ticket_json(ticket: Ticket, actor: Actor) -> dict[str, Any]:
+def subject_of(ticket: Ticket, events: list[TicketEvent] | None = None, *, acting: str | None = None,
+               answered_by: frozenset[str] = frozenset()) -> Subject:
+    """The ticket as the policy sees it: who took part in it (the agents who answered its calls,
+    its events' actors, whoever acts on it now), the units it is dispatched to, and whether its
+    caller is confidential."""
+    people = {e.actor.id for e in events or ()} | ({acting} if acting else set()) | answered_by
+    units = {u for u in (ticket.lead_unit, *ticket.cooperating_units) if u}
+    return Subject(people=frozenset(people), units=frozenset(units), confidential=ticket.caller.confidential)
+
+
+def _reader(actor: Actor) -> Reader:
+    return Reader(actor.id, actor.role.value, actor.unit)
+
+
+def ticket_json(ticket: Ticket, actor: Actor, *, shown: bool) -> dict[str, Any]:
+    """The ticket as `actor` sees it; `shown`: the policy shows its caller's number in full."""
     if actor.role is Role.UNIT:
         ticket = ticket.view_for_unit()
     caller = ticket.caller
@@ -387,7 +426,7 @@ def ticket_json(ticket: Ticket, actor: Actor) -> dict[str, Any]:
         "version": ticket.version,
         "status": ticket.status.value,
         "channel": ticket.channel.value,
-        "caller": {"number": caller.number, "name": caller.name,
+        "caller": {"number": number_view(caller.number, shown), "name": caller.name,
                    "confidential": caller.confidential, "anonymous": caller.anonymous},
         "ticket_type": ticket.ticket_type.value if ticket.ticket_type else None,
         "urgency": ticket.urgency.value,
@@ -395,7 +434,7 @@ def ticket_json(ticket: Ticket, actor: Actor) -> dict[str, Any]:
         "content": ticket.content,
         "location": ticket.location,
         "district": ticket.district,
-        "callback_number": ticket.callback_number,
+        "callback_number": number_view(ticket.callback_number, shown),
         "call_ids": list(ticket.call_ids),
         "lead_unit": ticket.lead_unit,
         "cooperating_units": list(ticket.cooperating_units),
@@ -431,16 +470,22 @@ PROJECTED_FIELDS = (
 )
 
 
-def ticket_list_json(ticket: Ticket, actor: Actor) -> dict[str, Any]:
-    full = ticket_json(ticket, actor)
+def ticket_list_json(ticket: Ticket, actor: Actor, read: Read) -> dict[str, Any]:
+    full = ticket_json(ticket, actor, shown=shows_number(_reader(actor), read, subject_of(ticket)))
     return {name: full[name] for name in PROJECTED_FIELDS}
 
 
-def event_json(event: TicketEvent, actor: Actor, *, confidential: bool = False) -> dict[str, Any]:
-    if actor.role is Role.UNIT and isinstance(event, TicketRegistered):
-        event = replace(event, caller=event.caller.masked_for_unit())
-    if actor.role is Role.UNIT and confidential and isinstance(event, TicketClassified):
-        event = replace(event, callback_number=None)
+def event_json(event: TicketEvent, actor: Actor, *, shown: bool,
+               related: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """An event as `actor` sees it: the caller's numbers as `shown` says, and a supervision
+    flag's related tickets cut to `related` (those the reader may read)."""
+    if isinstance(event, TicketRegistered):
+        caller = event.caller.masked_for_unit() if actor.role is Role.UNIT else event.caller
+        event = replace(event, caller=replace(caller, number=number_view(caller.number, shown)))
+    if isinstance(event, TicketClassified):
+        event = replace(event, callback_number=number_view(event.callback_number, shown))
+    if isinstance(event, SupervisionFlagged) and related is not None:
+        event = replace(event, related_ticket_nos=tuple(n for n in event.related_ticket_nos if n in related))
     return {
         "type": event.event_type,
         "version": event.version,
@@ -466,13 +511,18 @@ async def register_ticket(request: web.Request) -> web.Response:
         reason=body.reason, attachments=tuple(a.to_domain() for a in body.attachments),
     )
     ticket, event = await request.app[TICKET_STORE].register(command, actor)
-    return web.json_response(
-        {"ticket": ticket_json(ticket, actor), "event": event_json(event, actor)}, status=201)
+    shown = shows_number(_reader(actor), Read.TICKET, subject_of(ticket, acting=actor.id))
+    return web.json_response({"ticket": ticket_json(ticket, actor, shown=shown),
+                              "event": event_json(event, actor, shown=shown)}, status=201)
+
+
+def _listed(tickets: list[Ticket]) -> str:
+    return f"{len(tickets)} found: {', '.join(t.ticket_no for t in tickets)}"
 
 
 @routes.get("/api/tickets")
 async def list_tickets(request: web.Request) -> web.Response:
-    actor = _actor(request, TICKET_READERS)
+    actor = _actor(request, TICKET_LISTERS)
     try:
         statuses = tuple(TicketStatus(s) for s in request.query.getall("status", []))
     except ValueError as exc:
@@ -483,28 +533,67 @@ async def list_tickets(request: web.Request) -> web.Response:
         offset=int_query(request, "offset", 0, 0, 1_000_000),
     )
     found = await request.app[TICKET_STORE].list_tickets(query)
-    if actor.role is not Role.UNIT:
-        for ticket in found:
-            if ticket.caller.confidential and ticket.caller.number:
-                await audit_access(request, auth.principal_of(request), AccessKind.CONFIDENTIAL_IDENTITY,
-                                   allowed=True, ticket_no=ticket.ticket_no, caller_number=ticket.caller.number,
-                                   detail="ticket list")
-    return web.json_response({"tickets": [ticket_list_json(t, actor) for t in found]})
+    await audit_read(request, auth.principal_of(request), decide(_reader(actor), Read.TICKET_LIST),
+                     detail=f"ticket list, {_listed(found)}")
+    return web.json_response({"tickets": [ticket_list_json(t, actor, Read.TICKET_LIST) for t in found]})
+
+
+async def _readable(request: web.Request, actor: Actor, read: Read) -> tuple[Ticket, list[TicketEvent], Subject]:
+    """The ticket of the path, once the policy has let `actor` make `read` of it: the one audit
+    row of the read is written either way. A refused unit is told 404 (it must not learn that
+    another unit's ticket exists); anyone else 403."""
+    store = request.app[TICKET_STORE]
+    ticket, events = await store.get_with_events(_ticket_no(request))
+    subject = subject_of(ticket, events, answered_by=await store.call_agents(ticket.call_ids))
+    decision = decide(_reader(actor), read, subject)
+    await audit_read(request, auth.principal_of(request), decision, ticket_no=ticket.ticket_no,
+                     caller_number=ticket.caller.number, confidential=ticket.caller.confidential,
+                     detail="number revealed" if read is Read.CONFIDENTIAL_NUMBER else "ticket and events")
+    if not decision.allowed:
+        if actor.role is Role.UNIT:
+            raise NotFound("no such ticket", ticket_no=ticket.ticket_no)
+        raise PermissionDenied(f"you may not read this ticket: {decision.reason}",
+                               ticket_no=ticket.ticket_no, user=actor.id)
+    return ticket, events, subject
+
+
+async def _related(store: TicketStore, events: list[TicketEvent], reader: Reader) -> tuple[str, ...] | None:
+    """The related tickets named by the ticket's supervision flags that `reader` may read
+    (None: every one, for a reader of every ticket, without reading them)."""
+    if scope_of(Read.TICKET, reader.role) is Scope.ANY:
+        return None
+    named = {n for e in events if isinstance(e, SupervisionFlagged) for n in e.related_ticket_nos}
+    related = []
+    for no in sorted(named):
+        try:
+            other, other_events = await store.get_with_events(no)
+        except NotFound:
+            continue
+        related.append(Related(no, subject_of(other, other_events,
+                                              answered_by=await store.call_agents(other.call_ids))))
+    return visible_related(reader, related)
 
 
 @routes.get("/api/tickets/{no}")
 async def get_ticket(request: web.Request) -> web.Response:
     actor = _actor(request, TICKET_READERS)
-    ticket, events = await request.app[TICKET_STORE].get_with_events(_ticket_no(request))
-    _hide_from_other_units(actor)(ticket)
-    if ticket.caller.confidential and actor.role is not Role.UNIT and ticket.caller.number:
-        # Hotline staff see a confidential (保密) caller's number: that read is audited.
-        await audit_access(request, auth.principal_of(request), AccessKind.CONFIDENTIAL_IDENTITY, allowed=True,
-                           ticket_no=ticket.ticket_no, caller_number=ticket.caller.number, detail="ticket")
+    ticket, events, subject = await _readable(request, actor, Read.TICKET)
+    shown = shows_number(_reader(actor), Read.TICKET, subject)
+    related = await _related(request.app[TICKET_STORE], events, _reader(actor))
     return web.json_response({
-        "ticket": ticket_json(ticket, actor),
-        "events": [event_json(e, actor, confidential=ticket.caller.confidential) for e in events],
+        "ticket": ticket_json(ticket, actor, shown=shown),
+        "events": [event_json(e, actor, shown=shown, related=related) for e in events],
     })
+
+
+@routes.post("/api/tickets/{no}/reveal")
+async def reveal_number(request: web.Request) -> web.Response:
+    """A confidential caller's numbers, shown in no view: each reveal is one audited read."""
+    actor = _actor(request, REVEALERS)
+    ticket, _, _ = await _readable(request, actor, Read.CONFIDENTIAL_NUMBER)
+    return web.json_response({"ticket_no": ticket.ticket_no, "caller_number": ticket.caller.number,
+                              "callback_number": ticket.callback_number},
+                             headers={"Cache-Control": "no-store"})
 
 
 def _may_run(actor: Actor, spec: CommandSpec) -> None:
@@ -534,8 +623,9 @@ async def run_command(request: web.Request) -> web.Response:
                        request.app[WORKING_CALENDAR])
     command = spec.to_command(body, context)
     new, event = await store.transition(no, command, actor, body.expected_version, guard=guard)
-    return web.json_response({"ticket": ticket_json(new, actor), "event": event_json(
-        event, actor, confidential=new.caller.confidential)})
+    shown = shows_number(_reader(actor), Read.TICKET, subject_of(new, acting=actor.id))
+    return web.json_response({"ticket": ticket_json(new, actor, shown=shown),
+                              "event": event_json(event, actor, shown=shown)})
 
 
 @routes.get("/api/tickets/{no}/suggested-units")
@@ -560,12 +650,16 @@ async def caller_history(request: web.Request) -> web.Response:
     if not 1 <= len(number) <= 32:
         raise InvalidInput("number must be 1-32 characters", field="number")
     key = normalize_number(number) or number
-    allowed = principal.role in {r.value for r in HOTLINE_ROLES}
-    await audit_access(request, principal, AccessKind.CALLER_HISTORY, allowed=allowed, caller_number=key,
-                       detail="caller's tickets" if allowed else f"refused: role {principal.role}")
-    actor = _actor(request, HOTLINE_ROLES)
+    decision = decide(reader_of(principal), Read.CALLER_HISTORY)
+    if not decision.allowed:
+        await audit_read(request, principal, decision, caller_number=key, detail="caller's tickets")
+        raise PermissionDenied(decision.reason, user=principal.user)
+    actor = _actor(request, HISTORY_READERS)
     found = await request.app[TICKET_STORE].caller_history(key, limit=int_query(request, "limit", 50, 1, 500))
-    return web.json_response({"tickets": [ticket_list_json(t, actor) for t in found]})
+    await audit_read(request, principal, decision, caller_number=key,
+                     confidential=any(t.caller.confidential for t in found),
+                     detail=f"caller's tickets, {_listed(found)}")
+    return web.json_response({"tickets": [ticket_list_json(t, actor, Read.CALLER_HISTORY) for t in found]})
 
 
 # ---- OpenAPI -------------------------------------------------------------------------------
@@ -575,14 +669,17 @@ def operations() -> list[Operation]:
     ops = [
         Operation("post", "/api/tickets", "Register a ticket (受理)", workflow.ROLES[workflow.Register],
                   RegisterBody, success=201),
-        Operation("get", "/api/tickets", "List tickets, newest first; a unit sees its own only",
-                  TICKET_READERS,
+        Operation("get", "/api/tickets", "List tickets, newest first; a unit sees its own only (audited)",
+                  TICKET_LISTERS,
                   query=(("status", "string"), ("limit", "integer"), ("offset", "integer"))),
-        Operation("get", "/api/tickets/{no}", "A ticket and its events", TICKET_READERS,
-                  note="a unit: the tickets dispatched to it"),
+        Operation("get", "/api/tickets/{no}", "A ticket and its events (audited)", TICKET_READERS,
+                  note="kernel.access_policy: an agent the tickets they worked on; a unit the tickets "
+                       "dispatched to it; confidential callers' numbers masked"),
+        Operation("post", "/api/tickets/{no}/reveal",
+                  "A confidential caller's full numbers (supervisors; each reveal audited)", REVEALERS),
         Operation("get", "/api/tickets/{no}/suggested-units", "Units for the ticket", HOTLINE_ROLES),
         Operation("get", "/api/callers/{number}/tickets", "A caller's tickets, newest first (audited, "
-                  "refusals too)", HOTLINE_ROLES, query=(("limit", "integer"),)),
+                  "refusals too)", HISTORY_READERS, query=(("limit", "integer"),)),
     ]
     for name, spec in COMMANDS.items():
         ops.append(Operation("post", f"/api/tickets/{{no}}/commands/{name}", spec.summary,

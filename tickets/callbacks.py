@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.clock import Clock, utc_now
 from kernel.errors import Conflict, NotFound
+from kernel.privacy import mask_phone
 from kernel.roles import Actor, Role
-from kernel.schema import callback_tasks, calls
+from kernel.schema import callback_tasks, calls, tickets
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, terms_for
@@ -63,9 +64,14 @@ class CallbackTask:
     #: A spoken answer (no key): its recording, and what the ASR heard in it (to confirm).
     answer_recording: str | None = None
     answer_transcript: str | None = None
+    #: The ticket's caller is confidential (保密): the number is never listed in full.
+    confidential: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "ticket_no": self.ticket_no, "caller_number": self.caller_number,
+    def to_json(self, *, shown: bool = True) -> dict[str, Any]:
+        """The task as listed; `shown`: the caller's number in full (else masked)."""
+        return {"id": self.id, "ticket_no": self.ticket_no,
+                "caller_number": self.caller_number if shown else mask_phone(self.caller_number),
+                "confidential": self.confidential,
                 "reason": self.reason, "status": self.status, "due_at": self.due_at.isoformat(),
                 "attempts": self.attempts, "result": self.result,
                 "spoken_answer": self.answer_recording is not None,
@@ -75,7 +81,7 @@ class CallbackTask:
 def _task(row: Any) -> CallbackTask:
     return CallbackTask(row.id, row.ticket_no, row.caller_number, row.reason, row.status,
                         row.due_at, row.attempts, row.result, row.answer_recording,
-                        row.answer_transcript)
+                        row.answer_transcript, bool(getattr(row, "caller_confidential", False)))
 
 
 
@@ -241,7 +247,9 @@ class CallbackService:
         return await self._get(task_id)
 
     async def listed(self, status: str | None = None, limit: int = 100) -> list[CallbackTask]:
-        query = select(callback_tasks).order_by(callback_tasks.c.due_at).limit(limit)
+        query = (select(callback_tasks, tickets.c.caller_confidential)
+                 .join(tickets, tickets.c.ticket_no == callback_tasks.c.ticket_no, isouter=True)
+                 .order_by(callback_tasks.c.due_at).limit(limit))
         if status:
             query = query.where(callback_tasks.c.status == status)
         async with self._engine.connect() as conn:

@@ -5,7 +5,10 @@
     POST /api/callbacks/{id}/confirm   a callback agent confirms the citizen's answer (a spoken
                                        answer they listened to, or their own call): on the ticket
 
-Callers' numbers are shown: callback agents are the ones who call them.
+Callers' numbers are shown to those the policy lets read the list (`kernel.access_policy`):
+callback agents are the ones who call them; a confidential (保密) caller's is masked (the
+dialer and the desk's callback place the call without anyone reading it). Each read of the
+list writes one row to the access audit.
 """
 
 from __future__ import annotations
@@ -13,16 +16,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from kernel import auth
+from kernel.access_policy import Read, Subject, decide, roles_for, shows_number
+from kernel.audit import audit_read, reader_of
 from kernel.errors import InvalidInput
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
-from kernel.roles import AGENTS, Actor, Role
+from kernel.roles import Actor, Role
 from tickets.callbacks import AGENT, AGENT_CALLING, CALLING, DONE, DUE, CallbackService
 from tickets.model import Satisfaction
 
 CALLBACKS = web.AppKey("callbacks", CallbackService)
 #: Who reads the callback list: callback agents, agents (an agent's turn) and supervisors.
-LIST_READERS = AGENTS | {Role.CALLBACK_AGENT, Role.SUPERVISOR}
+LIST_READERS = frozenset(roles_for(Read.CALLBACKS))
 #: Who confirms a citizen's answer on the ticket.
 CONFIRMERS = frozenset({Role.CALLBACK_AGENT, Role.SUPERVISOR})
 
@@ -40,8 +45,13 @@ async def list_callbacks(request: web.Request) -> web.Response:
     if status not in (None, DUE, CALLING, DONE, AGENT, AGENT_CALLING):
         raise InvalidInput("status is due, calling, done, agent or agent_calling", field="status")
     tasks = await request.app[CALLBACKS].listed(status, limit=int_query(request, "limit", 100, 1, 500))
+    reader = reader_of(principal)
+    await audit_read(request, principal, decide(reader, Read.CALLBACKS),
+                     detail=f"callback list, {len(tasks)} found: {', '.join(t.ticket_no for t in tasks)}")
     # The desk shows the confirm buttons only to those who may press them.
-    return web.json_response({"callbacks": [t.to_json() for t in tasks],
+    return web.json_response({"callbacks": [
+        t.to_json(shown=shows_number(reader, Read.CALLBACKS, Subject(confidential=t.confidential)))
+        for t in tasks],
                               "may_confirm": principal.role in CONFIRMERS})
 
 

@@ -6,7 +6,8 @@
 Upload first, then name the file in a command's `attachments` by the `sha256` and `size` the
 upload answered: the ticket API refuses an attachment whose file was never uploaded, so a
 reviewed request never points at evidence that does not exist. Hotline staff may read every
-file; a unit reads the files it uploaded itself.
+file; a unit reads the files it uploaded itself (`kernel.access_policy`, `Read.EVIDENCE`); each
+read, of the file or its metadata, writes one row to the access audit, refusals too.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 
 from kernel import auth
+from kernel.access_policy import Read, Subject, decide
+from kernel.audit import audit_read, reader_of
 from kernel.errors import InvalidInput, NotFound
 from kernel.openapi import Operation
-from kernel.roles import EVIDENCE_UPLOADERS, HOTLINE_STAFF
+from kernel.roles import EVIDENCE_UPLOADERS
 from tickets.evidence_store import CHUNK, EvidenceStore, StoredEvidence
 
 EVIDENCE_STORE = web.AppKey("evidence_store", EvidenceStore)
 UPLOAD_ROLES = EVIDENCE_UPLOADERS
-HOTLINE_READERS = HOTLINE_STAFF
 
 routes = web.RouteTableDef()
 
@@ -61,9 +63,14 @@ async def download(request: web.Request) -> web.StreamResponse:
     principal = auth.require(request, UPLOAD_ROLES)
     store = request.app[EVIDENCE_STORE]
     record = store.get(request.match_info["sha256"])
-    if principal.role not in HOTLINE_READERS and record.uploader_unit != principal.unit:
+    meta = bool(request.query.get("meta"))
+    subject = Subject(units=frozenset({record.uploader_unit} if record.uploader_unit else ()))
+    decision = decide(reader_of(principal), Read.EVIDENCE, subject)
+    await audit_read(request, principal, decision,
+                     detail=f"evidence {record.sha256[:16]} {'metadata' if meta else 'file'}")
+    if not decision.allowed:
         raise NotFound("no such evidence file", sha256=record.sha256)  # do not confirm it exists
-    if request.query.get("meta"):
+    if meta:
         return web.json_response(_json(record))
     return web.FileResponse(store.path_of(record.sha256), headers={
         "Content-Type": record.content_type,

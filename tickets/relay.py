@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.access_policy import audit_number
 from kernel.audit import AccessAudit, AccessKind, AccessRecord
 from kernel.clock import Clock, utc_now
 from kernel.errors import Conflict, IllegalTransition, InvalidInput
@@ -190,7 +191,8 @@ class RelayService:
         await self._audit.record(AccessRecord(
             actor=audit_actor(calling_number), role=RELAY_CALLER_ROLE, unit=None,
             kind=AccessKind.CONFIDENTIAL_IDENTITY, allowed=allowed, at=now, ticket_no=ticket_no,
-            caller_number=citizen, detail=f"relay code {detail}"))
+            # The citizen is confidential: the audit keeps their number masked (kernel.access_policy).
+            caller_number=audit_number(citizen, confidential=True), detail=f"relay code {detail}"))
 
     async def _set_status(self, code_id: str, status: str, only_from: str | None = None) -> None:
         query = update(relay_codes).where(relay_codes.c.id == code_id)

@@ -48,7 +48,7 @@ from kernel.errors import Conflict, InvalidInput, NotFound
 from kernel.metrics import Metrics
 from kernel.privacy import mask_phone
 from kernel.roles import Actor, Role
-from kernel.schema import callback_tasks, ticket_events, tickets
+from kernel.schema import callback_tasks, calls, ticket_events, tickets
 from tickets import workflow
 from tickets.events import (
     EVENT_TYPES_BY_NAME,
@@ -441,6 +441,24 @@ class TicketStore:
         if query.statuses:
             conditions.append(tickets.c.status.in_([s.value for s in query.statuses]))
         return await self._select(conditions, query.limit, query.offset)
+
+    async def call_agents(self, call_ids: Sequence[str]) -> frozenset[str]:
+        """Who answered the ticket's calls (the call records' agents): the agents whose own
+        ticket it is, with those who worked on it (kernel.access_policy)."""
+        if not call_ids:
+            return frozenset()
+        async with self._engine.connect() as conn:
+            found = await conn.execute(select(calls.c.agent_id).where(
+                calls.c.id.in_(list(call_ids)), calls.c.agent_id.is_not(None)))
+        return frozenset(str(agent) for agent in found.scalars())
+
+    async def caller_is_confidential(self, number: str) -> bool:
+        """Whether any ticket of the caller keeps them confidential (保密): what others who
+        read by the number (the anti-abuse history) must know to keep it masked in the audit."""
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(select(tickets.c.id).where(
+                tickets.c.caller_number == number, tickets.c.caller_confidential.is_(True)).limit(1))
+        return found is not None
 
     async def caller_history(self, number: str, limit: int = 50) -> list[Ticket]:
         """A caller's tickets by phone number, newest first (index on caller_number, created_at)."""

@@ -27,7 +27,8 @@ from aiohttp import web
 from pydantic import Field
 
 from kernel import auth
-from kernel.audit import AccessKind, audit_access
+from kernel.access_policy import Read, decide
+from kernel.audit import AccessKind, audit_access, audit_read, reader_of
 from kernel.errors import Conflict, InvalidInput
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import SIGNED_IN, Operation, QueryType
@@ -79,7 +80,7 @@ def _actor(request: web.Request, roles: frozenset[Role]) -> Actor:
 def list_entry(ticket: Ticket, actor: Actor, now: datetime) -> dict[str, Any]:
     """A list entry: the ticket API's list shape without the caller's identity, plus the zh-CN
     names and the marks the pages show."""
-    entry = ticket_list_json(ticket, actor)
+    entry = ticket_list_json(ticket, actor, Read.TICKET_LIST)
     caller = entry["caller"]
     entry["caller"] = {"confidential": caller["confidential"], "anonymous": caller["anonymous"]}
     mark = deadline_mark(ticket.deadline, now)
@@ -105,9 +106,17 @@ async def get_titles(request: web.Request) -> web.Response:
 Queue = Callable[[WorkbenchQueries, int], Awaitable[list[Ticket]]]
 
 
+async def _audit_list(request: web.Request, what: str, found: list[Ticket]) -> None:
+    """A workbench list is a ticket list read (`Read.TICKET_LIST`): one audit row per read."""
+    principal = auth.principal_of(request)
+    await audit_read(request, principal, decide(reader_of(principal), Read.TICKET_LIST),
+                     detail=f"{what}, {len(found)} found: {', '.join(t.ticket_no for t in found)}")
+
+
 async def _queue(request: web.Request, which: Queue) -> web.Response:
     actor = _actor(request, DISPATCH_DESK)
     found = await which(request.app[QUERIES], int_query(request, "limit", 100, 1, 500))
+    await _audit_list(request, which.__name__.replace("_", " "), found)
     now = request.app[TICKETS].now()
     return web.json_response({"tickets": [list_entry(t, actor, now) for t in found], "now": now.isoformat()})
 
@@ -178,6 +187,7 @@ async def _inbox(request: web.Request, default: int) -> tuple[list[dict[str, Any
     assert actor.unit is not None  # a unit principal always has its unit (kernel.auth)
     limit = int_query(request, "limit", default, 1, INBOX_EXPORT)
     found = await request.app[QUERIES].unit_inbox(actor.unit, limit)
+    await _audit_list(request, "unit inbox", found)
     now = request.app[TICKETS].now()
     return [list_entry(t, actor, now) for t in found], limit
 

@@ -68,7 +68,7 @@ async def _feed(request: web.Request, pick: Pick) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
 
-    async def send(data: bytes | str) -> None:
+    async def send(_channel: str, data: bytes | str) -> None:
         try:
             payload = json.loads(data)
         except ValueError:

@@ -3,8 +3,10 @@
 // Reads GET /api/calls, GET /api/calls/{id} and streams GET /api/calls/{id}/recording into an
 // <audio> element (which asks for byte ranges itself). All of it with the person's session
 // cookie (/signin/session.js): the <audio> sends it like any request of the page, so its
-// address holds no token. Every read is audited by the backend. Everything shown that came
-// from a caller or a database is put in the page as text (textContent), never as HTML.
+// address holds no token. Every read is audited by the backend. A confidential (保密) caller's
+// number is listed masked; a supervisor may reveal it (POST /api/calls/{id}/reveal), each reveal
+// an audited read of its own. Everything shown that came from a caller or a database is put in
+// the page as text (textContent), never as HTML.
 
 import {api as sessionApi, chinese, showSessionBar, stillSignedIn, signInAgain} from '/signin/session.js';
 
@@ -76,7 +78,8 @@ async function search() {
     const row = document.createElement('tr');
     row.dataset.callId = call.call_id;
     cell(row, new Date(call.started_at).toLocaleString('zh-CN', {timeZone: 'Asia/Shanghai'}));
-    cell(row, call.caller_number);
+    const number = cell(row, call.caller_number);
+    if (call.may_reveal) number.append(' ', revealButton(call, number));
     cell(row, call.agents.join('、') || '—');
     cell(row, seconds(call.talk_seconds));
     cell(row, END_REASONS[call.end_reason] || call.end_reason || '');
@@ -95,6 +98,23 @@ async function search() {
   $('prev').disabled = state.offset === 0;
   $('next').disabled = data.next_offset === null;
   $('page-info').textContent = `第 ${state.offset + 1}–${state.offset + data.calls.length} 条`;
+}
+
+function revealButton(call, numberCell) {
+  const button = document.createElement('button');
+  button.className = 'reveal';
+  button.textContent = '显示号码';
+  button.title = '保密来电人：显示完整号码（每次显示均记入审计）';
+  button.addEventListener('click', async () => {
+    try {
+      const {caller_number: number} = await sessionApi('POST', `/api/calls/${encodeURIComponent(call.call_id)}/reveal`);
+      numberCell.textContent = number;
+      say('已显示保密来电人号码（已记入审计）');
+    } catch (error) {
+      say(`显示号码失败：${error.message}`, true);
+    }
+  });
+  return button;
 }
 
 async function open(callId, row) {

@@ -26,6 +26,7 @@ from accounts.throttle import SignInThrottle, ThrottleLimits
 from kernel.audit import AccessAudit, AccessKind, AuditQuery
 from kernel.database import open_database
 from kernel.http_edge import new_app
+from kernel.roles import Actor, Role
 from kernel.sessions import SessionLimits
 from recordings.plugin import RecordingsDeps, install
 from recordings.store import CallStore
@@ -33,6 +34,9 @@ from tests.auth_tokens import with_test_signer
 from tests.browser_harness import HEADLESS_FLAGS, chromium_executable, wait_for
 from tests.page_sign_in import CHEAP, AddressLog, add_person, sign_in
 from tests.recording_files import insert_call, write_wav
+from tickets.model import Caller, Channel
+from tickets.store import TicketStore
+from tickets.workflow import Register
 
 WAIT = 20.0
 HOSTILE = '<img src=x onerror="window.pwned=1">'
@@ -133,3 +137,34 @@ async def test_the_transcript_line_under_the_playhead_is_highlighted(
     assert [(r.actor, r.allowed) for r in transcript_reads] == [("sup1", True)]
     assert recording_reads and all(r.actor == "sup1" and r.allowed for r in recording_reads)
     assert any(r.detail.startswith("bytes=") for r in recording_reads), "the browser streamed with Range"
+
+
+async def test_a_supervisor_reveals_a_confidential_callers_number_and_the_reveal_is_audited(
+    page_server: tuple[TestServer, AsyncEngine, str],
+) -> None:
+    """Listed masked, shown in full only by the supervisor's explicit reveal (kernel.access_policy)."""
+    from playwright.async_api import async_playwright
+
+    server, engine, _ = page_server
+    secret_call = await insert_call(engine, caller="13900001111", started_at=datetime(2026, 11, 30, 3, 0, tzinfo=UTC),
+                                    seconds=2.0, agent_id="a7", recording=None)
+    await TicketStore(engine, "N01").register(Register(
+        ticket_no="", channel=Channel.PHONE, caller=Caller(number="13900001111", confidential=True),
+        summary="举报"), Actor("a7", Role.AGENT), call_id=secret_call)
+    row = f"tr[data-call-id='{secret_call}']"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_executable(), args=HEADLESS_FLAGS)
+        try:
+            page = await browser.new_page()
+            await sign_in(page, f"http://127.0.0.1:{server.port}", "/recordings", "sup1")
+            await page.wait_for_selector(f"{row} button.reveal", timeout=WAIT * 1000)
+            listed = await page.inner_text(row)
+            assert "139****1111" in listed and "13900001111" not in listed
+            await page.click(f"{row} button.reveal")
+            await wait_for(page,
+                f"document.querySelector(\"{row}\").innerText.includes('13900001111')", timeout=WAIT * 1000)
+            assert "已记入审计" in await page.inner_text("#messages")
+        finally:
+            await browser.close()
+    reveals = await AccessAudit(engine).search(AuditQuery(kind=AccessKind.CONFIDENTIAL_IDENTITY))
+    assert [(r.actor, r.call_id, r.caller_number) for r in reveals] == [("sup1", secret_call, "139****1111")]

@@ -11,8 +11,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from abuse.limiter import AbuseScreen
 from abuse.plugin import install
 from abuse.policy_file import policy_from_mapping
+from kernel.audit import AccessAudit, AccessKind, AuditQuery
+from kernel.database import open_database
 from kernel.http_edge import new_app
+from kernel.roles import Actor, Role
 from tests.auth_tokens import bearer, with_test_signer
+from tickets.model import Caller, Channel
+from tickets.store import TicketStore
+from tickets.workflow import Register
 
 NUMBER = "13800138000"
 SUPERVISOR = bearer("supervisor", "sup1")
@@ -29,9 +35,16 @@ async def screen(redis_client: aioredis.Redis, redis_key_prefix: str) -> AbuseSc
 
 
 @pytest.fixture
-async def client(screen: AbuseScreen) -> AsyncIterator[TestClient]:
+async def audit(sqlite_url: str) -> AsyncIterator[AccessAudit]:
+    engine = await open_database(sqlite_url)
+    yield AccessAudit(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def client(screen: AbuseScreen, audit: AccessAudit) -> AsyncIterator[TestClient]:
     app = with_test_signer(new_app())
-    install(app, screen)
+    install(app, screen, audit)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client
 
@@ -130,7 +143,38 @@ async def test_history_accepts_formatted_numbers_and_bounds_the_limit(
         assert response.status == 400
 
 
-async def test_redis_trouble_is_a_503_for_supervisors(redis_key_prefix: str) -> None:
+async def test_every_read_of_a_callers_screening_is_audited_once(
+    client: TestClient, screen: AbuseScreen, audit: AccessAudit,
+) -> None:
+    await restrict(screen)
+    assert (await client.get(f"/api/abuse/{NUMBER}/history", headers=SUPERVISOR)).status == 200
+    assert (await client.get("/api/abuse/restricted", headers=SUPERVISOR)).status == 200
+    assert (await client.get(f"/api/abuse/{NUMBER}/history", headers=AGENT)).status == 403
+    rows = await audit.search(AuditQuery(kind=AccessKind.ABUSE))
+    assert [(r.actor, r.caller_number, r.allowed) for r in reversed(rows)] == [
+        ("sup1", NUMBER, True), ("sup1", None, True)]
+
+
+async def test_a_confidential_callers_number_is_kept_masked_in_the_audit(
+    screen: AbuseScreen, audit: AccessAudit, sqlite_url: str,
+) -> None:
+    """The tickets know who is confidential (保密); the composition root tells the screen's API."""
+    engine = await open_database(sqlite_url)
+    tickets = TicketStore(engine, "N01")
+    await tickets.register(Register(ticket_no="", channel=Channel.PHONE,
+                                    caller=Caller(number=NUMBER, confidential=True), summary="举报"),
+                           Actor("a7", Role.AGENT))
+    app = with_test_signer(new_app())
+    install(app, screen, audit, tickets.caller_is_confidential)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        assert (await client.get(f"/api/abuse/{NUMBER}/history", headers=SUPERVISOR)).status == 200
+        assert (await client.get("/api/abuse/13900009999/history", headers=SUPERVISOR)).status == 200
+    rows = await audit.search(AuditQuery(kind=AccessKind.ABUSE))
+    assert [r.caller_number for r in reversed(rows)] == ["138****8000", "13900009999"]
+    await engine.dispose()
+
+
+async def test_redis_trouble_is_a_503_for_supervisors(redis_key_prefix: str, audit: AccessAudit) -> None:
     import socket
 
     with socket.socket() as sock:
@@ -138,7 +182,7 @@ async def test_redis_trouble_is_a_503_for_supervisors(redis_key_prefix: str) -> 
         dead_port = sock.getsockname()[1]
     dead = aioredis.Redis(host="127.0.0.1", port=dead_port, socket_connect_timeout=0.2)
     app = with_test_signer(new_app())
-    install(app, AbuseScreen(dead, POLICY, key_prefix=redis_key_prefix, decision_timeout=0.3))
+    install(app, AbuseScreen(dead, POLICY, key_prefix=redis_key_prefix, decision_timeout=0.3), audit)
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
             response = await test_client.get("/api/abuse/restricted", headers=SUPERVISOR)

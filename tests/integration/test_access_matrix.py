@@ -12,8 +12,10 @@ for the absent Asterisk) got past the gate. A route that declares no gate fails 
 new route needs its declaration before it can ship.
 
 Path parameters name objects that do not exist, except `{no}`: a real ticket dispatched to the
-unit of the unit's account, so that a unit is judged on its own ticket (on another unit's it is
-told 404, which tests/integration/test_ticket_api_properties.py holds). Real SQLite and Redis; no
+unit of the unit's account and worked on by every agent's account (a progress note each), so that
+a unit and an agent are each judged on their own ticket (`kernel.access_policy`: on another
+unit's a unit is told 404, which tests/integration/test_ticket_api_properties.py holds; an agent
+on a ticket they took no part in 403, tests/integration/test_recordings_api.py). Real SQLite and Redis; no
 Asterisk (tests/whole_app.py).
 """
 
@@ -37,8 +39,10 @@ from kernel.auth import SESSION_COOKIE, require
 from kernel.database import create_engine
 from kernel.http_edge import new_app
 from kernel.openapi import Access, Operation, RouteAccess
-from kernel.roles import HOTLINE_STAFF, Role
+from kernel.roles import AGENTS, HOTLINE_STAFF, Actor, Role
 from tests.whole_app import whole_app, whole_app_settings
+from tickets.store import TicketStore
+from tickets.workflow import AddProgressNote
 
 UNIT = "city-housing"
 PASSWORD_HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("matrix-password")
@@ -117,8 +121,9 @@ async def make_callers(settings: Any, rows: int) -> list[Caller]:
     return callers
 
 
-async def dispatched_ticket(client: TestClient, callers: list[Caller]) -> str:
-    """A ticket dispatched to the unit's account's unit, made by the supervisor's program."""
+async def dispatched_ticket(client: TestClient, callers: list[Caller], settings: Any) -> str:
+    """A ticket dispatched to the unit's account's unit, made by the supervisor's program, with a
+    progress note by every agent's account (the agents' own ticket)."""
     supervisor = next(c for c in callers if c.role == "supervisor" and c.api_key)
     headers = {"Authorization": f"Bearer {supervisor.api_key}"}
     response = await client.post("/api/tickets", headers=headers, json={
@@ -130,6 +135,16 @@ async def dispatched_ticket(client: TestClient, callers: list[Caller]) -> str:
         response = await client.post(f"/api/tickets/{no}/commands/{name}", headers=headers,
                                      json={"expected_version": version, **body})
         assert response.status == 200, await response.text()
+    engine = create_engine(settings.database.url)
+    try:
+        store = TicketStore(engine, "N01")
+        for caller in callers:
+            if caller.role in AGENTS and caller.username is not None:
+                ticket = await store.get(no)
+                await store.transition(no, AddProgressNote(note="已联系诉求人"),
+                                       Actor(caller.username, Role(caller.role)), ticket.version)
+    finally:
+        await engine.dispose()
     return str(no)
 
 
@@ -199,7 +214,7 @@ async def test_every_route_lets_past_exactly_the_roles_it_declares(
         assert len(rows) >= 80 and any(r.websocket for r in rows)
         owned = [r for r in rows if r.access.owner]
         callers = await make_callers(settings, len(requests) + len(owned) * 2)
-        ticket_no = await dispatched_ticket(client, callers)
+        ticket_no = await dispatched_ticket(client, callers, settings)
         values = {**PATH_VALUES, "no": ticket_no}
 
         jobs: list[tuple[RouteAccess, str, str, Caller, bool]] = []

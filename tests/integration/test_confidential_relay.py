@@ -196,6 +196,10 @@ async def test_a_unit_keys_the_code_and_talks_to_the_caller_without_learning_the
     async with bridge.engine.connect() as conn:
         call = (await conn.execute(select(calls).where(calls.c.id == held.call_id))).one()
         status = await conn.scalar(select(relay_codes.c.status).where(relay_codes.c.code == code))
+        audited = (await conn.execute(select(access_audit.c.caller_number).where(
+            access_audit.c.actor == f"relay:{UNIT_PHONE}"))).scalars().all()
+    # The audit names the call's ticket and keeps the confidential citizen's number masked.
+    assert audited and CITIZEN not in audited and set(audited) == {"137****2222"}
     assert call.caller_number == UNIT_PHONE and call.dialed_number == "12346"
     assert call.recording_seconds and call.recording_seconds > 2
     assert status == "used"

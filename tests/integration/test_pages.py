@@ -17,8 +17,9 @@ DESK, LIVE, SUPERVISOR, ADMIN = ({"path": "/", "title": "话务台"}, {"path": "
 ROLE_PAGES: dict[str, tuple[list[dict[str, str]], str | None]] = {
     "agent": ([DESK, LIVE], "/"),
     "senior_agent": ([DESK, LIVE], "/"),
-    "dispatcher": ([LIVE], None),
-    "callback_agent": ([LIVE], None),
+    # The live floor is the supervisor's; an agent sees their own calls on it (kernel.access_policy).
+    "dispatcher": ([], None),
+    "callback_agent": ([], None),
     "supervisor": ([DESK, SUPERVISOR, LIVE], "/supervisor"),
     "kb_admin": ([], None),
     "unit": ([], None),

@@ -1,9 +1,10 @@
 """Calls, recordings and the access audit over HTTP, on SQLite and PostgreSQL.
 
-Who may hear what (supervisors every call, an agent their own calls, units none), numbers
-masked where the reader may not hear the call, HTTP Range on the recording, and one audit row
-for every read and every refused attempt, including a caller's history read through the
-tickets API and a confidential caller's number.
+Who may hear what (supervisors every call, an agent their own calls, units none: the one policy,
+`kernel.access_policy`), numbers masked where the reader may not hear the call and a confidential
+caller's masked for everyone until a supervisor reveals it, HTTP Range on the recording, and one
+audit row for every read and every refused attempt, including a caller's history read through
+the tickets API, a reveal, and reading the audit itself.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class Desk:
         body = await response.json() if response.content_type == "application/json" else await response.read()
         return response.status, body
 
+    async def post(self, path: str, headers: dict[str, str]) -> tuple[int, Any]:
+        response = await self.client.post(path, headers=headers, json={})
+        return response.status, await response.json()
+
     async def audit(self, **query: str) -> list[dict[str, Any]]:
         status, body = await self.get("/api/audit", SUPERVISOR, params=query)
         assert status == 200, body
@@ -103,10 +108,23 @@ async def test_a_supervisor_lists_every_call_with_its_ticket_agent_and_numbers(d
     assert answered["agents"] == ["a7"] and answered["talk_seconds"] == 3.0
     assert answered["tickets"][0]["ticket_no"] == desk.ticket_no
     assert answered["screen_level"] == "allow" and answered["may_hear"]
-    assert listed[desk.calls["confidential"]]["caller_number"] == CONFIDENTIAL_CALLER
-    # Showing a confidential caller's number is a read of their identity: audited.
+    # A confidential caller's number is masked in the list, for supervisors too: the list is one
+    # read (one row), and the number is shown only by an explicit, audited reveal.
+    assert listed[desk.calls["confidential"]]["caller_number"] == "139****1111"
+    assert await desk.audit(kind="confidential_identity") == []
+    (listing,) = await desk.audit(kind="call")
+    assert (listing["actor"], listing["caller_number"], listing["allowed"]) == ("sup1", None, True)
+    assert listing["detail"].startswith("calls list, 3 found")
+    status, body = await desk.post(f"/api/calls/{desk.calls['confidential']}/reveal", SUPERVISOR)
+    assert status == 200 and body["caller_number"] == CONFIDENTIAL_CALLER
+    status, _ = await desk.post(f"/api/calls/{desk.calls['confidential']}/reveal", AGENT_ON_CALL)
+    assert status == 403
     shown = await desk.audit(kind="confidential_identity")
-    assert [(r["actor"], r["caller_number"], r["allowed"]) for r in shown] == [("sup1", CONFIDENTIAL_CALLER, True)]
+    # The audit keeps a confidential number masked; the row names the call, and a search by the
+    # full number finds it.
+    assert [(r["actor"], r["call_id"], r["caller_number"], r["allowed"]) for r in shown] == [
+        ("sup1", desk.calls["confidential"], "139****1111", True)]
+    assert await desk.audit(kind="confidential_identity", caller=CONFIDENTIAL_CALLER) == shown
 
 
 async def test_an_agent_sees_numbers_only_of_the_calls_they_took(desk: Desk) -> None:
@@ -142,8 +160,8 @@ async def test_calls_are_filtered_and_paged(desk: Desk) -> None:
     assert [c["call_id"] for c in rest["calls"]] == [desk.calls["answered"]] and rest["next_offset"] is None
     status, body = await desk.get("/api/calls", SUPERVISOR, params={"from": "2026-11-30T10:00:00"})
     assert status == 400 and "time zone" in body["message"]
-    # Searching calls by a number reads that caller's history.
-    assert [r["caller_number"] for r in await desk.audit(kind="caller_history")] == [CALLER]
+    # Searching calls by a number reads that caller's history: the search's one row names them.
+    assert [r["caller_number"] for r in await desk.audit(kind="call") if r["caller_number"]] == [CALLER]
 
 
 async def test_the_recording_streams_with_range_and_every_read_is_audited(desk: Desk) -> None:
@@ -181,7 +199,7 @@ async def test_the_recording_streams_with_range_and_every_read_is_audited(desk: 
     assert all(r["where"] == "127.0.0.1" for r in reads)
     denied = await desk.audit(allowed="false")
     assert {r["actor"] for r in denied} == {"a8", "zhang"}
-    assert "not on this call" in next(r["detail"] for r in denied if r["actor"] == "a8")
+    assert "no part" in next(r["detail"] for r in denied if r["actor"] == "a8")
 
 
 async def test_the_call_detail_carries_its_transcript_and_is_audited(desk: Desk) -> None:
@@ -215,16 +233,35 @@ async def test_a_callers_history_and_a_confidential_identity_are_audited(desk: D
 
     _, confidential = await desk.get("/api/calls", SUPERVISOR, params={"agent": "a7", "limit": "1"})
     ticket_no = confidential["calls"][0]["tickets"][0]["ticket_no"]
-    status, _ = await desk.get(f"/api/tickets/{ticket_no}", AGENT_ON_CALL)
-    assert status == 200
-    status, _ = await desk.get("/api/tickets", AGENT_ON_CALL)
-    assert status == 200
-    status, _ = await desk.get("/api/tickets", UNIT)  # a unit never sees the number: nothing to audit
-    assert status == 200
-    identity = await desk.audit(kind="confidential_identity")
-    assert [(r["actor"], r["ticket_no"], r["caller_number"], r["detail"]) for r in reversed(identity)] == [
-        ("sup1", ticket_no, CONFIDENTIAL_CALLER, "number shown"),
-        ("a7", ticket_no, CONFIDENTIAL_CALLER, "ticket"), ("a7", ticket_no, CONFIDENTIAL_CALLER, "ticket list")]
+    # The agent who registered it reads the ticket, the caller's number masked (one row, masked).
+    status, body = await desk.get(f"/api/tickets/{ticket_no}", AGENT_ON_CALL)
+    assert status == 200 and body["ticket"]["caller"]["number"] == "139****1111"
+    assert CONFIDENTIAL_CALLER not in str(body)
+    status, _ = await desk.get(f"/api/tickets/{ticket_no}", OTHER_AGENT)  # not theirs
+    assert status == 403
+    status, _ = await desk.get("/api/tickets", AGENT_ON_CALL)  # agents reach tickets by their calls
+    assert status == 403
+    status, _ = await desk.post(f"/api/tickets/{ticket_no}/reveal", AGENT_ON_CALL)
+    assert status == 403
+    status, body = await desk.post(f"/api/tickets/{ticket_no}/reveal", SUPERVISOR)
+    assert status == 200 and body["caller_number"] == CONFIDENTIAL_CALLER
+    reads = await desk.audit(ticket=ticket_no)
+    assert [(r["actor"], r["kind"], r["caller_number"], r["allowed"]) for r in reversed(reads)] == [
+        ("a7", "ticket", "139****1111", True), ("a8", "ticket", "139****1111", False),
+        ("sup1", "confidential_identity", "139****1111", True)]
+
+
+async def test_the_agent_who_answered_the_call_reads_its_draft_ticket(desk: Desk) -> None:
+    """A finished call's draft is registered by the call path, not the agent: the agent who
+    answered the call reads it as their own; another agent does not."""
+    draft, _ = await TicketStore(desk.engine, "N01").register(Register(
+        ticket_no="", channel=Channel.PHONE, caller=Caller(number=CALLER), summary="通话草稿",
+        call_ids=(desk.calls["answered"],)),
+        Actor("intake", Role.SYSTEM), call_id=desk.calls["answered"])
+    status, body = await desk.get(f"/api/tickets/{draft.ticket_no}", AGENT_ON_CALL)
+    assert status == 200 and body["ticket"]["caller"]["number"] == CALLER
+    status, _ = await desk.get(f"/api/tickets/{draft.ticket_no}", OTHER_AGENT)
+    assert status == 403
 
 
 async def test_the_audit_is_for_supervisors_and_auditors_and_exports_csv(desk: Desk) -> None:
@@ -239,6 +276,9 @@ async def test_the_audit_is_for_supervisors_and_auditors_and_exports_csv(desk: D
     for who in (AGENT_ON_CALL, UNIT):
         status, _ = await desk.get("/api/audit", who)
         assert status == 403
+    # Auditors see numbers masked.
+    status, body = await desk.get("/api/audit", AUDITOR, params={"kind": "recording"})
+    assert status == 200 and {r["caller_number"] for r in body["records"]} == {"138****5678"}
     response = await desk.client.get("/api/audit", headers=SUPERVISOR, params={"format": "csv", "actor": "a8"})
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/csv")
@@ -247,3 +287,8 @@ async def test_the_audit_is_for_supervisors_and_auditors_and_exports_csv(desk: D
     assert len(lines) == 2 and ",a8,agent,,recording,false,127.0.0.1," in lines[1]
     status, body = await desk.get("/api/audit", SUPERVISOR, params={"kind": "gossip"})
     assert status == 400 and body["error"] == "invalid_input"
+    # Every read of the audit, and the export, is a row of its own.
+    reads = await desk.audit(kind="audit", actor="shen")
+    assert [r["detail"] for r in reads] == ["audit search, 2 rows", "audit search, 1 rows"]
+    (export,) = await desk.audit(kind="audit", actor="sup1", allowed="true", limit="1", offset="1")
+    assert export["detail"] == "audit export (csv), 1 rows"

@@ -17,14 +17,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from devtools.sandbox import AsteriskSandbox, free_tcp_port
+from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
-from hotline.composition import build_app, preflight, token_signer
-from hotline.settings import load_settings
-from kernel.auth import Principal
-from tests.asterisk_harness import bridge_env
+from tests.asterisk_harness import whole_app_on
 
 pytestmark = pytest.mark.asterisk
 
@@ -35,19 +32,10 @@ HOLD_MS = 5000
 @pytest.fixture
 async def backend(asterisk: AsteriskSandbox, sqlite_url: str, redis_key_prefix: str,
                   redis_client) -> AsyncIterator[tuple[TestClient, dict[str, dict[str, str]]]]:
-    env = bridge_env(asterisk, sqlite_url, redis_key_prefix, free_tcp_port())
-    env.update({"HOTLINE_CALL_FLOW_GREETING": "sound:beep", "HOTLINE_SUPERVISION_ENABLED": "false"})
-    settings = load_settings(environ=env)
-    await preflight(settings)
-    signer = token_signer(settings)
-
-    def bearer(role: str, user: str, unit: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {signer.issue(Principal(user, role, unit), hours=1)}"}
-
-    people = {"supervisor": bearer("supervisor", "sup1"), "agent": bearer("agent", "a9"),
-              "unit": bearer("unit", "zhang", "city-housing")}
-    async with TestClient(TestServer(build_app(settings), host="127.0.0.1")) as client:
-        yield client, people
+    async with whole_app_on(asterisk, sqlite_url, redis_key_prefix, HOTLINE_CALL_FLOW_GREETING="sound:beep",
+                            HOTLINE_SUPERVISION_ENABLED="false") as (client, bearer):
+        yield client, {"supervisor": bearer("supervisor", "sup1"), "agent": bearer("agent", "a9"),
+                       "unit": bearer("unit", "zhang", "city-housing")}
 
 
 async def place_call(asterisk: AsteriskSandbox) -> tuple[int, str]:

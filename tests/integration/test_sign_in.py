@@ -24,7 +24,7 @@ from accounts.store import AccountStore
 from accounts.throttle import SignInThrottle, ThrottleLimits
 from agent_desk import plugin as desk_plugin
 from agent_desk.wallboard import FinishedCall
-from kernel.audit import AccessAudit
+from kernel.audit import AccessAudit, AccessKind, AuditQuery
 from kernel.auth import SESSION_COOKIE, SESSION_ENDED
 from kernel.clock import FixedClock, utc_now
 from kernel.errors import NotFound
@@ -74,11 +74,21 @@ class QuietDesk:
 
 
 class QuietFloor:
-    """The supervisor's port on a floor with one caller waiting; no softphone answers."""
+    """The supervisor's port on a floor with one caller waiting; no softphone answers;
+    remembers whose monitor-leg password was withdrawn."""
+
+    def __init__(self) -> None:
+        self.softphones_ended: list[str] = []
+        #: Whether the waiting caller is known to be confidential (保密).
+        self.confidential = False
+
+    async def softphone_ended(self, supervisor_id: str) -> None:
+        self.softphones_ended.append(supervisor_id)
 
     async def live_calls(self) -> list[dict[str, Any]]:
         return [{"call_id": "c0ffee00-0001", "caller_number": "13812345678", "state": "waiting",
-                 "agent_id": None, "started_at": utc_now().isoformat(), "seconds": 12.0, "monitors": []}]
+                 "agent_id": None, "started_at": utc_now().isoformat(), "seconds": 12.0, "monitors": [],
+                 "confidential": self.confidential}]
 
     async def softphone(self, supervisor_id: str) -> dict[str, Any]:
         return {"ws_url": QUIET_SOFTPHONE_WS, "sip_uri": f"sip:supervisor-{supervisor_id}@127.0.0.1",
@@ -126,6 +136,7 @@ class Hotline:
     clock: FixedClock
     audit: AccessAudit
     desk: QuietDesk
+    floor: QuietFloor
 
     @property
     def origin(self) -> str:
@@ -179,13 +190,14 @@ async def make_hotline(engine: AsyncEngine, redis_client: aioredis.Redis,
         feed = aioredis.from_url(REDIS_URL)
         feeds.append(feed)
         desk = QuietDesk()
+        floor = QuietFloor()
         desk_plugin.install(app, desk_plugin.DeskDeps(feed, redis_key_prefix, backend=desk,
-                                                      close_grace_seconds=0.1, supervisor=QuietFloor(),
+                                                      close_grace_seconds=0.1, supervisor=floor,
                                                       audit=audit, wallboard=EmptyBoard()))
         client = TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=DummyCookieJar())
         await client.start_server()
         clients.append(client)
-        return Hotline(client, store, clock, audit, desk)
+        return Hotline(client, store, clock, audit, desk, floor)
 
     yield make
     for client in clients:
@@ -487,6 +499,64 @@ async def test_a_desk_closed_by_its_ended_session_withdraws_the_softphone_passwo
     await closed_within(closing, 5.0)
     await closed_within(staying, 5.0)
     await softphones_ended(hotline, ["li", "wang"])
+
+
+async def monitor_legs_withdrawn(hotline: Hotline, supervisors: list[str], seconds: float = 5.0) -> float:
+    """Wait (bounded: the 5 s the issue allows) until exactly these supervisors' monitor-leg
+    passwords were withdrawn; the seconds it took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while sorted(hotline.floor.softphones_ended) != supervisors:
+        assert loop.time() - started < seconds, hotline.floor.softphones_ended
+        await asyncio.sleep(0.05)
+    return loop.time() - started
+
+
+async def test_a_supervisors_monitor_leg_password_is_withdrawn_at_sign_out_disable_and_expiry(
+    make_hotline: MakeHotline,
+) -> None:
+    hotline = await make_hotline()  # the session re-check every 2 s, as shipped
+    for name in ("sup1", "sup2", "sup3"):
+        await hotline.add(name, "supervisor")
+    sup1, sup1_elsewhere = await hotline.person("sup1"), await hotline.person("sup1")
+    sup2, sup3 = await hotline.person("sup2"), await hotline.person("sup3")
+    for person in (sup1, sup1_elsewhere, sup2, sup3):
+        assert (await hotline.client.post("/api/live/softphone", headers=person.writes)).status == 200
+
+    # Signed out of one browser: the other session holds the same password, which stays.
+    assert (await hotline.client.delete("/api/session", headers=sup1.writes)).status == 200
+    await asyncio.sleep(2.5)  # one re-check round has passed
+    assert hotline.floor.softphones_ended == []
+    assert (await hotline.client.delete("/api/session", headers=sup1_elsewhere.writes)).status == 200
+    print(f"signed out: withdrawn after {await monitor_legs_withdrawn(hotline, ['sup1']):.2f} s")
+
+    await hotline.store.set_active("sup2", False)  # what `hotline user disable` does
+    print(f"disabled: withdrawn after {await monitor_legs_withdrawn(hotline, ['sup1', 'sup2']):.2f} s")
+
+    hotline.clock.advance(timedelta(hours=12))  # sup3's session past its absolute limit
+    print(f"expired: withdrawn after {await monitor_legs_withdrawn(hotline, ['sup1', 'sup2', 'sup3']):.2f} s")
+
+
+async def test_live_calls_are_audited_and_mask_a_known_confidential_caller(make_hotline: MakeHotline) -> None:
+    hotline = await make_hotline()
+    await hotline.add("sup1", "supervisor")
+    sup1 = await hotline.person("sup1")
+    numbers = []
+    for confidential in (False, True):
+        hotline.floor.confidential = confidential
+        response = await hotline.client.get("/api/live/calls", headers=sup1.cookie)
+        assert response.status == 200
+        numbers.append((await response.json())["calls"][0]["caller_number"])
+    assert numbers == ["13812345678", "138****5678"]
+    rows = await hotline.audit.search(AuditQuery(kind=AccessKind.CALL))
+    assert [(r.actor, r.detail) for r in rows] == [("sup1", "live calls, 1: c0ffee00-0001")] * 2
+
+
+async def test_a_monitor_leg_is_for_a_person_signed_in_not_a_token(make_hotline: MakeHotline) -> None:
+    hotline = await make_hotline()
+    response = await hotline.client.post("/api/live/softphone", headers=bearer("supervisor", "sup1"))
+    assert response.status == 403 and "session" in (await response.json())["message"]
+    assert hotline.floor.softphones_ended == []
 
 
 async def test_a_socket_closes_when_its_session_reaches_its_absolute_limit(make_hotline: MakeHotline) -> None:

@@ -20,6 +20,7 @@ import wave
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from accounts.model import NO_PASSWORD
+from accounts.store import AccountStore
 from call_queue.acd import AcdStore
 from devtools.sandbox import AsteriskSandbox
 from hotline.desk_backend import AcdDeskBackend
+from hotline.supervisor_backend import TelephonySupervisorBackend
+from kernel.auth import SessionGate
+from kernel.database import open_database
 from kernel.errors import AriError
+from kernel.roles import Role
+from kernel.sessions import SessionLimits
 from telephony.ari.events import AriEventStream
 from telephony.ari.models import AriEvent
 from telephony.ari.rest import AriRest
@@ -464,6 +472,48 @@ async def test_a_password_from_an_ended_session_no_longer_registers_while_the_cu
     assert (await desk.softphone("a3"))["password"] not in (first["password"], second["password"])
     await provisioner.remove("a3")
     await unused.dispose()
+
+
+async def test_a_supervisors_monitor_leg_password_stops_registering_when_their_session_ends(
+    provisioner: SoftphoneProvisioner, browser_page: Page, redis_client: Any, redis_key_prefix: str,
+    sqlite_url: str,
+) -> None:
+    """Issue 22 item 4: the monitor leg's random password goes with the session it was given to
+    (the session gate's round, on a real session store; here the session is revoked)."""
+    engine = await open_database(sqlite_url)
+    accounts = AccountStore(engine)
+    await accounts.add("sup9", "班长", Role.SUPERVISOR, None, NO_PASSWORD)
+    _, session = await accounts.create_session("sup9", remote=None, user_agent=None)
+    gate = SessionGate(accounts, SessionLimits(idle=timedelta(minutes=30), absolute=timedelta(hours=12)))
+    passwords = SoftphonePasswords(redis_client, redis_key_prefix)
+    floor = TelephonySupervisorBackend(provisioner, passwords=passwords)
+
+    withdrawn = asyncio.Event()
+
+    async def withdraw() -> None:
+        await floor.softphone_ended("sup9")
+        withdrawn.set()
+
+    gate.on_end(session.id, "softphone:sup9", withdraw)  # what POST /api/live/softphone does
+    view = await floor.softphone("sup9")
+    leg = SoftphoneAccount(agent_id="sup9", endpoint=view["endpoint"], sip_uri=view["sip_uri"],
+                           username=view["username"], password=view["password"], ws_url=view["ws_url"])
+    await browser_page.start_phone(leg)
+    await browser_page.wait_for_event("registered", phone=1)
+
+    await gate.recheck()  # the session is valid: nothing is withdrawn
+    assert await passwords.current("sup9") == view["password"]
+    assert await accounts.revoke_user_sessions("sup9", "administrator") == 1
+    await gate.recheck()
+    await asyncio.wait_for(withdrawn.wait(), 5.0)  # the withdrawal runs as its own task
+    assert await passwords.current("sup9") is None
+
+    await browser_page.evaluate("() => window.phone.stop()")
+    await browser_page.start_phone(leg)
+    await browser_page.wait_for_event("registrationFailed", phone=2)
+    assert not [e for e in await browser_page.events("registered") if e["phone"] == 2]
+    await provisioner.remove("sup9")
+    await engine.dispose()
 
 
 async def test_an_asterisk_restart_forgets_agents_until_they_are_provisioned_again(

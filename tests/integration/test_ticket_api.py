@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from kernel import openapi
-from kernel.audit import AccessAudit
+from kernel.audit import ACCESS_AUDIT, AccessAudit, AccessKind, AuditQuery
 from kernel.auth import TokenSigner
 from kernel.clock import FixedClock
 from kernel.database import open_database
@@ -226,6 +226,10 @@ async def test_evidence_is_uploaded_then_attached_and_never_dangles(
         assert response.headers["Content-Type"] == "image/jpeg"
     assert (await client.get(f"/api/evidence/{stored['sha256']}", headers=ECOLOGY)).status == 404
     assert (await client.get(f"/api/evidence/{stored['sha256']}")).status == 401
+    # Each read, and the refusal, is one row of the access audit (kernel.access_policy).
+    reads = await client.app[ACCESS_AUDIT].search(AuditQuery(kind=AccessKind.EVIDENCE))
+    assert [(r.actor, r.allowed) for r in reversed(reads)] == [
+        ("staff-city-housing", True), ("sup1", True), ("staff-city-ecology", False)]
 
 
 async def test_bad_uploads_are_refused_and_leave_nothing(client: TestClient, tmp_path: Path) -> None:
@@ -268,8 +272,38 @@ async def test_unit_never_sees_a_confidential_callers_number(client: TestClient)
     signed = await (await client.post(f"/api/tickets/{no}/commands/sign", headers=HOUSING,
                                       json={"expected_version": 3})).text()
     assert "13812345678" not in signed
+    # The hotline too sees it masked (the agent who registered it included); a supervisor
+    # reveals it, and only a supervisor.
     hotline = await (await client.get(f"/api/tickets/{no}", headers=AGENT)).json()
-    assert hotline["ticket"]["caller"]["number"] == "13812345678"
+    assert hotline["ticket"]["caller"]["number"] == "138****5678"
+    assert (await client.post(f"/api/tickets/{no}/reveal", headers=AGENT)).status == 403
+    revealed = await client.post(f"/api/tickets/{no}/reveal", headers=SUPERVISOR)
+    assert revealed.status == 200 and (await revealed.json())["caller_number"] == "13812345678"
+
+
+async def test_the_repeated_flag_shows_a_unit_only_its_own_related_tickets(client: TestClient) -> None:
+    """A confidential caller reported the same thing to two units: the "repeated" supervision
+    flag names both tickets, but each unit learns only of its own (kernel.access_policy)."""
+    housing = (await dispatched_to_housing(client, confidential=True))["ticket_no"]
+    ecology_ticket = await register(client, confidential=True)
+    ecology = ecology_ticket["ticket_no"]
+    await ok(client, ecology, "classify", AGENT, 1, ticket_type="complaint", summary="电梯停运")
+    await ok(client, ecology, "dispatch", DISPATCHER, 2, lead_unit="city-ecology")
+    for no in (housing, ecology):
+        await ok(client, no, "flag-supervision", SUPERVISOR, 3, kind="repeated",
+                 related_ticket_nos=[housing, ecology])
+
+    def related(data: dict[str, Any]) -> list[str]:
+        (flag,) = [e for e in data["events"] if e["type"] == "SupervisionFlagged"]
+        return list(flag["data"]["related_ticket_nos"])
+
+    seen = await (await client.get(f"/api/tickets/{housing}", headers=HOUSING)).json()
+    assert related(seen) == [housing] and ecology not in str(seen)
+    seen = await (await client.get(f"/api/tickets/{ecology}", headers=ECOLOGY)).json()
+    assert related(seen) == [ecology] and housing not in str(seen)
+    assert (await client.get(f"/api/tickets/{ecology}", headers=HOUSING)).status == 404
+    supervisor = await (await client.get(f"/api/tickets/{housing}", headers=SUPERVISOR)).json()
+    assert related(supervisor) == [housing, ecology]
 
 
 async def test_caller_history_is_for_hotline_roles_only(client: TestClient) -> None:

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from agent_desk.desk import DESK_ROLES
 from agent_desk.live_feed import LIVE_FEED_ROLES
-from kernel.roles import ACCOUNT_ADMINS, AGENTS, AUDIT_READERS, EVIDENCE_UPLOADERS, HOTLINE_STAFF, Role
+from kernel.access_policy import READS, Read, Reader, Subject, decide
+from kernel.roles import ACCOUNT_ADMINS, AGENTS, EVIDENCE_UPLOADERS, HOTLINE_STAFF, Role
 from knowledge import api as knowledge_api
-from recordings.access import LIST_CALLS, may_hear
+from recordings.api import LIST_CALLS
+from recordings.audit_api import AUDIT_READERS
 from tickets import workflow
+
+
+def may_hear(role: str, user: str, answered_by: str | None) -> bool:
+    subject = Subject(people=frozenset({answered_by} if answered_by else ()))
+    return decide(Reader(user, role), Read.RECORDING, subject).allowed
 
 
 def test_a_senior_agent_may_run_every_ticket_command_an_agent_may() -> None:
@@ -23,9 +30,11 @@ def test_a_senior_agent_has_the_desk_the_live_feed_and_the_agents_groups() -> No
     assert {Role.AGENT.value, Role.SENIOR_AGENT.value} <= LIST_CALLS
 
 
-def test_a_senior_agent_hears_exactly_the_calls_an_agent_hears() -> None:
+def test_a_senior_agent_reads_exactly_what_an_agent_reads() -> None:
     for answered_by in ("a7", "a8", None):
         assert may_hear("senior_agent", "a7", answered_by) == may_hear("agent", "a7", answered_by)
+    for read, scopes in READS.items():
+        assert scopes.get(Role.SENIOR_AGENT) == scopes.get(Role.AGENT), read
 
 
 def test_a_senior_agent_reads_the_knowledge_base_as_an_agent() -> None:
@@ -37,5 +46,6 @@ def test_the_administrator_manages_accounts_and_reads_no_citizens_data() -> None
     assert Role.ADMIN not in HOTLINE_STAFF | EVIDENCE_UPLOADERS | AUDIT_READERS
     assert not any(Role.ADMIN in roles for roles in workflow.ROLES.values())
     assert Role.ADMIN.value not in LIST_CALLS
-    assert not may_hear("admin", "root", "root").allowed
+    assert not may_hear("admin", "root", "root")
+    assert not any(Role.ADMIN in scopes for scopes in READS.values())
     assert "admin" not in knowledge_api._KB_ROLES
