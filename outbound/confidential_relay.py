@@ -33,7 +33,7 @@ from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
 from telephony.call_record import CallRecord
-from telephony.conference import dial_string
+from telephony.dial import number_dial
 from telephony.ports import RelayDirectory, RelayGrant
 from telephony.prompts import (
     RELAY_CONNECTING,
@@ -204,7 +204,7 @@ class ConfidentialRelay:
             await self.rest.play_on_bridge(relay.bridge_id, RELAY_CONNECTING)
             relay.citizen_ringing = True
             await self.rest.originate(
-                dial_string(self.settings.dial, grant.citizen_number),
+                number_dial(self.settings.dial, grant.citizen_number, field="citizen_number"),
                 channel_id=relay.citizen_channel, app_args=f"relay,{relay.call_id}",
                 caller_id=self.settings.caller_id, timeout=self.settings.ring_seconds)
         except (AriError, HotlineError) as exc:

@@ -29,7 +29,7 @@ from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
 from telephony.call_record import CallRecord
-from telephony.conference import dial_string
+from telephony.dial import number_dial
 from telephony.ports import CallbackTasks, DeskNotifier
 from telephony.recording_length import recording_seconds
 from telephony.settings import CallbackSettings
@@ -147,8 +147,8 @@ class DeskCallbacks:
             await self.rest.add_channel(call.bridge_id, call.agent_channel)
             call.recording_name = f"callback-{call.call_id}"
             await self.rest.record_bridge(call.bridge_id, call.recording_name, self.recording_format)
-            await self.rest.originate(dial_string(self.settings.dial, call.citizen_number),
-                                      channel_id=call.citizen_channel,
+            dial = number_dial(self.settings.dial, call.citizen_number, field="citizen_number")
+            await self.rest.originate(dial, channel_id=call.citizen_channel,
                                       app_args=f"deskcallback,{call.call_id}",
                                       caller_id=self.settings.caller_id,
                                       timeout=self.settings.ring_seconds)

@@ -101,7 +101,7 @@ class TransferSettings(Section):
     """The `[transfer]` section: how the hotline reaches handling units and emergency lines."""
 
     #: Dial string for a unit's number from the unit directory (三方连线); `{number}` is replaced.
-    #: A directory entry that is already a dial string (`PJSIP/...`) is used as it is.
+    #: A directory entry naming one PJSIP endpoint (`PJSIP/unit-housing`) is dialled as it is.
     unit_dial: str = "PJSIP/{number}@units"
     #: How long a unit's phone rings before the desk hears "no answer" and carries on.
     unit_ring_seconds: float = Field(default=25.0, gt=1, le=120)
