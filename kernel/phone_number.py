@@ -137,11 +137,19 @@ def kind_of(digits: str) -> PhoneKind | None:
     return None
 
 
-def optional_number(raw: str | None, *, field: str) -> PhoneNumber | None:
+def optional_number(raw: object, *, field: str) -> PhoneNumber | None:
     """An optional number field of an API body: None or "" stays None, anything else must parse."""
-    if raw is None or not raw.strip():
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     return PhoneNumber.parse(raw, field=field)
+
+
+def validated_digits(raw: object, *, field: str) -> str | None:
+    """An optional number field of a request body, as the digits to store. Pydantic validators
+    call this in "before" mode (ahead of the field's own length check), and `InvalidPhoneNumber`
+    is not a ValueError, so it reaches the HTTP edge typed, whatever the payload."""
+    number = optional_number(raw, field=field)
+    return number.digits if number is not None else None
 
 
 def caller_id(raw: str | None) -> PhoneNumber | None:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -27,6 +28,7 @@ from kernel.database import open_database
 from kernel.http_edge import new_app
 from tests.auth_tokens import TEST_SIGNER_KEY, AuthHeaders, bearer, with_test_signer
 from tests.evidence_files import evidence_store_with
+from tests.number_payloads import NUMBER_INJECTIONS
 from tickets.api import COMMANDS
 from tickets.deadlines import load_calendar
 from tickets.dispatch import load_catalogue
@@ -293,3 +295,32 @@ async def test_openapi_lists_every_route_and_command(client: TestClient) -> None
     schema_name = dispatch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert "lead_unit" in document["components"]["schemas"][schema_name.rsplit("/", 1)[1]][
         "properties"]
+
+
+@pytest.mark.parametrize("payload", NUMBER_INJECTIONS)
+async def test_dial_string_payloads_in_number_fields_are_refused_and_nothing_is_written(
+    client: TestClient, payload: str,
+) -> None:
+    response = await client.post("/api/tickets", headers=AGENT, json={
+        "channel": "phone", "caller": {"number": payload, "name": "张三"}, "summary": "电梯停运"})
+    assert response.status == 400
+    error = await response.json()
+    assert error["error"] == "invalid_phone_number" and payload not in error["message"]
+    assert (await (await client.get("/api/tickets", headers=SUPERVISOR)).json())["tickets"] == []
+
+    no = (await register(client))["ticket_no"]
+    status, data = await command(client, no, "classify", AGENT, 1, ticket_type="complaint",
+                                 summary="电梯停运", callback_number=payload)
+    assert (status, data["error"]) == (400, "invalid_phone_number")
+    ticket = await (await client.get(f"/api/tickets/{no}", headers=SUPERVISOR)).json()
+    assert ticket["ticket"]["version"] == 1 and [e["type"] for e in ticket["events"]] == ["TicketRegistered"]
+
+    history = await client.get(f"/api/callers/{quote(payload, safe='')}/tickets", headers=AGENT)
+    assert 400 <= history.status < 500
+
+
+async def test_numbers_are_stored_in_one_national_form(client: TestClient) -> None:
+    ticket = await register(client, number="+86 138-1234-5678")
+    assert ticket["caller"]["number"] == "13812345678"
+    found = await client.get("/api/callers/008613812345678/tickets", headers=AGENT)
+    assert [t["ticket_no"] for t in (await found.json())["tickets"]] == [ticket["ticket_no"]]
