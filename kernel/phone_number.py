@@ -152,6 +152,13 @@ def validated_digits(raw: object, *, field: str) -> str | None:
     return number.digits if number is not None else None
 
 
+def caller_id_digits(raw: str | None) -> str:
+    """A caller id as the call path keeps it: the national digits, or "" (withheld, or text
+    that is no phone number: it can neither be dialled back nor restrict anyone)."""
+    number = caller_id(raw)
+    return number.digits if number is not None else ""
+
+
 def caller_id(raw: str | None) -> PhoneNumber | None:
     """A caller id as a channel reports it: None when withheld or not a number a phone can send.
 

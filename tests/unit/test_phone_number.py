@@ -15,6 +15,7 @@ from kernel.phone_number import (
     optional_number,
 )
 from telephony.dial import dial_string, directory_dial, number_dial
+from telephony.message_spool import parse_meta
 from tests.number_payloads import NUMBER_INJECTIONS
 
 INJECTIONS = [*NUMBER_INJECTIONS, "", "   "]
@@ -79,3 +80,9 @@ def test_directory_entries_are_a_number_or_one_pjsip_endpoint() -> None:
     for entry in ("Local/1@default", "PJSIP/x@evil", "PJSIP/a&PJSIP/b", "PJSIP/a,30", "IAX2/x", "PJSIP/"):
         with pytest.raises(InvalidInput):
             directory_dial("PJSIP/{number}@units", entry, unit="city-housing")
+
+
+def test_a_spooled_message_keeps_a_crafted_caller_id_out_but_is_kept() -> None:
+    message = parse_meta("channel_id=pbx1-1.7\ncaller_number=13800138000%2Ffoo%40ctx\n"
+                         "started_at=1796000000\nended_at=1796000030\n")
+    assert message.channel_id == "pbx1-1.7" and message.caller_number == ""
