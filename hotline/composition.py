@@ -485,10 +485,11 @@ def build_app(settings: Settings) -> web.Application:
         senior_agents=frozenset(settings.queue.senior_agents), units=units, is_senior=accounts.is_senior_agent)
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
 
-    relay = RelayService(engine, tickets, audit, digits=settings.relay.code_digits,
+    relay = RelayService(engine, tickets, audit, units, digits=settings.relay.code_digits,
                          ttl=timedelta(hours=settings.relay.code_hours),
                          max_failures=settings.relay.max_failures,
-                         lockout=timedelta(minutes=settings.relay.lockout_minutes))
+                         global_max_failures=settings.relay.global_max_failures,
+                         lockout=timedelta(minutes=settings.relay.lockout_minutes), metrics=app[METRICS])
     tickets_plugin.install(app, tickets_plugin.TicketDeps(
         tickets, catalogue, calendar,
         EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes), audit,

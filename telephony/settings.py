@@ -154,6 +154,9 @@ class RelaySettings(Section):
     #: Wrong or expired codes from one calling number within `lockout_minutes` that lock the
     #: number out for the rest of that window (counted from the access audit).
     max_failures: int = Field(default=5, ge=1, le=100)
+    #: Wrong or expired codes from all calling numbers together within `lockout_minutes` that
+    #: refuse every code for the rest of that window, with an alert (a caller id can be spoofed).
+    global_max_failures: int = Field(default=50, ge=1, le=10_000)
     lockout_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     #: Codes a unit may try in one call before the hotline hangs up.
     tries_per_call: int = Field(default=3, ge=1, le=10)
