@@ -30,6 +30,8 @@ Key layout (all under the injected `key_prefix`; per-caller keys share a `{calle
     abuse:{c}:audit        STREAM the caller's history (MAXLEN ~, TTL)
     abuse:measures         ZSET  caller -> measure expiry, for the supervisor list
     abuse:audit            STREAM every record of every caller (MAXLEN ~)
+Members of the per-caller signal sets are calls (`call:<call id>`), added only if absent: a
+signal is one call's, however often that call is screened, heard or marked.
 The two global keys make the scripts single-instance (not Redis Cluster) scripts; that is the
 deployment we run (one Redis shared by the nodes).
 """
@@ -67,11 +69,20 @@ from kernel.privacy import mask_phone
 
 log = logging.getLogger(__name__)
 
+
+def call_member(call_id: str | None, fallback: str) -> str:
+    """What a signal's sorted set holds for one call: the call itself, so that one agent
+    marking the same call three times, or a call screened again (a FastAGI retry, a replayed
+    uniqueid), counts once. Without a call id, each event is its own member."""
+    return f"call:{call_id}" if call_id else fallback
+
 _DECIDE_LUA = r"""
 local plan = cjson.decode(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, caller = ARGV[1], ARGV[2]
+-- The call's own member ('call:<id>'): a call screened or heard again counts once.
+local member = ARGV[10]
 local has_request, emergency = ARGV[4] == '1', ARGV[5] == '1'
 -- '0': the words of a call already counted (heard after the call was screened).
 local count_call = ARGV[9] ~= '0'
@@ -90,7 +101,7 @@ end
 local function slide(key, window, add)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   if add then
-    redis.call('ZADD', key, now, id)
+    redis.call('ZADD', key, 'NX', now, member)
     redis.call('PEXPIRE', key, window)
   end
   return redis.call('ZCOUNT', key, since(window), '+inf')
@@ -180,7 +191,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], window)
 local fields = cjson.decode(ARGV[6])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
@@ -353,6 +364,7 @@ class AbuseScreen:
             self._caller_maxlen,
             self._caller_ttl_ms,
             "1" if count_call else "0",
+            call_member(call_id, decision_id),
         ]
         self.stats.decisions += 1
         try:
@@ -428,7 +440,7 @@ class AbuseScreen:
         record = self.policy.harassment_flag(
             caller=caller, actor=agent, call_id=call_id, note=note, now=now
         )
-        await self._record_event(caller, "harass", self.policy.windows.harassment, record)
+        await self._record_event(caller, "harass", self.policy.windows.harassment, record, call_id)
         return record
 
     async def record_call_end(
@@ -440,17 +452,17 @@ class AbuseScreen:
         caller = caller_key(caller_number)
         now = await self._server_now()
         record = self.policy.long_occupation(caller=caller, call_id=call_id, duration=duration, now=now)
-        await self._record_event(caller, "occupy", self.policy.windows.occupation, record)
+        await self._record_event(caller, "occupy", self.policy.windows.occupation, record, call_id)
         return record
 
     async def _record_event(
-        self, caller: str, name: str, window: timedelta, record: AuditRecord
+        self, caller: str, name: str, window: timedelta, record: AuditRecord, call_id: str
     ) -> None:
         await self._call(
             self._event,
             keys=[self._key(caller, name), self._key(caller, "audit"), self._audit_key],
             args=[
-                uuid.uuid4().hex,
+                call_member(call_id, uuid.uuid4().hex),
                 round(window.total_seconds() * 1000),
                 self._audit_maxlen,
                 self._caller_maxlen,

@@ -369,8 +369,12 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                     await events.aclose()
 
         async def serve_fastagi() -> None:
-            async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
-                                           port=settings.abuse.fastagi_port):
+            agi = settings.abuse
+            async with FastAgiScreenServer(screen, host=agi.fastagi_host, port=agi.fastagi_port,
+                                           session_deadline=agi.fastagi_session_seconds,
+                                           allowed_peers=agi.fastagi_allowed_peers,
+                                           secret=agi.fastagi_secret,
+                                           max_connections=agi.fastagi_max_connections, channels=rest):
                 await asyncio.Event().wait()  # serves until cancelled
 
         readiness = app[READINESS]
