@@ -34,6 +34,7 @@ from tickets.deadlines import load_calendar
 from tickets.dispatch import load_catalogue
 from tickets.plugin import TicketDeps, install
 from tickets.store import TicketStore
+from tickets.unit_directory import UnitDirectoryStore
 
 AGENT = bearer("agent", "agent7")
 DISPATCHER = bearer("dispatcher", "disp1")
@@ -74,7 +75,7 @@ async def client(
     catalogue, calendar = catalogue_and_calendar
     install(app, TicketDeps(TicketStore(engine, "N01", clock=clock), catalogue, calendar,
                             await evidence_store_with(tmp_path / "evidence", EVIDENCE_BYTES),
-                            AccessAudit(engine, clock=clock)))
+                            AccessAudit(engine, clock=clock), units=UnitDirectoryStore(engine)))
     openapi.install(app)
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
@@ -324,3 +325,18 @@ async def test_numbers_are_stored_in_one_national_form(client: TestClient) -> No
     assert ticket["caller"]["number"] == "13812345678"
     found = await client.get("/api/callers/008613812345678/tickets", headers=AGENT)
     assert [t["ticket_no"] for t in (await found.json())["tickets"]] == [ticket["ticket_no"]]
+
+
+@pytest.mark.parametrize("payload", [*NUMBER_INJECTIONS, "PJSIP/unit@evil", "Local/1@default", "IAX2/x"])
+async def test_a_unit_directory_entry_is_a_number_or_one_endpoint_and_nothing_else_is_saved(
+    client: TestClient, payload: str,
+) -> None:
+    for body in ({"dial": payload}, {"dial": "0539-8100003", "backup_dial": payload}):
+        response = await client.put("/api/units/city-housing/contact", headers=SUPERVISOR, json=body)
+        assert response.status == 400
+        assert (await response.json())["error"] in {"invalid_phone_number", "invalid_dial_target"}
+    units = (await (await client.get("/api/units", headers=SUPERVISOR)).json())["units"]
+    assert next(u for u in units if u["code"] == "city-housing")["contact"] is None
+    saved = await client.put("/api/units/city-housing/contact", headers=SUPERVISOR,
+                             json={"dial": "0539-8100003", "backup_dial": "PJSIP/unit-housing"})
+    assert saved.status == 200
