@@ -2,8 +2,9 @@
 
 临沂条例第十七条第四项: a caller may ask that the units handling their request never learn who
 they are. A unit that must speak to such a caller phones the hotline's relay number and keys in
-the ticket's one-time code (`tickets/relay.py` checks it: expiry, single use, wrong codes
-limited per calling number, every attempt audited). The hotline then calls the caller itself,
+the ticket's one-time code (`tickets/relay.py` checks it: only from a line the unit directory
+registers for one of the ticket's units, expiry, single use, wrong codes limited per calling
+number and for all callers together, every attempt audited). The hotline then calls the caller itself,
 with the hotline's caller id, and bridges the two in a recorded bridge of its own. The unit's
 leg only ever talks to Asterisk: the caller's number appears in no message the unit's phone
 receives, and in no API answer the unit can read.
