@@ -198,6 +198,11 @@ class FastAgiScreenServer:
             return self._port
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def active_sessions(self) -> int:
+        """Sessions being served now (at most `max_connections`)."""
+        return self._active
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(
             self._handle, self._host, self._port, limit=MAX_LINE * 2
