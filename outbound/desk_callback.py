@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kernel.errors import AriError, HotlineError, NotFound
+from kernel.errors import AriError, HotlineError, InvalidInput, NotFound
 from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
@@ -90,6 +90,11 @@ class DeskCallbacks:
         self.calls[call_id] = call
         for leg in (call.agent_channel, call.citizen_channel, call.bridge_id):
             self._legs[leg] = call_id
+        try:  # a number no phone can have: the agent hears so now, not after picking up
+            number_dial(self.settings.dial, task.caller_number, field="caller_number")
+        except InvalidInput:
+            await self._end(call, "invalid_number")
+            raise
         try:
             await self.rest.originate(agent_endpoint(agent_id), channel_id=call.agent_channel,
                                       app_args=f"deskcallback,{call_id}",
