@@ -89,7 +89,7 @@ class PhoneNumber:
         if not text or len(text) > MAX_LENGTH:
             raise InvalidPhoneNumber(f"a phone number has 3 to {MAX_LENGTH} characters",
                                      field=field, reason="length")
-        if not _TYPED.match(text):
+        if not _TYPED.fullmatch(text):
             raise InvalidPhoneNumber("a phone number has digits, spaces, '-' and a leading '+' only",
                                      field=field, reason="characters")
         digits = national_digits(text)
@@ -118,21 +118,21 @@ def national_digits(text: str) -> str:
         national = digits[2:]
     elif digits.startswith("0086"):
         national = digits[4:]
-    elif len(digits) == 13 and digits.startswith("86") and _MOBILE.match(digits[2:]):
+    elif len(digits) == 13 and digits.startswith("86") and _MOBILE.fullmatch(digits[2:]):
         return digits[2:]
     else:
         return digits
-    return national if _MOBILE.match(national) or national.startswith("0") else "0" + national
+    return national if _MOBILE.fullmatch(national) or national.startswith("0") else "0" + national
 
 
 def kind_of(digits: str) -> PhoneKind | None:
-    if _MOBILE.match(digits):
+    if _MOBILE.fullmatch(digits):
         return PhoneKind.MOBILE
     if digits in SERVICE_NUMBERS:
         return PhoneKind.SERVICE
-    if _FIXED_LINE.match(digits):
+    if _FIXED_LINE.fullmatch(digits):
         return PhoneKind.FIXED_LINE
-    if _LOCAL.match(digits):
+    if _LOCAL.fullmatch(digits):
         return PhoneKind.LOCAL
     return None
 
@@ -178,7 +178,7 @@ def directory_target(entry: str, *, unit: str = "") -> str | PhoneNumber:
     """A unit directory entry checked for its shape: the endpoint (`PJSIP/unit-housing`) as it
     is, or the number. Anything else (`Local/...`, `PJSIP/x@host`, options) is refused."""
     text = entry.strip()
-    if _ENDPOINT_ENTRY.match(text):
+    if _ENDPOINT_ENTRY.fullmatch(text):
         return text
     if "/" in text:
         raise InvalidDialTarget("a directory entry is a phone number or PJSIP/<endpoint>",

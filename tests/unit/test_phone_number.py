@@ -77,7 +77,8 @@ def test_directory_entries_are_a_number_or_one_pjsip_endpoint() -> None:
     assert directory_dial("PJSIP/{number}@units", "0539-8100000") == "PJSIP/05398100000@units"
     assert directory_dial("PJSIP/{number}@units", "PJSIP/unit-housing") == "PJSIP/unit-housing"
     assert directory_target("PJSIP/unit_1") == "PJSIP/unit_1"
-    for entry in ("Local/1@default", "PJSIP/x@evil", "PJSIP/a&PJSIP/b", "PJSIP/a,30", "IAX2/x", "PJSIP/"):
+    for entry in ("Local/1@default", "PJSIP/x@evil", "PJSIP/a&PJSIP/b", "PJSIP/a,30", "IAX2/x", "PJSIP/",
+                  "PJSIP/a\nb", "PJSIP/a b"):
         with pytest.raises(InvalidInput):
             directory_dial("PJSIP/{number}@units", entry, unit="city-housing")
 
