@@ -181,7 +181,11 @@ async def test_staff_flags_and_long_occupation_raise_the_level(screen: AbuseScre
     for _ in range(3):  # one agent marking the same call again and again: one flag
         await screen.flag_harassment(NUMBER, agent="agent7", call_id="c-5")
     assert (await screen.decide(NUMBER)).signals.harassment_flags == 2
+    # A third call flagged by the same agent: one person's word alone does not restrict.
     await screen.flag_harassment(NUMBER, agent="agent7", call_id="c-6")
+    decision = await screen.decide(NUMBER)
+    assert decision.signals.harassment_flags == 2 and decision.level == Level.SENIOR_QUEUE
+    await screen.flag_harassment(NUMBER, agent="agent9", call_id="c-7")  # a second person
     decision = await screen.decide(NUMBER)
     assert decision.signals.harassment_flags == 3 and decision.level == Level.RESTRICT
 
