@@ -23,13 +23,19 @@ Key layout (all under the injected `key_prefix`; per-caller keys share a `{calle
     abuse:{c}:calls        ZSET  call events, score = server ms, TTL = longest call window
     abuse:{c}:req:<fp>     ZSET  the same request repeated (fp = request fingerprint)
     abuse:{c}:occupy       ZSET  long calls without new content
-    abuse:{c}:harass       ZSET  staff harassment flags
+    abuse:{c}:harass       ZSET  staff harassment flags (one member per call)
+    abuse:{c}:harass_by    ZSET  who flagged (one member per staff member)
     abuse:{c}:restrictions ZSET  earlier restrict/review measures ("decisions already taken")
     abuse:{c}:measure      HASH  the standing measure, PEXPIREAT = its expiry
     abuse:{c}:lifted       STRING server ms of the last lift: older events no longer count
     abuse:{c}:audit        STREAM the caller's history (MAXLEN ~, TTL)
     abuse:measures         ZSET  caller -> measure expiry, for the supervisor list
     abuse:audit            STREAM every record of every caller (MAXLEN ~)
+Members of the per-caller signal sets are calls (`call:<call id>`), added only if absent: a
+signal is one call's, however often that call is screened, heard or marked. Harassment flags
+are also weighted by who flagged: the signal is min(calls flagged, people who flagged + 1),
+so one person's flags alone reach at most one step below the count a restriction needs when
+that count is 3 (the shipped ladder): restricting a citizen takes a second person's word.
 The two global keys make the scripts single-instance (not Redis Cluster) scripts; that is the
 deployment we run (one Redis shared by the nodes).
 """
@@ -67,11 +73,20 @@ from kernel.privacy import mask_phone
 
 log = logging.getLogger(__name__)
 
+
+def call_member(call_id: str | None, fallback: str) -> str:
+    """What a signal's sorted set holds for one call: the call itself, so that one agent
+    marking the same call three times, or a call screened again (a FastAGI retry, a replayed
+    uniqueid), counts once. Without a call id, each event is its own member."""
+    return f"call:{call_id}" if call_id else fallback
+
 _DECIDE_LUA = r"""
 local plan = cjson.decode(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, caller = ARGV[1], ARGV[2]
+-- The call's own member ('call:<id>'): a call screened or heard again counts once.
+local member = ARGV[10]
 local has_request, emergency = ARGV[4] == '1', ARGV[5] == '1'
 -- '0': the words of a call already counted (heard after the call was screened).
 local count_call = ARGV[9] ~= '0'
@@ -90,7 +105,7 @@ end
 local function slide(key, window, add)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   if add then
-    redis.call('ZADD', key, now, id)
+    redis.call('ZADD', key, 'NX', now, member)
     redis.call('PEXPIRE', key, window)
   end
   return redis.call('ZCOUNT', key, since(window), '+inf')
@@ -104,7 +119,7 @@ s[2] = redis.call('ZCOUNT', KEYS[1], since(w[2]), '+inf')
 s[3] = redis.call('ZCOUNT', KEYS[1], since(w[3]), '+inf')
 if has_request then s[4] = slide(KEYS[2], w[4], true) else s[4] = 0 end
 s[5] = slide(KEYS[3], w[5], false)
-s[6] = slide(KEYS[4], w[6], false)
+s[6] = math.min(slide(KEYS[4], w[6], false), slide(KEYS[11], w[6], false) + 1)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - w[7])
 s[7] = redis.call('ZCARD', KEYS[5])
 
@@ -180,8 +195,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], window)
+if KEYS[4] then
+  -- Who raised the signal: their latest flag keeps them counted for the window.
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
+  redis.call('ZADD', KEYS[4], now, ARGV[7])
+  redis.call('PEXPIRE', KEYS[4], window)
+end
 local fields = cjson.decode(ARGV[6])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
@@ -342,6 +363,7 @@ class AbuseScreen:
             self._key(caller, "audit"),
             self._audit_key,
             self._key(caller, "lifted"),
+            self._key(caller, "harass_by"),
         ]
         args = [
             decision_id,
@@ -353,6 +375,7 @@ class AbuseScreen:
             self._caller_maxlen,
             self._caller_ttl_ms,
             "1" if count_call else "0",
+            call_member(call_id, decision_id),
         ]
         self.stats.decisions += 1
         try:
@@ -428,7 +451,8 @@ class AbuseScreen:
         record = self.policy.harassment_flag(
             caller=caller, actor=agent, call_id=call_id, note=note, now=now
         )
-        await self._record_event(caller, "harass", self.policy.windows.harassment, record)
+        await self._record_event(caller, "harass", self.policy.windows.harassment, record, call_id,
+                                 source=agent)
         return record
 
     async def record_call_end(
@@ -440,22 +464,28 @@ class AbuseScreen:
         caller = caller_key(caller_number)
         now = await self._server_now()
         record = self.policy.long_occupation(caller=caller, call_id=call_id, duration=duration, now=now)
-        await self._record_event(caller, "occupy", self.policy.windows.occupation, record)
+        await self._record_event(caller, "occupy", self.policy.windows.occupation, record, call_id)
         return record
 
     async def _record_event(
-        self, caller: str, name: str, window: timedelta, record: AuditRecord
+        self, caller: str, name: str, window: timedelta, record: AuditRecord, call_id: str, *,
+        source: str | None = None,
     ) -> None:
+        """Add one call's event to a signal; `source`: who raised it (kept in `<name>_by`)."""
+        keys = [self._key(caller, name), self._key(caller, "audit"), self._audit_key]
+        if source is not None:
+            keys.append(self._key(caller, f"{name}_by"))
         await self._call(
             self._event,
-            keys=[self._key(caller, name), self._key(caller, "audit"), self._audit_key],
+            keys=keys,
             args=[
-                uuid.uuid4().hex,
+                call_member(call_id, uuid.uuid4().hex),
                 round(window.total_seconds() * 1000),
                 self._audit_maxlen,
                 self._caller_maxlen,
                 self._caller_ttl_ms,
                 _flatten(record.to_fields()),
+                *([f"by:{source}"] if source is not None else []),
             ],
         )
 

@@ -147,6 +147,7 @@ class Signals:
     calls_long: int = 0
     repeats: int = 0
     long_occupations: int = 0
+    #: Calls flagged by staff, weighted by who flagged: min(calls, people + 1) (`abuse/limiter.py`).
     harassment_flags: int = 0
     prior_restrictions: int = 0
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from asr.extract import TicketDraft, extract_ticket_draft
 from asr.gazetteer import Gazetteer
@@ -28,6 +28,7 @@ from asr.transcript_store import draft_to_json
 from kernel import auth
 from kernel.http_edge import RequestBody, read_body
 from kernel.openapi import Operation
+from kernel.phone_number import validated_digits
 from kernel.roles import HOTLINE_STAFF
 
 
@@ -50,6 +51,11 @@ routes = web.RouteTableDef()
 class DraftBody(RequestBody):
     text: str = Field(min_length=1, max_length=10_000)
     caller_number: str | None = Field(default=None, max_length=64)
+
+    @field_validator("caller_number", mode="before")
+    @classmethod
+    def _caller_number(cls, value: object) -> str | None:
+        return validated_digits(value, field="caller_number")
 
 
 @routes.post("/api/asr/draft")

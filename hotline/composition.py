@@ -377,8 +377,12 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                     await events.aclose()
 
         async def serve_fastagi() -> None:
-            async with FastAgiScreenServer(screen, host=settings.abuse.fastagi_host,
-                                           port=settings.abuse.fastagi_port):
+            agi = settings.abuse
+            async with FastAgiScreenServer(screen, host=agi.fastagi_host, port=agi.fastagi_port,
+                                           session_deadline=agi.fastagi_session_seconds,
+                                           allowed_peers=agi.fastagi_allowed_peers,
+                                           secret=agi.fastagi_secret,
+                                           max_connections=agi.fastagi_max_connections, channels=rest):
                 await asyncio.Event().wait()  # serves until cancelled
 
         readiness = app[READINESS]
@@ -502,10 +506,11 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
     allow_connections(app, [desk.provisioner.ws_url])  # the desk's softphone registers there
 
-    relay = RelayService(engine, tickets, audit, digits=settings.relay.code_digits,
+    relay = RelayService(engine, tickets, audit, units, digits=settings.relay.code_digits,
                          ttl=timedelta(hours=settings.relay.code_hours),
                          max_failures=settings.relay.max_failures,
-                         lockout=timedelta(minutes=settings.relay.lockout_minutes))
+                         global_max_failures=settings.relay.global_max_failures,
+                         lockout=timedelta(minutes=settings.relay.lockout_minutes), metrics=app[METRICS])
     tickets_plugin.install(app, tickets_plugin.TicketDeps(
         tickets, catalogue, calendar,
         EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes), audit,

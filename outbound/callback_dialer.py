@@ -23,11 +23,11 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from kernel.errors import AriError, HotlineError
+from kernel.errors import AriError, HotlineError, InvalidInput
 from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
-from telephony.conference import dial_string
+from telephony.dial import number_dial
 from telephony.ports import AnswerTranscriber, CallbackTasks
 from telephony.prompts import BEEP, CALLBACK_SURVEY
 from telephony.resource_ids import callback_channel_id, task_of_callback_channel
@@ -97,8 +97,8 @@ class CallbackDialer:
             channel_id = callback_channel_id(task.id)
             self.attempts[channel_id] = _Attempt(task.id)
             try:
-                await self.rest.originate(dial_string(self.settings.dial, task.caller_number),
-                                          channel_id=channel_id, app_args=f"callback,{task.id}",
+                dial = number_dial(self.settings.dial, task.caller_number, field="caller_number")
+                await self.rest.originate(dial, channel_id=channel_id, app_args=f"callback,{task.id}",
                                           caller_id=self.settings.caller_id,
                                           timeout=self.settings.ring_seconds)
             except (AriError, HotlineError) as exc:
@@ -106,7 +106,9 @@ class CallbackDialer:
                                                           "caller": mask_phone(task.caller_number),
                                                           "error": str(exc)})
                 self.attempts.pop(channel_id, None)
-                await self.tasks.not_reached(task.id, "failed")
+                # A number no phone can have is not dialled, ever: an agent reads the ticket.
+                reason = "invalid_number" if isinstance(exc, InvalidInput) else "failed"
+                await self.tasks.not_reached(task.id, reason)
                 continue
             placed += 1
             log.info("callback placed", extra={"ticket_no": task.ticket_no,

@@ -2,8 +2,9 @@
 
 临沂条例第十七条第四项: a caller may ask that the units handling their request never learn who
 they are. A unit that must speak to such a caller phones the hotline's relay number and keys in
-the ticket's one-time code (`tickets/relay.py` checks it: expiry, single use, wrong codes
-limited per calling number, every attempt audited). The hotline then calls the caller itself,
+the ticket's one-time code (`tickets/relay.py` checks it: only from a line the unit directory
+registers for one of the ticket's units, expiry, single use, wrong codes limited per calling
+number and for all callers together, every attempt audited). The hotline then calls the caller itself,
 with the hotline's caller id, and bridges the two in a recorded bridge of its own. The unit's
 leg only ever talks to Asterisk: the caller's number appears in no message the unit's phone
 receives, and in no API answer the unit can read.
@@ -33,7 +34,7 @@ from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
 from telephony.call_record import CallRecord
-from telephony.conference import dial_string
+from telephony.dial import number_dial
 from telephony.ports import RelayDirectory, RelayGrant
 from telephony.prompts import (
     RELAY_CONNECTING,
@@ -204,7 +205,7 @@ class ConfidentialRelay:
             await self.rest.play_on_bridge(relay.bridge_id, RELAY_CONNECTING)
             relay.citizen_ringing = True
             await self.rest.originate(
-                dial_string(self.settings.dial, grant.citizen_number),
+                number_dial(self.settings.dial, grant.citizen_number, field="citizen_number"),
                 channel_id=relay.citizen_channel, app_args=f"relay,{relay.call_id}",
                 caller_id=self.settings.caller_id, timeout=self.settings.ring_seconds)
         except (AriError, HotlineError) as exc:

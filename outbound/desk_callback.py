@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kernel.errors import AriError, HotlineError, NotFound
+from kernel.errors import AriError, HotlineError, InvalidInput, NotFound
 from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
 from telephony.call_record import CallRecord
-from telephony.conference import dial_string
+from telephony.dial import number_dial
 from telephony.ports import CallbackTasks, DeskNotifier
 from telephony.recording_length import recording_seconds
 from telephony.settings import CallbackSettings
@@ -90,6 +90,11 @@ class DeskCallbacks:
         self.calls[call_id] = call
         for leg in (call.agent_channel, call.citizen_channel, call.bridge_id):
             self._legs[leg] = call_id
+        try:  # a number no phone can have: the agent hears so now, not after picking up
+            number_dial(self.settings.dial, task.caller_number, field="caller_number")
+        except InvalidInput:
+            await self._end(call, "invalid_number")
+            raise
         try:
             await self.rest.originate(agent_endpoint(agent_id), channel_id=call.agent_channel,
                                       app_args=f"deskcallback,{call_id}",
@@ -147,8 +152,8 @@ class DeskCallbacks:
             await self.rest.add_channel(call.bridge_id, call.agent_channel)
             call.recording_name = f"callback-{call.call_id}"
             await self.rest.record_bridge(call.bridge_id, call.recording_name, self.recording_format)
-            await self.rest.originate(dial_string(self.settings.dial, call.citizen_number),
-                                      channel_id=call.citizen_channel,
+            dial = number_dial(self.settings.dial, call.citizen_number, field="citizen_number")
+            await self.rest.originate(dial, channel_id=call.citizen_channel,
                                       app_args=f"deskcallback,{call.call_id}",
                                       caller_id=self.settings.caller_id,
                                       timeout=self.settings.ring_seconds)

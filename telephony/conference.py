@@ -20,10 +20,12 @@ from contextlib import suppress
 from typing import Any
 
 from kernel.errors import AriError, InvalidInput, NotFound, PermissionDenied
+from kernel.phone_number import PhoneNumber
 from telephony.active_call import ActiveCall
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
 from telephony.call_state import CallStateStore
+from telephony.dial import dial_string, directory_dial
 from telephony.ports import DeskNotifier
 from telephony.resource_ids import call_of_party_channel, party_channel_id
 from telephony.settings import TransferSettings
@@ -34,15 +36,6 @@ log = logging.getLogger(__name__)
 _NOT_ANSWERED = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected"}
 
 UNIT, EMERGENCY = "unit", "emergency"
-
-
-def dial_string(template: str, number: str) -> str:
-    """A directory entry is a number for the trunk, or already a dial string (`PJSIP/...`)."""
-    if "/" in number:
-        return number
-    if not number.replace("-", "").replace(" ", "").isdigit():
-        raise InvalidInput("a number to dial has digits only", number=number[:32])
-    return template.format(number=number.replace("-", "").replace(" ", ""))
 
 
 class ThreeWayCalls:
@@ -60,7 +53,7 @@ class ThreeWayCalls:
     async def invite_unit(self, call_id: str, agent_id: str, unit: str, number: str) -> str:
         """Ring the unit; its channel joins the call when it answers. Returns the party's id."""
         call = self._agents_call(call_id, agent_id)
-        endpoint = dial_string(self.settings.unit_dial, number)
+        endpoint = directory_dial(self.settings.unit_dial, number, unit=unit)
         return await self._ring(call, UNIT, unit, endpoint, self.settings.unit_ring_seconds)
 
     async def transfer_emergency(self, call_id: str, agent_id: str, line: str, *,
@@ -71,7 +64,8 @@ class ThreeWayCalls:
                                allowed=list(self.settings.emergency_lines))
         call = self._agents_call(call_id, agent_id)
         call.transferred_to = line
-        party = await self._ring(call, EMERGENCY, line, dial_string(self.settings.emergency_dial, line),
+        party = await self._ring(call, EMERGENCY, line, dial_string(self.settings.emergency_dial,
+                                                             PhoneNumber.parse(line, field="line")),
                                  self.settings.emergency_ring_seconds)
         if not warm and call.agent_channel_id:
             # The caller is never alone: the line is ringing and the bridge plays on.

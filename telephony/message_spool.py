@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
+from kernel.phone_number import caller_id_digits
 from telephony.call_record import CallRecord
 from telephony.ports import CallRecorder
 from telephony.recording_length import wav_seconds
@@ -103,7 +104,7 @@ def parse_meta(text: str) -> SpooledMessage:
     if not channel_id or started_at is None or ended_at is None:
         raise SpoolEntryError("channel_id, started_at and ended_at are required")
     return SpooledMessage(
-        channel_id=channel_id, caller_number=fields.get("caller_number", ""),
+        channel_id=channel_id, caller_number=caller_id_digits(fields.get("caller_number")),
         caller_name=fields.get("caller_name", ""), dialed_number=fields.get("dialed_number", ""),
         started_at=started_at, answered_at=_epoch(fields.get("answered_at")),
         recording_started_at=_epoch(fields.get("recording_started_at")), ended_at=ended_at,

@@ -101,7 +101,7 @@ class TransferSettings(Section):
     """The `[transfer]` section: how the hotline reaches handling units and emergency lines."""
 
     #: Dial string for a unit's number from the unit directory (三方连线); `{number}` is replaced.
-    #: A directory entry that is already a dial string (`PJSIP/...`) is used as it is.
+    #: A directory entry naming one PJSIP endpoint (`PJSIP/unit-housing`) is dialled as it is.
     unit_dial: str = "PJSIP/{number}@units"
     #: How long a unit's phone rings before the desk hears "no answer" and carries on.
     unit_ring_seconds: float = Field(default=25.0, gt=1, le=120)
@@ -154,6 +154,9 @@ class RelaySettings(Section):
     #: Wrong or expired codes from one calling number within `lockout_minutes` that lock the
     #: number out for the rest of that window (counted from the access audit).
     max_failures: int = Field(default=5, ge=1, le=100)
+    #: Wrong or expired codes from all calling numbers together within `lockout_minutes` that
+    #: refuse every code for the rest of that window, with an alert (a caller id can be spoofed).
+    global_max_failures: int = Field(default=50, ge=1, le=10_000)
     lockout_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     #: Codes a unit may try in one call before the hotline hangs up.
     tries_per_call: int = Field(default=3, ge=1, le=10)

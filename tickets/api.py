@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from kernel import auth
 from kernel.access_policy import (
@@ -56,7 +56,7 @@ from kernel.audit import audit_read, reader_of
 from kernel.errors import InvalidInput, NotFound, PermissionDenied
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
-from kernel.privacy import normalize_number
+from kernel.phone_number import PhoneNumber, validated_digits
 from kernel.roles import HOTLINE_STAFF, Actor, Role
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar
@@ -128,6 +128,11 @@ class CallerBody(_Body):
     confidential: bool = False
     anonymous: bool = False
 
+    @field_validator("number", mode="before")
+    @classmethod
+    def _number(cls, value: object) -> str | None:
+        return validated_digits(value, field="caller.number")
+
 
 class RegisterBody(_Body):
     channel: Channel
@@ -158,7 +163,12 @@ class ClassifyBody(CommandBody):
     location: str = Field(default="", max_length=500)
     district: str | None = Field(default=None, max_length=64)
     urgency: Urgency = Urgency.NORMAL
-    callback_number: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\- ]{3,32}$")
+    callback_number: str | None = Field(default=None, max_length=32)
+
+    @field_validator("callback_number", mode="before")
+    @classmethod
+    def _callback_number(cls, value: object) -> str | None:
+        return validated_digits(value, field="callback_number")
 
 
 class AnswerDirectlyBody(CommandBody):
@@ -646,10 +656,7 @@ async def suggested_units(request: web.Request) -> web.Response:
 async def caller_history(request: web.Request) -> web.Response:
     """A caller's history is personal data: every read, and every refused attempt, is audited."""
     principal = auth.require(request)
-    number = request.match_info["number"].strip()
-    if not 1 <= len(number) <= 32:
-        raise InvalidInput("number must be 1-32 characters", field="number")
-    key = normalize_number(number) or number
+    key = PhoneNumber.parse(request.match_info["number"], field="number").digits
     decision = decide(reader_of(principal), Read.CALLER_HISTORY)
     if not decision.allowed:
         await audit_read(request, principal, decision, caller_number=key, detail="caller's tickets")

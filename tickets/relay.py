@@ -5,11 +5,17 @@ The relay call itself is placed by `outbound/confidential_relay.py` through the
 
 - `issue`: hotline staff give a ticket a fresh one-time code (dispatch does it by itself for
   confidential callers, `tickets/store.py`); `current`: the code the ticket's units may see.
-- `open`: a code keyed in from a phone. Codes expire and are used once. Every refusal and every
-  acceptance is written to the access audit (kind `confidential_identity`: an attempt to
-  reach a confidential caller), and the refusals of the last `lockout` window are what locks a
-  calling number out after `max_failures`: the audit is shared by every node and survives
-  restarts, and an auditor sees exactly what the lockout counted.
+- `open`: a code keyed in from a phone. Codes expire and are used once. A code is bound to the
+  ticket's units: it is looked up only among the tickets of the units whose directory numbers
+  (`tickets/unit_directory.py`) include the calling number, so a phone that is no unit's
+  registered line opens nothing, and a code read by one unit fails from another unit's phone.
+  Every refusal and every acceptance is written to the access audit (kind
+  `confidential_identity`: an attempt to reach a confidential caller), and the refusals of
+  the last `lockout` window are what locks out: a calling number after `max_failures`, and
+  every caller after `global_max_failures` (a caller id can be spoofed, so a per-number limit
+  alone lets a guesser rotate numbers). Reaching the global limit is an alert: an error log
+  line and `hotline_relay_global_lockouts_total`. The audit is shared by every node and
+  survives restarts, and an auditor sees exactly what the lockouts counted.
 - `release_code` / `record_relay_call`: the caller was not reached (the code can be keyed in again), or the
   relay call is over: its call record and a `RelayCallHeld` event go on the ticket.
 
@@ -23,21 +29,24 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.access_policy import audit_number
 from kernel.audit import AccessAudit, AccessKind, AccessRecord
 from kernel.clock import Clock, utc_now
 from kernel.errors import Conflict, IllegalTransition, InvalidInput
+from kernel.metrics import Metrics
+from kernel.phone_number import PhoneNumber, directory_target
 from kernel.privacy import mask_phone
 from kernel.roles import Actor, Role
-from kernel.schema import access_audit, calls, relay_codes
+from kernel.schema import access_audit, calls, relay_codes, tickets
 from tickets import workflow
 from tickets.intake import FinishedCall, call_row
 from tickets.model import TicketStatus
 from tickets.relay_codes import ACTIVE, IN_USE, USED, RelayCode, code_of_row, insert_code
 from tickets.store import TicketStore
+from tickets.unit_directory import UnitContact, UnitDirectoryStore
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +57,8 @@ RELAY_CALLER_ROLE = "relay_caller"
 _CLOSED = (TicketStatus.CLOSED, TicketStatus.ARCHIVED, TicketStatus.DRAFT)
 
 ACCEPTED, WRONG_CODE, EXPIRED, LOCKED_OUT = "accepted", "wrong_code", "expired", "locked_out"
+#: The calling number is no unit's registered line: no code is even looked up.
+UNREGISTERED = "unregistered_number"
 
 
 @dataclass(frozen=True)
@@ -60,22 +71,39 @@ class RelayGrant:
     calling_number: str
 
 
+def registered_numbers(contact: UnitContact) -> set[str]:
+    """The national digits of a unit's directory lines that are numbers (not endpoints)."""
+    targets = [directory_target(entry, unit=contact.unit)
+               for entry in (contact.dial, contact.backup_dial) if entry]
+    return {target.digits for target in targets if isinstance(target, PhoneNumber)}
+
+
 def audit_actor(calling_number: str) -> str:
     return f"relay:{calling_number}"[:64]
 
 
 class RelayService:
-    def __init__(self, engine: AsyncEngine, tickets: TicketStore, audit: AccessAudit, *,
-                 digits: int = 8, ttl: timedelta = timedelta(days=7), max_failures: int = 5,
-                 lockout: timedelta = timedelta(minutes=30), clock: Clock = utc_now) -> None:
+    def __init__(self, engine: AsyncEngine, tickets: TicketStore, audit: AccessAudit,
+                 directory: UnitDirectoryStore, *, digits: int = 8, ttl: timedelta = timedelta(days=7),
+                 max_failures: int = 5, global_max_failures: int = 50,
+                 lockout: timedelta = timedelta(minutes=30), clock: Clock = utc_now,
+                 metrics: Metrics | None = None) -> None:
         self._engine = engine
         self._tickets = tickets
         self._audit = audit
+        self._directory = directory
         self.digits = digits
         self.ttl = ttl
         self.max_failures = max_failures
+        self.global_max_failures = global_max_failures
         self.lockout = lockout
         self._clock = clock
+        m = metrics if metrics is not None else Metrics()
+        self._refused = m.counter("hotline_relay_code_refusals_total",
+                                  "Relay codes refused, by reason.", ("reason",))
+        self._global_lockouts = m.counter(
+            "hotline_relay_global_lockouts_total",
+            "Relay attempts refused because all callers together reached the failure limit.")
 
     # --- the ticket view -------------------------------------------------------------------
     async def issue(self, ticket_no: str, actor: Actor) -> RelayCode:
@@ -106,15 +134,25 @@ class RelayService:
     async def open(self, code: str, calling_number: str) -> tuple[RelayGrant | None, str]:
         """Check a keyed-in code: (grant, "accepted"), or (None, why it was refused)."""
         now = self._clock()
+        if await self._globally_locked(now):
+            await self._audit_attempt(calling_number, False, LOCKED_OUT, now)
+            self._refused.labels(LOCKED_OUT).inc()
+            return None, LOCKED_OUT
         if await self._recent_failures(calling_number, now) >= self.max_failures:
             await self._audit_attempt(calling_number, False, LOCKED_OUT, now)
+            self._refused.labels(LOCKED_OUT).inc()
             return None, LOCKED_OUT
+        units = await self._units_of(calling_number)
         async with self._engine.begin() as conn:
-            row = (await conn.execute(
-                select(relay_codes).where(relay_codes.c.code == code,
-                                          relay_codes.c.status == ACTIVE)
+            row = None if not units else (await conn.execute(
+                select(relay_codes).join(tickets, tickets.c.ticket_no == relay_codes.c.ticket_no)
+                .where(relay_codes.c.code == code, relay_codes.c.status == ACTIVE,
+                       or_(tickets.c.lead_unit.in_(units),
+                           *(tickets.c.cooperating_units.contains(f'"{unit}"') for unit in units)))
                 .order_by(relay_codes.c.issued_at.desc()).limit(1))).first()
-            if row is None:
+            if not units:
+                refusal = UNREGISTERED
+            elif row is None:
                 refusal = WRONG_CODE
             elif row.expires_at <= now:
                 refusal = EXPIRED
@@ -128,6 +166,7 @@ class RelayService:
                                       ticket_no=row.ticket_no if row is not None else None)
             log.info("relay code refused", extra={"caller": mask_phone(calling_number),
                                                    "reason": refusal})
+            self._refused.labels(refusal).inc()
             return None, refusal
         assert row is not None
         ticket = await self._tickets.get(row.ticket_no)
@@ -176,11 +215,28 @@ class RelayService:
                                                                   "call_id": record.call_id})
 
     # --- helpers ----------------------------------------------------------------------------
-    async def _recent_failures(self, calling_number: str, now: datetime) -> int:
+    async def _units_of(self, calling_number: str) -> list[str]:
+        """The units whose directory entries (main or backup line) are this number."""
+        return sorted(contact.unit for contact in (await self._directory.all()).values()
+                      if calling_number and calling_number in registered_numbers(contact))
+
+    async def _globally_locked(self, now: datetime) -> bool:
+        failures = await self._recent_failures(None, now)
+        if failures < self.global_max_failures:
+            return False
+        self._global_lockouts.inc()
+        log.error("relay codes: too many wrong codes from all callers; every attempt refused",
+                  extra={"failures": failures, "window_minutes": self.lockout.total_seconds() / 60,
+                         "limit": self.global_max_failures})
+        return True
+
+    async def _recent_failures(self, calling_number: str | None, now: datetime) -> int:
+        """Refusals in the lockout window: of one calling number, or of every one (None)."""
+        who = (access_audit.c.actor == audit_actor(calling_number) if calling_number is not None
+               else access_audit.c.role == RELAY_CALLER_ROLE)
         async with self._engine.connect() as conn:
             count = await conn.scalar(select(func.count()).select_from(access_audit).where(and_(
-                access_audit.c.actor == audit_actor(calling_number),
-                access_audit.c.kind == AccessKind.CONFIDENTIAL_IDENTITY.value,
+                who, access_audit.c.kind == AccessKind.CONFIDENTIAL_IDENTITY.value,
                 access_audit.c.allowed.is_(False),
                 access_audit.c.at > now - self.lockout)))
         return int(count or 0)

@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.clock import HOTLINE_TZ, Clock, utc_now
 from kernel.errors import ConfigError, InvalidInput, NotFound
+from kernel.phone_number import directory_target
 from kernel.schema import unit_contacts
 from tickets.dispatch import DispatchCatalogue
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "config" / "unit_directory.yaml"
 _HOURS = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-_DIAL = re.compile(r"^([0-9+\- ]{3,32}|[A-Za-z]+/[\w@.\-/:{}]{1,100})$")
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,11 @@ class UnitContact:
     service_hours: str = "00:00-24:00"
 
     def __post_init__(self) -> None:
-        if not _DIAL.match(self.dial) or (self.backup_dial and not _DIAL.match(self.backup_dial)):
-            raise InvalidInput("a dial is a phone number or an Asterisk dial string", unit=self.unit)
+        # A number or one PJSIP endpoint: never a context, contact or option list that a
+        # three-way call would hand to Asterisk (`telephony/dial.py`).
+        directory_target(self.dial, unit=self.unit)
+        if self.backup_dial:
+            directory_target(self.backup_dial, unit=self.unit)
         if not _HOURS.match(self.service_hours):
             raise InvalidInput("service hours are HH:MM-HH:MM", unit=self.unit,
                                service_hours=self.service_hours)

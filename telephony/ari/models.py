@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kernel.phone_number import caller_id_digits
+
 
 def parse_ari_time(value: str | None) -> datetime | None:
     """ARI timestamps look like 2026-11-25T06:40:01.123+0000."""
@@ -40,7 +42,9 @@ class Channel:
             id=data["id"],
             name=data.get("name", ""),
             state=data.get("state", ""),
-            caller_number=caller.get("number", "") or "",
+            # Checked here, where ARI's text enters: every consumer (screen, relay, ticket) sees
+            # national digits or "" (withheld), never a string a caller's phone made up.
+            caller_number=caller_id_digits(caller.get("number")),
             caller_name=caller.get("name", "") or "",
             dialed_exten=dialplan.get("exten", "") or "",
             created_at=parse_ari_time(data.get("creationtime")),

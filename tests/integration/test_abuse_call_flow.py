@@ -21,6 +21,7 @@ from devtools.sipp_scenarios import (
 )
 from kernel.schema import calls, tickets
 from telephony.ari.models import ChannelEvent, PlaybackEvent
+from telephony.ari.rest import AriRest
 from telephony.fastagi import FastAgiScreenServer
 
 pytestmark = pytest.mark.asterisk
@@ -93,7 +94,7 @@ async def test_fastagi_screens_a_call_from_a_real_dialplan(
     screen = AbuseScreen(redis_client, strict_policy(), key_prefix=redis_key_prefix)
     port = free_tcp_port()
     dialplan = "\n".join([
-        f"exten => 12347,1,AGI(agi://127.0.0.1:{port}/screen)",
+        f"exten => 12347,1,AGI(agi://127.0.0.1:{port}/screen,secret=agi-test-secret)",
         " same => n,UserEvent(HotlineScreen,level: ${HOTLINE_SCREEN},prompt: ${HOTLINE_SCREEN_PROMPT})",
         " same => n,Answer()",
         " same => n,Wait(0.5)",
@@ -112,8 +113,10 @@ async def test_fastagi_screens_a_call_from_a_real_dialplan(
             events.append(event)
 
     collector = asyncio.create_task(collect())
+    # The caller id the dialplan claims is confirmed on the call's own channel, over ARI.
+    rest = AriRest(sandbox.ari_url, sandbox.ari_user, sandbox.ari_password, "hotline-observer")
     try:
-        async with FastAgiScreenServer(screen, port=port):
+        async with FastAgiScreenServer(screen, port=port, secret="agi-test-secret", channels=rest):
             await asyncio.wait_for(stream.connected.wait(), 10)
             for _ in range(2):
                 await call(sandbox, "13700000043", hold_ms=10000, service="12347",
@@ -121,6 +124,7 @@ async def test_fastagi_screens_a_call_from_a_real_dialplan(
             await asyncio.sleep(0.5)
     finally:
         collector.cancel()
+        await rest.close()
         sandbox.remove()
     user_events = [e.raw for e in events if isinstance(e, ChannelEvent)
                    and e.type == "ChannelUserevent" and e.raw.get("eventname") == "HotlineScreen"]

@@ -151,9 +151,9 @@ async def test_repeating_the_same_request_is_a_signal(screen: AbuseScreen) -> No
 async def test_words_heard_after_screening_count_as_requests_not_as_calls(screen: AbuseScreen) -> None:
     # Three calls, each screened before a word was said, then heard: the same request each time.
     heard = []
-    for _ in range(3):
-        await screen.decide(NUMBER)
-        heard.append(await screen.hear_request(NUMBER, "小区路灯坏了，一直没人修", call_id="c"))
+    for call in ("c1", "c2", "c3"):
+        await screen.decide(NUMBER, call_id=call)
+        heard.append(await screen.hear_request(NUMBER, "小区路灯坏了，一直没人修", call_id=call))
     assert [d.signals.repeats for d in heard] == [1, 2, 3]
     assert [d.signals.calls_short for d in heard] == [3 - 2, 3 - 1, 3]  # never counted twice
     assert heard[-1].level == Level.WARN and "repeats>=3" in heard[-1].reasons
@@ -178,8 +178,14 @@ async def test_staff_flags_and_long_occupation_raise_the_level(screen: AbuseScre
     decision = await screen.decide(NUMBER)
     assert decision.signals.long_occupations == 2
     assert decision.level == Level.SENIOR_QUEUE
-    for call in ("c-5", "c-6"):
-        await screen.flag_harassment(NUMBER, agent="agent7", call_id=call)
+    for _ in range(3):  # one agent marking the same call again and again: one flag
+        await screen.flag_harassment(NUMBER, agent="agent7", call_id="c-5")
+    assert (await screen.decide(NUMBER)).signals.harassment_flags == 2
+    # A third call flagged by the same agent: one person's word alone does not restrict.
+    await screen.flag_harassment(NUMBER, agent="agent7", call_id="c-6")
+    decision = await screen.decide(NUMBER)
+    assert decision.signals.harassment_flags == 2 and decision.level == Level.SENIOR_QUEUE
+    await screen.flag_harassment(NUMBER, agent="agent9", call_id="c-7")  # a second person
     decision = await screen.decide(NUMBER)
     assert decision.signals.harassment_flags == 3 and decision.level == Level.RESTRICT
 

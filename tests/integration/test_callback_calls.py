@@ -42,9 +42,9 @@ HOUSING = Actor("zhang", Role.UNIT, unit="city-housing")
 CITIZEN = "13700001111"
 
 
-async def ticket_with_feedback(store: TicketStore) -> str:
+async def ticket_with_feedback(store: TicketStore, number: str = CITIZEN) -> str:
     ticket, _ = await store.register(Register(
-        ticket_no="", channel=Channel.PHONE, caller=Caller(number=CITIZEN), summary="暖气不热",
+        ticket_no="", channel=Channel.PHONE, caller=Caller(number=number), summary="暖气不热",
         content="家里暖气一点都不热"), AGENT)
     no = ticket.ticket_no
     await store.transition(no, Classify(ticket_type=TicketType.COMPLAINT, summary="暖气不热"), AGENT, 1)
@@ -152,3 +152,31 @@ async def test_a_spoken_answer_is_recorded_transcribed_and_left_for_an_agent_to_
     assert confirmed.status is TicketStatus.CLOSED
     [done] = await service.listed("done")
     assert done.id == task.id and done.result == "satisfied"
+
+
+@pytest.mark.parametrize("crafted", ["13700001111@citizens/x", "Local/1@default", "137&PJSIP/agent-a1", "110,30,g"])
+async def test_a_crafted_caller_number_never_reaches_originate(
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones, crafted: str,
+) -> None:
+    """A ticket row holding a dial-string payload as its number (written before numbers were
+    checked at the edge): no channel is ever created for it; the task goes to the agents."""
+    endpoint = await sip_phones.start("citizen", answer_after_ms=0, calls=2)
+    made: list[CallbackService] = []
+    settings = CallbackSettings(dial=f"PJSIP/{{number}}@{endpoint.removeprefix('PJSIP/')}",
+                                retry_after_seconds=(0.5,), poll_seconds=0.5)
+    bridge = await in_process_bridge(asterisk, callback=(settings, service_factory(made, 0.5)))
+    service = made[0]
+    originated: list[str] = []
+    real_originate = bridge.flow.rest.originate
+
+    async def watched(endpoint: str, **kwargs: Any) -> Any:
+        originated.append(endpoint)
+        return await real_originate(endpoint, **kwargs)
+
+    bridge.flow.rest.originate = watched
+    no = await ticket_with_feedback(TicketStore(bridge.engine, "T01"), crafted)
+
+    task = await wait_for_task(service, "agent", timeout=40)
+    assert task.ticket_no == no and task.result == "invalid_number" and task.attempts == 2
+    assert originated == []
+    assert not (await bridge.flow.rest.application()).channel_ids

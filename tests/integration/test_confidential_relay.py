@@ -44,6 +44,7 @@ from tickets.model import Caller, Channel, TicketType
 from tickets.plugin import TicketDeps, install
 from tickets.relay import RelayService
 from tickets.store import TicketStore
+from tickets.unit_directory import UnitContact, UnitDirectoryStore
 from tickets.workflow import Classify, Dispatch, Register
 
 pytestmark = pytest.mark.asterisk
@@ -68,8 +69,10 @@ async def confidential_ticket(store: TicketStore) -> str:
 
 
 def relay_factory(made: list[RelayService], **options: Any):
+    """The relay's ticket side; `UNIT_PHONE` is city-housing's line in the unit directory."""
     def make(engine: Any) -> RelayService:
-        made.append(RelayService(engine, TicketStore(engine, "T01"), AccessAudit(engine), **options))
+        made.append(RelayService(engine, TicketStore(engine, "T01"), AccessAudit(engine),
+                                 UnitDirectoryStore(engine), **options))
         return made[-1]
     return make
 
@@ -109,6 +112,7 @@ async def relay_with_code(asterisk: AsteriskSandbox, in_process_bridge: Any, api
     made: list[RelayService] = []
     bridge = await in_process_bridge(asterisk, relay=(settings, relay_factory(made, **options)))
     client = await api(bridge, made[0])
+    await UnitDirectoryStore(bridge.engine).update(UnitContact("city-housing", UNIT_PHONE), by="test")
     no = await confidential_ticket(TicketStore(bridge.engine, "T01"))
     return bridge, client, no, await keyable_code(client, no)
 

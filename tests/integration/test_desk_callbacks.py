@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import checked_phone_scenario
+from kernel.phone_number import InvalidPhoneNumber
 from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks, calls
 from outbound.desk_callback import DeskCallbacks
@@ -139,4 +140,26 @@ async def test_an_agent_who_does_not_pick_up_leaves_the_task_on_the_list_and_the
     assert not any(e.get("type") == "callback.ringing" for _, e in bridge.notices.events)
     [task] = await service.listed("agent")
     assert task.id == task_id and task.result == "agent_no_answer"
+    await nothing_left(bridge)
+
+
+async def test_a_crafted_number_is_refused_before_the_agents_phone_rings(
+    asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
+) -> None:
+    """A task whose number is a dial-string payload: the agent gets a typed error at once, the
+    task says why, and nothing is ever originated."""
+    await sip_phones.start("cb1", answer_after_ms=200)
+    made: list[CallbackService] = []
+    bridge = await in_process_bridge(asterisk, desk_callbacks=(CallbackSettings(), service_factory(made, 1.0)))
+    service = made[0]
+    _, task_id = await task_on_the_agents_list(bridge, service)
+    async with bridge.engine.begin() as conn:
+        await conn.execute(update(callback_tasks).where(callback_tasks.c.id == task_id)
+                           .values(caller_number="13700001111&PJSIP/cb1"))
+
+    with pytest.raises(InvalidPhoneNumber):
+        await desk_callbacks(bridge).place("cb1", task_id)
+    [task] = await service.listed("agent")
+    assert task.id == task_id and task.result == "invalid_number"
+    assert not any(e.get("type") == "callback.ringing" for _, e in bridge.notices.events)
     await nothing_left(bridge)

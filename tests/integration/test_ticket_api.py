@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -27,11 +28,13 @@ from kernel.database import open_database
 from kernel.http_edge import new_app
 from tests.auth_tokens import TEST_SIGNER_KEY, AuthHeaders, bearer, with_test_signer
 from tests.evidence_files import evidence_store_with
+from tests.number_payloads import NUMBER_INJECTIONS
 from tickets.api import COMMANDS
 from tickets.deadlines import load_calendar
 from tickets.dispatch import load_catalogue
 from tickets.plugin import TicketDeps, install
 from tickets.store import TicketStore
+from tickets.unit_directory import UnitDirectoryStore
 
 AGENT = bearer("agent", "agent7")
 DISPATCHER = bearer("dispatcher", "disp1")
@@ -72,7 +75,7 @@ async def client(
     catalogue, calendar = catalogue_and_calendar
     install(app, TicketDeps(TicketStore(engine, "N01", clock=clock), catalogue, calendar,
                             await evidence_store_with(tmp_path / "evidence", EVIDENCE_BYTES),
-                            AccessAudit(engine, clock=clock)))
+                            AccessAudit(engine, clock=clock), units=UnitDirectoryStore(engine)))
     openapi.install(app)
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
@@ -327,3 +330,47 @@ async def test_openapi_lists_every_route_and_command(client: TestClient) -> None
     schema_name = dispatch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert "lead_unit" in document["components"]["schemas"][schema_name.rsplit("/", 1)[1]][
         "properties"]
+
+
+@pytest.mark.parametrize("payload", NUMBER_INJECTIONS)
+async def test_dial_string_payloads_in_number_fields_are_refused_and_nothing_is_written(
+    client: TestClient, payload: str,
+) -> None:
+    response = await client.post("/api/tickets", headers=AGENT, json={
+        "channel": "phone", "caller": {"number": payload, "name": "张三"}, "summary": "电梯停运"})
+    assert response.status == 400
+    error = await response.json()
+    assert error["error"] == "invalid_phone_number" and payload not in error["message"]
+    assert (await (await client.get("/api/tickets", headers=SUPERVISOR)).json())["tickets"] == []
+
+    no = (await register(client))["ticket_no"]
+    status, data = await command(client, no, "classify", AGENT, 1, ticket_type="complaint",
+                                 summary="电梯停运", callback_number=payload)
+    assert (status, data["error"]) == (400, "invalid_phone_number")
+    ticket = await (await client.get(f"/api/tickets/{no}", headers=SUPERVISOR)).json()
+    assert ticket["ticket"]["version"] == 1 and [e["type"] for e in ticket["events"]] == ["TicketRegistered"]
+
+    history = await client.get(f"/api/callers/{quote(payload, safe='')}/tickets", headers=AGENT)
+    assert 400 <= history.status < 500
+
+
+async def test_numbers_are_stored_in_one_national_form(client: TestClient) -> None:
+    ticket = await register(client, number="+86 138-1234-5678")
+    assert ticket["caller"]["number"] == "13812345678"
+    found = await client.get("/api/callers/008613812345678/tickets", headers=AGENT)
+    assert [t["ticket_no"] for t in (await found.json())["tickets"]] == [ticket["ticket_no"]]
+
+
+@pytest.mark.parametrize("payload", [*NUMBER_INJECTIONS, "PJSIP/unit@evil", "Local/1@default", "IAX2/x"])
+async def test_a_unit_directory_entry_is_a_number_or_one_endpoint_and_nothing_else_is_saved(
+    client: TestClient, payload: str,
+) -> None:
+    for body in ({"dial": payload}, {"dial": "0539-8100003", "backup_dial": payload}):
+        response = await client.put("/api/units/city-housing/contact", headers=SUPERVISOR, json=body)
+        assert response.status == 400
+        assert (await response.json())["error"] in {"invalid_phone_number", "invalid_dial_target"}
+    units = (await (await client.get("/api/units", headers=SUPERVISOR)).json())["units"]
+    assert next(u for u in units if u["code"] == "city-housing")["contact"] is None
+    saved = await client.put("/api/units/city-housing/contact", headers=SUPERVISOR,
+                             json={"dial": "0539-8100003", "backup_dial": "PJSIP/unit-housing"})
+    assert saved.status == 200

@@ -34,3 +34,17 @@ def test_end_and_channel_and_recording_events() -> None:
 
 def test_unknown_event_types_do_not_raise() -> None:
     assert isinstance(parse_event({"type": "SomethingNew"}), UnknownEvent)
+
+
+def test_a_caller_id_is_national_digits_or_withheld_never_raw_text() -> None:
+    """ARI's caller id is the phone's claim: it enters as digits or not at all."""
+    def number(raw: str) -> str:
+        channel = {**CHANNEL, "caller": {"name": "", "number": raw}}
+        event = parse_event({"type": "StasisStart", "application": "hotline", "args": [],
+                             "timestamp": "2026-11-25T06:40:01.200+0000", "channel": channel})
+        assert isinstance(event, StasisStart)
+        return event.channel.caller_number
+
+    assert number("+86 138 1234 5678") == "13812345678"
+    assert [number(raw) for raw in ("anonymous", "PJSIP/x@ctx", "138&Local/1@default", "")] == [""] * 4
+
