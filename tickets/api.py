@@ -593,7 +593,15 @@ async def get_ticket(request: web.Request) -> web.Response:
     return web.json_response({
         "ticket": ticket_json(ticket, actor, shown=shown),
         "events": [event_json(e, actor, shown=shown, related=related) for e in events],
+        "actions": offered_actions(ticket, actor),
     })
+
+
+def offered_actions(ticket: Ticket, actor: Actor) -> list[str]:
+    """The command names (`POST .../commands/{name}`) the reader may send to the ticket as it
+    stands (`workflow.offered_commands`): pages show those buttons and no others."""
+    offered = set(workflow.offered_commands(ticket, actor))
+    return [name for name, spec in COMMANDS.items() if spec.command in offered]
 
 
 @routes.post("/api/tickets/{no}/reveal")

@@ -227,17 +227,29 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             assert code == 0, out[-800:]
             await desk.wait_for("the ticket number", "document.getElementById('ticket-no').textContent.includes('-')")
             ticket_no = (await desk.text("ticket-no")).strip("（）")
+            # An agent may not dispatch (the server's `actions`): the desk offers 提交派单 instead.
+            await desk.wait_for("the agent's actions", "document.getElementById('submit-dispatch').textContent === '提交派单'")
+            # Wrap-up cannot end while the call's ticket is unsaved: the desk says so in Chinese.
+            await desk.wait_for("wrap-up", "!document.getElementById('wrap-done').disabled")
+            await page.click("#wrap-done")
+            await desk.wait_for("the unsaved ticket's warning", "document.getElementById('messages')"
+                                f".textContent.includes('{ticket_no} 尚未保存')")
+            assert await desk.text("agent-status") == "话后处理"
             await page.select_option("#f-type", "complaint")
             await page.fill("#f-summary", "来电反映问题，已答复")
             await page.fill("#f-answer", "您反映的问题已记录，相关部门将按规定处理。")
             await page.click("#submit-answer")
             await desk.wait_for("the submission", "document.getElementById('messages')"
                                 f".textContent.includes('{ticket_no} 已直接答复办结')")
+            # A closed ticket's buttons are off: nothing can be sent twice.
+            assert await page.evaluate("['submit-answer', 'submit-dispatch', 'submit-draft']"
+                                       ".every((id) => document.getElementById(id).disabled)")
 
-            # 6. Wrap-up ends; the agent is available again.
-            await desk.wait_for("wrap-up", "!document.getElementById('wrap-done').disabled")
+            # 6. Wrap-up ends; the agent is available again, the form is empty for the next call.
             await page.click("#wrap-done")
             await desk.wait_for("available again", "document.getElementById('agent-status').textContent === '就绪'")
+            assert await page.evaluate("document.getElementById('f-summary').value") == ""
+            assert await desk.text("ticket-no") == ""
 
             # 7. No address the page used held a token: the desk's websocket and every request
             #    rode on the session cookie.

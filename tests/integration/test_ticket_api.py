@@ -374,3 +374,21 @@ async def test_a_unit_directory_entry_is_a_number_or_one_endpoint_and_nothing_el
     saved = await client.put("/api/units/city-housing/contact", headers=SUPERVISOR,
                              json={"dial": "0539-8100003", "backup_dial": "PJSIP/unit-housing"})
     assert saved.status == 200
+
+
+async def test_a_ticket_names_what_its_reader_may_do_to_it_now(client: TestClient) -> None:
+    """`actions`: the commands the server would take from this reader now (pages offer those)."""
+    ticket = await dispatched_to_housing(client)
+    no = ticket["ticket_no"]
+
+    async def actions(headers: AuthHeaders) -> list[str]:
+        response = await client.get(f"/api/tickets/{no}", headers=headers)
+        assert response.status == 200
+        return (await response.json())["actions"]
+
+    assert await actions(HOUSING) == ["sign", "request-return", "progress-note"]
+    assert await actions(URBAN) == ["progress-note"]  # a cooperating unit neither signs nor returns
+    assert "dispatch" not in await actions(SUPERVISOR) and "sign" not in await actions(SUPERVISOR)
+    for name in await actions(URBAN):  # each offered one is taken (role, status and unit)
+        status, _ = await command(client, no, name, URBAN, 3, note="已配合核查")
+        assert status == 200
