@@ -123,7 +123,8 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
     unit_context, unit = await new_page(browser, problems)
     addresses.watch(unit)
     await open_unit_inbox(unit, site.base, "zhang")
-    assert await unit.is_visible("#inbox-empty")
+    # The inbox loads beside the push socket: wait for its answer, not for whichever came first.
+    await unit.wait_for_selector("#inbox-empty", state="visible", timeout=WAIT_MS)
     assert await unit.inner_text("#session-who") == "住建局张 · 承办单位工作人员 · 市住房和城乡建设局"
 
     # The dispatcher: the queue's first row has the focus; Enter opens it, D dispatches it.
@@ -146,7 +147,7 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
     assert "联络码" in await unit.inner_text("#relay") and CALLER not in await unit.inner_text("#relay")
     assert HOSTILE in await unit.inner_text("#ticket .ticket-content")
     await no_markup_from_the_ticket(unit)
-    assert await unit.is_hidden("#new-count")
+    await unit.wait_for_selector("#new-count", state="hidden", timeout=WAIT_MS)
     await sign_ticket(unit)
 
     # An extension, asked with a reason: the dispatcher approves it in the review queue.
