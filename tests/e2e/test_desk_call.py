@@ -228,7 +228,8 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             await desk.wait_for("the ticket number", "document.getElementById('ticket-no').textContent.includes('-')")
             ticket_no = (await desk.text("ticket-no")).strip("（）")
             # An agent may not dispatch (the server's `actions`): the desk offers 提交派单 instead.
-            await desk.wait_for("the agent's actions", "document.getElementById('submit-dispatch').textContent === '提交派单'")
+            await desk.wait_for("the agent's actions",
+                                "document.getElementById('submit-dispatch').textContent === '提交派单'")
             # Wrap-up cannot end while the call's ticket is unsaved: the desk says so in Chinese.
             await desk.wait_for("wrap-up", "!document.getElementById('wrap-done').disabled")
             await page.click("#wrap-done")
