@@ -411,36 +411,40 @@ def _context(
     }
 
 
-def _check_role(ticket: Ticket | None, command: Command, actor: Actor) -> None:
-    allowed = ROLES.get(type(command))
-    if allowed is None:
-        raise InvalidInput("unknown command", command=type(command).__name__)
-    if actor.role not in allowed:
-        raise PermissionDenied(
-            f"role {actor.role.value} may not {type(command).__name__}",
-            **_context(ticket, command, actor),
-        )
+def _role_refusal(kind: type[Command], actor: Actor) -> str | None:
+    """Why `actor`'s role may not send `kind` at all, or None."""
+    if actor.role not in ROLES[kind]:
+        return f"role {actor.role.value} may not {kind.__name__}"
     if actor.role is Role.UNIT and not actor.unit:
-        raise PermissionDenied("unit actor without a unit", **_context(ticket, command, actor))
+        return "unit actor without a unit"
+    return None
+
+
+def _unit_refusal(ticket: Ticket, kind: type[Command], actor: Actor) -> str | None:
+    """Units act only on tickets dispatched to them; most acts belong to the lead unit."""
+    if actor.role is not Role.UNIT:
+        return None
+    if issubclass(kind, _LEAD_UNIT_ONLY):
+        return None if actor.unit == ticket.lead_unit else "only the lead unit may do this"
+    return None if actor.unit and ticket.involves_unit(actor.unit) else "ticket not dispatched to this unit"
+
+
+def _check_role(ticket: Ticket | None, command: Command, actor: Actor) -> None:
+    if type(command) not in ROLES:
+        raise InvalidInput("unknown command", command=type(command).__name__)
+    if (refusal := _role_refusal(type(command), actor)) is not None:
+        raise PermissionDenied(refusal, **_context(ticket, command, actor))
 
 
 def offered_commands(ticket: Ticket, actor: Actor) -> list[type[Command]]:
-    """The commands `actor` may send to `ticket` as it stands: its role may send them
-    (`ROLES`), the ticket's status allows them (`FROM_STATUSES`), and a unit's act is its own
-    to make (lead unit only where the rules say so). What pages offer a person, from the same
-    tables `decide` checks, so a page never shows a button the server would refuse for who or
-    where; the command's own checks (deadlines, texts) still come at `decide`."""
-    offered = []
-    for command, roles in ROLES.items():
-        if actor.role not in roles or ticket.status not in FROM_STATUSES.get(command, ()):
-            continue  # Register has no status to come from: never offered for a ticket
-        if actor.role is Role.UNIT:
-            lead_only = issubclass(command, _LEAD_UNIT_ONLY)
-            if (lead_only and actor.unit != ticket.lead_unit) or \
-                    (not lead_only and (actor.unit is None or not ticket.involves_unit(actor.unit))):
-                continue
-        offered.append(command)
-    return offered
+    """The commands `actor` may send to `ticket` as it stands: the same role, status and unit
+    rules `decide` applies first (`_role_refusal`, `FROM_STATUSES`, `_unit_refusal`). What pages
+    offer a person, so a page never shows a button the server would refuse for who or where;
+    the command's own checks (deadlines, texts) still come at `decide`."""
+    return [kind for kind in ROLES
+            if kind in FROM_STATUSES  # Register has no status to come from: never offered
+            and ticket.status in FROM_STATUSES[kind]
+            and _role_refusal(kind, actor) is None and _unit_refusal(ticket, kind, actor) is None]
 
 
 def _check_status(ticket: Ticket, command: Command, actor: Actor) -> None:
@@ -452,21 +456,9 @@ def _check_status(ticket: Ticket, command: Command, actor: Actor) -> None:
 
 
 def _check_unit(ticket: Ticket, command: Command, actor: Actor) -> None:
-    """Units act only on tickets dispatched to them; most acts belong to the lead unit."""
-    if actor.role is not Role.UNIT:
-        return
-    assert actor.unit is not None
-    if isinstance(command, _LEAD_UNIT_ONLY):
-        if actor.unit != ticket.lead_unit:
-            raise PermissionDenied(
-                "only the lead unit may do this",
-                **_context(ticket, command, actor, unit=actor.unit, lead_unit=ticket.lead_unit),
-            )
-    elif not ticket.involves_unit(actor.unit):
-        raise PermissionDenied(
-            "ticket not dispatched to this unit",
-            **_context(ticket, command, actor, unit=actor.unit),
-        )
+    if (refusal := _unit_refusal(ticket, type(command), actor)) is not None:
+        lead = {"lead_unit": ticket.lead_unit} if issubclass(type(command), _LEAD_UNIT_ONLY) else {}
+        raise PermissionDenied(refusal, **_context(ticket, command, actor, unit=actor.unit, **lead))
 
 
 def _refuse(ticket: Ticket, command: Command, message: str, rule: str, **extra: object) -> None:
