@@ -236,6 +236,8 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             await desk.wait_for("the unsaved ticket's warning", "document.getElementById('messages')"
                                 f".textContent.includes('{ticket_no} 尚未保存')")
             assert await desk.text("agent-status") == "话后处理"
+            if shots := os.environ.get("HOTLINE_TEST_SCREENSHOTS"):  # the form after the call, for people
+                await page.screenshot(path=str(Path(shots) / "desk-after-call.png"), full_page=True)
             await page.select_option("#f-type", "complaint")
             await page.fill("#f-summary", "来电反映问题，已答复")
             await page.fill("#f-answer", "您反映的问题已记录，相关部门将按规定处理。")
