@@ -91,6 +91,21 @@ def caller_audio(tmp_path: Path, language: AsrLanguage, tail_seconds: float = 0.
     return ulaw, pcm
 
 
+def start_in_file(file_pcm: bytes, received: bytes, *, frame: int, probe: int = 25) -> int:
+    """Where the received audio starts in the file, found by the first of its first `probe`
+    frames that occurs there (-1: none does). One frame lost or concealed by RTP near the start
+    (a loaded machine) must not hide that the rest is the file's audio, bit for bit; that the
+    rest is complete is the frame alignment's check."""
+    for index in range(probe):
+        piece = received[index * frame:(index + 1) * frame]
+        if len(piece) < frame:
+            break
+        found = file_pcm.find(piece)
+        if found >= index * frame and found % 2 == 0:
+            return found - index * frame
+    return -1
+
+
 async def test_caller_transcript_equals_direct_vosk_and_agent_is_separate(
     asterisk: AsteriskSandbox, in_process_bridge, asr_model: LoadedModel,
     asr_language: AsrLanguage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -130,8 +145,8 @@ async def test_caller_transcript_equals_direct_vosk_and_agent_is_separate(
     # 1. The audio path is exact: everything of the caller's file from shortly after answer
     #    arrived bit for bit and in order (after the file ends Asterisk may add line noise).
     received = bytes(made[0].received["caller"])
-    offset = file_pcm.find(received[:1600])
-    assert offset >= 0 and offset % 2 == 0, "delivered audio is not the caller's audio"
+    offset = start_in_file(file_pcm, received, frame=320)
+    assert offset >= 0, "delivered audio is not the caller's audio"
     assert offset < 16000, f"{offset / 16000:.2f}s of the lead-in was lost before the tap"
     # RTP on a loaded 2-core machine may lose or conceal the odd 20 ms frame (Asterisk then
     # sends silence): align the frames (tests/audio_alignment.py) and allow 3% missing or
