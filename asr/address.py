@@ -26,7 +26,8 @@ from asr.chinese_numbers import numbers_to_arabic
 _CJK = r"\u3400-\u9fff"
 _NUM = "0-9零〇一二三四五六七八九十百幺两"
 # Bare 道 is left out on purpose: 知道, 一道, 街道 (a town-level unit, the gazetteer's) end so.
-_ROAD_SUFFIX = "(?:大道|大街|路|街|巷|胡同)"
+# 街 before 道 is 街道, a subdistrict (the gazetteer's), not a street: 银雀山街道 names no road.
+_ROAD_SUFFIX = "(?:大道|大街|路|街(?!道)|巷|胡同)"
 _COMPOUND_SUFFIX = "(?:小区|花园|家园|公寓|大厦|新村|广场|市场|学校|医院)"
 _NAME = rf"[{_CJK}{_NUM}]{{2,4}}?"
 _ADDRESS = re.compile(
@@ -40,6 +41,11 @@ _ADDRESS_CUES = ("住在", "位于", "地址是", "地址在", "在")
 #: compound name of the city belong here (和 does: 和平路; 开 does: 开元路).
 NOT_IN_NAMES = frozenset("从了的着把被们辆这那个说过就都也还很太没不要去到是有往向我你他她它咱俺条趟边问该整在住第"
                          "区县市镇乡")  # a road after its district: 兰山区金雀山路
+#: Words of the request itself, which a name never contains: what stands before them is the
+#: sentence ("我要投诉小区噪音": 投诉 is no part of a compound's name).
+NOT_IN_NAME_WORDS = ("投诉", "举报", "反映", "反应", "咨询", "求助", "建议", "关于", "附近", "旁边",
+                     "对面", "门口",
+                     "街道", "社区")  # a road after its subdistrict: 银雀山街道幸福路
 #: Everyday words that end like a road or a compound (a road is 线路 only on a bus map).
 NOT_ADDRESSES = (
     "线路", "半路", "销路", "公路", "道路", "马路", "修路", "开路", "走路", "出路", "思路", "电路", "网路",
@@ -66,6 +72,7 @@ def _name(part: str, suffix_pattern: str) -> str:
         return ""
     name = match.group("name")
     cut = max((i for i, ch in enumerate(name) if ch in NOT_IN_NAMES), default=-1)
+    cut = max([cut] + [name.rfind(word) + len(word) - 1 for word in NOT_IN_NAME_WORDS if word in name])
     name = name[cut + 1:]
     if len(name) < 2 or (name == name[0] + "一" and not _is_numeral(name[0])):
         return ""  # 村路, 车一路 ("一路开过去": all the way); 八一路 and 建设一路 are roads

@@ -21,6 +21,8 @@ from asr.extract import normalize_transcript
     ("我住在八一路三号", "八一路3号"),  # a road's name keeps its words
     ("建设一路五号", "建设一路5号"),
     ("我们小区三号楼电梯坏了", "3号楼"),  # a building, even without the compound's name
+    ("我要投诉阳光小区噪音", "阳光小区"),  # the request's verb is no part of the name
+    ("我住在兰山区银雀山街道幸福路八号", "幸福路8号"),
 ])
 def test_roads_compounds_and_buildings_are_addresses(said, address):
     found = find_address(normalize_transcript(said))
@@ -41,6 +43,8 @@ def test_roads_compounds_and_buildings_are_addresses(said, address):
     "合同 上 写 的 二零二四年 十二月 三十一号 交房",  # a date
     "渣土车 晚上 挖土 一 三 第二天 路上 全是 泥",
     "裸妆 那边 的 十字路口 的 红绿灯 坏 了",
+    "你好 我 要 投诉 小区 噪音",  # 投诉小区: a verb and a word, no compound named
+    "我 住在 兰山区 银雀山 街道",  # 街道 is a subdistrict, not a street
 ])
 def test_words_that_only_end_like_an_address_are_not_one(said):
     assert find_address(normalize_transcript(said)) is None
