@@ -24,7 +24,7 @@ from aiohttp import WSMsgType, web
 
 from agent_desk.hub import DeskOutbox
 from agent_desk.ports import WallboardSource
-from agent_desk.wallboard import FinishedCall, Wallboard, day_start, local_day, prometheus_text
+from agent_desk.wallboard import AnsweredCall, FinishedCall, Wallboard, day_start, local_day, prometheus_text
 from kernel import auth
 from kernel.clock import utc_now
 from kernel.openapi import Operation
@@ -117,6 +117,10 @@ class WallboardService:
             if kind == "agent.status":
                 self.board.agent_status(str(event["agent_id"]), str(event["status"]))
             elif kind == "queue.changed":
+                if event.get("change") == "answered":
+                    waited = event.get("waited_seconds")
+                    self.board.call_answered(AnsweredCall(
+                        str(event["call_id"]), self._clock(), float(waited) if waited is not None else None))
                 self.board.queue(await self.source.waiting())
             elif kind == "call.recorded":
                 self.board.call_finished(FinishedCall.from_event(event))

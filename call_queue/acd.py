@@ -491,12 +491,17 @@ class AcdStore:
         await self._publish_queue("offered", call_id, queue, agent_id=agent_id)
         return Offer(call_id=call_id, agent_id=agent_id)
 
-    async def offer_answered(self, call_id: str, agent_id: str) -> AgentState:
-        """The agent picked up: on_call; the call is no longer the distributor's."""
+    async def offer_answered(self, call_id: str, agent_id: str, *,
+                             waited_seconds: float | None = None) -> AgentState:
+        """The agent picked up: on_call; the call is no longer the distributor's.
+
+        `waited_seconds` (queue to answer) goes out with the `answered` event, so the wallboard
+        counts the call as answered, within 15 s or not, when it is answered, not when it ends."""
         _check_id(call_id, "call_id")
         _check_id(agent_id, "agent_id")
         state, queue = await self._change(agent_id, Trigger.ANSWER, call_id=call_id, call_op="delete")
-        await self._publish_queue("answered", call_id, queue, agent_id=agent_id)
+        await self._publish_queue("answered", call_id, queue, agent_id=agent_id,
+                                  waited_seconds=waited_seconds)
         return state
 
     async def offer_missed(self, call_id: str, agent_id: str, *, declined: bool = False) -> AgentState:
@@ -648,11 +653,13 @@ class AcdStore:
             "break_reason": state.break_reason.value if state.break_reason else None,
         })
 
-    async def _publish_queue(self, change: str, call_id: str, queue: str, *, agent_id: str | None = None) -> None:
-        await self._publish({
-            "type": "queue.changed", "change": change, "call_id": call_id, "queue": queue,
-            "agent_id": agent_id,
-        })
+    async def _publish_queue(self, change: str, call_id: str, queue: str, *, agent_id: str | None = None,
+                             waited_seconds: float | None = None) -> None:
+        payload: dict[str, Any] = {"type": "queue.changed", "change": change, "call_id": call_id,
+                                   "queue": queue, "agent_id": agent_id}
+        if waited_seconds is not None:
+            payload["waited_seconds"] = round(waited_seconds, 3)
+        await self._publish(payload)
 
     async def _publish(self, payload: dict[str, Any]) -> None:
         """Best effort: the state is already written; a lost event must not undo or fail it."""

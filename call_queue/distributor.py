@@ -167,11 +167,12 @@ class CallDistributor:
         with suppress(AriError):
             await self.rest.stop_bridge_moh(call.bridge_id)
         await self.rest.add_channel(call.bridge_id, channel.id)
+        now = self._clock()
+        waited = now.timestamp() - call.queued_at if call.queued_at is not None else None
         try:
-            await self.acd.offer_answered(call_id, agent_id)
+            await self.acd.offer_answered(call_id, agent_id, waited_seconds=waited)
         except Unavailable as exc:
             self._redis_failed("offer_answered", call_id, exc)
-        now = self._clock()
         call.agent_id, call.agent_channel_id = agent_id, channel.id
         call.agent_answered_at = now.timestamp()
         await self.state.save(call)

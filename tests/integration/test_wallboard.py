@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -75,8 +75,9 @@ class Calls:
         self.intake = AnnouncingIntake(CallIntake(engine, "N01"), bus.publish)
 
     async def finish(self, *, agent_id: str | None, queue_seconds: float | None, talk: float = 60.0,
-                     message: bool = False, transcribed: bool = False, days_ago: int = 0) -> str:
-        call_id = str(uuid.uuid4())
+                     message: bool = False, transcribed: bool = False, days_ago: int = 0,
+                     call_id: str | None = None) -> str:
+        call_id = call_id or str(uuid.uuid4())
         ended = datetime.now(UTC) - timedelta(days=days_ago)
         started = ended - timedelta(seconds=talk + (queue_seconds or 0) + 5)
         await self.intake.record_finished_call(CallRecord(
@@ -141,6 +142,20 @@ async def pushed_until_equal(ws: aiohttp.ClientWebSocketResponse, engine: AsyncE
         pytest.fail(f"{what}: pushed {last} never equalled {expected}")
 
 
+async def pushed_until(ws: aiohttp.ClientWebSocketResponse, holds: Callable[[dict[str, Any]], bool],
+                       what: str) -> dict[str, Any]:
+    last: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(10):
+            while not last or not holds(last):
+                message = await ws.receive_json()
+                assert message["type"] == "wallboard"
+                last = message["figures"]
+            return last
+    except TimeoutError:
+        pytest.fail(f"{what}: pushed {last} never held")
+
+
 async def test_the_pushed_wallboard_equals_the_database_and_the_acd(
     board: tuple[TestClient, AcdStore, Calls, RedisEventBus], engine: AsyncEngine,
 ) -> None:
@@ -169,6 +184,21 @@ async def test_the_pushed_wallboard_equals_the_database_and_the_acd(
     assert response.status == 200
     assert "hotline_calls_waiting 2\n" in text and 'hotline_agents{state="available"} 2\n' in text
     assert f"hotline_answered_within_15s_today {moved['answered_within_15s_today']}\n" in text
+
+    # A call counts as answered when an agent answers it, within 15 s or not by its wait, not
+    # when it ends; when it ends it still counts once.
+    async with client.ws_connect("/ws/wallboard", headers=SUPERVISOR) as ws:
+        before = await pushed_until_equal(ws, engine, acd, "the seed again")
+        offer = await acd.claim_next_offer()
+        assert offer is not None
+        await acd.offer_answered(offer.call_id, offer.agent_id, waited_seconds=6.0)
+        answering = await pushed_until(
+            ws, lambda f: f["answered_today"] == before["answered_today"] + 1, "the answer")
+        assert answering["answered_within_15s_today"] == before["answered_within_15s_today"] + 1
+        await finished.finish(agent_id=offer.agent_id, queue_seconds=6.0, call_id=offer.call_id)
+        done = await pushed_until_equal(ws, engine, acd, "the answered call, finished")
+        assert done["answered_today"] == answering["answered_today"]
+
     for who in (bearer("agent", "a1"), bearer("unit", "u", "city-housing")):
         refused = await client.get("/ws/wallboard", headers=who)
         assert refused.status == 403

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from agent_desk.wallboard import FinishedCall, Wallboard, local_day, prometheus_text
+from agent_desk.wallboard import AnsweredCall, FinishedCall, Wallboard, local_day, prometheus_text
 
 # 10:00 in Shanghai.
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
@@ -62,3 +62,17 @@ def test_metrics_text_carries_the_same_numbers() -> None:
     # No calls yet: no value (not a made-up zero), only the metric's description.
     assert not [line for line in text.splitlines() if line.startswith("hotline_service_level")]
     assert "# TYPE hotline_service_level gauge" in text
+
+
+def test_a_call_counts_as_answered_when_answered_and_once_when_it_ends() -> None:
+    board = Wallboard(local_day(NOW))
+    board.call_answered(AnsweredCall("a", NOW, waited_seconds=4.0))
+    board.call_answered(AnsweredCall("b", NOW, waited_seconds=40.0))
+    figures = board.figures(NOW)
+    assert figures["answered_today"] == 2 and figures["answered_within_15s_today"] == 1
+    assert figures["service_level"] == 0.5
+    board.call_finished(call("a", agent="a1", queued=4.0))
+    board.call_answered(AnsweredCall("a", NOW, waited_seconds=4.0))  # a late duplicate of the event
+    figures = board.figures(NOW)
+    assert figures["answered_today"] == 2 and figures["answered_within_15s_today"] == 1
+    assert figures["average_handle_seconds"] == 100.0  # finished calls only
