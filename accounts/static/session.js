@@ -23,9 +23,11 @@ function here() {
   return encodeURIComponent(location.pathname).replace(/%2F/g, '/');
 }
 
-/** Go to the sign-in page, which brings the person back here; nothing after this runs. */
+/** Go to the sign-in page, which says the sign-in has ended (`ended=1`: expired, signed out
+ *  elsewhere or ended by an administrator) and brings the person back here; nothing after
+ *  this runs. */
 export function signInAgain() {
-  location.replace(`/signin?next=${here()}`);
+  location.replace(`/signin?next=${here()}&ended=1`);
   return new Promise(() => {});
 }
 

@@ -33,6 +33,13 @@ function deniedPage() {
   return denied && denied.startsWith('/') && !denied.startsWith('//') ? denied : null;
 }
 
+/** A page whose sign-in ended sent the person here (`?ended=1`): say so, so that nobody
+ *  wonders why their desk left them. */
+function showEnded() {
+  if (new URLSearchParams(location.search).get('ended') !== '1') return;
+  $('ended').textContent = '您的登录已失效（已过期、在别处退出或被管理员结束），请重新登录后继续工作。';
+}
+
 function showError(text) {
   $('error').textContent = text;
 }
@@ -127,6 +134,7 @@ function capsLock(event) {
   $('caps').textContent = event.getModifierState && event.getModifierState('CapsLock') ? '大写锁定已打开。' : '';
 }
 
+showEnded();
 $('form').addEventListener('submit', signIn);
 $('sign-out').addEventListener('click', signOut);
 $('password').addEventListener('keydown', capsLock);

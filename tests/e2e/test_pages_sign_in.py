@@ -228,9 +228,13 @@ async def test_a_page_whose_session_is_revoked_goes_to_the_sign_in_page_within_5
     started = await desk.evaluate("performance.now()")
     for username in ("li", "sup1"):
         await site.store.revoke_user_sessions(username, "administrator")
-    await desk.wait_for_url(f"{site.base}/signin?next=/", timeout=5000)
-    await board.wait_for_url(f"{site.base}/signin?next=/supervisor", timeout=5000)
+    await desk.wait_for_url(f"{site.base}/signin?next=/&ended=1", timeout=5000)
+    await board.wait_for_url(f"{site.base}/signin?next=/supervisor&ended=1", timeout=5000)
     assert await desk.evaluate("performance.now()") - started < 5000
+    # The sign-in page says why the person is there (no silent reconnecting).
+    for page in (desk, board):
+        await wait_for(page, "document.getElementById('ended').textContent.includes('登录已失效')",
+                       timeout=WAIT_MS)
     assert problems == []
     for context in (desk_context, board_context):
         await context.close()
@@ -322,7 +326,7 @@ async def test_an_administrator_manages_accounts_on_the_admin_page(site: Site, b
     await admin.click("#users tr[data-username='li'] button.reset")
     await admin.wait_for_selector("#secret:not(.hidden)", timeout=WAIT_MS)
     new_password = (await admin.text_content("#secret-password") or "").strip()
-    await desk.wait_for_url(f"{site.base}/signin?next=/", timeout=5000)
+    await desk.wait_for_url(f"{site.base}/signin?next=/&ended=1", timeout=5000)
     await desk.fill("#username", "li")
     await desk.fill("#password", "correct-horse-battery")
     await desk.press("#password", "Enter")
