@@ -17,6 +17,9 @@ agents on the call only; the floor's live feed never subscribes to it. Each upda
 so the hub keeps the last one of each call and hands it to an agent the call is offered to
 (the caller spoke while queued) or whose desk reconnects, until the call has ended.
 
+How many callers wait (`queue.length`, all queues) goes to every desk: the ACD's queue events
+carry the count; the hub keeps the last one and hands it to a desk that joins.
+
 Each desk has a bounded outbox drained by its own writer: a slow browser only slows (and at
 worst loses events of) its own socket, never the hub or another desk.
 """
@@ -87,11 +90,15 @@ class DeskHub:
         self._assists: collections.OrderedDict[str, str] = collections.OrderedDict()
         #: Agents whose last desk closed, signed out unless a desk comes back in time.
         self._closing: dict[str, asyncio.TimerHandle] = {}
+        #: The last `queue.length` message (text), for desks that join.
+        self._queue_length: str | None = None
         self.connected = asyncio.Event()
 
     # --- desks ------------------------------------------------------------------------------
     def attach(self, outbox: DeskOutbox) -> None:
         self._desks.setdefault(outbox.agent_id, set()).add(outbox)
+        if self._queue_length is not None:
+            outbox.put(self._queue_length)
 
     def detach(self, outbox: DeskOutbox) -> None:
         desks = self._desks.get(outbox.agent_id)
@@ -192,6 +199,8 @@ class DeskHub:
                     self._deliver({agent_id}, remembered)  # after the call event: the desk knows the call
         elif topic == "agents":
             subject = event.get("agent_id")
+            if event.get("type") == "queue.changed":
+                self._queue_changed(event)
             if isinstance(subject, str):
                 self._deliver({subject}, text)
         elif topic == "asr":
@@ -205,6 +214,13 @@ class DeskHub:
             if isinstance(call_id, str) and event.get("type") == "assist.update":
                 self._remember_assist(call_id, text)
                 self._deliver(self._call_agents.get(call_id, set()), text)
+
+    def _queue_changed(self, event: dict[str, Any]) -> None:
+        waiting = event.get("waiting")
+        if not isinstance(waiting, int) or isinstance(waiting, bool):
+            return  # an ACD that could not count: the desks keep the last figure
+        self._queue_length = json.dumps({"type": "queue.length", "waiting": waiting})
+        self._deliver(set(self._desks), self._queue_length)
 
     def _remember_mode(self, call_id: str, speaker: str, text: str) -> None:
         modes = self._modes.setdefault(call_id, {})

@@ -123,7 +123,7 @@ SERVER_TYPES = (
     "three_way.busy", "three_way.no_answer", "three_way.rejected", "three_way.failed",
     "three_way.left", "call.requeued", "call.emergency",
     "callback.ringing", "callback.answered", "callback.not_reached", "callback.ended",
-    "supervisor.joined", "supervisor.left", "assist.update",
+    "supervisor.joined", "supervisor.left", "assist.update", "queue.length",
 )
 
 ERROR_CODES = {

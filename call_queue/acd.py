@@ -49,6 +49,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -659,6 +660,11 @@ class AcdStore:
                                    "queue": queue, "agent_id": agent_id}
         if waited_seconds is not None:
             payload["waited_seconds"] = round(waited_seconds, 3)
+        if self._bus is not None and not self.paused:
+            # How many wait now, all queues: every desk shows it (one ZCARD per change).
+            with suppress(Exception):
+                async with asyncio.timeout(self.timeout):
+                    payload["waiting"] = int(await self._redis.zcard(f"{self._p}waiting"))
         await self._publish(payload)
 
     async def _publish(self, payload: dict[str, Any]) -> None:

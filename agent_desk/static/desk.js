@@ -84,6 +84,7 @@ function onMessage(m) {
     case 'asr.final': case 'asr.partial': return onSegment({...m, final: m.type === 'asr.final'});
     case 'asr.mode': return onAsrMode(m);
     case 'assist.update': return assist.update(m);
+    case 'queue.length': $('queue-length').textContent = `${m.waiting} 人`; return;
     case 'agent.wrap_up_expired': say('话后处理时间已到，已自动就绪'); return;
     case 'three_way.ringing': case 'three_way.answered': case 'three_way.busy':
     case 'three_way.no_answer': case 'three_way.rejected': case 'three_way.failed':

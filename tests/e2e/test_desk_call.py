@@ -179,6 +179,8 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             await desk.wait_for("the caller's history", "document.getElementById('history').children.length > 0")
             await page.click("#answer")
             await desk.wait_for("the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
+            # The header shows how many wait: the caller queued, then was offered here (0 left).
+            await desk.wait_for("the queue length", "document.getElementById('queue-length').textContent === '0 人'")
 
             # 3. Audio flows both ways: the caller's arrives in the browser and the agent's
             #    microphone is sent (WebRTC statistics of the page; both grow at 50 packets/s,

@@ -403,6 +403,8 @@ async def test_every_change_is_published_for_desks_and_wallboards(
     assert events[2] == {"type": "agent.status", "agent_id": "a1", "status": "ringing",
                          "since": START.isoformat(), "call_id": "c1", "break_reason": None}
     assert events[4]["break_reason"] == "no_answer"
+    # Each queue event says how many wait now (every desk shows it): 1, 0 while it rings, 1.
+    assert [e["waiting"] for e in events if e["type"] == "queue.changed"] == [1, 0, 1]
 
 
 async def test_a_failing_event_bus_never_fails_the_distributor(
