@@ -23,7 +23,7 @@ const state = {
   agent: null, call: null, ticketNo: null, ticketVersion: null, softphone: null,
   edited: new Set(), kbArticle: null, statusSince: null, acwSince: null, lastDraftText: '',
   segments: new Map(), asrModes: new Map(), refs: 0, phoneRegistered: false, unitNames: {}, threeWayUnit: null,
-  ticketSaved: true, actions: null,
+  ticketSaved: true, actions: null, lineUnits: [],
 };
 window.deskDebug = state;  // for people (and tests) inspecting a live desk
 
@@ -126,17 +126,26 @@ function onThreeWay(m) {
 async function loadUnitDirectory() {
   try {
     const {units} = await api('GET', '/api/units');
-    const select = $('tw-unit');
-    select.textContent = '';
-    for (const u of units) {
-      state.unitNames[u.code] = u.name;
-      if (!u.contact) continue;
-      const option = document.createElement('option');
-      option.value = u.code;
-      option.textContent = u.name;
-      select.append(option);
-    }
+    for (const u of units) state.unitNames[u.code] = u.name;
+    state.lineUnits = units.filter((u) => u.contact).map((u) => u.code);
+    orderThreeWay([]);
   } catch (e) { say(`单位通讯录读取失败：${chinese(e)}`, true); }
+}
+
+/** The three-way list: the units suggested for this call first (marked 建议, the first one
+ *  selected), then every other unit with a line, in the directory's order. */
+function orderThreeWay(suggested) {
+  const lines = state.lineUnits || [];
+  const first = suggested.filter((code, i) => lines.includes(code) && suggested.indexOf(code) === i);
+  const select = $('tw-unit');
+  select.textContent = '';
+  for (const code of [...first, ...lines.filter((c) => !first.includes(c))]) {
+    const option = document.createElement('option');
+    option.value = code;
+    option.textContent = `${state.unitNames[code] || code}${first.includes(code) ? '（建议）' : ''}`;
+    select.append(option);
+  }
+  if (select.options.length) select.selectedIndex = 0;
 }
 
 const NOT_REACHED = {busy: '占线', no_answer: '无人接听', rejected: '拒接', failed: '呼叫失败',
@@ -450,6 +459,7 @@ function resetForm(call) {
   state.actions = null;
   $('submit-dispatch').textContent = '派单';
   state.threeWayUnit = null;
+  orderThreeWay([]);
   $('tw-status').textContent = '';
   $('wrap-no-new').checked = false;
   $('wrap-harass').checked = false;
@@ -461,6 +471,12 @@ for (const id of ['f-type', 'f-district', 'f-location', 'f-callback', 'f-summary
   $(id).addEventListener('change', () => assist.render());  // ✓ on the suggestions the form holds
 }
 
+$('f-unit').addEventListener('change', () => {  // the agent's choice leads the three-way list too
+  const chosen = $('f-unit').value;
+  const all = Array.from($('f-unit').options, (o) => o.value);
+  if (!state.threeWayUnit) orderThreeWay([chosen, ...all.filter((c) => c !== chosen)]);
+});
+
 function setUnits(units) {
   const select = $('f-unit');
   select.textContent = '';
@@ -470,6 +486,7 @@ function setUnits(units) {
     option.textContent = `${u.unit_name || u.unit}${u.matter ? ` · ${u.matter}` : ''}`;
     select.append(option);
   }
+  if (!state.threeWayUnit) orderThreeWay(units.map((u) => u.unit));  // not while a unit is on the line
 }
 
 // ---- the live assist: suggestions applied to the form by the agent (one key or click) ------

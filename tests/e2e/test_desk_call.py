@@ -220,6 +220,13 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             assert HOSTILE in await desk.text("history")
             # The ticket form is pre-filled from the caller's words (POST /api/asr/draft).
             await desk.wait_for("the pre-filled form", "document.getElementById('f-content').value.length > 0")
+            # The three-way list starts at the unit suggested for the call (and says so).
+            await desk.wait_for("the three-way list led by the suggested unit", """(() => {
+                const suggested = document.getElementById('f-unit').options;
+                const lines = document.getElementById('tw-unit').options;
+                return suggested.length > 0 && lines.length > suggested.length
+                    && lines[0].value === suggested[0].value && lines[0].textContent.endsWith('（建议）');
+            })()""")
             if shots := os.environ.get("HOTLINE_TEST_SCREENSHOTS"):  # for people checking the page
                 await page.set_viewport_size({"width": 1400, "height": 900})
                 await page.screenshot(path=str(Path(shots) / "desk-during-call.png"), full_page=True)
