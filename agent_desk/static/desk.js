@@ -23,7 +23,7 @@ const state = {
   agent: null, call: null, ticketNo: null, ticketVersion: null, softphone: null,
   edited: new Set(), kbArticle: null, statusSince: null, acwSince: null, lastDraftText: '',
   segments: new Map(), asrModes: new Map(), refs: 0, phoneRegistered: false, unitNames: {}, threeWayUnit: null,
-  ticketSaved: true, actions: null, lineUnits: [],
+  ticketSaved: true, actions: null, lineUnits: [], callSince: null, mutedSince: null, heldSince: null,
 };
 window.deskDebug = state;  // for people (and tests) inspecting a live desk
 
@@ -261,7 +261,39 @@ function setPhone(text, cls) {
 
 function setCallControls(on) {
   for (const id of ['hangup', 'mute', 'hold', 'dtmf', 'send-dtmf', 'tw-call', 'em-transfer']) $(id).disabled = !on;
-  if (!on) $('tw-leave').disabled = true;
+  if (!on) {
+    $('tw-leave').disabled = true;
+    // The call is over: muted and held end with it (the next call starts audible, not held).
+    setMuted(false);
+    setHeld(false);
+    state.callSince = null;
+  }
+}
+
+// ---- muted and on hold: visible, with how long (the caller hears nothing / music meanwhile) --
+function setMuted(on) {
+  state.mutedSince = on ? Date.now() : null;
+  $('mute').textContent = on ? '取消静音' : '静音';
+  $('mute').setAttribute('aria-pressed', String(on));
+}
+
+function setHeld(on) {
+  state.heldSince = on ? Date.now() : null;
+  $('hold').textContent = on ? '取回' : '保持';
+  $('hold').setAttribute('aria-pressed', String(on));
+}
+
+function seconds(since) {
+  const total = Math.max(0, Math.round((Date.now() - since) / 1000));
+  return `${Math.floor(total / 60)}:${String(total % 60).padStart(2, '0')}`;
+}
+
+function showLineState() {
+  const parts = [];
+  if (state.heldSince) parts.push(`保持中 ${seconds(state.heldSince)}`);
+  if (state.mutedSince) parts.push(`静音中 ${seconds(state.mutedSince)}`);
+  $('line-state').textContent = parts.join(' · ');
+  $('call-timer').textContent = state.callSince ? `通话时长 ${seconds(state.callSince)}` : '';
 }
 
 // ---- the call -----------------------------------------------------------------------------
@@ -326,6 +358,8 @@ function onAnswered(call) {
   $('answer').disabled = true;
   $('call-state').textContent = `通话中：${call.caller_number || ''}`;
   setCallControls(true);
+  // The call's own clock (the status timer restarts with every status change).
+  if (!state.callSince) state.callSince = call.answered_at ? Date.parse(call.answered_at) || Date.now() : Date.now();
 }
 
 function onHungUp() {
@@ -683,14 +717,18 @@ $('hangup').onclick = () => {
   if (state.call) send({type: 'call.hangup', call_id: state.call.call_id});
   else if (state.softphone) state.softphone.hangup();
 };
-let muted = false;
-$('mute').onclick = () => { muted = !muted; state.softphone.mute(muted); $('mute').textContent = muted ? '取消静音' : '静音'; };
-let held = false;
+$('mute').onclick = () => {
+  const on = !state.mutedSince;
+  state.softphone.mute(on);
+  setMuted(on);
+  showLineState();
+};
 $('hold').onclick = () => {
   if (!state.call) return;
-  held = !held;
-  send({type: 'call.hold', call_id: state.call.call_id, on: held});
-  $('hold').textContent = held ? '取回' : '保持';
+  const on = !state.heldSince;
+  send({type: 'call.hold', call_id: state.call.call_id, on});
+  setHeld(on);
+  showLineState();
 };
 $('send-dtmf').onclick = () => { const d = $('dtmf').value.replace(/[^0-9*#]/g, ''); if (d) state.softphone.sendDtmf(d); $('dtmf').value = ''; };
 $('cb-refresh').onclick = loadCallbacks;
@@ -717,8 +755,12 @@ function clearTicket() {
 }
 
 document.addEventListener('keydown', (e) => {
-  if ((e.key === 'Enter' || e.key === 'F2') && !$('answer').disabled && document.activeElement.tagName !== 'TEXTAREA'
-      && document.activeElement.tagName !== 'INPUT') { e.preventDefault(); $('answer').click(); }
+  const inField = ['TEXTAREA', 'INPUT', 'SELECT'].includes(document.activeElement.tagName);
+  // F2 answers from anywhere (typing in the form included); Enter only outside the fields.
+  if ((e.key === 'F2' || (e.key === 'Enter' && !inField)) && !$('answer').disabled) {
+    e.preventDefault();
+    $('answer').click();
+  }
   else if (e.key === 'F4' && !$('hangup').disabled) { e.preventDefault(); $('hangup').click(); }
   else if (e.altKey && e.key === 'r') $('go-available').click();
   else if (e.altKey && e.key === 'b') $('go-break').click();
@@ -735,6 +777,7 @@ setInterval(() => {
   const since = state.statusSince;
   $('status-timer').textContent = since ? `${Math.max(0, Math.round((Date.now() - since) / 1000))} 秒` : '';
   $('acw-timer').textContent = state.acwSince ? `${Math.round((Date.now() - state.acwSince) / 1000)} 秒` : '';
+  showLineState();
 }, 1000);
 
 connect();

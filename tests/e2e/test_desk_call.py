@@ -177,8 +177,18 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             await desk.wait_for("the offer", "!document.getElementById('answer').disabled")
             assert CALLER in await desk.text("incoming-caller")
             await desk.wait_for("the caller's history", "document.getElementById('history').children.length > 0")
-            await page.click("#answer")
+            # F2 answers from anywhere, even while the agent types in the form.
+            await page.focus("#f-summary")
+            await page.keyboard.press("F2")
             await desk.wait_for("the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
+            # The call has its own clock; muted is shown, with its time, until it ends.
+            await desk.wait_for("the call timer",
+                                "document.getElementById('call-timer').textContent.startsWith('通话时长')")
+            await page.keyboard.press("Alt+m")
+            await desk.wait_for("the muted state",
+                                "document.getElementById('line-state').textContent.startsWith('静音中')")
+            await page.keyboard.press("Alt+m")
+            await desk.wait_for("unmuted", "document.getElementById('line-state').textContent === ''")
             # The header shows how many wait: the caller queued, then was offered here (0 left).
             await desk.wait_for("the queue length", "document.getElementById('queue-length').textContent === '0 人'")
 
@@ -205,6 +215,10 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             await bus.publish("asr", {
                 "type": "asr.final", "call_id": call_id, "speaker": "caller", "text": HOSTILE,
                 "start": 99.0, "end": 100.0})
+            # A line that names a matter of the dispatch catalogue (water: utility-water).
+            await bus.publish("asr", {
+                "type": "asr.final", "call_id": call_id, "speaker": "caller", "text": "我们小区停水了",
+                "start": 101.0, "end": 102.0})
             # Under overload the desk says which speaker went post-call, and why.
             await bus.publish("asr", {"type": "asr.mode", "call_id": call_id, "speaker": "agent",
                                       "mode": "post_call", "reason": "capacity", "at": 3.0})
@@ -224,8 +238,9 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             await desk.wait_for("the three-way list led by the suggested unit", """(() => {
                 const suggested = document.getElementById('f-unit').options;
                 const lines = document.getElementById('tw-unit').options;
-                return suggested.length > 0 && lines.length > suggested.length
-                    && lines[0].value === suggested[0].value && lines[0].textContent.endsWith('（建议）');
+                return suggested.length > 0 && suggested[0].value === 'utility-water'
+                    && lines.length > suggested.length && lines[0].value === 'utility-water'
+                    && lines[0].textContent.endsWith('（建议）');
             })()""")
             if shots := os.environ.get("HOTLINE_TEST_SCREENSHOTS"):  # for people checking the page
                 await page.set_viewport_size({"width": 1400, "height": 900})
