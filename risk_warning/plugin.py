@@ -1,0 +1,64 @@
+"""Installs the live risk warning: the list API and, when a detector is given, its loop, which
+one node at a time runs (a Redis lease) every `poll_seconds`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from kernel.leader_lease import LeaderLease
+from kernel.openapi import contribute
+from risk_warning import api
+from risk_warning.detector import RiskDetector
+from risk_warning.store import RiskWarnings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Detection:
+    detector: RiskDetector
+    lease: LeaderLease
+    poll_seconds: float
+
+
+@dataclass(frozen=True)
+class RiskDeps:
+    warnings: RiskWarnings
+    detection: Detection | None = None
+
+
+async def run_detector(detection: Detection) -> None:
+    """Until cancelled: while this node holds the lease, read the log up to its end."""
+    while True:
+        try:
+            if await detection.lease.hold():
+                while await detection.detector.detect_once():
+                    pass
+        except Exception:  # the database or Redis away: the next round tries again
+            log.exception("risk detection round failed")
+        await asyncio.sleep(detection.poll_seconds)
+
+
+def install(app: web.Application, deps: RiskDeps) -> None:
+    app[api.RISK_WARNINGS] = deps.warnings
+    app.add_routes(api.routes)
+    contribute(app, api.operations())
+    detection = deps.detection
+    if detection is None:
+        return
+
+    async def detecting(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(run_detector(detection), name="risk-detector")
+        yield
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        await detection.lease.release()
+
+    app.cleanup_ctx.append(detecting)
