@@ -1,0 +1,45 @@
+"""A ticket taken through the workflow's main path by the real store, for tests of the readers
+of the ticket log (public lookup, unit push, risk warning)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kernel.roles import Actor, Role
+from tickets.model import Caller, Channel, Satisfaction, TicketType
+from tickets.store import TicketStore
+from tickets.workflow import Classify, Dispatch, RecordCallback, Register, Sign, SubmitFeedback
+
+AGENT = Actor("agent7", Role.AGENT)
+DISPATCHER = Actor("disp1", Role.DISPATCHER)
+CALLBACK_AGENT = Actor("cb1", Role.CALLBACK_AGENT)
+
+
+async def registered(store: TicketStore, caller: str, *, confidential: bool = False,
+                     summary: str = "小区停水", content: str = "家里从早上开始停水，没有通知",
+                     location: str = "兰山区银雀山街道某小区", district: str | None = "兰山区",
+                     callback_number: str | None = None) -> str:
+    """A ticket registered and classified by an agent; its number."""
+    ticket, _ = await store.register(Register(
+        ticket_no="", channel=Channel.PHONE, caller=Caller(number=caller, confidential=confidential)), AGENT)
+    await store.transition(ticket.ticket_no, Classify(
+        ticket_type=TicketType.HELP, summary=summary, content=content, location=location, district=district,
+        callback_number=callback_number), AGENT, 1)
+    return ticket.ticket_no
+
+
+async def dispatched(store: TicketStore, no: str, unit: str, cooperating: tuple[str, ...] = ()) -> None:
+    ticket = await store.get(no)
+    await store.transition(no, Dispatch(lead_unit=unit, cooperating_units=cooperating,
+                                        deadline=store.now() + timedelta(days=5),
+                                        sign_deadline=store.now() + timedelta(days=1)), DISPATCHER, ticket.version)
+
+
+async def handled(store: TicketStore, no: str, unit: str, result: str) -> None:
+    """Signed and answered by the lead unit, then the caller's callback (satisfied)."""
+    actor = Actor(f"{unit}-staff", Role.UNIT, unit)
+    ticket = await store.get(no)
+    await store.transition(no, Sign(), actor, ticket.version)
+    await store.transition(no, SubmitFeedback(result=result), actor, ticket.version + 1)
+    await store.transition(no, RecordCallback(satisfaction=Satisfaction.SATISFIED), CALLBACK_AGENT,
+                           ticket.version + 2)
