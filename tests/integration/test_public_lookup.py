@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.throttle import SignInThrottle, ThrottleLimits
 from kernel.database import open_database
@@ -40,7 +41,7 @@ class Lookup:
     client: TestClient
     store: TicketStore
     no: str
-    engine: object
+    engine: AsyncEngine
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ async def test_a_code_issued_by_staff_opens_the_lookup_and_a_new_code_replaces_i
     assert issued.status == 201
     first = (await issued.json())["code"]
     assert len(first) == 6 and first.isdigit()
-    async with lookup.engine.connect() as conn:  # type: ignore[attr-defined]
+    async with lookup.engine.connect() as conn:
         stored = (await conn.execute(select(lookup_codes))).one()
     assert first not in stored.code_hash and stored.ticket_no == lookup.no
     status, body, _ = await ask(lookup.client, ticket_no=lookup.no, code=first)

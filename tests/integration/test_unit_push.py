@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.audit import AccessAudit, install_audit
 from kernel.database import open_database
@@ -82,7 +83,7 @@ class Push:
     url: str
     redis: aioredis.Redis
     prefix: str
-    engine: object
+    engine: AsyncEngine
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ async def push(database_url: str, redis_client: aioredis.Redis, redis_key_prefix
 async def run_worker(push: Push, session: aiohttp.ClientSession) -> tuple[PushWorker, LeaderLease, asyncio.Task[None]]:
     """A push worker as a node starts it: its own router, log reader and lease."""
     engine = push.engine
-    worker = PushWorker(FeedRouter(engine, EventLogReader(engine)), push.push, session,  # type: ignore[arg-type]
+    worker = PushWorker(FeedRouter(engine, EventLogReader(engine)), push.push, session,
                         backoff=Backoff(first=0.01, cap=0.05), poll_seconds=0.05, timeout_seconds=10)
     lease = LeaderLease(push.redis, f"{push.prefix}lease:unit-push", ttl_seconds=30)
     return worker, lease, asyncio.create_task(worker.run(lease.hold))
@@ -159,11 +160,11 @@ async def test_a_unit_pulls_the_same_events_from_its_feed(push: Push) -> None:
     a = await registered(store, "13700003333")
     await dispatched(store, a, "city-housing", cooperating=("city-ecology",))
     await handled(store, a, "city-housing", "已处理")
-    router = FeedRouter(push.engine, EventLogReader(push.engine))  # type: ignore[arg-type]
+    router = FeedRouter(push.engine, EventLogReader(push.engine))
     while await router.route_once():
         pass
     app = with_test_signer(new_app())
-    install_audit(app, AccessAudit(push.engine))  # type: ignore[arg-type]
+    install_audit(app, AccessAudit(push.engine))
     install(app, PushDeps(push.push, ["city-housing", "city-ecology", "city-market"]))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         housing = bearer("unit", "zhang", "city-housing")
