@@ -59,6 +59,7 @@ from hotline.wallboard_source import AcdWallboardSource, AnnouncingIntake
 from kernel import openapi
 from kernel.audit import AccessAudit
 from kernel.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
+from kernel.background import background
 from kernel.database import create_engine, open_database
 from kernel.errors import Unavailable
 from kernel.event_bus import RedisEventBus
@@ -243,14 +244,7 @@ def _audit_purge(audit: AccessAudit) -> Callable[[web.Application], AsyncIterato
                 log.exception("access audit purge failed")
             await asyncio.sleep(AUDIT_PURGE_INTERVAL_SECONDS)
 
-    async def context(_: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(purge_daily(), name="audit-purge")
-        yield
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-    return context
+    return background("audit-purge", purge_daily)
 
 
 @dataclass(frozen=True)

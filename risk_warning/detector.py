@@ -27,7 +27,7 @@ from kernel.clock import Clock, utc_now
 from kernel.schema import risk_intake, risk_warnings
 from risk_warning.policy import Hotspot, Thresholds, expected_per_window, quiet_since, warrants_warning
 from risk_warning.store import RISK_TOPIC, RiskWarning
-from tickets.event_log import EventLogReader, load_position, save_position
+from tickets.event_log import EventLogReader, save_position
 from tickets.events import TicketClassified, TicketEvent, TicketRegistered
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,7 @@ class RiskDetector:
 
     async def detect_once(self) -> int:
         """Read the next batch of events; the number read (0: caught up)."""
-        async with self._engine.connect() as conn:
-            position = await load_position(conn, DETECTOR)
-        logged = await self._reader.read_after(position, self._batch)
+        logged = await self._reader.read_next(DETECTOR, self._batch)
         if not logged:
             return 0
         raised: list[RiskWarning] = []

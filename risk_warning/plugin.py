@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import suppress
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from kernel.background import background
 from kernel.leader_lease import LeaderLease
 from kernel.openapi import contribute
 from risk_warning import api
@@ -53,12 +52,4 @@ def install(app: web.Application, deps: RiskDeps) -> None:
     if detection is None:
         return
 
-    async def detecting(_: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(run_detector(detection), name="risk-detector")
-        yield
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-        await detection.lease.release()
-
-    app.cleanup_ctx.append(detecting)
+    app.cleanup_ctx.append(background("risk-detector", lambda: run_detector(detection), detection.lease.release))

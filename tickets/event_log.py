@@ -69,6 +69,12 @@ class EventLogReader:
             expected = row.id + 1
         return settled
 
+    async def read_next(self, consumer: str, limit: int = 200) -> list[LoggedEvent]:
+        """The events after where `consumer` left off (`load_position`)."""
+        async with self._engine.connect() as conn:
+            position = await load_position(conn, consumer)
+        return await self.read_after(position, limit)
+
     def _gap_settled(self, missing: int) -> bool:
         now = self._monotonic()
         first_seen = self._gaps.setdefault(missing, now)

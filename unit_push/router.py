@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kernel.clock import Clock, utc_now
 from kernel.schema import unit_feed
 from tickets import workflow
-from tickets.event_log import EventLogReader, history_before, load_position, save_position
+from tickets.event_log import EventLogReader, history_before, save_position
 from tickets.model import Ticket
 from tickets.store import event_payload
 from unit_push.view import encode, recipients, unit_view
@@ -42,9 +42,7 @@ class FeedRouter:
 
     async def route_once(self) -> int:
         """File the next batch of events; the number of events read (0: caught up)."""
-        async with self._engine.connect() as conn:
-            position = await load_position(conn, ROUTER)
-        logged = await self._reader.read_after(position, self._batch)
+        logged = await self._reader.read_next(ROUTER, self._batch)
         if not logged:
             return 0
         now: datetime = self._clock()
