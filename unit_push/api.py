@@ -20,7 +20,7 @@ from kernel import auth
 from kernel.access_policy import Read, decide
 from kernel.audit import audit_read, reader_of
 from kernel.auth import Principal
-from kernel.errors import NotFound, PermissionDenied
+from kernel.errors import InvalidInput, NotFound, PermissionDenied
 from kernel.http_edge import RequestBody, int_query, read_body
 from kernel.openapi import Operation
 from kernel.roles import Role
@@ -70,6 +70,10 @@ async def set_webhook(request: web.Request) -> web.Response:
     principal = auth.require(request, WEBHOOK_EDITORS)
     unit = _unit_for(request, principal)
     body = await read_body(request, WebhookBody)
+    if principal.role == Role.UNIT and not body.url.startswith("https://"):
+        # A unit's own webhook leaves the hotline's network over TLS; a supervisor may name an
+        # address on the government intranet (and so vouches for where it points).
+        raise InvalidInput("a unit's webhook must be https://", field="url", unit=unit)
     secret = body.secret or new_secret()
     hook = await request.app[PUSH_STORE].set_webhook(unit, body.url, secret, by=principal.user)
     return web.json_response({"webhook": hook.public(), "secret": secret})

@@ -185,6 +185,9 @@ async def test_a_unit_pulls_the_same_events_from_its_feed(push: Push) -> None:
         assert set_own.status == 200 and len((await set_own.json())["secret"]) >= 32
         listed = await (await client.get("/api/units/city-housing/webhook", headers=housing)).text()
         assert "secret" not in listed
+        plain = await client.put("/api/units/city-housing/webhook", headers=housing,
+                                 json={"url": "http://10.0.0.8/hook"})
+        assert plain.status == 400
         other = await client.put("/api/units/city-ecology/webhook", headers=housing,
                                  json={"url": "https://unit.example/hook"})
         assert other.status == 403
