@@ -151,3 +151,8 @@ async def test_the_warnings_list_shows_units_theirs_without_ticket_numbers(detec
         market = await (await client.get("/api/risk-warnings", headers=bearer("unit", "m", "city-market"))).json()
         assert market["warnings"] == []
         assert (await client.get("/api/risk-warnings", headers=bearer("agent", "a1"))).status == 403
+        page = await client.get("/risk", headers=bearer("supervisor", "s1"), allow_redirects=False)
+        assert page.status == 200 and "风险预警" in await page.text()
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+        assert (await client.get("/risk", allow_redirects=False)).status == 303  # sign in first
+        assert (await client.get("/risk-warning/risk.js")).status == 200
