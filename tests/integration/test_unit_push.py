@@ -7,6 +7,7 @@ confidential ticket's events carry nothing of the caller. The feed API serves th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -191,3 +192,33 @@ async def test_a_unit_pulls_the_same_events_from_its_feed(push: Push) -> None:
         other = await client.put("/api/units/city-ecology/webhook", headers=housing,
                                  json={"url": "https://unit.example/hook"})
         assert other.status == 403
+
+
+async def test_a_push_cut_short_by_a_crash_is_sent_again_under_the_same_delivery_id(push: Push) -> None:
+    """At least once: the receiver took the push, the backend died before recording it; the next
+    worker sends it again with the same `X-Hotline-Delivery`, by which the receiver deduplicates."""
+    store, receiver = push.store, push.receiver
+    receiver.attempts = [("warm-up", True)] * FAILING_ATTEMPTS  # no refusals in this test
+    await push.push.set_webhook("city-housing", push.url, SECRET, by="test")
+    a = await registered(store, "13700003333")
+    await dispatched(store, a, "city-housing")
+    receiver.hold_at = 1
+    async with aiohttp.ClientSession() as session:
+        _, lease, task = await run_worker(push, session)
+        await asyncio.wait_for(receiver.held.wait(), WAIT)
+        task.cancel()  # the node dies with the push in flight
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await lease.release()
+        receiver.release.set()
+        assert (await push.push.webhook("city-housing")).delivered_seq == 0
+        receiver.want = 2
+        second, lease, task = await run_worker(push, session)
+        await asyncio.wait_for(receiver.done.wait(), WAIT)
+        second.stop()
+        await asyncio.wait_for(task, WAIT)
+        await lease.release()
+    deliveries = [d for d, ok in receiver.attempts[FAILING_ATTEMPTS:] if ok]
+    assert deliveries == ["city-housing:1", "city-housing:1"]
+    assert [e["seq"] for e in receiver.accepted] == [1, 1]
+    assert (await push.push.webhook("city-housing")).delivered_seq == 1
