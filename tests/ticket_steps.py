@@ -3,10 +3,11 @@ of the ticket log (public lookup, unit push, risk warning)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from kernel.roles import Actor, Role
-from tickets.model import Caller, Channel, Satisfaction, TicketType
+from tickets.model import Caller, Channel, Satisfaction, Ticket, TicketStatus, TicketType
 from tickets.store import TicketStore
 from tickets.workflow import Classify, Dispatch, RecordCallback, Register, Sign, SubmitFeedback
 
@@ -43,3 +44,12 @@ async def handled(store: TicketStore, no: str, unit: str, result: str) -> None:
     await store.transition(no, SubmitFeedback(result=result), actor, ticket.version + 1)
     await store.transition(no, RecordCallback(satisfaction=Satisfaction.SATISFIED), CALLBACK_AGENT,
                            ticket.version + 2)
+
+
+def snapshot(**changes: object) -> Ticket:
+    """A ticket in hand at a unit, for the pure rules' tests; `changes` replace its fields."""
+    at = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+    base = Ticket(ticket_no="20261207-T01-00001", channel=Channel.PHONE,
+                  caller=Caller(number="13700003333", name="王五"), created_at=at, updated_at=at,
+                  status=TicketStatus.IN_PROGRESS, version=4)
+    return replace(base, **changes)  # type: ignore[arg-type]
