@@ -108,6 +108,16 @@ async def run_worker(push: Push, session: aiohttp.ClientSession) -> tuple[PushWo
     return worker, lease, asyncio.create_task(worker.run(lease.hold))
 
 
+async def push_until(push: Push, session: aiohttp.ClientSession, accepted: int) -> None:
+    """A new worker pushes until the receiver has accepted `accepted` events, then stops."""
+    push.receiver.want = accepted
+    worker, lease, task = await run_worker(push, session)
+    await asyncio.wait_for(push.receiver.done.wait(), WAIT)
+    worker.stop()
+    await asyncio.wait_for(task, WAIT)
+    await lease.release()
+
+
 async def test_every_event_of_the_units_tickets_arrives_once_in_order_signed(push: Push) -> None:
     store, receiver = push.store, push.receiver
     await push.push.set_webhook("city-housing", push.url, SECRET, by="test")
@@ -130,12 +140,7 @@ async def test_every_event_of_the_units_tickets_arrives_once_in_order_signed(pus
                                         callback_number="13600007777")
         await dispatched(store, confidential, "city-housing", cooperating=("city-ecology",))
         await store.transition(confidential, Sign(), Actor("zhang", Role.UNIT, "city-housing"), 3)
-        receiver.want = 6
-        second, second_lease, task = await run_worker(push, session)
-        await asyncio.wait_for(receiver.done.wait(), WAIT)
-        second.stop()
-        await asyncio.wait_for(task, WAIT)
-        await second_lease.release()
+        await push_until(push, session, 6)
 
     got = [(e["ticket_no"], e["version"], e["type"]) for e in receiver.accepted]
     assert got == [(a, 3, "Dispatched"), (a, 4, "Signed"), (a, 5, "FeedbackSubmitted"), (a, 6, "CallbackRecorded"),
@@ -212,12 +217,7 @@ async def test_a_push_cut_short_by_a_crash_is_sent_again_under_the_same_delivery
         await lease.release()
         receiver.release.set()
         assert (await push.push.webhook("city-housing")).delivered_seq == 0
-        receiver.want = 2
-        second, lease, task = await run_worker(push, session)
-        await asyncio.wait_for(receiver.done.wait(), WAIT)
-        second.stop()
-        await asyncio.wait_for(task, WAIT)
-        await lease.release()
+        await push_until(push, session, 2)
     deliveries = [d for d, ok in receiver.attempts[FAILING_ATTEMPTS:] if ok]
     assert deliveries == ["city-housing:1", "city-housing:1"]
     assert [e["seq"] for e in receiver.accepted] == [1, 1]
