@@ -14,6 +14,7 @@ One node runs it at a time (a Redis lease, `risk_warning.plugin`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -48,7 +49,7 @@ def _intake(event: TicketEvent) -> tuple[str | None, str, str] | None:
 
 class RiskDetector:
     def __init__(self, engine: AsyncEngine, reader: EventLogReader, hotspot_of: HotspotOf,
-                 thresholds: Thresholds, publish: Publish, clock: Clock = utc_now, batch: int = 200) -> None:
+                 thresholds: Thresholds, publish: Publish, clock: Clock = utc_now, batch: int = 100) -> None:
         self._engine = engine
         self._reader = reader
         self._hotspot_of = hotspot_of
@@ -62,11 +63,12 @@ class RiskDetector:
         logged = await self._reader.read_next(DETECTOR, self._batch)
         if not logged:
             return 0
+        # Placing and naming a request reads the gazetteer and the catalogue (milliseconds each):
+        # done in a worker thread, so a backlog never holds the event loop.
+        hotspots = await asyncio.to_thread(self._hotspots, [item.event for item in logged])
         raised: list[RiskWarning] = []
         async with self._engine.begin() as conn:
-            for item in logged:
-                intake = _intake(item.event)
-                hotspot = self._hotspot_of(*intake) if intake else None
+            for item, hotspot in zip(logged, hotspots, strict=True):
                 if hotspot is not None:
                     warning = await self._count(conn, item.event, hotspot)
                     if warning is not None:
@@ -78,6 +80,9 @@ class RiskDetector:
                 "count": warning.count, "units": list(warning.units)})
             await self._publish(RISK_TOPIC, warning.notice())
         return len(logged)
+
+    def _hotspots(self, events: list[TicketEvent]) -> list[Hotspot | None]:
+        return [self._hotspot_of(*intake) if (intake := _intake(event)) else None for event in events]
 
     async def _count(self, conn: AsyncConnection, event: TicketEvent, hotspot: Hotspot) -> RiskWarning | None:
         key, at, t = hotspot.key, event.occurred_at, self._thresholds
