@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.clock import Clock, utc_now
@@ -91,6 +91,9 @@ class RiskDetector:
         if counted is not None:
             return None  # reclassified into the same hotspot: one ticket counts once
         await conn.execute(risk_intake.insert().values(ticket_no=event.ticket_no, hotspot=key, at=at))
+        # What no window or baseline will count again goes (the hotspot's own rows, by its index).
+        await conn.execute(delete(risk_intake).where(
+            risk_intake.c.hotspot == key, risk_intake.c.at <= at - t.baseline - t.window))
         window_start = at - t.window
         in_window = (await conn.execute(
             select(risk_intake.c.ticket_no).where(risk_intake.c.hotspot == key, risk_intake.c.at > window_start,

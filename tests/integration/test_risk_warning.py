@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from asr.gazetteer import load_gazetteer
@@ -20,6 +21,7 @@ from hotline.hotspots import hotspot_finder
 from kernel.database import open_database
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
+from kernel.schema import risk_intake
 from risk_warning.detector import RiskDetector
 from risk_warning.plugin import RiskDeps, install
 from risk_warning.policy import Thresholds
@@ -96,6 +98,8 @@ async def test_the_same_eight_calls_spread_over_a_month_raise_none(detection: De
                          location="银雀山街道书院小区", district="兰山区")
     await caught_up(detection.detector)
     assert await detection.warnings.recent() == []
+    async with detection.engine.connect() as conn:  # the first call is past any baseline now
+        assert await conn.scalar(select(func.count()).select_from(risk_intake)) == 7
 
 
 async def test_calls_about_other_streets_or_matters_do_not_add_up(detection: Detection) -> None:
