@@ -66,7 +66,7 @@ from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
 from kernel.leader_lease import LeaderLease
 from kernel.loop_lag import LoopLagCollector, LoopLagMonitor
-from kernel.metrics import METRICS
+from kernel.metrics import METRICS, Metrics
 from kernel.metrics import serve as serve_metrics
 from kernel.security_headers import allow_connections
 from kernel.sessions import SessionLimits
@@ -462,7 +462,7 @@ def _announcer(bus: RedisEventBus) -> Announce:
 
 
 def _right_to_know(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, tickets: TicketStore,
-                   catalogue: DispatchCatalogue) -> public_lookup_plugin.LookupDeps:
+                   catalogue: DispatchCatalogue, metrics: Metrics) -> public_lookup_plugin.LookupDeps:
     """The public progress lookup, its codes hashed under the hotline's key, its limits in Redis."""
     lookup, prefix = settings.public_lookup, settings.redis.key_prefix
     codes = LookupCodes(engine, signing_key(settings), digits=lookup.code_digits,
@@ -472,7 +472,8 @@ def _right_to_know(settings: Settings, engine: AsyncEngine, redis: aioredis.Redi
         window=timedelta(minutes=lookup.failure_window_minutes)), namespace="public-lookup")
     rate = RequestRate(redis, prefix, lookup.requests_per_minute, timedelta(minutes=1))
     names = {code: unit.name for code, unit in catalogue.units.items()}
-    return public_lookup_plugin.LookupDeps(ProgressLookup(tickets, codes, failures, rate, names), codes, tickets)
+    return public_lookup_plugin.LookupDeps(ProgressLookup(tickets, codes, failures, rate, names, metrics), codes,
+                                           tickets)
 
 
 def _unit_push(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis,
@@ -491,13 +492,14 @@ def _unit_push(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis,
 
 
 def _risk_warning(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, bus: RedisEventBus,
-                  catalogue: DispatchCatalogue) -> risk_plugin.RiskDeps:
+                  catalogue: DispatchCatalogue, metrics: Metrics) -> risk_plugin.RiskDeps:
     """The live risk detector over intake, leased to one node at a time, warning on the bus."""
     risk = settings.risk_warning
     detection = None
     if risk.enabled:
         detector = RiskDetector(engine, EventLogReader(engine, settings.unit_push.gap_grace_seconds),
-                                hotspot_finder(load_gazetteer(), catalogue), risk.thresholds(), bus.publish)
+                                hotspot_finder(load_gazetteer(), catalogue), risk.thresholds(), bus.publish,
+                                metrics=metrics)
         detection = risk_plugin.Detection(detector, LeaderLease(
             redis, f"{settings.redis.key_prefix}lease:risk-warning",
             ttl_seconds=max(30.0, 3 * risk.poll_seconds)), risk.poll_seconds)
@@ -584,9 +586,9 @@ def build_app(settings: Settings) -> web.Application:
                                                   audit=audit, wallboard=AcdWallboardSource(acd, engine)))
     workbenches_plugin.install(app, workbenches_plugin.WorkbenchDeps(
         WorkbenchQueries(engine), tickets, catalogue, calendar, callbacks, feed_redis, prefix, audit))
-    public_lookup_plugin.install(app, _right_to_know(settings, engine, redis, tickets, catalogue))
+    public_lookup_plugin.install(app, _right_to_know(settings, engine, redis, tickets, catalogue, metrics))
     unit_push_plugin.install(app, _unit_push(settings, engine, redis, catalogue))
-    risk_plugin.install(app, _risk_warning(settings, engine, redis, bus, catalogue))
+    risk_plugin.install(app, _risk_warning(settings, engine, redis, bus, catalogue, metrics))
     asr_plugin.install(app, load_gazetteer(), lambda text: suggest_units(catalogue, text))
     openapi.install(app)
 

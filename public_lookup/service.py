@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from accounts.throttle import SignInThrottle
 from kernel.errors import NotFound, Throttled
+from kernel.metrics import Metrics
 from kernel.phone_number import national_digits
 from public_lookup.codes import LookupCodes
 from public_lookup.limits import RequestRate
@@ -56,18 +57,27 @@ def _number_matches(ticket: Ticket, given: str) -> bool:
 
 class ProgressLookup:
     def __init__(self, tickets: TicketStore, codes: LookupCodes, failures: SignInThrottle,
-                 rate: RequestRate, unit_names: Mapping[str, str]) -> None:
+                 rate: RequestRate, unit_names: Mapping[str, str], metrics: Metrics | None = None) -> None:
         self._tickets = tickets
         self._codes = codes
         self._failures = failures
         self._rate = rate
         self._unit_names = unit_names
+        #: Many refusals or locks from many addresses: someone sweeping ticket numbers.
+        self._answers = (metrics if metrics is not None else Metrics()).counter(
+            "hotline_public_lookups_total", "Public progress lookups by answer (answered, refused, locked, "
+            "rate_limited).", ("answer",))
 
     async def lookup(self, ticket_no: str, proof: Proof, address: str) -> PublicProgress:
-        await self._rate.hit(address)
+        try:
+            await self._rate.hit(address)
+        except Throttled:
+            self._answers.labels("rate_limited").inc()
+            raise
         try:
             await self._failures.attempt(ticket_no, address)
         except Throttled as exc:
+            self._answers.labels("locked").inc()
             log.warning("public lookup locked", extra={"ticket_no": ticket_no, "address": address})
             raise Throttled(LOCKED.format(minutes=max(1, -(-exc.retry_after // 60))),
                             retry_after=exc.retry_after, ticket_no=ticket_no) from None
@@ -81,8 +91,10 @@ class ProgressLookup:
         if ticket is not None and not right and proof.caller_number:
             right = _number_matches(ticket, proof.caller_number)
         if ticket is None or not right:
+            self._answers.labels("refused").inc()
             log.info("public lookup refused", extra={"ticket_no": ticket_no, "address": address})
             raise LookupRefused(REFUSED, ticket_no=ticket_no)
         await self._failures.succeeded(ticket_no, address)
+        self._answers.labels("answered").inc()
         log.info("public lookup answered", extra={"ticket_no": ticket_no})
         return public_progress(ticket, events, self._unit_names)

@@ -25,6 +25,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.clock import Clock, utc_now
+from kernel.metrics import Metrics
 from kernel.schema import risk_intake, risk_warnings
 from risk_warning.policy import Hotspot, Thresholds, expected_per_window, quiet_since, warrants_warning
 from risk_warning.store import RISK_TOPIC, RiskWarning
@@ -49,7 +50,8 @@ def _intake(event: TicketEvent) -> tuple[str | None, str, str] | None:
 
 class RiskDetector:
     def __init__(self, engine: AsyncEngine, reader: EventLogReader, hotspot_of: HotspotOf,
-                 thresholds: Thresholds, publish: Publish, clock: Clock = utc_now, batch: int = 100) -> None:
+                 thresholds: Thresholds, publish: Publish, clock: Clock = utc_now, batch: int = 100,
+                 metrics: Metrics | None = None) -> None:
         self._engine = engine
         self._reader = reader
         self._hotspot_of = hotspot_of
@@ -57,6 +59,8 @@ class RiskDetector:
         self._publish = publish
         self._clock = clock
         self._batch = batch
+        self._raised = (metrics if metrics is not None else Metrics()).counter(
+            "hotline_risk_warnings_total", "Risk warnings raised (one per hotspot per window).")
 
     async def detect_once(self) -> int:
         """Read the next batch of events; the number read (0: caught up)."""
@@ -75,6 +79,7 @@ class RiskDetector:
                         raised.append(warning)
             await save_position(conn, DETECTOR, logged[-1].position, self._clock())
         for warning in raised:
+            self._raised.inc()
             log.warning("risk warning raised", extra={
                 "ticket_no": warning.ticket_nos[-1], "hotspot": f"{warning.district}|{warning.street}|{warning.topic}",
                 "count": warning.count, "units": list(warning.units)})

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from kernel.errors import cause_of
+from kernel.metrics import Metrics
 from unit_push.router import FeedRouter
 from unit_push.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from unit_push.store import FeedEntry, PushStore, Webhook
@@ -56,7 +57,7 @@ class PushWorker:
     def __init__(self, router: FeedRouter, store: PushStore, session: aiohttp.ClientSession, *,
                  backoff: Backoff = Backoff(), poll_seconds: float = 2.0, timeout_seconds: float = 10.0,
                  batch: int = 100, monotonic: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, metrics: Metrics | None = None) -> None:
         self._router = router
         self._store = store
         self._session = session
@@ -67,6 +68,9 @@ class PushWorker:
         self._monotonic = monotonic
         self._wall = wall
         self._retry_at: dict[str, float] = {}
+        self._attempts = (metrics if metrics is not None else Metrics()).counter(
+            "hotline_unit_push_attempts_total", "Webhook pushes to units by unit and result (delivered, failed).",
+            ("unit", "result"))
         self._stopping = False
         self._wake = asyncio.Event()
         self._holds_lease: Callable[[], Awaitable[bool]] = _always
@@ -112,6 +116,7 @@ class PushWorker:
             if self._stopping or not await self._holds_lease():
                 return
             error = await self._post(hook, entry)
+            self._attempts.labels(hook.unit, "delivered" if error is None else "failed").inc()
             if error is None:
                 await self._store.delivered(hook.unit, entry.seq)
                 self._retry_at.pop(hook.unit, None)

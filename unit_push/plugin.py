@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from kernel.leader_lease import LeaderLease
+from kernel.metrics import METRICS
 from kernel.openapi import contribute
 from unit_push import api
 from unit_push.delivery import Backoff, PushWorker
@@ -48,10 +49,11 @@ def install(app: web.Application, deps: PushDeps) -> None:
     if worker is None:
         return
 
-    async def pushing(_: web.Application) -> AsyncIterator[None]:
+    async def pushing(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
             push = PushWorker(worker.router, deps.store, session, backoff=worker.backoff,
-                              poll_seconds=worker.poll_seconds, timeout_seconds=worker.timeout_seconds)
+                              poll_seconds=worker.poll_seconds, timeout_seconds=worker.timeout_seconds,
+                              metrics=app[METRICS])
             task = asyncio.create_task(push.run(worker.lease.hold), name="unit-push")
             yield
             push.stop()

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from accounts.throttle import SignInThrottle, ThrottleLimits
 from kernel.database import open_database
 from kernel.http_edge import new_app
+from kernel.metrics import Metrics
 from kernel.schema import lookup_codes
 from public_lookup.codes import LookupCodes
 from public_lookup.limits import RequestRate
@@ -42,6 +43,7 @@ class Lookup:
     store: TicketStore
     no: str
     engine: AsyncEngine
+    metrics: Metrics
 
 
 @pytest.fixture
@@ -55,12 +57,13 @@ async def lookup(database_url: str, redis_client: aioredis.Redis, redis_key_pref
     rate = RequestRate(redis_client, redis_key_prefix, 50, timedelta(minutes=1))
     names = {code: unit.name for code, unit in catalogue.units.items()}
     app = with_test_signer(new_app())
-    install(app, LookupDeps(ProgressLookup(store, codes, failures, rate, names), codes, store))
+    metrics = Metrics()
+    install(app, LookupDeps(ProgressLookup(store, codes, failures, rate, names, metrics), codes, store))
     no = await registered(store, CITIZEN, summary="张三家停水", content="我叫张三，住5号楼302，停水两天")
     await dispatched(store, no, "city-housing")
     await handled(store, no, "city-housing", RESULT)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        yield Lookup(client, store, no, engine)
+        yield Lookup(client, store, no, engine, metrics)
     await engine.dispose()
 
 
@@ -121,6 +124,9 @@ async def test_wrong_answers_lock_the_ticket_even_against_the_right_number(looku
     status, body, _ = await ask(lookup.client, ticket_no=lookup.no, caller_number=CITIZEN)
     assert status == 429 and body["error"] == "throttled"
     assert body["message"].startswith("验证错误次数过多")
+    count = lookup.metrics.registry.get_sample_value
+    assert count("hotline_public_lookups_total", {"answer": "refused"}) == FAILURES_PER_TICKET
+    assert count("hotline_public_lookups_total", {"answer": "locked"}) == 1
 
 
 async def test_guesses_across_tickets_are_limited_per_address(lookup: Lookup) -> None:
