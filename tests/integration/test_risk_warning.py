@@ -5,6 +5,7 @@ warnings that concern it without the tickets' numbers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -82,11 +83,20 @@ async def test_eight_calls_about_one_streets_water_in_twenty_minutes_raise_one_w
     warning = warnings[0]
     assert (warning.district, warning.street, warning.topic) == ("兰山区", "银雀山街道", "城市供水")
     assert warning.count == THRESHOLDS.min_count and set(warning.units) == {"utility-water", "gov-lanshan"}
-    messages = []
-    # Published before this read, so already in the subscription's buffer: read until it is empty.
-    while (message := await pubsub.get_message(timeout=1.0)) is not None:
-        if message["type"] == "message":
-            messages.append(json.loads(message["data"]))
+    # A marker published after the detector's work ends the reading: what came before it on the
+    # channel is everything the detector published (one channel keeps its order).
+    await detection.bus.publish(RISK_TOPIC, {"type": "test.end"})
+    messages: list[dict] = []
+
+    async def read_to_marker() -> None:
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                payload = json.loads(message["data"])
+                if payload["type"] == "test.end":
+                    return
+                messages.append(payload)
+
+    await asyncio.wait_for(read_to_marker(), 60)  # a hang guard, not a timing assertion
     await pubsub.aclose()
     assert [m["type"] for m in messages] == ["risk.warning"] and messages[0]["id"] == warning.id
 
