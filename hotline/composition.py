@@ -61,7 +61,7 @@ from kernel.audit import AccessAudit
 from kernel.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
 from kernel.background import background
 from kernel.database import create_engine, open_database
-from kernel.errors import Unavailable
+from kernel.errors import ConfigError, Unavailable
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
 from kernel.leader_lease import LeaderLease
@@ -120,7 +120,8 @@ from tickets.unit_directory import UnitDirectoryStore, load_unit_directory
 from unit_push import plugin as unit_push_plugin
 from unit_push.delivery import Backoff
 from unit_push.router import FeedRouter
-from unit_push.store import PushStore
+from unit_push.settings import read_secret
+from unit_push.store import PushStore, is_webhook_url
 from workbenches import plugin as workbenches_plugin
 from workbenches.queues import WorkbenchQueries
 
@@ -488,7 +489,13 @@ def _unit_push(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis,
             LeaderLease(redis, f"{settings.redis.key_prefix}lease:unit-push", ttl_seconds=ttl),
             Backoff(first=push.backoff_first_seconds, cap=push.backoff_cap_seconds),
             push.poll_seconds, push.timeout_seconds)
-    return unit_push_plugin.PushDeps(PushStore(engine), catalogue.units.keys(), worker)
+    configured = []
+    for hook in push.webhooks:  # a wrong one fails start-up in one line, named
+        if hook.unit not in catalogue.units or not is_webhook_url(hook.url):
+            raise ConfigError("unit_push.webhooks", f"{hook.unit}: not a unit of the catalogue, or "
+                                                    f"not an http(s) URL: {hook.url}")
+        configured.append((hook.unit, hook.url, read_secret(hook, resolve_path(hook.secret_file))))
+    return unit_push_plugin.PushDeps(PushStore(engine), catalogue.units.keys(), worker, configured)
 
 
 def _risk_warning(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, bus: RedisEventBus,

@@ -4,13 +4,14 @@ push worker that one node at a time runs (a Redis lease), with its HTTP client."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 
+from kernel.errors import NotFound
 from kernel.leader_lease import LeaderLease
 from kernel.metrics import METRICS
 from kernel.openapi import contribute
@@ -38,6 +39,22 @@ class PushDeps:
     unit_codes: Collection[str]
     #: None: the API only (the feed is filled by another node's worker, or not at all).
     worker: Worker | None = None
+    #: (unit, url, secret) set by the operators in the settings, written at start-up.
+    configured: Sequence[tuple[str, str, str]] = ()
+
+
+def _configured(store: PushStore, webhooks: Sequence[tuple[str, str, str]]
+                ) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def write(_: web.Application) -> AsyncIterator[None]:
+        for unit, url, secret in webhooks:
+            with suppress(NotFound):
+                now = await store.webhook(unit)
+                if now.active and (now.url, now.secret) == (url, secret):
+                    continue
+            await store.set_webhook(unit, url, secret, by="config")
+        yield
+
+    return write
 
 
 def install(app: web.Application, deps: PushDeps) -> None:
@@ -45,6 +62,8 @@ def install(app: web.Application, deps: PushDeps) -> None:
     app[api.UNIT_CODES] = frozenset(deps.unit_codes)
     app.add_routes(api.routes)
     contribute(app, api.operations())
+    if deps.configured:
+        app.cleanup_ctx.append(_configured(deps.store, deps.configured))
     worker = deps.worker
     if worker is None:
         return

@@ -56,9 +56,13 @@ class Webhook:
                 "last_attempt_at": self.last_attempt_at.isoformat() if self.last_attempt_at else None}
 
 
-def check_url(url: str) -> str:
+def is_webhook_url(url: str) -> bool:
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def check_url(url: str) -> str:
+    if not is_webhook_url(url):
         raise InvalidInput("a webhook URL must be http(s)://host/...", field="url")
     return url
 

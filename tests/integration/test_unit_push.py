@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.audit import AccessAudit, install_audit
 from kernel.database import open_database
+from kernel.errors import ConfigError
 from kernel.http_edge import new_app
 from kernel.leader_lease import LeaderLease
 from kernel.roles import Actor, Role
@@ -33,6 +35,7 @@ from tickets.workflow import Sign
 from unit_push.delivery import Backoff, PushWorker
 from unit_push.plugin import PushDeps, install
 from unit_push.router import FeedRouter
+from unit_push.settings import ConfiguredWebhook, read_secret
 from unit_push.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from unit_push.store import PushStore
 
@@ -222,3 +225,18 @@ async def test_a_push_cut_short_by_a_crash_is_sent_again_under_the_same_delivery
     assert deliveries == ["city-housing:1", "city-housing:1"]
     assert [e["seq"] for e in receiver.accepted] == [1, 1]
     assert (await push.push.webhook("city-housing")).delivered_seq == 1
+
+
+async def test_a_webhook_in_the_settings_is_written_at_start_up(push: Push, tmp_path: Path) -> None:
+    secret_file = tmp_path / "housing.secret"
+    secret_file.write_text(SECRET + "\n")
+    hook = ConfiguredWebhook(unit="city-housing", url=push.url, secret_file=secret_file)
+    app = new_app()
+    configured = [(hook.unit, hook.url, read_secret(hook, secret_file))]
+    install(app, PushDeps(push.push, ["city-housing"], configured=configured))
+    async with TestClient(TestServer(app, host="127.0.0.1")):
+        written = await push.push.webhook("city-housing")
+    assert (written.url, written.secret, written.active) == (push.url, SECRET, True)
+    secret_file.write_text("too-short")
+    with pytest.raises(ConfigError, match="shorter than 32"):
+        read_secret(hook, secret_file)
