@@ -63,9 +63,13 @@ class ThrottleLimits:
 
 
 class SignInThrottle:
-    def __init__(self, redis: aioredis.Redis, key_prefix: str, limits: ThrottleLimits) -> None:
+    """`namespace` keeps other guessable checks apart (the public progress lookup counts wrong
+    ticket numbers and codes with this same rule, per ticket instead of per account)."""
+
+    def __init__(self, redis: aioredis.Redis, key_prefix: str, limits: ThrottleLimits,
+                 namespace: str = "signin") -> None:
         self._redis = redis
-        self._prefix = f"{key_prefix}signin:"
+        self._prefix = f"{key_prefix}{namespace}:"
         self.limits = limits
         self._attempt = redis.register_script(_ATTEMPT)
         self._succeeded = redis.register_script(_SUCCEEDED)

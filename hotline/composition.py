@@ -24,6 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse import plugin as abuse_plugin
 from abuse.limiter import AbuseScreen
@@ -49,6 +50,7 @@ from call_queue.agent_state import AgentPolicy
 from call_queue.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from hotline.assist_knowledge import knowledge_lookup
 from hotline.desk_backend import AcdDeskBackend
+from hotline.hotspots import hotspot_finder
 from hotline.readiness import READINESS, Readiness, healthz, readyz
 from hotline.settings import Settings
 from hotline.supervisor_backend import TelephonySupervisorBackend
@@ -57,13 +59,14 @@ from hotline.wallboard_source import AcdWallboardSource, AnnouncingIntake
 from kernel import openapi
 from kernel.audit import AccessAudit
 from kernel.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
+from kernel.background import background
 from kernel.database import create_engine, open_database
-from kernel.errors import Unavailable
+from kernel.errors import ConfigError, Unavailable
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
 from kernel.leader_lease import LeaderLease
 from kernel.loop_lag import LoopLagCollector, LoopLagMonitor
-from kernel.metrics import METRICS
+from kernel.metrics import METRICS, Metrics
 from kernel.metrics import serve as serve_metrics
 from kernel.security_headers import allow_connections
 from kernel.sessions import SessionLimits
@@ -74,8 +77,15 @@ from knowledge.store import KnowledgeStore
 from outbound.callback_dialer import CallbackDialer
 from outbound.confidential_relay import ConfidentialRelay
 from outbound.desk_callback import DeskCallbacks
+from public_lookup import plugin as public_lookup_plugin
+from public_lookup.codes import LookupCodes
+from public_lookup.limits import RequestRate
+from public_lookup.service import ProgressLookup
 from recordings import plugin as recordings_plugin
 from recordings.store import CallStore
+from risk_warning import plugin as risk_plugin
+from risk_warning.detector import RiskDetector
+from risk_warning.store import RiskWarnings
 from supervision import plugin as supervision_plugin
 from supervision.job import SupervisionJob
 from telephony.app_owner import AppOwnership, OwnershipLost
@@ -98,6 +108,7 @@ from tickets.announcements import TICKETS_TOPIC, notice
 from tickets.callbacks import CallbackService
 from tickets.deadlines import load_calendar
 from tickets.dispatch import DispatchCatalogue, load_catalogue, suggest_units
+from tickets.event_log import EventLogReader
 from tickets.events import TicketEvent
 from tickets.evidence_store import EvidenceStore
 from tickets.intake import CallIntake
@@ -106,6 +117,11 @@ from tickets.relay import RelayService
 from tickets.repeat_check import RepeatCheck
 from tickets.store import Announce, TicketStore
 from tickets.unit_directory import UnitDirectoryStore, load_unit_directory
+from unit_push import plugin as unit_push_plugin
+from unit_push.delivery import Backoff
+from unit_push.router import FeedRouter
+from unit_push.settings import read_secret
+from unit_push.store import PushStore, is_webhook_url
 from workbenches import plugin as workbenches_plugin
 from workbenches.queues import WorkbenchQueries
 
@@ -229,14 +245,7 @@ def _audit_purge(audit: AccessAudit) -> Callable[[web.Application], AsyncIterato
                 log.exception("access audit purge failed")
             await asyncio.sleep(AUDIT_PURGE_INTERVAL_SECONDS)
 
-    async def context(_: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(purge_daily(), name="audit-purge")
-        yield
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-    return context
+    return background("audit-purge", purge_daily)
 
 
 @dataclass(frozen=True)
@@ -453,6 +462,57 @@ def _announcer(bus: RedisEventBus) -> Announce:
     return announce
 
 
+def _right_to_know(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, tickets: TicketStore,
+                   catalogue: DispatchCatalogue, metrics: Metrics) -> public_lookup_plugin.LookupDeps:
+    """The public progress lookup, its codes hashed under the hotline's key, its limits in Redis."""
+    lookup, prefix = settings.public_lookup, settings.redis.key_prefix
+    codes = LookupCodes(engine, signing_key(settings), digits=lookup.code_digits,
+                        ttl=timedelta(days=lookup.code_days))
+    failures = SignInThrottle(redis, prefix, ThrottleLimits(
+        per_account=lookup.failures_per_ticket, per_address=lookup.failures_per_address,
+        window=timedelta(minutes=lookup.failure_window_minutes)), namespace="public-lookup")
+    rate = RequestRate(redis, prefix, lookup.requests_per_minute, timedelta(minutes=1))
+    names = {code: unit.name for code, unit in catalogue.units.items()}
+    return public_lookup_plugin.LookupDeps(ProgressLookup(tickets, codes, failures, rate, names, metrics), codes,
+                                           tickets)
+
+
+def _unit_push(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis,
+               catalogue: DispatchCatalogue) -> unit_push_plugin.PushDeps:
+    """The units' feeds and webhooks; the worker leased to one node at a time."""
+    push = settings.unit_push
+    worker = None
+    if push.enabled:
+        ttl = max(30.0, 3 * push.poll_seconds, 3 * push.timeout_seconds)
+        worker = unit_push_plugin.Worker(
+            FeedRouter(engine, EventLogReader(engine, push.gap_grace_seconds)),
+            LeaderLease(redis, f"{settings.redis.key_prefix}lease:unit-push", ttl_seconds=ttl),
+            Backoff(first=push.backoff_first_seconds, cap=push.backoff_cap_seconds),
+            push.poll_seconds, push.timeout_seconds)
+    configured = []
+    for hook in push.webhooks:  # a wrong one fails start-up in one line, named
+        if hook.unit not in catalogue.units or not is_webhook_url(hook.url):
+            raise ConfigError("unit_push.webhooks", f"{hook.unit}: not a unit of the catalogue, or "
+                                                    f"not an http(s) URL: {hook.url}")
+        configured.append((hook.unit, hook.url, read_secret(hook, resolve_path(hook.secret_file))))
+    return unit_push_plugin.PushDeps(PushStore(engine), catalogue.units.keys(), worker, configured)
+
+
+def _risk_warning(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, bus: RedisEventBus,
+                  catalogue: DispatchCatalogue, metrics: Metrics) -> risk_plugin.RiskDeps:
+    """The live risk detector over intake, leased to one node at a time, warning on the bus."""
+    risk = settings.risk_warning
+    detection = None
+    if risk.enabled:
+        detector = RiskDetector(engine, EventLogReader(engine, settings.unit_push.gap_grace_seconds),
+                                hotspot_finder(load_gazetteer(), catalogue), risk.thresholds(), bus.publish,
+                                metrics=metrics)
+        detection = risk_plugin.Detection(detector, LeaderLease(
+            redis, f"{settings.redis.key_prefix}lease:risk-warning",
+            ttl_seconds=max(30.0, 3 * risk.poll_seconds)), risk.poll_seconds)
+    return risk_plugin.RiskDeps(RiskWarnings(engine), detection)
+
+
 def build_app(settings: Settings) -> web.Application:
     """The whole backend. The database must be migrated already (`preflight` does it)."""
     app = new_app()
@@ -533,6 +593,9 @@ def build_app(settings: Settings) -> web.Application:
                                                   audit=audit, wallboard=AcdWallboardSource(acd, engine)))
     workbenches_plugin.install(app, workbenches_plugin.WorkbenchDeps(
         WorkbenchQueries(engine), tickets, catalogue, calendar, callbacks, feed_redis, prefix, audit))
+    public_lookup_plugin.install(app, _right_to_know(settings, engine, redis, tickets, catalogue, metrics))
+    unit_push_plugin.install(app, _unit_push(settings, engine, redis, catalogue))
+    risk_plugin.install(app, _risk_warning(settings, engine, redis, bus, catalogue, metrics))
     asr_plugin.install(app, load_gazetteer(), lambda text: suggest_units(catalogue, text))
     openapi.install(app)
 

@@ -22,6 +22,8 @@ from kernel.settings import (
     Section,
     load_sections,
 )
+from public_lookup.settings import PublicLookupSettings
+from risk_warning.settings import RiskWarningSettings
 from supervision.settings import SupervisionSettings
 from telephony.settings import (
     AriSettings,
@@ -32,6 +34,7 @@ from telephony.settings import (
     TransferSettings,
 )
 from tickets.settings import EvidenceSettings
+from unit_push.settings import UnitPushSettings
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "hotline.toml"
 
@@ -53,6 +56,9 @@ class Settings(Section):
     supervision: SupervisionSettings = SupervisionSettings()
     evidence: EvidenceSettings = EvidenceSettings()
     audit: AuditSettings = AuditSettings()
+    public_lookup: PublicLookupSettings = PublicLookupSettings()
+    unit_push: UnitPushSettings = UnitPushSettings()
+    risk_warning: RiskWarningSettings = RiskWarningSettings()
 
 
 def load_settings(

@@ -55,6 +55,10 @@ class LeaderLease:
         except RedisError:
             return False
 
+    async def hold(self) -> bool:
+        """Keep the lease if held, take it if free: whether this holder runs the job now."""
+        return await self.renew() or await self.acquire()
+
     async def release(self) -> None:
         try:
             await self._client.eval(_RELEASE, 1, self._key, self._token)

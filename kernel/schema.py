@@ -380,3 +380,97 @@ api_keys = Table(
     #: revoked, disabled (the account was disabled)
     Column("revoked_reason", String(32)),
 )
+
+# ---- readers of the ticket event log, migration 0015 --------------------------------------------
+
+#: How far each reader of `ticket_events` has read (`tickets/event_log.py`): the id of the last
+#: event it has handled, written in the transaction that records what it made of the events, so
+#: a restart neither skips nor repeats one. Readers: the unit feed's router, the risk detector.
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# ---- the caller's right to know (public_lookup/), migration 0015 --------------------------------
+
+#: The code a caller quotes with the ticket number to look up its progress (查询码). Only an
+#: HMAC of the code under the hotline's key is stored: the table alone reveals no code, and a
+#: 6-digit code could not be found from its hash without the key. One row per ticket: issuing a
+#: new code replaces the old one.
+lookup_codes = Table(
+    "lookup_codes",
+    metadata,
+    Column("ticket_no", String(32), ForeignKey("tickets.ticket_no"), primary_key=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("issued_by", String(64), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+# ---- data push to units (unit_push/), migration 0015 --------------------------------------------
+
+#: A unit's webhook: where its events are pushed, the secret they are signed with, and how far
+#: delivery got (`delivered_seq`, the last `unit_feed.seq` the receiver acknowledged). The secret
+#: is kept as given: signing needs it (it is shown once, when set, and never listed).
+unit_webhooks = Table(
+    "unit_webhooks",
+    metadata,
+    Column("unit", String(64), primary_key=True),
+    Column("url", String(500), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("delivered_seq", Integer, nullable=False, server_default="0"),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("last_error", String(500)),
+    Column("last_attempt_at", UtcDateTime()),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+)
+
+#: Each unit's events, numbered 1, 2, 3... per unit in the order the unit must see them: what the
+#: webhook delivers and what the feed (`GET /api/push/feed?after=`) reads. `body` is the unit's
+#: view of the event (unit_push/view.py: no caller data of a confidential ticket), as JSON.
+unit_feed = Table(
+    "unit_feed",
+    metadata,
+    Column("unit", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("event_id", Integer, nullable=False),
+    Column("ticket_no", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    UniqueConstraint("unit", "event_id", name="uq_unit_feed_unit_event"),
+)
+
+# ---- live risk warning (risk_warning/), migration 0015 ------------------------------------------
+
+#: Each ticket counted in a hotspot (area x topic) at its intake time: what the detector's windows
+#: count. A ticket counts once per hotspot, however often it is reclassified.
+risk_intake = Table(
+    "risk_intake",
+    metadata,
+    Column("ticket_no", String(32), primary_key=True),
+    Column("hotspot", String(200), primary_key=True),
+    Column("at", UtcDateTime(), nullable=False),
+)
+Index("ix_risk_intake_hotspot_at", risk_intake.c.hotspot, risk_intake.c.at)
+
+#: Warnings raised (风险预警): one per hotspot per window.
+risk_warnings = Table(
+    "risk_warnings",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("hotspot", String(200), nullable=False),
+    Column("district", String(64)),
+    Column("street", String(64)),
+    Column("topic", String(100), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("baseline", Float, nullable=False),
+    Column("window_start", UtcDateTime(), nullable=False),
+    Column("raised_at", UtcDateTime(), nullable=False, index=True),
+    Column("ticket_nos", Text, nullable=False),  # JSON list
+    Column("units", Text, nullable=False),  # JSON list of unit codes concerned
+)
+Index("ix_risk_warnings_hotspot_raised_at", risk_warnings.c.hotspot, risk_warnings.c.raised_at)

@@ -3,13 +3,11 @@ periodic scanner that one node per round runs (a Redis lease)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import suppress
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from kernel.background import background
 from kernel.leader_lease import LeaderLease
 from kernel.openapi import contribute
 from supervision import api
@@ -37,13 +35,5 @@ def install(app: web.Application, deps: SupervisionDeps) -> None:
     if schedule is None:
         return
 
-    async def scanner(_: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(
-            deps.job.run_forever(schedule.interval_seconds, schedule.lease),
-            name="supervision-scanner")
-        yield
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(scanner)
+    app.cleanup_ctx.append(background(
+        "supervision-scanner", lambda: deps.job.run_forever(schedule.interval_seconds, schedule.lease)))
