@@ -68,18 +68,19 @@ from kernel.leader_lease import LeaderLease
 from kernel.loop_lag import LoopLagCollector, LoopLagMonitor
 from kernel.metrics import METRICS, Metrics
 from kernel.metrics import serve as serve_metrics
+from kernel.request_rate import RequestRate
 from kernel.security_headers import allow_connections
 from kernel.sessions import SessionLimits
 from kernel.stall_watch import StallWatch
 from kernel.supervisor import Supervisor
 from knowledge import plugin as knowledge_plugin
+from knowledge.public_search import install_public as install_public_knowledge
 from knowledge.store import KnowledgeStore
 from outbound.callback_dialer import CallbackDialer
 from outbound.confidential_relay import ConfidentialRelay
 from outbound.desk_callback import DeskCallbacks
 from public_lookup import plugin as public_lookup_plugin
 from public_lookup.codes import LookupCodes
-from public_lookup.limits import RequestRate
 from public_lookup.service import ProgressLookup
 from recordings import plugin as recordings_plugin
 from recordings.store import CallStore
@@ -578,6 +579,9 @@ def build_app(settings: Settings) -> web.Application:
         relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else ""))
     recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
+    install_public_knowledge(app, knowledge, RequestRate(
+        redis, settings.redis.key_prefix, settings.public_lookup.kb_searches_per_minute, timedelta(minutes=1),
+        namespace="public-kb"), {code: unit.name for code, unit in catalogue.units.items()})
     abuse_plugin.install(app, screen, audit, tickets.caller_is_confidential)
     supervision = settings.supervision
     schedule = None

@@ -5,6 +5,7 @@
     POST /api/tickets/{no}/lookup-code     hotline staff: issue the ticket's lookup code, to be
                                            told to the caller (shown in this answer only)
     GET  /progress                         the public lookup page (zh-CN), no sign-in
+    GET  /guide                            the hotline's channels and process (zh-CN), public
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ async def page(_: web.Request) -> web.FileResponse:
     return web.FileResponse(PAGE, headers={"Cache-Control": "no-store"})
 
 
+async def guide(_: web.Request) -> web.FileResponse:
+    """The hotline's channels and process (临沂条例第二十二条第一项), public."""
+    return web.FileResponse(STATIC_DIR / "guide.html")
+
+
 def operations() -> list[Operation]:
     return [
         Operation("post", "/api/public/progress", "The public progress lookup: a ticket's status, "
@@ -83,6 +89,8 @@ def operations() -> list[Operation]:
                   "tell the caller; the old one stops working", HOTLINE_STAFF, success=201,
                   note="an agent: the tickets they took part in"),
         Operation("get", "/progress", "The public progress lookup page (zh-CN), no sign-in", ANYONE,
+                  content_type="text/html"),
+        Operation("get", "/guide", "The hotline's channels and process (服务指南, zh-CN), no sign-in", ANYONE,
                   content_type="text/html"),
         Operation("get", "/public/{filename}", "The public pages' script and style", ANYONE,
                   content_type="application/javascript"),

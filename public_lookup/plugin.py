@@ -28,5 +28,6 @@ def install(app: web.Application, deps: LookupDeps) -> None:
     app[api.TICKETS] = deps.tickets
     app.add_routes(api.routes)
     app.router.add_get("/progress", api.page)
+    app.router.add_get("/guide", api.guide)
     app.router.add_static("/public/", api.STATIC_DIR, name="public-static")
     contribute(app, api.operations())

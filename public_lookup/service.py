@@ -19,8 +19,8 @@ from accounts.throttle import SignInThrottle
 from kernel.errors import NotFound, Throttled
 from kernel.metrics import Metrics
 from kernel.phone_number import national_digits
+from kernel.request_rate import RequestRate
 from public_lookup.codes import LookupCodes
-from public_lookup.limits import RequestRate
 from public_lookup.view import PublicProgress, public_progress
 from tickets.model import Ticket
 from tickets.store import TicketStore

@@ -17,3 +17,5 @@ class PublicLookupSettings(Section):
     failure_window_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
     #: Requests of one client address per minute, whatever their answer.
     requests_per_minute: int = Field(default=30, ge=1, le=10000)
+    #: Public knowledge searches (/kb) of one client address per minute.
+    kb_searches_per_minute: int = Field(default=30, ge=1, le=10000)

@@ -19,9 +19,9 @@ from accounts.throttle import SignInThrottle, ThrottleLimits
 from kernel.database import open_database
 from kernel.http_edge import new_app
 from kernel.metrics import Metrics
+from kernel.request_rate import RequestRate
 from kernel.schema import lookup_codes
 from public_lookup.codes import LookupCodes
-from public_lookup.limits import RequestRate
 from public_lookup.plugin import LookupDeps, install
 from public_lookup.service import ProgressLookup
 from tests.auth_tokens import bearer, with_test_signer
@@ -153,3 +153,11 @@ async def test_the_public_page_needs_no_sign_in_and_carries_the_security_headers
     assert page.headers["X-Frame-Options"] == "DENY"
     script = await lookup.client.get("/public/progress.js")
     assert script.status == 200 and "textContent" in await script.text()
+
+
+async def test_the_hotlines_guide_is_public_and_names_the_channels_and_the_emergency_lines(lookup: Lookup) -> None:
+    response = await lookup.client.get("/guide")
+    page = await response.text()
+    assert response.status == 200 and response.content_type == "text/html"
+    for said in ("12345", "110", "119", "120", "122", 'href="/progress"', 'href="/kb"', "回访", "保密"):
+        assert said in page

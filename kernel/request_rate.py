@@ -1,8 +1,9 @@
-"""How often one client may ask the public lookup at all, whatever the answer: a fixed window
-per client address in Redis (shared by every node), so a script cannot sweep ticket numbers
-even with right-looking guesses. Wrong answers are limited separately and more tightly, per
-ticket and per address (`accounts.throttle.SignInThrottle` in its own namespace).
-Redis down: the lookup is refused (503) rather than left unlimited."""
+"""How often one client may ask a public route at all, whatever the answer: a fixed window per
+client address in Redis (shared by every node), one namespace per route family. The public
+progress lookup uses it so a script cannot sweep ticket numbers even with right-looking guesses
+(its wrong answers are limited separately and more tightly: `accounts.throttle.SignInThrottle`
+in its own namespace); the public knowledge search so that nobody can mirror it by the second.
+Redis down: the request is refused (503) rather than left unlimited."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ TOO_MANY_REQUESTS = "查询过于频繁，请{minutes}分钟后再试。"
 
 
 class RequestRate:
-    def __init__(self, redis: aioredis.Redis, key_prefix: str, per_window: int, window: timedelta) -> None:
-        self._prefix = f"{key_prefix}public-lookup:rate:"
+    def __init__(self, redis: aioredis.Redis, key_prefix: str, per_window: int, window: timedelta, *,
+                 namespace: str = "public-lookup") -> None:
+        self._prefix = f"{key_prefix}{namespace}:rate:"
         self._limit = per_window
         self._window_ms = int(window.total_seconds() * 1000)
         self._hit = redis.register_script(_HIT)
@@ -40,7 +42,7 @@ class RequestRate:
         try:
             wait_ms = int(await self._hit(keys=[f"{self._prefix}{address}"], args=[self._limit, self._window_ms]))
         except RedisError as exc:
-            raise Unavailable(f"public lookup limits unavailable (Redis): {exc}") from exc
+            raise Unavailable(f"public request limits unavailable (Redis): {exc}", namespace=self._prefix) from exc
         if wait_ms > 0:
             seconds = max(1, -(-wait_ms // 1000))
             raise Throttled(TOO_MANY_REQUESTS.format(minutes=max(1, -(-seconds // 60))),
