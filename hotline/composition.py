@@ -61,6 +61,7 @@ from kernel.database import create_engine, open_database
 from kernel.errors import Unavailable
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
+from kernel.idempotency import IdempotencyStore
 from kernel.leader_lease import LeaderLease
 from kernel.loop_lag import LoopLagCollector, LoopLagMonitor
 from kernel.metrics import METRICS
@@ -515,7 +516,8 @@ def build_app(settings: Settings) -> web.Application:
         tickets, catalogue, calendar,
         EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes), audit,
         units=units, seed_units=load_unit_directory(catalogue), callbacks=callbacks,
-        relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else ""))
+        relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else "",
+        idempotency=IdempotencyStore(engine, ttl=timedelta(hours=settings.http.idempotency_hours))))
     recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
     abuse_plugin.install(app, screen, audit, tickets.caller_is_confidential)

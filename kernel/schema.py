@@ -380,3 +380,21 @@ api_keys = Table(
     #: revoked, disabled (the account was disabled)
     Column("revoked_reason", String(32)),
 )
+
+# ---- idempotency keys (kernel/idempotency.py), migration 0017 ------------------------------------
+
+#: A client's `Idempotency-Key` per principal (`scope`): the SHA-256 of the request it was first
+#: sent with, and, once that request succeeded, its answer (written in the work's own transaction).
+#: `token` names the request holding the claim. Rows are deleted after `expires_at`.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(96), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("token", String(32), nullable=False),
+    Column("claimed_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
+    Column("status", Integer),
+    Column("body", Text),
+)

@@ -64,6 +64,9 @@ class RedisSettings(Section):
 class HttpSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    #: How long an `Idempotency-Key` is remembered (kernel/idempotency.py): a retry after this
+    #: is a new request.
+    idempotency_hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
 
 class AuthSettings(Section):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from kernel.audit import AccessAudit, install_audit
+from kernel.idempotency import IdempotencyStore
 from kernel.openapi import contribute
 from tickets import api, callbacks_api, evidence_api, relay_api, stats_api, units_api
 from tickets.callbacks import CallbackService
@@ -38,6 +39,9 @@ class TicketDeps:
     #: The confidential relay's codes (保密联络) and the number units phone.
     relay: RelayService | None = None
     relay_number: str = "12346"
+    #: `Idempotency-Key`s of registrations and commands; None: kept in the store's database
+    #: for `kernel.idempotency`'s default time.
+    idempotency: IdempotencyStore | None = None
 
 
 def install(app: web.Application, deps: TicketDeps) -> None:
@@ -45,6 +49,7 @@ def install(app: web.Application, deps: TicketDeps) -> None:
     app[api.DISPATCH_CATALOGUE] = deps.catalogue
     app[api.WORKING_CALENDAR] = deps.calendar
     app[evidence_api.EVIDENCE_STORE] = deps.evidence
+    app[api.IDEMPOTENCY] = deps.idempotency or IdempotencyStore(deps.store.engine, clock=deps.store.now)
     install_audit(app, deps.audit)
     app.add_routes(api.routes)
     app.add_routes(evidence_api.routes)

@@ -1,0 +1,36 @@
+"""Idempotency keys (issue 25 item 5): a retried ticket registration or command does its work
+once (kernel/idempotency.py). One row per principal and key: the SHA-256 of the first request,
+its answer once it succeeded, and when the key expires.
+
+Revision ID: 0017
+Revises: 0013
+Create Date: 2026-12-07
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from kernel.schema import UtcDateTime
+
+revision = "0017"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(96), primary_key=True),
+        sa.Column("key", sa.String(128), primary_key=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("token", sa.String(32), nullable=False),
+        sa.Column("claimed_at", UtcDateTime(), nullable=False),
+        sa.Column("expires_at", UtcDateTime(), nullable=False, index=True),
+        sa.Column("status", sa.Integer()),
+        sa.Column("body", sa.Text()),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("idempotency_keys")
