@@ -68,6 +68,7 @@ from kernel.metrics import METRICS
 from kernel.metrics import serve as serve_metrics
 from kernel.security_headers import allow_connections
 from kernel.sessions import SessionLimits
+from kernel.socket_caps import SocketCaps
 from kernel.stall_watch import StallWatch
 from kernel.supervisor import Supervisor
 from knowledge import plugin as knowledge_plugin
@@ -456,7 +457,7 @@ def _announcer(bus: RedisEventBus) -> Announce:
 
 def build_app(settings: Settings) -> web.Application:
     """The whole backend. The database must be migrated already (`preflight` does it)."""
-    app = new_app()
+    app = new_app(SocketCaps(settings.http.websockets_per_person, settings.http.websockets_total))
     metrics = serve_metrics(app)
     app[SETTINGS] = settings
     if settings.auth.test_tokens:
@@ -560,7 +561,9 @@ def build_app(settings: Settings) -> web.Application:
                           openapi.ANYONE),
         openapi.Operation("get", "/readyz", "Can this node answer calls now: ARI connected, "
                           "database and Redis reachable, supervised tasks running (503 and the "
-                          "failed check otherwise); faults that do not stop calls are listed",
+                          "failed check otherwise); faults that do not stop calls are listed. "
+                          "Anyone gets the status; the checks and faults only hotline staff, "
+                          "administrators and system keys",
                           openapi.ANYONE),
     ])
     return app

@@ -67,6 +67,10 @@ class HttpSettings(Section):
     #: How long an `Idempotency-Key` is remembered (kernel/idempotency.py): a retry after this
     #: is a new request.
     idempotency_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    #: Websockets one person, and everyone together, may hold open on this node
+    #: (kernel/socket_caps.py); one more is closed at once with code 4429, or 1013.
+    websockets_per_person: int = Field(default=10, ge=1, le=1000)
+    websockets_total: int = Field(default=1000, ge=1, le=100_000)
 
 
 class AuthSettings(Section):
