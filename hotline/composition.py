@@ -287,7 +287,8 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                                           keep_transcript=outbox.keep_transcript)
         metrics = app[METRICS]
         call_metrics = CallMetrics(metrics)
-        state = CallStateStore(redis, settings.redis.key_prefix, owner=settings.node.id)
+        state = CallStateStore(redis, settings.redis.key_prefix, owner=settings.node.id,
+                               ttl_seconds=round(settings.redis.personal_data_ttl_hours * 3600))
         ownership = AppOwnership(redis, settings.redis.key_prefix, ari.app, settings.node.id)
         distributor = CallDistributor(rest, path.acd, state, settings.queue, load_prompts(),
                                       notifier=path.notifier, metrics=call_metrics)

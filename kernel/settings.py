@@ -52,6 +52,10 @@ class DatabaseSettings(Section):
 class RedisSettings(Section):
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "hotline:"
+    #: Longest life of a Redis key holding citizens' data (the call mirror's callers' numbers):
+    #: renewed while a call writes it, gone this long after its last write. The anti-abuse
+    #: counters expire with their own windows (config/abuse_policy.toml).
+    personal_data_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 7)
 
     @field_validator("url")
     @classmethod

@@ -226,7 +226,10 @@ async def test_evidence_is_uploaded_then_attached_and_never_dangles(
     for headers in (HOUSING, SUPERVISOR):
         response = await client.get(f"/api/evidence/{stored['sha256']}", headers=headers)
         assert response.status == 200 and await response.read() == photo
-        assert response.headers["Content-Type"] == "image/jpeg"
+        # An opaque download whatever the uploader claimed: evidence never renders on our origin.
+        assert response.headers["Content-Type"] == "application/octet-stream"
+        assert response.headers["Content-Disposition"].startswith("attachment;")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert (await client.get(f"/api/evidence/{stored['sha256']}", headers=ECOLOGY)).status == 404
     assert (await client.get(f"/api/evidence/{stored['sha256']}")).status == 401
     # Each read, and the refusal, is one row of the access audit (kernel.access_policy).
