@@ -66,6 +66,7 @@ from kernel.leader_lease import LeaderLease
 from kernel.loop_lag import LoopLagCollector, LoopLagMonitor
 from kernel.metrics import METRICS
 from kernel.metrics import serve as serve_metrics
+from kernel.rate_limit import RateLimiter
 from kernel.security_headers import allow_connections
 from kernel.sessions import SessionLimits
 from kernel.socket_caps import SocketCaps
@@ -519,7 +520,8 @@ def build_app(settings: Settings) -> web.Application:
         EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes), audit,
         units=units, seed_units=load_unit_directory(catalogue), callbacks=callbacks,
         relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else "",
-        idempotency=IdempotencyStore(engine, ttl=timedelta(hours=settings.http.idempotency_hours))))
+        idempotency=IdempotencyStore(engine, ttl=timedelta(hours=settings.http.idempotency_hours)),
+        public_limit=RateLimiter(redis, prefix, settings.http.public_requests_per_minute)))
     recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
     abuse_plugin.install(app, screen, audit, tickets.caller_is_confidential)

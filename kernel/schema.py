@@ -398,3 +398,14 @@ idempotency_keys = Table(
     Column("status", Integer),
     Column("body", Text),
 )
+
+#: The public disclosure of a closed month (tickets/disclosure.py): its records as JSON, computed
+#: once from the ticket events after the month ended. Figures count events by when they
+#: happened, so a closed month's figures never change.
+monthly_disclosures = Table(
+    "monthly_disclosures",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("records", Text, nullable=False),
+    Column("computed_at", UtcDateTime(), nullable=False),
+)

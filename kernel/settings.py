@@ -75,6 +75,9 @@ class HttpSettings(Section):
     #: (kernel/socket_caps.py); one more is closed at once with code 4429, or 1013.
     websockets_per_person: int = Field(default=10, ge=1, le=1000)
     websockets_total: int = Field(default=1000, ge=1, le=100_000)
+    #: Requests per minute one client address may make to the public routes that need no
+    #: credential (the monthly disclosure): past it, 429 until the minute ends.
+    public_requests_per_minute: int = Field(default=60, ge=1, le=100_000)
 
 
 class AuthSettings(Section):

@@ -13,9 +13,11 @@ from aiohttp import web
 from kernel.audit import AccessAudit, install_audit
 from kernel.idempotency import IdempotencyStore
 from kernel.openapi import contribute
+from kernel.rate_limit import RateLimiter
 from tickets import api, callbacks_api, evidence_api, relay_api, stats_api, units_api
 from tickets.callbacks import CallbackService
 from tickets.deadlines import WorkingCalendar
+from tickets.disclosure import MonthlyDisclosure
 from tickets.dispatch import DispatchCatalogue
 from tickets.evidence_store import EvidenceStore
 from tickets.relay import RelayService
@@ -42,6 +44,8 @@ class TicketDeps:
     #: `Idempotency-Key`s of registrations and commands; None: kept in the store's database
     #: for `kernel.idempotency`'s default time.
     idempotency: IdempotencyStore | None = None
+    #: Requests per client to the public disclosure; None: unlimited.
+    public_limit: RateLimiter | None = None
 
 
 def install(app: web.Application, deps: TicketDeps) -> None:
@@ -51,6 +55,10 @@ def install(app: web.Application, deps: TicketDeps) -> None:
     app[evidence_api.EVIDENCE_STORE] = deps.evidence
     app[api.IDEMPOTENCY] = deps.idempotency or IdempotencyStore(deps.store.engine, clock=deps.store.now)
     install_audit(app, deps.audit)
+    app[stats_api.DISCLOSURE] = MonthlyDisclosure(
+        deps.store, {code: unit.name for code, unit in deps.catalogue.units.items()})
+    if deps.public_limit is not None:
+        app[stats_api.PUBLIC_LIMIT] = deps.public_limit
     app.add_routes(api.routes)
     app.add_routes(evidence_api.routes)
     app.add_routes(stats_api.routes)

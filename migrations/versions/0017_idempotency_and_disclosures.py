@@ -1,6 +1,11 @@
-"""Idempotency keys (issue 25 item 5): a retried ticket registration or command does its work
-once (kernel/idempotency.py). One row per principal and key: the SHA-256 of the first request,
-its answer once it succeeded, and when the key expires.
+"""Idempotency keys and the published monthly disclosures (issue 25 item 5).
+
+`idempotency_keys`: a retried ticket registration or command does its work once
+(kernel/idempotency.py). One row per principal and key: the SHA-256 of the first request, its
+answer once it succeeded, and when the key expires.
+
+`monthly_disclosures`: the public disclosure of a closed month, computed once from the ticket
+events and served from here afterwards (tickets/disclosure.py).
 
 Revision ID: 0017
 Revises: 0013
@@ -30,7 +35,14 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer()),
         sa.Column("body", sa.Text()),
     )
+    op.create_table(
+        "monthly_disclosures",
+        sa.Column("month", sa.String(7), primary_key=True),
+        sa.Column("records", sa.Text(), nullable=False),
+        sa.Column("computed_at", UtcDateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("monthly_disclosures")
     op.drop_table("idempotency_keys")
