@@ -81,9 +81,11 @@ from recordings import plugin as recordings_plugin
 from recordings.store import CallStore
 from supervision import plugin as supervision_plugin
 from supervision.job import SupervisionJob
+from telephony import sip_proxy
 from telephony.app_owner import AppOwnership, OwnershipLost
 from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
+from telephony.ari_boundary import refuse_open_cors
 from telephony.call_flow import CallFlow
 from telephony.call_metrics import CallLoadCollector, CallMetrics, CallPathCollector, observed
 from telephony.call_record import CallRecord
@@ -158,8 +160,10 @@ async def preflight(settings: Settings) -> None:
     engine = await open_database(settings.database.url, migrate=True)
     await engine.dispose()
     await check_redis(settings.redis.url)
+    settings.ari.check_credentials()
     await wait_for_ari(settings.ari.url, settings.ari.username, settings.ari.password,
                        settings.ari.connect_timeout)
+    await refuse_open_cors(settings.ari.url, settings.ari.connect_timeout)
 
 
 def _closing(*closers: Callable[[], object]) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -504,11 +508,14 @@ def build_app(settings: Settings) -> web.Application:
     callbacks = CallbackService(engine, tickets, catalogue, calendar, retry_delays=[
         timedelta(seconds=s) for s in settings.callback.retry_after_seconds])
     desk = AcdDeskBackend(
-        acd, SoftphoneProvisioner(settings.ari.url, settings.ari.username, settings.ari.password),
+        acd, SoftphoneProvisioner(settings.ari.url, settings.ari.username, settings.ari.password,
+                                  ws_url=settings.softphone.ws_url or sip_proxy.PATH),
         screen, engine, passwords=SoftphonePasswords(redis, prefix),
         senior_agents=frozenset(settings.queue.senior_agents), units=units, is_senior=accounts.is_senior_agent)
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
     allow_connections(app, [desk.provisioner.ws_url])  # the desk's softphone registers there
+    sip_proxy.install(app, settings.softphone.upstream_for(settings.ari.url))
+    openapi.contribute(app, sip_proxy.operations())
 
     relay = RelayService(engine, tickets, audit, units, digits=settings.relay.code_digits,
                          ttl=timedelta(hours=settings.relay.code_hours),

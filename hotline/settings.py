@@ -29,6 +29,7 @@ from telephony.settings import (
     CallFlowSettings,
     QueueSettings,
     RelaySettings,
+    SoftphoneSettings,
     TransferSettings,
 )
 from tickets.settings import EvidenceSettings
@@ -40,6 +41,7 @@ class Settings(Section):
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     ari: AriSettings = AriSettings()
+    softphone: SoftphoneSettings = SoftphoneSettings()
     call_flow: CallFlowSettings = CallFlowSettings()
     queue: QueueSettings = QueueSettings()
     transfer: TransferSettings = TransferSettings()
