@@ -717,7 +717,7 @@ def operations() -> list[Operation]:
     """Every operation of this API; the app's document is held to its routes by a test."""
     ops = [
         Operation("post", "/api/tickets", "Register a ticket (受理)", workflow.ROLES[workflow.Register],
-                  RegisterBody, success=201),
+                  RegisterBody, success=201, idempotent=True),
         Operation("get", "/api/tickets", "List tickets, newest first; a unit sees its own only (audited)",
                   TICKET_LISTERS,
                   query=(("status", "string"), ("limit", "integer"), ("offset", "integer"))),
@@ -732,5 +732,5 @@ def operations() -> list[Operation]:
     ]
     for name, spec in COMMANDS.items():
         ops.append(Operation("post", f"/api/tickets/{{no}}/commands/{name}", spec.summary,
-                             workflow.ROLES[spec.command], spec.body))
+                             workflow.ROLES[spec.command], spec.body, idempotent=True))
     return ops

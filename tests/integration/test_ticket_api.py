@@ -333,6 +333,10 @@ async def test_openapi_lists_every_route_and_command(client: TestClient) -> None
     schema_name = dispatch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert "lead_unit" in document["components"]["schemas"][schema_name.rsplit("/", 1)[1]][
         "properties"]
+    # Registration and every command take an Idempotency-Key (kernel/idempotency.py).
+    for path in ("/api/tickets", "/api/tickets/{no}/commands/dispatch"):
+        headers = [p["name"] for p in document["paths"][path]["post"]["parameters"] if p["in"] == "header"]
+        assert headers == ["Idempotency-Key"], path
 
 
 @pytest.mark.parametrize("payload", NUMBER_INJECTIONS)
