@@ -11,7 +11,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from devtools.sandbox import AsteriskSandbox
@@ -22,6 +21,7 @@ from telephony.ari_boundary import refuse_open_cors
 from telephony.settings import AriSettings, SoftphoneSettings
 from tests.auth_tokens import bearer, with_test_signer
 from tests.browser_harness import HEADLESS_FLAGS, chromium_executable
+from tests.integration.test_softphone import page_server  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.asterisk
 
@@ -49,22 +49,10 @@ ATTEMPTS = """async ({ari, user, password}) => {
 }"""
 
 
-@pytest.fixture
-async def other_origin() -> AsyncIterator[TestServer]:
-    """A page on 127.0.0.1 at another port than ARI's: another origin, as any site would be."""
-    app = web.Application()
-    app.router.add_get("/", lambda _: web.Response(text="<!doctype html><title>另一个网站</title>",
-                                                    content_type="text/html"))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield server
-    finally:
-        await server.close()
-
-
 async def test_a_page_on_another_origin_cannot_read_ari_even_with_its_password(
-        asterisk: AsteriskSandbox, other_origin: TestServer) -> None:
+        asterisk: AsteriskSandbox, page_server: TestServer) -> None:
+    """`page_server` serves a page on 127.0.0.1 at another port than ARI's: another origin, as
+    any site open in an agent's browser would be."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
@@ -72,7 +60,7 @@ async def test_a_page_on_another_origin_cannot_read_ari_even_with_its_password(
                                                    args=list(HEADLESS_FLAGS))
         try:
             page = await browser.new_page()
-            await page.goto(str(other_origin.make_url("/")))
+            await page.goto(str(page_server.make_url("/")))
             results = await page.evaluate(ATTEMPTS, {"ari": asterisk.ari_url, "user": asterisk.ari_user,
                                                      "password": asterisk.ari_password})
         finally:
