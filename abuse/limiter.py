@@ -29,8 +29,10 @@ Key layout (all under the injected `key_prefix`; per-caller keys share a `{calle
     abuse:{c}:measure      HASH  the standing measure, PEXPIREAT = its expiry
     abuse:{c}:lifted       STRING server ms of the last lift: older events no longer count
     abuse:{c}:audit        STREAM the caller's history (MAXLEN ~, TTL)
-    abuse:measures         ZSET  caller -> measure expiry, for the supervisor list
-    abuse:audit            STREAM every record of every caller (MAXLEN ~)
+    abuse:measures         ZSET  caller -> measure expiry, for the supervisor list (expires
+                                  with its last measure)
+    abuse:audit            STREAM every record of every caller (MAXLEN ~; records older than
+                                  the callers' history TTL trimmed, and the key expires with it)
 Members of the per-caller signal sets are calls (`call:<call id>`), added only if absent: a
 signal is one call's, however often that call is screened, heard or marked. Harassment flags
 are also weighted by who flagged: the signal is min(calls flagged, people who flagged + 1),
@@ -163,6 +165,9 @@ else
                'decision_id', id, 'appealed', '0')
     redis.call('PEXPIREAT', KEYS[6], expires)
     redis.call('ZADD', KEYS[7], expires, caller)
+    -- The list of callers under a measure lives as long as its last measure, not forever.
+    redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)
+    redis.call('PEXPIREAT', KEYS[7], redis.call('ZRANGE', KEYS[7], -1, -1, 'WITHSCORES')[2])
     if computed >= 3 then
       redis.call('ZADD', KEYS[5], now, id)
       redis.call('PEXPIRE', KEYS[5], w[7])
@@ -185,6 +190,8 @@ local fields = {'event', 'decision', 'caller', caller, 'at', now, 'actor', 'poli
 redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[7], '*', unpack(fields))
 redis.call('PEXPIRE', KEYS[8], ARGV[8])
 redis.call('XADD', KEYS[9], 'MAXLEN', '~', ARGV[6], '*', unpack(fields))
+redis.call('XTRIM', KEYS[9], 'MINID', '~', string.format('%d', now - tonumber(ARGV[8])))
+redis.call('PEXPIRE', KEYS[9], ARGV[8])
 return {level, table.concat(reasons, ','), signals, now, new_measure,
         m[1] or '', m[2] or '', m[3] or '', m[4] or '', m[5] or '', m[6] or '', m[7] or ''}
 """
@@ -207,6 +214,8 @@ local fields = cjson.decode(ARGV[6])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
+redis.call('XTRIM', KEYS[3], 'MINID', '~', string.format('%d', now - tonumber(ARGV[5])))
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
 return now
 """
 
@@ -226,6 +235,7 @@ elseif mode == 'extend' then
   redis.call('HSET', KEYS[1], 'expires_at', ARGV[5], 'decided_by', ARGV[6])
   redis.call('PEXPIREAT', KEYS[1], ARGV[5])
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3])
+  redis.call('PEXPIREAT', KEYS[2], redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2])
 elseif mode == 'appeal' then
   redis.call('HSET', KEYS[1], 'appealed', '1')
 end
@@ -233,6 +243,7 @@ local fields = cjson.decode(ARGV[4])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', unpack(fields))
 redis.call('PEXPIRE', KEYS[3], ARGV[9])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(fields))
+redis.call('PEXPIRE', KEYS[4], ARGV[9])
 return 1
 """
 

@@ -255,6 +255,8 @@ class AsteriskSandbox:
     ari_user: str = "hotline"
     ari_password: str = field(default_factory=lambda: uuid.uuid4().hex)
     ari_app: str = "hotline"
+    #: ari.conf's allowed_origins (CORS): none unless a test or a deployment names some.
+    ari_allowed_origins: tuple[str, ...] = ()
     http_port: int = 0
     sip_port: int = 0
     rtp_start: int = 0
@@ -314,6 +316,7 @@ class AsteriskSandbox:
             "ari_user": self.ari_user,
             "ari_password": self.ari_password,
             "ari_app": self.ari_app,
+            "ari_allowed_origins": ",".join(self.ari_allowed_origins),
         }
         etc = self.instance_dir / "etc"
         for sub in ("etc", "run", "lib", "log", "cache", "spool/recording", "spool/sipp/pcap"):

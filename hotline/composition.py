@@ -64,6 +64,7 @@ from kernel.database import create_engine, open_database
 from kernel.errors import ConfigError, Unavailable
 from kernel.event_bus import RedisEventBus
 from kernel.http_edge import new_app
+from kernel.idempotency import IdempotencyStore
 from kernel.leader_lease import LeaderLease
 from kernel.loop_lag import LoopLagCollector, LoopLagMonitor
 from kernel.metrics import METRICS, Metrics
@@ -71,6 +72,7 @@ from kernel.metrics import serve as serve_metrics
 from kernel.request_rate import RequestRate
 from kernel.security_headers import allow_connections
 from kernel.sessions import SessionLimits
+from kernel.socket_caps import SocketCaps
 from kernel.stall_watch import StallWatch
 from kernel.supervisor import Supervisor
 from knowledge import plugin as knowledge_plugin
@@ -89,9 +91,11 @@ from risk_warning.detector import RiskDetector
 from risk_warning.store import RiskWarnings
 from supervision import plugin as supervision_plugin
 from supervision.job import SupervisionJob
+from telephony import sip_proxy
 from telephony.app_owner import AppOwnership, OwnershipLost
 from telephony.ari.events import AriEventStream
 from telephony.ari.rest import AriRest, wait_for_ari
+from telephony.ari_boundary import refuse_open_cors
 from telephony.call_flow import CallFlow
 from telephony.call_metrics import CallLoadCollector, CallMetrics, CallPathCollector, observed
 from telephony.call_record import CallRecord
@@ -172,8 +176,10 @@ async def preflight(settings: Settings) -> None:
     engine = await open_database(settings.database.url, migrate=True)
     await engine.dispose()
     await check_redis(settings.redis.url)
+    settings.ari.check_credentials()
     await wait_for_ari(settings.ari.url, settings.ari.username, settings.ari.password,
                        settings.ari.connect_timeout)
+    await refuse_open_cors(settings.ari.url, settings.ari.connect_timeout)
 
 
 def _closing(*closers: Callable[[], object]) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -295,7 +301,8 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
                                           keep_transcript=outbox.keep_transcript)
         metrics = app[METRICS]
         call_metrics = CallMetrics(metrics)
-        state = CallStateStore(redis, settings.redis.key_prefix, owner=settings.node.id)
+        state = CallStateStore(redis, settings.redis.key_prefix, owner=settings.node.id,
+                               ttl_seconds=round(settings.redis.personal_data_ttl_hours * 3600))
         ownership = AppOwnership(redis, settings.redis.key_prefix, ari.app, settings.node.id)
         distributor = CallDistributor(rest, path.acd, state, settings.queue, load_prompts(),
                                       notifier=path.notifier, metrics=call_metrics)
@@ -516,7 +523,7 @@ def _risk_warning(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis
 
 def build_app(settings: Settings) -> web.Application:
     """The whole backend. The database must be migrated already (`preflight` does it)."""
-    app = new_app()
+    app = new_app(SocketCaps(settings.http.websockets_per_person, settings.http.websockets_total))
     metrics = serve_metrics(app)
     app[SETTINGS] = settings
     if settings.auth.test_tokens:
@@ -561,11 +568,14 @@ def build_app(settings: Settings) -> web.Application:
     callbacks = CallbackService(engine, tickets, catalogue, calendar, retry_delays=[
         timedelta(seconds=s) for s in settings.callback.retry_after_seconds])
     desk = AcdDeskBackend(
-        acd, SoftphoneProvisioner(settings.ari.url, settings.ari.username, settings.ari.password),
+        acd, SoftphoneProvisioner(settings.ari.url, settings.ari.username, settings.ari.password,
+                                  ws_url=settings.softphone.ws_url or sip_proxy.PATH),
         screen, engine, passwords=SoftphonePasswords(redis, prefix),
         senior_agents=frozenset(settings.queue.senior_agents), units=units, is_senior=accounts.is_senior_agent)
     app.cleanup_ctx.append(_closing(desk.provisioner.close))
     allow_connections(app, [desk.provisioner.ws_url])  # the desk's softphone registers there
+    sip_proxy.install(app, settings.softphone.upstream_for(settings.ari.url))
+    openapi.contribute(app, sip_proxy.operations())
 
     relay = RelayService(engine, tickets, audit, units, digits=settings.relay.code_digits,
                          ttl=timedelta(hours=settings.relay.code_hours),
@@ -576,7 +586,10 @@ def build_app(settings: Settings) -> web.Application:
         tickets, catalogue, calendar,
         EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes), audit,
         units=units, seed_units=load_unit_directory(catalogue), callbacks=callbacks,
-        relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else ""))
+        relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else "",
+        idempotency=IdempotencyStore(engine, ttl=timedelta(hours=settings.http.idempotency_hours)),
+        public_limit=RequestRate(redis, prefix, settings.http.public_requests_per_minute, timedelta(minutes=1),
+                                 namespace="public", fail_open=True)))
     recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
     install_public_knowledge(app, knowledge, RequestRate(
@@ -625,7 +638,9 @@ def build_app(settings: Settings) -> web.Application:
                           openapi.ANYONE),
         openapi.Operation("get", "/readyz", "Can this node answer calls now: ARI connected, "
                           "database and Redis reachable, supervised tasks running (503 and the "
-                          "failed check otherwise); faults that do not stop calls are listed",
+                          "failed check otherwise); faults that do not stop calls are listed. "
+                          "Anyone gets the status; the checks and faults only hotline staff, "
+                          "administrators and system keys",
                           openapi.ANYONE),
     ])
     return app

@@ -7,6 +7,11 @@ that could not be read, unreadable entries in the call mirror, calls waiting in 
 messages in the spool) are listed too, with the node still ready: taking the node out of
 service for them would drop calls, not save them. Each check is bounded, so a dead dependency
 makes `/readyz` say so within about a second instead of hanging.
+
+The checks and faults are for the hotline's staff and its monitoring (a `system` API key): to
+anyone else `/readyz` says only `ready` or `not_ready`, with the same status code. Their text
+comes from drivers and tasks (a database error, a task's last exception) and names hosts,
+versions and sometimes citizens' data, which an unauthenticated prober must not read (issue 25).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel import auth
+from kernel.errors import HotlineError
+from kernel.roles import HOTLINE_STAFF, Role
 from kernel.supervisor import Supervisor
 from telephony.app_owner import AppOwnership
 from telephony.ari.events import AriEventStream
@@ -119,6 +127,21 @@ async def healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+#: Who reads the checks and faults: the hotline's staff, its administrators and its programs.
+DETAIL_READERS: frozenset[str] = frozenset(role.value for role in HOTLINE_STAFF | {Role.ADMIN, Role.SYSTEM})
+
+
+def _reads_detail(request: web.Request) -> bool:
+    """Whether the request is signed in as a detail reader; a missing or bad credential is not
+    an error here (a load balancer probes without one), only a reason to say less."""
+    try:
+        return auth.principal_of(request).role in DETAIL_READERS
+    except HotlineError:
+        return False
+
+
 async def readyz(request: web.Request) -> web.Response:
     ready, body = await request.app[READINESS].report()
-    return web.json_response(body, status=200 if ready else 503)
+    if not _reads_detail(request):
+        body = {"status": body["status"]}
+    return web.json_response(body, status=200 if ready else 503, headers={"Cache-Control": "no-store"})

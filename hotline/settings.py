@@ -31,6 +31,7 @@ from telephony.settings import (
     CallFlowSettings,
     QueueSettings,
     RelaySettings,
+    SoftphoneSettings,
     TransferSettings,
 )
 from tickets.settings import EvidenceSettings
@@ -43,6 +44,7 @@ class Settings(Section):
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     ari: AriSettings = AriSettings()
+    softphone: SoftphoneSettings = SoftphoneSettings()
     call_flow: CallFlowSettings = CallFlowSettings()
     queue: QueueSettings = QueueSettings()
     transfer: TransferSettings = TransferSettings()

@@ -89,6 +89,13 @@ class InvalidInput(HotlineError):
     code = "invalid_input"
 
 
+class IdempotencyKeyReused(HotlineError):
+    """An `Idempotency-Key` sent again with a different request (HTTP 422): the client mixed up
+    two requests, and neither answering the first nor doing the second would be what it meant."""
+
+    code = "idempotency_key_reused"
+
+
 class AriError(Unavailable):
     """Asterisk's REST interface answered with an error or did not answer."""
 
@@ -115,6 +122,7 @@ HTTP_STATUS: dict[type[HotlineError], int] = {
     NotFound: 404,
     Conflict: 409,
     IllegalTransition: 422,
+    IdempotencyKeyReused: 422,
     Throttled: 429,
     Unavailable: 503,
     ConfigError: 500,

@@ -19,6 +19,7 @@ from kernel.auth import api_key_middleware, session_middleware
 from kernel.errors import HotlineError, InvalidInput, Throttled, http_status_for
 from kernel.metrics import METRICS, Metrics, http_metrics_middleware
 from kernel.security_headers import install_security_headers
+from kernel.socket_caps import SOCKET_CAPS, SocketCaps, socket_caps_middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _M = TypeVar("_M", bound=BaseModel)
@@ -40,13 +41,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
 
 
-def new_app() -> web.Application:
+def new_app(sockets: SocketCaps | None = None) -> web.Application:
     """An application with the backend's HTTP edge (errors as JSON, latency by route, session
     cookies and API keys looked up for `kernel.auth`, its own metrics registry, security
-    headers on every response): the root and tests use it."""
+    headers on every response, websockets capped per person and in all by `sockets`): the root
+    and tests use it."""
     app = web.Application(middlewares=[http_metrics_middleware, session_middleware, api_key_middleware,
-                                       error_middleware])
+                                       error_middleware, socket_caps_middleware])
     app[METRICS] = Metrics()
+    app[SOCKET_CAPS] = sockets or SocketCaps()
     install_security_headers(app)
     return app
 

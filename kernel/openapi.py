@@ -87,6 +87,8 @@ class Operation:
     api_keys: bool = True
     #: What decides past the gate, for the reader ("an agent: the calls they took part in").
     note: str = ""
+    #: Takes an `Idempotency-Key` header (kernel/idempotency.py): a retry answers the first time.
+    idempotent: bool = False
     access: Access | None = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -119,7 +121,8 @@ _ERROR_SCHEMA = {
 }
 _ERRORS = ((400, "invalid input"), (401, "no valid credential: sign in, or send a live API key"),
            (403, "role may not do this"), (404, "not found or not visible to this person"),
-           (409, "conflict: reload and retry"), (422, "transition not allowed by the regulations"),
+           (409, "conflict: reload and retry"),
+           (422, "transition not allowed by the regulations, or an Idempotency-Key reused for another request"),
            (503, "a service the backend needs is unavailable"))
 
 
@@ -148,6 +151,12 @@ def _operation_json(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         for name in _PATH_PARAM.findall(op.path)]
     params += [{"name": name, "in": "query", "required": False, "schema": {"type": kind}}
                for name, kind in op.query]
+    if op.idempotent:
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "description": "A retry with the same key and body gets the first answer and changes "
+                                      "nothing; the same key with another body is 422 idempotency_key_reused",
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 128,
+                                  "pattern": "^[!-~]+$"}})
     success: dict[str, Any] = {"description": "OK"}
     success["content"] = {op.content_type: {"schema": {}}}
     entry: dict[str, Any] = {

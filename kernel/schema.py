@@ -474,3 +474,32 @@ risk_warnings = Table(
     Column("units", Text, nullable=False),  # JSON list of unit codes concerned
 )
 Index("ix_risk_warnings_hotspot_raised_at", risk_warnings.c.hotspot, risk_warnings.c.raised_at)
+
+# ---- idempotency keys (kernel/idempotency.py), migration 0017 ------------------------------------
+
+#: A client's `Idempotency-Key` per principal (`scope`): the SHA-256 of the request it was first
+#: sent with, and, once that request succeeded, its answer (written in the work's own transaction).
+#: `token` names the request holding the claim. Rows are deleted after `expires_at`.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(96), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("token", String(32), nullable=False),
+    Column("claimed_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
+    Column("status", Integer),
+    Column("body", Text),
+)
+
+#: The public disclosure of a closed month (tickets/disclosure.py): its records as JSON, computed
+#: once from the ticket events after the month ended. Figures count events by when they
+#: happened, so a closed month's figures never change.
+monthly_disclosures = Table(
+    "monthly_disclosures",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("records", Text, nullable=False),
+    Column("computed_at", UtcDateTime(), nullable=False),
+)

@@ -52,6 +52,10 @@ class DatabaseSettings(Section):
 class RedisSettings(Section):
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "hotline:"
+    #: Longest life of a Redis key holding citizens' data (the call mirror's callers' numbers):
+    #: renewed while a call writes it, gone this long after its last write. The anti-abuse
+    #: counters expire with their own windows (config/abuse_policy.toml).
+    personal_data_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 7)
 
     @field_validator("url")
     @classmethod
@@ -64,6 +68,16 @@ class RedisSettings(Section):
 class HttpSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    #: How long an `Idempotency-Key` is remembered (kernel/idempotency.py): a retry after this
+    #: is a new request.
+    idempotency_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    #: Websockets one person, and everyone together, may hold open on this node
+    #: (kernel/socket_caps.py); one more is closed at once with code 4429, or 1013.
+    websockets_per_person: int = Field(default=10, ge=1, le=1000)
+    websockets_total: int = Field(default=1000, ge=1, le=100_000)
+    #: Requests per minute one client address may make to the public routes that need no
+    #: credential (the monthly disclosure): past it, 429 until the minute ends.
+    public_requests_per_minute: int = Field(default=60, ge=1, le=100_000)
 
 
 class AuthSettings(Section):

@@ -32,10 +32,14 @@ class CallStateStore:
     live node's. The node that takes over the ARI application adopts the others' hashes
     (`adopt_orphans`): their owners are dead or have stepped down. Without an owner the
     single hash `<prefix>calls:active` of a one-node set-up is used.
+
+    Entries carry callers' numbers, so the hash expires `ttl_seconds` after its last write
+    (PIPL: nothing personal lingers in Redis): a live call rewrites it at every step, and a
+    node that died with calls in it leaves nothing behind for longer than that.
     """
 
     def __init__(self, redis: aioredis.Redis, key_prefix: str, *, owner: str | None = None,
-                 timeout: float = 0.5, pause: float = 5.0) -> None:
+                 timeout: float = 0.5, pause: float = 5.0, ttl_seconds: int = 12 * 3600) -> None:
         self._redis = redis
         self._base = f"{key_prefix}calls:active"
         self._key = f"{self._base}:{owner}" if owner else self._base
@@ -43,6 +47,7 @@ class CallStateStore:
         self.calls: dict[str, ActiveCall] = {}
         self.timeout = timeout
         self.pause = pause
+        self.ttl_seconds = ttl_seconds
         self._skip_until = 0.0
         #: Mirror entries the last `load_mirror` could not read: channel id -> why.
         self.unreadable: dict[str, str] = {}
@@ -67,8 +72,13 @@ class CallStateStore:
 
     async def save(self, call: ActiveCall) -> None:
         self.calls[call.channel_id] = call
-        await self._mirror("mirrored to", call.channel_id,
-                           self._redis.hset(self._key, call.channel_id, call.to_json()))
+        await self._mirror("mirrored to", call.channel_id, self._write(call))
+
+    async def _write(self, call: ActiveCall) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key, call.channel_id, call.to_json())
+            pipe.expire(self._key, self.ttl_seconds)
+            await pipe.execute()
 
     async def forget(self, channel_id: str) -> None:
         self.calls.pop(channel_id, None)
@@ -121,6 +131,7 @@ class CallStateStore:
                 async with self._redis.pipeline(transaction=True) as pipe:
                     for channel_id, text in entries.items():
                         pipe.hsetnx(self._key, channel_id, text)
+                    pipe.expire(self._key, self.ttl_seconds)
                     pipe.delete(key)
                     await pipe.execute()
                 moved += len(entries)

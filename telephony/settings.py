@@ -6,14 +6,20 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from kernel.errors import ConfigError
 from kernel.settings import Section
 from telephony.special_lines import parse_hours
+
+#: ARI passwords that ship in examples and sample configs: refused at start-up (`check_credentials`).
+KNOWN_DEFAULT_PASSWORDS = frozenset({"", "hotline", "asterisk", "password", "secret", "changeme", "admin"})
 
 
 class AriSettings(Section):
     url: str = "http://127.0.0.1:8088"
     username: str = "hotline"
-    password: str = "hotline"
+    #: No default: set it (HOTLINE_ARI_PASSWORD) to Asterisk's ari.conf password. The sandbox
+    #: (devtools/sandbox.py) generates a random one for each instance.
+    password: str = ""
     app: str = "hotline"
     connect_timeout: float = Field(default=3.0, gt=0)
     #: Longest wait for one ARI REST request (connecting included) before it fails typed.
@@ -29,6 +35,37 @@ class AriSettings(Section):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"ARI url must start with http:// or https://, got {value!r}")
         return value.rstrip("/")
+
+    def check_credentials(self) -> None:
+        """Refuse to start with a known or empty ARI password (ConfigError naming the key):
+        whoever reaches Asterisk's HTTP port with it can list, snoop and place calls."""
+        if self.password in KNOWN_DEFAULT_PASSWORDS or self.password == self.username:
+            raise ConfigError("ari.password", "empty or a known default: set Asterisk's ARI password "
+                              "(HOTLINE_ARI_PASSWORD), the same as in ari.conf")
+
+
+class SoftphoneSettings(Section):
+    """Where the agents' browser softphones reach SIP over WebSocket."""
+
+    #: The address the pages' softphones use. Empty: the backend's own `/sip` relay
+    #: (telephony/sip_proxy.py), so agents' PCs reach only the backend, never Asterisk's HTTP
+    #: port, which also serves ARI. A deployment with its own SIP edge names it here (wss://...).
+    ws_url: str = ""
+    #: Where `/sip` relays to: Asterisk's SIP websocket. Empty: `/ws` on the ARI server.
+    upstream: str = ""
+
+    @field_validator("ws_url", "upstream")
+    @classmethod
+    def _ws_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("ws://", "wss://")):
+            raise ValueError(f"a SIP websocket address starts with ws:// or wss://, got {value!r}")
+        return value
+
+    def upstream_for(self, ari_url: str) -> str:
+        if self.upstream:
+            return self.upstream
+        scheme, _, rest = ari_url.partition("://")
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest.split('/')[0]}/ws"
 
 
 class SpecialLineSettings(Section):

@@ -93,9 +93,18 @@ class BridgeProcess:
                 return False
         if not wait_for_ari:
             return True
-        async with session.get(f"{base}/readyz") as r:
+        async with session.get(f"{base}/readyz", headers=self.staff_headers()) as r:
             body = await r.json()
         return bool(body["checks"]["ari"]["ok"])
+
+    def staff_headers(self) -> dict[str, str]:
+        """A `system` test token of this process's key: `/readyz` shows its checks only to staff."""
+        from hotline.composition import token_signer
+        from hotline.settings import load_settings
+        from kernel.auth import Principal
+
+        signer = token_signer(load_settings(environ=self.env))
+        return {"Authorization": f"Bearer {signer.issue(Principal('readiness-probe', 'system'), hours=1)}"}
 
     def kill(self) -> None:
         """SIGKILL: no clean-up at all, like a crash."""

@@ -55,6 +55,7 @@ from kernel.access_policy import (
 from kernel.audit import audit_read, reader_of
 from kernel.errors import InvalidInput, NotFound, PermissionDenied
 from kernel.http_edge import RequestBody, int_query, read_body
+from kernel.idempotency import IdempotencyStore, Replay, claim_for
 from kernel.openapi import Operation
 from kernel.phone_number import PhoneNumber, validated_digits
 from kernel.roles import HOTLINE_STAFF, Actor, Role
@@ -79,11 +80,12 @@ from tickets.model import (
     TicketType,
     Urgency,
 )
-from tickets.store import TicketFilter, TicketStore, event_payload
+from tickets.store import TicketFilter, TicketStore, Within, event_payload
 
 TICKET_STORE = web.AppKey("ticket_store", TicketStore)
 DISPATCH_CATALOGUE = web.AppKey("dispatch_catalogue", DispatchCatalogue)
 WORKING_CALENDAR = web.AppKey("working_calendar", WorkingCalendar)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 #: Staff of the hotline centre (suggested units).
 HOTLINE_ROLES = HOTLINE_STAFF
 #: Who may ask for a ticket: the policy then decides on the ticket itself.
@@ -508,6 +510,37 @@ def event_json(event: TicketEvent, actor: Actor, *, shown: bool,
 # ---- handlers ------------------------------------------------------------------------------
 
 
+def _saved_json(ticket: Ticket, event: TicketEvent, actor: Actor) -> dict[str, Any]:
+    """The answer to a save: the ticket and its new event, as the actor who saved it sees them."""
+    shown = shows_number(_reader(actor), Read.TICKET, subject_of(ticket, acting=actor.id))
+    return {"ticket": ticket_json(ticket, actor, shown=shown), "event": event_json(event, actor, shown=shown)}
+
+
+async def _saved_once(request: web.Request, actor: Actor, status: int,
+                      save: Callable[[Within | None], Awaitable[tuple[Ticket, TicketEvent]]]) -> web.Response:
+    """Run `save` once per `Idempotency-Key` (`kernel.idempotency`): a retry of a request that
+    succeeded gets its first answer and saves nothing; the answer is remembered in the save's
+    own transaction. Without a key, `save` simply runs."""
+    idempotency = request.app[IDEMPOTENCY]
+    claim = await claim_for(request, idempotency)
+    if isinstance(claim, Replay):
+        return claim.response()
+    within: Within | None = None
+    if claim is not None:
+        held = claim
+
+        async def within(conn: Any, ticket: Ticket, event: TicketEvent) -> None:
+            await idempotency.complete(conn, held, status, _saved_json(ticket, event, actor))
+    try:
+        ticket, event = await save(within)
+    except BaseException:
+        if claim is not None:
+            await idempotency.release(claim)
+        raise
+    return web.json_response(_saved_json(ticket, event, actor), status=status)
+
+
+
 @routes.post("/api/tickets")
 async def register_ticket(request: web.Request) -> web.Response:
     actor = _actor(request, workflow.ROLES[workflow.Register])  # the workflow checks it again
@@ -520,10 +553,9 @@ async def register_ticket(request: web.Request) -> web.Response:
         location=body.location, district=body.district, call_ids=tuple(body.call_ids),
         reason=body.reason, attachments=tuple(a.to_domain() for a in body.attachments),
     )
-    ticket, event = await request.app[TICKET_STORE].register(command, actor)
-    shown = shows_number(_reader(actor), Read.TICKET, subject_of(ticket, acting=actor.id))
-    return web.json_response({"ticket": ticket_json(ticket, actor, shown=shown),
-                              "event": event_json(event, actor, shown=shown)}, status=201)
+    store = request.app[TICKET_STORE]
+    return await _saved_once(request, actor, 201,
+                             lambda within: store.register(command, actor, within=within))
 
 
 def _listed(tickets: list[Ticket]) -> str:
@@ -637,13 +669,15 @@ async def run_command(request: web.Request) -> web.Response:
         _may_run(actor, spec)  # only now: a unit learns first whether the ticket is its own (404)
     body = await _body(request, spec.body)
     check_evidence(request.app[EVIDENCE_STORE], body.attachments)
-    context = _Context(ticket, store.now(), request.app[DISPATCH_CATALOGUE],
-                       request.app[WORKING_CALENDAR])
-    command = spec.to_command(body, context)
-    new, event = await store.transition(no, command, actor, body.expected_version, guard=guard)
-    shown = shows_number(_reader(actor), Read.TICKET, subject_of(new, acting=actor.id))
-    return web.json_response({"ticket": ticket_json(new, actor, shown=shown),
-                              "event": event_json(event, actor, shown=shown)})
+
+    async def save(within: Within | None) -> tuple[Ticket, TicketEvent]:
+        context = _Context(ticket, store.now(), request.app[DISPATCH_CATALOGUE],
+                           request.app[WORKING_CALENDAR])
+        command = spec.to_command(body, context)
+        return await store.transition(no, command, actor, body.expected_version, guard=guard,
+                                      within=within)
+
+    return await _saved_once(request, actor, 200, save)
 
 
 @routes.get("/api/tickets/{no}/suggested-units")
@@ -683,7 +717,7 @@ def operations() -> list[Operation]:
     """Every operation of this API; the app's document is held to its routes by a test."""
     ops = [
         Operation("post", "/api/tickets", "Register a ticket (受理)", workflow.ROLES[workflow.Register],
-                  RegisterBody, success=201),
+                  RegisterBody, success=201, idempotent=True),
         Operation("get", "/api/tickets", "List tickets, newest first; a unit sees its own only (audited)",
                   TICKET_LISTERS,
                   query=(("status", "string"), ("limit", "integer"), ("offset", "integer"))),
@@ -698,5 +732,5 @@ def operations() -> list[Operation]:
     ]
     for name, spec in COMMANDS.items():
         ops.append(Operation("post", f"/api/tickets/{{no}}/commands/{name}", spec.summary,
-                             workflow.ROLES[spec.command], spec.body))
+                             workflow.ROLES[spec.command], spec.body, idempotent=True))
     return ops

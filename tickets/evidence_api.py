@@ -72,9 +72,13 @@ async def download(request: web.Request) -> web.StreamResponse:
         raise NotFound("no such evidence file", sha256=record.sha256)  # do not confirm it exists
     if meta:
         return web.json_response(_json(record))
+    # Always an opaque download, whatever type the uploader claimed: an "evidence" file that is
+    # really HTML or SVG must never render, nor run script, on the hotline's own origin. The
+    # claimed type is in the metadata (`?meta=1`); `nosniff` is on every response.
     return web.FileResponse(store.path_of(record.sha256), headers={
-        "Content-Type": record.content_type,
-        "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(record.name)}"})
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(record.name)}",
+        "Cache-Control": "private, no-store"})
 
 
 def _quote(name: str) -> str:

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from kernel.audit import AccessAudit, install_audit
+from kernel.idempotency import IdempotencyStore
 from kernel.openapi import contribute
+from kernel.request_rate import RequestRate
 from tickets import api, callbacks_api, evidence_api, relay_api, stats_api, units_api
 from tickets.callbacks import CallbackService
 from tickets.deadlines import WorkingCalendar
+from tickets.disclosure import MonthlyDisclosure
 from tickets.dispatch import DispatchCatalogue
 from tickets.evidence_store import EvidenceStore
 from tickets.relay import RelayService
@@ -38,6 +41,11 @@ class TicketDeps:
     #: The confidential relay's codes (保密联络) and the number units phone.
     relay: RelayService | None = None
     relay_number: str = "12346"
+    #: `Idempotency-Key`s of registrations and commands; None: kept in the store's database
+    #: for `kernel.idempotency`'s default time.
+    idempotency: IdempotencyStore | None = None
+    #: Requests per client to the public disclosure; None: unlimited.
+    public_limit: RequestRate | None = None
 
 
 def install(app: web.Application, deps: TicketDeps) -> None:
@@ -45,7 +53,12 @@ def install(app: web.Application, deps: TicketDeps) -> None:
     app[api.DISPATCH_CATALOGUE] = deps.catalogue
     app[api.WORKING_CALENDAR] = deps.calendar
     app[evidence_api.EVIDENCE_STORE] = deps.evidence
+    app[api.IDEMPOTENCY] = deps.idempotency or IdempotencyStore(deps.store.engine, clock=deps.store.now)
     install_audit(app, deps.audit)
+    app[stats_api.DISCLOSURE] = MonthlyDisclosure(
+        deps.store, {code: unit.name for code, unit in deps.catalogue.units.items()})
+    if deps.public_limit is not None:
+        app[stats_api.PUBLIC_LIMIT] = deps.public_limit
     app.add_routes(api.routes)
     app.add_routes(evidence_api.routes)
     app.add_routes(stats_api.routes)

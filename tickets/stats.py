@@ -15,12 +15,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from kernel.clock import HOTLINE_TZ
+from kernel.errors import InvalidInput
 from tickets.events import (
     CallbackRecorded,
     Dispatched,
@@ -37,6 +39,20 @@ GOOD_SATISFACTION = (Satisfaction.SATISFIED, Satisfaction.BASICALLY_SATISFIED)
 
 def month_of(moment: datetime) -> str:
     return f"{moment.astimezone(HOTLINE_TZ):%Y-%m}"
+
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """The Beijing calendar month ("2026-11") as a half-open interval of aware datetimes."""
+    match = _MONTH.match(month)
+    if match is None:
+        raise InvalidInput("month must look like 2026-11", month=month[:20])
+    year, number = int(match[1]), int(match[2])
+    start = datetime(year, number, 1, tzinfo=HOTLINE_TZ)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=HOTLINE_TZ)
+    return start, end
 
 
 @dataclass

@@ -3,53 +3,49 @@
     GET /api/statistics/units?month=2026-11          per-unit figures (a unit: its own row)
     GET /api/disclosure/2026-11.csv | 2026-11.json   the public monthly disclosure
 
-Figures are recomputed from the immutable ticket events each time (`tickets/stats.py`), so
-they can be audited and never drift from the tickets. The disclosure holds aggregates per unit
-only, never a caller or a ticket, and is meant to be published: it needs no token.
+Staff figures are recomputed from the immutable ticket events each time (`tickets/stats.py`),
+the fold in a worker thread, so they can be audited and never drift from the tickets. The
+disclosure holds aggregates per unit only, never a caller or a ticket, and is meant to be
+published: it needs no token, so it is limited per client (`PUBLIC_LIMIT`, when set) and is
+computed once per closed month and kept (`tickets/disclosure.py`); a month not yet ended is 404.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
 from datetime import datetime
 
 from aiohttp import web
 
 from kernel import auth
 from kernel.clock import HOTLINE_TZ
-from kernel.errors import InvalidInput
 from kernel.openapi import ANYONE, Operation
+from kernel.request_rate import RequestRate
 from kernel.roles import HOTLINE_STAFF, Role
-from tickets.api import DISPATCH_CATALOGUE, TICKET_STORE
+from tickets.api import TICKET_STORE
+from tickets.disclosure import MonthlyDisclosure
 from tickets.stats import (
     UnitMonth,
     UnitStatistics,
     disclosure_csv,
     disclosure_json,
     disclosure_records,
+    month_bounds,
 )
 
 STAFF = HOTLINE_STAFF | {Role.UNIT}
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+DISCLOSURE = web.AppKey("disclosure", MonthlyDisclosure)
+#: Requests per client to the public disclosure; unset: unlimited (tests of other things).
+PUBLIC_LIMIT = web.AppKey("public_rate_limit", RequestRate)
 
 routes = web.RouteTableDef()
 
 
-def _month_bounds(month: str) -> tuple[datetime, datetime]:
-    """The Beijing calendar month as a half-open interval of aware datetimes."""
-    match = _MONTH.match(month)
-    if match is None:
-        raise InvalidInput("month must look like 2026-11", month=month[:20])
-    year, number = int(match[1]), int(match[2])
-    start = datetime(year, number, 1, tzinfo=HOTLINE_TZ)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=HOTLINE_TZ)
-    return start, end
-
-
 async def _rows(request: web.Request, month: str) -> list[UnitMonth]:
-    start, end = _month_bounds(month)
+    start, end = month_bounds(month)
     events = await request.app[TICKET_STORE].events_of_tickets_active_between(start, end)
-    return UnitStatistics().add_all(events).rows(month)
+    # The fold is CPU work over a whole month of events: not on the loop that drives calls.
+    return await asyncio.to_thread(lambda: UnitStatistics().add_all(events).rows(month))
 
 
 @routes.get("/api/statistics/units")
@@ -64,9 +60,10 @@ async def unit_statistics(request: web.Request) -> web.Response:
 
 @routes.get("/api/disclosure/{month}.{fmt:csv|json}")
 async def disclosure(request: web.Request) -> web.Response:
+    if (limit := request.app.get(PUBLIC_LIMIT)) is not None:
+        await limit.check(request)
     month = request.match_info["month"]
-    names = {code: unit.name for code, unit in request.app[DISPATCH_CATALOGUE].units.items()}
-    records = disclosure_records(await _rows(request, month), names)
+    records = await request.app[DISCLOSURE].records(month)
     if request.match_info["fmt"] == "csv":
         return web.Response(text=disclosure_csv(records), content_type="text/csv", charset="utf-8",
                             headers={"Content-Disposition":
@@ -80,5 +77,6 @@ def operations() -> list[Operation]:
         Operation("get", "/api/statistics/units", "Monthly figures per unit; a unit sees its own",
                   STAFF, query=(("month", "string"),)),
         Operation("get", "/api/disclosure/{month}.{fmt}",
-                  "Public monthly disclosure (`fmt`: csv or json)", ANYONE),
+                  "Public monthly disclosure of an ended month (`fmt`: csv or json); limited "
+                  "per client (429 with Retry-After)", ANYONE),
     ]

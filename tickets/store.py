@@ -323,6 +323,8 @@ def _involves(unit: str) -> Any:
 
 
 Guard = Callable[[Ticket], None]
+#: Work done in a save's own transaction, after the ticket and its event are written.
+Within = Callable[[AsyncConnection, Ticket, TicketEvent], Awaitable[None]]
 #: Told of every committed transition (after the commit): the composition root publishes a
 #: notice on the event bus (`tickets.announcements`). Best effort: it must not raise.
 Announce = Callable[[Ticket, TicketEvent], Awaitable[None]]
@@ -347,12 +349,20 @@ class TicketStore:
     def now(self) -> datetime:
         return self._clock()
 
+    @property
+    def engine(self) -> AsyncEngine:
+        """The database it writes to (other records kept beside tickets use the same one)."""
+        return self._engine
+
     # ---- writes ------------------------------------------------------------------------------
 
     async def register(
-        self, command: workflow.Register, actor: Actor, **row: Any
+        self, command: workflow.Register, actor: Actor, *, within: Within | None = None, **row: Any
     ) -> tuple[Ticket, TicketEvent]:
-        """Register a new ticket under a freshly allocated number (the command's is replaced)."""
+        """Register a new ticket under a freshly allocated number (the command's is replaced).
+
+        `within` runs in the registration's transaction (the API remembers its answer to an
+        `Idempotency-Key` there): if it raises, nothing is registered."""
         for attempt in range(NUMBER_ATTEMPTS):
             if attempt:
                 await asyncio.sleep(random.uniform(0, 0.002 * attempt))
@@ -364,6 +374,8 @@ class TicketStore:
                         None, _with_number(command, number), actor, now, self._policy)
                     assert isinstance(event, TicketRegistered)
                     await insert_registered(conn, ticket, event, **row)
+                    if within is not None:
+                        await within(conn, ticket, event)
             except IntegrityError:
                 continue  # another writer of this node took the number: allocate again
             self._metrics.committed(event, ticket)
@@ -375,11 +387,12 @@ class TicketStore:
 
     async def transition(
         self, ticket_no: str, command: workflow.Command, actor: Actor, expected_version: int,
-        guard: Guard | None = None,
+        guard: Guard | None = None, within: Within | None = None,
     ) -> tuple[Ticket, TicketEvent]:
         """Apply `command` to the ticket at `expected_version`; Conflict if it has moved on.
 
-        `guard` sees the loaded ticket first (the HTTP layer hides other units' tickets).
+        `guard` sees the loaded ticket first (the HTTP layer hides other units' tickets);
+        `within` runs in the transition's transaction, as in `register`.
         """
         async with self._engine.connect() as conn:
             ticket_id, ticket, events, synthesised = await self._load(conn, ticket_no)
@@ -405,6 +418,8 @@ class TicketStore:
                     await conn.execute(insert(ticket_events).values(
                         **_event_values(ticket_id, events[0])))
                 await conn.execute(insert(ticket_events).values(**_event_values(ticket_id, event)))
+                if within is not None:
+                    await within(conn, new, event)
                 if isinstance(event, FeedbackSubmitted):
                     await add_survey_task(conn, new, now)
                 if isinstance(event, Dispatched) and new.caller.confidential and new.caller.number:

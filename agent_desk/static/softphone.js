@@ -23,6 +23,16 @@ import './vendor/jssip.min.js';
 const JsSIP = globalThis.JsSIP;
 const watched = new WeakSet();  // peer connections whose remote track already has a sink
 
+// The backend hands a path (`/sip`: its own relay to Asterisk, so agents' PCs never reach
+// Asterisk's HTTP port, where ARI listens) or a full ws(s):// address. A path is resolved
+// against the page: ws:// beside http://, wss:// beside https://.
+export function socketUrl(wsUrl, base = globalThis.location?.href) {
+  if (/^wss?:\/\//.test(wsUrl)) return wsUrl;
+  const url = new URL(wsUrl, base);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url.href;
+}
+
 export class Softphone extends EventTarget {
   /**
    * @param {{wsUrl: string, sipUri: string, password: string, displayName?: string,
@@ -38,7 +48,7 @@ export class Softphone extends EventTarget {
     this.iceServers = iceServers;
     this.session = null;
     this._ua = new JsSIP.UA({
-      sockets: [new JsSIP.WebSocketInterface(wsUrl)],
+      sockets: [new JsSIP.WebSocketInterface(socketUrl(wsUrl))],
       uri: sipUri,
       password,
       display_name: displayName,

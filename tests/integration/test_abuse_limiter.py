@@ -261,13 +261,16 @@ async def test_lua_script_and_pure_policy_agree_on_random_traffic(screen: AbuseS
                 assert stored[d.decision_id] == d.audit
 
 
-async def test_per_caller_keys_carry_ttls(screen: AbuseScreen, redis_client: aioredis.Redis,
-                                          redis_key_prefix: str) -> None:
-    for _ in range(10):
-        await screen.decide(NUMBER, request_text="路灯坏了")
+async def test_every_abuse_key_carries_a_ttl(screen: AbuseScreen, redis_client: aioredis.Redis,
+                                            redis_key_prefix: str) -> None:
+    """Per-caller keys, and the global audit stream and measures list that name callers too
+    (PIPL: no caller's number in Redis without an expiry)."""
+    decisions = [await screen.decide(NUMBER, request_text="路灯坏了") for _ in range(10)]
+    assert any(d.new_measure for d in decisions)
     await screen.flag_harassment(NUMBER, agent="a", call_id="c")
-    keys = [k.decode() async for k in redis_client.scan_iter(match=f"{redis_key_prefix}abuse:{{*")]
-    assert len(keys) >= 6
+    keys = [k.decode() async for k in redis_client.scan_iter(match=f"{redis_key_prefix}abuse:*")]
+    assert len([k for k in keys if "abuse:{" in k]) >= 6
+    assert {f"{redis_key_prefix}abuse:audit", f"{redis_key_prefix}abuse:measures"} <= set(keys)
     for key in keys:
         assert await redis_client.pttl(key) > 0, key
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -63,8 +64,19 @@ def test_unreachable_asterisk_is_one_line(sqlite_url: str) -> None:
     port = free_tcp_port()
     result = run_hotline({"HOTLINE_DATABASE_URL": sqlite_url,
                           "HOTLINE_ARI_URL": f"http://127.0.0.1:{port}",
+                          "HOTLINE_ARI_PASSWORD": uuid.uuid4().hex,
                           "HOTLINE_ARI_CONNECT_TIMEOUT": "2"})
     assert_one_line_error(result, "ARI", "unreachable", str(port))
+
+
+@pytest.mark.parametrize("password", [None, "hotline"])
+def test_empty_or_known_ari_password_is_refused(sqlite_url: str, password: str | None) -> None:
+    """The shipped configuration has no ARI password, and the samples' is refused: whoever
+    reaches Asterisk's HTTP port with it could list, snoop and place calls (issue 25)."""
+    env = {"HOTLINE_DATABASE_URL": sqlite_url, "HOTLINE_ARI_URL": f"http://127.0.0.1:{free_tcp_port()}"}
+    if password is not None:
+        env["HOTLINE_ARI_PASSWORD"] = password
+    assert_one_line_error(run_hotline(env), "ari.password", "known default")
 
 
 def test_unreachable_redis_is_one_line(sqlite_url: str) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiohttp.test_utils import TestClient
 
-from kernel.clock import FixedClock
+from kernel.clock import HOTLINE_TZ, FixedClock
 from tests.integration.test_ticket_api import (  # noqa: F401  (fixtures)
     CALLBACK,
     DISPATCHER,
@@ -52,7 +52,10 @@ async def test_a_months_figures_come_from_the_tickets_events(client: TestClient,
                                       headers=DISPATCHER)).json()
     assert earlier["units"] == []
 
-    # The public disclosure: no token, unit names, never a caller or a ticket number.
+    # The public disclosure, once the month has ended: no token, unit names, never a caller or
+    # a ticket number.
+    assert (await client.get("/api/disclosure/2026-11.csv")).status == 404  # not ended yet
+    clock.now = datetime(2026, 12, 1, 0, 0, tzinfo=HOTLINE_TZ)
     csv_response = await client.get("/api/disclosure/2026-11.csv")
     assert csv_response.status == 200 and csv_response.content_type == "text/csv"
     text = await csv_response.text()

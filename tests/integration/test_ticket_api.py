@@ -226,7 +226,10 @@ async def test_evidence_is_uploaded_then_attached_and_never_dangles(
     for headers in (HOUSING, SUPERVISOR):
         response = await client.get(f"/api/evidence/{stored['sha256']}", headers=headers)
         assert response.status == 200 and await response.read() == photo
-        assert response.headers["Content-Type"] == "image/jpeg"
+        # An opaque download whatever the uploader claimed: evidence never renders on our origin.
+        assert response.headers["Content-Type"] == "application/octet-stream"
+        assert response.headers["Content-Disposition"].startswith("attachment;")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert (await client.get(f"/api/evidence/{stored['sha256']}", headers=ECOLOGY)).status == 404
     assert (await client.get(f"/api/evidence/{stored['sha256']}")).status == 401
     # Each read, and the refusal, is one row of the access audit (kernel.access_policy).
@@ -330,6 +333,10 @@ async def test_openapi_lists_every_route_and_command(client: TestClient) -> None
     schema_name = dispatch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert "lead_unit" in document["components"]["schemas"][schema_name.rsplit("/", 1)[1]][
         "properties"]
+    # Registration and every command take an Idempotency-Key (kernel/idempotency.py).
+    for path in ("/api/tickets", "/api/tickets/{no}/commands/dispatch"):
+        headers = [p["name"] for p in document["paths"][path]["post"]["parameters"] if p["in"] == "header"]
+        assert headers == ["Idempotency-Key"], path
 
 
 @pytest.mark.parametrize("payload", NUMBER_INJECTIONS)

@@ -51,18 +51,18 @@ async def test_killing_the_owner_node_during_20_live_calls_loses_none(
 ) -> None:
     owner = await bridge_factory(asterisk, postgres_url, redis_prefix=redis_key_prefix,
                                  env_overrides={"HOTLINE_NODE_ID": "N01"})
-    await _wait_for_readiness(owner.http_port, lambda status, body: status == 200
+    await _wait_for_readiness(owner, lambda status, body: status == 200
                               and "role" not in body["checks"]["ari"])
     standby = await bridge_factory(asterisk, postgres_url, redis_prefix=redis_key_prefix,
                                    env_overrides={"HOTLINE_NODE_ID": "N02"})
     # Ready once its ARI event socket is up (a moment after /health; longer on a busy machine).
-    body = await _wait_for_readiness(standby.http_port, lambda status, body: status == 200)
+    body = await _wait_for_readiness(standby, lambda status, body: status == 200)
     assert body["checks"]["ari"] == {"ok": True, "role": "standby", "owner": "N01"}, body
 
     calls = asyncio.create_task(_place_calls(asterisk, [f"13600000{i:03d}" for i in range(CALLS)]))
     await _wait_until_greeted(f"{redis_key_prefix}calls:active:N01", CALLS)
     owner.kill()
-    await _wait_for_readiness(standby.http_port, lambda status, body: status == 200
+    await _wait_for_readiness(standby, lambda status, body: status == 200
                               and "role" not in body["checks"]["ari"], timeout=20)
     assert not calls.done(), "calls dropped when their node died"
 

@@ -26,7 +26,7 @@ def test_unknown_placeholder_is_an_error() -> None:
 
 def test_shipped_templates_have_no_unfilled_placeholders() -> None:
     values = {k: "1" for k in ("instance", "name", "http_port", "sip_port", "rtp_start", "rtp_end",
-                               "ari_user", "ari_password", "ari_app")}
+                               "ari_user", "ari_password", "ari_app", "ari_allowed_origins")}
     for template in TEMPLATE_DIR.glob("*.conf"):
         assert "{{" not in render_template(template.read_text(), values), template.name
 
