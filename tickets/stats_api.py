@@ -35,7 +35,7 @@ _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 routes = web.RouteTableDef()
 
 
-def _month_bounds(month: str) -> tuple[datetime, datetime]:
+def month_bounds(month: str) -> tuple[datetime, datetime]:
     """The Beijing calendar month as a half-open interval of aware datetimes."""
     match = _MONTH.match(month)
     if match is None:
@@ -47,7 +47,7 @@ def _month_bounds(month: str) -> tuple[datetime, datetime]:
 
 
 async def _rows(request: web.Request, month: str) -> list[UnitMonth]:
-    start, end = _month_bounds(month)
+    start, end = month_bounds(month)
     events = await request.app[TICKET_STORE].events_of_tickets_active_between(start, end)
     return UnitStatistics().add_all(events).rows(month)
 

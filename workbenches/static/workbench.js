@@ -142,7 +142,8 @@ function historyLine(event) {
   if (data.lead_unit) extra.push(`牵头 ${unitName(data.lead_unit)}`);
   if (data.requested_deadline) extra.push(`申请延至 ${when(data.requested_deadline)}`);
   if (data.new_deadline) extra.push(`新时限 ${when(data.new_deadline)}`);
-  if (data.ground) extra.push(titles.ground[data.ground] || data.ground);
+  if (data.ground) extra.push(titles.ground[data.ground] || titles.escalation_ground[data.ground] || data.ground);
+  if (data.kind && titles.flag[data.kind]) extra.push(titles.flag[data.kind]);
   if (data.satisfaction) extra.push(titles.satisfaction[data.satisfaction] || data.satisfaction);
   const who = event.actor.unit ? `${unitName(event.actor.unit)} ${event.actor.id}` : event.actor.id;
   return el('li', {},
