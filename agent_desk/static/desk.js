@@ -292,6 +292,10 @@ function addFlag(parent, text) {
   parent.append(span);
 }
 
+/** The zh-CN names of the tickets' statuses, from the server (the workbenches' table, so that a
+ *  status reads the same on the desk and on every workbench); asked once, when first needed. */
+const ticketTitles = api('GET', '/api/workbench/titles').catch(() => ({status: {}}));
+
 async function loadHistory(number) {
   const list = $('history');
   list.textContent = '';
@@ -299,11 +303,12 @@ async function loadHistory(number) {
   try {
     const {tickets} = await api('GET', `/api/callers/${encodeURIComponent(number)}/tickets?limit=10`);
     if (tickets.some((t) => t.caller && t.caller.confidential)) addFlag($('incoming-flags'), '保密来电人');
+    const names = await ticketTitles;
     for (const t of tickets) {
       const item = document.createElement('li');
       const open = !['closed', 'archived'].includes(t.status);
       item.className = open ? 'open' : '';
-      item.textContent = `${t.ticket_no} ${TYPE_NAMES[t.ticket_type] || ''} ${t.summary || '（未填写摘要）'} · ${t.status}${open ? ' · 办理中' : ''}`;
+      item.textContent = `${t.ticket_no} ${TYPE_NAMES[t.ticket_type] || ''} ${t.summary || '（未填写摘要）'} · ${names.status[t.status] || t.status}`;
       list.append(item);
     }
     if (!tickets.length) list.textContent = '无历史工单';
@@ -699,8 +704,13 @@ function clearTicket() {
 }
 
 document.addEventListener('keydown', (e) => {
-  if ((e.key === 'Enter' || e.key === 'F2') && !$('answer').disabled && document.activeElement.tagName !== 'TEXTAREA'
-      && document.activeElement.tagName !== 'INPUT') { e.preventDefault(); $('answer').click(); }
+  // F2 answers from anywhere on the desk, a field with the focus included (it types nothing);
+  // Enter answers only outside the fields, where it is not someone's typing.
+  if (e.key === 'F2' && !$('answer').disabled) { e.preventDefault(); $('answer').click(); }
+  else if (e.key === 'Enter' && !$('answer').disabled && !['TEXTAREA', 'INPUT'].includes(document.activeElement.tagName)) {
+    e.preventDefault();
+    $('answer').click();
+  }
   else if (e.key === 'F4' && !$('hangup').disabled) { e.preventDefault(); $('hangup').click(); }
   else if (e.altKey && e.key === 'r') $('go-available').click();
   else if (e.altKey && e.key === 'b') $('go-break').click();

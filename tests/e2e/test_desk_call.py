@@ -177,7 +177,11 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             await desk.wait_for("the offer", "!document.getElementById('answer').disabled")
             assert CALLER in await desk.text("incoming-caller")
             await desk.wait_for("the caller's history", "document.getElementById('history').children.length > 0")
-            await page.click("#answer")
+            history = await desk.text("history")  # the earlier ticket's status in Chinese
+            assert "受理中" in history and "draft" not in history
+            # F2 answers from anywhere on the desk, a field with the focus included.
+            await page.focus("#kb-q")
+            await page.keyboard.press("F2")
             await desk.wait_for("the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
 
             # 3. Audio flows both ways: the caller's arrives in the browser and the agent's
