@@ -12,8 +12,8 @@ window.auditDebug = state;  // for people (and tests) inspecting the page
 const TIME = {timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
               minute: '2-digit', second: '2-digit', hour12: false};
 
-//: The words the capabilities write in a row's detail (English, as stored), in Chinese; the
-//: stored words stay in the cell's tooltip. Unknown words are shown as stored.
+// The words the capabilities write in a row's detail (English, as stored), in Chinese; the
+// stored words stay in the cell's tooltip. Unknown words are shown as stored.
 const WORDS = [
   [/^ticket and events(?=;|$)/, '工单及办理记录'], [/^number revealed(?=;|$)/, '查看保密来电号码'],
   [/^caller's tickets/, '来电人的历史工单'], [/^live transcript/, '实时转写'],
