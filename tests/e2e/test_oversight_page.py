@@ -163,6 +163,8 @@ async def test_the_supervisor_escalates_with_the_keyboard_lifts_a_restriction_an
     figures = await page.inner_text("#hotline-figures")
     assert "15 秒接通率" in figures and "放弃" in figures
     await shot(page, "oversight")
+    disclosure = await page.evaluate("fetch(document.getElementById('disclosure-csv').href).then(r => r.text())")
+    assert disclosure.startswith("month,unit,received") and "市住房和城乡建设局" in disclosure
 
     # The escalated ticket: Enter opens it, E goes to the ladder, Enter takes the step.
     row = "#board tr:has(td:text('媒体监督'))"
@@ -203,5 +205,12 @@ async def test_the_supervisor_escalates_with_the_keyboard_lifts_a_restriction_an
     await page.keyboard.press("Enter")
     await page.wait_for_selector("#restricted-empty:not(.hidden)", timeout=WAIT_MS)
     assert "已解除限制" in await page.inner_text("#messages")
+
+    # Last month: nothing happened, and the page says so.
+    last = await page.eval_on_selector("#month option:nth-child(2)", "o => o.value")
+    await page.select_option("#month", last)
+    await wait_for(page, "document.getElementById('units').innerText.includes('本月暂无承办单位的数据')",
+                   timeout=WAIT_MS)
+    assert "本月暂无数据" in await page.inner_text("#unit-charts")
     assert problems == []
     await context.close()
