@@ -3,12 +3,18 @@ in through the API as the pages would (cookie and CSRF token), before a browser 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from tests.page_sign_in import PASSWORD
+from hotline.settings import Settings
+from kernel.database import create_engine
+from tests.page_sign_in import PASSWORD, add_person
+from tests.whole_app import whole_app, whole_app_settings
 
 
 @dataclass
@@ -38,3 +44,23 @@ class StaffSession:
 
     async def close(self) -> None:
         await self.http.close()
+
+
+#: (username, role, unit, display name) of a person who may sign in.
+Person = tuple[str, str, str | None, str]
+
+
+@asynccontextmanager
+async def staff_site(tmp_path: Path, database_url: str, redis_prefix: str,
+                     people: Iterable[Person]) -> AsyncIterator[tuple[str, Settings]]:
+    """The whole backend (`hotline run`'s app) started, with these people's accounts: its base
+    address and its settings."""
+    settings = whole_app_settings(tmp_path, database_url, redis_prefix)
+    async with whole_app(settings) as client:
+        engine = create_engine(settings.database.url)
+        try:
+            for username, role, unit, name in people:
+                await add_person(engine, username, role, unit, display_name=name)
+        finally:
+            await engine.dispose()
+        yield str(client.make_url("")).rstrip("/"), settings

@@ -19,12 +19,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from kernel.database import create_engine
 from tests.browser_harness import wait_for
 from tests.e2e.test_oversight_page import HOUSING, URBAN, ticket
 from tests.e2e.test_pages_sign_in import browser, new_page  # noqa: F401  (the browser fixture)
-from tests.page_sign_in import WAIT_MS, add_person, sign_in
-from tests.staff_session import StaffSession
+from tests.page_sign_in import WAIT_MS, refused_the_page, sign_in
+from tests.staff_session import StaffSession, staff_site
 from tests.workbench_walk import shot
 
 #: A ticket number an auditor might paste: it is written to the audit (the search's own row).
@@ -40,20 +39,10 @@ class Site:
 @pytest.fixture
 async def site(tmp_path: Path, sqlite_url: str, redis_key_prefix: str,
                redis_client: aioredis.Redis) -> AsyncIterator[Site]:
-    from tests.whole_app import whole_app, whole_app_settings
-
-    settings = whole_app_settings(tmp_path, sqlite_url, redis_key_prefix)
-    async with whole_app(settings) as client:
-        engine = create_engine(settings.database.url)
-        try:
-            for username, role, unit, name in (
-                    ("zhou", "supervisor", None, "班长周敏"), ("pai", "dispatcher", None, "派单员王"),
-                    ("zhang", "unit", HOUSING, "住建局张"), ("wang", "unit", URBAN, "城管局王"),
-                    ("shen", "auditor", None, "审计员沈"), ("li", "agent", None, "话务员李娜")):
-                await add_person(engine, username, role, unit, display_name=name)
-        finally:
-            await engine.dispose()
-        base = str(client.make_url("")).rstrip("/")
+    async with staff_site(tmp_path, sqlite_url, redis_key_prefix, (
+            ("zhou", "supervisor", None, "班长周敏"), ("pai", "dispatcher", None, "派单员王"),
+            ("zhang", "unit", HOUSING, "住建局张"), ("wang", "unit", URBAN, "城管局王"),
+            ("shen", "auditor", None, "审计员沈"), ("li", "agent", None, "话务员李娜"))) as (base, _):
         people = {name: await StaffSession.open(base, name) for name in ("zhou", "pai", "zhang", "wang")}
         try:
             made = await ticket(people["zhou"], "13812345678", "小区电梯停运三天物业不修",
@@ -76,13 +65,8 @@ async def site(tmp_path: Path, sqlite_url: str, redis_key_prefix: str,
 async def test_an_agent_is_refused_the_audit_page_and_the_audit(site: Site, browser: Any) -> None:
     problems: list[str] = []
     context, page = await new_page(browser, problems)
-    await sign_in(page, site.base, "/", "li")
-    assert "审计" not in await page.inner_text("#session-bar")
+    await refused_the_page(page, site.base, "/", "li", "/audit", "审计")
     assert await page.evaluate("fetch('/api/audit').then(r => r.status)") == 403
-    await page.goto(f"{site.base}/audit")
-    await page.wait_for_url(f"{site.base}/signin?denied=/audit", timeout=WAIT_MS)
-    await page.wait_for_selector("#signed-in:not(.hidden)", timeout=WAIT_MS)
-    assert "不能使用页面 /audit" in (await page.text_content("#denied") or "")
     await context.close()
 
 

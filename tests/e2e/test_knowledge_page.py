@@ -18,12 +18,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from kernel.database import create_engine
 from tests.browser_harness import wait_for
 from tests.e2e.test_oversight_page import HOUSING, URBAN
 from tests.e2e.test_pages_sign_in import browser, new_page  # noqa: F401  (the browser fixture)
-from tests.page_sign_in import WAIT_MS, add_person, sign_in
-from tests.staff_session import StaffSession
+from tests.page_sign_in import WAIT_MS, refused_the_page, sign_in
+from tests.staff_session import StaffSession, staff_site
 from tests.workbench_walk import shot
 
 HOSTILE = "<img src=x onerror=\"window.pwned=1\"><b>加粗</b></script>"
@@ -43,19 +42,9 @@ def article(title: str, wording: str, review_by: str = "2027-06-30", **more: Any
 @pytest.fixture
 async def site(tmp_path: Path, sqlite_url: str, redis_key_prefix: str,
                redis_client: aioredis.Redis) -> AsyncIterator[Site]:
-    from tests.whole_app import whole_app, whole_app_settings
-
-    settings = whole_app_settings(tmp_path, sqlite_url, redis_key_prefix)
-    async with whole_app(settings) as client:
-        engine = create_engine(settings.database.url)
-        try:
-            for username, role, unit, name in (
-                    ("zhi", "kb_admin", None, "知识库管理员赵"), ("zhang", "unit", HOUSING, "住建局张"),
-                    ("li", "agent", None, "话务员李娜")):
-                await add_person(engine, username, role, unit, display_name=name)
-        finally:
-            await engine.dispose()
-        base = str(client.make_url("")).rstrip("/")
+    async with staff_site(tmp_path, sqlite_url, redis_key_prefix, (
+            ("zhi", "kb_admin", None, "知识库管理员赵"), ("zhang", "unit", HOUSING, "住建局张"),
+            ("li", "agent", None, "话务员李娜"))) as (base, _):
         admin, housing = await StaffSession.open(base, "zhi"), await StaffSession.open(base, "zhang")
         try:
             lift = (await housing.call("POST", "/api/kb/articles", article(
@@ -80,13 +69,8 @@ async def site(tmp_path: Path, sqlite_url: str, redis_key_prefix: str,
 async def test_an_agent_is_refused_the_knowledge_page_and_the_article_list(site: Site, browser: Any) -> None:
     problems: list[str] = []
     context, page = await new_page(browser, problems)
-    await sign_in(page, site.base, "/", "li")
-    assert "知识库" not in await page.inner_text("#session-bar")
+    await refused_the_page(page, site.base, "/", "li", "/knowledge", "知识库")
     assert await page.evaluate("fetch('/api/kb/articles').then(r => r.status)") == 403
-    await page.goto(f"{site.base}/knowledge")
-    await page.wait_for_url(f"{site.base}/signin?denied=/knowledge", timeout=WAIT_MS)
-    await page.wait_for_selector("#signed-in:not(.hidden)", timeout=WAIT_MS)
-    assert "不能使用页面 /knowledge" in (await page.text_content("#denied") or "")
     await context.close()
 
 

@@ -16,13 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from accounts.store import AccountStore
-from kernel.database import create_engine
-from kernel.roles import Role
 from kernel.schema import calls
-from tests.integration.test_access_matrix import PASSWORD_HASH
-from tests.integration.test_workbench_api import HOUSING, URBAN, Hotline, Person
-from tests.whole_app import whole_app, whole_app_settings
+from tests.integration.test_workbench_api import HOUSING, URBAN, Hotline, open_hotline
 
 PEOPLE = {"sup": ("supervisor", None), "pai": ("dispatcher", None), "li": ("agent", None),
           "shen": ("auditor", None), "zhi": ("kb_admin", None), "zhang": ("unit", HOUSING),
@@ -32,20 +27,9 @@ PEOPLE = {"sup": ("supervisor", None), "pai": ("dispatcher", None), "li": ("agen
 @pytest.fixture
 async def hotline(tmp_path: Path, database_url: str, redis_key_prefix: str,
                   redis_client: object) -> AsyncIterator[Hotline]:
-    settings = whole_app_settings(tmp_path, database_url, redis_key_prefix)
-    async with whole_app(settings) as client:
-        engine = create_engine(settings.database.url)
-        people = {}
-        try:
-            accounts = AccountStore(engine)
-            for username, (role, unit) in PEOPLE.items():
-                await accounts.add(username, username, Role(role), unit, PASSWORD_HASH)
-                secret, record = await accounts.create_session(username, remote=None, user_agent=None)
-                people[username] = Person(secret, record.csrf_token)
-            await _calls(engine)
-        finally:
-            await engine.dispose()
-        yield Hotline(client, people)
+    async with open_hotline(tmp_path, database_url, redis_key_prefix, PEOPLE) as (found, engine):
+        await _calls(engine)
+        yield found
 
 
 async def _calls(engine: Any) -> None:
