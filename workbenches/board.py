@@ -24,10 +24,12 @@ def level_name(level: SupervisionLevel) -> str:
 def supervision_json(level: SupervisionLevel, events: list[TicketEvent], now: datetime) -> dict[str, Any]:
     """A ticket's flags (kind, since, age), its escalations and the steps it may take next."""
     flags = [{"kind": e.kind.value, "at": e.occurred_at.isoformat(),
-              "age_seconds": max(0, int((now - e.occurred_at).total_seconds())), "by": e.actor.id}
+              "age_seconds": max(0, int((now - e.occurred_at).total_seconds())),
+              "by": {"id": e.actor.id, "role": e.actor.role.value}}
              for e in events if isinstance(e, SupervisionFlagged)]
     climbed = [{"from": level_name(e.from_level), "to": level_name(e.to_level), "ground": e.ground.value,
-                "at": e.occurred_at.isoformat(), "by": e.actor.id, "reason": e.reason}
+                "at": e.occurred_at.isoformat(), "by": {"id": e.actor.id, "role": e.actor.role.value},
+                "reason": e.reason}
                for e in events if isinstance(e, SupervisionEscalated)]
     return {
         "flags": flags,

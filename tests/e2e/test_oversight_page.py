@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,24 @@ from abuse.limiter import AbuseScreen
 from abuse.policy_file import policy_from_mapping
 from kernel.clock import HOTLINE_TZ
 from kernel.database import create_engine
+from kernel.roles import Actor, Role
 from kernel.schema import calls
+from supervision.job import SCANNER
 from tests.browser_harness import wait_for
 from tests.e2e.test_pages_sign_in import browser, new_page  # noqa: F401  (the browser fixture)
 from tests.page_sign_in import WAIT_MS, refused_the_page, sign_in
 from tests.staff_session import StaffSession, staff_site
 from tests.workbench_walk import shot
+from tickets.model import (
+    Caller,
+    Channel,
+    EscalationGround,
+    SupervisionFlagKind,
+    SupervisionLevel,
+    TicketType,
+)
+from tickets.store import TicketStore
+from tickets.workflow import Classify, Dispatch, Escalate, FlagForSupervision, Register, Sign
 
 HOUSING, URBAN = "city-housing", "city-urban-management"
 HOSTILE = "<img src=x onerror=\"window.pwned=1\"><b>加粗</b></script>"
@@ -53,6 +65,59 @@ async def ticket(staff: StaffSession, number: str, summary: str, content: str, u
     made = await staff.command(made, "classify", ticket_type="complaint", summary=summary, content=content,
                                location="东城区幸福小区")
     return await staff.command(made, "dispatch", lead_unit=unit)
+
+
+class Moment:
+    """A clock the test moves: the tickets' history happens over the past days."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+async def aged_supervised_tickets(url: str) -> None:
+    """Three tickets under supervision for days, as the workflow leaves them: taken in, dispatched,
+    signed, past their deadline, flagged by the scanner; one escalated to media two days ago."""
+    moment = Moment()
+    engine = create_engine(url)
+    try:
+        await _age(TicketStore(engine, "T01", clock=moment), moment)
+    finally:
+        await engine.dispose()
+
+
+async def _age(store: TicketStore, moment: Moment) -> None:
+    now = datetime.now(UTC)
+    agent, dispatcher, scanner = Actor("li", Role.AGENT), Actor("pai", Role.DISPATCHER), SCANNER
+    for days, number, summary, content, unit, kind in (
+            (11, "13812345678", "小区电梯停运三天物业不修",
+             "来电人反映幸福小区3号楼电梯停运三天，物业公司一直不修，老人上下楼困难。", HOUSING,
+             SupervisionFlagKind.OVERDUE),
+            (8, "13987654321", f"占道经营反复投诉{HOSTILE}", f"幸福路早市占道经营，多次投诉未解决。{HOSTILE}", URBAN,
+             SupervisionFlagKind.REPEATED),
+            (6, "13700001111", "夜间施工噪音扰民", "幸福路工地每晚施工到凌晨两点，多名居民反映。", URBAN,
+             SupervisionFlagKind.CLUSTERED)):
+        start = moment.at = now - timedelta(days=days, hours=3)
+        made, _ = await store.register(Register(ticket_no="", channel=Channel.PHONE, caller=Caller(number=number),
+                                                summary=summary), agent)
+        no = made.ticket_no
+        made, _ = await store.transition(no, Classify(ticket_type=TicketType.COMPLAINT, summary=summary,
+                                                      content=content, location="东城区幸福小区"), agent, made.version)
+        made, _ = await store.transition(no, Dispatch(lead_unit=unit, sign_deadline=start + timedelta(days=1),
+                                                      deadline=start + timedelta(days=5)), dispatcher, made.version)
+        moment.at = start + timedelta(hours=2)
+        staff = Actor({HOUSING: "zhang", URBAN: "wang"}[unit], Role.UNIT, unit)
+        made, _ = await store.transition(no, Sign(), staff, made.version)
+        moment.at = start + timedelta(days=5, hours=1)
+        made, _ = await store.transition(no, FlagForSupervision(kind=kind, reason="督办扫描"), scanner, made.version)
+        if kind is SupervisionFlagKind.OVERDUE:
+            moment.at = now - timedelta(days=2)
+            await store.transition(no, Escalate(to_level=SupervisionLevel.MEDIA,
+                                                ground=EscalationGround.UNRESOLVED_AFTER_HOTLINE,
+                                                reason="经热线督办一周仍未解决，转媒体监督"),
+                                   Actor("zhou", Role.SUPERVISOR), made.version)
 
 
 async def handled(staff: StaffSession, unit: StaffSession, summary: str, lead: str, *, satisfied: bool) -> None:
@@ -96,16 +161,7 @@ async def site(tmp_path: Path, sqlite_url: str, redis_key_prefix: str,
         sup, housing, urban = (await StaffSession.open(base, "zhou"), await StaffSession.open(base, "zhang"),
                                await StaffSession.open(base, "wang"))
         try:
-            lift = await ticket(sup, "13812345678", "小区电梯停运三天物业不修",
-                                "来电人反映幸福小区3号楼电梯停运三天，物业公司一直不修，老人上下楼困难。", HOUSING)
-            lift = await sup.command(lift, "flag-supervision", kind="overdue", reason="超期未办结")
-            await sup.command(lift, "escalate", to_level=2, ground="unresolved_after_hotline",
-                              reason="经热线督办一周仍未解决，转媒体监督")
-            stalls = await ticket(sup, "13987654321", f"占道经营反复投诉{HOSTILE}",
-                                  f"幸福路早市占道经营，多次投诉未解决。{HOSTILE}", URBAN)
-            await sup.command(stalls, "flag-supervision", kind="repeated", reason="诉求人多次反映未解决")
-            noise = await ticket(sup, "13700001111", "夜间施工噪音扰民", "幸福路工地每晚施工到凌晨两点。", URBAN)
-            await sup.command(noise, "flag-supervision", kind="clustered", reason="多名诉求人集中反映")
+            await aged_supervised_tickets(settings.database.url)
             for summary, unit, lead, satisfied in (("供暖温度不达标", housing, HOUSING, True),
                                                    ("楼道灯不亮", housing, HOUSING, True),
                                                    ("路边垃圾堆积", urban, URBAN, True),
@@ -157,6 +213,7 @@ async def test_the_supervisor_escalates_with_the_keyboard_lifts_a_restriction_an
     await page.keyboard.press("Enter")
     await page.wait_for_selector("#ladder form", timeout=WAIT_MS)
     assert "经热线督办一周仍未解决" in await page.inner_text("#supervision-history")
+    assert "督办扫描（系统）" in await page.inner_text("#supervision-history")
     steps = await page.eval_on_selector_all("#ladder h4", "hs => hs.map(h => h.textContent)")
     assert steps == ["升级至政务督查", "升级至人大、政协监督", "升级至移交纪检监察"]
     await page.keyboard.press("e")
@@ -191,8 +248,8 @@ async def test_the_supervisor_escalates_with_the_keyboard_lifts_a_restriction_an
     await page.wait_for_selector("#restricted-empty:not(.hidden)", timeout=WAIT_MS)
     assert "已解除限制" in await page.inner_text("#messages")
 
-    # Last month: nothing happened, and the page says so.
-    last = await page.eval_on_selector("#month option:nth-child(2)", "o => o.value")
+    # Two months back (the tickets began at most 11 days ago): nothing happened, and the page says so.
+    last = await page.eval_on_selector("#month option:nth-child(3)", "o => o.value")
     await page.select_option("#month", last)
     await wait_for(page, "document.getElementById('units').innerText.includes('本月暂无承办单位的数据')",
                    timeout=WAIT_MS)

@@ -84,7 +84,7 @@ async def test_a_flagged_ticket_is_on_the_board_with_its_flag_and_one_step_per_l
     assert [t["ticket_no"] for t in board] == [ticket["ticket_no"]]  # the unflagged one is not there
     entry = board[0]
     assert entry["supervision_level"] == "hotline" and [f["kind"] for f in entry["flags"]] == ["overdue"]
-    assert entry["flags"][0]["by"] == "sup" and entry["flags"][0]["age_seconds"] >= 0
+    assert entry["flags"][0]["by"] == {"id": "sup", "role": "supervisor"} and entry["flags"][0]["age_seconds"] >= 0
     assert {s["name"]: s["grounds"] for s in entry["next_steps"]} == {
         "media": ["unresolved_after_hotline"], "government_inspection": ["promised_not_done"],
         "peoples_congress_cppcc": ["high_public_attention", "low_satisfaction", "repeated_failed_rectification"],

@@ -10,7 +10,7 @@
 
 import {barChart, hourChart, percent} from '/workbench/charts.js';
 import {
-  $, api, chinese, command, duration, el, keyboardRows, left, readTicket, replaceRows, say, select, showError,
+  $, actorName, api, chinese, command, duration, el, keyboardRows, left, readTicket, replaceRows, say, select, showError,
   showSessionBar, ticketRow, ticketView, titles, typing, unitName, when,
 } from '/workbench/workbench.js';
 
@@ -80,7 +80,7 @@ function ladderStep(ticket, step) {
 }
 
 function supervisionLine(at, text, by) {
-  return el('li', {}, el('span', {class: 'who', text: `${when(at)} · ${by}`}), text);
+  return el('li', {}, el('span', {class: 'who', text: `${when(at)} · ${actorName(by)}`}), text);
 }
 
 async function openTicket(no) {
