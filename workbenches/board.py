@@ -23,17 +23,17 @@ def level_name(level: SupervisionLevel) -> str:
 
 def supervision_json(level: SupervisionLevel, events: list[TicketEvent], now: datetime) -> dict[str, Any]:
     """A ticket's flags (kind, since, age), its escalations and the steps it may take next."""
-    flags = [{"kind": e.kind.value, "at": e.occurred_at.isoformat(),
-              "age_seconds": max(0, int((now - e.occurred_at).total_seconds())),
-              "by": {"id": e.actor.id, "role": e.actor.role.value}}
-             for e in events if isinstance(e, SupervisionFlagged)]
+    flagged = [e for e in events if isinstance(e, SupervisionFlagged)]
+    ages = [max(0, int((now - e.occurred_at).total_seconds())) for e in flagged]
+    flags = [{"kind": e.kind.value, "at": e.occurred_at.isoformat(), "age_seconds": age,
+              "by": {"id": e.actor.id, "role": e.actor.role.value}} for e, age in zip(flagged, ages, strict=True)]
     climbed = [{"from": level_name(e.from_level), "to": level_name(e.to_level), "ground": e.ground.value,
                 "at": e.occurred_at.isoformat(), "by": {"id": e.actor.id, "role": e.actor.role.value},
                 "reason": e.reason}
                for e in events if isinstance(e, SupervisionEscalated)]
     return {
         "flags": flags,
-        "oldest_flag_seconds": max((f["age_seconds"] for f in flags), default=0),
+        "oldest_flag_seconds": max(ages, default=0),
         "escalations": climbed,
         "next_steps": [{"level": int(target), "name": level_name(target), "grounds": [g.value for g in grounds]}
                        for target, grounds in next_steps(level).items()],
