@@ -241,6 +241,22 @@ async def test_the_supervisor_escalates_with_the_keyboard_lifts_a_restriction_an
     assert "限制呼入" in await page.inner_text("#measure-facts")
     assert "短时内来电 4" in await page.inner_text("#measure-history")
     assert "短时内来电达到 4 次" in await page.inner_text("#restricted")
+    # Extended by a day, an appeal recorded (each with Enter in its field), then lifted.
+    before = await page.inner_text("#measure-facts")
+    await page.select_option("#extend-seconds", "86400")
+    await page.focus("#extend-reason")
+    await page.keyboard.press("Enter")  # no reason: said next to the field
+    assert await page.text_content("#extend-form [data-error-for=reason]") == "请填写理由。"
+    await page.keyboard.type("当日仍在反复拨打")
+    await page.keyboard.press("Enter")
+    await wait_for(page, "document.querySelector('#measure-history').innerText.includes('延长限制')", timeout=WAIT_MS)
+    assert await page.inner_text("#measure-facts") != before
+    await page.fill("#appeal-statement", "来电人称反映的是新发生的漏水问题，并非重复来电。")
+    await page.click("#appeal")
+    await wait_for(page, "document.querySelector('#measure-facts').innerText.includes('已申诉')", timeout=WAIT_MS)
+    assert "已申诉" in await page.inner_text("#restricted")
+    await wait_for(page, "document.querySelector('#measure-history').innerText.includes('新发生的漏水问题')",
+                   timeout=WAIT_MS)
     await shot(page, "oversight-restriction")
     await page.focus("#lift-reason")
     await page.keyboard.type("来电人反映的是新问题，已核实，解除限制")
