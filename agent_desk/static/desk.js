@@ -474,6 +474,16 @@ function setUnits(units) {
     option.textContent = `${u.unit_name || u.unit}${u.matter ? ` · ${u.matter}` : ''}`;
     select.append(option);
   }
+  suggestThreeWay(units.map((u) => u.unit));
+}
+
+/** The three-way list starts at the suggested units (those the directory can phone), the first
+ *  one chosen: the agent connects the likely unit without scrolling the whole directory. */
+function suggestThreeWay(codes) {
+  const select = $('tw-unit');
+  const offered = codes.map((code) => [...select.options].find((o) => o.value === code)).filter(Boolean);
+  for (const option of [...offered].reverse()) select.prepend(option);
+  if (offered.length) select.value = offered[0].value;
 }
 
 // ---- the live assist: suggestions applied to the form by the agent (one key or click) ------
@@ -493,6 +503,7 @@ const assist = new AssistPanel({
     }
     select.value = u.unit;
     state.edited.add('f-unit');  // chosen by the agent: the draft no longer changes it
+    suggestThreeWay([u.unit]);
     flash('f-unit');
   },
   type(value) {
