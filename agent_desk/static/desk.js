@@ -251,7 +251,13 @@ function setPhone(text, cls) {
 
 function setCallControls(on) {
   for (const id of ['hangup', 'mute', 'hold', 'dtmf', 'send-dtmf', 'tw-call', 'em-transfer']) $(id).disabled = !on;
-  if (!on) $('tw-leave').disabled = true;
+  if (!on) {
+    $('tw-leave').disabled = true;
+    // A call's end ends its mute and hold: the next call starts heard and connected.
+    setMuted(false, {tell: false});
+    setHeld(false, {tell: false});
+    state.talkSince = null;
+  }
 }
 
 // ---- the call -----------------------------------------------------------------------------
@@ -320,6 +326,7 @@ function onAnswered(call) {
   $('incoming').classList.add('hidden');
   $('answer').disabled = true;
   $('call-state').textContent = `通话中：${call.caller_number || ''}`;
+  state.talkSince = state.talkSince || Date.now();
   setCallControls(true);
 }
 
@@ -681,15 +688,26 @@ $('hangup').onclick = () => {
   if (state.call) send({type: 'call.hangup', call_id: state.call.call_id});
   else if (state.softphone) state.softphone.hangup();
 };
-let muted = false;
-$('mute').onclick = () => { muted = !muted; state.softphone.mute(muted); $('mute').textContent = muted ? '取消静音' : '静音'; };
-let held = false;
-$('hold').onclick = () => {
-  if (!state.call) return;
-  held = !held;
-  send({type: 'call.hold', call_id: state.call.call_id, on: held});
-  $('hold').textContent = held ? '取回' : '保持';
-};
+/** Muted and on hold are states the agent must see (the caller hears nothing, or music), each
+ *  with how long it has lasted; the button says how to leave it. */
+function setMuted(on, {tell = true} = {}) {
+  if (on === Boolean(state.mutedSince)) return;
+  state.mutedSince = on ? Date.now() : null;
+  if (tell && state.softphone) state.softphone.mute(on);
+  $('mute').textContent = on ? '取消静音' : '静音';
+  $('muted-flag').classList.toggle('hidden', !on);
+}
+
+function setHeld(on, {tell = true} = {}) {
+  if (on === Boolean(state.heldSince)) return;
+  state.heldSince = on ? Date.now() : null;
+  if (tell && state.call) send({type: 'call.hold', call_id: state.call.call_id, on});
+  $('hold').textContent = on ? '取回' : '保持';
+  $('held-flag').classList.toggle('hidden', !on);
+}
+
+$('mute').onclick = () => setMuted(!state.mutedSince);
+$('hold').onclick = () => { if (state.call) setHeld(!state.heldSince); };
 $('send-dtmf').onclick = () => { const d = $('dtmf').value.replace(/[^0-9*#]/g, ''); if (d) state.softphone.sendDtmf(d); $('dtmf').value = ''; };
 $('cb-refresh').onclick = loadCallbacks;
 for (const button of document.querySelectorAll('#cb-answer button')) {
@@ -734,10 +752,20 @@ document.addEventListener('keydown', (e) => {
   }
 });
 
+/** How long since `since` (ms), as 1:05 or 1:02:05. */
+function clock(since) {
+  const seconds = Math.max(0, Math.round((Date.now() - since) / 1000));
+  const [h, m, s] = [Math.floor(seconds / 3600), Math.floor(seconds / 60) % 60, seconds % 60];
+  return `${h ? `${h}:${String(m).padStart(2, '0')}` : m}:${String(s).padStart(2, '0')}`;
+}
+
 setInterval(() => {
   const since = state.statusSince;
   $('status-timer').textContent = since ? `${Math.max(0, Math.round((Date.now() - since) / 1000))} 秒` : '';
   $('acw-timer').textContent = state.acwSince ? `${Math.round((Date.now() - state.acwSince) / 1000)} 秒` : '';
+  $('call-timer').textContent = state.talkSince ? `通话时长 ${clock(state.talkSince)}` : '';
+  $('muted-flag').textContent = state.mutedSince ? `已静音 ${clock(state.mutedSince)}` : '';
+  $('held-flag').textContent = state.heldSince ? `保持中 ${clock(state.heldSince)}` : '';
 }, 1000);
 
 connect();

@@ -183,6 +183,15 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             await page.focus("#kb-q")
             await page.keyboard.press("F2")
             await desk.wait_for("the call", "document.getElementById('call-state').textContent.startsWith('通话中')")
+            # The call has its own timer; muting shows a muted state with its own, until unmuted.
+            await desk.wait_for("the call timer",
+                                "document.getElementById('call-timer').textContent.startsWith('通话时长 0:0')")
+            await page.keyboard.press("Alt+m")
+            await desk.wait_for("the muted state",
+                                "document.getElementById('muted-flag').textContent.startsWith('已静音 0:0')")
+            assert await desk.text("mute") == "取消静音"
+            await page.keyboard.press("Alt+m")
+            assert await page.is_hidden("#muted-flag") and await desk.text("mute") == "静音"
 
             # 3. Audio flows both ways: the caller's arrives in the browser and the agent's
             #    microphone is sent (WebRTC statistics of the page; both grow at 50 packets/s,
