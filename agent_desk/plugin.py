@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from agent_desk import desk, live_feed, supervisor, wallboard_feed
+from agent_desk import desk, hotline_month_api, live_feed, supervisor, wallboard_feed
 from agent_desk.hub import DeskHub
 from agent_desk.ports import DeskBackend, SupervisorBackend, WallboardSource
 from kernel import metrics
@@ -92,7 +92,8 @@ async def stop_listener(task: asyncio.Task[None], grace: float = 2.0) -> None:
 def _install_wallboard(app: web.Application, service: wallboard_feed.WallboardService) -> None:
     app[wallboard_feed.WALLBOARD] = service
     app.add_routes(wallboard_feed.routes)
-    contribute(app, wallboard_feed.operations())
+    app.add_routes(hotline_month_api.routes)
+    contribute(app, [*wallboard_feed.operations(), *hotline_month_api.operations()])
     metrics.serve(app).add_text(wallboard_feed.wallboard_exposition(service))
 
     async def run_board(_: web.Application) -> AsyncIterator[None]:

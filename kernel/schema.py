@@ -210,7 +210,11 @@ WORKBENCH_INDEXES: tuple[tuple[str, tuple[str, ...], TextClause, tuple[str, ...]
     ("ix_tickets_waiting_for_dispatch", ("updated_at", "ticket_no"), text(WAITING_FOR_DISPATCH), ()),
     ("ix_tickets_waiting_for_review", ("updated_at", "ticket_no"), text(WAITING_FOR_REVIEW), ()),
 )
-for _name, _columns, _where, _include in WORKBENCH_INDEXES:
+#: Open tickets under supervision (督办), for the supervisor's board (migration 0016,
+#: workbenches/board.py): flagged or escalated, not yet closed or archived.
+SUPERVISED_OPEN = "supervision_level > 0 AND status NOT IN ('closed', 'archived')"
+SUPERVISION_INDEX = ("ix_tickets_open_supervised", ("updated_at", "ticket_no"), text(SUPERVISED_OPEN), ())
+for _name, _columns, _where, _include in (*WORKBENCH_INDEXES, SUPERVISION_INDEX):
     Index(_name, *(tickets.c[c] for c in _columns), postgresql_where=_where, sqlite_where=_where,
           postgresql_include=list(_include))
 

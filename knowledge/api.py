@@ -1,6 +1,7 @@
 """HTTP API of the knowledge base (知识库 / 答复口径), an aiohttp route table.
 
     GET  /api/kb/search?q=...&district=...&unit=...&limit=20   published, in-force articles, best first
+    GET  /api/kb/articles?unit=&status=&limit=&offset=          every status, by unit (editors; a unit: its own)
     GET  /api/kb/articles/{id}                                  the article and its version history
     POST /api/kb/articles                                       create a draft
     PUT  /api/kb/articles/{id}                                  edit: {"expected_version": n, ...}
@@ -39,6 +40,7 @@ from knowledge.model import (
     MAX_TITLE,
     Article,
     ArticleContent,
+    ArticleStatus,
     ArticleVersion,
     SearchHit,
     StaleFlag,
@@ -218,6 +220,21 @@ async def search(request: web.Request) -> web.Response:
     return web.json_response({"query": query, "hits": [hit_json(h) for h in hits]})
 
 
+@routes.get("/api/kb/articles")
+async def list_articles(request: web.Request) -> web.Response:
+    """The knowledge admin's list: drafts and retired articles too, which search never shows."""
+    actor = _actor(request, *EDITORS)
+    unit = actor.unit if actor.role is Role.UNIT else (request.query.get("unit") or None)
+    status = request.query.get("status") or None
+    if status is not None and status not in {s.value for s in ArticleStatus}:
+        raise InvalidInput("unknown status", field="status", allowed=[s.value for s in ArticleStatus])
+    limit = int_query(request, "limit", 100, 1, 500)
+    offset = int_query(request, "offset", 0, 0, 1_000_000)
+    articles = await _store(request).list_articles(
+        unit=unit, status=ArticleStatus(status) if status else None, limit=limit, offset=offset)
+    return web.json_response({"articles": [article_json(a) for a in articles], "limit": limit, "offset": offset})
+
+
 @routes.get("/api/kb/articles/{article_id}")
 async def get_article(request: web.Request) -> web.Response:
     actor = _actor(request, *EVERYONE)
@@ -295,6 +312,9 @@ def operations() -> list[Operation]:
         Operation("get", "/api/kb/search", "Search published approved wording (答复口径)", everyone,
                   query=(("q", "string"), ("unit", "string"), ("district", "string"),
                          ("limit", "integer"))),
+        Operation("get", "/api/kb/articles", "Articles of every status, by unit", editors,
+                  query=(("unit", "string"), ("status", "string"), ("limit", "integer"), ("offset", "integer")),
+                  note=own),
         Operation("get", "/api/kb/articles/{article_id}", "An article with its versions", everyone,
                   note="a draft: its own unit and kb_admin"),
         Operation("post", "/api/kb/articles", "Write a draft article", editors, ArticleBody,

@@ -144,6 +144,20 @@ class KnowledgeStore:
         tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), " | ".join(tokens))
         return select(kb_articles).where(vector.op("@@")(tsquery)).order_by(func.ts_rank(vector, tsquery).desc())
 
+    async def list_articles(self, *, unit: str | None = None, status: ArticleStatus | None = None,
+                            limit: int = 100, offset: int = 0) -> list[Article]:
+        """Articles of every status, by unit then most recently changed: the knowledge admin's
+        list (a unit's: its own). Read off the owner_unit and status indexes."""
+        stmt = select(kb_articles)
+        if unit is not None:
+            stmt = stmt.where(kb_articles.c.owner_unit == unit)
+        if status is not None:
+            stmt = stmt.where(kb_articles.c.status == status.value)
+        stmt = stmt.order_by(kb_articles.c.owner_unit, kb_articles.c.updated_at.desc(), kb_articles.c.id)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt.limit(limit).offset(offset))).all()
+            return await self._articles(conn, rows)
+
     async def stale(self, today: date, *, unit: str | None = None) -> list[StaleFlag]:
         """Supervision flags for published articles past their review date."""
         stmt = select(kb_articles).where(

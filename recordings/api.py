@@ -1,6 +1,7 @@
 """HTTP API of calls and their recordings (an aiohttp route table).
 
-    GET /api/calls?from=&to=&caller=&agent=&ticket=&end_reason=&limit=&offset=
+    GET /api/calls?from=&to=&caller=&agent=&ticket=&end_reason=&abandoned=&limit=&offset=
+    GET /api/calls/end-reasons            the end reasons calls were stored with (the page's filter)
     GET /api/calls/{call_id}              the call, its tickets, events and transcript
     GET /api/calls/{call_id}/recording    the audio (HTTP Range, no-store); the recordings page's
                                           <audio> sends the session cookie, never a token in its address
@@ -22,7 +23,7 @@ from kernel import auth
 from kernel.access_policy import Read, Subject, decide, number_view, roles_for, shows_number
 from kernel.audit import audit_read, reader_of
 from kernel.auth import Principal
-from kernel.errors import NotFound, PermissionDenied
+from kernel.errors import InvalidInput, NotFound, PermissionDenied
 from kernel.openapi import SIGNED_IN, Operation
 from kernel.privacy import mask_name, normalize_number
 from recordings.query import int_query, text_query, when_query
@@ -119,7 +120,7 @@ async def list_calls(request: web.Request) -> web.Response:
         since=when_query(request, "from"), until=when_query(request, "to"),
         caller=(normalize_number(caller) or caller) if caller else None,
         agent=text_query(request, "agent"), ticket_no=text_query(request, "ticket", 32),
-        end_reason=text_query(request, "end_reason"),
+        end_reason=text_query(request, "end_reason"), abandoned=_flag(request, "abandoned"),
         limit=int_query(request, "limit", 50, 1, 500), offset=int_query(request, "offset", 0, 0, 1_000_000))
     found = await request.app[CALL_STORE].list_calls(query)
     # One row for the list; a search by a number is reading that caller's history of calls.
@@ -132,6 +133,21 @@ async def list_calls(request: web.Request) -> web.Response:
         "limit": query.limit, "offset": query.offset,
         "next_offset": query.offset + len(found) if len(found) == query.limit else None,
     })
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false")
+    if value not in ("true", "false"):
+        raise InvalidInput(f"{name} must be true or false", field=name)
+    return value == "true"
+
+
+@routes.get("/api/calls/end-reasons")
+async def end_reasons(request: web.Request) -> web.Response:
+    """No citizen's data: the words calls ended with, for the page's filter (not audited)."""
+    auth.require(request, LIST_CALLS)
+    return web.json_response({"end_reasons": await request.app[CALL_STORE].end_reasons()},
+                             headers={"Cache-Control": "no-store"})
 
 
 @routes.get("/api/calls/{call_id}")
@@ -184,8 +200,10 @@ def operations() -> list[Operation]:
         Operation("get", "/api/calls", "Calls, newest first; numbers masked where the reader may not hear the call",
                   LIST_CALLS,
                   query=(("from", "string"), ("to", "string"), ("caller", "string"), ("agent", "string"),
-                         ("ticket", "string"), ("end_reason", "string"), ("limit", "integer"),
-                         ("offset", "integer"))),
+                         ("ticket", "string"), ("end_reason", "string"), ("abandoned", "boolean"),
+                         ("limit", "integer"), ("offset", "integer"))),
+        Operation("get", "/api/calls/end-reasons", "The end reasons calls were stored with (the filter's values)",
+                  LIST_CALLS),
         Operation("get", "/api/calls/{call_id}", "A call with its tickets, events and transcript (audited)",
                   SIGNED_IN, note=hearers),
         Operation("get", "/api/calls/{call_id}/recording",

@@ -68,6 +68,9 @@ class CallFilter:
     agent: str | None = None
     ticket_no: str | None = None
     end_reason: str | None = None
+    #: Only callers who gave up waiting: queued, answered by no one, no message left (the
+    #: wallboard's rule, agent_desk/wallboard.py). Their end reason says only how the line closed.
+    abandoned: bool = False
     limit: int = 50
     offset: int = 0
 
@@ -90,6 +93,9 @@ class CallStore:
             statement = statement.where(c.agent_id == query.agent)
         if query.end_reason:
             statement = statement.where(c.end_reason == query.end_reason)
+        if query.abandoned:
+            messages = select(tickets.c.call_id).where(tickets.c.origin == "message", tickets.c.call_id.is_not(None))
+            statement = statement.where(c.queue_seconds.is_not(None), c.agent_id.is_(None), c.id.not_in(messages))
         if query.ticket_no:
             statement = statement.where(c.id.in_(
                 select(tickets.c.call_id).where(tickets.c.ticket_no == query.ticket_no)))
@@ -98,6 +104,14 @@ class CallStore:
             rows = (await conn.execute(statement)).mappings().all()
             by_call = await self._tickets(conn, [row["id"] for row in rows])
         return [_summary(row, by_call.get(row["id"], ())) for row in rows]
+
+    async def end_reasons(self) -> list[str]:
+        """Every end reason a call was stored with (the call path's own words and Asterisk's
+        hang-up causes): what the recordings page's filter offers, so that each finds calls."""
+        async with self._engine.connect() as conn:
+            found = await conn.execute(select(calls.c.end_reason).where(calls.c.end_reason.is_not(None))
+                                       .distinct().order_by(calls.c.end_reason))
+        return [str(reason) for reason in found.scalars()]
 
     async def get_call(self, call_id: str) -> CallSummary:
         async with self._engine.connect() as conn, conn.begin():

@@ -63,3 +63,14 @@ class AddressLog:
     def with_tokens(self) -> list[str]:
         """The addresses that carried a token (none should)."""
         return [a for a in self.addresses if "access_token" in a or "token=" in a.lower()]
+
+
+async def refused_the_page(page: Any, base: str, home: str, username: str, path: str, title: str) -> None:
+    """`username` signs in on their own page `home`: the navigation does not offer `title`, and
+    opening `path` anyway is refused with the sign-in page saying so."""
+    await sign_in(page, base, home, username)
+    assert title not in await page.inner_text("#session-bar")
+    await page.goto(f"{base}{path}")
+    await page.wait_for_url(f"{base}/signin?denied={path}", timeout=WAIT_MS)
+    await page.wait_for_selector("#signed-in:not(.hidden)", timeout=WAIT_MS)
+    assert f"不能使用页面 {path}" in (await page.text_content("#denied") or "")

@@ -81,3 +81,14 @@ def escalation_history(events: Iterable[TicketEvent]) -> list[EscalationStep]:
         for e in events
         if isinstance(e, SupervisionEscalated)
     ]
+
+
+def next_steps(current: SupervisionLevel) -> dict[SupervisionLevel, list[EscalationGround]]:
+    """Every level a ticket at `current` may be moved to, with the grounds that allow it: what a
+    supervisor's board offers, one action per level, so that it never offers a refused step."""
+    steps: dict[SupervisionLevel, list[EscalationGround]] = {}
+    for target in SupervisionLevel:
+        grounds = [g for g in EscalationGround if escalation_refusal(current, target, g) is None]
+        if grounds:
+            steps[target] = grounds
+    return steps

@@ -72,7 +72,7 @@ NOT_REACHED: dict[str, str] = {"no_answer": "无人接听", "busy": "占线", "s
 routes = web.RouteTableDef()
 
 
-def _actor(request: web.Request, roles: frozenset[Role]) -> Actor:
+def actor_of(request: web.Request, roles: frozenset[Role]) -> Actor:
     principal = auth.require(request, {r.value for r in roles})
     return Actor(principal.user, Role(principal.role), principal.unit)
 
@@ -106,7 +106,7 @@ async def get_titles(request: web.Request) -> web.Response:
 Queue = Callable[[WorkbenchQueries, int], Awaitable[list[Ticket]]]
 
 
-async def _audit_list(request: web.Request, what: str, found: list[Ticket]) -> None:
+async def audit_list(request: web.Request, what: str, found: list[Ticket]) -> None:
     """A workbench list is a ticket list read (`Read.TICKET_LIST`): one audit row per read."""
     principal = auth.principal_of(request)
     await audit_read(request, principal, decide(reader_of(principal), Read.TICKET_LIST),
@@ -114,9 +114,9 @@ async def _audit_list(request: web.Request, what: str, found: list[Ticket]) -> N
 
 
 async def _queue(request: web.Request, which: Queue) -> web.Response:
-    actor = _actor(request, DISPATCH_DESK)
+    actor = actor_of(request, DISPATCH_DESK)
     found = await which(request.app[QUERIES], int_query(request, "limit", 100, 1, 500))
-    await _audit_list(request, which.__name__.replace("_", " "), found)
+    await audit_list(request, which.__name__.replace("_", " "), found)
     now = request.app[TICKETS].now()
     return web.json_response({"tickets": [list_entry(t, actor, now) for t in found], "now": now.isoformat()})
 
@@ -135,7 +135,7 @@ async def review_queue(request: web.Request) -> web.Response:
 async def deadline_preview(request: web.Request) -> web.Response:
     """The deadlines a dispatch to `?unit=` would set now (the dispatch computes them the same
     way, from the catalogue and the working-day calendar)."""
-    _actor(request, DISPATCH_DESK)
+    actor_of(request, DISPATCH_DESK)
     unit = request.query.get("unit", "")
     catalogue = request.app[CATALOGUE]
     if unit not in catalogue.units:
@@ -183,11 +183,11 @@ INBOX_PAGE, INBOX_EXPORT = 100, 5000
 
 
 async def _inbox(request: web.Request, default: int) -> tuple[list[dict[str, Any]], int]:
-    actor = _actor(request, UNIT_DESK)
+    actor = actor_of(request, UNIT_DESK)
     assert actor.unit is not None  # a unit principal always has its unit (kernel.auth)
     limit = int_query(request, "limit", default, 1, INBOX_EXPORT)
     found = await request.app[QUERIES].unit_inbox(actor.unit, limit)
-    await _audit_list(request, "unit inbox", found)
+    await audit_list(request, "unit inbox", found)
     now = request.app[TICKETS].now()
     return [list_entry(t, actor, now) for t in found], limit
 
@@ -227,7 +227,7 @@ def _task_id(request: web.Request) -> str:
 
 @routes.post("/api/workbench/callbacks/{id}/answer")
 async def callback_answer(request: web.Request) -> web.Response:
-    actor = _actor(request, CALLBACK_DESK)
+    actor = actor_of(request, CALLBACK_DESK)
     body = await read_body(request, AnswerBody)
     if body.satisfaction is Satisfaction.UNSATISFIED and not body.reason:
         raise InvalidInput("请填写不满意的原因", field="reason")
@@ -243,7 +243,7 @@ async def callback_answer(request: web.Request) -> web.Response:
 
 @routes.post("/api/workbench/callbacks/{id}/not-reached")
 async def callback_not_reached(request: web.Request) -> web.Response:
-    actor = _actor(request, CALLBACK_DESK)
+    actor = actor_of(request, CALLBACK_DESK)
     body = await read_body(request, NotReachedBody)
     service = request.app[CALLBACKS]
     if body.retry_minutes is not None:

@@ -18,15 +18,21 @@ from sqlalchemy import select, text, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.schema import (
+    SUPERVISED_OPEN,
     UNIT_OPEN_COOPERATING,
     UNIT_OPEN_LEAD,
     WAITING_FOR_DISPATCH,
     WAITING_FOR_REVIEW,
+    ticket_events,
     tickets,
     transcript_segments,
 )
+from tickets.events import SupervisionEscalated, SupervisionFlagged, TicketEvent
 from tickets.model import Ticket
-from tickets.store import cooperates, ticket_from_row
+from tickets.store import cooperates, event_from_row, ticket_from_row
+
+#: The events the supervisor's board shows of a supervised ticket: its flags and its climb.
+SUPERVISION_EVENTS = (SupervisionFlagged.__name__, SupervisionEscalated.__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,13 @@ def unit_inbox_statement(unit: str, limit: int) -> Any:
     return select(merged).order_by(merged.c.deadline.asc().nulls_last(), merged.c.ticket_no).limit(limit)
 
 
+def supervised_statement(limit: int) -> Any:
+    """Open tickets under supervision (督办), the longest unchanged first: those are the ones
+    the board must push (migration 0016's index, in its order)."""
+    return (select(tickets).where(text(SUPERVISED_OPEN))
+            .order_by(tickets.c.updated_at, tickets.c.ticket_no).limit(limit))
+
+
 class WorkbenchQueries:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -80,6 +93,23 @@ class WorkbenchQueries:
 
     async def unit_inbox(self, unit: str, limit: int) -> list[Ticket]:
         return await self._rows(unit_inbox_statement(unit, limit))
+
+    async def supervised(self, limit: int) -> list[Ticket]:
+        return await self._rows(supervised_statement(limit))
+
+    async def supervision_events(self, ticket_nos: list[str]) -> dict[str, list[TicketEvent]]:
+        """The flags and escalations of these tickets, oldest first (the events' ticket index)."""
+        found: dict[str, list[TicketEvent]] = {no: [] for no in ticket_nos}
+        if not ticket_nos:
+            return found
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(
+                select(ticket_events).where(ticket_events.c.ticket_no.in_(ticket_nos),
+                                            ticket_events.c.event_type.in_(SUPERVISION_EVENTS))
+                .order_by(ticket_events.c.ticket_no, ticket_events.c.version))).all()
+        for row in rows:
+            found[row.ticket_no].append(event_from_row(row))
+        return found
 
     async def transcript_excerpt(self, call_id: str, limit: int) -> list[TranscriptLine]:
         """The first lines of a call's transcript, in the order they were spoken."""

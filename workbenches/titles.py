@@ -5,7 +5,20 @@ the pages, the CSV export and any later page read one table. Pure: no I/O.
 
 from __future__ import annotations
 
-from tickets.model import Satisfaction, TerminationGround, TicketStatus, TicketType, Urgency
+from abuse.policy import AuditEvent, Level, Signal
+from accounts.model import ROLE_TITLES
+from kernel.access_policy import AccessKind
+from knowledge.model import ArticleStatus
+from tickets.model import (
+    EscalationGround,
+    Satisfaction,
+    SupervisionFlagKind,
+    SupervisionLevel,
+    TerminationGround,
+    TicketStatus,
+    TicketType,
+    Urgency,
+)
 from workbenches.marks import DeadlineMark
 
 STATUS_TITLES: dict[str, str] = {
@@ -56,8 +69,78 @@ REQUEST_TITLES: dict[str, str] = {
 }
 
 
+#: Why a ticket is under supervision (临沂条例第三十条).
+FLAG_TITLES: dict[str, str] = {
+    SupervisionFlagKind.REFUSED_ACCEPTANCE: "拒不接收工单", SupervisionFlagKind.OVERDUE: "超期未办结",
+    SupervisionFlagKind.REPEATED: "多次反映未解决", SupervisionFlagKind.CLUSTERED: "集中反映同类诉求",
+    SupervisionFlagKind.STALE_KNOWLEDGE: "知识库更新不及时", SupervisionFlagKind.OTHER: "其他",
+}
+
+#: The supervision ladder, by the names the ticket API gives (`supervision_level`).
+LEVEL_TITLES: dict[str, str] = {
+    SupervisionLevel.NONE.name.lower(): "未督办", SupervisionLevel.HOTLINE.name.lower(): "热线督办",
+    SupervisionLevel.MEDIA.name.lower(): "媒体监督", SupervisionLevel.GOVERNMENT_INSPECTION.name.lower(): "政务督查",
+    SupervisionLevel.PEOPLES_CONGRESS_CPPCC.name.lower(): "人大、政协监督",
+    SupervisionLevel.DISCIPLINE_INSPECTION.name.lower(): "移交纪检监察",
+}
+
+ESCALATION_GROUND_TITLES: dict[str, str] = {
+    EscalationGround.HOTLINE_SUPERVISION: "符合热线督办情形",
+    EscalationGround.UNRESOLVED_AFTER_HOTLINE: "经热线督办仍未解决",
+    EscalationGround.UNRESOLVED_AFTER_MEDIA: "经媒体监督仍未有效解决",
+    EscalationGround.PROMISED_NOT_DONE: "承诺办理但未办理",
+    EscalationGround.HIGH_PUBLIC_ATTENTION: "反映量大、关注度高",
+    EscalationGround.LOW_SATISFACTION: "满意率低、造成不良影响",
+    EscalationGround.REPEATED_FAILED_RECTIFICATION: "多次整改不到位",
+    EscalationGround.MISCONDUCT: "推诿扯皮、不作为、乱作为",
+}
+
+#: The anti-abuse ladder and its audit trail (`abuse/`).
+ABUSE_LEVEL_TITLES: dict[str, str] = {
+    Level.ALLOW: "正常", Level.WARN: "提醒", Level.SENIOR_QUEUE: "转资深话务员", Level.RESTRICT: "限制呼入",
+    Level.SUPERVISOR_REVIEW: "待班长审核",
+}
+ABUSE_EVENT_TITLES: dict[str, str] = {
+    AuditEvent.DECISION: "系统判定",
+    AuditEvent.HARASSMENT_FLAG: "坐席标记骚扰",
+    AuditEvent.LONG_OCCUPATION: "长时间占线",
+    AuditEvent.LIFT: "解除限制",
+    AuditEvent.EXTEND: "延长限制",
+    AuditEvent.APPEAL: "申诉",
+}
+ABUSE_SIGNAL_TITLES: dict[str, str] = {
+    Signal.CALLS_SHORT: "短时内来电", Signal.CALLS_MEDIUM: "一日内来电", Signal.CALLS_LONG: "一周内来电",
+    Signal.REPEATS: "重复诉求", Signal.LONG_OCCUPATIONS: "长时间占线", Signal.HARASSMENT_FLAGS: "被标记骚扰",
+    "prior_restrictions": "此前被限制",
+}
+
+#: What an access-audit row says was read (`kernel.access_policy.AccessKind`).
+ACCESS_KIND_TITLES: dict[str, str] = {
+    AccessKind.RECORDING: "通话录音",
+    AccessKind.TRANSCRIPT: "通话转写",
+    AccessKind.CALLER_HISTORY: "来电人历史",
+    AccessKind.CONFIDENTIAL_IDENTITY: "保密来电人身份",
+    AccessKind.LIVE_CALL: "监听通话",
+    AccessKind.ACCOUNT: "账号变更",
+    AccessKind.TICKET: "工单",
+    AccessKind.CALL: "通话列表",
+    AccessKind.CALLBACK: "回访列表",
+    AccessKind.ABUSE: "防骚扰记录",
+    AccessKind.EVIDENCE: "证明材料",
+    AccessKind.AUDIT: "审计日志",
+}
+
+ARTICLE_STATUS_TITLES: dict[str, str] = {
+    ArticleStatus.DRAFT: "草稿", ArticleStatus.PUBLISHED: "已发布", ArticleStatus.RETIRED: "已下架",
+}
+
+
 def titles() -> dict[str, dict[str, str]]:
     """Every table, for the pages (`GET /api/workbench/titles`)."""
     return {"status": STATUS_TITLES, "ticket_type": TYPE_TITLES, "urgency": URGENCY_TITLES,
             "mark": MARK_TITLES, "satisfaction": SATISFACTION_TITLES, "ground": GROUND_TITLES,
-            "event": EVENT_TITLES, "request": REQUEST_TITLES}
+            "event": EVENT_TITLES, "request": REQUEST_TITLES, "flag": FLAG_TITLES, "level": LEVEL_TITLES,
+            "escalation_ground": ESCALATION_GROUND_TITLES, "abuse_level": ABUSE_LEVEL_TITLES,
+            "abuse_event": ABUSE_EVENT_TITLES, "abuse_signal": ABUSE_SIGNAL_TITLES,
+            "access_kind": ACCESS_KIND_TITLES, "article_status": ARTICLE_STATUS_TITLES,
+            "role": {str(role): title for role, title in ROLE_TITLES.items()}}

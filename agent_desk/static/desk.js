@@ -283,17 +283,12 @@ function setHeld(on) {
   $('hold').setAttribute('aria-pressed', String(on));
 }
 
-function seconds(since) {
-  const total = Math.max(0, Math.round((Date.now() - since) / 1000));
-  return `${Math.floor(total / 60)}:${String(total % 60).padStart(2, '0')}`;
-}
-
 function showLineState() {
   const parts = [];
-  if (state.heldSince) parts.push(`保持中 ${seconds(state.heldSince)}`);
-  if (state.mutedSince) parts.push(`静音中 ${seconds(state.mutedSince)}`);
+  if (state.heldSince) parts.push(`保持中 ${clock(state.heldSince)}`);
+  if (state.mutedSince) parts.push(`静音中 ${clock(state.mutedSince)}`);
   $('line-state').textContent = parts.join(' · ');
-  $('call-timer').textContent = state.callSince ? `通话时长 ${seconds(state.callSince)}` : '';
+  $('call-timer').textContent = state.callSince ? `通话时长 ${clock(state.callSince)}` : '';
 }
 
 // ---- the call -----------------------------------------------------------------------------
@@ -334,6 +329,10 @@ function addFlag(parent, text) {
   parent.append(span);
 }
 
+/** The zh-CN names of the tickets' statuses, from the server (the workbenches' table, so that a
+ *  status reads the same on the desk and on every workbench); asked once, when first needed. */
+const ticketTitles = api('GET', '/api/workbench/titles').catch(() => ({status: {}}));
+
 async function loadHistory(number) {
   const list = $('history');
   list.textContent = '';
@@ -341,11 +340,12 @@ async function loadHistory(number) {
   try {
     const {tickets} = await api('GET', `/api/callers/${encodeURIComponent(number)}/tickets?limit=10`);
     if (tickets.some((t) => t.caller && t.caller.confidential)) addFlag($('incoming-flags'), '保密来电人');
+    const names = await ticketTitles;
     for (const t of tickets) {
       const item = document.createElement('li');
       const open = !['closed', 'archived'].includes(t.status);
       item.className = open ? 'open' : '';
-      item.textContent = `${t.ticket_no} ${TYPE_NAMES[t.ticket_type] || ''} ${t.summary || '（未填写摘要）'} · ${t.status}${open ? ' · 办理中' : ''}`;
+      item.textContent = `${t.ticket_no} ${TYPE_NAMES[t.ticket_type] || ''} ${t.summary || '（未填写摘要）'} · ${names.status[t.status] || t.status}`;
       list.append(item);
     }
     if (!tickets.length) list.textContent = '无历史工单';
@@ -540,6 +540,7 @@ const assist = new AssistPanel({
     }
     select.value = u.unit;
     state.edited.add('f-unit');  // chosen by the agent: the draft no longer changes it
+    if (!state.threeWayUnit) orderThreeWay([u.unit]);  // the applied unit leads the three-way list
     flash('f-unit');
   },
   type(value) {
@@ -772,6 +773,13 @@ document.addEventListener('keydown', (e) => {
     applyAssist(ASSIST_KEYS[e.code]);
   }
 });
+
+/** How long since `since` (ms), as 1:05 or 1:02:05. */
+function clock(since) {
+  const seconds = Math.max(0, Math.round((Date.now() - since) / 1000));
+  const [h, m, s] = [Math.floor(seconds / 3600), Math.floor(seconds / 60) % 60, seconds % 60];
+  return `${h ? `${h}:${String(m).padStart(2, '0')}` : m}:${String(s).padStart(2, '0')}`;
+}
 
 setInterval(() => {
   const since = state.statusSince;

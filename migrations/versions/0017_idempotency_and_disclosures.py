@@ -8,7 +8,7 @@ answer once it succeeded, and when the key expires.
 events and served from here afterwards (tickets/disclosure.py).
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from kernel.schema import UtcDateTime
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -12,7 +12,19 @@ import {api as sessionApi, chinese, showSessionBar, stillSignedIn, signInAgain} 
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 20;
-const END_REASONS = {caller_hangup: '来电人挂机', agent_hangup: '坐席挂机', message_left: '留言'};
+// The words calls end with, as the call path stores them (telephony/call_flow.py: its own, and
+// Asterisk's hang-up causes), in Chinese. The filter offers exactly the stored ones
+// (GET /api/calls/end-reasons); one not named here is shown as stored.
+const END_REASONS = {
+  hangup: '挂机', 'Normal Clearing': '正常挂机', 'Normal, unspecified': '正常结束', 'User busy': '用户忙',
+  'No user responding': '无人应答', 'No answer': '无人接听', 'Call Rejected': '拒接', 'Subscriber absent': '用户不在服务区',
+  'Unallocated (unassigned) number': '空号', 'Circuit/channel congestion': '线路拥塞', Unknown: '原因不明',
+  gone_during_setup: '接通前挂断', ended_while_bridge_away: '媒体服务中断后结束',
+  message_while_backend_away: '系统故障期间留言', message_left: '留言',
+  caller_hangup: '来电人挂机', agent_hangup: '坐席挂机',
+};
+// Not an end reason: callers who hung up while waiting (`abandoned=true`).
+const ABANDONED = 'abandoned';
 const SCREEN_NAMES = {allow: '正常', warn: '已提醒', senior_queue: '资深队列', restrict: '受限', supervisor_review: '待复核'};
 const SPEAKERS = {caller: '来电人', agent: '坐席'};
 
@@ -50,11 +62,14 @@ function seconds(value) {
 
 function query() {
   const params = new URLSearchParams({limit: String(PAGE), offset: String(state.offset)});
-  const fields = {from: 'q-from', caller: 'q-caller', agent: 'q-agent', ticket: 'q-ticket', end_reason: 'q-end-reason'};
+  const fields = {from: 'q-from', caller: 'q-caller', agent: 'q-agent', ticket: 'q-ticket'};
   for (const [name, id] of Object.entries(fields)) {
     const value = $(id).value.trim();
     if (value) params.set(name, value);
   }
+  const ending = $('q-end-reason').value;
+  if (ending === ABANDONED) params.set('abandoned', 'true');
+  else if (ending) params.set('end_reason', ending.slice('reason:'.length));
   const to = $('q-to').value;
   if (to) {  // the end date is inclusive: up to the start of the next day
     const next = new Date(`${to}T00:00:00+08:00`);
@@ -200,5 +215,20 @@ $('search').addEventListener('submit', (event) => { event.preventDefault(); stat
 $('prev').addEventListener('click', () => { state.offset = Math.max(0, state.offset - PAGE); search(); });
 $('next').addEventListener('click', () => { if (state.nextOffset !== null) { state.offset = state.nextOffset; search(); } });
 
+/** The end-reason filter: every reason a stored call has, and the callers who gave up waiting. */
+async function loadEndReasons() {
+  let data;
+  try {
+    data = await api('/api/calls/end-reasons');
+  } catch (error) {
+    say(`结束原因读取失败：${chinese(error)}`, true);
+    return;
+  }
+  const option = (value, text) => Object.assign(document.createElement('option'), {value, textContent: text});
+  $('q-end-reason').replaceChildren(option('', '全部'), option(ABANDONED, '放弃（排队中挂机）'),
+    ...data.end_reasons.map((reason) => option(`reason:${reason}`, END_REASONS[reason] || reason)));
+}
+
 showSessionBar($('session-bar'));
+loadEndReasons();
 search();

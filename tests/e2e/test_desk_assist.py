@@ -132,6 +132,9 @@ async def test_the_assist_panel_fills_from_the_callers_speech_and_applies_with_o
                 unit: document.getElementById('f-unit').value})""")
             assert form["type"] == "complaint" and form["district"] == "蒙阴县", form
             assert form["unit"] == UNIT and "蒙阴街道" in form["location"], form
+            # The three-way list starts at that unit: one click connects it.
+            assert await page.input_value("#tw-unit") == UNIT
+            assert await page.evaluate("document.getElementById('tw-unit').options[0].value") == UNIT
             await page.keyboard.press("Alt+KeyJ")
             assert (await page.input_value("#f-answer")).startswith("您好，噪音扰民")
             assert "噪音扰民投诉渠道" in await desk.text("kb-used")

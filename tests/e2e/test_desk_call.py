@@ -177,6 +177,8 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
             await desk.wait_for("the offer", "!document.getElementById('answer').disabled")
             assert CALLER in await desk.text("incoming-caller")
             await desk.wait_for("the caller's history", "document.getElementById('history').children.length > 0")
+            history = await desk.text("history")  # the earlier ticket's status in Chinese
+            assert "受理中" in history and "draft" not in history
             # F2 answers from anywhere, even while the agent types in the form.
             await page.focus("#f-summary")
             await page.keyboard.press("F2")

@@ -100,6 +100,13 @@ async def test_the_transcript_line_under_the_playhead_is_highlighted(
             await sign_in(page, f"http://127.0.0.1:{server.port}", "/recordings", "sup1")
             await shown("call list", f"document.querySelector('tr[data-call-id=\"{call_id}\"]') !== null")
             assert "13812345678" in await page.inner_text(f"tr[data-call-id='{call_id}']")
+            # The end-reason filter offers what the stored calls ended with, in Chinese, and finds them.
+            await shown("the end reasons", "document.querySelectorAll('#q-end-reason option').length > 2")
+            offered = await page.eval_on_selector_all("#q-end-reason option", "os => os.map(o => o.textContent)")
+            assert offered == ["全部", "放弃（排队中挂机）", "来电人挂机"]
+            await page.select_option("#q-end-reason", label="来电人挂机")
+            await page.press("#q-caller", "Enter")
+            await shown("the call found by its end reason", "document.querySelectorAll('#calls tr').length === 1")
             await page.click(f"tr[data-call-id='{call_id}'] button.play")
 
             # Playback starts at 0 s: the first line is the one under the playhead.

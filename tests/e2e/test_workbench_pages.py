@@ -27,9 +27,9 @@ import redis.asyncio as aioredis
 from kernel.database import create_engine
 from tests.browser_harness import wait_for
 from tests.e2e.test_pages_sign_in import browser, new_page  # noqa: F401  (the browser fixture)
-from tests.page_sign_in import PASSWORD, WAIT_MS, AddressLog, add_person
+from tests.page_sign_in import PASSWORD, WAIT_MS, AddressLog
 from tests.recording_files import insert_call, write_wav
-from tests.whole_app import whole_app, whole_app_settings
+from tests.staff_session import staff_site
 from tests.workbench_walk import (
     dispatch_with_one_key,
     give_feedback,
@@ -56,17 +56,10 @@ class Site:
 @pytest.fixture
 async def site(tmp_path: Path, sqlite_url: str, redis_key_prefix: str,
                redis_client: aioredis.Redis) -> AsyncIterator[Site]:
-    settings = whole_app_settings(tmp_path, sqlite_url, redis_key_prefix)
-    async with whole_app(settings) as client:
-        engine = create_engine(settings.database.url)
-        try:
-            for username, role, unit, name in (
-                    ("li", "agent", None, "李娜"), ("pai", "dispatcher", None, "派单员王"),
-                    ("zhang", "unit", UNIT, "住建局张"), ("hui", "callback_agent", None, "回访员陈")):
-                await add_person(engine, username, role, unit, display_name=name)
-        finally:
-            await engine.dispose()
-        yield Site(str(client.make_url("")).rstrip("/"), settings)
+    async with staff_site(tmp_path, sqlite_url, redis_key_prefix, (
+            ("li", "agent", None, "李娜"), ("pai", "dispatcher", None, "派单员王"),
+            ("zhang", "unit", UNIT, "住建局张"), ("hui", "callback_agent", None, "回访员陈"))) as (base, settings):
+        yield Site(base, settings)
 
 
 async def agents_ticket(site: Site, tmp_path: Path) -> str:

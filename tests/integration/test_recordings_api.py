@@ -9,6 +9,7 @@ the tickets API, a reveal, and reading the audit itself.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,12 +17,14 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel import openapi
 from kernel.audit import AccessAudit
 from kernel.http_edge import new_app
 from kernel.roles import Actor, Role
+from kernel.schema import calls
 from recordings.plugin import RecordingsDeps
 from recordings.plugin import install as install_recordings
 from recordings.store import CallStore
@@ -292,3 +295,20 @@ async def test_the_audit_is_for_supervisors_and_auditors_and_exports_csv(desk: D
     assert [r["detail"] for r in reads] == ["audit search, 2 rows", "audit search, 1 rows"]
     (export,) = await desk.audit(kind="audit", actor="sup1", allowed="true", limit="1", offset="1")
     assert export["detail"] == "audit export (csv), 1 rows"
+
+
+async def test_the_end_reason_filter_offers_the_stored_reasons_and_finds_callers_who_gave_up(desk: Desk) -> None:
+    gave_up = str(uuid.uuid4())
+    async with desk.engine.begin() as conn:
+        await conn.execute(insert(calls).values(
+            id=gave_up, channel_id=f"chan-{gave_up}", caller_number="13955556666", node_id="N01",
+            started_at=T0 + timedelta(hours=3), ended_at=T0 + timedelta(hours=3, seconds=40),
+            end_reason="Normal Clearing", queue_seconds=38.0, agent_id=None))
+    status, body = await desk.get("/api/calls/end-reasons", SUPERVISOR)
+    assert (status, body["end_reasons"]) == (200, ["Normal Clearing", "caller_hangup", "message_left"])
+    status, body = await desk.get("/api/calls", SUPERVISOR, params={"abandoned": "true"})
+    assert [c["call_id"] for c in body["calls"]] == [gave_up]  # not the message left, not the answered
+    status, body = await desk.get("/api/calls", SUPERVISOR, params={"end_reason": "Normal Clearing"})
+    assert [c["call_id"] for c in body["calls"]] == [gave_up]
+    assert (await desk.get("/api/calls", SUPERVISOR, params={"abandoned": "yes"}))[0] == 400
+    assert (await desk.get("/api/calls/end-reasons", UNIT))[0] == 403

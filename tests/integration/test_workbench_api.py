@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientWebSocketResponse, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.store import AccountStore
 from kernel.auth import SESSION_COOKIE
@@ -77,22 +79,30 @@ class Hotline:
         return dict(answer["ticket"])
 
 
-@pytest.fixture
-async def hotline(tmp_path: Path, database_url: str, redis_key_prefix: str,
-                  redis_client: object) -> AsyncIterator[Hotline]:
+@asynccontextmanager
+async def open_hotline(tmp_path: Path, database_url: str, redis_key_prefix: str,
+                       staff: dict[str, tuple[str, str | None]]) -> AsyncIterator[tuple[Hotline, AsyncEngine]]:
+    """The whole app with `staff` (username: role, unit) signed in, and an engine on its database."""
     settings = whole_app_settings(tmp_path, database_url, redis_key_prefix)
     async with whole_app(settings) as client:
         engine = create_engine(settings.database.url)
         people = {}
         try:
             accounts = AccountStore(engine)
-            for username, (role, unit) in PEOPLE.items():
+            for username, (role, unit) in staff.items():
                 await accounts.add(username, username, Role(role), unit, PASSWORD_HASH)
                 secret, record = await accounts.create_session(username, remote=None, user_agent=None)
                 people[username] = Person(secret, record.csrf_token)
+            yield Hotline(client, people), engine
         finally:
             await engine.dispose()
-        yield Hotline(client, people)
+
+
+@pytest.fixture
+async def hotline(tmp_path: Path, database_url: str, redis_key_prefix: str,
+                  redis_client: object) -> AsyncIterator[Hotline]:
+    async with open_hotline(tmp_path, database_url, redis_key_prefix, PEOPLE) as (found, _):
+        yield found
 
 
 @pytest.mark.parametrize(("path", "allowed", "refused"), [

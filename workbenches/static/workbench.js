@@ -134,6 +134,15 @@ export function evidenceLinks(attachments) {
     el('a', {href: `/api/evidence/${a.sha256}`, target: '_blank', rel: 'noopener', text: `[附件] ${a.title || a.name}`})));
 }
 
+// Automated jobs (Role.SYSTEM) by their account, in Chinese.
+const SYSTEM_ACTORS = {'supervision-scanner': '督办扫描（系统）'};
+
+/** Who acted ({id, role}): a person by their account, an automated job by what it is. */
+export function actorName(actor) {
+  if (actor.role === 'system') return SYSTEM_ACTORS[actor.id] || titles.role.system || actor.id;
+  return actor.id;
+}
+
 /** One line of a ticket's history: when, what, who, and the words and evidence it carried. */
 function historyLine(event) {
   const data = event.data || {};
@@ -142,9 +151,10 @@ function historyLine(event) {
   if (data.lead_unit) extra.push(`牵头 ${unitName(data.lead_unit)}`);
   if (data.requested_deadline) extra.push(`申请延至 ${when(data.requested_deadline)}`);
   if (data.new_deadline) extra.push(`新时限 ${when(data.new_deadline)}`);
-  if (data.ground) extra.push(titles.ground[data.ground] || data.ground);
+  if (data.ground) extra.push(titles.ground[data.ground] || titles.escalation_ground[data.ground] || data.ground);
+  if (data.kind && titles.flag[data.kind]) extra.push(titles.flag[data.kind]);
   if (data.satisfaction) extra.push(titles.satisfaction[data.satisfaction] || data.satisfaction);
-  const who = event.actor.unit ? `${unitName(event.actor.unit)} ${event.actor.id}` : event.actor.id;
+  const who = event.actor.unit ? `${unitName(event.actor.unit)} ${event.actor.id}` : actorName(event.actor);
   return el('li', {},
     el('span', {class: 'who', text: `${when(event.at)} ${titles.event[event.type] || event.type} · ${who}`}),
     [extra.join('，'), words].filter(Boolean).join('：'),
