@@ -194,7 +194,12 @@ function unitBars(units, value, text) {
 
 async function loadStatistics() {
   const month = $('month').value;
-  $('disclosure-csv').href = `/api/disclosure/${month}.csv`;
+  // A month is disclosed once it has ended (computed once then, and kept): before that there is
+  // nothing to download, and the page says when there will be.
+  const ended = month < new Date().toLocaleString('sv-SE', {timeZone: 'Asia/Shanghai'}).slice(0, 7);
+  $('disclosure-csv').classList.toggle('hidden', !ended);
+  $('disclosure-pending').classList.toggle('hidden', ended);
+  $('disclosure-csv').href = ended ? `/api/disclosure/${month}.csv` : '#';
   $('disclosure-csv').setAttribute('download', `12345-月度公开-${month}.csv`);
   let hotline;
   let units;
