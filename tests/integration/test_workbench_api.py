@@ -25,6 +25,7 @@ from accounts.store import AccountStore
 from kernel.auth import SESSION_COOKIE
 from kernel.database import create_engine
 from kernel.roles import Role
+from knowledge.store import read_seed
 from tests.integration.test_access_matrix import PASSWORD_HASH
 from tests.whole_app import whole_app, whole_app_settings
 
@@ -120,6 +121,13 @@ async def test_each_workbench_page_is_served_to_its_roles_only(
             assert (response.status, response.headers["Location"]) == (303, f"/signin?denied={path}")
     session = await hotline.call(allowed[0], "GET", "/api/session")
     assert path in [p["path"] for p in session["pages"]]
+
+
+async def test_every_unit_a_page_may_show_has_a_chinese_name(hotline: Hotline) -> None:
+    names = (await hotline.call("sup", "GET", "/api/workbench/titles"))["unit"]
+    owners = {content.owner_unit for _, content, _ in read_seed()[1]}
+    assert owners <= set(names) and names["hotline-centre"] == "市12345政务服务便民热线工作机构"
+    assert names["city-housing"] == "市住房和城乡建设局"  # the dispatch catalogue's
 
 
 async def test_the_dispatch_queue_is_longest_waiting_first_without_unclassified_drafts_or_callers(
