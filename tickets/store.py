@@ -99,6 +99,8 @@ def _encode(value: Any) -> Any:
         return value.astimezone(UTC).isoformat()
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, timedelta):
+        return value.total_seconds()
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, (tuple, list, frozenset, set)):
@@ -121,6 +123,8 @@ def _decode(hint: Any, value: Any) -> Any:
         return frozenset(_decode(item, v) for v in value)
     if hint is datetime:
         return datetime.fromisoformat(value).astimezone(UTC)
+    if hint is timedelta:
+        return timedelta(seconds=value)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint(value)
     if isinstance(hint, type) and is_dataclass(hint):
