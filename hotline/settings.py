@@ -31,7 +31,7 @@ from telephony.settings import (
     RelaySettings,
     TransferSettings,
 )
-from tickets.settings import EvidenceSettings
+from tickets.settings import EvidenceSettings, WorkflowSettings
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "hotline.toml"
 
@@ -52,6 +52,7 @@ class Settings(Section):
     auth: AuthSettings = AuthSettings()
     supervision: SupervisionSettings = SupervisionSettings()
     evidence: EvidenceSettings = EvidenceSettings()
+    workflow: WorkflowSettings = WorkflowSettings()
     audit: AuditSettings = AuditSettings()
 
 

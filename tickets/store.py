@@ -351,6 +351,11 @@ class TicketStore:
     def now(self) -> datetime:
         return self._clock()
 
+    @property
+    def policy(self) -> workflow.WorkflowPolicy:
+        """The centre's numbers this store's transitions are decided with."""
+        return self._policy
+
     # ---- writes ------------------------------------------------------------------------------
 
     async def register(
@@ -485,20 +490,26 @@ class TicketStore:
             )).all()
         return [event_from_row(row) for row in rows]
 
-    async def supervision_candidates(self, created_since: datetime) -> list[Ticket]:
+    async def supervision_candidates(
+        self, created_since: datetime, idle_drafts_before: datetime | None = None
+    ) -> list[Ticket]:
         """Full tickets (folded from their events) the supervision scanner must look at.
 
         Every open ticket past intake (overdue, unsigned, rejected returns), plus every ticket
         created since `created_since`, closed or not: a caller who comes back after a closed
-        ticket is still repeating the request. Folded rather than read from the projection,
-        because the flags already raised and the rejected returns live in the events.
+        ticket is still repeating the request; plus drafts untouched since `idle_drafts_before`
+        (reported as stale). Folded rather than read from the projection, because the flags
+        already raised and the rejected returns live in the events.
         """
         open_statuses = [s.value for s in TicketStatus
                          if s not in FINISHED_STATUSES and s is not TicketStatus.DRAFT]
+        wanted = [tickets.c.status.in_(open_statuses), tickets.c.created_at >= created_since]
+        if idle_drafts_before is not None:
+            wanted.append(and_(tickets.c.status == TicketStatus.DRAFT.value,
+                               tickets.c.updated_at < idle_drafts_before))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(
-                select(tickets).where(or_(tickets.c.status.in_(open_statuses),
-                                          tickets.c.created_at >= created_since))
+                select(tickets).where(or_(*wanted))
                 .order_by(tickets.c.created_at, tickets.c.ticket_no)
             )).all()
             folded: list[Ticket] = []

@@ -99,6 +99,9 @@ class WorkflowPolicy:
     max_extension_total: timedelta = timedelta(days=30)
     #: Attempts to reach the caller before the callback's outcome may be 未回访成功.
     callback_attempts: int = 3
+    #: Working days after dispatch within which the unit may ask for a return. The service
+    #: layer turns it into `Dispatch.return_deadline` on the calendar; this module never does.
+    return_window_working_days: int = 2
 
 
 DEFAULT_POLICY = WorkflowPolicy()
