@@ -193,7 +193,7 @@ Index("ix_tickets_created_at", tickets.c.created_at)
 #: Tickets a unit still has in hand (not draft, not waiting for dispatch, not finished).
 UNIT_OPEN_STATUSES = ("dispatched", "in_progress", "return_requested", "extension_requested",
                       "termination_requested", "feedback_submitted", "suspension_requested",
-                      "suspended", "reopen_requested")
+                      "suspended", "reopen_requested", "feedback_accepted")
 #: Requests waiting for a hotline review (a unit's, or an unsatisfied caller's: migration 0014).
 REVIEW_STATUSES = ("return_requested", "extension_requested", "termination_requested",
                    "suspension_requested", "reopen_requested")

@@ -255,14 +255,22 @@ def scan_review_overdue(tickets: Iterable[Ticket], now: datetime,
                         policy: SupervisionPolicy = DEFAULT_SUPERVISION_POLICY) -> list[HotlineNotice]:
     """Requests the hotline has not reviewed within `review_within`: without this a return,
     extension or termination request could wait forever, with no unit clock running."""
-    return [
-        HotlineNotice(NoticeKind.REVIEW_OVERDUE, t.ticket_no, now,
-                      f"{_REVIEW_TITLES.get(t.status, t.status.value)}自 "
-                      f"{t.requested_at.isoformat()} 起待审核，已超过审核时限")
-        for t in tickets
-        if t.status in HOTLINE_REVIEW_STATUSES and t.requested_at is not None
-        and now >= t.requested_at + policy.review_within
-    ]
+    notices = []
+    for t in tickets:
+        if t.status in HOTLINE_REVIEW_STATUSES and t.requested_at is not None:
+            since, what = t.requested_at, f"{_REVIEW_TITLES.get(t.status, t.status.value)}待审核"
+        elif t.status in _FEEDBACK_WAITING and t.feedback_at is not None:
+            # 济南条例: the feedback is reviewed and the caller called back, not left lying.
+            since, what = t.feedback_at, "承办单位反馈待审核或回访"
+        else:
+            continue
+        if now >= since + policy.review_within:
+            notices.append(HotlineNotice(NoticeKind.REVIEW_OVERDUE, t.ticket_no, now,
+                                         f"{what}（自 {since.isoformat()} 起），已超过审核时限"))
+    return notices
+
+
+_FEEDBACK_WAITING = frozenset({TicketStatus.FEEDBACK_SUBMITTED, TicketStatus.FEEDBACK_ACCEPTED})
 
 
 _REVIEW_TITLES = {

@@ -217,6 +217,17 @@ class FeedbackSubmitted(TicketEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FeedbackAccepted(TicketEvent):
+    """The hotline reviewed the unit's feedback and found it complete (济南条例 逐一审核):
+    the callback is due."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackRejected(TicketEvent):
+    """The feedback does not answer the request: back to the unit, with why in `reason`."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CallbackRecorded(TicketEvent):
     """回访. `reopened`: sent back to the same unit (应办未办; before the review rule also
     不满意且诉求合理). `review_pending`: unsatisfied, the hotline's judgement comes next."""
@@ -304,6 +315,8 @@ ALL_EVENT_TYPES: tuple[type[TicketEvent], ...] = (
     TerminationRejected,
     ProgressNoted,
     FeedbackSubmitted,
+    FeedbackAccepted,
+    FeedbackRejected,
     CallbackRecorded,
     ReopenReviewed,
     CallbackUnreached,

@@ -54,7 +54,9 @@ class TicketStatus(StrEnum):
     TERMINATION_REQUESTED = "termination_requested"  # 申请终止办理
     SUSPENSION_REQUESTED = "suspension_requested"  # 申请中止办理
     SUSPENDED = "suspended"  # 中止办理: the deadline clock stands still until resumed
-    FEEDBACK_SUBMITTED = "feedback_submitted"  # 已反馈, waiting for the callback
+    FEEDBACK_SUBMITTED = "feedback_submitted"  # 已反馈, waiting for review (or the callback)
+    #: 反馈审核通过 (济南条例 逐一审核): the callback is due.
+    FEEDBACK_ACCEPTED = "feedback_accepted"
     #: 回访不满意: the hotline judges whether the request is reasonable (临沂条例第二十条).
     REOPEN_REQUESTED = "reopen_requested"
     CLOSED = "closed"  # 办结

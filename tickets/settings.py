@@ -28,6 +28,7 @@ class WorkflowSettings(Section):
     max_extension_days: int = Field(default=30, ge=0, le=365)
     callback_attempts: int = Field(default=3, ge=1, le=10)
     return_window_working_days: int = Field(default=2, ge=1, le=30)
+    review_feedback: bool = False
 
     def policy(self) -> WorkflowPolicy:
         return WorkflowPolicy(
@@ -36,4 +37,5 @@ class WorkflowSettings(Section):
             max_extension_total=timedelta(days=self.max_extension_days),
             callback_attempts=self.callback_attempts,
             return_window_working_days=self.return_window_working_days,
+            review_feedback=self.review_feedback,
         )

@@ -1,6 +1,7 @@
 """HTTP API of the monthly unit statistics and the public disclosure (aiohttp route table).
 
-    GET /api/statistics/units?month=2026-11          per-unit figures (a unit: its own row)
+    GET /api/statistics/units?month=2026-11          per-unit figures (a unit: its own row) and,
+                                                     for the hotline, the month's intake total
     GET /api/disclosure/2026-11.csv | 2026-11.json   the public monthly disclosure
 
 Figures are recomputed from the immutable ticket events each time (`tickets/stats.py`), so
@@ -21,12 +22,14 @@ from kernel.errors import InvalidInput
 from kernel.openapi import ANYONE, Operation
 from kernel.roles import HOTLINE_STAFF, Role
 from tickets.api import DISPATCH_CATALOGUE, TICKET_STORE
+from tickets.events import TicketEvent
 from tickets.stats import (
     UnitMonth,
     UnitStatistics,
     disclosure_csv,
     disclosure_json,
     disclosure_records,
+    intake_totals,
 )
 
 STAFF = HOTLINE_STAFF | {Role.UNIT}
@@ -46,20 +49,27 @@ def _month_bounds(month: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def _rows(request: web.Request, month: str) -> list[UnitMonth]:
+async def _events(request: web.Request, month: str) -> list[TicketEvent]:
     start, end = _month_bounds(month)
-    events = await request.app[TICKET_STORE].events_of_tickets_active_between(start, end)
-    return UnitStatistics().add_all(events).rows(month)
+    return await request.app[TICKET_STORE].events_of_tickets_active_between(start, end)
+
+
+async def _rows(request: web.Request, month: str) -> list[UnitMonth]:
+    return UnitStatistics().add_all(await _events(request, month)).rows(month)
 
 
 @routes.get("/api/statistics/units")
 async def unit_statistics(request: web.Request) -> web.Response:
     principal = auth.require(request, STAFF)
     month = request.query.get("month") or f"{datetime.now(HOTLINE_TZ):%Y-%m}"
-    rows = await _rows(request, month)
+    events = await _events(request, month)
+    rows = UnitStatistics().add_all(events).rows(month)
     if principal.role == "unit":
         rows = [row for row in rows if row.unit == principal.unit]
-    return web.json_response({"month": month, "units": disclosure_records(rows)})
+        return web.json_response({"month": month, "units": disclosure_records(rows)})
+    intake = intake_totals(events, month)
+    return web.json_response({"month": month, "units": disclosure_records(rows), "intake": {
+        "registered": intake.registered, "not_intake": intake.not_intake, "intake": intake.intake}})
 
 
 @routes.get("/api/disclosure/{month}.{fmt:csv|json}")

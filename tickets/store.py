@@ -53,6 +53,7 @@ from tickets import workflow
 from tickets.events import (
     EVENT_TYPES_BY_NAME,
     Dispatched,
+    FeedbackAccepted,
     FeedbackSubmitted,
     TicketEvent,
     TicketRegistered,
@@ -414,8 +415,9 @@ class TicketStore:
                     await conn.execute(insert(ticket_events).values(
                         **_event_values(ticket_id, events[0])))
                 await conn.execute(insert(ticket_events).values(**_event_values(ticket_id, event)))
-                if isinstance(event, FeedbackSubmitted):
-                    await add_survey_task(conn, new, now)
+                if isinstance(event, FeedbackAccepted if self._policy.review_feedback
+                              else FeedbackSubmitted):
+                    await add_survey_task(conn, new, now)  # the callback is due now
                 if isinstance(event, Dispatched) and new.caller.confidential and new.caller.number:
                     # 保密联络: the unit reaches this caller only through the relay, with this code.
                     await insert_code(conn, ticket_no, actor.id, now,

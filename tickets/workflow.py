@@ -36,6 +36,8 @@ from tickets.events import (
     ExtensionApproved,
     ExtensionDenied,
     ExtensionRequested,
+    FeedbackAccepted,
+    FeedbackRejected,
     FeedbackSubmitted,
     HandlingResumed,
     ProgressNoted,
@@ -99,6 +101,10 @@ class WorkflowPolicy:
     max_extension_total: timedelta = timedelta(days=30)
     #: Attempts to reach the caller before the callback's outcome may be 未回访成功.
     callback_attempts: int = 3
+    #: 济南条例 逐一审核: the hotline reviews each feedback (`AcceptFeedback`) before the
+    #: callback. Off, the callback follows the feedback directly (the behaviour before the
+    #: rule; `[workflow] review_feedback` turns it on).
+    review_feedback: bool = False
     #: Working days after dispatch within which the unit may ask for a return. The service
     #: layer turns it into `Dispatch.return_deadline` on the calendar; this module never does.
     return_window_working_days: int = 2
@@ -266,6 +272,16 @@ class SubmitFeedback(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AcceptFeedback(Command):
+    """济南条例: 对承办单位反馈的热线事项，市热线工作机构应逐一审核. Accepted: the callback is due."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RejectFeedback(Command):
+    """The feedback does not answer the request: back to the unit (reason required)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RecordCallback(Command):
     """回访. `satisfaction` None: the caller was reached but declined to rate (a caller never
     reached is `CloseUnreached`).
@@ -339,6 +355,9 @@ _HOTLINE_DESK = AGENTS | {Role.DISPATCHER, Role.SUPERVISOR}
 _UNIT = frozenset({Role.UNIT})
 _ALL_OPEN = frozenset(s for s in TicketStatus if s not in (S.CLOSED, S.ARCHIVED))
 _SUPERVISABLE = _ALL_OPEN - {S.DRAFT}
+#: Where a callback may be made: after the feedback, or after its review when that is policy
+#: (`_callback_refusal`).
+_CALLBACK_DUE = frozenset({S.FEEDBACK_SUBMITTED, S.FEEDBACK_ACCEPTED})
 #: 回访员 and 班长: the callback, its outcome and the judgement of a dissatisfaction.
 _CALLBACK_DESK = frozenset({Role.CALLBACK_AGENT, Role.SUPERVISOR})
 
@@ -361,6 +380,8 @@ ROLES: dict[type[Command], frozenset[Role]] = {
     RejectTermination: REVIEWERS,
     AddProgressNote: AGENTS | {Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR, Role.UNIT},
     SubmitFeedback: _UNIT,
+    AcceptFeedback: REVIEWERS | _CALLBACK_DESK,
+    RejectFeedback: REVIEWERS | _CALLBACK_DESK,
     RecordCallback: _CALLBACK_DESK,
     ReviewReopen: _CALLBACK_DESK,
     CloseUnreached: _CALLBACK_DESK,
@@ -392,9 +413,11 @@ FROM_STATUSES: dict[type[Command], frozenset[TicketStatus]] = {
     RejectTermination: frozenset({S.TERMINATION_REQUESTED}),
     AddProgressNote: _ALL_OPEN,
     SubmitFeedback: frozenset({S.IN_PROGRESS}),
-    RecordCallback: frozenset({S.FEEDBACK_SUBMITTED}),
+    AcceptFeedback: frozenset({S.FEEDBACK_SUBMITTED}),
+    RejectFeedback: frozenset({S.FEEDBACK_SUBMITTED}),
+    RecordCallback: _CALLBACK_DUE,
     ReviewReopen: frozenset({S.REOPEN_REQUESTED}),
-    CloseUnreached: frozenset({S.FEEDBACK_SUBMITTED}),
+    CloseUnreached: _CALLBACK_DUE,
     RequestSuspension: frozenset({S.IN_PROGRESS}),
     ApproveSuspension: frozenset({S.SUSPENSION_REQUESTED}),
     RejectSuspension: frozenset({S.SUSPENSION_REQUESTED}),
@@ -856,9 +879,29 @@ def _require_new_deadline(t: Ticket, c: Command, new_deadline: datetime | None,
     return new_deadline
 
 
+def _check_feedback_reviewed(t: Ticket, c: Command, p: WorkflowPolicy) -> None:
+    if p.review_feedback and t.status is S.FEEDBACK_SUBMITTED:
+        _refuse(t, c, "承办单位的反馈须先经热线审核，方可回访（济南条例 逐一审核）",
+                "feedback_review_required")
+
+
+def _decide_accept_feedback(
+    t: Ticket, c: AcceptFeedback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    return FeedbackAccepted(**base)
+
+
+def _decide_reject_feedback(
+    t: Ticket, c: RejectFeedback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.reason, "reason")
+    return FeedbackRejected(**base)
+
+
 def _decide_callback(
     t: Ticket, c: RecordCallback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
+    _check_feedback_reviewed(t, c, p)
     reopened = not c.handled_as_required
     review_pending = not reopened and c.satisfaction is Satisfaction.UNSATISFIED
     new_deadline = _require_new_deadline(t, c, c.new_deadline, now) if reopened else None
@@ -884,6 +927,7 @@ def _decide_review_reopen(
 def _decide_close_unreached(
     t: Ticket, c: CloseUnreached, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
+    _check_feedback_reviewed(t, c, p)
     if c.attempts < p.callback_attempts:
         _refuse(t, c, f"须先尝试联系诉求人 {p.callback_attempts} 次，方可记为未回访成功",
                 "callback_attempts", attempts=c.attempts, required=p.callback_attempts)
@@ -937,6 +981,8 @@ _DECIDERS: dict[type[Command], Callable[..., TicketEvent]] = {
     AddProgressNote: _decide_progress,
     RecordRelayCall: _decide_relay_call,
     SubmitFeedback: _decide_feedback,
+    AcceptFeedback: _decide_accept_feedback,
+    RejectFeedback: _decide_reject_feedback,
     RecordCallback: _decide_callback,
     ReviewReopen: _decide_review_reopen,
     CloseUnreached: _decide_close_unreached,
@@ -1051,6 +1097,10 @@ def _evolve_open(t: Ticket, event: TicketEvent) -> Ticket:
             return t
         case FeedbackSubmitted():
             return replace(t, status=S.FEEDBACK_SUBMITTED, feedback_at=event.occurred_at)
+        case FeedbackAccepted():
+            return replace(t, status=S.FEEDBACK_ACCEPTED)
+        case FeedbackRejected():
+            return replace(t, status=S.IN_PROGRESS, feedback_at=None)
         case CallbackRecorded():
             if event.reopened:
                 return replace(

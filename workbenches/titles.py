@@ -14,7 +14,7 @@ STATUS_TITLES: dict[str, str] = {
     TicketStatus.EXTENSION_REQUESTED: "申请延期", TicketStatus.TERMINATION_REQUESTED: "申请终止",
     TicketStatus.FEEDBACK_SUBMITTED: "已反馈待回访", TicketStatus.CLOSED: "已办结", TicketStatus.ARCHIVED: "已归档",
     TicketStatus.SUSPENSION_REQUESTED: "申请中止", TicketStatus.SUSPENDED: "中止办理",
-    TicketStatus.REOPEN_REQUESTED: "回访不满意待研判",
+    TicketStatus.REOPEN_REQUESTED: "回访不满意待研判", TicketStatus.FEEDBACK_ACCEPTED: "反馈已审核待回访",
 }
 
 TYPE_TITLES: dict[str, str] = {
@@ -50,7 +50,7 @@ EVENT_TITLES: dict[str, str] = {
     "SupervisionFlagged": "督办", "SupervisionEscalated": "升级督办", "Archived": "归档",
     "RelayCallHeld": "保密联络通话", "ReopenReviewed": "不满意研判", "CallbackUnreached": "未回访成功",
     "SuspensionRequested": "申请中止", "SuspensionApproved": "同意中止", "SuspensionRejected": "不同意中止",
-    "HandlingResumed": "恢复办理",
+    "HandlingResumed": "恢复办理", "FeedbackAccepted": "反馈审核通过", "FeedbackRejected": "反馈退回重办",
 }
 
 #: Which request a review-queue ticket waits on, by its status.

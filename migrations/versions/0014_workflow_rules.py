@@ -1,8 +1,9 @@
 """The workflow rules of issue 24: the workbench lists' partial indexes name the new statuses.
 
-A unit's open tickets now include `suspension_requested`, `suspended` (中止, 唐山条例) and
+A unit's open tickets now include `suspension_requested`, `suspended` (中止, 唐山条例),
 `reopen_requested` (an unsatisfied caller's request waiting for the hotline's judgement,
-临沂条例第二十条); the review queue includes the two requests. A partial index only serves a
+临沂条例第二十条) and `feedback_accepted` (the hotline reviewed the feedback, 济南条例 逐一审核);
+the review queue includes the two requests. A partial index only serves a
 query whose predicate it implies, so the three indexes whose status lists changed are re-made
 with the predicates of `kernel.schema.WORKBENCH_INDEXES`, which the queries repeat word for word.
 Nothing else changes: the new events and fields live in `ticket_events.payload` (JSON), and old

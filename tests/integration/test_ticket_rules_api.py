@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.clock import FixedClock
+from kernel.errors import IllegalTransition
 
 # The server fixture and the fixtures it needs: pytest looks them up in this module.
 from tests.integration.test_ticket_api import (  # noqa: F401
@@ -204,3 +207,71 @@ async def test_a_rejected_suspension_goes_back_to_handling(client: TestClient) -
                       reason="等待鉴定", attachments=EVIDENCE)
     back = await ok(client, no, "reject-suspension", SUPERVISOR, ticket["version"], reason="可先行处置")
     assert back["status"] == "in_progress"
+
+
+# ---- 7. accept-feedback / reject-feedback (济南条例 逐一审核) -------------------------------
+
+
+async def test_feedback_is_accepted_or_sent_back_with_a_reason(client: TestClient) -> None:
+    ticket = await fed_back(client)
+    no = ticket["ticket_no"]
+    status, data = await command(client, no, "accept-feedback", HOUSING, ticket["version"])
+    refused(status, data, 403, "permission_denied")
+    status, data = await command(client, no, "reject-feedback", DISPATCHER, ticket["version"])
+    refused(status, data, 400, "invalid_input")
+    back = await ok(client, no, "reject-feedback", DISPATCHER, ticket["version"],
+                    reason="未说明整改结果")
+    assert back["status"] == "in_progress"
+    again = await ok(client, no, "feedback", HOUSING, back["version"], result="已整改，附照片")
+    accepted = await ok(client, no, "accept-feedback", CALLBACK, again["version"], reason="反馈完整")
+    assert accepted["status"] == "feedback_accepted"
+    closed = await ok(client, no, "callback", CALLBACK, accepted["version"], satisfaction="satisfied")
+    assert closed["closure_reason"] == "callback_completed"
+
+
+async def test_with_the_review_rule_the_survey_is_due_on_acceptance_not_on_feedback(
+        engine: AsyncEngine, clock: FixedClock) -> None:
+    import dataclasses
+
+    from sqlalchemy import select
+
+    from kernel.roles import Actor, Role
+    from kernel.schema import callback_tasks
+    from tickets.model import Caller, Channel, TicketType
+    from tickets.store import TicketStore
+    from tickets.workflow import (
+        AcceptFeedback,
+        Classify,
+        Dispatch,
+        RecordCallback,
+        Register,
+        Sign,
+        SubmitFeedback,
+    )
+
+    store = TicketStore(engine, "N01", clock=clock,
+                        policy=dataclasses.replace(DEFAULT_POLICY, review_feedback=True))
+    agent, unit_staff = Actor("agent7", Role.AGENT), Actor("zhang", Role.UNIT, unit="city-housing")
+    ticket, _ = await store.register(Register(ticket_no="", channel=Channel.PHONE,
+                                              caller=Caller(number="13800000031")), agent)
+    no = ticket.ticket_no
+    steps = [(Classify(ticket_type=TicketType.COMPLAINT, summary="电梯停运"), agent),
+             (Dispatch(lead_unit="city-housing", deadline=clock.now + timedelta(days=5),
+                       sign_deadline=clock.now + timedelta(days=1)), Actor("disp1", Role.DISPATCHER)),
+             (Sign(), unit_staff), (SubmitFeedback(result="已修复"), unit_staff)]
+    for step, actor in steps:
+        ticket, _ = await store.transition(no, step, actor, ticket.version)
+
+    async def surveys() -> int:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(callback_tasks.c.id).where(
+                callback_tasks.c.ticket_no == no))).all()
+        return len(rows)
+
+    assert await surveys() == 0
+    callback = Actor("cb1", Role.CALLBACK_AGENT)
+    with pytest.raises(IllegalTransition) as info:
+        await store.transition(no, RecordCallback(satisfaction=None), callback, ticket.version)
+    assert info.value.context["rule"] == "feedback_review_required"
+    ticket, _ = await store.transition(no, AcceptFeedback(), callback, ticket.version)
+    assert await surveys() == 1

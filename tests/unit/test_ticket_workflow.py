@@ -38,6 +38,7 @@ from tickets.model import (
 from tickets.ticket_number import TicketNumber, format_ticket_number, parse_ticket_number
 from tickets.workflow import (
     DEFAULT_POLICY,
+    AcceptFeedback,
     AddProgressNote,
     AnswerDirectly,
     AnswerInThreeWayCall,
@@ -56,6 +57,7 @@ from tickets.workflow import (
     FlagForSupervision,
     RecordCallback,
     Register,
+    RejectFeedback,
     RejectReturn,
     RejectSuspension,
     RejectTermination,
@@ -577,7 +579,9 @@ ALLOWED_NEXT: dict[TicketStatus, set[TicketStatus]] = {
     S.SUSPENSION_REQUESTED: {S.SUSPENSION_REQUESTED, S.SUSPENDED, S.IN_PROGRESS},
     S.SUSPENDED: {S.SUSPENDED, S.IN_PROGRESS},
     # 应办未办 goes straight back; an unsatisfied caller waits for the hotline's judgement.
-    S.FEEDBACK_SUBMITTED: {S.FEEDBACK_SUBMITTED, S.IN_PROGRESS, S.REOPEN_REQUESTED, S.CLOSED},
+    S.FEEDBACK_SUBMITTED: {S.FEEDBACK_SUBMITTED, S.FEEDBACK_ACCEPTED, S.IN_PROGRESS,
+                           S.REOPEN_REQUESTED, S.CLOSED},
+    S.FEEDBACK_ACCEPTED: {S.FEEDBACK_ACCEPTED, S.IN_PROGRESS, S.REOPEN_REQUESTED, S.CLOSED},
     S.REOPEN_REQUESTED: {S.REOPEN_REQUESTED, S.IN_PROGRESS, S.CLOSED},
     S.CLOSED: {S.ARCHIVED},
     S.ARCHIVED: set(),
@@ -608,6 +612,8 @@ EXPECTED_ROLES: dict[type[ev.TicketEvent], set[Role]] = {
                        Role.UNIT},
     ev.CallbackRecorded: _CALLBACK_DESK,
     ev.ReopenReviewed: _CALLBACK_DESK,
+    ev.FeedbackAccepted: _HOTLINE_REVIEW | _CALLBACK_DESK,
+    ev.FeedbackRejected: _HOTLINE_REVIEW | _CALLBACK_DESK,
     ev.CallbackUnreached: _CALLBACK_DESK,
     ev.SuspensionRequested: {Role.UNIT},
     ev.SuspensionApproved: _HOTLINE_REVIEW,
@@ -683,7 +689,8 @@ class TicketLifecycle(RuleBasedStateMachine):
         # Only allowed moves, only by the roles the regulations name.
         assert after.status in ALLOWED_NEXT[before.status], (before.status, after.status)
         assert actor.role in EXPECTED_ROLES[type(event)], (type(event), actor.role)
-        if isinstance(event, _LEAD_UNIT_EVENTS):
+        if isinstance(event, _LEAD_UNIT_EVENTS) or (
+                isinstance(event, ev.HandlingResumed) and actor.role is Role.UNIT):
             assert actor.unit == before.lead_unit
         if actor.role is Role.UNIT:
             assert actor.unit is not None and before.involves_unit(actor.unit)
@@ -806,6 +813,12 @@ class TicketLifecycle(RuleBasedStateMachine):
             new_deadline=None if new_deadline is None else self.now + new_deadline,
         ), self.draw_actor(data, Role.CALLBACK_AGENT, Role.SUPERVISOR)
 
+    def review_feedback(self, data: st.DataObject) -> tuple[Command, Actor]:
+        reason = data.draw(reasons)
+        command = (AcceptFeedback(reason=reason) if data.draw(st.booleans())
+                   else RejectFeedback(reason=reason))
+        return command, self.draw_actor(data, Role.DISPATCHER, Role.CALLBACK_AGENT)
+
     def close_unreached(self, data: st.DataObject) -> tuple[Command, Actor]:
         return CloseUnreached(attempts=data.draw(st.integers(0, 5))), self.draw_actor(
             data, Role.CALLBACK_AGENT)
@@ -841,7 +854,7 @@ class TicketLifecycle(RuleBasedStateMachine):
                 "dispatch", "sign", "request_return", "review_return", "request_extension",
                 "review_extension", "request_termination", "review_termination", "feedback",
                 "callback", "flag", "escalate", "archive", "review_reopen", "close_unreached",
-                "request_suspension", "review_suspension", "resume")
+                "request_suspension", "review_suspension", "resume", "review_feedback")
 
     #: Commands that usually come next, then commands that belong to neighbouring statuses
     #: (the ones a buggy workflow would most plausibly let through).
@@ -865,7 +878,10 @@ class TicketLifecycle(RuleBasedStateMachine):
         S.SUSPENDED: ("resume", "feedback", "request_extension", "review_suspension",
                       "progress", "flag"),
         S.FEEDBACK_SUBMITTED: ("callback", "feedback", "archive", "request_extension",
-                               "review_termination", "close_unreached", "review_reopen"),
+                               "review_termination", "close_unreached", "review_reopen",
+                               "review_feedback"),
+        S.FEEDBACK_ACCEPTED: ("callback", "close_unreached", "review_feedback", "feedback",
+                              "review_reopen"),
         S.REOPEN_REQUESTED: ("review_reopen", "callback", "close_unreached", "feedback",
                              "review_return", "archive"),
         S.CLOSED: ("archive", "progress", "callback", "classify", "flag", "escalate"),
@@ -894,12 +910,12 @@ class TicketLifecycle(RuleBasedStateMachine):
         t = self.ticket
         if t.status in (S.DISPATCHED, S.IN_PROGRESS, S.RETURN_REQUESTED, S.EXTENSION_REQUESTED,
                         S.TERMINATION_REQUESTED, S.FEEDBACK_SUBMITTED, S.SUSPENSION_REQUESTED,
-                        S.SUSPENDED, S.REOPEN_REQUESTED):
+                        S.SUSPENDED, S.REOPEN_REQUESTED, S.FEEDBACK_ACCEPTED):
             assert t.lead_unit is not None and t.deadline is not None
             assert t.lead_unit not in t.cooperating_units
         if t.status in (S.IN_PROGRESS, S.EXTENSION_REQUESTED, S.TERMINATION_REQUESTED,
                         S.FEEDBACK_SUBMITTED, S.SUSPENSION_REQUESTED, S.SUSPENDED,
-                        S.REOPEN_REQUESTED):
+                        S.REOPEN_REQUESTED, S.FEEDBACK_ACCEPTED):
             assert t.signed_at is not None
         # The hotline's review clock runs exactly while a request waits for it.
         assert (t.requested_at is not None) == t.status.value.endswith("_requested")

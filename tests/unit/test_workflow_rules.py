@@ -6,6 +6,7 @@ random action sequences of `test_ticket_workflow.py` drive the same commands.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -33,12 +34,14 @@ from tickets.model import (
 )
 from tickets.workflow import (
     DEFAULT_POLICY,
+    AcceptFeedback,
     ApproveExtension,
     ApproveSuspension,
     CloseOutOfScope,
     CloseUnreached,
     Dispatch,
     RecordCallback,
+    RejectFeedback,
     RejectSuspension,
     RequestExtension,
     RequestReturn,
@@ -46,6 +49,7 @@ from tickets.workflow import (
     ResumeHandling,
     ReviewReopen,
     SubmitFeedback,
+    apply,
     fold,
 )
 
@@ -284,3 +288,32 @@ def test_only_the_lead_unit_asks_for_suspension() -> None:
     flow = Flow().signed()
     with pytest.raises(PermissionDenied):
         flow.do(RequestSuspension(reason="等待鉴定", attachments=EVIDENCE), COOPERATING)
+
+
+# ---- 7. 济南条例 逐一审核: the hotline reviews the feedback before the callback ---------------
+
+REVIEWED = dataclasses.replace(DEFAULT_POLICY, review_feedback=True)
+
+
+def test_feedback_is_reviewed_before_the_callback_when_the_rule_is_on() -> None:
+    flow = fed_back()
+    flow.now += timedelta(hours=1)
+    with pytest.raises(IllegalTransition) as info:
+        apply(flow.ticket, RecordCallback(satisfaction=Satisfaction.SATISFIED), CALLBACK, flow.now,
+              REVIEWED)
+    assert info.value.context["rule"] == "feedback_review_required"
+    ticket, _ = apply(flow.ticket, AcceptFeedback(reason="反馈完整"), DISPATCHER, flow.now, REVIEWED)
+    assert ticket.status is S.FEEDBACK_ACCEPTED
+    ticket, _ = apply(ticket, RecordCallback(satisfaction=Satisfaction.SATISFIED), CALLBACK,
+                      flow.now, REVIEWED)
+    assert ticket.status is S.CLOSED
+
+
+def test_rejected_feedback_goes_back_to_the_unit_with_the_reason() -> None:
+    flow = fed_back()
+    with pytest.raises(InvalidInput):
+        flow.do(RejectFeedback(), DISPATCHER)
+    flow.do(RejectFeedback(reason="未说明整改结果"), DISPATCHER)
+    assert flow.ticket.status is S.IN_PROGRESS and flow.ticket.feedback_at is None
+    with pytest.raises(PermissionDenied):
+        flow.do(AcceptFeedback(), LEAD)
