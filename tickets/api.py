@@ -60,7 +60,13 @@ from kernel.phone_number import PhoneNumber, validated_digits
 from kernel.roles import HOTLINE_STAFF, Actor, Role
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar, working_day_deadline
-from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, suggest_units, terms_for
+from tickets.dispatch import (
+    DispatchCatalogue,
+    dispatch_deadlines,
+    reopen_deadline,
+    suggest_units,
+    terms_for,
+)
 from tickets.events import SupervisionFlagged, TicketClassified, TicketEvent, TicketRegistered
 from tickets.evidence_api import EVIDENCE_STORE
 from tickets.evidence_store import EvidenceStore
@@ -281,13 +287,7 @@ def _known_unit(catalogue: DispatchCatalogue, code: str) -> None:
 
 
 def _handling_term_from_now(ctx: _Context) -> datetime | None:
-    """A re-opened ticket's new deadline when none is given: the lead unit's handling term
-    (catalogue and calendar) counted from now; None when the ticket lacks what it needs."""
-    t = ctx.ticket
-    if t.lead_unit is None or t.lead_unit not in ctx.catalogue.units or t.ticket_type is None:
-        return None
-    terms = terms_for(ctx.catalogue, t.lead_unit, t.ticket_type, t.urgency)
-    return dispatch_deadlines(terms, ctx.now, ctx.calendar)[0]
+    return reopen_deadline(ctx.catalogue, ctx.ticket, ctx.now, ctx.calendar)
 
 
 def _dispatch(body: DispatchBody, ctx: _Context) -> workflow.Command:

@@ -32,7 +32,7 @@ from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks, calls, tickets
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar
-from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, terms_for
+from tickets.dispatch import DispatchCatalogue, reopen_deadline
 from tickets.intake import FinishedCall, call_row
 from tickets.model import Satisfaction, Ticket, TicketStatus
 from tickets.store import TicketStore
@@ -215,15 +215,9 @@ class CallbackService:
         if new.status is TicketStatus.REOPEN_REQUESTED and reasonable is not None:
             new, _ = await self._tickets.transition(ticket_no, workflow.ReviewReopen(
                 reasonable=reasonable, reason=reason,
-                new_deadline=self._handling_term(new) if reasonable else None), actor, new.version)
+                new_deadline=reopen_deadline(self._catalogue, new, self._tickets.now(), self._calendar)
+                if reasonable else None), actor, new.version)
         return new
-
-    def _handling_term(self, ticket: Ticket) -> datetime | None:
-        """A re-opened ticket's new deadline: the unit's handling term from now."""
-        if not ticket.lead_unit or not ticket.ticket_type:
-            return None
-        terms = terms_for(self._catalogue, ticket.lead_unit, ticket.ticket_type, ticket.urgency)
-        return dispatch_deadlines(terms, self._tickets.now(), self._calendar)[0]
 
     async def close_unreached(self, task_id: str, actor: Actor, *, reason: str, outcome: str) -> Ticket:
         """未回访成功: the citizen was tried as often as the policy asks and never reached; the

@@ -583,6 +583,13 @@ def _require_text(ticket: Ticket, command: Command, value: str, name: str) -> No
         )
 
 
+def _require_evidence(ticket: Ticket, command: Command, message: str) -> None:
+    """A unit's request that ends or pauses its duty needs a reason and evidence (证明材料,
+    临沂条例第十六条、第十八条、第十九条)."""
+    if not command.reason.strip() or not command.attachments:
+        _refuse(ticket, command, message, "evidence_required")
+
+
 def _require_aware(ticket: Ticket, command: Command, value: datetime, name: str) -> None:
     if value.tzinfo is None:
         raise InvalidInput(
@@ -712,8 +719,7 @@ def _decide_sign(
 def _decide_request_return(
     t: Ticket, c: RequestReturn, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
-    if not c.reason.strip() or not c.attachments:
-        _refuse(t, c, "a return needs a reason and evidence (证明材料)", "evidence_required")
+    _require_evidence(t, c, "a return needs a reason and evidence (证明材料)")
     if t.return_deadline is not None and now > t.return_deadline:
         # 首接负责制: past the window the unit keeps the ticket (an objection goes to review).
         _refuse(t, c, "已超过派单后申请退回的时限，请按首接负责制办理", "return_window",
@@ -793,8 +799,7 @@ def _decide_deny_extension(
 def _decide_request_termination(
     t: Ticket, c: RequestTermination, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
-    if not c.reason.strip() or not c.attachments:
-        _refuse(t, c, "termination needs a reason and evidence (证明材料)", "evidence_required")
+    _require_evidence(t, c, "termination needs a reason and evidence (证明材料)")
     if (c.ground is TerminationGround.UNLAWFUL_OR_AGAINST_PUBLIC_ORDER
             and not c.explained_to_caller):
         _refuse(t, c, "the unit must first explain the rules to the caller (第十九条)",
@@ -820,8 +825,7 @@ def _decide_reject_termination(
 def _decide_request_suspension(
     t: Ticket, c: RequestSuspension, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
-    if not c.reason.strip() or not c.attachments:
-        _refuse(t, c, "申请中止办理须说明理由并提供证明材料", "evidence_required")
+    _require_evidence(t, c, "申请中止办理须说明理由并提供证明材料")
     return SuspensionRequested(**base)
 
 
