@@ -516,7 +516,7 @@ class FirstOfDayResult:
 async def bench_first_of_day(engine: AsyncEngine, rows: int) -> FirstOfDayResult:
     """Registrations on a day this node has no ticket yet (every node, every midnight).
 
-    `next_ticket_number` asks for the day's highest number of the node (`last_number_query`).
+    `NumberAllocator.next` asks for the day's highest number of the node (`last_number_query`).
     Whether that reads a few index entries or the whole table depends on the plan, so it is
     measured here on the loaded table rather than assumed. Baseline: the next registrations
     of the same node and day.

@@ -91,6 +91,7 @@ from risk_warning.detector import RiskDetector
 from risk_warning.store import RiskWarnings
 from supervision import plugin as supervision_plugin
 from supervision.job import SupervisionJob
+from supervision.scan import SupervisionPolicy
 from telephony import sip_proxy
 from telephony.app_owner import AppOwnership, OwnershipLost
 from telephony.ari.events import AriEventStream
@@ -539,7 +540,8 @@ def build_app(settings: Settings) -> web.Application:
     bus = RedisEventBus(redis, prefix)
 
     catalogue = load_catalogue()
-    tickets = TicketStore(engine, settings.node.id, metrics=metrics, announce=_announcer(bus))
+    tickets = TicketStore(engine, settings.node.id, metrics=metrics, announce=_announcer(bus),
+                          policy=settings.workflow.policy())
     knowledge = KnowledgeStore(engine)
     screen = AbuseScreen(redis, load_abuse_policy(resolve_path(settings.abuse.policy_file)),
                          key_prefix=prefix, decision_timeout=settings.abuse.decision_timeout,
@@ -603,7 +605,9 @@ def build_app(settings: Settings) -> web.Application:
         schedule = supervision_plugin.Schedule(supervision.interval_seconds, LeaderLease(
             redis, f"{prefix}lease:supervision", ttl_seconds=supervision.interval_seconds * 0.9))
     supervision_plugin.install(app, supervision_plugin.SupervisionDeps(
-        SupervisionJob(tickets, knowledge), schedule))
+        SupervisionJob(tickets, knowledge, policy=SupervisionPolicy(
+            review_within=timedelta(hours=supervision.review_hours),
+            draft_max_age=timedelta(hours=supervision.draft_max_age_hours))), schedule))
     supervisor = TelephonySupervisorBackend(desk.provisioner, passwords=desk.passwords,
                                             confidential=tickets.caller_is_confidential)
     desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk, supervisor=supervisor,

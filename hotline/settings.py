@@ -34,7 +34,7 @@ from telephony.settings import (
     SoftphoneSettings,
     TransferSettings,
 )
-from tickets.settings import EvidenceSettings
+from tickets.settings import EvidenceSettings, WorkflowSettings
 from unit_push.settings import UnitPushSettings
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "hotline.toml"
@@ -57,6 +57,7 @@ class Settings(Section):
     auth: AuthSettings = AuthSettings()
     supervision: SupervisionSettings = SupervisionSettings()
     evidence: EvidenceSettings = EvidenceSettings()
+    workflow: WorkflowSettings = WorkflowSettings()
     audit: AuditSettings = AuditSettings()
     public_lookup: PublicLookupSettings = PublicLookupSettings()
     unit_push: UnitPushSettings = UnitPushSettings()

@@ -192,9 +192,11 @@ Index("ix_tickets_created_at", tickets.c.created_at)
 # word for word (with literal statuses) for PostgreSQL to use the index under a generic plan.
 #: Tickets a unit still has in hand (not draft, not waiting for dispatch, not finished).
 UNIT_OPEN_STATUSES = ("dispatched", "in_progress", "return_requested", "extension_requested",
-                      "termination_requested", "feedback_submitted")
-#: Units' requests waiting for a hotline review.
-REVIEW_STATUSES = ("return_requested", "extension_requested", "termination_requested")
+                      "termination_requested", "feedback_submitted", "suspension_requested",
+                      "suspended", "reopen_requested", "feedback_accepted")
+#: Requests waiting for a hotline review (a unit's, or an unsatisfied caller's: migration 0014).
+REVIEW_STATUSES = ("return_requested", "extension_requested", "termination_requested",
+                   "suspension_requested", "reopen_requested")
 _OPEN = f"status IN ({', '.join(repr(s) for s in UNIT_OPEN_STATUSES)})"
 #: Returned tickets, and drafts an agent has classified.
 WAITING_FOR_DISPATCH = "status = 'pending_dispatch' OR (status = 'draft' AND ticket_type IS NOT NULL)"

@@ -28,7 +28,13 @@ PUBLIC_STATUS: Mapping[str, str] = {
     TicketStatus.RETURN_REQUESTED: "办理中",
     TicketStatus.EXTENSION_REQUESTED: "办理中",
     TicketStatus.TERMINATION_REQUESTED: "办理中",
+    TicketStatus.SUSPENSION_REQUESTED: "办理中",
+    # 中止 (唐山): the caller learns the handling stands still until it can go on.
+    TicketStatus.SUSPENDED: "中止办理，待条件具备后恢复",
     TicketStatus.FEEDBACK_SUBMITTED: "已办理，待回访",
+    TicketStatus.FEEDBACK_ACCEPTED: "已办理，待回访",
+    # The caller said they were unsatisfied; the hotline is judging whether it is reasonable.
+    TicketStatus.REOPEN_REQUESTED: "回访意见核实中",
     TicketStatus.CLOSED: "已办结",
     TicketStatus.ARCHIVED: "已办结",
 }

@@ -24,7 +24,7 @@ from kernel.errors import Conflict, HotlineError, IllegalTransition
 from kernel.leader_lease import LeaderLease
 from kernel.roles import Actor, Role
 from knowledge.store import KnowledgeStore
-from supervision.scan import DEFAULT_SUPERVISION_POLICY, SupervisionPolicy, scan
+from supervision.scan import DEFAULT_SUPERVISION_POLICY, HotlineNotice, SupervisionPolicy, scan
 from tickets.model import SupervisionFlagKind
 from tickets.store import TicketStore
 from tickets.ticket_number import local_date_of
@@ -43,12 +43,15 @@ class ScanReport:
     flagged: list[tuple[str, SupervisionFlagKind]] = field(default_factory=list)
     left_for_next_round: list[str] = field(default_factory=list)
     stale_articles: int = 0
+    #: What the hotline itself owes: overdue reviews, stale drafts, callbacks at the deadline.
+    notices: list[HotlineNotice] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return {"scanned": self.scanned,
                 "flagged": [{"ticket_no": no, "kind": kind.value} for no, kind in self.flagged],
                 "left_for_next_round": self.left_for_next_round,
-                "stale_articles": self.stale_articles}
+                "stale_articles": self.stale_articles,
+                "notices": [n.as_json() for n in self.notices]}
 
 
 
@@ -70,10 +73,16 @@ class SupervisionJob:
     async def _scan(self) -> ScanReport:
         now = self._clock()
         window = max(self._policy.repeat_window, self._policy.cluster_window)
-        candidates = await self._store.supervision_candidates(now - window)
+        candidates = await self._store.supervision_candidates(
+            now - window, idle_drafts_before=now - self._policy.draft_max_age)
         by_no = {t.ticket_no: t for t in candidates}
         report = ScanReport(scanned=len(candidates))
-        for flag in scan(candidates, now, policy=self._policy).flags:
+        result = scan(candidates, now, policy=self._policy)
+        report.notices = list(result.notices)
+        for notice in result.notices:
+            log.warning("the hotline owes this ticket", extra={
+                "ticket_no": notice.ticket_no, "kind": notice.kind.value, "detail": notice.detail})
+        for flag in result.flags:
             if flag.ticket_no is None or flag.ticket_no not in by_no:
                 continue
             ticket = by_no[flag.ticket_no]
@@ -101,7 +110,8 @@ class SupervisionJob:
                     "days_overdue": article.days_overdue})
         log.info("supervision scan done", extra={
             "scanned": report.scanned, "flagged": len(report.flagged),
-            "deferred": len(report.left_for_next_round), "stale_articles": report.stale_articles})
+            "deferred": len(report.left_for_next_round), "stale_articles": report.stale_articles,
+            "notices": len(report.notices)})
         return report
 
     async def run_forever(self, interval_seconds: float, lease: LeaderLease | None = None) -> None:

@@ -16,9 +16,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from kernel.text_match import ngrams, request_similarity
 from tickets.model import (
+    HOTLINE_REVIEW_STATUSES,
     UNIT_HOLDS_STATUSES,
     EscalationGround,
     SupervisionFlagKind,
@@ -46,6 +48,11 @@ class SupervisionPolicy:
     cluster_min_callers: int = 5
     cluster_window: timedelta = timedelta(days=3)
     cluster_similarity: float = 0.4
+    #: The hotline's own reviews (return, extension, termination, suspension, dissatisfaction)
+    #: are due this long after the request ([supervision] review_hours).
+    review_within: timedelta = timedelta(hours=24)
+    #: A draft nobody touched for this long is reported ([supervision] draft_max_age_hours).
+    draft_max_age: timedelta = timedelta(hours=24)
 
 
 DEFAULT_SUPERVISION_POLICY = SupervisionPolicy()
@@ -225,9 +232,83 @@ def scan_stale_knowledge(
     ]
 
 
+class NoticeKind(StrEnum):
+    """What the hotline itself owes: no unit is at fault, so these are notices, not flags."""
+
+    REVIEW_OVERDUE = "review_overdue"  # a request waits past the review deadline
+    STALE_DRAFT = "stale_draft"  # a draft nobody closed or dispatched
+    CALLBACK_AT_DEADLINE = "callback_at_deadline"  # 北京条例第二十三条: 时限届满即回访
+
+
+@dataclass(frozen=True)
+class HotlineNotice:
+    kind: NoticeKind
+    ticket_no: str
+    detected_at: datetime
+    detail: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"kind": self.kind.value, "ticket_no": self.ticket_no, "detail": self.detail}
+
+
+def scan_review_overdue(tickets: Iterable[Ticket], now: datetime,
+                        policy: SupervisionPolicy = DEFAULT_SUPERVISION_POLICY) -> list[HotlineNotice]:
+    """Requests the hotline has not reviewed within `review_within`: without this a return,
+    extension or termination request could wait forever, with no unit clock running."""
+    notices = []
+    for t in tickets:
+        if t.status in HOTLINE_REVIEW_STATUSES and t.requested_at is not None:
+            since, what = t.requested_at, f"{_REVIEW_TITLES.get(t.status, t.status.value)}待审核"
+        elif t.status in _FEEDBACK_WAITING and t.feedback_at is not None:
+            # 济南条例: the feedback is reviewed and the caller called back, not left lying.
+            since, what = t.feedback_at, "承办单位反馈待审核或回访"
+        else:
+            continue
+        if now >= since + policy.review_within:
+            notices.append(HotlineNotice(NoticeKind.REVIEW_OVERDUE, t.ticket_no, now,
+                                         f"{what}（自 {since.isoformat()} 起），已超过审核时限"))
+    return notices
+
+
+_FEEDBACK_WAITING = frozenset({TicketStatus.FEEDBACK_SUBMITTED, TicketStatus.FEEDBACK_ACCEPTED})
+
+
+_REVIEW_TITLES = {
+    TicketStatus.RETURN_REQUESTED: "退回申请", TicketStatus.EXTENSION_REQUESTED: "延期申请",
+    TicketStatus.TERMINATION_REQUESTED: "终止办理申请",
+    TicketStatus.SUSPENSION_REQUESTED: "中止办理申请",
+    TicketStatus.REOPEN_REQUESTED: "回访不满意研判",
+}
+
+
+def scan_stale_drafts(tickets: Iterable[Ticket], now: datetime,
+                      policy: SupervisionPolicy = DEFAULT_SUPERVISION_POLICY) -> list[HotlineNotice]:
+    """Drafts left untouched: every finished call becomes one, and a silent or harassing call
+    must be closed at intake (北京条例第十一条) rather than sit in the totals forever."""
+    return [
+        HotlineNotice(NoticeKind.STALE_DRAFT, t.ticket_no, now,
+                      f"受理草稿自 {t.updated_at.isoformat()} 起无人处理")
+        for t in tickets
+        if t.status is TicketStatus.DRAFT and now - t.updated_at >= policy.draft_max_age
+    ]
+
+
+def scan_callbacks_at_deadline(tickets: Iterable[Ticket], now: datetime) -> list[HotlineNotice]:
+    """北京条例第二十三条: 诉求办理时限届满 the hotline calls the caller back, whether or not the
+    unit has given feedback. Tickets a unit holds past the deadline without feedback."""
+    return [
+        HotlineNotice(NoticeKind.CALLBACK_AT_DEADLINE, t.ticket_no, now,
+                      f"办理时限 {t.deadline.isoformat()} 已届满、承办单位未反馈：应回访诉求人")
+        for t in tickets
+        if t.status in UNIT_HOLDS_STATUSES and t.deadline is not None and now >= t.deadline
+        and t.feedback_at is None
+    ]
+
+
 @dataclass(frozen=True)
 class ScanResult:
     flags: tuple[SupervisionFlag, ...] = field(default_factory=tuple)
+    notices: tuple[HotlineNotice, ...] = field(default_factory=tuple)
 
     def for_ticket(self, ticket_no: str) -> list[SupervisionFlag]:
         return [f for f in self.flags if f.ticket_no == ticket_no]
@@ -239,7 +320,8 @@ def scan(
     articles: Iterable[KnowledgeArticleStatus] = (),
     policy: SupervisionPolicy = DEFAULT_SUPERVISION_POLICY,
 ) -> ScanResult:
-    """Every supervision flag due at `now`, at most one per (ticket, kind)."""
+    """Every supervision flag due at `now`, at most one per (ticket, kind), and the notices of
+    what the hotline itself owes (overdue reviews, stale drafts, callbacks at the deadline)."""
     flags = [
         *scan_refused_acceptance(tickets, now),
         *scan_overdue(tickets, now),
@@ -247,4 +329,9 @@ def scan(
         *scan_clustered(tickets, now, policy),
         *scan_stale_knowledge(articles, now),
     ]
-    return ScanResult(tuple(flags))
+    notices = [
+        *scan_review_overdue(tickets, now, policy),
+        *scan_stale_drafts(tickets, now, policy),
+        *scan_callbacks_at_deadline(tickets, now),
+    ]
+    return ScanResult(tuple(flags), tuple(notices))

@@ -12,3 +12,7 @@ class SupervisionSettings(Section):
     #: tickets; one node per round runs it (a Redis lease).
     enabled: bool = True
     interval_seconds: float = Field(default=300.0, ge=5, le=86400)
+    #: The hotline's own reviews are due within this many hours of the request.
+    review_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    #: Drafts untouched this long are reported.
+    draft_max_age_hours: float = Field(default=24.0, gt=0, le=24 * 90)

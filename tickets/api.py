@@ -60,8 +60,14 @@ from kernel.openapi import Operation
 from kernel.phone_number import PhoneNumber, validated_digits
 from kernel.roles import HOTLINE_STAFF, Actor, Role
 from tickets import workflow
-from tickets.deadlines import WorkingCalendar
-from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, suggest_units, terms_for
+from tickets.deadlines import WorkingCalendar, working_day_deadline
+from tickets.dispatch import (
+    DispatchCatalogue,
+    dispatch_deadlines,
+    reopen_deadline,
+    suggest_units,
+    terms_for,
+)
 from tickets.events import SupervisionFlagged, TicketClassified, TicketEvent, TicketRegistered
 from tickets.evidence_api import EVIDENCE_STORE
 from tickets.evidence_store import EvidenceStore
@@ -203,6 +209,8 @@ class DispatchBody(CommandBody):
 
 class RequestExtensionBody(CommandBody):
     requested_deadline: AwareDatetime
+    #: 北京条例第十五条第二项: the unit has told the caller why it needs more time.
+    caller_informed: bool = False
 
 
 class ApproveExtensionBody(CommandBody):
@@ -231,6 +239,16 @@ class CallbackBody(CommandBody):
     new_deadline: AwareDatetime | None = None
 
 
+class ReviewReopenBody(CommandBody):
+    reasonable: bool
+    #: Used when reasonable; omitted: the unit's handling term from now.
+    new_deadline: AwareDatetime | None = None
+
+
+class CloseUnreachedBody(CommandBody):
+    attempts: int = Field(ge=0, le=100)
+
+
 class FlagSupervisionBody(CommandBody):
     kind: SupervisionFlagKind
     related_ticket_nos: list[str] = Field(default_factory=list, max_length=100)
@@ -250,6 +268,7 @@ class _Context:
     now: datetime
     catalogue: DispatchCatalogue
     calendar: WorkingCalendar
+    policy: workflow.WorkflowPolicy
 
 
 def check_evidence(store: EvidenceStore, attachments: list[AttachmentBody]) -> None:
@@ -269,6 +288,10 @@ def _known_unit(catalogue: DispatchCatalogue, code: str) -> None:
         raise InvalidInput("unit not in the dispatch catalogue", unit=code)
 
 
+def _handling_term_from_now(ctx: _Context) -> datetime | None:
+    return reopen_deadline(ctx.catalogue, ctx.ticket, ctx.now, ctx.calendar)
+
+
 def _dispatch(body: DispatchBody, ctx: _Context) -> workflow.Command:
     for unit in (body.lead_unit, *body.cooperating_units):
         _known_unit(ctx.catalogue, unit)
@@ -283,23 +306,26 @@ def _dispatch(body: DispatchBody, ctx: _Context) -> workflow.Command:
         deadline = deadline or computed
         sign_deadline = sign_deadline or min(computed_sign, deadline)
     minutes = body.joint_meeting_minutes
+    return_deadline = working_day_deadline(ctx.now, ctx.policy.return_window_working_days,
+                                           ctx.calendar)
     return workflow.Dispatch(
         **_common(body), lead_unit=body.lead_unit, cooperating_units=tuple(body.cooperating_units),
-        deadline=deadline, sign_deadline=sign_deadline,
+        deadline=deadline, sign_deadline=sign_deadline, return_deadline=return_deadline,
         joint_meeting_minutes=replace(minutes.to_domain(), kind="minutes") if minutes else None,
     )
 
 
 def _callback(body: CallbackBody, ctx: _Context) -> workflow.Command:
-    new_deadline = body.new_deadline
-    t = ctx.ticket
-    if (new_deadline is None and t.lead_unit is not None and t.lead_unit in ctx.catalogue.units
-            and t.ticket_type is not None):
-        terms = terms_for(ctx.catalogue, t.lead_unit, t.ticket_type, t.urgency)
-        new_deadline = dispatch_deadlines(terms, ctx.now, ctx.calendar)[0]
     return workflow.RecordCallback(
         **_common(body), satisfaction=body.satisfaction, reasonable=body.reasonable,
-        handled_as_required=body.handled_as_required, new_deadline=new_deadline)
+        handled_as_required=body.handled_as_required,
+        new_deadline=body.new_deadline or _handling_term_from_now(ctx))
+
+
+def _review_reopen(body: ReviewReopenBody, ctx: _Context) -> workflow.Command:
+    return workflow.ReviewReopen(
+        **_common(body), reasonable=body.reasonable,
+        new_deadline=(body.new_deadline or _handling_term_from_now(ctx)) if body.reasonable else None)
 
 
 Builder = Callable[[Any, _Context], workflow.Command]
@@ -335,7 +361,9 @@ COMMANDS: dict[str, CommandSpec] = {
     "three-way-call": CommandSpec(workflow.AnswerInThreeWayCall, ThreeWayCallBody,
                                   "三方连线: the unit answered on line; closes the ticket"),
     "close-out-of-scope": CommandSpec(workflow.CloseOutOfScope, CloseOutOfScopeBody,
-                                      "Emergency line, legal channel or duplicate"),
+                                      "Close a draft at intake: emergency line, legal channel, "
+                                      "duplicate, secret/privacy, outside duties, unlawful or "
+                                      "harassing, invalid call"),
     "dispatch": CommandSpec(workflow.Dispatch, DispatchBody,
                             "派单; deadlines from the catalogue and calendar when omitted",
                             _dispatch),
@@ -360,9 +388,26 @@ COMMANDS: dict[str, CommandSpec] = {
     "progress-note": CommandSpec(workflow.AddProgressNote, ProgressNoteBody,
                                  "A progress note (also a cooperating unit's partial result)"),
     "feedback": CommandSpec(workflow.SubmitFeedback, FeedbackBody, "反馈 by the lead unit"),
+    "request-suspension": CommandSpec(workflow.RequestSuspension, CommandBody,
+                                      "申请中止办理 with reason and evidence"),
+    "approve-suspension": CommandSpec(workflow.ApproveSuspension, CommandBody,
+                                      "Approve a suspension: the deadline clock stops"),
+    "reject-suspension": CommandSpec(workflow.RejectSuspension, CommandBody,
+                                     "Reject a suspension (reason required)"),
+    "resume": CommandSpec(workflow.ResumeHandling, CommandBody,
+                          "恢复办理 after a suspension: the clock runs on"),
+    "accept-feedback": CommandSpec(workflow.AcceptFeedback, CommandBody,
+                                   "逐一审核: the unit's feedback accepted; the callback is due"),
+    "reject-feedback": CommandSpec(workflow.RejectFeedback, CommandBody,
+                                   "The feedback sent back to the unit (reason required)"),
     "callback": CommandSpec(workflow.RecordCallback, CallbackBody,
-                            "回访; reopens to the same unit when unsatisfied and reasonable",
+                            "回访; 应办未办 reopens, an unsatisfied answer waits for review-reopen",
                             _callback),
+    "review-reopen": CommandSpec(workflow.ReviewReopen, ReviewReopenBody,
+                                 "Judge an unsatisfied caller's request: reasonable reopens "
+                                 "(督办 past the cap), unreasonable closes", _review_reopen),
+    "close-unreached": CommandSpec(workflow.CloseUnreached, CloseUnreachedBody,
+                                   "未回访成功 after the attempt cap; closes the ticket"),
     "flag-supervision": CommandSpec(workflow.FlagForSupervision, FlagSupervisionBody,
                                     "热线督办 for one reason"),
     "escalate": CommandSpec(workflow.Escalate, EscalateBody, "Escalate up the supervision ladder"),
@@ -672,7 +717,7 @@ async def run_command(request: web.Request) -> web.Response:
 
     async def save(within: Within | None) -> tuple[Ticket, TicketEvent]:
         context = _Context(ticket, store.now(), request.app[DISPATCH_CATALOGUE],
-                           request.app[WORKING_CALENDAR])
+                           request.app[WORKING_CALENDAR], store.policy)
         command = spec.to_command(body, context)
         return await store.transition(no, command, actor, body.expected_version, guard=guard,
                                       within=within)

@@ -5,10 +5,12 @@ gave its feedback: the hotline asks the citizen whether they are satisfied, 临�
 survey task is due as soon as the feedback is on the ticket (written in the same transaction,
 `tickets/store.py`); the automatic dialer (`outbound/callback_dialer.py`) calls the citizen,
 plays the survey, and the key pressed is recorded on the ticket by `record_answer`: 1 satisfied,
-2 basically satisfied, 3 unsatisfied. An unsatisfied answer re-opens the ticket to its unit
-with a new deadline from the catalogue: the citizen's dissatisfaction stands unless a callback
-agent, who can listen to the call, judges otherwise. A citizen not reached is tried again at
-the configured delays, then the task goes to the callback agents' list (`agent`).
+2 basically satisfied, 3 unsatisfied. An unsatisfied answer waits for the hotline's judgement
+(临沂条例第二十条): a callback agent or supervisor judges it reasonable (re-opened to the unit
+with a new deadline from the catalogue) or not (closed, with why). A citizen not reached is
+tried again at the configured delays, then the task goes to the callback agents' list
+(`agent`); after the policy's attempts the outcome 未回访成功 closes the ticket
+(`close_unreached`), never as a completed callback.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks, calls, tickets
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar
-from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, terms_for
+from tickets.dispatch import DispatchCatalogue, reopen_deadline
 from tickets.intake import FinishedCall, call_row
-from tickets.model import Satisfaction, Ticket
+from tickets.model import Satisfaction, Ticket, TicketStatus
 from tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -200,27 +202,41 @@ class CallbackService:
     async def record_answer(self, ticket_no: str, satisfaction: Satisfaction | None,
                             actor: Actor = SURVEY_ACTOR, *, reasonable: bool | None = None,
                             reason: str = "") -> Ticket:
-        """The answer on the ticket. `reasonable` None: an unsatisfied citizen's request is
-        taken as reasonable (the robot cannot judge; a callback agent can). `satisfaction`
-        None: the citizen was not reached in the end (or declined to rate)."""
+        """The answer on the ticket. An unsatisfied answer waits for the hotline's judgement
+        (临沂条例第二十条: 不满意**且**诉求合理 re-opens): `reasonable` None leaves it to the
+        review list (the robot cannot judge); a callback agent who judged it passes True or
+        False, recorded right after as their `ReviewReopen`. `satisfaction` None: the citizen
+        was reached and declined to rate (never reached is `close_unreached`)."""
         ticket = await self._tickets.get(ticket_no)
-        reasonable = satisfaction is Satisfaction.UNSATISFIED if reasonable is None else reasonable
-        new_deadline = None
-        if satisfaction is Satisfaction.UNSATISFIED and ticket.lead_unit and ticket.ticket_type:
-            terms = terms_for(self._catalogue, ticket.lead_unit, ticket.ticket_type, ticket.urgency)
-            new_deadline = dispatch_deadlines(terms, self._tickets.now(), self._calendar)[0]
         new, _ = await self._tickets.transition(ticket_no, workflow.RecordCallback(
-            satisfaction=satisfaction, reasonable=reasonable, new_deadline=new_deadline, reason=reason),
-            actor, ticket.version)
+            satisfaction=satisfaction, reason=reason), actor, ticket.version)
         log.info("survey answer recorded", extra={
             "ticket_no": ticket_no, "satisfaction": satisfaction.value if satisfaction else None})
+        if new.status is TicketStatus.REOPEN_REQUESTED and reasonable is not None:
+            new, _ = await self._tickets.transition(ticket_no, workflow.ReviewReopen(
+                reasonable=reasonable, reason=reason,
+                new_deadline=reopen_deadline(self._catalogue, new, self._tickets.now(), self._calendar)
+                if reasonable else None), actor, new.version)
+        return new
+
+    async def close_unreached(self, task_id: str, actor: Actor, *, reason: str, outcome: str) -> Ticket:
+        """未回访成功: the citizen was tried as often as the policy asks and never reached; the
+        ticket closes with that outcome (the workflow refuses it before the attempt cap)."""
+        task = await self._get(task_id)
+        if task.status not in PERSON_MAY_TAKE:
+            raise Conflict("the automatic dialer is calling this citizen now; try again shortly",
+                           task=task_id)
+        ticket = await self._tickets.get(task.ticket_no)
+        new, _ = await self._tickets.transition(task.ticket_no, workflow.CloseUnreached(
+            attempts=task.attempts, reason=reason), actor, ticket.version)
+        await self._set(task_id, DONE, outcome[:32])
         return new
 
     async def record_by_person(self, task_id: str, satisfaction: Satisfaction | None, actor: Actor, *,
-                               reasonable: bool, reason: str, outcome: str) -> Ticket:
+                               reasonable: bool | None, reason: str, outcome: str) -> Ticket:
         """A callback agent's own callback (回访员): the answer, their judgement whether an
-        unsatisfied citizen's request is reasonable, and why, go on the ticket in their name;
-        `satisfaction` None is the final outcome of a citizen not reached (`outcome` says how).
+        unsatisfied citizen's request is reasonable (None: left to the review list), and why,
+        go on the ticket in their name; `satisfaction` None: reached, declined to rate.
         Any task not in the robot's hands may be done so: due, on the agents' list, or called."""
         task = await self._get(task_id)
         if task.status not in PERSON_MAY_TAKE:

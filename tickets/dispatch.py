@@ -26,7 +26,7 @@ from kernel.errors import ConfigError, NotFound
 from kernel.sound_alike import heard_among
 from kernel.text_match import containment, ngrams, normalize
 from tickets.deadlines import Term, WorkingCalendar, due
-from tickets.model import TicketType, Urgency
+from tickets.model import Ticket, TicketType, Urgency
 
 DEFAULT_CATALOGUE_PATH = (
     Path(__file__).resolve().parent.parent / "config" / "dispatch_catalogue.yaml"
@@ -147,6 +147,16 @@ def terms_for(
         if m.name == matter:
             days = m.deadline_working_days.get(ticket_type, days)
     return DispatchTerms(Term(working_days=days), catalogue.sign_within)
+
+
+def reopen_deadline(catalogue: DispatchCatalogue, ticket: Ticket, now: datetime,
+                    calendar: WorkingCalendar) -> datetime | None:
+    """A re-opened ticket's new deadline (临沂条例第二十条 再次办理): its lead unit's handling
+    term counted afresh from `now`; None when the ticket lacks a known unit or a type."""
+    if ticket.lead_unit is None or ticket.lead_unit not in catalogue.units or ticket.ticket_type is None:
+        return None
+    terms = terms_for(catalogue, ticket.lead_unit, ticket.ticket_type, ticket.urgency)
+    return dispatch_deadlines(terms, now, calendar)[0]
 
 
 def dispatch_deadlines(

@@ -15,7 +15,7 @@ as (ticket_no, version, type, occurred_at, actor, payload JSON).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from kernel.roles import Actor
 from tickets.model import (
@@ -116,6 +116,8 @@ class Dispatched(TicketEvent):
     deadline: datetime
     sign_deadline: datetime
     joint_meeting_held: bool = False
+    #: Last moment the unit may ask for a return (None in events written before the rule).
+    return_deadline: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +146,9 @@ class ReturnRejected(TicketEvent):
 @dataclass(frozen=True, kw_only=True)
 class ExtensionRequested(TicketEvent):
     requested_deadline: datetime
+    #: The unit told the caller why it needs more time (北京条例第十五条第二项); False in
+    #: events written before the rule.
+    caller_informed: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,6 +178,30 @@ class TerminationRejected(TicketEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SuspensionRequested(TicketEvent):
+    """申请中止办理: the unit cannot go on for now (唐山条例 延期中止), with evidence."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuspensionApproved(TicketEvent):
+    """中止 approved: the deadline clock stops with `remaining` left on it."""
+
+    remaining: timedelta
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuspensionRejected(TicketEvent):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandlingResumed(TicketEvent):
+    """恢复办理 after a suspension: the clock runs again, to `new_deadline`."""
+
+    new_deadline: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProgressNoted(TicketEvent):
     """A note on progress; a cooperating unit's partial result (第十八条) is one too."""
 
@@ -188,14 +217,50 @@ class FeedbackSubmitted(TicketEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FeedbackAccepted(TicketEvent):
+    """The hotline reviewed the unit's feedback and found it complete (济南条例 逐一审核):
+    the callback is due."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackRejected(TicketEvent):
+    """The feedback does not answer the request: back to the unit, with why in `reason`."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CallbackRecorded(TicketEvent):
-    """回访. `reopened`: sent back to the same unit (不满意且诉求合理, or 应办未办)."""
+    """回访. `reopened`: sent back to the same unit (应办未办; before the review rule also
+    不满意且诉求合理). `review_pending`: unsatisfied, the hotline's judgement comes next."""
 
     satisfaction: Satisfaction | None
     reasonable: bool
     handled_as_required: bool
     reopened: bool
     new_deadline: datetime | None = None
+    review_pending: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReopenReviewed(TicketEvent):
+    """The hotline's judgement of an unsatisfied caller's request (临沂条例第二十条).
+
+    `reasonable` and under the re-open cap: `reopened` to the same unit by `new_deadline`.
+    `reasonable` past the cap: not re-opened, `supervised` (热线督办) instead. Unreasonable:
+    closed, with why in `reason`.
+    """
+
+    reasonable: bool
+    reopened: bool
+    supervised: bool = False
+    new_deadline: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackUnreached(TicketEvent):
+    """未回访成功: the caller was tried `attempts` times and never reached; closes the ticket
+    with that outcome, never as a completed callback (北京条例第二十三条, 临沂条例第二十条)."""
+
+    attempts: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,7 +315,15 @@ ALL_EVENT_TYPES: tuple[type[TicketEvent], ...] = (
     TerminationRejected,
     ProgressNoted,
     FeedbackSubmitted,
+    FeedbackAccepted,
+    FeedbackRejected,
     CallbackRecorded,
+    ReopenReviewed,
+    CallbackUnreached,
+    SuspensionRequested,
+    SuspensionApproved,
+    SuspensionRejected,
+    HandlingResumed,
     SupervisionFlagged,
     SupervisionEscalated,
     RelayCallHeld,

@@ -33,8 +33,7 @@ from tickets.store import (
     CALL_FLOW_ACTOR,
     append_event,
     insert_registered,
-    next_ticket_number,
-    number_allocation,
+    number_allocator,
 )
 from tickets.ticket_metrics import TicketMetrics
 
@@ -195,9 +194,17 @@ class CallIntake:
 
     async def _insert(self, record: FinishedCall) -> str:
         now = datetime.now(UTC)
+        allocator = number_allocator(self._engine)
+        ticket_no = await allocator.next(self._engine, now, self._node_id)
+        try:
+            return await self._insert_numbered(record, ticket_no, now)
+        except IntegrityError:
+            allocator.forget(now, self._node_id)  # read the table again at the next try
+            raise
+
+    async def _insert_numbered(self, record: FinishedCall, ticket_no: str, now: datetime) -> str:
         committed: list[tuple[TicketEvent, Ticket]] = []
-        async with number_allocation(self._engine), self._engine.begin() as conn:
-            ticket_no = await next_ticket_number(conn, now, self._node_id)
+        async with self._engine.begin() as conn:
             await conn.execute(calls.insert().values(**call_row(record)))
             ticket, event = workflow.apply(
                 None, registration(record, ticket_no), CALL_FLOW_ACTOR, now)

@@ -11,7 +11,7 @@ This module must never do I/O and never import SQLAlchemy, aiohttp or Redis.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
 from kernel.privacy import mask_phone
@@ -52,13 +52,23 @@ class TicketStatus(StrEnum):
     RETURN_REQUESTED = "return_requested"  # 申请退回
     EXTENSION_REQUESTED = "extension_requested"  # 申请延期
     TERMINATION_REQUESTED = "termination_requested"  # 申请终止办理
-    FEEDBACK_SUBMITTED = "feedback_submitted"  # 已反馈, waiting for the callback
+    SUSPENSION_REQUESTED = "suspension_requested"  # 申请中止办理
+    SUSPENDED = "suspended"  # 中止办理: the deadline clock stands still until resumed
+    FEEDBACK_SUBMITTED = "feedback_submitted"  # 已反馈, waiting for review (or the callback)
+    #: 反馈审核通过 (济南条例 逐一审核): the callback is due.
+    FEEDBACK_ACCEPTED = "feedback_accepted"
+    #: 回访不满意: the hotline judges whether the request is reasonable (临沂条例第二十条).
+    REOPEN_REQUESTED = "reopen_requested"
     CLOSED = "closed"  # 办结
     ARCHIVED = "archived"  # 归档
 
 
 #: Once in one of these, a ticket's substance never changes again; CLOSED may only be archived.
 FINISHED_STATUSES: frozenset[TicketStatus] = frozenset({TicketStatus.CLOSED, TicketStatus.ARCHIVED})
+
+#: A request waits for the hotline's own review (a deadline the supervision scanner watches).
+HOTLINE_REVIEW_STATUSES: frozenset[TicketStatus] = frozenset(
+    s for s in TicketStatus if s.value.endswith("_requested"))
 
 #: The unit holds the ticket: its deadline runs and it can be overdue.
 UNIT_HOLDS_STATUSES: frozenset[TicketStatus] = frozenset(
@@ -115,15 +125,34 @@ class ClosureReason(StrEnum):
     LEGAL_CHANNEL = "legal_channel"  # 诉讼、仲裁、行政复议、信访等法定途径
     DUPLICATE = "duplicate"  # 重复件
     CALLBACK_COMPLETED = "callback_completed"  # 回访后办结
+    #: 未回访成功: the caller was tried up to the cap and never reached (北京条例第二十三条).
+    CALLBACK_UNREACHED = "callback_unreached"
     TERMINATED = "terminated"  # 终止办理
+    # Closed at intake as 北京条例第十一条第四至六项 (唐山 不予受理) say; never counted as intake.
+    SECRET_OR_PRIVACY = "secret_or_privacy"  # 涉及国家秘密、商业秘密、个人隐私
+    OUTSIDE_DUTIES = "outside_duties"  # 超出职责范围: 告知通过市场、社会等渠道解决
+    UNLAWFUL_OR_HARASSING = "unlawful_or_harassing"  # 违法、违背公序良俗、恶意攻击骚扰: 劝导教育
+    INVALID_CALL = "invalid_call"  # 无效来电: silent, dropped, misdialled
 
 
 class OutOfScope(StrEnum):
-    """Requests the hotline closes at intake by pointing elsewhere (北京条例第十一条)."""
+    """Requests the hotline closes at intake instead of dispatching (北京条例第十一条; 唐山条例
+    不予受理的情形). Each closes the draft with the `ClosureReason` of the same value."""
 
-    EMERGENCY_LINE = "emergency_line"
-    LEGAL_CHANNEL = "legal_channel"
-    DUPLICATE = "duplicate"
+    EMERGENCY_LINE = "emergency_line"  # 第一项
+    LEGAL_CHANNEL = "legal_channel"  # 第二项
+    DUPLICATE = "duplicate"  # 第三项
+    SECRET_OR_PRIVACY = "secret_or_privacy"  # 第四项: 向诉求人做好解释工作
+    OUTSIDE_DUTIES = "outside_duties"  # 第五项: 告知通过市场、社会等其他渠道解决
+    UNLAWFUL_OR_HARASSING = "unlawful_or_harassing"  # 第六项: 做好劝导、教育工作
+    INVALID_CALL = "invalid_call"  # 无效来电 (静默、骚扰挂断、误拨): no request at all
+
+
+#: Intake closures that are no request the hotline took in (受理): left out of intake totals.
+NOT_INTAKE: frozenset[ClosureReason] = frozenset({
+    ClosureReason.SECRET_OR_PRIVACY, ClosureReason.OUTSIDE_DUTIES,
+    ClosureReason.UNLAWFUL_OR_HARASSING, ClosureReason.INVALID_CALL,
+})
 
 
 class TerminationGround(StrEnum):
@@ -220,6 +249,14 @@ class Ticket:
     rejected_return_count: int = 0
     extension_count: int = 0
     reopen_count: int = 0
+    #: Clock time all approved extensions added to the deadline (the cap is policy).
+    extended_by: timedelta = timedelta(0)
+    #: The unit may ask for a return until then (None: dispatched before the rule).
+    return_deadline: datetime | None = None
+    #: When the request now waiting for the hotline's review was made (its review deadline).
+    requested_at: datetime | None = None
+    #: 中止: the handling time that was left when the clock stopped.
+    suspended_remaining: timedelta | None = None
     joint_meeting_required: bool = False
     feedback_at: datetime | None = None
     satisfaction: Satisfaction | None = None

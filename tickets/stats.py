@@ -25,14 +25,18 @@ from kernel.clock import HOTLINE_TZ
 from kernel.errors import InvalidInput
 from tickets.events import (
     CallbackRecorded,
+    CallbackUnreached,
+    ClosedOutOfScope,
     Dispatched,
     ExtensionApproved,
     FeedbackSubmitted,
+    ReopenReviewed,
     ReturnApproved,
     Signed,
     TicketEvent,
+    TicketRegistered,
 )
-from tickets.model import Satisfaction
+from tickets.model import NOT_INTAKE, ClosureReason, Satisfaction
 
 GOOD_SATISFACTION = (Satisfaction.SATISFIED, Satisfaction.BASICALLY_SATISFIED)
 
@@ -71,6 +75,9 @@ class UnitMonth:
     callbacks: int = 0
     satisfied: int = 0
     resolved: int = 0
+    #: Callbacks that reached the caller (rated or not), and those closed as 未回访成功.
+    callbacks_reached: int = 0
+    callbacks_unreached: int = 0
 
     @staticmethod
     def _rate(part: int, whole: int) -> float | None:
@@ -94,6 +101,12 @@ class UnitMonth:
     def satisfaction_rate(self) -> float | None:
         """满意率: satisfied or basically satisfied, of callbacks with an answer."""
         return self._rate(self.satisfied, self.callbacks)
+
+    @property
+    def callback_reach_rate(self) -> float | None:
+        """回访成功率: callers reached, of every callback's outcome (北京条例第二十三条): a caller
+        never reached is counted here, never as a completed callback."""
+        return self._rate(self.callbacks_reached, self.callbacks_reached + self.callbacks_unreached)
 
 
 @dataclass
@@ -148,6 +161,7 @@ class UnitStatistics:
                 cell.feedback_on_time += 1
         elif isinstance(event, CallbackRecorded):
             cell = self._cell(unit, at)
+            cell.callbacks_reached += 1
             if event.satisfaction is not None:
                 cell.callbacks += 1
                 cell.satisfied += event.satisfaction in GOOD_SATISFACTION
@@ -156,6 +170,13 @@ class UnitStatistics:
                 cell.reopened += 1
                 if event.new_deadline is not None:
                     track.deadline = event.new_deadline
+        elif isinstance(event, ReopenReviewed):
+            if event.new_deadline is not None:
+                track.deadline = event.new_deadline
+            if event.reopened:
+                self._cell(unit, at).reopened += 1
+        elif isinstance(event, CallbackUnreached):
+            self._cell(unit, at).callbacks_unreached += 1
 
     def add_all(self, events: Iterable[TicketEvent]) -> UnitStatistics:
         for event in events:
@@ -169,8 +190,38 @@ class UnitStatistics:
 
 DISCLOSURE_FIELDS = (
     "month", "unit", "received", "response_rate", "on_time_rate", "returned", "extended",
-    "reopened", "callbacks", "resolution_rate", "satisfaction_rate",
+    "reopened", "callbacks", "resolution_rate", "satisfaction_rate", "callbacks_unreached",
+    "callback_reach_rate",
 )
+
+
+@dataclass
+class IntakeMonth:
+    """受理 of one month: requests taken in, and calls closed at intake as no request at all
+    (北京条例第十一条第四至六项, 唐山 不予受理: secrets, outside duties, unlawful or harassing,
+    invalid calls), which the intake total leaves out."""
+
+    month: str
+    registered: int = 0
+    not_intake: int = 0
+
+    @property
+    def intake(self) -> int:
+        return self.registered - self.not_intake
+
+
+def intake_totals(events: Iterable[TicketEvent], month: str) -> IntakeMonth:
+    """The month's intake from the tickets' events: registrations of the month, less those
+    closed at intake for a reason that makes them no request (`NOT_INTAKE`)."""
+    registered: set[str] = set()
+    refused: set[str] = set()
+    for event in events:
+        if isinstance(event, TicketRegistered) and month_of(event.occurred_at) == month:
+            registered.add(event.ticket_no)
+        elif (isinstance(event, ClosedOutOfScope)
+              and ClosureReason(event.scope.value) in NOT_INTAKE):
+            refused.add(event.ticket_no)
+    return IntakeMonth(month, len(registered), len(registered & refused))
 
 
 def disclosure_records(rows: Iterable[UnitMonth], unit_names: dict[str, str] | None = None
@@ -182,6 +233,7 @@ def disclosure_records(rows: Iterable[UnitMonth], unit_names: dict[str, str] | N
         data = asdict(row) | {
             "response_rate": row.response_rate, "on_time_rate": row.on_time_rate,
             "resolution_rate": row.resolution_rate, "satisfaction_rate": row.satisfaction_rate,
+            "callback_reach_rate": row.callback_reach_rate,
         }
         data["unit"] = names.get(row.unit, row.unit)
         records.append({name: data[name] for name in DISCLOSURE_FIELDS})

@@ -1,6 +1,7 @@
 """HTTP API of the monthly unit statistics and the public disclosure (aiohttp route table).
 
-    GET /api/statistics/units?month=2026-11          per-unit figures (a unit: its own row)
+    GET /api/statistics/units?month=2026-11          per-unit figures (a unit: its own row) and,
+                                                     for the hotline, the month's intake total
     GET /api/disclosure/2026-11.csv | 2026-11.json   the public monthly disclosure
 
 Staff figures are recomputed from the immutable ticket events each time (`tickets/stats.py`),
@@ -24,12 +25,13 @@ from kernel.request_rate import RequestRate
 from kernel.roles import HOTLINE_STAFF, Role
 from tickets.api import TICKET_STORE
 from tickets.disclosure import MonthlyDisclosure
+from tickets.events import TicketEvent
 from tickets.stats import (
-    UnitMonth,
     UnitStatistics,
     disclosure_csv,
     disclosure_json,
     disclosure_records,
+    intake_totals,
     month_bounds,
 )
 
@@ -41,21 +43,24 @@ PUBLIC_LIMIT = web.AppKey("public_rate_limit", RequestRate)
 routes = web.RouteTableDef()
 
 
-async def _rows(request: web.Request, month: str) -> list[UnitMonth]:
+async def _events(request: web.Request, month: str) -> list[TicketEvent]:
     start, end = month_bounds(month)
-    events = await request.app[TICKET_STORE].events_of_tickets_active_between(start, end)
-    # The fold is CPU work over a whole month of events: not on the loop that drives calls.
-    return await asyncio.to_thread(lambda: UnitStatistics().add_all(events).rows(month))
+    return await request.app[TICKET_STORE].events_of_tickets_active_between(start, end)
 
 
 @routes.get("/api/statistics/units")
 async def unit_statistics(request: web.Request) -> web.Response:
     principal = auth.require(request, STAFF)
     month = request.query.get("month") or f"{datetime.now(HOTLINE_TZ):%Y-%m}"
-    rows = await _rows(request, month)
+    events = await _events(request, month)
+    # The fold is CPU work over a whole month of events: not on the loop that drives calls.
+    rows = await asyncio.to_thread(lambda: UnitStatistics().add_all(events).rows(month))
     if principal.role == "unit":
         rows = [row for row in rows if row.unit == principal.unit]
-    return web.json_response({"month": month, "units": disclosure_records(rows)})
+        return web.json_response({"month": month, "units": disclosure_records(rows)})
+    intake = intake_totals(events, month)
+    return web.json_response({"month": month, "units": disclosure_records(rows), "intake": {
+        "registered": intake.registered, "not_intake": intake.not_intake, "intake": intake.intake}})
 
 
 @routes.get("/api/disclosure/{month}.{fmt:csv|json}")

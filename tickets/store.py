@@ -15,9 +15,9 @@ Draft rows written before migration 0005 (no events yet) are read as a registere
 version 1; their synthesised registration event is written with their first transition.
 
 Ticket numbers (`tickets/ticket_number.py`) are allocated per backend node and Beijing day
-from the highest number in the table, one allocation at a time per process (`number_allocation`),
-with the unique constraint on `ticket_no` and a retry
-settling races between writers of the same node; the node id keeps nodes apart.
+from the highest number in the table, then counted on in memory (`NumberAllocator`), with the
+unique constraint on `ticket_no` and a retry settling races between writers of the same node;
+the node id keeps nodes apart.
 
 This module must never decide a transition itself, and the domain never imports it.
 """
@@ -35,16 +35,16 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, func, insert, or_, select, update
+from sqlalchemy import Row, Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.clock import HOTLINE_TZ, Clock, utc_now
-from kernel.errors import Conflict, InvalidInput, NotFound
+from kernel.errors import Conflict, HotlineError, InvalidInput, NotFound
 from kernel.metrics import Metrics
 from kernel.privacy import mask_phone
 from kernel.roles import Actor, Role
@@ -53,6 +53,7 @@ from tickets import workflow
 from tickets.events import (
     EVENT_TYPES_BY_NAME,
     Dispatched,
+    FeedbackAccepted,
     FeedbackSubmitted,
     TicketEvent,
     TicketRegistered,
@@ -70,6 +71,8 @@ from tickets.model import (
     Urgency,
 )
 from tickets.relay_codes import DISPATCH_GRACE, insert_code
+from tickets.snapshots import DEFAULT_SIZE as DEFAULT_SNAPSHOTS
+from tickets.snapshots import SnapshotCache
 from tickets.ticket_metrics import TicketMetrics
 from tickets.ticket_number import MAX_SEQUENCE, TicketNumber, local_date_of
 
@@ -99,6 +102,8 @@ def _encode(value: Any) -> Any:
         return value.astimezone(UTC).isoformat()
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, timedelta):
+        return value.total_seconds()
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, (tuple, list, frozenset, set)):
@@ -121,6 +126,8 @@ def _decode(hint: Any, value: Any) -> Any:
         return frozenset(_decode(item, v) for v in value)
     if hint is datetime:
         return datetime.fromisoformat(value).astimezone(UTC)
+    if hint is timedelta:
+        return timedelta(seconds=value)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint(value)
     if isinstance(hint, type) and is_dataclass(hint):
@@ -207,6 +214,29 @@ def projection(ticket: Ticket) -> dict[str, Any]:
     }
 
 
+#: A transition's two writes, built once: building an UPDATE of every projected column and
+#: generating its cache key each time cost more CPU than the rest of a transition; executed
+#: with a parameter dict they compile once per engine and reuse the prepared statements.
+#: The projected columns, as `projection` names them (read off a blank ticket, so that the
+#: list is never spelled twice).
+_PROJECTION_COLUMNS = tuple(projection(Ticket(
+    ticket_no="", channel=Channel.PHONE, caller=Caller(),
+    created_at=datetime.min.replace(tzinfo=UTC), updated_at=datetime.min.replace(tzinfo=UTC))))
+LOCKED_UPDATE = (
+    update(tickets)
+    .where(and_(tickets.c.id == bindparam("row_id"),
+                tickets.c.version == bindparam("expected_version")))
+    .values({name: bindparam(f"p_{name}", type_=tickets.c[name].type)
+             for name in _PROJECTION_COLUMNS})
+)
+INSERT_EVENT = insert(ticket_events)
+
+
+def _update_parameters(ticket_id: str, expected_version: int, ticket: Ticket) -> dict[str, Any]:
+    return {"row_id": ticket_id, "expected_version": expected_version,
+            **{f"p_{name}": value for name, value in projection(ticket).items()}}
+
+
 def _legacy_registration(row: Row[Any]) -> TicketRegistered:
     """A pre-0005 draft row (no events) read as the registration the call flow made."""
     return TicketRegistered(
@@ -235,34 +265,52 @@ def last_number_query(created_at: datetime, node_id: str) -> Select[Any]:
         tickets.c.ticket_no.like(f"{prefix}%"))
 
 
-_ALLOCATION_LOCKS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+class NumberAllocator:
+    """Ticket numbers of this process's node, handed out one after another from memory.
 
-
-def number_allocation(engine: AsyncEngine) -> asyncio.Lock:
-    """The lock every writer of this process holds around "read the highest number, insert the
-    next" on `engine`.
-
-    Numbers are per node, so only writers of this process compete for them; without the lock,
-    a burst of call ends (200 calls hanging up within seconds) had every writer read the same
-    highest number, all but one lose at the unique constraint, and retry into the same race
-    until their attempts ran out ("could not allocate a ticket number"). On SQLite the losers
-    also upgrade a read transaction to a write one, which WAL refuses without waiting. Held,
-    the allocations follow one another, each a short transaction; other nodes' numbers differ
-    by their node id, so no lock across processes is needed.
+    Numbers are per node, so only writers of this process compete for them. The first number of
+    a node and Beijing day comes from the highest one in the table (`last_number_query`); the
+    next ones from the counter kept here, under a lock held for no I/O at all, so writers insert
+    their tickets concurrently. (The lock used to span the reading of the highest number and the
+    whole inserting transaction: a burst of registrations queued on it one round trip after
+    another.) The unique constraint on `ticket_no` still settles every race: a writer whose
+    insert loses calls `forget`, and the next allocation reads the table again. A transaction
+    that fails otherwise leaves its number unused: numbers stay unique and ordered, not gapless.
     """
-    lock = _ALLOCATION_LOCKS.get(engine)
-    if lock is None:
-        lock = _ALLOCATION_LOCKS[engine] = asyncio.Lock()
-    return lock
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._last: dict[tuple[str, date], int] = {}
+
+    async def next(self, engine: AsyncEngine, created_at: datetime, node_id: str) -> str:
+        day = local_date_of(created_at)
+        async with self._lock:
+            last = self._last.get((node_id, day))
+            if last is None:
+                async with engine.connect() as conn:
+                    found = await conn.scalar(last_number_query(created_at, node_id))
+                last = int(str(found).rsplit("-", 1)[1]) if found else 0
+            if last + 1 > MAX_SEQUENCE:
+                raise Conflict("ticket numbers of the day exhausted on this node", node_id=node_id)
+            # Only the current day is kept: yesterday's counter is never needed again.
+            self._last = {(node_id, day): last + 1}
+            return str(TicketNumber(day, node_id, last + 1))
+
+    def forget(self, created_at: datetime, node_id: str) -> None:
+        """An insert lost its number to another writer: read the table at the next allocation."""
+        self._last.pop((node_id, local_date_of(created_at)), None)
 
 
-async def next_ticket_number(conn: AsyncConnection, created_at: datetime, node_id: str) -> str:
-    """The next free number of this node and Beijing day; a race ends at the unique constraint."""
-    last = await conn.scalar(last_number_query(created_at, node_id))
-    sequence = int(str(last).rsplit("-", 1)[1]) + 1 if last else 1
-    if sequence > MAX_SEQUENCE:
-        raise Conflict("ticket numbers of the day exhausted on this node", node_id=node_id)
-    return str(TicketNumber(local_date_of(created_at), node_id, sequence))
+_ALLOCATORS: weakref.WeakKeyDictionary[AsyncEngine, NumberAllocator] = weakref.WeakKeyDictionary()
+
+
+def number_allocator(engine: AsyncEngine) -> NumberAllocator:
+    """The allocator every writer of this process uses on `engine` (the store's registrations
+    and the call flow's intake alike)."""
+    allocator = _ALLOCATORS.get(engine)
+    if allocator is None:
+        allocator = _ALLOCATORS[engine] = NumberAllocator()
+    return allocator
 
 
 async def insert_registered(
@@ -337,6 +385,7 @@ class TicketStore:
         self, engine: AsyncEngine, node_id: str, clock: Clock = utc_now,
         policy: workflow.WorkflowPolicy = workflow.DEFAULT_POLICY,
         metrics: Metrics | None = None, announce: Announce | None = None,
+        snapshot_cache_size: int = DEFAULT_SNAPSHOTS,
     ) -> None:
         TicketNumber(local_date_of(clock()), node_id, 1)  # validates the node id at start-up
         self._metrics = TicketMetrics(metrics)
@@ -345,6 +394,7 @@ class TicketStore:
         self._node_id = node_id
         self._clock = clock
         self._policy = policy
+        self._snapshots = SnapshotCache(snapshot_cache_size)
 
     def now(self) -> datetime:
         return self._clock()
@@ -353,6 +403,11 @@ class TicketStore:
     def engine(self) -> AsyncEngine:
         """The database it writes to (other records kept beside tickets use the same one)."""
         return self._engine
+
+    @property
+    def policy(self) -> workflow.WorkflowPolicy:
+        """The centre's numbers this store's transitions are decided with."""
+        return self._policy
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -366,18 +421,21 @@ class TicketStore:
         for attempt in range(NUMBER_ATTEMPTS):
             if attempt:
                 await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+            now = self._clock()
+            allocator = number_allocator(self._engine)
+            number = await allocator.next(self._engine, now, self._node_id)
+            ticket, event = workflow.apply(
+                None, _with_number(command, number), actor, now, self._policy)
+            assert isinstance(event, TicketRegistered)
             try:
-                async with number_allocation(self._engine), self._engine.begin() as conn:
-                    now = self._clock()
-                    number = await next_ticket_number(conn, now, self._node_id)
-                    ticket, event = workflow.apply(
-                        None, _with_number(command, number), actor, now, self._policy)
-                    assert isinstance(event, TicketRegistered)
-                    await insert_registered(conn, ticket, event, **row)
+                async with self._engine.begin() as conn:
+                    ticket_id = await insert_registered(conn, ticket, event, **row)
                     if within is not None:
                         await within(conn, ticket, event)
             except IntegrityError:
+                allocator.forget(now, self._node_id)
                 continue  # another writer of this node took the number: allocate again
+            self._snapshots.put(ticket_id, ticket)
             self._metrics.committed(event, ticket)
             log.info("ticket registered", extra={
                 "ticket_no": ticket.ticket_no, "agent": actor.id,
@@ -393,42 +451,71 @@ class TicketStore:
 
         `guard` sees the loaded ticket first (the HTTP layer hides other units' tickets);
         `within` runs in the transition's transaction, as in `register`.
+        A snapshot this store kept at `expected_version` (`tickets.snapshots`) stands in for
+        reading the row and its events; if the locked update finds the row moved on, or the
+        snapshot refuses the command, the ticket is read afresh and the command tried on that,
+        so every answer is the one a fresh read would have given.
         """
+        cached = self._snapshots.get(ticket_no, expected_version)
+        if cached is not None:
+            try:
+                return await self._write(ticket_no, *cached, (), command, actor, expected_version,
+                                         guard, within, from_cache=True)
+            except _RowMoved:
+                self._snapshots.drop(ticket_no)
         async with self._engine.connect() as conn:
             ticket_id, ticket, events, synthesised = await self._load(conn, ticket_no)
-        if guard is not None:
-            guard(ticket)
-        if ticket.version != expected_version:
-            raise Conflict("ticket was changed by someone else; reload it",
-                           ticket_no=ticket_no, expected_version=expected_version,
-                           current_version=ticket.version)
+        return await self._write(ticket_no, ticket_id, ticket, events[:1] if synthesised else (),
+                                 command, actor, expected_version, guard, within, from_cache=False)
+
+    async def _write(
+        self, ticket_no: str, ticket_id: str, ticket: Ticket, synthesised: Sequence[TicketEvent],
+        command: workflow.Command, actor: Actor, expected_version: int, guard: Guard | None,
+        within: Within | None, *, from_cache: bool,
+    ) -> tuple[Ticket, TicketEvent]:
+        """Decide on `ticket` and commit the projection and the event(s) in one transaction,
+        under the optimistic lock. `synthesised`: a legacy row's registration, written first.
+        `from_cache`: any refusal, or a row moved on, is `_RowMoved` (read afresh and retry)."""
         now = self._clock()
-        new, event = workflow.apply(ticket, command, actor, now, self._policy)
+        try:
+            if guard is not None:
+                guard(ticket)
+            if ticket.version != expected_version:
+                raise Conflict("ticket was changed by someone else; reload it",
+                               ticket_no=ticket_no, expected_version=expected_version,
+                               current_version=ticket.version)
+            new, event = workflow.apply(ticket, command, actor, now, self._policy)
+        except HotlineError as exc:
+            if from_cache:
+                raise _RowMoved() from exc
+            raise
         try:
             async with self._engine.begin() as conn:
                 result = await conn.execute(
-                    update(tickets)
-                    .where(and_(tickets.c.id == ticket_id, tickets.c.version == expected_version))
-                    .values(**projection(new))
-                )
+                    LOCKED_UPDATE, _update_parameters(ticket_id, expected_version, new))
                 if result.rowcount != 1:
+                    if from_cache:
+                        raise _RowMoved()
                     raise Conflict("ticket was changed by someone else; reload it",
                                    ticket_no=ticket_no, expected_version=expected_version)
-                if synthesised:
-                    await conn.execute(insert(ticket_events).values(
-                        **_event_values(ticket_id, events[0])))
-                await conn.execute(insert(ticket_events).values(**_event_values(ticket_id, event)))
+                for legacy in synthesised:
+                    await conn.execute(INSERT_EVENT, _event_values(ticket_id, legacy))
+                await conn.execute(INSERT_EVENT, _event_values(ticket_id, event))
                 if within is not None:
                     await within(conn, new, event)
-                if isinstance(event, FeedbackSubmitted):
-                    await add_survey_task(conn, new, now)
+                if isinstance(event, FeedbackAccepted if self._policy.review_feedback
+                              else FeedbackSubmitted):
+                    await add_survey_task(conn, new, now)  # the callback is due now
                 if isinstance(event, Dispatched) and new.caller.confidential and new.caller.number:
                     # 保密联络: the unit reaches this caller only through the relay, with this code.
                     await insert_code(conn, ticket_no, actor.id, now,
                                       event.deadline + DISPATCH_GRACE)
         except IntegrityError as exc:
+            if from_cache:
+                raise _RowMoved() from exc
             raise Conflict("ticket was changed by someone else; reload it",
                            ticket_no=ticket_no, expected_version=expected_version) from exc
+        self._snapshots.put(ticket_id, new)
         self._metrics.committed(event, new)
         if self._announce is not None:
             await self._announce(new, event)
@@ -440,6 +527,7 @@ class TicketStore:
     # ---- reads -------------------------------------------------------------------------------
 
     async def get(self, ticket_no: str) -> Ticket:
+        """The ticket as it stands now (always read afresh; kept for the next transition)."""
         async with self._engine.connect() as conn:
             return (await self._load(conn, ticket_no))[1]
 
@@ -496,20 +584,26 @@ class TicketStore:
             )).all()
         return [event_from_row(row) for row in rows]
 
-    async def supervision_candidates(self, created_since: datetime) -> list[Ticket]:
+    async def supervision_candidates(
+        self, created_since: datetime, idle_drafts_before: datetime | None = None
+    ) -> list[Ticket]:
         """Full tickets (folded from their events) the supervision scanner must look at.
 
         Every open ticket past intake (overdue, unsigned, rejected returns), plus every ticket
         created since `created_since`, closed or not: a caller who comes back after a closed
-        ticket is still repeating the request. Folded rather than read from the projection,
-        because the flags already raised and the rejected returns live in the events.
+        ticket is still repeating the request; plus drafts untouched since `idle_drafts_before`
+        (reported as stale). Folded rather than read from the projection, because the flags
+        already raised and the rejected returns live in the events.
         """
         open_statuses = [s.value for s in TicketStatus
                          if s not in FINISHED_STATUSES and s is not TicketStatus.DRAFT]
+        wanted = [tickets.c.status.in_(open_statuses), tickets.c.created_at >= created_since]
+        if idle_drafts_before is not None:
+            wanted.append(and_(tickets.c.status == TicketStatus.DRAFT.value,
+                               tickets.c.updated_at < idle_drafts_before))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(
-                select(tickets).where(or_(tickets.c.status.in_(open_statuses),
-                                          tickets.c.created_at >= created_since))
+                select(tickets).where(or_(*wanted))
                 .order_by(tickets.c.created_at, tickets.c.ticket_no)
             )).all()
             folded: list[Ticket] = []
@@ -568,7 +662,13 @@ class TicketStore:
         if ticket.version != row.version:
             raise Conflict("ticket row and its events disagree; reload it", ticket_no=ticket_no,
                            row_version=row.version, event_version=ticket.version)
+        if not synthesised:
+            self._snapshots.put(row.id, ticket)
         return row.id, ticket, events, synthesised
+
+
+class _RowMoved(Exception):
+    """A kept snapshot's version is no longer the row's: read the ticket afresh."""
 
 
 def _with_number(command: workflow.Register, number: str) -> workflow.Register:

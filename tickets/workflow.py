@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kernel.errors import IllegalTransition, InvalidInput, PermissionDenied
@@ -30,20 +30,28 @@ from tickets.events import (
     AnsweredInThreeWayCall,
     Archived,
     CallbackRecorded,
+    CallbackUnreached,
     ClosedOutOfScope,
     Dispatched,
     ExtensionApproved,
     ExtensionDenied,
     ExtensionRequested,
+    FeedbackAccepted,
+    FeedbackRejected,
     FeedbackSubmitted,
+    HandlingResumed,
     ProgressNoted,
     RelayCallHeld,
+    ReopenReviewed,
     ReturnApproved,
     ReturnRejected,
     ReturnRequested,
     Signed,
     SupervisionEscalated,
     SupervisionFlagged,
+    SuspensionApproved,
+    SuspensionRejected,
+    SuspensionRequested,
     TerminationApproved,
     TerminationRejected,
     TerminationRequested,
@@ -53,6 +61,7 @@ from tickets.events import (
 )
 from tickets.model import (
     EMERGENCY_LINES,
+    HOTLINE_REVIEW_STATUSES,
     Attachment,
     Caller,
     Channel,
@@ -83,6 +92,22 @@ class WorkflowPolicy:
     #: After this many approved returns the ticket needs a joint meeting (联席会议, 临沂条例
     #: 第十五条第三项: 反复回退、难以确定承办单位) before it may be dispatched again.
     joint_meeting_after_returns: int = 2
+    #: Re-opens after a reasonable dissatisfaction (临沂条例第二十条 再次办理) before the next
+    #: reasonable one goes to 热线督办 (第三十条: 多次反映未解决) instead of another round.
+    max_reopens: int = 2
+    #: Extensions per ticket, and the clock time all of them together may add (北京条例第十五条
+    #: 第二项 allows extending "确需", without numbers: the centre sets them).
+    max_extensions: int = 2
+    max_extension_total: timedelta = timedelta(days=30)
+    #: Attempts to reach the caller before the callback's outcome may be 未回访成功.
+    callback_attempts: int = 3
+    #: 济南条例 逐一审核: the hotline reviews each feedback (`AcceptFeedback`) before the
+    #: callback. Off, the callback follows the feedback directly (the behaviour before the
+    #: rule; `[workflow] review_feedback` turns it on).
+    review_feedback: bool = False
+    #: Working days after dispatch within which the unit may ask for a return. The service
+    #: layer turns it into `Dispatch.return_deadline` on the calendar; this module never does.
+    return_window_working_days: int = 2
 
 
 DEFAULT_POLICY = WorkflowPolicy()
@@ -152,6 +177,9 @@ class Dispatch(Command):
     deadline: datetime
     sign_deadline: datetime
     cooperating_units: tuple[str, ...] = ()
+    #: The unit may ask for a return until then (the service computes it from the policy's
+    #: working days); None: no window.
+    return_deadline: datetime | None = None
     #: Minutes of the joint meeting that chose the unit; required once one is due.
     joint_meeting_minutes: Attachment | None = None
 
@@ -179,6 +207,8 @@ class RejectReturn(Command):
 @dataclass(frozen=True, kw_only=True)
 class RequestExtension(Command):
     requested_deadline: datetime
+    #: 北京条例第十五条第二项: 确需延长办理时限的，向诉求人说明理由. Required.
+    caller_informed: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,6 +241,26 @@ class RejectTermination(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RequestSuspension(Command):
+    """申请中止办理 (唐山条例 延期中止): reason and evidence, both required."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApproveSuspension(Command):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RejectSuspension(Command):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResumeHandling(Command):
+    """恢复办理: what stopped the handling is over; the clock runs on from where it stood."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class AddProgressNote(Command):
     note: str
 
@@ -222,18 +272,52 @@ class SubmitFeedback(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AcceptFeedback(Command):
+    """济南条例: 对承办单位反馈的热线事项，市热线工作机构应逐一审核. Accepted: the callback is due."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RejectFeedback(Command):
+    """The feedback does not answer the request: back to the unit (reason required)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RecordCallback(Command):
-    """回访. `satisfaction` None: the caller could not be reached or declined to rate.
+    """回访. `satisfaction` None: the caller was reached but declined to rate (a caller never
+    reached is `CloseUnreached`).
 
     The ticket goes back to the same unit when the unit did not do what it had to
-    (`handled_as_required=False`, 应办未办) or the caller is unsatisfied and the hotline judges
-    the request reasonable; `new_deadline` is then required.
+    (`handled_as_required=False`, 应办未办); `new_deadline` is then required. An unsatisfied
+    caller's request waits for the hotline's judgement (`ReviewReopen`): dissatisfaction alone
+    re-opens nothing (临沂条例第二十条: 不满意**且**诉求合理). `reasonable` is kept for old
+    clients and ignored.
     """
 
     satisfaction: Satisfaction | None
     reasonable: bool = False
     handled_as_required: bool = True
     new_deadline: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewReopen(Command):
+    """The hotline judges an unsatisfied caller's request (临沂条例第二十条).
+
+    Reasonable: back to the same unit by `new_deadline` (再次办理), or, once the ticket was
+    re-opened `max_reopens` times, back under 热线督办 (flag `repeated`, 第三十条: 多次反映未解决)
+    rather than as one more routine round. Unreasonable: closed; `reason` says why.
+    """
+
+    reasonable: bool
+    new_deadline: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloseUnreached(Command):
+    """未回访成功 (北京条例第二十三条): the caller was tried `attempts` times and never reached.
+    Refused before `callback_attempts` attempts; closes with its own outcome."""
+
+    attempts: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,6 +355,11 @@ _HOTLINE_DESK = AGENTS | {Role.DISPATCHER, Role.SUPERVISOR}
 _UNIT = frozenset({Role.UNIT})
 _ALL_OPEN = frozenset(s for s in TicketStatus if s not in (S.CLOSED, S.ARCHIVED))
 _SUPERVISABLE = _ALL_OPEN - {S.DRAFT}
+#: Where a callback may be made: after the feedback, or after its review when that is policy
+#: (`_callback_refusal`).
+_CALLBACK_DUE = frozenset({S.FEEDBACK_SUBMITTED, S.FEEDBACK_ACCEPTED})
+#: 回访员 and 班长: the callback, its outcome and the judgement of a dissatisfaction.
+_CALLBACK_DESK = frozenset({Role.CALLBACK_AGENT, Role.SUPERVISOR})
 
 ROLES: dict[type[Command], frozenset[Role]] = {
     Register: AGENTS | {Role.SUPERVISOR, Role.SYSTEM},
@@ -291,7 +380,15 @@ ROLES: dict[type[Command], frozenset[Role]] = {
     RejectTermination: REVIEWERS,
     AddProgressNote: AGENTS | {Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR, Role.UNIT},
     SubmitFeedback: _UNIT,
-    RecordCallback: frozenset({Role.CALLBACK_AGENT, Role.SUPERVISOR}),
+    AcceptFeedback: REVIEWERS | _CALLBACK_DESK,
+    RejectFeedback: REVIEWERS | _CALLBACK_DESK,
+    RecordCallback: _CALLBACK_DESK,
+    ReviewReopen: _CALLBACK_DESK,
+    CloseUnreached: _CALLBACK_DESK,
+    RequestSuspension: _UNIT,
+    ApproveSuspension: REVIEWERS,
+    RejectSuspension: REVIEWERS,
+    ResumeHandling: _UNIT | REVIEWERS,
     FlagForSupervision: frozenset({Role.SUPERVISOR, Role.SYSTEM}),
     RecordRelayCall: frozenset({Role.SYSTEM}),
     Escalate: frozenset({Role.SUPERVISOR}),
@@ -316,7 +413,15 @@ FROM_STATUSES: dict[type[Command], frozenset[TicketStatus]] = {
     RejectTermination: frozenset({S.TERMINATION_REQUESTED}),
     AddProgressNote: _ALL_OPEN,
     SubmitFeedback: frozenset({S.IN_PROGRESS}),
-    RecordCallback: frozenset({S.FEEDBACK_SUBMITTED}),
+    AcceptFeedback: frozenset({S.FEEDBACK_SUBMITTED}),
+    RejectFeedback: frozenset({S.FEEDBACK_SUBMITTED}),
+    RecordCallback: _CALLBACK_DUE,
+    ReviewReopen: frozenset({S.REOPEN_REQUESTED}),
+    CloseUnreached: _CALLBACK_DUE,
+    RequestSuspension: frozenset({S.IN_PROGRESS}),
+    ApproveSuspension: frozenset({S.SUSPENSION_REQUESTED}),
+    RejectSuspension: frozenset({S.SUSPENSION_REQUESTED}),
+    ResumeHandling: frozenset({S.SUSPENDED}),
     FlagForSupervision: _SUPERVISABLE,
     RecordRelayCall: _SUPERVISABLE,
     Escalate: _SUPERVISABLE,
@@ -324,7 +429,8 @@ FROM_STATUSES: dict[type[Command], frozenset[TicketStatus]] = {
 }
 
 #: Commands only the lead unit may send (when the actor is a unit).
-_LEAD_UNIT_ONLY = (Sign, RequestReturn, RequestExtension, RequestTermination, SubmitFeedback)
+_LEAD_UNIT_ONLY = (Sign, RequestReturn, RequestExtension, RequestTermination, SubmitFeedback,
+                   RequestSuspension, ResumeHandling)
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,6 +583,13 @@ def _require_text(ticket: Ticket, command: Command, value: str, name: str) -> No
         )
 
 
+def _require_evidence(ticket: Ticket, command: Command, message: str) -> None:
+    """A unit's request that ends or pauses its duty needs a reason and evidence (证明材料,
+    临沂条例第十六条、第十八条、第十九条)."""
+    if not command.reason.strip() or not command.attachments:
+        _refuse(ticket, command, message, "evidence_required")
+
+
 def _require_aware(ticket: Ticket, command: Command, value: datetime, name: str) -> None:
     if value.tzinfo is None:
         raise InvalidInput(
@@ -545,6 +658,12 @@ def _decide_out_of_scope(
                     "duplicate_of_required", duplicate_of=c.duplicate_of)
     elif c.duplicate_of is not None:
         raise InvalidInput("duplicate_of only for duplicates", ticket_no=t.ticket_no)
+    if c.scope is OutOfScope.OUTSIDE_DUTIES:
+        # 第五项: the caller is told which market or social channel to use.
+        _require_text(t, c, c.referred_to, "referred_to")
+    if c.scope in (OutOfScope.SECRET_OR_PRIVACY, OutOfScope.UNLAWFUL_OR_HARASSING):
+        # 第四项 解释工作, 第六项 劝导、教育: what the caller was told goes on the record.
+        _require_text(t, c, c.reason, "reason")
     return ClosedOutOfScope(
         **base, scope=c.scope, referred_to=c.referred_to, duplicate_of=c.duplicate_of
     )
@@ -572,6 +691,11 @@ def _decide_dispatch(
     if not now < c.sign_deadline <= c.deadline:
         _refuse(t, c, "sign deadline must fall between now and the deadline",
                 "sign_deadline_in_range", sign_deadline=c.sign_deadline.isoformat())
+    if c.return_deadline is not None:
+        _require_aware(t, c, c.return_deadline, "return_deadline")
+        if c.return_deadline <= now:
+            _refuse(t, c, "退回时限须晚于当前时间", "return_window",
+                    return_deadline=c.return_deadline.isoformat())
     if t.joint_meeting_required and c.joint_meeting_minutes is None:
         _refuse(t, c, "returned repeatedly: a joint meeting (联席会议) must choose the unit",
                 "joint_meeting_required", return_count=t.return_count)
@@ -582,6 +706,7 @@ def _decide_dispatch(
         **{**base, "attachments": attachments},
         lead_unit=c.lead_unit, cooperating_units=c.cooperating_units, deadline=c.deadline,
         sign_deadline=c.sign_deadline, joint_meeting_held=c.joint_meeting_minutes is not None,
+        return_deadline=c.return_deadline,
     )
 
 
@@ -594,8 +719,11 @@ def _decide_sign(
 def _decide_request_return(
     t: Ticket, c: RequestReturn, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
-    if not c.reason.strip() or not c.attachments:
-        _refuse(t, c, "a return needs a reason and evidence (证明材料)", "evidence_required")
+    _require_evidence(t, c, "a return needs a reason and evidence (证明材料)")
+    if t.return_deadline is not None and now > t.return_deadline:
+        # 首接负责制: past the window the unit keeps the ticket (an objection goes to review).
+        _refuse(t, c, "已超过派单后申请退回的时限，请按首接负责制办理", "return_window",
+                return_deadline=t.return_deadline.isoformat())
     return ReturnRequested(**base)
 
 
@@ -628,7 +756,25 @@ def _decide_request_extension(
     if c.requested_deadline <= t.deadline:
         _refuse(t, c, "the requested deadline must be later than the current one",
                 "extension_extends", deadline=t.deadline.isoformat())
-    return ExtensionRequested(**base, requested_deadline=c.requested_deadline)
+    if not c.caller_informed:
+        _refuse(t, c, "申请延期前须向诉求人说明理由（北京条例第十五条第二项）",
+                "caller_informed_required")
+    _check_extension_caps(t, c, c.requested_deadline, p)
+    return ExtensionRequested(**base, requested_deadline=c.requested_deadline,
+                              caller_informed=c.caller_informed)
+
+
+def _check_extension_caps(t: Ticket, c: Command, new_deadline: datetime, p: WorkflowPolicy) -> None:
+    """At most `max_extensions` extensions adding at most `max_extension_total` altogether."""
+    assert t.deadline is not None
+    if t.extension_count >= p.max_extensions:
+        _refuse(t, c, f"每件工单最多延期 {p.max_extensions} 次", "extension_count_cap",
+                extension_count=t.extension_count, max_extensions=p.max_extensions)
+    total = t.extended_by + (new_deadline - t.deadline)
+    if total > p.max_extension_total:
+        _refuse(t, c, f"延期累计不得超过 {p.max_extension_total.days} 天",
+                "extension_total_cap", extended_days=round(total / timedelta(days=1), 2),
+                max_days=p.max_extension_total.days)
 
 
 def _decide_approve_extension(
@@ -639,6 +785,7 @@ def _decide_approve_extension(
     if c.new_deadline <= t.deadline or c.new_deadline <= now:
         _refuse(t, c, "the new deadline must be later than the current one and than now",
                 "extension_extends", deadline=t.deadline.isoformat())
+    _check_extension_caps(t, c, c.new_deadline, p)
     return ExtensionApproved(**base, new_deadline=c.new_deadline)
 
 
@@ -652,8 +799,7 @@ def _decide_deny_extension(
 def _decide_request_termination(
     t: Ticket, c: RequestTermination, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
-    if not c.reason.strip() or not c.attachments:
-        _refuse(t, c, "termination needs a reason and evidence (证明材料)", "evidence_required")
+    _require_evidence(t, c, "termination needs a reason and evidence (证明材料)")
     if (c.ground is TerminationGround.UNLAWFUL_OR_AGAINST_PUBLIC_ORDER
             and not c.explained_to_caller):
         _refuse(t, c, "the unit must first explain the rules to the caller (第十九条)",
@@ -674,6 +820,34 @@ def _decide_reject_termination(
 ) -> TicketEvent:
     _require_text(t, c, c.reason, "reason")
     return TerminationRejected(**base)
+
+
+def _decide_request_suspension(
+    t: Ticket, c: RequestSuspension, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_evidence(t, c, "申请中止办理须说明理由并提供证明材料")
+    return SuspensionRequested(**base)
+
+
+def _decide_approve_suspension(
+    t: Ticket, c: ApproveSuspension, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    assert t.deadline is not None
+    return SuspensionApproved(**base, remaining=max(t.deadline - now, timedelta(0)))
+
+
+def _decide_reject_suspension(
+    t: Ticket, c: RejectSuspension, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.reason, "reason")
+    return SuspensionRejected(**base)
+
+
+def _decide_resume(
+    t: Ticket, c: ResumeHandling, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    assert t.suspended_remaining is not None
+    return HandlingResumed(**base, new_deadline=now + t.suspended_remaining)
 
 
 def _decide_progress(
@@ -698,24 +872,70 @@ def _decide_feedback(
     return FeedbackSubmitted(**base, result=c.result, contacted_caller=c.contacted_caller)
 
 
+def _require_new_deadline(t: Ticket, c: Command, new_deadline: datetime | None,
+                          now: datetime) -> datetime:
+    if new_deadline is None:
+        raise InvalidInput("reopening needs a new deadline", ticket_no=t.ticket_no,
+                           command=type(c).__name__, field="new_deadline")
+    _require_aware(t, c, new_deadline, "new_deadline")
+    if new_deadline <= now:
+        _refuse(t, c, "deadline must be in the future", "deadline_in_future")
+    return new_deadline
+
+
+def _check_feedback_reviewed(t: Ticket, c: Command, p: WorkflowPolicy) -> None:
+    if p.review_feedback and t.status is S.FEEDBACK_SUBMITTED:
+        _refuse(t, c, "承办单位的反馈须先经热线审核，方可回访（济南条例 逐一审核）",
+                "feedback_review_required")
+
+
+def _decide_accept_feedback(
+    t: Ticket, c: AcceptFeedback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    return FeedbackAccepted(**base)
+
+
+def _decide_reject_feedback(
+    t: Ticket, c: RejectFeedback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.reason, "reason")
+    return FeedbackRejected(**base)
+
+
 def _decide_callback(
     t: Ticket, c: RecordCallback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
-    reasonable = c.reasonable and c.satisfaction is Satisfaction.UNSATISFIED
-    reopened = not c.handled_as_required or reasonable
-    if reopened:
-        if c.new_deadline is None:
-            raise InvalidInput(
-                "reopening needs a new deadline", ticket_no=t.ticket_no, command="RecordCallback"
-            )
-        _require_aware(t, c, c.new_deadline, "new_deadline")
-        if c.new_deadline <= now:
-            _refuse(t, c, "deadline must be in the future", "deadline_in_future")
+    _check_feedback_reviewed(t, c, p)
+    reopened = not c.handled_as_required
+    review_pending = not reopened and c.satisfaction is Satisfaction.UNSATISFIED
+    new_deadline = _require_new_deadline(t, c, c.new_deadline, now) if reopened else None
     return CallbackRecorded(
-        **base, satisfaction=c.satisfaction, reasonable=reasonable,
+        **base, satisfaction=c.satisfaction, reasonable=False,
         handled_as_required=c.handled_as_required, reopened=reopened,
-        new_deadline=c.new_deadline if reopened else None,
+        new_deadline=new_deadline, review_pending=review_pending,
     )
+
+
+def _decide_review_reopen(
+    t: Ticket, c: ReviewReopen, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    if not c.reasonable:
+        _require_text(t, c, c.reason, "reason")
+        return ReopenReviewed(**base, reasonable=False, reopened=False)
+    new_deadline = _require_new_deadline(t, c, c.new_deadline, now)
+    supervised = t.reopen_count >= p.max_reopens
+    return ReopenReviewed(**base, reasonable=True, reopened=not supervised,
+                          supervised=supervised, new_deadline=new_deadline)
+
+
+def _decide_close_unreached(
+    t: Ticket, c: CloseUnreached, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _check_feedback_reviewed(t, c, p)
+    if c.attempts < p.callback_attempts:
+        _refuse(t, c, f"须先尝试联系诉求人 {p.callback_attempts} 次，方可记为未回访成功",
+                "callback_attempts", attempts=c.attempts, required=p.callback_attempts)
+    return CallbackUnreached(**base, attempts=c.attempts)
 
 
 def _decide_flag(
@@ -765,7 +985,15 @@ _DECIDERS: dict[type[Command], Callable[..., TicketEvent]] = {
     AddProgressNote: _decide_progress,
     RecordRelayCall: _decide_relay_call,
     SubmitFeedback: _decide_feedback,
+    AcceptFeedback: _decide_accept_feedback,
+    RejectFeedback: _decide_reject_feedback,
     RecordCallback: _decide_callback,
+    ReviewReopen: _decide_review_reopen,
+    CloseUnreached: _decide_close_unreached,
+    RequestSuspension: _decide_request_suspension,
+    ApproveSuspension: _decide_approve_suspension,
+    RejectSuspension: _decide_reject_suspension,
+    ResumeHandling: _decide_resume,
     FlagForSupervision: _decide_flag,
     Escalate: _decide_escalate,
     Archive: _decide_archive,
@@ -794,6 +1022,17 @@ def evolve(ticket: Ticket | None, event: TicketEvent) -> Ticket:
             call_ids=event.call_ids, recordings=event.recordings, transcripts=event.transcripts,
         )
     t = replace(ticket, version=event.version, updated_at=event.occurred_at)
+    after = _evolve_open(t, event)
+    # A request now waiting for the hotline's review starts its review deadline; any other
+    # status has none (a flag or a note while it waits keeps the original time).
+    if after.status not in HOTLINE_REVIEW_STATUSES:
+        return replace(after, requested_at=None) if after.requested_at is not None else after
+    if ticket.status is not after.status:
+        return replace(after, requested_at=event.occurred_at)
+    return after
+
+
+def _evolve_open(t: Ticket, event: TicketEvent) -> Ticket:
     match event:
         case TicketClassified():
             return replace(
@@ -806,18 +1045,15 @@ def evolve(ticket: Ticket | None, event: TicketEvent) -> Ticket:
         case AnsweredInThreeWayCall():
             return _close(t, event, ClosureReason.THREE_WAY_CALL)
         case ClosedOutOfScope():
-            reason = {
-                OutOfScope.EMERGENCY_LINE: ClosureReason.EMERGENCY_LINE,
-                OutOfScope.LEGAL_CHANNEL: ClosureReason.LEGAL_CHANNEL,
-                OutOfScope.DUPLICATE: ClosureReason.DUPLICATE,
-            }[event.scope]
-            return _close(t, event, reason, duplicate_of=event.duplicate_of)
+            return _close(t, event, ClosureReason(event.scope.value),
+                          duplicate_of=event.duplicate_of)
         case Dispatched():
             return replace(
                 t, status=S.DISPATCHED, lead_unit=event.lead_unit,
                 cooperating_units=event.cooperating_units, dispatched_at=event.occurred_at,
                 deadline=event.deadline, sign_deadline=event.sign_deadline, signed_at=None,
                 joint_meeting_required=t.joint_meeting_required and not event.joint_meeting_held,
+                return_deadline=event.return_deadline,
             )
         case Signed():
             return replace(t, status=S.IN_PROGRESS, signed_at=event.occurred_at)
@@ -828,7 +1064,7 @@ def evolve(ticket: Ticket | None, event: TicketEvent) -> Ticket:
                 t, status=S.PENDING_DISPATCH, return_count=event.return_count,
                 joint_meeting_required=event.joint_meeting_required, lead_unit=None,
                 cooperating_units=(), dispatched_at=None, sign_deadline=None, signed_at=None,
-                deadline=None,
+                deadline=None, return_deadline=None,
             )
         case ReturnRejected():
             back = S.IN_PROGRESS if t.signed_at is not None else S.DISPATCHED
@@ -838,9 +1074,11 @@ def evolve(ticket: Ticket | None, event: TicketEvent) -> Ticket:
                 t, status=S.EXTENSION_REQUESTED, requested_deadline=event.requested_deadline
             )
         case ExtensionApproved():
+            assert t.deadline is not None
             return replace(
                 t, status=S.IN_PROGRESS, deadline=event.new_deadline, requested_deadline=None,
                 extension_count=t.extension_count + 1,
+                extended_by=t.extended_by + (event.new_deadline - t.deadline),
             )
         case ExtensionDenied():
             return replace(t, status=S.IN_PROGRESS, requested_deadline=None)
@@ -850,10 +1088,23 @@ def evolve(ticket: Ticket | None, event: TicketEvent) -> Ticket:
             return _close(t, event, ClosureReason.TERMINATED)
         case TerminationRejected():
             return replace(t, status=S.IN_PROGRESS, termination_ground=None)
+        case SuspensionRequested():
+            return replace(t, status=S.SUSPENSION_REQUESTED)
+        case SuspensionApproved():
+            return replace(t, status=S.SUSPENDED, suspended_remaining=event.remaining)
+        case SuspensionRejected():
+            return replace(t, status=S.IN_PROGRESS)
+        case HandlingResumed():
+            return replace(t, status=S.IN_PROGRESS, deadline=event.new_deadline,
+                           suspended_remaining=None)
         case ProgressNoted() | RelayCallHeld():
             return t
         case FeedbackSubmitted():
             return replace(t, status=S.FEEDBACK_SUBMITTED, feedback_at=event.occurred_at)
+        case FeedbackAccepted():
+            return replace(t, status=S.FEEDBACK_ACCEPTED)
+        case FeedbackRejected():
+            return replace(t, status=S.IN_PROGRESS, feedback_at=None)
         case CallbackRecorded():
             if event.reopened:
                 return replace(
@@ -861,9 +1112,23 @@ def evolve(ticket: Ticket | None, event: TicketEvent) -> Ticket:
                     reopen_count=t.reopen_count + 1, satisfaction=event.satisfaction,
                     feedback_at=None,
                 )
+            if event.review_pending:
+                return replace(t, status=S.REOPEN_REQUESTED, satisfaction=event.satisfaction)
             return _close(
                 t, event, ClosureReason.CALLBACK_COMPLETED, satisfaction=event.satisfaction
             )
+        case ReopenReviewed():
+            if not event.reasonable:
+                return _close(t, event, ClosureReason.CALLBACK_COMPLETED)
+            handled_again = replace(t, status=S.IN_PROGRESS, deadline=event.new_deadline, feedback_at=None)
+            if event.reopened:
+                return replace(handled_again, reopen_count=t.reopen_count + 1)
+            return replace(
+                handled_again, supervision_flags=t.supervision_flags | {SupervisionFlagKind.REPEATED},
+                supervision_level=max(t.supervision_level, SupervisionLevel.HOTLINE),
+            )
+        case CallbackUnreached():
+            return _close(t, event, ClosureReason.CALLBACK_UNREACHED)
         case SupervisionFlagged():
             return replace(
                 t, supervision_flags=t.supervision_flags | {event.kind},

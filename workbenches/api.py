@@ -217,9 +217,10 @@ async def unit_inbox_csv(request: web.Request) -> web.Response:
 
 class AnswerBody(RequestBody):
     satisfaction: Satisfaction
-    #: Whether the hotline judges an unsatisfied citizen's request reasonable: then the ticket
-    #: goes back to the unit (重办).
-    reasonable: bool = False
+    #: The callback agent's judgement of an unsatisfied citizen's request (临沂条例第二十条):
+    #: reasonable, the ticket goes back to the unit (重办); unreasonable, it closes with the
+    #: reason; None, it waits on the review list for a supervisor's judgement.
+    reasonable: bool | None = None
     reason: str = Field(default="", max_length=2000)
 
 
@@ -244,8 +245,8 @@ async def callback_answer(request: web.Request) -> web.Response:
     reason = f"{title}：{body.reason}" if body.reason else title
     ticket = await request.app[CALLBACKS].record_by_person(
         _task_id(request), body.satisfaction, actor,
-        reasonable=body.reasonable and body.satisfaction is Satisfaction.UNSATISFIED, reason=reason,
-        outcome=body.satisfaction.value)
+        reasonable=body.reasonable if body.satisfaction is Satisfaction.UNSATISFIED else None,
+        reason=reason, outcome=body.satisfaction.value)
     return web.json_response({"ticket_no": ticket.ticket_no, "status": ticket.status.value,
                               "status_title": STATUS_TITLES[ticket.status]})
 
@@ -260,9 +261,13 @@ async def callback_not_reached(request: web.Request) -> web.Response:
         task = await service.retry_by_person(_task_id(request), at, body.outcome)
         return web.json_response({"task": task.to_json(), "retry_at": at.isoformat()})
     why = NOT_REACHED[body.outcome]
-    ticket = await service.record_by_person(
-        _task_id(request), None, actor, reasonable=False,
-        reason=f"未能回访（{why}）" + (f"：{body.reason}" if body.reason else ""), outcome=f"final:{body.outcome}")
+    reason = f"未能回访（{why}）" + (f"：{body.reason}" if body.reason else "")
+    if body.outcome == "declined":  # reached, but would not rate: a callback without an answer
+        ticket = await service.record_by_person(_task_id(request), None, actor, reasonable=None,
+                                                reason=reason, outcome=f"final:{body.outcome}")
+    else:  # never reached: 未回访成功, once the policy's attempts are made
+        ticket = await service.close_unreached(_task_id(request), actor, reason=reason,
+                                               outcome=f"final:{body.outcome}")
     return web.json_response({"ticket_no": ticket.ticket_no, "status": ticket.status.value,
                               "status_title": STATUS_TITLES[ticket.status]})
 

@@ -26,6 +26,8 @@ STATUS_TITLES: dict[str, str] = {
     TicketStatus.IN_PROGRESS: "办理中", TicketStatus.RETURN_REQUESTED: "申请退回",
     TicketStatus.EXTENSION_REQUESTED: "申请延期", TicketStatus.TERMINATION_REQUESTED: "申请终止",
     TicketStatus.FEEDBACK_SUBMITTED: "已反馈待回访", TicketStatus.CLOSED: "已办结", TicketStatus.ARCHIVED: "已归档",
+    TicketStatus.SUSPENSION_REQUESTED: "申请中止", TicketStatus.SUSPENDED: "中止办理",
+    TicketStatus.REOPEN_REQUESTED: "回访不满意待研判", TicketStatus.FEEDBACK_ACCEPTED: "反馈已审核待回访",
 }
 
 TYPE_TITLES: dict[str, str] = {
@@ -59,13 +61,16 @@ EVENT_TITLES: dict[str, str] = {
     "ProgressNoted": "办理进展", "FeedbackSubmitted": "反馈", "CallbackRecorded": "回访",
     "AnsweredDirectly": "直接答复", "AnsweredInThreeWayCall": "三方连线答复", "ClosedOutOfScope": "不予受理",
     "SupervisionFlagged": "督办", "SupervisionEscalated": "升级督办", "Archived": "归档",
-    "RelayCallHeld": "保密联络通话",
+    "RelayCallHeld": "保密联络通话", "ReopenReviewed": "不满意研判", "CallbackUnreached": "未回访成功",
+    "SuspensionRequested": "申请中止", "SuspensionApproved": "同意中止", "SuspensionRejected": "不同意中止",
+    "HandlingResumed": "恢复办理", "FeedbackAccepted": "反馈审核通过", "FeedbackRejected": "反馈退回重办",
 }
 
 #: Which request a review-queue ticket waits on, by its status.
 REQUEST_TITLES: dict[str, str] = {
     TicketStatus.RETURN_REQUESTED: "退回", TicketStatus.EXTENSION_REQUESTED: "延期",
-    TicketStatus.TERMINATION_REQUESTED: "终止办理",
+    TicketStatus.TERMINATION_REQUESTED: "终止办理", TicketStatus.SUSPENSION_REQUESTED: "中止办理",
+    TicketStatus.REOPEN_REQUESTED: "重办研判",
 }
 
 

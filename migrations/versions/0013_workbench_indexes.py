@@ -14,8 +14,21 @@ Create Date: 2026-12-07
 """
 
 from alembic import op
+from sqlalchemy import text
 
-from kernel.schema import WORKBENCH_INDEXES
+# The indexes as this revision made them, frozen here: `kernel.schema.WORKBENCH_INDEXES` is the
+# current set (migration 0014 re-made three of them for the statuses issue 24 added).
+_OPEN = ("status IN ('dispatched', 'in_progress', 'return_requested', 'extension_requested', "
+         "'termination_requested', 'feedback_submitted')")
+WORKBENCH_INDEXES = (
+    ("ix_tickets_open_by_lead_unit", ("lead_unit", "deadline", "ticket_no"), text(_OPEN), ()),
+    ("ix_tickets_open_cooperating", ("deadline", "ticket_no"),
+     text(f"{_OPEN} AND cooperating_units <> '[]'"), ("cooperating_units",)),
+    ("ix_tickets_waiting_for_dispatch", ("updated_at", "ticket_no"),
+     text("status = 'pending_dispatch' OR (status = 'draft' AND ticket_type IS NOT NULL)"), ()),
+    ("ix_tickets_waiting_for_review", ("updated_at", "ticket_no"),
+     text("status IN ('return_requested', 'extension_requested', 'termination_requested')"), ()),
+)
 
 revision = "0013"
 down_revision = "0012"

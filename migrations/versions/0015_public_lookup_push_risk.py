@@ -8,7 +8,7 @@
 - `risk_intake`, `risk_warnings`: tickets counted per hotspot, and the warnings raised.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from kernel.schema import UtcDateTime
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from kernel.clock import HOTLINE_TZ
 from kernel.database import create_engine
 from tests.browser_harness import wait_for
 from tests.e2e.test_pages_sign_in import browser, new_page  # noqa: F401  (the browser fixture)
@@ -148,7 +149,12 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
     await unit.click("#action-submit")  # nothing filled in: said next to the field
     assert await unit.text_content("[data-error-for=text]") == "请填写延期理由。"
     await unit.fill("#text", "需协调电梯维保单位更换主板，配件到货需一周")
-    await unit.fill("#requested-deadline", "2027-01-15T17:00")
+    # Past the handling deadline, within the extension cap ([workflow] max_extension_days).
+    asked = (datetime.now(HOTLINE_TZ) + timedelta(days=14)).strftime("%Y-%m-%dT17:00")
+    await unit.fill("#requested-deadline", asked)
+    await unit.click("#action-submit")  # the caller not yet told (北京条例第十五条第二项)
+    assert await unit.text_content("#action-form .form-error") == "申请延期前须向诉求人说明理由。"
+    await unit.check("#informed")
     await unit.click("#action-submit")
     await wait_for(unit, "document.querySelector('#ticket').innerText.includes('申请延期')", timeout=WAIT_MS)
     # The request is pushed to the dispatcher's open page.

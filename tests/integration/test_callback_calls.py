@@ -2,8 +2,9 @@
 
 Once a unit's feedback is on a ticket, a survey task is due; the dialer calls the citizen with
 the hotline's caller id and plays the question; the citizen presses 3 (unsatisfied) and the
-ticket re-opens to its unit. A citizen who does not answer is tried again, then the task goes
-to the callback agents' list.
+ticket waits for the hotline's judgement whether to re-open it (临沂条例第二十条: 不满意且诉求
+合理). A citizen who does not answer is tried again, then the task goes to the callback agents'
+list.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.asterisk_harness import SipPhones
 from tickets.callbacks import CallbackService
 from tickets.deadlines import load_calendar
 from tickets.dispatch import load_catalogue
+from tickets.events import CallbackRecorded
 from tickets.model import Caller, Channel, Satisfaction, TicketStatus, TicketType
 from tickets.store import TicketStore
 from tickets.workflow import Classify, Dispatch, Register, Sign, SubmitFeedback
@@ -78,7 +80,7 @@ async def wait_for_task(service: CallbackService, status: str, timeout: float = 
         await asyncio.sleep(0.2)
 
 
-async def test_the_citizen_presses_3_and_the_ticket_reopens_to_its_unit(
+async def test_the_citizen_presses_3_and_the_ticket_waits_for_the_hotlines_judgement(
     asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
 ) -> None:
     endpoint = await sip_phones.start("citizen", scenario=citizen_phone_scenario("3"))
@@ -92,8 +94,10 @@ async def test_the_citizen_presses_3_and_the_ticket_reopens_to_its_unit(
     task = await wait_for_task(service, "done")
     assert task.ticket_no == no and task.result == "unsatisfied" and task.attempts == 1
     ticket, events = await TicketStore(bridge.engine, "T01").get_with_events(no)
-    assert ticket.status is TicketStatus.IN_PROGRESS and ticket.reopen_count == 1
-    assert ticket.lead_unit == "city-housing" and ticket.deadline is not None
+    # The robot cannot judge whether the request is reasonable: nothing re-opens yet.
+    assert ticket.status is TicketStatus.REOPEN_REQUESTED and ticket.reopen_count == 0
+    assert ticket.satisfaction is Satisfaction.UNSATISFIED and ticket.lead_unit == "city-housing"
+    assert isinstance(events[-1], CallbackRecorded) and events[-1].review_pending
     assert events[-1].actor.id == "callback-dialer"
 
 

@@ -134,3 +134,27 @@ async def test_one_node_per_round_holds_the_lease(
     assert not await second.acquire()
     await first.release()
     assert await second.acquire()
+
+
+async def test_overdue_reviews_and_stale_drafts_are_reported_not_flagged(
+    store: TicketStore, clock: FixedClock
+) -> None:
+    from supervision.scan import NoticeKind, SupervisionPolicy
+    from tickets.model import Attachment
+    from tickets.workflow import RequestReturn
+
+    asked = await new_ticket(store, "13800000021", "占道经营", "人民路占道经营")
+    await store.transition(asked, RequestReturn(reason="非本单位职责", attachments=(
+        Attachment("document", "s3://evidence/1.pdf", "职责说明"),)), HOUSING, 3)
+    draft, _ = await store.register(Register(
+        ticket_no="", channel=Channel.PHONE, caller=Caller(number="13800000022")), AGENT)
+    job = SupervisionJob(store, clock=clock, policy=SupervisionPolicy(
+        review_within=timedelta(hours=24), draft_max_age=timedelta(hours=24)))
+    assert (await job.run_once()).notices == []
+
+    clock.now += timedelta(hours=25)
+    report = await job.run_once()
+    assert sorted((n.ticket_no, n.kind) for n in report.notices) == sorted([
+        (asked, NoticeKind.REVIEW_OVERDUE), (draft.ticket_no, NoticeKind.STALE_DRAFT)])
+    assert report.flagged == []  # the hotline's own delay: no unit is flagged for it
+    assert {n["kind"] for n in report.as_json()["notices"]} == {"review_overdue", "stale_draft"}

@@ -80,7 +80,12 @@ from tests.integration.test_ticket_api import (  # noqa: F401
     register,
     unit,
 )
-from tests.unit.test_ticket_workflow import ALLOWED_NEXT, CLOSING_EVENTS, EXPECTED_ROLES
+from tests.unit.test_ticket_workflow import (
+    ALLOWED_NEXT,
+    CLOSING_AFTER_DISPATCH,
+    CLOSING_EVENTS,
+    EXPECTED_ROLES,
+)
 from tickets import events as ev
 from tickets.api import COMMANDS, PROJECTED_FIELDS
 from tickets.model import (
@@ -132,12 +137,21 @@ EVENT_OF: dict[str, type[ev.TicketEvent]] = {
     "progress-note": ev.ProgressNoted,
     "feedback": ev.FeedbackSubmitted,
     "callback": ev.CallbackRecorded,
+    "review-reopen": ev.ReopenReviewed,
+    "accept-feedback": ev.FeedbackAccepted,
+    "reject-feedback": ev.FeedbackRejected,
+    "close-unreached": ev.CallbackUnreached,
+    "request-suspension": ev.SuspensionRequested,
+    "approve-suspension": ev.SuspensionApproved,
+    "reject-suspension": ev.SuspensionRejected,
+    "resume": ev.HandlingResumed,
     "flag-supervision": ev.SupervisionFlagged,
     "escalate": ev.SupervisionEscalated,
     "archive": ev.Archived,
 }
 LEAD_UNIT_EVENTS = (ev.Signed, ev.ReturnRequested, ev.ExtensionRequested,
-                    ev.TerminationRequested, ev.FeedbackSubmitted)
+                    ev.TerminationRequested, ev.FeedbackSubmitted, ev.SuspensionRequested,
+                    ev.HandlingResumed)
 #: Error codes of the one hierarchy and the HTTP status each must come with.
 ERROR_STATUS = {"invalid_input": 400, "permission_denied": 403, "not_found": 404,
                 "conflict": 409, "illegal_transition": 422}
@@ -150,11 +164,17 @@ EXPECTED_NEXT: dict[S, tuple[str, ...]] = {
     S.PENDING_DISPATCH: ("dispatch", "dispatch", "classify"),
     S.DISPATCHED: ("sign", "sign", "request-return", "progress-note"),
     S.IN_PROGRESS: ("feedback", "feedback", "request-extension", "request-termination",
-                    "request-return", "progress-note", "flag-supervision", "escalate"),
+                    "request-return", "progress-note", "flag-supervision", "escalate",
+                    "request-suspension"),
     S.RETURN_REQUESTED: ("approve-return", "reject-return"),
     S.EXTENSION_REQUESTED: ("approve-extension", "deny-extension"),
     S.TERMINATION_REQUESTED: ("approve-termination", "reject-termination"),
-    S.FEEDBACK_SUBMITTED: ("callback", "callback", "progress-note"),
+    S.SUSPENSION_REQUESTED: ("approve-suspension", "reject-suspension"),
+    S.SUSPENDED: ("resume", "resume", "progress-note"),
+    S.FEEDBACK_SUBMITTED: ("callback", "callback", "progress-note", "close-unreached",
+                           "accept-feedback", "reject-feedback"),
+    S.FEEDBACK_ACCEPTED: ("callback", "callback", "close-unreached"),
+    S.REOPEN_REQUESTED: ("review-reopen", "review-reopen", "progress-note"),
     S.CLOSED: ("archive", "progress-note", "callback", "classify", "escalate"),
     S.ARCHIVED: ("archive", "progress-note", "flag-supervision"),
 }
@@ -248,7 +268,16 @@ def body_for(name: str, ticket: dict[str, Any], now: datetime) -> st.SearchStrat
             fields = {**reason, "attachments": evidence, "ground": _values(TerminationGround),
                       "explained_to_caller": mostly(st.just(True), st.just(False))}
         case "request-extension":
-            fields = {**reason, "requested_deadline": _later(deadline)}
+            fields = {**reason, "requested_deadline": _later(deadline),
+                      "caller_informed": mostly(st.just(True), st.just(False))}
+        case "request-suspension":
+            fields = {**reason, "attachments": evidence}
+        case "review-reopen":
+            fields = {**reason, "reasonable": st.booleans(),
+                      # None: the API computes it from the catalogue (when reasonable).
+                      "new_deadline": st.one_of(st.none(), _later(now))}
+        case "close-unreached":
+            fields = {**reason, "attempts": mostly(st.integers(3, 6), st.integers(0, 2))}
         case "approve-extension":
             fields = {**reason, "new_deadline": st.one_of(_later(requested), _later(deadline))}
         case "progress-note":
@@ -449,12 +478,12 @@ async def test_random_calls_by_random_roles_stay_within_the_regulations(
         assert role in EXPECTED_ROLES[event_class], (name, actor_name)
         if role is Role.UNIT:
             assert actor_unit in involved(ticket), (name, actor_name, ticket["lead_unit"])
-        if issubclass(event_class, LEAD_UNIT_EVENTS):
+        if issubclass(event_class, LEAD_UNIT_EVENTS) and role is Role.UNIT:  # (resume: also the hotline)
             assert actor_unit == ticket["lead_unit"], (name, actor_name, ticket["lead_unit"])
         if new_status is S.CLOSED and status is not S.CLOSED:
             assert issubclass(event_class, CLOSING_EVENTS), name
             if ticket["dispatched_at"] is not None:  # a unit had it: callback or review only
-                assert event_class in (ev.CallbackRecorded, ev.TerminationApproved), name
+                assert issubclass(event_class, CLOSING_AFTER_DISPATCH), name
 
         # (b) Exactly one new event, after an unchanged history, numbered after the last,
         # dated now, attributed to the caller of the command, as the answer said.
@@ -529,8 +558,12 @@ RACES: dict[S, list[tuple[str, tuple[str, ...], st.SearchStrategy[dict[str, Any]
     S.IN_PROGRESS: [
         ("feedback", ("city-housing",), st.just({"result": "已处理"})),
         ("request-extension", ("city-housing",),
-         st.integers(60, 90).map(lambda days: {  # well after any deadline a dispatch at T0 gets
-             "reason": "需要协调", "requested_deadline": (T0 + timedelta(days=days)).isoformat()})),
+         # After the deadline a dispatch at T0 gets (2026-03-09), within the extension cap.
+         st.integers(10, 30).map(lambda days: {
+             "reason": "需要协调", "caller_informed": True,
+             "requested_deadline": (T0 + timedelta(days=days)).isoformat()})),
+        ("request-suspension", ("city-housing",),
+         st.just({"reason": "诉求人住院，暂无法核实", "attachments": EVIDENCE})),
         ("request-termination", ("city-housing",), st.just({
             "reason": "诉求人拒不配合", "attachments": EVIDENCE,
             "ground": "caller_refuses_to_cooperate"})),
@@ -544,6 +577,8 @@ RACES: dict[S, list[tuple[str, tuple[str, ...], st.SearchStrategy[dict[str, Any]
         ("callback", ("callback_agent", "supervisor"),
          _values(Satisfaction).map(lambda s: {"satisfaction": s})),
         ("progress-note", ("callback_agent",), st.just({"note": "已联系诉求人"})),
+        ("close-unreached", ("callback_agent", "supervisor"),
+         st.integers(3, 5).map(lambda attempts: {"attempts": attempts, "reason": "多次无人接听"})),
     ],
     S.CLOSED: [
         ("archive", ("system", "supervisor"), st.just({})),

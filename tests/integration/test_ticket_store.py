@@ -233,3 +233,31 @@ async def test_migrations_upgrade_downgrade_and_upgrade_again(database_url: str)
         assert ticket.ticket_no == "20261125-N02-000001"
     finally:
         await engine.dispose()
+
+
+async def test_a_snapshot_kept_by_one_node_never_hides_another_nodes_write(engine: AsyncEngine) -> None:
+    """Two stores on one database stand for two nodes: each keeps the snapshots it wrote
+    (`tickets.snapshots`), and the optimistic lock still decides every write."""
+    node_a, node_b = (TicketStore(engine, node, clock=ticking_clock()) for node in ("N01", "N02"))
+    no = await dispatched(node_a)  # node A keeps the ticket at version 3
+    await node_b.transition(no, Sign(), HOUSING, 3)  # node B moves it on to 4
+    # At the version node A kept, node A answers as a fresh read would: the ticket moved on.
+    with pytest.raises(Conflict):
+        await node_a.transition(no, Sign(), HOUSING, 3)  # legal at 3, the row is at 4
+    with pytest.raises(Conflict):
+        await node_a.transition(no, AnswerDirectly(answer="已答复"), AGENT, 3)  # illegal at 3 too
+    # At the current version node A reads afresh and goes on from there.
+    ticket, _ = await node_a.transition(no, AddProgressNote(note="已到现场"), HOUSING, 4)
+    assert ticket.version == 5 and ticket.status is TicketStatus.IN_PROGRESS
+    assert fold((await node_b.get_with_events(no))[1]) == ticket
+    assert await event_count(engine, no) == 5
+
+
+async def test_a_snapshot_kept_gives_the_same_refusals_as_a_fresh_read(store: TicketStore) -> None:
+    no = await dispatched(store)
+    with pytest.raises(IllegalTransition):
+        await store.transition(no, AnswerDirectly(answer="已答复"), AGENT, 3)
+    with pytest.raises(Conflict):
+        await store.transition(no, Sign(), HOUSING, 2)
+    ticket, _ = await store.transition(no, Sign(), HOUSING, 3)
+    assert ticket == fold((await store.get_with_events(no))[1])

@@ -28,6 +28,7 @@ from kernel.roles import Role
 from knowledge.store import read_seed
 from tests.integration.test_access_matrix import PASSWORD_HASH
 from tests.whole_app import whole_app, whole_app_settings
+from tickets.workflow import DEFAULT_POLICY
 
 HOUSING, URBAN = "city-housing", "city-urban-management"
 PEOPLE = {"sup": ("supervisor", None), "pai": ("dispatcher", None), "li": ("agent", None),
@@ -240,16 +241,34 @@ async def test_an_unsatisfied_answer_needs_its_reason_and_a_reasonable_one_goes_
                 if t["id"] == task["id"])["status"] == "done"
 
 
+async def test_an_unsatisfied_answer_left_unjudged_waits_on_the_review_list(hotline: Hotline) -> None:
+    """临沂条例第二十条: dissatisfaction alone re-opens nothing; without the agent's judgement the
+    ticket waits for a supervisor's (the dispatch page's review list)."""
+    ticket, task = await feedback_given(hotline, "垃圾清运不及时")
+    answer = await hotline.call("hui", "POST", f"/api/workbench/callbacks/{task['id']}/answer",
+                                {"satisfaction": "unsatisfied", "reason": "仍有垃圾堆放"})
+    assert (answer["status"], answer["status_title"]) == ("reopen_requested", "回访不满意待研判")
+    reviews = (await hotline.call("sup", "GET", "/api/workbench/review-queue"))["tickets"]
+    assert ticket["ticket_no"] in [t["ticket_no"] for t in reviews]
+
+
 async def test_a_citizen_not_reached_is_tried_again_later_then_closed_with_the_final_outcome(
     hotline: Hotline,
 ) -> None:
     ticket, task = await feedback_given(hotline, "噪声扰民")
-    retry = await hotline.call("hui", "POST", f"/api/workbench/callbacks/{task['id']}/not-reached",
-                               {"outcome": "no_answer", "retry_minutes": 120})
+    path = f"/api/workbench/callbacks/{task['id']}/not-reached"
+    retry = await hotline.call("hui", "POST", path, {"outcome": "no_answer", "retry_minutes": 120})
     assert (retry["task"]["status"], retry["task"]["result"]) == ("agent", "no_answer")
     assert datetime.fromisoformat(retry["task"]["due_at"]) > datetime.now(UTC) + timedelta(minutes=100)
-    final = await hotline.call("hui", "POST", f"/api/workbench/callbacks/{task['id']}/not-reached",
-                               {"outcome": "switched_off"})
+    # 未回访成功 only after the policy's attempts (北京条例第二十三条): one try is not enough.
+    early = await hotline.call("hui", "POST", path, {"outcome": "switched_off"}, status=422)
+    assert "未回访成功" in early["message"]
+    for _ in range(DEFAULT_POLICY.callback_attempts - 1):
+        await hotline.call("hui", "POST", path, {"outcome": "busy", "retry_minutes": 30})
+    final = await hotline.call("hui", "POST", path, {"outcome": "switched_off"})
     assert final["status"] == "closed"
-    events = (await hotline.call("sup", "GET", f"/api/tickets/{ticket['ticket_no']}"))["events"]
-    assert events[-1]["data"]["satisfaction"] is None and "关机/停机" in events[-1]["data"]["reason"]
+    read = await hotline.call("sup", "GET", f"/api/tickets/{ticket['ticket_no']}")
+    assert read["ticket"]["closure_reason"] == "callback_unreached"
+    last = read["events"][-1]
+    assert last["type"] == "CallbackUnreached" and "关机/停机" in last["data"]["reason"]
+    assert last["data"]["attempts"] == DEFAULT_POLICY.callback_attempts

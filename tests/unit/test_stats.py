@@ -85,3 +85,49 @@ def test_disclosure_exports_aggregates_only() -> None:
     assert document["units"][0]["received"] == 1
     text = disclosure_csv(records) + disclosure_json(records)
     assert "T1" not in text and "staff" not in text
+
+
+def test_callers_never_reached_count_in_the_reach_rate_not_as_callbacks() -> None:
+    reached = lifecycle("T1", "water", feedback_after=timedelta(days=1), satisfaction=None)
+    handled = lifecycle("T2", "water", feedback_after=timedelta(days=1),
+                        satisfaction=Satisfaction.SATISFIED)[:3]
+    unreached = [*handled, ev.CallbackUnreached(
+        ticket_no="T2", version=6, occurred_at=START + timedelta(days=2), actor=CALLBACK, attempts=3)]
+    (row,) = UnitStatistics().add_all([*reached, *unreached]).rows("2026-11")
+    assert (row.callbacks, row.callbacks_reached, row.callbacks_unreached) == (0, 1, 1)
+    assert row.callback_reach_rate == 0.5 and row.satisfaction_rate is None
+    (record,) = disclosure_records([row])
+    assert (record["callbacks_unreached"], record["callback_reach_rate"]) == (1, 0.5)
+
+
+def test_a_reasonable_dissatisfaction_reviewed_counts_as_reopened() -> None:
+    events = lifecycle("T1", "water", feedback_after=timedelta(days=1),
+                       satisfaction=Satisfaction.UNSATISFIED)
+    review = ev.ReopenReviewed(ticket_no="T1", version=7, occurred_at=START + timedelta(days=2),
+                               actor=CALLBACK, reasonable=True, reopened=True,
+                               new_deadline=START + timedelta(days=7))
+    (row,) = UnitStatistics().add_all([*events, review]).rows("2026-11")
+    assert row.reopened == 1
+
+
+def test_intake_closures_are_left_out_of_the_intake_total() -> None:
+    from tickets.model import Caller, Channel, OutOfScope
+    from tickets.stats import intake_totals
+
+    agent = Actor("a1", Role.AGENT)
+
+    def registered(no: str) -> ev.TicketRegistered:
+        return ev.TicketRegistered(ticket_no=no, version=1, occurred_at=START, actor=agent,
+                                   channel=Channel.PHONE, caller=Caller(number="13800000000"))
+
+    def closed(no: str, scope: OutOfScope) -> ev.ClosedOutOfScope:
+        return ev.ClosedOutOfScope(ticket_no=no, version=2, occurred_at=START, actor=agent,
+                                   scope=scope, referred_to="110")
+
+    events = [registered("T1"), registered("T2"), closed("T2", OutOfScope.INVALID_CALL),
+              registered("T3"), closed("T3", OutOfScope.UNLAWFUL_OR_HARASSING),
+              registered("T4"), closed("T4", OutOfScope.EMERGENCY_LINE)]
+    totals = intake_totals(events, "2026-11")
+    # A transfer to 110 was a request taken in; silent and harassing calls were not.
+    assert (totals.registered, totals.not_intake, totals.intake) == (4, 2, 2)
+    assert intake_totals(events, "2026-12").registered == 0

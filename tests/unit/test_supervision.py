@@ -200,3 +200,54 @@ def test_allowed_escalations(current: L, target: L, ground: G) -> None:
 ])
 def test_refused_escalations(current: L, target: L, ground: G) -> None:
     assert escalation_refusal(current, target, ground)
+
+
+# --------------------------------------------------------------------------------------------
+# What the hotline itself owes (issue 24): notices, not flags against a unit
+
+
+def test_a_request_waiting_past_the_review_deadline_is_reported() -> None:
+    from supervision.scan import NoticeKind, scan_review_overdue
+
+    policy = SupervisionPolicy(review_within=timedelta(hours=24))
+    waiting = [
+        ticket(1, status=TicketStatus.RETURN_REQUESTED, requested_at=NOW - timedelta(hours=25)),
+        ticket(2, status=TicketStatus.SUSPENSION_REQUESTED, requested_at=NOW - timedelta(hours=24)),
+        ticket(3, status=TicketStatus.REOPEN_REQUESTED, requested_at=NOW - timedelta(hours=23)),
+        ticket(4, status=TicketStatus.IN_PROGRESS),
+    ]
+    notices = scan_review_overdue(waiting, NOW, policy)
+    assert [(n.ticket_no[-1], n.kind) for n in notices] == [("1", NoticeKind.REVIEW_OVERDUE),
+                                                           ("2", NoticeKind.REVIEW_OVERDUE)]
+    assert "退回申请" in notices[0].detail and "中止办理申请" in notices[1].detail
+
+
+def test_a_draft_left_untouched_is_reported() -> None:
+    from supervision.scan import scan_stale_drafts
+
+    policy = SupervisionPolicy(draft_max_age=timedelta(hours=24))
+    drafts = [ticket(1, status=TicketStatus.DRAFT, age=timedelta(hours=30)),
+              ticket(2, status=TicketStatus.DRAFT, age=timedelta(hours=2))]
+    assert [n.ticket_no for n in scan_stale_drafts(drafts, NOW, policy)] == [drafts[0].ticket_no]
+    # A draft is never flagged against a unit: no unit holds it.
+    assert not scan(drafts, NOW).flags
+
+
+def test_a_deadline_passed_without_feedback_calls_for_a_callback() -> None:
+    from supervision.scan import NoticeKind, scan_callbacks_at_deadline
+
+    late = ticket(1, deadline=NOW - timedelta(hours=1))
+    answered = ticket(2, status=TicketStatus.FEEDBACK_SUBMITTED, deadline=NOW - timedelta(hours=1),
+                      feedback_at=NOW - timedelta(hours=2))
+    suspended = ticket(3, status=TicketStatus.SUSPENDED, deadline=NOW - timedelta(hours=1),
+                       suspended_remaining=timedelta(days=2))
+    notices = scan_callbacks_at_deadline([late, answered, suspended], NOW)
+    assert [(n.ticket_no, n.kind) for n in notices] == [(late.ticket_no,
+                                                         NoticeKind.CALLBACK_AT_DEADLINE)]
+    assert {n.ticket_no for n in scan([late, answered], NOW).notices} == {late.ticket_no}
+
+
+def test_a_suspended_ticket_is_never_overdue() -> None:
+    suspended = ticket(1, status=TicketStatus.SUSPENDED, deadline=NOW - timedelta(days=1),
+                       suspended_remaining=timedelta(days=2))
+    assert scan_overdue([suspended], NOW) == []

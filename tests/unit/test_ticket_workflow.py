@@ -38,15 +38,18 @@ from tickets.model import (
 from tickets.ticket_number import TicketNumber, format_ticket_number, parse_ticket_number
 from tickets.workflow import (
     DEFAULT_POLICY,
+    AcceptFeedback,
     AddProgressNote,
     AnswerDirectly,
     AnswerInThreeWayCall,
     ApproveExtension,
     ApproveReturn,
+    ApproveSuspension,
     ApproveTermination,
     Archive,
     Classify,
     CloseOutOfScope,
+    CloseUnreached,
     Command,
     DenyExtension,
     Dispatch,
@@ -54,11 +57,16 @@ from tickets.workflow import (
     FlagForSupervision,
     RecordCallback,
     Register,
+    RejectFeedback,
     RejectReturn,
+    RejectSuspension,
     RejectTermination,
     RequestExtension,
     RequestReturn,
+    RequestSuspension,
     RequestTermination,
+    ResumeHandling,
+    ReviewReopen,
     Sign,
     SubmitFeedback,
     apply,
@@ -313,8 +321,8 @@ def test_approved_extension_moves_the_deadline() -> None:
     flow = Flow().signed()
     old = flow.ticket.deadline
     assert old is not None
-    flow.do(RequestExtension(reason="需协调供电部门", requested_deadline=old + timedelta(days=10)),
-            LEAD)
+    flow.do(RequestExtension(reason="需协调供电部门", requested_deadline=old + timedelta(days=10),
+                             caller_informed=True), LEAD)
     assert flow.ticket.status is S.EXTENSION_REQUESTED
     flow.do(ApproveExtension(new_deadline=old + timedelta(days=5), reason="同意延期5天"), DISPATCHER)
     assert flow.ticket.status is S.IN_PROGRESS
@@ -326,7 +334,8 @@ def test_denied_extension_keeps_the_deadline() -> None:
     flow = Flow().signed()
     old = flow.ticket.deadline
     assert old is not None
-    flow.do(RequestExtension(reason="人手不足", requested_deadline=old + timedelta(days=3)), LEAD)
+    flow.do(RequestExtension(reason="人手不足", requested_deadline=old + timedelta(days=3),
+                             caller_informed=True), LEAD)
     flow.do(DenyExtension(reason="理由不充分"), DISPATCHER)
     assert flow.ticket.deadline == old and flow.ticket.status is S.IN_PROGRESS
 
@@ -334,8 +343,8 @@ def test_denied_extension_keeps_the_deadline() -> None:
 def test_extension_must_be_asked_before_the_deadline() -> None:
     flow = Flow().signed()
     with pytest.raises(IllegalTransition) as info:
-        flow.do(RequestExtension(reason="来不及", requested_deadline=flow.now + timedelta(days=30)),
-                LEAD, hours=24 * 8)
+        flow.do(RequestExtension(reason="来不及", requested_deadline=flow.now + timedelta(days=30),
+                                 caller_informed=True), LEAD, hours=24 * 8)
     assert info.value.context["rule"] == "extension_before_deadline"
 
 
@@ -396,9 +405,10 @@ def test_callback_closes_ticket(satisfaction: Satisfaction | None) -> None:
 
 def test_unsatisfied_and_reasonable_reopens_to_the_same_unit() -> None:
     flow = _fed_back()
+    flow.do(RecordCallback(satisfaction=Satisfaction.UNSATISFIED, reason="电梯仍频繁故障"),
+            CALLBACK)
     new_deadline = flow.now + timedelta(days=5)
-    flow.do(RecordCallback(satisfaction=Satisfaction.UNSATISFIED, reasonable=True,
-                           new_deadline=new_deadline, reason="电梯仍频繁故障"), CALLBACK)
+    flow.do(ReviewReopen(reasonable=True, new_deadline=new_deadline, reason="诉求合理"), SUPERVISOR)
     assert flow.ticket.status is S.IN_PROGRESS
     assert flow.ticket.lead_unit == "city-housing"
     assert flow.ticket.reopen_count == 1
@@ -411,6 +421,7 @@ def test_unsatisfied_and_reasonable_reopens_to_the_same_unit() -> None:
 def test_unsatisfied_but_unreasonable_closes() -> None:
     flow = _fed_back()
     flow.do(RecordCallback(satisfaction=Satisfaction.UNSATISFIED, reasonable=False), CALLBACK)
+    flow.do(ReviewReopen(reasonable=False, reason="诉求超出政策规定"), CALLBACK)
     assert flow.ticket.status is S.CLOSED
     assert flow.ticket.satisfaction is Satisfaction.UNSATISFIED
 
@@ -424,8 +435,9 @@ def test_unit_that_did_not_handle_gets_ticket_back_even_if_caller_satisfied() ->
 
 def test_reopening_needs_a_new_deadline() -> None:
     flow = _fed_back()
+    flow.do(RecordCallback(satisfaction=Satisfaction.UNSATISFIED), CALLBACK)
     with pytest.raises(InvalidInput):
-        flow.do(RecordCallback(satisfaction=Satisfaction.UNSATISFIED, reasonable=True), CALLBACK)
+        flow.do(ReviewReopen(reasonable=True), CALLBACK)
 
 
 def test_unit_cannot_record_its_own_callback() -> None:
@@ -560,18 +572,25 @@ ALLOWED_NEXT: dict[TicketStatus, set[TicketStatus]] = {
     S.PENDING_DISPATCH: {S.PENDING_DISPATCH, S.DISPATCHED},
     S.DISPATCHED: {S.DISPATCHED, S.IN_PROGRESS, S.RETURN_REQUESTED},
     S.IN_PROGRESS: {S.IN_PROGRESS, S.RETURN_REQUESTED, S.EXTENSION_REQUESTED,
-                    S.TERMINATION_REQUESTED, S.FEEDBACK_SUBMITTED},
+                    S.TERMINATION_REQUESTED, S.SUSPENSION_REQUESTED, S.FEEDBACK_SUBMITTED},
     S.RETURN_REQUESTED: {S.RETURN_REQUESTED, S.PENDING_DISPATCH, S.DISPATCHED, S.IN_PROGRESS},
     S.EXTENSION_REQUESTED: {S.EXTENSION_REQUESTED, S.IN_PROGRESS},
     S.TERMINATION_REQUESTED: {S.TERMINATION_REQUESTED, S.IN_PROGRESS, S.CLOSED},
-    S.FEEDBACK_SUBMITTED: {S.FEEDBACK_SUBMITTED, S.IN_PROGRESS, S.CLOSED},
+    S.SUSPENSION_REQUESTED: {S.SUSPENSION_REQUESTED, S.SUSPENDED, S.IN_PROGRESS},
+    S.SUSPENDED: {S.SUSPENDED, S.IN_PROGRESS},
+    # 应办未办 goes straight back; an unsatisfied caller waits for the hotline's judgement.
+    S.FEEDBACK_SUBMITTED: {S.FEEDBACK_SUBMITTED, S.FEEDBACK_ACCEPTED, S.IN_PROGRESS,
+                           S.REOPEN_REQUESTED, S.CLOSED},
+    S.FEEDBACK_ACCEPTED: {S.FEEDBACK_ACCEPTED, S.IN_PROGRESS, S.REOPEN_REQUESTED, S.CLOSED},
+    S.REOPEN_REQUESTED: {S.REOPEN_REQUESTED, S.IN_PROGRESS, S.CLOSED},
     S.CLOSED: {S.ARCHIVED},
     S.ARCHIVED: set(),
 }
 
 _HOTLINE_REVIEW = {Role.DISPATCHER, Role.SUPERVISOR}
 _LEAD_UNIT_EVENTS = (ev.Signed, ev.ReturnRequested, ev.ExtensionRequested,
-                     ev.TerminationRequested, ev.FeedbackSubmitted)
+                     ev.TerminationRequested, ev.FeedbackSubmitted, ev.SuspensionRequested)
+_CALLBACK_DESK = {Role.CALLBACK_AGENT, Role.SUPERVISOR}
 EXPECTED_ROLES: dict[type[ev.TicketEvent], set[Role]] = {
     ev.TicketClassified: {Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR},
     ev.AnsweredDirectly: {Role.AGENT, Role.SUPERVISOR},
@@ -591,14 +610,26 @@ EXPECTED_ROLES: dict[type[ev.TicketEvent], set[Role]] = {
     ev.FeedbackSubmitted: {Role.UNIT},
     ev.ProgressNoted: {Role.AGENT, Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR,
                        Role.UNIT},
-    ev.CallbackRecorded: {Role.CALLBACK_AGENT, Role.SUPERVISOR},
+    ev.CallbackRecorded: _CALLBACK_DESK,
+    ev.ReopenReviewed: _CALLBACK_DESK,
+    ev.FeedbackAccepted: _HOTLINE_REVIEW | _CALLBACK_DESK,
+    ev.FeedbackRejected: _HOTLINE_REVIEW | _CALLBACK_DESK,
+    ev.CallbackUnreached: _CALLBACK_DESK,
+    ev.SuspensionRequested: {Role.UNIT},
+    ev.SuspensionApproved: _HOTLINE_REVIEW,
+    ev.SuspensionRejected: _HOTLINE_REVIEW,
+    ev.HandlingResumed: {Role.UNIT} | _HOTLINE_REVIEW,
     ev.SupervisionFlagged: {Role.SUPERVISOR, Role.SYSTEM},
     ev.SupervisionEscalated: {Role.SUPERVISOR},
     ev.Archived: {Role.SUPERVISOR, Role.SYSTEM},
 }
 #: The only events that may close a ticket.
 CLOSING_EVENTS = (ev.AnsweredDirectly, ev.AnsweredInThreeWayCall, ev.ClosedOutOfScope,
-                  ev.TerminationApproved, ev.CallbackRecorded)
+                  ev.TerminationApproved, ev.CallbackRecorded, ev.ReopenReviewed,
+                  ev.CallbackUnreached)
+#: Closed after dispatch: only by the callback, its outcome or a hotline review.
+CLOSING_AFTER_DISPATCH = (ev.CallbackRecorded, ev.ReopenReviewed, ev.CallbackUnreached,
+                          ev.TerminationApproved)
 
 UNITS = ("city-housing", "city-urban-management", "city-ecology")
 HOTLINE_ACTORS = [AGENT, DISPATCHER, CALLBACK, SUPERVISOR, SYSTEM]
@@ -658,14 +689,19 @@ class TicketLifecycle(RuleBasedStateMachine):
         # Only allowed moves, only by the roles the regulations name.
         assert after.status in ALLOWED_NEXT[before.status], (before.status, after.status)
         assert actor.role in EXPECTED_ROLES[type(event)], (type(event), actor.role)
-        if isinstance(event, _LEAD_UNIT_EVENTS):
+        if isinstance(event, _LEAD_UNIT_EVENTS) or (
+                isinstance(event, ev.HandlingResumed) and actor.role is Role.UNIT):
             assert actor.unit == before.lead_unit
         if actor.role is Role.UNIT:
             assert actor.unit is not None and before.involves_unit(actor.unit)
         if after.status is S.CLOSED and before.status is not S.CLOSED:
             assert isinstance(event, CLOSING_EVENTS)
             if before.dispatched_at is not None:  # dispatched: closed by callback or review
-                assert isinstance(event, (ev.CallbackRecorded, ev.TerminationApproved))
+                assert isinstance(event, CLOSING_AFTER_DISPATCH)
+            if isinstance(event, ev.CallbackUnreached):  # never before the attempt cap
+                assert event.attempts >= DEFAULT_POLICY.callback_attempts
+            if isinstance(event, ev.CallbackRecorded):  # dissatisfaction alone re-opens nothing
+                assert not (event.reopened and event.handled_as_required)
         # A closed ticket never changes, except for being archived.
         if before.is_finished:
             assert isinstance(event, ev.Archived) and before.status is S.CLOSED
@@ -730,7 +766,8 @@ class TicketLifecycle(RuleBasedStateMachine):
     def request_extension(self, data: st.DataObject) -> tuple[Command, Actor]:
         base = self.ticket.deadline or self.now
         return RequestExtension(reason=data.draw(reasons),
-                                requested_deadline=base + data.draw(day_offsets)), \
+                                requested_deadline=base + data.draw(day_offsets),
+                                caller_informed=data.draw(st.booleans())), \
             self.draw_actor(data, Role.UNIT)
 
     def review_extension(self, data: st.DataObject) -> tuple[Command, Actor]:
@@ -769,6 +806,37 @@ class TicketLifecycle(RuleBasedStateMachine):
             new_deadline=None if new_deadline is None else self.now + new_deadline,
         ), self.draw_actor(data, Role.CALLBACK_AGENT)
 
+    def review_reopen(self, data: st.DataObject) -> tuple[Command, Actor]:
+        new_deadline = data.draw(st.one_of(st.none(), day_offsets))
+        return ReviewReopen(
+            reasonable=data.draw(st.booleans()), reason=data.draw(reasons),
+            new_deadline=None if new_deadline is None else self.now + new_deadline,
+        ), self.draw_actor(data, Role.CALLBACK_AGENT, Role.SUPERVISOR)
+
+    def review_feedback(self, data: st.DataObject) -> tuple[Command, Actor]:
+        reason = data.draw(reasons)
+        command = (AcceptFeedback(reason=reason) if data.draw(st.booleans())
+                   else RejectFeedback(reason=reason))
+        return command, self.draw_actor(data, Role.DISPATCHER, Role.CALLBACK_AGENT)
+
+    def close_unreached(self, data: st.DataObject) -> tuple[Command, Actor]:
+        return CloseUnreached(attempts=data.draw(st.integers(0, 5))), self.draw_actor(
+            data, Role.CALLBACK_AGENT)
+
+    def request_suspension(self, data: st.DataObject) -> tuple[Command, Actor]:
+        return RequestSuspension(reason=data.draw(reasons), attachments=data.draw(evidence)), \
+            self.draw_actor(data, Role.UNIT)
+
+    def review_suspension(self, data: st.DataObject) -> tuple[Command, Actor]:
+        reason = data.draw(reasons)
+        command = (ApproveSuspension(reason=reason) if data.draw(st.booleans())
+                   else RejectSuspension(reason=reason))
+        return command, self.draw_actor(data, Role.DISPATCHER, Role.SUPERVISOR)
+
+    def resume(self, data: st.DataObject) -> tuple[Command, Actor]:
+        return ResumeHandling(reason=data.draw(reasons)), self.draw_actor(
+            data, Role.UNIT, Role.DISPATCHER)
+
     def flag(self, data: st.DataObject) -> tuple[Command, Actor]:
         return FlagForSupervision(kind=data.draw(st.sampled_from(SupervisionFlagKind)),
                                   reason="扫描发现"), self.draw_actor(data, Role.SYSTEM)
@@ -785,7 +853,8 @@ class TicketLifecycle(RuleBasedStateMachine):
     BUILDERS = ("progress", "classify", "answer_directly", "three_way_call", "out_of_scope",
                 "dispatch", "sign", "request_return", "review_return", "request_extension",
                 "review_extension", "request_termination", "review_termination", "feedback",
-                "callback", "flag", "escalate", "archive")
+                "callback", "flag", "escalate", "archive", "review_reopen", "close_unreached",
+                "request_suspension", "review_suspension", "resume", "review_feedback")
 
     #: Commands that usually come next, then commands that belong to neighbouring statuses
     #: (the ones a buggy workflow would most plausibly let through).
@@ -796,15 +865,25 @@ class TicketLifecycle(RuleBasedStateMachine):
                        "request_termination", "dispatch", "callback"),
         S.IN_PROGRESS: ("feedback", "request_extension", "request_termination",
                         "request_return", "progress", "escalate", "flag", "sign", "callback",
-                        "review_extension", "review_termination", "review_return", "archive"),
+                        "review_extension", "review_termination", "review_return", "archive",
+                        "request_suspension", "resume"),
         S.RETURN_REQUESTED: ("review_return", "sign", "feedback", "dispatch",
                              "review_extension"),
         S.EXTENSION_REQUESTED: ("review_extension", "feedback", "request_extension",
                                 "review_termination", "progress"),
         S.TERMINATION_REQUESTED: ("review_termination", "feedback", "review_extension",
                                   "request_termination"),
+        S.SUSPENSION_REQUESTED: ("review_suspension", "resume", "feedback",
+                                 "review_termination", "request_suspension"),
+        S.SUSPENDED: ("resume", "feedback", "request_extension", "review_suspension",
+                      "progress", "flag"),
         S.FEEDBACK_SUBMITTED: ("callback", "feedback", "archive", "request_extension",
-                               "review_termination"),
+                               "review_termination", "close_unreached", "review_reopen",
+                               "review_feedback"),
+        S.FEEDBACK_ACCEPTED: ("callback", "close_unreached", "review_feedback", "feedback",
+                              "review_reopen"),
+        S.REOPEN_REQUESTED: ("review_reopen", "callback", "close_unreached", "feedback",
+                             "review_return", "archive"),
         S.CLOSED: ("archive", "progress", "callback", "classify", "flag", "escalate"),
         S.ARCHIVED: ("archive", "classify", "progress", "dispatch"),
     }
@@ -830,12 +909,21 @@ class TicketLifecycle(RuleBasedStateMachine):
     def state_is_consistent(self) -> None:
         t = self.ticket
         if t.status in (S.DISPATCHED, S.IN_PROGRESS, S.RETURN_REQUESTED, S.EXTENSION_REQUESTED,
-                        S.TERMINATION_REQUESTED, S.FEEDBACK_SUBMITTED):
+                        S.TERMINATION_REQUESTED, S.FEEDBACK_SUBMITTED, S.SUSPENSION_REQUESTED,
+                        S.SUSPENDED, S.REOPEN_REQUESTED, S.FEEDBACK_ACCEPTED):
             assert t.lead_unit is not None and t.deadline is not None
             assert t.lead_unit not in t.cooperating_units
         if t.status in (S.IN_PROGRESS, S.EXTENSION_REQUESTED, S.TERMINATION_REQUESTED,
-                        S.FEEDBACK_SUBMITTED):
+                        S.FEEDBACK_SUBMITTED, S.SUSPENSION_REQUESTED, S.SUSPENDED,
+                        S.REOPEN_REQUESTED, S.FEEDBACK_ACCEPTED):
             assert t.signed_at is not None
+        # The hotline's review clock runs exactly while a request waits for it.
+        assert (t.requested_at is not None) == t.status.value.endswith("_requested")
+        assert (t.suspended_remaining is not None) == (t.status is S.SUSPENDED)
+        # Caps from the policy hold whatever the sequence.
+        assert t.extension_count <= DEFAULT_POLICY.max_extensions
+        assert t.extended_by <= DEFAULT_POLICY.max_extension_total
+        assert t.reopen_count <= DEFAULT_POLICY.max_reopens
         if t.is_finished:
             assert t.closure_reason is not None and t.closed_at is not None
         else:

@@ -1,7 +1,8 @@
 // The callback agent's page (回访员): the surveys due now (the unit gave its feedback, or the
 // automatic dialer gave up, or a spoken answer waits to be confirmed), and those waiting for a
 // retry; a ticket with the unit's feedback; the citizen's answer (1 满意, 2 基本满意, 3 不满意),
-// the reason when unsatisfied and whether the hotline judges it reasonable (then 重办); not
+// the reason when unsatisfied and the hotline's judgement (reasonable: 重办; unreasonable:
+// closed; or left to the review list); not
 // reached: try again later, or the final outcome.
 //
 // Reads GET /api/callbacks and GET /api/tickets/{no}; writes POST /api/workbench/callbacks/{id}/
@@ -63,7 +64,7 @@ async function open(tr) {
                               ticketView(data.ticket, data.events));
   for (const input of document.querySelectorAll('input[name=satisfaction]')) input.checked = false;
   $('answer-reason').value = '';
-  $('reasonable').checked = false;
+  $('judgement').value = '';
   $('unreached-note').value = '';
   $('unsatisfied-box').classList.add('hidden');
   for (const form of [$('answer-form'), $('unreached-form')]) {
@@ -85,6 +86,13 @@ function finished(text) {
   loadTasks().then(() => $('tasks').querySelector('tr')?.focus());
 }
 
+/** The agent's judgement of an unsatisfied answer (临沂条例第二十条): true, false, or null to
+ *  leave it to the review list. Never a judgement for any other answer. */
+function judged(satisfaction) {
+  const value = satisfaction === 'unsatisfied' ? $('judgement').value : '';
+  return value ? value === 'reasonable' : null;
+}
+
 async function answer() {
   const form = $('answer-form');
   const satisfaction = chosen();
@@ -98,7 +106,7 @@ async function answer() {
   $('answer-submit').disabled = true;
   try {
     const result = await api('POST', `/api/workbench/callbacks/${encodeURIComponent(state.task.id)}/answer`,
-                             {satisfaction, reason, reasonable: satisfaction === 'unsatisfied' && $('reasonable').checked});
+                             {satisfaction, reason, reasonable: judged(satisfaction)});
     finished(`${result.ticket_no} 回访已记录：${result.status_title}`);
   } catch (error) {
     showError(form, error, error.code === 'invalid_input' ? 'reason' : null);

@@ -147,9 +147,13 @@ async function dispatch() {
 // ---- review --------------------------------------------------------------------------------
 
 const REQUEST_EVENTS = {return_requested: 'ReturnRequested', extension_requested: 'ExtensionRequested',
-                        termination_requested: 'TerminationRequested'};
+                        termination_requested: 'TerminationRequested', suspension_requested: 'SuspensionRequested',
+                        reopen_requested: 'CallbackRecorded'};
 const VERBS = {return_requested: ['approve-return', 'reject-return'], extension_requested: ['approve-extension', 'deny-extension'],
-               termination_requested: ['approve-termination', 'reject-termination']};
+               termination_requested: ['approve-termination', 'reject-termination'],
+               suspension_requested: ['approve-suspension', 'reject-suspension'],
+               // 回访不满意: agree = the request is reasonable (重办), disagree = closed with the reason.
+               reopen_requested: ['review-reopen', 'review-reopen']};
 
 function localInput(iso) {
   const d = new Date(new Date(iso).getTime() + 8 * 3600 * 1000);  // Beijing wall time
@@ -190,6 +194,7 @@ async function review(approve) {
     return;
   }
   const body = {reason};
+  if (ticket.status === 'reopen_requested') body.reasonable = approve;
   if (approve && ticket.status === 'extension_requested') {
     if (!$('new-deadline').value) {
       showError(form, '请填写同意延至的时间。', 'new_deadline');

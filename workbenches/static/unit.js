@@ -22,7 +22,11 @@ const ACTIONS = {
   'progress-note': {title: '办理进展', lead: false, from: ['dispatched', 'in_progress'], text: '进展情况', field: 'note', needText: true},
   feedback: {title: '反馈办理结果', lead: true, from: ['in_progress'], text: '办理结果', field: 'result', needText: true,
              files: true, contacted: true, main: true},
-  'request-extension': {title: '申请延期', lead: true, from: ['in_progress'], text: '延期理由', needText: true, deadline: true},
+  'request-extension': {title: '申请延期', lead: true, from: ['in_progress'], text: '延期理由', needText: true, deadline: true,
+                        informed: true},
+  'request-suspension': {title: '申请中止办理', lead: true, from: ['in_progress'], text: '中止理由', needText: true,
+                         files: true, needFiles: true},
+  resume: {title: '恢复办理', lead: true, from: ['suspended'], text: '恢复办理的情况', needText: true},
   'request-return': {title: '申请退回', lead: true, from: ['dispatched', 'in_progress'], text: '退回理由（非本单位职责的依据）',
                      needText: true, files: true, needFiles: true},
   'request-termination': {title: '申请终止办理', lead: true, from: ['in_progress'], text: '终止理由', needText: true,
@@ -126,6 +130,8 @@ async function start(name) {
   $('ground-box').classList.toggle('hidden', !action.ground);
   $('explained-box').classList.toggle('hidden', !action.ground);
   $('contacted-box').classList.toggle('hidden', !action.contacted);
+  $('informed-box').classList.toggle('hidden', !action.informed);
+  $('informed').checked = false;
   $('files-box').classList.toggle('hidden', !action.files);
   showError($('action-form'), '');
   $('action-form').classList.remove('hidden');
@@ -177,6 +183,10 @@ async function submit() {
     body.explained_to_caller = $('explained').checked;
   }
   if (action.contacted) body.contacted_caller = $('contacted').checked;
+  if (action.informed) {
+    if (!$('informed').checked) return showError(form, '申请延期前须向诉求人说明理由。', 'caller_informed');
+    body.caller_informed = true;
+  }
   $('action-submit').disabled = true;
   try {
     if (action.files && $('files').files.length) body.attachments = await uploadAll($('files'));

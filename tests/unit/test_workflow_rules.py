@@ -1,0 +1,319 @@
+"""The regulated workflow rules of issue 24 on the pure state machine, one test per rule.
+
+Each test is named after the rule it checks; the article is in the workflow's docstrings. The
+random action sequences of `test_ticket_workflow.py` drive the same commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from kernel.errors import IllegalTransition, InvalidInput, PermissionDenied
+from kernel.roles import Actor, Role
+from tests.unit.test_ticket_workflow import (
+    AGENT,
+    CALLBACK,
+    DISPATCHER,
+    EVIDENCE,
+    LEAD,
+    SUPERVISOR,
+    Flow,
+)
+from tickets import events as ev
+from tickets.model import (
+    NOT_INTAKE,
+    ClosureReason,
+    OutOfScope,
+    Satisfaction,
+    SupervisionFlagKind,
+    SupervisionLevel,
+    TicketStatus,
+)
+from tickets.workflow import (
+    DEFAULT_POLICY,
+    AcceptFeedback,
+    ApproveExtension,
+    ApproveSuspension,
+    CloseOutOfScope,
+    CloseUnreached,
+    Dispatch,
+    RecordCallback,
+    RejectFeedback,
+    RejectSuspension,
+    RequestExtension,
+    RequestReturn,
+    RequestSuspension,
+    ResumeHandling,
+    ReviewReopen,
+    SubmitFeedback,
+    apply,
+    fold,
+)
+
+S = TicketStatus
+COOPERATING = Actor("u-2", Role.UNIT, unit="city-urban-management")
+
+
+def fed_back() -> Flow:
+    flow = Flow().signed()
+    flow.do(SubmitFeedback(result="已督促物业维修"), LEAD)
+    return flow
+
+
+def unsatisfied_round(flow: Flow) -> None:
+    flow.do(RecordCallback(satisfaction=Satisfaction.UNSATISFIED, reason="电梯仍不能用"), CALLBACK)
+
+
+# ---- 1. 临沂条例第二十条: unsatisfied re-opens only when the hotline judges it reasonable ----
+
+
+def test_unsatisfied_callback_waits_for_the_hotlines_judgement() -> None:
+    flow = fed_back()
+    event = flow.do(RecordCallback(satisfaction=Satisfaction.UNSATISFIED, reasonable=True,
+                                   new_deadline=flow.now + timedelta(days=5)), CALLBACK)
+    assert isinstance(event, ev.CallbackRecorded) and event.review_pending and not event.reopened
+    assert flow.ticket.status is S.REOPEN_REQUESTED and flow.ticket.reopen_count == 0
+    assert flow.ticket.requested_at == flow.now  # the review's clock starts
+
+
+def test_unreasonable_dissatisfaction_closes_with_the_reason_recorded() -> None:
+    flow = fed_back()
+    unsatisfied_round(flow)
+    with pytest.raises(InvalidInput):
+        flow.do(ReviewReopen(reasonable=False), SUPERVISOR)
+    event = flow.do(ReviewReopen(reasonable=False, reason="诉求超出政策规定，已解释"), SUPERVISOR)
+    assert event.reason == "诉求超出政策规定，已解释"
+    assert flow.ticket.status is S.CLOSED
+    assert flow.ticket.closure_reason is ClosureReason.CALLBACK_COMPLETED
+    assert flow.ticket.satisfaction is Satisfaction.UNSATISFIED
+
+
+def test_only_the_callback_desk_judges_a_dissatisfaction() -> None:
+    flow = fed_back()
+    unsatisfied_round(flow)
+    for actor in (LEAD, AGENT, DISPATCHER):
+        with pytest.raises(PermissionDenied):
+            flow.do(ReviewReopen(reasonable=True, new_deadline=flow.now + timedelta(days=3)), actor)
+
+
+def test_reopens_are_capped_and_then_go_to_hotline_supervision() -> None:
+    flow = fed_back()
+    for round_no in range(1, DEFAULT_POLICY.max_reopens + 1):
+        unsatisfied_round(flow)
+        flow.do(ReviewReopen(reasonable=True, new_deadline=flow.now + timedelta(days=5)), CALLBACK)
+        assert flow.ticket.reopen_count == round_no
+        flow.do(SubmitFeedback(result=f"第{round_no}次处理"), LEAD)
+    unsatisfied_round(flow)
+    event = flow.do(ReviewReopen(reasonable=True, new_deadline=flow.now + timedelta(days=5)),
+                    CALLBACK)
+    assert isinstance(event, ev.ReopenReviewed) and event.supervised and not event.reopened
+    assert flow.ticket.reopen_count == DEFAULT_POLICY.max_reopens
+    assert SupervisionFlagKind.REPEATED in flow.ticket.supervision_flags
+    assert flow.ticket.supervision_level is SupervisionLevel.HOTLINE
+    assert flow.ticket.status is S.IN_PROGRESS  # the unit still owes the work, now under 督办
+    assert fold(flow.events) == flow.ticket
+
+
+def test_old_reasonable_callback_events_still_reopen_when_folded() -> None:
+    flow = fed_back()
+    legacy = ev.CallbackRecorded(
+        ticket_no=flow.ticket.ticket_no, version=flow.ticket.version + 1, occurred_at=flow.now,
+        actor=CALLBACK, satisfaction=Satisfaction.UNSATISFIED, reasonable=True,
+        handled_as_required=True, reopened=True, new_deadline=flow.now + timedelta(days=5))
+    ticket = fold([*flow.events, legacy])
+    assert ticket.status is S.IN_PROGRESS and ticket.reopen_count == 1
+
+
+# ---- 2. 北京条例第二十三条: a caller never reached is its own outcome -------------------------
+
+
+def test_unreached_callback_closes_as_unreached_after_the_attempt_cap() -> None:
+    flow = fed_back()
+    with pytest.raises(IllegalTransition) as info:
+        flow.do(CloseUnreached(attempts=DEFAULT_POLICY.callback_attempts - 1), CALLBACK)
+    assert info.value.context["rule"] == "callback_attempts"
+    flow.do(CloseUnreached(attempts=DEFAULT_POLICY.callback_attempts, reason="三次无人接听"),
+            CALLBACK)
+    assert flow.ticket.status is S.CLOSED
+    assert flow.ticket.closure_reason is ClosureReason.CALLBACK_UNREACHED
+    assert flow.ticket.satisfaction is None
+
+
+# ---- 3. 北京条例第十五条第二项: extension caps, and the caller told ----------------------------
+
+
+def test_extension_requires_the_caller_to_have_been_told() -> None:
+    flow = Flow().signed()
+    assert flow.ticket.deadline is not None
+    with pytest.raises(IllegalTransition) as info:
+        flow.do(RequestExtension(reason="需协调", requested_deadline=flow.ticket.deadline
+                                 + timedelta(days=3)), LEAD)
+    assert info.value.context["rule"] == "caller_informed_required"
+    event = flow.do(RequestExtension(reason="需协调", caller_informed=True,
+                                     requested_deadline=flow.ticket.deadline + timedelta(days=3)),
+                    LEAD)
+    assert isinstance(event, ev.ExtensionRequested) and event.caller_informed
+
+
+def extend(flow: Flow, days: int) -> None:
+    assert flow.ticket.deadline is not None
+    new = flow.ticket.deadline + timedelta(days=days)
+    flow.do(RequestExtension(reason="需协调", caller_informed=True, requested_deadline=new), LEAD)
+    flow.do(ApproveExtension(new_deadline=new), DISPATCHER)
+
+
+def test_extensions_are_capped_in_number() -> None:
+    flow = Flow().signed()
+    for _ in range(DEFAULT_POLICY.max_extensions):
+        extend(flow, 3)
+    with pytest.raises(IllegalTransition) as info:
+        extend(flow, 1)
+    assert info.value.context["rule"] == "extension_count_cap"
+
+
+def test_extensions_are_capped_in_total_days() -> None:
+    flow = Flow().signed()
+    extend(flow, 20)
+    assert flow.ticket.extended_by == timedelta(days=20)
+    with pytest.raises(IllegalTransition) as info:
+        extend(flow, DEFAULT_POLICY.max_extension_total.days - 20 + 1)
+    assert info.value.context["rule"] == "extension_total_cap"
+    assert flow.ticket.status is S.IN_PROGRESS
+    # A review cannot grant past the cap either, even on a request within it.
+    assert flow.ticket.deadline is not None
+    flow.do(RequestExtension(reason="需协调", caller_informed=True,
+                             requested_deadline=flow.ticket.deadline + timedelta(days=5)), LEAD)
+    with pytest.raises(IllegalTransition):
+        flow.do(ApproveExtension(new_deadline=flow.ticket.deadline + timedelta(days=11)), DISPATCHER)
+
+
+# ---- 4. 北京条例第十一条第四至六项, 唐山 不予受理: intake closures of drafts --------------------
+
+
+@pytest.mark.parametrize(("scope", "referred_to", "reason"), [
+    (OutOfScope.SECRET_OR_PRIVACY, "", "涉及他人隐私，已向诉求人解释"),
+    (OutOfScope.OUTSIDE_DUTIES, "消费者协会", ""),
+    (OutOfScope.UNLAWFUL_OR_HARASSING, "", "已告知相关规定及法律后果"),
+    (OutOfScope.INVALID_CALL, "", ""),
+])
+def test_intake_closure_closes_a_draft_and_is_not_intake(
+        scope: OutOfScope, referred_to: str, reason: str) -> None:
+    flow = Flow()
+    flow.do(CloseOutOfScope(scope=scope, referred_to=referred_to, reason=reason), AGENT)
+    assert flow.ticket.status is S.CLOSED
+    assert flow.ticket.closure_reason is ClosureReason(scope.value)
+    assert flow.ticket.closure_reason in NOT_INTAKE
+
+
+@pytest.mark.parametrize(("scope", "field"), [
+    (OutOfScope.OUTSIDE_DUTIES, "referred_to"),  # which market or social channel
+    (OutOfScope.UNLAWFUL_OR_HARASSING, "reason"),  # the education given
+    (OutOfScope.SECRET_OR_PRIVACY, "reason"),  # the explanation given
+])
+def test_intake_closure_records_what_the_caller_was_told(scope: OutOfScope, field: str) -> None:
+    flow = Flow()
+    with pytest.raises(InvalidInput) as info:
+        flow.do(CloseOutOfScope(scope=scope), AGENT)
+    assert info.value.context["field"] == field
+    assert flow.ticket.status is S.DRAFT
+
+
+def test_intake_closure_only_closes_drafts() -> None:
+    flow = Flow().signed()
+    with pytest.raises(IllegalTransition):
+        flow.do(CloseOutOfScope(scope=OutOfScope.INVALID_CALL), AGENT)
+
+
+# ---- 5. The return window after dispatch; the hotline's own review clock -------------------
+
+
+def dispatched_with_return_window(days: int) -> Flow:
+    flow = Flow().classify()
+    flow.do(Dispatch(lead_unit="city-housing", deadline=flow.now + timedelta(days=7),
+                     sign_deadline=flow.now + timedelta(days=1),
+                     return_deadline=flow.now + timedelta(days=days)), DISPATCHER)
+    return flow
+
+
+def test_return_is_refused_after_the_return_window() -> None:
+    flow = dispatched_with_return_window(2)
+    with pytest.raises(IllegalTransition) as info:
+        flow.do(RequestReturn(reason="非本单位职责", attachments=EVIDENCE), LEAD, hours=49)
+    assert info.value.context["rule"] == "return_window"
+
+
+def test_return_within_the_window_starts_the_review_clock() -> None:
+    flow = dispatched_with_return_window(2)
+    flow.do(RequestReturn(reason="非本单位职责", attachments=EVIDENCE), LEAD, hours=47)
+    assert flow.ticket.status is S.RETURN_REQUESTED and flow.ticket.requested_at == flow.now
+
+
+def test_dispatch_refuses_a_return_window_in_the_past() -> None:
+    with pytest.raises(IllegalTransition):
+        dispatched_with_return_window(-1)
+
+
+# ---- 6. 唐山条例 中止: the clock stops and restarts ------------------------------------------
+
+
+def test_suspension_stops_the_clock_and_resumption_restarts_it() -> None:
+    flow = Flow().signed()
+    assert flow.ticket.deadline is not None
+    with pytest.raises(IllegalTransition):
+        flow.do(RequestSuspension(reason="诉求人住院"), LEAD)  # no evidence
+    flow.do(RequestSuspension(reason="诉求人住院，暂无法核实", attachments=EVIDENCE), LEAD)
+    assert flow.ticket.status is S.SUSPENSION_REQUESTED
+    left = flow.ticket.deadline - (flow.now + timedelta(hours=1))
+    flow.do(ApproveSuspension(reason="同意中止"), DISPATCHER)
+    assert flow.ticket.status is S.SUSPENDED and flow.ticket.suspended_remaining == left
+    flow.do(ResumeHandling(reason="诉求人已出院"), LEAD, hours=24 * 20)
+    assert flow.ticket.status is S.IN_PROGRESS
+    assert flow.ticket.deadline == flow.now + left and flow.ticket.suspended_remaining is None
+    assert fold(flow.events) == flow.ticket
+
+
+def test_rejected_suspension_returns_to_handling_with_a_reason() -> None:
+    flow = Flow().signed()
+    flow.do(RequestSuspension(reason="等待鉴定", attachments=EVIDENCE), LEAD)
+    with pytest.raises(InvalidInput):
+        flow.do(RejectSuspension(), DISPATCHER)
+    flow.do(RejectSuspension(reason="可先行处置"), DISPATCHER)
+    assert flow.ticket.status is S.IN_PROGRESS
+
+
+def test_only_the_lead_unit_asks_for_suspension() -> None:
+    flow = Flow().signed()
+    with pytest.raises(PermissionDenied):
+        flow.do(RequestSuspension(reason="等待鉴定", attachments=EVIDENCE), COOPERATING)
+
+
+# ---- 7. 济南条例 逐一审核: the hotline reviews the feedback before the callback ---------------
+
+REVIEWED = dataclasses.replace(DEFAULT_POLICY, review_feedback=True)
+
+
+def test_feedback_is_reviewed_before_the_callback_when_the_rule_is_on() -> None:
+    flow = fed_back()
+    flow.now += timedelta(hours=1)
+    with pytest.raises(IllegalTransition) as info:
+        apply(flow.ticket, RecordCallback(satisfaction=Satisfaction.SATISFIED), CALLBACK, flow.now,
+              REVIEWED)
+    assert info.value.context["rule"] == "feedback_review_required"
+    ticket, _ = apply(flow.ticket, AcceptFeedback(reason="反馈完整"), DISPATCHER, flow.now, REVIEWED)
+    assert ticket.status is S.FEEDBACK_ACCEPTED
+    ticket, _ = apply(ticket, RecordCallback(satisfaction=Satisfaction.SATISFIED), CALLBACK,
+                      flow.now, REVIEWED)
+    assert ticket.status is S.CLOSED
+
+
+def test_rejected_feedback_goes_back_to_the_unit_with_the_reason() -> None:
+    flow = fed_back()
+    with pytest.raises(InvalidInput):
+        flow.do(RejectFeedback(), DISPATCHER)
+    flow.do(RejectFeedback(reason="未说明整改结果"), DISPATCHER)
+    assert flow.ticket.status is S.IN_PROGRESS and flow.ticket.feedback_at is None
+    with pytest.raises(PermissionDenied):
+        flow.do(AcceptFeedback(), LEAD)
