@@ -33,8 +33,9 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 
 import pytest
@@ -88,22 +89,52 @@ def is_cpu_bound(item: pytest.Item) -> bool:
     return "asterisk" not in fixtures and bool(fixtures & _MODEL_FIXTURES)
 
 
+LANE_WAIT = "lane_wait_seconds"  # a user property: the time a test's set-up waited for its turn
+
+
 class DurationRecorder:
     """Adds up each test's phases as the reports arrive (on the xdist controller: every
-    worker's) and writes them at the end of the session."""
+    worker's) and writes them at the end of the session.
+
+    What is recorded is the test's own work: the time its set-up spent waiting for a lane's
+    turn (`LANE_WAIT`) is taken out, since it depends on what else ran and would make the lanes'
+    balance chase its own shadow. The run's critical path is printed too: the live ASR calls
+    and the speech decoders never run together, so their summed busy time bounds the run."""
 
     def __init__(self, target: Path) -> None:
         self.target = target
         self.measured: dict[str, float] = {}
+        self.kinds: dict[str, str] = {}
+        self.busy: dict[str, list[tuple[float, float]]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         nodeid = without_lane(report.nodeid)
-        self.measured[nodeid] = self.measured.get(nodeid, 0.0) + report.duration
+        waited = sum(float(value) for name, value in report.user_properties
+                     if name == LANE_WAIT and report.when == "setup")  # where it waited
+        self.measured[nodeid] = self.measured.get(nodeid, 0.0) + max(0.0, report.duration - waited)
+        kind = dict(report.user_properties).get("lane_kind")
+        if kind is not None and report.when == "call":
+            self.busy.setdefault(str(kind), []).append((report.start, report.stop))
 
     def pytest_sessionfinish(self) -> None:
         ranked = sorted(self.measured.items(), key=lambda kv: (-kv[1], kv[0]))
         self.target.write_text("".join(f"{seconds:.2f} {nodeid}\n" for nodeid, seconds in ranked),
                                encoding="utf-8")
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        for kind, spans in sorted(self.busy.items()):
+            terminalreporter.write_line(
+                f"lanes: {kind} busy {covered_seconds(spans):.0f} s over {len(spans)} tests")
+
+
+def covered_seconds(spans: list[tuple[float, float]]) -> float:
+    """The length of the union of [start, stop) spans."""
+    total, reach = 0.0, float("-inf")
+    for start, stop in sorted(spans):
+        if stop > reach:
+            total += stop - max(start, reach)
+            reach = stop
+    return total
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -184,19 +215,31 @@ def _cpu_turn(config: pytest.Config) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _waited(node: pytest.Item, turn: AbstractContextManager[None]) -> Iterator[None]:
+    """Enter `turn`, noting on the test how long that took (see `DurationRecorder`)."""
+    asked = time.monotonic()
+    with turn:
+        node.user_properties.append((LANE_WAIT, time.monotonic() - asked))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _lanes_take_turns(request: pytest.FixtureRequest) -> Iterator[None]:
     """Live ASR calls run alone among the lanes; CPU-bound tests (and every thread and process
     they start) run at nice 10 and never beside a live ASR call."""
     node, config = request.node, request.config
     if is_live_asr_call(node):
-        with _live_turn(config):
+        node.user_properties.append(("lane_kind", "live ASR calls"))
+        with _waited(node, _live_turn(config)):
             yield
         return
     if not is_cpu_bound(node):
         yield
         return
-    with _cpu_turn(config) if decodes_speech(node) else nullcontext():
+    if decodes_speech(node):
+        node.user_properties.append(("lane_kind", "speech decoders"))
+    with _waited(node, _cpu_turn(config)) if decodes_speech(node) else nullcontext():
         before = os.getpriority(os.PRIO_PROCESS, 0)
         with suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, max(before, CPU_BOUND_NICE))
