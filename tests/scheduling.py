@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -90,6 +91,7 @@ def is_cpu_bound(item: pytest.Item) -> bool:
 
 
 LANE_WAIT = "lane_wait_seconds"  # a user property: the time a test's set-up waited for its turn
+CPU_USED = "cpu_seconds"  # a user property: CPU the test's process (and children it waited for) used
 
 
 class DurationRecorder:
@@ -106,13 +108,17 @@ class DurationRecorder:
         self.measured: dict[str, float] = {}
         self.kinds: dict[str, str] = {}
         self.busy: dict[str, list[tuple[float, float]]] = {}
+        self.cpu: dict[str, float] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         nodeid = without_lane(report.nodeid)
         waited = sum(float(value) for name, value in report.user_properties
                      if name == LANE_WAIT and report.when == "setup")  # where it waited
         self.measured[nodeid] = self.measured.get(nodeid, 0.0) + max(0.0, report.duration - waited)
-        kind = dict(report.user_properties).get("lane_kind")
+        properties = dict(report.user_properties)
+        if report.when == "teardown" and CPU_USED in properties:
+            self.cpu[nodeid] = float(properties[CPU_USED])
+        kind = properties.get("lane_kind")
         if kind is not None and report.when == "call":
             self.busy.setdefault(str(kind), []).append((report.start, report.stop))
 
@@ -125,6 +131,12 @@ class DurationRecorder:
         for kind, spans in sorted(self.busy.items()):
             terminalreporter.write_line(
                 f"lanes: {kind} busy {covered_seconds(spans):.0f} s over {len(spans)} tests")
+        if self.cpu:
+            terminalreporter.write_line(
+                f"CPU of the test processes and the children they waited for: {sum(self.cpu.values()):.0f} s; "
+                "most:")
+            for nodeid, seconds in sorted(self.cpu.items(), key=lambda kv: -kv[1])[:15]:
+                terminalreporter.write_line(f"  {seconds:6.1f} s  {nodeid}")
 
 
 def covered_seconds(spans: list[tuple[float, float]]) -> float:
@@ -222,6 +234,20 @@ def _waited(node: pytest.Item, turn: AbstractContextManager[None]) -> Iterator[N
     with turn:
         node.user_properties.append((LANE_WAIT, time.monotonic() - asked))
         yield
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.fixture(autouse=True)
+def _cpu_used(request: pytest.FixtureRequest) -> Iterator[None]:
+    """What the test cost the machine, for `--record-durations`' summary: the suite is bound by
+    two cores, so CPU, not wall time, is what a faster suite has to take away."""
+    before = _cpu_seconds()
+    yield
+    request.node.user_properties.append((CPU_USED, _cpu_seconds() - before))
 
 
 @pytest.fixture(autouse=True)
