@@ -272,11 +272,15 @@ class _Context:
 
 
 def check_evidence(store: EvidenceStore, attachments: list[AttachmentBody]) -> None:
-    """Attachments held by the evidence store must name an uploaded file with its true size;
-    a reference to another system (an explicit `uri`) is taken as given."""
+    """Every attachment names an uploaded file with its true size (issue 25: a `uri` of another
+    system used to be taken as given, so a review could rest on evidence nobody can open);
+    `uri`, when sent, can only say the same thing again."""
     for attachment in attachments:
-        if attachment.uri is None or attachment.uri.startswith("sha256:"):
-            store.check_reference(attachment.sha256, attachment.size)
+        if attachment.uri is not None and attachment.uri != f"sha256:{attachment.sha256}":
+            raise InvalidInput("an attachment is an uploaded evidence file: upload it to "
+                               "/api/evidence and name it by its sha256 (uri, if sent, is sha256:<hex>)",
+                               uri=attachment.uri[:80])
+        store.check_reference(attachment.sha256, attachment.size)
 
 
 def _common(body: CommandBody) -> dict[str, Any]:

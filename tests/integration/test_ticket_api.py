@@ -209,10 +209,13 @@ async def test_evidence_is_uploaded_then_attached_and_never_dangles(
     assert uploaded.status == 201, await uploaded.text()
     stored = await uploaded.json()
     assert stored["sha256"] == hashlib.sha256(photo).hexdigest() and stored["size"] == len(photo)
-    # An attachment naming a file that was never uploaded, or with the wrong size, is refused
-    # and changes nothing.
+    # An attachment naming a file that was never uploaded, or with the wrong size, or pointing
+    # somewhere else by its `uri` (the upload check once skipped those), is refused and changes
+    # nothing.
     for attachment in ({**stored["attachment"], "sha256": "cd" * 32},
-                       {**stored["attachment"], "size": 1}):
+                       {**stored["attachment"], "size": 1},
+                       {**stored["attachment"], "sha256": "cd" * 32, "uri": "https://elsewhere.example/a.pdf"},
+                       {**stored["attachment"], "uri": f"sha256:{'cd' * 32}"}):
         status, data = await command(
             client, no, "request-extension", HOUSING, 4, reason="需要协调",
             requested_deadline=(clock.now + timedelta(days=20)).isoformat(),
