@@ -49,6 +49,7 @@ from call_queue.acd import AcdStore
 from call_queue.agent_state import AgentPolicy
 from call_queue.distributor import OFFER_GRACE_SECONDS, CallDistributor
 from hotline.assist_knowledge import knowledge_lookup
+from hotline.callback_phone import DeskCallbackPhone
 from hotline.desk_backend import AcdDeskBackend
 from hotline.hotspots import hotspot_finder
 from hotline.readiness import READINESS, Readiness, healthz, readyz
@@ -613,7 +614,8 @@ def build_app(settings: Settings) -> web.Application:
     desk_plugin.install(app, desk_plugin.DeskDeps(feed_redis, prefix, backend=desk, supervisor=supervisor,
                                                   audit=audit, wallboard=AcdWallboardSource(acd, engine)))
     workbenches_plugin.install(app, workbenches_plugin.WorkbenchDeps(
-        WorkbenchQueries(engine), tickets, catalogue, calendar, callbacks, feed_redis, prefix, audit))
+        WorkbenchQueries(engine), tickets, catalogue, calendar, callbacks, feed_redis, prefix, audit,
+        phone=DeskCallbackPhone(desk)))
     public_lookup_plugin.install(app, _right_to_know(settings, engine, redis, tickets, catalogue, metrics))
     unit_push_plugin.install(app, _unit_push(settings, engine, redis, catalogue))
     risk_plugin.install(app, _risk_warning(settings, engine, redis, bus, catalogue, metrics))

@@ -222,8 +222,12 @@ class AcdDeskBackend:
             await self.flow.rest.hangup(call.agent_channel_id)
 
     async def place_callback(self, agent_id: str, task_id: str) -> str:
-        state = await self.acd.agent(agent_id)
-        if state.status in (AgentStatus.AVAILABLE, AgentStatus.RINGING, AgentStatus.ON_CALL):
+        try:
+            state: AgentState | None = await self.acd.agent(agent_id)
+        except NotFound:  # not at a queue desk (a callback agent on the callback page): no
+            state = None  # inbound call can be offered to them meanwhile
+        if state is not None and state.status in (AgentStatus.AVAILABLE, AgentStatus.RINGING,
+                                                  AgentStatus.ON_CALL):
             raise DeskError("not_allowed", "请先小休再回访，以免同时分配来电")
         desk_callbacks = next((s for s in self.flow.side_calls if isinstance(s, DeskCallbacks)), None)
         if desk_callbacks is None:

@@ -88,6 +88,31 @@ async def open_due_callback(page: Any, base: str, username: str, no: str, result
                                  timeout=WAIT_MS)
 
 
+CALL_STATE = "document.getElementById('call-state').textContent"
+
+
+async def place_the_survey_call(page: Any) -> None:
+    """The callback agent's browser softphone has registered; C places the survey call: 呼叫中
+    (their own phone, then the citizen's), then 通话中 once the citizen answers, the timer running."""
+    await wait_for(page, "document.getElementById('phone-status').textContent === '话机已注册'", timeout=WAIT_MS)
+    assert not await page.is_disabled("#place-call")
+    await page.keyboard.press("c")
+    await wait_for(page, f"{CALL_STATE}.startsWith('呼叫中') || {CALL_STATE}.startsWith('通话中')",
+                   timeout=WAIT_MS)
+    await wait_for(page, f"{CALL_STATE}.startsWith('通话中')", timeout=WAIT_MS)
+    await wait_for(page, "document.getElementById('call-timer').textContent !== '00:00'", timeout=WAIT_MS)
+
+
+async def hang_up_the_survey_call(page: Any, shot_name: str | None = None) -> None:
+    """H hangs up: 已挂断, the timer stopped, the answer's choices have the keyboard."""
+    if shot_name:
+        await shot(page, shot_name)
+    await page.keyboard.press("h")
+    await wait_for(page, f"{CALL_STATE}.startsWith('已挂断')", timeout=WAIT_MS)
+    assert await page.is_disabled("#hang-up") and await page.is_disabled("#place-call")
+    assert await page.evaluate("document.activeElement.name") == "satisfaction"
+
+
 async def record_satisfied(page: Any, shot_name: str | None = None) -> None:
     """1 is 满意; Enter records it and closes the ticket."""
     await page.keyboard.press("1")

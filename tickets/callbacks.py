@@ -49,6 +49,8 @@ DUE, CALLING, DONE, AGENT = "due", "calling", "done", "agent"
 AGENT_CALLING = "agent_calling"
 #: An attempt `calling` for longer than this belonged to a process that died: take it again.
 STALE_ATTEMPT = timedelta(minutes=5)
+#: The result of a task whose citizen a person reached by phone, until the answer is recorded.
+AGENT_REACHED = "agent_reached"
 #: Tasks a callback agent may finish or reschedule from their page: all but the robot's call.
 PERSON_MAY_TAKE = (DUE, AGENT, AGENT_CALLING)
 
@@ -163,11 +165,13 @@ class CallbackService:
                                .values(answer_transcript=transcript, updated_at=self._clock()))
 
     async def take_for_agent(self, task_id: str, agent_id: str) -> CallbackTask | None:
-        """An agent calls from the desk a task on the agents' list (回访 by a person)."""
+        """A person calls the citizen of a task (回访 by a person, from the desk or the callback
+        page): one on the agents' list, or one still due for the automatic dialer, which then no
+        longer takes it (both take a task by the same one-row update, so never both)."""
         async with self._engine.begin() as conn:
             taken = await conn.execute(
                 update(callback_tasks)
-                .where(callback_tasks.c.id == task_id, callback_tasks.c.status == AGENT)
+                .where(callback_tasks.c.id == task_id, callback_tasks.c.status.in_((AGENT, DUE)))
                 .values(status=AGENT_CALLING, attempts=callback_tasks.c.attempts + 1,
                         result=f"agent:{agent_id}"[:32], updated_at=self._clock()))
         return await self._get(task_id) if taken.rowcount == 1 else None
@@ -179,7 +183,7 @@ class CallbackService:
         written to `calls` and linked from the task, in one transaction."""
         async with self._engine.begin() as conn:
             values: dict[str, Any] = {"status": DONE if reached else AGENT,
-                                      "result": "agent_reached" if reached else reason,
+                                      "result": AGENT_REACHED if reached else reason,
                                       "updated_at": self._clock()}
             if record is not None:
                 exists = await conn.scalar(select(calls.c.id).where(calls.c.id == record.call_id))
@@ -237,9 +241,10 @@ class CallbackService:
         """A callback agent's own callback (回访员): the answer, their judgement whether an
         unsatisfied citizen's request is reasonable (None: left to the review list), and why,
         go on the ticket in their name; `satisfaction` None: reached, declined to rate.
-        Any task not in the robot's hands may be done so: due, on the agents' list, or called."""
+        Any task not in the robot's hands may be done so: due, on the agents' list, or called,
+        and a call a person placed that reached the citizen (its answer follows the call)."""
         task = await self._get(task_id)
-        if task.status not in PERSON_MAY_TAKE:
+        if task.status not in PERSON_MAY_TAKE and (task.status, task.result) != (DONE, AGENT_REACHED):
             raise Conflict("the automatic dialer is calling this citizen now; try again shortly",
                            task=task_id)
         ticket = await self.record_answer(task.ticket_no, satisfaction, actor, reasonable=reasonable,

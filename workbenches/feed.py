@@ -7,6 +7,10 @@ subscribes to them and forwards only those of the page's business (a unit: its o
 no caller: the page fetches the ticket through the API, which applies the access rules.
 The socket is opened with the page's session cookie from the hotline's own origin (`kernel.auth`
 checks both before the upgrade) and closes when the session ends.
+
+The callback page's socket relays its own person's call events instead (`callback.*`: the survey
+call they placed from the page is ringing, answered, not reached, ended), which the desk's
+notices already publish on the person's own topic.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from kernel.event_bus import relayed
 from kernel.openapi import Operation
 from kernel.schema import REVIEW_STATUSES
 from tickets.announcements import TICKETS_TOPIC, involves
-from workbenches.api import DISPATCH_DESK, UNIT_DESK
+from workbenches.api import CALLBACK_DESK, DISPATCH_DESK, UNIT_DESK, actor_of
+from workbenches.callback_calls import phone_of
 from workbenches.titles import STATUS_TITLES
 
 FEED_REDIS = web.AppKey("workbench_feed_redis", aioredis.Redis)
@@ -63,8 +68,9 @@ def for_dispatcher(payload: Notice) -> Notice | None:
     return None
 
 
-async def _feed(request: web.Request, pick: Pick) -> web.WebSocketResponse:
-    """Relay the ticket notices `pick` keeps to the page, for as long as its session lasts."""
+async def _feed(request: web.Request, pick: Pick, topic: str = TICKETS_TOPIC) -> web.WebSocketResponse:
+    """Relay the notices of `topic` (tickets, unless told) that `pick` keeps to the page, for as
+    long as its session lasts."""
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
 
@@ -76,7 +82,7 @@ async def _feed(request: web.Request, pick: Pick) -> web.WebSocketResponse:
         if isinstance(payload, dict) and (out := pick(payload)) is not None:
             await ws.send_json(out)
 
-    channel = f"{request.app[FEED_PREFIX]}events:{TICKETS_TOPIC}"
+    channel = f"{request.app[FEED_PREFIX]}events:{topic}"
     async with relayed(request.app[FEED_REDIS], [channel], send), auth.watched(request, ws):
         await ws.send_json({"type": "ready"})
         async for msg in ws:
@@ -97,8 +103,30 @@ async def dispatch_feed(request: web.Request) -> web.WebSocketResponse:
     return await _feed(request, for_dispatcher)
 
 
+#: What the callback page is told of its person's calls (`outbound/desk_callback.py`).
+CALLBACK_EVENTS = frozenset({"callback.ringing", "callback.answered", "callback.not_reached", "callback.ended"})
+
+
+def for_callback_page(payload: Notice) -> Notice | None:
+    """The callback page: its own person's callback calls, nothing else of their events."""
+    if payload.get("type") not in CALLBACK_EVENTS:
+        return None
+    keep = ("type", "call_id", "task_id", "ticket_no", "reason", "reached")
+    return {key: payload[key] for key in keep if key in payload}
+
+
+@routes.get("/ws/workbench/callbacks")
+async def callback_feed(request: web.Request) -> web.WebSocketResponse:
+    """The signed-in callback agent's own calls: the person's topic, never anyone else's."""
+    actor = actor_of(request, CALLBACK_DESK)
+    return await _feed(request, for_callback_page, phone_of(request).topic(actor.id))
+
+
 def operations() -> list[Operation]:
     return [Operation("get", "/ws/workbench/unit", "The unit's ticket notices, pushed (websocket; the "
                       "session cookie from the hotline's own origin)", UNIT_DESK, content_type="websocket"),
             Operation("get", "/ws/workbench/dispatch", "Tickets coming into or leaving the dispatch and review "
-                      "queues, pushed (websocket, as above)", DISPATCH_DESK, content_type="websocket")]
+                      "queues, pushed (websocket, as above)", DISPATCH_DESK, content_type="websocket"),
+            Operation("get", "/ws/workbench/callbacks", "The callback agent's own callback calls: ringing, "
+                      "answered, not reached, ended (websocket, as above)", CALLBACK_DESK,
+                      content_type="websocket")]

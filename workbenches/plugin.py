@@ -22,7 +22,8 @@ from tickets.callbacks import CallbackService
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue
 from tickets.store import TicketStore
-from workbenches import api, board_api, feed
+from workbenches import api, board_api, callback_calls, feed
+from workbenches.callback_calls import CallbackPhone
 from workbenches.queues import WorkbenchQueries
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -54,6 +55,8 @@ class WorkbenchDeps:
     key_prefix: str
     #: The app's one audit writer: a dispatcher's transcript reads are written there.
     audit: AccessAudit
+    #: The callback page's softphone and survey calls (telephony); None: the page cannot call.
+    phone: CallbackPhone | None = None
 
 
 def install(app: web.Application, deps: WorkbenchDeps) -> None:
@@ -65,12 +68,16 @@ def install(app: web.Application, deps: WorkbenchDeps) -> None:
     app[api.CALLBACKS] = deps.callbacks
     app[feed.FEED_REDIS] = deps.feed_redis
     app[feed.FEED_PREFIX] = deps.key_prefix
+    if deps.phone is not None:
+        app[callback_calls.CALLBACK_PHONE] = deps.phone
     app.add_routes(api.routes)
+    app.add_routes(callback_calls.routes)
     app.add_routes(board_api.routes)
     app.add_routes(feed.routes)
     for staff_page, html in PAGES:
         install_page(app, staff_page, PAGES_DIR / html)
     app.router.add_static("/workbench/", STATIC_DIR, name="workbench-static")
-    contribute(app, [*api.operations(), *board_api.operations(), *feed.operations(), Operation(
+    contribute(app, [*api.operations(), *callback_calls.operations(), *board_api.operations(),
+                     *feed.operations(), Operation(
         "get", "/workbench/{filename}", "The workbench pages' scripts and style", ANYONE,
         content_type="application/javascript")])

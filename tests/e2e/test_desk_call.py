@@ -17,6 +17,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,15 @@ def caller_speech(directory: Path, language: AsrLanguage) -> bytes:
 @pytest.fixture
 async def backend(asterisk: AsteriskSandbox, sqlite_url: str, redis_key_prefix: str, redis_client,
                   asr_language: AsrLanguage) -> AsyncIterator[tuple[Settings, TestServer]]:
+    async with served_backend(asterisk, sqlite_url, redis_key_prefix, asr_language) as served:
+        yield served
+
+
+@asynccontextmanager
+async def served_backend(asterisk: AsteriskSandbox, sqlite_url: str, redis_key_prefix: str,
+                         asr_language: AsrLanguage, **env_overrides: str) -> AsyncIterator[tuple[Settings, TestServer]]:
+    """The whole backend as `hotline run` builds it, served on 127.0.0.1 (settings overridden by
+    `env_overrides`, HOTLINE_* variables)."""
     env = bridge_env(asterisk, sqlite_url, redis_key_prefix, free_tcp_port())
     env.update({"HOTLINE_ASR_MODEL_PATH": str(asr_language.model_path),
                 "HOTLINE_CALL_FLOW_GREETING": "sound:beep",
@@ -79,6 +89,7 @@ async def backend(asterisk: AsteriskSandbox, sqlite_url: str, redis_key_prefix: 
                 # on a machine busy with other work a stream may lag behind for a few seconds,
                 # which must not send this call's words to post-call transcription.
                 "HOTLINE_ASR_MAX_LAG_SECONDS": "20"})
+    env.update(env_overrides)
     settings = load_settings(environ=env)
     await preflight(settings)
     server = TestServer(build_app(settings), host="127.0.0.1")

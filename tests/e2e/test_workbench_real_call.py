@@ -2,14 +2,20 @@
 an agent answers in the desk page (Chromium with a fake microphone, WebRTC), the call is
 transcribed live (Vosk), the agent completes the ticket and saves it for dispatch; then, in the
 workbench pages, the dispatcher reads the call's transcript beside it and dispatches it with one
-key, the unit's open inbox is told at once and signs it and gives feedback with evidence, the
-callback agent records 满意, and the ticket is closed. No step calls the API, no address holds
-a token. The backend is the one `hotline run` builds (tests/e2e/test_desk_call.py's fixture).
+key, the unit's open inbox is told at once and signs it and gives feedback with evidence; the
+callback agent places the survey call from the callback page's browser softphone (C), the
+citizen's phone (SIPp) answers and speaks, the two are bridged (seen in Asterisk through ARI,
+then in the call's record), the agent hangs up (H) and records 满意, and the ticket is closed.
+No step calls the API, no address holds a token. The backend is the one `hotline run` builds
+(tests/e2e/test_desk_call.py's), with its citizens' trunk pointed at the SIPp phone and the
+automatic survey dialer off: this walk is a person's callback, which the robot must not make
+first.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +25,71 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devtools.sandbox import AsteriskSandbox
+from devtools.sipp_scenarios import speaking_phone_scenario
 from hotline.settings import Settings
 from kernel.database import create_engine
-from kernel.schema import tickets, transcript_segments
+from kernel.schema import callback_tasks, calls, tickets, transcript_segments
+from telephony.ari.rest import AriRest
+from telephony.softphone import ENDPOINT_PREFIX
 from tests.asr_fixtures import AsrLanguage
+from tests.asterisk_harness import SipPhones
 from tests.browser_harness import chromium_executable, webrtc_flags
-from tests.e2e.test_desk_call import FINAL_CALLER_LINES, Desk, agent_microphone, backend, caller_speech  # noqa: F401
+from tests.e2e.test_desk_call import (
+    FINAL_CALLER_LINES,
+    Desk,
+    agent_microphone,
+    caller_speech,
+    served_backend,
+)
 from tests.page_sign_in import AddressLog, add_person, sign_in
 from tests.workbench_walk import (
     dispatch_with_one_key,
     give_feedback,
+    hang_up_the_survey_call,
     open_due_callback,
     open_from_the_dispatch_queue,
     open_pushed_ticket,
     open_unit_inbox,
+    place_the_survey_call,
     record_satisfied,
     shot,
     sign_ticket,
 )
 
 pytestmark = pytest.mark.asterisk
+
+#: The citizen's phone in the sandbox (`SipPhones.start("citizen")`): the survey call rings it.
+CITIZEN_PHONE = f"{ENDPOINT_PREFIX}citizen"
+
+
+@pytest.fixture
+async def backend(asterisk: AsteriskSandbox, sqlite_url: str, redis_key_prefix: str, redis_client: Any,
+                  asr_language: AsrLanguage) -> AsyncIterator[tuple[Settings, TestServer]]:
+    async with served_backend(asterisk, sqlite_url, redis_key_prefix, asr_language,
+                              HOTLINE_CALLBACK_ENABLED="false",
+                              HOTLINE_CALLBACK_DIAL=f"PJSIP/{{number}}@{CITIZEN_PHONE}") as served:
+        yield served
+
+
+async def survey_call_bridged(settings: Settings, agent: str) -> None:
+    """Asterisk holds the survey call's bridge with exactly two channels, both answered: the agent's
+    browser softphone (its WebRTC endpoint) and the citizen's phone."""
+    async with AriRest(settings.ari.url, settings.ari.username, settings.ari.password, settings.ari.app) as rest:
+        bridges = [b for b in await rest.request("GET", "/bridges") if b["id"].startswith("hotline-deskcb-b-")]
+        assert len(bridges) == 1, bridges
+        channels = [await rest.get_channel(c) for c in bridges[0]["channels"]]
+    names = sorted((c.name.rsplit("-", 1)[0], c.state) for c in channels if c is not None)
+    assert names == [(f"PJSIP/{CITIZEN_PHONE}", "Up"), (f"PJSIP/{ENDPOINT_PREFIX}{agent}", "Up")], names
+
+
+async def citizen_heard(page: Any) -> None:
+    """The agent's browser receives the citizen's speech (RTP through the bridge)."""
+    for _ in range(150):
+        stats = await page.evaluate("() => window.callbacksDebug.phone.stats()")
+        if stats["inbound"]["packetsReceived"] > 50 and stats["outbound"]["packetsSent"] > 50:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no audio both ways on the survey call: {stats}")
 
 CALLER = "13912345678"
 SUMMARY = "小区电梯停运三天物业不修"
@@ -61,6 +112,7 @@ async def transcript_stored(engine: AsyncEngine, no: str) -> None:
 
 async def test_a_real_call_becomes_a_ticket_that_walks_through_every_workbench_and_closes(
     backend: tuple[Settings, TestServer], asterisk: AsteriskSandbox, asr_language: AsrLanguage, tmp_path: Path,
+    sip_phones: SipPhones,
 ) -> None:
     from playwright.async_api import async_playwright
 
@@ -131,9 +183,18 @@ async def test_a_real_call_becomes_a_ticket_that_walks_through_every_workbench_a
             evidence.write_text("电梯已恢复运行，维保单位签字确认。", encoding="utf-8")
             await give_feedback(unit, RESULT, evidence, "walk-real-call-unit")
 
-            # 4. The callback agent records 满意: the ticket is closed.
+            # 4. The callback agent calls the citizen from the page, who answers and speaks; the
+            #    agent hangs up and records 满意: the ticket is closed.
+            citizen = await sip_phones.start("citizen", scenario=speaking_phone_scenario(wav))
+            assert citizen == f"PJSIP/{CITIZEN_PHONE}"
             callbacks = await page_for()
             await open_due_callback(callbacks, base, "hui", no, RESULT)
+            await place_the_survey_call(callbacks)
+            await survey_call_bridged(settings, "hui")
+            await citizen_heard(callbacks)
+            await hang_up_the_survey_call(callbacks, "callbacks-softphone")
+            assert await asyncio.wait_for(sip_phones.processes[-1].wait(), 20) == 0, \
+                "the citizen's phone was not hung up cleanly"
             await record_satisfied(callbacks, "walk-real-call-callbacks")
         finally:
             await browser.close()
@@ -141,7 +202,14 @@ async def test_a_real_call_becomes_a_ticket_that_walks_through_every_workbench_a
     async with engine.connect() as conn:
         row = (await conn.execute(select(tickets.c.status, tickets.c.call_id, tickets.c.satisfaction)
                                   .where(tickets.c.ticket_no == no))).one()
+        survey = (await conn.execute(select(calls.c.agent_id, calls.c.answered_at, calls.c.queue,
+                                            callback_tasks.c.status)
+                                     .join(callback_tasks, callback_tasks.c.call_id == calls.c.id)
+                                     .where(callback_tasks.c.ticket_no == no))).one()
     await engine.dispose()
     assert (row.status, row.satisfaction) == ("closed", "satisfied") and row.call_id
+    # The survey call is kept like any call: the agent's, answered by the citizen.
+    assert (survey.agent_id, survey.queue, survey.status) == ("hui", "callback", "done")
+    assert survey.answered_at is not None
     assert addresses.with_tokens() == []
     assert problems == []

@@ -3,7 +3,8 @@ and real Redis: who is served which page, the dispatch queue's order and what it
 a unit's inbox (its own tickets, the nearest deadline first, marked) and its CSV, the unit's
 push socket (its own unit's tickets only, from the hotline's origin only), and the callback
 agent's answers (the reason required when unsatisfied, a reasonable complaint reopened, a
-citizen not reached retried or closed).
+citizen not reached retried or closed), and who may place a survey call from the callback page
+(its softphone, the call, the push of the person's own call events).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from accounts.store import AccountStore
 from kernel.auth import SESSION_COOKIE
 from kernel.database import create_engine
+from kernel.event_bus import RedisEventBus
 from kernel.roles import Role
 from knowledge.store import read_seed
 from tests.integration.test_access_matrix import PASSWORD_HASH
@@ -272,3 +274,39 @@ async def test_a_citizen_not_reached_is_tried_again_later_then_closed_with_the_f
     last = read["events"][-1]
     assert last["type"] == "CallbackUnreached" and "关机/停机" in last["data"]["reason"]
     assert last["data"]["attempts"] == DEFAULT_POLICY.callback_attempts
+
+
+async def test_only_callback_agents_and_supervisors_may_place_a_survey_call_from_the_callback_page(
+    hotline: Hotline,
+) -> None:
+    _, task = await feedback_given(hotline, "小区停水")
+    place = f"/api/workbench/callbacks/{task['id']}/call"
+    for who in ("pai", "li", "zhang"):  # a dispatcher, an agent (their desk has its own way), a unit
+        refused = await hotline.call(who, "POST", place, status=403)
+        assert refused["error"] == "permission_denied"
+        await hotline.call(who, "POST", "/api/workbench/softphone", status=403)
+        assert await hotline.refused(who, "/ws/workbench/callbacks") == 403
+    [untouched] = [t for t in (await hotline.call("hui", "GET", "/api/callbacks?status=due"))["callbacks"]
+                   if t["id"] == task["id"]]
+    assert (untouched["status"], untouched["attempts"]) == ("due", 0)
+    # Past the gate, the callback agent is told why no call can be made here (no Asterisk runs).
+    unavailable = await hotline.call("hui", "POST", place, status=503)
+    assert unavailable["error"] == "unavailable"
+
+
+async def test_the_callback_page_is_pushed_its_own_persons_survey_calls_only(
+    hotline: Hotline, redis_client: Any, redis_key_prefix: str,
+) -> None:
+    assert await hotline.refused("hui", "/ws/workbench/callbacks", "https://evil.example") == 403
+    bus = RedisEventBus(redis_client, redis_key_prefix)
+    ws = await hotline.socket("hui", "/ws/workbench/callbacks")
+    try:
+        assert (await ws.receive_json(timeout=10))["type"] == "ready"
+        await bus.publish("agent:sup", {"type": "callback.ringing", "task_id": "t-sup", "agent_id": "sup"})
+        await bus.publish("agent:hui", {"type": "call.offered", "call_id": "c-1", "caller_number": "13800000000"})
+        await bus.publish("agent:hui", {"type": "callback.answered", "call_id": "c-2", "task_id": "t-1",
+                                        "ticket_no": "T-1", "agent_id": "hui"})
+        assert await ws.receive_json(timeout=10) == {"type": "callback.answered", "call_id": "c-2",
+                                                     "task_id": "t-1", "ticket_no": "T-1"}
+    finally:
+        await ws.close()

@@ -222,15 +222,15 @@ export function ticketRow(entry, cells) {
     cells.map((c) => (c instanceof Node ? c : el('td', {text: c ?? ''}))));
 }
 
-/** Listen to one of the workbenches' sockets: `onMessage(message)` for each ticket notice,
+/** Listen to one of the workbenches' sockets: `onMessage(message)` for each notice,
  *  `onOpen()` once subscribed (again after a reconnect: reload what may have been missed);
  *  the state in `status`. A session that ended goes to the sign-in page. */
 export function listen(path, status, {onMessage, onOpen}) {
   const ws = new WebSocket(socketUrl(path));
   ws.addEventListener('message', (event) => {
     const message = JSON.parse(event.data);
-    if (message.type === 'ticket') onMessage(message);
-    if (message.type === 'ready') {  // subscribed: from now on nothing is missed
+    if (message.type !== 'ready') onMessage(message);  // a notice (a ticket, a callback call)
+    else {  // subscribed: from now on nothing is missed
       status.textContent = '实时推送已连接';
       onOpen?.();
     }
