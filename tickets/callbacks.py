@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.clock import Clock, utc_now
@@ -51,6 +51,9 @@ AGENT_CALLING = "agent_calling"
 STALE_ATTEMPT = timedelta(minutes=5)
 #: The result of a task whose citizen a person reached by phone, until the answer is recorded.
 AGENT_REACHED = "agent_reached"
+#: The result of a person's call that did not reach the citizen (`PLACED` + why): its attempt was
+#: counted when it was placed, so the 稍后重拨 that follows does not count another.
+PLACED = "placed:"
 #: Tasks a callback agent may finish or reschedule from their page: all but the robot's call.
 PERSON_MAY_TAKE = (DUE, AGENT, AGENT_CALLING)
 
@@ -178,20 +181,24 @@ class CallbackService:
 
     async def agent_call_over(self, task_id: str, reached: bool, reason: str,
                               record: FinishedCall | None = None) -> None:
-        """Reached: done (the agent records the answer with the ticket's callback command).
+        """Reached: on the agents' list as reached until the answer is recorded (on the ticket
+        by the desk's callback command, or on the callback page; either finishes the task, see
+        `tickets.store.finish_survey_tasks`), so a page closed before then loses nothing.
         Not reached: back on the agents' list, with why. The call (and its recording) is
         written to `calls` and linked from the task, in one transaction."""
         async with self._engine.begin() as conn:
-            values: dict[str, Any] = {"status": DONE if reached else AGENT,
-                                      "result": AGENT_REACHED if reached else reason,
-                                      "updated_at": self._clock()}
             if record is not None:
                 exists = await conn.scalar(select(calls.c.id).where(calls.c.id == record.call_id))
                 if exists is None:
                     await conn.execute(calls.insert().values(**call_row(record)))
-                values["call_id"] = record.call_id
-            await conn.execute(update(callback_tasks).where(callback_tasks.c.id == task_id)
-                               .values(**values))
+                await conn.execute(update(callback_tasks).where(callback_tasks.c.id == task_id)
+                                   .values(call_id=record.call_id))
+            # Only the call in progress moves: an answer recorded during the call finished it.
+            await conn.execute(
+                update(callback_tasks)
+                .where(callback_tasks.c.id == task_id, callback_tasks.c.status == AGENT_CALLING)
+                .values(status=AGENT, result=AGENT_REACHED if reached else f"{PLACED}{reason}"[:32],
+                        updated_at=self._clock()))
 
     async def confirm(self, task_id: str, satisfaction: Satisfaction, actor: Actor) -> Ticket:
         """A callback agent confirms the answer of a task on their list (a spoken answer they
@@ -244,7 +251,7 @@ class CallbackService:
         Any task not in the robot's hands may be done so: due, on the agents' list, or called,
         and a call a person placed that reached the citizen (its answer follows the call)."""
         task = await self._get(task_id)
-        if task.status not in PERSON_MAY_TAKE and (task.status, task.result) != (DONE, AGENT_REACHED):
+        if task.status not in PERSON_MAY_TAKE:
             raise Conflict("the automatic dialer is calling this citizen now; try again shortly",
                            task=task_id)
         ticket = await self.record_answer(task.ticket_no, satisfaction, actor, reasonable=reasonable,
@@ -254,13 +261,16 @@ class CallbackService:
 
     async def retry_by_person(self, task_id: str, at: datetime, outcome: str) -> CallbackTask:
         """A callback agent did not reach the citizen and will try again at `at`: the task
-        stays on the agents' list (the robot no longer takes it), due then, with why."""
+        stays on the agents' list (the robot no longer takes it), due then, with why. The
+        attempt counts once: a call placed from the page or desk counted when it was placed."""
+        placed = callback_tasks.c.result.startswith(PLACED, autoescape=True)
         async with self._engine.begin() as conn:
             moved = await conn.execute(
                 update(callback_tasks)
                 .where(callback_tasks.c.id == task_id, callback_tasks.c.status.in_(PERSON_MAY_TAKE))
                 .values(status=AGENT, due_at=at, result=outcome[:32],
-                        attempts=callback_tasks.c.attempts + 1, updated_at=self._clock()))
+                        attempts=callback_tasks.c.attempts + case((placed, 0), else_=1),
+                        updated_at=self._clock()))
         if moved.rowcount != 1:
             await self._get(task_id)  # NotFound when there is no such task
             raise Conflict("the automatic dialer is calling this citizen now; try again shortly",

@@ -52,6 +52,8 @@ from kernel.schema import callback_tasks, calls, ticket_events, tickets
 from tickets import workflow
 from tickets.events import (
     EVENT_TYPES_BY_NAME,
+    CallbackRecorded,
+    CallbackUnreached,
     Dispatched,
     FeedbackAccepted,
     FeedbackSubmitted,
@@ -343,6 +345,27 @@ async def add_survey_task(conn: AsyncConnection, ticket: Ticket, now: datetime) 
         reason="survey", status="due", due_at=now, created_at=now, attempts=0))
 
 
+#: Survey tasks not yet finished (tickets/callbacks.py's statuses, but for the robot's own call).
+_OPEN_SURVEY_STATUSES = ("due", "agent", "agent_calling")
+
+
+def survey_outcome(event: CallbackRecorded | CallbackUnreached) -> str:
+    """What a finished survey task says came of it: the satisfaction, or why there is none."""
+    if isinstance(event, CallbackUnreached):
+        return "unreached"
+    return event.satisfaction.value if event.satisfaction is not None else "declined"
+
+
+async def finish_survey_tasks(conn: AsyncConnection, ticket_no: str, now: datetime, outcome: str) -> None:
+    """The callback's outcome is on the ticket, by whatever way (the desk's command, the callback
+    page, the robot): no survey task of the ticket stays listed as still owed (same transaction).
+    The robot's call in progress (`calling`) finishes by itself."""
+    await conn.execute(update(callback_tasks).where(
+        callback_tasks.c.ticket_no == ticket_no, callback_tasks.c.reason == "survey",
+        callback_tasks.c.status.in_(_OPEN_SURVEY_STATUSES)).values(
+            status="done", result=outcome, updated_at=now))
+
+
 # ---- queries -------------------------------------------------------------------------------
 
 
@@ -506,6 +529,8 @@ class TicketStore:
                 if isinstance(event, FeedbackAccepted if self._policy.review_feedback
                               else FeedbackSubmitted):
                     await add_survey_task(conn, new, now)  # the callback is due now
+                elif isinstance(event, CallbackRecorded | CallbackUnreached):
+                    await finish_survey_tasks(conn, ticket_no, now, survey_outcome(event))
                 if isinstance(event, Dispatched) and new.caller.confidential and new.caller.number:
                     # 保密联络: the unit reaches this caller only through the relay, with this code.
                     await insert_code(conn, ticket_no, actor.id, now,

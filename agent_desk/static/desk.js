@@ -149,7 +149,15 @@ function orderThreeWay(suggested) {
 }
 
 const NOT_REACHED = {busy: '占线', no_answer: '无人接听', rejected: '拒接', failed: '呼叫失败',
-                     no_key: '未按键', spoken: '语音回答', agent_unreachable: '坐席话机未接'};
+                     no_key: '未按键', spoken: '语音回答', agent_unreachable: '坐席话机未接',
+                     agent_no_answer: '坐席话机未接', invalid_number: '号码无效',
+                     agent_reached: '已接通，待记录评价'};
+
+/** A callback task's last result in words; `placed:<why>` is a call a person placed. */
+function callbackResult(result) {
+  const why = result.startsWith('placed:') ? result.slice(7) : result;
+  return NOT_REACHED[why] || why;
+}
 
 async function loadCallbacks() {
   try {
@@ -158,7 +166,7 @@ async function loadCallbacks() {
     list.textContent = callbacks.length ? '' : '暂无待回访任务';
     for (const t of callbacks) {
       const item = document.createElement('li');
-      item.textContent = `${t.ticket_no}（已呼叫 ${t.attempts} 次${t.result ? `，${NOT_REACHED[t.result] || t.result}` : ''}） `;
+      item.textContent = `${t.ticket_no}（已呼叫 ${t.attempts} 次${t.result ? `，${callbackResult(t.result)}` : ''}） `;
       const button = document.createElement('button');
       button.textContent = '回访';
       button.title = '先呼叫您的话机，接听后以热线号码呼叫诉求人';

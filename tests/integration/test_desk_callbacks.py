@@ -9,6 +9,7 @@ who does not answer leaves the task on the list. No channel or bridge is left af
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -89,8 +90,11 @@ async def test_an_agent_calls_the_citizen_back_from_the_desk_and_records_the_ans
     assert ended["reached"] is True
     assert await asyncio.wait_for(sip_phones.processes[-1].wait(), 20) == 0, \
         "the citizen's phone saw no call with the hotline's caller id"
+    # The answer on the ticket finished the task (whatever way it was recorded), and the call's
+    # end did not put it back on the list.
     [done] = await service.listed("done")
-    assert done.id == task_id and done.result == "agent_reached"
+    assert done.id == task_id and done.result == "satisfied"
+    assert await service.listed("agent") == []
     async with bridge.engine.connect() as conn:  # the call and its recording are kept
         row = (await conn.execute(select(calls).join(
             callback_tasks, callback_tasks.c.call_id == calls.c.id).where(
@@ -118,7 +122,12 @@ async def test_a_citizen_who_does_not_answer_leaves_the_task_on_the_list(
     ended = await bridge.notices.wait_for("callback.ended")
     assert ended["reached"] is False
     [task] = await service.listed("agent")
-    assert task.id == task_id and task.result == "no_answer"
+    assert task.id == task_id and task.result == "placed:no_answer" and task.attempts == 1
+    # 稍后重拨 after that call: the attempt was counted when the call was placed, not again.
+    retried = await service.retry_by_person(task_id, datetime.now(UTC), "no_answer")
+    assert retried.attempts == 1 and retried.result == "no_answer"
+    # A retry noted without a call placed here (another phone) is an attempt of its own.
+    assert (await service.retry_by_person(task_id, datetime.now(UTC), "busy")).attempts == 2
     await nothing_left(bridge)
 
 
@@ -139,7 +148,7 @@ async def test_an_agent_who_does_not_pick_up_leaves_the_task_on_the_list_and_the
     assert ended["reached"] is False and ended["reason"] == "agent_no_answer"
     assert not any(e.get("type") == "callback.ringing" for _, e in bridge.notices.events)
     [task] = await service.listed("agent")
-    assert task.id == task_id and task.result == "agent_no_answer"
+    assert task.id == task_id and task.result == "placed:agent_no_answer"
     await nothing_left(bridge)
 
 
@@ -160,6 +169,6 @@ async def test_a_crafted_number_is_refused_before_the_agents_phone_rings(
     with pytest.raises(InvalidPhoneNumber):
         await desk_callbacks(bridge).place("cb1", task_id)
     [task] = await service.listed("agent")
-    assert task.id == task_id and task.result == "invalid_number"
+    assert task.id == task_id and task.result == "placed:invalid_number"
     assert not any(e.get("type") == "callback.ringing" for _, e in bridge.notices.events)
     await nothing_left(bridge)

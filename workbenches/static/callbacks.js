@@ -25,12 +25,18 @@ import {
 const state = {task: null, tasks: new Map(), phone: null, registered: false, call: null};
 window.callbacksDebug = state;  // for people (and tests) inspecting the page (its phone: state.phone)
 const RESULTS = {no_answer: '无人接听', busy: '占线', switched_off: '关机/停机', wrong_number: '号码错误',
-                 declined: '拒绝回访', spoken: '口头回答待确认', no_key: '未按键'};
+                 declined: '拒绝回访', spoken: '口头回答待确认', no_key: '未按键',
+                 agent_reached: '已接通，待记录评价', agent_no_answer: '坐席未接听', agent_unreachable: '无法呼叫坐席话机',
+                 invalid_number: '号码无效', failed: '呼叫失败'};
 const KEYS = {1: 'satisfied', 2: 'basically_satisfied', 3: 'unsatisfied'};
 
 function resultText(task) {
   if (task.answer_transcript) return `口头回答：“${task.answer_transcript}”`;
-  return RESULTS[task.result] || task.result || '';
+  const result = task.result || '';
+  // `placed:<why>`: a call placed by a person that did not reach the citizen (counted once).
+  if (result.startsWith('placed:')) return `已拨打未接通：${RESULTS[result.slice(7)] || result.slice(7)}`;
+  if (result.startsWith('agent:')) return '回访员拨打中';
+  return RESULTS[result] || result;
 }
 
 function row(task, cells) {
