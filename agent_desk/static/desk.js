@@ -380,7 +380,7 @@ function onEnded(m) {
   state.ticketNo = m.ticket_no;
   state.ticketSaved = !m.ticket_no;  // a call's ticket must be saved before wrap-up ends
   $('ticket-no').textContent = m.ticket_no ? `（${m.ticket_no}）` : '';
-  for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft']) $(id).disabled = !m.ticket_no;
+  for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft', 'submit-close']) $(id).disabled = !m.ticket_no;
   $('submit-three-way').disabled = !(m.ticket_no && state.threeWayUnit);
   if (m.ticket_no) {
     loadUnits();
@@ -390,7 +390,8 @@ function onEnded(m) {
 
 // What the server lets this person do to the ticket (GET /api/tickets/{no} `actions`, from the
 // workflow's own tables): an agent who may not dispatch submits the ticket for dispatch instead.
-const ACTION_BUTTONS = {'submit-answer': 'answer-directly', 'submit-three-way': 'three-way-call'};
+const ACTION_BUTTONS = {'submit-answer': 'answer-directly', 'submit-three-way': 'three-way-call',
+                        'submit-close': 'close-out-of-scope'};
 async function offerActions() {
   const ticketNo = state.ticketNo;
   try {
@@ -497,7 +498,7 @@ function resetForm(call) {
   $('f-callback').value = call.caller_number || '';
   $('kb-used').textContent = '';
   $('ticket-no').textContent = '';
-  for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft', 'submit-three-way']) $(id).disabled = true;
+  for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft', 'submit-three-way', 'submit-close']) $(id).disabled = true;
   state.actions = null;
   $('submit-dispatch').textContent = '派单';
   state.threeWayUnit = null;
@@ -506,6 +507,10 @@ function resetForm(call) {
   $('wrap-no-new').checked = false;
   $('wrap-harass').checked = false;
   $('wrap-note').value = '';
+  $('f-closure').value = 'invalid_call';
+  $('f-closure-note').value = '';
+  $('closure-box').open = false;
+  showClosureNote();
 }
 
 for (const id of ['f-type', 'f-district', 'f-location', 'f-callback', 'f-summary', 'f-content', 'f-unit']) {
@@ -668,8 +673,45 @@ async function submit(kind) {
 // The ticket has left the desk (closed, dispatched, or handed to the dispatchers): its buttons
 // disable, so nothing is sent twice; the form keeps its text until wrap-up clears it.
 function ticketDone() {
-  for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft', 'submit-three-way']) $(id).disabled = true;
+  for (const id of ['submit-answer', 'submit-dispatch', 'submit-draft', 'submit-three-way', 'submit-close']) $(id).disabled = true;
 }
+
+// ---- 不予受理 (北京条例第十一条, 唐山 不予受理): closing a draft at intake -------------------------
+// What each case needs in the note (the workflow refuses it otherwise): the channel the caller
+// was told of, what they were told, the repeated ticket, or the emergency line.
+const CLOSURE_NOTE = {
+  invalid_call: ['说明（可选）', 'reason'], unlawful_or_harassing: ['劝导教育内容（必填）', 'reason'],
+  secret_or_privacy: ['向来电人所作解释（必填）', 'reason'], outside_duties: ['告知的市场或社会渠道（必填）', 'referred_to'],
+  legal_channel: ['告知的法定途径（必填）', 'referred_to'], duplicate: ['原工单号（必填）', 'duplicate_of'],
+  emergency_line: ['转接的紧急热线（110/119/120/122）', 'referred_to'],
+};
+function showClosureNote() {
+  $('f-closure-label').textContent = CLOSURE_NOTE[$('f-closure').value][0];
+}
+$('f-closure').addEventListener('change', showClosureNote);
+
+async function closeAtIntake() {
+  if (!state.ticketNo) return;
+  const scope = $('f-closure').value;
+  const note = $('f-closure-note').value.trim();
+  const field = CLOSURE_NOTE[scope][1];
+  try {
+    // What the agent typed is kept on the ticket first (a silent call has nothing to keep).
+    const version = $('f-type').value && $('f-summary').value.trim() ? await classify() : await currentVersion();
+    const body = {expected_version: version, scope, reason: field === 'reason' ? note : ''};
+    if (field === 'referred_to') body.referred_to = note;
+    if (field === 'duplicate_of') body.duplicate_of = note || null;
+    await api('POST', `/api/tickets/${state.ticketNo}/commands/close-out-of-scope`, body);
+    say(`工单 ${state.ticketNo} 已不予受理办结（${$('f-closure').selectedOptions[0].textContent}）`);
+    state.ticketSaved = true;
+    $('closure-box').open = false;
+    ticketDone();
+  } catch (e) {
+    say(`不予受理失败：${chinese(e)}`, true);
+    $('f-closure-note').focus();
+  }
+}
+$('submit-close').onclick = closeAtIntake;
 
 $('submit-answer').onclick = () => submit('answer');
 $('submit-dispatch').onclick = () => submit('dispatch');
@@ -776,6 +818,10 @@ document.addEventListener('keydown', (e) => {
   else if (e.altKey && e.key === 'm' && !$('mute').disabled) $('mute').click();
   else if (e.altKey && e.key === 'h' && !$('hold').disabled) $('hold').click();
   else if (e.altKey && e.key === 'k') $('kb-q').focus();
+  else if (e.altKey && e.key === 'x' && state.ticketNo) {  // 不予受理: open the case list
+    $('closure-box').open = true;
+    $('f-closure').focus();
+  }
   else if (e.altKey && !e.ctrlKey && !e.metaKey && ASSIST_KEYS[e.code]) {
     e.preventDefault();  // works from any field: the agent keeps typing where they were
     applyAssist(ASSIST_KEYS[e.code]);
