@@ -366,7 +366,9 @@ ROLES: dict[type[Command], frozenset[Role]] = {
     Classify: _HOTLINE_DESK,
     AnswerDirectly: AGENTS | {Role.SUPERVISOR},
     AnswerInThreeWayCall: AGENTS | {Role.SUPERVISOR},
-    CloseOutOfScope: AGENTS | {Role.SUPERVISOR},
+    # 不予受理: judged at intake by whoever of the hotline has the draft (the agent on the call, or
+    # the dispatcher the agent submitted it to).
+    CloseOutOfScope: _HOTLINE_DESK,
     Dispatch: REVIEWERS,
     Sign: _UNIT,
     RequestReturn: _UNIT,

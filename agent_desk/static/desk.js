@@ -8,6 +8,7 @@
 
 import {AssistPanel} from './assist.js';
 import {Softphone} from './softphone.js';
+import {closureBody, closureLabel, offerClosureCases} from './intake_closure.js';
 import {$, afterSocketClose, api, chinese, say as log, showSessionBar, socketUrl} from './session.js';
 
 const say = (text, error = false) => log(text, error, 30);
@@ -677,32 +678,17 @@ function ticketDone() {
 }
 
 // ---- 不予受理 (北京条例第十一条, 唐山 不予受理): closing a draft at intake -------------------------
-// What each case needs in the note (the workflow refuses it otherwise): the channel the caller
-// was told of, what they were told, the repeated ticket, or the emergency line.
-const CLOSURE_NOTE = {
-  invalid_call: ['说明（可选）', 'reason'], unlawful_or_harassing: ['劝导教育内容（必填）', 'reason'],
-  secret_or_privacy: ['向来电人所作解释（必填）', 'reason'], outside_duties: ['告知的市场或社会渠道（必填）', 'referred_to'],
-  legal_channel: ['告知的法定途径（必填）', 'referred_to'], duplicate: ['原工单号（必填）', 'duplicate_of'],
-  emergency_line: ['转接的紧急热线（110/119/120/122）', 'referred_to'],
-};
-function showClosureNote() {
-  $('f-closure-label').textContent = CLOSURE_NOTE[$('f-closure').value][0];
-}
-$('f-closure').addEventListener('change', showClosureNote);
+const showClosureNote = offerClosureCases($('f-closure'), $('f-closure-label'));
 
 async function closeAtIntake() {
   if (!state.ticketNo) return;
   const scope = $('f-closure').value;
-  const note = $('f-closure-note').value.trim();
-  const field = CLOSURE_NOTE[scope][1];
   try {
     // What the agent typed is kept on the ticket first (a silent call has nothing to keep).
     const version = $('f-type').value && $('f-summary').value.trim() ? await classify() : await currentVersion();
-    const body = {expected_version: version, scope, reason: field === 'reason' ? note : ''};
-    if (field === 'referred_to') body.referred_to = note;
-    if (field === 'duplicate_of') body.duplicate_of = note || null;
-    await api('POST', `/api/tickets/${state.ticketNo}/commands/close-out-of-scope`, body);
-    say(`工单 ${state.ticketNo} 已不予受理办结（${$('f-closure').selectedOptions[0].textContent}）`);
+    await api('POST', `/api/tickets/${state.ticketNo}/commands/close-out-of-scope`,
+              closureBody(version, scope, $('f-closure-note').value.trim()));
+    say(`工单 ${state.ticketNo} 已不予受理办结（${closureLabel(scope)}）`);
     state.ticketSaved = true;
     $('closure-box').open = false;
     ticketDone();

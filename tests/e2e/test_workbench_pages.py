@@ -238,3 +238,34 @@ async def test_a_return_with_evidence_uploaded_in_the_page_is_refused_by_the_dis
     assert problems == []
     for context in (desk_context, unit_context):
         await context.close()
+
+
+async def test_the_dispatcher_closes_a_request_outside_government_duties_at_intake_with_the_keyboard(
+    site: Site, browser: Any, tmp_path: Path,
+) -> None:
+    """北京条例第十一条第五项: a request for a market service is not dispatched; the dispatcher
+    closes it at intake (X), naming the channel the caller was told of, which the workflow
+    requires (said next to the form, in Chinese, when it is missing)."""
+    no = await agents_ticket(site, tmp_path)
+    problems: list[str] = []
+    context, desk = await new_page(browser, problems)
+    await open_from_the_dispatch_queue(desk, site.base, "pai", no)
+    await desk.keyboard.press("x")
+    assert await desk.evaluate("document.activeElement.id") == "closure-scope"
+    await desk.select_option("#closure-scope", "outside_duties")
+    assert "渠道" in (await desk.text_content("#closure-note-label") or "")
+    await desk.click("#close-at-intake")
+    await wait_for(desk, "document.querySelector('#closure-form .form-error').textContent.length > 0",
+                   timeout=WAIT_MS)
+    refusal = await desk.text_content("#closure-form .form-error") or ""
+    assert "角色" not in refusal and "referred_to" not in refusal, refusal
+    assert await ticket_status(site, no) == "draft"
+    await desk.fill("#closure-note", "已告知通过电梯维保公司或物业服务合同途径解决")
+    await shot(desk, "dispatcher-intake-closure")
+    await desk.click("#close-at-intake")
+    await desk.wait_for_selector("#queue-empty:not(.hidden)", timeout=WAIT_MS)
+    assert "已不予受理办结" in (await desk.text_content("#messages") or "")
+    assert await ticket_status(site, no) == "closed"
+    await no_markup_from_the_ticket(desk)
+    assert problems == []
+    await context.close()

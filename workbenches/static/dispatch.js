@@ -12,6 +12,7 @@ import {
   $, api, chinese, command, duration, el, evidenceLinks, keyboardRows, left, listen, readTicket, replaceRows, say, select, showError, showSessionBar, ticketRow,
   ticketView, titles, typing, unitName, when,
 } from '/workbench/workbench.js';
+import {closureBody, closureLabel, offerClosureCases} from '/static/intake_closure.js';
 
 const state = {ticket: null, kind: null, units: [], lead: null, previewFor: null};
 window.dispatchDebug = state;  // for people (and tests) inspecting the page
@@ -76,7 +77,10 @@ async function open(row, kind) {
   $('ticket').replaceChildren(ticketView(data.ticket, data.events));
   $('dispatch-form').classList.toggle('hidden', kind !== 'dispatch');
   $('review-form').classList.toggle('hidden', kind !== 'review');
-  for (const form of [$('dispatch-form'), $('review-form')]) showError(form, '');
+  // 不予受理 only for a draft (a returned ticket was accepted once already).
+  $('closure-form').classList.toggle('hidden', !(kind === 'dispatch' && data.ticket.status === 'draft'));
+  $('closure-note').value = '';
+  for (const form of [$('dispatch-form'), $('review-form'), $('closure-form')]) showError(form, '');
   showTranscript(data.ticket);
   if (kind === 'dispatch') await showSuggestions(data.ticket);
   else showRequest(data.ticket, data.events);
@@ -141,6 +145,23 @@ async function dispatch() {
   } catch (error) {
     showError(form, error, 'lead_unit');
     $('dispatch').disabled = false;
+  }
+}
+
+// ---- 不予受理 ---------------------------------------------------------------------------------
+
+async function closeAtIntake() {
+  const ticket = state.ticket;
+  if (!ticket || $('closure-form').classList.contains('hidden')) return;
+  const scope = $('closure-scope').value;
+  try {
+    await api('POST', `/api/tickets/${encodeURIComponent(ticket.ticket_no)}/commands/close-out-of-scope`,
+              closureBody(ticket.version, scope, $('closure-note').value.trim()));
+    say(`${ticket.ticket_no} 已不予受理办结（${closureLabel(scope)}）`);
+    done();
+  } catch (error) {
+    showError($('closure-form'), error);
+    $('closure-note').focus();
   }
 }
 
@@ -215,7 +236,7 @@ function done() {
   state.ticket = null;
   $('ticket').replaceChildren();
   $('transcript-box').classList.add('hidden');
-  for (const form of [$('dispatch-form'), $('review-form')]) form.classList.add('hidden');
+  for (const form of [$('dispatch-form'), $('review-form'), $('closure-form')]) form.classList.add('hidden');
   $('detail-hint').classList.remove('hidden');
   loadQueues().then(() => $('queue').querySelector('tr')?.focus());
 }
@@ -230,6 +251,8 @@ $('units').addEventListener('change', (event) => {
 });
 $('other-unit').addEventListener('change', preview);
 $('dispatch-form').addEventListener('submit', (event) => { event.preventDefault(); dispatch(); });
+$('closure-form').addEventListener('submit', (event) => { event.preventDefault(); closeAtIntake(); });
+offerClosureCases($('closure-scope'), $('closure-note-label'));
 $('approve').addEventListener('click', () => review(true));
 $('refuse').addEventListener('click', () => review(false));
 $('refresh').addEventListener('click', loadQueues);
@@ -238,6 +261,9 @@ document.addEventListener('keydown', (event) => {
   if ((event.key === 'd' || event.key === 'D') && state.kind === 'dispatch' && !$('dispatch').disabled) {
     event.preventDefault();
     dispatch();
+  } else if ((event.key === 'x' || event.key === 'X') && !$('closure-form').classList.contains('hidden')) {
+    event.preventDefault();
+    $('closure-scope').focus();
   }
 });
 
