@@ -119,7 +119,9 @@ async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) ->
                                     energy_endpoint=energy_endpoint_from(settings.asr))
     engine = await open_database(settings.database.url)
     try:
-        report = await retranscribe_period(engine, model, since, until, replace=args.replace)
+        from hotline.composition import data_keys
+        report = await retranscribe_period(engine, model, since, until, replace=args.replace,
+                                           keys=data_keys(settings))
     finally:
         await engine.dispose()
     print(json.dumps({"transcribed": len(report.transcribed),

@@ -11,6 +11,7 @@ from aiohttp import web
 from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
 from kernel.pages import install_page, page
+from kernel.sealed_files import DataKeys
 from recordings import api, audit_api
 from recordings.api import LIST_CALLS
 from recordings.store import CallStore
@@ -23,6 +24,8 @@ class RecordingsDeps:
     calls: CallStore
     #: The app's one audit writer (shared with the other capabilities that audit reads).
     audit: AccessAudit
+    #: The keys that open sealed recordings.
+    keys: DataKeys
 
 
 #: Calls, recordings and transcripts: everyone who may list calls (each hears only what
@@ -36,6 +39,7 @@ async def recordings_script(_: web.Request) -> web.FileResponse:
 
 def install(app: web.Application, deps: RecordingsDeps) -> None:
     app[api.CALL_STORE] = deps.calls
+    app[api.DATA_KEYS] = deps.keys
     install_audit(app, deps.audit)
     app.add_routes(api.routes)
     app.add_routes(audit_api.routes)

@@ -142,6 +142,8 @@ def bridge_env(sandbox: AsteriskSandbox, database_url: str, redis_prefix: str,
         "HOTLINE_ABUSE_FASTAGI_PORT": str(free_tcp_port()),
         # The tests' signed tokens (tests/auth_tokens.py, `token_signer`): never in production.
         "HOTLINE_AUTH_TEST_TOKENS": "true",
+        # Recordings and evidence sealed with a key kept in var/data-key, made on first use.
+        "HOTLINE_STORAGE_GENERATE_KEY": "true",
         "PYTHONPATH": str(ROOT),
     })
     # No `asr.warm_up_audio` here (scripts/run sets it): every bridge with a model would spend
