@@ -124,6 +124,7 @@ from tickets.intake import CallIntake
 from tickets.model import Ticket
 from tickets.relay import RelayService
 from tickets.repeat_check import RepeatCheck
+from tickets.retention import RetentionPurge, policy_from_days
 from tickets.store import Announce, TicketStore
 from tickets.unit_directory import UnitDirectoryStore, load_unit_directory
 from unit_push import plugin as unit_push_plugin
@@ -263,6 +264,19 @@ def _audit_purge(audit: AccessAudit) -> Callable[[web.Application], AsyncIterato
             await asyncio.sleep(AUDIT_PURGE_INTERVAL_SECONDS)
 
     return background("audit-purge", purge_daily)
+
+
+def _retention_purge(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, evidence: EvidenceStore,
+                     audit: AccessAudit) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Closed tickets' personal data past `[retention]`, purged on one node (a Redis lease) every
+    `retention.interval_hours`, each batch audited (tickets/retention.py)."""
+    retention = settings.retention
+    interval = retention.interval_hours * 3600
+    purge = RetentionPurge(engine, evidence, audit, policy_from_days(
+        retention.recordings_days, retention.transcripts_days, retention.evidence_days,
+        retention.caller_numbers_days, retention.batch_size))
+    lease = LeaderLease(redis, f"{settings.redis.key_prefix}lease:retention-purge", ttl_seconds=interval * 0.9)
+    return background("retention-purge", lambda: purge.run_forever(interval, lease))
 
 
 @dataclass(frozen=True)
@@ -603,9 +617,11 @@ def build_app(settings: Settings) -> web.Application:
                          max_failures=settings.relay.max_failures,
                          global_max_failures=settings.relay.global_max_failures,
                          lockout=timedelta(minutes=settings.relay.lockout_minutes), metrics=app[METRICS])
+    evidence = EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes, keys)
+    app.cleanup_ctx.append(_retention_purge(settings, engine, redis, evidence, audit))
     tickets_plugin.install(app, tickets_plugin.TicketDeps(
         tickets, catalogue, calendar,
-        EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes, keys), audit,
+        evidence, audit,
         units=units, seed_units=load_unit_directory(catalogue), callbacks=callbacks,
         relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else "",
         idempotency=IdempotencyStore(engine, ttl=timedelta(hours=settings.http.idempotency_hours)),

@@ -53,6 +53,10 @@ class AccessKind(StrEnum):
     ABUSE = "abuse"  # a caller's anti-abuse screening history or standing measures
     EVIDENCE = "evidence"  # an evidence file (证明材料) attached to tickets, or its metadata
     AUDIT = "audit"  # the access audit itself (read or exported)
+    #: Not a read: a batch of the retention purge (tickets/retention.py) removing closed tickets'
+    #: personal data, written so the audit shows when what was removed.
+    PURGE = "purge"
+    EXPORT = "export"  # one citizen's data exported on their request (tickets/citizen_export.py)
 
 
 class Read(StrEnum):
