@@ -12,8 +12,9 @@ from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
 from kernel.pages import install_page, page
 from kernel.sealed_files import DataKeys
-from recordings import api, audit_api
+from recordings import api, audit_api, export_api
 from recordings.api import LIST_CALLS
+from recordings.citizen_export import CitizenExports
 from recordings.store import CallStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -40,11 +41,13 @@ async def recordings_script(_: web.Request) -> web.FileResponse:
 def install(app: web.Application, deps: RecordingsDeps) -> None:
     app[api.CALL_STORE] = deps.calls
     app[api.DATA_KEYS] = deps.keys
+    app[export_api.CITIZEN_EXPORTS] = CitizenExports(deps.calls.engine)
     install_audit(app, deps.audit)
     app.add_routes(api.routes)
     app.add_routes(audit_api.routes)
+    app.add_routes(export_api.routes)
     install_page(app, RECORDINGS_PAGE, STATIC_DIR / "recordings.html")
     app.router.add_get("/recordings/recordings.js", recordings_script)
-    contribute(app, [*api.operations(), *audit_api.operations(),
+    contribute(app, [*api.operations(), *audit_api.operations(), *export_api.operations(),
                      Operation("get", "/recordings/recordings.js", "The recordings page's script", ANYONE,
                                content_type="text/javascript")])

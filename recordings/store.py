@@ -81,6 +81,10 @@ class CallStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     async def list_calls(self, query: CallFilter) -> list[CallSummary]:
         """Calls matching `query`, newest first."""
         c = calls.c
