@@ -348,11 +348,13 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         if settings.relay.enabled:
             flow.side_calls.append(ConfidentialRelay(rest, path.relay, settings.relay, node_id=settings.node.id,
                                            recording_dir=settings.call_flow.recording_dir,
-                                           recording_format=settings.call_flow.recording_format))
+                                           recording_format=settings.call_flow.recording_format,
+                                           seal=intake.sealed))
         flow.side_calls.append(DeskCallbacks(rest, path.callbacks, settings.callback,
                                              notifier=path.notifier, node_id=settings.node.id,
                                              recording_dir=settings.call_flow.recording_dir,
-                                             recording_format=settings.call_flow.recording_format))
+                                             recording_format=settings.call_flow.recording_format,
+                                             seal=intake.sealed))
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
         flow.monitor = CallMonitor(rest, flow.waiter, state, notifier=path.notifier)

@@ -37,12 +37,12 @@ class ExportRequest(BaseModel):
 @routes.post("/api/citizen-exports")
 async def export_citizen(request: web.Request) -> web.Response:
     principal = auth.require(request)
+    decision = decide(reader_of(principal), Read.CITIZEN_EXPORT)
+    if not decision.allowed:  # refused before the body is read: the attempt is what counts
+        await audit_read(request, principal, decision, detail="citizen data export")
+        raise PermissionDenied(decision.reason, user=principal.user)
     body = await read_body(request, ExportRequest)
     number = PhoneNumber.parse(body.caller_number, field="caller_number").digits
-    decision = decide(reader_of(principal), Read.CITIZEN_EXPORT)
-    if not decision.allowed:
-        await audit_read(request, principal, decision, caller_number=number, detail="citizen data export")
-        raise PermissionDenied(decision.reason, user=principal.user)
     found = await request.app[CITIZEN_EXPORTS].export(number)
     confidential = any(t["caller_confidential"] for t in found.tickets)
     await audit_read(request, principal, decision, caller_number=number, confidential=confidential,
