@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from asr.models import LoadedModel
 from asr.segments import Speaker
 from asr.transcript_store import TranscriptStore
 from kernel.schema import calls, transcript_segments
+from kernel.sealed_files import DataKeys, decrypt_into, is_sealed
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,10 @@ class RetranscribeReport:
 
 async def retranscribe_period(engine: AsyncEngine, model: LoadedModel, since: datetime,
                               until: datetime, *, replace: bool = False,
-                              chunk_ms: int = 100) -> RetranscribeReport:
-    query = (select(calls.c.id, calls.c.recording_path)
+                              chunk_ms: int = 100, keys: DataKeys | None = None) -> RetranscribeReport:
+    """Sealed recordings (kernel/sealed_files.py) are checked and decrypted into a private
+    temporary folder for the decoder, removed once decoded; without `keys` they are skipped."""
+    query = (select(calls.c.id, calls.c.recording_path, calls.c.recording_sha256)
              .where(calls.c.started_at >= since, calls.c.started_at < until,
                     calls.c.recording_path.is_not(None))
              .order_by(calls.c.started_at))
@@ -46,14 +50,21 @@ async def retranscribe_period(engine: AsyncEngine, model: LoadedModel, since: da
     store = TranscriptStore(engine)
     done: list[str] = []
     missing: list[str] = []
-    for call_id, recording_path in rows:
+    for call_id, recording_path, digest in rows:
         path = Path(recording_path)
-        if not path.exists():
-            log.warning("recording missing; call not re-transcribed", extra={"call_id": call_id})
+        if not path.exists() or (keys is None and is_sealed(path)):
+            log.warning("recording missing (or sealed, no keys); call not re-transcribed", extra={"call_id": call_id})
             missing.append(call_id)
             continue
-        transcript = await asyncio.to_thread(transcribe_recording, model, path, call_id,
-                                             (Speaker.MIXED,), chunk_ms=chunk_ms)
+        if is_sealed(path):
+            assert keys is not None
+            with tempfile.TemporaryDirectory(prefix="hotline-plain-") as folder:
+                plain = await asyncio.to_thread(decrypt_into, path, keys, digest, Path(folder))
+                transcript = await asyncio.to_thread(transcribe_recording, model, plain, call_id,
+                                                     (Speaker.MIXED,), chunk_ms=chunk_ms)
+        else:
+            transcript = await asyncio.to_thread(transcribe_recording, model, path, call_id,
+                                                 (Speaker.MIXED,), chunk_ms=chunk_ms)
         await store.save(transcript, None)
         done.append(call_id)
         log.info("call re-transcribed", extra={"call_id": call_id, "model": model.name,

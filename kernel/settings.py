@@ -115,6 +115,60 @@ class AuditSettings(Section):
     retention_days: int = Field(default=365, ge=183, le=3650)
 
 
+class StorageSettings(Section):
+    """`[storage]`: the key that seals recordings and evidence at rest (kernel/sealed_files.py)."""
+
+    #: The current key: base64 of 32 random bytes (`hotline data-key new` prints one). Empty:
+    #: the key kept in `data_key_file`. Set the same keys on every node.
+    data_key: str = ""
+    #: The current key's id, written in every file it seals; a new key needs a new id.
+    data_key_id: str = Field(default="k1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    #: Retired keys still read ("id:base64", comma-separated in the environment): files sealed
+    #: with them open until they are sealed again or purged.
+    previous_keys: tuple[str, ...] = ()
+    #: The key kept on disk (0600) when `data_key` is empty.
+    data_key_file: Path = Path("var/data-key")
+    #: Make `data_key_file` when it is missing: for a development machine and the tests only.
+    #: Off (the default), start-up refuses to run without a key, as it refuses a known ARI
+    #: password: a key made silently beside the data protects nothing, and a lost one loses
+    #: every recording.
+    generate_key: bool = False
+
+    @field_validator("previous_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+
+class RetentionSettings(Section):
+    """`[retention]`: how long each kind of a citizen's data is kept after its ticket closed, in
+    days; `retention_purge` (tickets/retention.py) removes what is older, closed tickets only.
+
+    《个人信息保护法》 第十九条 keeps personal information no longer than its purpose needs, and
+    第四十七条 asks for deletion once the purpose is met; 临沂条例 第二十三条 asks for data security
+    and 第二十四条 for a true, complete archive of each request and its handling. So the ticket
+    (what was asked, who handled it, the result) stays; the personal parts go once the time in
+    which the handling may still be challenged has passed:
+
+    * recordings 183 days: past the six months of an administrative suit (行政诉讼法 第四十六条)
+      and the 60 days of an administrative review (行政复议法), and the dissatisfaction review;
+    * transcripts 365 days and evidence 365 days: the yearly assessment of the units (考核) reads
+      the handling and its proof;
+    * caller numbers on closed tickets 365 days, then masked: repeated requests (多次反映) are
+      looked for within a year; statistics never need the number.
+    """
+
+    recordings_days: int = Field(default=183, ge=30, le=3650)
+    transcripts_days: int = Field(default=365, ge=30, le=3650)
+    evidence_days: int = Field(default=365, ge=30, le=3650)
+    caller_numbers_days: int = Field(default=365, ge=30, le=3650)
+    #: How often the purge runs (one node at a time), and how many tickets one batch takes.
+    interval_hours: float = Field(default=24.0, gt=0, le=24 * 7)
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+
+
 class NodeSettings(Section):
     id: str = Field(default="N01", pattern=r"^[A-Z][0-9A-Z]{1,5}$")
 

@@ -35,7 +35,7 @@ from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
 from telephony.call_record import CallRecord
 from telephony.dial import number_dial
-from telephony.ports import RelayDirectory, RelayGrant
+from telephony.ports import RelayDirectory, RelayGrant, SealRecording
 from telephony.prompts import (
     RELAY_CONNECTING,
     RELAY_ENTER_CODE,
@@ -81,8 +81,11 @@ class _Relay:
 
 class ConfidentialRelay:
     def __init__(self, rest: AriRest, directory: RelayDirectory, settings: RelaySettings, *,
-                 node_id: str, recording_dir: Path, recording_format: str = "wav") -> None:
+                 node_id: str, recording_dir: Path, recording_format: str = "wav",
+                 seal: SealRecording | None = None) -> None:
         self.rest = rest
+        #: Seals the relay call's recording at rest before it is stored (kernel/sealed_files.py).
+        self.seal = seal
         self.directory = directory
         self.settings = settings
         self.node_id = node_id
@@ -309,6 +312,8 @@ class ConfidentialRelay:
             dialed_number=relay.dialed, node_id=self.node_id, started_at=relay.started_at,
             answered_at=relay.answered_at, ended_at=ended_at, end_reason=reason,
             recording_path=recording_path, recording_seconds=seconds, queue="relay")
+        if self.seal is not None:
+            record = await self.seal(record)
         try:
             await self.directory.record_relay_call(grant.code_id, grant.ticket_no, record,
                                                    connected=connected, talk_seconds=talk)

@@ -30,7 +30,7 @@ from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
 from telephony.call_record import CallRecord
 from telephony.dial import number_dial
-from telephony.ports import CallbackTasks, DeskNotifier
+from telephony.ports import CallbackTasks, DeskNotifier, SealRecording
 from telephony.recording_length import recording_seconds
 from telephony.settings import CallbackSettings
 from telephony.softphone import agent_endpoint
@@ -62,8 +62,11 @@ class DeskCallbacks:
     def __init__(self, rest: AriRest, tasks: CallbackTasks, settings: CallbackSettings, *,
                  notifier: DeskNotifier | None = None, recording_format: str = "wav",
                  recording_dir: Path | None = None, node_id: str = "N01",
-                 agent_ring_seconds: float = 20.0) -> None:
+                 agent_ring_seconds: float = 20.0, seal: SealRecording | None = None) -> None:
         self.rest = rest
+        #: Seals the finished call's recording at rest before it is stored (the composition's
+        #: `SealingRecorder.sealed`; kernel/sealed_files.py).
+        self.seal = seal
         self.recording_dir = recording_dir
         self.node_id = node_id
         self.tasks = tasks
@@ -202,6 +205,8 @@ class DeskCallbacks:
             ended_at=datetime.now(UTC), end_reason=reason, recording_path=recording,
             recording_seconds=seconds, queue="callback",
             agent_id=call.agent_id)
+        if record is not None and self.seal is not None:
+            record = await self.seal(record)
         try:
             await self.tasks.agent_call_over(call.task_id, reached, reason, record)
         except Exception:  # the call is over either way; the list still shows the task

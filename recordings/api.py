@@ -3,8 +3,10 @@
     GET /api/calls?from=&to=&caller=&agent=&ticket=&end_reason=&abandoned=&limit=&offset=
     GET /api/calls/end-reasons            the end reasons calls were stored with (the page's filter)
     GET /api/calls/{call_id}              the call, its tickets, events and transcript
-    GET /api/calls/{call_id}/recording    the audio (HTTP Range, no-store); the recordings page's
-                                          <audio> sends the session cookie, never a token in its address
+    GET /api/calls/{call_id}/recording    the audio (HTTP Range, no-store), decrypted when sealed at rest
+                                          and refused (500, audited) when it fails its integrity check
+                                          (recordings/audio.py); the recordings page's <audio> sends the
+                                          session cookie, never a token in its address
     POST /api/calls/{call_id}/reveal      a confidential (保密) caller's number, for a supervisor
 
 Who may hear what, and whose number is shown, is `kernel.access_policy`; each request that reads
@@ -14,24 +16,29 @@ audit (`kernel.audit`) before the data leaves, refused attempts too (answered 40
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from kernel import auth
-from kernel.access_policy import Read, Subject, decide, number_view, roles_for, shows_number
+from kernel.access_policy import Decision, Read, Subject, decide, number_view, roles_for, shows_number
 from kernel.audit import audit_read, reader_of
 from kernel.auth import Principal
-from kernel.errors import InvalidInput, NotFound, PermissionDenied
+from kernel.errors import DamagedFile, InvalidInput, NotFound, PermissionDenied
 from kernel.openapi import SIGNED_IN, Operation
 from kernel.privacy import mask_name, normalize_number
+from kernel.sealed_files import DataKeys, plain_name
+from recordings.audio import audio_type, check_sealed, serve_sealed
 from recordings.query import int_query, text_query, when_query
 from recordings.store import CallFilter, CallStore, CallSummary, Segment
 
 CALL_STORE = web.AppKey("call_store", CallStore)
-#: What browsers play: the recordings are PCM WAV files (`call_flow.recording_format`).
-AUDIO_TYPES = {".wav": "audio/wav", ".ogg": "audio/ogg", ".mp3": "audio/mpeg", ".gsm": "audio/x-gsm"}
+#: The keys that open sealed recordings (kernel/sealed_files.py).
+DATA_KEYS = web.AppKey("data_keys", DataKeys)
+log = logging.getLogger(__name__)
 
 #: Who lists calls (each call's number shown per `Read.CALL`).
 LIST_CALLS = roles_for(Read.CALL_LIST)
@@ -101,10 +108,10 @@ def _segment_json(segment: Segment) -> dict[str, Any]:
 
 
 async def _read_or_403(request: web.Request, principal: Principal, call: CallSummary,
-                       read: Read, detail: str) -> None:
+                       read: Read, detail: str, decision: Decision | None = None) -> None:
     """The policy's answer for one read of `call`, written to the audit (its one row); 403 when
     refused."""
-    decision = decide(reader_of(principal), read, subject_of(call))
+    decision = decision or decide(reader_of(principal), read, subject_of(call))
     await audit_read(request, principal, decision, call_id=call.call_id, ticket_no=_first_ticket(call),
                      caller_number=call.caller_number, confidential=call.confidential, detail=detail)
     if not decision.allowed:
@@ -173,12 +180,28 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     if path is None or not path.is_file():
         raise NotFound("this call has no recording", call_id=call.call_id)
     asked = request.headers.get("Range", "").strip()[:100]
-    await _read_or_403(request, principal, call, Read.RECORDING, asked or "full file")
-    return web.FileResponse(path, headers={
-        "Content-Type": AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"),
-        "Cache-Control": "no-store",
-        "Content-Disposition": f'inline; filename="call-{call.call_id}{path.suffix.lower()}"',
-    })
+    decision = decide(reader_of(principal), Read.RECORDING, subject_of(call))
+    sealed = False
+    if decision.allowed:
+        try:
+            sealed = await check_sealed(path, call.recording_sha256)
+        except DamagedFile as exc:
+            # Never served; the read's one audit row says so, the log names the call only.
+            log.error("recording refused: it failed its integrity check",
+                      extra={"call_id": call.call_id, "error": exc.message})
+            await audit_read(request, principal, Decision(False, "the stored recording failed its integrity "
+                                                          "check (tampered or truncated)", decision.kind),
+                             call_id=call.call_id, ticket_no=_first_ticket(call),
+                             caller_number=call.caller_number, confidential=call.confidential,
+                             detail=asked or "full file")
+            raise DamagedFile("this recording failed its integrity check and is not served",
+                              call_id=call.call_id) from None
+    await _read_or_403(request, principal, call, Read.RECORDING, asked or "full file", decision)
+    headers = {"Content-Type": audio_type(path), "Cache-Control": "no-store",
+               "Content-Disposition": f'inline; filename="call-{call.call_id}{Path(plain_name(path)).suffix.lower()}"'}
+    if sealed:
+        return await serve_sealed(request, path, request.app[DATA_KEYS], headers)
+    return web.FileResponse(path, headers=headers)
 
 
 @routes.post("/api/calls/{call_id}/reveal")

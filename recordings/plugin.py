@@ -11,8 +11,10 @@ from aiohttp import web
 from kernel.audit import AccessAudit, install_audit
 from kernel.openapi import ANYONE, Operation, contribute
 from kernel.pages import install_page, page
-from recordings import api, audit_api
+from kernel.sealed_files import DataKeys
+from recordings import api, audit_api, export_api
 from recordings.api import LIST_CALLS
+from recordings.citizen_export import CitizenExports
 from recordings.store import CallStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -23,6 +25,8 @@ class RecordingsDeps:
     calls: CallStore
     #: The app's one audit writer (shared with the other capabilities that audit reads).
     audit: AccessAudit
+    #: The keys that open sealed recordings.
+    keys: DataKeys
 
 
 #: Calls, recordings and transcripts: everyone who may list calls (each hears only what
@@ -36,11 +40,14 @@ async def recordings_script(_: web.Request) -> web.FileResponse:
 
 def install(app: web.Application, deps: RecordingsDeps) -> None:
     app[api.CALL_STORE] = deps.calls
+    app[api.DATA_KEYS] = deps.keys
+    app[export_api.CITIZEN_EXPORTS] = CitizenExports(deps.calls.engine)
     install_audit(app, deps.audit)
     app.add_routes(api.routes)
     app.add_routes(audit_api.routes)
+    app.add_routes(export_api.routes)
     install_page(app, RECORDINGS_PAGE, STATIC_DIR / "recordings.html")
     app.router.add_get("/recordings/recordings.js", recordings_script)
-    contribute(app, [*api.operations(), *audit_api.operations(),
+    contribute(app, [*api.operations(), *audit_api.operations(), *export_api.operations(),
                      Operation("get", "/recordings/recordings.js", "The recordings page's script", ANYONE,
                                content_type="text/javascript")])

@@ -43,6 +43,8 @@ class CallSummary:
     recording_path: Path | None
     recording_seconds: float | None
     tickets: tuple[CallTicket, ...]
+    #: The sealed recording's digest as stored (kernel/sealed_files.py), checked on every read.
+    recording_sha256: str | None = None
 
     @property
     def confidential(self) -> bool:
@@ -78,6 +80,10 @@ class CallFilter:
 class CallStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
 
     async def list_calls(self, query: CallFilter) -> list[CallSummary]:
         """Calls matching `query`, newest first."""
@@ -152,4 +158,4 @@ def _summary(row: RowMapping, call_tickets: tuple[CallTicket, ...]) -> CallSumma
         end_reason=row["end_reason"], agent_id=row["agent_id"], queue=row["queue"],
         queue_seconds=row["queue_seconds"], screen_level=row["screen_level"],
         recording_path=Path(path) if path else None, recording_seconds=row["recording_seconds"],
-        tickets=call_tickets)
+        tickets=call_tickets, recording_sha256=row["recording_sha256"])

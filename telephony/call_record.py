@@ -33,6 +33,8 @@ class CallRecord:
     queue_seconds: float | None = None
     #: The emergency line (110/119/120/122) the agent transferred the caller to.
     transferred_to: str | None = None
+    #: The SHA-256 of the sealed recording as stored, once it is sealed (kernel/sealed_files.py).
+    recording_sha256: str | None = None
 
     @property
     def duration_seconds(self) -> float:

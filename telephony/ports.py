@@ -72,6 +72,12 @@ class CallRecorder(Protocol):
         ...
 
 
+#: Seals a finished call's recording at rest and returns the record naming the sealed file (the
+#: composition's `SealingRecorder.sealed`), for calls stored outside `CallRecorder` (the desk's
+#: callbacks, the confidential relay).
+SealRecording = Callable[[CallRecord], Awaitable[CallRecord]]
+
+
 class CallAudioConsumer(Protocol):
     """Receives a call's audio per speaker (live transcription plugs in here)."""
 

@@ -8,6 +8,7 @@ process wired to it, so tests can kill and restart the bridge like an operator w
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ import aiohttp
 import pytest
 
 from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
+from tests.data_keys import TEST_KEYS
 
 if TYPE_CHECKING:
     from call_queue.acd import AcdStore
@@ -142,6 +144,9 @@ def bridge_env(sandbox: AsteriskSandbox, database_url: str, redis_prefix: str,
         "HOTLINE_ABUSE_FASTAGI_PORT": str(free_tcp_port()),
         # The tests' signed tokens (tests/auth_tokens.py, `token_signer`): never in production.
         "HOTLINE_AUTH_TEST_TOKENS": "true",
+        # Recordings and evidence sealed with the tests' key, which opens them in the tests too.
+        "HOTLINE_STORAGE_DATA_KEY": base64.b64encode(TEST_KEYS.keys[TEST_KEYS.current_id]).decode(),
+        "HOTLINE_STORAGE_DATA_KEY_ID": TEST_KEYS.current_id,
         "PYTHONPATH": str(ROOT),
     })
     # No `asr.warm_up_audio` here (scripts/run sets it): every bridge with a model would spend

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 import struct
+import tempfile
 import uuid
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.schema import calls, transcript_segments
+from kernel.sealed_files import decrypt_into, file_digest, is_sealed
+from tests.data_keys import TEST_KEYS
 
 RATE = 8000
 
@@ -56,3 +61,15 @@ async def insert_call(engine: AsyncEngine, *, caller: str, started_at: datetime,
                 call_id=call_id, speaker=speaker, start_seconds=start, end_seconds=end, text=text,
                 confidence=0.9, source="live"))
     return call_id
+
+
+@contextmanager
+def plain_recording(path: Path, digest: str | None = None) -> Iterator[Path]:
+    """A stored recording as a plain WAV: one sealed at rest (kernel/sealed_files.py, the tests'
+    key) is checked against `digest` (else its own) and decrypted into a private temporary
+    folder, removed after the block; a plain one is itself."""
+    if not is_sealed(path):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="test-plain-") as folder:
+        yield decrypt_into(path, TEST_KEYS, digest or file_digest(path), Path(folder))

@@ -33,6 +33,8 @@ def whole_app_settings(tmp_path: Path, database_url: str, redis_prefix: str, **o
         "HOTLINE_CALL_FLOW_OUTBOX_DIR": str(tmp_path / "outbox"),
         "HOTLINE_EVIDENCE_DIR": str(tmp_path / "evidence"),
         "HOTLINE_AUTH_SECRET_FILE": str(tmp_path / "auth-secret"),
+        "HOTLINE_STORAGE_DATA_KEY_FILE": str(tmp_path / "data-key"),
+        "HOTLINE_STORAGE_GENERATE_KEY": "true",
         "HOTLINE_ABUSE_FASTAGI_PORT": str(free_tcp_port()),
         "HOTLINE_SUPERVISION_ENABLED": "false",
         "HOTLINE_CALLBACK_ENABLED": "false",

@@ -12,16 +12,18 @@ read, of the file or its metadata, writes one row to the access audit, refusals 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
 
 from kernel import auth
-from kernel.access_policy import Read, Subject, decide
+from kernel.access_policy import Decision, Read, Subject, decide
 from kernel.audit import audit_read, reader_of
-from kernel.errors import InvalidInput, NotFound
+from kernel.errors import DamagedFile, InvalidInput, NotFound
 from kernel.openapi import Operation
 from kernel.roles import EVIDENCE_UPLOADERS
 from tickets.evidence_store import CHUNK, EvidenceStore, StoredEvidence
@@ -30,6 +32,7 @@ EVIDENCE_STORE = web.AppKey("evidence_store", EvidenceStore)
 UPLOAD_ROLES = EVIDENCE_UPLOADERS
 
 routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
 
 
 def _json(record: StoredEvidence) -> dict[str, object]:
@@ -66,8 +69,21 @@ async def download(request: web.Request) -> web.StreamResponse:
     meta = bool(request.query.get("meta"))
     subject = Subject(units=frozenset({record.uploader_unit} if record.uploader_unit else ()))
     decision = decide(reader_of(principal), Read.EVIDENCE, subject)
-    await audit_read(request, principal, decision,
-                     detail=f"evidence {record.sha256[:16]} {'metadata' if meta else 'file'}")
+    detail = f"evidence {record.sha256[:16]} {'metadata' if meta else 'file'}"
+    blocks: Iterator[bytes] = iter(())
+    if decision.allowed and not meta:
+        try:
+            # Checked whole before a byte is sent (evidence is at most `evidence.max_bytes`).
+            blocks = await asyncio.to_thread(store.read, record)
+        except DamagedFile as exc:
+            # Never served; the read's one audit row says so, the log names the file only.
+            log.error("evidence refused: it failed its integrity check",
+                      extra={"evidence": record.sha256[:16], "error": exc.message})
+            await audit_read(request, principal, Decision(
+                False, "the stored file failed its integrity check", decision.kind), detail=detail)
+            raise DamagedFile("this evidence file failed its integrity check and is not served",
+                              sha256=record.sha256) from None
+    await audit_read(request, principal, decision, detail=detail)
     if not decision.allowed:
         raise NotFound("no such evidence file", sha256=record.sha256)  # do not confirm it exists
     if meta:
@@ -75,10 +91,17 @@ async def download(request: web.Request) -> web.StreamResponse:
     # Always an opaque download, whatever type the uploader claimed: an "evidence" file that is
     # really HTML or SVG must never render, nor run script, on the hotline's own origin. The
     # claimed type is in the metadata (`?meta=1`); `nosniff` is on every response.
-    return web.FileResponse(store.path_of(record.sha256), headers={
+    response = web.StreamResponse(headers={
         "Content-Type": "application/octet-stream",
         "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(record.name)}",
+        "Content-Length": str(record.size),
         "Cache-Control": "private, no-store"})
+    await response.prepare(request)
+    if request.method != "HEAD":
+        for block in blocks:
+            await response.write(block)
+    await response.write_eof()
+    return response
 
 
 def _quote(name: str) -> str:

@@ -8,6 +8,12 @@ place once complete and hashed, so a half-uploaded file is never visible under i
 
 Next to each file a small JSON sidecar remembers who uploaded it first (and, for a unit, which
 unit), its original name and its content type, for the access check and the download name.
+
+The file is sealed as it is written (kernel/sealed_files.py, AES-256-GCM): no plain copy of a
+citizen's documents ever reaches the disk. The sidecar keeps the SHA-256 of the sealed file,
+checked before every read serves a byte, and the plaintext's SHA-256 (the name) is checked
+again once the file is decrypted whole. A file stored before sealing (no sealed digest) is
+checked against its name. A file that fails either check raises `DamagedFile`, never served.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kernel.errors import InvalidInput, NotFound
+from kernel.errors import DamagedFile, InvalidInput, NotFound
+from kernel.sealed_files import DataKeys, SealedFile, SealWriter, check_digest, private_dir
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 64 * 1024
@@ -41,6 +48,8 @@ class StoredEvidence:
     uploaded_by: str
     uploader_unit: str | None
     uploaded_at: str
+    #: The SHA-256 of the sealed file as stored; None for a file stored before sealing.
+    sealed_sha256: str | None = None
 
     @property
     def uri(self) -> str:
@@ -48,9 +57,10 @@ class StoredEvidence:
 
 
 class EvidenceStore:
-    def __init__(self, root: Path, max_bytes: int) -> None:
+    def __init__(self, root: Path, max_bytes: int, keys: DataKeys) -> None:
         self._root = root
         self._max_bytes = max_bytes
+        self._keys = keys
 
     def _path(self, sha256: str) -> Path:
         if not SHA256_HEX.match(sha256):
@@ -60,33 +70,39 @@ class EvidenceStore:
     async def put(self, chunks: AsyncIterator[bytes], *, name: str, content_type: str,
                   uploaded_by: str, uploader_unit: str | None) -> StoredEvidence:
         """Store a stream; nothing is kept when it is empty or exceeds the size limit."""
-        self._root.mkdir(parents=True, exist_ok=True)
+        private_dir(self._root)
         digest = hashlib.sha256()
         size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self._root, prefix=".upload-")
+        fd, tmp_name = tempfile.mkstemp(dir=self._root, prefix=".upload-")  # 0600
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
+                sealer = SealWriter(out, self._keys)
                 async for chunk in chunks:
                     size += len(chunk)
                     if size > self._max_bytes:
                         raise EvidenceTooLarge(f"evidence larger than {self._max_bytes} bytes",
                                                limit=self._max_bytes)
                     digest.update(chunk)
-                    out.write(chunk)
+                    sealer.write(chunk)
+                sealed_sha256 = sealer.close()
+                out.flush()
+                os.fsync(out.fileno())
             if size == 0:
                 raise InvalidInput("empty evidence file", name=name)
             sha256 = digest.hexdigest()
             final = self._path(sha256)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(final.parent)
             if final.exists():
                 tmp.unlink()
                 return self.get(sha256)  # the same bytes were uploaded before: keep the first
             record = StoredEvidence(sha256=sha256, size=size, name=name[:200],
                                     content_type=content_type[:100], uploaded_by=uploaded_by,
                                     uploader_unit=uploader_unit,
-                                    uploaded_at=datetime.now(UTC).isoformat())
-            final.with_suffix(".json").write_text(json.dumps(asdict(record), ensure_ascii=False))
+                                    uploaded_at=datetime.now(UTC).isoformat(), sealed_sha256=sealed_sha256)
+            sidecar = os.open(final.with_suffix(".json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(sidecar, "w", encoding="utf-8") as meta:
+                meta.write(json.dumps(asdict(record), ensure_ascii=False))
             os.replace(tmp, final)
             return record
         finally:
@@ -101,6 +117,25 @@ class EvidenceStore:
     def path_of(self, sha256: str) -> Path:
         self.get(sha256)
         return self._path(sha256)
+
+    def read(self, record: StoredEvidence) -> Iterator[bytes]:
+        """The file's bytes, checked: the sealed digest before a byte is decrypted, and the
+        plaintext against its name at the end (DamagedFile, never a wrong file)."""
+        path = self._path(record.sha256)
+        digest = hashlib.sha256()
+        if record.sealed_sha256 is None:  # stored before sealing
+            data = path.read_bytes()
+            digest.update(data)
+            blocks: Iterator[bytes] = iter((data,))
+        else:
+            check_digest(path, record.sealed_sha256)
+            with SealedFile(path, self._keys) as sealed:
+                plain = sealed.read_all()
+            digest.update(plain)
+            blocks = (plain[i:i + CHUNK] for i in range(0, len(plain), CHUNK))
+        if digest.hexdigest() != record.sha256:
+            raise DamagedFile("evidence file failed its check: content differs from its name", file=path.name)
+        return blocks
 
     def check_reference(self, sha256: str, size: int) -> None:
         """An attachment names stored evidence with its true size (else InvalidInput)."""

@@ -87,6 +87,9 @@ class FinishedCall(Protocol):
     def recording_seconds(self) -> float | None: ...
 
     @property
+    def recording_sha256(self) -> str | None: ...
+
+    @property
     def screen_level(self) -> str | None: ...
 
     @property
@@ -159,6 +162,7 @@ def call_row(record: FinishedCall) -> dict[str, Any]:
         end_reason=fit(record.end_reason, calls.c.end_reason),
         recording_path=str(record.recording_path) if record.recording_path else None,
         recording_seconds=record.recording_seconds,
+        recording_sha256=record.recording_sha256,
         screen_level=record.screen_level,
         screen_decision_id=record.screen_decision_id,
         queue=record.queue,

@@ -38,6 +38,7 @@ from recordings.store import CallStore
 from tests.auth_tokens import with_test_signer
 from tests.browser_harness import HEADLESS_FLAGS, chromium_executable, wait_for
 from tests.conftest import REDIS_URL
+from tests.data_keys import TEST_KEYS
 from tests.integration.test_sign_in import QUIET_SOFTPHONE_WS, EmptyBoard, QuietDesk, QuietFloor
 from tests.page_sign_in import CHEAP, WAIT_MS, AddressLog, add_person, sign_in
 from tests.recording_files import insert_call, write_wav
@@ -74,7 +75,7 @@ async def site(sqlite_url: str, redis_client: aioredis.Redis, redis_key_prefix: 
     desk_plugin.install(app, desk_plugin.DeskDeps(feed, redis_key_prefix, backend=QuietDesk(), close_grace_seconds=0.1,
                                                   supervisor=QuietFloor(), audit=audit, wallboard=EmptyBoard()))
     allow_connections(app, [QUIET_SOFTPHONE_WS])
-    recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit))
+    recordings_plugin.install(app, recordings_plugin.RecordingsDeps(CallStore(engine), audit, TEST_KEYS))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:

@@ -32,6 +32,7 @@ from recordings.plugin import RecordingsDeps, install
 from recordings.store import CallStore
 from tests.auth_tokens import with_test_signer
 from tests.browser_harness import HEADLESS_FLAGS, chromium_executable, wait_for
+from tests.data_keys import TEST_KEYS
 from tests.page_sign_in import CHEAP, AddressLog, add_person, sign_in
 from tests.recording_files import insert_call, write_wav
 from tickets.model import Caller, Channel
@@ -59,7 +60,7 @@ async def page_server(sqlite_url: str, tmp_path: Path, redis_client: aioredis.Re
         AccountStore(engine), CHEAP,
         SignInThrottle(redis_client, redis_key_prefix, ThrottleLimits(5, 50, timedelta(minutes=15))),
         SessionLimits(idle=timedelta(minutes=30), absolute=timedelta(hours=12)), audit=audit))
-    install(app, RecordingsDeps(CallStore(engine), audit))
+    install(app, RecordingsDeps(CallStore(engine), audit, TEST_KEYS))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from devtools.sandbox import AsteriskSandbox, resolve_in_root
 from kernel.schema import callback_tasks
+from kernel.sealed_files import is_sealed
 from telephony.fallback_recording import HANDED_BACK_DIR
 from telephony.message_spool import MESSAGE_FILE, META_FILE, parse_meta
 from telephony.recording_length import wav_seconds
@@ -28,6 +29,7 @@ from tests.integration.test_call_to_ticket import (
     assert_recorded_like_the_call,
     place_call,
 )
+from tests.recording_files import plain_recording
 
 pytestmark = pytest.mark.asterisk
 
@@ -91,7 +93,10 @@ def assert_message_recorded(call: dict, asterisk: AsteriskSandbox) -> None:
     assert call["answered_at"] is not None
     path = Path(call["recording_path"])
     assert path.exists() and path.parent == asterisk.recording_dir, path
-    seconds = wav_seconds(path)
+    # Sealed at rest once the message became a call (kernel/sealed_files.py).
+    assert is_sealed(path) and call["recording_sha256"], path
+    with plain_recording(path, call["recording_sha256"]) as plain:
+        seconds = wav_seconds(plain)
     assert seconds is not None
     talk = (call["ended_at"] - call["answered_at"]).total_seconds()
     prompts = prompt_seconds(asterisk, GREETING, LEAVE_MESSAGE) + beep_seconds(asterisk)

@@ -16,6 +16,7 @@ from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from kernel.schema import calls, tickets
 from telephony.recording_length import wav_seconds
 from tests.conftest import REDIS_URL
+from tests.recording_files import plain_recording
 
 pytestmark = pytest.mark.asterisk
 
@@ -59,7 +60,8 @@ def assert_recorded_like_the_call(call: dict, hold_ms: int) -> None:
     assert abs(talk - hold_ms / 1000) < 1.5, f"talk time {talk:.2f}s vs SIPp hold {hold_ms} ms"
     path = Path(call["recording_path"])
     assert path.exists() and path.stat().st_size > 1000, f"no recording at {path}"
-    seconds = wav_seconds(path)
+    with plain_recording(path, call.get("recording_sha256")) as plain:  # sealed by `hotline run`
+        seconds = wav_seconds(plain)
     assert seconds is not None
     assert abs(seconds - talk) <= 1.0, f"recording {seconds:.2f}s vs call {talk:.2f}s"
     assert call["recording_seconds"] == pytest.approx(seconds, abs=0.05)

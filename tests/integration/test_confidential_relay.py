@@ -36,6 +36,7 @@ from kernel.schema import access_audit, calls, relay_codes
 from telephony.settings import RelaySettings
 from tests.asterisk_harness import SipPhones
 from tests.auth_tokens import bearer, with_test_signer
+from tests.data_keys import TEST_KEYS
 from tickets.deadlines import load_calendar
 from tickets.dispatch import load_catalogue
 from tickets.events import RelayCallHeld
@@ -85,7 +86,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Any]:
     async def start(bridge: Any, relay: RelayService) -> TestClient:
         app = with_test_signer(new_app())
         install(app, TicketDeps(TicketStore(bridge.engine, "T01"), load_catalogue(), load_calendar(),
-                                EvidenceStore(tmp_path / "evidence", 1 << 20),
+                                EvidenceStore(tmp_path / "evidence", 1 << 20, TEST_KEYS),
                                 AccessAudit(bridge.engine), relay=relay, relay_number="12346"))
         client = TestClient(TestServer(app, host="127.0.0.1"))
         await client.start_server()

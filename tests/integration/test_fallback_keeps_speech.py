@@ -34,6 +34,7 @@ from tests.integration.test_backend_away import (
     prompt_seconds,
 )
 from tests.integration.test_call_to_ticket import _wait_for_tickets
+from tests.recording_files import plain_recording
 from tests.speech_metrics import character_errors, normalise
 
 # A real call whose audio is decoded: in the live lane, so the decoding never runs beside the
@@ -138,7 +139,8 @@ async def test_a_caller_speaking_over_the_fallback_greeting_is_in_the_message_re
     vosk.SetLogLevel(-1)
     model = await asyncio.to_thread(vosk.Model, str(mandarin_model_path()))
     expected = await asyncio.to_thread(plain_decode, model, reference_pcm)
-    heard = await asyncio.to_thread(plain_decode, model, Path(call["recording_path"]))
+    with plain_recording(Path(call["recording_path"]), call["recording_sha256"]) as recording:  # sealed at rest
+        heard = await asyncio.to_thread(plain_decode, model, recording)
     print(f"\ncaller's audio: {expected.text}\nrecording:      {heard.text}")
     errors, length = character_errors(expected.text, heard.text)
     assert length > 20, f"the caller's own audio decodes to too little: {expected.text!r}"

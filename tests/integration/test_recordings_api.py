@@ -29,6 +29,7 @@ from recordings.plugin import RecordingsDeps
 from recordings.plugin import install as install_recordings
 from recordings.store import CallStore
 from tests.auth_tokens import bearer, with_test_signer
+from tests.data_keys import TEST_KEYS
 from tests.evidence_files import evidence_store_with
 from tests.recording_files import insert_call, write_wav
 from tickets.deadlines import load_calendar
@@ -92,7 +93,7 @@ async def desk(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Desk]:
     app = with_test_signer(new_app())
     install_tickets(app, TicketDeps(tickets, load_catalogue(), load_calendar(),
                                     await evidence_store_with(tmp_path / "evidence"), audit))
-    install_recordings(app, RecordingsDeps(CallStore(engine), audit))
+    install_recordings(app, RecordingsDeps(CallStore(engine), audit, TEST_KEYS))
     openapi.install(app)
     assert openapi.undocumented_routes(app) == set()
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:

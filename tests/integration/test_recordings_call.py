@@ -2,7 +2,7 @@
 
 The whole backend as `hotline run` builds it, in this process, on real Asterisk, Redis and
 SQLite. A SIPp caller dials 12345 and hangs up; the supervisor lists the call, reads the first
-kilobyte of its recording (206) and then all of it (a WAV as long as the call), and finds both
+kilobyte of its recording (206) and then all of it (a WAV as long as the call, sealed on disk), and finds both
 reads in `GET /api/audit`; an agent who was not on the call is refused (403, audited) and so is
 a handling unit.
 """
@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient
 
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
+from kernel.sealed_files import MAGIC
 from tests.asterisk_harness import whole_app_on
 
 pytestmark = pytest.mark.asterisk
@@ -86,6 +87,10 @@ async def test_a_supervisor_plays_a_real_calls_recording_and_the_reads_are_audit
     talk = (datetime.fromisoformat(call["ended_at"]) - datetime.fromisoformat(call["answered_at"])).total_seconds()
     assert abs(seconds - talk) <= 1.0, f"recording {seconds:.2f}s vs call {talk:.2f}s"
     assert abs(seconds - HOLD_MS / 1000) <= 1.5
+    # Sealed at rest once the call ended (kernel/sealed_files.py): no plain WAV of it is left.
+    kept = [p for p in asterisk.recording_dir.rglob(f"*{call['call_id']}*") if p.is_file()]
+    assert [p.name for p in kept] == [f"call-{call['call_id']}.wav.sealed"], kept
+    assert kept[0].read_bytes().startswith(MAGIC) and kept[0].read_bytes()[44:1068] != data[44:1068]
 
     assert (await client.get(recording, headers=people["agent"])).status == 403
     assert (await client.get(recording, headers=people["unit"])).status in (403, 404)

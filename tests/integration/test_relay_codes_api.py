@@ -21,6 +21,7 @@ from kernel.http_edge import new_app
 from kernel.metrics import Metrics
 from kernel.roles import Actor, Role
 from tests.auth_tokens import bearer, with_test_signer
+from tests.data_keys import TEST_KEYS
 from tickets.deadlines import load_calendar
 from tickets.dispatch import load_catalogue
 from tickets.evidence_store import EvidenceStore
@@ -51,7 +52,7 @@ async def relay_api(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Te
     relay = RelayService(engine, store, AccessAudit(engine), directory, max_failures=2, metrics=metrics)
     app = with_test_signer(new_app())
     install(app, TicketDeps(store, load_catalogue(), load_calendar(),
-                            EvidenceStore(tmp_path / "evidence", 1 << 20), AccessAudit(engine),
+                            EvidenceStore(tmp_path / "evidence", 1 << 20, TEST_KEYS), AccessAudit(engine),
                             relay=relay, relay_number="12346"))
     ticket, _ = await store.register(Register(
         ticket_no="", channel=Channel.PHONE, caller=Caller(number=CITIZEN, confidential=True),

@@ -33,6 +33,7 @@ from tests.integration.test_call_to_ticket import (
     assert_recorded_like_the_call,
     place_call,
 )
+from tests.recording_files import plain_recording
 
 pytestmark = pytest.mark.asterisk
 
@@ -84,8 +85,9 @@ async def test_calls_through_a_late_and_lossy_ari_are_all_answered_recorded_in_f
             assert call_row["answered_at"] is not None, "the call was not answered"
             assert call_row["end_reason"] != "message_while_backend_away"
             path = Path(call_row["recording_path"])
-            assert path == asterisk.recording_dir / f"call-{call_row['id']}.wav"
-            seconds = wav_seconds(path)
+            assert path == asterisk.recording_dir / f"call-{call_row['id']}.wav.sealed"  # sealed at rest
+            with plain_recording(path, call_row["recording_sha256"]) as plain:
+                seconds = wav_seconds(plain)
             talk = (call_row["ended_at"] - call_row["answered_at"]).total_seconds()
             assert seconds is not None
             # Recorded from the answer to the hang-up, both measured by Asterisk: the whole
@@ -134,7 +136,8 @@ async def test_a_call_whose_set_up_never_completes_is_still_recorded_in_full_and
         call_row = call_rows[0]
         assert refused.applied >= 2, "the set-up was not tried again"
         assert call_row["end_reason"] == "hangup" and call_row["answered_at"] is not None
-        seconds = wav_seconds(Path(call_row["recording_path"]))
+        with plain_recording(Path(call_row["recording_path"]), call_row["recording_sha256"]) as plain:
+            seconds = wav_seconds(plain)
         talk = (call_row["ended_at"] - call_row["answered_at"]).total_seconds()
         assert seconds is not None and abs(seconds - talk) <= 0.3, (seconds, talk)
         assert abs(talk - HOLD_MS / 1000) < 1.5, f"talk {talk:.2f}s vs SIPp hold {HOLD_MS} ms"
