@@ -130,7 +130,7 @@ async def _retranscribe(settings_path: Path | None, args: argparse.Namespace) ->
 
 async def _export_caller(settings_path: Path | None, args: argparse.Namespace) -> None:
     """One citizen's data as JSON on stdout (PIPL 第四十五条), written to the access audit as an
-    export by the server's operator (`cli:<login>`), like the API's auditors and administrators."""
+    export by the server's operator (`cli:<login>`), like the API's auditors."""
     import getpass
 
     from kernel.access_policy import AccessKind

@@ -4,7 +4,7 @@
                                 and the list of recordings of that number, as one JSON download
 
 The number travels in the body, never in the address (addresses end up in logs). Who may export
-is `kernel.access_policy` (`Read.CITIZEN_EXPORT`: auditors and administrators); each export, and
+is `kernel.access_policy` (`Read.CITIZEN_EXPORT`: auditors only); each export, and
 each refused attempt, is one row of the access audit (kind `export`).
 """
 
