@@ -65,9 +65,13 @@ async def upload(request: web.Request) -> web.Response:
 async def download(request: web.Request) -> web.StreamResponse:
     principal = auth.require(request, UPLOAD_ROLES)
     store = request.app[EVIDENCE_STORE]
-    record = store.get(request.match_info["sha256"])
+    uploads = store.uploads(request.match_info["sha256"])
+    # A unit reads what it uploaded itself, also bytes another unit uploaded first; it sees its
+    # own upload's name and metadata, never another uploader's. Hotline staff see the first.
+    own = [r for r in uploads if (r.uploaded_by, r.uploader_unit) == (principal.user, principal.unit)]
+    record = own[0] if own else uploads[0]
     meta = bool(request.query.get("meta"))
-    subject = Subject(units=frozenset({record.uploader_unit} if record.uploader_unit else ()))
+    subject = Subject(units=frozenset(r.uploader_unit for r in uploads if r.uploader_unit))
     decision = decide(reader_of(principal), Read.EVIDENCE, subject)
     detail = f"evidence {record.sha256[:16]} {'metadata' if meta else 'file'}"
     blocks: Iterator[bytes] = iter(())

@@ -8,6 +8,9 @@ place once complete and hashed, so a half-uploaded file is never visible under i
 
 Next to each file a small JSON sidecar remembers who uploaded it first (and, for a unit, which
 unit), its original name and its content type, for the access check and the download name.
+Each later uploader of the same bytes gets a sidecar of their own (`<sha256>.uploads/`): the
+upload answers with *their* record, never the first uploader's (which told a unit that another
+unit already held a document, issue 25), and a unit may read what it uploaded itself.
 
 The file is sealed as it is written (kernel/sealed_files.py, AES-256-GCM): no plain copy of a
 citizen's documents ever reaches the disk. The sidecar keeps the SHA-256 of the sealed file,
@@ -24,7 +27,7 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -93,20 +96,47 @@ class EvidenceStore:
             sha256 = digest.hexdigest()
             final = self._path(sha256)
             private_dir(final.parent)
-            if final.exists():
-                tmp.unlink()
-                return self.get(sha256)  # the same bytes were uploaded before: keep the first
             record = StoredEvidence(sha256=sha256, size=size, name=name[:200],
                                     content_type=content_type[:100], uploaded_by=uploaded_by,
                                     uploader_unit=uploader_unit,
                                     uploaded_at=datetime.now(UTC).isoformat(), sealed_sha256=sealed_sha256)
-            sidecar = os.open(final.with_suffix(".json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(sidecar, "w", encoding="utf-8") as meta:
-                meta.write(json.dumps(asdict(record), ensure_ascii=False))
+            if final.exists():
+                tmp.unlink()
+                # The same bytes were uploaded before: the stored file stays; this uploader's
+                # own record is kept beside it (their first one, if they uploaded it before).
+                first = self.get(sha256)
+                mine = replace(record, sealed_sha256=first.sealed_sha256)
+                return self._own_record(mine) if (first.uploaded_by, first.uploader_unit) != (
+                    uploaded_by, uploader_unit) else first
+            _write_json(final.with_suffix(".json"), record)
             os.replace(tmp, final)
             return record
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _uploads_dir(self, sha256: str) -> Path:
+        return self._path(sha256).with_suffix(".uploads")
+
+    def _own_record(self, record: StoredEvidence) -> StoredEvidence:
+        """A later uploader's record of stored bytes: written once, their earliest kept."""
+        key = hashlib.sha256(f"{record.uploader_unit or ''}\0{record.uploaded_by}".encode()).hexdigest()[:32]
+        path = private_dir(self._uploads_dir(record.sha256)) / f"{key}.json"
+        if path.exists():
+            return StoredEvidence(**json.loads(path.read_text(encoding="utf-8")))
+        _write_json(path, record)
+        return record
+
+    def uploads(self, sha256: str) -> list[StoredEvidence]:
+        """Every uploader's record of the file, the first uploader's first."""
+        first = self.get(sha256)
+        later = sorted(self._uploads_dir(sha256).glob("*.json")) if self._uploads_dir(sha256).is_dir() else []
+        return [first, *(StoredEvidence(**json.loads(p.read_text(encoding="utf-8"))) for p in later)]
+
+    def files_of(self, sha256: str) -> list[Path]:
+        """What deleting the evidence removes: the file, its sidecar, every uploader's record."""
+        path = self.path_of(sha256)
+        uploads = self._uploads_dir(sha256)
+        return [path, path.with_suffix(".json"), *(sorted(uploads.glob("*.json")) if uploads.is_dir() else [])]
 
     def get(self, sha256: str) -> StoredEvidence:
         path = self._path(sha256)
@@ -147,3 +177,10 @@ class EvidenceStore:
         if stored.size != size:
             raise InvalidInput("evidence size does not match the uploaded file",
                                sha256=sha256, size=size, stored_size=stored.size)
+
+
+def _write_json(path: Path, record: StoredEvidence) -> None:
+    """A sidecar, created 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as meta:
+        meta.write(json.dumps(asdict(record), ensure_ascii=False))

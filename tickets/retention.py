@@ -180,6 +180,7 @@ class RetentionPurge:
             ticket_events.c.ticket_no.in_(ticket_nos)))).scalars().all()
         named = {match for payload in payloads for match in _EVIDENCE_URI.findall(payload)}
         files: list[Path] = []
+        removed = 0
         for sha256 in sorted(named):
             # Shared by content: kept while a ticket outside this batch still keeps its evidence.
             still_named = await conn.scalar(select(exists().where(
@@ -190,11 +191,11 @@ class RetentionPurge:
             if still_named:
                 continue
             try:
-                path = self._evidence.path_of(sha256)
+                files += self._evidence.files_of(sha256)
             except Exception:  # noqa: BLE001 - never uploaded, or gone already
                 continue
-            files += [path, path.with_suffix(".json")]
-        return len(files) // 2, files
+            removed += 1
+        return removed, files
 
     async def _caller_numbers(self, conn: AsyncConnection, rows: Sequence[Any],
                               cutoff: datetime) -> tuple[int, list[Path]]:

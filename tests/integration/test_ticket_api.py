@@ -240,6 +240,30 @@ async def test_evidence_is_uploaded_then_attached_and_never_dangles(
     assert [(r.actor, r.allowed) for r in reversed(reads)] == [
         ("staff-city-housing", True), ("sup1", True), ("staff-city-ecology", False)]
 
+    # Another unit uploading the same bytes learns nothing of the first upload: the answer is
+    # its own record; from then on it reads its own upload (name and all), and the first unit
+    # still reads its own.
+    form = aiohttp.FormData()
+    form.add_field("file", photo, filename="ecology-photo.jpg", content_type="image/png")
+    again = await client.post("/api/evidence", data=form, headers=ECOLOGY)
+    assert again.status == 201, await again.text()
+    theirs = await again.json()
+    assert (theirs["sha256"], theirs["size"]) == (stored["sha256"], stored["size"])
+    assert (theirs["uploaded_by"], theirs["uploader_unit"], theirs["name"], theirs["content_type"]) == (
+        "staff-city-ecology", "city-ecology", "ecology-photo.jpg", "image/png")
+    assert "staff-city-housing" not in json.dumps(theirs) and stored["name"] not in json.dumps(theirs)
+    for headers, name, who in ((ECOLOGY, "ecology-photo.jpg", "staff-city-ecology"),
+                               (HOUSING, stored["name"], "staff-city-housing")):
+        meta = await (await client.get(f"/api/evidence/{stored['sha256']}?meta=1", headers=headers)).json()
+        assert (meta["name"], meta["uploaded_by"]) == (name, who)
+        response = await client.get(f"/api/evidence/{stored['sha256']}", headers=headers)
+        assert response.status == 200 and await response.read() == photo
+        assert quote(name, safe="") in response.headers["Content-Disposition"]
+    # Uploading it again changes nothing of either record.
+    form = aiohttp.FormData()
+    form.add_field("file", photo, filename="again.jpg", content_type="image/jpeg")
+    assert (await (await client.post("/api/evidence", data=form, headers=ECOLOGY)).json())["name"] == "ecology-photo.jpg"
+
 
 async def test_bad_uploads_are_refused_and_leave_nothing(client: TestClient, tmp_path: Path) -> None:
     too_big = b"x" * (1024 * 1024 + 1)
