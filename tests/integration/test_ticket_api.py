@@ -262,7 +262,8 @@ async def test_evidence_is_uploaded_then_attached_and_never_dangles(
     # Uploading it again changes nothing of either record.
     form = aiohttp.FormData()
     form.add_field("file", photo, filename="again.jpg", content_type="image/jpeg")
-    assert (await (await client.post("/api/evidence", data=form, headers=ECOLOGY)).json())["name"] == "ecology-photo.jpg"
+    repeated = await (await client.post("/api/evidence", data=form, headers=ECOLOGY)).json()
+    assert repeated["name"] == "ecology-photo.jpg"
 
 
 async def test_bad_uploads_are_refused_and_leave_nothing(client: TestClient, tmp_path: Path) -> None:
