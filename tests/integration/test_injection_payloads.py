@@ -19,11 +19,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from hypothesis import Phase, find, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -41,6 +45,8 @@ PAYLOADS = [
     "../../etc/passwd", "..%2f..%2fetc%2fpasswd", "PJSIP/evil@trunk", "110&PJSIP/x,,g", "第一行\n第二行",
     "a\x00b", "\ud800", "市民反映：路灯不亮🙂👨‍👩‍👧", "长" * 5_000,
 ]
+#: What turns a number into another dial string (tests/number_payloads.py).
+DIAL_METACHARACTERS = re.compile(r"[/@&,()$\n;]")
 #: Fields that carry a phone number also get the dial-string payloads every number edge refuses.
 NUMBER_FIELD = re.compile(r"number|phone|contact")
 UNIT = "city-housing"
@@ -168,9 +174,40 @@ def altered_forms(payload: str) -> list[str]:
     return [form for form in forms if form != payload and len(form) > 6]
 
 
+@asynccontextmanager
+async def ari_recorder() -> AsyncIterator[tuple[str, list[str]]]:
+    """Where the app's ARI client is pointed: every request it makes is kept (method, path,
+    query and body, unquoted) and refused, so a dial string that got through would be seen."""
+    seen: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(unquote(f"{request.method} {request.path_qs} {await request.text()}"))
+        return web.json_response({"message": "recorder"}, status=500)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/"), seen
+    finally:
+        await server.close()
+
+
 async def test_injection_payloads_in_every_text_field_are_refused_or_kept_verbatim(
         tmp_path: Path, database_url: str, redis_key_prefix: str, redis_client: object) -> None:
-    settings = whole_app_settings(tmp_path, database_url, redis_key_prefix, auth_test_tokens="true")
+    async with ari_recorder() as (ari_url, ari_requests):
+        await attack_every_text_field(tmp_path, database_url, redis_key_prefix, ari_url)
+    # Dial-string metacharacters never reach Asterisk: no originate (nor any ARI request) carries one.
+    dial_payloads = [p for p in {*PAYLOADS, *NUMBER_INJECTIONS} if DIAL_METACHARACTERS.search(p)]
+    assert any("/ari/events" in r for r in ari_requests), ari_requests  # the recorder was the app's ARI
+    reached = [r[:160] for r in ari_requests if any(p in r for p in dial_payloads)]
+    assert reached == []
+
+
+async def attack_every_text_field(tmp_path: Path, database_url: str, redis_key_prefix: str, ari_url: str) -> None:
+    settings = whole_app_settings(tmp_path, database_url, redis_key_prefix, auth_test_tokens="true",
+                                  ari_url=ari_url)
     signer = token_signer(settings)
 
     def headers_for(role: str) -> dict[str, str]:
