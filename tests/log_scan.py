@@ -6,7 +6,8 @@ kernel/privacy.py). A test that drives a code path that leaks fails in its own t
 the logger and the line, so the leak is found where it was made.
 
 What is scanned:
-- every record of the product's own loggers emitted in the test's process (each pytest-xdist
+- every record the product would write emitted in the test's process (its own loggers', and
+  those of the libraries it runs on at the levels `hotline run` leaves them; each pytest-xdist
   worker has its own handler), formatted by the product's formatter (`kernel.log.JsonFormatter`,
   what `hotline run` writes): masking done there counts, a value it passes through does not;
 - the log files of backend processes the test started (`watch_file`: `tests/asterisk_harness.py`'s
@@ -43,6 +44,8 @@ PRODUCT_PACKAGES = frozenset({
     "knowledge", "supervision", "recordings", "accounts", "workbenches", "public_lookup", "unit_push",
     "risk_warning", "migrations",
 })
+#: Libraries the backend runs on, whose records `hotline run` writes too.
+LIBRARIES = frozenset({"aiohttp", "asyncio", "sqlalchemy", "redis", "websockets", "alembic", "vosk"})
 #: Callers' names the tests give (staff names are not callers' and are not listed).
 CALLER_NAMES = ("张三", "李四", "王五", "李娜", "张丽", "赵先生", "王女士", "李先生", "张三丰")
 #: Characters of a said sentence that make a leak: long enough that no product text (prompts,
@@ -118,6 +121,21 @@ def watch_file(path: Path) -> None:
             _current.files[path] = 0
 
 
+def written_by_the_product(record: logging.LogRecord) -> bool:
+    """Whether `hotline run` would write the record: its own loggers', and those of the
+    libraries it runs on (an aiohttp handler's error, an asyncio task's), at the levels
+    `kernel.log.configure_logging` leaves them (not the tests' own, nor the dev tooling's)."""
+    from kernel.log import QUIET_LOGGERS
+
+    top = record.name.partition(".")[0]
+    if top in PRODUCT_PACKAGES:
+        return True
+    if top not in LIBRARIES:
+        return False
+    return record.levelno >= logging.WARNING or not any(
+        record.name == quiet or record.name.startswith(f"{quiet}.") for quiet in QUIET_LOGGERS)
+
+
 class _ProductRecords(logging.Handler):
     """Every record of the product's loggers, formatted as `hotline run` writes it."""
 
@@ -128,7 +146,7 @@ class _ProductRecords(logging.Handler):
         self.setFormatter(JsonFormatter())
 
     def emit(self, record: logging.LogRecord) -> None:
-        if _current is None or record.name.partition(".")[0] not in PRODUCT_PACKAGES:
+        if _current is None or not written_by_the_product(record):
             return
         try:
             line = self.format(record)
