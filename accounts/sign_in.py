@@ -14,6 +14,7 @@ from accounts.passwords import Passwords
 from accounts.store import AccountStore
 from accounts.throttle import SignInThrottle
 from kernel.errors import PermissionDenied, Unauthenticated
+from kernel.privacy import mask_name
 from kernel.sessions import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,10 @@ class SignIn:
             found = None  # a program's account never signs in; answered like an unknown name
         matches = await self.passwords.verify(found[1] if found else None, password)
         if found is None or not matches:
-            log.info("sign-in refused: wrong user name or password", extra={"user": username[:32],
-                                                                            "address": address})
+            # An unknown name is whatever was typed: a person's name, or a password typed in the
+            # wrong box. It is logged masked; a known account's name is logged as it is.
+            shown = username if found is not None else mask_name(username[:32])
+            log.info("sign-in refused: wrong user name or password", extra={"user": shown, "address": address})
             raise Unauthenticated("wrong user name or password")
         account, stored = found
         if not account.active:

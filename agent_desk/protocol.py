@@ -148,7 +148,11 @@ def parse_client_message(raw: str | bytes) -> AnyClientMessage:
         raise DeskProtocolError("too_large", f"消息过大（上限 {MAX_MESSAGE_BYTES} 字节）")
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        # Valid JSON may still hold no text: a lone surrogate (`"\ud800"`) cannot be encoded, so
+        # an answer echoing it (its `ref`, its `type`) could never be sent, and nesting deeper than
+        # the parser's recursion limit is refused by Python itself.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeError
         raise DeskProtocolError("malformed", ERROR_CODES["malformed"]) from None
     if not isinstance(data, dict):
         raise DeskProtocolError("malformed", ERROR_CODES["malformed"])

@@ -19,6 +19,9 @@ from kernel.privacy import mask_phone, redact_numbers
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 PHONE_KEYS = {"caller", "caller_number", "number", "callback_number", "phone"}
+#: Libraries whose records below WARNING `hotline run` does not write (the access log would
+#: otherwise name every request's path, numbers in it included).
+QUIET_LOGGERS = ("websockets", "aiohttp.access", "alembic")
 
 
 
@@ -48,5 +51,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("websockets", "aiohttp.access", "alembic"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

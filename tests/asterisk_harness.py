@@ -26,6 +26,7 @@ import pytest
 
 from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
 from tests.data_keys import TEST_KEYS
+from tests.log_scan import watch_file
 
 if TYPE_CHECKING:
     from call_queue.acd import AcdStore
@@ -70,6 +71,7 @@ class BridgeProcess:
         default this also waits for `/readyz` to say ARI is connected (or that the node is a
         standby). `wait_for_ari=False` is for tests that start a node while Asterisk is away.
         """
+        watch_file(self.log_path)  # no caller's data in its log (tests/log_scan.py)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hotline.cli", "run"], cwd=ROOT, env=self.env,

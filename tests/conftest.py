@@ -102,4 +102,4 @@ def project_root() -> Iterator[Path]:
     yield Path(__file__).resolve().parent.parent
 
 
-pytest_plugins = ["tests.asterisk_harness", "tests.asr_fixtures", "tests.scheduling"]
+pytest_plugins = ["tests.log_scan", "tests.asterisk_harness", "tests.asr_fixtures", "tests.scheduling"]

@@ -51,6 +51,21 @@ def test_bad_messages_get_typed_errors(raw: str | bytes, code: str) -> None:
     assert code_of(raw) == code
 
 
+@pytest.mark.parametrize("raw", [
+    '{"type": "ping", "ref": "\\ud800"}',  # a lone surrogate: valid JSON, no text (the ref is echoed)
+    '{"type": "\\udfff"}',  # the unknown type is echoed in the error's message
+    '{"type": "call.hangup", "call_id": "c\\ud83d"}',
+    "[" * 8_000 + "]" * 8_000,  # nesting beyond the parser's recursion limit, within the size cap
+], ids=["lone-surrogate-ref", "lone-surrogate-type", "lone-surrogate-field", "deep-nesting"])
+def test_json_that_holds_no_text_or_nests_too_deep_is_malformed(raw: str) -> None:
+    assert len(raw) <= MAX_MESSAGE_BYTES
+    assert code_of(raw) == "malformed"
+
+
+def test_an_escaped_surrogate_pair_is_text() -> None:
+    assert parse_client_message('{"type": "ping", "ref": "\\ud83d\\ude42"}').ref == "\U0001f642"
+
+
 def test_oversized_messages_are_refused_before_parsing() -> None:
     big = json.dumps({"type": "call.wrap_up", "call_id": "c1", "note": "x" * MAX_MESSAGE_BYTES})
     assert code_of(big) == "too_large"
