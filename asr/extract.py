@@ -29,6 +29,7 @@ from asr.gazetteer import (
 from asr.place_grammar import SpottedPlace
 from asr.place_recovery import HeardPlace, recover_places, rewrite
 from asr.request_type import guess_request_type
+from kernel.sound_alike import syllables
 from tickets.model import TicketType
 
 # The gazetteer's names (DEFAULT_GAZETTEER, Gazetteer, load_gazetteer...) are re-exported: they
@@ -133,6 +134,30 @@ class ReadTranscript:
     text: str  # prepared, places heard by sound rewritten to their names: what readers read
     prepared: str  # `prepare_transcript` of the caller's words, what `heard` points into
     heard: tuple[HeardPlace, ...] = ()  # the places recovered by sound (asr/place_recovery.py)
+
+
+#: 区 in these words is not a district's suffix (小区 a housing estate, 社区 a community, 园区,
+#: 景区, 城区, 片区, 校区, 厂区, 营区, 辖区): `corroborated` does not count it.
+_NOT_A_DISTRICT_SUFFIX = re.compile(r"[小社园景城片校厂营辖]区")
+
+
+def corroborated(spotted: Sequence[SpottedPlace], prepared_text: str) -> list[SpottedPlace]:
+    """The spotted districts whose suffix (县, 区, 市) the free decode also heard.
+
+    The spotting pass exists because the free decode writes a district's proper name as other
+    words (明白县城 for 沂南县城, 洛江区 for 罗庄区, 般呈现 for 郯城县), but it keeps the common
+    suffix, as written or as a homophone (现 for 县). A grammar of place names alone, on the
+    other hand, hears a name in any words that sound close enough: 蒙阴县 (méng yīn xiàn) in
+    音响开得 (yīn xiǎng), confidently, on some renderings of a request that names no place. A
+    name whose suffix's sound the free decode never wrote (not counting 小区 and the like) was
+    not said."""
+    heard = {s for s in syllables(_NOT_A_DISTRICT_SUFFIX.sub("", prepared_text)) if s is not None}
+    kept = []
+    for place in spotted:
+        suffix = syllables(place.place.name)[-1]
+        if suffix is not None and any(suffix.sounds_as(s) for s in heard):
+            kept.append(place)
+    return kept
 
 
 def read_transcript(caller_text: str, gazetteer: Gazetteer, spotted: Sequence[SpottedPlace] = ()) -> ReadTranscript:
@@ -247,6 +272,7 @@ def extract_ticket_draft(caller_text: str, gazetteer: Gazetteer,
     transcript as the draft reads it (`read_transcript`) and returns candidate units, passed
     through untouched.
     """
+    spotted = corroborated(spotted, prepare_transcript(caller_text))
     transcript = read_transcript(caller_text, gazetteer, spotted)
     text = transcript.text
     places = find_places(transcript.prepared, gazetteer, transcript.heard, spotted)

@@ -83,3 +83,22 @@ def test_a_name_heard_unsurely_does_not_count(grammar):
     words = [("[unk]", 1.0), ("蒙", 0.91), ("阴", 0.56), ("县", 0.84), ("[unk]", 1.0)]
     assert grammar.spotted_words(words) == []
     assert [s.place.name for s in grammar.spotted_words([("蒙", 0.9), ("阴", 0.8), ("县", 0.95)])] == ["蒙阴县"]
+
+
+def test_a_spotted_district_counts_only_when_the_free_decode_wrote_its_suffix() -> None:
+    """蒙阴县 heard in 音响开得 by the grammar alone is dropped; the names the free decode garbled
+    but whose suffix it kept, as written or as a homophone (明白县城, 洛江区, 般呈现), stay; 小区
+    is no district's 区."""
+    from asr.extract import corroborated, load_gazetteer
+    from asr.place_grammar import SpottedPlace
+
+    places = {p.name: p for p in load_gazetteer().places}
+
+    def spotted(name: str) -> SpottedPlace:
+        return SpottedPlace(places[name], name)
+
+    assert corroborated([spotted("蒙阴县")], "小区旁边广场上音响开得特别大") == []
+    assert corroborated([spotted("沂南县")], "明白县城有人在人行道上打了个棚子") == [spotted("沂南县")]
+    assert corroborated([spotted("罗庄区")], "我想问下洛江区去哪里能办出生医学证明") == [spotted("罗庄区")]
+    assert corroborated([spotted("郯城县")], "般呈现 一个 幼儿园 伙食费") == [spotted("郯城县")]
+    assert corroborated([spotted("罗庄区")], "我们小区门口社区医院") == []
