@@ -133,6 +133,8 @@ ACCESS_KIND_TITLES: dict[str, str] = {
     AccessKind.ABUSE: "防骚扰记录",
     AccessKind.EVIDENCE: "证明材料",
     AccessKind.AUDIT: "审计日志",
+    AccessKind.EXPORT: "个人信息导出",
+    AccessKind.PURGE: "到期数据清除",
 }
 
 ARTICLE_STATUS_TITLES: dict[str, str] = {
