@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -11,12 +12,17 @@ from pathlib import Path
 import pytest
 
 from devtools.sandbox import free_tcp_port
+from tests.data_keys import TEST_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_hotline(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`hotline run` with the tests' data key (without one it stops before anything else, which
+    tests/integration/test_sealed_at_rest.py checks) and `env_overrides`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update({"HOTLINE_STORAGE_DATA_KEY": base64.b64encode(TEST_KEYS.keys[TEST_KEYS.current_id]).decode(),
+                "HOTLINE_STORAGE_DATA_KEY_ID": TEST_KEYS.current_id})
     env.update(env_overrides)
     return subprocess.run([sys.executable, "-m", "hotline.cli", *args, "run"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
