@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -200,8 +201,9 @@ def _cpu_used(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _lanes_take_turns(request: pytest.FixtureRequest) -> Iterator[None]:
-    """CPU-bound tests (and every thread and process they start) run at low priority: nice 10,
-    speech decoders nice 19, so they never take the CPU a live call needs."""
+    """CPU-bound tests (every thread of the worker meanwhile, and every process they start) run
+    at low priority: nice 10, speech decoders nice 19, so they never take the CPU a live call
+    needs."""
     node = request.node
     if is_live_asr_call(node):
         node.user_properties.append(("lane_kind", "live ASR calls"))
@@ -214,14 +216,37 @@ def _lanes_take_turns(request: pytest.FixtureRequest) -> Iterator[None]:
     if decodes_speech(node):
         node.user_properties.append(("lane_kind", "speech decoders"))
         nice = SPEECH_DECODER_NICE
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    with suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, max(before, nice))
+    before = _thread_nices()
+    own = before.get(_this_thread(), 0)
+    for tid, value in before.items():
+        _set_nice(tid, max(value, nice))
     try:
         yield
     finally:
-        with suppress(OSError):  # raising priority back needs root; otherwise it stays lower
-            os.setpriority(os.PRIO_PROCESS, 0, before)
+        # Raising priority back needs root; otherwise it stays lower. Threads the test started
+        # go back to the level the test's own thread had.
+        for tid in _thread_nices():
+            _set_nice(tid, before.get(tid, own))
+
+
+def _thread_nices() -> dict[int, int]:
+    """Every thread of this process and its nice. Linux nices threads one by one, and the work
+    of a test often runs on threads started before it (the event loop's executor, ASR worker
+    pools): niced alone, the test's own thread would leave them at full priority."""
+    nices: dict[int, int] = {}
+    for name in os.listdir("/proc/self/task"):
+        with suppress(OSError):  # a thread that ended meanwhile
+            nices[int(name)] = os.getpriority(os.PRIO_PROCESS, int(name))
+    return nices
+
+
+def _this_thread() -> int:
+    return threading.get_native_id()
+
+
+def _set_nice(tid: int, value: int) -> None:
+    with suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, value)
 
 
 @pytest.hookimpl(trylast=True)
