@@ -108,24 +108,40 @@ export function socketUrl(path) {
 /** After a websocket closed: to the sign-in page if the session ended (a refused upgrade
  *  reaches the page only as a close, so the session is asked), else `reconnect()`. */
 export async function afterSocketClose(event, reconnect) {
+  if (signingOut) {
+    // The person is signing out here: the server closes the page's sockets as the session
+    // ends, and this page goes to the plain sign-in page (not "your sign-in has ended").
+    pendingReconnects.push(reconnect);
+    return new Promise(() => {});
+  }
   if (event.code === SESSION_ENDED || !(await stillSignedIn())) return signInAgain();
   return reconnect();
+}
+
+let signingOut = false;
+const pendingReconnects = [];
+
+function signOutFailed(text) {
+  signingOut = false;
+  notice(text);
+  for (const reconnect of pendingReconnects.splice(0)) reconnect();
 }
 
 /** Sign out (DELETE /api/session) and go to the sign-in page. `before` may refuse (false)
  *  or finish the page's work first (the desk's softphone unregisters). */
 export async function signOut(before) {
   if (before && (await before()) === false) return;
+  signingOut = true;
   try {
     const response = await fetch('/api/session', {
       method: 'DELETE', credentials: 'same-origin', headers: {[CSRF_HEADER]: person.csrf_token || ''},
     });
     if (!response.ok && response.status !== 401) {
-      notice(`退出登录失败（${response.status}），请重试。`);
+      signOutFailed(`退出登录失败（${response.status}），请重试。`);
       return;
     }
   } catch (error) {
-    notice('无法连接服务器，退出登录未完成，请重试。');
+    signOutFailed('无法连接服务器，退出登录未完成，请重试。');
     return;
   }
   location.replace('/signin');
