@@ -59,6 +59,9 @@ async def nothing_left(bridge: Any) -> None:
         await asyncio.sleep(0.2)
 
 
+WAV_HEADER, HALF_A_SECOND = 44, 8000  # 8 kHz signed 16-bit mono: 16,000 bytes a second
+
+
 async def test_an_agent_calls_the_citizen_back_from_the_desk_and_records_the_answer(
     asterisk: AsteriskSandbox, in_process_bridge, sip_phones: SipPhones,
 ) -> None:
@@ -79,6 +82,17 @@ async def test_an_agent_calls_the_citizen_back_from_the_desk_and_records_the_ans
     assert found is not None and {call.agent_channel, call.citizen_channel} <= set(found.channels)
     [busy] = await service.listed("agent_calling")
     assert busy.id == task_id
+    # The two talk for a moment: the recording holds audio before anyone hangs up (on a busy
+    # machine an answer recorded at once left a recording of 0 frames).
+    desk = desk_callbacks(bridge)
+    assert call.recording_name and desk.recording_dir
+    recording = desk.recording_dir / f"{call.recording_name}.{desk.recording_format}"
+    for _ in range(200):  # Asterisk writes the WAV header's length at the end: count bytes
+        if recording.exists() and recording.stat().st_size >= WAV_HEADER + HALF_A_SECOND:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"nothing recorded of the callback within 20 s: {recording}")
 
     # The agent records the citizen's answer with the ticket's callback command, then hangs up.
     store = TicketStore(bridge.engine, "T01")
