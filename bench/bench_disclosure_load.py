@@ -57,6 +57,7 @@ from tickets.store import TicketStore
 
 ANSWER_SUM = re.compile(r"^hotline_call_answer_delay_seconds_sum\s+(\S+)$", re.MULTILINE)
 ANSWER_COUNT = re.compile(r"^hotline_call_answer_delay_seconds_count\s+(\S+)$", re.MULTILINE)
+LAG_WINDOW_SECONDS = 61.0
 LOOP_LAG = re.compile(r'^hotline_event_loop_lag_ms\{quantile="([^"]+)"\}\s+(\S+)$', re.MULTILINE)
 
 
@@ -123,8 +124,8 @@ async def crowd(session: aiohttp.ClientSession, url: str, concurrency: int, stop
 
 
 async def phase(name: str, sandbox: AsteriskSandbox, session: aiohttp.ClientSession, base: str,
-                calls: int, crowd_url: str | None, concurrency: int) -> Phase:
-    await asyncio.sleep(2.0)  # the previous phase's calls finish and their tasks settle
+                calls: int, crowd_url: str | None, concurrency: int, settle: float) -> Phase:
+    await asyncio.sleep(settle)  # the previous phase's calls finish and their tasks settle
     total0, count0, _ = await scrape(session, base)
     statuses: Counter[int] = Counter()
     stop = asyncio.Event()
@@ -200,9 +201,12 @@ async def main() -> None:
                         raise RuntimeError(f"disclosure of {month}: {first.status} {body}")
                 print(f"disclosure of {month}: {len(body['units'])} unit rows from {args.tickets} tickets", flush=True)
                 await place_calls(sandbox, 3)  # warm-up: prompts cached, connections open
-                for name, url_or_none in (("quiet", None), ("crowd", crowd_url), ("quiet again", None)):
+                # The loop-lag figures cover the last 60 s (kernel/loop_lag.py): the phase after
+                # the crowd starts once the crowd's lag is out of that window.
+                for name, url_or_none, settle in (("quiet", None, 2.0), ("crowd", crowd_url, 2.0),
+                                                  ("quiet again", None, LAG_WINDOW_SECONDS)):
                     phases.append(await phase(name, sandbox, session, base, args.calls,
-                                              url_or_none, args.concurrency))
+                                              url_or_none, args.concurrency, settle))
     finally:
         if bridge is not None:
             bridge.stop()
