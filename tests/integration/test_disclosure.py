@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
+from devtools.sandbox import free_tcp_port
 from kernel.audit import AccessAudit
 from kernel.clock import FixedClock
 from kernel.database import open_database
@@ -98,3 +99,18 @@ async def test_public_requests_are_limited_per_client(
     assert (await refused.json())["error"] == "throttled"
     ttl = await redis_client.pttl(f"{redis_key_prefix}ratelimit:public:127.0.0.1")
     assert 0 < ttl <= 60_000
+
+
+async def test_with_redis_not_answering_one_node_still_serves_a_client_no_more_than_the_limit(
+        sqlite_url: str, tmp_path: Path, clients: list[TestClient]) -> None:
+    """The disclosure's limit fails open when Redis does not answer, but not wide open: the
+    node's own count refuses the client past the limit (a crowd is when Redis answers late)."""
+    clock = FixedClock(datetime(2026, 12, 3, tzinfo=UTC))
+    nowhere = aioredis.Redis(host="127.0.0.1", port=free_tcp_port(), socket_connect_timeout=0.2)
+    limit = RequestRate(nowhere, "hotline-test-away:", 5, timedelta(minutes=1), namespace="public",
+                        fail_open=True, monotonic=lambda: 30.0)  # half way through one minute
+    client = await node(sqlite_url, clock, tmp_path, limit)
+    clients.append(client)
+    statuses = [(await client.get("/api/disclosure/2026-11.csv")).status for _ in range(7)]
+    await nowhere.aclose()
+    assert statuses == [200] * 5 + [429, 429]
