@@ -10,14 +10,17 @@ starts 5 workers). Two kinds must not be mixed freely:
   as they go, whose assertions never depend on time.
 
 Each kind runs in lanes of its own (xdist groups, `--dist loadgroup`): the live ASR calls one
-after the other in one lane, the CPU-bound tests in two. CPU-bound tests run at low priority: nice
-10, and nice 19 for in-process speech decoders (`decodes_speech`), so what they take is the CPU
-that the live call and the other workers' calls leave (the kernel gives a nice-19 task about 1.5 %
-of a core a nice-0 task wants, and 4 % beside the product's ASR workers at nice 5). The decoders
-used to wait for the live lane instead (a reader-writer lock); the two lanes then never
-overlapped, and their sum (303 s of live calls + 543 s of decoders in a 927 s run) was the
-suite's critical path, while the tests' own processes used 1,163 of the 1,854 CPU-seconds the two
-cores had. Everything else is handed out one test at a time, longest first.
+after the other in one lane, the CPU-bound tests in two. The lanes take turns through a
+reader-writer lock shared by the workers: a live ASR call waits until no CPU-bound test runs and
+holds the CPU-bound lanes' speech decoders back until it is done (it has priority: a turnstile
+stops new decoding tests while it waits); the lanes' other tests, one thread of pure Python each,
+go first and run meanwhile. CPU-bound tests also run at nice 10, so what they take is the CPU that the
+calls of the other workers leave. Everything else is handed out one test at a time, longest first.
+
+Tried and given up (stop 30): decoders beside the live calls at nice 19. The live lane and the
+decoders no longer added up (pytest 927 -> 780 s), but a live call's transcript then came late
+(a completion timeout in `test_live_transcription_call`, 2 of 3 full runs): decoding beside
+decoding slows it whatever the nice level (both stream large models through the same caches).
 
 Lanes are balanced by measured length (`tests/durations.txt`; `--record-durations PATH` writes a
 new list, longest first, at the end of a run: `scripts/test --record-durations
@@ -32,11 +35,14 @@ Registered for every test through `pytest_plugins` in tests/conftest.py.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 
 import pytest
@@ -45,7 +51,6 @@ DURATIONS_FILE = Path(__file__).resolve().parent / "durations.txt"
 LIVE_LANE = "live-asr-calls"
 CPU_LANES = ("cpu-a", "cpu-b")
 CPU_BOUND_NICE = 10
-SPEECH_DECODER_NICE = 19
 _MODEL_FIXTURES = frozenset({"asr_language", "asr_model", "speech_renderer"})
 
 
@@ -91,6 +96,7 @@ def is_cpu_bound(item: pytest.Item) -> bool:
     return "asterisk" not in fixtures and bool(fixtures & _MODEL_FIXTURES)
 
 
+LANE_WAIT = "lane_wait_seconds"  # a user property: the time a test's set-up waited for its turn
 CPU_USED = "cpu_seconds"  # a user property: CPU the test's process (and children it waited for) used
 
 
@@ -98,8 +104,10 @@ class DurationRecorder:
     """Adds up each test's phases as the reports arrive (on the xdist controller: every
     worker's) and writes them at the end of the session.
 
-    The run's summary also prints how long the live ASR calls and the speech decoders kept
-    their lanes busy, and the CPU each test used (the suite is bound by two cores)."""
+    What is recorded is the test's own work: the time its set-up spent waiting for a lane's
+    turn (`LANE_WAIT`) is taken out, since it depends on what else ran and would make the lanes'
+    balance chase its own shadow. The run's critical path is printed too: the live ASR calls
+    and the speech decoders never run together, so their summed busy time bounds the run."""
 
     def __init__(self, target: Path) -> None:
         self.target = target
@@ -110,7 +118,9 @@ class DurationRecorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         nodeid = without_lane(report.nodeid)
-        self.measured[nodeid] = self.measured.get(nodeid, 0.0) + report.duration
+        waited = sum(float(value) for name, value in report.user_properties
+                     if name == LANE_WAIT and report.when == "setup")  # where it waited
+        self.measured[nodeid] = self.measured.get(nodeid, 0.0) + max(0.0, report.duration - waited)
         properties = dict(report.user_properties)
         if report.when == "teardown" and CPU_USED in properties:
             self.cpu[nodeid] = float(properties[CPU_USED])
@@ -181,8 +191,55 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(lane))
         else:
             rest.append(item)
-    # The lanes are long work units: they go out first, then single tests, longest first.
+    # In a CPU lane the tests that never wait for a turn go first: they run while the live lane
+    # holds the speech decoders back. The lanes are long work units: they go out first, then
+    # single tests, longest first.
+    for lane in CPU_LANES:
+        cpu[lane].sort(key=decodes_speech)
     items[:] = [*live, *cpu[CPU_LANES[0]], *cpu[CPU_LANES[1]], *rest]
+
+
+def _lane_lock_dir(config: pytest.Config) -> Path:
+    """A directory all workers of this run share (and no other run does)."""
+    run = getattr(config, "workerinput", {}).get("testrunuid", f"solo-{os.getpid()}")
+    path = Path(tempfile.gettempdir()) / f"hotline-test-lanes-{run}"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@contextmanager
+def _flock(path: Path, mode: int) -> Iterator[None]:
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, mode)  # released when the file closes
+        yield
+
+
+@contextmanager
+def _live_turn(config: pytest.Config) -> Iterator[None]:
+    """Exclusive: no CPU-bound test runs meanwhile. The turnstile, held while waiting, keeps new
+    CPU-bound tests from slipping in ahead (a writer-priority reader-writer lock)."""
+    locks = _lane_lock_dir(config)
+    with _flock(locks / "turnstile", fcntl.LOCK_EX), _flock(locks / "cpu", fcntl.LOCK_EX):
+        yield
+
+
+@contextmanager
+def _cpu_turn(config: pytest.Config) -> Iterator[None]:
+    """Shared with other CPU-bound tests; waits while a live ASR call runs or waits."""
+    locks = _lane_lock_dir(config)
+    with _flock(locks / "turnstile", fcntl.LOCK_SH):
+        pass
+    with _flock(locks / "cpu", fcntl.LOCK_SH):
+        yield
+
+
+@contextmanager
+def _waited(node: pytest.Item, turn: AbstractContextManager[None]) -> Iterator[None]:
+    """Enter `turn`, noting on the test how long that took (see `DurationRecorder`)."""
+    asked = time.monotonic()
+    with turn:
+        node.user_properties.append((LANE_WAIT, time.monotonic() - asked))
+        yield
 
 
 def _cpu_seconds() -> float:
@@ -201,32 +258,32 @@ def _cpu_used(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _lanes_take_turns(request: pytest.FixtureRequest) -> Iterator[None]:
-    """CPU-bound tests (every thread of the worker meanwhile, and every process they start) run
-    at low priority: nice 10, speech decoders nice 19, so they never take the CPU a live call
-    needs."""
-    node = request.node
+    """Live ASR calls run alone among the lanes; CPU-bound tests (every thread of the worker
+    meanwhile, and every process they start) run at nice 10, and speech decoders never beside
+    a live ASR call."""
+    node, config = request.node, request.config
     if is_live_asr_call(node):
         node.user_properties.append(("lane_kind", "live ASR calls"))
-        yield
+        with _waited(node, _live_turn(config)):
+            yield
         return
     if not is_cpu_bound(node):
         yield
         return
-    nice = CPU_BOUND_NICE
     if decodes_speech(node):
         node.user_properties.append(("lane_kind", "speech decoders"))
-        nice = SPEECH_DECODER_NICE
-    before = _thread_nices()
-    own = before.get(_this_thread(), 0)
-    for tid, value in before.items():
-        _set_nice(tid, max(value, nice))
-    try:
-        yield
-    finally:
-        # Raising priority back needs root; otherwise it stays lower. Threads the test started
-        # go back to the level the test's own thread had.
-        for tid in _thread_nices():
-            _set_nice(tid, before.get(tid, own))
+    with _waited(node, _cpu_turn(config)) if decodes_speech(node) else nullcontext():
+        before = _thread_nices()
+        own = before.get(threading.get_native_id(), 0)
+        for tid, value in before.items():
+            _set_nice(tid, max(value, CPU_BOUND_NICE))
+        try:
+            yield
+        finally:
+            # Raising priority back needs root; otherwise it stays lower. Threads the test
+            # started go back to the level the test's own thread had.
+            for tid in _thread_nices():
+                _set_nice(tid, before.get(tid, own))
 
 
 def _thread_nices() -> dict[int, int]:
@@ -238,10 +295,6 @@ def _thread_nices() -> dict[int, int]:
         with suppress(OSError):  # a thread that ended meanwhile
             nices[int(name)] = os.getpriority(os.PRIO_PROCESS, int(name))
     return nices
-
-
-def _this_thread() -> int:
-    return threading.get_native_id()
 
 
 def _set_nice(tid: int, value: int) -> None:

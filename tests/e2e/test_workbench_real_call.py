@@ -33,7 +33,7 @@ from telephony.ari.rest import AriRest
 from telephony.softphone import ENDPOINT_PREFIX
 from tests.asr_fixtures import AsrLanguage
 from tests.asterisk_harness import SipPhones
-from tests.browser_harness import chromium_executable, webrtc_flags
+from tests.browser_harness import chromium_executable, wait_for, webrtc_flags
 from tests.e2e.test_desk_call import (
     FINAL_CALLER_LINES,
     Desk,
@@ -120,7 +120,8 @@ async def test_a_real_call_becomes_a_ticket_that_walks_through_every_workbench_a
     base = f"http://127.0.0.1:{server.port}"
     engine = create_engine(settings.database.url)
     for username, role, unit in (("a7", "agent", None), ("pai", "dispatcher", None),
-                                 ("zhang", "unit", "city-housing"), ("hui", "callback_agent", None)):
+                                 ("zhang", "unit", "city-housing"), ("hui", "callback_agent", None),
+                                 ("ban", "supervisor", None)):
         await add_person(engine, username, role, unit)
     wav = asterisk.write_sipp_file("walk-caller.wav", caller_speech(tmp_path, asr_language))
     problems: list[str] = []
@@ -196,6 +197,17 @@ async def test_a_real_call_becomes_a_ticket_that_walks_through_every_workbench_a
             assert await asyncio.wait_for(sip_phones.processes[-1].wait(), 20) == 0, \
                 "the citizen's phone was not hung up cleanly"
             await record_satisfied(callbacks, "walk-real-call-callbacks")
+
+            # 5. The supervisor sees the unit's month in the statistics: one ticket received,
+            #    one callback, all satisfied.
+            supervisor = await page_for()
+            await sign_in(supervisor, base, "/oversight", "ban")
+            housing_row = ("[...document.querySelectorAll('#units tr')].map((r) => r.innerText)"
+                           ".find((t) => t.startsWith('市住房和城乡建设局'))")
+            await wait_for(supervisor, f"({housing_row} || '').length > 0", timeout=30_000)
+            cells = (await supervisor.evaluate(housing_row)).split("\t")
+            assert (cells[1], cells[7], cells[9]) == ("1", "1", "100.0%"), cells
+            await shot(supervisor, "walk-real-call-oversight")
         finally:
             await browser.close()
 
