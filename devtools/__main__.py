@@ -22,8 +22,11 @@ def _sandbox_up(args: argparse.Namespace) -> None:
     """Start an Asterisk sandbox in the foreground and print how to reach it as JSON."""
     from devtools.sandbox import AsteriskSandbox, ensure_rootfs
 
+    # No password given: the sandbox's own random one (a known default is refused by the
+    # backend at start-up, `telephony.settings`).
+    extra = {"ari_password": args.ari_password} if args.ari_password else {}
     sandbox = AsteriskSandbox(ensure_rootfs(), name=args.name, http_port=args.http_port,
-                              sip_port=args.sip_port, ari_password=args.ari_password)
+                              sip_port=args.sip_port, **extra)
     sandbox.start()
     print(json.dumps({"ari_url": sandbox.ari_url, "ari_user": sandbox.ari_user,
                       "ari_password": sandbox.ari_password, "sip_port": sandbox.sip_port,
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     up.add_argument("--name", default="dev")
     up.add_argument("--http-port", type=int, default=0)
     up.add_argument("--sip-port", type=int, default=0)
-    up.add_argument("--ari-password", default="hotline")
+    up.add_argument("--ari-password", default=None, help="ARI password (default: a random one per start)")
     call = sub.add_parser("sandbox-call", help="place a test call into the sandbox with SIPp")
     call.add_argument("--name", default="dev")
     call.add_argument("--sip-port", type=int, required=True)
