@@ -276,6 +276,11 @@ class AsteriskSandbox:
         return self.root / str(self.instance_in_root).lstrip("/")
 
     @property
+    def log_path(self) -> Path:
+        """Asterisk's own log (`messages.log` in config/asterisk/logger.conf)."""
+        return self.instance_dir / "log" / "messages.log"
+
+    @property
     def recording_dir(self) -> Path:
         return self.instance_dir / "spool" / "recording"
 

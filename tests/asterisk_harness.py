@@ -26,7 +26,7 @@ import pytest
 
 from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
 from tests.data_keys import TEST_KEYS
-from tests.log_scan import watch_file
+from tests.log_scan import scan_file_now, watch_file
 
 if TYPE_CHECKING:
     from call_queue.acd import AcdStore
@@ -47,9 +47,12 @@ def asterisk_rootfs() -> Path:
 def asterisk(asterisk_rootfs: Path) -> Iterator[AsteriskSandbox]:
     sandbox = AsteriskSandbox(asterisk_rootfs)
     sandbox.start()
+    watch_file(sandbox.log_path)  # Asterisk's own log holds no caller's data either (tests/log_scan.py)
     try:
         yield sandbox
     finally:
+        sandbox.stop()
+        scan_file_now(sandbox.log_path)
         sandbox.remove()
 
 
@@ -291,6 +294,7 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                     relay: tuple[RelaySettings, Callable[[Any], RelayDirectory]] | None = None,
                     desk_callbacks: tuple[CallbackSettings, Callable[[Any], CallbackTasks]] | None = None,
                     survey_transcriber: object = None,
+                    seal_answers: object = None,
                     special_lines: tuple[Any, ...] = (),
                     max_concurrent_calls: int | None = None,
                     ) -> InProcessBridge:
@@ -327,7 +331,8 @@ async def in_process_bridge(sqlite_url: str, redis_key_prefix: str) -> AsyncIter
                         callbacks=None if callback is None else CallbackDialer(
                             rest, callback[1](engine), callback[0],
                             recording_dir=sandbox.recording_dir,
-                            transcriber=survey_transcriber))  # type: ignore[arg-type]
+                            transcriber=survey_transcriber,  # type: ignore[arg-type]
+                            seal=seal_answers))  # type: ignore[arg-type]
         if flow.conference is not None and distributor is not None:
             flow.conference.requeue = distributor.requeue
         if relay is not None:

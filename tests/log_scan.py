@@ -11,7 +11,9 @@ What is scanned:
   worker has its own handler), formatted by the product's formatter (`kernel.log.JsonFormatter`,
   what `hotline run` writes): masking done there counts, a value it passes through does not;
 - the log files of backend processes the test started (`watch_file`: `tests/asterisk_harness.py`'s
-  `BridgeProcess` registers its log), from where they stood when the test began watching.
+  `BridgeProcess` registers its log), from where they stood when the test began watching;
+- Asterisk's own log (`messages.log`, config/asterisk/logger.conf) of the sandbox a test started
+  (the `asterisk` fixture registers it): what the shipped logging writes of a call.
 
 What counts as personal data:
 - any unmasked mainland mobile number (`138****5678` is fine), with or without +86 or separators;
@@ -121,6 +123,13 @@ def watch_file(path: Path) -> None:
             _current.files[path] = 0
 
 
+def scan_file_now(path: Path) -> None:
+    """Scan a watched file before it is deleted (a sandbox removes its log with its instance);
+    what it holds is reported with the test's other findings at its teardown."""
+    if _current is not None and path in _current.files:
+        _scan_files(_Scan(files={path: _current.files.pop(path)}), into=_current)
+
+
 def written_by_the_product(record: logging.LogRecord) -> bool:
     """Whether `hotline run` would write the record: its own loggers', and those of the
     libraries it runs on (an aiohttp handler's error, an asyncio task's), at the levels
@@ -155,7 +164,8 @@ class _ProductRecords(logging.Handler):
         _current.check(f"log {record.name}:{record.lineno}", line)
 
 
-def _scan_files(scan: _Scan) -> None:
+def _scan_files(scan: _Scan, into: _Scan | None = None) -> None:
+    into = into or scan
     for path, start in scan.files.items():
         try:
             with path.open("rb") as file:
@@ -164,7 +174,7 @@ def _scan_files(scan: _Scan) -> None:
         except OSError:
             continue
         for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
-            scan.check(f"{path.name} (line {number} since the test began)", line)
+            into.check(f"{path.name} (line {number} since the test began)", line)
 
 
 _HANDLER: _ProductRecords | None = None
