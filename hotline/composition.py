@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ from hotline.callback_phone import DeskCallbackPhone
 from hotline.desk_backend import AcdDeskBackend
 from hotline.hotspots import hotspot_finder
 from hotline.readiness import READINESS, Readiness, healthz, readyz
-from hotline.sealing_recorder import SealingRecorder
+from hotline.sealing_recorder import SealingRecorder, seal_recording_file
 from hotline.settings import Settings
 from hotline.supervisor_backend import TelephonySupervisorBackend
 from hotline.survey_answers import SpokenAnswerTranscriber
@@ -345,7 +346,8 @@ def _telephony(settings: Settings, redis: aioredis.Redis,
         if settings.callback.enabled:
             flow.callbacks = dialer = CallbackDialer(rest, path.callbacks, settings.callback,
                                                      recording_dir=settings.call_flow.recording_dir,
-                                                     transcriber=SpokenAnswerTranscriber(app[ASR]))
+                                                     transcriber=SpokenAnswerTranscriber(app[ASR]),
+                                                     seal=partial(seal_recording_file, keys=intake.keys))
         if settings.relay.enabled:
             flow.side_calls.append(ConfidentialRelay(rest, path.relay, settings.relay, node_id=settings.node.id,
                                            recording_dir=settings.call_flow.recording_dir,

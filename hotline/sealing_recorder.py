@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 from kernel.sealed_files import DataKeys, is_sealed, seal_file, sealed_path_for
 from telephony.call_record import CallRecord
@@ -51,3 +52,11 @@ class SealingRecorder:
 
     async def record_finished_call(self, record: CallRecord) -> str:
         return await self.inner.record_finished_call(await self.sealed(record))
+
+
+async def seal_recording_file(plain: Path, keys: DataKeys) -> Path:
+    """Seal a recording that is not a call's (a spoken survey answer) beside itself; the plain
+    file is removed. Idempotent like `SealingRecorder.sealed` (a crash in between finishes)."""
+    sealed = sealed_path_for(plain)
+    await asyncio.to_thread(seal_file, plain, sealed, keys)
+    return sealed

@@ -28,7 +28,7 @@ from kernel.privacy import mask_phone
 from telephony.ari.models import Channel
 from telephony.ari.rest import AriRest
 from telephony.dial import number_dial
-from telephony.ports import AnswerTranscriber, CallbackTasks
+from telephony.ports import AnswerTranscriber, CallbackTasks, SealFile
 from telephony.prompts import BEEP, CALLBACK_SURVEY
 from telephony.resource_ids import callback_channel_id, task_of_callback_channel
 from telephony.settings import CallbackSettings
@@ -49,7 +49,8 @@ class _Attempt:
 class CallbackDialer:
     def __init__(self, rest: AriRest, tasks: CallbackTasks, settings: CallbackSettings, *,
                  recording_dir: Path | None = None,
-                 transcriber: AnswerTranscriber | None = None) -> None:
+                 transcriber: AnswerTranscriber | None = None,
+                 seal: SealFile | None = None) -> None:
         self.rest = rest
         self.tasks = tasks
         self.settings = settings
@@ -57,6 +58,9 @@ class CallbackDialer:
         self.recording_dir = recording_dir
         #: Transcribes a spoken answer after the call (None: an agent listens to it).
         self.transcriber = transcriber
+        #: Seals a spoken answer at rest once it is transcribed (None: kept plain, as in tests
+        #: that run without data keys; the composition always gives one).
+        self.seal = seal
         self._tasks: set[asyncio.Task[None]] = set()
         #: Calls in progress, by channel id.
         self.attempts: dict[str, _Attempt] = {}
@@ -204,8 +208,8 @@ class CallbackDialer:
         with suppress(AriError):
             await self.rest.hangup(channel_id)
         self.attempts.pop(channel_id, None)
-        if recording is not None and self.transcriber is not None:
-            self._spawn(self._transcribe(attempt.task_id, recording))
+        if recording is not None:
+            self._spawn(self._transcribe_and_seal(attempt.task_id, recording))
 
     async def _spoken_answer(self, attempt: _Attempt) -> Path | None:
         """The recording of what the citizen said instead of a key, if it holds any audio."""
@@ -222,15 +226,24 @@ class CallbackDialer:
             await asyncio.sleep(0.1)
         return None
 
-    async def _transcribe(self, task_id: str, recording: Path) -> None:
-        """Post-call: what the ASR heard goes on the agents' list beside the recording."""
-        assert self.transcriber is not None
+    async def _transcribe_and_seal(self, task_id: str, recording: Path) -> None:
+        """Post-call: what the ASR heard goes on the agents' list beside the recording; then the
+        recording is sealed at rest like a call's (it holds the citizen's voice). Transcribed
+        first because the recogniser reads the plain WAV; a failed transcription still seals."""
+        if self.transcriber is not None:
+            try:
+                text = await self.transcriber.transcribe_answer(recording, task_id)
+                if text is not None:
+                    await self.tasks.transcribed(task_id, text)
+            except Exception:  # the recording is kept: an agent can listen to it
+                log.exception("spoken survey answer not transcribed", extra={"task": task_id})
+        if self.seal is None:
+            return
         try:
-            text = await self.transcriber.transcribe_answer(recording, task_id)
-            if text is not None:
-                await self.tasks.transcribed(task_id, text)
-        except Exception:  # the recording is kept: an agent can listen to it
-            log.exception("spoken survey answer not transcribed", extra={"task": task_id})
+            sealed = await self.seal(recording)
+            await self.tasks.answer_sealed(task_id, sealed)
+        except Exception:  # the plain file or its sealed twin stays; the purge removes both
+            log.exception("spoken survey answer not sealed; kept plain", extra={"task": task_id})
 
     @staticmethod
     def is_ours(channel_id: str) -> bool:

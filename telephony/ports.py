@@ -77,6 +77,10 @@ class CallRecorder(Protocol):
 #: callbacks, the confidential relay).
 SealRecording = Callable[[CallRecord], Awaitable[CallRecord]]
 
+#: Seals a short recording that is not a call's (a spoken survey answer) at rest, removes the
+#: plain file and returns the sealed file's path (the composition's `seal_recording_file`).
+SealFile = Callable[[Path], Awaitable[Path]]
+
 
 class CallAudioConsumer(Protocol):
     """Receives a call's audio per speaker (live transcription plugs in here)."""
@@ -196,6 +200,10 @@ class CallbackTasks(Protocol):
 
     async def transcribed(self, task_id: str, transcript: str) -> None:
         """What the ASR heard in a spoken answer."""
+        ...
+
+    async def answer_sealed(self, task_id: str, sealed: Path) -> None:
+        """The spoken answer's recording now lives sealed at rest at `sealed`."""
         ...
 
     async def not_reached(self, task_id: str, reason: str) -> str:

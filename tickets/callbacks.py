@@ -167,6 +167,12 @@ class CallbackService:
             await conn.execute(update(callback_tasks).where(callback_tasks.c.id == task_id)
                                .values(answer_transcript=transcript, updated_at=self._clock()))
 
+    async def answer_sealed(self, task_id: str, sealed: Path) -> None:
+        """The spoken answer's recording was sealed at rest (PIPL): the task names the sealed file."""
+        async with self._engine.begin() as conn:
+            await conn.execute(update(callback_tasks).where(callback_tasks.c.id == task_id)
+                               .values(answer_recording=str(sealed), updated_at=self._clock()))
+
     async def take_for_agent(self, task_id: str, agent_id: str) -> CallbackTask | None:
         """A person calls the citizen of a task (回访 by a person, from the desk or the callback
         page): one on the agents' list, or one still due for the automatic dialer, which then no

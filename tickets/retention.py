@@ -5,8 +5,9 @@ from the regulations) has passed since the ticket closed.
 What stays is the archive the regulation asks for (临沂条例 第二十四条): the ticket, its events,
 its units and result. What goes, per kind:
 
-* recordings: the call's (sealed) file, and the call row's path and digest;
-* transcripts: the call's transcript segments;
+* recordings: the call's (sealed) file, and the call row's path and digest; the spoken survey
+  answers' (sealed) files of the ticket's callback tasks;
+* transcripts: the call's transcript segments; the spoken survey answers' transcripts;
 * evidence: the evidence files the ticket's events name, unless a ticket whose evidence is still
   kept names the same file (files are shared by content);
 * caller numbers: the number, masked, in the ticket, its call, its callback tasks and its events.
@@ -150,12 +151,16 @@ class RetentionPurge:
     async def _recordings(self, conn: AsyncConnection, rows: Sequence[Any],
                           cutoff: datetime) -> tuple[int, list[Path]]:
         call_ids = await self._own_calls(conn, rows, cutoff)
-        if not call_ids:
-            return 0, []
-        paths = (await conn.execute(select(calls.c.recording_path).where(
-            calls.c.id.in_(call_ids), calls.c.recording_path.is_not(None)))).scalars().all()
-        await conn.execute(update(calls).where(calls.c.id.in_(call_ids))
-                           .values(recording_path=None, recording_sha256=None))
+        paths: list[str] = []
+        if call_ids:
+            paths += (await conn.execute(select(calls.c.recording_path).where(
+                calls.c.id.in_(call_ids), calls.c.recording_path.is_not(None)))).scalars().all()
+            await conn.execute(update(calls).where(calls.c.id.in_(call_ids))
+                               .values(recording_path=None, recording_sha256=None))
+        answers = callback_tasks.c.ticket_no.in_([row.ticket_no for row in rows])
+        paths += (await conn.execute(select(callback_tasks.c.answer_recording).where(
+            answers, callback_tasks.c.answer_recording.is_not(None)))).scalars().all()
+        await conn.execute(update(callback_tasks).where(answers).values(answer_recording=None))
         files: list[Path] = []
         for text in paths:
             path = Path(text)
@@ -168,10 +173,15 @@ class RetentionPurge:
     async def _transcripts(self, conn: AsyncConnection, rows: Sequence[Any],
                            cutoff: datetime) -> tuple[int, list[Path]]:
         call_ids = await self._own_calls(conn, rows, cutoff)
-        if not call_ids:
-            return 0, []
-        result = await conn.execute(delete(transcript_segments).where(transcript_segments.c.call_id.in_(call_ids)))
-        return int(result.rowcount or 0), []
+        removed = 0
+        if call_ids:
+            result = await conn.execute(delete(transcript_segments).where(
+                transcript_segments.c.call_id.in_(call_ids)))
+            removed = int(result.rowcount or 0)
+        spoken = await conn.execute(update(callback_tasks).where(
+            callback_tasks.c.ticket_no.in_([row.ticket_no for row in rows]),
+            callback_tasks.c.answer_transcript.is_not(None)).values(answer_transcript=None))
+        return removed + int(spoken.rowcount or 0), []
 
     async def _evidence_files(self, conn: AsyncConnection, rows: Sequence[Any],
                               cutoff: datetime) -> tuple[int, list[Path]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,12 +23,15 @@ from sqlalchemy import select
 from asr.batch import PostCallQueue
 from devtools.sandbox import AsteriskSandbox
 from devtools.sipp_scenarios import citizen_phone_scenario, speaking_phone_scenario
+from hotline.sealing_recorder import seal_recording_file
 from hotline.survey_answers import SpokenAnswerTranscriber
 from kernel.roles import Actor, Role
 from kernel.schema import callback_tasks
+from kernel.sealed_files import SEALED_SUFFIX, SealedFile, is_sealed, sealed_path_for
 from telephony.recording_length import wav_seconds
 from telephony.settings import CallbackSettings
 from tests.asterisk_harness import SipPhones
+from tests.data_keys import TEST_KEYS
 from tickets.callbacks import CallbackService
 from tickets.deadlines import load_calendar
 from tickets.dispatch import load_catalogue
@@ -135,20 +139,30 @@ async def test_a_spoken_answer_is_recorded_transcribed_and_left_for_an_agent_to_
                                 answer_seconds=6, retry_after_seconds=(1.0,), poll_seconds=0.5)
     transcriber = SpokenAnswerTranscriber(SimpleNamespace(post_call=PostCallQueue(asr_model)))  # type: ignore[arg-type]
     bridge = await in_process_bridge(asterisk, callback=(settings, service_factory(made, 1.0)),
-                                     survey_transcriber=transcriber)
+                                     survey_transcriber=transcriber,
+                                     seal_answers=partial(seal_recording_file, keys=TEST_KEYS))
     service = made[0]
     no = await ticket_with_feedback(TicketStore(bridge.engine, "T01"))
 
     task = await wait_for_task(service, "agent", timeout=60)
     assert task.ticket_no == no and task.result == "spoken" and task.answer_recording
-    assert (wav_seconds(Path(task.answer_recording)) or 0) > 2
+    plain = Path(task.answer_recording)
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
-    while not (task := (await service.listed("agent"))[0]).answer_transcript:
-        assert loop.time() < deadline, "the spoken answer was not transcribed"
+    while not ((task := (await service.listed("agent"))[0]).answer_transcript
+               and task.answer_recording.endswith(SEALED_SUFFIX)):
+        assert loop.time() < deadline, f"the spoken answer was not transcribed and sealed: {task}"
         await asyncio.sleep(0.3)
     assert task.to_json()["spoken_answer"] is True
+    # Sealed at rest once transcribed, like a call's recording: the plain WAV is gone, and the
+    # sealed file opens with the key into the citizen's 2 s and more of speech.
+    sealed = Path(task.answer_recording)
+    assert sealed == sealed_path_for(plain) and not plain.exists() and is_sealed(sealed)
+    assert sealed.stat().st_mode & 0o777 == 0o600
+    with SealedFile(sealed, TEST_KEYS) as source:
+        (tmp_path / "opened.wav").write_bytes(b"".join(source.read_range()))
+    assert (wav_seconds(tmp_path / "opened.wav") or 0) > 2
     ticket = await TicketStore(bridge.engine, "T01").get(no)
     assert ticket.status is TicketStatus.FEEDBACK_SUBMITTED  # an agent confirms what was said
 

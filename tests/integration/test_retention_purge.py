@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline.sealing_recorder import SealingRecorder
+from hotline.sealing_recorder import SealingRecorder, seal_recording_file
 from kernel.access_policy import AccessKind
 from kernel.audit import AccessAudit, AuditQuery
 from kernel.errors import NotFound
 from kernel.roles import Actor, Role
-from kernel.schema import calls, ticket_events, tickets, transcript_segments
+from kernel.schema import callback_tasks, calls, ticket_events, tickets, transcript_segments
 from telephony.call_record import CallRecord
 from tests.data_keys import TEST_KEYS
 from tests.recording_files import write_wav
@@ -46,6 +46,7 @@ class Tickets:
     open: tuple[str, str]
     evidence_sha: str
     now: datetime
+    spoken_answer: Path  # the closed ticket's survey answered in words, sealed
 
     def purge(self, days_later: int) -> RetentionPurge:
         at = self.now + timedelta(days=days_later)
@@ -73,6 +74,18 @@ async def _call(engine: AsyncEngine, recordings: Path, caller: str) -> tuple[str
     return ticket_no, call_id
 
 
+async def _spoken_survey_answer(engine: AsyncEngine, recordings: Path, ticket_no: str, caller: str) -> Path:
+    """A callback task whose citizen answered in words: its recording sealed, its transcript kept."""
+    sealed = await seal_recording_file(write_wav(recordings / f"survey-{ticket_no}.wav", 1.0), TEST_KEYS)
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(insert(callback_tasks).values(
+            id=str(uuid.uuid4()), ticket_no=ticket_no, caller_number=caller, reason="survey", status="done",
+            due_at=now, created_at=now, result="satisfied", answer_recording=str(sealed),
+            answer_transcript="满意"))
+    return sealed
+
+
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
@@ -87,7 +100,15 @@ async def aged(engine: AsyncEngine, tmp_path: Path) -> Tickets:
     store = TicketStore(engine, "N01")
     await store.transition(closed[0], AnswerDirectly(answer="已答复", attachments=(
         Attachment("document", stored.uri, "收据"),)), AGENT, 1)
-    return Tickets(engine, evidence, AccessAudit(engine), closed, opened, stored.sha256, datetime.now(UTC))
+    spoken = await _spoken_survey_answer(engine, tmp_path / "recordings", closed[0], CLOSED_CALLER)
+    return Tickets(engine, evidence, AccessAudit(engine), closed, opened, stored.sha256, datetime.now(UTC), spoken)
+
+
+async def _survey_answer(t: Tickets) -> tuple[object, object]:
+    async with t.engine.connect() as conn:
+        row = (await conn.execute(select(callback_tasks.c.answer_recording, callback_tasks.c.answer_transcript)
+                                  .where(callback_tasks.c.ticket_no == t.closed[0]))).one()
+    return row.answer_recording, row.answer_transcript
 
 
 async def _recording(t: Tickets, call_id: str) -> object:
@@ -104,20 +125,22 @@ async def test_closed_tickets_lose_each_kind_after_its_days_and_open_ones_keep_e
     open_no, open_call = aged.open
     open_file = Path(str(await _recording(aged, open_call)))
     closed_file = Path(str(await _recording(aged, closed_call)))
-    assert closed_file.exists() and open_file.exists()
+    assert closed_file.exists() and open_file.exists() and aged.spoken_answer.exists()
 
     assert await aged.purge(100).run_once() == []  # nothing is past its days yet
 
     batches = await aged.purge(200).run_once()  # past the recordings' 183 days only
-    assert [(b.kind, b.ticket_nos, b.removed) for b in batches] == [(DataKind.RECORDINGS, (closed_no,), 1)]
+    # The call's recording and the spoken survey answer's.
+    assert [(b.kind, b.ticket_nos, b.removed) for b in batches] == [(DataKind.RECORDINGS, (closed_no,), 2)]
     assert not closed_file.exists() and await _recording(aged, closed_call) is None
+    assert not aged.spoken_answer.exists() and await _survey_answer(aged) == (None, "满意")
     assert await _segments(aged, closed_call) == 1 and aged.evidence.get(aged.evidence_sha)
 
     batches = await aged.purge(400).run_once()
     assert [(b.kind, b.ticket_nos, b.removed) for b in batches] == [
-        (DataKind.TRANSCRIPTS, (closed_no,), 1), (DataKind.EVIDENCE, (closed_no,), 1),
+        (DataKind.TRANSCRIPTS, (closed_no,), 2), (DataKind.EVIDENCE, (closed_no,), 1),
         (DataKind.CALLER_NUMBERS, (closed_no,), 1)]
-    assert await _segments(aged, closed_call) == 0
+    assert await _segments(aged, closed_call) == 0 and await _survey_answer(aged) == (None, None)
     with pytest.raises(NotFound):
         aged.evidence.get(aged.evidence_sha)
     assert await aged.scalar(select(tickets.c.caller_number).where(tickets.c.ticket_no == closed_no)) == "138****5678"
