@@ -9,6 +9,7 @@ recording as the call's.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -142,8 +143,12 @@ async def test_call_while_no_backend_runs_leaves_a_message_that_becomes_one_tick
     assert not entry.exists(), "an adopted entry stays in the spool"
 
 
-async def _wait_until_set_up(redis_key_prefix: str, calls: int, timeout: float = 30.0) -> None:
+async def _wait_until_set_up(redis_key_prefix: str, calls: int, timeout: float = 30.0,
+                             log_tail: Callable[[], str] | None = None) -> None:
+    """Until `calls` calls are greeted by the node; on failure says where each call stood and,
+    with `log_tail`, what the backend logged (a run that failed here said only "never set up")."""
     client = aioredis.from_url(REDIS_URL)
+    state: dict[bytes, bytes] = {}
     try:
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
@@ -151,7 +156,9 @@ async def _wait_until_set_up(redis_key_prefix: str, calls: int, timeout: float =
             if sum(b"greeted" in value for value in state.values()) >= calls:
                 return
             await asyncio.sleep(0.1)
-        raise AssertionError(f"{calls} calls never set up")
+        stood = sorted(value.decode(errors="replace")[:200] for value in state.values())
+        raise AssertionError(f"{calls} calls never set up within {timeout:g} s; in Redis: {stood}"
+                             + (f"\nbackend log:\n{log_tail()}" if log_tail is not None else ""))
     finally:
         await client.aclose()
 

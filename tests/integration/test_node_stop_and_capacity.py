@@ -57,7 +57,7 @@ async def test_sigterm_with_live_calls_hands_them_over_and_exits_within_its_boun
                                   env_overrides=env)
     live = [asyncio.create_task(place_call(asterisk, f"1390000{n:04d}", hold_ms=LIVE_HOLD_MS))
             for n in range(LIVE_CALLS)]
-    await _wait_until_set_up(redis_key_prefix, LIVE_CALLS)
+    await _wait_until_set_up(redis_key_prefix, LIVE_CALLS, log_tail=bridge.log_tail)
 
     assert bridge.process is not None
     bridge.process.send_signal(signal.SIGTERM)
