@@ -595,7 +595,7 @@ EXPECTED_ROLES: dict[type[ev.TicketEvent], set[Role]] = {
     ev.TicketClassified: {Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR},
     ev.AnsweredDirectly: {Role.AGENT, Role.SUPERVISOR},
     ev.AnsweredInThreeWayCall: {Role.AGENT, Role.SUPERVISOR},
-    ev.ClosedOutOfScope: {Role.AGENT, Role.SUPERVISOR},
+    ev.ClosedOutOfScope: {Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR},  # 不予受理 at intake or dispatch
     ev.Dispatched: _HOTLINE_REVIEW,
     ev.ReturnApproved: _HOTLINE_REVIEW,
     ev.ReturnRejected: _HOTLINE_REVIEW,
