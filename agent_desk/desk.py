@@ -149,6 +149,10 @@ async def _handle(backend: DeskBackend, agent_id: str, raw: str) -> dict[str, An
             case Hold():
                 await backend.hold(agent_id, message.call_id, message.on)
             case ThreeWay():
+                if not message.caller_consented:  # 临沂条例第十四条: 征得诉求人同意
+                    raise DeskError("not_allowed", "请先征得来电人同意，再呼叫单位三方连线")
+                log.info("the caller consented to a three-way call", extra={
+                    "call_id": message.call_id, "agent": agent_id, "unit": message.unit})
                 await backend.three_way(agent_id, message.call_id, message.unit)
             case Transfer():
                 await backend.transfer(agent_id, message.call_id, message.line, message.warm)

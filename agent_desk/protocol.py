@@ -74,11 +74,13 @@ class WrapUp(_Message):
 
 
 class ThreeWay(_Message):
-    """三方连线: ring a handling unit into the agent's call."""
+    """三方连线: ring a handling unit into the agent's call, once the caller agreed (临沂条例
+    第十四条: 征得诉求人同意); without `caller_consented` no unit is rung."""
 
     type: Literal["call.three_way"]
     call_id: str = Field(min_length=1, max_length=64)
     unit: str = Field(min_length=1, max_length=64)
+    caller_consented: bool = False
 
 
 class Transfer(_Message):

@@ -189,6 +189,8 @@ class ThreeWayCallBody(CommandBody):
     unit: str = Field(max_length=64)
     answer: str = Field(max_length=MAX_TEXT)
     call_id: str | None = Field(default=None, max_length=64)
+    #: 临沂条例第十四条: the caller agreed to the three-way call (required: refused without).
+    caller_consented: bool = False
 
 
 class CloseOutOfScopeBody(CommandBody):

@@ -96,6 +96,9 @@ class AnsweredInThreeWayCall(TicketEvent):
     unit: str
     answer: str
     call_id: str | None = None
+    #: The caller agreed to the three-way call (临沂条例第十四条); False on events written
+    #: before consent was recorded.
+    caller_consented: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

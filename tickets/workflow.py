@@ -159,9 +159,14 @@ class AnswerDirectly(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class AnswerInThreeWayCall(Command):
+    """三方连线答复. 临沂条例第十四条: a request not answered directly is taken to the unit on
+    line (三方连线) only 征得诉求人同意: `caller_consented` says the agent asked and the caller
+    agreed (the desk rings no unit without it)."""
+
     unit: str
     answer: str
     call_id: str | None = None
+    caller_consented: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -643,7 +648,11 @@ def _decide_three_way(
 ) -> TicketEvent:
     _require_text(t, c, c.unit, "unit")
     _require_text(t, c, c.answer, "answer")
-    return AnsweredInThreeWayCall(**base, unit=c.unit, answer=c.answer, call_id=c.call_id)
+    if not c.caller_consented:
+        raise InvalidInput("a three-way call needs the caller's consent (临沂条例第十四条: 征得诉求人同意)",
+                           ticket_no=t.ticket_no, command=type(c).__name__, field="caller_consented")
+    return AnsweredInThreeWayCall(**base, unit=c.unit, answer=c.answer, call_id=c.call_id,
+                                  caller_consented=True)
 
 
 def _decide_out_of_scope(

@@ -269,7 +269,9 @@ function setPhone(text, cls) {
 }
 
 function setCallControls(on) {
-  for (const id of ['hangup', 'mute', 'hold', 'dtmf', 'send-dtmf', 'tw-call', 'em-transfer']) $(id).disabled = !on;
+  for (const id of ['hangup', 'mute', 'hold', 'dtmf', 'send-dtmf', 'tw-consent', 'tw-call', 'em-transfer']) {
+    $(id).disabled = !on;
+  }
   if (!on) {
     $('tw-leave').disabled = true;
     // The call is over: muted and held end with it (the next call starts audible, not held).
@@ -503,6 +505,7 @@ function resetForm(call) {
   state.actions = null;
   $('submit-dispatch').textContent = '派单';
   state.threeWayUnit = null;
+  $('tw-consent').checked = false;  // each caller is asked anew
   orderThreeWay([]);
   $('tw-status').textContent = '';
   $('wrap-no-new').checked = false;
@@ -654,6 +657,8 @@ async function submit(kind) {
       if (!answer) throw new Error('请填写单位在线答复的内容');
       await api('POST', `/api/tickets/${state.ticketNo}/commands/three-way-call`, {
         expected_version: version, unit: state.threeWayUnit, answer, call_id: state.call && state.call.call_id,
+        // The unit was rung only with the caller's consent (the server refuses otherwise).
+        caller_consented: true,
       });
       say(`工单 ${state.ticketNo} 已由三方连线答复办结`);
     } else if (kind === 'dispatch' && (!state.actions || state.actions.has('dispatch'))) {
@@ -705,7 +710,12 @@ $('submit-draft').onclick = () => submit('draft');
 $('submit-three-way').onclick = () => submit('three-way');
 $('tw-call').onclick = () => {
   if (!state.call || !$('tw-unit').value) return;
-  send({type: 'call.three_way', call_id: state.call.call_id, unit: $('tw-unit').value});
+  if (!$('tw-consent').checked) {  // 临沂条例第十四条: 征得诉求人同意 before the unit is rung
+    say('请先询问来电人是否同意三方连线，同意后勾选“来电人同意”', true);
+    $('tw-consent').focus();
+    return;
+  }
+  send({type: 'call.three_way', call_id: state.call.call_id, unit: $('tw-unit').value, caller_consented: true});
 };
 $('tw-leave').onclick = () => { if (state.call) send({type: 'call.leave', call_id: state.call.call_id}); };
 $('em-transfer').onclick = () => {

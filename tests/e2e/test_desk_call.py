@@ -255,6 +255,12 @@ async def test_an_agent_answers_a_call_in_the_browser_and_submits_its_ticket(
                     && lines.length > suggested.length && lines[0].value === 'utility-water'
                     && lines[0].textContent.endsWith('（建议）');
             })()""")
+            # No unit is rung before the caller agreed (临沂条例第十四条): the desk asks for it.
+            await page.click("#tw-call")
+            await desk.wait_for("the consent reminder", "document.getElementById('messages')"
+                                ".textContent.includes('请先询问来电人是否同意三方连线')")
+            assert await page.evaluate("document.activeElement.id") == "tw-consent"
+            assert await desk.text("tw-status") == ""
             if shots := os.environ.get("HOTLINE_TEST_SCREENSHOTS"):  # for people checking the page
                 await page.set_viewport_size({"width": 1400, "height": 900})
                 await page.screenshot(path=str(Path(shots) / "desk-during-call.png"), full_page=True)

@@ -31,6 +31,8 @@ class AcdOnlyBackend:
     def __init__(self, acd: AcdStore) -> None:
         self.acd = acd
         self.calls: dict[str, dict[str, Any]] = {}
+        #: The units rung into calls (三方连线), as (call id, unit).
+        self.rung: list[tuple[str, str]] = []
 
     async def sign_in(self, agent_id: str) -> dict[str, Any]:
         try:
@@ -64,6 +66,9 @@ class AcdOnlyBackend:
 
     async def hold(self, agent_id: str, call_id: str, on: bool) -> None:
         raise DeskError("not_found", "没有这通电话")
+
+    async def three_way(self, agent_id: str, call_id: str, unit: str) -> None:
+        self.rung.append((call_id, unit))
 
     async def wrap_up(self, agent_id: str, call_id: str, *, no_new_content: bool,
                       harassment: bool, note: str) -> dict[str, Any]:
@@ -124,6 +129,22 @@ async def test_bad_messages_get_typed_errors_and_the_socket_stays_open(desk) -> 
     await ws.send_json({"type": "agent.set_status", "status": "available", "ref": "s"})
     ack = await receive(ws, "ack")
     assert ack["ref"] == "s" and ack["agent"]["status"] == "available"
+    await ws.close()
+
+
+async def test_no_unit_is_rung_into_a_call_without_the_callers_consent(desk) -> None:
+    """临沂条例第十四条: 征得诉求人同意 before a three-way call; the desk's own check is not trusted."""
+    client, backend, _ = desk
+    ws = await open_desk(client, "a1")
+    await receive(ws, "desk.ready")
+    await ws.send_json({"type": "call.three_way", "call_id": "c1", "unit": "city-housing", "ref": "t1"})
+    error = await receive(ws, "error")
+    assert (error["code"], error["ref"]) == ("not_allowed", "t1") and "同意" in error["message"]
+    assert backend.rung == []
+    await ws.send_json({"type": "call.three_way", "call_id": "c1", "unit": "city-housing",
+                        "caller_consented": True, "ref": "t2"})
+    assert (await receive(ws, "ack"))["ref"] == "t2"
+    assert backend.rung == [("c1", "city-housing")]
     await ws.close()
 
 

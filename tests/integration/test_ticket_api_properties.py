@@ -255,7 +255,7 @@ def body_for(name: str, ticket: dict[str, Any], now: datetime) -> st.SearchStrat
         case "answer-directly":
             fields = {"answer": texts}
         case "three-way-call":
-            fields = {"unit": st.just("utility-water"), "answer": texts}
+            fields = {"unit": st.just("utility-water"), "answer": texts, "caller_consented": st.booleans()}
         case "close-out-of-scope":
             fields = {"scope": _values(OutOfScope),
                       "referred_to": st.sampled_from(["", "110", "人民法院"]),

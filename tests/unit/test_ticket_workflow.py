@@ -142,8 +142,19 @@ def test_direct_answer_from_knowledge_base_closes_ticket() -> None:
 
 def test_three_way_call_answer_closes_ticket() -> None:
     flow = Flow()
-    flow.do(AnswerInThreeWayCall(unit="utility-water", answer="管网抢修，18点前恢复供水"), AGENT)
+    event = flow.do(AnswerInThreeWayCall(unit="utility-water", answer="管网抢修，18点前恢复供水",
+                                         caller_consented=True), AGENT)
     assert flow.ticket.closure_reason is ClosureReason.THREE_WAY_CALL
+    assert isinstance(event, ev.AnsweredInThreeWayCall) and event.caller_consented
+
+
+def test_three_way_call_needs_the_callers_consent_linyi_article_14() -> None:
+    """临沂条例第十四条: 不能直接在线答复的，应当征得诉求人同意，通过三方连线…"""
+    flow = Flow()
+    with pytest.raises(InvalidInput) as refused:
+        flow.do(AnswerInThreeWayCall(unit="utility-water", answer="已答复"), AGENT)
+    assert refused.value.context["field"] == "caller_consented"
+    assert flow.ticket.status is S.DRAFT
 
 
 @pytest.mark.parametrize("line", ["110", "119", "120", "122"])
@@ -728,7 +739,8 @@ class TicketLifecycle(RuleBasedStateMachine):
         ), self.draw_actor(data, Role.AGENT)
 
     def three_way_call(self, data: st.DataObject) -> tuple[Command, Actor]:
-        return AnswerInThreeWayCall(unit="utility-water", answer="已答复"), self.draw_actor(
+        return AnswerInThreeWayCall(unit="utility-water", answer="已答复",
+                                    caller_consented=data.draw(st.booleans())), self.draw_actor(
             data, Role.AGENT)
 
     def out_of_scope(self, data: st.DataObject) -> tuple[Command, Actor]:
