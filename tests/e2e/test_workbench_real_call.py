@@ -54,6 +54,7 @@ from tests.workbench_walk import (
     record_satisfied,
     shot,
     sign_ticket,
+    without_the_periodic_refresh,
 )
 
 pytestmark = pytest.mark.asterisk
@@ -189,6 +190,7 @@ async def test_a_real_call_becomes_a_ticket_that_walks_through_every_workbench_a
             citizen = await sip_phones.start("citizen", scenario=speaking_phone_scenario(wav))
             assert citizen == f"PJSIP/{CITIZEN_PHONE}"
             callbacks = await page_for()
+            await without_the_periodic_refresh(callbacks)  # the lists follow the call as it happens
             await open_due_callback(callbacks, base, "hui", no, RESULT)
             await place_the_survey_call(callbacks)
             await survey_call_bridged(settings, "hui")
