@@ -29,14 +29,17 @@ class Softphones(Protocol):
         """The session the password was given to ended: it stops registering now."""
 
 
-async def softphone_response(request: web.Request, person: str, phones: Softphones) -> web.Response:
+async def softphone_response(request: web.Request, person: str, phones: Softphones, *,
+                             line: str = "softphone") -> web.Response:
     """The account of `person` (the request's signed-in person), withdrawn at the end of the
     request's session; never cached (it holds a password). Refused (PermissionDenied) to a
-    program's API key or a test token, which have no end to withdraw it at."""
+    program's API key or a test token, which have no end to withdraw it at. `line` names which
+    of the person's softphones this is: each is withdrawn on its own (the gate keeps one
+    withdrawal per key)."""
 
     async def withdraw() -> None:
         await phones.softphone_ended(person)
 
-    auth.when_credential_ends(request, f"softphone:{person}", withdraw)
+    auth.when_credential_ends(request, f"{line}:{person}", withdraw)
     account = await phones.softphone(person)
     return web.json_response(account, headers={"Cache-Control": "no-store"})

@@ -44,6 +44,9 @@ class CallbackPhone(Softphones, Protocol):
 
 
 CALLBACK_PHONE = web.AppKey("workbench_callback_phone", CallbackPhone)
+#: The page's softphone is its own, apart from the person's supervisor page's (a supervisor may
+#: keep both open): its session gate key, and its passwords' name in Redis (hotline/callback_phone.py).
+SOFTPHONE_LINE = "callback-softphone"
 
 routes = web.RouteTableDef()
 
@@ -58,7 +61,7 @@ def phone_of(request: web.Request) -> CallbackPhone:
 @routes.post("/api/workbench/softphone")
 async def softphone(request: web.Request) -> web.Response:
     actor = actor_of(request, CALLBACK_DESK)
-    return await softphone_response(request, actor.id, phone_of(request))
+    return await softphone_response(request, actor.id, phone_of(request), line=SOFTPHONE_LINE)
 
 
 @routes.post("/api/workbench/callbacks/{id}/call")
