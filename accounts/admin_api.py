@@ -24,7 +24,7 @@ from aiohttp import web
 from pydantic import Field
 
 from accounts.api import ACCOUNT_STORE, KNOWN_UNITS
-from accounts.model import MAX_DISPLAY_NAME, ROLE_TITLES, check_account, check_username
+from accounts.model import MAX_DISPLAY_NAME, check_account, check_username
 from accounts.passwords import Passwords, random_password
 from kernel import auth
 from kernel.audit import ACCESS_AUDIT, AccessKind, audit_access
@@ -33,7 +33,7 @@ from kernel.errors import InvalidInput, PermissionDenied
 from kernel.http_edge import RequestBody, read_body
 from kernel.openapi import Operation
 from kernel.pages import page
-from kernel.roles import ACCOUNT_ADMINS, Role
+from kernel.roles import ACCOUNT_ADMINS, ROLE_TITLES, Role
 from kernel.sessions import refusal
 
 log = logging.getLogger(__name__)

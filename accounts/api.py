@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from pydantic import Field
 
-from accounts.model import MAX_PASSWORD_LENGTH, ROLE_TITLES
+from accounts.model import MAX_PASSWORD_LENGTH
 from accounts.sign_in import SignIn
 from accounts.store import AccountStore
 from kernel import auth
@@ -27,7 +27,7 @@ from kernel.errors import InvalidInput, PermissionDenied
 from kernel.http_edge import RequestBody, read_body
 from kernel.openapi import ANYONE, SIGNED_IN, Operation
 from kernel.pages import home_for, pages_for
-from kernel.roles import Role
+from kernel.roles import ROLE_TITLES, Role
 from kernel.sessions import SessionLimits, session_id_of
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from kernel.api_keys import KEY_PREFIX
 from kernel.errors import InvalidInput
-from kernel.roles import Role
+from kernel.roles import ROLE_TITLES, Role
 
 #: The desk's agent-id alphabet (agent_desk.desk.AGENT_ID): lowercase letters, digits, dashes.
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
@@ -32,20 +32,6 @@ ACCOUNT_ROLES: frozenset[Role] = frozenset(Role) - {Role.SYSTEM}
 MACHINE_ROLES: frozenset[Role] = frozenset(Role)
 #: The password hash of a program's account: not an argon2 hash, so no password matches it.
 NO_PASSWORD = "!machine: no password, API keys only"
-
-#: How each role is called on the pages (zh-CN).
-ROLE_TITLES: dict[Role, str] = {
-    Role.AGENT: "话务员",
-    Role.SENIOR_AGENT: "资深话务员",
-    Role.DISPATCHER: "派单员",
-    Role.CALLBACK_AGENT: "回访员",
-    Role.SUPERVISOR: "班长（督办）",
-    Role.KB_ADMIN: "知识库管理员",
-    Role.UNIT: "承办单位工作人员",
-    Role.AUDITOR: "审计员",
-    Role.ADMIN: "系统管理员",
-    Role.SYSTEM: "系统任务",
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from agent_desk.wallboard import FinishedCall
+from kernel.session_softphone import Softphones
 
 
 class DeskError(Exception):
@@ -67,19 +68,14 @@ class DeskBackend(Protocol):
         more, so an available agent is signed out rather than offered calls that can only
         ring out. An agent on a call keeps it (a desk phone may still be up)."""
 
-class SupervisorBackend(Protocol):
-    """What the supervisor's live page needs (`hotline/supervisor_backend.py` implements it)."""
+class SupervisorBackend(Softphones, Protocol):
+    """What the supervisor's live page needs (`hotline/supervisor_backend.py` implements it): the
+    supervisor's browser softphone account (`Softphones`, provisioned like an agent's), the live
+    calls and the monitor legs rung to that softphone."""
 
     async def live_calls(self) -> list[dict[str, Any]]:
         """Calls in progress: waiting, ringing an agent or answered, with who is monitoring;
         `confidential` true for a caller known to be confidential (their number is masked)."""
-
-    async def softphone(self, supervisor_id: str) -> dict[str, Any]:
-        """The supervisor's browser softphone account (provisioned like an agent's)."""
-
-    async def softphone_ended(self, supervisor_id: str) -> None:
-        """The sessions the supervisor's softphone password was given to have all ended (signed
-        out, revoked, disabled, expired): it stops registering now."""
 
     async def monitor(self, call_id: str, supervisor_id: str, mode: str) -> dict[str, Any]:
         """Ring the supervisor's softphone to listen, whisper or barge on a live call.

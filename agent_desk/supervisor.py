@@ -27,6 +27,7 @@ from kernel.http_edge import RequestBody, read_body
 from kernel.openapi import Operation
 from kernel.pages import page
 from kernel.roles import Role
+from kernel.session_softphone import softphone_response
 
 SUPERVISOR_BACKEND = web.AppKey("supervisor_backend", SupervisorBackend)
 SUPERVISORS = {Role.SUPERVISOR.value}
@@ -59,16 +60,7 @@ async def live_calls(request: web.Request) -> web.Response:
 @routes.post("/api/live/softphone")
 async def softphone(request: web.Request) -> web.Response:
     principal = auth.require(request, SUPERVISORS)
-    backend = request.app[SUPERVISOR_BACKEND]
-
-    async def withdraw() -> None:
-        await backend.softphone_ended(principal.user)
-
-    # Bound to the session before the password exists: it is withdrawn at sign-out, disable or
-    # expiry (kernel.auth's SessionGate), like an agent's when their desk's session ends.
-    auth.when_credential_ends(request, f"softphone:{principal.user}", withdraw)
-    account = await backend.softphone(principal.user)
-    return web.json_response(account, headers={"Cache-Control": "no-store"})
+    return await softphone_response(request, principal.user, request.app[SUPERVISOR_BACKEND])
 
 
 @routes.post("/api/live/calls/{call_id}/monitor")

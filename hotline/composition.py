@@ -134,6 +134,7 @@ from unit_push.delivery import Backoff
 from unit_push.router import FeedRouter
 from unit_push.settings import read_secret
 from unit_push.store import PushStore, is_webhook_url
+from workbenches import callback_calls
 from workbenches import plugin as workbenches_plugin
 from workbenches.queues import WorkbenchQueries
 
@@ -654,7 +655,7 @@ def build_app(settings: Settings) -> web.Application:
                                                   audit=audit, wallboard=AcdWallboardSource(acd, engine)))
     workbenches_plugin.install(app, workbenches_plugin.WorkbenchDeps(
         WorkbenchQueries(engine), tickets, catalogue, calendar, callbacks, feed_redis, prefix, audit,
-        phone=DeskCallbackPhone(desk)))
+        phone=DeskCallbackPhone(desk, SoftphonePasswords(redis, prefix, line=callback_calls.SOFTPHONE_LINE))))
     public_lookup_plugin.install(app, _right_to_know(settings, engine, redis, tickets, catalogue, metrics))
     unit_push_plugin.install(app, _unit_push(settings, engine, redis, catalogue))
     risk_plugin.install(app, _risk_warning(settings, engine, redis, bus, catalogue, metrics))

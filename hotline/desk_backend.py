@@ -221,7 +221,9 @@ class AcdDeskBackend:
         if call.agent_channel_id:
             await self.flow.rest.hangup(call.agent_channel_id)
 
-    async def place_callback(self, agent_id: str, task_id: str) -> str:
+    async def place_callback(self, agent_id: str, task_id: str, *, endpoint: str | None = None) -> str:
+        """The desk's callback (`endpoint`: which of the person's softphones rings, the desk's
+        unless told; the callback page's is its own)."""
         try:
             state: AgentState | None = await self.acd.agent(agent_id)
         except NotFound:  # not at a queue desk (a callback agent on the callback page): no
@@ -233,7 +235,7 @@ class AcdDeskBackend:
         if desk_callbacks is None:
             raise DeskError("unavailable", "回访呼叫不可用")
         try:
-            return await desk_callbacks.place(agent_id, task_id)
+            return await desk_callbacks.place(agent_id, task_id, endpoint=endpoint)
         except NotFound as exc:
             raise DeskError("not_found", "该回访任务已不在待回访列表中") from exc
         except AriError as exc:

@@ -59,6 +59,29 @@ class AccessKind(StrEnum):
     EXPORT = "export"  # one citizen's data exported on their request (tickets/citizen_export.py)
 
 
+#: What an audit row says was read, in Chinese: the audit page (`GET /api/workbench/titles`) and
+#: its CSV export (`recordings/audit_api.py`) read this one table.
+ACCESS_KIND_TITLES: dict[str, str] = {
+    AccessKind.RECORDING: "通话录音",
+    AccessKind.TRANSCRIPT: "通话转写",
+    AccessKind.CALLER_HISTORY: "来电人历史",
+    AccessKind.CONFIDENTIAL_IDENTITY: "保密来电人身份",
+    AccessKind.LIVE_CALL: "监听通话",
+    AccessKind.ACCOUNT: "账号变更",
+    AccessKind.TICKET: "工单",
+    AccessKind.CALL: "通话列表",
+    AccessKind.CALLBACK: "回访列表",
+    AccessKind.ABUSE: "防骚扰记录",
+    AccessKind.EVIDENCE: "证明材料",
+    AccessKind.AUDIT: "审计日志",
+    AccessKind.EXPORT: "个人信息导出",
+    AccessKind.PURGE: "到期数据清除",
+}
+
+#: Whether the read was allowed, in Chinese (the audit page and its CSV export).
+ACCESS_RESULT_TITLES: dict[bool, str] = {True: "允许", False: "拒绝"}
+
+
 class Read(StrEnum):
     """Every kind of read of personal data the hotline serves."""
 

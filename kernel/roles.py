@@ -30,6 +30,20 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+#: How each role is called on the pages and in exports (zh-CN).
+ROLE_TITLES: dict[Role, str] = {
+    Role.AGENT: "话务员",
+    Role.SENIOR_AGENT: "资深话务员",
+    Role.DISPATCHER: "派单员",
+    Role.CALLBACK_AGENT: "回访员",
+    Role.SUPERVISOR: "班长（督办）",
+    Role.KB_ADMIN: "知识库管理员",
+    Role.UNIT: "承办单位工作人员",
+    Role.AUDITOR: "审计员",
+    Role.ADMIN: "系统管理员",
+    Role.SYSTEM: "系统任务",
+}
+
 #: Agents who take calls at a desk. A senior agent may do everything an agent may: a rule that
 #: names agents names this group (tests/unit/test_roles.py holds every rule table to it).
 AGENTS: frozenset[Role] = frozenset({Role.AGENT, Role.SENIOR_AGENT})

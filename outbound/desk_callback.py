@@ -79,9 +79,10 @@ class DeskCallbacks:
         self._legs: dict[str, str] = {}
 
     # --- what the agent asks ----------------------------------------------------------------
-    async def place(self, agent_id: str, task_id: str) -> str:
-        """Ring the agent's softphone for the task; returns the call id. NotFound when the task
-        is not on the agents' list (already done, or another agent is calling)."""
+    async def place(self, agent_id: str, task_id: str, *, endpoint: str | None = None) -> str:
+        """Ring the agent's softphone for the task (`endpoint`, what ARI dials: the desk's
+        softphone unless told, the callback page passes its own); returns the call id. NotFound
+        when the task is not on the agents' list (already done, or another agent is calling)."""
         task = await self.tasks.take_for_agent(task_id, agent_id)
         if task is None:
             raise NotFound("no such callback on the agents' list", task=task_id)
@@ -99,7 +100,7 @@ class DeskCallbacks:
             await self._end(call, "invalid_number")
             raise
         try:
-            await self.rest.originate(agent_endpoint(agent_id), channel_id=call.agent_channel,
+            await self.rest.originate(endpoint or agent_endpoint(agent_id), channel_id=call.agent_channel,
                                       app_args=f"deskcallback,{call_id}",
                                       caller_id=self.settings.caller_id,
                                       timeout=self.agent_ring_seconds)

@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 
 AGENT_ID = re.compile(r"[a-z0-9-]{1,32}")
 ENDPOINT_PREFIX = "agent-"
+#: The callback page's own softphone (`callback-<id>`): a supervisor may keep it open beside the
+#: supervisor page, whose softphone (`agent-<id>`) the monitor legs ring. One endpoint for both
+#: would let each page's registration replace the other's (one contact per aor), and the rung
+#: page refuse a call meant for the other (a listen rung on the callback page: 486).
+CALLBACK_ENDPOINT_PREFIX = "callback-"
 #: The dialplan context of agents' endpoints (empty: see extensions.conf).
 AGENTS_CONTEXT = "agents"
 
@@ -82,14 +87,16 @@ def check_agent_id(agent_id: str) -> str:
     return agent_id
 
 
-def endpoint_name(agent_id: str) -> str:
-    """`agent-<agent_id>`: the PJSIP endpoint, aor, auth and SIP user of one agent."""
-    return ENDPOINT_PREFIX + check_agent_id(agent_id)
+def endpoint_name(agent_id: str, prefix: str = ENDPOINT_PREFIX) -> str:
+    """`agent-<agent_id>`: the PJSIP endpoint, aor, auth and SIP user of one agent (`prefix`:
+    another softphone of the same person, `CALLBACK_ENDPOINT_PREFIX`)."""
+    return prefix + check_agent_id(agent_id)
 
 
-def agent_endpoint(agent_id: str) -> str:
-    """What ARI dials to ring an agent's softphone (offers from the queue, desk callbacks)."""
-    return f"PJSIP/agent-{agent_id}"
+def agent_endpoint(agent_id: str, prefix: str = ENDPOINT_PREFIX) -> str:
+    """What ARI dials to ring an agent's softphone (offers from the queue, desk callbacks), or
+    another softphone of theirs (`prefix`)."""
+    return f"PJSIP/{prefix}{agent_id}"
 
 
 def new_softphone_password() -> str:
@@ -106,12 +113,14 @@ class SoftphonePasswords:
     desk gone): the next sign-in gets a new one.
     """
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, prefix: str, line: str = "softphone") -> None:
         self.redis = redis
         self.prefix = prefix
+        #: Which of the person's softphones (`callback-softphone`: the callback page's own).
+        self.line = line
 
     def _key(self, person: str) -> str:
-        return f"{self.prefix}softphone:{check_agent_id(person)}"
+        return f"{self.prefix}{self.line}:{check_agent_id(person)}"
 
     async def issue(self, person: str) -> str:
         fresh = new_softphone_password()
@@ -195,14 +204,15 @@ class SoftphoneProvisioner:
             await self._session.close()
             self._session = None
 
-    async def provision(self, agent_id: str, password: str) -> SoftphoneAccount:
+    async def provision(self, agent_id: str, password: str, *, prefix: str = ENDPOINT_PREFIX) -> SoftphoneAccount:
         """Create or overwrite the agent's auth, aor and endpoint; safe to repeat at any time.
 
         A registered browser stays registered across a re-provision (its contact belongs to
         the aor's name, not to the object), so reconnect-time re-provisioning drops no agent.
         Referenced objects go first, so the endpoint never points at a missing auth or aor.
+        `prefix`: another softphone of the person's (`CALLBACK_ENDPOINT_PREFIX`).
         """
-        name = endpoint_name(agent_id)
+        name = endpoint_name(agent_id, prefix)
         if not password:
             raise InvalidInput("a softphone password must not be empty", agent_id=agent_id)
         await self._put(agent_id, "auth", name, auth_fields(name, password))
@@ -238,18 +248,19 @@ class SoftphoneProvisioner:
             await self._request(agent_id, "DELETE", kind, name, missing_ok=True)
         log.info("softphone removed", extra={"agent": agent_id, "endpoint": name})
 
-    async def lock_out(self, agent_id: str) -> None:
+    async def lock_out(self, agent_id: str, *, prefix: str = ENDPOINT_PREFIX) -> None:
         """Replace the agent's SIP password with a random one that nobody is given.
 
         Only the auth object changes: a call in progress goes on (a session that ends mid-call
         must not cut a citizen off), but no REGISTER with the old password succeeds any more.
         Harmless for an agent who has no endpoint (the auth alone is unused).
         """
-        name = endpoint_name(agent_id)
+        name = endpoint_name(agent_id, prefix)
         await self._put(agent_id, "auth", name, auth_fields(name, new_softphone_password()))
         log.info("softphone password withdrawn", extra={"agent": agent_id, "endpoint": name})
 
-    async def withdraw(self, person: str, passwords: SoftphonePasswords) -> None:
+    async def withdraw(self, person: str, passwords: SoftphonePasswords, *,
+                       prefix: str = ENDPOINT_PREFIX) -> None:
         """The session the person's password was given to ended (signed out, revoked, disabled,
         expired): the password is forgotten and stops registering now (`lock_out`); a call in
         progress goes on; the next sign-in gets a new one. Asterisk or Redis away is logged, not
@@ -257,7 +268,7 @@ class SoftphoneProvisioner:
         person whose password is gone."""
         try:
             await passwords.forget(person)
-            await self.lock_out(person)
+            await self.lock_out(person, prefix=prefix)
         except (AriError, RedisError) as exc:
             log.warning("softphone password not withdrawn", extra={"agent": person, "error": str(exc)})
 

@@ -89,16 +89,39 @@ async def open_due_callback(page: Any, base: str, username: str, no: str, result
 
 
 CALL_STATE = "document.getElementById('call-state').textContent"
+#: The open task's row: its 已拨 (attempts) and 上次结果 (last result) cells.
+ATTEMPTS_CELL = "document.querySelector('#tasks tr.selected td:nth-child(5)')?.textContent"
+RESULT_CELL = "document.querySelector('#tasks tr.selected td:nth-child(6)')?.textContent"
+
+
+async def without_the_periodic_refresh(page: Any) -> None:
+    """Before the callback page is opened: its 30 s refresh of the lists never runs (held in
+    `window.heldRefreshes`), so whatever the lists show after the first load came another way."""
+    await page.add_init_script("""(() => {
+      const every = window.setInterval;
+      window.heldRefreshes = [];
+      window.setInterval = (fn, ms, ...rest) => {
+        if (ms === 30000 && fn?.name === 'loadTasks') return window.heldRefreshes.push(fn);
+        return every(fn, ms, ...rest);
+      };
+    })()""")
 
 
 async def place_the_survey_call(page: Any) -> None:
     """The callback agent's browser softphone has registered; C places the survey call: 呼叫中
-    (their own phone, then the citizen's), then 通话中 once the citizen answers, the timer running."""
+    (their own phone, then the citizen's), then 通话中 once the citizen answers, the timer running.
+    The row's 已拨 counts the call at once (the page's periodic refresh held off,
+    `without_the_periodic_refresh`), and so does the open survey's."""
     await wait_for(page, "document.getElementById('phone-status').textContent === '话机已注册'", timeout=WAIT_MS)
     assert not await page.is_disabled("#place-call")
+    assert await page.evaluate("window.heldRefreshes.length") == 1  # the page's refresh: held
+    attempts = int(await page.evaluate(ATTEMPTS_CELL))
     await page.keyboard.press("c")
     await wait_for(page, f"{CALL_STATE}.startsWith('呼叫中') || {CALL_STATE}.startsWith('通话中')",
                    timeout=WAIT_MS)
+    await wait_for(page, f"{ATTEMPTS_CELL} === '{attempts + 1}'", timeout=WAIT_MS)
+    assert await page.evaluate(RESULT_CELL) == "回访员拨打中"
+    assert f"已拨 {attempts + 1} 次" in await page.inner_text("#ticket")
     await wait_for(page, f"{CALL_STATE}.startsWith('通话中')", timeout=WAIT_MS)
     await wait_for(page, "document.getElementById('call-timer').textContent !== '00:00'", timeout=WAIT_MS)
 
@@ -111,6 +134,8 @@ async def hang_up_the_survey_call(page: Any, shot_name: str | None = None) -> No
     await wait_for(page, f"{CALL_STATE}.startsWith('已挂断')", timeout=WAIT_MS)
     assert await page.is_disabled("#hang-up") and await page.is_disabled("#place-call")
     assert await page.evaluate("document.activeElement.name") == "satisfaction"
+    # The row shows the call's end at once too (its result), the answer still to be recorded.
+    await wait_for(page, f"{RESULT_CELL} === '已接通，待记录评价'", timeout=WAIT_MS)
 
 
 async def record_satisfied(page: Any, shot_name: str | None = None) -> None:

@@ -19,8 +19,10 @@ Lists carry no caller's number or name: the ticket page reads them through
 
 from __future__ import annotations
 
-import functools
+import hashlib
+import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -98,18 +100,39 @@ def list_entry(ticket: Ticket, actor: Actor, now: datetime) -> dict[str, Any]:
     return entry
 
 
+@dataclass(frozen=True)
+class Titles:
+    """`GET /api/workbench/titles`, made once when the app is built: the tables are code and the
+    dispatch catalogue is read at start, so every answer is the same bytes until the next start
+    (a deploy); nothing is computed or serialised per request. The ETag is the bytes' hash."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, catalogue: DispatchCatalogue) -> Titles:
+        # Units that own knowledge articles without being in the dispatch catalogue (the hotline
+        # centre, the housing fund...) are named by the knowledge seed; the catalogue wins.
+        units = {**read_seed()[0], **{code: unit.name for code, unit in catalogue.units.items()}}
+        body = json.dumps({**titles(), "unit": units}).encode()
+        return cls(body, hashlib.sha256(body).hexdigest()[:32])
+
+
+TITLES = web.AppKey("workbench_titles", Titles)
+#: Every page loads the names first: the browser keeps them for a few minutes (no request at all
+#: while moving between pages), then asks again with the ETag (an empty 304 until a deploy changes
+#: them), so new names reach an open browser within minutes. Private: it takes a session.
+TITLES_CACHE_CONTROL = "private, max-age=300"
+
+
 @routes.get("/api/workbench/titles")
 async def get_titles(request: web.Request) -> web.Response:
     auth.require(request)
-    # Units that own knowledge articles without being in the dispatch catalogue (the hotline
-    # centre, the housing fund...) are named by the knowledge seed; the catalogue wins.
-    units = {**_seed_unit_names(), **{code: unit.name for code, unit in request.app[CATALOGUE].units.items()}}
-    return web.json_response({**titles(), "unit": units}, headers={"Cache-Control": "private, max-age=3600"})
-
-
-@functools.cache
-def _seed_unit_names() -> dict[str, str]:
-    return read_seed()[0]
+    made = request.app[TITLES]
+    headers = {"Cache-Control": TITLES_CACHE_CONTROL, "ETag": f'"{made.etag}"'}
+    if any(tag.value in (made.etag, "*") for tag in request.if_none_match or ()):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=made.body, content_type="application/json", headers=headers)
 
 
 Queue = Callable[[WorkbenchQueries, int], Awaitable[list[Ticket]]]

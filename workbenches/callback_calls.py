@@ -21,24 +21,19 @@ The telephony side is reached through the `CallbackPhone` port, joined in `hotli
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
-from kernel import auth
 from kernel.errors import Unavailable
 from kernel.openapi import Operation
+from kernel.session_softphone import Softphones, softphone_response
 from workbenches.api import CALLBACK_DESK, actor_of
 
 
-class CallbackPhone(Protocol):
-    """What the callback page needs from telephony (`hotline/callback_phone.py`)."""
-
-    async def softphone(self, person: str) -> dict[str, Any]:
-        """The person's browser softphone account: ws_url, sip_uri, username, password."""
-
-    async def softphone_ended(self, person: str) -> None:
-        """The session the password was given to ended: it stops registering now."""
+class CallbackPhone(Softphones, Protocol):
+    """What the callback page needs from telephony (`hotline/callback_phone.py`): the person's
+    browser softphone account (`Softphones`), and the survey call."""
 
     async def place(self, person: str, task_id: str) -> str:
         """Ring the person's softphone, then the task's citizen; the call's id. NotFound when the
@@ -49,6 +44,9 @@ class CallbackPhone(Protocol):
 
 
 CALLBACK_PHONE = web.AppKey("workbench_callback_phone", CallbackPhone)
+#: The page's softphone is its own, apart from the person's supervisor page's (a supervisor may
+#: keep both open): its session gate key, and its passwords' name in Redis (hotline/callback_phone.py).
+SOFTPHONE_LINE = "callback-softphone"
 
 routes = web.RouteTableDef()
 
@@ -63,15 +61,7 @@ def phone_of(request: web.Request) -> CallbackPhone:
 @routes.post("/api/workbench/softphone")
 async def softphone(request: web.Request) -> web.Response:
     actor = actor_of(request, CALLBACK_DESK)
-    phone = phone_of(request)
-
-    async def withdraw() -> None:
-        await phone.softphone_ended(actor.id)
-
-    # Bound to the session before the password exists: gone at sign-out, disable or expiry.
-    auth.when_credential_ends(request, f"softphone:{actor.id}", withdraw)
-    account = await phone.softphone(actor.id)
-    return web.json_response(account, headers={"Cache-Control": "no-store"})
+    return await softphone_response(request, actor.id, phone_of(request), line=SOFTPHONE_LINE)
 
 
 @routes.post("/api/workbench/callbacks/{id}/call")

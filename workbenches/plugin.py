@@ -64,6 +64,7 @@ def install(app: web.Application, deps: WorkbenchDeps) -> None:
     app[api.QUERIES] = deps.queries
     app[api.TICKETS] = deps.tickets
     app[api.CATALOGUE] = deps.catalogue
+    app[api.TITLES] = api.Titles.of(deps.catalogue)
     app[api.CALENDAR] = deps.calendar
     app[api.CALLBACKS] = deps.callbacks
     app[feed.FEED_REDIS] = deps.feed_redis

@@ -6,8 +6,8 @@ the pages, the CSV export and any later page read one table. Pure: no I/O.
 from __future__ import annotations
 
 from abuse.policy import AuditEvent, Level, Signal
-from accounts.model import ROLE_TITLES
-from kernel.access_policy import AccessKind
+from kernel.access_policy import ACCESS_KIND_TITLES, ACCESS_RESULT_TITLES
+from kernel.roles import ROLE_TITLES
 from knowledge.model import ArticleStatus
 from tickets.model import (
     EscalationGround,
@@ -119,23 +119,6 @@ ABUSE_SIGNAL_TITLES: dict[str, str] = {
     "prior_restrictions": "此前被限制",
 }
 
-#: What an access-audit row says was read (`kernel.access_policy.AccessKind`).
-ACCESS_KIND_TITLES: dict[str, str] = {
-    AccessKind.RECORDING: "通话录音",
-    AccessKind.TRANSCRIPT: "通话转写",
-    AccessKind.CALLER_HISTORY: "来电人历史",
-    AccessKind.CONFIDENTIAL_IDENTITY: "保密来电人身份",
-    AccessKind.LIVE_CALL: "监听通话",
-    AccessKind.ACCOUNT: "账号变更",
-    AccessKind.TICKET: "工单",
-    AccessKind.CALL: "通话列表",
-    AccessKind.CALLBACK: "回访列表",
-    AccessKind.ABUSE: "防骚扰记录",
-    AccessKind.EVIDENCE: "证明材料",
-    AccessKind.AUDIT: "审计日志",
-    AccessKind.EXPORT: "个人信息导出",
-    AccessKind.PURGE: "到期数据清除",
-}
 
 ARTICLE_STATUS_TITLES: dict[str, str] = {
     ArticleStatus.DRAFT: "草稿", ArticleStatus.PUBLISHED: "已发布", ArticleStatus.RETIRED: "已下架",
@@ -149,5 +132,7 @@ def titles() -> dict[str, dict[str, str]]:
             "event": EVENT_TITLES, "request": REQUEST_TITLES, "flag": FLAG_TITLES, "level": LEVEL_TITLES,
             "escalation_ground": ESCALATION_GROUND_TITLES, "abuse_level": ABUSE_LEVEL_TITLES,
             "abuse_event": ABUSE_EVENT_TITLES, "abuse_signal": ABUSE_SIGNAL_TITLES,
-            "access_kind": ACCESS_KIND_TITLES, "article_status": ARTICLE_STATUS_TITLES,
+            "access_kind": ACCESS_KIND_TITLES,
+            "access_result": {str(allowed).lower(): title for allowed, title in ACCESS_RESULT_TITLES.items()},
+            "article_status": ARTICLE_STATUS_TITLES,
             "role": {str(role): title for role, title in ROLE_TITLES.items()}}

@@ -70,13 +70,15 @@ if (!person.pages.some((p) => p.path === location.pathname)) {
 }
 
 /** JSON over the backend's HTTP API with the session; an Error with the API's message (and
- *  `.status`, `.code`) on failure. A 401 means the session ended: back to the sign-in page. */
-export async function api(method, path, body) {
+ *  `.status`, `.code`) on failure. A 401 means the session ended: back to the sign-in page.
+ *  Never from the browser's cache, unless `cache` says so (`'default'`: what the server's
+ *  Cache-Control allows, for answers that are the same for everyone, like the pages' names). */
+export async function api(method, path, body, {cache = 'no-store'} = {}) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (!SAFE_METHODS.has(method)) headers[CSRF_HEADER] = person.csrf_token || '';
   const response = await fetch(path, {
-    method, headers, credentials: 'same-origin', cache: 'no-store',
+    method, headers, credentials: 'same-origin', cache,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await response.json().catch(() => ({}));

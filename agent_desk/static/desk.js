@@ -342,7 +342,7 @@ function addFlag(parent, text) {
 
 /** The zh-CN names of the tickets' statuses, from the server (the workbenches' table, so that a
  *  status reads the same on the desk and on every workbench); asked once, when first needed. */
-const ticketTitles = api('GET', '/api/workbench/titles').catch(() => ({status: {}}));
+const ticketTitles = api('GET', '/api/workbench/titles', undefined, {cache: 'default'}).catch(() => ({status: {}}));
 
 async function loadHistory(number) {
   const list = $('history');

@@ -91,7 +91,9 @@ async def test_the_auditor_searches_with_the_keyboard_pages_and_exports(site: Si
     assert "工单及办理记录；拒绝原因：工单未派给读取人的单位" in row
     csv = await page.evaluate("fetch(document.getElementById('export').href).then(r => r.text())")
     lines = csv.strip().splitlines()
-    assert lines[0].lstrip("\ufeff").startswith("at,actor,role") and len(lines) == 2 and "wang" in lines[1]
+    assert lines[0].lstrip("\ufeff").startswith("时间（北京时间）,操作人,角色,单位,读取内容,结果") and len(lines) == 2
+    # The export words the row as the page does.
+    assert ",wang,承办单位工作人员," in lines[1] and ",工单,拒绝," in lines[1] and site.ticket_no in lines[1]
     await shot(page, "audit-filtered")
 
     # When: a time that cannot be read is said in Chinese next to the filters.

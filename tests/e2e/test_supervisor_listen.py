@@ -29,6 +29,7 @@ from hotline.composition import CALL_FLOW, build_app, preflight, token_signer
 from hotline.settings import Settings, load_settings
 from kernel.auth import Principal
 from kernel.database import create_engine
+from telephony.ari.rest import AriRest
 from tests.asterisk_harness import bridge_env
 from tests.browser_harness import chromium_executable, speech_wav, wait_for, webrtc_flags
 from tests.page_sign_in import AddressLog, add_person, sign_in
@@ -84,7 +85,8 @@ async def test_a_supervisor_listens_to_a_live_call_in_the_browser(
             executable_path=chromium_executable(), args=webrtc_flags(speech_wav(tmp_path / "supervisor.wav")))
         sipp = None
         try:
-            page = await browser.new_page()
+            context = await browser.new_context()  # a second tab of the session below
+            page = await context.new_page()
             console: list[str] = []
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
             page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
@@ -99,6 +101,20 @@ async def test_a_supervisor_listens_to_a_live_call_in_the_browser(
             addresses = AddressLog().watch(page)
             await sign_in(page, base, "/supervisor", "sup1")
             await shown("registration", "document.getElementById('phone-status').textContent === '已注册'")
+            # The supervisor opens the callback page in another tab of the same session, after the
+            # supervisor page: its softphone registers too, as its own endpoint, so the listen
+            # below still rings the supervisor page (one endpoint for both: the later
+            # registration replaced the earlier, and the callback page refused the listen).
+            callbacks = await context.new_page()
+            callbacks.on("pageerror", lambda e: console.append(f"callback page: pageerror: {e}"))
+            await callbacks.goto(base + "/callbacks")
+            await wait_for(callbacks, "document.getElementById('phone-status').textContent === '话机已注册'",
+                           timeout=WAIT * 1000)
+            async with AriRest(settings.ari.url, settings.ari.username, settings.ari.password,
+                               settings.ari.app) as rest:
+                for endpoint in ("agent-sup1", "callback-sup1"):
+                    found = await rest.request("GET", f"/endpoints/PJSIP/{endpoint}")
+                    assert found["state"] == "online", found
 
             sipp = asyncio.create_task(asterisk.run_sipp("-sf", scenario, "-s", "12345", "-m", "1",
                                                          "-set", "caller", CALLER))
@@ -150,6 +166,8 @@ async def test_a_supervisor_listens_to_a_live_call_in_the_browser(
             # on the session cookie: no address held a token.
             assert f"ws://127.0.0.1:{server.port}/ws/wallboard" in addresses.addresses
             assert addresses.with_tokens() == [], addresses.with_tokens()
+            assert await callbacks.evaluate("document.getElementById('phone-status').textContent") == "话机已注册"
+            assert not [line for line in console if "pageerror" in line], console
         finally:
             if sipp is not None and not sipp.done():
                 sipp.cancel()

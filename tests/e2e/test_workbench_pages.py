@@ -28,7 +28,7 @@ from kernel.clock import HOTLINE_TZ
 from kernel.database import create_engine
 from tests.browser_harness import wait_for
 from tests.e2e.test_pages_sign_in import browser, new_page  # noqa: F401  (the browser fixture)
-from tests.page_sign_in import PASSWORD, WAIT_MS, AddressLog
+from tests.page_sign_in import PASSWORD, WAIT_MS, AddressLog, sign_in
 from tests.recording_files import insert_call, write_wav
 from tests.staff_session import staff_site
 from tests.workbench_walk import (
@@ -267,5 +267,26 @@ async def test_the_dispatcher_closes_a_request_outside_government_duties_at_inta
     assert "已不予受理办结" in (await desk.text_content("#messages") or "")
     assert await ticket_status(site, no) == "closed"
     await no_markup_from_the_ticket(desk)
+    assert problems == []
+    await context.close()
+
+
+TITLES_FETCH = ("performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/api/workbench/titles'))"
+                ".map((e) => ({transfer: e.transferSize, body: e.decodedBodySize}))")
+
+
+async def test_the_pages_names_come_from_the_browsers_cache_on_the_next_page(site: Site, browser: Any) -> None:
+    """Every workbench page loads the zh-CN names first; the next page opened within minutes
+    takes them from the browser's cache (nothing transferred) instead of asking again."""
+    problems: list[str] = []
+    context, page = await new_page(browser, problems)
+    await sign_in(page, site.base, "/dispatch", "pai")
+    await page.wait_for_selector("#queue-empty:not(.hidden)", timeout=WAIT_MS)
+    [first] = await page.evaluate(TITLES_FETCH)
+    assert first["transfer"] > 0 and first["body"] > 0, first  # asked once, over the network
+    await page.goto(f"{site.base}/dispatch")
+    await page.wait_for_selector("#queue-empty:not(.hidden)", timeout=WAIT_MS)
+    [again] = await page.evaluate(TITLES_FETCH)
+    assert again == {"transfer": 0, "body": first["body"]}, again  # from the cache
     assert problems == []
     await context.close()

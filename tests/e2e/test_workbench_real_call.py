@@ -30,7 +30,7 @@ from hotline.settings import Settings
 from kernel.database import create_engine
 from kernel.schema import callback_tasks, calls, tickets, transcript_segments
 from telephony.ari.rest import AriRest
-from telephony.softphone import ENDPOINT_PREFIX
+from telephony.softphone import CALLBACK_ENDPOINT_PREFIX, ENDPOINT_PREFIX
 from tests.asr_fixtures import AsrLanguage
 from tests.asterisk_harness import SipPhones
 from tests.browser_harness import chromium_executable, wait_for, webrtc_flags
@@ -54,6 +54,7 @@ from tests.workbench_walk import (
     record_satisfied,
     shot,
     sign_ticket,
+    without_the_periodic_refresh,
 )
 
 pytestmark = pytest.mark.asterisk
@@ -73,13 +74,13 @@ async def backend(asterisk: AsteriskSandbox, sqlite_url: str, redis_key_prefix: 
 
 async def survey_call_bridged(settings: Settings, agent: str) -> None:
     """Asterisk holds the survey call's bridge with exactly two channels, both answered: the agent's
-    browser softphone (its WebRTC endpoint) and the citizen's phone."""
+    browser softphone (the callback page's own WebRTC endpoint) and the citizen's phone."""
     async with AriRest(settings.ari.url, settings.ari.username, settings.ari.password, settings.ari.app) as rest:
         bridges = [b for b in await rest.request("GET", "/bridges") if b["id"].startswith("hotline-deskcb-b-")]
         assert len(bridges) == 1, bridges
         channels = [await rest.get_channel(c) for c in bridges[0]["channels"]]
     names = sorted((c.name.rsplit("-", 1)[0], c.state) for c in channels if c is not None)
-    assert names == [(f"PJSIP/{CITIZEN_PHONE}", "Up"), (f"PJSIP/{ENDPOINT_PREFIX}{agent}", "Up")], names
+    assert names == [(f"PJSIP/{CITIZEN_PHONE}", "Up"), (f"PJSIP/{CALLBACK_ENDPOINT_PREFIX}{agent}", "Up")], names
 
 
 async def citizen_heard(page: Any) -> None:
@@ -189,6 +190,7 @@ async def test_a_real_call_becomes_a_ticket_that_walks_through_every_workbench_a
             citizen = await sip_phones.start("citizen", scenario=speaking_phone_scenario(wav))
             assert citizen == f"PJSIP/{CITIZEN_PHONE}"
             callbacks = await page_for()
+            await without_the_periodic_refresh(callbacks)  # the lists follow the call as it happens
             await open_due_callback(callbacks, base, "hui", no, RESULT)
             await place_the_survey_call(callbacks)
             await survey_call_bridged(settings, "hui")

@@ -9,6 +9,8 @@ the tickets API, a reveal, and reading the audit itself.
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel import openapi
 from kernel.audit import AccessAudit
+from kernel.clock import HOTLINE_TZ
 from kernel.http_edge import new_app
 from kernel.roles import Actor, Role
 from kernel.schema import calls
@@ -272,6 +275,7 @@ async def test_the_audit_is_for_supervisors_and_auditors_and_exports_csv(desk: D
     await desk.get(f"/api/calls/{desk.calls['answered']}/recording", OTHER_AGENT)
     status, body = await desk.get("/api/audit", AUDITOR, params={"actor": "a8"})
     assert status == 200 and [r["kind"] for r in body["records"]] == ["recording"]
+    (refused,) = body["records"]
     # An auditor reads the audit and nothing it records.
     for path in ("/api/calls", f"/api/calls/{desk.calls['answered']}", f"/api/calls/{desk.calls['answered']}/recording",
                  f"/api/callers/{CALLER}/tickets"):
@@ -286,9 +290,17 @@ async def test_the_audit_is_for_supervisors_and_auditors_and_exports_csv(desk: D
     response = await desk.client.get("/api/audit", headers=SUPERVISOR, params={"format": "csv", "actor": "a8"})
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/csv")
-    lines = (await response.text()).lstrip("\ufeff").splitlines()
-    assert lines[0] == "at,actor,role,unit,kind,allowed,where,call_id,ticket_no,caller_number,detail"
-    assert len(lines) == 2 and ",a8,agent,,recording,false,127.0.0.1," in lines[1]
+    text = await response.text()
+    assert text.startswith("\ufeff")  # a spreadsheet opens it as UTF-8
+    header, *rows = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    # In Chinese for the auditors, with the audit page's words and in its order.
+    assert header == ["时间（北京时间）", "操作人", "角色", "单位", "读取内容", "结果", "工单号", "通话编号",
+                      "来电号码", "来源地址", "详情"]
+    (row,) = rows
+    assert row[1:6] == ["a8", "话务员", "", "通话录音", "拒绝"] and row[7] == desk.calls["answered"]
+    assert row[9] == "127.0.0.1" and row[10] == refused["detail"]
+    at = datetime.fromisoformat(refused["at"]).astimezone(HOTLINE_TZ)
+    assert row[0] == at.strftime("%Y-%m-%d %H:%M:%S")  # Beijing time, as the page shows it
     status, body = await desk.get("/api/audit", SUPERVISOR, params={"kind": "gossip"})
     assert status == 400 and body["error"] == "invalid_input"
     # Every read of the audit, and the export, is a row of its own.

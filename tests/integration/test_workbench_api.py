@@ -133,6 +133,32 @@ async def test_every_unit_a_page_may_show_has_a_chinese_name(hotline: Hotline) -
     assert names["city-housing"] == "市住房和城乡建设局"  # the dispatch catalogue's
 
 
+async def test_the_pages_names_are_kept_by_the_browser_a_few_minutes_then_revalidated_by_their_etag(
+    hotline: Hotline,
+) -> None:
+    """Every page asks for the names first: the browser may keep them (private: it takes a
+    session) for five minutes, then asks again with the ETag and gets an empty 304. The answer
+    is the same bytes for everyone (made once, when the app is built)."""
+    answers = []
+    for who in ("sup", "zhang"):
+        async with hotline.client.get("/api/workbench/titles", headers=hotline.people[who].headers()) as response:
+            assert response.status == 200
+            answers.append((response.headers["ETag"], await response.read()))
+            assert response.headers["Cache-Control"] == "private, max-age=300"
+    (etag, body), other = answers
+    assert other == (etag, body) and etag.startswith('"') and json.loads(body)["status"]["closed"] == "已办结"
+    for tags in (etag, f'W/{etag}, "elsewhere"', "*"):
+        async with hotline.client.get("/api/workbench/titles", headers={
+                **hotline.people["sup"].headers(), "If-None-Match": tags}) as response:
+            assert (response.status, await response.read()) == (304, b""), tags
+            assert response.headers["ETag"] == etag and response.headers["Cache-Control"] == "private, max-age=300"
+    async with hotline.client.get("/api/workbench/titles", headers={
+            **hotline.people["sup"].headers(), "If-None-Match": '"changed"'}) as response:
+        assert response.status == 200 and await response.read() == body
+    async with hotline.client.get("/api/workbench/titles", headers={"If-None-Match": etag}) as response:
+        assert response.status == 401  # the names, as the rest, are for the signed-in
+
+
 async def test_the_dispatch_queue_is_longest_waiting_first_without_unclassified_drafts_or_callers(
     hotline: Hotline,
 ) -> None:

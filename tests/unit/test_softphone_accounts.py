@@ -10,9 +10,11 @@ import pytest
 
 from kernel.errors import InvalidInput
 from telephony.softphone import (
+    CALLBACK_ENDPOINT_PREFIX,
     InvalidAgentId,
     SoftphoneProvisioner,
     SoftphoneProvisioningError,
+    agent_endpoint,
     endpoint_fields,
     endpoint_name,
     new_softphone_password,
@@ -36,6 +38,10 @@ def test_agent_ids_that_cannot_name_an_endpoint_are_refused(agent_id: str) -> No
 def test_endpoint_names_and_fields() -> None:
     assert endpoint_name("7") == "agent-7"
     assert endpoint_name("night-shift-" + "x" * 20) == "agent-night-shift-" + "x" * 20
+    # The callback page's softphone is another endpoint of the same person (a supervisor keeps
+    # it open beside the supervisor page, whose monitor legs ring `agent-<id>`).
+    assert endpoint_name("7", CALLBACK_ENDPOINT_PREFIX) == "callback-7"
+    assert agent_endpoint("7", CALLBACK_ENDPOINT_PREFIX) == "PJSIP/callback-7" != agent_endpoint("7")
     fields = endpoint_fields("agent-7", media_address="127.0.0.1")
     names = [name for name, _ in fields]
     assert names.index("disallow") < names.index("allow"), "allow after disallow, or no codec"

@@ -23,6 +23,7 @@ from workbenches.titles import titles
     ("abuse_event", [v.value for v in AuditEvent]),
     ("abuse_signal", [*(v.value for v in Signal), "prior_restrictions"]),
     ("access_kind", [v.value for v in AccessKind]),
+    ("access_result", ["true", "false"]),
     ("role", [v.value for v in Role]),
     ("article_status", [v.value for v in ArticleStatus]),
 ])

@@ -80,7 +80,7 @@ async function load() {
   $('records').replaceChildren(...records.map((r) => el('tr', {class: r.allowed ? '' : 'refused'},
     cell(new Date(r.at).toLocaleString('zh-CN', TIME)), cell(r.actor), cell(titles.role[r.role] || r.role),
     cell(unitName(r.unit)), cell(titles.access_kind[r.kind] || r.kind),
-    el('td', {class: r.allowed ? 'ok-text' : 'overdue-text', text: r.allowed ? '允许' : '拒绝'}),
+    el('td', {class: r.allowed ? 'ok-text' : 'overdue-text', text: titles.access_result[String(r.allowed)]}),
     cell(r.ticket_no), cell(r.call_id), cell(r.caller_number), cell(r.where), el('td', {class: 'wrap', text: detailText(r.detail), title: r.detail}))));
   $('count').textContent = String(records.length);
   $('records-empty').classList.toggle('hidden', records.length > 0);

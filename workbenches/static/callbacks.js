@@ -43,14 +43,22 @@ function row(task, cells) {
   return el('tr', {tabindex: '0', data: {taskId: task.id, ticketNo: task.ticket_no}}, cells.map((c) => el('td', {text: c})));
 }
 
+// Each load is numbered: loads overlap (the 30 s refresh, a call placed, a call ended), and only
+// the last one asked for is shown, so an older answer never undoes a newer one.
+let loads = 0;
+
+/** The lists, again. Besides the 30 s refresh, a call placed from this page (its attempt was
+ *  counted when the server took the task) and its end (the result) reload them at once. */
 async function loadTasks() {
+  const load = ++loads;
   let lists;
   try {
     lists = await Promise.all(['agent', 'agent_calling', 'due'].map((status) => api('GET', `/api/callbacks?status=${status}`)));
   } catch (error) {
-    say(`刷新失败：${chinese(error)}`, true);
+    if (load === loads) say(`刷新失败：${chinese(error)}`, true);
     return;
   }
+  if (load !== loads) return;
   const now = Date.now();
   const surveys = lists.flatMap((l) => l.callbacks).filter((t) => t.reason === 'survey');
   state.tasks = new Map(surveys.map((t) => [t.id, t]));
@@ -65,6 +73,15 @@ async function loadTasks() {
   $('tasks-empty').classList.toggle('hidden', due.length > 0);
   const open = state.task && document.querySelector(`tr[data-task-id="${state.task.id}"]`);
   if (open) open.classList.add('selected');
+  if (state.task && state.tasks.has(state.task.id)) {  // the open task: its count too
+    state.task = state.tasks.get(state.task.id);
+    const shown = $('task-attempts');
+    if (shown) shown.textContent = attemptsText(state.task);
+  }
+}
+
+function attemptsText(task) {
+  return `　已拨 ${task.attempts} 次`;
 }
 
 // ---- the softphone and the call -----------------------------------------------------------
@@ -144,6 +161,7 @@ async function placeCall() {
   try {
     const {call_id: id} = await api('POST', `/api/workbench/callbacks/${encodeURIComponent(task.id)}/call`);
     if (state.call && state.call.taskId === task.id) state.call.id = id;
+    loadTasks();  // the attempt is counted: 已拨 goes up now, not at the next refresh
   } catch (error) {
     state.call = {taskId: task.id, phase: 'ended', over: true, detail: chinese(error)};
     showCall();
@@ -187,6 +205,7 @@ function onCallEvent(m) {
     call.notReached = m.reason;
   } else if (m.type === 'callback.ended') {
     callOver(Boolean(m.reached), call.notReached || m.reason);
+    loadTasks();  // the task's result (上次结果) changed with the end
     return;
   }
   showCall();
@@ -205,7 +224,7 @@ async function open(tr) {
   state.task = task;
   $('detail-hint').classList.add('hidden');
   $('ticket').replaceChildren(el('p', {}, el('strong', {text: `诉求人电话 ${task.caller_number}`}),
-                                   el('span', {class: 'muted', text: `　已拨 ${task.attempts} 次`})),
+                                   el('span', {class: 'muted', id: 'task-attempts', text: attemptsText(task)})),
                               ticketView(data.ticket, data.events));
   for (const input of document.querySelectorAll('input[name=satisfaction]')) input.checked = false;
   $('answer-reason').value = '';

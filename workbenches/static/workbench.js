@@ -13,8 +13,9 @@ export {chinese};
 
 export {api, person, showSessionBar, socketUrl, afterSocketClose};
 
-/** The zh-CN names: {status, ticket_type, urgency, mark, satisfaction, ground, event, request, unit}. */
-export const titles = await api('GET', '/api/workbench/titles');
+/** The zh-CN names: {status, ticket_type, urgency, mark, satisfaction, ground, event, request, unit}.
+ *  The same for everyone and until a deploy: from the browser's cache while the server allows. */
+export const titles = await api('GET', '/api/workbench/titles', undefined, {cache: 'default'});
 
 export const $ = (id) => document.getElementById(id);
 
