@@ -26,14 +26,20 @@ _DEADLINE_ONLY = sa.text("reason = 'deadline'")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tickets") as batch:
-        batch.add_column(sa.Column("caller_no_reply", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+    # In place on both databases (SQLite adds a NOT NULL column with a constant default): a
+    # batch copy of `tickets` would be refused by the foreign keys pointing at it.
+    op.add_column("tickets", sa.Column("caller_no_reply", sa.Boolean(), nullable=False,
+                                       server_default=sa.false()))
     op.create_index("ux_callback_tasks_deadline_once", "callback_tasks", ["ticket_no"], unique=True,
                     postgresql_where=_DEADLINE_ONLY, sqlite_where=_DEADLINE_ONLY)
 
 
 def downgrade() -> None:
     op.drop_index("ux_callback_tasks_deadline_once", table_name="callback_tasks")
-    with op.batch_alter_table("tickets") as batch:
-        batch.drop_column("caller_no_reply")
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite (>= 3.35) drops the column in place: a batch copy of `tickets` would drop the
+        # table that callback tasks, calls' transfers and relay codes point at, which their
+        # foreign keys refuse as soon as any row exists.
+        op.execute("ALTER TABLE tickets DROP COLUMN caller_no_reply")
+    else:
+        op.drop_column("tickets", "caller_no_reply")

@@ -434,10 +434,11 @@ def test_a_returned_ticket_owes_a_new_first_contact_to_its_new_unit() -> None:
     flow.do(RequestReturn(reason="非本单位职责", attachments=EVIDENCE), LEAD)
     flow.do(ApproveReturn(), DISPATCHER)
     assert flow.ticket.first_contact_deadline is None and flow.ticket.first_contacted_at is None
+    owed = flow.now + timedelta(days=7)
     flow.do(Dispatch(lead_unit="city-ecology", deadline=flow.now + timedelta(days=10),
-                     sign_deadline=flow.now + timedelta(days=1),
-                     first_contact_deadline=flow.now + timedelta(days=7)), DISPATCHER)
-    assert flow.ticket.first_contact_deadline == flow.now + timedelta(days=7)
+                     sign_deadline=flow.now + timedelta(days=1), first_contact_deadline=owed),
+            DISPATCHER)
+    assert flow.ticket.first_contact_deadline == owed
     assert flow.ticket.first_contacted_at is None
     assert fold(flow.events) == flow.ticket
 
