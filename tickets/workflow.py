@@ -1183,7 +1183,8 @@ def _evolve_open(t: Ticket, event: TicketEvent) -> Ticket:
         case ProgressNoted():
             return t
         case RelayCallHeld():
-            return _contacted(t, event) if event.connected else t
+            # A unit's call through the relay reached the caller; none counts before a dispatch.
+            return _contacted(t, event) if event.connected and t.lead_unit else t
         case CallerContacted():
             return _contacted(t, event)
         case FeedbackSubmitted():
