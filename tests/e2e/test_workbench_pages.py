@@ -331,7 +331,7 @@ async def test_the_callback_at_an_expired_deadline_is_on_the_callback_page_and_r
     await page.click("#answer-submit")
     await wait_for(page, "document.getElementById('messages').innerText.includes('回访已记录：办理中')",
                    timeout=WAIT_MS)
-    assert await page.query_selector(task) is None
+    await page.wait_for_selector(task, state="detached", timeout=WAIT_MS)  # done: off the list
     assert await ticket_status(site, no) == "in_progress"
     assert problems == []
     await context.close()

@@ -184,7 +184,7 @@ export function ticketView(ticket, events) {
   if (ticket.deadline) facts.push(['办理时限', `${when(ticket.deadline)}（${left(ticket.deadline)}）`]);
   if (ticket.requested_deadline) facts.push(['申请延至', when(ticket.requested_deadline)]);
   const contact = ticket.lead_unit ? firstContactText(ticket) : null;
-  if (contact) facts.push(['联系诉求人时限', contact]);
+  if (contact) facts.push([ticket.first_contacted_at ? '联系诉求人' : '联系诉求人时限', contact]);
   if (ticket.deadline_callback_at) {
     facts.push(['时限届满回访', `${when(ticket.deadline_callback_at)} ${titles.satisfaction[ticket.deadline_callback_view] || '未评价'}`]);
   }
