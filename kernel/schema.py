@@ -127,6 +127,13 @@ callback_tasks = Table(
     Column("answer_transcript", Text),
 )
 
+#: 时限届满回访 (北京条例第二十三条, migration 0019): at most one such task per ticket, whatever
+#: the number of scans and nodes that find its deadline expired.
+DEADLINE_CALLBACK_REASON = "deadline"
+Index("ux_callback_tasks_deadline_once", callback_tasks.c.ticket_no, unique=True,
+      postgresql_where=text(f"reason = '{DEADLINE_CALLBACK_REASON}'"),
+      sqlite_where=text(f"reason = '{DEADLINE_CALLBACK_REASON}'"))
+
 #: One-time codes of the confidential relay (保密联络, migration 0010): a unit keys one in to
 #: be put through to a confidential caller without learning the number.
 relay_codes = Table(
@@ -168,6 +175,8 @@ tickets = Table(
     Column("caller_name", String(128)),
     Column("caller_confidential", Boolean, nullable=False, server_default=false()),
     Column("caller_anonymous", Boolean, nullable=False, server_default=false()),
+    # Migration 0019: the caller asked for no reply (济南条例: 要求不回复的除外).
+    Column("caller_no_reply", Boolean, nullable=False, server_default=false()),
     Column("district", String(64)),
     Column("location", String(500)),
     Column("summary", String(500)),

@@ -7,6 +7,10 @@ any other: who (the scanner), when, why (the scanner's detail as the reason) and
 related tickets. Stale knowledge-base articles have no ticket; they are counted and logged
 here and listed by `GET /api/kb/stale`.
 
+A ticket whose deadline expired without the unit's feedback is owed a callback (时限届满回访,
+北京条例第二十三条): besides the notice, the job asks the `DeadlineCallbacks` port (the callback
+tasks, joined in the composition root) to put one on the callback agents' list, once per ticket.
+
 A rescan is harmless: the scanner skips flags a ticket already carries and the workflow refuses
 a second flag of one kind. A ticket that changed between loading and flagging answers
 `Conflict`; it is left for the next round rather than retried against a moving target. With
@@ -18,14 +22,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
 from kernel.clock import Clock, utc_now
 from kernel.errors import Conflict, HotlineError, IllegalTransition
 from kernel.leader_lease import LeaderLease
 from kernel.roles import Actor, Role
 from knowledge.store import KnowledgeStore
-from supervision.scan import DEFAULT_SUPERVISION_POLICY, HotlineNotice, SupervisionPolicy, scan
-from tickets.model import SupervisionFlagKind
+from supervision.scan import (
+    DEFAULT_SUPERVISION_POLICY,
+    HotlineNotice,
+    NoticeKind,
+    SupervisionPolicy,
+    scan,
+)
+from tickets.model import SupervisionFlagKind, Ticket
 from tickets.store import TicketStore
 from tickets.ticket_number import local_date_of
 from tickets.workflow import FlagForSupervision
@@ -45,13 +57,25 @@ class ScanReport:
     stale_articles: int = 0
     #: What the hotline itself owes: overdue reviews, stale drafts, callbacks at the deadline.
     notices: list[HotlineNotice] = field(default_factory=list)
+    #: Tickets whose callback at the deadline this round put on the callback agents' list.
+    deadline_callbacks: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return {"scanned": self.scanned,
                 "flagged": [{"ticket_no": no, "kind": kind.value} for no, kind in self.flagged],
                 "left_for_next_round": self.left_for_next_round,
                 "stale_articles": self.stale_articles,
-                "notices": [n.as_json() for n in self.notices]}
+                "notices": [n.as_json() for n in self.notices],
+                "deadline_callbacks": self.deadline_callbacks}
+
+
+class DeadlineCallbacks(Protocol):
+    """Where a callback owed at the expired deadline goes (`tickets.callbacks.CallbackService`)."""
+
+    async def owe_deadline_callback(self, ticket: Ticket, now: datetime) -> bool:
+        """Put the ticket's callback on the callback agents' list, once per ticket; True when
+        this call did (False: owed already, or no number to call)."""
+        ...
 
 
 
@@ -59,9 +83,10 @@ class ScanReport:
 class SupervisionJob:
     def __init__(self, store: TicketStore, knowledge: KnowledgeStore | None = None, *,
                  policy: SupervisionPolicy = DEFAULT_SUPERVISION_POLICY,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, deadline_callbacks: DeadlineCallbacks | None = None) -> None:
         self._store = store
         self._knowledge = knowledge
+        self._deadline_callbacks = deadline_callbacks
         self._policy = policy
         self._clock = clock
         self._round = asyncio.Lock()  # the API and the timer never scan at the same time
@@ -82,6 +107,9 @@ class SupervisionJob:
         for notice in result.notices:
             log.warning("the hotline owes this ticket", extra={
                 "ticket_no": notice.ticket_no, "kind": notice.kind.value, "detail": notice.detail})
+            if (notice.kind is NoticeKind.CALLBACK_AT_DEADLINE and self._deadline_callbacks is not None
+                    and await self._deadline_callbacks.owe_deadline_callback(by_no[notice.ticket_no], now)):
+                report.deadline_callbacks.append(notice.ticket_no)
         for flag in result.flags:
             if flag.ticket_no is None or flag.ticket_no not in by_no:
                 continue
@@ -111,7 +139,7 @@ class SupervisionJob:
         log.info("supervision scan done", extra={
             "scanned": report.scanned, "flagged": len(report.flagged),
             "deferred": len(report.left_for_next_round), "stale_articles": report.stale_articles,
-            "notices": len(report.notices)})
+            "notices": len(report.notices), "deadline_callbacks": len(report.deadline_callbacks)})
         return report
 
     async def run_forever(self, interval_seconds: float, lease: LeaderLease | None = None) -> None:

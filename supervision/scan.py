@@ -2,10 +2,11 @@
 
 `scan` looks at a batch of tickets and knowledge-base articles and returns `SupervisionFlag`s for
 each reason of 临沂条例第三十条: refused acceptance, overdue, the same caller repeating the same
-request, many callers on the same issue, stale knowledge. The job (`supervision/job.py`) loads the
-batch, calls `scan`, and applies each ticket flag as a `FlagForSupervision` command from the
-SYSTEM actor; flags already on a ticket are skipped here so a rescan is harmless. The escalation
-ladder itself is a ticket rule (`tickets/escalation.py`).
+request, many callers on the same issue, stale knowledge; and for a unit that did not contact the
+caller within the working days after dispatch (济南条例: 5个工作日内回复来电人). The job
+(`supervision/job.py`) loads the batch, calls `scan`, and applies each ticket flag as a
+`FlagForSupervision` command from the SYSTEM actor; flags already on a ticket are skipped here
+so a rescan is harmless. The escalation ladder itself is a ticket rule (`tickets/escalation.py`).
 
 Never reads the clock or any store: `now` and the data are arguments.
 """
@@ -106,6 +107,25 @@ def scan_overdue(tickets: Iterable[Ticket], now: datetime) -> list[SupervisionFl
         if t.status in UNIT_HOLDS_STATUSES
         and t.deadline is not None
         and now >= t.deadline
+        and _flaggable(t, kind)
+    ]
+
+
+def scan_first_contact_overdue(tickets: Iterable[Ticket], now: datetime) -> list[SupervisionFlag]:
+    """济南条例: 承办单位应当在5个工作日内与来电人联系并答复 (要求不回复的除外). The first-contact
+    deadline set at dispatch passed and no contact is on the ticket (recorded, a connected relay
+    call, or a feedback saying so): the lead unit is at fault. A caller who asked for no reply
+    has no such deadline, nor has a ticket dispatched before the rule."""
+    kind = SupervisionFlagKind.NO_FIRST_CONTACT
+    return [
+        SupervisionFlag(
+            kind=kind, detected_at=now, ticket_no=t.ticket_no, unit=t.lead_unit,
+            detail=f"派单后至 {t.first_contact_deadline.isoformat()} 未联系诉求人",
+        )
+        for t in tickets
+        if t.first_contact_deadline is not None
+        and t.first_contacted_at is None
+        and now >= t.first_contact_deadline
         and _flaggable(t, kind)
     ]
 
@@ -295,13 +315,14 @@ def scan_stale_drafts(tickets: Iterable[Ticket], now: datetime,
 
 def scan_callbacks_at_deadline(tickets: Iterable[Ticket], now: datetime) -> list[HotlineNotice]:
     """北京条例第二十三条: 诉求办理时限届满 the hotline calls the caller back, whether or not the
-    unit has given feedback. Tickets a unit holds past the deadline without feedback."""
+    unit has given feedback. Tickets a unit holds past the deadline without feedback, until the
+    callback is on the ticket (`RecordDeadlineCallback`); the job puts it on the callback list."""
     return [
         HotlineNotice(NoticeKind.CALLBACK_AT_DEADLINE, t.ticket_no, now,
                       f"办理时限 {t.deadline.isoformat()} 已届满、承办单位未反馈：应回访诉求人")
         for t in tickets
         if t.status in UNIT_HOLDS_STATUSES and t.deadline is not None and now >= t.deadline
-        and t.feedback_at is None
+        and t.feedback_at is None and t.deadline_callback_at is None
     ]
 
 
@@ -325,6 +346,7 @@ def scan(
     flags = [
         *scan_refused_acceptance(tickets, now),
         *scan_overdue(tickets, now),
+        *scan_first_contact_overdue(tickets, now),
         *scan_repeated(tickets, now, policy),
         *scan_clustered(tickets, now, policy),
         *scan_stale_knowledge(articles, now),

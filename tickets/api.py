@@ -75,6 +75,7 @@ from tickets.model import (
     Attachment,
     Caller,
     Channel,
+    ContactMethod,
     EscalationGround,
     OutOfScope,
     Satisfaction,
@@ -135,6 +136,9 @@ class CallerBody(_Body):
     name: str | None = Field(default=None, max_length=64)
     confidential: bool = False
     anonymous: bool = False
+    #: The caller asked not to be told the result (济南条例: 要求不回复的除外): the unit owes no
+    #: first contact within the working days.
+    no_reply: bool = False
 
     @field_validator("number", mode="before")
     @classmethod
@@ -228,6 +232,17 @@ class ProgressNoteBody(CommandBody):
     note: str = Field(max_length=MAX_TEXT)
 
 
+class RecordContactBody(CommandBody):
+    method: ContactMethod
+    note: str = Field(max_length=MAX_TEXT)
+
+
+class DeadlineCallbackBody(CommandBody):
+    #: What the caller says of the handling so far; None: declined, or not reached.
+    satisfaction: Satisfaction | None
+    reached: bool = True
+
+
 class FeedbackBody(CommandBody):
     result: str = Field(max_length=MAX_TEXT)
     contacted_caller: bool = True
@@ -314,9 +329,14 @@ def _dispatch(body: DispatchBody, ctx: _Context) -> workflow.Command:
     minutes = body.joint_meeting_minutes
     return_deadline = working_day_deadline(ctx.now, ctx.policy.return_window_working_days,
                                            ctx.calendar)
+    # Never after the handling deadline (an urgent ticket's is hours away); the workflow drops
+    # it for a caller who asked for no reply.
+    first_contact_deadline = min(deadline, working_day_deadline(
+        ctx.now, ctx.policy.first_contact_working_days, ctx.calendar))
     return workflow.Dispatch(
         **_common(body), lead_unit=body.lead_unit, cooperating_units=tuple(body.cooperating_units),
         deadline=deadline, sign_deadline=sign_deadline, return_deadline=return_deadline,
+        first_contact_deadline=first_contact_deadline,
         joint_meeting_minutes=replace(minutes.to_domain(), kind="minutes") if minutes else None,
     )
 
@@ -393,6 +413,9 @@ COMMANDS: dict[str, CommandSpec] = {
                                       "Reject termination (reason required)"),
     "progress-note": CommandSpec(workflow.AddProgressNote, ProgressNoteBody,
                                  "A progress note (also a cooperating unit's partial result)"),
+    "record-contact": CommandSpec(workflow.RecordContact, RecordContactBody,
+                                  "The lead unit contacted the caller (phone, SMS, visit; 济南条例 "
+                                  "5个工作日内联系)"),
     "feedback": CommandSpec(workflow.SubmitFeedback, FeedbackBody, "反馈 by the lead unit"),
     "request-suspension": CommandSpec(workflow.RequestSuspension, CommandBody,
                                       "申请中止办理 with reason and evidence"),
@@ -414,6 +437,9 @@ COMMANDS: dict[str, CommandSpec] = {
                                  "(督办 past the cap), unreasonable closes", _review_reopen),
     "close-unreached": CommandSpec(workflow.CloseUnreached, CloseUnreachedBody,
                                    "未回访成功 after the attempt cap; closes the ticket"),
+    "deadline-callback": CommandSpec(workflow.RecordDeadlineCallback, DeadlineCallbackBody,
+                                     "时限届满回访 (北京条例第二十三条): the caller's view of the handling "
+                                     "so far; the ticket stays with the unit, unsatisfied is 督办"),
     "flag-supervision": CommandSpec(workflow.FlagForSupervision, FlagSupervisionBody,
                                     "热线督办 for one reason"),
     "escalate": CommandSpec(workflow.Escalate, EscalateBody, "Escalate up the supervision ladder"),
@@ -490,7 +516,8 @@ def ticket_json(ticket: Ticket, actor: Actor, *, shown: bool) -> dict[str, Any]:
         "status": ticket.status.value,
         "channel": ticket.channel.value,
         "caller": {"number": number_view(caller.number, shown), "name": caller.name,
-                   "confidential": caller.confidential, "anonymous": caller.anonymous},
+                   "confidential": caller.confidential, "anonymous": caller.anonymous,
+                   "no_reply": caller.no_reply},
         "ticket_type": ticket.ticket_type.value if ticket.ticket_type else None,
         "urgency": ticket.urgency.value,
         "summary": ticket.summary,
@@ -508,6 +535,11 @@ def ticket_json(ticket: Ticket, actor: Actor, *, shown: bool) -> dict[str, Any]:
         "signed_at": _iso(ticket.signed_at),
         "deadline": _iso(ticket.deadline),
         "requested_deadline": _iso(ticket.requested_deadline),
+        "first_contact_deadline": _iso(ticket.first_contact_deadline),
+        "first_contacted_at": _iso(ticket.first_contacted_at),
+        "deadline_callback_at": _iso(ticket.deadline_callback_at),
+        "deadline_callback_view": (ticket.deadline_callback_view.value
+                                   if ticket.deadline_callback_view else None),
         "return_count": ticket.return_count,
         "extension_count": ticket.extension_count,
         "reopen_count": ticket.reopen_count,

@@ -11,11 +11,19 @@ with a new deadline from the catalogue) or not (closed, with why). A citizen not
 tried again at the configured delays, then the task goes to the callback agents' list
 (`agent`); after the policy's attempts the outcome 未回访成功 closes the ticket
 (`close_unreached`), never as a completed callback.
+
+A third kind, `deadline` (时限届满回访, 北京条例第二十三条): the unit's deadline expired without its
+feedback, and the supervision job (`owe_deadline_callback`) puts one task per ticket straight on
+the callback agents' list, never the automatic dialer's: the dialer plays a survey of the
+finished handling, while here a person asks the caller how the handling stands, and the ticket
+stays with the unit. What the caller says goes on the ticket as `RecordDeadlineCallback`
+(unsatisfied: the unit under 热线督办); not reached, that too is recorded, and nothing closes.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.clock import Clock, utc_now
 from kernel.errors import Conflict, NotFound
 from kernel.privacy import mask_phone
 from kernel.roles import Actor, Role
-from kernel.schema import callback_tasks, calls, tickets
+from kernel.schema import DEADLINE_CALLBACK_REASON, callback_tasks, calls, tickets
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue, reopen_deadline
@@ -212,7 +221,11 @@ class CallbackService:
         task = await self._get(task_id)
         if task.status not in (AGENT, AGENT_CALLING):
             raise NotFound("no such callback on the agents' list", task=task_id)
-        ticket = await self.record_answer(task.ticket_no, satisfaction, actor)
+        if task.reason == DEADLINE_CALLBACK_REASON:
+            ticket = await self._record_deadline_view(task, satisfaction, actor, reached=True,
+                                                      reason="")
+        else:
+            ticket = await self.record_answer(task.ticket_no, satisfaction, actor)
         await self._set(task_id, DONE, satisfaction.value)
         return ticket
 
@@ -236,13 +249,56 @@ class CallbackService:
                 if reasonable else None), actor, new.version)
         return new
 
+    async def owe_deadline_callback(self, ticket: Ticket, now: datetime) -> bool:
+        """时限届满回访 (北京条例第二十三条) is owed for `ticket`: one task on the callback agents'
+        list (`agent`, so the automatic dialer never takes it), due now. Once per ticket, on any
+        node, however often the scan finds it (a unique index on the ticket for this reason):
+        False when it was owed already, or there is no number to call."""
+        number = ticket.callback_number or ticket.caller.number
+        if not number:
+            log.warning("deadline callback owed but the caller left no number",
+                        extra={"ticket_no": ticket.ticket_no})
+            return False
+        try:
+            async with self._engine.begin() as conn:
+                owed = await conn.scalar(select(callback_tasks.c.id).where(
+                    callback_tasks.c.ticket_no == ticket.ticket_no,
+                    callback_tasks.c.reason == DEADLINE_CALLBACK_REASON))
+                if owed is not None:
+                    return False
+                await conn.execute(callback_tasks.insert().values(
+                    id=str(uuid.uuid4()), ticket_no=ticket.ticket_no, caller_number=number,
+                    reason=DEADLINE_CALLBACK_REASON, status=AGENT, due_at=now, created_at=now,
+                    updated_at=now, attempts=0))
+        except IntegrityError:  # another node's scan wrote it between our read and insert
+            return False
+        return True
+
+    async def _record_deadline_view(self, task: CallbackTask, satisfaction: Satisfaction | None,
+                                    actor: Actor, *, reached: bool, reason: str) -> Ticket:
+        """What the caller said at the expired deadline, on the ticket (which stays with the unit);
+        the task finishes in the same transaction (`tickets.store.finish_deadline_tasks`)."""
+        ticket = await self._tickets.get(task.ticket_no)
+        new, _ = await self._tickets.transition(task.ticket_no, workflow.RecordDeadlineCallback(
+            satisfaction=satisfaction, reached=reached, reason=reason), actor, ticket.version)
+        log.info("deadline callback recorded", extra={
+            "ticket_no": task.ticket_no, "reached": reached,
+            "satisfaction": satisfaction.value if satisfaction else None})
+        return new
+
     async def close_unreached(self, task_id: str, actor: Actor, *, reason: str, outcome: str) -> Ticket:
         """未回访成功: the citizen was tried as often as the policy asks and never reached; the
-        ticket closes with that outcome (the workflow refuses it before the attempt cap)."""
+        ticket closes with that outcome (the workflow refuses it before the attempt cap). For a
+        deadline task the ticket does not close: the unit still owes the handling; that the
+        caller was not reached is recorded on it."""
         task = await self._get(task_id)
         if task.status not in PERSON_MAY_TAKE:
             raise Conflict("the automatic dialer is calling this citizen now; try again shortly",
                            task=task_id)
+        if task.reason == DEADLINE_CALLBACK_REASON:
+            done = await self._record_deadline_view(task, None, actor, reached=False, reason=reason)
+            await self._set(task_id, DONE, outcome[:32])
+            return done
         ticket = await self._tickets.get(task.ticket_no)
         new, _ = await self._tickets.transition(task.ticket_no, workflow.CloseUnreached(
             attempts=task.attempts, reason=reason), actor, ticket.version)
@@ -260,8 +316,12 @@ class CallbackService:
         if task.status not in PERSON_MAY_TAKE:
             raise Conflict("the automatic dialer is calling this citizen now; try again shortly",
                            task=task_id)
-        ticket = await self.record_answer(task.ticket_no, satisfaction, actor, reasonable=reasonable,
-                                          reason=reason)
+        if task.reason == DEADLINE_CALLBACK_REASON:  # no judgement: the unit has not finished
+            ticket = await self._record_deadline_view(task, satisfaction, actor, reached=True,
+                                                      reason=reason)
+        else:
+            ticket = await self.record_answer(task.ticket_no, satisfaction, actor,
+                                              reasonable=reasonable, reason=reason)
         await self._set(task_id, DONE, satisfaction.value if satisfaction else outcome[:32])
         return ticket
 

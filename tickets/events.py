@@ -22,6 +22,7 @@ from tickets.model import (
     Attachment,
     Caller,
     Channel,
+    ContactMethod,
     EscalationGround,
     OutOfScope,
     Satisfaction,
@@ -121,6 +122,9 @@ class Dispatched(TicketEvent):
     joint_meeting_held: bool = False
     #: Last moment the unit may ask for a return (None in events written before the rule).
     return_deadline: datetime | None = None
+    #: The lead unit contacts the caller by then (济南条例: 5个工作日内); None: the caller asked
+    #: for no reply, or an event written before the rule.
+    first_contact_deadline: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,6 +216,15 @@ class ProgressNoted(TicketEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CallerContacted(TicketEvent):
+    """The lead unit contacted the caller (济南条例: 承办单位 5个工作日内回复来电人): how, and
+    what was said. The first one meets the first-contact deadline; later ones are on the record."""
+
+    method: ContactMethod
+    note: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class FeedbackSubmitted(TicketEvent):
     """反馈: the lead unit reports the result to the hotline."""
 
@@ -256,6 +269,18 @@ class ReopenReviewed(TicketEvent):
     reopened: bool
     supervised: bool = False
     new_deadline: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadlineCallbackRecorded(TicketEvent):
+    """时限届满回访 (北京条例第二十三条): the hotline called the caller when the deadline expired,
+    the unit not having finished. What the caller said of the handling so far goes on the
+    ticket, which stays with the unit; `supervised`: unsatisfied, so the unit is under 热线督办
+    (flag `unsatisfied_at_deadline`). `reached` False: tried and never reached."""
+
+    satisfaction: Satisfaction | None
+    reached: bool = True
+    supervised: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -317,6 +342,7 @@ ALL_EVENT_TYPES: tuple[type[TicketEvent], ...] = (
     TerminationApproved,
     TerminationRejected,
     ProgressNoted,
+    CallerContacted,
     FeedbackSubmitted,
     FeedbackAccepted,
     FeedbackRejected,
@@ -330,6 +356,7 @@ ALL_EVENT_TYPES: tuple[type[TicketEvent], ...] = (
     SupervisionFlagged,
     SupervisionEscalated,
     RelayCallHeld,
+    DeadlineCallbackRecorded,
     Archived,
 )
 

@@ -75,12 +75,34 @@ UNIT_HOLDS_STATUSES: frozenset[TicketStatus] = frozenset(
     {TicketStatus.DISPATCHED, TicketStatus.IN_PROGRESS}
 )
 
+#: Dispatched and not yet finished by the unit: it holds the ticket, or one of its requests
+#: (return, extension, termination, suspension) waits for the hotline, or the handling is
+#: suspended. The unit may still contact the caller (济南条例: 5个工作日内回复来电人).
+UNIT_UNFINISHED_STATUSES: frozenset[TicketStatus] = UNIT_HOLDS_STATUSES | {
+    TicketStatus.RETURN_REQUESTED, TicketStatus.EXTENSION_REQUESTED,
+    TicketStatus.TERMINATION_REQUESTED, TicketStatus.SUSPENSION_REQUESTED,
+    TicketStatus.SUSPENDED,
+}
+
+#: Where the callback when the deadline expires (北京条例第二十三条) may be recorded: the unit has
+#: not finished and its clock runs (a suspended ticket's deadline has not expired: it stands).
+DEADLINE_CALLBACK_STATUSES: frozenset[TicketStatus] = UNIT_UNFINISHED_STATUSES - {
+    TicketStatus.SUSPENDED}
+
 
 class Satisfaction(StrEnum):
     SATISFIED = "satisfied"  # 满意
     BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
     UNSATISFIED = "unsatisfied"  # 不满意
 
+
+
+class ContactMethod(StrEnum):
+    """How a unit reached the caller (济南条例: 承办单位 5个工作日内回复来电人)."""
+
+    PHONE = "phone"  # 电话 (a confidential caller's through the relay, 保密联络)
+    SMS = "sms"  # 短信
+    VISIT = "visit"  # 上门 / 现场
 
 
 class SupervisionLevel(IntEnum):
@@ -102,6 +124,11 @@ class SupervisionFlagKind(StrEnum):
     REPEATED = "repeated"  # 诉求人多次反映未解决
     CLUSTERED = "clustered"  # 多个诉求人集中反映同一类诉求未解决
     STALE_KNOWLEDGE = "stale_knowledge"  # 知识库更新不及时
+    #: 济南条例: the unit did not contact the caller within the working days after dispatch.
+    NO_FIRST_CONTACT = "no_first_contact"  # 未按时联系诉求人
+    #: 北京条例第二十三条: called back when the deadline expired, the caller is not satisfied
+    #: with the handling so far.
+    UNSATISFIED_AT_DEADLINE = "unsatisfied_at_deadline"  # 时限届满回访不满意
     OTHER = "other"
 
 
@@ -172,22 +199,27 @@ class Caller:
     `confidential`: the caller asked that units never see who they are; units contact them
     through the hotline's confidential relay (保密联络, 临沂条例第十七条第四项).
     `anonymous`: the caller gave no name (real names are encouraged, not required).
+    `no_reply`: the caller asked not to be told how the request was handled (济南条例:
+    5个工作日内回复来电人, 要求不回复的除外): the unit owes no first contact.
     """
 
     number: str | None = None
     name: str | None = None
     confidential: bool = False
     anonymous: bool = False
+    no_reply: bool = False
 
     def masked_for_unit(self) -> Caller:
         """What a unit may see: nothing identifying for confidential callers."""
         if self.confidential:
-            return Caller(number=None, name=None, confidential=True, anonymous=self.anonymous)
+            return Caller(number=None, name=None, confidential=True, anonymous=self.anonymous,
+                          no_reply=self.no_reply)
         return Caller(
             number=self.number,
             name=None if self.anonymous else self.name,
             confidential=False,
             anonymous=self.anonymous,
+            no_reply=self.no_reply,
         )
 
     @property
@@ -253,6 +285,15 @@ class Ticket:
     extended_by: timedelta = timedelta(0)
     #: The unit may ask for a return until then (None: dispatched before the rule).
     return_deadline: datetime | None = None
+    #: The lead unit contacts the caller by then (济南条例; None: the caller wants no reply,
+    #: or dispatched before the rule), and when it first did (a recorded contact, a connected
+    #: relay call, or a feedback saying so).
+    first_contact_deadline: datetime | None = None
+    first_contacted_at: datetime | None = None
+    #: 北京条例第二十三条: when the hotline called the caller back at the expired deadline, and
+    #: what the caller said of the handling so far (None: declined to say, or not reached).
+    deadline_callback_at: datetime | None = None
+    deadline_callback_view: Satisfaction | None = None
     #: When the request now waiting for the hotline's review was made (its review deadline).
     requested_at: datetime | None = None
     #: 中止: the handling time that was left when the clock stopped.

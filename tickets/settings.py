@@ -28,6 +28,8 @@ class WorkflowSettings(Section):
     max_extension_days: int = Field(default=30, ge=0, le=365)
     callback_attempts: int = Field(default=3, ge=1, le=10)
     return_window_working_days: int = Field(default=2, ge=1, le=30)
+    #: 济南条例: 承办单位应当在5个工作日内与来电人联系并答复 (要求不回复的除外).
+    first_contact_working_days: int = Field(default=5, ge=1, le=30)
     review_feedback: bool = False
 
     def policy(self) -> WorkflowPolicy:
@@ -37,5 +39,6 @@ class WorkflowSettings(Section):
             max_extension_total=timedelta(days=self.max_extension_days),
             callback_attempts=self.callback_attempts,
             return_window_working_days=self.return_window_working_days,
+            first_contact_working_days=self.first_contact_working_days,
             review_feedback=self.review_feedback,
         )

@@ -48,12 +48,13 @@ from kernel.errors import Conflict, HotlineError, InvalidInput, NotFound
 from kernel.metrics import Metrics
 from kernel.privacy import mask_phone
 from kernel.roles import Actor, Role
-from kernel.schema import callback_tasks, calls, ticket_events, tickets
+from kernel.schema import DEADLINE_CALLBACK_REASON, callback_tasks, calls, ticket_events, tickets
 from tickets import workflow
 from tickets.events import (
     EVENT_TYPES_BY_NAME,
     CallbackRecorded,
     CallbackUnreached,
+    DeadlineCallbackRecorded,
     Dispatched,
     FeedbackAccepted,
     FeedbackSubmitted,
@@ -61,6 +62,7 @@ from tickets.events import (
     TicketRegistered,
 )
 from tickets.model import (
+    DEADLINE_CALLBACK_STATUSES,
     FINISHED_STATUSES,
     Caller,
     Channel,
@@ -194,6 +196,7 @@ def projection(ticket: Ticket) -> dict[str, Any]:
         "caller_name": ticket.caller.name,
         "caller_confidential": ticket.caller.confidential,
         "caller_anonymous": ticket.caller.anonymous,
+        "caller_no_reply": ticket.caller.no_reply,
         "created_at": ticket.created_at,
         "updated_at": ticket.updated_at,
         "version": ticket.version,
@@ -366,6 +369,23 @@ async def finish_survey_tasks(conn: AsyncConnection, ticket_no: str, now: dateti
             status="done", result=outcome, updated_at=now))
 
 
+def deadline_callback_outcome(event: DeadlineCallbackRecorded) -> str:
+    """What a finished deadline callback task says came of it."""
+    if not event.reached:
+        return "unreached"
+    return event.satisfaction.value if event.satisfaction is not None else "declined"
+
+
+async def finish_deadline_tasks(conn: AsyncConnection, ticket_no: str, now: datetime, outcome: str) -> None:
+    """时限届满回访 (北京条例第二十三条): its outcome is on the ticket, or the ticket no longer waits
+    for it (the unit gave its feedback: the survey after the feedback takes over; or the ticket
+    left the unit). No deadline task of the ticket stays listed as owed (same transaction)."""
+    await conn.execute(update(callback_tasks).where(
+        callback_tasks.c.ticket_no == ticket_no, callback_tasks.c.reason == DEADLINE_CALLBACK_REASON,
+        callback_tasks.c.status.in_(_OPEN_SURVEY_STATUSES)).values(
+            status="done", result=outcome, updated_at=now))
+
+
 # ---- queries -------------------------------------------------------------------------------
 
 
@@ -531,6 +551,11 @@ class TicketStore:
                     await add_survey_task(conn, new, now)  # the callback is due now
                 elif isinstance(event, CallbackRecorded | CallbackUnreached):
                     await finish_survey_tasks(conn, ticket_no, now, survey_outcome(event))
+                if isinstance(event, DeadlineCallbackRecorded):
+                    await finish_deadline_tasks(conn, ticket_no, now, deadline_callback_outcome(event))
+                elif (ticket.status in DEADLINE_CALLBACK_STATUSES
+                      and new.status not in DEADLINE_CALLBACK_STATUSES):
+                    await finish_deadline_tasks(conn, ticket_no, now, "superseded")
                 if isinstance(event, Dispatched) and new.caller.confidential and new.caller.number:
                     # 保密联络: the unit reaches this caller only through the relay, with this code.
                     await insert_code(conn, ticket_no, actor.id, now,
@@ -706,7 +731,7 @@ def ticket_from_row(row: Row[Any]) -> Ticket:
         ticket_no=row.ticket_no, channel=Channel(row.channel),
         caller=Caller(number=row.caller_number, name=row.caller_name,
                       confidential=bool(row.caller_confidential),
-                      anonymous=bool(row.caller_anonymous)),
+                      anonymous=bool(row.caller_anonymous), no_reply=bool(row.caller_no_reply)),
         created_at=row.created_at, updated_at=row.updated_at, status=TicketStatus(row.status),
         version=row.version,
         ticket_type=TicketType(row.ticket_type) if row.ticket_type else None,

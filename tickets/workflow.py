@@ -31,7 +31,9 @@ from tickets.events import (
     Archived,
     CallbackRecorded,
     CallbackUnreached,
+    CallerContacted,
     ClosedOutOfScope,
+    DeadlineCallbackRecorded,
     Dispatched,
     ExtensionApproved,
     ExtensionDenied,
@@ -60,12 +62,15 @@ from tickets.events import (
     TicketRegistered,
 )
 from tickets.model import (
+    DEADLINE_CALLBACK_STATUSES,
     EMERGENCY_LINES,
     HOTLINE_REVIEW_STATUSES,
+    UNIT_UNFINISHED_STATUSES,
     Attachment,
     Caller,
     Channel,
     ClosureReason,
+    ContactMethod,
     EscalationGround,
     OutOfScope,
     Satisfaction,
@@ -108,6 +113,10 @@ class WorkflowPolicy:
     #: Working days after dispatch within which the unit may ask for a return. The service
     #: layer turns it into `Dispatch.return_deadline` on the calendar; this module never does.
     return_window_working_days: int = 2
+    #: Working days after dispatch within which the lead unit contacts the caller (济南条例:
+    #: 承办单位应当在5个工作日内与来电人联系并答复, 要求不回复的除外). The service layer turns it
+    #: into `Dispatch.first_contact_deadline` on the calendar, as for the return window.
+    first_contact_working_days: int = 5
 
 
 DEFAULT_POLICY = WorkflowPolicy()
@@ -187,6 +196,9 @@ class Dispatch(Command):
     return_deadline: datetime | None = None
     #: Minutes of the joint meeting that chose the unit; required once one is due.
     joint_meeting_minutes: Attachment | None = None
+    #: The lead unit contacts the caller by then (the service computes it from the policy's
+    #: working days). Dropped when the caller asked for no reply; None: no such deadline.
+    first_contact_deadline: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,7 +283,22 @@ class AddProgressNote(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecordContact(Command):
+    """The lead unit contacted the caller (济南条例: 承办单位应当在5个工作日内与来电人联系并答复,
+    要求不回复的除外): how (phone, SMS, visit) and what was said (`note`, required). Allowed
+    while the unit has not finished; the first contact meets the first-contact deadline, later
+    ones go on the record. A connected relay call (保密联络) counts as a contact by itself, and
+    so does a feedback saying the caller was contacted when none was recorded before."""
+
+    method: ContactMethod
+    note: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SubmitFeedback(Command):
+    """反馈. `contacted_caller`: the unit says it contacted the caller; with no contact recorded
+    before, the feedback counts as the first contact (at its own time: a late one was late)."""
+
     result: str
     contacted_caller: bool = True
 
@@ -315,6 +342,19 @@ class ReviewReopen(Command):
 
     reasonable: bool
     new_deadline: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordDeadlineCallback(Command):
+    """时限届满回访 (北京条例第二十三条: 诉求办理时限届满，市民热线服务工作机构应当…对诉求人进行
+    回访，了解诉求办理情况), whether or not the unit has given feedback. Refused before the
+    deadline. What the caller says of the handling so far is recorded and the ticket stays with
+    the unit (it has not finished: nothing closes, nothing re-opens); an unsatisfied caller puts
+    the unit under 热线督办 (临沂条例第三十条). `satisfaction` None: declined to say, or (with
+    `reached` False) never reached after the tries."""
+
+    satisfaction: Satisfaction | None
+    reached: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -386,12 +426,14 @@ ROLES: dict[type[Command], frozenset[Role]] = {
     ApproveTermination: REVIEWERS,
     RejectTermination: REVIEWERS,
     AddProgressNote: AGENTS | {Role.DISPATCHER, Role.CALLBACK_AGENT, Role.SUPERVISOR, Role.UNIT},
+    RecordContact: _UNIT,
     SubmitFeedback: _UNIT,
     AcceptFeedback: REVIEWERS | _CALLBACK_DESK,
     RejectFeedback: REVIEWERS | _CALLBACK_DESK,
     RecordCallback: _CALLBACK_DESK,
     ReviewReopen: _CALLBACK_DESK,
     CloseUnreached: _CALLBACK_DESK,
+    RecordDeadlineCallback: _CALLBACK_DESK,
     RequestSuspension: _UNIT,
     ApproveSuspension: REVIEWERS,
     RejectSuspension: REVIEWERS,
@@ -419,12 +461,14 @@ FROM_STATUSES: dict[type[Command], frozenset[TicketStatus]] = {
     ApproveTermination: frozenset({S.TERMINATION_REQUESTED}),
     RejectTermination: frozenset({S.TERMINATION_REQUESTED}),
     AddProgressNote: _ALL_OPEN,
+    RecordContact: UNIT_UNFINISHED_STATUSES,
     SubmitFeedback: frozenset({S.IN_PROGRESS}),
     AcceptFeedback: frozenset({S.FEEDBACK_SUBMITTED}),
     RejectFeedback: frozenset({S.FEEDBACK_SUBMITTED}),
     RecordCallback: _CALLBACK_DUE,
     ReviewReopen: frozenset({S.REOPEN_REQUESTED}),
     CloseUnreached: _CALLBACK_DUE,
+    RecordDeadlineCallback: DEADLINE_CALLBACK_STATUSES,
     RequestSuspension: frozenset({S.IN_PROGRESS}),
     ApproveSuspension: frozenset({S.SUSPENSION_REQUESTED}),
     RejectSuspension: frozenset({S.SUSPENSION_REQUESTED}),
@@ -437,7 +481,7 @@ FROM_STATUSES: dict[type[Command], frozenset[TicketStatus]] = {
 
 #: Commands only the lead unit may send (when the actor is a unit).
 _LEAD_UNIT_ONLY = (Sign, RequestReturn, RequestExtension, RequestTermination, SubmitFeedback,
-                   RequestSuspension, ResumeHandling)
+                   RequestSuspension, ResumeHandling, RecordContact)
 
 
 # --------------------------------------------------------------------------------------------
@@ -707,6 +751,12 @@ def _decide_dispatch(
         if c.return_deadline <= now:
             _refuse(t, c, "退回时限须晚于当前时间", "return_window",
                     return_deadline=c.return_deadline.isoformat())
+    first_contact_deadline = None if t.caller.no_reply else c.first_contact_deadline
+    if first_contact_deadline is not None:
+        _require_aware(t, c, first_contact_deadline, "first_contact_deadline")
+        if first_contact_deadline <= now:
+            _refuse(t, c, "联系诉求人的时限须晚于当前时间", "first_contact_window",
+                    first_contact_deadline=first_contact_deadline.isoformat())
     if t.joint_meeting_required and c.joint_meeting_minutes is None:
         _refuse(t, c, "returned repeatedly: a joint meeting (联席会议) must choose the unit",
                 "joint_meeting_required", return_count=t.return_count)
@@ -717,7 +767,7 @@ def _decide_dispatch(
         **{**base, "attachments": attachments},
         lead_unit=c.lead_unit, cooperating_units=c.cooperating_units, deadline=c.deadline,
         sign_deadline=c.sign_deadline, joint_meeting_held=c.joint_meeting_minutes is not None,
-        return_deadline=c.return_deadline,
+        return_deadline=c.return_deadline, first_contact_deadline=first_contact_deadline,
     )
 
 
@@ -876,6 +926,27 @@ def _decide_relay_call(
                          connected=c.connected, seconds=round(max(0.0, c.seconds), 1))
 
 
+def _decide_contact(
+    t: Ticket, c: RecordContact, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.note, "note")
+    return CallerContacted(**base, method=c.method, note=c.note)
+
+
+def _decide_deadline_callback(
+    t: Ticket, c: RecordDeadlineCallback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    assert t.deadline is not None  # every status it may come from is after a dispatch
+    if now < t.deadline:
+        _refuse(t, c, "办理时限届满后方可进行时限届满回访（北京条例第二十三条）",
+                "deadline_callback_after_deadline", deadline=t.deadline.isoformat())
+    if not c.reached and c.satisfaction is not None:
+        raise InvalidInput("a caller never reached gave no view", ticket_no=t.ticket_no,
+                           command=type(c).__name__, field="satisfaction")
+    return DeadlineCallbackRecorded(**base, satisfaction=c.satisfaction, reached=c.reached,
+                                    supervised=c.satisfaction is Satisfaction.UNSATISFIED)
+
+
 def _decide_feedback(
     t: Ticket, c: SubmitFeedback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
@@ -995,12 +1066,14 @@ _DECIDERS: dict[type[Command], Callable[..., TicketEvent]] = {
     RejectTermination: _decide_reject_termination,
     AddProgressNote: _decide_progress,
     RecordRelayCall: _decide_relay_call,
+    RecordContact: _decide_contact,
     SubmitFeedback: _decide_feedback,
     AcceptFeedback: _decide_accept_feedback,
     RejectFeedback: _decide_reject_feedback,
     RecordCallback: _decide_callback,
     ReviewReopen: _decide_review_reopen,
     CloseUnreached: _decide_close_unreached,
+    RecordDeadlineCallback: _decide_deadline_callback,
     RequestSuspension: _decide_request_suspension,
     ApproveSuspension: _decide_approve_suspension,
     RejectSuspension: _decide_reject_suspension,
@@ -1013,6 +1086,11 @@ _DECIDERS: dict[type[Command], Callable[..., TicketEvent]] = {
 
 # --------------------------------------------------------------------------------------------
 # Evolve: event -> new snapshot. Total and unconditional; the checks were made in `decide`.
+
+
+def _contacted(t: Ticket, e: TicketEvent) -> Ticket:
+    """The caller was contacted: the first time meets the first-contact deadline."""
+    return t if t.first_contacted_at is not None else replace(t, first_contacted_at=e.occurred_at)
 
 
 def _close(t: Ticket, e: TicketEvent, reason: ClosureReason, **changes: Any) -> Ticket:
@@ -1065,6 +1143,8 @@ def _evolve_open(t: Ticket, event: TicketEvent) -> Ticket:
                 deadline=event.deadline, sign_deadline=event.sign_deadline, signed_at=None,
                 joint_meeting_required=t.joint_meeting_required and not event.joint_meeting_held,
                 return_deadline=event.return_deadline,
+                # A new unit owes its own first contact.
+                first_contact_deadline=event.first_contact_deadline, first_contacted_at=None,
             )
         case Signed():
             return replace(t, status=S.IN_PROGRESS, signed_at=event.occurred_at)
@@ -1075,7 +1155,8 @@ def _evolve_open(t: Ticket, event: TicketEvent) -> Ticket:
                 t, status=S.PENDING_DISPATCH, return_count=event.return_count,
                 joint_meeting_required=event.joint_meeting_required, lead_unit=None,
                 cooperating_units=(), dispatched_at=None, sign_deadline=None, signed_at=None,
-                deadline=None, return_deadline=None,
+                deadline=None, return_deadline=None, first_contact_deadline=None,
+                first_contacted_at=None,
             )
         case ReturnRejected():
             back = S.IN_PROGRESS if t.signed_at is not None else S.DISPATCHED
@@ -1108,10 +1189,16 @@ def _evolve_open(t: Ticket, event: TicketEvent) -> Ticket:
         case HandlingResumed():
             return replace(t, status=S.IN_PROGRESS, deadline=event.new_deadline,
                            suspended_remaining=None)
-        case ProgressNoted() | RelayCallHeld():
+        case ProgressNoted():
             return t
+        case RelayCallHeld():
+            # A unit's call through the relay reached the caller; none counts before a dispatch.
+            return _contacted(t, event) if event.connected and t.lead_unit else t
+        case CallerContacted():
+            return _contacted(t, event)
         case FeedbackSubmitted():
-            return replace(t, status=S.FEEDBACK_SUBMITTED, feedback_at=event.occurred_at)
+            fed_back = replace(t, status=S.FEEDBACK_SUBMITTED, feedback_at=event.occurred_at)
+            return _contacted(fed_back, event) if event.contacted_caller else fed_back
         case FeedbackAccepted():
             return replace(t, status=S.FEEDBACK_ACCEPTED)
         case FeedbackRejected():
@@ -1140,6 +1227,16 @@ def _evolve_open(t: Ticket, event: TicketEvent) -> Ticket:
             )
         case CallbackUnreached():
             return _close(t, event, ClosureReason.CALLBACK_UNREACHED)
+        case DeadlineCallbackRecorded():
+            called = replace(t, deadline_callback_at=event.occurred_at,
+                             deadline_callback_view=event.satisfaction)
+            if not event.supervised:
+                return called
+            return replace(
+                called,
+                supervision_flags=t.supervision_flags | {SupervisionFlagKind.UNSATISFIED_AT_DEADLINE},
+                supervision_level=max(t.supervision_level, SupervisionLevel.HOTLINE),
+            )
         case SupervisionFlagged():
             return replace(
                 t, supervision_flags=t.supervision_flags | {event.kind},

@@ -10,6 +10,7 @@ from kernel.access_policy import ACCESS_KIND_TITLES, ACCESS_RESULT_TITLES
 from kernel.roles import ROLE_TITLES
 from knowledge.model import ArticleStatus
 from tickets.model import (
+    ContactMethod,
     EscalationGround,
     Satisfaction,
     SupervisionFlagKind,
@@ -64,6 +65,17 @@ EVENT_TITLES: dict[str, str] = {
     "RelayCallHeld": "保密联络通话", "ReopenReviewed": "不满意研判", "CallbackUnreached": "未回访成功",
     "SuspensionRequested": "申请中止", "SuspensionApproved": "同意中止", "SuspensionRejected": "不同意中止",
     "HandlingResumed": "恢复办理", "FeedbackAccepted": "反馈审核通过", "FeedbackRejected": "反馈退回重办",
+    "CallerContacted": "联系诉求人", "DeadlineCallbackRecorded": "时限届满回访",
+}
+
+#: How a unit reached the caller (`record-contact`).
+CONTACT_METHOD_TITLES: dict[str, str] = {
+    ContactMethod.PHONE: "电话", ContactMethod.SMS: "短信", ContactMethod.VISIT: "上门",
+}
+
+#: What a callback task is for (`callback_tasks.reason`), as the callback page labels it.
+CALLBACK_REASON_TITLES: dict[str, str] = {
+    "survey": "回访", "deadline": "时限届满回访", "left_message": "留言回电",
 }
 
 #: Which request a review-queue ticket waits on, by its status.
@@ -79,6 +91,8 @@ FLAG_TITLES: dict[str, str] = {
     SupervisionFlagKind.REFUSED_ACCEPTANCE: "拒不接收工单", SupervisionFlagKind.OVERDUE: "超期未办结",
     SupervisionFlagKind.REPEATED: "多次反映未解决", SupervisionFlagKind.CLUSTERED: "集中反映同类诉求",
     SupervisionFlagKind.STALE_KNOWLEDGE: "知识库更新不及时", SupervisionFlagKind.OTHER: "其他",
+    SupervisionFlagKind.NO_FIRST_CONTACT: "未按时联系诉求人",
+    SupervisionFlagKind.UNSATISFIED_AT_DEADLINE: "时限届满回访不满意",
 }
 
 #: The supervision ladder, by the names the ticket API gives (`supervision_level`).
@@ -135,4 +149,5 @@ def titles() -> dict[str, dict[str, str]]:
             "access_kind": ACCESS_KIND_TITLES,
             "access_result": {str(allowed).lower(): title for allowed, title in ACCESS_RESULT_TITLES.items()},
             "article_status": ARTICLE_STATUS_TITLES,
+            "contact_method": CONTACT_METHOD_TITLES, "callback_reason": CALLBACK_REASON_TITLES,
             "role": {str(role): title for role, title in ROLE_TITLES.items()}}

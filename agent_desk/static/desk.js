@@ -162,7 +162,10 @@ function callbackResult(result) {
 
 async function loadCallbacks() {
   try {
-    const {callbacks, may_confirm: mayConfirm} = await api('GET', '/api/callbacks?status=agent');
+    const {callbacks: listed, may_confirm: mayConfirm} = await api('GET', '/api/callbacks?status=agent');
+    // 时限届满回访 (reason `deadline`) asks the caller how the unfinished handling stands: the
+    // callback agents' page records it (the desk's answer would be a survey of a finished one).
+    const callbacks = listed.filter((t) => t.reason !== 'deadline');
     const list = $('callbacks');
     list.textContent = callbacks.length ? '' : '暂无待回访任务';
     for (const t of callbacks) {

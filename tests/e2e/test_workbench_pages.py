@@ -14,6 +14,7 @@ Screenshots of each page with this data go to HOTLINE_SHOTS_DIR (default var/sho
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -59,7 +60,8 @@ async def site(tmp_path: Path, sqlite_url: str, redis_key_prefix: str,
                redis_client: aioredis.Redis) -> AsyncIterator[Site]:
     async with staff_site(tmp_path, sqlite_url, redis_key_prefix, (
             ("li", "agent", None, "李娜"), ("pai", "dispatcher", None, "派单员王"),
-            ("zhang", "unit", UNIT, "住建局张"), ("hui", "callback_agent", None, "回访员陈"))) as (base, settings):
+            ("zhang", "unit", UNIT, "住建局张"), ("hui", "callback_agent", None, "回访员陈"),
+            ("ban", "supervisor", None, "班长刘"))) as (base, settings):
         yield Site(base, settings)
 
 
@@ -98,6 +100,17 @@ async def ticket_status(site: Site, no: str) -> str:
             assert response.status == 200
         async with http.get(f"{site.base}/api/tickets/{no}") as response:
             return str((await response.json())["ticket"]["status"])
+
+
+async def as_staff(site: Site, username: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One POST in a person's own session (cookie and CSRF token); its JSON answer."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(f"{site.base}/api/session", json={"username": username, "password": PASSWORD}) as response:
+            assert response.status == 200, await response.text()
+            headers = {"X-CSRF-Token": (await response.json())["csrf_token"]}
+        async with http.post(f"{site.base}{path}", headers=headers, json=body or {}) as response:
+            assert response.status < 300, await response.text()
+            return await response.json()
 
 
 async def no_markup_from_the_ticket(page: Any) -> None:
@@ -143,6 +156,18 @@ async def test_a_ticket_walks_from_dispatch_to_the_unit_to_the_callback_agent_an
     await no_markup_from_the_ticket(unit)
     await unit.wait_for_selector("#new-count", state="hidden", timeout=WAIT_MS)
     await sign_ticket(unit)
+
+    # 济南条例: the first contact is due within the working days after dispatch, shown with the
+    # ticket; L records it (how, and what was said), Ctrl+Enter sends it.
+    assert "联系诉求人时限" in await unit.inner_text("#ticket")
+    await unit.keyboard.press("l")
+    await unit.wait_for_selector("#method-box:not(.hidden)", timeout=WAIT_MS)
+    assert await unit.text_content("#action-title") == "联系诉求人"
+    await unit.select_option("#method", "phone")
+    await unit.fill("#text", "已通过保密联络电话告知诉求人维修安排")
+    await unit.keyboard.press("Control+Enter")
+    await wait_for(unit, "document.querySelector('#ticket').innerText.includes('已于')", timeout=WAIT_MS)
+    assert "联系诉求人 · " in await unit.inner_text("#ticket .history")
 
     # An extension, asked with a reason: the dispatcher approves it in the review queue.
     await unit.click("#actions button[data-action=request-extension]")
@@ -288,5 +313,46 @@ async def test_the_pages_names_come_from_the_browsers_cache_on_the_next_page(sit
     await page.wait_for_selector("#queue-empty:not(.hidden)", timeout=WAIT_MS)
     [again] = await page.evaluate(TITLES_FETCH)
     assert again == {"transfer": 0, "body": first["body"]}, again  # from the cache
+    assert problems == []
+    await context.close()
+
+
+async def test_the_callback_at_an_expired_deadline_is_on_the_callback_page_and_records_the_callers_view(
+    site: Site, browser: Any, tmp_path: Path,
+) -> None:
+    """北京条例第二十三条: the deadline expired without the unit's feedback; the supervision scan puts
+    the callback on the callback agents' list (时限届满回访); the agent records what the caller
+    says of the handling so far, unsatisfied: the ticket stays with the unit, under 督办."""
+    no = await agents_ticket(site, tmp_path)
+    deadline = datetime.now(UTC) + timedelta(seconds=3)
+    ticket = (await as_staff(site, "pai", f"/api/tickets/{no}/commands/dispatch", {
+        "expected_version": 2, "lead_unit": UNIT, "deadline": deadline.isoformat(),
+        "sign_deadline": (deadline - timedelta(seconds=1)).isoformat()}))["ticket"]
+    await as_staff(site, "zhang", f"/api/tickets/{no}/commands/sign", {"expected_version": ticket["version"]})
+    await asyncio.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()) + 0.5)
+    report = await as_staff(site, "ban", "/api/supervision/scan")
+    assert report["deadline_callbacks"] == [no]
+    assert (await as_staff(site, "ban", "/api/supervision/scan"))["deadline_callbacks"] == []  # once
+
+    problems: list[str] = []
+    context, page = await new_page(browser, problems)
+    await sign_in(page, site.base, "/callbacks", "hui")
+    task = f"#tasks tr[data-ticket-no='{no}']"
+    await page.wait_for_selector(task, timeout=WAIT_MS)
+    assert "时限届满回访" in await page.inner_text(task)
+    await page.focus(task)
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#answer-form:not(.hidden)", timeout=WAIT_MS)
+    assert await page.text_content("#answer-title") == "诉求人对目前办理情况的评价"
+    assert await page.is_visible("#deadline-hint") and not await page.is_visible("#judgement-box")
+    assert "工单继续办理" in await page.inner_text("#final")
+    await page.keyboard.press("3")
+    await page.fill("#answer-reason", "至今没有人来修电梯")
+    await shot(page, "callbacks-at-deadline")
+    await page.click("#answer-submit")
+    await wait_for(page, "document.getElementById('messages').innerText.includes('回访已记录：办理中')",
+                   timeout=WAIT_MS)
+    await page.wait_for_selector(task, state="detached", timeout=WAIT_MS)  # done: off the list
+    assert await ticket_status(site, no) == "in_progress"
     assert problems == []
     await context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,14 +18,28 @@ from supervision.job import SCANNER, SupervisionJob
 from supervision.plugin import SupervisionDeps, install
 from tests.auth_tokens import bearer, with_test_signer
 from tickets import events as ev
+from tickets.callbacks import CallbackService
+from tickets.deadlines import load_calendar
+from tickets.dispatch import load_catalogue
 from tickets.model import (
     Caller,
     Channel,
+    ContactMethod,
+    Satisfaction,
     SupervisionFlagKind,
+    TicketStatus,
     TicketType,
 )
 from tickets.store import TicketStore
-from tickets.workflow import AnswerDirectly, Classify, Dispatch, Register, Sign
+from tickets.workflow import (
+    AnswerDirectly,
+    Classify,
+    Dispatch,
+    RecordContact,
+    Register,
+    Sign,
+    SubmitFeedback,
+)
 
 AGENT = Actor("agent7", Role.AGENT)
 DISPATCHER = Actor("disp1", Role.DISPATCHER)
@@ -158,3 +173,106 @@ async def test_overdue_reviews_and_stale_drafts_are_reported_not_flagged(
         (asked, NoticeKind.REVIEW_OVERDUE), (draft.ticket_no, NoticeKind.STALE_DRAFT)])
     assert report.flagged == []  # the hotline's own delay: no unit is flagged for it
     assert {n["kind"] for n in report.as_json()["notices"]} == {"review_overdue", "stale_draft"}
+
+
+# ---- issue 24: first contact (济南条例) and the callback at the deadline (北京条例第二十三条) ----
+
+
+async def dispatched_with_first_contact(store: TicketStore, number: str, *, no_reply: bool = False,
+                                        contact_days: int = 3, deadline_days: int = 5) -> str:
+    ticket, _ = await store.register(Register(
+        ticket_no="", channel=Channel.PHONE, caller=Caller(number=number, no_reply=no_reply),
+        summary="电梯停运", content="3号楼电梯停运一周"), AGENT)
+    no = ticket.ticket_no
+    await store.transition(no, Classify(ticket_type=TicketType.COMPLAINT, summary="电梯停运"), AGENT, 1)
+    now = store.now()
+    await store.transition(no, Dispatch(
+        lead_unit="city-housing", deadline=now + timedelta(days=deadline_days),
+        sign_deadline=now + timedelta(days=1),
+        first_contact_deadline=now + timedelta(days=contact_days)), DISPATCHER, 2)
+    await store.transition(no, Sign(), HOUSING, 3)
+    return no
+
+
+async def test_a_unit_that_never_contacted_the_caller_is_flagged_after_the_first_contact_deadline(
+    store: TicketStore, clock: FixedClock
+) -> None:
+    silent = await dispatched_with_first_contact(store, "13800000011")
+    contacted = await dispatched_with_first_contact(store, "13800000012")
+    await store.transition(contacted, RecordContact(method=ContactMethod.SMS, note="短信告知维修安排"),
+                           HOUSING, 4)
+    no_reply = await dispatched_with_first_contact(store, "13800000013", no_reply=True)
+    job = SupervisionJob(store, clock=clock)
+    clock.now += timedelta(days=2)
+    assert [kind for _, kind in (await job.run_once()).flagged] == []
+    clock.now += timedelta(days=1, minutes=1)  # past the first-contact deadline, not the handling one
+    report = await job.run_once()
+    assert report.flagged == [(silent, K.NO_FIRST_CONTACT)]
+    assert (await job.run_once()).flagged == []  # once
+    ticket = await store.get(silent)
+    assert K.NO_FIRST_CONTACT in ticket.supervision_flags
+    assert K.NO_FIRST_CONTACT not in (await store.get(contacted)).supervision_flags
+    assert (await store.get(no_reply)).first_contact_deadline is None
+
+
+async def test_an_expired_deadline_puts_one_callback_on_the_agents_list_whatever_the_scans_and_nodes(
+    engine: AsyncEngine, store: TicketStore, clock: FixedClock
+) -> None:
+    late = await dispatched_with_first_contact(store, "13800000021")
+    callbacks = CallbackService(engine, store, load_catalogue(), load_calendar(), clock=clock)
+    # Two nodes, each with its own job and store, scanning the same database.
+    other_store = TicketStore(engine, "N02", clock=clock)
+    other_callbacks = CallbackService(engine, other_store, load_catalogue(), load_calendar(), clock=clock)
+    jobs = [SupervisionJob(store, clock=clock, deadline_callbacks=callbacks),
+            SupervisionJob(other_store, clock=clock, deadline_callbacks=other_callbacks)]
+    assert (await jobs[0].run_once()).deadline_callbacks == []
+    clock.now += timedelta(days=5, minutes=1)
+    reports = await asyncio.gather(*(job.run_once() for job in jobs))
+    assert sorted(no for report in reports for no in report.deadline_callbacks) == [late]
+    assert (await jobs[0].run_once()).deadline_callbacks == []  # a rescan owes nothing new
+    listed = [t for t in await callbacks.listed() if t.ticket_no == late]
+    assert [(t.reason, t.status) for t in listed] == [("deadline", "agent")]
+    assert await callbacks.due_surveys() == []  # never the automatic dialer's
+
+    # The callback agent reaches the caller: unsatisfied with the handling so far.
+    desk = Actor("cb1", Role.CALLBACK_AGENT)
+    ticket = await callbacks.record_by_person(listed[0].id, Satisfaction.UNSATISFIED, desk, reasonable=True,
+                                              reason="不满意：至今无人联系", outcome="unsatisfied")
+    assert ticket.status is TicketStatus.IN_PROGRESS and ticket.deadline_callback_view is Satisfaction.UNSATISFIED
+    assert K.UNSATISFIED_AT_DEADLINE in ticket.supervision_flags and ticket.reopen_count == 0
+    task = next(t for t in await callbacks.listed() if t.id == listed[0].id)
+    assert task.status == "done"
+    clock.now += timedelta(hours=1)
+    report = await jobs[0].run_once()
+    assert report.deadline_callbacks == [] and late not in {n.ticket_no for n in report.notices}
+
+
+async def test_a_feedback_after_the_deadline_supersedes_the_deadline_callback(
+    engine: AsyncEngine, store: TicketStore, clock: FixedClock
+) -> None:
+    late = await dispatched_with_first_contact(store, "13800000031")
+    callbacks = CallbackService(engine, store, load_catalogue(), load_calendar(), clock=clock)
+    clock.now += timedelta(days=5, minutes=1)
+    assert (await SupervisionJob(store, clock=clock, deadline_callbacks=callbacks).run_once()
+            ).deadline_callbacks == [late]
+    # The scan flagged the ticket meanwhile (overdue, no first contact): the current version.
+    await store.transition(late, SubmitFeedback(result="已修复电梯"), HOUSING,
+                           (await store.get(late)).version)
+    tasks = {t.reason: t for t in await callbacks.listed() if t.ticket_no == late}
+    assert (tasks["deadline"].status, tasks["deadline"].result) == ("done", "superseded")
+    assert tasks["survey"].status == "due"  # the survey of the finished handling takes over
+
+
+async def test_a_deadline_callback_not_reached_is_recorded_and_closes_nothing(
+    engine: AsyncEngine, store: TicketStore, clock: FixedClock
+) -> None:
+    late = await dispatched_with_first_contact(store, "13800000041")
+    callbacks = CallbackService(engine, store, load_catalogue(), load_calendar(), clock=clock)
+    clock.now += timedelta(days=5, minutes=1)
+    await SupervisionJob(store, clock=clock, deadline_callbacks=callbacks).run_once()
+    task = next(t for t in await callbacks.listed() if t.ticket_no == late)
+    ticket = await callbacks.close_unreached(task.id, Actor("cb1", Role.CALLBACK_AGENT),
+                                             reason="未能回访（无人接听）", outcome="final:no_answer")
+    assert ticket.status is TicketStatus.IN_PROGRESS and ticket.deadline_callback_at == clock.now
+    _, events = await store.get_with_events(late)
+    assert isinstance(events[-1], ev.DeadlineCallbackRecorded) and not events[-1].reached

@@ -302,7 +302,7 @@ async def test_unit_never_sees_a_confidential_callers_number(client: TestClient)
         assert "13812345678" not in text and "张三" not in text
     data = await (await client.get(f"/api/tickets/{no}", headers=HOUSING)).json()
     assert data["ticket"]["caller"] == {"number": None, "name": None, "confidential": True,
-                                        "anonymous": False}
+                                        "anonymous": False, "no_reply": False}
     signed = await (await client.post(f"/api/tickets/{no}/commands/sign", headers=HOUSING,
                                       json={"expected_version": 3})).text()
     assert "13812345678" not in signed
@@ -421,7 +421,8 @@ async def test_a_ticket_names_what_its_reader_may_do_to_it_now(client: TestClien
         assert response.status == 200
         return (await response.json())["actions"]
 
-    assert await actions(HOUSING) == ["sign", "request-return", "progress-note"]
+    # 济南条例: the lead unit may record its contact with the caller from the dispatch on.
+    assert await actions(HOUSING) == ["sign", "request-return", "progress-note", "record-contact"]
     assert await actions(URBAN) == ["progress-note"]  # a cooperating unit neither signs nor returns
     assert "dispatch" not in await actions(SUPERVISOR) and "sign" not in await actions(SUPERVISOR)
     for name in await actions(URBAN):  # each offered one is taken (role, status and unit)

@@ -135,12 +135,14 @@ EVENT_OF: dict[str, type[ev.TicketEvent]] = {
     "approve-termination": ev.TerminationApproved,
     "reject-termination": ev.TerminationRejected,
     "progress-note": ev.ProgressNoted,
+    "record-contact": ev.CallerContacted,
     "feedback": ev.FeedbackSubmitted,
     "callback": ev.CallbackRecorded,
     "review-reopen": ev.ReopenReviewed,
     "accept-feedback": ev.FeedbackAccepted,
     "reject-feedback": ev.FeedbackRejected,
     "close-unreached": ev.CallbackUnreached,
+    "deadline-callback": ev.DeadlineCallbackRecorded,
     "request-suspension": ev.SuspensionRequested,
     "approve-suspension": ev.SuspensionApproved,
     "reject-suspension": ev.SuspensionRejected,
@@ -151,7 +153,7 @@ EVENT_OF: dict[str, type[ev.TicketEvent]] = {
 }
 LEAD_UNIT_EVENTS = (ev.Signed, ev.ReturnRequested, ev.ExtensionRequested,
                     ev.TerminationRequested, ev.FeedbackSubmitted, ev.SuspensionRequested,
-                    ev.HandlingResumed)
+                    ev.HandlingResumed, ev.CallerContacted)
 #: Error codes of the one hierarchy and the HTTP status each must come with.
 ERROR_STATUS = {"invalid_input": 400, "permission_denied": 403, "not_found": 404,
                 "conflict": 409, "illegal_transition": 422}
@@ -162,15 +164,15 @@ ERROR_STATUS = {"invalid_input": 400, "permission_denied": 403, "not_found": 404
 EXPECTED_NEXT: dict[S, tuple[str, ...]] = {
     S.DRAFT: ("classify", "dispatch", "dispatch"),
     S.PENDING_DISPATCH: ("dispatch", "dispatch", "classify"),
-    S.DISPATCHED: ("sign", "sign", "request-return", "progress-note"),
+    S.DISPATCHED: ("sign", "sign", "request-return", "progress-note", "record-contact"),
     S.IN_PROGRESS: ("feedback", "feedback", "request-extension", "request-termination",
                     "request-return", "progress-note", "flag-supervision", "escalate",
-                    "request-suspension"),
+                    "request-suspension", "record-contact", "deadline-callback"),
     S.RETURN_REQUESTED: ("approve-return", "reject-return"),
     S.EXTENSION_REQUESTED: ("approve-extension", "deny-extension"),
     S.TERMINATION_REQUESTED: ("approve-termination", "reject-termination"),
     S.SUSPENSION_REQUESTED: ("approve-suspension", "reject-suspension"),
-    S.SUSPENDED: ("resume", "resume", "progress-note"),
+    S.SUSPENDED: ("resume", "resume", "progress-note", "record-contact"),
     S.FEEDBACK_SUBMITTED: ("callback", "callback", "progress-note", "close-unreached",
                            "accept-feedback", "reject-feedback"),
     S.FEEDBACK_ACCEPTED: ("callback", "callback", "close-unreached"),
@@ -206,7 +208,9 @@ steps = st.integers(min_value=1, max_value=50).flatmap(lambda n: st.lists(st.bui
     pick=st.integers(0, 11),
 ), min_size=n, max_size=n))
 
-callers = st.fixed_dictionaries({"confidential": st.booleans(), "anonymous": st.booleans()})
+callers = st.fixed_dictionaries({"confidential": st.booleans(), "anonymous": st.booleans(),
+                                 # 济南条例: 要求不回复的除外 (no first-contact deadline then).
+                                 "no_reply": st.booleans()})
 
 # ---- bodies, per command name ----------------------------------------------------------------
 
@@ -284,6 +288,12 @@ def body_for(name: str, ticket: dict[str, Any], now: datetime) -> st.SearchStrat
             fields = {"note": texts, "attachments": st.sampled_from([[], EVIDENCE, [DANGLING]])}
         case "feedback":
             fields = {"result": texts, "contacted_caller": st.booleans()}
+        case "record-contact":
+            fields = {"method": mostly(st.sampled_from(["phone", "sms", "visit"]), st.just("fax")),
+                      "note": texts}
+        case "deadline-callback":
+            fields = {**reason, "satisfaction": st.sampled_from([None, *(s.value for s in Satisfaction)]),
+                      "reached": mostly(st.just(True), st.just(False))}
         case "callback":
             fields = {"satisfaction": st.sampled_from([None, *(s.value for s in Satisfaction)]),
                       "reasonable": st.booleans(), "handled_as_required": st.booleans(),
@@ -570,6 +580,7 @@ RACES: dict[S, list[tuple[str, tuple[str, ...], st.SearchStrategy[dict[str, Any]
         ("request-return", ("city-housing",),
          st.just({"reason": "非本单位职责", "attachments": EVIDENCE})),
         ("progress-note", ("city-urban-management", "supervisor"), st.just({"note": "已配合"})),
+        ("record-contact", ("city-housing",), st.just({"method": "phone", "note": "已电话联系诉求人"})),
         ("escalate", ("supervisor",), st.just({"to_level": 1, "ground": "hotline_supervision",
                                                "reason": "催办无果"})),
     ],

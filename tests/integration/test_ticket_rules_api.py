@@ -22,6 +22,7 @@ from tests.integration.test_ticket_api import (  # noqa: F401
     EVIDENCE,
     HOUSING,
     SUPERVISOR,
+    URBAN,
     catalogue_and_calendar,
     client,
     clock,
@@ -30,6 +31,7 @@ from tests.integration.test_ticket_api import (  # noqa: F401
     ok,
     register,
 )
+from tickets.deadlines import working_day_deadline
 from tickets.workflow import DEFAULT_POLICY
 
 
@@ -275,3 +277,76 @@ async def test_with_the_review_rule_the_survey_is_due_on_acceptance_not_on_feedb
     assert info.value.context["rule"] == "feedback_review_required"
     ticket, _ = await store.transition(no, AcceptFeedback(), callback, ticket.version)
     assert await surveys() == 1
+
+
+# ---- 8. 济南条例: first contact within 5 working days -----------------------------------------
+
+
+async def test_dispatch_gives_the_unit_five_working_days_to_contact_the_caller_which_it_records(
+        client: TestClient, clock: FixedClock, catalogue_and_calendar: tuple[Any, Any]) -> None:
+    dispatched_at = clock.now
+    ticket = await dispatched_to_housing(client)
+    no = ticket["ticket_no"]
+    expected = min(datetime.fromisoformat(ticket["deadline"]),
+                   working_day_deadline(dispatched_at, DEFAULT_POLICY.first_contact_working_days,
+                                        catalogue_and_calendar[1]))
+    assert datetime.fromisoformat(ticket["first_contact_deadline"]) == expected
+    assert ticket["first_contacted_at"] is None
+    assert (await history(client, no))[-1]["data"]["first_contact_deadline"] is not None
+    # Only the lead unit records it; the note says what was said, the method how.
+    status, data = await command(client, no, "record-contact", URBAN, ticket["version"],
+                                 method="phone", note="已联系")
+    refused(status, data, 403, "permission_denied")
+    status, data = await command(client, no, "record-contact", HOUSING, ticket["version"],
+                                 method="fax", note="已联系")
+    refused(status, data, 400, "invalid_input")
+    status, data = await command(client, no, "record-contact", HOUSING, ticket["version"],
+                                 method="phone", note="")
+    refused(status, data, 400, "invalid_input")
+    clock.now += timedelta(hours=3)
+    contacted = await ok(client, no, "record-contact", HOUSING, ticket["version"], method="visit",
+                         note="上门查看电梯，告知维修安排")
+    assert contacted["status"] == "dispatched"
+    assert datetime.fromisoformat(contacted["first_contacted_at"]) == clock.now
+    last = (await history(client, no))[-1]
+    assert last["type"] == "CallerContacted" and last["data"]["method"] == "visit"
+    response = await client.get(f"/api/tickets/{no}", headers=HOUSING)
+    assert "record-contact" in (await response.json())["actions"]
+
+
+async def test_a_caller_who_asked_for_no_reply_gets_no_first_contact_deadline(
+        client: TestClient) -> None:
+    ticket = await dispatched_to_housing(client, no_reply=True)
+    assert ticket["first_contact_deadline"] is None and ticket["caller"]["no_reply"] is True
+    response = await client.get(f"/api/tickets/{ticket['ticket_no']}", headers=HOUSING)
+    assert (await response.json())["ticket"]["caller"]["no_reply"] is True  # the unit knows why
+    response = await client.get("/api/tickets", headers=SUPERVISOR)
+    listed = {t["ticket_no"]: t for t in (await response.json())["tickets"]}
+    assert listed[ticket["ticket_no"]]["caller"]["no_reply"] is True  # the projection has it too
+
+
+# ---- 9. 北京条例第二十三条: the callback when the deadline expires ------------------------------
+
+
+async def test_the_deadline_callback_records_the_callers_view_and_unsatisfied_is_supervision(
+        client: TestClient, clock: FixedClock) -> None:
+    ticket = await signed(client)
+    no = ticket["ticket_no"]
+    status, data = await command(client, no, "deadline-callback", CALLBACK, ticket["version"],
+                                 satisfaction="satisfied")
+    refused(status, data, 422, "illegal_transition")
+    assert "时限届满" in data["message"]
+    clock.now = datetime.fromisoformat(ticket["deadline"]) + timedelta(minutes=1)
+    status, data = await command(client, no, "deadline-callback", HOUSING, ticket["version"],
+                                 satisfaction="satisfied")
+    refused(status, data, 403, "permission_denied")
+    called = await ok(client, no, "deadline-callback", CALLBACK, ticket["version"],
+                      satisfaction="unsatisfied", reason="至今没有修")
+    assert called["status"] == "in_progress" and called["satisfaction"] is None
+    assert called["deadline_callback_view"] == "unsatisfied"
+    assert "unsatisfied_at_deadline" in called["supervision_flags"]
+    assert called["supervision_level"] == "hotline"
+    last = (await history(client, no))[-1]
+    assert last["type"] == "DeadlineCallbackRecorded" and last["data"]["supervised"] is True
+    fed = await ok(client, no, "feedback", HOUSING, called["version"], result="已修复")
+    assert fed["status"] == "feedback_submitted"  # the unit finishes as before

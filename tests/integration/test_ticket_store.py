@@ -8,14 +8,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, inspect, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.clock import FixedClock
 from kernel.database import create_engine, downgrade, upgrade
 from kernel.errors import Conflict, IllegalTransition
 from kernel.roles import Actor, Role
-from kernel.schema import ticket_events, tickets
+from kernel.schema import callback_tasks, ticket_events, tickets
 from tickets import events as ev
 from tickets.model import (
     Attachment,
@@ -231,6 +232,37 @@ async def test_migrations_upgrade_downgrade_and_upgrade_again(database_url: str)
         store = TicketStore(engine, "N02", clock=ticking_clock())
         ticket, _ = await store.register(register(), AGENT)
         assert ticket.ticket_no == "20261125-N02-000001"
+    finally:
+        await engine.dispose()
+
+
+async def test_migration_0019_keeps_one_deadline_callback_per_ticket_and_goes_down_cleanly(
+        database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        store = TicketStore(engine, "N02", clock=ticking_clock())
+        ticket, _ = await store.register(register(), AGENT)
+        now = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+
+        def task(reason: str) -> dict[str, object]:
+            return {"id": str(uuid.uuid4()), "ticket_no": ticket.ticket_no, "caller_number": "13800000000",
+                    "reason": reason, "status": "agent", "due_at": now, "created_at": now}
+        async with engine.begin() as conn:
+            await conn.execute(insert(callback_tasks).values(**task("deadline")))
+            await conn.execute(insert(callback_tasks).values(**task("survey")))
+            await conn.execute(insert(callback_tasks).values(**task("survey")))  # surveys repeat
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(insert(callback_tasks).values(**task("deadline")))
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(tickets.c.caller_no_reply)) is False
+        await downgrade(engine, "0018")
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("tickets")})
+            indexes = await conn.run_sync(lambda sync: {i["name"] for i in inspect(sync).get_indexes("callback_tasks")})
+        assert "caller_no_reply" not in columns and "ux_callback_tasks_deadline_once" not in indexes
+        await upgrade(engine)
     finally:
         await engine.dispose()
 

@@ -251,3 +251,32 @@ def test_a_suspended_ticket_is_never_overdue() -> None:
     suspended = ticket(1, status=TicketStatus.SUSPENDED, deadline=NOW - timedelta(days=1),
                        suspended_remaining=timedelta(days=2))
     assert scan_overdue([suspended], NOW) == []
+
+
+# --------------------------------------------------------------------------------------------
+# 济南条例: the first contact within the working days after dispatch
+
+
+def test_a_unit_that_did_not_contact_the_caller_by_the_first_contact_deadline_is_flagged() -> None:
+    from supervision.scan import scan_first_contact_overdue
+
+    silent = ticket(1, first_contact_deadline=NOW - timedelta(minutes=1))
+    contacted = ticket(2, first_contact_deadline=NOW - timedelta(days=1),
+                       first_contacted_at=NOW - timedelta(days=2))
+    not_yet = ticket(3, first_contact_deadline=NOW + timedelta(hours=1))
+    no_reply = ticket(4)  # the caller asked for no reply: dispatched without such a deadline
+    flagged = ticket(5, first_contact_deadline=NOW - timedelta(days=1),
+                     supervision_flags=frozenset({K.NO_FIRST_CONTACT}))
+    closed = ticket(6, status=TicketStatus.CLOSED, first_contact_deadline=NOW - timedelta(days=1))
+    flags = scan_first_contact_overdue([silent, contacted, not_yet, no_reply, flagged, closed], NOW)
+    assert [(f.kind, f.ticket_no, f.unit) for f in flags] == [
+        (K.NO_FIRST_CONTACT, silent.ticket_no, "city-housing")]
+    assert "未联系诉求人" in flags[0].detail
+    assert (K.NO_FIRST_CONTACT, silent.ticket_no) in {(f.kind, f.ticket_no) for f in scan([silent], NOW).flags}
+
+
+def test_the_deadline_callback_is_no_longer_owed_once_it_is_on_the_ticket() -> None:
+    from supervision.scan import scan_callbacks_at_deadline
+
+    called = ticket(1, deadline=NOW - timedelta(hours=1), deadline_callback_at=NOW - timedelta(minutes=5))
+    assert scan_callbacks_at_deadline([called], NOW) == []

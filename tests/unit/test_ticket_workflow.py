@@ -25,6 +25,7 @@ from tickets.model import (
     Caller,
     Channel,
     ClosureReason,
+    ContactMethod,
     EscalationGround,
     OutOfScope,
     Satisfaction,
@@ -56,6 +57,8 @@ from tickets.workflow import (
     Escalate,
     FlagForSupervision,
     RecordCallback,
+    RecordContact,
+    RecordDeadlineCallback,
     Register,
     RejectFeedback,
     RejectReturn,
@@ -600,7 +603,8 @@ ALLOWED_NEXT: dict[TicketStatus, set[TicketStatus]] = {
 
 _HOTLINE_REVIEW = {Role.DISPATCHER, Role.SUPERVISOR}
 _LEAD_UNIT_EVENTS = (ev.Signed, ev.ReturnRequested, ev.ExtensionRequested,
-                     ev.TerminationRequested, ev.FeedbackSubmitted, ev.SuspensionRequested)
+                     ev.TerminationRequested, ev.FeedbackSubmitted, ev.SuspensionRequested,
+                     ev.CallerContacted)
 _CALLBACK_DESK = {Role.CALLBACK_AGENT, Role.SUPERVISOR}
 EXPECTED_ROLES: dict[type[ev.TicketEvent], set[Role]] = {
     ev.TicketClassified: {Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR},
@@ -632,6 +636,9 @@ EXPECTED_ROLES: dict[type[ev.TicketEvent], set[Role]] = {
     ev.HandlingResumed: {Role.UNIT} | _HOTLINE_REVIEW,
     ev.SupervisionFlagged: {Role.SUPERVISOR, Role.SYSTEM},
     ev.SupervisionEscalated: {Role.SUPERVISOR},
+    # 济南条例: the unit contacts the caller; 北京条例第二十三条: the hotline calls back at the deadline.
+    ev.CallerContacted: {Role.UNIT},
+    ev.DeadlineCallbackRecorded: _CALLBACK_DESK,
     ev.Archived: {Role.SUPERVISOR, Role.SYSTEM},
 }
 #: The only events that may close a ticket.
@@ -760,6 +767,8 @@ class TicketLifecycle(RuleBasedStateMachine):
             sign_deadline=self.now + timedelta(
                 hours=data.draw(st.one_of(st.integers(1, 24), st.integers(-1, 48)))),
             joint_meeting_minutes=Attachment("minutes", "s3://m.pdf") if minutes else None,
+            first_contact_deadline=data.draw(st.one_of(
+                st.none(), day_offsets.map(lambda offset: self.now + offset))),
         ), self.draw_actor(data, Role.DISPATCHER, Role.SUPERVISOR)
 
     def sign(self, data: st.DataObject) -> tuple[Command, Actor]:
@@ -805,6 +814,17 @@ class TicketLifecycle(RuleBasedStateMachine):
     def progress(self, data: st.DataObject) -> tuple[Command, Actor]:
         return AddProgressNote(note=data.draw(st.sampled_from(["已联系诉求人", ""]))), \
             self.draw_actor(data, Role.UNIT, Role.AGENT)
+
+    def record_contact(self, data: st.DataObject) -> tuple[Command, Actor]:
+        return RecordContact(method=data.draw(st.sampled_from(ContactMethod)),
+                             note=data.draw(st.sampled_from(["已电话联系", ""]))), \
+            self.draw_actor(data, Role.UNIT)
+
+    def deadline_callback(self, data: st.DataObject) -> tuple[Command, Actor]:
+        return RecordDeadlineCallback(
+            satisfaction=data.draw(st.sampled_from([None, *Satisfaction])),
+            reached=data.draw(st.booleans()), reason=data.draw(reasons),
+        ), self.draw_actor(data, Role.CALLBACK_AGENT)
 
     def feedback(self, data: st.DataObject) -> tuple[Command, Actor]:
         return SubmitFeedback(result=data.draw(st.sampled_from(["已处理", ""]))), \
@@ -866,7 +886,8 @@ class TicketLifecycle(RuleBasedStateMachine):
                 "dispatch", "sign", "request_return", "review_return", "request_extension",
                 "review_extension", "request_termination", "review_termination", "feedback",
                 "callback", "flag", "escalate", "archive", "review_reopen", "close_unreached",
-                "request_suspension", "review_suspension", "resume", "review_feedback")
+                "request_suspension", "review_suspension", "resume", "review_feedback",
+                "record_contact", "deadline_callback")
 
     #: Commands that usually come next, then commands that belong to neighbouring statuses
     #: (the ones a buggy workflow would most plausibly let through).
@@ -874,11 +895,12 @@ class TicketLifecycle(RuleBasedStateMachine):
         S.DRAFT: ("dispatch", "classify", "sign", "feedback", "callback", "archive"),
         S.PENDING_DISPATCH: ("dispatch", "classify", "sign", "review_return", "answer_directly"),
         S.DISPATCHED: ("sign", "request_return", "feedback", "request_extension",
-                       "request_termination", "dispatch", "callback"),
+                       "request_termination", "dispatch", "callback", "record_contact",
+                       "deadline_callback"),
         S.IN_PROGRESS: ("feedback", "request_extension", "request_termination",
                         "request_return", "progress", "escalate", "flag", "sign", "callback",
                         "review_extension", "review_termination", "review_return", "archive",
-                        "request_suspension", "resume"),
+                        "request_suspension", "resume", "record_contact", "deadline_callback"),
         S.RETURN_REQUESTED: ("review_return", "sign", "feedback", "dispatch",
                              "review_extension"),
         S.EXTENSION_REQUESTED: ("review_extension", "feedback", "request_extension",
@@ -888,10 +910,10 @@ class TicketLifecycle(RuleBasedStateMachine):
         S.SUSPENSION_REQUESTED: ("review_suspension", "resume", "feedback",
                                  "review_termination", "request_suspension"),
         S.SUSPENDED: ("resume", "feedback", "request_extension", "review_suspension",
-                      "progress", "flag"),
+                      "progress", "flag", "record_contact", "deadline_callback"),
         S.FEEDBACK_SUBMITTED: ("callback", "feedback", "archive", "request_extension",
                                "review_termination", "close_unreached", "review_reopen",
-                               "review_feedback"),
+                               "review_feedback", "record_contact", "deadline_callback"),
         S.FEEDBACK_ACCEPTED: ("callback", "close_unreached", "review_feedback", "feedback",
                               "review_reopen"),
         S.REOPEN_REQUESTED: ("review_reopen", "callback", "close_unreached", "feedback",
@@ -945,6 +967,19 @@ class TicketLifecycle(RuleBasedStateMachine):
         approved = sum(isinstance(e, ev.ReturnApproved) for e in self.events)
         assert t.return_count == approved
         assert (t.supervision_level >= SupervisionLevel.HOTLINE) or not t.supervision_flags
+        # 济南条例: a first-contact deadline only once dispatched, never for a caller who wants no
+        # reply; a contact only ever meets it once dispatched too.
+        if t.first_contact_deadline is not None:
+            assert t.dispatched_at is not None and not t.caller.no_reply
+        if t.first_contacted_at is not None:
+            assert t.dispatched_at is not None or t.is_finished
+        # 北京条例第二十三条: a deadline callback only after the deadline; unsatisfied is 督办.
+        for e in self.events:
+            if isinstance(e, ev.DeadlineCallbackRecorded):
+                assert e.reached or e.satisfaction is None
+                assert e.supervised == (e.satisfaction is Satisfaction.UNSATISFIED)
+        if t.deadline_callback_view is Satisfaction.UNSATISFIED:
+            assert SupervisionFlagKind.UNSATISFIED_AT_DEADLINE in t.supervision_flags
 
 
 TicketLifecycle.TestCase.settings = settings(

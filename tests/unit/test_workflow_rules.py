@@ -16,16 +16,20 @@ from kernel.roles import Actor, Role
 from tests.unit.test_ticket_workflow import (
     AGENT,
     CALLBACK,
+    CALLER,
     DISPATCHER,
     EVIDENCE,
     LEAD,
     SUPERVISOR,
+    SYSTEM,
     Flow,
 )
 from tickets import events as ev
 from tickets.model import (
     NOT_INTAKE,
+    Caller,
     ClosureReason,
+    ContactMethod,
     OutOfScope,
     Satisfaction,
     SupervisionFlagKind,
@@ -36,11 +40,15 @@ from tickets.workflow import (
     DEFAULT_POLICY,
     AcceptFeedback,
     ApproveExtension,
+    ApproveReturn,
     ApproveSuspension,
     CloseOutOfScope,
     CloseUnreached,
     Dispatch,
     RecordCallback,
+    RecordContact,
+    RecordDeadlineCallback,
+    RecordRelayCall,
     RejectFeedback,
     RejectSuspension,
     RequestExtension,
@@ -48,6 +56,7 @@ from tickets.workflow import (
     RequestSuspension,
     ResumeHandling,
     ReviewReopen,
+    Sign,
     SubmitFeedback,
     apply,
     fold,
@@ -317,3 +326,181 @@ def test_rejected_feedback_goes_back_to_the_unit_with_the_reason() -> None:
     assert flow.ticket.status is S.IN_PROGRESS and flow.ticket.feedback_at is None
     with pytest.raises(PermissionDenied):
         flow.do(AcceptFeedback(), LEAD)
+
+
+# ---- 8. 济南条例: the lead unit contacts the caller within the working days after dispatch ----
+
+
+def dispatched_with_first_contact(caller: Caller = CALLER, days: int = 3) -> Flow:
+    """A classified ticket dispatched with the first-contact deadline the service computed."""
+    flow = Flow(caller).classify()
+    flow.now += timedelta(hours=1)
+    flow.do(Dispatch(
+        lead_unit="city-housing", cooperating_units=("city-urban-management",),
+        deadline=flow.now + timedelta(days=10), sign_deadline=flow.now + timedelta(days=1),
+        first_contact_deadline=flow.now + timedelta(days=days),
+    ), DISPATCHER, hours=0)
+    return flow
+
+
+def test_dispatch_writes_the_first_contact_deadline_on_the_ticket() -> None:
+    flow = dispatched_with_first_contact()
+    event = flow.events[-1]
+    assert isinstance(event, ev.Dispatched)
+    assert flow.ticket.first_contact_deadline == event.first_contact_deadline == flow.now + timedelta(days=3)
+    assert flow.ticket.first_contacted_at is None
+    assert fold(flow.events) == flow.ticket
+
+
+def test_a_caller_who_asked_for_no_reply_is_owed_no_first_contact() -> None:
+    flow = dispatched_with_first_contact(dataclasses.replace(CALLER, no_reply=True))
+    assert flow.ticket.first_contact_deadline is None
+    assert flow.ticket.view_for_unit().caller.no_reply  # the unit knows why
+    # The unit may still contact such a caller; it is simply not owed.
+    flow.do(RecordContact(method=ContactMethod.VISIT, note="上门查看电梯"), LEAD)
+    assert flow.ticket.first_contacted_at == flow.now
+
+
+def test_a_first_contact_deadline_in_the_past_is_refused_at_dispatch() -> None:
+    flow = Flow().classify()
+    with pytest.raises(IllegalTransition) as info:
+        flow.do(Dispatch(lead_unit="city-housing", deadline=flow.now + timedelta(days=10),
+                         sign_deadline=flow.now + timedelta(days=1),
+                         first_contact_deadline=flow.now), DISPATCHER)
+    assert info.value.context["rule"] == "first_contact_window"
+
+
+def test_the_lead_unit_records_how_it_contacted_the_caller_and_what_was_said() -> None:
+    flow = dispatched_with_first_contact()
+    with pytest.raises(InvalidInput):
+        flow.do(RecordContact(method=ContactMethod.PHONE, note=" "), LEAD)
+    event = flow.do(RecordContact(method=ContactMethod.PHONE, note="已电话告知处理安排"), LEAD)
+    assert isinstance(event, ev.CallerContacted) and event.method is ContactMethod.PHONE
+    assert flow.ticket.first_contacted_at == flow.now
+    assert flow.ticket.status is S.DISPATCHED  # a contact moves nothing: signing is still due
+    first = flow.now
+    flow.do(RecordContact(method=ContactMethod.SMS, note="短信告知维修时间"), LEAD)
+    assert flow.ticket.first_contacted_at == first  # later contacts are on the record only
+    assert fold(flow.events) == flow.ticket
+
+
+def test_only_the_lead_unit_records_a_contact() -> None:
+    flow = dispatched_with_first_contact()
+    for actor in (COOPERATING, AGENT, DISPATCHER, CALLBACK, Actor("u-9", Role.UNIT, unit="city-ecology")):
+        with pytest.raises(PermissionDenied):
+            flow.do(RecordContact(method=ContactMethod.PHONE, note="已联系"), actor)
+
+
+def test_a_contact_is_recorded_only_while_the_unit_has_not_finished() -> None:
+    draft = Flow().classify()
+    with pytest.raises((IllegalTransition, PermissionDenied)):
+        draft.do(RecordContact(method=ContactMethod.PHONE, note="已联系"), LEAD)
+    flow = dispatched_with_first_contact()
+    flow.do(Sign(), LEAD)
+    flow.do(RequestSuspension(reason="等待鉴定", attachments=EVIDENCE), LEAD)
+    flow.do(RecordContact(method=ContactMethod.PHONE, note="告知需等待鉴定"), LEAD)  # still the unit's
+    flow.do(RejectSuspension(reason="无需鉴定"), DISPATCHER)
+    flow.do(SubmitFeedback(result="已修复"), LEAD)
+    with pytest.raises(IllegalTransition):
+        flow.do(RecordContact(method=ContactMethod.PHONE, note="再次联系"), LEAD)
+
+
+def test_a_feedback_saying_the_caller_was_contacted_counts_as_the_first_contact() -> None:
+    flow = dispatched_with_first_contact()
+    flow.do(Sign(), LEAD)
+    flow.do(SubmitFeedback(result="已修复并告知诉求人"), LEAD)
+    assert flow.ticket.first_contacted_at == flow.now
+
+
+def test_a_feedback_without_contact_leaves_the_first_contact_owed() -> None:
+    flow = dispatched_with_first_contact()
+    flow.do(Sign(), LEAD)
+    flow.do(SubmitFeedback(result="已修复", contacted_caller=False), LEAD)
+    assert flow.ticket.first_contacted_at is None
+
+
+def test_a_connected_relay_call_is_a_contact_and_an_unanswered_one_is_not() -> None:
+    flow = dispatched_with_first_contact(dataclasses.replace(CALLER, confidential=True))
+    flow.do(RecordRelayCall(call_id="relay-1", calling_number="12346", connected=False), SYSTEM)
+    assert flow.ticket.first_contacted_at is None
+    flow.do(RecordRelayCall(call_id="relay-2", calling_number="12346", connected=True,
+                            seconds=95), SYSTEM)
+    assert flow.ticket.first_contacted_at == flow.now
+
+
+def test_a_returned_ticket_owes_a_new_first_contact_to_its_new_unit() -> None:
+    flow = dispatched_with_first_contact()
+    flow.do(RecordContact(method=ContactMethod.PHONE, note="已联系"), LEAD)
+    flow.do(RequestReturn(reason="非本单位职责", attachments=EVIDENCE), LEAD)
+    flow.do(ApproveReturn(), DISPATCHER)
+    assert flow.ticket.first_contact_deadline is None and flow.ticket.first_contacted_at is None
+    owed = flow.now + timedelta(days=7)
+    flow.do(Dispatch(lead_unit="city-ecology", deadline=flow.now + timedelta(days=10),
+                     sign_deadline=flow.now + timedelta(days=1), first_contact_deadline=owed),
+            DISPATCHER)
+    assert flow.ticket.first_contact_deadline == owed
+    assert flow.ticket.first_contacted_at is None
+    assert fold(flow.events) == flow.ticket
+
+
+# ---- 9. 北京条例第二十三条: the callback when the deadline expires, feedback or not ----------
+
+
+def past_deadline() -> Flow:
+    flow = dispatched_with_first_contact()
+    flow.do(Sign(), LEAD)
+    assert flow.ticket.deadline is not None
+    flow.now = flow.ticket.deadline
+    return flow
+
+
+def test_a_deadline_callback_is_refused_before_the_deadline() -> None:
+    flow = dispatched_with_first_contact()
+    flow.do(Sign(), LEAD)
+    with pytest.raises(IllegalTransition) as info:
+        flow.do(RecordDeadlineCallback(satisfaction=Satisfaction.SATISFIED), CALLBACK)
+    assert info.value.context["rule"] == "deadline_callback_after_deadline"
+
+
+def test_the_callers_view_at_the_deadline_is_recorded_and_the_unit_keeps_the_ticket() -> None:
+    flow = past_deadline()
+    event = flow.do(RecordDeadlineCallback(satisfaction=Satisfaction.BASICALLY_SATISFIED,
+                                           reason="已在维修中"), CALLBACK)
+    assert isinstance(event, ev.DeadlineCallbackRecorded) and not event.supervised
+    assert flow.ticket.status is S.IN_PROGRESS and flow.ticket.satisfaction is None
+    assert flow.ticket.deadline_callback_view is Satisfaction.BASICALLY_SATISFIED
+    assert flow.ticket.deadline_callback_at == flow.now
+    assert flow.ticket.supervision_level is SupervisionLevel.NONE
+    flow.do(SubmitFeedback(result="已修复"), LEAD)  # the unit still owes, and gives, its feedback
+    assert fold(flow.events) == flow.ticket
+
+
+def test_an_unsatisfied_view_at_the_deadline_puts_the_unit_under_supervision() -> None:
+    flow = past_deadline()
+    event = flow.do(RecordDeadlineCallback(satisfaction=Satisfaction.UNSATISFIED,
+                                           reason="至今无人联系"), CALLBACK)
+    assert isinstance(event, ev.DeadlineCallbackRecorded) and event.supervised
+    assert SupervisionFlagKind.UNSATISFIED_AT_DEADLINE in flow.ticket.supervision_flags
+    assert flow.ticket.supervision_level is SupervisionLevel.HOTLINE
+    assert flow.ticket.status is S.IN_PROGRESS and flow.ticket.reopen_count == 0
+    assert fold(flow.events) == flow.ticket
+
+
+def test_a_caller_not_reached_at_the_deadline_is_recorded_without_a_view() -> None:
+    flow = past_deadline()
+    with pytest.raises(InvalidInput):
+        flow.do(RecordDeadlineCallback(satisfaction=Satisfaction.SATISFIED, reached=False), CALLBACK)
+    event = flow.do(RecordDeadlineCallback(satisfaction=None, reached=False, reason="三次无人接听"),
+                    SUPERVISOR)
+    assert isinstance(event, ev.DeadlineCallbackRecorded) and not event.reached
+    assert flow.ticket.status is S.IN_PROGRESS and flow.ticket.deadline_callback_view is None
+
+
+def test_only_the_callback_desk_makes_the_deadline_callback_and_not_after_feedback() -> None:
+    flow = past_deadline()
+    for actor in (LEAD, AGENT, DISPATCHER, SYSTEM):
+        with pytest.raises(PermissionDenied):
+            flow.do(RecordDeadlineCallback(satisfaction=Satisfaction.SATISFIED), actor)
+    flow.do(SubmitFeedback(result="已修复"), LEAD)
+    with pytest.raises(IllegalTransition):  # the survey after the feedback takes over
+        flow.do(RecordDeadlineCallback(satisfaction=Satisfaction.SATISFIED), CALLBACK)

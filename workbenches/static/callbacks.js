@@ -14,11 +14,17 @@
 // (POST /api/workbench/callbacks/{id}/call, outbound/desk_callback.py). The call's progress comes
 // over /ws/workbench/callbacks: 呼叫中, 通话中 (with its timer), 已挂断; 挂断 (H) hangs up.
 // Reached: the answer is recorded; not reached (busy, no answer): the 未联系上 form, preset.
+//
+// 时限届满回访 (北京条例第二十三条, tasks of reason `deadline`): the unit's deadline expired without
+// its feedback and the supervision job listed the task here (never for the automatic dialer).
+// The agent asks how the handling stands: the answer is the caller's view so far, with no
+// judgement (the unit has not finished; unsatisfied puts it under 督办), and a final 未联系上 is
+// recorded without closing the ticket.
 
 import {Softphone} from '/static/softphone.js';
 import {
   $, api, chinese, el, keyboardRows, listen, readTicket, replaceRows, say, select, showError, showSessionBar, ticketView,
-  typing, when,
+  titles, typing, when,
 } from '/workbench/workbench.js';
 
 // `call`: the survey call placed from this page ({taskId, ticketNo, id, phase, since}), or null.
@@ -60,12 +66,13 @@ async function loadTasks() {
   }
   if (load !== loads) return;
   const now = Date.now();
-  const surveys = lists.flatMap((l) => l.callbacks).filter((t) => t.reason === 'survey');
+  const surveys = lists.flatMap((l) => l.callbacks).filter((t) => t.reason === 'survey' || t.reason === 'deadline');
   state.tasks = new Map(surveys.map((t) => [t.id, t]));
   const due = surveys.filter((t) => t.status !== 'due' || new Date(t.due_at) <= now)
     .sort((a, b) => new Date(a.due_at) - new Date(b.due_at));
   const waiting = surveys.filter((t) => !due.includes(t));
-  replaceRows($('tasks'), due.map((t) => row(t, [t.ticket_no, t.caller_number, t.status === 'due' ? '回访' : '人工回访',
+  const kind = (t) => (t.reason === 'survey' ? (t.status === 'due' ? '回访' : '人工回访') : titles.callback_reason[t.reason]);
+  replaceRows($('tasks'), due.map((t) => row(t, [t.ticket_no, t.caller_number, kind(t),
                                                         when(t.due_at), String(t.attempts), resultText(t)])));
   replaceRows($('robot'), waiting.map((t) => row(t, [t.ticket_no, t.caller_number, when(t.due_at), String(t.attempts), resultText(t)])));
   $('due-count').textContent = String(due.length);
@@ -231,6 +238,11 @@ async function open(tr) {
   $('judgement').value = '';
   $('unreached-note').value = '';
   $('unsatisfied-box').classList.add('hidden');
+  const atDeadline = task.reason === 'deadline';
+  $('answer-title').textContent = atDeadline ? '诉求人对目前办理情况的评价' : '诉求人的评价';
+  $('deadline-hint').classList.toggle('hidden', !atDeadline);
+  $('judgement-box').classList.toggle('hidden', atDeadline);
+  $('final').textContent = atDeadline ? '不再回访（记录未联系上，工单继续办理）' : '不再回访（记录最终结果并办结）';
   for (const form of [$('answer-form'), $('unreached-form')]) {
     showError(form, '');
     form.classList.remove('hidden');
@@ -258,7 +270,7 @@ function finished(text) {
 /** The agent's judgement of an unsatisfied answer (临沂条例第二十条): true, false, or null to
  *  leave it to the review list. Never a judgement for any other answer. */
 function judged(satisfaction) {
-  const value = satisfaction === 'unsatisfied' ? $('judgement').value : '';
+  const value = satisfaction === 'unsatisfied' && state.task?.reason !== 'deadline' ? $('judgement').value : '';
   return value ? value === 'reasonable' : null;
 }
 

@@ -2,7 +2,9 @@
 // due within a day marked), new tickets pushed live with a count (/ws/workbench/unit); a ticket
 // with its masked caller, request, history and deadlines; sign, return with evidence, ask for
 // an extension, ask to terminate, progress notes, feedback with evidence; a confidential
-// caller reached through the relay; the list as CSV.
+// caller reached through the relay; the list as CSV. 联系诉求人 (L): the lead unit records that it
+// contacted the caller (phone, SMS, visit), due within the working days after dispatch
+// (济南条例, the first-contact deadline shown with the ticket) unless the caller wants no reply.
 //
 // Only what this person may do is offered: the lead unit signs, returns, asks and gives
 // feedback; a cooperating unit adds its progress notes. The server decides again on every
@@ -10,7 +12,7 @@
 
 import {
   $, api, chinese, command, el, keyboardRows, left, listen, person, readTicket, replaceRows, say, select, showError,
-  showSessionBar, ticketRow, ticketView, titles, uploadAll, when,
+  showSessionBar, ticketRow, ticketView, titles, typing, uploadAll, when,
 } from '/workbench/workbench.js';
 
 const state = {ticket: null, events: [], action: null, fresh: new Set()};
@@ -19,6 +21,10 @@ window.unitDebug = state;  // for people (and tests) inspecting the page
 //: What a unit may do, and when (the workflow's FROM_STATUSES and gates, as a page offers them).
 const ACTIONS = {
   sign: {title: '签收', lead: true, from: ['dispatched'], direct: true, main: true},
+  // The workflow's UNIT_UNFINISHED_STATUSES: dispatched, and not yet fed back.
+  'record-contact': {title: '联系诉求人', lead: true, key: 'L', text: '联系情况（与诉求人沟通的内容）', field: 'note', needText: true,
+                     method: true, from: ['dispatched', 'in_progress', 'return_requested', 'extension_requested',
+                                          'termination_requested', 'suspension_requested', 'suspended']},
   'progress-note': {title: '办理进展', lead: false, from: ['dispatched', 'in_progress'], text: '进展情况', field: 'note', needText: true},
   feedback: {title: '反馈办理结果', lead: true, from: ['in_progress'], text: '办理结果', field: 'result', needText: true,
              files: true, contacted: true, main: true},
@@ -94,7 +100,7 @@ function showActions() {
   const buttons = Object.entries(ACTIONS)
     .filter(([, a]) => a.from.includes(ticket.status) && (!a.lead || isLead(ticket)))
     .map(([name, a]) => el('button', {type: 'button', class: a.main ? 'primary' : '', data: {action: name},
-                                      text: a.title, onclick: () => start(name)}));
+                                      onclick: () => start(name)}, a.title, a.key ? [' ', el('kbd', {text: a.key})] : null));
   $('actions').replaceChildren(...(buttons.length ? buttons : [el('span', {class: 'muted', text: '此工单当前无需本单位操作。'})]));
   // The keyboard goes on with the ticket's main action (Enter does it; Esc goes back to the list).
   ($('actions').querySelector('button.primary') || $('actions').querySelector('button'))?.focus();
@@ -130,6 +136,7 @@ async function start(name) {
   $('ground-box').classList.toggle('hidden', !action.ground);
   $('explained-box').classList.toggle('hidden', !action.ground);
   $('contacted-box').classList.toggle('hidden', !action.contacted);
+  $('method-box').classList.toggle('hidden', !action.method);
   $('informed-box').classList.toggle('hidden', !action.informed);
   $('informed').checked = false;
   $('files-box').classList.toggle('hidden', !action.files);
@@ -183,6 +190,7 @@ async function submit() {
     body.explained_to_caller = $('explained').checked;
   }
   if (action.contacted) body.contacted_caller = $('contacted').checked;
+  if (action.method) body.method = $('method').value;
   if (action.informed) {
     if (!$('informed').checked) return showError(form, '申请延期前须向诉求人说明理由。', 'caller_informed');
     body.caller_informed = true;
@@ -210,6 +218,7 @@ function notified(message) {
 }
 
 $('ground').append(...Object.entries(titles.ground).map(([value, text]) => el('option', {value, text})));
+$('method').append(...Object.entries(titles.contact_method).map(([value, text]) => el('option', {value, text})));
 keyboardRows($('inbox'), open);
 $('action-form').addEventListener('submit', (event) => { event.preventDefault(); submit(); });
 $('action-cancel').addEventListener('click', closeForm);
@@ -223,6 +232,14 @@ $('action-form').addEventListener('keydown', (event) => {
 });
 $('detail').addEventListener('keydown', (event) => {
   if (event.key === 'Escape') $('inbox').querySelector('tr.selected')?.focus();
+});
+// A letter starts the action it names on the open ticket (L 联系诉求人), when it is offered.
+document.addEventListener('keydown', (event) => {
+  if (!state.ticket || typing(event) || event.ctrlKey || event.altKey || event.metaKey) return;
+  const name = Object.keys(ACTIONS).find((n) => ACTIONS[n].key?.toLowerCase() === event.key.toLowerCase());
+  if (!name || !$('actions').querySelector(`button[data-action="${name}"]`)) return;
+  event.preventDefault();
+  start(name);
 });
 
 showSessionBar($('session-bar'));

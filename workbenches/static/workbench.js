@@ -124,9 +124,17 @@ export function unitName(code) {
 
 /** The caller as this person may see them: a unit sees a masked or hidden caller. */
 function callerText(caller) {
-  if (caller.confidential) return `保密来电人${caller.number ? `（${caller.number}）` : ''}`;
-  if (caller.anonymous) return '匿名来电人';
-  return [caller.name, caller.number].filter(Boolean).join(' ') || '未留';
+  const noReply = caller.no_reply ? '（要求不回复）' : '';
+  if (caller.confidential) return `保密来电人${caller.number ? `（${caller.number}）` : ''}${noReply}`;
+  if (caller.anonymous) return `匿名来电人${noReply}`;
+  return ([caller.name, caller.number].filter(Boolean).join(' ') || '未留') + noReply;
+}
+
+/** 济南条例: the lead unit contacts the caller within the working days after dispatch. */
+function firstContactText(ticket) {
+  if (ticket.first_contacted_at) return `已于 ${when(ticket.first_contacted_at)} 联系`;
+  if (ticket.first_contact_deadline) return `${when(ticket.first_contact_deadline)}（${left(ticket.first_contact_deadline)}）`;
+  return ticket.caller.no_reply ? '诉求人要求不回复，无需联系' : null;
 }
 
 /** Links to a request's or a feedback's evidence files (opened with the session cookie). */
@@ -154,6 +162,8 @@ function historyLine(event) {
   if (data.new_deadline) extra.push(`新时限 ${when(data.new_deadline)}`);
   if (data.ground) extra.push(titles.ground[data.ground] || titles.escalation_ground[data.ground] || data.ground);
   if (data.kind && titles.flag[data.kind]) extra.push(titles.flag[data.kind]);
+  if (data.method) extra.push(titles.contact_method[data.method] || data.method);
+  if (data.reached === false) extra.push('未联系上');
   if (data.satisfaction) extra.push(titles.satisfaction[data.satisfaction] || data.satisfaction);
   const who = event.actor.unit ? `${unitName(event.actor.unit)} ${event.actor.id}` : actorName(event.actor);
   return el('li', {},
@@ -174,6 +184,11 @@ export function ticketView(ticket, events) {
   if (ticket.sign_deadline && ticket.status === 'dispatched') facts.push(['签收时限', `${when(ticket.sign_deadline)}（${left(ticket.sign_deadline)}）`]);
   if (ticket.deadline) facts.push(['办理时限', `${when(ticket.deadline)}（${left(ticket.deadline)}）`]);
   if (ticket.requested_deadline) facts.push(['申请延至', when(ticket.requested_deadline)]);
+  const contact = ticket.lead_unit ? firstContactText(ticket) : null;
+  if (contact) facts.push([ticket.first_contacted_at ? '联系诉求人' : '联系诉求人时限', contact]);
+  if (ticket.deadline_callback_at) {
+    facts.push(['时限届满回访', `${when(ticket.deadline_callback_at)} ${titles.satisfaction[ticket.deadline_callback_view] || '未评价'}`]);
+  }
   return el('div', {class: 'ticket'},
     el('h3', {class: 'ticket-summary', text: ticket.summary || '（无摘要）'}),
     el('dl', {class: 'facts'}, facts.map(([k, v]) => [el('dt', {text: k}), el('dd', {text: v || '—'})])),
