@@ -11,6 +11,7 @@ from kernel.access_policy import AccessKind
 from knowledge.model import ArticleStatus
 from tickets.model import (
     EscalationGround,
+    QualityFinding,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
@@ -28,6 +29,7 @@ STATUS_TITLES: dict[str, str] = {
     TicketStatus.FEEDBACK_SUBMITTED: "已反馈待回访", TicketStatus.CLOSED: "已办结", TicketStatus.ARCHIVED: "已归档",
     TicketStatus.SUSPENSION_REQUESTED: "申请中止", TicketStatus.SUSPENDED: "中止办理",
     TicketStatus.REOPEN_REQUESTED: "回访不满意待研判", TicketStatus.FEEDBACK_ACCEPTED: "反馈已审核待回访",
+    TicketStatus.QUALITY_CHECK: "投诉热线工作人员待质检",
 }
 
 TYPE_TITLES: dict[str, str] = {
@@ -64,6 +66,13 @@ EVENT_TITLES: dict[str, str] = {
     "RelayCallHeld": "保密联络通话", "ReopenReviewed": "不满意研判", "CallbackUnreached": "未回访成功",
     "SuspensionRequested": "申请中止", "SuspensionApproved": "同意中止", "SuspensionRejected": "不同意中止",
     "HandlingResumed": "恢复办理", "FeedbackAccepted": "反馈审核通过", "FeedbackRejected": "反馈退回重办",
+    "QualityFindingRecorded": "质检结论",
+}
+
+#: The quality team's finding on a complaint about hotline staff (质检结论).
+FINDING_TITLES: dict[str, str] = {
+    QualityFinding.SUBSTANTIATED: "属实", QualityFinding.PARTLY_SUBSTANTIATED: "部分属实",
+    QualityFinding.UNSUBSTANTIATED: "不属实",
 }
 
 #: Which request a review-queue ticket waits on, by its status.
@@ -150,4 +159,5 @@ def titles() -> dict[str, dict[str, str]]:
             "escalation_ground": ESCALATION_GROUND_TITLES, "abuse_level": ABUSE_LEVEL_TITLES,
             "abuse_event": ABUSE_EVENT_TITLES, "abuse_signal": ABUSE_SIGNAL_TITLES,
             "access_kind": ACCESS_KIND_TITLES, "article_status": ARTICLE_STATUS_TITLES,
+            "quality_finding": FINDING_TITLES,
             "role": {str(role): title for role, title in ROLE_TITLES.items()}}
