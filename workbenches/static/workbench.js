@@ -173,6 +173,8 @@ export function ticketView(ticket, events) {
   if (ticket.sign_deadline && ticket.status === 'dispatched') facts.push(['签收时限', `${when(ticket.sign_deadline)}（${left(ticket.sign_deadline)}）`]);
   if (ticket.deadline) facts.push(['办理时限', `${when(ticket.deadline)}（${left(ticket.deadline)}）`]);
   if (ticket.requested_deadline) facts.push(['申请延至', when(ticket.requested_deadline)]);
+  if (ticket.about_staff) facts.push(['被投诉工作人员', `${ticket.about_staff}（质检组处理，不派单）`]);
+  if (ticket.quality_finding) facts.push(['质检结论', titles.quality_finding?.[ticket.quality_finding] || ticket.quality_finding]);
   return el('div', {class: 'ticket'},
     el('h3', {class: 'ticket-summary', text: ticket.summary || '（无摘要）'}),
     el('dl', {class: 'facts'}, facts.map(([k, v]) => [el('dt', {text: k}), el('dd', {text: v || '—'})])),
