@@ -123,14 +123,15 @@ async def run(engine: AsyncEngine, pages: int, seed: int) -> dict[str, Any]:
         return len(found)
 
     async def queue_page(_: str) -> int:
-        found = await queries.dispatch_queue(QUEUE_LIMIT)
+        found = await queries.dispatch_queue(QUEUE_LIMIT, DISPATCHER.id)
         json.dumps({"tickets": [list_entry(t, DISPATCHER, now) for t in found]}, ensure_ascii=False)
         return len(found)
 
     results: dict[str, Any] = {}
     for name, page, sql, limit, statement in (
             ("unit_inbox", inbox_page, PLAIN_INBOX, INBOX_LIMIT, unit_inbox_statement(UNITS[0], INBOX_LIMIT)),
-            ("dispatch_queue", queue_page, PLAIN_QUEUE, QUEUE_LIMIT, dispatch_queue_statement(QUEUE_LIMIT))):
+            ("dispatch_queue", queue_page, PLAIN_QUEUE, QUEUE_LIMIT,
+             dispatch_queue_statement(QUEUE_LIMIT, DISPATCHER.id))):
         print(f"{name}: {pages} pages ...", file=sys.stderr, flush=True)
         page_s, plain_s, returned = await timed_pairs(
             pages, page, lambda unit, sql=sql, limit=limit: plain(sql, limit, unit), rng)

@@ -17,6 +17,16 @@ read it, how the caller's number is shown, and which audit row the read writes:
   audit never stores a confidential caller's number in full (`audit_number`).
 * Every read of personal data writes exactly one audit row, refused ones too, of the kind
   `READ_KIND` gives: the adapters call `decide` once per read and write its row.
+* A complaint about hotline staff (投诉热线工作人员) is never read by the staff member it is
+  about, whatever their role or part in it (`Subject.concerned`): to them it does not exist
+  (`Decision.absent`, a 404), in no list, search, queue or history either (`hidden_from`; the
+  list adapters narrow their queries with `tickets.store.visible_to`, this rule in SQL). Other
+  staff read it as they read any ticket: the supervisors' quality team, the dispatchers and
+  callback agents every one, an agent the ones they took part in, and every agent on the line
+  sees it in the caller's history (首接负责制: the first receiver must know the caller's open
+  requests, complaints included; the reads are audited like any other). Excluding every agent
+  would hide the caller's history from the colleague on the phone without protecting the
+  complainant any better than keeping the one person concerned out.
 * Not a read: the agent's own desk (`/ws/desk`) showing the call the agent is on (its caller,
   live words and assist): that is the conversation itself, which the agent hears anyway, and
   the desk hub delivers a call only to the agents it is offered to. It writes no row.
@@ -188,6 +198,8 @@ class Subject:
     people: frozenset[str] = frozenset()
     units: frozenset[str] = frozenset()
     confidential: bool = False
+    #: The staff a complaint is about (`Ticket.about_staff`): they never read it.
+    concerned: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +209,9 @@ class Decision:
     allowed: bool
     reason: str
     kind: AccessKind
+    #: Refused so that the record looks absent (404): a unit's view of another unit's ticket,
+    #: a complaint about the reader.
+    absent: bool = False
 
 
 def _role(name: str) -> Role | None:
@@ -223,6 +238,9 @@ def decide(reader: Reader, read: Read, subject: Subject | None = None) -> Decisi
     to every role with a scope: the adapter narrows it (a unit's tickets, masked numbers)."""
     kind = READ_KIND[read]
     scope = scope_of(read, reader.role)
+    if subject is not None and about_reader(reader, subject.concerned):
+        return Decision(False, "a complaint about the reader: the quality team's, never theirs", kind,
+                        absent=True)
     if scope is None:
         return Decision(False, f"role {reader.role} never reads {read.value}", kind)
     if scope is Scope.ANY or subject is None:
@@ -233,7 +251,22 @@ def decide(reader: Reader, read: Read, subject: Subject | None = None) -> Decisi
         return Decision(False, "not theirs: they took no part in it", kind)
     if reader.unit is not None and reader.unit in subject.units:
         return Decision(True, f"dispatched to unit {reader.unit}", kind)
-    return Decision(False, "not dispatched to the reader's unit", kind)
+    return Decision(False, "not dispatched to the reader's unit", kind, absent=True)
+
+
+def about_reader(reader: Reader, concerned: Iterable[str | None]) -> bool:
+    """Whether a complaint about hotline staff names `reader` among the `concerned`: the one
+    test behind every rule that keeps such a complaint from the person it is about."""
+    return reader.user in concerned
+
+
+def hidden_from(reader: Reader, subject: Subject) -> bool:
+    """Whether the record must look absent to `reader` whatever they ask of it (a command, a
+    page of suggestions, a notice): a complaint about them, or, for a unit, a ticket not
+    dispatched to it. Lists apply the same rule in their queries (`tickets.store.visible_to`)."""
+    if about_reader(reader, subject.concerned):
+        return True
+    return reader.role == Role.UNIT and not (reader.unit is not None and reader.unit in subject.units)
 
 
 def shows_number(reader: Reader, read: Read, subject: Subject) -> bool:

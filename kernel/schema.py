@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    ColumnElement,
     Date,
     DateTime,
     Float,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     TextClause,
     UniqueConstraint,
     false,
+    or_,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -197,7 +199,21 @@ tickets = Table(
     Column("transcripts_purged_at", UtcDateTime()),
     Column("evidence_purged_at", UtcDateTime()),
     Column("caller_number_purged_at", UtcDateTime()),
+    # Migration 0020: a complaint about hotline staff names the staff member's account
+    # (`Ticket.about_staff`); every list leaves it out for that person (tickets/store.py).
+    Column("about_staff", String(64)),
 )
+
+
+
+def visible_to(reader: str) -> ColumnElement[bool]:
+    """Tickets `reader` may find in a list: all but complaints about them. The SQL twin of
+    `kernel.access_policy` (`Subject.concerned`, `hidden_from`), which every list of tickets
+    (the ticket API's, a caller's history, the workbenches' queues, the callback list, the
+    tickets shown beside calls) applies through this one condition, so that a list's page is
+    the policy's page, not a shorter one."""
+    return or_(tickets.c.about_staff.is_(None), tickets.c.about_staff != reader)
+
 
 # Caller history (the agent sees a caller's earlier tickets while on the phone), newest first.
 Index("ix_tickets_caller_number_created_at", tickets.c.caller_number, tickets.c.created_at)
@@ -232,8 +248,12 @@ WORKBENCH_INDEXES: tuple[tuple[str, tuple[str, ...], TextClause, tuple[str, ...]
 #: Open tickets under supervision (督办), for the supervisor's board (migration 0016,
 #: workbenches/board.py): flagged or escalated, not yet closed or archived.
 SUPERVISED_OPEN = "supervision_level > 0 AND status NOT IN ('closed', 'archived')"
+#: Complaints about hotline staff waiting for the quality team (班长/质检, migration 0020).
+WAITING_FOR_QUALITY_CHECK = "status = 'quality_check'"
 SUPERVISION_INDEX = ("ix_tickets_open_supervised", ("updated_at", "ticket_no"), text(SUPERVISED_OPEN), ())
-for _name, _columns, _where, _include in (*WORKBENCH_INDEXES, SUPERVISION_INDEX):
+QUALITY_CHECK_INDEX = ("ix_tickets_waiting_for_quality_check", ("updated_at", "ticket_no"),
+                       text(WAITING_FOR_QUALITY_CHECK), ())
+for _name, _columns, _where, _include in (*WORKBENCH_INDEXES, SUPERVISION_INDEX, QUALITY_CHECK_INDEX):
     Index(_name, *(tickets.c[c] for c in _columns), postgresql_where=_where, sqlite_where=_where,
           postgresql_include=list(_include))
 

@@ -14,7 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tickets.events import AnsweredDirectly, AnsweredInThreeWayCall, ClosedOutOfScope, FeedbackSubmitted, TicketEvent
+from tickets.events import (
+    AnsweredDirectly,
+    AnsweredInThreeWayCall,
+    ClosedOutOfScope,
+    FeedbackSubmitted,
+    QualityFindingRecorded,
+    TicketEvent,
+)
 from tickets.model import Ticket, TicketStatus
 
 #: The public wording of each status. The hotline's own reviews (a unit asking to return or to
@@ -35,6 +42,8 @@ PUBLIC_STATUS: Mapping[str, str] = {
     TicketStatus.FEEDBACK_ACCEPTED: "已办理，待回访",
     # The caller said they were unsatisfied; the hotline is judging whether it is reasonable.
     TicketStatus.REOPEN_REQUESTED: "回访意见核实中",
+    # A complaint about hotline staff: the hotline's quality team checks it (no unit is named).
+    TicketStatus.QUALITY_CHECK: "投诉核查中",
     TicketStatus.CLOSED: "已办结",
     TicketStatus.ARCHIVED: "已办结",
 }
@@ -61,7 +70,7 @@ def result_of(events: Iterable[TicketEvent]) -> str | None:
     three-way answer, or where an out-of-scope request was referred."""
     result: str | None = None
     for event in events:
-        if isinstance(event, FeedbackSubmitted):
+        if isinstance(event, (FeedbackSubmitted, QualityFindingRecorded)):
             result = event.result
         elif isinstance(event, (AnsweredDirectly, AnsweredInThreeWayCall)):
             result = event.answer

@@ -24,7 +24,16 @@ from typing import Any
 from aiohttp import web
 
 from kernel import auth
-from kernel.access_policy import Decision, Read, Subject, decide, number_view, roles_for, shows_number
+from kernel.access_policy import (
+    Decision,
+    Read,
+    Subject,
+    about_reader,
+    decide,
+    number_view,
+    roles_for,
+    shows_number,
+)
 from kernel.audit import audit_read, reader_of
 from kernel.auth import Principal
 from kernel.errors import DamagedFile, InvalidInput, NotFound, PermissionDenied
@@ -52,8 +61,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def subject_of(call: CallSummary) -> Subject:
-    """The call as the policy sees it: who answered it, and whether its caller is confidential."""
-    return Subject(people=frozenset({call.agent_id} if call.agent_id else ()), confidential=call.confidential)
+    """The call as the policy sees it: who answered it, whether its caller is confidential, and
+    the staff its tickets complain about (the call of a complaint about someone is not theirs to
+    hear, whatever their role)."""
+    concerned = frozenset(t.about_staff for t in call.tickets if t.about_staff)
+    return Subject(people=frozenset({call.agent_id} if call.agent_id else ()), confidential=call.confidential,
+                   concerned=concerned)
 
 
 def _first_ticket(call: CallSummary) -> str | None:
@@ -86,8 +99,9 @@ def call_json(call: CallSummary, principal: Principal) -> dict[str, Any]:
         "may_hear": decide(reader, Read.RECORDING, subject_of(call)).allowed,
         # A confidential caller's number is shown only by an explicit, audited reveal.
         "may_reveal": call.confidential and decide(reader, Read.CONFIDENTIAL_NUMBER, subject_of(call)).allowed,
+        # A complaint about the reader is no ticket of theirs to see, even beside a call they list.
         "tickets": [{"ticket_no": t.ticket_no, "status": t.status, "summary": t.summary}
-                    for t in call.tickets],
+                    for t in call.tickets if not about_reader(reader, (t.about_staff,))],
     }
 
 
@@ -114,6 +128,8 @@ async def _read_or_403(request: web.Request, principal: Principal, call: CallSum
     decision = decision or decide(reader_of(principal), read, subject_of(call))
     await audit_read(request, principal, decision, call_id=call.call_id, ticket_no=_first_ticket(call),
                      caller_number=call.caller_number, confidential=call.confidential, detail=detail)
+    if decision.absent:
+        raise NotFound("no such call", call_id=call.call_id)
     if not decision.allowed:
         raise PermissionDenied(f"you may not read this call: {decision.reason}",
                                call_id=call.call_id, user=principal.user)
@@ -126,7 +142,7 @@ async def list_calls(request: web.Request) -> web.Response:
     query = CallFilter(
         since=when_query(request, "from"), until=when_query(request, "to"),
         caller=(normalize_number(caller) or caller) if caller else None,
-        agent=text_query(request, "agent"), ticket_no=text_query(request, "ticket", 32),
+        agent=text_query(request, "agent"), ticket_no=text_query(request, "ticket", 32), reader=principal.user,
         end_reason=text_query(request, "end_reason"), abandoned=_flag(request, "abandoned"),
         limit=int_query(request, "limit", 50, 1, 500), offset=int_query(request, "offset", 0, 0, 1_000_000))
     found = await request.app[CALL_STORE].list_calls(query)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.errors import NotFound
-from kernel.schema import calls, tickets, transcript_segments
+from kernel.schema import calls, tickets, transcript_segments, visible_to
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,9 @@ class CallTicket:
     status: str
     summary: str | None
     caller_confidential: bool
+    #: A complaint about hotline staff: the account of the staff member concerned
+    #: (`kernel.access_policy.Subject.concerned`: never shown to them).
+    about_staff: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ class CallFilter:
     caller: str | None = None
     agent: str | None = None
     ticket_no: str | None = None
+    #: Who searches (with `ticket_no`): a complaint about them is no ticket to find calls by.
+    reader: str | None = None
     end_reason: str | None = None
     #: Only callers who gave up waiting: queued, answered by no one, no message left (the
     #: wallboard's rule, agent_desk/wallboard.py). Their end reason says only how the line closed.
@@ -103,8 +108,10 @@ class CallStore:
             messages = select(tickets.c.call_id).where(tickets.c.origin == "message", tickets.c.call_id.is_not(None))
             statement = statement.where(c.queue_seconds.is_not(None), c.agent_id.is_(None), c.id.not_in(messages))
         if query.ticket_no:
-            statement = statement.where(c.id.in_(
-                select(tickets.c.call_id).where(tickets.c.ticket_no == query.ticket_no)))
+            found = select(tickets.c.call_id).where(tickets.c.ticket_no == query.ticket_no)
+            if query.reader is not None:
+                found = found.where(visible_to(query.reader))
+            statement = statement.where(c.id.in_(found))
         statement = statement.order_by(c.started_at.desc(), c.id).limit(query.limit).offset(query.offset)
         async with self._engine.connect() as conn, conn.begin():
             rows = (await conn.execute(statement)).mappings().all()
@@ -141,12 +148,13 @@ class CallStore:
             return {}
         t = tickets.c
         rows = (await conn.execute(
-            select(t.call_id, t.ticket_no, t.status, t.summary, t.caller_confidential)
+            select(t.call_id, t.ticket_no, t.status, t.summary, t.caller_confidential, t.about_staff)
             .where(t.call_id.in_(call_ids)).order_by(t.created_at))).mappings().all()
         found: dict[str, list[CallTicket]] = {}
         for row in rows:
             found.setdefault(row["call_id"], []).append(CallTicket(
-                row["ticket_no"], row["status"], row["summary"], bool(row["caller_confidential"])))
+                row["ticket_no"], row["status"], row["summary"], bool(row["caller_confidential"]),
+                row["about_staff"]))
         return {call_id: tuple(items) for call_id, items in found.items()}
 
 

@@ -2,8 +2,9 @@
 composition root on the event bus (topic `tickets`), so that a handling unit's open inbox learns
 within a second that a ticket was dispatched to it, whichever node dispatched it.
 
-A notice names the ticket, its new status, the units it involves and its deadline: never the
-caller, the request's text or anything a unit may not see. Subscribers filter by unit and fetch
+A notice names the ticket, its new status, the units it involves, its deadline and, for a
+complaint about hotline staff, the account it is about (so that no page of that person is told
+of it): never the caller, the request's text or anything a unit may not see. Subscribers filter by unit and fetch
 the ticket through the API, which applies the access rules. Pure: no I/O.
 """
 
@@ -29,6 +30,7 @@ def notice(ticket: Ticket, event: TicketEvent) -> dict[str, Any]:
         "cooperating_units": list(ticket.cooperating_units),
         "deadline": ticket.deadline.isoformat() if ticket.deadline else None,
         "at": event.occurred_at.isoformat(),
+        "about_staff": ticket.about_staff,
     }
 
 

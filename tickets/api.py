@@ -17,7 +17,9 @@ Authentication: a signed bearer token (`kernel.auth`) names the person, the role
 
 Who reads which ticket, and whose number a view shows, is `kernel.access_policy`: an agent the
 tickets they worked on, a unit its own (another unit's is 404, not 403: a unit never learns which
-tickets exist), the hotline's back office every ticket. A confidential (保密) caller's number is
+tickets exist), the hotline's back office every ticket. A complaint about a member of the hotline
+staff (`classify` with `about_staff`) does not exist for that person: 404 on every route that
+names it, and absent from every list (`kernel.schema.visible_to`). A confidential (保密) caller's number is
 masked in every view, for every role; a supervisor reveals it with `POST .../reveal`, an audited
 read of its own. A unit never sees an anonymous caller's name (`Ticket.view_for_unit`), nor the
 numbers of related tickets (a supervision flag's group) that are not its own. Each read writes
@@ -30,6 +32,7 @@ with `http_status_for`, as in the other APIs; invalid bodies are `InvalidInput` 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -46,6 +49,7 @@ from kernel.access_policy import (
     Scope,
     Subject,
     decide,
+    hidden_from,
     number_view,
     roles_for,
     scope_of,
@@ -78,6 +82,7 @@ from tickets.model import (
     ContactMethod,
     EscalationGround,
     OutOfScope,
+    QualityFinding,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
@@ -104,6 +109,8 @@ HISTORY_READERS = frozenset(Role(r) for r in roles_for(Read.CALLER_HISTORY))
 #: Who may reveal a confidential caller's number.
 REVEALERS = frozenset(Role(r) for r in roles_for(Read.CONFIDENTIAL_NUMBER))
 MAX_TEXT = 10_000
+#: What an account name (工号) looks like (accounts.model.USERNAME; tokens carry it as `user`).
+STAFF_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 
 routes = web.RouteTableDef()
 
@@ -177,10 +184,27 @@ class ClassifyBody(CommandBody):
     urgency: Urgency = Urgency.NORMAL
     callback_number: str | None = Field(default=None, max_length=32)
 
+    #: 投诉热线工作人员: the account (工号) of the staff member the complaint is about; only with
+    #: `ticket_type` complaint. The ticket then goes to the quality team and never to a unit.
+    about_staff: str | None = Field(default=None, max_length=64)
+
     @field_validator("callback_number", mode="before")
     @classmethod
     def _callback_number(cls, value: object) -> str | None:
         return validated_digits(value, field="callback_number")
+
+    @field_validator("about_staff", mode="before")
+    @classmethod
+    def _about_staff(cls, value: object) -> str | None:
+        """An account name as sign-in spells it (lower case): blank means no one."""
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("about_staff is an account name")
+        name = value.strip().lower()
+        if name and not STAFF_ACCOUNT.match(name):
+            raise ValueError("about_staff is an account name (工号): letters, digits and hyphens")
+        return name or None
 
 
 class AnswerDirectlyBody(CommandBody):
@@ -260,6 +284,11 @@ class ReviewReopenBody(CommandBody):
     reasonable: bool
     #: Used when reasonable; omitted: the unit's handling term from now.
     new_deadline: AwareDatetime | None = None
+
+
+class QualityFindingBody(CommandBody):
+    finding: QualityFinding
+    result: str = Field(max_length=MAX_TEXT)
 
 
 class CloseUnreachedBody(CommandBody):
@@ -440,6 +469,9 @@ COMMANDS: dict[str, CommandSpec] = {
     "deadline-callback": CommandSpec(workflow.RecordDeadlineCallback, DeadlineCallbackBody,
                                      "时限届满回访 (北京条例第二十三条): the caller's view of the handling "
                                      "so far; the ticket stays with the unit, unsatisfied is 督办"),
+    "quality-finding": CommandSpec(workflow.RecordQualityFinding, QualityFindingBody,
+                                   "质检: the quality team's finding on a complaint about hotline "
+                                   "staff and what was done; the callback is due"),
     "flag-supervision": CommandSpec(workflow.FlagForSupervision, FlagSupervisionBody,
                                     "热线督办 for one reason"),
     "escalate": CommandSpec(workflow.Escalate, EscalateBody, "Escalate up the supervision ladder"),
@@ -472,12 +504,21 @@ def _ticket_no(request: web.Request) -> str:
     return no
 
 
-def _hide_from_other_units(actor: Actor) -> Callable[[Ticket], None]:
-    """Not found, rather than forbidden: a unit must not learn which tickets exist."""
+def hide_from(actor: Actor) -> Callable[[Ticket], None]:
+    """Not found, rather than forbidden (`kernel.access_policy.hidden_from`): a unit must not
+    learn which tickets exist, nor a member of staff that a complaint about them exists."""
     def guard(ticket: Ticket) -> None:
-        if actor.role is Role.UNIT and not ticket.involves_unit(actor.unit or ""):
+        if hidden_from(_reader(actor), subject_of(ticket)):
             raise NotFound("no such ticket", ticket_no=ticket.ticket_no)
     return guard
+
+
+async def visible_ticket(store: TicketStore, no: str, actor: Actor) -> Ticket:
+    """The ticket `no` as it stands, or NotFound for a reader it is hidden from (`hide_from`):
+    for routes that read a ticket's fields without showing the ticket (suggestions, previews)."""
+    ticket = await store.get(no)
+    hide_from(actor)(ticket)
+    return ticket
 
 
 # ---- JSON shapes ---------------------------------------------------------------------------
@@ -498,7 +539,9 @@ def subject_of(ticket: Ticket, events: list[TicketEvent] | None = None, *, actin
     caller is confidential."""
     people = {e.actor.id for e in events or ()} | ({acting} if acting else set()) | answered_by
     units = {u for u in (ticket.lead_unit, *ticket.cooperating_units) if u}
-    return Subject(people=frozenset(people), units=frozenset(units), confidential=ticket.caller.confidential)
+    concerned = frozenset({ticket.about_staff}) if ticket.about_staff else frozenset()
+    return Subject(people=frozenset(people), units=frozenset(units), confidential=ticket.caller.confidential,
+                   concerned=concerned)
 
 
 def _reader(actor: Actor) -> Reader:
@@ -551,6 +594,8 @@ def ticket_json(ticket: Ticket, actor: Actor, *, shown: bool) -> dict[str, Any]:
         "closure_reason": ticket.closure_reason.value if ticket.closure_reason else None,
         "closed_at": _iso(ticket.closed_at),
         "archived_at": _iso(ticket.archived_at),
+        "about_staff": ticket.about_staff,
+        "quality_finding": ticket.quality_finding.value if ticket.quality_finding else None,
     }
 
 
@@ -561,7 +606,7 @@ PROJECTED_FIELDS = (
     "ticket_no", "version", "status", "channel", "caller", "ticket_type", "urgency", "summary",
     "content", "location", "district", "lead_unit", "cooperating_units", "created_at",
     "updated_at", "dispatched_at", "sign_deadline", "deadline", "return_count", "satisfaction",
-    "supervision_level", "closure_reason", "closed_at",
+    "supervision_level", "closure_reason", "closed_at", "about_staff",
 )
 
 
@@ -655,7 +700,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     query = TicketFilter(
         unit=actor.unit if actor.role is Role.UNIT else None, statuses=statuses,
         limit=int_query(request, "limit", 50, 1, 500),
-        offset=int_query(request, "offset", 0, 0, 1_000_000),
+        offset=int_query(request, "offset", 0, 0, 1_000_000), reader=actor.id,
     )
     found = await request.app[TICKET_STORE].list_tickets(query)
     await audit_read(request, auth.principal_of(request), decide(_reader(actor), Read.TICKET_LIST),
@@ -665,8 +710,8 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 async def _readable(request: web.Request, actor: Actor, read: Read) -> tuple[Ticket, list[TicketEvent], Subject]:
     """The ticket of the path, once the policy has let `actor` make `read` of it: the one audit
-    row of the read is written either way. A refused unit is told 404 (it must not learn that
-    another unit's ticket exists); anyone else 403."""
+    row of the read is written either way. A refusal that hides the ticket (`Decision.absent`:
+    another unit's, a complaint about the reader) is told 404; anyone else 403."""
     store = request.app[TICKET_STORE]
     ticket, events = await store.get_with_events(_ticket_no(request))
     subject = subject_of(ticket, events, answered_by=await store.call_agents(ticket.call_ids))
@@ -675,7 +720,7 @@ async def _readable(request: web.Request, actor: Actor, read: Read) -> tuple[Tic
                      caller_number=ticket.caller.number, confidential=ticket.caller.confidential,
                      detail="number revealed" if read is Read.CONFIDENTIAL_NUMBER else "ticket and events")
     if not decision.allowed:
-        if actor.role is Role.UNIT:
+        if decision.absent or actor.role is Role.UNIT:
             raise NotFound("no such ticket", ticket_no=ticket.ticket_no)
         raise PermissionDenied(f"you may not read this ticket: {decision.reason}",
                                ticket_no=ticket.ticket_no, user=actor.id)
@@ -743,7 +788,7 @@ async def run_command(request: web.Request) -> web.Response:
         raise NotFound("no such command", command=request.match_info["command"][:64])
     no = _ticket_no(request)
     store = request.app[TICKET_STORE]
-    guard = _hide_from_other_units(actor)
+    guard = hide_from(actor)
     if actor.role is not Role.UNIT:
         _may_run(actor, spec)  # before anything is read: a refused role learns nothing of tickets
     ticket = await store.get(no)
@@ -765,8 +810,8 @@ async def run_command(request: web.Request) -> web.Response:
 
 @routes.get("/api/tickets/{no}/suggested-units")
 async def suggested_units(request: web.Request) -> web.Response:
-    _actor(request, HOTLINE_ROLES)
-    ticket = await request.app[TICKET_STORE].get(_ticket_no(request))
+    actor = _actor(request, HOTLINE_ROLES)
+    ticket = await visible_ticket(request.app[TICKET_STORE], _ticket_no(request), actor)
     text = " ".join(p for p in (ticket.summary, ticket.content, ticket.location) if p)
     suggestions = suggest_units(request.app[DISPATCH_CATALOGUE], text, ticket.ticket_type,
                                 ticket.district, ticket.urgency)
@@ -787,7 +832,8 @@ async def caller_history(request: web.Request) -> web.Response:
         await audit_read(request, principal, decision, caller_number=key, detail="caller's tickets")
         raise PermissionDenied(decision.reason, user=principal.user)
     actor = _actor(request, HISTORY_READERS)
-    found = await request.app[TICKET_STORE].caller_history(key, limit=int_query(request, "limit", 50, 1, 500))
+    found = await request.app[TICKET_STORE].caller_history(
+        key, limit=int_query(request, "limit", 50, 1, 500), reader=actor.id)
     await audit_read(request, principal, decision, caller_number=key,
                      confidential=any(t.caller.confidential for t in found),
                      detail=f"caller's tickets, {_listed(found)}")

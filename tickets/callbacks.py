@@ -38,7 +38,7 @@ from kernel.clock import Clock, utc_now
 from kernel.errors import Conflict, NotFound
 from kernel.privacy import mask_phone
 from kernel.roles import Actor, Role
-from kernel.schema import DEADLINE_CALLBACK_REASON, callback_tasks, calls, tickets
+from kernel.schema import DEADLINE_CALLBACK_REASON, callback_tasks, calls, tickets, visible_to
 from tickets import workflow
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue, reopen_deadline
@@ -343,10 +343,15 @@ class CallbackService:
                            task=task_id)
         return await self._get(task_id)
 
-    async def listed(self, status: str | None = None, limit: int = 100) -> list[CallbackTask]:
+    async def listed(self, status: str | None = None, limit: int = 100, *,
+                     reader: str | None = None) -> list[CallbackTask]:
+        """The tasks, soonest due first; `reader`: the callbacks of complaints about that person
+        left out (`kernel.schema.visible_to`: they never learn of the complaint)."""
         query = (select(callback_tasks, tickets.c.caller_confidential)
                  .join(tickets, tickets.c.ticket_no == callback_tasks.c.ticket_no, isouter=True)
                  .order_by(callback_tasks.c.due_at).limit(limit))
+        if reader is not None:
+            query = query.where(visible_to(reader))
         if status:
             query = query.where(callback_tasks.c.status == status)
         async with self._engine.connect() as conn:

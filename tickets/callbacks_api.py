@@ -44,7 +44,8 @@ async def list_callbacks(request: web.Request) -> web.Response:
     status = request.query.get("status") or None
     if status not in (None, DUE, CALLING, DONE, AGENT, AGENT_CALLING):
         raise InvalidInput("status is due, calling, done, agent or agent_calling", field="status")
-    tasks = await request.app[CALLBACKS].listed(status, limit=int_query(request, "limit", 100, 1, 500))
+    tasks = await request.app[CALLBACKS].listed(status, limit=int_query(request, "limit", 100, 1, 500),
+                                                reader=principal.user)
     reader = reader_of(principal)
     await audit_read(request, principal, decide(reader, Read.CALLBACKS),
                      detail=f"callback list, {len(tasks)} found: {', '.join(t.ticket_no for t in tasks)}")

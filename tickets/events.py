@@ -25,6 +25,7 @@ from tickets.model import (
     ContactMethod,
     EscalationGround,
     OutOfScope,
+    QualityFinding,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
@@ -78,6 +79,9 @@ class TicketClassified(TicketEvent):
     district: str | None
     #: Where the caller wants to be called back, when not the number they called from.
     callback_number: str | None = None
+    #: A complaint about hotline staff: the account of the staff member concerned. The ticket
+    #: goes to the quality team (`TicketStatus.QUALITY_CHECK`); None in events before the rule.
+    about_staff: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,6 +237,17 @@ class FeedbackSubmitted(TicketEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class QualityFindingRecorded(TicketEvent):
+    """质检: the quality team's finding on a complaint about hotline staff and what was done
+    (`result`, what the caller is told at the callback). The hotline's own answer needs no
+    review: the callback is due at once (北京条例第三十三条第一项; 济南条例: 对热线受理人员态度生硬、
+    作风粗暴、敷衍塞责等不规范的服务行为，来电人有权投诉举报)."""
+
+    finding: QualityFinding
+    result: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class FeedbackAccepted(TicketEvent):
     """The hotline reviewed the unit's feedback and found it complete (济南条例 逐一审核):
     the callback is due."""
@@ -346,6 +361,7 @@ ALL_EVENT_TYPES: tuple[type[TicketEvent], ...] = (
     FeedbackSubmitted,
     FeedbackAccepted,
     FeedbackRejected,
+    QualityFindingRecorded,
     CallbackRecorded,
     ReopenReviewed,
     CallbackUnreached,

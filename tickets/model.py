@@ -59,6 +59,9 @@ class TicketStatus(StrEnum):
     FEEDBACK_ACCEPTED = "feedback_accepted"
     #: 回访不满意: the hotline judges whether the request is reasonable (临沂条例第二十条).
     REOPEN_REQUESTED = "reopen_requested"
+    #: 待质检: a complaint about the hotline's own staff, with the quality team (班长/质检),
+    #: never with a handling unit (`Ticket.about_staff`; 济南条例, 北京条例第三十三条第一项).
+    QUALITY_CHECK = "quality_check"
     CLOSED = "closed"  # 办结
     ARCHIVED = "archived"  # 归档
 
@@ -103,6 +106,14 @@ class ContactMethod(StrEnum):
     PHONE = "phone"  # 电话 (a confidential caller's through the relay, 保密联络)
     SMS = "sms"  # 短信
     VISIT = "visit"  # 上门 / 现场
+
+
+class QualityFinding(StrEnum):
+    """The quality team's finding on a complaint about hotline staff (质检结论)."""
+
+    SUBSTANTIATED = "substantiated"  # 属实
+    PARTLY_SUBSTANTIATED = "partly_substantiated"  # 部分属实
+    UNSUBSTANTIATED = "unsubstantiated"  # 不属实
 
 
 class SupervisionLevel(IntEnum):
@@ -307,6 +318,12 @@ class Ticket:
     closure_reason: ClosureReason | None = None
     closed_at: datetime | None = None
     archived_at: datetime | None = None
+    #: A complaint about hotline staff (投诉热线工作人员): the account (工号) of the staff member
+    #: concerned. Handled by the quality team, never dispatched, never shown to that person
+    #: (`kernel.access_policy`). None: an ordinary request.
+    about_staff: str | None = None
+    #: The quality team's finding, once recorded (`QualityFindingRecorded`).
+    quality_finding: QualityFinding | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -315,6 +332,10 @@ class Ticket:
     @property
     def is_open(self) -> bool:
         return not self.is_finished
+
+    @property
+    def is_staff_complaint(self) -> bool:
+        return self.about_staff is not None
 
     def involves_unit(self, unit: str) -> bool:
         return unit == self.lead_unit or unit in self.cooperating_units

@@ -14,7 +14,7 @@ from aiohttp import web
 from kernel.errors import NotFound
 from kernel.openapi import Operation
 from kernel.roles import AGENTS, HOTLINE_STAFF, Role
-from tickets.api import TICKET_STORE, _actor, _hide_from_other_units, _ticket_no
+from tickets.api import TICKET_STORE, _actor, _ticket_no, hide_from
 from tickets.relay import RelayService
 from tickets.relay_codes import RelayCode
 
@@ -38,7 +38,7 @@ def _answer(request: web.Request, code: RelayCode, status: int = 200) -> web.Res
 async def current_code(request: web.Request) -> web.Response:
     actor = _actor(request, CODE_READERS)
     ticket = await request.app[TICKET_STORE].get(_ticket_no(request))
-    _hide_from_other_units(actor)(ticket)
+    hide_from(actor)(ticket)
     code = await request.app[RELAY].current(ticket.ticket_no)
     if code is None:
         raise NotFound("no relay code for this ticket", ticket_no=ticket.ticket_no)

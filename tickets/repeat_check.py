@@ -33,7 +33,10 @@ class RepeatCheck:
         if not caller_number or not text.strip():
             return None
         # Tickets keep the number as intake normalised it; so does this lookup.
-        recent = await self._store.caller_history(normalize_number(caller_number), RECENT_TICKETS)
+        # A complaint about hotline staff is never proposed: the proposal is shown to whoever
+        # takes the call, who may be the person it is about (kernel.access_policy).
+        recent = await self._store.caller_history(normalize_number(caller_number), RECENT_TICKETS,
+                                                  staff_complaints=False)
         others = [t for t in recent if call_id not in t.call_ids]
         known_type = request_type if request_type in TicketType.__members__.values() else None
         match = find_duplicate(IncomingRequest(

@@ -48,7 +48,7 @@ from kernel.errors import Conflict, HotlineError, InvalidInput, NotFound
 from kernel.metrics import Metrics
 from kernel.privacy import mask_phone
 from kernel.roles import Actor, Role
-from kernel.schema import DEADLINE_CALLBACK_REASON, callback_tasks, calls, ticket_events, tickets
+from kernel.schema import DEADLINE_CALLBACK_REASON, callback_tasks, calls, ticket_events, tickets, visible_to
 from tickets import workflow
 from tickets.events import (
     EVENT_TYPES_BY_NAME,
@@ -58,6 +58,7 @@ from tickets.events import (
     Dispatched,
     FeedbackAccepted,
     FeedbackSubmitted,
+    QualityFindingRecorded,
     TicketEvent,
     TicketRegistered,
 )
@@ -216,6 +217,7 @@ def projection(ticket: Ticket) -> dict[str, Any]:
         "return_count": ticket.return_count,
         "closure_reason": ticket.closure_reason.value if ticket.closure_reason else None,
         "closed_at": ticket.closed_at,
+        "about_staff": ticket.about_staff,
     }
 
 
@@ -391,12 +393,14 @@ async def finish_deadline_tasks(conn: AsyncConnection, ticket_no: str, now: date
 
 @dataclass(frozen=True)
 class TicketFilter:
-    """What a list asks for. `unit`: only tickets where that unit is lead or cooperating."""
+    """What a list asks for. `unit`: only tickets where that unit is lead or cooperating.
+    `reader`: the person listing, from whom complaints about them are left out (`visible_to`)."""
 
     unit: str | None = None
     statuses: tuple[TicketStatus, ...] = ()
     limit: int = 50
     offset: int = 0
+    reader: str | None = None
 
 
 def cooperates(unit: str) -> Any:
@@ -546,8 +550,10 @@ class TicketStore:
                 await conn.execute(INSERT_EVENT, _event_values(ticket_id, event))
                 if within is not None:
                     await within(conn, new, event)
-                if isinstance(event, FeedbackAccepted if self._policy.review_feedback
-                              else FeedbackSubmitted):
+                # The callback is due: after the unit's feedback (or its review, when that is
+                # policy), or after the quality team's finding on a complaint about staff.
+                callback_due = FeedbackAccepted if self._policy.review_feedback else FeedbackSubmitted
+                if isinstance(event, (callback_due, QualityFindingRecorded)):
                     await add_survey_task(conn, new, now)  # the callback is due now
                 elif isinstance(event, CallbackRecorded | CallbackUnreached):
                     await finish_survey_tasks(conn, ticket_no, now, survey_outcome(event))
@@ -593,6 +599,8 @@ class TicketStore:
             conditions.append(_involves(query.unit))
         if query.statuses:
             conditions.append(tickets.c.status.in_([s.value for s in query.statuses]))
+        if query.reader is not None:
+            conditions.append(visible_to(query.reader))
         return await self._select(conditions, query.limit, query.offset)
 
     async def call_agents(self, call_ids: Sequence[str]) -> frozenset[str]:
@@ -613,9 +621,17 @@ class TicketStore:
                 tickets.c.caller_number == number, tickets.c.caller_confidential.is_(True)).limit(1))
         return found is not None
 
-    async def caller_history(self, number: str, limit: int = 50) -> list[Ticket]:
-        """A caller's tickets by phone number, newest first (index on caller_number, created_at)."""
-        return await self._select([tickets.c.caller_number == number], limit, 0)
+    async def caller_history(self, number: str, limit: int = 50, *, reader: str | None = None,
+                             staff_complaints: bool = True) -> list[Ticket]:
+        """A caller's tickets by phone number, newest first (index on caller_number, created_at).
+        `reader`: complaints about that person left out (`visible_to`); `staff_complaints` False:
+        every complaint about hotline staff left out (for answers shown to whoever takes a call)."""
+        conditions = [tickets.c.caller_number == number]
+        if reader is not None:
+            conditions.append(visible_to(reader))
+        if not staff_complaints:
+            conditions.append(tickets.c.about_staff.is_(None))
+        return await self._select(conditions, limit, 0)
 
     async def events_of_tickets_active_between(
         self, start: datetime, end: datetime
@@ -745,5 +761,5 @@ def ticket_from_row(row: Row[Any]) -> Ticket:
         supervision_level=SupervisionLevel(row.supervision_level or 0),
         return_count=row.return_count or 0,
         closure_reason=ClosureReason(row.closure_reason) if row.closure_reason else None,
-        closed_at=row.closed_at,
+        closed_at=row.closed_at, about_staff=row.about_staff,
     )

@@ -43,6 +43,7 @@ from tickets.events import (
     FeedbackSubmitted,
     HandlingResumed,
     ProgressNoted,
+    QualityFindingRecorded,
     RelayCallHeld,
     ReopenReviewed,
     ReturnApproved,
@@ -73,6 +74,7 @@ from tickets.model import (
     ContactMethod,
     EscalationGround,
     OutOfScope,
+    QualityFinding,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
@@ -157,6 +159,10 @@ class Classify(Command):
     district: str | None = None
     urgency: Urgency = Urgency.NORMAL
     callback_number: str | None = None
+    #: 投诉热线工作人员: the account (工号) of the hotline staff member the complaint is about.
+    #: Only with `ticket_type` complaint; the ticket then goes to the quality team
+    #: (`QUALITY_CHECK`) and is never dispatched (`_decide_classify`).
+    about_staff: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -304,6 +310,22 @@ class SubmitFeedback(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecordQualityFinding(Command):
+    """质检结论 on a complaint about hotline staff: the quality team's `finding` and the `result`
+    (what was done: 批评教育、培训、调离岗位..., and what the caller is told).
+
+    北京条例第三十三条第一项 names 对诉求人服务态度恶劣粗暴 among the failings to correct; 济南条例:
+    对热线受理人员态度生硬、作风粗暴、敷衍塞责等不规范的服务行为，来电人有权投诉举报, which the hotline
+    answers through its own quality checks, not through a handling unit. The finding stands for
+    a unit's feedback (反馈): the callback is due at once (`FEEDBACK_ACCEPTED`, no review of the
+    hotline's own answer), so the caller is called back and the ticket closes as any other.
+    """
+
+    finding: QualityFinding
+    result: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class AcceptFeedback(Command):
     """济南条例: 对承办单位反馈的热线事项，市热线工作机构应逐一审核. Accepted: the callback is due."""
 
@@ -405,6 +427,10 @@ _SUPERVISABLE = _ALL_OPEN - {S.DRAFT}
 _CALLBACK_DUE = frozenset({S.FEEDBACK_SUBMITTED, S.FEEDBACK_ACCEPTED})
 #: 回访员 and 班长: the callback, its outcome and the judgement of a dissatisfaction.
 _CALLBACK_DESK = frozenset({Role.CALLBACK_AGENT, Role.SUPERVISOR})
+#: The quality team (质检组) that handles complaints about hotline staff: the supervisors (班长,
+#: who already hold the floor's quality checks, listen to calls and see every ticket). No role
+#: of its own: a 质检 role would touch accounts and every rule table for what 班长 already do.
+QUALITY_TEAM = frozenset({Role.SUPERVISOR})
 
 ROLES: dict[type[Command], frozenset[Role]] = {
     Register: AGENTS | {Role.SUPERVISOR, Role.SYSTEM},
@@ -434,6 +460,7 @@ ROLES: dict[type[Command], frozenset[Role]] = {
     ReviewReopen: _CALLBACK_DESK,
     CloseUnreached: _CALLBACK_DESK,
     RecordDeadlineCallback: _CALLBACK_DESK,
+    RecordQualityFinding: QUALITY_TEAM,
     RequestSuspension: _UNIT,
     ApproveSuspension: REVIEWERS,
     RejectSuspension: REVIEWERS,
@@ -469,6 +496,7 @@ FROM_STATUSES: dict[type[Command], frozenset[TicketStatus]] = {
     ReviewReopen: frozenset({S.REOPEN_REQUESTED}),
     CloseUnreached: _CALLBACK_DUE,
     RecordDeadlineCallback: DEADLINE_CALLBACK_STATUSES,
+    RecordQualityFinding: frozenset({S.QUALITY_CHECK}),
     RequestSuspension: frozenset({S.IN_PROGRESS}),
     ApproveSuspension: frozenset({S.SUSPENSION_REQUESTED}),
     RejectSuspension: frozenset({S.SUSPENSION_REQUESTED}),
@@ -537,6 +565,8 @@ def decide(
         raise IllegalTransition(
             "ticket already registered", ticket_no=ticket.ticket_no, command="Register"
         )
+    _check_concerned_staff(ticket, command, actor)
+    _check_staff_complaint(ticket, command)
     _check_status(ticket, command, actor)
     _check_unit(ticket, command, actor)
     handler = _DECIDERS[type(command)]
@@ -601,7 +631,35 @@ def offered_commands(ticket: Ticket, actor: Actor) -> list[type[Command]]:
     return [kind for kind in ROLES
             if kind in FROM_STATUSES  # Register has no status to come from: never offered
             and ticket.status in FROM_STATUSES[kind]
-            and _role_refusal(kind, actor) is None and _unit_refusal(ticket, kind, actor) is None]
+            and _role_refusal(kind, actor) is None and _unit_refusal(ticket, kind, actor) is None
+            and _concerned_refusal(ticket, actor) is None]
+
+
+def _concerned_refusal(ticket: Ticket, actor: Actor) -> str | None:
+    """The staff member a complaint is about never acts on it (nor reads it:
+    `kernel.access_policy`): the complainant is protected from the person complained about."""
+    if ticket.about_staff is not None and actor.id == ticket.about_staff:
+        return "投诉涉及本人的工单由质检组处理，本人不得办理"
+    return None
+
+
+def _check_concerned_staff(ticket: Ticket, command: Command, actor: Actor) -> None:
+    if (refusal := _concerned_refusal(ticket, actor)) is not None:
+        raise PermissionDenied(refusal, **_context(ticket, command, actor, rule="concerned_staff"))
+
+
+#: What a complaint about hotline staff never goes through: a handling unit has no say over the
+#: hotline's own staff, so it is neither dispatched nor answered by a unit on line.
+_NOT_FOR_STAFF_COMPLAINTS = (Dispatch,)
+
+
+def _check_staff_complaint(ticket: Ticket, command: Command) -> None:
+    """A complaint about hotline staff is the quality team's (北京条例第三十三条第一项; 济南条例:
+    投诉热线受理人员 is answered by the hotline's own quality checks): never dispatched to a unit.
+    Checked before the status, so the refusal names this rule rather than the status."""
+    if ticket.about_staff is not None and isinstance(command, _NOT_FOR_STAFF_COMPLAINTS):
+        _refuse(ticket, command, "投诉热线工作人员的工单由质检组（班长）处理，不派发承办单位",
+                "staff_complaint_not_dispatched")
 
 
 def _check_status(ticket: Ticket, command: Command, actor: Actor) -> None:
@@ -670,12 +728,19 @@ def _decide_classify(
     t: Ticket, c: Classify, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
     _require_text(t, c, c.summary, "summary")
+    about_staff = (c.about_staff or "").strip() or None
+    if about_staff is not None and c.ticket_type is not TicketType.COMPLAINT:
+        # 投诉 is the regulations' own type (北京条例第二条): a complaint about staff stays one,
+        # in every count by type; the mark says whom it is about, and so who handles it.
+        _refuse(t, c, "只有投诉类工单可以标记为投诉热线工作人员", "staff_complaint_is_complaint",
+                ticket_type=c.ticket_type.value)
     # Fields the agent leaves empty keep what intake recorded: classifying must never erase the
     # caller's own account of the request (the event still records the full resulting values).
     return TicketClassified(
         **base, ticket_type=c.ticket_type, urgency=c.urgency, summary=c.summary,
         content=c.content or t.content, location=c.location or t.location,
         district=c.district or t.district, callback_number=c.callback_number or t.callback_number,
+        about_staff=about_staff,
     )
 
 
@@ -971,6 +1036,13 @@ def _check_feedback_reviewed(t: Ticket, c: Command, p: WorkflowPolicy) -> None:
                 "feedback_review_required")
 
 
+def _decide_quality_finding(
+    t: Ticket, c: RecordQualityFinding, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
+) -> TicketEvent:
+    _require_text(t, c, c.result, "result")
+    return QualityFindingRecorded(**base, finding=c.finding, result=c.result)
+
+
 def _decide_accept_feedback(
     t: Ticket, c: AcceptFeedback, now: datetime, p: WorkflowPolicy, base: dict[str, Any]
 ) -> TicketEvent:
@@ -990,7 +1062,9 @@ def _decide_callback(
     _check_feedback_reviewed(t, c, p)
     reopened = not c.handled_as_required
     review_pending = not reopened and c.satisfaction is Satisfaction.UNSATISFIED
-    new_deadline = _require_new_deadline(t, c, c.new_deadline, now) if reopened else None
+    # A staff complaint goes back to the quality team, which keeps no unit's deadline.
+    new_deadline = (_require_new_deadline(t, c, c.new_deadline, now)
+                    if reopened and not t.is_staff_complaint else None)
     return CallbackRecorded(
         **base, satisfaction=c.satisfaction, reasonable=False,
         handled_as_required=c.handled_as_required, reopened=reopened,
@@ -1004,7 +1078,8 @@ def _decide_review_reopen(
     if not c.reasonable:
         _require_text(t, c, c.reason, "reason")
         return ReopenReviewed(**base, reasonable=False, reopened=False)
-    new_deadline = _require_new_deadline(t, c, c.new_deadline, now)
+    new_deadline = (None if t.is_staff_complaint
+                    else _require_new_deadline(t, c, c.new_deadline, now))
     supervised = t.reopen_count >= p.max_reopens
     return ReopenReviewed(**base, reasonable=True, reopened=not supervised,
                           supervised=supervised, new_deadline=new_deadline)
@@ -1070,6 +1145,7 @@ _DECIDERS: dict[type[Command], Callable[..., TicketEvent]] = {
     SubmitFeedback: _decide_feedback,
     AcceptFeedback: _decide_accept_feedback,
     RejectFeedback: _decide_reject_feedback,
+    RecordQualityFinding: _decide_quality_finding,
     RecordCallback: _decide_callback,
     ReviewReopen: _decide_review_reopen,
     CloseUnreached: _decide_close_unreached,
@@ -1121,14 +1197,28 @@ def evolve(ticket: Ticket | None, event: TicketEvent) -> Ticket:
     return after
 
 
+def _handled_again(t: Ticket, new_deadline: datetime | None) -> Ticket:
+    """Back to whoever handles the request: the same unit by `new_deadline`, or, for a complaint
+    about hotline staff, the quality team (a new finding is due; no unit's deadline)."""
+    if t.is_staff_complaint:
+        return replace(t, status=S.QUALITY_CHECK, feedback_at=None, quality_finding=None)
+    return replace(t, status=S.IN_PROGRESS, deadline=new_deadline, feedback_at=None)
+
+
 def _evolve_open(t: Ticket, event: TicketEvent) -> Ticket:
     match event:
         case TicketClassified():
-            return replace(
+            classified = replace(
                 t, ticket_type=event.ticket_type, urgency=event.urgency, summary=event.summary,
                 content=event.content, location=event.location, district=event.district,
                 callback_number=event.callback_number,
             )
+            if event.about_staff is None:
+                return classified
+            return replace(classified, status=S.QUALITY_CHECK, about_staff=event.about_staff)
+        case QualityFindingRecorded():
+            return replace(t, status=S.FEEDBACK_ACCEPTED, feedback_at=event.occurred_at,
+                           quality_finding=event.finding)
         case AnsweredDirectly():
             return _close(t, event, ClosureReason.ANSWERED_DIRECTLY)
         case AnsweredInThreeWayCall():
@@ -1206,9 +1296,8 @@ def _evolve_open(t: Ticket, event: TicketEvent) -> Ticket:
         case CallbackRecorded():
             if event.reopened:
                 return replace(
-                    t, status=S.IN_PROGRESS, deadline=event.new_deadline,
+                    _handled_again(t, event.new_deadline),
                     reopen_count=t.reopen_count + 1, satisfaction=event.satisfaction,
-                    feedback_at=None,
                 )
             if event.review_pending:
                 return replace(t, status=S.REOPEN_REQUESTED, satisfaction=event.satisfaction)
@@ -1218,7 +1307,7 @@ def _evolve_open(t: Ticket, event: TicketEvent) -> Ticket:
         case ReopenReviewed():
             if not event.reasonable:
                 return _close(t, event, ClosureReason.CALLBACK_COMPLETED)
-            handled_again = replace(t, status=S.IN_PROGRESS, deadline=event.new_deadline, feedback_at=None)
+            handled_again = _handled_again(t, event.new_deadline)
             if event.reopened:
                 return replace(handled_again, reopen_count=t.reopen_count + 1)
             return replace(

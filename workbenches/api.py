@@ -6,6 +6,7 @@ which go through `tickets.callbacks.CallbackService` (the task and the ticket to
     GET  /api/workbench/titles                          zh-CN names of statuses, types, events...
     GET  /api/workbench/dispatch-queue                  waiting for dispatch, longest wait first
     GET  /api/workbench/review-queue                    units' requests waiting for a review
+    GET  /api/workbench/quality-queue                   complaints about hotline staff (班长/质检)
     GET  /api/workbench/tickets/{no}/deadline-preview   deadlines if dispatched now to ?unit=
     GET  /api/workbench/tickets/{no}/transcript         the first lines of the ticket's call (audited)
     GET  /api/workbench/unit-inbox                      the unit's open tickets, nearest deadline first
@@ -38,12 +39,13 @@ from kernel.openapi import SIGNED_IN, Operation, QueryType
 from kernel.roles import REVIEWERS, Actor, Role
 from kernel.schema import REVIEW_STATUSES
 from knowledge.store import read_seed
-from tickets.api import ticket_list_json
+from tickets.api import ticket_list_json, visible_ticket
 from tickets.callbacks import CallbackService
 from tickets.deadlines import WorkingCalendar
 from tickets.dispatch import DispatchCatalogue, dispatch_deadlines, terms_for
 from tickets.model import Satisfaction, Ticket, TicketStatus
 from tickets.store import TicketStore
+from tickets.workflow import QUALITY_TEAM
 from workbenches.marks import csv_text, deadline_mark, waited_seconds
 from workbenches.queues import WorkbenchQueries
 from workbenches.titles import (
@@ -66,6 +68,8 @@ CALLBACKS = web.AppKey("workbench_callbacks", CallbackService)
 DISPATCH_DESK: frozenset[Role] = REVIEWERS
 #: A handling unit's staff: their own unit's tickets only.
 UNIT_DESK: frozenset[Role] = frozenset({Role.UNIT})
+#: 班长 (质检): the quality team that handles complaints about hotline staff (the workflow's gate).
+QUALITY_DESK: frozenset[Role] = QUALITY_TEAM
 #: 回访员 and 班长: who record a callback's answer on a ticket.
 CALLBACK_DESK: frozenset[Role] = frozenset({Role.CALLBACK_AGENT, Role.SUPERVISOR})
 
@@ -135,7 +139,7 @@ async def get_titles(request: web.Request) -> web.Response:
     return web.Response(body=made.body, content_type="application/json", headers=headers)
 
 
-Queue = Callable[[WorkbenchQueries, int], Awaitable[list[Ticket]]]
+Queue = Callable[[WorkbenchQueries, int, str], Awaitable[list[Ticket]]]
 
 
 async def audit_list(request: web.Request, what: str, found: list[Ticket]) -> None:
@@ -145,9 +149,9 @@ async def audit_list(request: web.Request, what: str, found: list[Ticket]) -> No
                      detail=f"{what}, {len(found)} found: {', '.join(t.ticket_no for t in found)}")
 
 
-async def _queue(request: web.Request, which: Queue) -> web.Response:
-    actor = actor_of(request, DISPATCH_DESK)
-    found = await which(request.app[QUERIES], int_query(request, "limit", 100, 1, 500))
+async def _queue(request: web.Request, which: Queue, roles: frozenset[Role] = REVIEWERS) -> web.Response:
+    actor = actor_of(request, roles)
+    found = await which(request.app[QUERIES], int_query(request, "limit", 100, 1, 500), actor.id)
     await audit_list(request, which.__name__.replace("_", " "), found)
     now = request.app[TICKETS].now()
     return web.json_response({"tickets": [list_entry(t, actor, now) for t in found], "now": now.isoformat()})
@@ -163,17 +167,24 @@ async def review_queue(request: web.Request) -> web.Response:
     return await _queue(request, WorkbenchQueries.review_queue)
 
 
+@routes.get("/api/workbench/quality-queue")
+async def quality_queue(request: web.Request) -> web.Response:
+    """Complaints about hotline staff waiting for the quality team's finding (never the ones
+    about the reader: `kernel.schema.visible_to`)."""
+    return await _queue(request, WorkbenchQueries.quality_queue, QUALITY_DESK)
+
+
 @routes.get("/api/workbench/tickets/{no}/deadline-preview")
 async def deadline_preview(request: web.Request) -> web.Response:
     """The deadlines a dispatch to `?unit=` would set now (the dispatch computes them the same
     way, from the catalogue and the working-day calendar)."""
-    actor_of(request, DISPATCH_DESK)
+    actor = actor_of(request, DISPATCH_DESK)
     unit = request.query.get("unit", "")
     catalogue = request.app[CATALOGUE]
     if unit not in catalogue.units:
         raise InvalidInput("派单目录中没有这个单位", field="unit")
     store = request.app[TICKETS]
-    ticket = await store.get(request.match_info["no"][:32])
+    ticket = await visible_ticket(store, request.match_info["no"][:32], actor)
     if ticket.ticket_type is None:
         raise InvalidInput("工单尚未分类，无法计算办理时限", field="ticket_type")
     terms = terms_for(catalogue, unit, ticket.ticket_type, ticket.urgency, request.query.get("matter") or None)
@@ -196,7 +207,8 @@ async def transcript_excerpt(request: web.Request) -> web.Response:
     own words, to choose the unit. Only the excerpt (no recording: the calls' access rule lets a
     dispatcher hear only their own calls), each read audited as a transcript read."""
     principal = auth.require(request, {r.value for r in DISPATCH_DESK})
-    ticket = await request.app[TICKETS].get(request.match_info["no"][:32])
+    actor = Actor(principal.user, Role(principal.role), principal.unit)
+    ticket = await visible_ticket(request.app[TICKETS], request.match_info["no"][:32], actor)
     if ticket.status not in DISPATCHERS_WORK:
         # Past the role's gate: the ticket's state, not the person, stands in the way (409).
         raise Conflict("只有待派单或待审核的工单可以查看通话转写", ticket_no=ticket.ticket_no)
@@ -305,6 +317,9 @@ def operations() -> list[Operation]:
                   "(no caller identity)", DISPATCH_DESK, query=limit),
         Operation("get", "/api/workbench/review-queue", "Units' return, extension and termination requests "
                   "waiting for a review, oldest first", DISPATCH_DESK, query=limit),
+        Operation("get", "/api/workbench/quality-queue", "Complaints about hotline staff waiting for the "
+                  "quality team's finding, longest wait first (never those about the reader)", QUALITY_DESK,
+                  query=limit),
         Operation("get", "/api/workbench/tickets/{no}/deadline-preview", "The deadlines a dispatch to `unit` "
                   "would set now (working days, the calendar)", DISPATCH_DESK,
                   query=(("unit", "string"), ("matter", "string"))),

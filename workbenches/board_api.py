@@ -28,7 +28,7 @@ routes = web.RouteTableDef()
 async def supervised(request: web.Request) -> web.Response:
     actor = actor_of(request, OVERSIGHT)
     queries = request.app[QUERIES]
-    found = await queries.supervised(int_query(request, "limit", 200, 1, 500))
+    found = await queries.supervised(int_query(request, "limit", 200, 1, 500), actor.id)
     await audit_list(request, "supervision board", found)
     events = await queries.supervision_events([t.ticket_no for t in found])
     now = request.app[TICKETS].now()

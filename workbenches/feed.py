@@ -23,6 +23,8 @@ import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
 from kernel import auth
+from kernel.access_policy import about_reader
+from kernel.audit import reader_of
 from kernel.event_bus import relayed
 from kernel.openapi import Operation
 from kernel.schema import REVIEW_STATUSES
@@ -74,12 +76,16 @@ async def _feed(request: web.Request, pick: Pick, topic: str = TICKETS_TOPIC) ->
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
 
+    reader = reader_of(auth.principal_of(request))
+
     async def send(_channel: str, data: bytes | str) -> None:
         try:
             payload = json.loads(data)
         except ValueError:
             return
-        if isinstance(payload, dict) and (out := pick(payload)) is not None:
+        if not isinstance(payload, dict) or about_reader(reader, (payload.get("about_staff"),)):
+            return  # a complaint about the page's person: they are never told of it
+        if (out := pick(payload)) is not None:
             await ws.send_json(out)
 
     channel = f"{request.app[FEED_PREFIX]}events:{topic}"

@@ -12,6 +12,7 @@ from knowledge.model import ArticleStatus
 from tickets.model import (
     ContactMethod,
     EscalationGround,
+    QualityFinding,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
@@ -29,6 +30,7 @@ STATUS_TITLES: dict[str, str] = {
     TicketStatus.FEEDBACK_SUBMITTED: "已反馈待回访", TicketStatus.CLOSED: "已办结", TicketStatus.ARCHIVED: "已归档",
     TicketStatus.SUSPENSION_REQUESTED: "申请中止", TicketStatus.SUSPENDED: "中止办理",
     TicketStatus.REOPEN_REQUESTED: "回访不满意待研判", TicketStatus.FEEDBACK_ACCEPTED: "反馈已审核待回访",
+    TicketStatus.QUALITY_CHECK: "投诉热线工作人员待质检",
 }
 
 TYPE_TITLES: dict[str, str] = {
@@ -66,11 +68,18 @@ EVENT_TITLES: dict[str, str] = {
     "SuspensionRequested": "申请中止", "SuspensionApproved": "同意中止", "SuspensionRejected": "不同意中止",
     "HandlingResumed": "恢复办理", "FeedbackAccepted": "反馈审核通过", "FeedbackRejected": "反馈退回重办",
     "CallerContacted": "联系诉求人", "DeadlineCallbackRecorded": "时限届满回访",
+    "QualityFindingRecorded": "质检结论",
 }
 
 #: How a unit reached the caller (`record-contact`).
 CONTACT_METHOD_TITLES: dict[str, str] = {
     ContactMethod.PHONE: "电话", ContactMethod.SMS: "短信", ContactMethod.VISIT: "上门",
+}
+
+#: The quality team's finding on a complaint about hotline staff (质检结论).
+FINDING_TITLES: dict[str, str] = {
+    QualityFinding.SUBSTANTIATED: "属实", QualityFinding.PARTLY_SUBSTANTIATED: "部分属实",
+    QualityFinding.UNSUBSTANTIATED: "不属实",
 }
 
 #: What a callback task is for (`callback_tasks.reason`), as the callback page labels it.
@@ -150,4 +159,5 @@ def titles() -> dict[str, dict[str, str]]:
             "access_result": {str(allowed).lower(): title for allowed, title in ACCESS_RESULT_TITLES.items()},
             "article_status": ARTICLE_STATUS_TITLES,
             "contact_method": CONTACT_METHOD_TITLES, "callback_reason": CALLBACK_REASON_TITLES,
+            "quality_finding": FINDING_TITLES,
             "role": {str(role): title for role, title in ROLE_TITLES.items()}}

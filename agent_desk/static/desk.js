@@ -500,7 +500,7 @@ function resetForm(call) {
   state.edited.clear();
   state.kbArticle = null;
   state.lastDraftText = '';
-  for (const id of ['f-type', 'f-district', 'f-location', 'f-summary', 'f-content', 'f-answer']) $(id).value = '';
+  for (const id of ['f-type', 'f-about-staff', 'f-district', 'f-location', 'f-summary', 'f-content', 'f-answer']) $(id).value = '';
   $('f-callback').value = call.caller_number || '';
   $('kb-used').textContent = '';
   $('ticket-no').textContent = '';
@@ -638,14 +638,31 @@ async function classify() {
   };
   const callback = $('f-callback').value.trim();
   if (callback && callback !== (state.call && state.call.caller_number)) body.callback_number = callback;
+  const staff = aboutStaff();
+  if (staff) {
+    if (type !== 'complaint') throw new Error('填写了被投诉工作人员工号时，诉求类型应为“投诉”');
+    body.about_staff = staff;
+  }
   const {ticket} = await api('POST', `/api/tickets/${state.ticketNo}/commands/classify`, body);
   return ticket.version;
+}
+
+// 投诉热线工作人员 (北京条例第三十三条第一项; 济南条例): the staff member's account (工号). Saving
+// the ticket hands it to the quality team (班长/质检): no dispatch, no direct answer.
+function aboutStaff() {
+  return $('f-about-staff').value.trim();
 }
 
 async function submit(kind) {
   if (!state.ticketNo) return;
   try {
     const version = await classify();
+    if (aboutStaff()) {
+      say(`工单 ${state.ticketNo} 为投诉热线工作人员，已转质检组（班长）处理，不派单`);
+      state.ticketSaved = true;
+      ticketDone();
+      return;
+    }
     if (kind === 'answer') {
       const answer = $('f-answer').value.trim();
       if (!answer) throw new Error('请填写答复内容');
@@ -691,6 +708,11 @@ const showClosureNote = offerClosureCases($('f-closure'), $('f-closure-label'));
 async function closeAtIntake() {
   if (!state.ticketNo) return;
   const scope = $('f-closure').value;
+  if (aboutStaff()) {
+    say('已填写被投诉工作人员工号：该工单转质检组处理，不能不予受理（请清空工号或提交工单）', true);
+    $('f-about-staff').focus();
+    return;
+  }
   try {
     // What the agent typed is kept on the ticket first (a silent call has nothing to keep).
     const version = $('f-type').value && $('f-summary').value.trim() ? await classify() : await currentVersion();

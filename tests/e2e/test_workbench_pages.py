@@ -94,11 +94,14 @@ async def agents_ticket(site: Site, tmp_path: Path) -> str:
     return str(ticket["ticket_no"])
 
 
-async def ticket_status(site: Site, no: str) -> str:
+async def ticket_status(site: Site, no: str, username: str = "pai") -> str:
+    """The ticket's status as `username` reads it ("absent": 404, no such ticket for them)."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.post(f"{site.base}/api/session", json={"username": "pai", "password": PASSWORD}) as response:
+        async with http.post(f"{site.base}/api/session", json={"username": username, "password": PASSWORD}) as response:
             assert response.status == 200
         async with http.get(f"{site.base}/api/tickets/{no}") as response:
+            if response.status == 404:
+                return "absent"
             return str((await response.json())["ticket"]["status"])
 
 
@@ -356,3 +359,73 @@ async def test_the_callback_at_an_expired_deadline_is_on_the_callback_page_and_r
     assert await ticket_status(site, no) == "in_progress"
     assert problems == []
     await context.close()
+
+
+async def complaint_about_an_agent(site: Site) -> str:
+    """A caller complains about the agent of an earlier call; the agent on this call (li's own
+    session) registers and classifies it as a complaint without naming anyone yet."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(f"{site.base}/api/session", json={"username": "li", "password": PASSWORD}) as response:
+            assert response.status == 200, await response.text()
+            headers = {"X-CSRF-Token": (await response.json())["csrf_token"]}
+        async with http.post(f"{site.base}/api/tickets", headers=headers, json={
+                "channel": "phone", "caller": {"number": CALLER}, "summary": "投诉话务员态度恶劣"}) as response:
+            assert response.status == 201, await response.text()
+            ticket = (await response.json())["ticket"]
+        async with http.post(f"{site.base}/api/tickets/{ticket['ticket_no']}/commands/classify", headers=headers, json={
+                "expected_version": ticket["version"], "ticket_type": "complaint", "summary": "投诉话务员态度恶劣",
+                "content": f"来电人称上次来电时话务员态度恶劣、中途挂断电话。{HOSTILE}"}) as response:
+            assert response.status == 200, await response.text()
+    return str(ticket["ticket_no"])
+
+
+async def test_a_complaint_about_an_agent_goes_to_the_supervisors_quality_list_never_to_a_unit(
+    site: Site, browser: Any,
+) -> None:
+    """北京条例第三十三条第一项 (服务态度恶劣粗暴), 济南条例 (投诉热线受理人员): the dispatcher
+    marks the complaint as about the agent li with the keyboard (S, the 工号, Enter); it leaves
+    the dispatch queue for the supervisors' quality list, which a dispatcher does not see; the
+    supervisor records the finding; li can no longer read the ticket at all."""
+    no = await complaint_about_an_agent(site)
+    problems: list[str] = []
+    context, desk = await new_page(browser, problems)
+    await sign_in(desk, site.base, "/dispatch", "pai")
+    await desk.wait_for_selector(f"#queue tr[data-ticket-no='{no}']", timeout=WAIT_MS)
+    await desk.focus(f"#queue tr[data-ticket-no='{no}']")
+    await desk.keyboard.press("Enter")
+    await desk.wait_for_selector("#staff-form:not(.hidden)", timeout=WAIT_MS)
+    assert await desk.evaluate("document.getElementById('quality-section').classList.contains('hidden')")
+    await desk.keyboard.press("s")
+    assert await desk.evaluate("document.activeElement.id") == "about-staff"
+    await desk.keyboard.press("Enter")  # no 工号: said next to the field
+    assert await desk.text_content("[data-error-for=about_staff]") == "请填写被投诉工作人员的工号。"
+    await desk.keyboard.type("li")
+    await shot(desk, "dispatcher-staff-complaint")
+    await desk.keyboard.press("Enter")
+    await desk.wait_for_selector("#queue-empty:not(.hidden)", timeout=WAIT_MS)
+    assert "已转质检组处理" in (await desk.text_content("#messages") or "")
+    assert await ticket_status(site, no) == "quality_check"
+    assert await ticket_status(site, no, "li") == "absent"
+    await no_markup_from_the_ticket(desk)
+
+    # The supervisor (班长, the quality team): the complaint waits in the quality list.
+    boss_context, boss = await new_page(browser, problems)
+    await sign_in(boss, site.base, "/dispatch", "ban")
+    row = f"#quality tr[data-ticket-no='{no}']"
+    await boss.wait_for_selector(row, timeout=WAIT_MS)
+    assert "li" in await boss.inner_text(row)
+    await boss.focus(row)
+    await boss.keyboard.press("Enter")
+    await boss.wait_for_selector("#quality-form:not(.hidden)", timeout=WAIT_MS)
+    assert "被投诉工作人员" in await boss.inner_text("#ticket")
+    await boss.select_option("#quality-finding", "substantiated")
+    await boss.fill("#quality-result", "经调听录音，投诉属实，已对当事话务员批评教育并安排服务规范培训")
+    await shot(boss, "supervisor-quality-finding")
+    await boss.focus("#record-finding")
+    await boss.keyboard.press("Enter")
+    await boss.wait_for_selector("#quality-empty:not(.hidden)", timeout=WAIT_MS)
+    assert await ticket_status(site, no) == "feedback_accepted"
+    await no_markup_from_the_ticket(boss)
+    assert problems == []
+    for page_context in (context, boss_context):
+        await page_context.close()

@@ -56,7 +56,10 @@ PATH_VALUES = {"username": "nobody-here", "key_id": "0" * 12, "call_id": "no-suc
 #: Plain values of fields whose text must name something real (the rest are free text).
 NAMED_VALUES = {"unit": UNIT, "lead_unit": UNIT, "owner_unit": UNIT, "district": "兰山区", "username": "inj-new-user",
                 "dial": "05398100003", "backup_dial": "05398100004", "service_hours": "08:00-18:00",
-                "url": "https://example.org/hook", "webhook_url": "https://example.org/hook", "role": "agent"}
+                "url": "https://example.org/hook", "webhook_url": "https://example.org/hook", "role": "agent",
+                # Blank: no one (a named staff member takes the ticket to the quality team, and
+                # only a complaint may name one: the plain classify must still reach storage).
+                "about_staff": ""}
 #: Who sends each operation: the first of these roles it lets in.
 SENDERS = ("supervisor", "agent", "dispatcher", "unit", "kb_admin", "callback_agent", "admin", "system")
 TABLES = ("tickets", "ticket_events")

@@ -91,6 +91,7 @@ from tickets.api import COMMANDS, PROJECTED_FIELDS
 from tickets.model import (
     EscalationGround,
     OutOfScope,
+    QualityFinding,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
@@ -116,6 +117,10 @@ ACTORS: dict[str, tuple[Role, str | None, Any]] = {
     **{code: (Role.UNIT, code, unit(code)) for code in UNITS},
 }
 HOTLINE_ACTOR_BY_ROLE = {role: name for name, (role, code, _) in ACTORS.items() if code is None}
+#: Accounts a walk's complaint about staff may name -> the actor name they sign in as (None: a
+#: colleague outside the walk).
+CONCERNABLE: dict[str, str | None] = {AGENT.user: "agent", DISPATCHER.user: "dispatcher",
+                                      "a-9": None}
 
 #: The event each command must produce when it is accepted (from the API's command list).
 EVENT_OF: dict[str, type[ev.TicketEvent]] = {
@@ -143,6 +148,7 @@ EVENT_OF: dict[str, type[ev.TicketEvent]] = {
     "reject-feedback": ev.FeedbackRejected,
     "close-unreached": ev.CallbackUnreached,
     "deadline-callback": ev.DeadlineCallbackRecorded,
+    "quality-finding": ev.QualityFindingRecorded,
     "request-suspension": ev.SuspensionRequested,
     "approve-suspension": ev.SuspensionApproved,
     "reject-suspension": ev.SuspensionRejected,
@@ -177,6 +183,8 @@ EXPECTED_NEXT: dict[S, tuple[str, ...]] = {
                            "accept-feedback", "reject-feedback"),
     S.FEEDBACK_ACCEPTED: ("callback", "callback", "close-unreached"),
     S.REOPEN_REQUESTED: ("review-reopen", "review-reopen", "progress-note"),
+    # A complaint about hotline staff: the quality team's finding; a dispatch is always refused.
+    S.QUALITY_CHECK: ("quality-finding", "quality-finding", "dispatch", "progress-note"),
     S.CLOSED: ("archive", "progress-note", "callback", "classify", "escalate"),
     S.ARCHIVED: ("archive", "progress-note", "flag-supervision"),
 }
@@ -255,7 +263,12 @@ def body_for(name: str, ticket: dict[str, Any], now: datetime) -> st.SearchStrat
     match name:
         case "classify":
             fields = {"ticket_type": _values(TicketType),
-                      "summary": mostly(st.sampled_from(["小区停水", "欠薪"]), st.just(""))}
+                      "summary": mostly(st.sampled_from(["小区停水", "欠薪"]), st.just("")),
+                      # A complaint about the agent or the dispatcher of the walk, or a colleague
+                      # (never the supervisor who reads the walk's snapshots).
+                      "about_staff": mostly(st.none(), st.sampled_from(sorted(CONCERNABLE)))}
+        case "quality-finding":
+            fields = {"finding": _values(QualityFinding), "result": texts}
         case "answer-directly":
             fields = {"answer": texts}
         case "three-way-call":
@@ -458,7 +471,10 @@ async def test_random_calls_by_random_roles_stay_within_the_regulations(
              f"at v{version}--> {code} {answer.get('error', '')} "
              f"{after['ticket']['status']} v{after['ticket']['version']}")
         stale = step.version_skew != 0
-        outsider = role is Role.UNIT and actor_unit not in involved(ticket)
+        # A unit the ticket is not dispatched to, or the staff member a complaint is about:
+        # to them the ticket does not exist (kernel.access_policy).
+        concerned = ticket["about_staff"] is not None and CONCERNABLE.get(ticket["about_staff"]) == actor_name
+        outsider = (role is Role.UNIT and actor_unit not in involved(ticket)) or concerned
         if role is Role.UNIT:
             assert_hidden_from_units(json.dumps(answer, ensure_ascii=False), caller)
 
@@ -470,15 +486,16 @@ async def test_random_calls_by_random_roles_stay_within_the_regulations(
             if code == 404:  # the ticket and the command exist: only outsiders are told not
                 assert outsider, (name, actor_name, answer)
                 assert answer == await missing_ticket_answer(client, headers)
-            if outsider:  # (d) only a body refused before the ticket is read may say more
-                assert code in (400, 404), (name, actor_name, code, answer)
+            if outsider:  # (d) only a body or a role refused before the ticket is read may say more
+                assert code in ((400, 403, 404) if concerned else (400, 404)), (name, actor_name, code, answer)
             elif role not in EXPECTED_ROLES[EVENT_OF[name]] and not stale:
                 assert code in (400, 403), (name, actor_name, code, answer)
             continue
 
         # (a) Accepted: never on a stale version, never by a role or to a status the
-        # regulations do not allow.
+        # regulations do not allow, never by the person a complaint is about.
         assert not stale, (name, version, ticket["version"])
+        assert not concerned, (name, actor_name, ticket["about_staff"])
         new = after["ticket"]
         new_status = S(new["status"])
         new_event = after["events"][-1]
@@ -537,6 +554,19 @@ async def test_random_calls_by_random_roles_stay_within_the_regulations(
             assert set(listed[no]) == set(LISTED)
             assert {k: listed[no][k] for k in LISTED} == {k: shown[k] for k in LISTED}
     assert await snapshot(client, bystander) == bystander_before
+    # (f) A complaint about staff: never dispatched, and absent for the person concerned, in
+    # the single read and in every list they have.
+    if ticket["about_staff"] is not None:
+        assert ticket["lead_unit"] is None and ticket["dispatched_at"] is None
+        if (concerned_name := CONCERNABLE[ticket["about_staff"]]) is not None:
+            headers = ACTORS[concerned_name][2]
+            response = await client.get(f"/api/tickets/{no}", headers=headers)
+            assert response.status == 404
+            assert await response.json() == await missing_ticket_answer(client, headers)
+            history = await client.get(f"/api/callers/{caller['number']}/tickets", headers=headers)
+            assert no not in await history.text()
+            if concerned_name == "dispatcher":
+                assert no not in await (await client.get("/api/tickets?limit=500", headers=headers)).text()
 
 
 # ---- (e) two concurrent commands at the same expected_version ---------------------------------

@@ -336,3 +336,37 @@ async def test_the_callback_page_is_pushed_its_own_persons_survey_calls_only(
                                                      "task_id": "t-1", "ticket_no": "T-1"}
     finally:
         await ws.close()
+
+
+async def test_complaints_about_staff_wait_in_the_supervisors_quality_list_hidden_from_those_concerned(
+        tmp_path: Path, database_url: str, redis_key_prefix: str, redis_client: object) -> None:
+    """投诉热线工作人员: the quality list is the supervisors' (班长); a complaint about one of them
+    is on their colleagues' lists only; its callback is on no list of the person concerned."""
+    async with open_hotline(tmp_path, database_url, redis_key_prefix,
+                            {**PEOPLE, "ban": ("supervisor", None)}) as (hotline, _):
+        about_li = await hotline.command("sup", await hotline.ticket("投诉话务员态度恶劣"), "classify",
+                                         ticket_type="complaint", summary="投诉话务员态度恶劣", about_staff="li")
+        about_ban = await hotline.command("sup", await hotline.ticket("投诉班长推诿"), "classify",
+                                          ticket_type="complaint", summary="投诉班长推诿", about_staff="ban")
+        both = {about_li["ticket_no"], about_ban["ticket_no"]}
+
+        def numbers(answer: Any) -> set[str]:
+            return {t["ticket_no"] for t in answer["tickets"]}
+
+        assert numbers(await hotline.call("sup", "GET", "/api/workbench/quality-queue")) == both
+        assert numbers(await hotline.call("ban", "GET", "/api/workbench/quality-queue")) == {about_li["ticket_no"]}
+        await hotline.call("pai", "GET", "/api/workbench/quality-queue", status=403)
+        for queue in ("dispatch-queue", "review-queue"):
+            assert not numbers(await hotline.call("pai", "GET", f"/api/workbench/{queue}")) & both
+        await hotline.call("ban", "GET", f"/api/tickets/{about_ban['ticket_no']}", status=404)
+        found = await hotline.command("sup", about_li, "quality-finding", finding="partly_substantiated",
+                                      result="部分属实，已提醒当事人注意服务用语")
+        assert found["status"] == "feedback_accepted"
+        assert numbers(await hotline.call("sup", "GET", "/api/workbench/quality-queue")) == {about_ban["ticket_no"]}
+        # The survey is due: the callback agents list it, the agent complained about does not.
+        due = {t["ticket_no"] for t in (await hotline.call("hui", "GET", "/api/callbacks"))["callbacks"]}
+        assert about_li["ticket_no"] in due
+        seen_by_li = {t["ticket_no"] for t in (await hotline.call("li", "GET", "/api/callbacks"))["callbacks"]}
+        assert about_li["ticket_no"] not in seen_by_li
+        history = await hotline.call("li", "GET", "/api/callers/13812345678/tickets")
+        assert about_li["ticket_no"] not in numbers(history) and about_ban["ticket_no"] in numbers(history)

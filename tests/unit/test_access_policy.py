@@ -17,7 +17,9 @@ from kernel.access_policy import (
     audit_number,
     audit_view_number,
     decide,
+    hidden_from,
     roles_for,
+    scope_of,
     shows_number,
     visible_related,
 )
@@ -100,3 +102,18 @@ def test_unknown_roles_and_the_administrator_read_nothing() -> None:
 
 def test_caller_history_is_for_the_hotline_staff_on_the_line() -> None:
     assert roles_for(Read.CALLER_HISTORY) == {role.value for role in HOTLINE_STAFF}
+
+
+@pytest.mark.parametrize("role", sorted(HOTLINE_STAFF))
+def test_a_complaint_about_staff_is_absent_for_the_person_concerned_whatever_their_role(role: str) -> None:
+    """投诉热线工作人员: the person concerned never reads it, even having taken part in it; it
+    looks absent (404); everyone else of the hotline reads it as any ticket."""
+    subject = Subject(people=frozenset({"a-9", "a-1"}), concerned=frozenset({"a-9"}))
+    concerned, colleague = Reader("a-9", role), Reader("a-1", role)
+    for read in (Read.TICKET, Read.CALLER_HISTORY, Read.CALL, Read.RECORDING):
+        refused = decide(concerned, read, subject)
+        if scope_of(read, role) is not None:
+            assert not refused.allowed and refused.absent, (read, role)
+            assert decide(colleague, read, subject).allowed, (read, role)
+    assert hidden_from(concerned, subject) and not hidden_from(colleague, subject)
+    assert visible_related(concerned, [Related("T1", subject)]) == ()

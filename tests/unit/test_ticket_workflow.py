@@ -28,6 +28,7 @@ from tickets.model import (
     ContactMethod,
     EscalationGround,
     OutOfScope,
+    QualityFinding,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
@@ -59,6 +60,7 @@ from tickets.workflow import (
     RecordCallback,
     RecordContact,
     RecordDeadlineCallback,
+    RecordQualityFinding,
     Register,
     RejectFeedback,
     RejectReturn,
@@ -582,8 +584,11 @@ def test_anonymous_caller_keeps_number_for_unit_contact_but_no_name() -> None:
 #: Which status may follow which (None: status unchanged is always allowed). Written from the
 #: regulations, not copied from the workflow.
 ALLOWED_NEXT: dict[TicketStatus, set[TicketStatus]] = {
-    S.DRAFT: {S.DRAFT, S.DISPATCHED, S.CLOSED},
-    S.PENDING_DISPATCH: {S.PENDING_DISPATCH, S.DISPATCHED},
+    # A complaint about hotline staff leaves intake for the quality team, never for a unit.
+    S.DRAFT: {S.DRAFT, S.DISPATCHED, S.CLOSED, S.QUALITY_CHECK},
+    S.PENDING_DISPATCH: {S.PENDING_DISPATCH, S.DISPATCHED, S.QUALITY_CHECK},
+    # The quality team's finding stands for the unit's reviewed feedback: the callback is due.
+    S.QUALITY_CHECK: {S.QUALITY_CHECK, S.FEEDBACK_ACCEPTED},
     S.DISPATCHED: {S.DISPATCHED, S.IN_PROGRESS, S.RETURN_REQUESTED},
     S.IN_PROGRESS: {S.IN_PROGRESS, S.RETURN_REQUESTED, S.EXTENSION_REQUESTED,
                     S.TERMINATION_REQUESTED, S.SUSPENSION_REQUESTED, S.FEEDBACK_SUBMITTED},
@@ -595,8 +600,9 @@ ALLOWED_NEXT: dict[TicketStatus, set[TicketStatus]] = {
     # 应办未办 goes straight back; an unsatisfied caller waits for the hotline's judgement.
     S.FEEDBACK_SUBMITTED: {S.FEEDBACK_SUBMITTED, S.FEEDBACK_ACCEPTED, S.IN_PROGRESS,
                            S.REOPEN_REQUESTED, S.CLOSED},
-    S.FEEDBACK_ACCEPTED: {S.FEEDBACK_ACCEPTED, S.IN_PROGRESS, S.REOPEN_REQUESTED, S.CLOSED},
-    S.REOPEN_REQUESTED: {S.REOPEN_REQUESTED, S.IN_PROGRESS, S.CLOSED},
+    S.FEEDBACK_ACCEPTED: {S.FEEDBACK_ACCEPTED, S.IN_PROGRESS, S.REOPEN_REQUESTED, S.CLOSED,
+                          S.QUALITY_CHECK},
+    S.REOPEN_REQUESTED: {S.REOPEN_REQUESTED, S.IN_PROGRESS, S.CLOSED, S.QUALITY_CHECK},
     S.CLOSED: {S.ARCHIVED},
     S.ARCHIVED: set(),
 }
@@ -630,6 +636,7 @@ EXPECTED_ROLES: dict[type[ev.TicketEvent], set[Role]] = {
     ev.FeedbackAccepted: _HOTLINE_REVIEW | _CALLBACK_DESK,
     ev.FeedbackRejected: _HOTLINE_REVIEW | _CALLBACK_DESK,
     ev.CallbackUnreached: _CALLBACK_DESK,
+    ev.QualityFindingRecorded: {Role.SUPERVISOR},
     ev.SuspensionRequested: {Role.UNIT},
     ev.SuspensionApproved: _HOTLINE_REVIEW,
     ev.SuspensionRejected: _HOTLINE_REVIEW,
@@ -712,6 +719,16 @@ class TicketLifecycle(RuleBasedStateMachine):
             assert actor.unit == before.lead_unit
         if actor.role is Role.UNIT:
             assert actor.unit is not None and before.involves_unit(actor.unit)
+        # A complaint about hotline staff: never acted on by the person concerned, never
+        # dispatched, and once marked always marked (nothing un-marks it).
+        assert before.about_staff is None or actor.id != before.about_staff
+        if before.about_staff is not None:
+            assert not isinstance(event, ev.Dispatched) and after.about_staff == before.about_staff
+        # Back from the callback: to the quality team for a staff complaint, to a unit otherwise.
+        if after.status is S.QUALITY_CHECK:
+            assert after.about_staff is not None
+        if after.status is S.IN_PROGRESS:
+            assert after.about_staff is None
         if after.status is S.CLOSED and before.status is not S.CLOSED:
             assert isinstance(event, CLOSING_EVENTS)
             if before.dispatched_at is not None:  # dispatched: closed by callback or review
@@ -735,10 +752,19 @@ class TicketLifecycle(RuleBasedStateMachine):
     # Each builder draws one command of its kind, with random (often invalid) parameters.
 
     def classify(self, data: st.DataObject) -> tuple[Command, Actor]:
+        # About staff: often the agent or the supervisor these actors are (the person concerned
+        # must then never act on it again), or a colleague, or blank (no one).
         return Classify(
             ticket_type=data.draw(st.sampled_from(TicketType)),
             summary=data.draw(st.sampled_from(["小区停水", "欠薪", ""])),
+            about_staff=data.draw(st.sampled_from([None, None, AGENT.id, SUPERVISOR.id, "a-9", " "])),
         ), self.draw_actor(data, Role.AGENT, Role.DISPATCHER)
+
+    def quality_finding(self, data: st.DataObject) -> tuple[Command, Actor]:
+        return RecordQualityFinding(
+            finding=data.draw(st.sampled_from(QualityFinding)),
+            result=data.draw(st.sampled_from(["已批评教育", ""])),
+        ), self.draw_actor(data, Role.SUPERVISOR)
 
     def answer_directly(self, data: st.DataObject) -> tuple[Command, Actor]:
         return AnswerDirectly(
@@ -887,7 +913,7 @@ class TicketLifecycle(RuleBasedStateMachine):
                 "review_extension", "request_termination", "review_termination", "feedback",
                 "callback", "flag", "escalate", "archive", "review_reopen", "close_unreached",
                 "request_suspension", "review_suspension", "resume", "review_feedback",
-                "record_contact", "deadline_callback")
+                "record_contact", "deadline_callback", "quality_finding")
 
     #: Commands that usually come next, then commands that belong to neighbouring statuses
     #: (the ones a buggy workflow would most plausibly let through).
@@ -915,9 +941,11 @@ class TicketLifecycle(RuleBasedStateMachine):
                                "review_termination", "close_unreached", "review_reopen",
                                "review_feedback", "record_contact", "deadline_callback"),
         S.FEEDBACK_ACCEPTED: ("callback", "close_unreached", "review_feedback", "feedback",
-                              "review_reopen"),
+                              "review_reopen", "quality_finding"),
         S.REOPEN_REQUESTED: ("review_reopen", "callback", "close_unreached", "feedback",
                              "review_return", "archive"),
+        S.QUALITY_CHECK: ("quality_finding", "dispatch", "classify", "callback", "progress",
+                          "feedback", "sign", "escalate"),
         S.CLOSED: ("archive", "progress", "callback", "classify", "flag", "escalate"),
         S.ARCHIVED: ("archive", "classify", "progress", "dispatch"),
     }
@@ -942,14 +970,22 @@ class TicketLifecycle(RuleBasedStateMachine):
     @invariant()
     def state_is_consistent(self) -> None:
         t = self.ticket
-        if t.status in (S.DISPATCHED, S.IN_PROGRESS, S.RETURN_REQUESTED, S.EXTENSION_REQUESTED,
-                        S.TERMINATION_REQUESTED, S.FEEDBACK_SUBMITTED, S.SUSPENSION_REQUESTED,
-                        S.SUSPENDED, S.REOPEN_REQUESTED, S.FEEDBACK_ACCEPTED):
+        if t.about_staff is not None:
+            # The quality team's: a complaint, never with a unit, no unit's deadline.
+            assert t.ticket_type is TicketType.COMPLAINT and t.about_staff.strip()
+            assert t.lead_unit is None and t.dispatched_at is None and t.deadline is None
+            assert t.status in (S.QUALITY_CHECK, S.FEEDBACK_ACCEPTED, S.REOPEN_REQUESTED, S.CLOSED,
+                                S.ARCHIVED)
+            # A finding is due while it waits, and on the ticket once the callback is due.
+            assert (t.quality_finding is None) == (t.status is S.QUALITY_CHECK)
+        elif t.status in (S.DISPATCHED, S.IN_PROGRESS, S.RETURN_REQUESTED, S.EXTENSION_REQUESTED,
+                          S.TERMINATION_REQUESTED, S.FEEDBACK_SUBMITTED, S.SUSPENSION_REQUESTED,
+                          S.SUSPENDED, S.REOPEN_REQUESTED, S.FEEDBACK_ACCEPTED):
             assert t.lead_unit is not None and t.deadline is not None
             assert t.lead_unit not in t.cooperating_units
-        if t.status in (S.IN_PROGRESS, S.EXTENSION_REQUESTED, S.TERMINATION_REQUESTED,
-                        S.FEEDBACK_SUBMITTED, S.SUSPENSION_REQUESTED, S.SUSPENDED,
-                        S.REOPEN_REQUESTED, S.FEEDBACK_ACCEPTED):
+        if t.about_staff is None and t.status in (
+                S.IN_PROGRESS, S.EXTENSION_REQUESTED, S.TERMINATION_REQUESTED, S.FEEDBACK_SUBMITTED,
+                S.SUSPENSION_REQUESTED, S.SUSPENDED, S.REOPEN_REQUESTED, S.FEEDBACK_ACCEPTED):
             assert t.signed_at is not None
         # The hotline's review clock runs exactly while a request waits for it.
         assert (t.requested_at is not None) == t.status.value.endswith("_requested")

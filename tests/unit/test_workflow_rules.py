@@ -31,23 +31,28 @@ from tickets.model import (
     ClosureReason,
     ContactMethod,
     OutOfScope,
+    QualityFinding,
     Satisfaction,
     SupervisionFlagKind,
     SupervisionLevel,
     TicketStatus,
+    TicketType,
 )
 from tickets.workflow import (
     DEFAULT_POLICY,
     AcceptFeedback,
+    AddProgressNote,
     ApproveExtension,
     ApproveReturn,
     ApproveSuspension,
+    Classify,
     CloseOutOfScope,
     CloseUnreached,
     Dispatch,
     RecordCallback,
     RecordContact,
     RecordDeadlineCallback,
+    RecordQualityFinding,
     RecordRelayCall,
     RejectFeedback,
     RejectSuspension,
@@ -60,6 +65,7 @@ from tickets.workflow import (
     SubmitFeedback,
     apply,
     fold,
+    offered_commands,
 )
 
 S = TicketStatus
@@ -504,3 +510,105 @@ def test_only_the_callback_desk_makes_the_deadline_callback_and_not_after_feedba
     flow.do(SubmitFeedback(result="已修复"), LEAD)
     with pytest.raises(IllegalTransition):  # the survey after the feedback takes over
         flow.do(RecordDeadlineCallback(satisfaction=Satisfaction.SATISFIED), CALLBACK)
+# ---- 10. 投诉热线工作人员 (北京条例第三十三条第一项, 济南条例): the quality team's, never a unit's ----
+
+STAFF_MEMBER = Actor("a-9", Role.AGENT)
+
+
+def staff_complaint(about: str = STAFF_MEMBER.id, marker: Actor = AGENT) -> Flow:
+    flow = Flow()
+    flow.do(Classify(ticket_type=TicketType.COMPLAINT, summary="投诉话务员态度恶劣",
+                     about_staff=about), marker)
+    return flow
+
+
+def found(flow: Flow, finding: QualityFinding = QualityFinding.SUBSTANTIATED) -> None:
+    flow.do(RecordQualityFinding(finding=finding, result="经调听录音属实，已批评教育"), SUPERVISOR)
+
+
+def test_a_complaint_about_staff_goes_to_the_quality_team() -> None:
+    flow = staff_complaint()
+    assert flow.ticket.status is S.QUALITY_CHECK and flow.ticket.about_staff == STAFF_MEMBER.id
+    assert flow.ticket.ticket_type is TicketType.COMPLAINT
+    event = flow.events[-1]
+    assert isinstance(event, ev.TicketClassified) and event.about_staff == STAFF_MEMBER.id
+    assert fold(flow.events) == flow.ticket
+
+
+def test_only_a_complaint_may_be_about_staff() -> None:
+    flow = Flow()
+    with pytest.raises(IllegalTransition) as info:
+        flow.do(Classify(ticket_type=TicketType.HELP, summary="求助", about_staff="a-9"), AGENT)
+    assert info.value.context["rule"] == "staff_complaint_is_complaint"
+    flow.do(Classify(ticket_type=TicketType.COMPLAINT, summary="投诉物业", about_staff="  "), AGENT)
+    assert flow.ticket.status is S.DRAFT and flow.ticket.about_staff is None
+
+
+def test_staff_complaint_is_never_dispatched() -> None:
+    flow = staff_complaint()
+    with pytest.raises(IllegalTransition) as info:
+        flow.dispatch()
+    assert info.value.context["rule"] == "staff_complaint_not_dispatched"
+    assert Dispatch not in offered_commands(flow.ticket, DISPATCHER)
+    assert RecordQualityFinding in offered_commands(flow.ticket, SUPERVISOR)
+
+
+def test_concerned_staff_never_acts_on_the_complaint() -> None:
+    flow = staff_complaint(about=SUPERVISOR.id)
+    with pytest.raises(PermissionDenied) as info:
+        found(flow)
+    assert info.value.context["rule"] == "concerned_staff"
+    assert offered_commands(flow.ticket, SUPERVISOR) == []
+    other = Actor("s-2", Role.SUPERVISOR)
+    flow.do(RecordQualityFinding(finding=QualityFinding.UNSUBSTANTIATED, result="调听录音，服务规范"),
+            other)
+    assert flow.ticket.status is S.FEEDBACK_ACCEPTED
+
+
+def test_the_agent_on_the_call_may_mark_a_complaint_about_themselves() -> None:
+    flow = staff_complaint(marker=STAFF_MEMBER)
+    assert flow.ticket.status is S.QUALITY_CHECK
+    with pytest.raises(PermissionDenied):
+        flow.do(AddProgressNote(note="我解释一下"), STAFF_MEMBER)
+
+
+def test_only_the_quality_team_records_the_finding_with_its_result() -> None:
+    flow = staff_complaint()
+    for actor in (AGENT, DISPATCHER, CALLBACK, LEAD):
+        with pytest.raises(PermissionDenied):
+            flow.do(RecordQualityFinding(finding=QualityFinding.SUBSTANTIATED, result="x"), actor)
+    with pytest.raises(InvalidInput):
+        flow.do(RecordQualityFinding(finding=QualityFinding.SUBSTANTIATED, result=" "), SUPERVISOR)
+    found(flow)
+    event = flow.events[-1]
+    assert isinstance(event, ev.QualityFindingRecorded) and event.finding is QualityFinding.SUBSTANTIATED
+    assert flow.ticket.quality_finding is QualityFinding.SUBSTANTIATED
+    assert flow.ticket.feedback_at == flow.now
+
+
+def test_the_quality_finding_makes_the_callback_due_and_the_ticket_closes_normally() -> None:
+    flow = staff_complaint()
+    found(flow)
+    flow.now += timedelta(hours=1)
+    # The hotline's own finding needs no review, even where units' feedback does.
+    ticket, _ = apply(flow.ticket, RecordCallback(satisfaction=Satisfaction.SATISFIED), CALLBACK,
+                      flow.now, REVIEWED)
+    assert ticket.status is S.CLOSED and ticket.closure_reason is ClosureReason.CALLBACK_COMPLETED
+    flow = staff_complaint()
+    found(flow)
+    flow.do(CloseUnreached(attempts=DEFAULT_POLICY.callback_attempts), CALLBACK)
+    assert flow.ticket.closure_reason is ClosureReason.CALLBACK_UNREACHED
+
+
+def test_a_staff_complaint_reopened_goes_back_to_the_quality_team() -> None:
+    flow = staff_complaint()
+    found(flow)
+    flow.do(RecordCallback(satisfaction=Satisfaction.UNSATISFIED, reason="处理太轻"), CALLBACK)
+    assert flow.ticket.status is S.REOPEN_REQUESTED
+    flow.do(ReviewReopen(reasonable=True, reason="诉求合理"), SUPERVISOR)
+    assert flow.ticket.status is S.QUALITY_CHECK and flow.ticket.deadline is None
+    assert flow.ticket.reopen_count == 1 and flow.ticket.quality_finding is None
+    found(flow)
+    flow.do(RecordCallback(satisfaction=None, handled_as_required=False), CALLBACK)  # 应办未办
+    assert flow.ticket.status is S.QUALITY_CHECK and flow.ticket.lead_unit is None
+    assert fold(flow.events) == flow.ticket

@@ -2,9 +2,11 @@
 // first), a ticket with its transcript excerpt, the units the dispatch catalogue suggests with
 // the deadline a dispatch would set now, dispatch with one key (D); and the review queue of
 // units' return, extension and termination requests with their evidence, approved or refused
-// with a reason.
+// with a reason. A complaint about hotline staff is marked here (S: the staff member's account,
+// 工号) and goes to the quality team instead of a unit; supervisors (班长, the quality team) see
+// those waiting for their finding in a third list and record the finding and its result here.
 //
-// Reads GET /api/workbench/dispatch-queue, /review-queue, /tickets/{no}/deadline-preview,
+// Reads GET /api/workbench/dispatch-queue, /review-queue, /quality-queue (supervisors), /tickets/{no}/deadline-preview,
 // GET /api/tickets/{no} (+ suggested-units) and /api/workbench/tickets/{no}/transcript (the
 // call's first lines, audited); writes only through the ticket workflow's commands.
 
@@ -38,6 +40,27 @@ async function loadQueues() {
   } catch (error) {
     say(`刷新失败：${chinese(error)}`, true);
   }
+  await loadQuality();
+}
+
+// The quality team's list: supervisors only (a dispatcher is refused, and the list stays hidden).
+async function loadQuality() {
+  let quality;
+  try {
+    quality = await api('GET', '/api/workbench/quality-queue');
+  } catch (error) {
+    $('quality-section').classList.add('hidden');
+    if (error.code !== 'permission_denied') say(`待质检列表读取失败：${chinese(error)}`, true);
+    return;
+  }
+  replaceRows($('quality'), quality.tickets.map((t) => ticketRow(t, [
+    t.ticket_no, t.about_staff, el('td', {class: 'summary', text: t.summary, title: t.summary}),
+    duration(t.waited_seconds)])));
+  $('quality-section').classList.remove('hidden');
+  $('quality-count').textContent = String(quality.tickets.length);
+  $('quality-empty').classList.toggle('hidden', quality.tickets.length > 0);
+  const open = state.ticket && state.kind === 'quality' && $('quality').querySelector(`tr[data-ticket-no="${state.ticket.ticket_no}"]`);
+  if (open) open.classList.add('selected');
 }
 
 async function loadUnits() {
@@ -67,7 +90,7 @@ async function showTranscript(ticket) {
 
 async function open(row, kind) {
   select(row);
-  for (const other of document.querySelectorAll(`#${kind === 'dispatch' ? 'reviews' : 'queue'} tr.selected`)) other.classList.remove('selected');
+  for (const other of document.querySelectorAll(`main tbody:not(#${LISTS[kind]}) tr.selected`)) other.classList.remove('selected');
   const no = row.dataset.ticketNo;
   const data = await readTicket(no);
   if (!data) return;
@@ -77,13 +100,66 @@ async function open(row, kind) {
   $('ticket').replaceChildren(ticketView(data.ticket, data.events));
   $('dispatch-form').classList.toggle('hidden', kind !== 'dispatch');
   $('review-form').classList.toggle('hidden', kind !== 'review');
+  $('staff-form').classList.toggle('hidden', kind !== 'dispatch');
+  $('quality-form').classList.toggle('hidden', kind !== 'quality');
+  $('about-staff').value = '';
+  $('quality-result').value = '';
   // 不予受理 only for a draft (a returned ticket was accepted once already).
   $('closure-form').classList.toggle('hidden', !(kind === 'dispatch' && data.ticket.status === 'draft'));
   $('closure-note').value = '';
-  for (const form of [$('dispatch-form'), $('review-form'), $('closure-form')]) showError(form, '');
+  for (const form of FORMS()) showError(form, '');
   showTranscript(data.ticket);
   if (kind === 'dispatch') await showSuggestions(data.ticket);
-  else showRequest(data.ticket, data.events);
+  else if (kind === 'review') showRequest(data.ticket, data.events);
+}
+
+const LISTS = {dispatch: 'queue', review: 'reviews', quality: 'quality'};
+const FORMS = () => ['dispatch-form', 'review-form', 'closure-form', 'staff-form', 'quality-form'].map($);
+
+// ---- complaints about hotline staff (北京条例第三十三条第一项; 济南条例: the hotline's own checks) ----
+
+async function markStaff() {
+  const form = $('staff-form');
+  const ticket = state.ticket;
+  if (!ticket || state.kind !== 'dispatch') return;
+  const staff = $('about-staff').value.trim();
+  if (!staff) {
+    showError(form, '请填写被投诉工作人员的工号。', 'about_staff');
+    $('about-staff').focus();
+    return;
+  }
+  if (!ticket.summary) {
+    showError(form, '工单尚无摘要：请先由话务员补充工单。');
+    return;
+  }
+  try {
+    // A complaint about staff is a complaint (投诉); the rest of the ticket stays as it is.
+    await command(ticket, 'classify', {ticket_type: 'complaint', summary: ticket.summary, urgency: ticket.urgency,
+                                       district: ticket.district, about_staff: staff});
+    say(`${ticket.ticket_no} 已转质检组处理（投诉热线工作人员 ${staff}）`);
+    done();
+  } catch (error) {
+    showError(form, error, error.code === 'invalid_input' ? 'about_staff' : null);
+  }
+}
+
+async function recordFinding() {
+  const form = $('quality-form');
+  const ticket = state.ticket;
+  if (!ticket || state.kind !== 'quality') return;
+  const result = $('quality-result').value.trim();
+  if (!result) {
+    showError(form, '请填写处理结果。', 'result');
+    $('quality-result').focus();
+    return;
+  }
+  try {
+    await command(ticket, 'quality-finding', {finding: $('quality-finding').value, result});
+    say(`${ticket.ticket_no} 质检结论已记录：${titles.quality_finding?.[$('quality-finding').value] || ''}，待回访`);
+    done();
+  } catch (error) {
+    showError(form, error, error.code === 'invalid_input' ? 'result' : null);
+  }
 }
 
 // ---- dispatch ------------------------------------------------------------------------------
@@ -236,13 +312,16 @@ function done() {
   state.ticket = null;
   $('ticket').replaceChildren();
   $('transcript-box').classList.add('hidden');
-  for (const form of [$('dispatch-form'), $('review-form'), $('closure-form')]) form.classList.add('hidden');
+  for (const form of FORMS()) form.classList.add('hidden');
   $('detail-hint').classList.remove('hidden');
   loadQueues().then(() => $('queue').querySelector('tr')?.focus());
 }
 
 keyboardRows($('queue'), (row) => open(row, 'dispatch'));
 keyboardRows($('reviews'), (row) => open(row, 'review'));
+keyboardRows($('quality'), (row) => open(row, 'quality'));
+$('staff-form').addEventListener('submit', (event) => { event.preventDefault(); markStaff(); });
+$('quality-form').addEventListener('submit', (event) => { event.preventDefault(); recordFinding(); });
 $('units').addEventListener('change', (event) => {
   if (event.target.name === 'lead') {
     $('other-unit').value = '';
@@ -264,6 +343,9 @@ document.addEventListener('keydown', (event) => {
   } else if ((event.key === 'x' || event.key === 'X') && !$('closure-form').classList.contains('hidden')) {
     event.preventDefault();
     $('closure-scope').focus();
+  } else if ((event.key === 's' || event.key === 'S') && !$('staff-form').classList.contains('hidden')) {
+    event.preventDefault();
+    $('about-staff').focus();
   }
 });
 

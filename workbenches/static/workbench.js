@@ -189,6 +189,8 @@ export function ticketView(ticket, events) {
   if (ticket.deadline_callback_at) {
     facts.push(['时限届满回访', `${when(ticket.deadline_callback_at)} ${titles.satisfaction[ticket.deadline_callback_view] || '未评价'}`]);
   }
+  if (ticket.about_staff) facts.push(['被投诉工作人员', `${ticket.about_staff}（质检组处理，不派单）`]);
+  if (ticket.quality_finding) facts.push(['质检结论', titles.quality_finding?.[ticket.quality_finding] || ticket.quality_finding]);
   return el('div', {class: 'ticket'},
     el('h3', {class: 'ticket-summary', text: ticket.summary || '（无摘要）'}),
     el('dl', {class: 'facts'}, facts.map(([k, v]) => [el('dt', {text: k}), el('dd', {text: v || '—'})])),
