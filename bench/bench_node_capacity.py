@@ -8,7 +8,9 @@ same real Asterisk in the same run:
   audio, screens, greets and, at hang-up, writes the call record and its ticket.
 Printed per step: SIPp failures, calls recorded and ticketed by the backend, calls without a
 recording and the largest gap between a recording's length and its call's talk time (answer to
-hang-up), answer delay (INVITE -> 200 OK) p50/p99 of both paths and their ratio, the backend's
+hang-up), the shortest recording of each path less the seconds its caller spoke (SIPp's hold:
+the dialplan's own MixMonitor beside ours, so a shortfall the machine causes shows on both),
+answer delay (INVITE -> 200 OK) p50/p99 of both paths and their ratio, the backend's
 event-loop lag p99 (its own monitor, `/health?lag_window=`), the slowest `/health` answer during
 the step, and its resident memory at rest, during and after the step. The knee is the last step
 with no failure, every call recorded and ticketed, every call with a recording within 0.2 s of
@@ -48,6 +50,7 @@ from devtools.sandbox import AsteriskSandbox, ensure_rootfs, free_tcp_port
 from devtools.sipp_scenarios import caller_audio_wav, speech_call_scenario
 from kernel.loop_lag import percentile
 from kernel.schema import calls, tickets
+from telephony.recording_length import wav_seconds
 from tests.asterisk_harness import BridgeProcess, bridge_env
 
 BASELINE_EXTEN = "12398"
@@ -97,6 +100,10 @@ class StepResult:
     unrecorded: int
     recording_gap_s: float
     health_max_ms: float
+    #: The shortest recording less the seconds the caller spoke (SIPp's hold), per path: the
+    #: dialplan's own MixMonitor beside ours shows how much of a shortfall the machine causes.
+    baseline_short_s: float = 0.0
+    ours_short_s: float = 0.0
 
     @property
     def ratio_p50(self) -> float:
@@ -186,6 +193,29 @@ async def recording_coverage(database_url: str, since: datetime) -> tuple[int, f
     return unrecorded, max(gaps, key=abs, default=0.0)
 
 
+def baseline_recordings(sandbox: AsteriskSandbox) -> set[Path]:
+    return set(sandbox.instance_dir.rglob("bench-baseline-*.wav"))
+
+
+async def shortest_against_hold(paths: Sequence[Path] | Sequence[float], hold_s: float) -> float:
+    """The smallest (recording seconds - hold): how far the shortest recording falls short of
+    what the caller said; waits a moment for Asterisk to close the files."""
+    await asyncio.sleep(2.0)
+    lengths = [p if isinstance(p, float) else (wav_seconds(p) or 0.0) for p in paths]
+    return min((length - hold_s for length in lengths), default=0.0)
+
+
+async def recorded_seconds(database_url: str, since: datetime) -> list[float]:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            values = (await conn.execute(select(calls.c.recording_seconds)
+                                         .where(calls.c.started_at >= since))).scalars().all()
+    finally:
+        await engine.dispose()
+    return [float(v) for v in values if v]
+
+
 async def health_times(port: int, stop: asyncio.Event) -> float:
     """The slowest `/health` answer (ms) while the step runs, asked twice a second."""
     slowest = 0.0
@@ -227,7 +257,9 @@ async def sample_rss(pid: int, stop: asyncio.Event) -> float:
 
 async def run_step(sandbox: AsteriskSandbox, bridge: BridgeProcess, database_url: str,
                    concurrent: int, rate: float, hold_ms: int, totals: list[int]) -> StepResult:
+    before = baseline_recordings(sandbox)
     baseline = await place(sandbox, BASELINE_EXTEN, concurrent, rate, hold_ms, "13900000000")
+    baseline_short = await shortest_against_hold(sorted(baseline_recordings(sandbox) - before), hold_ms / 1000)
     assert bridge.process is not None
     started = time.monotonic()
     started_at = datetime.now(UTC)
@@ -244,17 +276,20 @@ async def run_step(sandbox: AsteriskSandbox, bridge: BridgeProcess, database_url
     recorded, ticketed = rows[0] - totals[0], rows[1] - totals[1]
     totals[0], totals[1] = rows
     unrecorded, gap = await recording_coverage(database_url, started_at)
+    ours_short = await shortest_against_hold(await recorded_seconds(database_url, started_at), hold_ms / 1000)
     return StepResult(concurrent=concurrent, rate=rate, baseline=baseline, ours=ours,
                       recorded=recorded, ticketed=ticketed, lag_p99_ms=float(lag["p99_ms"]),
                       lag_max_ms=float(lag["max_ms"]), rss_peak_mb=peak,
                       rss_after_mb=rss_mb(bridge.process.pid), unrecorded=unrecorded,
-                      recording_gap_s=gap, health_max_ms=health_max)
+                      recording_gap_s=gap, health_max_ms=health_max,
+                      baseline_short_s=baseline_short, ours_short_s=ours_short)
 
 
 def print_step(step: StepResult) -> None:
     print(f"{step.concurrent:5d} @{step.rate:4.0f}/s | fail base {step.baseline.failed:3d} "
           f"ours {step.ours.failed:3d} | rec/tkt {step.recorded:3d}/{step.ticketed:3d} | "
-          f"no recording {step.unrecorded:3d} gap max {step.recording_gap_s:+5.2f} s | "
+          f"no recording {step.unrecorded:3d} gap max {step.recording_gap_s:+5.2f} s "
+          f"(shortest vs speech: dialplan {step.baseline_short_s:+5.2f} ours {step.ours_short_s:+5.2f} s) | "
           f"answer p50 {step.baseline.p50:7.1f} / {step.ours.p50:7.1f} ms "
           f"({step.ratio_p50:5.2f}x) p99 {step.baseline.p99:7.1f} / {step.ours.p99:7.1f} ms "
           f"({step.ratio_p99:5.2f}x) | lag p99 {step.lag_p99_ms:6.1f} max {step.lag_max_ms:6.1f} ms | "
