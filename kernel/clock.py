@@ -19,6 +19,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def hotline_time(moment: datetime) -> str:
+    """`moment` as people at the hotline read it, in words stored for them (a flag's reason):
+    local time to the minute, "2026-12-08 08:41", not an ISO string in UTC."""
+    return moment.astimezone(HOTLINE_TZ).strftime("%Y-%m-%d %H:%M")
+
+
 class FixedClock:
     """A clock that stands still until moved: for tests and for replaying history."""
 

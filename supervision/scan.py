@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from kernel.clock import hotline_time
 from kernel.text_match import ngrams, request_similarity
 from tickets.model import (
     HOTLINE_REVIEW_STATUSES,
@@ -101,7 +102,7 @@ def scan_overdue(tickets: Iterable[Ticket], now: datetime) -> list[SupervisionFl
     return [
         SupervisionFlag(
             kind=kind, detected_at=now, ticket_no=t.ticket_no, unit=t.lead_unit,
-            detail=f"超过办理时限 {t.deadline.isoformat()} 未办结",
+            detail=f"超过办理时限 {hotline_time(t.deadline)} 未办结",
         )
         for t in tickets
         if t.status in UNIT_HOLDS_STATUSES
@@ -120,7 +121,7 @@ def scan_first_contact_overdue(tickets: Iterable[Ticket], now: datetime) -> list
     return [
         SupervisionFlag(
             kind=kind, detected_at=now, ticket_no=t.ticket_no, unit=t.lead_unit,
-            detail=f"派单后至 {t.first_contact_deadline.isoformat()} 未联系诉求人",
+            detail=f"派单后至 {hotline_time(t.first_contact_deadline)} 未联系诉求人",
         )
         for t in tickets
         if t.first_contact_deadline is not None
@@ -286,7 +287,7 @@ def scan_review_overdue(tickets: Iterable[Ticket], now: datetime,
             continue
         if now >= since + policy.review_within:
             notices.append(HotlineNotice(NoticeKind.REVIEW_OVERDUE, t.ticket_no, now,
-                                         f"{what}（自 {since.isoformat()} 起），已超过审核时限"))
+                                         f"{what}（自 {hotline_time(since)} 起），已超过审核时限"))
     return notices
 
 
@@ -307,7 +308,7 @@ def scan_stale_drafts(tickets: Iterable[Ticket], now: datetime,
     must be closed at intake (北京条例第十一条) rather than sit in the totals forever."""
     return [
         HotlineNotice(NoticeKind.STALE_DRAFT, t.ticket_no, now,
-                      f"受理草稿自 {t.updated_at.isoformat()} 起无人处理")
+                      f"受理草稿自 {hotline_time(t.updated_at)} 起无人处理")
         for t in tickets
         if t.status is TicketStatus.DRAFT and now - t.updated_at >= policy.draft_max_age
     ]
@@ -319,7 +320,7 @@ def scan_callbacks_at_deadline(tickets: Iterable[Ticket], now: datetime) -> list
     callback is on the ticket (`RecordDeadlineCallback`); the job puts it on the callback list."""
     return [
         HotlineNotice(NoticeKind.CALLBACK_AT_DEADLINE, t.ticket_no, now,
-                      f"办理时限 {t.deadline.isoformat()} 已届满、承办单位未反馈：应回访诉求人")
+                      f"办理时限 {hotline_time(t.deadline)} 已届满、承办单位未反馈：应回访诉求人")
         for t in tickets
         if t.status in UNIT_HOLDS_STATUSES and t.deadline is not None and now >= t.deadline
         and t.feedback_at is None and t.deadline_callback_at is None

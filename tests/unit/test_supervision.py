@@ -271,7 +271,7 @@ def test_a_unit_that_did_not_contact_the_caller_by_the_first_contact_deadline_is
     flags = scan_first_contact_overdue([silent, contacted, not_yet, no_reply, flagged, closed], NOW)
     assert [(f.kind, f.ticket_no, f.unit) for f in flags] == [
         (K.NO_FIRST_CONTACT, silent.ticket_no, "city-housing")]
-    assert "未联系诉求人" in flags[0].detail
+    assert "未联系诉求人" in flags[0].detail and "T" not in flags[0].detail  # local time, not ISO
     assert (K.NO_FIRST_CONTACT, silent.ticket_no) in {(f.kind, f.ticket_no) for f in scan([silent], NOW).flags}
 
 
