@@ -501,6 +501,7 @@ function resetForm(call) {
   state.kbArticle = null;
   state.lastDraftText = '';
   for (const id of ['f-type', 'f-about-staff', 'f-district', 'f-location', 'f-summary', 'f-content', 'f-answer']) $(id).value = '';
+  $('staff-box').open = false;
   $('f-callback').value = call.caller_number || '';
   $('kb-used').textContent = '';
   $('ticket-no').textContent = '';
@@ -710,6 +711,7 @@ async function closeAtIntake() {
   const scope = $('f-closure').value;
   if (aboutStaff()) {
     say('已填写被投诉工作人员工号：该工单转质检组处理，不能不予受理（请清空工号或提交工单）', true);
+    $('staff-box').open = true;
     $('f-about-staff').focus();
     return;
   }
