@@ -648,7 +648,8 @@ def build_app(settings: Settings) -> web.Application:
     supervision_plugin.install(app, supervision_plugin.SupervisionDeps(
         SupervisionJob(tickets, knowledge, policy=SupervisionPolicy(
             review_within=timedelta(hours=supervision.review_hours),
-            draft_max_age=timedelta(hours=supervision.draft_max_age_hours)),
+            draft_max_age=timedelta(hours=supervision.draft_max_age_hours),
+            quality_check_within=timedelta(hours=supervision.quality_check_hours)),
             deadline_callbacks=callbacks), schedule))
     supervisor = TelephonySupervisorBackend(desk.provisioner, passwords=desk.passwords,
                                             confidential=tickets.caller_is_confidential)

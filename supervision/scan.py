@@ -55,6 +55,9 @@ class SupervisionPolicy:
     review_within: timedelta = timedelta(hours=24)
     #: A draft nobody touched for this long is reported ([supervision] draft_max_age_hours).
     draft_max_age: timedelta = timedelta(hours=24)
+    #: A complaint about hotline staff waits for the quality team's finding at most this long
+    #: ([supervision] quality_check_hours; 济南: 5 working days, about a week).
+    quality_check_within: timedelta = timedelta(hours=168)
 
 
 DEFAULT_SUPERVISION_POLICY = SupervisionPolicy()
@@ -259,6 +262,8 @@ class NoticeKind(StrEnum):
     REVIEW_OVERDUE = "review_overdue"  # a request waits past the review deadline
     STALE_DRAFT = "stale_draft"  # a draft nobody closed or dispatched
     CALLBACK_AT_DEADLINE = "callback_at_deadline"  # 北京条例第二十三条: 时限届满即回访
+    #: A complaint about hotline staff waits past `quality_check_within` for the finding (济南).
+    QUALITY_CHECK_OVERDUE = "quality_check_overdue"
 
 
 @dataclass(frozen=True)
@@ -314,6 +319,20 @@ def scan_stale_drafts(tickets: Iterable[Ticket], now: datetime,
     ]
 
 
+def scan_quality_checks_overdue(tickets: Iterable[Ticket], now: datetime,
+                                policy: SupervisionPolicy = DEFAULT_SUPERVISION_POLICY) -> list[HotlineNotice]:
+    """Complaints about hotline staff the quality team has not found on within
+    `quality_check_within` (济南: the hotline answers such a complaint like any other, in 5
+    working days): the hotline owes it, no unit, so a notice and not a flag."""
+    return [
+        HotlineNotice(NoticeKind.QUALITY_CHECK_OVERDUE, t.ticket_no, now,
+                      f"投诉热线工作人员自 {hotline_time(t.requested_at)} 起待质检，已超过质检时限")
+        for t in tickets
+        if t.status is TicketStatus.QUALITY_CHECK and t.requested_at is not None
+        and now - t.requested_at >= policy.quality_check_within
+    ]
+
+
 def scan_callbacks_at_deadline(tickets: Iterable[Ticket], now: datetime) -> list[HotlineNotice]:
     """北京条例第二十三条: 诉求办理时限届满 the hotline calls the caller back, whether or not the
     unit has given feedback. Tickets a unit holds past the deadline without feedback, until the
@@ -356,5 +375,6 @@ def scan(
         *scan_review_overdue(tickets, now, policy),
         *scan_stale_drafts(tickets, now, policy),
         *scan_callbacks_at_deadline(tickets, now),
+        *scan_quality_checks_overdue(tickets, now, policy),
     ]
     return ScanResult(tuple(flags), tuple(notices))

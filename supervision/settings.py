@@ -16,3 +16,6 @@ class SupervisionSettings(Section):
     review_hours: float = Field(default=24.0, gt=0, le=24 * 30)
     #: Drafts untouched this long are reported.
     draft_max_age_hours: float = Field(default=24.0, gt=0, le=24 * 90)
+    #: A complaint about hotline staff waits this many hours for the quality team's finding
+    #: (济南: 5 working days; 168 hours is a week, the calendar's usual span of five of them).
+    quality_check_hours: float = Field(default=168.0, gt=0, le=24 * 90)

@@ -1188,9 +1188,10 @@ def evolve(ticket: Ticket | None, event: TicketEvent) -> Ticket:
         )
     t = replace(ticket, version=event.version, updated_at=event.occurred_at)
     after = _evolve_open(t, event)
-    # A request now waiting for the hotline's review starts its review deadline; any other
-    # status has none (a flag or a note while it waits keeps the original time).
-    if after.status not in HOTLINE_REVIEW_STATUSES:
+    # A request now waiting for the hotline's review starts its review deadline, and a complaint
+    # about staff now with the quality team its clock; any other status has none (a flag or a
+    # note while it waits keeps the original time).
+    if after.status not in HOTLINE_REVIEW_STATUSES and after.status is not S.QUALITY_CHECK:
         return replace(after, requested_at=None) if after.requested_at is not None else after
     if ticket.status is not after.status:
         return replace(after, requested_at=event.occurred_at)

@@ -247,6 +247,23 @@ def test_a_deadline_passed_without_feedback_calls_for_a_callback() -> None:
     assert {n.ticket_no for n in scan([late, answered], NOW).notices} == {late.ticket_no}
 
 
+def test_a_complaint_about_staff_waiting_past_the_quality_check_time_is_reported() -> None:
+    """济南: a complaint about hotline staff is answered like any other, in 5 working days; the
+    quality team (not a unit) owes it, so the scanner reports it as a notice, never a flag."""
+    from supervision.scan import NoticeKind, scan_quality_checks_overdue
+
+    policy = SupervisionPolicy(quality_check_within=timedelta(hours=168))
+    waiting = [ticket(1, status=TicketStatus.QUALITY_CHECK, about_staff="a-9", lead_unit=None,
+                      requested_at=NOW - timedelta(hours=170)),
+               ticket(2, status=TicketStatus.QUALITY_CHECK, about_staff="a-9", lead_unit=None,
+                      requested_at=NOW - timedelta(hours=20))]
+    notices = scan_quality_checks_overdue(waiting, NOW, policy)
+    assert [(n.ticket_no, n.kind) for n in notices] == [(waiting[0].ticket_no, NoticeKind.QUALITY_CHECK_OVERDUE)]
+    assert "待质检" in notices[0].detail
+    result = scan(waiting, NOW, policy=policy)
+    assert not result.flags and [n.ticket_no for n in result.notices] == [waiting[0].ticket_no]
+
+
 def test_a_suspended_ticket_is_never_overdue() -> None:
     suspended = ticket(1, status=TicketStatus.SUSPENDED, deadline=NOW - timedelta(days=1),
                        suspended_remaining=timedelta(days=2))

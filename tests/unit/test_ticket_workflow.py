@@ -988,7 +988,10 @@ class TicketLifecycle(RuleBasedStateMachine):
                 S.SUSPENSION_REQUESTED, S.SUSPENDED, S.REOPEN_REQUESTED, S.FEEDBACK_ACCEPTED):
             assert t.signed_at is not None
         # The hotline's review clock runs exactly while a request waits for it.
-        assert (t.requested_at is not None) == t.status.value.endswith("_requested")
+        # The hotline's own clock runs while a request waits for its review, and while a
+        # complaint about staff waits for the quality team's finding.
+        assert (t.requested_at is not None) == (t.status.value.endswith("_requested")
+                                                or t.status is S.QUALITY_CHECK)
         assert (t.suspended_remaining is not None) == (t.status is S.SUSPENDED)
         # Caps from the policy hold whatever the sequence.
         assert t.extension_count <= DEFAULT_POLICY.max_extensions

@@ -529,6 +529,7 @@ def found(flow: Flow, finding: QualityFinding = QualityFinding.SUBSTANTIATED) ->
 def test_a_complaint_about_staff_goes_to_the_quality_team() -> None:
     flow = staff_complaint()
     assert flow.ticket.status is S.QUALITY_CHECK and flow.ticket.about_staff == STAFF_MEMBER.id
+    assert flow.ticket.requested_at == flow.now  # the quality team's clock starts (济南: 5 working days)
     assert flow.ticket.ticket_type is TicketType.COMPLAINT
     event = flow.events[-1]
     assert isinstance(event, ev.TicketClassified) and event.about_staff == STAFF_MEMBER.id
