@@ -27,6 +27,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -489,12 +490,22 @@ class AsteriskSandbox:
         return (out or b"").decode(errors="replace")
 
     def write_sipp_file(self, name: str, content: str | bytes) -> str:
-        """Put a scenario or media file in SIPp's working directory; return its name there."""
+        """Put a scenario or media file in SIPp's working directory; return its name there.
+
+        Written whole under a temporary name, then renamed: concurrent calls write the same
+        audio file, and a SIPp already reading it must never see it truncated (it then failed
+        to load its audio and its call never arrived: "N calls never set up")."""
         target = self.sipp_dir() / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            target.write_bytes(content)
-        else:
-            target.write_text(content)
+        data = content if isinstance(content, bytes) else content.encode()
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return name
 
