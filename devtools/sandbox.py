@@ -498,7 +498,7 @@ class AsteriskSandbox:
         target = self.sipp_dir() / name
         target.parent.mkdir(parents=True, exist_ok=True)
         data = content if isinstance(content, bytes) else content.encode()
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
