@@ -23,12 +23,18 @@ async function loadQueues() {
   try {
     const [queue, reviews] = await Promise.all([api('GET', '/api/workbench/dispatch-queue'),
                                                 api('GET', '/api/workbench/review-queue')]);
+    // A reload (the socket's first connect, a pushed change) replaces the rows: the row that had
+    // the keyboard's focus keeps it, so Enter still opens what the person was on.
+    const focused = document.activeElement?.closest?.('tr[data-ticket-no]');
+    const focusedIn = focused?.parentElement;
+    const focusedNo = focused?.dataset.ticketNo;
     replaceRows($('queue'), queue.tickets.map((t) => ticketRow(t, [
       t.ticket_no, t.ticket_type_title, el('td', {class: 'summary', text: t.summary, title: t.summary}),
       t.status_title, duration(t.waited_seconds)])));
     replaceRows($('reviews'), reviews.tickets.map((t) => ticketRow(t, [
       t.ticket_no, t.request_title, unitName(t.lead_unit), el('td', {class: 'summary', text: t.summary, title: t.summary}),
       duration(t.waited_seconds)])));
+    if (focusedNo && focusedIn) focusedIn.querySelector(`tr[data-ticket-no="${focusedNo}"]`)?.focus();
     $('queue-count').textContent = String(queue.tickets.length);
     $('review-count').textContent = String(reviews.tickets.length);
     $('queue-empty').classList.toggle('hidden', queue.tickets.length > 0);
